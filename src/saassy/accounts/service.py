@@ -1,0 +1,99 @@
+"""Accounts: sign-up, password login and the token pair a session is made of."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from saassy.accounts.repository import UserRepository
+from saassy.config import Settings
+from saassy.kit.errors import Conflict, Unauthorized
+from saassy.kit.security import issue_access_token, new_token, token_digest
+from saassy.kit.time import utcnow
+from saassy.models import Membership, Organization, RefreshToken, Role, User
+
+
+class EmailTaken(Conflict):
+    code = "email_taken"
+
+
+class InvalidCredentials(Unauthorized):
+    code = "invalid_credentials"
+
+
+async def register_user(
+    session: AsyncSession,
+    settings: Settings,
+    *,
+    email: str,
+    password: str | None,
+    organization_name: str | None = None,
+    is_staff: bool = False,
+) -> tuple[User, Organization]:
+    """Create a user with a personal organization on the default plan, owned by them."""
+    users = UserRepository(session)
+    email = email.lower()
+    if await users.get_by_email(email) is not None:
+        raise EmailTaken("An account with this e-mail already exists.", field="email")
+    user = await users.add(
+        User(
+            email=email,
+            password_hash=(
+                await settings.password_hasher.hash(password) if password is not None else None
+            ),
+            is_staff=is_staff,
+        )
+    )
+    organization = Organization(
+        name=organization_name or f"{email.split('@')[0]}'s organization",
+        personal=True,
+        plan=settings.catalog.default_plan,
+        plan_overrides={},
+    )
+    session.add(organization)
+    await session.flush()
+    session.add(Membership(organization_id=organization.id, user_id=user.id, role=Role.owner))
+    await session.flush()
+    return user, organization
+
+
+async def authenticate(
+    session: AsyncSession, settings: Settings, *, email: str, password: str
+) -> User:
+    """The user with this e-mail and password; unknown e-mail and wrong password look the same."""
+    user = await UserRepository(session).get_by_email(email)
+    valid, new_hash = await settings.password_hasher.verify(
+        password, user.password_hash if user else None
+    )
+    if user is None or not valid or user.disabled_at is not None:
+        raise InvalidCredentials("Wrong e-mail or password.")
+    if new_hash is not None:
+        user.password_hash = new_hash
+    user.last_login_at = utcnow()
+    return user
+
+
+async def issue_session_tokens(
+    session: AsyncSession,
+    settings: Settings,
+    user_id: uuid.UUID,
+    *,
+    family_id: uuid.UUID | None = None,
+) -> tuple[str, str, int]:
+    """(access token, refresh token, seconds to expiry); the refresh token joins `family_id`."""
+    access_token, _ = issue_access_token(
+        user_id, settings.secret_key.get_secret_value(), settings.access_token_ttl
+    )
+    refresh_token = new_token()
+    session.add(
+        RefreshToken(
+            user_id=user_id,
+            family_id=family_id or uuid.uuid4(),
+            token_hash=token_digest(refresh_token),
+            expires_at=utcnow() + settings.refresh_token_ttl,
+        )
+    )
+    await session.flush()
+    return access_token, refresh_token, int(settings.access_token_ttl / timedelta(seconds=1))

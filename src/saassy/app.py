@@ -1,0 +1,74 @@
+"""The FastAPI application: routers, error handlers, and what lives as long as the process."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+
+from saassy import __version__
+from saassy.accounts.router import router as accounts_router
+from saassy.config import Settings, load_settings
+from saassy.email.relay import run_email_relay
+from saassy.health import router as health_router
+from saassy.kit.body_limit import BodySizeLimit
+from saassy.kit.context import AppContext
+from saassy.kit.db import create_engine, create_sessionmaker
+from saassy.kit.errors import ErrorResponse
+from saassy.kit.handlers import install_error_handlers
+from saassy.kit.ratelimit import RateLimiter, create_storage
+from saassy.plans.router import router as plans_router
+from saassy.web.router import router as web_router
+
+ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
+    code: {"model": ErrorResponse} for code in (400, 401, 402, 403, 404, 409, 413, 422, 429)
+}
+
+
+def api_router() -> APIRouter:
+    api = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
+    api.include_router(accounts_router)
+    api.include_router(plans_router)
+    return api
+
+
+def create_app(settings: Settings | None = None, *, background: bool = True) -> FastAPI:
+    """Build the app; `background=False` leaves the e-mail relay to the caller (tests)."""
+    settings = settings or load_settings()
+    settings.catalog  # noqa: B018 - fail at start, not at the first request, on a bad saassy.toml
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings.resolved_database_url)
+        ctx = AppContext(
+            settings=settings,
+            engine=engine,
+            sessionmaker=create_sessionmaker(engine),
+            limiter=RateLimiter(create_storage(settings.redis_url)),
+        )
+        app.state.ctx = ctx
+        relay = asyncio.create_task(run_email_relay(ctx)) if background else None
+        try:
+            yield
+        finally:
+            if relay is not None:
+                relay.cancel()
+                await asyncio.gather(relay, return_exceptions=True)
+            await engine.dispose()
+
+    app = FastAPI(
+        title=f"{settings.catalog.branding.name} API",
+        version=__version__,
+        lifespan=lifespan,
+        openapi_url="/api/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+    )
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    install_error_handlers(app)
+    app.include_router(health_router)
+    app.include_router(api_router())
+    app.include_router(web_router)
+    return app

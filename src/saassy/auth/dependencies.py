@@ -1,0 +1,153 @@
+"""Auth dependencies: an endpoint's signature says who may call it.
+
+`Authorization: Bearer <token>` carries either an access token (a JWT from login) or an API key
+(`sk_...`). Either way the result is a `Principal`; the API rate limit of the caller's plan is
+counted here, per API key or per user.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from saassy.accounts.repository import UserRepository
+from saassy.api_keys.repository import ApiKeyRepository
+from saassy.auth.principal import ActiveOrganization, Principal
+from saassy.kit.deps import ClientIP, Context, Session
+from saassy.kit.errors import Forbidden, NotFound, Unauthorized
+from saassy.kit.security import InvalidAccessToken, decode_access_token, token_digest
+from saassy.kit.time import utcnow
+from saassy.models import Organization, Role
+from saassy.organizations.repository import MembershipRepository
+
+API_KEY_PREFIX = "sk_"
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+bearer_scheme = HTTPBearer(auto_error=False, description="An access token or an API key.")
+
+
+async def _principal_from_api_key(session: Session, key: str) -> Principal:
+    api_key = await ApiKeyRepository(session).get_by_digest(token_digest(key))
+    if api_key is None or api_key.revoked_at is not None:
+        raise Unauthorized("The API key is not valid or was revoked.", code="invalid_api_key")
+    organization = await session.get(Organization, api_key.organization_id)
+    if organization is None or organization.deleted_at is not None:
+        raise Unauthorized("The API key is not valid or was revoked.", code="invalid_api_key")
+    now = utcnow()
+    if api_key.last_used_at is None or now - api_key.last_used_at > LAST_USED_RESOLUTION:
+        api_key.last_used_at = now
+    return Principal(
+        user_id=None,
+        api_key_id=api_key.id,
+        is_staff=False,
+        roles={organization.id: Role.member},
+        default_organization_id=organization.id,
+        plans={organization.id: organization.plan},
+    )
+
+
+async def _principal_from_access_token(session: Session, ctx: Context, token: str) -> Principal:
+    try:
+        claims = decode_access_token(token, ctx.settings.secret_key.get_secret_value())
+    except InvalidAccessToken as exc:
+        message = (
+            "The access token has expired."
+            if exc.reason == "token_expired"
+            else ("The access token is not valid.")
+        )
+        raise Unauthorized(message, code=exc.reason) from exc
+    user = await UserRepository(session).get(claims.user_id)
+    if user is None or user.disabled_at is not None:
+        raise Unauthorized("The access token is not valid.", code="invalid_token")
+    memberships = await MembershipRepository(session).roles_of_user(user.id)
+    personal = next((org for org, _, _, is_personal in memberships if is_personal), None)
+    return Principal(
+        user_id=user.id,
+        api_key_id=None,
+        is_staff=user.is_staff,
+        roles={org: role for org, role, _, _ in memberships},
+        default_organization_id=personal or (memberships[0][0] if memberships else None),
+        plans={org: plan for org, _, plan, _ in memberships},
+    )
+
+
+async def get_principal(
+    session: Session,
+    ctx: Context,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+) -> Principal:
+    if credentials is None or not credentials.credentials:
+        raise Unauthorized()
+    token = credentials.credentials
+    if token.startswith(API_KEY_PREFIX):
+        principal = await _principal_from_api_key(session, token)
+    else:
+        principal = await _principal_from_access_token(session, ctx, token)
+    plan_key = principal.plans.get(principal.default_organization_id or uuid.UUID(int=0))
+    plan = ctx.settings.catalog.plan(plan_key or ctx.settings.catalog.default_plan)
+    await ctx.limiter.hit(plan.api_rate_limit, "api", *principal.rate_limit_key)
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+
+
+def get_user_principal(principal: CurrentPrincipal) -> Principal:
+    if principal.user_id is None:
+        raise Forbidden(
+            "This endpoint needs a signed-in user, not an API key.", code="user_required"
+        )
+    return principal
+
+
+def get_staff_principal(principal: Annotated[Principal, Depends(get_user_principal)]) -> Principal:
+    if not principal.is_staff:
+        raise Forbidden("Staff only.", code="staff_required")
+    return principal
+
+
+CurrentUser = Annotated[Principal, Depends(get_user_principal)]
+StaffUser = Annotated[Principal, Depends(get_staff_principal)]
+
+
+def get_active_organization(
+    principal: CurrentPrincipal,
+    organization: Annotated[
+        uuid.UUID | None,
+        Header(
+            alias="Saassy-Organization",
+            description="The organization to act on; defaults to the caller's personal one.",
+        ),
+    ] = None,
+) -> ActiveOrganization:
+    organization_id = organization or principal.default_organization_id
+    role = principal.role_in(organization_id) if organization_id else None
+    if organization_id is None or role is None:
+        raise NotFound("Organization")
+    return ActiveOrganization(id=organization_id, role=role, plan=principal.plans[organization_id])
+
+
+def require_role(minimum: Role) -> object:
+    """A dependency asserting the caller's role in the active organization is at least `minimum`."""
+
+    def check(
+        active: Annotated[ActiveOrganization, Depends(get_active_organization)],
+    ) -> ActiveOrganization:
+        if active.role.rank < minimum.rank:
+            raise Forbidden(f"This needs the {minimum.value} role or higher.", code="role_required")
+        return active
+
+    return Depends(check)
+
+
+CurrentOrganization = Annotated[ActiveOrganization, Depends(get_active_organization)]
+OrganizationAdmin = Annotated[ActiveOrganization, require_role(Role.admin)]
+
+
+async def anonymous_rate_limit(request: Request, ctx: Context, ip: ClientIP) -> None:
+    """Per-IP limit for endpoints anyone may call (sign-up, plans, magic links)."""
+    await ctx.limiter.hit(ctx.settings.anonymous_limit_per_ip, "anon", ip)

@@ -1,0 +1,131 @@
+"""Settings from the environment (`SAASSY_*`) and the operator's catalog from `saassy.toml`."""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import timedelta
+from enum import StrEnum
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from saassy.kit.security import PasswordHasher, password_hasher
+from saassy.plans.catalog import Catalog
+
+EXAMPLE_CONFIG = Path(__file__).parent / "examples" / "saassy.toml"
+DEV_SECRET = "dev-insecure-secret-change-me-0123456789"  # noqa: S105 - the refused default
+
+
+class Environment(StrEnum):
+    development = "development"
+    test = "test"
+    production = "production"
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names the key and where it came from."""
+
+
+class Settings(BaseSettings):
+    """Everything that differs between deployments; secrets and URLs only come from here."""
+
+    model_config = SettingsConfigDict(env_prefix="SAASSY_", extra="ignore")
+
+    env: Environment = Environment.development
+    data_dir: Path = Path(".saassy")
+    config: Path | None = None
+    database_url: str | None = None
+    redis_url: str | None = None
+    secret_key: SecretStr = SecretStr(DEV_SECRET)
+    base_url: str = "http://127.0.0.1:8000"
+
+    access_token_ttl: timedelta = timedelta(minutes=15)
+    refresh_token_ttl: timedelta = timedelta(days=30)
+    magic_link_ttl: timedelta = timedelta(minutes=15)
+    invitation_ttl: timedelta = timedelta(days=7)
+
+    # OWASP's Argon2id floor is 19 MiB, 2 passes, 1 lane; raising any of these rehashes on login.
+    password_memory_kib: int = Field(19456, ge=19456)
+    password_time_cost: int = Field(2, ge=2)
+    password_parallelism: int = Field(1, ge=1)
+
+    smtp_url: SecretStr | None = None
+    email_from: str = "Saassy <no-reply@localhost>"
+
+    login_limit_per_account_ip: str = "5/15 minutes"
+    login_limit_per_account: str = "50/hour"
+    login_limit_per_ip: str = "30/minute"
+    magic_link_limit_per_email: str = "5/hour"
+    anonymous_limit_per_ip: str = "120/minute"
+    max_body_bytes: int = 2 * 1024 * 1024
+    trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1"])
+
+    @model_validator(mode="after")
+    def _refuse_default_secrets(self) -> Settings:
+        if self.env is Environment.production:
+            secret = self.secret_key.get_secret_value()
+            if secret == DEV_SECRET or len(secret) < 32:
+                raise ValueError(
+                    "SAASSY_SECRET_KEY must be set to a random value of at least 32 characters "
+                    "outside development (try: python -c 'import secrets; "
+                    "print(secrets.token_urlsafe(48))')"
+                )
+            if self.database_url is None:
+                raise ValueError("SAASSY_DATABASE_URL must be set outside development")
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir.resolve() / 'saassy.db'}"
+
+    @property
+    def config_path(self) -> Path:
+        """`--config`/`SAASSY_CONFIG`, else `./saassy.toml`, else the built-in example."""
+        if self.config is not None:
+            return self.config
+        local = Path("saassy.toml")
+        return local if local.is_file() else EXAMPLE_CONFIG
+
+    @property
+    def password_hasher(self) -> PasswordHasher:
+        return password_hasher(
+            self.password_memory_kib, self.password_time_cost, self.password_parallelism
+        )
+
+    @cached_property
+    def catalog(self) -> Catalog:
+        return load_catalog(self.config_path)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings, turning a validation failure into a ConfigError naming the variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"SAASSY_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+            if err["loc"]
+            else err["msg"]
+            for err in exc.errors()
+        )
+        raise ConfigError(f"invalid settings: {problems}") from exc
+
+
+def load_catalog(path: Path) -> Catalog:
+    """Read and validate `saassy.toml`; an error names the file and the dotted key at fault."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: file not found") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    try:
+        return Catalog.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise ConfigError(f"{path}: {key}: {err['msg']}{more}") from exc

@@ -1,0 +1,105 @@
+"""Render every failure as `{"error": {"code", "message", "field"}}`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from saassy.kit.errors import ErrorBody, ErrorResponse, SaassyError
+
+log = structlog.get_logger(__name__)
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
+
+
+def _response(
+    status: int, body: ErrorBody, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(
+        ErrorResponse(error=body).model_dump(mode="json", exclude_none=True),
+        status_code=status,
+        headers=headers,
+    )
+
+
+def _field_of(loc: tuple[Any, ...]) -> str | None:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header", "cookie")]
+    return ".".join(parts) or None
+
+
+async def saassy_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, SaassyError)
+    if exc.status_code >= 500:
+        log.error("request failed", code=exc.code, path=request.url.path)
+    body = ErrorBody(code=exc.code, message=exc.message, field=exc.field, details=exc.details)
+    return _response(exc.status_code, body, exc.headers)
+
+
+async def validation_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = list(exc.errors())
+    first = errors[0] if errors else {"loc": (), "msg": "Invalid request.", "type": "invalid"}
+    if first.get("type") == "json_invalid":
+        return _response(
+            400, ErrorBody(code="invalid_json", message="The request body is not valid JSON.")
+        )
+    field = _field_of(tuple(first.get("loc", ())))
+    message = str(first.get("msg", "Invalid value."))
+    problems = [
+        {
+            "field": _field_of(tuple(e.get("loc", ()))),
+            "message": str(e.get("msg")),
+            "type": e.get("type"),
+        }
+        for e in errors[:20]
+    ]
+    return _response(
+        422,
+        ErrorBody(
+            code="validation_error",
+            message=f"{field}: {message}" if field else message,
+            field=field,
+            details={"errors": problems},
+        ),
+    )
+
+
+async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    message = exc.detail if isinstance(exc.detail, str) else "Request failed."
+    if exc.status_code == 400 and "parsing the body" in message:
+        code, message = (
+            "invalid_body",
+            "The request body could not be decoded (UTF-8 JSON expected).",
+        )
+    return _response(exc.status_code, ErrorBody(code=code, message=message), exc.headers)
+
+
+async def unexpected_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unexpected error", path=request.url.path, error_type=type(exc).__name__)
+    return _response(
+        500, ErrorBody(code="internal_error", message="Something went wrong on our side.")
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(SaassyError, saassy_error_handler)
+    app.add_exception_handler(RequestValidationError, validation_error_handler)
+    app.add_exception_handler(StarletteHTTPException, http_error_handler)
+    app.add_exception_handler(Exception, unexpected_error_handler)

@@ -1,0 +1,24 @@
+"""Every ORM model, imported here so alembic and the app see the whole schema."""
+
+from saassy.models.accounts import MagicLink, RefreshToken, User
+from saassy.models.api_keys import ApiKey
+from saassy.models.base import Base
+from saassy.models.email import OutboxEmail
+from saassy.models.organizations import Invitation, Membership, Organization, Role
+from saassy.models.quotas import QuotaCounter, QuotaReservation, ReservationStatus
+
+__all__ = [
+    "ApiKey",
+    "Base",
+    "Invitation",
+    "MagicLink",
+    "Membership",
+    "Organization",
+    "OutboxEmail",
+    "QuotaCounter",
+    "QuotaReservation",
+    "RefreshToken",
+    "ReservationStatus",
+    "Role",
+    "User",
+]

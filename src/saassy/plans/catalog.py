@@ -1,0 +1,86 @@
+"""The operator's catalog from `saassy.toml`: branding and plans (task types come next)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Any
+
+from limits import parse as parse_rate_limit
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+ActionName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ResourceProfile(_Strict):
+    memory_mb: int = Field(512, ge=16)
+    cpus: float = Field(0.5, gt=0)
+    pids: int = Field(256, ge=8)
+    disk_mb: int = Field(1024, ge=1)
+
+
+class Plan(_Strict):
+    """What a customer buys; `None` means unlimited."""
+
+    key: str = ""
+    name: str
+    description: str = ""
+    price_usd_month: Decimal | None = Field(None, ge=0, description="None: custom price")
+    tasks_per_month: int | None = Field(None, ge=0)
+    max_concurrent_tasks: int = Field(1, ge=1)
+    max_task_duration_s: int = Field(60, ge=1)
+    resources: ResourceProfile = ResourceProfile()
+    daily_action_caps: dict[ActionName, int] = Field(default_factory=dict)
+    connected_accounts: int | None = Field(0, ge=0)
+    api_rate_limit: str = "60/minute"
+    overage_usd_per_task: Decimal | None = Field(None, ge=0)
+    public: bool = True
+
+    @field_validator("api_rate_limit")
+    @classmethod
+    def _valid_rate_limit(cls, value: str) -> str:
+        try:
+            parse_rate_limit(value)
+        except ValueError as exc:
+            raise ValueError(f"not a rate limit like '60/minute': {value!r}") from exc
+        return value
+
+
+class Branding(_Strict):
+    name: str = "Saassy"
+    tagline: str = "We run your tasks for you."
+    support_email: str = "support@localhost"
+
+
+class Catalog(_Strict):
+    """Validated content of `saassy.toml`."""
+
+    branding: Branding = Branding()
+    default_plan: str = "free"
+    plans: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,39}$")], Plan]
+    # Declared here so a file written for the task engine loads today; validated by that issue.
+    task_types: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _name_plans_by_key(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("plans"), dict):
+            data = dict(data)
+            data["plans"] = {
+                key: {**plan, "key": key} if isinstance(plan, dict) else plan
+                for key, plan in data["plans"].items()
+            }
+        return data
+
+    @model_validator(mode="after")
+    def _default_plan_exists(self) -> Catalog:
+        if self.default_plan not in self.plans:
+            raise ValueError(f"default_plan {self.default_plan!r} is not one of the plans")
+        return self
+
+    def plan(self, key: str) -> Plan:
+        """The plan with this key; unknown keys (a plan removed from the file) fall back."""
+        return self.plans.get(key) or self.plans[self.default_plan]

@@ -1,0 +1,17 @@
+"""`/api/v1/plans`: the public plan catalog."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+
+from saassy.auth.dependencies import anonymous_rate_limit
+from saassy.kit.deps import SettingsDep
+from saassy.plans.catalog import Plan
+
+router = APIRouter(prefix="/plans", tags=["plans"])
+
+
+@router.get("", dependencies=[Depends(anonymous_rate_limit)])
+async def list_plans(settings: SettingsDep) -> list[Plan]:
+    """The plans customers can choose from (anyone may read them)."""
+    return [plan for plan in settings.catalog.plans.values() if plan.public]

@@ -1,0 +1,165 @@
+"""Fixtures: a migrated database (SQLite, or PostgreSQL via SAASSY_TEST_DATABASE_URL), the app,
+and clients that sign up like a customer would."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Callable, Coroutine
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from saassy.app import create_app
+from saassy.config import Settings
+from saassy.kit.context import AppContext
+from saassy.kit.db import create_engine
+from saassy.kit.migrate import upgrade_database
+from saassy.models import Base
+from tests.services import require
+
+TEST_DATABASE_URL = os.environ.get("SAASSY_TEST_DATABASE_URL", "")
+TEST_SECRET = "test-secret-0123456789abcdefghijklmnopqrstuvwxyz"
+CLIENT_IP = "203.0.113.10"
+
+
+def on_postgresql() -> bool:
+    return TEST_DATABASE_URL.startswith("postgres")
+
+
+@pytest.fixture(scope="session")
+def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Migrate once per run: a SQLite file to copy, or the PostgreSQL database itself."""
+    if on_postgresql():
+        url = make_url(TEST_DATABASE_URL)
+        require("PostgreSQL", url.host or "127.0.0.1", url.port or 5432)
+        _reset_postgresql_schema(TEST_DATABASE_URL)
+        upgrade_database(TEST_DATABASE_URL)
+        return TEST_DATABASE_URL
+    path = tmp_path_factory.mktemp("db") / "template.db"
+    upgrade_database(f"sqlite:///{path}")
+    return str(path)
+
+
+def _reset_postgresql_schema(url: str) -> None:
+    import asyncio
+
+    async def reset() -> None:
+        engine = create_engine(url)
+        async with engine.begin() as conn:
+            await conn.execute(text("DROP SCHEMA public CASCADE"))
+            await conn.execute(text("CREATE SCHEMA public"))
+        await engine.dispose()
+
+    asyncio.run(reset())
+
+
+@pytest.fixture
+async def database_url(migrated_template: str, tmp_path: Path) -> AsyncIterator[str]:
+    """A clean, migrated database for one test."""
+    if on_postgresql():
+        yield migrated_template
+        engine = create_engine(migrated_template)
+        tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+        async with engine.begin() as conn:
+            await conn.execute(text(f"TRUNCATE {tables} CASCADE"))
+        await engine.dispose()
+        return
+    path = tmp_path / "saassy.db"
+    shutil.copyfile(migrated_template, path)
+    yield f"sqlite:///{path}"
+
+
+@pytest.fixture
+def settings_factory(database_url: str, tmp_path: Path) -> Callable[..., Settings]:
+    def make(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "env": "test",
+            "database_url": database_url,
+            "data_dir": tmp_path / "data",
+            "secret_key": TEST_SECRET,
+            "config": None,
+        }
+        values.update(overrides)
+        return Settings(**values)
+
+    return make
+
+
+@pytest.fixture
+def settings(settings_factory: Callable[..., Settings]) -> Settings:
+    return settings_factory()
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    application = create_app(settings, background=False)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+def ctx(app: FastAPI) -> AppContext:
+    context: AppContext = app.state.ctx
+    return context
+
+
+def client_for(app: FastAPI, ip: str = CLIENT_IP) -> httpx.AsyncClient:
+    """A client as seen from `ip` (the rate limits key on the client address)."""
+    transport = httpx.ASGITransport(app=app, client=(ip, 51000))
+    return httpx.AsyncClient(transport=transport, base_url="http://saassy.test")
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with client_for(app) as c:
+        yield c
+
+
+@dataclass
+class Account:
+    """A signed-up customer: their tokens, user and personal organization."""
+
+    email: str
+    password: str
+    user_id: str
+    organization_id: str
+    access_token: str
+    refresh_token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.access_token}"}
+
+
+SignUp = Callable[..., Coroutine[Any, Any, Account]]
+
+
+@pytest.fixture
+def signup(client: httpx.AsyncClient) -> SignUp:
+    async def make(
+        email: str | None = None, password: str = "correct horse battery", **extra: Any
+    ) -> Account:
+        email = email or f"user-{uuid.uuid4().hex[:10]}@example.com"
+        response = await client.post(
+            "/api/v1/auth/signup", json={"email": email, "password": password, **extra}
+        )
+        assert response.status_code == 201, response.text
+        body = response.json()
+        return Account(
+            email=email,
+            password=password,
+            user_id=body["user"]["id"],
+            organization_id=body["organization"]["id"],
+            access_token=body["access_token"],
+            refresh_token=body["refresh_token"],
+        )
+
+    return make
