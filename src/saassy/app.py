@@ -10,6 +10,8 @@ from fastapi import APIRouter, FastAPI
 
 from saassy import __version__
 from saassy.accounts.router import router as accounts_router
+from saassy.admin.router import router as admin_router
+from saassy.api_keys.router import router as api_keys_router
 from saassy.config import Settings, load_settings
 from saassy.email.relay import run_email_relay
 from saassy.health import router as health_router
@@ -19,7 +21,9 @@ from saassy.kit.db import create_engine, create_sessionmaker
 from saassy.kit.errors import ErrorResponse
 from saassy.kit.handlers import install_error_handlers
 from saassy.kit.ratelimit import RateLimiter, create_storage
+from saassy.organizations.router import router as organizations_router
 from saassy.plans.router import router as plans_router
+from saassy.quotas.router import router as usage_router
 from saassy.web.router import router as web_router
 
 ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
@@ -30,7 +34,11 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
 def api_router() -> APIRouter:
     api = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
     api.include_router(accounts_router)
+    api.include_router(organizations_router)
+    api.include_router(api_keys_router)
     api.include_router(plans_router)
+    api.include_router(usage_router)
+    api.include_router(admin_router)
     return api
 
 

@@ -1,0 +1,7 @@
+"""`/api/v1/admin`."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/admin", tags=["admin"])

@@ -1,0 +1,33 @@
+"""Queue e-mail in the caller's transaction; the relay delivers it after commit."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from saassy.config import Settings
+from saassy.kit.security import Sealer
+from saassy.kit.time import utcnow
+from saassy.models import OutboxEmail
+
+SEAL_PURPOSE = "outbox-email"
+
+
+def outbox_sealer(settings: Settings) -> Sealer:
+    """Bodies carry sign-in and invitation links, so they are stored encrypted."""
+    return Sealer(settings.secret_key.get_secret_value(), SEAL_PURPOSE)
+
+
+async def queue_email(
+    session: AsyncSession, settings: Settings, *, to: str, subject: str, body: str
+) -> OutboxEmail:
+    """Write the message to the outbox; nothing is sent if the transaction rolls back."""
+    email = OutboxEmail(
+        to_address=to,
+        subject=subject,
+        body=outbox_sealer(settings).seal(body),
+        next_attempt_at=utcnow(),
+    )
+    session.add(email)
+    await session.flush()
+    session.info["outbox_dirty"] = True
+    return email
