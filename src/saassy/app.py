@@ -12,7 +12,7 @@ from saassy import __version__
 from saassy.accounts.router import router as accounts_router
 from saassy.admin.router import router as admin_router
 from saassy.api_keys.router import router as api_keys_router
-from saassy.config import Settings, load_settings
+from saassy.config import Environment, Settings, load_settings
 from saassy.email.relay import run_email_relay
 from saassy.health import router as health_router
 from saassy.kit.body_limit import BodySizeLimit
@@ -20,7 +20,9 @@ from saassy.kit.context import AppContext
 from saassy.kit.db import create_engine, create_sessionmaker
 from saassy.kit.errors import ErrorResponse
 from saassy.kit.handlers import install_error_handlers
+from saassy.kit.logging import configure_logging
 from saassy.kit.ratelimit import RateLimiter, create_storage
+from saassy.organizations.router import invitations_router
 from saassy.organizations.router import router as organizations_router
 from saassy.plans.router import router as plans_router
 from saassy.quotas.router import router as usage_router
@@ -35,6 +37,7 @@ def api_router() -> APIRouter:
     api = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
     api.include_router(accounts_router)
     api.include_router(organizations_router)
+    api.include_router(invitations_router)
     api.include_router(api_keys_router)
     api.include_router(plans_router)
     api.include_router(usage_router)
@@ -46,6 +49,7 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
     """Build the app; `background=False` leaves the e-mail relay to the caller (tests)."""
     settings = settings or load_settings()
     settings.catalog  # noqa: B018 - fail at start, not at the first request, on a bad saassy.toml
+    configure_logging(json=settings.env is Environment.production)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -64,6 +68,7 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
             if relay is not None:
                 relay.cancel()
                 await asyncio.gather(relay, return_exceptions=True)
+            await ctx.limiter.close()
             await engine.dispose()
 
     app = FastAPI(

@@ -65,7 +65,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:
-        if self.env is Environment.production:
+        if self.env is not Environment.development:
             secret = self.secret_key.get_secret_value()
             if secret == DEV_SECRET or len(secret) < 32:
                 raise ValueError(

@@ -2,37 +2,42 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, Depends, Response, status
 
-from saassy.accounts import service
+from saassy.accounts import magic_links, service, sessions, throttle
 from saassy.accounts.schemas import (
     AuthResponse,
     LoginRequest,
+    LogoutRequest,
+    MagicLinkAccepted,
+    MagicLinkRequest,
+    MagicLinkVerifyRequest,
     MembershipOut,
     MeResponse,
     OrganizationBrief,
+    RefreshRequest,
     SignupRequest,
     UserOut,
 )
 from saassy.auth.dependencies import CurrentUser, anonymous_rate_limit
-from saassy.kit.deps import Session, SettingsDep
-from saassy.kit.errors import Unauthorized
+from saassy.kit.deps import ClientIP, Limiter, Session, SettingsDep
 from saassy.models import Organization, User
-from saassy.organizations.repository import MembershipRepository
 
 router = APIRouter(tags=["auth"])
 auth = APIRouter(prefix="/auth", dependencies=[Depends(anonymous_rate_limit)])
 
+MAGIC_LINK_ACCEPTED = MagicLinkAccepted(
+    message="If this address can receive e-mail, a sign-in link is on its way."
+)
 
-async def _auth_response(
-    session: Session, settings: SettingsDep, user: User, organization: Organization
-) -> AuthResponse:
-    access, refresh, expires_in = await service.issue_session_tokens(session, settings, user.id)
+
+def _auth_response(signed_in: service.SignedIn) -> AuthResponse:
+    organization = signed_in.organization
     return AuthResponse(
-        access_token=access,
-        refresh_token=refresh,
-        expires_in=expires_in,
-        user=UserOut(id=user.id, email=user.email),
+        access_token=signed_in.access_token,
+        refresh_token=signed_in.refresh_token,
+        expires_in=signed_in.expires_in,
+        user=UserOut(id=signed_in.user.id, email=signed_in.user.email),
         organization=OrganizationBrief(
             id=organization.id, name=organization.name, plan=organization.plan
         ),
@@ -49,20 +54,55 @@ async def signup(body: SignupRequest, session: Session, settings: SettingsDep) -
         password=body.password,
         organization_name=body.organization,
     )
-    return await _auth_response(session, settings, user, organization)
+    return _auth_response(await service.sign_in(session, settings, user, organization=organization))
 
 
 @auth.post("/login")
-async def login(body: LoginRequest, session: Session, settings: SettingsDep) -> AuthResponse:
+async def login(
+    body: LoginRequest, session: Session, settings: SettingsDep, limiter: Limiter, ip: ClientIP
+) -> AuthResponse:
     """Exchange an e-mail and password for an access and a refresh token."""
+    await throttle.admit_login_attempt(limiter, settings, email=body.email, ip=ip)
     user = await service.authenticate(session, settings, email=body.email, password=body.password)
-    memberships = await MembershipRepository(session).roles_of_user(user.id)
-    if not memberships:
-        raise Unauthorized("This account belongs to no organization.", code="no_organization")
-    org_id = next((o for o, _, _, personal in memberships if personal), memberships[0][0])
-    organization = await session.get(Organization, org_id)
-    assert organization is not None
-    return await _auth_response(session, settings, user, organization)
+    await throttle.forget_login_failures(limiter, settings, email=body.email, ip=ip)
+    return _auth_response(await service.sign_in(session, settings, user))
+
+
+@auth.post("/refresh")
+async def refresh(body: RefreshRequest, session: Session, settings: SettingsDep) -> AuthResponse:
+    """Trade a refresh token for a new pair; reusing a spent one revokes its whole family."""
+    try:
+        signed_in = await sessions.rotate_refresh_token(session, settings, body.refresh_token)
+    except sessions.RefreshTokenRevoked:
+        # The revocation must outlive the 401, which would otherwise roll the unit of work back.
+        await session.commit()
+        raise
+    return _auth_response(signed_in)
+
+
+@auth.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
+async def logout(body: LogoutRequest, session: Session) -> Response:
+    """Revoke the refresh token's family; always 204, whether or not the token was known."""
+    await sessions.end_session(session, body.refresh_token)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@auth.post("/magic-link", status_code=status.HTTP_202_ACCEPTED)
+async def request_magic_link(
+    body: MagicLinkRequest, session: Session, settings: SettingsDep, limiter: Limiter, ip: ClientIP
+) -> MagicLinkAccepted:
+    """E-mail a single-use sign-in link; the answer is the same for every address."""
+    await throttle.admit_magic_link_request(limiter, settings, email=body.email, ip=ip)
+    await magic_links.send_magic_link(session, settings, email=body.email)
+    return MAGIC_LINK_ACCEPTED
+
+
+@auth.post("/magic-link/verify")
+async def verify_magic_link(
+    body: MagicLinkVerifyRequest, session: Session, settings: SettingsDep
+) -> AuthResponse:
+    """Sign in with a magic link's token (an unknown address gets an account)."""
+    return _auth_response(await magic_links.verify_magic_link(session, settings, body.token))
 
 
 router.include_router(auth)

@@ -9,21 +9,44 @@ from typing import Literal
 from pydantic import BaseModel, EmailStr, Field
 
 from saassy.models import Role
+from saassy.organizations.schemas import OrganizationName
 
 Password = Field(min_length=8, max_length=1024)
+# Refresh tokens and magic-link tokens are URL-safe base64 (`secrets.token_urlsafe`).
+OpaqueToken = Field(min_length=1, max_length=256, pattern=r"^[A-Za-z0-9_-]+$")
 
 
 class SignupRequest(BaseModel):
     email: EmailStr = Field(max_length=320)
     password: str = Password
-    organization: str | None = Field(
-        None, min_length=1, max_length=120, description="Name of the first organization."
+    organization: OrganizationName | None = Field(
+        None, description="Name of the first organization."
     )
 
 
 class LoginRequest(BaseModel):
     email: EmailStr = Field(max_length=320)
     password: str = Field(min_length=1, max_length=1024)
+
+
+class RefreshRequest(BaseModel):
+    refresh_token: str = OpaqueToken
+
+
+class LogoutRequest(BaseModel):
+    refresh_token: str = OpaqueToken
+
+
+class MagicLinkRequest(BaseModel):
+    email: EmailStr = Field(max_length=320)
+
+
+class MagicLinkAccepted(BaseModel):
+    message: str = Field(description="The same for every address, known or not.")
+
+
+class MagicLinkVerifyRequest(BaseModel):
+    token: str = OpaqueToken
 
 
 class UserOut(BaseModel):

@@ -1,10 +1,12 @@
-"""Accounts: sign-up, password login and the token pair a session is made of."""
+"""Accounts: sign-up, password login and the signed-in session a client is handed."""
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from saassy.accounts.repository import UserRepository
@@ -13,6 +15,7 @@ from saassy.kit.errors import Conflict, Unauthorized
 from saassy.kit.security import issue_access_token, new_token, token_digest
 from saassy.kit.time import utcnow
 from saassy.models import Membership, Organization, RefreshToken, Role, User
+from saassy.organizations.repository import MembershipRepository
 
 
 class EmailTaken(Conflict):
@@ -21,6 +24,21 @@ class EmailTaken(Conflict):
 
 class InvalidCredentials(Unauthorized):
     code = "invalid_credentials"
+
+
+class NoOrganization(Unauthorized):
+    code = "no_organization"
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    """What a client receives after login, refresh or a magic link."""
+
+    user: User
+    organization: Organization
+    access_token: str
+    refresh_token: str
+    expires_in: int
 
 
 async def register_user(
@@ -37,15 +55,15 @@ async def register_user(
     email = email.lower()
     if await users.get_by_email(email) is not None:
         raise EmailTaken("An account with this e-mail already exists.", field="email")
-    user = await users.add(
-        User(
-            email=email,
-            password_hash=(
-                await settings.password_hasher.hash(password) if password is not None else None
-            ),
-            is_staff=is_staff,
-        )
-    )
+    password_hash = await settings.password_hasher.hash(password) if password is not None else None
+    try:
+        # A savepoint, so a concurrent sign-up with the same e-mail is a 409, not a broken session.
+        async with session.begin_nested():
+            user = await users.add(
+                User(email=email, password_hash=password_hash, is_staff=is_staff)
+            )
+    except IntegrityError as exc:
+        raise EmailTaken("An account with this e-mail already exists.", field="email") from exc
     organization = Organization(
         name=organization_name or f"{email.split('@')[0]}'s organization",
         personal=True,
@@ -75,6 +93,18 @@ async def authenticate(
     return user
 
 
+async def primary_organization(session: AsyncSession, user_id: uuid.UUID) -> Organization:
+    """The organization a fresh session starts in: the personal one, else the oldest."""
+    memberships = await MembershipRepository(session).roles_of_user(user_id)
+    if not memberships:
+        raise NoOrganization("This account belongs to no organization.")
+    org_id = next((o for o, _, _, personal in memberships if personal), memberships[0][0])
+    organization = await session.get(Organization, org_id)
+    if organization is None:
+        raise NoOrganization("This account belongs to no organization.")
+    return organization
+
+
 async def issue_session_tokens(
     session: AsyncSession,
     settings: Settings,
@@ -97,3 +127,19 @@ async def issue_session_tokens(
     )
     await session.flush()
     return access_token, refresh_token, int(settings.access_token_ttl / timedelta(seconds=1))
+
+
+async def sign_in(
+    session: AsyncSession,
+    settings: Settings,
+    user: User,
+    *,
+    family_id: uuid.UUID | None = None,
+    organization: Organization | None = None,
+) -> SignedIn:
+    """Hand out a token pair (a new refresh family unless `family_id` continues one)."""
+    organization = organization or await primary_organization(session, user.id)
+    access, refresh, expires_in = await issue_session_tokens(
+        session, settings, user.id, family_id=family_id
+    )
+    return SignedIn(user, organization, access, refresh, expires_in)

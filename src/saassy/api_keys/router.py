@@ -1,7 +1,87 @@
-"""`/api/v1/api-keys`."""
+"""`/api/v1/api-keys`: the active organization's keys (`Saassy-Organization` picks it)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import uuid
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Response, status
+
+from saassy.api_keys import service
+from saassy.api_keys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut
+from saassy.auth.dependencies import CurrentOrganization, CurrentPrincipal
+from saassy.auth.principal import ActiveOrganization, Principal
+from saassy.kit.deps import Session
+from saassy.kit.pagination import Page, PageParams, page_params
+from saassy.models import ApiKey
 
 router = APIRouter(prefix="/api-keys", tags=["api-keys"])
+
+
+@dataclass(frozen=True)
+class KeyManagement:
+    principal: Principal
+    organization: ActiveOrganization
+
+
+def get_key_management(
+    organization: CurrentOrganization, principal: CurrentPrincipal
+) -> KeyManagement:
+    """The active organization (404 if not the caller's), managed by a user who is admin+ (403)."""
+    service.ensure_key_manager(principal, organization)
+    return KeyManagement(principal, organization)
+
+
+KeyManager = Annotated[KeyManagement, Depends(get_key_management)]
+
+
+def _key_out(api_key: ApiKey) -> ApiKeyOut:
+    return ApiKeyOut(
+        id=api_key.id,
+        name=api_key.name,
+        prefix=api_key.prefix,
+        created_at=api_key.created_at,
+        last_used_at=api_key.last_used_at,
+        revoked_at=api_key.revoked_at,
+    )
+
+
+@router.get("")
+async def list_api_keys(
+    manager: KeyManager, session: Session, page: Annotated[PageParams, Depends(page_params)]
+) -> Page[ApiKeyOut]:
+    """The active organization's API keys (never the keys themselves)."""
+    rows, next_cursor = await service.list_api_keys(
+        session, manager.principal, manager.organization.id, page
+    )
+    return Page(items=[_key_out(key) for key in rows], next_cursor=next_cursor)
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+async def create_api_key(
+    body: ApiKeyCreate, manager: KeyManager, session: Session
+) -> ApiKeyCreated:
+    """Create an API key for the active organization; the key is shown in this answer only."""
+    api_key, key = await service.create_api_key(
+        session, manager.principal, manager.organization.id, body.name
+    )
+    return ApiKeyCreated(
+        id=api_key.id,
+        name=api_key.name,
+        prefix=api_key.prefix,
+        key=key,
+        created_at=api_key.created_at,
+    )
+
+
+@router.delete("/{key_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def revoke_api_key(
+    key_id: uuid.UUID,
+    organization: CurrentOrganization,
+    principal: CurrentPrincipal,
+    session: Session,
+) -> Response:
+    """Revoke an API key (a signed-in admin+); it stops working on the next request."""
+    await service.revoke_api_key(session, principal, organization, key_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -23,6 +23,7 @@ from saassy.kit.security import InvalidAccessToken, decode_access_token, token_d
 from saassy.kit.time import utcnow
 from saassy.models import Organization, Role
 from saassy.organizations.repository import MembershipRepository
+from saassy.plans.service import effective_plan
 
 API_KEY_PREFIX = "sk_"
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -87,8 +88,15 @@ async def get_principal(
         principal = await _principal_from_api_key(session, token)
     else:
         principal = await _principal_from_access_token(session, ctx, token)
-    plan_key = principal.plans.get(principal.default_organization_id or uuid.UUID(int=0))
-    plan = ctx.settings.catalog.plan(plan_key or ctx.settings.catalog.default_plan)
+    # The default organization's effective plan (its overrides included) sets the API rate.
+    catalog = ctx.settings.catalog
+    organization_id = principal.default_organization_id
+    organization = await session.get(Organization, organization_id) if organization_id else None
+    plan = (
+        effective_plan(catalog, organization)
+        if organization
+        else catalog.plan(catalog.default_plan)
+    )
     await ctx.limiter.hit(plan.api_rate_limit, "api", *principal.rate_limit_key)
     return principal
 

@@ -39,7 +39,7 @@ def _response(
 
 def _field_of(loc: tuple[Any, ...]) -> str | None:
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header", "cookie")]
-    return ".".join(parts) or None
+    return ".".join(parts) or ("body" if loc[:1] == ("body",) else None)
 
 
 async def saassy_error_handler(request: Request, exc: Exception) -> JSONResponse:

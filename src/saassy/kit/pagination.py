@@ -5,13 +5,17 @@ from __future__ import annotations
 import base64
 import json
 import uuid
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
 from pydantic import BaseModel
+from sqlalchemy import Select, and_, or_
+from sqlalchemy.orm import InstrumentedAttribute
 
 from saassy.kit.errors import ValidationFailed
+from saassy.kit.time import as_utc
 
 T = TypeVar("T")
 
@@ -45,3 +49,32 @@ def page_params(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> PageParams:
     return PageParams(limit=limit, after=decode_cursor(cursor) if cursor else None)
+
+
+R = TypeVar("R")
+S = TypeVar("S", bound=Select[*tuple[Any, ...]])
+
+
+def keyset(
+    statement: S,
+    params: PageParams,
+    created_at: InstrumentedAttribute[datetime],
+    id: InstrumentedAttribute[uuid.UUID],
+) -> S:
+    """Oldest first, after the cursor's (created_at, id), one row more than the page to peek."""
+    if params.after is not None:
+        after_at, after_id = params.after
+        after_at = as_utc(after_at)  # a hand-made cursor may carry a naive time
+        statement = statement.where(
+            or_(created_at > after_at, and_(created_at == after_at, id > after_id))
+        )
+    return statement.order_by(created_at, id).limit(params.limit + 1)
+
+
+def page_of(
+    rows: Sequence[R], params: PageParams, key: Callable[[R], tuple[datetime, uuid.UUID]]
+) -> tuple[list[R], str | None]:
+    """The page's rows and the cursor of the next page (None on the last one)."""
+    items = list(rows[: params.limit])
+    more = len(rows) > params.limit
+    return items, encode_cursor(*key(items[-1])) if more else None

@@ -1,24 +1,30 @@
-"""Rate limits through the `limits` library: in memory by default, Redis when configured."""
+"""Rate limits through the `limits` library: in memory by default, Redis when configured.
+
+A moving window counts exactly (no burst at window edges). Over the limit, `RateLimited`
+carries `Retry-After` (whole seconds until a slot frees) and the `X-RateLimit-*` headers.
+"""
 
 from __future__ import annotations
 
 import math
 import time
 
+import coredis
 from limits import RateLimitItem, parse
-from limits.aio.storage import MemoryStorage, Storage
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
-from limits.storage import storage_from_string
 
 from saassy.kit.errors import RateLimited
 
 
 def create_storage(redis_url: str | None) -> Storage:
-    if redis_url:
-        storage = storage_from_string(f"async+{redis_url}")
-        assert isinstance(storage, Storage)
-        return storage
-    return MemoryStorage()
+    """Redis when a URL is given (shared by every replica), else this process's memory."""
+    if not redis_url:
+        return MemoryStorage()
+    # Our own pool (for limits' default client, coredis), so `close()` can close its sockets.
+    pool = coredis.ConnectionPool.from_url(redis_url)
+    # limits documents `connection_pool` but types its options as scalars.
+    return RedisStorage(f"async+{redis_url}", connection_pool=pool)  # type: ignore[arg-type]
 
 
 class RateLimiter:
@@ -29,23 +35,39 @@ class RateLimiter:
         self.namespace = namespace
         self._strategy = MovingWindowRateLimiter(storage)
 
-    async def retry_after(self, item: RateLimitItem, *key: str) -> int:
+    async def _refuse(self, item: RateLimitItem, key: tuple[str, ...], message: str) -> None:
         stats = await self._strategy.get_window_stats(item, self.namespace, *key)
-        return max(1, math.ceil(stats.reset_time - time.time()))
+        retry_after = max(1, math.ceil(stats.reset_time - time.time()))
+        error = RateLimited(retry_after, message)
+        error.headers.update(
+            {
+                "X-RateLimit-Limit": str(item.amount),
+                "X-RateLimit-Remaining": "0",
+                "X-RateLimit-Reset": str(retry_after),
+            }
+        )
+        raise error
 
     async def hit(self, limit: str, *key: str, message: str = "Too many requests.") -> None:
+        """Count one request against `limit` for `key`; raise RateLimited when over it."""
         item = parse(limit)
         if not await self._strategy.hit(item, self.namespace, *key):
-            raise RateLimited(await self.retry_after(item, *key), message)
+            await self._refuse(item, key, message)
 
     async def check(self, limit: str, *key: str, message: str = "Too many requests.") -> None:
         """Raise if the limit is already reached, without counting this call."""
         item = parse(limit)
         if not await self._strategy.test(item, self.namespace, *key):
-            raise RateLimited(await self.retry_after(item, *key), message)
+            await self._refuse(item, key, message)
 
     async def clear(self, limit: str, *key: str) -> None:
         await self._strategy.clear(parse(limit), self.namespace, *key)
 
     async def close(self) -> None:
-        await self.storage.reset() if isinstance(self.storage, MemoryStorage) else None
+        """Release the storage: drop in-memory counters, close Redis connections."""
+        if isinstance(self.storage, MemoryStorage):
+            await self.storage.reset()
+        if isinstance(self.storage, RedisStorage):
+            pool = self.storage.options.get("connection_pool")
+            if isinstance(pool, coredis.ConnectionPool):
+                pool.disconnect()

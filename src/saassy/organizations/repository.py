@@ -4,27 +4,48 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import Select, func, select
 
 from saassy.auth.principal import OrganizationScope
+from saassy.kit.pagination import PageParams, keyset
 from saassy.kit.repository import RepositoryBase
-from saassy.models import Membership, Organization, Role
+from saassy.models import Invitation, Membership, Organization, Role, User
 
 
 class OrganizationRepository(RepositoryBase[Organization]):
     model = Organization
 
     async def get_in_scope(
-        self, organization_id: uuid.UUID, scope: OrganizationScope
+        self, organization_id: uuid.UUID, scope: OrganizationScope, *, lock: bool = False
     ) -> Organization | None:
+        """A live organization the caller may reach; `lock` serializes changes to its owners."""
         if organization_id not in scope:
             return None
-        return await self.one_or_none(
-            self.select().where(
-                Organization.id == organization_id, Organization.deleted_at.is_(None)
-            )
+        statement = self.select().where(
+            Organization.id == organization_id, Organization.deleted_at.is_(None)
         )
+        if lock:
+            statement = statement.with_for_update()
+        return await self.one_or_none(statement)
+
+    async def get_live(
+        self, organization_id: uuid.UUID, *, lock: bool = False
+    ) -> Organization | None:
+        """A live organization by id, outside any caller's scope (accepting an invitation)."""
+        statement = self.select().where(
+            Organization.id == organization_id, Organization.deleted_at.is_(None)
+        )
+        return await self.one_or_none(statement.with_for_update() if lock else statement)
+
+    async def list_in_scope(
+        self, scope: OrganizationScope, params: PageParams
+    ) -> Sequence[Organization]:
+        statement = self.select().where(
+            Organization.id.in_(scope.ids), Organization.deleted_at.is_(None)
+        )
+        return await self.all(keyset(statement, params, Organization.created_at, Organization.id))
 
 
 class MembershipRepository(RepositoryBase[Membership]):
@@ -46,3 +67,94 @@ class MembershipRepository(RepositoryBase[Membership]):
             .order_by(Membership.created_at)
         )
         return [(org_id, Role(role), plan, personal) for org_id, role, plan, personal in rows.all()]
+
+    async def get_member(
+        self, organization_id: uuid.UUID, user_id: uuid.UUID, scope: OrganizationScope
+    ) -> Membership | None:
+        if organization_id not in scope:
+            return None
+        return await self.one_or_none(
+            self.select().where(
+                Membership.organization_id == organization_id, Membership.user_id == user_id
+            )
+        )
+
+    async def list_members(
+        self, organization_id: uuid.UUID, scope: OrganizationScope, params: PageParams
+    ) -> Sequence[tuple[Membership, str]]:
+        """(membership, e-mail) of the organization's members, in the order they joined."""
+        if organization_id not in scope:
+            return []
+        statement = (
+            select(Membership, User.email)
+            .join(User, User.id == Membership.user_id)
+            .where(Membership.organization_id == organization_id)
+        )
+        rows = await self.session.execute(
+            keyset(statement, params, Membership.created_at, Membership.id)
+        )
+        return [(membership, email) for membership, email in rows.all()]
+
+    async def count_owners(self, organization_id: uuid.UUID) -> int:
+        count = await self.session.scalar(
+            select(func.count())
+            .select_from(Membership)
+            .where(Membership.organization_id == organization_id, Membership.role == Role.owner)
+        )
+        return count or 0
+
+    async def has_member_with_email(self, organization_id: uuid.UUID, email: str) -> bool:
+        found = await self.session.scalar(
+            select(Membership.id)
+            .join(User, User.id == Membership.user_id)
+            .where(Membership.organization_id == organization_id, User.email == email.lower())
+        )
+        return found is not None
+
+
+class InvitationRepository(RepositoryBase[Invitation]):
+    model = Invitation
+
+    def _pending(self, organization_id: uuid.UUID, now: datetime) -> Select[Invitation]:
+        return self.select().where(
+            Invitation.organization_id == organization_id,
+            Invitation.accepted_at.is_(None),
+            Invitation.revoked_at.is_(None),
+            Invitation.expires_at > now,
+        )
+
+    async def get_in_organization(
+        self, invitation_id: uuid.UUID, organization_id: uuid.UUID, scope: OrganizationScope
+    ) -> Invitation | None:
+        if organization_id not in scope:
+            return None
+        return await self.one_or_none(
+            self.select().where(
+                Invitation.id == invitation_id, Invitation.organization_id == organization_id
+            )
+        )
+
+    async def list_pending(
+        self,
+        organization_id: uuid.UUID,
+        scope: OrganizationScope,
+        now: datetime,
+        params: PageParams,
+    ) -> Sequence[Invitation]:
+        if organization_id not in scope:
+            return []
+        statement = self._pending(organization_id, now)
+        return await self.all(keyset(statement, params, Invitation.created_at, Invitation.id))
+
+    async def pending_for_email(
+        self, organization_id: uuid.UUID, email: str, now: datetime
+    ) -> Sequence[Invitation]:
+        return await self.all(
+            self._pending(organization_id, now).where(Invitation.email == email.lower())
+        )
+
+    async def get_by_digest_for_update(self, token_hash: str) -> Invitation | None:
+        """The invitation a token names, locked so two accepts of one token cannot both win."""
+        return await self.one_or_none(
+            self.select().where(Invitation.token_hash == token_hash).with_for_update()
+        )

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Annotated, Any
 
 from limits import parse as parse_rate_limit
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 ActionName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
 
@@ -47,6 +55,56 @@ class Plan(_Strict):
         except ValueError as exc:
             raise ValueError(f"not a rate limit like '60/minute': {value!r}") from exc
         return value
+
+
+# What `organizations.plan_overrides` may change: the limits and prices, not the plan's identity.
+OVERRIDABLE = frozenset(
+    {
+        "price_usd_month",
+        "tasks_per_month",
+        "max_concurrent_tasks",
+        "max_task_duration_s",
+        "resources",
+        "daily_action_caps",
+        "connected_accounts",
+        "api_rate_limit",
+        "overage_usd_per_task",
+    }
+)
+
+
+class InvalidOverride(ValueError):
+    """A plan override that cannot apply; `key` is the dotted key at fault."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(f"{key}: {message}")
+        self.key = key
+        self.message = message
+
+
+def apply_overrides(plan: Plan, overrides: Mapping[str, Any]) -> Plan:
+    """The plan with per-customer overrides on top.
+
+    `resources` and `daily_action_caps` merge key by key; a cap set to null removes it
+    (unlimited). Any other key replaces the plan's value (null: unlimited where allowed).
+    """
+    unknown = sorted(set(overrides) - OVERRIDABLE)
+    if unknown:
+        raise InvalidOverride(unknown[0], "not a plan limit that can be overridden")
+    merged = plan.model_dump()
+    for key, value in overrides.items():
+        if key in ("resources", "daily_action_caps") and isinstance(value, Mapping):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    if isinstance(merged["daily_action_caps"], Mapping):
+        caps = merged["daily_action_caps"].items()
+        merged["daily_action_caps"] = {name: cap for name, cap in caps if cap is not None}
+    try:
+        return Plan.model_validate(merged)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise InvalidOverride(".".join(str(p) for p in err["loc"]), err["msg"]) from exc
 
 
 class Branding(_Strict):

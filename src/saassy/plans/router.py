@@ -6,12 +6,12 @@ from fastapi import APIRouter, Depends
 
 from saassy.auth.dependencies import anonymous_rate_limit
 from saassy.kit.deps import SettingsDep
-from saassy.plans.catalog import Plan
+from saassy.plans.schemas import PublicPlan
 
 router = APIRouter(prefix="/plans", tags=["plans"])
 
 
 @router.get("", dependencies=[Depends(anonymous_rate_limit)])
-async def list_plans(settings: SettingsDep) -> list[Plan]:
+async def list_plans(settings: SettingsDep) -> list[PublicPlan]:
     """The plans customers can choose from (anyone may read them)."""
-    return [plan for plan in settings.catalog.plans.values() if plan.public]
+    return [PublicPlan.of(plan) for plan in settings.catalog.plans.values() if plan.public]

@@ -1,0 +1,44 @@
+"""What staff may do to a tenant: plan assignment (billing will call the same service)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from saassy.admin.repository import StaffOrganizationRepository
+from saassy.kit.errors import NotFound, ValidationFailed
+from saassy.models import Organization
+from saassy.plans.catalog import Catalog, InvalidOverride, apply_overrides
+
+
+async def set_plan(
+    session: AsyncSession,
+    catalog: Catalog,
+    organization_id: uuid.UUID,
+    plan_key: str,
+    overrides: dict[str, Any] | None = None,
+) -> Organization:
+    """Assign a plan and its overrides (replacing any earlier ones) to an organization."""
+    plan = catalog.plans.get(plan_key)
+    if plan is None:
+        known = ", ".join(sorted(catalog.plans))
+        raise ValidationFailed(
+            f"There is no plan {plan_key!r} (known: {known}).", code="unknown_plan", field="plan"
+        )
+    try:
+        apply_overrides(plan, overrides or {})
+    except InvalidOverride as exc:
+        raise ValidationFailed(
+            f"overrides.{exc.key}: {exc.message}",
+            code="invalid_override",
+            field=f"overrides.{exc.key}",
+        ) from exc
+    organization = await StaffOrganizationRepository(session).get(organization_id)
+    if organization is None or organization.deleted_at is not None:
+        raise NotFound("Organization")
+    organization.plan = plan.key
+    organization.plan_overrides = dict(overrides or {})
+    await session.flush()
+    return organization

@@ -1,0 +1,86 @@
+"""API keys: an organization's credentials for programs, shown once and stored as a digest."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from saassy.api_keys.repository import ApiKeyRepository
+from saassy.auth.dependencies import API_KEY_PREFIX
+from saassy.auth.principal import ActiveOrganization, Principal
+from saassy.kit.errors import Forbidden, NotFound
+from saassy.kit.pagination import PageParams, page_of
+from saassy.kit.security import token_digest
+from saassy.kit.time import utcnow
+from saassy.models import ApiKey, Role
+
+KEY_BYTES = 32
+VISIBLE_PREFIX_LENGTH = 12
+
+
+class ApiKeyNotFound(NotFound):
+    def __init__(self) -> None:
+        super().__init__("API key")
+
+
+def ensure_key_manager(principal: Principal, organization: ActiveOrganization) -> None:
+    """Keys are managed by signed-in users with the admin role or higher, never by a key."""
+    if principal.user_id is None:
+        raise Forbidden(
+            "Managing API keys needs a signed-in user, not an API key.", code="user_required"
+        )
+    if organization.role.rank < Role.admin.rank:
+        raise Forbidden("Managing API keys needs the admin role or higher.", code="role_required")
+
+
+def generate_key() -> str:
+    """`sk_` and 256 random bits, URL-safe."""
+    return API_KEY_PREFIX + secrets.token_urlsafe(KEY_BYTES)
+
+
+async def create_api_key(
+    session: AsyncSession, principal: Principal, organization_id: uuid.UUID, name: str
+) -> tuple[ApiKey, str]:
+    """A new key for the organization and the key itself, which is never stored."""
+    key = generate_key()
+    api_key = await ApiKeyRepository(session).add(
+        ApiKey(
+            organization_id=organization_id,
+            created_by_user_id=principal.user_id,
+            name=name,
+            prefix=key[:VISIBLE_PREFIX_LENGTH],
+            key_hash=token_digest(key),
+        )
+    )
+    return api_key, key
+
+
+async def list_api_keys(
+    session: AsyncSession, principal: Principal, organization_id: uuid.UUID, params: PageParams
+) -> tuple[list[ApiKey], str | None]:
+    """The organization's keys, revoked ones included, oldest first."""
+    rows = await ApiKeyRepository(session).list_for_organization(
+        organization_id, principal.scope, params
+    )
+    return page_of(rows, params, lambda key: (key.created_at, key.id))
+
+
+async def revoke_api_key(
+    session: AsyncSession,
+    principal: Principal,
+    organization: ActiveOrganization,
+    key_id: uuid.UUID,
+) -> None:
+    """Revoke a key; the next request made with it is refused. Revoking twice is harmless."""
+    # Looked up before the permission check: another tenant's key is a 404 for any caller.
+    api_key = await ApiKeyRepository(session).get_in_organization(
+        key_id, organization.id, principal.scope
+    )
+    if api_key is None:
+        raise ApiKeyNotFound()
+    ensure_key_manager(principal, organization)
+    if api_key.revoked_at is None:
+        api_key.revoked_at = utcnow()
+        await session.flush()

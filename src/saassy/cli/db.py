@@ -1,0 +1,29 @@
+"""`saassy db`: the database schema."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from alembic.script import ScriptDirectory
+
+from saassy.cli.common import ConfigOption, DataDirOption, console, reporting_errors, settings_from
+from saassy.kit.migrate import alembic_config, upgrade_database
+
+app = typer.Typer(help="Manage the database schema.", no_args_is_help=True)
+
+
+@app.command()
+def upgrade(
+    revision: Annotated[str, typer.Option(help="The alembic revision to reach.")] = "head",
+    data_dir: DataDirOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Migrate the database (SAASSY_DATABASE_URL, else the embedded one) to a revision."""
+    settings = settings_from(config=config, data_dir=data_dir)
+    url = settings.resolved_database_url
+    with reporting_errors():
+        # An unknown revision fails here, before anything connects to the database.
+        ScriptDirectory.from_config(alembic_config(url)).get_revisions(revision)
+        upgrade_database(url, revision)
+    console.print(f"database is at revision {revision}")

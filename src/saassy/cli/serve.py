@@ -1,0 +1,117 @@
+"""`saassy dev` (everything in one process, embedded database) and `saassy api` (production)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+from rich.markup import escape
+from sqlalchemy.engine import make_url
+
+from saassy.app import create_app
+from saassy.cli.common import ConfigOption, console, reporting_errors, settings_from
+from saassy.config import Settings
+from saassy.kit.migrate import upgrade_database
+
+HostOption = Annotated[str, typer.Option(help="Address to listen on.")]
+PortOption = Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")]
+
+
+def dev(
+    host: HostOption = "127.0.0.1",
+    port: PortOption = 8000,
+    data_dir: Annotated[
+        Path, typer.Option(help="Where the embedded SQLite database and local files live.")
+    ] = Path(".saassy"),
+    config: ConfigOption = None,
+) -> None:
+    """Run everything in one process for development: migrate the embedded database, serve."""
+    url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"  # noqa: S104
+    settings = settings_from(config=config, data_dir=data_dir, env="development")
+    if "base_url" not in settings.model_fields_set:
+        # Links in e-mails (magic links, invitations) should point at this very server.
+        settings = settings_from(config=config, data_dir=data_dir, env="development", base_url=url)
+    with reporting_errors():
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        upgrade_database(settings.resolved_database_url)
+    console.print(first_run_hint(settings, url))
+    _serve(settings, host=host, port=port)
+
+
+def first_run_hint(settings: Settings, url: str) -> str:
+    """What a newcomer needs on screen: where it runs, the docs, how to get an account."""
+    data_dir = "" if settings.data_dir == Path(".saassy") else f" --data-dir {settings.data_dir}"
+    return "\n".join(
+        [
+            f"[bold]{escape(settings.catalog.branding.name)}[/bold] (saassy dev) on {url}",
+            f"  database  {escape(_redacted(settings.resolved_database_url))}",
+            f"  catalog   {escape(str(settings.config_path))}",
+            f"  API docs  {url}/api/docs  (OpenAPI schema: {url}/api/openapi.json)",
+            "Sign up:",
+            f"  curl -X POST {url}/api/v1/auth/signup -H 'Content-Type: application/json' "
+            """-d '{"email": "you@example.com", "password": "a long passphrase"}'""",
+            "Create a staff user (the operator's admin), in another terminal:",
+            f"  {escape(_command())} admin create-user admin@example.com --staff{escape(data_dir)}",
+            "E-mails (magic links, invitations) are printed here in development.",
+            "",
+        ]
+    )
+
+
+def _command() -> str:
+    """How to call `saassy` from this shell: by name when on PATH, else from the virtualenv."""
+    if shutil.which("saassy"):
+        return "saassy"
+    script = Path(sys.executable).parent / "saassy"
+    if not script.exists():
+        return "saassy"
+    try:
+        return str(script.relative_to(Path.cwd()))
+    except ValueError:
+        return str(script)
+
+
+def _redacted(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def api(
+    host: HostOption = "127.0.0.1",
+    port: PortOption = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    config: ConfigOption = None,
+) -> None:
+    """Run the production API server; configure it with SAASSY_* variables.
+
+    It never migrates the database: run `saassy db upgrade` first, once per release.
+    """
+    if config is not None:
+        # The workers build their own settings from the environment, so pass it on there.
+        os.environ["SAASSY_CONFIG"] = str(config)
+    settings = settings_from()
+    uvicorn.run(
+        "saassy.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=True,
+        forwarded_allow_ips=",".join(settings.trusted_proxies),
+        server_header=False,
+    )
+
+
+def _serve(settings: Settings, *, host: str, port: int) -> None:
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        proxy_headers=True,
+        forwarded_allow_ips=",".join(settings.trusted_proxies),
+        server_header=False,
+    )

@@ -1,0 +1,41 @@
+"""structlog set-up: readable in development, JSON lines elsewhere, secrets redacted."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import MutableMapping
+from typing import Any
+
+import structlog
+
+SECRET_KEYS = re.compile(r"pass(word)?|secret|token|authorization|api_?key|cookie|smtp_url", re.I)
+REDACTED = "[redacted]"
+
+
+def redact_secrets(
+    _logger: Any, _method: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """Drop the value of any field whose name says it holds a secret."""
+    for key in list(event):
+        if key != "event" and SECRET_KEYS.search(key):
+            event[key] = REDACTED
+    return event
+
+
+def configure_logging(*, json: bool, level: str = "INFO") -> None:
+    renderer: Any = (
+        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            redact_secrets,
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
+        cache_logger_on_first_use=True,
+    )

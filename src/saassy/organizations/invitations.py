@@ -1,0 +1,169 @@
+"""Invitations: an admin invites an e-mail address; its owner signs in and accepts the link."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from saassy.accounts.repository import UserRepository
+from saassy.auth.principal import Principal
+from saassy.config import Settings
+from saassy.email.outbox import queue_email
+from saassy.kit.pagination import PageParams, page_of
+from saassy.kit.security import new_token, token_digest
+from saassy.kit.time import utcnow
+from saassy.models import Invitation, Membership, Organization, Role
+from saassy.organizations.errors import (
+    AlreadyMember,
+    InvitationEmailMismatch,
+    InvitationExpired,
+    InvitationNotFound,
+    InvitationRevoked,
+    InvitationUsed,
+    RoleTooHigh,
+    UnknownInvitationToken,
+)
+from saassy.organizations.repository import (
+    InvitationRepository,
+    MembershipRepository,
+    OrganizationRepository,
+)
+from saassy.organizations.service import get_organization, require_role
+
+
+async def invite(
+    session: AsyncSession,
+    settings: Settings,
+    principal: Principal,
+    organization_id: uuid.UUID,
+    *,
+    email: str,
+    role: Role,
+) -> Invitation:
+    """Invite an address (admin+, up to the inviter's own role) and e-mail it a one-time link."""
+    # Locked, so two invitations of one address at once cannot both stay pending.
+    organization = await get_organization(session, principal, organization_id, lock=True)
+    inviter_role = require_role(principal, organization.id, Role.admin)
+    if role.rank > inviter_role.rank:
+        raise RoleTooHigh(f"You cannot invite someone as {role.value}.", field="role")
+    email = email.lower()
+    if await MembershipRepository(session).has_member_with_email(organization.id, email):
+        raise AlreadyMember("This person is already a member.", field="email")
+    invitations = InvitationRepository(session)
+    now = utcnow()
+    # Inviting an address again replaces its pending invitation: only the newest link works.
+    for earlier in await invitations.pending_for_email(organization.id, email, now):
+        earlier.revoked_at = now
+    token = new_token()
+    invitation = await invitations.add(
+        Invitation(
+            organization_id=organization.id,
+            email=email,
+            role=role,
+            token_hash=token_digest(token),
+            invited_by_user_id=principal.user_id,
+            expires_at=now + settings.invitation_ttl,
+        )
+    )
+    await _send_invitation(session, settings, principal, organization, invitation, token)
+    return invitation
+
+
+async def _send_invitation(
+    session: AsyncSession,
+    settings: Settings,
+    principal: Principal,
+    organization: Organization,
+    invitation: Invitation,
+    token: str,
+) -> None:
+    inviter = await UserRepository(session).get(principal.user_id) if principal.user_id else None
+    product = settings.catalog.branding.name
+    who = inviter.email if inviter is not None else "An administrator"
+    link = f"{settings.base_url.rstrip('/')}/invitations/accept?token={token}"
+    body = (
+        f"{who} invited you to join {organization.name} on {product} as {invitation.role}.\n\n"
+        f"Accept the invitation (sign in or sign up with {invitation.email} first):\n"
+        f"{link}\n\n"
+        f"Or, from the API, POST /api/v1/invitations/accept with this token:\n{token}\n\n"
+        f"The invitation expires at {invitation.expires_at:%Y-%m-%d %H:%M} UTC. "
+        "If you did not expect it, ignore this e-mail.\n"
+    )
+    await queue_email(
+        session,
+        settings,
+        to=invitation.email,
+        subject=f"Join {organization.name} on {product}",
+        body=body,
+    )
+
+
+async def list_pending(
+    session: AsyncSession, principal: Principal, organization_id: uuid.UUID, params: PageParams
+) -> tuple[list[Invitation], str | None]:
+    """Invitations not yet accepted, revoked or expired (admin+)."""
+    organization = await get_organization(session, principal, organization_id)
+    require_role(principal, organization.id, Role.admin)
+    rows = await InvitationRepository(session).list_pending(
+        organization.id, principal.scope, utcnow(), params
+    )
+    return page_of(rows, params, lambda invitation: (invitation.created_at, invitation.id))
+
+
+async def revoke(
+    session: AsyncSession,
+    principal: Principal,
+    organization_id: uuid.UUID,
+    invitation_id: uuid.UUID,
+) -> None:
+    """Revoke an invitation (admin+); revoking twice is harmless, an accepted one is a 409."""
+    organization = await get_organization(session, principal, organization_id)
+    invitation = await InvitationRepository(session).get_in_organization(
+        invitation_id, organization.id, principal.scope
+    )
+    if invitation is None:
+        raise InvitationNotFound()
+    require_role(principal, organization.id, Role.admin)
+    if invitation.accepted_at is not None:
+        raise InvitationUsed("This invitation was already accepted; remove the member instead.")
+    if invitation.revoked_at is None:
+        invitation.revoked_at = utcnow()
+        await session.flush()
+
+
+async def accept(
+    session: AsyncSession, principal: Principal, token: str
+) -> tuple[Organization, Role]:
+    """Join the organization an invitation names, as the signed-in user it was sent to."""
+    assert principal.user_id is not None
+    invitation = await InvitationRepository(session).get_by_digest_for_update(token_digest(token))
+    if invitation is None:
+        raise UnknownInvitationToken()
+    user = await UserRepository(session).get(principal.user_id)
+    assert user is not None
+    if user.email.lower() != invitation.email.lower():
+        raise InvitationEmailMismatch(
+            "This invitation was sent to another e-mail address; sign in with that address.",
+            field="token",
+        )
+    if invitation.revoked_at is not None:
+        raise InvitationRevoked("This invitation was revoked.", field="token")
+    if invitation.accepted_at is not None:
+        raise InvitationUsed("This invitation was already accepted.", field="token")
+    now = utcnow()
+    if invitation.expires_at <= now:
+        raise InvitationExpired("This invitation has expired; ask for a new one.", field="token")
+    organization = await OrganizationRepository(session).get_live(
+        invitation.organization_id, lock=True
+    )
+    if organization is None:
+        raise UnknownInvitationToken()
+    memberships = MembershipRepository(session)
+    if await memberships.has_member_with_email(organization.id, user.email):
+        raise AlreadyMember("You are already a member of this organization.")
+    role = Role(invitation.role)
+    await memberships.add(Membership(organization_id=organization.id, user_id=user.id, role=role))
+    invitation.accepted_at = now
+    await session.flush()
+    return organization, role

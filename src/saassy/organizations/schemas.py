@@ -1,0 +1,79 @@
+"""Request and response bodies of the organization, member and invitation endpoints."""
+
+from __future__ import annotations
+
+import unicodedata
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, EmailStr, Field, StringConstraints
+
+from saassy.models import Role
+
+
+def printable(value: str) -> str:
+    """Refuse control characters in a display name."""
+    # Names end up in e-mail subjects and dashboards: no line breaks or other control characters.
+    if any(unicodedata.category(char) in {"Cc", "Zl", "Zp"} for char in value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+OrganizationName = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=120),
+    AfterValidator(printable),
+]
+
+
+class OrganizationCreate(BaseModel):
+    name: OrganizationName
+
+
+class OrganizationUpdate(BaseModel):
+    name: OrganizationName
+
+
+class OrganizationOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    plan: str
+    personal: bool
+    role: Role = Field(description="The caller's role in this organization.")
+    created_at: datetime
+
+
+class MemberOut(BaseModel):
+    id: uuid.UUID = Field(description="The membership's id.")
+    user_id: uuid.UUID
+    email: str
+    role: Role
+    joined_at: datetime
+
+
+class MemberUpdate(BaseModel):
+    role: Role
+
+
+class InvitationCreate(BaseModel):
+    email: EmailStr = Field(max_length=320)
+    role: Role = Role.member
+
+
+class InvitationOut(BaseModel):
+    id: uuid.UUID
+    email: str
+    role: Role
+    invited_by_user_id: uuid.UUID | None
+    created_at: datetime
+    expires_at: datetime
+
+
+class InvitationAccept(BaseModel):
+    token: str = Field(min_length=1, max_length=200)
+
+
+class AcceptedInvitation(BaseModel):
+    organization: OrganizationOut
+    role: Role

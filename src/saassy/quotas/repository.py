@@ -1,0 +1,135 @@
+"""SQL for quota counters and reservations: every change is one conditional statement."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import CursorResult, and_, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from saassy.kit.repository import RepositoryBase
+from saassy.kit.time import utcnow
+from saassy.models import QuotaCounter, QuotaReservation, ReservationStatus
+from saassy.quotas.periods import ACTION_PREFIX, TASKS
+
+
+def _rowcount(result: Any) -> int:
+    assert isinstance(result, CursorResult)
+    return result.rowcount
+
+
+class QuotaCounterRepository(RepositoryBase[QuotaCounter]):
+    model = QuotaCounter
+
+    def _where(self, organization_id: uuid.UUID, metric: str, period_start: date) -> Any:
+        return and_(
+            QuotaCounter.organization_id == organization_id,
+            QuotaCounter.metric == metric,
+            QuotaCounter.period_start == period_start,
+        )
+
+    async def ensure(self, organization_id: uuid.UUID, metric: str, period_start: date) -> None:
+        """Create the period's counter at 0 unless it exists (concurrent callers both pass)."""
+        dialect = self.session.get_bind().dialect.name
+        insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+        statement = (
+            insert(QuotaCounter)
+            .values(
+                id=uuid.uuid4(),
+                created_at=utcnow(),
+                organization_id=organization_id,
+                metric=metric,
+                period_start=period_start,
+                used=0,
+            )
+            .on_conflict_do_nothing(index_elements=["organization_id", "metric", "period_start"])
+        )
+        await self.session.execute(statement)
+
+    async def consume(
+        self,
+        organization_id: uuid.UUID,
+        metric: str,
+        period_start: date,
+        amount: int,
+        limit: int | None,
+    ) -> bool:
+        """Add `amount` only if the total stays within `limit`; False when it would not."""
+        statement = (
+            update(QuotaCounter)
+            .where(self._where(organization_id, metric, period_start))
+            .values(used=QuotaCounter.used + amount)
+            .execution_options(synchronize_session=False)
+        )
+        if limit is not None:
+            statement = statement.where(QuotaCounter.used + amount <= limit)
+        return _rowcount(await self.session.execute(statement)) == 1
+
+    async def give_back(
+        self, organization_id: uuid.UUID, metric: str, period_start: date, amount: int
+    ) -> None:
+        await self.session.execute(
+            update(QuotaCounter)
+            .where(self._where(organization_id, metric, period_start))
+            .values(used=QuotaCounter.used - amount)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def used(self, organization_id: uuid.UUID, metric: str, period_start: date) -> int:
+        used = await self.session.scalar(
+            select(QuotaCounter.used).where(self._where(organization_id, metric, period_start))
+        )
+        return used or 0
+
+    async def current(
+        self, organization_id: uuid.UUID, month: date, day: date
+    ) -> Sequence[tuple[str, int]]:
+        """(metric, used) of this month's task counter and today's action counters."""
+        rows = await self.session.execute(
+            select(QuotaCounter.metric, QuotaCounter.used)
+            .where(
+                QuotaCounter.organization_id == organization_id,
+                or_(
+                    and_(QuotaCounter.metric == TASKS, QuotaCounter.period_start == month),
+                    and_(
+                        QuotaCounter.metric.startswith(ACTION_PREFIX, autoescape=True),
+                        QuotaCounter.period_start == day,
+                    ),
+                ),
+            )
+            .order_by(QuotaCounter.metric)
+        )
+        return [(metric, used) for metric, used in rows.all()]
+
+
+class QuotaReservationRepository(RepositoryBase[QuotaReservation]):
+    model = QuotaReservation
+
+    async def close(
+        self,
+        reservation_id: uuid.UUID,
+        status: ReservationStatus,
+        settled_amount: int,
+        now: datetime,
+    ) -> bool:
+        """Move a reservation out of `reserved`; False if it was already closed (idempotence)."""
+        result = await self.session.execute(
+            update(QuotaReservation)
+            .where(
+                QuotaReservation.id == reservation_id,
+                QuotaReservation.status == ReservationStatus.reserved,
+            )
+            .values(status=status, settled_amount=settled_amount, closed_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        return _rowcount(result) == 1
+
+    async def refreshed(self, reservation_id: uuid.UUID) -> QuotaReservation | None:
+        result: QuotaReservation | None = await self.session.get(
+            QuotaReservation, reservation_id, populate_existing=True
+        )
+        return result

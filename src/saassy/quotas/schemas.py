@@ -1,0 +1,76 @@
+"""`/api/v1/usage`: what is used and what is left."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from saassy.plans.catalog import ResourceProfile
+from saassy.quotas.periods import Period
+from saassy.quotas.service import QuotaUsage, UsageSummary
+
+
+class PlanRef(BaseModel):
+    key: str
+    name: str
+
+
+class UsagePeriod(BaseModel):
+    """The current monthly window (calendar month, UTC)."""
+
+    start: datetime
+    end: datetime
+
+
+class QuotaRead(BaseModel):
+    metric: str = Field(examples=["tasks", "action:publish"])
+    used: int
+    limit: int | None = Field(description="Null: unlimited (still counted).")
+    remaining: int | None = Field(description="Null: unlimited.")
+    period: Period
+    period_start: datetime
+    resets_at: datetime
+
+    @classmethod
+    def of(cls, quota: QuotaUsage) -> QuotaRead:
+        window = quota.window
+        return cls(
+            metric=window.metric,
+            used=quota.used,
+            limit=window.limit,
+            remaining=quota.remaining,
+            period=window.period,
+            period_start=window.starts_at,
+            resets_at=window.resets_at,
+        )
+
+
+class LimitsRead(BaseModel):
+    """The organization's effective limits that are not counters (plan plus overrides)."""
+
+    max_concurrent_tasks: int
+    max_task_duration_s: int
+    resources: ResourceProfile
+    connected_accounts: int | None
+    api_rate_limit: str
+
+
+class UsageRead(BaseModel):
+    organization_id: uuid.UUID
+    plan: PlanRef
+    period: UsagePeriod
+    quotas: list[QuotaRead]
+    limits: LimitsRead
+
+    @classmethod
+    def of(cls, summary: UsageSummary) -> UsageRead:
+        plan = summary.plan
+        return cls(
+            organization_id=summary.organization_id,
+            plan=PlanRef(key=plan.key, name=plan.name),
+            period=UsagePeriod(start=summary.period_start, end=summary.period_end),
+            quotas=[QuotaRead.of(quota) for quota in summary.quotas],
+            limits=LimitsRead.model_validate(plan.model_dump(include=set(LimitsRead.model_fields))),
+        )

@@ -1,0 +1,142 @@
+"""The quota service the task engine calls: reserve before work, settle or release after.
+
+Reservations are atomic with the caller's transaction: the counter moves by one conditional
+UPDATE (row lock on PostgreSQL, `BEGIN IMMEDIATE` on SQLite), so N concurrent callers at the
+limit admit exactly the units left. A rolled-back transaction takes its reservation with it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from saassy.kit.errors import NotFound, QuotaExceeded
+from saassy.kit.time import utcnow
+from saassy.models import Organization, QuotaReservation, ReservationStatus
+from saassy.organizations.repository import OrganizationRepository
+from saassy.plans.catalog import Catalog, Plan
+from saassy.plans.service import effective_plan
+from saassy.quotas.periods import TASKS, QuotaWindow, action_metric, quota_window
+from saassy.quotas.repository import QuotaCounterRepository, QuotaReservationRepository
+
+
+async def reserve(
+    session: AsyncSession,
+    catalog: Catalog,
+    organization_id: uuid.UUID,
+    metric: str,
+    amount: int = 1,
+    now: datetime | None = None,
+) -> QuotaReservation:
+    """Take `amount` of `metric` from the organization's current window, or QuotaExceeded."""
+    if amount < 1:
+        raise ValueError("a reservation takes at least 1 unit")
+    organization = await OrganizationRepository(session).get(organization_id)
+    if organization is None or organization.deleted_at is not None:
+        raise NotFound("Organization")
+    window = quota_window(effective_plan(catalog, organization), metric, now or utcnow())
+    counters = QuotaCounterRepository(session)
+    await counters.ensure(organization_id, metric, window.start)
+    if not await counters.consume(organization_id, metric, window.start, amount, window.limit):
+        assert window.limit is not None
+        used = await counters.used(organization_id, metric, window.start)
+        raise QuotaExceeded(metric, limit=window.limit, used=used, resets_at=window.resets_at)
+    return await QuotaReservationRepository(session).add(
+        QuotaReservation(
+            organization_id=organization_id,
+            metric=metric,
+            period_start=window.start,
+            amount=amount,
+            status=ReservationStatus.reserved,
+        )
+    )
+
+
+async def settle(
+    session: AsyncSession, reservation_id: uuid.UUID, actual: int | None = None
+) -> QuotaReservation:
+    """Count what was used (default: all of it); less gives the rest back, more adds it."""
+    if actual is not None and actual < 0:
+        raise ValueError("actual usage cannot be negative")
+    reservations = QuotaReservationRepository(session)
+    reservation = await _reservation(reservations, reservation_id)
+    counted = reservation.amount if actual is None else actual
+    if await reservations.close(reservation_id, ReservationStatus.settled, counted, utcnow()):
+        counters = QuotaCounterRepository(session)
+        key = (reservation.organization_id, reservation.metric, reservation.period_start)
+        if counted < reservation.amount:
+            await counters.give_back(*key, reservation.amount - counted)
+        elif counted > reservation.amount:
+            # The work already happened: it is counted even past the limit.
+            await counters.consume(*key, counted - reservation.amount, limit=None)
+    return await _reservation(reservations, reservation_id, refresh=True)
+
+
+async def release(session: AsyncSession, reservation_id: uuid.UUID) -> QuotaReservation:
+    """Give the whole reservation back (the work did not happen); a second call is a no-op."""
+    reservations = QuotaReservationRepository(session)
+    reservation = await _reservation(reservations, reservation_id)
+    if await reservations.close(reservation_id, ReservationStatus.released, 0, utcnow()):
+        await QuotaCounterRepository(session).give_back(
+            reservation.organization_id,
+            reservation.metric,
+            reservation.period_start,
+            reservation.amount,
+        )
+    return await _reservation(reservations, reservation_id, refresh=True)
+
+
+async def _reservation(
+    reservations: QuotaReservationRepository, reservation_id: uuid.UUID, refresh: bool = False
+) -> QuotaReservation:
+    found = await (reservations.refreshed if refresh else reservations.get)(reservation_id)
+    if found is None:
+        raise NotFound("Quota reservation")
+    return found
+
+
+@dataclass(frozen=True)
+class QuotaUsage:
+    window: QuotaWindow
+    used: int
+
+    @property
+    def remaining(self) -> int | None:
+        limit = self.window.limit
+        return None if limit is None else max(0, limit - self.used)
+
+
+@dataclass(frozen=True)
+class UsageSummary:
+    organization_id: uuid.UUID
+    plan: Plan
+    period_start: datetime
+    period_end: datetime
+    quotas: list[QuotaUsage]
+
+
+async def usage_summary(
+    session: AsyncSession, catalog: Catalog, organization: Organization, now: datetime | None = None
+) -> UsageSummary:
+    """What is used and what is left in the current windows, per metric of the plan."""
+    now = now or utcnow()
+    plan = effective_plan(catalog, organization)
+    month = quota_window(plan, TASKS, now)
+    metrics = [TASKS, *(action_metric(name) for name in sorted(plan.daily_action_caps))]
+    used = dict(
+        await QuotaCounterRepository(session).current(
+            organization.id, month.start, now.astimezone(UTC).date()
+        )
+    )
+    # Actions without a cap are still counted: show them once they were used today.
+    metrics += sorted(metric for metric in used if metric not in metrics)
+    return UsageSummary(
+        organization_id=organization.id,
+        plan=plan,
+        period_start=month.starts_at,
+        period_end=month.resets_at,
+        quotas=[QuotaUsage(quota_window(plan, m, now), used.get(m, 0)) for m in metrics],
+    )

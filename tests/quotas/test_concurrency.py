@@ -1,0 +1,108 @@
+"""Quotas never overspend: N concurrent reservations at the limit admit exactly what is left."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from saassy.kit.context import AppContext
+from saassy.kit.db import is_sqlite
+from saassy.kit.errors import QuotaExceeded
+from saassy.kit.time import next_month_start, utcnow
+from saassy.quotas.service import reserve
+from tests.quotas.conftest import MakeOrganization, counter_value, reservation_count
+
+CONCURRENT = 50
+SIMULTANEOUS = 5  # the connection pool's base size: that many can always be open at once
+
+
+@pytest.mark.parametrize(
+    ("metric", "overrides", "already_used"),
+    [
+        pytest.param("tasks", {"tasks_per_month": 5}, 4, id="monthly-tasks"),
+        pytest.param("tasks", {"tasks_per_month": 1}, 0, id="monthly-tasks-no-counter-yet"),
+        pytest.param("action:publish", {"daily_action_caps": {"publish": 3}}, 2, id="daily-cap"),
+    ],
+)
+async def test_concurrent_reservations_with_one_unit_left_admit_exactly_one(
+    ctx: AppContext,
+    make_organization: MakeOrganization,
+    metric: str,
+    overrides: dict[str, Any],
+    already_used: int,
+) -> None:
+    organization_id = await make_organization(overrides=overrides)
+    catalog = ctx.settings.catalog
+    now = utcnow()
+    limit = already_used + 1
+    if already_used:
+        async with ctx.sessionmaker() as session, session.begin():
+            await reserve(session, catalog, organization_id, metric, already_used, now=now)
+
+    # Hold the first transactions open until several are in flight, so they truly race (SQLite's
+    # BEGIN IMMEDIATE lets only one in at a time: there the race is serialized by design).
+    in_flight = 1 if is_sqlite(ctx.engine) else SIMULTANEOUS
+    ready = 0
+    go = asyncio.Event()
+
+    async def attempt() -> None:
+        nonlocal ready
+        async with ctx.sessionmaker() as session, session.begin():
+            await session.connection()
+            ready += 1
+            if ready >= in_flight:
+                go.set()
+            await go.wait()
+            await reserve(session, catalog, organization_id, metric, now=now)
+
+    outcomes = await asyncio.gather(*(attempt() for _ in range(CONCURRENT)), return_exceptions=True)
+
+    unexpected = [o for o in outcomes if o is not None and not isinstance(o, QuotaExceeded)]
+    assert unexpected == []
+    refusals = [o for o in outcomes if isinstance(o, QuotaExceeded)]
+    assert len(refusals) == CONCURRENT - 1
+    assert await counter_value(ctx, organization_id, metric) == limit
+    assert await reservation_count(ctx, organization_id) == (2 if already_used else 1)
+    details = refusals[0].details
+    assert details is not None
+    assert details["metric"] == metric
+    assert details["limit"] == limit
+    assert details["used"] == limit
+    assert details["resets_at"] is not None
+
+
+async def test_refusal_says_what_ran_out_and_when_it_resets(
+    ctx: AppContext, make_organization: MakeOrganization
+) -> None:
+    organization_id = await make_organization(overrides={"tasks_per_month": 2})
+    now = utcnow()
+    async with ctx.sessionmaker() as session, session.begin():
+        await reserve(session, ctx.settings.catalog, organization_id, "tasks", 2, now=now)
+    async with ctx.sessionmaker() as session, session.begin():
+        with pytest.raises(QuotaExceeded) as refused:
+            await reserve(session, ctx.settings.catalog, organization_id, "tasks", now=now)
+    error = refused.value
+    assert error.status_code == 402
+    assert error.code == "quota_exceeded"
+    assert error.details == {
+        "metric": "tasks",
+        "limit": 2,
+        "used": 2,
+        "resets_at": next_month_start(now).isoformat(),
+    }
+    assert "tasks" in error.message
+    assert next_month_start(now).isoformat() in error.message
+
+
+async def test_a_reservation_larger_than_what_is_left_takes_nothing(
+    ctx: AppContext, make_organization: MakeOrganization
+) -> None:
+    organization_id = await make_organization(overrides={"tasks_per_month": 10})
+    async with ctx.sessionmaker() as session, session.begin():
+        await reserve(session, ctx.settings.catalog, organization_id, "tasks", 8)
+    async with ctx.sessionmaker() as session, session.begin():
+        with pytest.raises(QuotaExceeded):
+            await reserve(session, ctx.settings.catalog, organization_id, "tasks", 3)
+    assert await counter_value(ctx, organization_id, "tasks") == 8

@@ -1,0 +1,313 @@
+"""The `saassy` command, through Typer's runner and as a real process."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import closing
+from pathlib import Path
+
+import httpx
+import pytest
+from alembic.script import ScriptDirectory
+from typer.testing import CliRunner, Result
+
+from saassy import __version__
+from saassy.cli import app
+from saassy.kit.migrate import alembic_config
+
+PASSWORD = "correct horse battery"
+
+
+def invoke(*args: str, env: Mapping[str, str | None] | None = None, input: str = "") -> Result:
+    """Run the command in-process with only the given SAASSY_* variables set."""
+    clean: dict[str, str | None] = {key: None for key in os.environ if key.startswith("SAASSY_")}
+    clean.update(env or {})
+    return CliRunner().invoke(app, list(args), env=clean, input=input, catch_exceptions=False)
+
+
+async def invoke_async(*args: str, database_url: str, input: str = "") -> Result:
+    """`invoke` from an async test: the command runs its own event loop, so in a thread."""
+    return await asyncio.to_thread(
+        invoke, *args, env={"SAASSY_DATABASE_URL": database_url}, input=input
+    )
+
+
+def ids_in(output: str) -> tuple[str, str]:
+    user_id = re.search(r"user id\s+(\S+)", output)
+    organization_id = re.search(r"organization id\s+(\S+)", output)
+    assert user_id, output
+    assert organization_id, output
+    return user_id.group(1), organization_id.group(1)
+
+
+def test_version_prints_the_installed_version() -> None:
+    result = invoke("version")
+    assert result.exit_code == 0
+    assert result.output.strip() == f"saassy {__version__}"
+
+
+@pytest.mark.parametrize(
+    ("command", "summary"),
+    [
+        ([], "launch a SaaS"),
+        (["dev"], "Run everything in one process"),
+        (["api"], "Run the production API server"),
+        (["db"], "Manage the database schema"),
+        (["db", "upgrade"], "Migrate the database"),
+        (["admin"], "Administer accounts and plans"),
+        (["admin", "create-user"], "Create a user with a personal organization"),
+        (["admin", "set-plan"], "Put an organization on a plan"),
+        (["version"], "Print the installed version"),
+    ],
+)
+def test_every_command_explains_itself(command: list[str], summary: str) -> None:
+    result = invoke(*command, "--help")
+    assert result.exit_code == 0, result.output
+    assert "Usage" in result.output
+    assert summary in " ".join(result.output.split())
+
+
+def test_db_upgrade_migrates_a_new_database_and_is_idempotent(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'fresh' / 'saassy.db'}"
+    head = ScriptDirectory.from_config(alembic_config(url)).get_current_head()
+    for _ in range(2):
+        result = invoke("db", "upgrade", env={"SAASSY_DATABASE_URL": url})
+        assert result.exit_code == 0, result.output
+        with closing(sqlite3.connect(tmp_path / "fresh" / "saassy.db")) as db:
+            tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+            (revision,) = db.execute("SELECT version_num FROM alembic_version").fetchone()
+        assert {"users", "organizations", "memberships", "api_keys"} <= tables
+        assert revision == head
+
+
+def test_db_upgrade_to_an_unknown_revision_fails_cleanly(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'saassy.db'}"
+    result = invoke("db", "upgrade", "--revision", "nope", env={"SAASSY_DATABASE_URL": url})
+    assert result.exit_code == 1
+    assert "nope" in result.output
+    assert "Traceback" not in result.output
+
+
+async def test_created_user_logs_in_with_that_password(
+    client: httpx.AsyncClient, database_url: str
+) -> None:
+    result = await invoke_async(
+        "admin",
+        "create-user",
+        "Ops@Example.com",
+        "--password-stdin",
+        database_url=database_url,
+        input=PASSWORD + "\n",
+    )
+    assert result.exit_code == 0, result.output
+    user_id, organization_id = ids_in(result.output)
+
+    login = await client.post(
+        "/api/v1/auth/login", json={"email": "ops@example.com", "password": PASSWORD}
+    )
+    assert login.status_code == 200, login.text
+    assert login.json()["user"]["id"] == user_id
+    assert login.json()["organization"]["id"] == organization_id
+    me = await client.get(
+        "/api/v1/me", headers={"Authorization": f"Bearer {login.json()['access_token']}"}
+    )
+    assert me.json()["is_staff"] is False
+
+
+async def test_staff_flag_makes_a_staff_user_with_a_prompted_password(
+    client: httpx.AsyncClient, database_url: str
+) -> None:
+    result = await invoke_async(
+        "admin",
+        "create-user",
+        "admin@example.com",
+        "--staff",
+        database_url=database_url,
+        input=f"{PASSWORD}\n{PASSWORD}\n",
+    )
+    assert result.exit_code == 0, result.output
+    assert PASSWORD not in result.output
+
+    login = await client.post(
+        "/api/v1/auth/login", json={"email": "admin@example.com", "password": PASSWORD}
+    )
+    assert login.status_code == 200, login.text
+    me = await client.get(
+        "/api/v1/me", headers={"Authorization": f"Bearer {login.json()['access_token']}"}
+    )
+    assert me.json()["is_staff"] is True
+
+
+@pytest.mark.parametrize(
+    ("email", "password", "message"),
+    [
+        ("not-an-email", PASSWORD, "email"),
+        ("short@example.com", "short", "password"),
+    ],
+)
+async def test_create_user_refuses_bad_input_cleanly(
+    database_url: str, email: str, password: str, message: str
+) -> None:
+    result = await invoke_async(
+        "admin", "create-user", email, "--password", password, database_url=database_url
+    )
+    assert result.exit_code == 1
+    assert f"error: {message}" in result.output
+    assert "Traceback" not in result.output
+
+
+async def test_create_user_twice_is_a_clean_error(database_url: str) -> None:
+    args = ("admin", "create-user", "twice@example.com", "--password", PASSWORD)
+    assert (await invoke_async(*args, database_url=database_url)).exit_code == 0
+    again = await invoke_async(*args, database_url=database_url)
+    assert again.exit_code == 1
+    assert "already exists" in again.output
+    assert "Traceback" not in again.output
+
+
+async def test_set_plan_moves_an_organization_to_a_catalog_plan(
+    client: httpx.AsyncClient, database_url: str
+) -> None:
+    created = await invoke_async(
+        "admin", "create-user", "buyer@example.com", "--password", PASSWORD,
+        database_url=database_url,
+    )  # fmt: skip
+    _, organization_id = ids_in(created.output)
+
+    result = await invoke_async(
+        "admin", "set-plan", organization_id, "pro", database_url=database_url
+    )
+    assert result.exit_code == 0, result.output
+    assert "is now on plan pro" in result.output
+
+    login = await client.post(
+        "/api/v1/auth/login", json={"email": "buyer@example.com", "password": PASSWORD}
+    )
+    assert login.json()["organization"]["plan"] == "pro"
+
+
+@pytest.mark.parametrize(
+    ("organization_id", "plan", "message"),
+    [
+        (str(uuid.uuid4()), "gold", "There is no plan 'gold'"),
+        (str(uuid.uuid4()), "pro", "Organization not found"),
+        ("not-a-uuid", "pro", "not an organization id"),
+    ],
+)
+async def test_set_plan_refuses_what_does_not_exist(
+    database_url: str, organization_id: str, plan: str, message: str
+) -> None:
+    result = await invoke_async(
+        "admin", "set-plan", organization_id, plan, database_url=database_url
+    )
+    assert result.exit_code == 1
+    assert message in result.output
+    assert "Traceback" not in result.output
+    if plan == "gold":
+        assert "enterprise, free, pro, starter" in result.output
+
+
+def test_api_refuses_to_start_in_production_with_the_default_secret() -> None:
+    result = invoke(
+        "api", env={"SAASSY_ENV": "production", "SAASSY_DATABASE_URL": "sqlite:///unused.db"}
+    )
+    assert result.exit_code == 1
+    assert "SAASSY_SECRET_KEY" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_broken_saassy_toml_is_named_with_its_key(tmp_path: Path) -> None:
+    broken = tmp_path / "saassy.toml"
+    broken.write_text('[plans.free]\nname = "Free"\ntasks_per_month = -1\n')
+    result = invoke(
+        "db", "upgrade", "--config", str(broken),
+        env={"SAASSY_DATABASE_URL": f"sqlite:///{tmp_path / 'saassy.db'}"},
+    )  # fmt: skip
+    assert result.exit_code == 1
+    flat = " ".join(result.output.split())
+    assert str(broken) in flat
+    assert "plans.free.tasks_per_month" in flat
+    assert not (tmp_path / "saassy.db").exists()
+
+
+# --- `saassy dev` as a real process ------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def run_dev(tmp_path: Path) -> Iterator[object]:
+    """Start `saassy dev` on a free port and a given data dir; stops every process it started."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(data_dir: Path) -> tuple[str, Path]:
+        port = free_port()
+        log = tmp_path / f"dev-{port}.log"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SAASSY_")}
+        with log.open("wb") as out:
+            process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+                [sys.executable, "-m", "saassy.cli", "dev", "--port", str(port),
+                 "--data-dir", str(data_dir)],
+                cwd=tmp_path, env={**env, "PYTHONUNBUFFERED": "1"}, stdout=out, stderr=out,
+            )  # fmt: skip
+        started.append(process)
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                pytest.fail(f"saassy dev exited with {process.returncode}:\n{log.read_text()}")
+            try:
+                if httpx.get(f"{base}/ready", timeout=1).status_code == 200:
+                    return base, log
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)  # polling for readiness, not synchronisation
+        pytest.fail(f"saassy dev was not ready within 60 s:\n{log.read_text()}")
+
+    yield start
+    for process in started:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def test_dev_serves_the_api_and_restarts_on_the_same_data(run_dev: object, tmp_path: Path) -> None:
+    start = run_dev
+    assert callable(start)
+    data_dir = tmp_path / "data"
+
+    base, log = start(data_dir)
+    assert httpx.get(f"{base}/health").json()["status"] == "ok"
+    signup = httpx.post(
+        f"{base}/api/v1/auth/signup", json={"email": "first@example.com", "password": PASSWORD}
+    )
+    assert signup.status_code == 201, signup.text
+    hint = log.read_text()
+    assert f"{base}/api/docs" in hint
+    assert f"curl -X POST {base}/api/v1/auth/signup" in hint
+    assert "saassy admin create-user" in hint
+    assert (data_dir / "saassy.db").is_file()
+
+    base, _ = start(data_dir)  # the first one still runs: a second start must not disturb it
+    login = httpx.post(
+        f"{base}/api/v1/auth/login", json={"email": "first@example.com", "password": PASSWORD}
+    )
+    assert login.status_code == 200, login.text
+    assert login.json()["user"]["id"] == signup.json()["user"]["id"]

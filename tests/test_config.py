@@ -1,0 +1,126 @@
+"""Settings from `SAASSY_*` variables and the catalog from `saassy.toml`."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from saassy.config import EXAMPLE_CONFIG, ConfigError, Environment, load_catalog, load_settings
+
+STRONG_SECRET = "x" * 48
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No SAASSY_* variable from the caller's shell, and a directory without saassy.toml."""
+    for key in list(os.environ):
+        if key.startswith("SAASSY_"):
+            monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)
+
+
+def test_variables_with_the_saassy_prefix_configure_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SAASSY_BASE_URL", "https://tasks.example.com")
+    monkeypatch.setenv("SAASSY_DATABASE_URL", "postgresql://app@db:5432/saassy")
+    monkeypatch.setenv("SAASSY_ACCESS_TOKEN_TTL", "PT5M")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://not-ours@elsewhere/db")
+
+    settings = load_settings()
+
+    assert settings.base_url == "https://tasks.example.com"
+    assert settings.database_url == "postgresql://app@db:5432/saassy"
+    assert settings.access_token_ttl.total_seconds() == 300
+
+
+def test_development_defaults_to_an_embedded_database_in_the_data_dir(tmp_path: Path) -> None:
+    settings = load_settings(data_dir=tmp_path / "data")
+    assert settings.env is Environment.development
+    assert settings.resolved_database_url == f"sqlite:///{tmp_path / 'data' / 'saassy.db'}"
+
+
+@pytest.mark.parametrize("secret", [None, "too-short-a-secret"])
+def test_production_refuses_a_default_or_weak_secret(
+    monkeypatch: pytest.MonkeyPatch, secret: str | None
+) -> None:
+    monkeypatch.setenv("SAASSY_ENV", "production")
+    monkeypatch.setenv("SAASSY_DATABASE_URL", "postgresql://app@db/saassy")
+    if secret is not None:
+        monkeypatch.setenv("SAASSY_SECRET_KEY", secret)
+    with pytest.raises(ConfigError, match="SAASSY_SECRET_KEY must be set"):
+        load_settings()
+
+
+def test_production_needs_a_database_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SAASSY_ENV", "production")
+    monkeypatch.setenv("SAASSY_SECRET_KEY", STRONG_SECRET)
+    with pytest.raises(ConfigError, match="SAASSY_DATABASE_URL must be set"):
+        load_settings()
+    monkeypatch.setenv("SAASSY_DATABASE_URL", "postgresql://app@db/saassy")
+    assert load_settings().env is Environment.production
+
+
+def test_a_bad_variable_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SAASSY_ENV", "staging")
+    monkeypatch.setenv("SAASSY_PASSWORD_MEMORY_KIB", "1024")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert "SAASSY_ENV" in str(caught.value)
+    assert "SAASSY_PASSWORD_MEMORY_KIB" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("content", "named"),
+    [
+        ('[plans.free]\nname = "Free"\ntasks_per_month = -1\n', "plans.free.tasks_per_month"),
+        ('[plans.free]\nname = "Free"\napi_rate_limit = "lots"\n', "plans.free.api_rate_limit"),
+        ('[plans.free]\nname = "Free"\nprise = 3\n', "plans.free.prise"),
+        ('default_plan = "gold"\n[plans.free]\nname = "Free"\n', "gold"),
+        ("[branding\nname = 1\n", "not valid TOML"),
+    ],
+)
+def test_a_broken_catalog_error_names_the_file_and_the_key(
+    tmp_path: Path, content: str, named: str
+) -> None:
+    path = tmp_path / "broken.toml"
+    path.write_text(content)
+    with pytest.raises(ConfigError) as caught:
+        load_catalog(path)
+    assert str(caught.value).startswith(f"{path}: ")
+    assert named in str(caught.value)
+
+
+def test_a_missing_catalog_file_is_named(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere.toml"
+    with pytest.raises(ConfigError, match=r"nowhere\.toml: file not found"):
+        load_settings(config=missing).catalog  # noqa: B018
+
+
+def write_catalog(path: Path, name: str) -> Path:
+    path.write_text(f'[branding]\nname = "{name}"\n[plans.free]\nname = "Free"\n')
+    return path
+
+
+def test_the_catalog_is_looked_up_in_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--config, then SAASSY_CONFIG, then ./saassy.toml, then the built-in example."""
+    assert load_settings().config_path == EXAMPLE_CONFIG
+    assert load_settings().catalog.branding.name == "Saassy"
+
+    write_catalog(tmp_path / "saassy.toml", "Local")
+    assert load_settings().catalog.branding.name == "Local"
+
+    monkeypatch.setenv("SAASSY_CONFIG", str(write_catalog(tmp_path / "env.toml", "FromEnv")))
+    assert load_settings().catalog.branding.name == "FromEnv"
+
+    option = write_catalog(tmp_path / "option.toml", "FromOption")
+    assert load_settings(config=option).catalog.branding.name == "FromOption"
+
+
+def test_the_example_catalog_ships_the_documented_plans() -> None:
+    catalog = load_catalog(EXAMPLE_CONFIG)
+    assert list(catalog.plans) == ["free", "starter", "pro", "enterprise"]
+    assert catalog.default_plan == "free"
+    assert catalog.plans["enterprise"].tasks_per_month is None

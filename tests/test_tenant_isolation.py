@@ -1,0 +1,222 @@
+"""Tenants never see each other: every id-bearing endpoint answers another organization's
+credentials (a user's access token or an API key) with 404 and nothing of the target.
+
+To cover a new endpoint, add a row to CASES: the route as declared, which of the victim's ids
+fill it, and a body. `test_every_id_bearing_route_is_in_the_matrix` fails until you do.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+
+from saassy.kit.context import AppContext
+from tests.conftest import Account, SignUp
+from tests.organizations.support import (
+    add_member,
+    bearer,
+    create_api_key,
+    create_organization,
+    invite,
+)
+
+ORGS = "/api/v1/organizations/{organization_id}"
+COVERED_PREFIXES = ("/api/v1/organizations", "/api/v1/api-keys", "/api/v1/invitations")
+
+
+@dataclass(frozen=True)
+class Case:
+    method: str
+    route: str
+    ids: dict[str, str]  # path parameter -> a key of World.ids
+    body: dict[str, Any] | None = None
+
+    @property
+    def name(self) -> str:
+        filled = self.route
+        for param, source in self.ids.items():
+            filled = filled.replace("{" + param + "}", "{" + source + "}")
+        return f"{self.method} {filled.removeprefix('/api/v1')}"
+
+
+VICTIM_ORG = {"organization_id": "victim_org"}
+CASES = [
+    Case("GET", ORGS, VICTIM_ORG),
+    Case("PATCH", ORGS, VICTIM_ORG, {"name": "Taken over"}),
+    Case("DELETE", ORGS, VICTIM_ORG),
+    Case("GET", ORGS + "/members", VICTIM_ORG),
+    Case(
+        "PATCH",
+        ORGS + "/members/{user_id}",
+        VICTIM_ORG | {"user_id": "victim_member"},
+        {"role": "owner"},
+    ),
+    Case("DELETE", ORGS + "/members/{user_id}", VICTIM_ORG | {"user_id": "victim_member"}),
+    Case("DELETE", ORGS + "/members/{user_id}", VICTIM_ORG | {"user_id": "victim_owner"}),
+    Case("POST", ORGS + "/invitations", VICTIM_ORG, {"email": "spy@example.net", "role": "owner"}),
+    Case("GET", ORGS + "/invitations", VICTIM_ORG),
+    Case(
+        "DELETE",
+        ORGS + "/invitations/{invitation_id}",
+        VICTIM_ORG | {"invitation_id": "victim_invitation"},
+    ),
+    Case("DELETE", "/api/v1/api-keys/{key_id}", {"key_id": "victim_key"}),
+    # The caller's own organization with the victim's member or invitation in it.
+    Case(
+        "PATCH",
+        ORGS + "/members/{user_id}",
+        {"organization_id": "own_org", "user_id": "victim_member"},
+        {"role": "member"},
+    ),
+    Case(
+        "DELETE",
+        ORGS + "/members/{user_id}",
+        {"organization_id": "own_org", "user_id": "victim_member"},
+    ),
+    Case(
+        "DELETE",
+        ORGS + "/invitations/{invitation_id}",
+        {"organization_id": "own_org", "invitation_id": "victim_invitation"},
+    ),
+]
+# Endpoints acting on the organization named by the `Saassy-Organization` header.
+HEADER_CASES = [
+    Case("GET", "/api/v1/api-keys", {}),
+    Case("POST", "/api/v1/api-keys", {}, {"name": "backdoor"}),
+    Case("DELETE", "/api/v1/api-keys/{key_id}", {"key_id": "victim_key"}),
+]
+CREDENTIALS = ["access_token", "api_key"]
+
+
+@dataclass
+class World:
+    victim: Account
+    victim_org: dict[str, Any]
+    victim_key: dict[str, Any]
+    attacker_headers: dict[str, dict[str, str]]  # credential kind -> headers
+    ids: dict[str, str]
+    secrets: list[str]  # nothing of the victim's may appear in an answer to the attacker
+
+
+@pytest.fixture
+async def world(app: FastAPI, client: httpx.AsyncClient, ctx: AppContext, signup: SignUp) -> World:
+    victim = await signup("victim.owner@victim.example")
+    org = await create_organization(client, victim, "Zephyr Confidential Holdings")
+    member = await add_member(client, ctx, signup, victim, org["id"], "admin")
+    invitation, _ = await invite(client, ctx, victim, org["id"], "pending.guest@victim.example")
+    key = await create_api_key(client, victim, org["id"], name="victim production key")
+
+    attacker = await signup("mallory@attacker.example")
+    attacker_key = await create_api_key(client, attacker, name="mallory")
+    ids = {
+        "victim_org": org["id"],
+        "victim_owner": victim.user_id,
+        "victim_member": member.user_id,
+        "victim_invitation": invitation["id"],
+        "victim_key": key["id"],
+        "own_org": attacker.organization_id,
+    }
+    secrets = [org["id"], org["name"], victim.user_id, member.user_id, invitation["id"]]
+    secrets += [key["id"], key["prefix"], key["name"], victim.email, member.email]
+    secrets += [invitation["email"], victim.organization_id]
+    return World(
+        victim=victim,
+        victim_org=org,
+        victim_key=key,
+        attacker_headers={"access_token": attacker.headers, "api_key": bearer(attacker_key["key"])},
+        ids=ids,
+        secrets=secrets,
+    )
+
+
+def url_of(case: Case, world: World) -> str:
+    return case.route.format(**{param: world.ids[source] for param, source in case.ids.items()})
+
+
+def assert_not_found_and_silent(response: httpx.Response, world: World, credential: str) -> None:
+    assert response.status_code == 404, (credential, response.text)
+    assert response.json()["error"]["code"] == "not_found", credential
+    for secret in world.secrets:
+        assert secret not in response.text, (credential, secret)
+        assert secret.lower() not in json.dumps(dict(response.headers)).lower(), credential
+
+
+async def assert_victim_untouched(client: httpx.AsyncClient, world: World) -> None:
+    org_id, owner = world.victim_org["id"], world.victim.headers
+    org = await client.get(f"/api/v1/organizations/{org_id}", headers=owner)
+    assert org.status_code == 200
+    assert org.json()["name"] == world.victim_org["name"]
+    members = (await client.get(f"/api/v1/organizations/{org_id}/members", headers=owner)).json()
+    assert {m["user_id"]: m["role"] for m in members["items"]} == {
+        world.ids["victim_owner"]: "owner",
+        world.ids["victim_member"]: "admin",
+    }
+    pending = (
+        await client.get(f"/api/v1/organizations/{org_id}/invitations", headers=owner)
+    ).json()
+    assert [i["id"] for i in pending["items"]] == [world.ids["victim_invitation"]]
+    keys = await client.get("/api/v1/api-keys", headers=owner | {"Saassy-Organization": org_id})
+    assert [(k["id"], k["revoked_at"]) for k in keys.json()["items"]] == [
+        (world.ids["victim_key"], None)
+    ]
+    works = await client.get("/api/v1/organizations", headers=bearer(world.victim_key["key"]))
+    assert works.status_code == 200
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda case: case.name)
+async def test_another_tenant_gets_404_and_nothing_else(
+    client: httpx.AsyncClient, world: World, case: Case
+) -> None:
+    for credential in CREDENTIALS:  # one world for both: signing up is the slow part
+        response = await client.request(
+            case.method,
+            url_of(case, world),
+            json=case.body,
+            headers=world.attacker_headers[credential],
+        )
+        assert_not_found_and_silent(response, world, credential)
+        await assert_victim_untouched(client, world)
+
+
+@pytest.mark.parametrize("case", HEADER_CASES, ids=lambda case: case.name)
+async def test_naming_another_tenant_in_the_organization_header_is_404(
+    client: httpx.AsyncClient, world: World, case: Case
+) -> None:
+    for credential in CREDENTIALS:
+        headers = world.attacker_headers[credential] | {
+            "Saassy-Organization": world.ids["victim_org"]
+        }
+        response = await client.request(
+            case.method, url_of(case, world), json=case.body, headers=headers
+        )
+        assert_not_found_and_silent(response, world, credential)
+        await assert_victim_untouched(client, world)
+
+
+async def test_the_victim_fixture_is_reachable_by_its_own_credentials(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    """Guards the matrix: the same requests made by the victim do not answer 404."""
+    for case in CASES:
+        if case.method == "GET" and "own_org" not in case.ids.values():
+            response = await client.get(url_of(case, world), headers=world.victim.headers)
+            assert response.status_code == 200, (case.name, response.text)
+
+
+def test_every_id_bearing_route_is_in_the_matrix(app: FastAPI) -> None:
+    declared = {
+        (method, route.path)
+        for route in app.routes
+        if isinstance(route, APIRoute)
+        and "{" in route.path
+        and route.path.startswith(COVERED_PREFIXES)
+        for method in route.methods or ()
+    }
+    covered = {(case.method, case.route) for case in CASES}
+    assert declared - covered == set(), "add these endpoints to CASES"
