@@ -1,0 +1,150 @@
+"""The sandbox runtime interface: start a spec, wait, kill, stream output, read measured usage.
+
+Shaped like Airflow's executors: a small abstract base with capability flags, so callers (the
+dispatcher, `GET /api/v1/system`) can say what isolation is in force. The interface only grows
+additively. A spec carries identity and limits, never code or secrets in its repr.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+
+class IsolationLevel(StrEnum):
+    """What the runtime can guarantee on this host, strongest first."""
+
+    container = "container"  # docker / kubernetes
+    namespaces_cgroups = "namespaces+cgroups"  # bubblewrap inside a cgroup
+    rlimits = "rlimits"  # fallback: no namespaces, best-effort limits; said loudly
+
+
+class Limits(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    memory_mb: int = Field(512, ge=16)
+    cpus: float = Field(0.5, gt=0)
+    pids: int = Field(256, ge=8)
+    disk_mb: int = Field(1024, ge=1)
+    timeout_s: float = Field(60, gt=0)
+
+
+class SandboxSpec(BaseModel):
+    """What to run and within which limits; `secrets` never shows in repr or logs."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str = Field(description="Identity, e.g. 'task-<id>-attempt-<n>'; names the cgroup.")
+    argv: tuple[str, ...] = ()
+    image: str | None = None
+    input_file: Path = Field(description="Host path of the JSON input; mounted read-only.")
+    output_dir: Path = Field(description="Host path the program writes results and artifacts to.")
+    events_file: Path | None = None
+    env: Mapping[str, str] = Field(default_factory=dict, repr=False)
+    secrets: Mapping[str, SecretStr] = Field(default_factory=dict, repr=False)
+    limits: Limits = Limits()
+    network: bool = False
+    read_only_paths: tuple[Path, ...] = Field(
+        default=(),
+        description="Host files or dirs the program needs (e.g. its own code), visible read-only "
+        "at the same path. Absolute file paths in argv are added automatically.",
+    )
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Measured by the kernel (cgroup accounting), or by rusage in the rlimits fallback."""
+
+    cpu_seconds: float
+    peak_memory_bytes: int
+    wall_seconds: float
+
+
+class EndReason(StrEnum):
+    exited = "exited"
+    timed_out = "timed_out"
+    killed = "killed"  # cancel
+    out_of_memory = "out_of_memory"
+
+
+@dataclass(frozen=True)
+class Exit:
+    reason: EndReason
+    exit_code: int | None  # None when ended by a signal
+    signal: int | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.reason is EndReason.exited and self.exit_code == 0
+
+
+@dataclass(frozen=True)
+class OutputLine:
+    stream: str  # "stdout" | "stderr"
+    data: bytes
+
+
+class SandboxHandle(abc.ABC):
+    """A started sandbox."""
+
+    @abc.abstractmethod
+    async def wait(self) -> Exit:
+        """Until the sandbox ends (the runtime enforces `limits.timeout_s` itself)."""
+
+    @abc.abstractmethod
+    async def kill(self) -> None:
+        """End the whole process tree now (freeze, then kill); idempotent."""
+
+    @abc.abstractmethod
+    def output(self) -> AsyncIterator[OutputLine]:
+        """Stdout and stderr lines as they come, until the sandbox ends."""
+
+    @abc.abstractmethod
+    async def usage(self) -> Usage:
+        """What the sandbox used; final after `wait()` returned."""
+
+    @abc.abstractmethod
+    async def cleanup(self) -> None:
+        """Release cgroups, mounts and temporary files; safe to call more than once."""
+
+
+class Runtime(abc.ABC):
+    """A way of running sandboxes, with flags saying what it enforces on this host."""
+
+    name: str
+    isolation: IsolationLevel
+    isolates_network: bool = False
+    enforces_memory: bool = False
+    enforces_cpu: bool = False
+    enforces_pids: bool = False
+    enforces_disk: bool = False  # the output dir's total size is capped
+    measures_cgroup_usage: bool = False
+
+    @abc.abstractmethod
+    async def start(self, spec: SandboxSpec) -> SandboxHandle:
+        """Start the sandbox and return its handle."""
+
+    async def recover(self, name: str) -> Usage | None:
+        """After a crash: end what is left of sandbox `name`, release it, return its usage if known.
+
+        The default knows nothing (nothing outlives the process that started it).
+        """
+        return None
+
+    def describe(self) -> dict[str, object]:
+        """For `GET /api/v1/system` and the start-up banner."""
+        return {
+            "runtime": self.name,
+            "isolation": self.isolation.value,
+            "isolates_network": self.isolates_network,
+            "enforces_memory": self.enforces_memory,
+            "enforces_cpu": self.enforces_cpu,
+            "enforces_pids": self.enforces_pids,
+            "enforces_disk": self.enforces_disk,
+            "measures_cgroup_usage": self.measures_cgroup_usage,
+        }

@@ -1,0 +1,107 @@
+"""The bubblewrap command line: a read-only view of the host's system dirs and nothing else.
+
+Inside: own pid, net, mount, ipc, uts and user namespaces; `/usr` and the library dirs read-only;
+a curated `/etc` (synthetic passwd, group and hosts); fresh `/proc` and `/dev`; a size-capped
+`/tmp`; the input read-only, the output dir and events file writable; the root remounted
+read-only. The environment is not on this command line (it would show in `ps`): the launcher
+passes it, and bwrap hands it to the program unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+INPUT_PATH = "/saassy/input.json"
+OUTPUT_PATH = "/saassy/output"
+EVENTS_PATH = "/saassy/events.jsonl"
+SANDBOX_TMP = "/tmp"  # noqa: S108  (the sandbox's own size-capped tmpfs)
+SYSTEM_DIRS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+ETC_FILES = (
+    "/etc/alternatives",
+    "/etc/ca-certificates",
+    "/etc/ld.so.cache",
+    "/etc/ld.so.conf",
+    "/etc/ld.so.conf.d",
+    "/etc/localtime",
+    "/etc/mime.types",
+    "/etc/nsswitch.conf",
+    "/etc/python3",
+    "/etc/ssl",
+)
+NETWORK_ETC_FILES = ("/etc/resolv.conf", "/etc/gai.conf")
+PASSWD = "sandbox:x:{uid}:{gid}:sandbox:/tmp:/usr/sbin/nologin\n"  # noqa: S105
+GROUP = "sandbox:x:{gid}:\n"
+HOSTS = "127.0.0.1 localhost\n::1 localhost\n"
+
+
+def write_etc(directory: Path, *, uid: int, gid: int) -> dict[str, Path]:
+    """The synthetic /etc files for one sandbox, written into its private work dir."""
+    files = {
+        "/etc/passwd": PASSWD.format(uid=uid, gid=gid),
+        "/etc/group": GROUP.format(gid=gid),
+        "/etc/hosts": HOSTS,
+    }
+    written = {}
+    for target, text in files.items():
+        path = directory / Path(target).name
+        path.write_text(text)
+        path.chmod(0o444)
+        written[target] = path
+    return written
+
+
+def system_binds() -> list[str]:
+    """Bind the host's system dirs read-only, keeping merged-/usr symlinks as symlinks."""
+    args = ["--ro-bind", "/usr", "/usr"]
+    for directory in SYSTEM_DIRS:
+        if os.path.islink(directory):
+            args += ["--symlink", os.readlink(directory), directory]
+        elif os.path.isdir(directory):
+            args += ["--ro-bind", directory, directory]
+    python_etc = [str(p) for p in sorted(Path("/etc").glob("python3.*"))]
+    for path in (*ETC_FILES, *python_etc):
+        args += ["--ro-bind-try", path, path]
+    return args
+
+
+def program_paths(argv: tuple[str, ...], extra: tuple[Path, ...]) -> list[str]:
+    """Host paths to show read-only: `extra`, plus argv's absolute files outside system dirs."""
+    system = ("/usr/", "/bin/", "/sbin/", "/lib", "/etc/", "/proc/", "/dev/", "/saassy/")
+    wanted = [str(path) for path in extra]
+    for arg in argv:
+        if arg.startswith("/") and not arg.startswith(system) and os.path.isfile(arg):
+            wanted.append(arg)
+    return list(dict.fromkeys(wanted))
+
+
+def bwrap_argv(
+    bwrap: str,
+    argv: tuple[str, ...],
+    *,
+    etc: dict[str, Path],
+    input_file: Path,
+    output_dir: Path,
+    events_file: Path,
+    tmp_bytes: int,
+    network: bool,
+    read_only_paths: list[str] | None = None,
+) -> list[str]:
+    """The full `bwrap ... -- argv` command."""
+    args = [bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--hostname", "sandbox"]
+    if network:
+        args += ["--share-net"]
+        for path in NETWORK_ETC_FILES:
+            args += ["--ro-bind-try", path, path]
+    args += system_binds()
+    for target, source in etc.items():
+        args += ["--ro-bind", str(source), target]
+    args += ["--proc", "/proc", "--dev", "/dev"]
+    args += ["--size", str(tmp_bytes), "--tmpfs", SANDBOX_TMP]
+    args += ["--ro-bind", str(input_file), INPUT_PATH]
+    args += ["--bind", str(output_dir), OUTPUT_PATH]
+    args += ["--bind", str(events_file), EVENTS_PATH]
+    for path in read_only_paths or []:  # bwrap runs as the sandbox uid: it must reach them
+        args += ["--ro-bind", path, path]
+    args += ["--remount-ro", "/", "--chdir", SANDBOX_TMP, "--", *argv]
+    return args

@@ -1,0 +1,259 @@
+"""One sandbox's cgroup, on cgroup v2 where its controllers exist, else on cgroup v1.
+
+The layout is detected once (`detect_cgroups`); each sandbox gets `<parent>/<name>` in every
+controller it needs. Joining happens in the launcher (`join_files`), before the program runs.
+Killing freezes first so nothing can fork while we signal, then SIGKILLs every member and thaws.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from saassy.runtime.base import Limits
+
+V1_CONTROLLERS = ("memory", "cpu", "cpuacct", "pids", "freezer")
+V2_CONTROLLERS = ("memory", "cpu", "pids")
+CFS_PERIOD_US = 100_000
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+def cgroup_name(name: str) -> str:
+    """A directory name safe to create: the spec's identity, never a path."""
+    cleaned = _UNSAFE.sub("_", name).lstrip(".") or "sandbox"
+    return cleaned[:200]
+
+
+def _write(path: Path, value: str) -> None:
+    path.write_text(value)
+
+
+def _read_int(path: Path) -> int | None:
+    try:
+        return int(path.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _mounts() -> list[tuple[str, str, set[str]]]:
+    """(fstype, mount point, options) of every cgroup mount of this process."""
+    found = []
+    with contextlib.suppress(OSError), open("/proc/self/mounts") as mounts:
+        for line in mounts:
+            fields = line.split()
+            if len(fields) >= 4 and fields[2] in {"cgroup", "cgroup2"}:
+                found.append((fields[2], fields[1], set(fields[3].split(","))))
+    return found
+
+
+def _own_paths() -> dict[str, str]:
+    """Controller (or "" for v2) -> this process's cgroup path, from /proc/self/cgroup."""
+    paths: dict[str, str] = {}
+    with contextlib.suppress(OSError), open("/proc/self/cgroup") as own:
+        for line in own:
+            _, controllers, path = line.rstrip("\n").split(":", 2)
+            for controller in controllers.split(",") if controllers else [""]:
+                paths[controller] = path
+    return paths
+
+
+def _writable_parent(mount: Path, own: str, parent: str) -> Path | None:
+    """`<mount>/<parent>`, else `<mount>/<own cgroup>/<parent>`: the first we can create in."""
+    for base in (mount, mount / own.lstrip("/")):
+        candidate = base / parent
+        try:
+            candidate.mkdir(exist_ok=True)
+            probe = candidate / f".probe-{os.getpid()}"
+            probe.mkdir()
+            probe.rmdir()
+        except OSError:
+            continue
+        return candidate
+    return None
+
+
+@dataclass(frozen=True)
+class CgroupLayout:
+    """Where Saassy's cgroups live: v2 has one parent, v1 one per controller."""
+
+    version: int
+    parents: dict[str, Path]  # v1: controller -> parent dir; v2: {"": parent dir}
+
+    def existing(self, name: str) -> SandboxCgroup | None:
+        """The cgroup of sandbox `name` if it is still there (after a crash)."""
+        dirs = {key: parent / cgroup_name(name) for key, parent in self.parents.items()}
+        if not any(directory.is_dir() for directory in dirs.values()):
+            return None
+        return SandboxCgroup(self.version, {k: d for k, d in dirs.items() if d.is_dir()})
+
+    def create(self, name: str, limits: Limits) -> SandboxCgroup:
+        dirs = {key: parent / cgroup_name(name) for key, parent in self.parents.items()}
+        cgroup = SandboxCgroup(self.version, dirs)
+        cgroup.create(limits)
+        return cgroup
+
+
+def detect_cgroups(parent: str = "saassy") -> CgroupLayout | None:
+    """v2 when its memory, cpu and pids controllers are usable, else v1, else None."""
+    mounts = _mounts()
+    own = _own_paths()
+    for fstype, point, _ in mounts:
+        if fstype != "cgroup2":
+            continue
+        root = Path(point)
+        try:
+            available = set((root / "cgroup.controllers").read_text().split())
+        except OSError:
+            continue
+        if not set(V2_CONTROLLERS) <= available:
+            continue
+        found = _writable_parent(root, own.get("", "/"), parent)
+        if found is not None and _enable_v2_controllers(found):
+            return CgroupLayout(2, {"": found})
+    parents: dict[str, Path] = {}
+    for controller in V1_CONTROLLERS:
+        mount = next((p for t, p, o in mounts if t == "cgroup" and controller in o), None)
+        if mount is None:
+            return None
+        found = _writable_parent(Path(mount), own.get(controller, "/"), parent)
+        if found is None:
+            return None
+        parents[controller] = found
+    return CgroupLayout(1, parents)
+
+
+def _enable_v2_controllers(parent: Path) -> bool:
+    """Delegate memory, cpu and pids down to `parent`'s children (and to `parent` itself)."""
+    wanted = " ".join(f"+{c}" for c in V2_CONTROLLERS)
+    for directory in (parent.parent, parent):
+        try:
+            enabled = set((directory / "cgroup.subtree_control").read_text().split())
+            if not set(V2_CONTROLLERS) <= enabled:
+                _write(directory / "cgroup.subtree_control", wanted)
+        except OSError:
+            return False
+    return True
+
+
+class SandboxCgroup:
+    """The cgroup(s) of one sandbox: limits, membership, freeze-and-kill, accounting."""
+
+    def __init__(self, version: int, dirs: dict[str, Path]) -> None:
+        self.version = version
+        self.dirs = dirs
+
+    def _dir(self, controller: str) -> Path:
+        return self.dirs[controller if self.version == 1 else ""]
+
+    @property
+    def join_files(self) -> list[Path]:
+        """The `cgroup.procs` files the launcher writes its pid into."""
+        return [directory / "cgroup.procs" for directory in self.dirs.values()]
+
+    def create(self, limits: Limits) -> None:
+        for directory in self.dirs.values():
+            directory.mkdir(exist_ok=True)
+        memory = limits.memory_mb * 1024 * 1024
+        quota = max(1000, int(limits.cpus * CFS_PERIOD_US))
+        if self.version == 1:
+            memory_dir = self._dir("memory")
+            _write(memory_dir / "memory.limit_in_bytes", str(memory))
+            with contextlib.suppress(OSError):  # absent when swap accounting is off
+                _write(memory_dir / "memory.memsw.limit_in_bytes", str(memory))
+            _write(self._dir("cpu") / "cpu.cfs_period_us", str(CFS_PERIOD_US))
+            _write(self._dir("cpu") / "cpu.cfs_quota_us", str(quota))
+            _write(self._dir("pids") / "pids.max", str(limits.pids))
+        else:
+            directory = self._dir("")
+            _write(directory / "memory.max", str(memory))
+            with contextlib.suppress(OSError):
+                _write(directory / "memory.swap.max", "0")
+            _write(directory / "cpu.max", f"{quota} {CFS_PERIOD_US}")
+            _write(directory / "pids.max", str(limits.pids))
+
+    def pids(self) -> list[int]:
+        try:
+            text = (self._dir("pids") / "cgroup.procs").read_text()
+        except OSError:
+            return []
+        return [int(pid) for pid in text.split()]
+
+    def _freeze(self, frozen: bool) -> None:
+        if self.version == 1:
+            _write(self._dir("freezer") / "freezer.state", "FROZEN" if frozen else "THAWED")
+        else:
+            _write(self._dir("") / "cgroup.freeze", "1" if frozen else "0")
+
+    def _is_frozen(self) -> bool:
+        if self.version == 1:
+            return (self._dir("freezer") / "freezer.state").read_text().strip() == "FROZEN"
+        events = (self._dir("") / "cgroup.events").read_text()
+        return "frozen 1" in events
+
+    async def kill_all(self, deadline_s: float = 5.0) -> None:
+        """Freeze, SIGKILL every member, thaw, and wait until the cgroup is empty."""
+        if not self.pids():
+            return
+        end = time.monotonic() + deadline_s
+        kill_file = self._dir("") / "cgroup.kill" if self.version == 2 else None
+        if kill_file is not None and kill_file.exists():
+            _write(kill_file, "1")
+        else:
+            with contextlib.suppress(OSError):
+                self._freeze(True)
+                while not self._is_frozen() and time.monotonic() < end:  # noqa: ASYNC110
+                    await asyncio.sleep(0.005)  # the kernel offers no event for "frozen" in v1
+            for pid in self.pids():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(OSError):
+                self._freeze(False)
+        while self.pids() and time.monotonic() < end:
+            for pid in self.pids():  # stragglers that forked between listing and freezing
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            await asyncio.sleep(0.01)
+
+    def cpu_seconds(self) -> float:
+        if self.version == 1:
+            nanos = _read_int(self._dir("cpuacct") / "cpuacct.usage") or 0
+            return nanos / 1e9
+        for line in (self._dir("") / "cpu.stat").read_text().splitlines():
+            key, _, value = line.partition(" ")
+            if key == "usage_usec":
+                return int(value) / 1e6
+        return 0.0
+
+    def peak_memory_bytes(self) -> int | None:
+        """The kernel's high-water mark; None on a v2 kernel without memory.peak."""
+        if self.version == 1:
+            return _read_int(self._dir("memory") / "memory.max_usage_in_bytes")
+        return _read_int(self._dir("") / "memory.peak")
+
+    def current_memory_bytes(self) -> int:
+        name = "memory.usage_in_bytes" if self.version == 1 else "memory.current"
+        return _read_int(self._dir("memory") / name) or 0
+
+    def oom_killed(self) -> bool:
+        """Did the kernel's OOM killer act inside this cgroup?"""
+        if self.version == 1:
+            control = (self._dir("memory") / "memory.oom_control").read_text()
+            fields = dict(line.split() for line in control.splitlines() if " " in line)
+            if "oom_kill" in fields:
+                return int(fields["oom_kill"]) > 0
+            return (_read_int(self._dir("memory") / "memory.failcnt") or 0) > 0
+        events = (self._dir("") / "memory.events").read_text()
+        fields = dict(line.split() for line in events.splitlines() if " " in line)
+        return int(fields.get("oom_kill", "0")) > 0
+
+    def remove(self) -> None:
+        """Remove the (empty) cgroup directories; idempotent."""
+        for directory in self.dirs.values():
+            with contextlib.suppress(FileNotFoundError):
+                directory.rmdir()

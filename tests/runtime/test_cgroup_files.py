@@ -1,0 +1,52 @@
+"""The cgroup file formats of both versions, on plain files (this host has no usable v2)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from saassy.runtime.base import Limits
+from saassy.runtime.cgroups import SandboxCgroup, cgroup_name
+
+
+def test_v2_limits_and_accounting(tmp_path: Path) -> None:
+    directory = tmp_path / "task-1"
+    cgroup = SandboxCgroup(2, {"": directory})
+    cgroup.create(Limits(memory_mb=256, cpus=1.5, pids=64))
+    assert (directory / "memory.max").read_text() == str(256 * 1024 * 1024)
+    assert (directory / "memory.swap.max").read_text() == "0"
+    assert (directory / "cpu.max").read_text() == "150000 100000"
+    assert (directory / "pids.max").read_text() == "64"
+    assert cgroup.join_files == [directory / "cgroup.procs"]
+    (directory / "cpu.stat").write_text("usage_usec 2500000\nuser_usec 2000000\n")
+    (directory / "memory.events").write_text("low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n")
+    assert cgroup.cpu_seconds() == 2.5
+    assert cgroup.peak_memory_bytes() is None  # kernel without memory.peak: sampled instead
+    (directory / "memory.peak").write_text("1234\n")
+    assert cgroup.peak_memory_bytes() == 1234
+    assert cgroup.oom_killed()
+
+
+def test_v1_limits_and_accounting(tmp_path: Path) -> None:
+    controllers = ("memory", "cpu", "cpuacct", "pids", "freezer")
+    dirs = {name: tmp_path / name / "task-1" for name in controllers}
+    for directory in dirs.values():
+        directory.parent.mkdir()
+    cgroup = SandboxCgroup(1, dirs)
+    cgroup.create(Limits(memory_mb=64, cpus=0.5, pids=16))
+    assert (dirs["memory"] / "memory.limit_in_bytes").read_text() == str(64 * 1024 * 1024)
+    assert (dirs["cpu"] / "cpu.cfs_quota_us").read_text() == "50000"
+    assert (dirs["pids"] / "pids.max").read_text() == "16"
+    (dirs["cpuacct"] / "cpuacct.usage").write_text("1500000000\n")
+    (dirs["memory"] / "memory.max_usage_in_bytes").write_text("4096\n")
+    (dirs["memory"] / "memory.oom_control").write_text(
+        "oom_kill_disable 0\nunder_oom 0\noom_kill 0\n"
+    )
+    assert cgroup.cpu_seconds() == 1.5
+    assert cgroup.peak_memory_bytes() == 4096
+    assert not cgroup.oom_killed()
+
+
+def test_names_cannot_escape_the_parent() -> None:
+    assert cgroup_name("../../etc") == "_.._etc"
+    assert cgroup_name("task-1-attempt-2") == "task-1-attempt-2"
+    assert "/" not in cgroup_name("a/b")
