@@ -27,7 +27,13 @@ from tests.organizations.support import (
 )
 
 ORGS = "/api/v1/organizations/{organization_id}"
-COVERED_PREFIXES = ("/api/v1/organizations", "/api/v1/api-keys", "/api/v1/invitations")
+COVERED_PREFIXES = (
+    "/api/v1/organizations",
+    "/api/v1/api-keys",
+    "/api/v1/invitations",
+    "/api/v1/tasks",
+)
+TASKS = "/api/v1/tasks"
 
 
 @dataclass(frozen=True)
@@ -67,6 +73,8 @@ CASES = [
         VICTIM_ORG | {"invitation_id": "victim_invitation"},
     ),
     Case("DELETE", "/api/v1/api-keys/{key_id}", {"key_id": "victim_key"}),
+    Case("GET", TASKS + "/{task_id}", {"task_id": "victim_task"}),
+    Case("POST", TASKS + "/{task_id}/cancel", {"task_id": "victim_task"}),
     # The caller's own organization with the victim's member or invitation in it.
     Case(
         "PATCH",
@@ -90,6 +98,10 @@ HEADER_CASES = [
     Case("GET", "/api/v1/api-keys", {}),
     Case("POST", "/api/v1/api-keys", {}, {"name": "backdoor"}),
     Case("DELETE", "/api/v1/api-keys/{key_id}", {"key_id": "victim_key"}),
+    Case("GET", TASKS, {}),
+    Case("POST", TASKS, {}, {"type": "echo", "input": {}}),
+    Case("GET", TASKS + "/{task_id}", {"task_id": "victim_task"}),
+    Case("POST", TASKS + "/{task_id}/cancel", {"task_id": "victim_task"}),
 ]
 CREDENTIALS = ["access_token", "api_key"]
 
@@ -111,6 +123,12 @@ async def world(app: FastAPI, client: httpx.AsyncClient, ctx: AppContext, signup
     member = await add_member(client, ctx, signup, victim, org["id"], "admin")
     invitation, _ = await invite(client, ctx, victim, org["id"], "pending.guest@victim.example")
     key = await create_api_key(client, victim, org["id"], name="victim production key")
+    task = await client.post(
+        TASKS,
+        json={"type": "echo", "input": {"note": "victim payroll run"}},
+        headers=victim.headers | {"Saassy-Organization": org["id"]},
+    )
+    assert task.status_code == 202, task.text
 
     attacker = await signup("mallory@attacker.example")
     attacker_key = await create_api_key(client, attacker, name="mallory")
@@ -120,11 +138,13 @@ async def world(app: FastAPI, client: httpx.AsyncClient, ctx: AppContext, signup
         "victim_member": member.user_id,
         "victim_invitation": invitation["id"],
         "victim_key": key["id"],
+        "victim_task": task.json()["id"],
         "own_org": attacker.organization_id,
     }
     secrets = [org["id"], org["name"], victim.user_id, member.user_id, invitation["id"]]
     secrets += [key["id"], key["prefix"], key["name"], victim.email, member.email]
     secrets += [invitation["email"], victim.organization_id]
+    secrets += [task.json()["id"], "victim payroll run"]
     return World(
         victim=victim,
         victim_org=org,
@@ -167,6 +187,10 @@ async def assert_victim_untouched(client: httpx.AsyncClient, world: World) -> No
     ]
     works = await client.get("/api/v1/organizations", headers=bearer(world.victim_key["key"]))
     assert works.status_code == 200
+    tasks = await client.get(TASKS, headers=owner | {"Saassy-Organization": org_id})
+    assert [(t["id"], t["status"]) for t in tasks.json()["items"]] == [
+        (world.ids["victim_task"], "queued")
+    ]
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda case: case.name)

@@ -26,6 +26,7 @@ from saassy.organizations.router import invitations_router
 from saassy.organizations.router import router as organizations_router
 from saassy.plans.router import router as plans_router
 from saassy.quotas.router import router as usage_router
+from saassy.tasks.router import router as tasks_router
 from saassy.web.router import router as web_router
 
 ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
@@ -41,6 +42,7 @@ def api_router() -> APIRouter:
     api.include_router(api_keys_router)
     api.include_router(plans_router)
     api.include_router(usage_router)
+    api.include_router(tasks_router)
     api.include_router(admin_router)
     return api
 

@@ -60,15 +60,21 @@ def keyset(
     params: PageParams,
     created_at: InstrumentedAttribute[datetime],
     id: InstrumentedAttribute[uuid.UUID],
+    *,
+    newest_first: bool = False,
 ) -> S:
-    """Oldest first, after the cursor's (created_at, id), one row more than the page to peek."""
+    """Oldest first (or newest first), past the cursor's (created_at, id), one row more than the
+    page to peek."""
     if params.after is not None:
         after_at, after_id = params.after
         after_at = as_utc(after_at)  # a hand-made cursor may carry a naive time
-        statement = statement.where(
-            or_(created_at > after_at, and_(created_at == after_at, id > after_id))
-        )
-    return statement.order_by(created_at, id).limit(params.limit + 1)
+        if newest_first:
+            past = or_(created_at < after_at, and_(created_at == after_at, id < after_id))
+        else:
+            past = or_(created_at > after_at, and_(created_at == after_at, id > after_id))
+        statement = statement.where(past)
+    order = (created_at.desc(), id.desc()) if newest_first else (created_at, id)
+    return statement.order_by(*order).limit(params.limit + 1)
 
 
 def page_of(

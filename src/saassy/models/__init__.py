@@ -6,9 +6,22 @@ from saassy.models.base import Base
 from saassy.models.email import OutboxEmail
 from saassy.models.organizations import Invitation, Membership, Organization, Role
 from saassy.models.quotas import QuotaCounter, QuotaReservation, ReservationStatus
+from saassy.models.tasks import (
+    TERMINAL_STATUSES,
+    Artifact,
+    AttemptStatus,
+    Task,
+    TaskAttempt,
+    TaskLogChunk,
+    TaskStatus,
+    UsageRecord,
+)
 
 __all__ = [
+    "TERMINAL_STATUSES",
     "ApiKey",
+    "Artifact",
+    "AttemptStatus",
     "Base",
     "Invitation",
     "MagicLink",
@@ -20,5 +33,10 @@ __all__ = [
     "RefreshToken",
     "ReservationStatus",
     "Role",
+    "Task",
+    "TaskAttempt",
+    "TaskLogChunk",
+    "TaskStatus",
+    "UsageRecord",
     "User",
 ]

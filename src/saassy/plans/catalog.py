@@ -1,4 +1,4 @@
-"""The operator's catalog from `saassy.toml`: branding and plans (task types come next)."""
+"""The operator's catalog from `saassy.toml`: branding, plans and task types."""
 
 from __future__ import annotations
 
@@ -16,18 +16,19 @@ from pydantic import (
     model_validator,
 )
 
-ActionName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+from saassy.tasks.catalog import (
+    ActionName,
+    ResourceProfile,
+    TaskType,
+    TaskTypeName,
+    name_task_types_by_key,
+)
+
+__all__ = ["ActionName", "Branding", "Catalog", "Plan", "ResourceProfile", "TaskType"]
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ResourceProfile(_Strict):
-    memory_mb: int = Field(512, ge=16)
-    cpus: float = Field(0.5, gt=0)
-    pids: int = Field(256, ge=8)
-    disk_mb: int = Field(1024, ge=1)
 
 
 class Plan(_Strict):
@@ -119,8 +120,7 @@ class Catalog(_Strict):
     branding: Branding = Branding()
     default_plan: str = "free"
     plans: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,39}$")], Plan]
-    # Declared here so a file written for the task engine loads today; validated by that issue.
-    task_types: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    task_types: dict[TaskTypeName, TaskType] = Field(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod
@@ -131,6 +131,8 @@ class Catalog(_Strict):
                 key: {**plan, "key": key} if isinstance(plan, dict) else plan
                 for key, plan in data["plans"].items()
             }
+        if isinstance(data, dict) and "task_types" in data:
+            data = {**data, "task_types": name_task_types_by_key(data["task_types"])}
         return data
 
     @model_validator(mode="after")
@@ -138,6 +140,9 @@ class Catalog(_Strict):
         if self.default_plan not in self.plans:
             raise ValueError(f"default_plan {self.default_plan!r} is not one of the plans")
         return self
+
+    def task_type(self, name: str) -> TaskType | None:
+        return self.task_types.get(name)
 
     def plan(self, key: str) -> Plan:
         """The plan with this key; unknown keys (a plan removed from the file) fall back."""

@@ -1,0 +1,1 @@
+"""Tasks: the operator's task types, admission against the plan, and the task API."""

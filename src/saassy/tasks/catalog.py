@@ -1,0 +1,135 @@
+"""Task types as the operator declares them in `saassy.toml` (`[task_types.<name>]`).
+
+Validated when the catalog loads: a bad input schema or an impossible timeout stops start-up
+with the dotted key at fault, not the first customer's request. `ResourceProfile` lives here
+because a task type asks for resources and a plan caps them (plans import it from here).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+from jsonschema import Draft202012Validator, SchemaError
+from jsonschema.protocols import Validator
+from jsonschema.validators import validator_for
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+
+ActionName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+TaskTypeName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,63}$")]
+SecretName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
+WORKERS_PLACEHOLDER = "{workers}"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ResourceProfile(_Strict):
+    memory_mb: int = Field(512, ge=16)
+    cpus: float = Field(0.5, gt=0)
+    pids: int = Field(256, ge=8)
+    disk_mb: int = Field(1024, ge=1)
+
+    def exceeding(self, allowed: ResourceProfile) -> list[str]:
+        """The fields where this profile asks for more than `allowed`."""
+        return [
+            name
+            for name in ("memory_mb", "cpus", "pids", "disk_mb")
+            if getattr(self, name) > getattr(allowed, name)
+        ]
+
+
+class TaskType(_Strict):
+    """What customers may run: a program, its input schema, its limits and permissions."""
+
+    name: TaskTypeName = Field("", description="The key under [task_types]; set by the catalog.")
+    title: str = Field(min_length=1, max_length=200)
+    description: str = ""
+    command: tuple[str, ...] | None = Field(
+        None, description="argv for the process runtime; '{workers}' is the example programs' dir."
+    )
+    image: str | None = Field(None, min_length=1, description="Image for docker/kubernetes.")
+    input_schema: dict[str, Any] = Field(default_factory=lambda: {"type": "object"})
+    default_timeout_s: int = Field(60, ge=1)
+    max_timeout_s: int = Field(3600, ge=1)
+    retries: int = Field(0, ge=0, le=100)
+    retry_backoff_s: float = Field(5.0, ge=0)
+    retry_backoff_max_s: float = Field(300.0, ge=0)
+    resources: ResourceProfile = ResourceProfile()
+    network: bool = False
+    network_allow: tuple[str, ...] = Field((), description="Hosts reachable when network is on.")
+    secrets: tuple[SecretName, ...] = ()
+    actions: tuple[ActionName, ...] = ()
+
+    _validator: Validator = PrivateAttr()
+
+    @field_validator("command")
+    @classmethod
+    def _argv_not_empty(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if value is not None and (not value or not value[0]):
+            raise ValueError("command must be a non-empty argv list, e.g. ['python3', 'main.py']")
+        return value
+
+    @field_validator("input_schema")
+    @classmethod
+    def _valid_json_schema(cls, value: dict[str, Any]) -> dict[str, Any]:
+        try:
+            validator_for(value, default=Draft202012Validator).check_schema(value)
+        except SchemaError as exc:
+            where = "/".join(str(p) for p in exc.path)
+            raise ValueError(
+                f"not a valid JSON Schema{f' at {where}' if where else ''}: {exc.message}"
+            ) from exc
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TaskType:
+        if self.command is None and self.image is None:
+            raise ValueError("a task type needs a command (process runtime) or an image")
+        if self.default_timeout_s > self.max_timeout_s:
+            raise ValueError("default_timeout_s is larger than max_timeout_s")
+        if self.retry_backoff_max_s < self.retry_backoff_s:
+            raise ValueError("retry_backoff_max_s is smaller than retry_backoff_s")
+        if self.network_allow and not self.network:
+            raise ValueError("network_allow needs network = true")
+        if len(set(self.actions)) != len(self.actions):
+            raise ValueError("actions lists a name twice")
+        return self
+
+    def model_post_init(self, context: Any, /) -> None:
+        cls = validator_for(self.input_schema, default=Draft202012Validator)
+        self._validator = cls(self.input_schema)
+
+    @property
+    def input_validator(self) -> Validator:
+        return self._validator
+
+    @property
+    def max_attempts(self) -> int:
+        return self.retries + 1
+
+    def backoff_s(self, failed_attempts: int) -> float:
+        """Wait before the next attempt after `failed_attempts` (1, 2, ...): doubling, capped."""
+        exponent = max(0, failed_attempts - 1)
+        return min(self.retry_backoff_max_s, self.retry_backoff_s * 2.0 ** min(exponent, 32))
+
+    @property
+    def uses_workers_dir(self) -> bool:
+        return any(WORKERS_PLACEHOLDER in arg for arg in self.command or ())
+
+    def argv(self, workers_dir: Path) -> tuple[str, ...]:
+        """The command with `{workers}` replaced by `workers_dir`."""
+        if self.command is None:
+            raise ValueError(f"task type {self.name!r} has no command (image only)")
+        return tuple(arg.replace(WORKERS_PLACEHOLDER, str(workers_dir)) for arg in self.command)
+
+
+def name_task_types_by_key(task_types: Any) -> Any:
+    """`[task_types.echo]` gets `name = "echo"`, as plans get their key."""
+    if not isinstance(task_types, dict):
+        return task_types
+    return {
+        key: {**value, "name": key} if isinstance(value, dict) else value
+        for key, value in task_types.items()
+    }

@@ -1,0 +1,117 @@
+"""SQL for tasks: tenant reads take an OrganizationScope; state changes are conditional."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import CursorResult, func, select, update
+
+from saassy.auth.principal import OrganizationScope
+from saassy.kit.pagination import PageParams, keyset
+from saassy.kit.repository import RepositoryBase
+from saassy.models import Task, TaskAttempt, TaskStatus, UsageRecord
+
+LIVE_STATUSES = (TaskStatus.dispatched, TaskStatus.running)
+
+
+@dataclass(frozen=True)
+class TaskFilters:
+    statuses: tuple[TaskStatus, ...] = ()
+    type: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+
+
+def _rowcount(result: Any) -> int:
+    assert isinstance(result, CursorResult)
+    return result.rowcount
+
+
+class TaskRepository(RepositoryBase[Task]):
+    model = Task
+
+    async def get_in_scope(self, task_id: uuid.UUID, scope: OrganizationScope) -> Task | None:
+        if not scope.ids:
+            return None
+        return await self.one_or_none(
+            self.select().where(Task.id == task_id, Task.organization_id.in_(scope.ids))
+        )
+
+    async def refreshed(self, task_id: uuid.UUID) -> Task:
+        """The row as it is now (after a conditional UPDATE), not the session's copy."""
+        task = await self.session.get(Task, task_id, populate_existing=True)
+        assert task is not None
+        return task
+
+    async def get_by_idempotency_key(self, organization_id: uuid.UUID, key: str) -> Task | None:
+        return await self.one_or_none(
+            self.select().where(
+                Task.organization_id == organization_id, Task.idempotency_key == key
+            )
+        )
+
+    async def list_for_organization(
+        self,
+        organization_id: uuid.UUID,
+        scope: OrganizationScope,
+        filters: TaskFilters,
+        params: PageParams,
+    ) -> Sequence[Task]:
+        if organization_id not in scope:
+            return []
+        statement = self.select().where(Task.organization_id == organization_id)
+        if filters.statuses:
+            statement = statement.where(Task.status.in_(filters.statuses))
+        if filters.type is not None:
+            statement = statement.where(Task.type == filters.type)
+        if filters.created_after is not None:
+            statement = statement.where(Task.created_at >= filters.created_after)
+        if filters.created_before is not None:
+            statement = statement.where(Task.created_at < filters.created_before)
+        return await self.all(
+            keyset(statement, params, Task.created_at, Task.id, newest_first=True)
+        )
+
+    async def cancel_if_queued(self, task_id: uuid.UUID, now: datetime) -> bool:
+        """Queued -> canceled in one statement; False if a dispatcher claimed it first."""
+        result = await self.session.execute(
+            update(Task)
+            .where(Task.id == task_id, Task.status == TaskStatus.queued)
+            .values(
+                status=TaskStatus.canceled,
+                cancel_requested_at=now,
+                finished_at=now,
+                error="Canceled before it started.",
+                error_code="canceled",
+            )
+            .execution_options(synchronize_session=False)
+        )
+        return _rowcount(result) == 1
+
+    async def request_cancel(self, task_id: uuid.UUID, now: datetime) -> bool:
+        """Mark a dispatched or running task for its executor to kill; False if it is not live."""
+        result = await self.session.execute(
+            update(Task)
+            .where(Task.id == task_id, Task.status.in_(LIVE_STATUSES))
+            .values(cancel_requested_at=func.coalesce(Task.cancel_requested_at, now))
+            .execution_options(synchronize_session=False)
+        )
+        return _rowcount(result) == 1
+
+    async def attempts_of(self, task_id: uuid.UUID) -> Sequence[TaskAttempt]:
+        statement = (
+            select(TaskAttempt).where(TaskAttempt.task_id == task_id).order_by(TaskAttempt.number)
+        )
+        return (await self.session.execute(statement)).scalars().all()
+
+    async def usage_of(self, task_id: uuid.UUID) -> Sequence[tuple[int, str, float]]:
+        """(attempt number, metric, quantity) of every ledger row of the task."""
+        statement = select(
+            UsageRecord.attempt_number, UsageRecord.metric, UsageRecord.quantity
+        ).where(UsageRecord.task_id == task_id)
+        rows = (await self.session.execute(statement)).all()
+        return [(number, metric, quantity) for number, metric, quantity in rows]

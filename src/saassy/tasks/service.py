@@ -1,0 +1,191 @@
+"""Submitting, reading and canceling tasks; admission rules live in admission.py."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from saassy.auth.principal import OrganizationScope, Principal
+from saassy.kit.errors import NotFound, QuotaExceeded
+from saassy.kit.pagination import PageParams, page_of
+from saassy.kit.time import utcnow
+from saassy.models import Task, TaskStatus
+from saassy.organizations.repository import OrganizationRepository
+from saassy.plans.catalog import Catalog
+from saassy.plans.service import effective_plan
+from saassy.quotas.periods import ACTION_PREFIX
+from saassy.quotas.service import release, settle
+from saassy.tasks.admission import check_input, check_resources, reserve_for, resolve_timeout
+from saassy.tasks.catalog import TaskType
+from saassy.tasks.errors import IdempotencyKeyReused, TaskFinished, TaskNotFound, UnknownTaskType
+from saassy.tasks.repository import TaskFilters, TaskRepository
+from saassy.tasks.schemas import TaskSubmit
+
+
+def list_task_types(catalog: Catalog) -> list[TaskType]:
+    """The operator's task types, by name."""
+    return [catalog.task_types[name] for name in sorted(catalog.task_types)]
+
+
+def request_digest(body: TaskSubmit) -> str:
+    """What an Idempotency-Key is bound to: the whole request, canonically encoded."""
+    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Submission:
+    task: Task
+    created: bool  # False: an earlier request with the same Idempotency-Key made it
+
+
+async def submit_task(
+    session: AsyncSession,
+    catalog: Catalog,
+    principal: Principal,
+    organization_id: uuid.UUID,
+    body: TaskSubmit,
+    idempotency_key: str | None = None,
+) -> Submission:
+    """Admit a task and queue it, reserving its quota in the same transaction."""
+    task_type = catalog.task_type(body.type)
+    if task_type is None:
+        raise UnknownTaskType(body.type, sorted(catalog.task_types))
+    check_input(task_type, body.input)
+    digest = request_digest(body)
+    tasks = TaskRepository(session)
+    if idempotency_key is not None:
+        earlier = await tasks.get_by_idempotency_key(organization_id, idempotency_key)
+        if earlier is not None:
+            return _replay(earlier, digest)
+    organization = await OrganizationRepository(session).get_in_scope(
+        organization_id, principal.scope
+    )
+    if organization is None:
+        raise NotFound("Organization")
+    plan = effective_plan(catalog, organization)
+    timeout_s = resolve_timeout(task_type, plan, body.timeout_s)
+    check_resources(task_type, plan)
+    now = utcnow()
+    try:
+        # A savepoint: a concurrent twin with the same key fails here, and its reservation
+        # goes with it; the request can then answer with the twin's task.
+        async with session.begin_nested():
+            reservations = await reserve_for(session, catalog, organization.id, task_type, now)
+            task = await tasks.add(
+                Task(
+                    organization_id=organization.id,
+                    type=task_type.name,
+                    status=TaskStatus.queued,
+                    priority=body.priority,
+                    input=body.input,
+                    timeout_s=timeout_s,
+                    max_attempts=task_type.max_attempts,
+                    attempt_count=0,
+                    run_after=now,
+                    idempotency_key=idempotency_key,
+                    request_digest=digest,
+                    quota_reservation_id=reservations.tasks,
+                    action_reservations=reservations.actions or None,
+                    submitted_by_user_id=principal.user_id,
+                    submitted_by_api_key_id=principal.api_key_id,
+                )
+            )
+    except (IntegrityError, QuotaExceeded):
+        # The twin may also have taken the last unit of quota before this request reserved.
+        twin = (
+            await tasks.get_by_idempotency_key(organization_id, idempotency_key)
+            if idempotency_key is not None
+            else None
+        )
+        if twin is None:
+            raise
+        return _replay(twin, digest)
+    return Submission(task, created=True)
+
+
+def _replay(earlier: Task, digest: str) -> Submission:
+    if earlier.request_digest != digest:
+        raise IdempotencyKeyReused(str(earlier.id))
+    return Submission(earlier, created=False)
+
+
+async def get_task(session: AsyncSession, scope: OrganizationScope, task_id: uuid.UUID) -> Task:
+    """A task of one of the caller's organizations; any other id is a 404."""
+    task = await TaskRepository(session).get_in_scope(task_id, scope)
+    if task is None:
+        raise TaskNotFound()
+    return task
+
+
+async def list_tasks(
+    session: AsyncSession,
+    scope: OrganizationScope,
+    organization_id: uuid.UUID,
+    filters: TaskFilters,
+    params: PageParams,
+) -> tuple[list[Task], str | None]:
+    """The organization's tasks, newest first."""
+    rows = await TaskRepository(session).list_for_organization(
+        organization_id, scope, filters, params
+    )
+    return page_of(rows, params, lambda task: (task.created_at, task.id))
+
+
+@dataclass(frozen=True)
+class Cancellation:
+    task: Task
+    # The task was dispatched or running: its executor must kill the sandbox and finalize it.
+    executor_must_stop: bool
+
+
+async def cancel_task(
+    session: AsyncSession, scope: OrganizationScope, task_id: uuid.UUID
+) -> Cancellation:
+    """Cancel a queued task now; ask the executor to stop a running one; 409 if it ended."""
+    tasks = TaskRepository(session)
+    task = await get_task(session, scope, task_id)
+    if TaskStatus(task.status).terminal:
+        raise TaskFinished(task.status)
+    now = utcnow()
+    if await tasks.cancel_if_queued(task.id, now):
+        task = await tasks.refreshed(task.id)
+        await _close_reservations(session, tasks, task)
+        return Cancellation(task, executor_must_stop=False)
+    # Claimed by a dispatcher since it was read (or already dispatched): the executor stops it.
+    if await tasks.request_cancel(task.id, now):
+        return Cancellation(await tasks.refreshed(task.id), executor_must_stop=True)
+    task = await tasks.refreshed(task.id)
+    raise TaskFinished(task.status)
+
+
+async def _close_reservations(session: AsyncSession, tasks: TaskRepository, task: Task) -> None:
+    """Never started: give everything back. Waiting for a retry: what ran is counted."""
+    ran = task.attempt_count > 0
+    if task.quota_reservation_id is not None:
+        if ran:
+            await settle(session, task.quota_reservation_id)
+        else:
+            await release(session, task.quota_reservation_id)
+    performed = _performed_actions(await tasks.usage_of(task.id)) if ran else {}
+    for action, reservation_id in (task.action_reservations or {}).items():
+        count = performed.get(action, 0)
+        if count:
+            await settle(session, uuid.UUID(reservation_id), count)
+        else:
+            await release(session, uuid.UUID(reservation_id))
+
+
+def _performed_actions(usage: Sequence[tuple[int, str, float]]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for _, metric, quantity in usage:
+        if metric.startswith(ACTION_PREFIX):
+            name = metric.removeprefix(ACTION_PREFIX)
+            counts[name] = counts.get(name, 0) + round(quantity)
+    return counts

@@ -1,0 +1,115 @@
+"""Task types load from saassy.toml validated; an error names the dotted key at fault."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from saassy.config import EXAMPLE_CONFIG, ConfigError, load_catalog
+from saassy.plans.catalog import ResourceProfile
+from saassy.tasks.catalog import TaskType
+from saassy.tasks.workers import workers_dir
+
+PLANS = """
+[plans.free]
+name = "Free"
+"""
+
+
+def load(tmp_path: Path, task_types: str) -> None:
+    path = tmp_path / "saassy.toml"
+    path.write_text(PLANS + task_types, encoding="utf-8")
+    load_catalog(path)
+
+
+def test_the_example_catalog_has_working_echo_and_python_types() -> None:
+    catalog = load_catalog(EXAMPLE_CONFIG)
+    assert set(catalog.task_types) >= {"echo", "python"}
+    python = catalog.task_types["python"]
+    assert python.name == "python"
+    assert python.uses_workers_dir
+    argv = python.argv(workers_dir())
+    assert Path(argv[-1]).is_file()
+    assert python.input_validator.is_valid({"code": "print(1)", "args": ["a", 1]})
+    assert not python.input_validator.is_valid({"args": []})
+    for task_type in catalog.task_types.values():
+        plan = catalog.plan(catalog.default_plan)
+        assert task_type.resources.exceeding(plan.resources) == [], task_type.name
+
+
+@pytest.mark.parametrize(
+    ("declaration", "key", "message"),
+    [
+        (
+            'title = "X"\ncommand = ["x"]\ninput_schema = { type = "objekt" }',
+            "task_types.bad.input_schema",
+            "not a valid JSON Schema",
+        ),
+        (
+            'title = "X"\ncommand = ["x"]\n'
+            "input_schema = { properties = { a = { minLength = -1 } } }",
+            "task_types.bad.input_schema",
+            "properties/a/minLength",
+        ),
+        ('title = "X"', "task_types.bad", "command (process runtime) or an image"),
+        ('title = "X"\ncommand = []', "task_types.bad.command", "non-empty argv"),
+        ('title = "X"\ncommand = ["x"]\nretries = -1', "task_types.bad.retries", "greater than"),
+        (
+            'title = "X"\ncommand = ["x"]\ndefault_timeout_s = 100\nmax_timeout_s = 10',
+            "task_types.bad",
+            "default_timeout_s is larger than max_timeout_s",
+        ),
+        ('title = "X"\ncommand = ["x"]\nactions = ["Publish!"]', "task_types.bad.actions.0", ""),
+        (
+            'title = "X"\ncommand = ["x"]\nnetwork_allow = ["a.example"]',
+            "task_types.bad",
+            "network",
+        ),
+        ('title = "X"\ncommand = ["x"]\nshell = true', "task_types.bad.shell", "Extra inputs"),
+        ('title = "X"\ncommand = ["x"]\nresources = { memory_mb = 1 }', "resources.memory_mb", ""),
+    ],
+)
+def test_a_bad_task_type_names_its_key(
+    tmp_path: Path, declaration: str, key: str, message: str
+) -> None:
+    with pytest.raises(ConfigError) as failure:
+        load(tmp_path, f"[task_types.bad]\n{declaration}\n")
+    assert key in str(failure.value)
+    assert message in str(failure.value)
+
+
+def test_a_bad_task_type_name_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="task_types"):
+        load(tmp_path, '[task_types."Has Spaces"]\ntitle = "X"\ncommand = ["x"]\n')
+
+
+def test_backoff_doubles_up_to_its_cap() -> None:
+    task_type = TaskType(
+        title="X", command=("x",), retries=5, retry_backoff_s=2, retry_backoff_max_s=10
+    )
+    assert [task_type.backoff_s(n) for n in range(1, 6)] == [2, 4, 8, 10, 10]
+    assert task_type.max_attempts == 6
+
+
+def test_workers_placeholder_is_resolved_anywhere_in_argv() -> None:
+    task_type = TaskType(title="X", command=("python3", "{workers}/a.py", "--dir={workers}"))
+    assert task_type.argv(Path("/opt/w")) == ("python3", "/opt/w/a.py", "--dir=/opt/w")
+    image_only = TaskType(title="X", image="x:1")
+    assert not image_only.uses_workers_dir
+    with pytest.raises(ValueError, match="no command"):
+        image_only.argv(Path("/opt/w"))
+
+
+def test_workers_dir_prefers_the_installed_copy(tmp_path: Path) -> None:
+    package = tmp_path / "site-packages" / "saassy"
+    package.mkdir(parents=True)
+    assert workers_dir(package) == tmp_path / "workers"  # a checkout: <repo>/workers
+    (package / "_workers").mkdir()
+    assert workers_dir(package) == package / "_workers"  # a wheel: force-included
+
+
+def test_resource_profile_reports_what_exceeds() -> None:
+    asked = ResourceProfile(memory_mb=2048, cpus=0.5, pids=512)
+    allowed = ResourceProfile(memory_mb=1024, cpus=1)
+    assert asked.exceeding(allowed) == ["memory_mb", "pids"]
