@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from fastapi import APIRouter, FastAPI
 
@@ -13,6 +14,7 @@ from saassy.accounts.router import router as accounts_router
 from saassy.admin.router import router as admin_router
 from saassy.api_keys.router import router as api_keys_router
 from saassy.config import Environment, Settings, load_settings
+from saassy.dispatch.engine import TaskEngine, build_task_engine
 from saassy.email.relay import run_email_relay
 from saassy.health import router as health_router
 from saassy.kit.body_limit import BodySizeLimit
@@ -26,6 +28,9 @@ from saassy.organizations.router import invitations_router
 from saassy.organizations.router import router as organizations_router
 from saassy.plans.router import router as plans_router
 from saassy.quotas.router import router as usage_router
+from saassy.runtime.process import detect_runtime
+from saassy.system import router as system_router
+from saassy.task_output.router import router as task_output_router
 from saassy.tasks.router import router as tasks_router
 from saassy.web.router import router as web_router
 
@@ -43,8 +48,24 @@ def api_router() -> APIRouter:
     api.include_router(plans_router)
     api.include_router(usage_router)
     api.include_router(tasks_router)
+    api.include_router(task_output_router)
+    api.include_router(system_router)
     api.include_router(admin_router)
     return api
+
+
+def start_task_engine(ctx: AppContext) -> TaskEngine:
+    """The embedded engine: the strongest runtime this host offers, the local executor."""
+    settings = ctx.settings
+    return build_task_engine(
+        settings,
+        ctx.sessionmaker,
+        detect_runtime(force_rlimits=settings.force_rlimits),
+        wakeup=ctx.dispatch_wakeup,
+        parallelism=settings.executor_parallelism,
+        lease=timedelta(seconds=settings.task_lease_s),
+        poll_s=settings.dispatch_poll_s,
+    )
 
 
 def create_app(settings: Settings | None = None, *, background: bool = True) -> FastAPI:
@@ -64,9 +85,14 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
         )
         app.state.ctx = ctx
         relay = asyncio.create_task(run_email_relay(ctx)) if background else None
+        if background and settings.run_engine:
+            ctx.task_engine = start_task_engine(ctx)
+            await ctx.task_engine.start()
         try:
             yield
         finally:
+            if ctx.task_engine is not None:
+                await ctx.task_engine.stop(grace_s=10)
             if relay is not None:
                 relay.cancel()
                 await asyncio.gather(relay, return_exceptions=True)

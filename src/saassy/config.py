@@ -61,6 +61,13 @@ class Settings(BaseSettings):
     magic_link_limit_per_email: str = "5/hour"
     anonymous_limit_per_ip: str = "120/minute"
     max_body_bytes: int = 2 * 1024 * 1024
+
+    # The embedded task engine (local executor); `saassy dev` and `saassy api` run it.
+    run_engine: bool = True
+    executor_parallelism: int = Field(16, ge=1)
+    task_lease_s: float = Field(15, ge=2)
+    dispatch_poll_s: float = Field(0.5, gt=0)
+    force_rlimits: bool = False
     trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1"])
 
     @model_validator(mode="after")

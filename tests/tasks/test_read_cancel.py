@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -224,7 +225,9 @@ async def test_cancel_a_live_task_asks_its_executor(
     async def on_task_cancel(task_id: uuid.UUID) -> None:
         woken.append(task_id)
 
-    monkeypatch.setattr(ctx, "on_task_cancel", on_task_cancel, raising=False)
+    # A stand-in engine: this test is about the API asking the executor, not the executor.
+    stand_in = SimpleNamespace(executor=SimpleNamespace(cancel=on_task_cancel))
+    monkeypatch.setattr(ctx, "task_engine", stand_in)
     response = await client.post(f"{TASKS}/{task['id']}/cancel", headers=org.headers)
     assert response.status_code == 202, response.text
     body = response.json()

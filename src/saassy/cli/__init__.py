@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from saassy import __version__
-from saassy.cli import admin, db, serve
+from saassy.cli import admin, db, serve, tasks
 from saassy.cli.common import console
 
 app = typer.Typer(
@@ -19,6 +19,7 @@ app.command("dev")(serve.dev)
 app.command("api")(serve.api)
 app.add_typer(db.app, name="db")
 app.add_typer(admin.app, name="admin")
+app.add_typer(tasks.app, name="tasks")
 
 
 @app.command()

@@ -30,6 +30,8 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         await session.commit()
     if session.info.get("outbox_dirty"):
         ctx.outbox_wakeup.set()
+    if session.info.get("tasks_queued"):
+        ctx.dispatch_wakeup.set()
 
 
 def get_settings(request: Request) -> Settings:

@@ -20,7 +20,6 @@ from saassy.tasks.schemas import TaskOut, TaskSubmit, TaskSummary, TaskTypeOut
 from saassy.tasks.views import task_out, task_summary
 
 router = APIRouter(tags=["tasks"])
-CANCEL_HOOK = "on_task_cancel"
 
 
 @router.get("/task-types", dependencies=[Depends(anonymous_rate_limit)])
@@ -113,7 +112,6 @@ async def cancel_task(
 
 def _wake_executor(ctx: AppContext, background: BackgroundTasks, task_id: uuid.UUID) -> None:
     # Background tasks run after the response, so after the commit: the executor reads a
-    # committed cancel_requested_at. Without a hook it finds it by polling.
-    hook = getattr(ctx, CANCEL_HOOK, None)
-    if hook is not None:
-        background.add_task(hook, task_id)
+    # committed cancel_requested_at. An engine in another process finds it by polling.
+    if ctx.task_engine is not None:
+        background.add_task(ctx.task_engine.executor.cancel, task_id)

@@ -107,6 +107,7 @@ async def submit_task(
         if twin is None:
             raise
         return _replay(twin, digest)
+    session.info["tasks_queued"] = True  # the dispatcher is woken after the commit
     return Submission(task, created=True)
 
 

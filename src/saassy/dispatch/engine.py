@@ -1,0 +1,87 @@
+"""The task engine as the app holds it: runtime, bus, storage, executor and dispatcher."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from saassy.config import Settings
+from saassy.dispatch.dispatcher import Dispatcher
+from saassy.dispatch.executor import Executor
+from saassy.dispatch.local import LocalExecutor
+from saassy.dispatch.supervisor import SupervisorDeps
+from saassy.events.bus import EventBus
+from saassy.events.memory import MemoryEventBus
+from saassy.runtime.base import Runtime
+from saassy.storage.base import ArtifactStorage
+from saassy.storage.local import LocalDirectoryStorage
+
+
+@dataclass
+class TaskEngine:
+    runtime: Runtime
+    events: EventBus
+    storage: ArtifactStorage
+    executor: Executor
+    dispatcher: Dispatcher
+    wakeup: asyncio.Event
+
+    async def start(self) -> None:
+        """Adopt what a crashed predecessor left, then dispatch in the background."""
+        await self.executor.start()
+        self.dispatcher.start()
+
+    async def stop(self, grace_s: float = 10.0) -> None:
+        await self.dispatcher.stop()
+        await self.executor.stop(grace_s)
+        await self.events.close()
+
+    def notify_submitted(self) -> None:
+        """Call after a commit that queued tasks: dispatch now rather than at the next poll."""
+        self.wakeup.set()
+
+
+def build_task_engine(
+    settings: Settings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    runtime: Runtime,
+    *,
+    events: EventBus | None = None,
+    storage: ArtifactStorage | None = None,
+    wakeup: asyncio.Event | None = None,
+    parallelism: int = 16,
+    lease: timedelta = timedelta(seconds=15),
+    poll_s: float = 0.5,
+    adopt_every_s: float = 5.0,
+    workers_dir: Path | None = None,
+) -> TaskEngine:
+    """The embedded engine: local executor, in-memory bus, artifacts under the data dir."""
+    events = events or MemoryEventBus()
+    storage = storage or LocalDirectoryStorage(settings.data_dir / "artifacts")
+    wakeup = wakeup or asyncio.Event()
+    deps = SupervisorDeps(
+        sessionmaker=sessionmaker,
+        catalog=settings.catalog,
+        runtime=runtime,
+        events=events,
+        storage=storage,
+        work_root=(settings.data_dir / "work").resolve(),
+        lease=lease,
+        workers_dir=workers_dir,
+    )
+    executor = LocalExecutor(deps, parallelism=parallelism, on_free=wakeup.set)
+    dispatcher = Dispatcher(
+        sessionmaker,
+        settings.catalog,
+        executor,
+        events,
+        wakeup=wakeup,
+        lease=lease,
+        poll_s=poll_s,
+        adopt_every_s=adopt_every_s,
+    )
+    return TaskEngine(runtime, events, storage, executor, dispatcher, wakeup)

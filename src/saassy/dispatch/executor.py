@@ -1,0 +1,65 @@
+"""The executor interface (Airflow's shape): the dispatcher hands it claimed attempts.
+
+An executor runs `supervise()` for each attempt it is given, somewhere: the local executor as
+asyncio tasks in this process, the Celery executor (scale-out) in workers. The dispatcher only
+uses this interface, so a new executor needs no change there. The workload is an `AttemptRef`:
+identity only, never code, input or secrets.
+"""
+
+from __future__ import annotations
+
+import abc
+import uuid
+
+from pydantic import BaseModel, ConfigDict
+
+
+class AttemptRef(BaseModel):
+    """Which attempt to run: the supervisor loads everything else from the database."""
+
+    model_config = ConfigDict(frozen=True)
+
+    task_id: uuid.UUID
+    organization_id: uuid.UUID
+    attempt_number: int
+    executor_id: str
+
+
+class Executor(abc.ABC):
+    """Runs attempts; `parallelism` bounds how many at once."""
+
+    executor_id: str
+    parallelism: int
+
+    @property
+    @abc.abstractmethod
+    def active(self) -> int:
+        """Attempts submitted and not finished."""
+
+    @property
+    def free_slots(self) -> int:
+        return max(0, self.parallelism - self.active)
+
+    @abc.abstractmethod
+    async def start(self) -> None:
+        """Get ready to take attempts; adopt what a crashed predecessor left behind."""
+
+    @abc.abstractmethod
+    async def submit(self, attempt: AttemptRef) -> None:
+        """Run the attempt (already claimed, committed and leased to `executor_id`)."""
+
+    @abc.abstractmethod
+    async def cancel(self, task_id: uuid.UUID) -> bool:
+        """Kill the task's running attempt now, if this executor runs it; True if it did."""
+
+    @abc.abstractmethod
+    async def heartbeat(self) -> None:
+        """Periodic sync: forget finished attempts, surface their errors."""
+
+    @abc.abstractmethod
+    async def adopt(self) -> int:
+        """Settle attempts whose lease expired (their supervisor died); how many were found."""
+
+    @abc.abstractmethod
+    async def stop(self, grace_s: float = 10.0) -> None:
+        """Stop taking work; let attempts finish for `grace_s`, then kill and hand them back."""

@@ -1,0 +1,110 @@
+"""The local executor: each attempt's supervisor as an asyncio task in this process."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import uuid
+from collections.abc import Callable
+
+import structlog
+
+from saassy.dispatch.adoption import adopt_orphans
+from saassy.dispatch.executor import AttemptRef, Executor
+from saassy.dispatch.lease import LeaseKeeper
+from saassy.dispatch.supervisor import SupervisorDeps, supervise
+
+log = structlog.get_logger(__name__)
+SHUTDOWN_KILL_WAIT_S = 5.0
+
+
+def local_executor_id() -> str:
+    """Unique per process: a restarted process never mistakes a dead one's leases for its own."""
+    return f"local:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class LocalExecutor(Executor):
+    def __init__(
+        self,
+        deps: SupervisorDeps,
+        *,
+        parallelism: int = 16,
+        executor_id: str | None = None,
+        on_free: Callable[[], None] | None = None,
+        cancel_poll_s: float = 0.5,
+    ) -> None:
+        self.deps = deps
+        self.parallelism = parallelism
+        self.executor_id = executor_id or local_executor_id()
+        self._on_free = on_free
+        self._running: dict[uuid.UUID, asyncio.Task[object]] = {}
+        self._stopping = False
+        self.leases = LeaseKeeper(
+            deps.sessionmaker, self.executor_id, lease=deps.lease, poll_s=cancel_poll_s
+        )
+
+    @property
+    def active(self) -> int:
+        return len(self._running)
+
+    async def start(self) -> None:
+        self._stopping = False
+        await self.adopt()
+        self.leases.start()
+
+    async def submit(self, attempt: AttemptRef) -> None:
+        if self._stopping:
+            raise RuntimeError("the executor is stopping")
+        if attempt.executor_id != self.executor_id:
+            raise ValueError("the attempt was claimed for another executor")
+        watch = self.leases.watch(attempt)
+        task: asyncio.Task[object] = asyncio.create_task(
+            supervise(self.deps, attempt, watch), name=f"attempt {attempt.task_id}"
+        )
+        self._running[attempt.task_id] = task
+        task.add_done_callback(lambda done: self._finished(attempt, done))
+
+    def _finished(self, attempt: AttemptRef, done: asyncio.Task[object]) -> None:
+        task_id = attempt.task_id
+        self.leases.forget(attempt)
+        if self._running.get(task_id) is done:
+            del self._running[task_id]
+        if not done.cancelled() and done.exception() is not None:
+            log.error("supervisor crashed", task_id=str(task_id), exc_info=done.exception())
+        if self._on_free is not None:
+            self._on_free()
+
+    async def cancel(self, task_id: uuid.UUID) -> bool:
+        watched = self.leases.watches.get(task_id)
+        if watched is None:
+            return False
+        watched[1].cancel.set()
+        return True
+
+    async def heartbeat(self) -> None:
+        # The lease keeper renews and watches on its own tick; finished supervisors are
+        # forgotten by their done-callbacks. Nothing left to sync here.
+        return None
+
+    async def adopt(self) -> int:
+        deps = self.deps
+        return await adopt_orphans(deps.sessionmaker, deps.catalog, deps.events)
+
+    async def stop(self, grace_s: float = 10.0) -> None:
+        """Let running attempts finish for `grace_s`, then kill their sandboxes and hand back."""
+        self._stopping = True
+        tasks = list(self._running.values())
+        if not tasks:
+            await self.leases.stop()
+            return
+        _, pending = await asyncio.wait(tasks, timeout=grace_s)
+        for task in pending:
+            task.cancel()
+        if pending:
+            # Bounded: a supervisor stuck in its clean-up must not hang the shutdown; its lease
+            # expires and the next start adopts the attempt, as after a crash.
+            _, stuck = await asyncio.wait(pending, timeout=SHUTDOWN_KILL_WAIT_S)
+            if stuck:
+                log.warning("executor.stop: supervisors still cleaning up", count=len(stuck))
+        await self.leases.stop()

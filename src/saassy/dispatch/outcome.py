@@ -1,0 +1,184 @@
+"""An attempt's end, written once: usage first, then a retry or the task's terminal status.
+
+Shared by the supervisor (its own attempt, fenced by executor id) and adoption (attempts whose
+supervisor died). Quota reservations are settled on a terminal status: the monthly task with
+what ran, each action with what the program reported; a task canceled before its sandbox
+started gives everything back.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from saassy.dispatch.backoff import next_run_after
+from saassy.dispatch.ledger import ArtifactRepository, Metered, UsageLedger
+from saassy.dispatch.repository import AttemptFinish, DispatchRepository
+from saassy.kit.errors import NotFound
+from saassy.models import Artifact, AttemptStatus, Task, TaskStatus
+from saassy.plans.catalog import Catalog
+from saassy.quotas import service as quotas
+from saassy.runtime.base import Usage
+
+log = structlog.get_logger(__name__)
+
+
+class OutcomeFenced(Exception):
+    """The attempt is no longer this writer's: nothing was written."""
+
+
+@dataclass(frozen=True)
+class AttemptOutcome:
+    status: AttemptStatus
+    error: str | None = None
+    error_code: str | None = None
+    exit_code: int | None = None
+    end_reason: str | None = None
+    usage: Usage | None = None
+    result: Any = None
+    retryable: bool = False
+    sandbox_started: bool = True
+    actions: dict[str, int] = field(default_factory=dict)
+    units: dict[str, float] = field(default_factory=dict)
+
+    def metered(self) -> list[Metered]:
+        items: list[Metered] = []
+        if self.usage is not None:
+            items += [
+                Metered("cpu_seconds", round(self.usage.cpu_seconds, 6)),
+                Metered("peak_memory_mb", round(self.usage.peak_memory_bytes / 2**20, 3)),
+                Metered("wall_seconds", round(self.usage.wall_seconds, 6)),
+            ]
+        items += [Metered(f"action:{name}", count) for name, count in self.actions.items()]
+        items += [Metered(f"units:{name}", amount) for name, amount in self.units.items()]
+        return items
+
+    def finish(self) -> AttemptFinish:
+        usage = self.usage
+        return AttemptFinish(
+            status=self.status,
+            exit_code=self.exit_code,
+            end_reason=self.end_reason,
+            error=self.error,
+            cpu_seconds=usage.cpu_seconds if usage else None,
+            peak_memory_bytes=usage.peak_memory_bytes if usage else None,
+            wall_seconds=usage.wall_seconds if usage else None,
+        )
+
+
+TERMINAL_FOR = {
+    AttemptStatus.succeeded: TaskStatus.succeeded,
+    AttemptStatus.failed: TaskStatus.failed,
+    AttemptStatus.timed_out: TaskStatus.timed_out,
+    AttemptStatus.canceled: TaskStatus.canceled,
+    AttemptStatus.lost: TaskStatus.failed,
+}
+
+
+async def write_outcome(
+    session: AsyncSession,
+    catalog: Catalog,
+    *,
+    task_id: uuid.UUID,
+    attempt_number: int,
+    executor_id: str,
+    outcome: AttemptOutcome,
+    now: datetime,
+    artifacts: list[Artifact] | None = None,
+) -> TaskStatus:
+    """The supervisor's fenced write; OutcomeFenced if the attempt is no longer its own."""
+    repo = DispatchRepository(session)
+    task = await repo.live_task(task_id, attempt_number)
+    if task is None or not await repo.finish_attempt(
+        task_id, attempt_number, executor_id, now, outcome.finish()
+    ):
+        raise OutcomeFenced(f"task {task_id} attempt {attempt_number}")
+    return await settle_task(session, catalog, task, attempt_number, outcome, now, artifacts)
+
+
+async def settle_task(
+    session: AsyncSession,
+    catalog: Catalog,
+    task: Task,
+    attempt_number: int,
+    outcome: AttemptOutcome,
+    now: datetime,
+    artifacts: list[Artifact] | None = None,
+) -> TaskStatus:
+    """After the attempt row is closed: usage, then requeue or finish the task."""
+    await UsageLedger(session).record(
+        organization_id=task.organization_id,
+        task_id=task.id,
+        task_type=task.type,
+        attempt_number=attempt_number,
+        usage=outcome.metered(),
+        now=now,
+    )
+    repo = DispatchRepository(session)
+    canceled = task.cancel_requested_at is not None
+    if outcome.retryable and not canceled and task.attempt_count < task.max_attempts:
+        run_after = next_run_after(now, catalog.task_type(task.type), attempt_number)
+        await _update(
+            repo,
+            task,
+            attempt_number,
+            status=TaskStatus.queued,
+            run_after=run_after,
+            error=outcome.error,
+            error_code=outcome.error_code,
+        )
+        return TaskStatus.queued
+    status = TaskStatus.canceled if canceled else TERMINAL_FOR[outcome.status]
+    succeeded = status is TaskStatus.succeeded
+    await _update(
+        repo,
+        task,
+        attempt_number,
+        status=status,
+        finished_at=now,
+        result=outcome.result if succeeded else None,
+        error=None if succeeded else outcome.error or f"the task ended {status.value}",
+        error_code=None if succeeded else outcome.error_code or status.value,
+    )
+    if artifacts:
+        await ArtifactRepository(session).add_all(artifacts)
+    # Nothing ran (canceled before start, type withdrawn): the customer is not charged.
+    await settle_reservations(session, task, outcome.actions, release=not outcome.sandbox_started)
+    return status
+
+
+async def _update(repo: DispatchRepository, task: Task, number: int, **values: Any) -> None:
+    if not await repo.update_task(task.id, number, **values):
+        raise OutcomeFenced(f"task {task.id} attempt {number}")
+
+
+def action_reservations(task: Task) -> dict[str, uuid.UUID]:
+    """{action: reservation id} as admission recorded them on the task (if it does)."""
+    recorded = getattr(task, "action_reservations", None) or {}
+    return {str(name): uuid.UUID(str(value)) for name, value in dict(recorded).items()}
+
+
+async def settle_reservations(
+    session: AsyncSession, task: Task, actions_reported: dict[str, int], *, release: bool
+) -> None:
+    """Count what the task used against its plan, or give it all back when nothing ran."""
+    reservations = [(None, task.quota_reservation_id), *action_reservations(task).items()]
+    for action, reservation_id in reservations:
+        if reservation_id is None:
+            continue
+        try:
+            if release:
+                await quotas.release(session, reservation_id)
+            elif action is None:
+                await quotas.settle(session, reservation_id)
+            else:
+                await quotas.settle(session, reservation_id, actions_reported.get(action, 0))
+        except NotFound:
+            log.warning(
+                "reservation missing", task_id=str(task.id), reservation=str(reservation_id)
+            )

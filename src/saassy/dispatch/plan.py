@@ -1,0 +1,49 @@
+"""What one attempt runs with: built from the task row and its type in the catalog."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from saassy.models import Task
+from saassy.plans.catalog import Catalog
+from saassy.runtime.base import Limits
+from saassy.tasks.catalog import TaskType
+from saassy.tasks.workers import workers_dir
+
+
+class TaskTypeGone(Exception):
+    """The task's type is no longer in the catalog (or cannot run on the process runtime)."""
+
+
+@dataclass(frozen=True)
+class AttemptPlan:
+    task_type: TaskType
+    argv: tuple[str, ...]
+    limits: Limits
+    network: bool = False
+    env: dict[str, str] = field(default_factory=dict)
+    actions: tuple[str, ...] = ()
+
+
+def plan_attempt(catalog: Catalog, task: Task, workers: Path | None = None) -> AttemptPlan:
+    """The argv, limits and permissions of the task's type; the timeout is the task's own."""
+    task_type = catalog.task_type(task.type)
+    if task_type is None:
+        raise TaskTypeGone(f"task type {task.type!r} is no longer offered")
+    if task_type.command is None:
+        raise TaskTypeGone(f"task type {task.type!r} needs an image runtime")
+    resources = task_type.resources
+    return AttemptPlan(
+        task_type=task_type,
+        argv=task_type.argv(workers or workers_dir()),
+        limits=Limits(
+            memory_mb=resources.memory_mb,
+            cpus=resources.cpus,
+            pids=resources.pids,
+            disk_mb=resources.disk_mb,
+            timeout_s=task.timeout_s,
+        ),
+        network=task_type.network,
+        actions=task_type.actions,
+    )

@@ -1,0 +1,264 @@
+"""The engine's SQL: claims, leases, fenced attempt writes and adoption.
+
+Every write about an attempt is fenced by (task id, attempt number, executor id, attempt still
+live): a supervisor that lost its lease, or a late one from before a crash, matches no row and so
+changes nothing. Claims lock the organization row (PostgreSQL: FOR UPDATE SKIP LOCKED) so several
+dispatchers never exceed an organization's concurrency; SQLite's BEGIN IMMEDIATE serializes them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+
+from saassy.kit.repository import RepositoryBase
+from saassy.models import AttemptStatus, Organization, Task, TaskAttempt, TaskStatus
+
+LIVE_ATTEMPT = (AttemptStatus.dispatched, AttemptStatus.running)
+ACTIVE_TASK = (TaskStatus.dispatched, TaskStatus.running)
+
+
+def _rowcount(result: Any) -> int:
+    count: int = result.rowcount
+    return count
+
+
+@dataclass(frozen=True)
+class Claimed:
+    task_id: uuid.UUID
+    organization_id: uuid.UUID
+    attempt_number: int
+
+
+@dataclass(frozen=True)
+class AttemptFinish:
+    status: AttemptStatus
+    exit_code: int | None
+    end_reason: str | None
+    error: str | None
+    cpu_seconds: float | None
+    peak_memory_bytes: int | None
+    wall_seconds: float | None
+
+
+class DispatchRepository(RepositoryBase[Task]):
+    model = Task
+
+    async def next_queued_organization(self, after: uuid.UUID | None) -> uuid.UUID | None:
+        """The next organization (by id, after `after`) with queued tasks: one index seek."""
+        statement = select(Task.organization_id).where(Task.status == TaskStatus.queued)
+        if after is not None:
+            statement = statement.where(Task.organization_id > after)
+        statement = statement.order_by(Task.organization_id).limit(1)
+        found: uuid.UUID | None = (await self.session.execute(statement)).scalar()
+        return found
+
+    async def lock_organization(self, organization_id: uuid.UUID) -> Organization | None:
+        """The organization, locked for this claim; None if another dispatcher holds it."""
+        statement = (
+            select(Organization)
+            .where(Organization.id == organization_id)
+            .with_for_update(skip_locked=True)
+        )
+        found: Organization | None = (await self.session.execute(statement)).scalar()
+        return found
+
+    async def active_count(self, organization_id: uuid.UUID) -> int:
+        statement = select(func.count()).where(
+            Task.organization_id == organization_id, Task.status.in_(ACTIVE_TASK)
+        )
+        return int((await self.session.execute(statement)).scalar_one())
+
+    async def claim(
+        self,
+        organization_id: uuid.UUID,
+        limit: int,
+        *,
+        executor_id: str,
+        now: datetime,
+        lease: timedelta,
+    ) -> list[Claimed]:
+        """Up to `limit` due queued tasks of one organization: priority first, then FIFO."""
+        due = (
+            select(Task.id)
+            .where(
+                Task.status == TaskStatus.queued,
+                Task.organization_id == organization_id,
+                Task.run_after <= now,
+            )
+            .order_by(Task.priority.desc(), Task.run_after, Task.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        ids = list((await self.session.execute(due)).scalars())
+        if not ids:
+            return []
+        claimed = await self.session.execute(
+            update(Task)
+            .where(Task.id.in_(ids), Task.status == TaskStatus.queued)
+            .values(status=TaskStatus.dispatched, attempt_count=Task.attempt_count + 1)
+            .returning(Task.id, Task.attempt_count)
+            .execution_options(synchronize_session=False)
+        )
+        rows = [Claimed(task_id, organization_id, number) for task_id, number in claimed]
+        self.session.add_all(
+            TaskAttempt(
+                task_id=row.task_id,
+                organization_id=organization_id,
+                number=row.attempt_number,
+                status=AttemptStatus.dispatched,
+                executor_id=executor_id,
+                lease_expires_at=now + lease,
+                heartbeat_at=now,
+            )
+            for row in rows
+        )
+        await self.session.flush()
+        return rows
+
+    # Fenced writes of one attempt ------------------------------------------------------------
+
+    def _fence(self, task_id: uuid.UUID, number: int, executor_id: str) -> Any:
+        return (
+            (TaskAttempt.task_id == task_id)
+            & (TaskAttempt.number == number)
+            & (TaskAttempt.executor_id == executor_id)
+            & TaskAttempt.status.in_(LIVE_ATTEMPT)
+        )
+
+    async def attempt(self, task_id: uuid.UUID, number: int) -> TaskAttempt | None:
+        statement = select(TaskAttempt).where(
+            TaskAttempt.task_id == task_id, TaskAttempt.number == number
+        )
+        found: TaskAttempt | None = (await self.session.execute(statement)).scalar()
+        return found
+
+    async def renew_leases(
+        self, executor_id: str, now: datetime, lease: timedelta
+    ) -> set[tuple[uuid.UUID, int]]:
+        """Renew every live attempt of the executor; (task id, number) of those still held."""
+        result = await self.session.execute(
+            update(TaskAttempt)
+            .where(TaskAttempt.executor_id == executor_id, TaskAttempt.status.in_(LIVE_ATTEMPT))
+            .values(lease_expires_at=now + lease, heartbeat_at=now)
+            .returning(TaskAttempt.task_id, TaskAttempt.number)
+            .execution_options(synchronize_session=False)
+        )
+        return {(task_id, number) for task_id, number in result}
+
+    async def cancel_requested_among(self, task_ids: list[uuid.UUID]) -> list[uuid.UUID]:
+        if not task_ids:
+            return []
+        statement = select(Task.id).where(
+            Task.id.in_(task_ids), Task.cancel_requested_at.is_not(None)
+        )
+        return list((await self.session.execute(statement)).scalars())
+
+    async def mark_running(
+        self, task_id: uuid.UUID, number: int, executor_id: str, now: datetime
+    ) -> bool:
+        result = await self.session.execute(
+            update(TaskAttempt)
+            .where(self._fence(task_id, number, executor_id))
+            .where(TaskAttempt.status == AttemptStatus.dispatched)
+            .values(status=AttemptStatus.running, started_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if _rowcount(result) != 1:
+            return False
+        await self.session.execute(
+            update(Task)
+            .where(Task.id == task_id, Task.attempt_count == number)
+            .where(Task.status == TaskStatus.dispatched)
+            .values(status=TaskStatus.running, started_at=func.coalesce(Task.started_at, now))
+            .execution_options(synchronize_session=False)
+        )
+        return True
+
+    async def finish_attempt(
+        self, task_id: uuid.UUID, number: int, executor_id: str, now: datetime, end: AttemptFinish
+    ) -> bool:
+        """Close the attempt if this supervisor still holds it; False: fenced off, write nothing."""
+        result = await self.session.execute(
+            update(TaskAttempt)
+            .where(self._fence(task_id, number, executor_id))
+            .values(
+                status=end.status,
+                finished_at=now,
+                exit_code=end.exit_code,
+                end_reason=end.end_reason,
+                error=end.error,
+                cpu_seconds=end.cpu_seconds,
+                peak_memory_bytes=end.peak_memory_bytes,
+                wall_seconds=end.wall_seconds,
+                lease_expires_at=None,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        return _rowcount(result) == 1
+
+    async def release_lease(
+        self, task_id: uuid.UUID, number: int, executor_id: str, now: datetime
+    ) -> None:
+        """Hand the attempt to adoption now (shutdown), instead of when the lease runs out."""
+        await self.session.execute(
+            update(TaskAttempt)
+            .where(self._fence(task_id, number, executor_id))
+            .values(lease_expires_at=now - timedelta(seconds=1))
+            .execution_options(synchronize_session=False)
+        )
+
+    async def live_task(self, task_id: uuid.UUID, number: int) -> Task | None:
+        """The task if `number` is still its current attempt and it is not finished."""
+        statement = (
+            select(Task)
+            .where(Task.id == task_id, Task.attempt_count == number, Task.status.in_(ACTIVE_TASK))
+            .with_for_update()
+        )
+        found: Task | None = (await self.session.execute(statement)).scalar()
+        return found
+
+    async def update_task(self, task_id: uuid.UUID, number: int, **values: Any) -> bool:
+        result = await self.session.execute(
+            update(Task)
+            .where(Task.id == task_id, Task.attempt_count == number, Task.status.in_(ACTIVE_TASK))
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        return _rowcount(result) == 1
+
+    # Adoption -----------------------------------------------------------------------------------
+
+    async def expired_attempts(self, now: datetime, limit: int) -> Sequence[TaskAttempt]:
+        statement = (
+            select(TaskAttempt)
+            .where(TaskAttempt.status.in_(LIVE_ATTEMPT), TaskAttempt.lease_expires_at < now)
+            .order_by(TaskAttempt.lease_expires_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return (await self.session.execute(statement)).scalars().all()
+
+    async def mark_lost(self, attempt_id: uuid.UUID, now: datetime, error: str) -> bool:
+        result = await self.session.execute(
+            update(TaskAttempt)
+            .where(
+                TaskAttempt.id == attempt_id,
+                TaskAttempt.status.in_(LIVE_ATTEMPT),
+                TaskAttempt.lease_expires_at < now,
+            )
+            .values(
+                status=AttemptStatus.lost,
+                finished_at=now,
+                end_reason="lost",
+                error=error,
+                lease_expires_at=None,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        return _rowcount(result) == 1

@@ -1,0 +1,327 @@
+"""Supervising one attempt, start to outcome: the code every executor runs.
+
+Prepare the work dir, start the sandbox, stream its output to durable logs and the bus, keep
+the lease alive and watch for cancel, then record usage, the result and artifacts and write a
+fenced outcome. A supervisor that loses its lease kills its sandbox and writes nothing more.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import shutil
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from saassy.dispatch.artifacts import discard, store_artifacts
+from saassy.dispatch.executor import AttemptRef
+from saassy.dispatch.lease import AttemptWatch
+from saassy.dispatch.logs import LogSink
+from saassy.dispatch.outcome import AttemptOutcome, OutcomeFenced, write_outcome
+from saassy.dispatch.plan import AttemptPlan, TaskTypeGone, plan_attempt
+from saassy.dispatch.repository import DispatchRepository
+from saassy.dispatch.worker_output import InvalidResult, read_events, read_result
+from saassy.events.bus import EventBus, publish_status
+from saassy.kit.time import utcnow
+from saassy.models import Artifact, AttemptStatus, Task, TaskStatus
+from saassy.plans.catalog import Catalog
+from saassy.runtime.base import EndReason, Exit, Runtime, SandboxHandle, SandboxSpec, Usage
+from saassy.storage.base import ArtifactStorage
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class SupervisorDeps:
+    """What a supervisor needs; an executor builds one and shares it across attempts."""
+
+    sessionmaker: async_sessionmaker[AsyncSession]
+    catalog: Catalog
+    runtime: Runtime
+    events: EventBus
+    storage: ArtifactStorage
+    work_root: Path
+    lease: timedelta = timedelta(seconds=15)
+    workers_dir: Path | None = None
+
+
+class LeaseLost(Exception):
+    """Another party owns the attempt now (adopted after our lease ran out)."""
+
+
+async def supervise(
+    deps: SupervisorDeps, ref: AttemptRef, watch: AttemptWatch | None = None
+) -> TaskStatus | None:
+    """Run the attempt to its outcome; None when it was fenced off (nothing written).
+
+    `watch` is fed by the process's LeaseKeeper (lease renewal and cancel requests).
+    """
+    return await AttemptSupervisor(deps, ref, watch or AttemptWatch()).run()
+
+
+class AttemptSupervisor:
+    def __init__(self, deps: SupervisorDeps, ref: AttemptRef, watch: AttemptWatch) -> None:
+        self.deps = deps
+        self.ref = ref
+        self.watch = watch
+        self.work_dir = deps.work_root / f"{ref.task_id}-{ref.attempt_number}"
+        self.handle: SandboxHandle | None = None
+        self.logs = LogSink(
+            deps.sessionmaker,
+            deps.events,
+            organization_id=ref.organization_id,
+            task_id=ref.task_id,
+            attempt_number=ref.attempt_number,
+        )
+
+    async def run(self) -> TaskStatus | None:
+        try:
+            return await self._run()
+        except LeaseLost:
+            log.warning(
+                "attempt fenced off", task_id=str(self.ref.task_id), attempt=self.ref.attempt_number
+            )
+            return None
+        except asyncio.CancelledError:
+            # The executor is stopping: kill, and let adoption settle the attempt at once.
+            await self._abandon()
+            raise
+        finally:
+            await self._cleanup()
+
+    async def _run(self) -> TaskStatus | None:
+        task = await self._load()
+        if task is None:
+            raise LeaseLost
+        try:
+            plan = plan_attempt(self.deps.catalog, task, self.deps.workers_dir)
+        except TaskTypeGone as exc:
+            failed = AttemptOutcome(
+                AttemptStatus.failed, str(exc), "task_type_gone", sandbox_started=False
+            )
+            return await self._finish(failed)
+        if task.cancel_requested_at is not None or self.watch.cancel.is_set():
+            return await self._finish(
+                AttemptOutcome(
+                    AttemptStatus.canceled,
+                    "canceled before it started",
+                    "canceled",
+                    sandbox_started=False,
+                )
+            )
+        spec = self._prepare(task, plan)
+        await self._mark_running()
+        try:
+            self.handle = await self.deps.runtime.start(spec)
+        except Exception as exc:
+            log.exception("sandbox failed to start", task_id=str(self.ref.task_id))
+            return await self._finish(
+                AttemptOutcome(
+                    AttemptStatus.failed,
+                    f"the sandbox did not start: {exc}",
+                    "sandbox_start_failed",
+                    retryable=True,
+                    sandbox_started=False,
+                )
+            )
+        exit_, canceled = await self._watch(self.handle)
+        await self.logs.close()
+        usage = await self.handle.usage()
+        outcome = self._outcome(exit_, canceled, plan, spec, usage, task)
+        return await self._finish(outcome, task, spec.output_dir)
+
+    async def _load(self) -> Task | None:
+        async with self.deps.sessionmaker() as session, session.begin():
+            repo = DispatchRepository(session)
+            attempt = await repo.attempt(self.ref.task_id, self.ref.attempt_number)
+            if attempt is None or attempt.executor_id != self.ref.executor_id:
+                return None
+            if attempt.status not in (AttemptStatus.dispatched, AttemptStatus.running):
+                return None
+            return await repo.live_task(self.ref.task_id, self.ref.attempt_number)
+
+    def _prepare(self, task: Task, plan: AttemptPlan) -> SandboxSpec:
+        if self.work_dir.exists():
+            shutil.rmtree(self.work_dir)
+        (self.work_dir / "output").mkdir(parents=True)
+        (self.work_dir / "input.json").write_text(json.dumps(task.input))
+        (self.work_dir / "events.jsonl").touch()
+        return SandboxSpec(
+            name=f"task-{self.ref.task_id}-attempt-{self.ref.attempt_number}",
+            argv=plan.argv,
+            input_file=self.work_dir / "input.json",
+            output_dir=self.work_dir / "output",
+            events_file=self.work_dir / "events.jsonl",
+            env=plan.env,
+            limits=plan.limits,
+            network=plan.network,
+        )
+
+    async def _mark_running(self) -> None:
+        async with self.deps.sessionmaker() as session, session.begin():
+            repo = DispatchRepository(session)
+            if not await repo.mark_running(
+                self.ref.task_id, self.ref.attempt_number, self.ref.executor_id, utcnow()
+            ):
+                raise LeaseLost
+        await publish_status(
+            self.deps.events,
+            self.ref.organization_id,
+            self.ref.task_id,
+            TaskStatus.running,
+            self.ref.attempt_number,
+        )
+
+    async def _watch(self, handle: SandboxHandle) -> tuple[Exit, bool]:
+        """Until the sandbox ends; kills it on cancel (-> canceled) or a lost lease (raises)."""
+        self.logs.start()
+        pump = asyncio.create_task(self._pump(handle))
+        waiting = asyncio.create_task(handle.wait())
+        watchdog = asyncio.create_task(self._watchdog())
+        try:
+            await asyncio.wait({waiting, watchdog}, return_when=asyncio.FIRST_COMPLETED)
+            if not waiting.done():
+                reason = watchdog.result()  # "cancel", or raises LeaseLost
+                await handle.kill()
+                exit_ = await waiting
+                return exit_, reason == "cancel"
+            return waiting.result(), False
+        except LeaseLost:
+            await handle.kill()
+            await self.logs.close(write=False)
+            raise
+        finally:
+            watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError, LeaseLost):
+                await watchdog
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(pump, 2.0)
+
+    async def _pump(self, handle: SandboxHandle) -> None:
+        async for line in handle.output():
+            await self.logs.add(line)
+
+    async def _watchdog(self) -> str:
+        """'cancel' when asked to; raises LeaseLost when the attempt is no longer ours."""
+        waits = [
+            asyncio.create_task(self.watch.cancel.wait()),
+            asyncio.create_task(self.watch.lost.wait()),
+        ]
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiting in waits:
+                waiting.cancel()
+        if self.watch.lost.is_set():
+            raise LeaseLost
+        return "cancel"
+
+    def _outcome(
+        self,
+        exit_: Exit,
+        canceled: bool,
+        plan: AttemptPlan,
+        spec: SandboxSpec,
+        usage: Usage,
+        task: Task,
+    ) -> AttemptOutcome:
+        assert spec.events_file is not None
+        reported = read_events(spec.events_file, plan.actions)
+
+        def ended(
+            status: AttemptStatus,
+            error: str | None = None,
+            code: str | None = None,
+            *,
+            retryable: bool = False,
+            result: Any = None,
+        ) -> AttemptOutcome:
+            return AttemptOutcome(
+                status,
+                error,
+                code,
+                exit_code=exit_.exit_code,
+                end_reason=exit_.reason.value,
+                usage=usage,
+                result=result,
+                retryable=retryable,
+                actions=reported.actions,
+                units=reported.units,
+            )
+
+        if canceled:
+            return ended(AttemptStatus.canceled, "canceled while running", "canceled")
+        if exit_.reason is EndReason.timed_out:
+            error = f"exceeded its timeout of {task.timeout_s} s"
+            return ended(AttemptStatus.timed_out, error, "timed_out", retryable=True)
+        if exit_.reason is EndReason.out_of_memory:
+            error = f"ran out of memory (limit {plan.limits.memory_mb} MB)"
+            return ended(AttemptStatus.failed, error, "out_of_memory")
+        if not exit_.succeeded:
+            how = (
+                f"exited with code {exit_.exit_code}"
+                if exit_.exit_code is not None
+                else f"was killed by signal {exit_.signal}"
+            )
+            return ended(AttemptStatus.failed, f"the program {how}", "exit_code", retryable=True)
+        try:
+            result = read_result(spec.output_dir)
+        except InvalidResult as exc:
+            return ended(AttemptStatus.failed, str(exc), "invalid_result")
+        return ended(AttemptStatus.succeeded, result=result)
+
+    async def _finish(
+        self, outcome: AttemptOutcome, task: Task | None = None, output_dir: Path | None = None
+    ) -> TaskStatus | None:
+        ref = self.ref
+        stored: list[Artifact] = []
+        final = task is not None and not (
+            outcome.retryable and task.attempt_count < task.max_attempts
+        )
+        if final and output_dir is not None:
+            stored = await store_artifacts(self.deps.storage, ref, output_dir)
+        try:
+            async with self.deps.sessionmaker() as session, session.begin():
+                status = await write_outcome(
+                    session,
+                    self.deps.catalog,
+                    task_id=ref.task_id,
+                    attempt_number=ref.attempt_number,
+                    executor_id=ref.executor_id,
+                    outcome=outcome,
+                    now=utcnow(),
+                    artifacts=stored,
+                )
+        except OutcomeFenced:
+            await discard(self.deps.storage, stored)
+            raise LeaseLost from None
+        if status is TaskStatus.queued:
+            await discard(self.deps.storage, stored)
+        await publish_status(
+            self.deps.events, ref.organization_id, ref.task_id, status, ref.attempt_number
+        )
+        return status
+
+    async def _abandon(self) -> None:
+        if self.handle is not None:
+            with contextlib.suppress(Exception):
+                await self.handle.kill()
+        with contextlib.suppress(Exception):
+            async with self.deps.sessionmaker() as session, session.begin():
+                await DispatchRepository(session).release_lease(
+                    self.ref.task_id, self.ref.attempt_number, self.ref.executor_id, utcnow()
+                )
+
+    async def _cleanup(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.logs.close(write=False)
+        if self.handle is not None:
+            with contextlib.suppress(Exception):
+                await self.handle.cleanup()
+        await asyncio.to_thread(shutil.rmtree, self.work_dir, True)

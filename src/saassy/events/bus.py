@@ -1,0 +1,80 @@
+"""The event bus interface: publish an organization's task events, subscribe to them live.
+
+Delivery is best effort and live only: the database holds the durable truth (task rows, log
+chunks), so a subscriber that falls behind loses events rather than slowing the publisher, and
+readers replay from the database before following the bus.
+"""
+
+from __future__ import annotations
+
+import abc
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Literal
+
+EventKind = Literal["task.status", "task.log"]
+
+
+@dataclass(frozen=True)
+class TaskEvent:
+    """One thing that happened to a task; `data` is JSON-ready."""
+
+    kind: EventKind
+    task_id: uuid.UUID
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"type": self.kind, "task_id": str(self.task_id), **self.data}
+
+
+class SubscriptionClosed(Exception):
+    """The bus closed the subscription (shutdown)."""
+
+
+class Subscription(abc.ABC):
+    """Registered when created, so nothing published afterwards is missed; close() ends it."""
+
+    @abc.abstractmethod
+    def __aiter__(self) -> AsyncIterator[TaskEvent]: ...
+
+    @abc.abstractmethod
+    async def get(self, timeout_s: float) -> TaskEvent | None:
+        """The next event, None after `timeout_s` without one; SubscriptionClosed at the end."""
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    async def __aenter__(self) -> Subscription:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+
+class EventBus(abc.ABC):
+    @abc.abstractmethod
+    async def publish(self, organization_id: uuid.UUID, event: TaskEvent) -> None:
+        """Deliver to every current subscriber of the organization; never blocks on them."""
+
+    @abc.abstractmethod
+    def subscribe(self, organization_id: uuid.UUID) -> Subscription:
+        """Events of the organization from now on (use as `async with bus.subscribe(o) as s`)."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Release connections; subscribers end."""
+
+
+async def publish_status(
+    bus: EventBus, organization_id: uuid.UUID, task_id: uuid.UUID, status: str, attempt: int
+) -> None:
+    """A task's status changed (committed): for the dashboard and followers of its logs."""
+    data = {"status": str(status), "attempt": attempt}
+    await bus.publish(organization_id, TaskEvent("task.status", task_id, data))

@@ -1,0 +1,1 @@
+"""Artifact storage: a local directory now, S3-compatible next, behind one interface."""

@@ -1,0 +1,51 @@
+"""The artifact storage interface: keys are relative POSIX paths chosen by the platform."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+CHUNK_BYTES = 64 * 1024
+
+
+class StorageKeyInvalid(ValueError):
+    """A key that is empty, absolute or climbs out with `..`."""
+
+
+class ObjectNotFound(LookupError):
+    """No object under this key."""
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    key: str
+    size_bytes: int
+    sha256: str
+
+
+def checked_key(key: str) -> PurePosixPath:
+    path = PurePosixPath(key)
+    if not key or path.is_absolute() or any(part in ("..", ".", "") for part in key.split("/")):
+        raise StorageKeyInvalid(f"invalid storage key {key!r}")
+    return path
+
+
+class ArtifactStorage(abc.ABC):
+    name: str
+
+    @abc.abstractmethod
+    async def put(self, key: str, source: Path) -> StoredObject:
+        """Store the file at `source` under `key` (replacing), returning its size and digest."""
+
+    @abc.abstractmethod
+    def open(self, key: str) -> AsyncIterator[bytes]:
+        """The object's bytes in chunks; ObjectNotFound if absent (raised on first iteration)."""
+
+    @abc.abstractmethod
+    async def delete(self, key: str) -> None:
+        """Remove the object; absent keys are fine."""
+
+    @abc.abstractmethod
+    async def exists(self, key: str) -> bool: ...

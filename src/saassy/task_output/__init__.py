@@ -1,0 +1,1 @@
+"""What tasks leave behind, for their owners: logs (plain or followed), artifacts, live events."""

@@ -1,0 +1,133 @@
+"""Task logs, artifacts and live events: `/api/v1/tasks/{id}/logs|artifacts`, `/api/v1/events`."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import PlainTextResponse, StreamingResponse
+
+from saassy.auth.dependencies import CurrentOrganization, CurrentPrincipal
+from saassy.dispatch.engine import TaskEngine
+from saassy.kit.deps import Context, Session
+from saassy.kit.errors import NotFound, SaassyError
+from saassy.models import Task
+from saassy.storage.base import ObjectNotFound
+from saassy.task_output.repository import TaskOutputRepository
+from saassy.task_output.schemas import ArtifactList, ArtifactOut
+from saassy.task_output.streams import follow_logs, organization_events
+
+router = APIRouter(tags=["tasks"])
+
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+class EngineUnavailable(SaassyError):
+    status_code = 503
+    code = "engine_unavailable"
+
+
+def task_engine(ctx: Context) -> TaskEngine:
+    engine = ctx.task_engine
+    if engine is None:
+        raise EngineUnavailable("The task engine is not running in this process.")
+    return engine
+
+
+async def _task(session: Session, principal: CurrentPrincipal, task_id: uuid.UUID) -> Task:
+    task = await TaskOutputRepository(session).task(principal.scope, task_id)
+    if task is None:
+        raise NotFound("Task")
+    return task
+
+
+@router.get(
+    "/tasks/{task_id}/logs",
+    response_class=PlainTextResponse,
+    response_model=None,
+    responses={200: {"content": {"text/plain": {}, "text/event-stream": {}}}},
+)
+async def task_logs(
+    task_id: uuid.UUID,
+    request: Request,
+    session: Session,
+    ctx: Context,
+    principal: CurrentPrincipal,
+    attempt: Annotated[int | None, Query(ge=1)] = None,
+    accept: Annotated[str, Header()] = "text/plain",
+) -> PlainTextResponse | StreamingResponse:
+    """The task's stdout and stderr; with `Accept: text/event-stream`, follow until it ends."""
+    task = await _task(session, principal, task_id)
+    if "text/event-stream" in accept:
+        engine = task_engine(request.app.state.ctx)
+        stream = follow_logs(ctx.sessionmaker, engine.events, task.organization_id, task.id)
+        return StreamingResponse(stream, media_type="text/event-stream", headers=SSE_HEADERS)
+    chunks = await TaskOutputRepository(session).log_chunks(task.id, attempt=attempt)
+    several = len({chunk.attempt_number for chunk in chunks}) > 1
+    parts: list[str] = []
+    current = 0
+    for chunk in chunks:
+        if several and chunk.attempt_number != current:
+            current = chunk.attempt_number
+            parts.append(f"[saassy] attempt {current}\n")
+        parts.append(chunk.data)
+    return PlainTextResponse("".join(parts))
+
+
+@router.get("/tasks/{task_id}/artifacts", response_model=ArtifactList)
+async def list_artifacts(
+    task_id: uuid.UUID, session: Session, principal: CurrentPrincipal
+) -> ArtifactList:
+    """The files the task's final attempt left in its output dir."""
+    task = await _task(session, principal, task_id)
+    artifacts = await TaskOutputRepository(session).artifacts(task.id)
+    return ArtifactList(items=[ArtifactOut.model_validate(a) for a in artifacts])
+
+
+@router.get(
+    "/tasks/{task_id}/artifacts/{artifact_id}",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/octet-stream": {}}}},
+)
+async def download_artifact(
+    task_id: uuid.UUID,
+    artifact_id: uuid.UUID,
+    request: Request,
+    session: Session,
+    principal: CurrentPrincipal,
+) -> StreamingResponse:
+    """Download one artifact."""
+    task = await _task(session, principal, task_id)
+    artifact = await TaskOutputRepository(session).artifact(task.id, artifact_id)
+    if artifact is None:
+        raise NotFound("Artifact")
+    storage = task_engine(request.app.state.ctx).storage
+    if not await storage.exists(artifact.storage_key):
+        raise NotFound("Artifact")
+
+    async def body() -> AsyncIterator[bytes]:
+        try:
+            async for chunk in storage.open(artifact.storage_key):
+                yield chunk
+        except ObjectNotFound:  # deleted after the check: the response is already under way
+            return
+
+    filename = artifact.path.rsplit("/", 1)[-1].replace('"', "")
+    headers = {
+        "Content-Length": str(artifact.size_bytes),
+        "Content-Disposition": f'attachment; filename="{filename}"',
+        "ETag": f'"{artifact.sha256}"',
+        "X-Content-Type-Options": "nosniff",
+    }
+    # Served as a download, never rendered: the content came from customer code.
+    return StreamingResponse(body(), media_type="application/octet-stream", headers=headers)
+
+
+@router.get("/events", responses={200: {"content": {"text/event-stream": {}}}})
+async def events(request: Request, organization: CurrentOrganization) -> StreamingResponse:
+    """Server-sent events: status changes of the active organization's tasks."""
+    engine = task_engine(request.app.state.ctx)
+    stream = organization_events(engine.events, organization.id)
+    return StreamingResponse(stream, media_type="text/event-stream", headers=SSE_HEADERS)

@@ -1,0 +1,60 @@
+"""The engine under test: the app's database, the tests' catalog, a fake or real runtime."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from saassy.config import Settings
+from saassy.dispatch.engine import TaskEngine, build_task_engine
+from saassy.kit.context import AppContext
+from saassy.runtime.fake import FakeRuntime
+
+CATALOG = Path(__file__).parent / "catalog.toml"
+
+
+@pytest.fixture
+def settings(settings_factory: Callable[..., Settings]) -> Settings:
+    return settings_factory(config=CATALOG)
+
+
+@pytest.fixture
+def fake_runtime() -> FakeRuntime:
+    return FakeRuntime()
+
+
+EngineFactory = Callable[..., TaskEngine]
+
+
+@pytest.fixture
+async def engine_factory(ctx: AppContext) -> AsyncIterator[EngineFactory]:
+    """Build engines on the app's database; stopped at the end of the test."""
+    built: list[TaskEngine] = []
+
+    def make(runtime: Any, **options: Any) -> TaskEngine:
+        options.setdefault("lease", timedelta(seconds=3))
+        options.setdefault("poll_s", 0.05)
+        options.setdefault("parallelism", 8)
+        engine = build_task_engine(ctx.settings, ctx.sessionmaker, runtime, **options)
+        built.append(engine)
+        return engine
+
+    yield make
+    for engine in built:
+        await engine.stop(grace_s=0.1)
+
+
+@pytest.fixture
+async def engine(
+    app: Any, engine_factory: EngineFactory, fake_runtime: FakeRuntime
+) -> AsyncIterator[TaskEngine]:
+    """A started engine on the fake runtime, published on the app context like the lifespan does."""
+    engine = engine_factory(fake_runtime)
+    app.state.ctx.task_engine = engine
+    await engine.start()
+    yield engine
+    app.state.ctx.task_engine = None

@@ -1,0 +1,116 @@
+"""Helpers for the engine tests: insert tasks as admission would, wait for their outcome."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Iterable
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from saassy.kit.time import utcnow
+from saassy.models import Organization, Task, TaskAttempt, TaskStatus, UsageRecord
+from saassy.plans.catalog import Catalog
+from saassy.quotas import service as quotas
+
+
+async def insert_tasks(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    catalog: Catalog,
+    organization_id: uuid.UUID | str,
+    count: int = 1,
+    *,
+    type: str = "noop",
+    priority: int = 0,
+    timeout_s: int = 10,
+    input: Any = None,
+    run_after_offset_s: float = 0.0,
+) -> list[uuid.UUID]:
+    """Queued tasks with their monthly reservation, as admission inserts them."""
+    organization_id = uuid.UUID(str(organization_id))
+    task_type = catalog.task_types[type]
+    ids = []
+    async with sessionmaker() as session, session.begin():
+        for _ in range(count):
+            reservation = await quotas.reserve(session, catalog, organization_id, "tasks")
+            task = Task(
+                organization_id=organization_id,
+                type=type,
+                status=TaskStatus.queued,
+                priority=priority,
+                input=input if input is not None else {"n": len(ids)},
+                timeout_s=timeout_s,
+                max_attempts=task_type.max_attempts,
+                run_after=utcnow() + timedelta(seconds=run_after_offset_s),
+                quota_reservation_id=reservation.id,
+            )
+            session.add(task)
+            await session.flush()
+            ids.append(task.id)
+    return ids
+
+
+async def set_plan(
+    sessionmaker: async_sessionmaker[AsyncSession], organization_id: uuid.UUID | str, plan: str
+) -> None:
+    async with sessionmaker() as session, session.begin():
+        await session.execute(
+            update(Organization)
+            .where(Organization.id == uuid.UUID(str(organization_id)))
+            .values(plan=plan)
+        )
+
+
+async def task_row(sessionmaker: async_sessionmaker[AsyncSession], task_id: uuid.UUID) -> Task:
+    async with sessionmaker() as session:
+        task = await session.get(Task, task_id)
+        assert task is not None
+        return task
+
+
+async def attempts_of(
+    sessionmaker: async_sessionmaker[AsyncSession], task_id: uuid.UUID
+) -> list[TaskAttempt]:
+    async with sessionmaker() as session:
+        statement = (
+            select(TaskAttempt).where(TaskAttempt.task_id == task_id).order_by(TaskAttempt.number)
+        )
+        return list((await session.execute(statement)).scalars())
+
+
+async def usage_of(
+    sessionmaker: async_sessionmaker[AsyncSession], task_id: uuid.UUID
+) -> dict[tuple[int, str], float]:
+    async with sessionmaker() as session:
+        rows = (
+            await session.execute(select(UsageRecord).where(UsageRecord.task_id == task_id))
+        ).scalars()
+        return {(row.attempt_number, row.metric): row.quantity for row in rows}
+
+
+async def wait_for_status(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    task_ids: Iterable[uuid.UUID],
+    statuses: Iterable[TaskStatus] | None = None,
+    timeout_s: float = 10.0,
+) -> dict[uuid.UUID, TaskStatus]:
+    """Poll the database until every task is in one of `statuses` (default: terminal)."""
+    wanted = set(statuses) if statuses is not None else None
+    ids = list(task_ids)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        async with sessionmaker() as session:
+            rows = (
+                await session.execute(select(Task.id, Task.status).where(Task.id.in_(ids)))
+            ).all()
+        current = {task_id: TaskStatus(status) for task_id, status in rows}
+        done = all((s in wanted) if wanted is not None else s.terminal for s in current.values())
+        if done and len(current) == len(ids):
+            return current
+        if time.monotonic() > deadline:
+            raise AssertionError(f"tasks not in {wanted or 'a terminal status'}: {current}")
+        await asyncio.sleep(0.02)

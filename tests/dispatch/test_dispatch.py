@@ -1,0 +1,168 @@
+"""Claims: fairness across organizations, per-organization concurrency, priority, cancel."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import Counter
+
+from sqlalchemy import update
+
+from saassy.kit.context import AppContext
+from saassy.kit.time import utcnow
+from saassy.models import QuotaReservation, ReservationStatus, Task, TaskStatus
+from saassy.runtime.fake import FakeRuntime, FakeScript
+from tests.conftest import SignUp
+from tests.dispatch.conftest import EngineFactory
+from tests.dispatch.support import attempts_of, insert_tasks, set_plan, task_row, wait_for_status
+
+HANG = FakeScript(hang=True)
+
+
+async def test_a_flooding_organization_does_not_starve_another(
+    ctx: AppContext, signup: SignUp, engine_factory: EngineFactory
+) -> None:
+    flooder, other = await signup(), await signup()
+    for account in (flooder, other):
+        await set_plan(ctx.sessionmaker, account.organization_id, "big")
+    catalog = ctx.settings.catalog
+    await insert_tasks(ctx.sessionmaker, catalog, flooder.organization_id, 300)
+    mine = await insert_tasks(ctx.sessionmaker, catalog, other.organization_id, 3)
+    engine = engine_factory(FakeRuntime(HANG), parallelism=6)
+
+    claims = await engine.dispatcher.dispatch_once()
+
+    per_org = Counter(str(claim.organization_id) for claim in claims)
+    # Round-robin: one each per turn while both have work, whoever queued first.
+    assert per_org == {flooder.organization_id: 3, other.organization_id: 3}
+    assert {claim.task_id for claim in claims} >= set(mine)
+
+
+async def test_round_robin_resumes_where_the_last_round_stopped(
+    ctx: AppContext, signup: SignUp, engine_factory: EngineFactory
+) -> None:
+    accounts = [await signup() for _ in range(3)]
+    for account in accounts:
+        await set_plan(ctx.sessionmaker, account.organization_id, "big")
+        await insert_tasks(ctx.sessionmaker, ctx.settings.catalog, account.organization_id, 5)
+    engine = engine_factory(FakeRuntime(HANG), parallelism=1)
+    engine.dispatcher.executor.parallelism = 0
+
+    served = []
+    for _ in range(3):
+        engine.dispatcher.executor.parallelism += 1  # room for exactly one more each round
+        [claim] = await engine.dispatcher.dispatch_once()
+        served.append(claim.organization_id)
+    assert len(set(served)) == 3
+
+
+async def test_an_organization_never_runs_more_than_its_plan_allows(
+    ctx: AppContext, signup: SignUp, engine_factory: EngineFactory
+) -> None:
+    account = await signup()  # the "small" plan: 2 at a time
+    ids = await insert_tasks(ctx.sessionmaker, ctx.settings.catalog, account.organization_id, 5)
+    runtime = FakeRuntime(HANG)
+    engine = engine_factory(runtime, parallelism=8)
+
+    assert len(await engine.dispatcher.dispatch_once()) == 2
+    assert await engine.dispatcher.dispatch_once() == []
+    running = await wait_for_status(ctx.sessionmaker, ids[:2], [TaskStatus.running])
+    assert len(running) == 2
+
+    # One ends: exactly one more is dispatched.
+    await runtime.handles[f"task-{ids[0]}-attempt-1"].kill()
+    async with ctx.sessionmaker() as session, session.begin():
+        await session.execute(
+            update(Task).where(Task.id == ids[0]).values(cancel_requested_at=utcnow())
+        )
+    await wait_for_status(ctx.sessionmaker, [ids[0]])
+    assert len(await engine.dispatcher.dispatch_once()) == 1
+
+
+async def test_priority_first_then_first_in_first_out(
+    ctx: AppContext, signup: SignUp, engine_factory: EngineFactory
+) -> None:
+    account = await signup()
+    await set_plan(ctx.sessionmaker, account.organization_id, "big")
+    catalog = ctx.settings.catalog
+    early = await insert_tasks(ctx.sessionmaker, catalog, account.organization_id, 2)
+    urgent = await insert_tasks(ctx.sessionmaker, catalog, account.organization_id, 1, priority=5)
+    await insert_tasks(ctx.sessionmaker, catalog, account.organization_id, 2)
+    not_due = await insert_tasks(
+        ctx.sessionmaker, catalog, account.organization_id, 1, priority=9, run_after_offset_s=60
+    )
+    engine = engine_factory(FakeRuntime(HANG), parallelism=3)
+
+    claims = await engine.dispatcher.dispatch_once()
+
+    assert [claim.task_id for claim in claims] == urgent + early
+    assert not_due[0] not in {claim.task_id for claim in claims}
+
+
+async def test_cancel_ends_a_running_sandbox_within_two_seconds(
+    ctx: AppContext, signup: SignUp, engine_factory: EngineFactory
+) -> None:
+    account = await signup()
+    [task_id] = await insert_tasks(
+        ctx.sessionmaker, ctx.settings.catalog, account.organization_id, timeout_s=60
+    )
+    runtime = FakeRuntime(HANG)
+    engine = engine_factory(runtime)
+    await engine.start()
+    await wait_for_status(ctx.sessionmaker, [task_id], [TaskStatus.running])
+
+    # What the cancel endpoint does: set the flag in its transaction (no wake-up hook needed).
+    async with ctx.sessionmaker() as session, session.begin():
+        await session.execute(
+            update(Task).where(Task.id == task_id).values(cancel_requested_at=utcnow())
+        )
+    started = time.monotonic()
+    await wait_for_status(ctx.sessionmaker, [task_id], timeout_s=2.0)
+    assert time.monotonic() - started < 2.0
+    task = await task_row(ctx.sessionmaker, task_id)
+    assert task.status == TaskStatus.canceled
+    assert runtime.handles[f"task-{task_id}-attempt-1"].killed
+    [attempt] = await attempts_of(ctx.sessionmaker, task_id)
+    assert attempt.status == "canceled"
+    async with ctx.sessionmaker() as session:
+        reservation = await session.get(QuotaReservation, task.quota_reservation_id)
+        assert reservation is not None
+        assert reservation.status == ReservationStatus.settled  # it ran: counted
+
+
+async def test_the_executor_cancel_hook_is_immediate(
+    ctx: AppContext, signup: SignUp, engine_factory: EngineFactory
+) -> None:
+    account = await signup()
+    [task_id] = await insert_tasks(ctx.sessionmaker, ctx.settings.catalog, account.organization_id)
+    engine = engine_factory(FakeRuntime(HANG))
+    await engine.start()
+    await wait_for_status(ctx.sessionmaker, [task_id], [TaskStatus.running])
+
+    assert await engine.executor.cancel(task_id)
+    assert not await engine.executor.cancel(uuid.uuid4())
+    await wait_for_status(ctx.sessionmaker, [task_id], timeout_s=1.0)
+    assert (await task_row(ctx.sessionmaker, task_id)).status == TaskStatus.canceled
+
+
+async def test_a_task_canceled_before_it_starts_gives_its_quota_back(
+    ctx: AppContext, signup: SignUp, engine_factory: EngineFactory
+) -> None:
+    account = await signup()
+    [task_id] = await insert_tasks(ctx.sessionmaker, ctx.settings.catalog, account.organization_id)
+    runtime = FakeRuntime()
+    engine = engine_factory(runtime)
+    async with ctx.sessionmaker() as session, session.begin():
+        await session.execute(
+            update(Task).where(Task.id == task_id).values(cancel_requested_at=utcnow())
+        )
+    await engine.start()
+
+    await wait_for_status(ctx.sessionmaker, [task_id])
+    task = await task_row(ctx.sessionmaker, task_id)
+    assert task.status == TaskStatus.canceled
+    assert runtime.started == []
+    async with ctx.sessionmaker() as session:
+        reservation = await session.get(QuotaReservation, task.quota_reservation_id)
+        assert reservation is not None
+        assert reservation.status == ReservationStatus.released

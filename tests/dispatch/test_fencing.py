@@ -1,0 +1,185 @@
+"""Leases, fencing and adoption: a supervisor that lost its attempt writes nothing."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select, update
+
+from saassy.dispatch.executor import AttemptRef
+from saassy.dispatch.ledger import Metered, UsageLedger
+from saassy.dispatch.outcome import AttemptOutcome, OutcomeFenced, write_outcome
+from saassy.dispatch.supervisor import supervise
+from saassy.kit.context import AppContext
+from saassy.kit.time import utcnow
+from saassy.models import AttemptStatus, Task, TaskAttempt, TaskStatus, UsageRecord
+from saassy.runtime.base import Usage
+from saassy.runtime.fake import FakeRuntime, FakeScript
+from tests.conftest import SignUp
+from tests.dispatch.conftest import EngineFactory
+from tests.dispatch.support import attempts_of, insert_tasks, task_row, usage_of, wait_for_status
+
+
+async def expire_leases(ctx: AppContext, task_id: uuid.UUID) -> None:
+    async with ctx.sessionmaker() as session, session.begin():
+        await session.execute(
+            update(TaskAttempt)
+            .where(TaskAttempt.task_id == task_id)
+            .values(lease_expires_at=utcnow() - timedelta(seconds=1))
+        )
+
+
+async def test_a_stale_supervisor_cannot_write_over_a_newer_attempt(
+    ctx: AppContext, signup: SignUp, engine_factory: EngineFactory
+) -> None:
+    account = await signup()
+    [task_id] = await insert_tasks(
+        ctx.sessionmaker, ctx.settings.catalog, account.organization_id, type="flaky"
+    )
+    engine = engine_factory(FakeRuntime(FakeScript(hang=True)), parallelism=1)
+    [first] = await engine.dispatcher.dispatch_once()
+    await wait_for_status(ctx.sessionmaker, [task_id], [TaskStatus.running])
+    # Its process "dies": the lease runs out, adoption retries the task as attempt 2.
+    await engine.executor.stop(grace_s=0)
+    await expire_leases(ctx, task_id)
+    assert await engine.executor.adopt() == 1
+    engine.executor._stopping = False  # type: ignore[attr-defined]
+    async with ctx.sessionmaker() as session, session.begin():  # skip the backoff
+        await session.execute(update(Task).where(Task.id == task_id).values(run_after=utcnow()))
+    [second] = await engine.dispatcher.dispatch_once()
+    assert second.attempt_number == 2
+
+    late = AttemptOutcome(
+        AttemptStatus.succeeded,
+        result={"stale": True},
+        usage=Usage(cpu_seconds=9.0, peak_memory_bytes=1, wall_seconds=9.0),
+    )
+    with pytest.raises(OutcomeFenced):
+        async with ctx.sessionmaker() as session, session.begin():
+            await write_outcome(
+                session,
+                ctx.settings.catalog,
+                task_id=task_id,
+                attempt_number=first.attempt_number,
+                executor_id=engine.executor.executor_id,
+                outcome=late,
+                now=utcnow(),
+            )
+    task = await task_row(ctx.sessionmaker, task_id)
+    assert task.status in (TaskStatus.dispatched, TaskStatus.running)
+    assert (task.result, task.attempt_count) == (None, 2)
+    assert await usage_of(ctx.sessionmaker, task_id) == {}
+    attempt_1, attempt_2 = await attempts_of(ctx.sessionmaker, task_id)
+    assert (attempt_1.status, attempt_1.end_reason) == ("lost", "lost")
+    assert attempt_2.status in ("dispatched", "running")
+
+
+async def test_a_supervisor_that_loses_its_lease_kills_its_sandbox_and_writes_nothing(
+    ctx: AppContext, signup: SignUp, engine_factory: EngineFactory
+) -> None:
+    account = await signup()
+    [task_id] = await insert_tasks(
+        ctx.sessionmaker, ctx.settings.catalog, account.organization_id, type="flaky"
+    )
+    runtime = FakeRuntime(FakeScript(hang=True))
+    engine = engine_factory(runtime, parallelism=1, lease=timedelta(seconds=0.6))
+    [claim] = await engine.dispatcher.dispatch_once()
+    await wait_for_status(ctx.sessionmaker, [task_id], [TaskStatus.running])
+    supervisor = next(iter(engine.executor._running.values()))  # type: ignore[attr-defined]
+
+    # Another dispatcher adopted it meanwhile (e.g. this process was paused past its lease).
+    async with ctx.sessionmaker() as session, session.begin():
+        await session.execute(
+            update(TaskAttempt)
+            .where(TaskAttempt.task_id == task_id)
+            .values(status=AttemptStatus.lost, lease_expires_at=None)
+        )
+        await session.execute(update(Task).where(Task.id == task_id).values(status="queued"))
+
+    assert await supervisor is None
+    assert runtime.handles[f"task-{task_id}-attempt-{claim.attempt_number}"].killed
+    task = await task_row(ctx.sessionmaker, task_id)
+    assert task.status == TaskStatus.queued
+    [attempt] = await attempts_of(ctx.sessionmaker, task_id)
+    assert attempt.status == "lost"
+    assert attempt.exit_code is None
+
+
+async def test_an_attempt_leased_to_another_executor_is_not_run(
+    ctx: AppContext, signup: SignUp, engine_factory: EngineFactory
+) -> None:
+    account = await signup()
+    [task_id] = await insert_tasks(ctx.sessionmaker, ctx.settings.catalog, account.organization_id)
+    runtime = FakeRuntime()
+    engine = engine_factory(runtime, parallelism=1)
+    engine.executor.parallelism = 0  # claim by hand below, run nothing
+    async with ctx.sessionmaker() as session, session.begin():
+        from saassy.dispatch.repository import DispatchRepository
+
+        [claim] = await DispatchRepository(session).claim(
+            uuid.UUID(account.organization_id),
+            1,
+            executor_id="someone-else",
+            now=utcnow(),
+            lease=timedelta(seconds=30),
+        )
+    ref = AttemptRef(
+        task_id=task_id,
+        organization_id=claim.organization_id,
+        attempt_number=claim.attempt_number,
+        executor_id=engine.executor.executor_id,
+    )
+    deps = engine.executor.deps  # type: ignore[attr-defined]
+    assert await supervise(deps, ref) is None
+    assert runtime.started == []
+    assert (await task_row(ctx.sessionmaker, task_id)).status == TaskStatus.dispatched
+
+
+async def test_adoption_at_start_retries_or_fails_orphans(
+    ctx: AppContext, signup: SignUp, engine_factory: EngineFactory
+) -> None:
+    account = await signup()
+    catalog = ctx.settings.catalog
+    [retryable] = await insert_tasks(
+        ctx.sessionmaker, catalog, account.organization_id, type="flaky"
+    )
+    [last_try] = await insert_tasks(ctx.sessionmaker, catalog, account.organization_id)
+    crashed = engine_factory(FakeRuntime(FakeScript(hang=True)), parallelism=4)
+    assert len(await crashed.dispatcher.dispatch_once()) == 2
+    await wait_for_status(ctx.sessionmaker, [retryable, last_try], [TaskStatus.running])
+    await crashed.executor.stop(grace_s=0)  # releases the leases, as a SIGTERM would
+
+    restarted = engine_factory(FakeRuntime(), parallelism=4)
+    await restarted.start()
+
+    final = await wait_for_status(ctx.sessionmaker, [retryable, last_try])
+    assert final == {retryable: TaskStatus.succeeded, last_try: TaskStatus.failed}
+    task = await task_row(ctx.sessionmaker, last_try)
+    assert task.error_code == "lost"
+    assert [a.status for a in await attempts_of(ctx.sessionmaker, retryable)] == [
+        "lost",
+        "succeeded",
+    ]
+
+
+async def test_the_usage_ledger_counts_each_attempt_metric_once(
+    ctx: AppContext, signup: SignUp
+) -> None:
+    account = await signup()
+    [task_id] = await insert_tasks(ctx.sessionmaker, ctx.settings.catalog, account.organization_id)
+    for quantity in (1.0, 2.0):  # a replay, even with another figure, records nothing
+        async with ctx.sessionmaker() as session, session.begin():
+            await UsageLedger(session).record(
+                organization_id=uuid.UUID(account.organization_id),
+                task_id=task_id,
+                task_type="noop",
+                attempt_number=1,
+                usage=[Metered("cpu_seconds", quantity), Metered("action:publish", 1)],
+                now=utcnow(),
+            )
+    async with ctx.sessionmaker() as session:
+        count = (await session.execute(select(func.count()).select_from(UsageRecord))).scalar()
+    assert count == 2
+    assert (await usage_of(ctx.sessionmaker, task_id))[(1, "cpu_seconds")] == 1.0

@@ -1,0 +1,204 @@
+"""Logs, artifacts and events through the API: durable, live, tenant scoped."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+
+from saassy.app import create_app
+from saassy.config import Settings
+from saassy.dispatch.engine import TaskEngine
+from saassy.kit.context import AppContext
+from saassy.models import TaskStatus
+from saassy.runtime.base import OutputLine
+from saassy.runtime.fake import FakeRuntime, FakeScript
+from saassy.task_output.router import router as output_router
+from tests.conftest import SignUp, client_for
+from tests.dispatch.support import insert_tasks, wait_for_status
+
+
+def with_output_routes(app: FastAPI) -> FastAPI:
+    """Until the lead registers the router in app.py."""
+    if not any(getattr(r, "path", "") == "/api/v1/events" for r in app.routes):
+        app.include_router(output_router, prefix="/api/v1")
+    return app
+
+
+@pytest.fixture
+def api(app: FastAPI) -> FastAPI:
+    return with_output_routes(app)
+
+
+def sandbox(task_id: uuid.UUID, attempt: int = 1) -> str:
+    return f"task-{task_id}-attempt-{attempt}"
+
+
+def sse_events(body: str) -> list[tuple[str, Any]]:
+    events = []
+    for block in body.split("\n\n"):
+        lines = dict(line.split(": ", 1) for line in block.splitlines() if not line.startswith(":"))
+        if "event" in lines:
+            events.append((lines["event"], json.loads(lines["data"])))
+    return events
+
+
+LINES = (
+    OutputLine("stdout", b"one"),
+    OutputLine("stderr", b"two"),
+    OutputLine("stdout", "tr\u00e9s".encode()),
+)
+
+
+async def test_logs_are_durable_across_a_restart(
+    api: FastAPI,
+    ctx: AppContext,
+    settings: Settings,
+    signup: SignUp,
+    engine: TaskEngine,
+    fake_runtime: FakeRuntime,
+) -> None:
+    account = await signup()
+    [task_id] = await insert_tasks(ctx.sessionmaker, ctx.settings.catalog, account.organization_id)
+    fake_runtime.script(sandbox(task_id), FakeScript(output=LINES))
+    engine.notify_submitted()
+    await wait_for_status(ctx.sessionmaker, [task_id])
+
+    async with client_for(api) as client:
+        response = await client.get(f"/api/v1/tasks/{task_id}/logs", headers=account.headers)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    assert response.text == "one\ntwo\ntr\u00e9s\n"
+
+    restarted = with_output_routes(create_app(settings, background=False))
+    async with restarted.router.lifespan_context(restarted), client_for(restarted) as client:
+        again = await client.get(f"/api/v1/tasks/{task_id}/logs", headers=account.headers)
+    assert again.text == response.text
+
+
+async def test_following_logs_streams_until_the_task_ends(
+    api: FastAPI, ctx: AppContext, signup: SignUp, engine: TaskEngine, fake_runtime: FakeRuntime
+) -> None:
+    account = await signup()
+    [task_id] = await insert_tasks(ctx.sessionmaker, ctx.settings.catalog, account.organization_id)
+    fake_runtime.script(sandbox(task_id), FakeScript(output=LINES, delay_s=0.5, exit_code=2))
+    engine.notify_submitted()
+    await wait_for_status(ctx.sessionmaker, [task_id], [TaskStatus.running])
+
+    headers = {**account.headers, "Accept": "text/event-stream"}
+    async with client_for(api) as client:
+        response = await client.get(f"/api/v1/tasks/{task_id}/logs", headers=headers)
+    assert response.headers["content-type"].startswith("text/event-stream")
+    events = sse_events(response.text)
+    assert [data["data"] for kind, data in events if kind == "log"] == [
+        "one\n",
+        "two\n",
+        "tr\u00e9s\n",
+    ]
+    assert events[-1] == ("end", {"status": "failed"})
+
+
+async def test_another_tenant_gets_404_for_logs_and_artifacts(
+    api: FastAPI, ctx: AppContext, signup: SignUp, engine: TaskEngine, fake_runtime: FakeRuntime
+) -> None:
+    owner, stranger = await signup(), await signup()
+    [task_id] = await insert_tasks(ctx.sessionmaker, ctx.settings.catalog, owner.organization_id)
+    fake_runtime.script(sandbox(task_id), FakeScript(output=LINES, files={"a.txt": b"secret"}))
+    engine.notify_submitted()
+    await wait_for_status(ctx.sessionmaker, [task_id])
+    async with client_for(api) as client:
+        listing = await client.get(f"/api/v1/tasks/{task_id}/artifacts", headers=owner.headers)
+        [artifact] = listing.json()["items"]
+        for path in (
+            f"/api/v1/tasks/{task_id}/logs",
+            f"/api/v1/tasks/{task_id}/artifacts",
+            f"/api/v1/tasks/{task_id}/artifacts/{artifact['id']}",
+            f"/api/v1/tasks/{uuid.uuid4()}/logs",
+        ):
+            response = await client.get(path, headers=stranger.headers)
+            assert response.status_code == 404, path
+            assert "secret" not in response.text
+        missing = await client.get(
+            f"/api/v1/tasks/{task_id}/artifacts/{uuid.uuid4()}", headers=owner.headers
+        )
+        assert missing.status_code == 404
+
+
+async def test_artifacts_are_listed_and_downloaded(
+    api: FastAPI, ctx: AppContext, signup: SignUp, engine: TaskEngine, fake_runtime: FakeRuntime
+) -> None:
+    account = await signup()
+    [task_id] = await insert_tasks(ctx.sessionmaker, ctx.settings.catalog, account.organization_id)
+    files = {"report.csv": b"a,b\n1,2\n", "blob.bin": bytes(range(256)) * 1000}
+    fake_runtime.script(
+        sandbox(task_id), FakeScript(files={**files, "result.json": b'{"rows": 1}'})
+    )
+    engine.notify_submitted()
+    await wait_for_status(ctx.sessionmaker, [task_id])
+
+    async with client_for(api) as client:
+        listing = await client.get(f"/api/v1/tasks/{task_id}/artifacts", headers=account.headers)
+        assert listing.status_code == 200
+        items = listing.json()["items"]
+        assert [(a["path"], a["size_bytes"]) for a in items] == [
+            ("blob.bin", 256_000),
+            ("report.csv", 8),
+        ]
+        assert items[1]["content_type"] == "text/csv"
+        for item in items:
+            download = await client.get(
+                f"/api/v1/tasks/{task_id}/artifacts/{item['id']}", headers=account.headers
+            )
+            assert download.status_code == 200
+            assert download.content == files[item["path"]]
+            assert download.headers["content-type"] == "application/octet-stream"
+            assert item["path"] in download.headers["content-disposition"]
+
+
+@pytest.fixture
+async def served(api: FastAPI) -> AsyncIterator[str]:
+    """The app on a real socket: SSE needs a streaming client."""
+    server = uvicorn.Server(
+        uvicorn.Config(api, host="127.0.0.1", port=0, lifespan="off", log_level="warning")
+    )
+    serving = asyncio.create_task(server.serve())
+    while not server.started:  # noqa: ASYNC110 - uvicorn offers no start-up event
+        await asyncio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    await serving
+
+
+async def test_the_events_stream_shows_the_organization_task_statuses(
+    served: str, ctx: AppContext, signup: SignUp, engine: TaskEngine
+) -> None:
+    account, other = await signup(), await signup()
+    async with (
+        httpx.AsyncClient(base_url=served, timeout=10) as client,
+        client.stream("GET", "/api/v1/events", headers=account.headers) as response,
+    ):
+        assert response.status_code == 200
+        lines = response.aiter_lines()
+        assert await anext(lines) == ": connected"
+        await insert_tasks(ctx.sessionmaker, ctx.settings.catalog, other.organization_id)
+        [task_id] = await insert_tasks(
+            ctx.sessionmaker, ctx.settings.catalog, account.organization_id
+        )
+        engine.notify_submitted()
+        seen = []
+        async for line in lines:
+            if line.startswith("data: "):
+                event = json.loads(line.removeprefix("data: "))
+                assert event["task_id"] == str(task_id), "another tenant's event leaked"
+                seen.append(event["status"])
+                if event["status"] == "succeeded":
+                    break
+    assert seen == ["dispatched", "running", "succeeded"]
