@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
 
 from saassy.auth.dependencies import CurrentOrganization, CurrentPrincipal
 from saassy.kit.deps import Session, SettingsDep
-from saassy.kit.errors import NotFound
+from saassy.kit.errors import NotFound, ValidationFailed
+from saassy.kit.time import as_utc
+from saassy.metering.repository import UsageLedgerRepository
 from saassy.organizations.repository import OrganizationRepository
-from saassy.quotas.schemas import UsageRead
+from saassy.quotas.schemas import MeteredRead, MeteredWindow, UsageRead
 from saassy.quotas.service import usage_summary
 
 router = APIRouter(prefix="/usage", tags=["usage"])
@@ -20,9 +25,25 @@ async def read_usage(
     settings: SettingsDep,
     principal: CurrentPrincipal,
     active: CurrentOrganization,
+    start: Annotated[
+        datetime | None, Query(description="Metered window start (default: this period's).")
+    ] = None,
+    end: Annotated[datetime | None, Query(description="Metered window end (default: now).")] = None,
 ) -> UsageRead:
-    """What the active organization has used this period, and what is left."""
+    """Quotas used and left this period, and metered usage summed by task type and metric."""
     organization = await OrganizationRepository(session).get_in_scope(active.id, principal.scope)
     if organization is None:
         raise NotFound("Organization")
-    return UsageRead.of(await usage_summary(session, settings.catalog, organization))
+    summary = await usage_summary(session, settings.catalog, organization)
+    window_start = as_utc(start) if start else summary.period_start
+    window_end = as_utc(end) if end else summary.period_end
+    if window_end <= window_start:
+        raise ValidationFailed("end must be after start.", field="end")
+    totals = await UsageLedgerRepository(session).totals(organization.id, window_start, window_end)
+    usage = UsageRead.of(summary)
+    usage.metered = MeteredWindow(
+        start=window_start,
+        end=window_end,
+        items=[MeteredRead(**vars(total)) for total in totals],
+    )
+    return usage

@@ -57,12 +57,30 @@ class LimitsRead(BaseModel):
     api_rate_limit: str
 
 
+class MeteredRead(BaseModel):
+    """What one task type used of one metric in the window, from the usage ledger."""
+
+    task_type: str
+    metric: str = Field(
+        examples=["cpu_seconds", "peak_memory_mb", "wall_seconds", "action:publish"]
+    )
+    quantity: float
+    tasks: int = Field(description="How many tasks contributed.")
+
+
+class MeteredWindow(BaseModel):
+    start: datetime
+    end: datetime
+    items: list[MeteredRead]
+
+
 class UsageRead(BaseModel):
     organization_id: uuid.UUID
     plan: PlanRef
     period: UsagePeriod
     quotas: list[QuotaRead]
     limits: LimitsRead
+    metered: MeteredWindow | None = None
 
     @classmethod
     def of(cls, summary: UsageSummary) -> UsageRead:

@@ -1,0 +1,50 @@
+"""Reads of the usage ledger: what an organization's tasks used, summed."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from saassy.models import UsageRecord
+
+
+@dataclass(frozen=True)
+class MeteredTotal:
+    task_type: str
+    metric: str
+    quantity: float
+    tasks: int
+
+
+class UsageLedgerRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def totals(
+        self, organization_id: uuid.UUID, start: datetime, end: datetime
+    ) -> Sequence[MeteredTotal]:
+        """Sums per task type and metric of what was recorded in [start, end)."""
+        rows = await self.session.execute(
+            select(
+                UsageRecord.task_type,
+                UsageRecord.metric,
+                func.sum(UsageRecord.quantity),
+                func.count(func.distinct(UsageRecord.task_id)),
+            )
+            .where(
+                UsageRecord.organization_id == organization_id,
+                UsageRecord.recorded_at >= start,
+                UsageRecord.recorded_at < end,
+            )
+            .group_by(UsageRecord.task_type, UsageRecord.metric)
+            .order_by(UsageRecord.task_type, UsageRecord.metric)
+        )
+        return [
+            MeteredTotal(task_type, metric, float(quantity or 0), int(tasks))
+            for task_type, metric, quantity, tasks in rows.all()
+        ]

@@ -1,0 +1,80 @@
+"""GET /usage sums the usage ledger by task type and metric, per organization and window."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import httpx
+
+from saassy.kit.context import AppContext
+from saassy.kit.time import utcnow
+from saassy.models import Task, TaskStatus, UsageRecord
+from tests.conftest import SignUp
+
+
+async def _record(ctx: AppContext, organization_id: str, task_type: str, **metrics: float) -> None:
+    now = utcnow()
+    async with ctx.sessionmaker() as session, session.begin():
+        task = Task(
+            organization_id=uuid.UUID(organization_id),
+            type=task_type,
+            status=TaskStatus.succeeded,
+            input={},
+            timeout_s=10,
+            run_after=now,
+        )
+        session.add(task)
+        await session.flush()
+        for metric, quantity in metrics.items():
+            session.add(
+                UsageRecord(
+                    organization_id=task.organization_id,
+                    task_id=task.id,
+                    task_type=task_type,
+                    attempt_number=1,
+                    metric=metric,
+                    quantity=quantity,
+                    recorded_at=now,
+                )
+            )
+
+
+async def test_usage_sums_the_ledger_by_task_type_and_metric(
+    client: httpx.AsyncClient, ctx: AppContext, signup: SignUp
+) -> None:
+    mine, other = await signup(), await signup()
+    await _record(ctx, mine.organization_id, "echo", cpu_seconds=0.5, wall_seconds=1.0)
+    await _record(ctx, mine.organization_id, "echo", cpu_seconds=0.25, wall_seconds=2.0)
+    await _record(ctx, mine.organization_id, "python", cpu_seconds=3.0)
+    await _record(ctx, other.organization_id, "echo", cpu_seconds=100.0)
+
+    response = await client.get("/api/v1/usage", headers=mine.headers)
+
+    assert response.status_code == 200, response.text
+    items = {(i["task_type"], i["metric"]): i for i in response.json()["metered"]["items"]}
+    assert items[("echo", "cpu_seconds")]["quantity"] == 0.75
+    assert items[("echo", "cpu_seconds")]["tasks"] == 2
+    assert items[("echo", "wall_seconds")]["quantity"] == 3.0
+    assert items[("python", "cpu_seconds")]["quantity"] == 3.0
+    assert len(items) == 3  # nothing of the other organization
+
+
+async def test_usage_window_excludes_what_is_outside_it(
+    client: httpx.AsyncClient, ctx: AppContext, signup: SignUp
+) -> None:
+    account = await signup()
+    await _record(ctx, account.organization_id, "echo", cpu_seconds=1.0)
+    later = (utcnow() + timedelta(hours=1)).isoformat()
+    much_later = (utcnow() + timedelta(hours=2)).isoformat()
+
+    empty = await client.get(
+        "/api/v1/usage", params={"start": later, "end": much_later}, headers=account.headers
+    )
+    backwards = await client.get(
+        "/api/v1/usage", params={"start": much_later, "end": later}, headers=account.headers
+    )
+
+    assert empty.json()["metered"]["items"] == []
+    assert backwards.status_code == 422
+    assert backwards.json()["error"]["field"] == "end"
