@@ -19,6 +19,7 @@ from saassy.events.memory import MemoryEventBus
 from saassy.runtime.base import Runtime
 from saassy.storage.base import ArtifactStorage
 from saassy.storage.local import LocalDirectoryStorage
+from saassy.tasks.workers import sandbox_workers_dir
 
 
 @dataclass
@@ -71,7 +72,7 @@ def build_task_engine(
         storage=storage,
         work_root=(settings.data_dir / "work").resolve(),
         lease=lease,
-        workers_dir=workers_dir,
+        workers_dir=workers_dir or sandbox_workers_dir(getattr(runtime, "work_root", None)),
     )
     executor = LocalExecutor(deps, parallelism=parallelism, on_free=wakeup.set)
     dispatcher = Dispatcher(
