@@ -10,7 +10,7 @@ LINT_PATHS := $(wildcard src tests bench)
 ARGS ?=
 TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
-.PHONY: dev test test-postgres lint format lock migration clean
+.PHONY: dev test test-postgres lint format lock migration clean bench
 
 # Installs once, and again only when the dependencies change: a second `make dev` starts at once.
 $(STAMP): pyproject.toml requirements.lock
@@ -29,6 +29,11 @@ test: $(STAMP)
 
 test-postgres: $(STAMP)
 	SAASSY_TEST_DATABASE_URL=$(TEST_POSTGRES_URL) $(BIN)/pytest $(ARGS)
+
+# Engine vs Celery + Redis vs a raw sandbox loop, in one run (~10 min; `ARGS=--quick`: ~1 min).
+# Needs bwrap, root with cgroups, and Redis on 127.0.0.1:6379 (DB 5). Writes bench/results/.
+bench: $(STAMP)
+	$(BIN)/python -m bench $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check $(LINT_PATHS)

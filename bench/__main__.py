@@ -1,0 +1,125 @@
+"""`python -m bench [--quick]`: every number side by side, on this machine, in one run."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from contextlib import AbstractContextManager
+from dataclasses import replace
+from functools import partial
+from pathlib import Path
+
+from rich.console import Console
+
+from bench import profiling
+from bench.celery_run import run_celery
+from bench.engine_runs import EngineSizes, run_latency_and_noisy, run_throughput
+from bench.report import print_table, ratios, write_results
+from bench.sandbox_runs import run_sandbox_numbers
+from bench.stage import new_stage, remove_stage
+
+RESULTS = Path(__file__).parent / "results"
+# 8 in flight on this 2-core VM: the raw bwrap loop gains nothing past 4-8 (bench/README).
+DEFAULT_PARALLELISM = 8
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="Smaller counts (about a minute).")
+    parser.add_argument("--tasks", type=int, help="Tasks per throughput run (2000; quick 300).")
+    parser.add_argument("--latency-samples", type=int, help="Submit->running samples (200).")
+    parser.add_argument("--noisy-queued", type=int, help="The flooding tenant's queue (10000).")
+    parser.add_argument("--overhead-samples", type=int, help="Runtime vs raw bwrap pairs (100).")
+    parser.add_argument("--parallelism", type=int, default=DEFAULT_PARALLELISM)
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("SAASSY_BENCH_DATABASE_URL"),
+        help="PostgreSQL URL (its public schema is DROPPED); default: SQLite in a scratch dir.",
+    )
+    parser.add_argument(
+        "--redis-url", default=os.environ.get("SAASSY_BENCH_REDIS_URL", "redis://127.0.0.1:6379/5")
+    )
+    parser.add_argument("--out", type=Path, help="Default: bench/results/latest[-postgresql].json")
+    parser.add_argument("--profile", action="store_true", help="py-spy the server's throughput.")
+    return parser.parse_args(argv)
+
+
+def sizes_from(args: argparse.Namespace) -> tuple[EngineSizes, int]:
+    sizes = (
+        EngineSizes(tasks=300, latency_samples=50, noisy_queued=3000)
+        if args.quick
+        else EngineSizes()
+    )
+    sizes = replace(
+        sizes,
+        tasks=args.tasks or sizes.tasks,
+        latency_samples=args.latency_samples or sizes.latency_samples,
+        noisy_queued=args.noisy_queued or sizes.noisy_queued,
+    )
+    overhead = args.overhead_samples or (20 if args.quick else 100)
+    return sizes, overhead
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    console = Console()
+    sizes, overhead_samples = sizes_from(args)
+    postgresql = bool(args.database_url and args.database_url.startswith("postgres"))
+    out = args.out or RESULTS / ("latest-postgresql.json" if postgresql else "latest.json")
+    logs = out.parent / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    began = time.monotonic()
+    numbers: dict[str, float] = {
+        "parallelism": float(args.parallelism),
+        "tasks": float(sizes.tasks),
+    }
+
+    def phase(title: str) -> None:
+        console.print(f"[bold]{title}[/] [dim]({time.monotonic() - began:.0f} s)[/]")
+
+    phase(f"Sandbox: raw bwrap loop, runtime loop, overhead ({args.parallelism} in flight)")
+    numbers |= run_sandbox_numbers(sizes.tasks, args.parallelism, overhead_samples)
+
+    phase(f"Saassy: {sizes.tasks} no-op tasks through the API")
+    stage = new_stage(args.parallelism, args.database_url, "throughput")
+    profiler = None
+    if args.profile:
+        profiler = partial(_profile_to, out.parent / "profile-throughput.txt")
+    try:
+        numbers |= run_throughput(stage, sizes, logs, profiler)
+    finally:
+        remove_stage(stage)
+
+    phase(f"Celery + Redis: {sizes.tasks} no-op tasks")
+    numbers |= run_celery(sizes.tasks, args.parallelism, args.redis_url, logs)
+
+    phase(f"Saassy: submit->running, then beside {sizes.noisy_queued} queued for another tenant")
+    stage = new_stage(args.parallelism, args.database_url, "latency")
+    try:
+        numbers |= run_latency_and_noisy(stage, sizes, logs)
+    finally:
+        remove_stage(stage)
+
+    numbers = ratios(numbers)
+    numbers["postgresql"] = float(postgresql)
+    numbers["bench_seconds"] = time.monotonic() - began
+    print_table(numbers, postgresql, console)
+    write_results(numbers, out)
+    console.print(f"Wrote {out} (server and worker logs in {logs})")
+    if args.profile:
+        _print_profile(out.parent / "profile-throughput.txt", console)
+
+
+def _profile_to(path: Path, pid: int) -> AbstractContextManager[None]:
+    return profiling.record(pid, path)
+
+
+def _print_profile(path: Path, console: Console) -> None:
+    console.print("[bold]Server profile during the throughput run[/] (inclusive share of samples)")
+    for frame, share in profiling.top_frames(path):
+        console.print(f"{share:6.1%}  {frame}")
+
+
+if __name__ == "__main__":
+    main()

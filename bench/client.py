@@ -1,0 +1,176 @@
+"""Talking to the server under test like a customer, and reading its database like an auditor."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+import httpx
+from sqlalchemy import func, insert, select
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from saassy.kit.db import async_database_url, create_engine
+from saassy.kit.time import as_utc, utcnow
+from saassy.models import Task, TaskAttempt, TaskStatus
+from saassy.models.tasks import TERMINAL_STATUSES
+
+NOOP = {"type": "noop", "input": {}}
+T = TypeVar("T")
+
+
+class BenchError(RuntimeError):
+    """The run did not do what it measures (a task failed, a phase timed out)."""
+
+
+@dataclass(frozen=True)
+class Tenant:
+    organization_id: uuid.UUID
+    headers: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Submitted:
+    task_id: uuid.UUID
+    accepted_at: float  # time.time() when the 202 arrived
+
+
+def http_client(url: str, connections: int = 32) -> httpx.AsyncClient:
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    return httpx.AsyncClient(base_url=url, limits=limits, timeout=60.0)
+
+
+async def sign_up(client: httpx.AsyncClient) -> Tenant:
+    email = f"bench-{uuid.uuid4().hex[:12]}@example.com"
+    response = await client.post(
+        "/api/v1/auth/signup", json={"email": email, "password": "benchmark passphrase"}
+    )
+    if response.status_code != 201:
+        raise BenchError(f"signup answered {response.status_code}: {response.text}")
+    body = response.json()
+    return Tenant(
+        organization_id=uuid.UUID(body["organization"]["id"]),
+        headers={"Authorization": f"Bearer {body['access_token']}"},
+    )
+
+
+async def submit(client: httpx.AsyncClient, tenant: Tenant) -> Submitted:
+    response = await client.post("/api/v1/tasks", json=NOOP, headers=tenant.headers)
+    accepted_at = time.time()
+    if response.status_code != 202:
+        raise BenchError(f"submit answered {response.status_code}: {response.text}")
+    return Submitted(uuid.UUID(response.json()["id"]), accepted_at)
+
+
+async def submit_many(
+    client: httpx.AsyncClient, tenant: Tenant, count: int, concurrency: int
+) -> list[Submitted]:
+    """`count` submissions from `concurrency` clients in parallel, as fast as answered."""
+    remaining = iter(range(count))
+    done: list[Submitted] = []
+
+    async def one_client() -> None:
+        for _ in remaining:
+            done.append(await submit(client, tenant))
+
+    await asyncio.gather(*(one_client() for _ in range(concurrency)))
+    return done
+
+
+class Auditor:
+    """Reads the server's database directly (plain transactions: no write lock on SQLite)."""
+
+    def __init__(self, database_url: str) -> None:
+        self.database_url = database_url
+        self.engine: AsyncEngine = create_async_engine(async_database_url(database_url))
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    async def count(self, organization_id: uuid.UUID, statuses: Sequence[TaskStatus]) -> int:
+        query = select(func.count()).where(
+            Task.organization_id == organization_id, Task.status.in_(list(statuses))
+        )
+        async with self.engine.connect() as conn:
+            return int((await conn.execute(query)).scalar_one())
+
+    async def wait_terminal(
+        self, organization_id: uuid.UUID, count: int, timeout_s: float, poll_s: float = 0.05
+    ) -> float:
+        """Until `count` of the organization's tasks are terminal; returns perf_counter then."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if await self.count(organization_id, list(TERMINAL_STATUSES)) >= count:
+                return time.perf_counter()
+            await asyncio.sleep(poll_s)
+        raise BenchError(f"{count} tasks were not terminal within {timeout_s} s")
+
+    async def wait_task(self, task_id: uuid.UUID, timeout_s: float, poll_s: float = 0.005) -> None:
+        """Until one task is terminal."""
+        query = select(Task.status).where(Task.id == task_id)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            async with self.engine.connect() as conn:
+                if TaskStatus((await conn.execute(query)).scalar_one()).terminal:
+                    return
+            await asyncio.sleep(poll_s)
+        raise BenchError(f"task {task_id} was not terminal within {timeout_s} s")
+
+    async def require_succeeded(self, organization_id: uuid.UUID, count: int) -> None:
+        succeeded = await self.count(organization_id, [TaskStatus.succeeded])
+        if succeeded != count:
+            raise BenchError(f"only {succeeded} of {count} no-op tasks succeeded")
+
+    async def started(self, task_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, tuple[float, float]]:
+        """Per task: (created_at, first attempt's started_at) as epoch seconds."""
+        found: dict[uuid.UUID, tuple[float, float]] = {}
+        query = (
+            select(Task.id, Task.created_at, TaskAttempt.started_at)
+            .join(TaskAttempt, TaskAttempt.task_id == Task.id)
+            .where(TaskAttempt.number == 1)
+        )
+        async with self.engine.connect() as conn:
+            for chunk in _chunks(list(task_ids), 500):
+                rows = await conn.execute(query.where(Task.id.in_(chunk)))
+                for task_id, created_at, started_at in rows:
+                    if started_at is not None:
+                        found[task_id] = (_epoch(created_at), _epoch(started_at))
+        return found
+
+    async def flood(self, organization_id: uuid.UUID, count: int) -> None:
+        """Queue `count` no-op tasks for one organization straight into the table (fast)."""
+        now = utcnow()
+        rows: list[dict[str, Any]] = [
+            {
+                "id": uuid.uuid4(),
+                "organization_id": organization_id,
+                "type": "noop",
+                "status": TaskStatus.queued,
+                "input": {},
+                "timeout_s": 30,
+                "max_attempts": 1,
+                "attempt_count": 0,
+                "run_after": now,
+                "created_at": now,
+            }
+            for _ in range(count)
+        ]
+        engine = create_engine(self.database_url)  # the app's engine: BEGIN IMMEDIATE on SQLite
+        try:
+            async with engine.begin() as conn:
+                for chunk in _chunks(rows, 1000):
+                    await conn.execute(insert(Task), chunk)
+        finally:
+            await engine.dispose()
+
+
+def _epoch(value: datetime) -> float:
+    return as_utc(value).timestamp()
+
+
+def _chunks(items: list[T], size: int) -> list[list[T]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]

@@ -1,0 +1,89 @@
+"""The table and bench/results/latest.json: every number beside its DESIGN.md target."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+
+@dataclass(frozen=True)
+class Row:
+    key: str
+    label: str
+    unit: str
+    at_least: float | None = None  # the DESIGN.md budget, as a lower bound ...
+    at_most: float | None = None  # ... or an upper one; neither: context only
+
+    @property
+    def target(self) -> str:
+        if self.at_least is not None:
+            return f">= {self.at_least:g}"
+        return f"<= {self.at_most:g}" if self.at_most is not None else ""
+
+    def met(self, value: float) -> bool | None:
+        if self.at_least is not None:
+            return value >= self.at_least
+        return value <= self.at_most if self.at_most is not None else None
+
+
+def ratios(numbers: dict[str, float]) -> dict[str, float]:
+    """The budgets are ratios: ours against Celery and against the raw loop, same run."""
+    out = dict(numbers)
+    ours = numbers["throughput_tasks_per_s"]
+    out["throughput_vs_celery"] = ours / numbers["celery_throughput_tasks_per_s"]
+    out["throughput_vs_floor"] = ours / numbers["floor_throughput_tasks_per_s"]
+    out["throughput_vs_runtime_loop"] = ours / numbers["runtime_loop_throughput_tasks_per_s"]
+    return out
+
+
+def rows(postgresql: bool) -> list[Row]:
+    p99_ms = 25.0 if postgresql else 10.0
+    return [
+        Row("throughput_tasks_per_s", "Saassy: API, durable, sandbox", "tasks/s"),
+        Row("celery_throughput_tasks_per_s", "Celery + Redis, same sandbox", "tasks/s"),
+        Row("floor_throughput_tasks_per_s", "Raw bwrap spawn loop (floor)", "tasks/s"),
+        Row("runtime_loop_throughput_tasks_per_s", "ProcessRuntime loop, no engine", "tasks/s"),
+        Row("submit_rate_tasks_per_s", "API submissions while running", "req/s"),
+        Row("throughput_vs_celery", "Throughput vs Celery", "x", at_least=2.0),
+        Row("throughput_vs_floor", "Throughput vs raw loop", "x", at_least=0.8),
+        Row("throughput_vs_runtime_loop", "Throughput vs runtime loop", "x"),
+        Row("submit_to_running_p50_ms", "202 -> running, p50", "ms", at_most=2.0),
+        Row(
+            "submit_to_running_p99_ms",
+            "202 -> running, p99",
+            "ms",
+            at_most=p99_ms,
+        ),
+        Row("created_to_running_p50_ms", "Row created -> running, p50", "ms"),
+        Row("created_to_running_p99_ms", "Row created -> running, p99", "ms"),
+        Row("raw_bwrap_ms", "Raw bwrap /bin/true, median", "ms"),
+        Row("runtime_start_ms", "ProcessRuntime /bin/true, median", "ms"),
+        Row("runtime_overhead_ms", "Runtime over raw bwrap", "ms", at_most=2.0),
+        Row("noisy_neighbour_p99_ms", "Quiet tenant p99 wait, flooded", "ms"),
+        Row("noisy_neighbour_p99_ratio", "Flooded p99 / solo p99", "x", at_most=2.0),
+    ]
+
+
+def print_table(numbers: dict[str, float], postgresql: bool, console: Console) -> None:
+    table = Table(title=f"Saassy benchmarks ({'PostgreSQL' if postgresql else 'SQLite'})")
+    for column in ("Measure", "Value", "Unit", "Target", ""):
+        table.add_column(column, justify="right" if column == "Value" else "left")
+    for row in rows(postgresql):
+        met = row.met(numbers[row.key])
+        verdict = "" if met is None else ("[green]met[/]" if met else "[red]short[/]")
+        table.add_row(row.label, f"{numbers[row.key]:.2f}", row.unit, row.target, verdict)
+    console.print(table)
+
+
+def write_results(numbers: dict[str, float], path: Path) -> None:
+    """A flat JSON object of numbers (NaN and infinities refused: they are not JSON)."""
+    bad = [key for key, value in numbers.items() if not math.isfinite(value)]
+    if bad:
+        raise ValueError(f"not finite: {', '.join(bad)}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(dict(sorted(numbers.items())), indent=2) + "\n")

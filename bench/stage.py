@@ -1,0 +1,89 @@
+"""Where a benchmark run lives: a scratch dir, the bench catalog, a migrated database."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import text
+
+from saassy.kit.db import create_engine
+from saassy.kit.migrate import upgrade_database
+
+# A plan that never limits the benchmark: unlimited tasks, concurrency above the executor's,
+# an API rate limit no client reaches. The no-op task type is /bin/true in the real sandbox.
+BENCH_CATALOG = """\
+default_plan = "bench"
+
+[plans.bench]
+name = "Bench"
+max_concurrent_tasks = 100000
+max_task_duration_s = 3600
+resources = { memory_mb = 1024, cpus = 2 }
+connected_accounts = 0
+api_rate_limit = "100000000/minute"
+
+[task_types.noop]
+title = "No-op"
+description = "/bin/true in the sandbox: measures the engine, not the work."
+command = ["/bin/true"]
+default_timeout_s = 30
+max_timeout_s = 60
+retries = 0
+resources = { memory_mb = 128, cpus = 0.5, pids = 32, disk_mb = 16 }
+"""
+
+
+@dataclass(frozen=True)
+class Stage:
+    root: Path
+    database_url: str
+    parallelism: int
+
+    @property
+    def config(self) -> Path:
+        return self.root / "saassy.toml"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def is_postgresql(self) -> bool:
+        return self.database_url.startswith("postgres")
+
+    def server_env(self) -> dict[str, str]:
+        """SAASSY_* for the server process: the bench catalog, this database, the parallelism."""
+        return {
+            "SAASSY_ENV": "development",
+            "SAASSY_CONFIG": str(self.config),
+            "SAASSY_DATA_DIR": str(self.data_dir),
+            "SAASSY_DATABASE_URL": self.database_url,
+            "SAASSY_EXECUTOR_PARALLELISM": str(self.parallelism),
+        }
+
+
+def new_stage(parallelism: int, database_url: str | None, label: str) -> Stage:
+    """A fresh scratch dir and database (SQLite in the dir, or a reset PostgreSQL schema)."""
+    root = Path(tempfile.mkdtemp(prefix=f"saassy-bench-{label}-"))
+    (root / "saassy.toml").write_text(BENCH_CATALOG)
+    url = database_url or f"sqlite:///{root / 'saassy.db'}"
+    if url.startswith("postgres"):
+        asyncio.run(_reset_schema(url))
+    upgrade_database(url)
+    return Stage(root=root, database_url=url, parallelism=parallelism)
+
+
+def remove_stage(stage: Stage) -> None:
+    shutil.rmtree(stage.root, ignore_errors=True)
+
+
+async def _reset_schema(url: str) -> None:
+    engine = create_engine(url)
+    async with engine.begin() as conn:
+        await conn.execute(text("DROP SCHEMA public CASCADE"))
+        await conn.execute(text("CREATE SCHEMA public"))
+    await engine.dispose()

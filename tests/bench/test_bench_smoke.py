@@ -1,0 +1,65 @@
+"""`python -m bench` end to end with tiny counts: every key is there and is a number.
+
+Only the shape of the output is checked, never a timing: the numbers come from `make bench`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+from saassy.runtime.process import ProcessRuntime
+from tests.runtime.conftest import require_isolation
+from tests.services import REDIS_URL, require
+
+ROOT = Path(__file__).resolve().parents[2]
+REQUIRED_KEYS = {
+    "throughput_tasks_per_s",
+    "celery_throughput_tasks_per_s",
+    "floor_throughput_tasks_per_s",
+    "submit_to_running_p50_ms",
+    "submit_to_running_p99_ms",
+    "runtime_overhead_ms",
+    "noisy_neighbour_p99_ratio",
+    "throughput_vs_celery",
+    "throughput_vs_floor",
+}
+
+
+def test_quick_bench_writes_every_number(tmp_path: Path) -> None:
+    redis = urlparse(REDIS_URL)
+    require("Redis", redis.hostname or "127.0.0.1", redis.port or 6379)
+    require_isolation(ProcessRuntime())
+    out = tmp_path / "latest.json"
+    command = [
+        sys.executable, "-m", "bench", "--quick", "--tasks", "12", "--latency-samples", "5",
+        "--noisy-queued", "1000", "--overhead-samples", "3", "--parallelism", "4",
+        "--redis-url", REDIS_URL, "--out", str(out),
+    ]  # fmt: skip
+    done = subprocess.run(  # noqa: S603 - our own interpreter and module
+        command, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+    numbers = json.loads(out.read_text())
+    assert set(numbers) >= REQUIRED_KEYS, REQUIRED_KEYS - set(numbers)
+    for key, value in numbers.items():
+        assert isinstance(value, int | float), key
+        assert not isinstance(value, bool), key
+        assert math.isfinite(value), key
+    assert numbers["tasks"] == 12
+    assert "Saassy benchmarks" in done.stdout
+
+
+@pytest.mark.parametrize("argv", [["--help"]])
+def test_bench_describes_its_options(argv: list[str]) -> None:
+    done = subprocess.run(  # noqa: S603 - our own interpreter and module
+        [sys.executable, "-m", "bench", *argv], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert "--quick" in done.stdout
