@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from saassy.config import Settings
@@ -21,6 +22,8 @@ from saassy.storage.base import ArtifactStorage
 from saassy.storage.local import LocalDirectoryStorage
 from saassy.tasks.workers import sandbox_workers_dir
 
+log = structlog.get_logger(__name__)
+
 
 @dataclass
 class TaskEngine:
@@ -30,13 +33,29 @@ class TaskEngine:
     executor: Executor
     dispatcher: Dispatcher
     wakeup: asyncio.Event
+    _sweeper: asyncio.Task[None] | None = field(default=None, init=False)
 
     async def start(self) -> None:
         """Adopt what a crashed predecessor left, then dispatch in the background."""
         await self.executor.start()
         self.dispatcher.start()
+        # Leftovers of a crashed predecessor (cgroups, mounts, work dirs) would pile up and slow
+        # every later sandbox start; freeing them must not delay dispatching.
+        self._sweeper = asyncio.create_task(self._sweep_leftovers(), name="sandbox sweeper")
+
+    async def _sweep_leftovers(self) -> None:
+        try:
+            freed = await self.runtime.sweep()
+        except Exception:
+            log.exception("engine.sweep_failed")
+            return
+        if freed:
+            log.info("engine.swept_leftover_sandboxes", count=freed)
 
     async def stop(self, grace_s: float = 10.0) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            await asyncio.gather(self._sweeper, return_exceptions=True)
         await self.dispatcher.stop()
         await self.executor.stop(grace_s)
         await self.events.close()

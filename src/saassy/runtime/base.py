@@ -136,6 +136,10 @@ class Runtime(abc.ABC):
         """
         return None
 
+    async def sweep(self) -> int:
+        """Free what sandboxes of dead platform processes left behind; how many were freed."""
+        return 0
+
     def describe(self) -> dict[str, object]:
         """For `GET /api/v1/system` and the start-up banner."""
         return {

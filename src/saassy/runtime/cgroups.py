@@ -149,7 +149,11 @@ class SandboxCgroup:
         self.dirs = dirs
 
     def _dir(self, controller: str) -> Path:
-        return self.dirs[controller if self.version == 1 else ""]
+        key = controller if self.version == 1 else ""
+        directory = self.dirs.get(key)
+        if directory is None:  # a leftover half-removed by a crash has only some controllers
+            raise FileNotFoundError(f"no {key or 'unified'} cgroup directory for this sandbox")
+        return directory
 
     @property
     def join_files(self) -> list[Path]:
@@ -178,8 +182,14 @@ class SandboxCgroup:
             _write(directory / "pids.max", str(limits.pids))
 
     def pids(self) -> list[int]:
+        # Every controller's directory lists the same members; prefer pids, take any there is.
+        directory = self.dirs.get("pids" if self.version == 1 else "") or next(
+            iter(self.dirs.values()), None
+        )
+        if directory is None:
+            return []
         try:
-            text = (self._dir("pids") / "cgroup.procs").read_text()
+            text = (directory / "cgroup.procs").read_text()
         except OSError:
             return []
         return [int(pid) for pid in text.split()]

@@ -172,8 +172,8 @@ class ProcessRuntime(Runtime):
             if pid > 0 and _alive(pid):
                 continue
             if self.host is not None and (cgroup := self.host.cgroups.existing(name)):
-                await cgroup.kill_all()
                 with contextlib.suppress(OSError):
+                    await cgroup.kill_all()
                     cgroup.remove()
             await self._remove_work_dir(leftover)
             freed += 1
