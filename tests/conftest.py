@@ -69,6 +69,14 @@ async def database_url(migrated_template: str, tmp_path: Path) -> AsyncIterator[
         engine = create_engine(migrated_template)
         tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
         async with engine.begin() as conn:
+            # A connection the test left behind (a server or an engine it started) must not
+            # hold a lock that makes the clean-up, and so the whole run, wait forever.
+            await conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
             await conn.execute(text(f"TRUNCATE {tables} CASCADE"))
         await engine.dispose()
         return

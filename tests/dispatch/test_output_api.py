@@ -166,7 +166,16 @@ async def test_artifacts_are_listed_and_downloaded(
 async def served(api: FastAPI) -> AsyncIterator[str]:
     """The app on a real socket: SSE needs a streaming client."""
     server = uvicorn.Server(
-        uvicorn.Config(api, host="127.0.0.1", port=0, lifespan="off", log_level="warning")
+        uvicorn.Config(
+            api,
+            host="127.0.0.1",
+            port=0,
+            lifespan="off",
+            log_level="warning",
+            # An event stream the client left is only noticed at its next write: do not wait
+            # for it forever when the test ends.
+            timeout_graceful_shutdown=2,
+        )
     )
     serving = asyncio.create_task(server.serve())
     while not server.started:  # noqa: ASYNC110 - uvicorn offers no start-up event
@@ -174,11 +183,16 @@ async def served(api: FastAPI) -> AsyncIterator[str]:
     port = server.servers[0].sockets[0].getsockname()[1]
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
-    await serving
+    try:
+        await asyncio.wait_for(asyncio.shield(serving), 5)
+    except TimeoutError:  # a stream handler that never noticed its client left
+        server.force_exit = True
+        serving.cancel()
+        await asyncio.gather(serving, return_exceptions=True)
 
 
 async def test_the_events_stream_shows_the_organization_task_statuses(
-    served: str, ctx: AppContext, signup: SignUp, engine: TaskEngine
+    engine: TaskEngine, served: str, ctx: AppContext, signup: SignUp
 ) -> None:
     account, other = await signup(), await signup()
     async with (
@@ -193,12 +207,14 @@ async def test_the_events_stream_shows_the_organization_task_statuses(
             ctx.sessionmaker, ctx.settings.catalog, account.organization_id
         )
         engine.notify_submitted()
-        seen = []
-        async for line in lines:
-            if line.startswith("data: "):
-                event = json.loads(line.removeprefix("data: "))
-                assert event["task_id"] == str(task_id), "another tenant's event leaked"
-                seen.append(event["status"])
-                if event["status"] == "succeeded":
-                    break
+        seen: list[str] = []
+        # Keep-alive comments keep the stream busy, so bound the wait: a miss fails, not hangs.
+        async with asyncio.timeout(30):
+            async for line in lines:
+                if line.startswith("data: "):
+                    event = json.loads(line.removeprefix("data: "))
+                    assert event["task_id"] == str(task_id), "another tenant's event leaked"
+                    seen.append(event["status"])
+                    if event["status"] == "succeeded":
+                        break
     assert seen == ["dispatched", "running", "succeeded"]
