@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from saassy.dispatch.executor import AttemptRef, Executor
 from saassy.dispatch.repository import Claimed, DispatchRepository
 from saassy.events.bus import EventBus, publish_status
+from saassy.kit.background import BackgroundLoop
 from saassy.kit.time import utcnow
 from saassy.models import TaskStatus
 from saassy.plans.catalog import Catalog
@@ -51,7 +52,7 @@ class Dispatcher:
         self.poll_s = poll_s
         self.adopt_every_s = adopt_every_s
         self._cursor: uuid.UUID | None = None
-        self._loop: asyncio.Task[None] | None = None
+        self._loop = BackgroundLoop(self.run, "dispatcher")
 
     async def dispatch_once(self) -> list[Claimed]:
         """Claim what the executor has room for and hand it over; returns the claims."""
@@ -142,12 +143,7 @@ class Dispatcher:
                 await asyncio.wait_for(self.wakeup.wait(), self.poll_s)
 
     def start(self) -> None:
-        if self._loop is None:
-            self._loop = asyncio.create_task(self.run(), name="dispatcher")
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._loop is not None:
-            self._loop.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop
-            self._loop = None
+        await self._loop.stop()

@@ -9,7 +9,6 @@ which matters on SQLite where every transaction takes the write lock.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from saassy.dispatch.executor import AttemptRef
 from saassy.dispatch.repository import DispatchRepository
+from saassy.kit.background import BackgroundLoop
 from saassy.kit.time import utcnow
 
 log = structlog.get_logger(__name__)
@@ -47,7 +47,7 @@ class LeaseKeeper:
         self.lease = lease
         self.poll_s = poll_s
         self.watches: dict[uuid.UUID, tuple[AttemptRef, AttemptWatch]] = {}
-        self._loop: asyncio.Task[None] | None = None
+        self._loop = BackgroundLoop(self._run, "lease keeper")
 
     def watch(self, ref: AttemptRef) -> AttemptWatch:
         watch = AttemptWatch()
@@ -60,15 +60,10 @@ class LeaseKeeper:
             del self.watches[ref.task_id]
 
     def start(self) -> None:
-        if self._loop is None:
-            self._loop = asyncio.create_task(self._run(), name="lease keeper")
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._loop is not None:
-            self._loop.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop
-            self._loop = None
+        await self._loop.stop()
 
     async def _run(self) -> None:
         renewed = time.monotonic()
