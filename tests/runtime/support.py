@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +23,8 @@ class Run:
 
 def spec_for(workspace: Path, code: str, **limits: float) -> SandboxSpec:
     return SandboxSpec(
-        name=f"test-{workspace.name}",
+        # The pid: test runs of other checkouts on this host share the cgroup parent.
+        name=f"test-{workspace.name}-{os.getpid()}",
         argv=(PYTHON, "-c", textwrap.dedent(code)),
         input_file=workspace / "input.json",
         output_dir=workspace / "output",

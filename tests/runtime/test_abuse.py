@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import time
@@ -13,7 +14,7 @@ import pytest
 from saassy.runtime.base import EndReason
 from saassy.runtime.process import ProcessRuntime
 from saassy.runtime.sandbox import NamespaceSandbox
-from tests.runtime.support import run_code
+from tests.runtime.support import run_code, spec_for
 
 
 def zombie_children() -> list[int]:
@@ -30,6 +31,17 @@ def zombie_children() -> list[int]:
         if state == "Z" and int(ppid) == os.getpid():
             zombies.append(int(entry))
     return zombies
+
+
+def host_ids(pids: list[int]) -> set[str]:
+    """The real, effective, saved and fs uids and gids of these processes, as the host sees them."""
+    ids: set[str] = set()
+    for pid in pids:
+        with contextlib.suppress(FileNotFoundError):
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith(("Uid:", "Gid:")):
+                    ids.update(line.split()[1:])
+    return ids
 
 
 async def test_fork_bomb_is_stopped_by_the_pids_limit(
@@ -169,3 +181,38 @@ async def test_platform_environment_is_invisible(
     """
     run = await run_code(runtime, workspace, code)
     assert run.stdout == ["env False", "proc False", "pid1 False", "uid 65534"]
+
+
+async def test_the_sandbox_holds_no_privileges(runtime: ProcessRuntime, workspace: Path) -> None:
+    code = """
+        import resource
+        wanted = ("Groups", "NoNewPrivs", "CapPrm", "CapEff", "CapBnd", "CapAmb")
+        for line in open("/proc/self/status"):
+            if line.split(":")[0] in wanted:
+                print(" ".join(line.split()))
+        print("core", resource.getrlimit(resource.RLIMIT_CORE)[0])
+        print("ready", flush=True)
+        import time; time.sleep(30)
+    """
+    handle = await runtime.start(spec_for(workspace, code))
+    lines = []
+    async for line in handle.output():
+        lines.append(line.data.decode())
+        if lines[-1] == "ready":
+            break
+    assert isinstance(handle, NamespaceSandbox)
+    assert handle.cgroup is not None
+    members_ids = host_ids(handle.cgroup.pids())
+    await handle.kill()
+    await handle.cleanup()
+    assert lines == [
+        "Groups:",
+        "CapPrm: 0000000000000000",
+        "CapEff: 0000000000000000",
+        "CapBnd: 0000000000000000",
+        "CapAmb: 0000000000000000",
+        "NoNewPrivs: 1",
+        "core 0",
+        "ready",
+    ]
+    assert members_ids == {"65534"}  # every member, bwrap included, as the host sees it

@@ -36,6 +36,7 @@ def test_v1_limits_and_accounting(tmp_path: Path) -> None:
     assert (dirs["memory"] / "memory.limit_in_bytes").read_text() == str(64 * 1024 * 1024)
     assert (dirs["cpu"] / "cpu.cfs_quota_us").read_text() == "50000"
     assert (dirs["pids"] / "pids.max").read_text() == "16"
+    assert cgroup.join_files == [directory / "tasks" for directory in dirs.values()]
     (dirs["cpuacct"] / "cpuacct.usage").write_text("1500000000\n")
     (dirs["memory"] / "memory.max_usage_in_bytes").write_text("4096\n")
     (dirs["memory"] / "memory.oom_control").write_text(

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from saassy.runtime.base import Limits
 from saassy.runtime.process import ProcessRuntime
+from saassy.runtime.sandbox import SHARED_ETC
 
 PLATFORM = """
     import asyncio, sys
@@ -41,7 +42,7 @@ PLATFORM = """
 async def test_a_crashed_platform_leaves_a_measurable_and_removable_sandbox(
     runtime: ProcessRuntime, workspace: Path
 ) -> None:
-    name = f"crash-{workspace.name}"
+    name = f"crash-{workspace.name}-{os.getpid()}"
     platform = await asyncio.create_subprocess_exec(
         sys.executable, "-c", textwrap.dedent(PLATFORM), str(workspace), name,
         stdout=asyncio.subprocess.PIPE,
@@ -81,11 +82,14 @@ async def test_sweep_frees_sandboxes_of_dead_platform_processes_only(
     stale = runtime.work_root / f"sweep-{workspace.name}@{dead.pid}-0000"
     (stale / "fs").mkdir(parents=True)
     stale_cgroup = runtime.host.cgroups.create(stale.name.partition("@")[0], Limits())
+    stale_etc = runtime.work_root / f"{SHARED_ETC}@{dead.pid}-0000"
+    stale_etc.mkdir()
     live = runtime.work_root / f"sweep-live-{workspace.name}@{os.getpid()}-0000"
     (live / "fs").mkdir(parents=True)
     try:
-        assert await runtime.sweep() >= 1
+        assert await runtime.sweep() >= 2
         assert not stale.exists()
+        assert not stale_etc.exists()
         assert runtime.host.cgroups.existing(stale.name.partition("@")[0]) is None
         assert live.exists()
     finally:

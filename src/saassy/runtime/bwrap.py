@@ -9,6 +9,7 @@ passes it, and bwrap hands it to the program unchanged.
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -51,8 +52,12 @@ def write_etc(directory: Path, *, uid: int, gid: int) -> dict[str, Path]:
     return written
 
 
-def system_binds() -> list[str]:
-    """Bind the host's system dirs read-only, keeping merged-/usr symlinks as symlinks."""
+@functools.cache
+def system_binds() -> tuple[str, ...]:
+    """Bind the host's system dirs read-only, keeping merged-/usr symlinks as symlinks.
+
+    Looked up once per process: the host's layout does not change under a running platform.
+    """
     args = ["--ro-bind", "/usr", "/usr"]
     for directory in SYSTEM_DIRS:
         if os.path.islink(directory):
@@ -62,7 +67,7 @@ def system_binds() -> list[str]:
     python_etc = [str(p) for p in sorted(Path("/etc").glob("python3.*"))]
     for path in (*ETC_FILES, *python_etc):
         args += ["--ro-bind-try", path, path]
-    return args
+    return tuple(args)
 
 
 def program_paths(argv: tuple[str, ...], extra: tuple[Path, ...]) -> list[str]:

@@ -21,9 +21,9 @@ MNT_DETACH = 2
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
 
 
-def mount_tmpfs(target: Path, *, size_bytes: int, uid: int, gid: int) -> None:
-    """Mount a tmpfs of at most `size_bytes` on `target`, owned by the sandbox user."""
-    options = f"size={size_bytes},mode=0700,uid={uid},gid={gid}".encode()
+def mount_tmpfs(target: Path, *, size_bytes: int, uid: int, gid: int, mode: int = 0o700) -> None:
+    """Mount a tmpfs of at most `size_bytes` on `target`, its root owned by uid:gid."""
+    options = f"size={size_bytes},mode={mode:04o},uid={uid},gid={gid}".encode()
     flags = MS_NOSUID | MS_NODEV
     if _libc.mount(b"tmpfs", os.fsencode(target), b"tmpfs", flags, options) != 0:
         errno = ctypes.get_errno()

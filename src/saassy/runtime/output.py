@@ -41,6 +41,12 @@ class OutputPump:
     def done(self) -> bool:
         return self._open_streams == 0
 
+    async def closed(self, timeout_s: float) -> bool:
+        """Whether both pipes reached EOF within `timeout_s`; nothing is cancelled."""
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=timeout_s)
+        return self.done
+
     async def drained(self, grace_s: float) -> None:
         """Wait for EOF on both pipes; after `grace_s` give up (a leaked child holds them)."""
         if not self._tasks:

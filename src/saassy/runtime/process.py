@@ -21,7 +21,7 @@ from saassy.runtime import mounts
 from saassy.runtime.base import IsolationLevel, Runtime, SandboxHandle, SandboxSpec, Usage
 from saassy.runtime.cgroups import cgroup_name, detect_cgroups
 from saassy.runtime.rlimits import RlimitsSandbox
-from saassy.runtime.sandbox import NamespaceSandbox, SandboxHost
+from saassy.runtime.sandbox import SHARED_ETC, NamespaceSandbox, SandboxHost
 
 log = structlog.get_logger(__name__)
 
@@ -62,6 +62,13 @@ def _bwrap_failure(command: list[str]) -> str | None:
     if done.returncode != 0:
         return done.stderr.decode(errors="replace").strip() or f"exit {done.returncode}"
     return None
+
+
+def _remove_work_dir(leftover: Path) -> None:
+    for mounted in (leftover / "fs", leftover):  # "fs": the stage of older versions
+        with contextlib.suppress(OSError):
+            mounts.unmount(mounted)
+    shutil.rmtree(leftover, ignore_errors=True)
 
 
 class ProcessRuntime(Runtime):
@@ -171,7 +178,11 @@ class ProcessRuntime(Runtime):
             pid = int(owner.split("-")[0]) if owner.split("-")[0].isdigit() else 0
             if pid > 0 and _alive(pid):
                 continue
-            if self.host is not None and (cgroup := self.host.cgroups.existing(name)):
+            if (
+                name != SHARED_ETC  # a dead process's /etc files: no cgroup
+                and self.host is not None
+                and (cgroup := self.host.cgroups.existing(name))
+            ):
                 with contextlib.suppress(OSError):
                     await cgroup.kill_all()
                     cgroup.remove()
@@ -180,9 +191,7 @@ class ProcessRuntime(Runtime):
         return freed
 
     async def _remove_work_dir(self, leftover: Path) -> None:
-        with contextlib.suppress(OSError):
-            mounts.unmount(leftover / "fs")
-        await asyncio.to_thread(shutil.rmtree, leftover, True)
+        await asyncio.to_thread(_remove_work_dir, leftover)
 
     def describe(self) -> dict[str, object]:
         described = super().describe()

@@ -124,7 +124,8 @@ class RlimitsSandbox(SupervisedProcess):
     async def _read_program_pid(self) -> int | None:
         if self._program_pid is None and self._status is not None:
             with contextlib.suppress(TimeoutError, ValueError):
-                line = await asyncio.wait_for(self._status.readline(), 1.0)
+                async with asyncio.timeout(1.0):
+                    line = await self._status.readline()
                 self._program_pid = int(line)
         return self._program_pid
 
@@ -140,11 +141,12 @@ class RlimitsSandbox(SupervisedProcess):
         return Usage(0.0, 0, self.wall_seconds)
 
     async def _finish(self) -> bool:
-        await self._read_program_pid()
+        await self._kill_tree()
         report: dict[str, float] = {}
         if self._status is not None:
             with contextlib.suppress(TimeoutError, ValueError):
-                report = json.loads(await asyncio.wait_for(self._status.read(), 1.0) or b"{}")
+                async with asyncio.timeout(1.0):
+                    report = json.loads(await self._status.read() or b"{}")
         peak = int(report.get("maxrss_kb", 0)) * 1024  # one process's peak, not the tree's
         self._usage = Usage(float(report.get("cpu", 0.0)), peak, self.wall_seconds)
         return False

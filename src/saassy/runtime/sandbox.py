@@ -1,19 +1,27 @@
 """A bubblewrap sandbox inside its own cgroup: the process runtime's real isolation.
 
-Launch order: `/bin/sh` (as the platform, root) writes its own pid into the sandbox's cgroup.procs
-files, then execs `setpriv` to become the unprivileged sandbox uid, which execs `bwrap`. So the
-program is inside the cgroup before it runs a single instruction, and no host uid 0 ever runs
-inside the namespaces. The output dir is a size-capped tmpfs (see mounts.py), copied out after.
+Launch order: `/bin/sh` (as the platform, root) joins the sandbox's cgroups (writing "0", itself,
+into each `join_files`), then execs `setpriv` to become the unprivileged sandbox uid, which execs
+`bwrap`. So the program is inside the cgroup before it runs a single instruction, and no host
+uid 0 ever runs inside the namespaces. `/bin/sh` is started by `spawn.py` (vfork on a worker
+thread: uvloop's own spawn forks the whole server). The work dir is a size-capped tmpfs (see
+mounts.py) holding the input copy and the output dir; after the exit, output is copied out and
+everything released.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import shutil
+import threading
+import time
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import structlog
 
@@ -22,16 +30,22 @@ from saassy.runtime.artifacts import copy_file, copy_out
 from saassy.runtime.base import SandboxSpec, Usage
 from saassy.runtime.cgroups import CgroupLayout, SandboxCgroup, cgroup_name
 from saassy.runtime.environment import sandbox_env
+from saassy.runtime.spawn import spawn
 from saassy.runtime.supervise import SupervisedProcess
 
 log = structlog.get_logger(__name__)
 
-# Join every cgroup given before "--", then exec the rest; exit 125 when a join fails.
+# Join every cgroup given before "--" (see `SandboxCgroup.join_files`), then exec the rest;
+# exit 125 when a join fails.
 TRAMPOLINE = (
-    'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; '
-    'ulimit -c 0; exec "$@"'
+    'while [ "$1" != -- ]; do echo 0 > "$1" || exit 125; shift; done; shift; ulimit -c 0; exec "$@"'
 )
 PEAK_SAMPLE_S = 0.05
+PAGE = 4096
+SHARED_ETC = ".etc"
+SETTLE_S = 0.005
+SETTLE_POLL_S = 0.0001
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -59,78 +73,88 @@ class NamespaceSandbox(SupervisedProcess):
         super().__init__(spec)
         self.host = host
         self.work_dir = host.work_root / work_dir_name(spec.name)
-        self.stage = self.work_dir / "fs"
         self.cgroup: SandboxCgroup | None = None
         self._mounted = False
-        self._sampled_peak = 0
+        self._work_dir_removed = False
+        self._sampled_peak: int | None = None  # set when the kernel keeps no peak for us
         self._sampler: asyncio.Task[None] | None = None
 
     async def launch(self) -> None:
-        spec, host = self.spec, self.host
+        spec = self.spec
         try:
-            self._prepare_files()
-            self.cgroup = host.cgroups.create(spec.name, spec.limits)
-            drop = []
-            if host.setpriv is not None:
-                drop = [host.setpriv, "--reuid", str(host.uid), "--regid", str(host.gid)]
-                drop += ["--clear-groups", "--no-new-privs", "--bounding-set", "-all"]
-            command = bwrap.bwrap_argv(
-                host.bwrap,
-                spec.argv,
-                etc=bwrap.write_etc(self.work_dir, uid=host.uid, gid=host.gid),
-                input_file=self.work_dir / "input.json",
-                output_dir=self.stage / "output",
-                events_file=self.stage / "events.jsonl",
-                tmp_bytes=spec.limits.disk_mb * 1024 * 1024,
-                network=spec.network,
-                read_only_paths=bwrap.program_paths(spec.argv, spec.read_only_paths),
-            )
-            joins = [str(path) for path in self.cgroup.join_files]
+            command, joins = await _until_done(asyncio.to_thread(self._prepare))
             env = sandbox_env(
                 spec,
                 input_path=bwrap.INPUT_PATH,
                 output_path=bwrap.OUTPUT_PATH,
                 events_path=bwrap.EVENTS_PATH,
             )
-            process = await asyncio.create_subprocess_exec(
-                "/bin/sh", "-c", TRAMPOLINE, "saassy-launch", *joins, "--", *drop, *command,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
+            process = await spawn(
+                ["/bin/sh", "-c", TRAMPOLINE, "saassy-launch", *joins, "--", *command],
                 env=env,
                 cwd=self.work_dir,
-                start_new_session=True,
-            )  # fmt: skip
+            )
         except BaseException:
             await self._release()
             raise
         self._supervise(process)
-        if self.cgroup.peak_memory_bytes() is None:
+        if self._sampled_peak is None:
             self._sampler = asyncio.create_task(self._sample_peak())
 
+    def _prepare(self) -> tuple[list[str], list[str]]:
+        """Off the loop: files, cgroup, and the launch command; returns (command, join files)."""
+        spec, host = self.spec, self.host
+        self._prepare_files()
+        self.cgroup = host.cgroups.create(spec.name, spec.limits)
+        if self.cgroup.version == 2 and self.cgroup.peak_memory_bytes() is None:
+            self._sampled_peak = 0  # v1 always keeps a peak
+        drop = []
+        if host.setpriv is not None:
+            drop = [host.setpriv, "--reuid", str(host.uid), "--regid", str(host.gid)]
+            drop += ["--clear-groups", "--no-new-privs", "--bounding-set", "-all"]
+        command = bwrap.bwrap_argv(
+            host.bwrap,
+            spec.argv,
+            etc=shared_etc(host),
+            input_file=self.work_dir / "input.json",
+            output_dir=self.work_dir / "output",
+            events_file=self.work_dir / "events.jsonl",
+            tmp_bytes=spec.limits.disk_mb * 1024 * 1024,
+            network=spec.network,
+            read_only_paths=bwrap.program_paths(spec.argv, spec.read_only_paths),
+        )
+        return [*drop, *command], [str(path) for path in self.cgroup.join_files]
+
     def _prepare_files(self) -> None:
-        """Private work dir the sandbox uid may traverse, with its input copy and output stage."""
+        """The private work dir: a size-capped tmpfs (when we may mount) that the sandbox uid may
+        traverse, holding the input copy, the output dir and the events file.
+
+        Everything but the mount point lives in memory: on a disk file system each of these
+        creations and removals is a journaled metadata write (~0.1-0.7 ms apiece).
+        """
         host = self.host
         self.work_dir.mkdir(mode=0o711)
-        self.work_dir.chmod(0o711)
+        if host.can_mount:
+            pages = -(-self.spec.input_file.stat().st_size // PAGE) * PAGE  # the input's share
+            size = self.spec.limits.disk_mb * 1024 * 1024 + pages
+            mounts.mount_tmpfs(self.work_dir, size_bytes=size, uid=0, gid=0, mode=0o711)
+            self._mounted = True
+        else:
+            self.work_dir.chmod(0o711)  # whatever the umask
         shutil.copyfile(self.spec.input_file, self.work_dir / "input.json")
         (self.work_dir / "input.json").chmod(0o444)
-        self.stage.mkdir(mode=0o700)
-        if host.can_mount:
-            size = self.spec.limits.disk_mb * 1024 * 1024
-            mounts.mount_tmpfs(self.stage, size_bytes=size, uid=host.uid, gid=host.gid)
-            self._mounted = True
-        (self.stage / "output").mkdir()
-        (self.stage / "events.jsonl").touch()
+        (self.work_dir / "output").mkdir(mode=0o700)
+        (self.work_dir / "events.jsonl").touch(mode=0o600)
         if os.geteuid() == 0:
-            for path in (self.stage, self.stage / "output", self.stage / "events.jsonl"):
+            for path in (self.work_dir / "output", self.work_dir / "events.jsonl"):
                 os.chown(path, host.uid, host.gid)
 
     async def _sample_peak(self) -> None:
         """Only for v2 kernels without memory.peak: sample memory.current while running."""
         assert self.cgroup is not None
         while True:
-            self._sampled_peak = max(self._sampled_peak, self.cgroup.current_memory_bytes())
+            current = self.cgroup.current_memory_bytes()
+            self._sampled_peak = max(self._sampled_peak or 0, current)
             await asyncio.sleep(PEAK_SAMPLE_S)
 
     async def _kill_tree(self) -> None:
@@ -138,49 +162,115 @@ class NamespaceSandbox(SupervisedProcess):
             await self.cgroup.kill_all()
 
     async def _measure_now(self) -> Usage:
+        return await asyncio.to_thread(self._measure)
+
+    def _measure(self) -> Usage:
         if self.cgroup is None:
             return Usage(0.0, 0, 0.0)
         peak = self.cgroup.peak_memory_bytes()
         if peak is None:
-            peak = max(self._sampled_peak, self.cgroup.current_memory_bytes())
+            peak = max(self._sampled_peak or 0, self.cgroup.current_memory_bytes())
         return Usage(self.cgroup.cpu_seconds(), peak, self.wall_seconds)
 
     async def _finish(self) -> bool:
-        assert self.cgroup is not None
         if self._sampler is not None:
             self._sampler.cancel()
-        self._usage = await self._measure_now()
-        oom = self.cgroup.oom_killed()
+        collected = await asyncio.to_thread(self._collect_once_empty)
+        if collected is None:  # something outlived the main process
+            await self._kill_tree()
+            collected = await asyncio.to_thread(self._collect)
+        self._usage, oom = collected
+        return oom
+
+    def _collect_once_empty(self) -> tuple[Usage, bool] | None:
+        """`_collect()` once the cgroup is empty, None if it is not soon. Right after an exit
+        bwrap's init is often still listed (bwrap reports the exit first, its namespaces take a
+        moment to go), so this polls finer than the event loop's millisecond timers could."""
+        assert self.cgroup is not None
+        end = time.monotonic() + SETTLE_S
+        while self.cgroup.pids():
+            if time.monotonic() >= end:
+                return None
+            time.sleep(SETTLE_POLL_S)
+        return self._collect()
+
+    def _collect(self) -> tuple[Usage, bool]:
+        """Off the loop, after exit (the tree is gone), in one thread hop: usage, whether memory
+        ran out, the output copied out, and the work dir removed. The cgroup stays, readable,
+        until `cleanup()`.
+        """
+        assert self.cgroup is not None
+        usage, oom = self._measure(), self.cgroup.oom_killed()
         try:
-            await asyncio.to_thread(self._copy_out)
+            copy_out(self.work_dir / "output", self.spec.output_dir)
+            if self.spec.events_file is not None:
+                copy_file(self.work_dir / "events.jsonl", self.spec.events_file)
         except OSError:  # the exit and usage still count; the output is what is lost
             log.exception("sandbox.output_not_copied", sandbox=self.spec.name)
         finally:
-            self._unmount()
-        return oom
-
-    def _copy_out(self) -> None:
-        copy_out(self.stage / "output", self.spec.output_dir)
-        if self.spec.events_file is not None:
-            copy_file(self.stage / "events.jsonl", self.spec.events_file)
-        self._unmount()
-
-    def _unmount(self) -> None:
-        if self._mounted:
-            mounts.unmount(self.stage)
-            self._mounted = False
+            self._remove_work_dir()
+        return usage, oom
 
     async def _release(self) -> None:
         if self._sampler is not None:
             self._sampler.cancel()
-        if self.cgroup is not None:
+        if self.cgroup is not None and self._exit is None:  # after an exit the tree is gone
             await self.cgroup.kill_all()
+        await asyncio.to_thread(self._remove)
+
+    def _remove(self) -> None:
+        """The (empty) cgroup, then the work dir if still there; blocking."""
+        if self.cgroup is not None:
             try:
                 self.cgroup.remove()
             except OSError:  # still busy: `sweep()` frees it later
                 log.warning("sandbox.cgroup_not_removed", sandbox=self.spec.name, exc_info=True)
+        self._remove_work_dir()
+
+    def _remove_work_dir(self) -> None:
+        """Unmount and remove the work dir; idempotent."""
+        if self._work_dir_removed:
+            return
+        if self._mounted:
+            try:
+                mounts.unmount(self.work_dir)
+                self._mounted = False
+            except OSError:
+                log.warning("sandbox.work_dir_not_unmounted", sandbox=self.spec.name, exc_info=True)
         try:
-            self._unmount()
+            self.work_dir.rmdir()  # unmounted, it is the empty mount point
         except OSError:
-            log.warning("sandbox.stage_not_unmounted", sandbox=self.spec.name, exc_info=True)
-        await asyncio.to_thread(shutil.rmtree, self.work_dir, True)
+            shutil.rmtree(self.work_dir, ignore_errors=True)
+        self._work_dir_removed = True
+
+
+async def _until_done(work: Awaitable[T]) -> T:
+    """Await work running in a thread; when cancelled, let the thread finish before raising, so
+    the clean-up that follows does not race it."""
+    future = asyncio.ensure_future(work)
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        with contextlib.suppress(BaseException):
+            await future
+        raise
+
+
+_etc_lock = threading.Lock()
+_etc_files: dict[tuple[Path, int, int, int], dict[str, Path]] = {}
+
+
+def shared_etc(host: SandboxHost) -> dict[str, Path]:
+    """The synthetic /etc files (the same for every sandbox), written once per process.
+
+    Named like a work dir, `.etc@<pid>-<random>`, so `sweep()` removes them once we are gone; the
+    dot keeps it apart from every sandbox's (`cgroup_name` never starts with one).
+    """
+    key = (host.work_root, host.uid, host.gid, os.getpid())
+    with _etc_lock:
+        if key not in _etc_files:
+            directory = host.work_root / f"{SHARED_ETC}@{os.getpid()}-{secrets.token_hex(4)}"
+            directory.mkdir(mode=0o711)
+            directory.chmod(0o711)
+            _etc_files[key] = bwrap.write_etc(directory, uid=host.uid, gid=host.gid)
+        return _etc_files[key]

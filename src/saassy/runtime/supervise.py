@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator
+from typing import Protocol
 
 import structlog
 
@@ -21,6 +22,22 @@ from saassy.runtime.output import OutputPump
 log = structlog.get_logger(__name__)
 
 OUTPUT_GRACE_S = 1.0
+SETTLE_S = 0.05
+
+
+class LaunchedProcess(Protocol):
+    """What supervision needs of a started process (`asyncio.subprocess.Process` has it)."""
+
+    @property
+    def pid(self) -> int: ...
+
+    @property
+    def stdout(self) -> asyncio.StreamReader | None: ...
+
+    @property
+    def stderr(self) -> asyncio.StreamReader | None: ...
+
+    async def wait(self) -> int: ...
 
 
 class SupervisedProcess(SandboxHandle):
@@ -28,7 +45,7 @@ class SupervisedProcess(SandboxHandle):
 
     def __init__(self, spec: SandboxSpec) -> None:
         self.spec = spec
-        self._process: asyncio.subprocess.Process | None = None
+        self._process: LaunchedProcess | None = None
         self._pump = OutputPump()
         self._requested: EndReason | None = None
         self._exit: Exit | None = None
@@ -38,22 +55,27 @@ class SupervisedProcess(SandboxHandle):
         self._ended_at: float | None = None
         self._cleaned = False
 
-    def _supervise(self, process: asyncio.subprocess.Process) -> None:
+    def _supervise(self, process: LaunchedProcess) -> None:
         self._process = process
         self._started_at = time.monotonic()
         self._pump.attach("stdout", process.stdout)
         self._pump.attach("stderr", process.stderr)
         self._supervisor = asyncio.create_task(self._run(process), name=f"sandbox {self.spec.name}")
 
-    async def _run(self, process: asyncio.subprocess.Process) -> Exit:
+    async def _run(self, process: LaunchedProcess) -> Exit:
         try:
-            returncode = await asyncio.wait_for(process.wait(), self.spec.limits.timeout_s)
+            async with asyncio.timeout(self.spec.limits.timeout_s):
+                returncode = await process.wait()
         except TimeoutError:
             self._requested = self._requested or EndReason.timed_out
             await self._kill_tree()
             returncode = await process.wait()
         self._ended_at = time.monotonic()
-        await self._kill_tree()  # whatever outlived the main process
+        # The tree's last members close the pipes as they exit. Still open after SETTLE_S:
+        # something outlived the main process and holds them, kill it now; else `_finish` makes
+        # sure nothing is left.
+        if not await self._pump.closed(SETTLE_S):
+            await self._kill_tree()
         await self._pump.drained(OUTPUT_GRACE_S)
         oom = await self._finish()
         exit_ = self._exit_for(returncode, oom)
@@ -114,7 +136,8 @@ class SupervisedProcess(SandboxHandle):
 
     @abc.abstractmethod
     async def _finish(self) -> bool:
-        """After exit: record final usage in `self._usage`; return whether memory ran out."""
+        """After exit: kill whatever is left of the tree, record final usage in `self._usage`;
+        return whether memory ran out."""
 
     @abc.abstractmethod
     async def _measure_now(self) -> Usage:
