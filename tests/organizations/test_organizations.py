@@ -4,7 +4,14 @@ import httpx
 
 from saassy.kit.context import AppContext
 from tests.conftest import SignUp
-from tests.organizations.support import add_member, bearer, create_api_key, create_organization
+from tests.organizations.support import (
+    accept,
+    add_member,
+    bearer,
+    create_api_key,
+    create_organization,
+    invite,
+)
 
 
 async def test_create_makes_the_caller_owner_on_the_default_plan(
@@ -175,3 +182,26 @@ async def test_an_unknown_or_malformed_id_is_404_or_422(
 async def test_anonymous_callers_are_401(client: httpx.AsyncClient) -> None:
     assert (await client.get("/api/v1/organizations")).status_code == 401
     assert (await client.post("/api/v1/organizations", json={"name": "x"})).status_code == 401
+
+
+async def test_me_lists_my_live_organizations_with_my_role_in_the_order_i_joined(
+    client: httpx.AsyncClient, ctx: AppContext, signup: SignUp
+) -> None:
+    ada, bob = await signup(), await signup()
+    bobs = await create_organization(client, bob, "Bob's shop")
+    acme = await create_organization(client, ada, "Acme")
+    closed = await create_organization(client, ada, "Closed")
+    _, token = await invite(client, ctx, bob, bobs["id"], ada.email, "admin")
+    assert (await accept(client, ada, token)).status_code == 200
+    deleted = await client.delete(f"/api/v1/organizations/{closed['id']}", headers=ada.headers)
+    assert deleted.status_code == 204
+
+    me = await client.get("/api/v1/me", headers=ada.headers)
+    assert me.status_code == 200
+    listed = me.json()["organizations"]
+    assert [(m["organization"]["id"], m["role"]) for m in listed] == [
+        (ada.organization_id, "owner"),
+        (acme["id"], "owner"),
+        (bobs["id"], "admin"),
+    ]
+    assert [m["organization"]["name"] for m in listed[1:]] == ["Acme", "Bob's shop"]

@@ -106,3 +106,27 @@ async def test_a_reservation_larger_than_what_is_left_takes_nothing(
         with pytest.raises(QuotaExceeded):
             await reserve(session, ctx.settings.catalog, organization_id, "tasks", 3)
     assert await counter_value(ctx, organization_id, "tasks") == 8
+
+
+@pytest.mark.parametrize(
+    ("overrides", "metric", "amount"),
+    [
+        pytest.param({"tasks_per_month": 2}, "tasks", 3, id="more-than-the-limit"),
+        pytest.param({"daily_action_caps": {"publish": 0}}, "action:publish", 1, id="cap-of-zero"),
+    ],
+)
+async def test_a_reservation_over_the_whole_limit_is_refused_before_any_counter_exists(
+    ctx: AppContext,
+    make_organization: MakeOrganization,
+    overrides: dict[str, Any],
+    metric: str,
+    amount: int,
+) -> None:
+    organization_id = await make_organization(overrides=overrides)
+    async with ctx.sessionmaker() as session, session.begin():
+        with pytest.raises(QuotaExceeded) as refused:
+            await reserve(session, ctx.settings.catalog, organization_id, metric, amount)
+    assert refused.value.details is not None
+    assert refused.value.details["used"] == 0
+    assert await counter_value(ctx, organization_id, metric) == 0
+    assert await reservation_count(ctx, organization_id) == 0

@@ -21,7 +21,8 @@ from saassy.accounts.schemas import (
 )
 from saassy.auth.dependencies import CurrentUser, anonymous_rate_limit
 from saassy.kit.deps import ClientIP, Limiter, Session, SettingsDep
-from saassy.models import Organization, User
+from saassy.models import User
+from saassy.organizations.repository import OrganizationRepository
 
 router = APIRouter(tags=["auth"])
 auth = APIRouter(prefix="/auth", dependencies=[Depends(anonymous_rate_limit)])
@@ -114,11 +115,11 @@ async def me(principal: CurrentUser, session: Session) -> MeResponse:
     assert principal.user_id is not None
     user = await session.get(User, principal.user_id)
     assert user is not None
-    organizations = {
-        org.id: org
-        for org in [await session.get(Organization, org_id) for org_id in principal.roles]
-        if org is not None
+    found = {
+        org.id: org for org in await OrganizationRepository(session).all_in_scope(principal.scope)
     }
+    # In the order the user joined them, as the principal lists them.
+    organizations = [found[org_id] for org_id in principal.roles if org_id in found]
     return MeResponse(
         id=user.id,
         email=user.email,
@@ -129,6 +130,6 @@ async def me(principal: CurrentUser, session: Session) -> MeResponse:
                 organization=OrganizationBrief(id=org.id, name=org.name, plan=org.plan),
                 role=principal.roles[org.id],
             )
-            for org in organizations.values()
+            for org in organizations
         ],
     )

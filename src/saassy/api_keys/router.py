@@ -25,7 +25,7 @@ class KeyManagement:
     organization: ActiveOrganization
 
 
-def get_key_management(
+async def get_key_management(
     organization: CurrentOrganization, principal: CurrentPrincipal
 ) -> KeyManagement:
     """The active organization (404 if not the caller's), managed by a user who is admin+ (403)."""

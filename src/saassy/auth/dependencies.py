@@ -14,16 +14,15 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from saassy.accounts.repository import UserRepository
-from saassy.api_keys.repository import ApiKeyRepository
 from saassy.auth.principal import ActiveOrganization, Principal
+from saassy.auth.repository import AuthRepository
+from saassy.kit.db import yield_sqlite_lock
 from saassy.kit.deps import ClientIP, Context, Session
 from saassy.kit.errors import Forbidden, NotFound, Unauthorized
 from saassy.kit.security import InvalidAccessToken, decode_access_token, token_digest
 from saassy.kit.time import utcnow
-from saassy.models import Organization, Role
-from saassy.organizations.repository import MembershipRepository
-from saassy.plans.service import effective_plan
+from saassy.models import Role
+from saassy.plans.service import plan_with_overrides
 
 API_KEY_PREFIX = "sk_"
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -32,22 +31,26 @@ bearer_scheme = HTTPBearer(auto_error=False, description="An access token or an 
 
 
 async def _principal_from_api_key(session: Session, key: str) -> Principal:
-    api_key = await ApiKeyRepository(session).get_by_digest(token_digest(key))
-    if api_key is None or api_key.revoked_at is not None:
-        raise Unauthorized("The API key is not valid or was revoked.", code="invalid_api_key")
-    organization = await session.get(Organization, api_key.organization_id)
-    if organization is None or organization.deleted_at is not None:
+    auth = AuthRepository(session)
+    holder = await auth.key_holder(token_digest(key))
+    if (
+        holder is None
+        or holder.revoked_at is not None
+        or holder.organization_deleted_at is not None
+    ):
         raise Unauthorized("The API key is not valid or was revoked.", code="invalid_api_key")
     now = utcnow()
-    if api_key.last_used_at is None or now - api_key.last_used_at > LAST_USED_RESOLUTION:
-        api_key.last_used_at = now
+    if holder.last_used_at is None or now - holder.last_used_at > LAST_USED_RESOLUTION:
+        await auth.record_key_use(holder.key_id, now)
+    organization_id = holder.organization_id
     return Principal(
         user_id=None,
-        api_key_id=api_key.id,
+        api_key_id=holder.key_id,
         is_staff=False,
-        roles={organization.id: Role.member},
-        default_organization_id=organization.id,
-        plans={organization.id: organization.plan},
+        roles={organization_id: Role.member},
+        default_organization_id=organization_id,
+        plans={organization_id: holder.plan},
+        plan_overrides={organization_id: holder.plan_overrides} if holder.plan_overrides else {},
     )
 
 
@@ -61,18 +64,19 @@ async def _principal_from_access_token(session: Session, ctx: Context, token: st
             else ("The access token is not valid.")
         )
         raise Unauthorized(message, code=exc.reason) from exc
-    user = await UserRepository(session).get(claims.user_id)
-    if user is None or user.disabled_at is not None:
+    access = await AuthRepository(session).user_access(claims.user_id)
+    if access is None or access.disabled_at is not None:
         raise Unauthorized("The access token is not valid.", code="invalid_token")
-    memberships = await MembershipRepository(session).roles_of_user(user.id)
-    personal = next((org for org, _, _, is_personal in memberships if is_personal), None)
+    grants = access.grants
+    personal = next((g.organization_id for g in grants if g.personal), None)
     return Principal(
-        user_id=user.id,
+        user_id=claims.user_id,
         api_key_id=None,
-        is_staff=user.is_staff,
-        roles={org: role for org, role, _, _ in memberships},
-        default_organization_id=personal or (memberships[0][0] if memberships else None),
-        plans={org: plan for org, _, plan, _ in memberships},
+        is_staff=access.is_staff,
+        roles={g.organization_id: g.role for g in grants},
+        default_organization_id=personal or (grants[0].organization_id if grants else None),
+        plans={g.organization_id: g.plan for g in grants},
+        plan_overrides={g.organization_id: g.plan_overrides for g in grants if g.plan_overrides},
     )
 
 
@@ -88,13 +92,18 @@ async def get_principal(
         principal = await _principal_from_api_key(session, token)
     else:
         principal = await _principal_from_access_token(session, ctx, token)
+    await yield_sqlite_lock(session)  # validation and rate limiting come next, not SQL
     # The default organization's effective plan (its overrides included) sets the API rate.
     catalog = ctx.settings.catalog
     organization_id = principal.default_organization_id
-    organization = await session.get(Organization, organization_id) if organization_id else None
     plan = (
-        effective_plan(catalog, organization)
-        if organization
+        plan_with_overrides(
+            catalog,
+            principal.plans[organization_id],
+            principal.plan_overrides.get(organization_id),
+            organization_id,
+        )
+        if organization_id
         else catalog.plan(catalog.default_plan)
     )
     await ctx.limiter.hit(plan.api_rate_limit, "api", *principal.rate_limit_key)
@@ -104,7 +113,7 @@ async def get_principal(
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 
 
-def get_user_principal(principal: CurrentPrincipal) -> Principal:
+async def get_user_principal(principal: CurrentPrincipal) -> Principal:
     if principal.user_id is None:
         raise Forbidden(
             "This endpoint needs a signed-in user, not an API key.", code="user_required"
@@ -112,7 +121,9 @@ def get_user_principal(principal: CurrentPrincipal) -> Principal:
     return principal
 
 
-def get_staff_principal(principal: Annotated[Principal, Depends(get_user_principal)]) -> Principal:
+async def get_staff_principal(
+    principal: Annotated[Principal, Depends(get_user_principal)],
+) -> Principal:
     if not principal.is_staff:
         raise Forbidden("Staff only.", code="staff_required")
     return principal
@@ -122,7 +133,7 @@ CurrentUser = Annotated[Principal, Depends(get_user_principal)]
 StaffUser = Annotated[Principal, Depends(get_staff_principal)]
 
 
-def get_active_organization(
+async def get_active_organization(
     principal: CurrentPrincipal,
     organization: Annotated[
         uuid.UUID | None,
@@ -136,13 +147,18 @@ def get_active_organization(
     role = principal.role_in(organization_id) if organization_id else None
     if organization_id is None or role is None:
         raise NotFound("Organization")
-    return ActiveOrganization(id=organization_id, role=role, plan=principal.plans[organization_id])
+    return ActiveOrganization(
+        id=organization_id,
+        role=role,
+        plan=principal.plans[organization_id],
+        plan_overrides=principal.plan_overrides.get(organization_id),
+    )
 
 
 def require_role(minimum: Role) -> object:
     """A dependency asserting the caller's role in the active organization is at least `minimum`."""
 
-    def check(
+    async def check(
         active: Annotated[ActiveOrganization, Depends(get_active_organization)],
     ) -> ActiveOrganization:
         if active.role.rank < minimum.rank:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from saassy.models import Role
 
@@ -29,6 +30,8 @@ class Principal:
     roles: Mapping[uuid.UUID, Role]
     default_organization_id: uuid.UUID | None
     plans: Mapping[uuid.UUID, str] = field(default_factory=dict)
+    # Only the organizations that have contract overrides on top of their plan.
+    plan_overrides: Mapping[uuid.UUID, Mapping[str, Any]] = field(default_factory=dict)
 
     @property
     def scope(self) -> OrganizationScope:
@@ -51,3 +54,4 @@ class ActiveOrganization:
     id: uuid.UUID
     role: Role
     plan: str
+    plan_overrides: Mapping[str, Any] | None = None

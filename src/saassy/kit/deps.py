@@ -1,4 +1,8 @@
-"""Request-scoped dependencies, as `Annotated` aliases so signatures say what they use."""
+"""Request-scoped dependencies, as `Annotated` aliases so signatures say what they use.
+
+Dependencies are `async def` even when they do not await: FastAPI runs a plain `def` one in a
+worker thread, and that hop costs more than most of them do.
+"""
 
 from __future__ import annotations
 
@@ -13,14 +17,18 @@ from saassy.kit.context import AppContext
 from saassy.kit.ratelimit import RateLimiter
 
 
-def get_context(request: Request) -> AppContext:
+def app_context(request: Request) -> AppContext:
     ctx: AppContext = request.app.state.ctx
     return ctx
 
 
+async def get_context(request: Request) -> AppContext:
+    return app_context(request)
+
+
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """The request's unit of work: committed before the response is sent, else rolled back."""
-    ctx = get_context(request)
+    ctx = app_context(request)
     async with ctx.sessionmaker() as session:
         try:
             yield session
@@ -34,15 +42,15 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         ctx.dispatch_wakeup.set()
 
 
-def get_settings(request: Request) -> Settings:
-    return get_context(request).settings
+async def get_settings(request: Request) -> Settings:
+    return app_context(request).settings
 
 
-def get_limiter(request: Request) -> RateLimiter:
-    return get_context(request).limiter
+async def get_limiter(request: Request) -> RateLimiter:
+    return app_context(request).limiter
 
 
-def get_client_ip(request: Request) -> str:
+async def get_client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 

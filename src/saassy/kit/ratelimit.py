@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import time
+from functools import lru_cache
 
 import coredis
 from limits import RateLimitItem, parse
@@ -15,6 +16,9 @@ from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 
 from saassy.kit.errors import RateLimited
+
+# Limits come from settings and plans, a handful of strings: parse each once, not per request.
+parse_limit = lru_cache(maxsize=256)(parse)
 
 
 def create_storage(redis_url: str | None) -> Storage:
@@ -50,18 +54,18 @@ class RateLimiter:
 
     async def hit(self, limit: str, *key: str, message: str = "Too many requests.") -> None:
         """Count one request against `limit` for `key`; raise RateLimited when over it."""
-        item = parse(limit)
+        item = parse_limit(limit)
         if not await self._strategy.hit(item, self.namespace, *key):
             await self._refuse(item, key, message)
 
     async def check(self, limit: str, *key: str, message: str = "Too many requests.") -> None:
         """Raise if the limit is already reached, without counting this call."""
-        item = parse(limit)
+        item = parse_limit(limit)
         if not await self._strategy.test(item, self.namespace, *key):
             await self._refuse(item, key, message)
 
     async def clear(self, limit: str, *key: str) -> None:
-        await self._strategy.clear(parse(limit), self.namespace, *key)
+        await self._strategy.clear(parse_limit(limit), self.namespace, *key)
 
     async def close(self) -> None:
         """Release the storage: drop in-memory counters, close Redis connections."""

@@ -6,12 +6,19 @@ import uuid
 from collections.abc import Sequence
 from typing import Any, ClassVar, Generic, TypeVar
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from saassy.models.base import Base
 
 M = TypeVar("M", bound=Base)
+
+
+def table_of(model: type[Base]) -> Table:
+    """A model's table: Core statements on it skip the ORM's work per statement (a hot path)."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
 
 
 class RepositoryBase(Generic[M]):

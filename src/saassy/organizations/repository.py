@@ -39,6 +39,14 @@ class OrganizationRepository(RepositoryBase[Organization]):
         )
         return await self.one_or_none(statement.with_for_update() if lock else statement)
 
+    async def all_in_scope(self, scope: OrganizationScope) -> Sequence[Organization]:
+        """Every live organization the caller may reach, in one query (in no set order)."""
+        if not scope.ids:
+            return []
+        return await self.all(
+            self.select().where(Organization.id.in_(scope.ids), Organization.deleted_at.is_(None))
+        )
+
     async def list_in_scope(
         self, scope: OrganizationScope, params: PageParams
     ) -> Sequence[Organization]:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
 import structlog
 
 from saassy.models import Organization
@@ -12,12 +16,24 @@ log = structlog.get_logger(__name__)
 
 def effective_plan(catalog: Catalog, organization: Organization) -> Plan:
     """The organization's plan with `plan_overrides` applied (validated when staff set them)."""
-    plan = catalog.plan(organization.plan)
-    if not organization.plan_overrides:
+    return plan_with_overrides(
+        catalog, organization.plan, organization.plan_overrides, organization.id
+    )
+
+
+def plan_with_overrides(
+    catalog: Catalog,
+    plan_key: str,
+    overrides: Mapping[str, Any] | None,
+    organization_id: uuid.UUID,
+) -> Plan:
+    """`effective_plan` from an organization's columns, when they were read without the row."""
+    plan = catalog.plan(plan_key)
+    if not overrides:
         return plan
     try:
-        return apply_overrides(plan, organization.plan_overrides)
+        return apply_overrides(plan, overrides)
     except InvalidOverride as exc:
         # Only reachable if the plan schema changed under stored overrides: keep serving.
-        log.warning("plan overrides ignored", organization_id=str(organization.id), error=str(exc))
+        log.warning("plan overrides ignored", organization_id=str(organization_id), error=str(exc))
         return plan

@@ -5,13 +5,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import date, datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import CursorResult, and_, or_, select, update
+from sqlalchemy import CursorResult, and_, bindparam, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.sql.dml import ReturningInsert
 
-from saassy.kit.repository import RepositoryBase
+from saassy.kit.repository import RepositoryBase, table_of
 from saassy.kit.time import utcnow
 from saassy.models import QuotaCounter, QuotaReservation, ReservationStatus
 from saassy.quotas.periods import ACTION_PREFIX, TASKS
@@ -20,6 +22,23 @@ from saassy.quotas.periods import ACTION_PREFIX, TASKS
 def _rowcount(result: Any) -> int:
     assert isinstance(result, CursorResult)
     return result.rowcount
+
+
+@cache
+def _take_statement(dialect: str, limited: bool) -> ReturningInsert[tuple[int]]:
+    """The counter upsert of `QuotaCounterRepository.take`, built once per dialect."""
+    counters = table_of(QuotaCounter)
+    new_row = (postgresql_insert if dialect == "postgresql" else sqlite_insert)(counters)
+    new_total = counters.c.used + new_row.excluded.used
+    return new_row.on_conflict_do_update(
+        index_elements=["organization_id", "metric", "period_start"],
+        set_={"used": new_total},
+        where=(new_total <= bindparam("limit")) if limited else None,
+    ).returning(counters.c.used)
+
+
+# Built once: building and hashing a statement per call costs more CPU than running it.
+_INSERT_RESERVATION = insert(table_of(QuotaReservation))
 
 
 class QuotaCounterRepository(RepositoryBase[QuotaCounter]):
@@ -32,25 +51,7 @@ class QuotaCounterRepository(RepositoryBase[QuotaCounter]):
             QuotaCounter.period_start == period_start,
         )
 
-    async def ensure(self, organization_id: uuid.UUID, metric: str, period_start: date) -> None:
-        """Create the period's counter at 0 unless it exists (concurrent callers both pass)."""
-        dialect = self.session.get_bind().dialect.name
-        insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-        statement = (
-            insert(QuotaCounter)
-            .values(
-                id=uuid.uuid4(),
-                created_at=utcnow(),
-                organization_id=organization_id,
-                metric=metric,
-                period_start=period_start,
-                used=0,
-            )
-            .on_conflict_do_nothing(index_elements=["organization_id", "metric", "period_start"])
-        )
-        await self.session.execute(statement)
-
-    async def consume(
+    async def take(
         self,
         organization_id: uuid.UUID,
         metric: str,
@@ -58,16 +59,27 @@ class QuotaCounterRepository(RepositoryBase[QuotaCounter]):
         amount: int,
         limit: int | None,
     ) -> bool:
-        """Add `amount` only if the total stays within `limit`; False when it would not."""
-        statement = (
-            update(QuotaCounter)
-            .where(self._where(organization_id, metric, period_start))
-            .values(used=QuotaCounter.used + amount)
-            .execution_options(synchronize_session=False)
-        )
+        """Add `amount` to the period's counter, creating it, only if the total stays within
+        `limit`; False when it would not.
+
+        One upsert: PostgreSQL locks the conflicting row before it checks the limit, and SQLite
+        holds the write lock, so concurrent callers at the limit take exactly the units left.
+        """
+        if limit is not None and amount > limit:
+            return False
+        dialect = self.session.get_bind().dialect.name
+        statement = _take_statement(dialect, limited=limit is not None)
+        values = {
+            "id": uuid.uuid4(),
+            "created_at": utcnow(),
+            "organization_id": organization_id,
+            "metric": metric,
+            "period_start": period_start,
+            "used": amount,
+        }
         if limit is not None:
-            statement = statement.where(QuotaCounter.used + amount <= limit)
-        return _rowcount(await self.session.execute(statement)) == 1
+            values["limit"] = limit
+        return (await self.session.execute(statement, values)).first() is not None
 
     async def give_back(
         self, organization_id: uuid.UUID, metric: str, period_start: date, amount: int
@@ -108,6 +120,25 @@ class QuotaCounterRepository(RepositoryBase[QuotaCounter]):
 
 class QuotaReservationRepository(RepositoryBase[QuotaReservation]):
     model = QuotaReservation
+
+    async def insert_reserved(
+        self, organization_id: uuid.UUID, metric: str, period_start: date, amount: int
+    ) -> uuid.UUID:
+        """A new reservation in `reserved`, inserted at once (no ORM object to flush)."""
+        reservation_id = uuid.uuid4()
+        await self.session.execute(
+            _INSERT_RESERVATION,
+            {
+                "id": reservation_id,
+                "created_at": utcnow(),
+                "organization_id": organization_id,
+                "metric": metric,
+                "period_start": period_start,
+                "amount": amount,
+                "status": ReservationStatus.reserved,
+            },
+        )
+        return reservation_id
 
     async def close(
         self,

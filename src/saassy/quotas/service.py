@@ -1,8 +1,9 @@
 """The quota service the task engine calls: reserve before work, settle or release after.
 
-Reservations are atomic with the caller's transaction: the counter moves by one conditional
-UPDATE (row lock on PostgreSQL, `BEGIN IMMEDIATE` on SQLite), so N concurrent callers at the
-limit admit exactly the units left. A rolled-back transaction takes its reservation with it.
+Reservations are atomic with the caller's transaction: the counter is created or moved by one
+conditional upsert (row lock on PostgreSQL, `BEGIN IMMEDIATE` on SQLite), so N concurrent
+callers at the limit admit exactly the units left. A rolled-back transaction takes its
+reservation with it.
 """
 
 from __future__ import annotations
@@ -32,26 +33,33 @@ async def reserve(
     now: datetime | None = None,
 ) -> QuotaReservation:
     """Take `amount` of `metric` from the organization's current window, or QuotaExceeded."""
-    if amount < 1:
-        raise ValueError("a reservation takes at least 1 unit")
     organization = await OrganizationRepository(session).get(organization_id)
     if organization is None or organization.deleted_at is not None:
         raise NotFound("Organization")
-    window = quota_window(effective_plan(catalog, organization), metric, now or utcnow())
+    plan = effective_plan(catalog, organization)
+    reservation_id = await reserve_in_plan(session, plan, organization_id, metric, amount, now)
+    return await _reservation(QuotaReservationRepository(session), reservation_id)
+
+
+async def reserve_in_plan(
+    session: AsyncSession,
+    plan: Plan,
+    organization_id: uuid.UUID,
+    metric: str,
+    amount: int = 1,
+    now: datetime | None = None,
+) -> uuid.UUID:
+    """`reserve` for a caller that already holds the organization's effective plan."""
+    if amount < 1:
+        raise ValueError("a reservation takes at least 1 unit")
+    window = quota_window(plan, metric, now or utcnow())
     counters = QuotaCounterRepository(session)
-    await counters.ensure(organization_id, metric, window.start)
-    if not await counters.consume(organization_id, metric, window.start, amount, window.limit):
+    if not await counters.take(organization_id, metric, window.start, amount, window.limit):
         assert window.limit is not None
         used = await counters.used(organization_id, metric, window.start)
         raise QuotaExceeded(metric, limit=window.limit, used=used, resets_at=window.resets_at)
-    return await QuotaReservationRepository(session).add(
-        QuotaReservation(
-            organization_id=organization_id,
-            metric=metric,
-            period_start=window.start,
-            amount=amount,
-            status=ReservationStatus.reserved,
-        )
+    return await QuotaReservationRepository(session).insert_reserved(
+        organization_id, metric, window.start, amount
     )
 
 
@@ -71,7 +79,7 @@ async def settle(
             await counters.give_back(*key, reservation.amount - counted)
         elif counted > reservation.amount:
             # The work already happened: it is counted even past the limit.
-            await counters.consume(*key, counted - reservation.amount, limit=None)
+            await counters.take(*key, counted - reservation.amount, limit=None)
     return await _reservation(reservations, reservation_id, refresh=True)
 
 

@@ -19,9 +19,9 @@ from jsonschema import ValidationError as SchemaViolation
 from jsonschema.exceptions import best_match
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from saassy.plans.catalog import Catalog, Plan
+from saassy.plans.catalog import Plan
 from saassy.quotas.periods import TASKS, action_metric
-from saassy.quotas.service import reserve
+from saassy.quotas.service import reserve_in_plan
 from saassy.tasks.catalog import TaskType
 from saassy.tasks.errors import InputTooLarge, InvalidTaskInput, PlanLimitExceeded, TimeoutTooLong
 
@@ -133,17 +133,17 @@ class Reservations:
 
 async def reserve_for(
     session: AsyncSession,
-    catalog: Catalog,
+    plan: Plan,
     organization_id: uuid.UUID,
     task_type: TaskType,
     now: datetime,
 ) -> Reservations:
     """One monthly task and one unit of each declared action, or QuotaExceeded (402)."""
-    tasks = await reserve(session, catalog, organization_id, TASKS, now=now)
+    tasks = await reserve_in_plan(session, plan, organization_id, TASKS, now=now)
     actions: dict[str, str] = {}
     for action in task_type.actions:
-        reservation = await reserve(
-            session, catalog, organization_id, action_metric(action), now=now
+        reservation_id = await reserve_in_plan(
+            session, plan, organization_id, action_metric(action), now=now
         )
-        actions[action] = str(reservation.id)
-    return Reservations(tasks=tasks.id, actions=actions)
+        actions[action] = str(reservation_id)
+    return Reservations(tasks=tasks, actions=actions)

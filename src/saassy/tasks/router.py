@@ -48,7 +48,7 @@ async def submit_task(
 ) -> TaskOut:
     """Queue a task of the active organization (admitted against its plan and quotas)."""
     submission = await service.submit_task(
-        session, settings.catalog, principal, organization.id, body, idempotency_key
+        session, settings.catalog, principal, organization, body, idempotency_key
     )
     response.headers["Location"] = f"/api/v1/tasks/{submission.task.id}"
     if not submission.created:

@@ -11,14 +11,13 @@ from dataclasses import dataclass
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from saassy.auth.principal import OrganizationScope, Principal
-from saassy.kit.errors import NotFound, QuotaExceeded
+from saassy.auth.principal import ActiveOrganization, OrganizationScope, Principal
+from saassy.kit.errors import QuotaExceeded
 from saassy.kit.pagination import PageParams, page_of
 from saassy.kit.time import utcnow
 from saassy.models import Task, TaskStatus
-from saassy.organizations.repository import OrganizationRepository
 from saassy.plans.catalog import Catalog
-from saassy.plans.service import effective_plan
+from saassy.plans.service import plan_with_overrides
 from saassy.quotas.periods import ACTION_PREFIX
 from saassy.quotas.service import release, settle
 from saassy.tasks.admission import check_input, check_resources, reserve_for, resolve_timeout
@@ -49,7 +48,7 @@ async def submit_task(
     session: AsyncSession,
     catalog: Catalog,
     principal: Principal,
-    organization_id: uuid.UUID,
+    organization: ActiveOrganization,
     body: TaskSubmit,
     idempotency_key: str | None = None,
 ) -> Submission:
@@ -61,52 +60,52 @@ async def submit_task(
     digest = request_digest(body)
     tasks = TaskRepository(session)
     if idempotency_key is not None:
-        earlier = await tasks.get_by_idempotency_key(organization_id, idempotency_key)
+        earlier = await tasks.get_by_idempotency_key(organization.id, idempotency_key)
         if earlier is not None:
             return _replay(earlier, digest)
-    organization = await OrganizationRepository(session).get_in_scope(
-        organization_id, principal.scope
+    plan = plan_with_overrides(
+        catalog, organization.plan, organization.plan_overrides, organization.id
     )
-    if organization is None:
-        raise NotFound("Organization")
-    plan = effective_plan(catalog, organization)
     timeout_s = resolve_timeout(task_type, plan, body.timeout_s)
     check_resources(task_type, plan)
     now = utcnow()
-    try:
-        # A savepoint: a concurrent twin with the same key fails here, and its reservation
-        # goes with it; the request can then answer with the twin's task.
-        async with session.begin_nested():
-            reservations = await reserve_for(session, catalog, organization.id, task_type, now)
-            task = await tasks.add(
-                Task(
-                    organization_id=organization.id,
-                    type=task_type.name,
-                    status=TaskStatus.queued,
-                    priority=body.priority,
-                    input=body.input,
-                    timeout_s=timeout_s,
-                    max_attempts=task_type.max_attempts,
-                    attempt_count=0,
-                    run_after=now,
-                    idempotency_key=idempotency_key,
-                    request_digest=digest,
-                    quota_reservation_id=reservations.tasks,
-                    action_reservations=reservations.actions or None,
-                    submitted_by_user_id=principal.user_id,
-                    submitted_by_api_key_id=principal.api_key_id,
-                )
-            )
-    except (IntegrityError, QuotaExceeded):
-        # The twin may also have taken the last unit of quota before this request reserved.
-        twin = (
-            await tasks.get_by_idempotency_key(organization_id, idempotency_key)
-            if idempotency_key is not None
-            else None
+
+    async def admit() -> Task:
+        reservations = await reserve_for(session, plan, organization.id, task_type, now)
+        return await tasks.insert_new(
+            organization_id=organization.id,
+            type=task_type.name,
+            status=TaskStatus.queued,
+            priority=body.priority,
+            input=body.input,
+            timeout_s=timeout_s,
+            max_attempts=task_type.max_attempts,
+            attempt_count=0,
+            run_after=now,
+            created_at=now,
+            idempotency_key=idempotency_key,
+            request_digest=digest,
+            quota_reservation_id=reservations.tasks,
+            action_reservations=reservations.actions or None,
+            submitted_by_user_id=principal.user_id,
+            submitted_by_api_key_id=principal.api_key_id,
         )
-        if twin is None:
-            raise
-        return _replay(twin, digest)
+
+    if idempotency_key is None:
+        # A failure fails the request, and its rollback takes the reservations with it.
+        task = await admit()
+    else:
+        try:
+            # A savepoint: a concurrent twin with the same key fails here, and its reservation
+            # goes with it; the request can then answer with the twin's task.
+            async with session.begin_nested():
+                task = await admit()
+        except (IntegrityError, QuotaExceeded):
+            # The twin may also have taken the last unit of quota before this request reserved.
+            twin = await tasks.get_by_idempotency_key(organization.id, idempotency_key)
+            if twin is None:
+                raise
+            return _replay(twin, digest)
     session.info["tasks_queued"] = True  # the dispatcher is woken after the commit
     return Submission(task, created=True)
 
