@@ -16,6 +16,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from saassy.app import create_app
 from saassy.config import Settings
@@ -28,6 +29,7 @@ from tests.services import require
 TEST_DATABASE_URL = os.environ.get("SAASSY_TEST_DATABASE_URL", "")
 TEST_SECRET = "test-secret-0123456789abcdefghijklmnopqrstuvwxyz"
 CLIENT_IP = "203.0.113.10"
+CLEANUP_ATTEMPTS = 5
 
 
 def on_postgresql() -> bool:
@@ -68,16 +70,25 @@ async def database_url(migrated_template: str, tmp_path: Path) -> AsyncIterator[
         yield migrated_template
         engine = create_engine(migrated_template)
         tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-        async with engine.begin() as conn:
-            # A connection the test left behind (a server or an engine it started) must not
-            # hold a lock that makes the clean-up, and so the whole run, wait forever.
-            await conn.execute(
-                text(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                )
-            )
-            await conn.execute(text(f"TRUNCATE {tables} CASCADE"))
+        for attempt in range(CLEANUP_ATTEMPTS):
+            try:
+                async with engine.begin() as conn:
+                    # A connection the test left behind (a server, an engine or a loop in a
+                    # thread it started) must not hold a lock that makes the clean-up, and so
+                    # the whole run, wait forever; one that reconnects and locks again after
+                    # the terminate makes the TRUNCATE time out, and we terminate again.
+                    await conn.execute(text("SET LOCAL lock_timeout = '2s'"))
+                    await conn.execute(
+                        text(
+                            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                        )
+                    )
+                    await conn.execute(text(f"TRUNCATE {tables} CASCADE"))
+                break
+            except DBAPIError:
+                if attempt == CLEANUP_ATTEMPTS - 1:
+                    raise
         await engine.dispose()
         return
     path = tmp_path / "saassy.db"

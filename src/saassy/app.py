@@ -63,6 +63,7 @@ def start_task_engine(ctx: AppContext) -> TaskEngine:
         detect_runtime(force_rlimits=settings.force_rlimits),
         wakeup=ctx.dispatch_wakeup,
         parallelism=settings.executor_parallelism,
+        reserved_slots=settings.executor_reserved_slots,
         lease=timedelta(seconds=settings.task_lease_s),
         poll_s=settings.dispatch_poll_s,
     )
@@ -76,7 +77,9 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = create_engine(settings.resolved_database_url)
+        engine = create_engine(
+            settings.resolved_database_url, pool_size=settings.database_pool_size
+        )
         ctx = AppContext(
             settings=settings,
             engine=engine,

@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".saassy")
     config: Path | None = None
     database_url: str | None = None
+    # PostgreSQL connections per process (plus half as many overflow); SQLite always uses one.
+    database_pool_size: int = Field(24, ge=1)
     redis_url: str | None = None
     secret_key: SecretStr = SecretStr(DEV_SECRET)
     base_url: str = "http://127.0.0.1:8000"
@@ -65,6 +67,9 @@ class Settings(BaseSettings):
     # The embedded task engine (local executor); `saassy dev` and `saassy api` run it.
     run_engine: bool = True
     executor_parallelism: int = Field(16, ge=1)
+    # Beyond the parallelism: slots only an organization with nothing running may take, so a
+    # flood from one never makes another wait for a sandbox to end.
+    executor_reserved_slots: int = Field(1, ge=0)
     task_lease_s: float = Field(15, ge=2)
     dispatch_poll_s: float = Field(0.5, gt=0)
     force_rlimits: bool = False

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections import Counter
+from typing import Literal
 
 from sqlalchemy import update
 
@@ -36,6 +38,32 @@ async def test_a_flooding_organization_does_not_starve_another(
     # Round-robin: one each per turn while both have work, whoever queued first.
     assert per_org == {flooder.organization_id: 3, other.organization_id: 3}
     assert {claim.task_id for claim in claims} >= set(mine)
+
+
+async def test_a_reserved_slot_lets_an_idle_organization_start_while_another_fills_the_rest(
+    ctx: AppContext, signup: SignUp, engine_factory: EngineFactory
+) -> None:
+    flooder, quiet = await signup(), await signup()
+    for account in (flooder, quiet):
+        await set_plan(ctx.sessionmaker, account.organization_id, "big")
+    catalog = ctx.settings.catalog
+    await insert_tasks(ctx.sessionmaker, catalog, flooder.organization_id, 20)
+    engine = engine_factory(FakeRuntime(HANG), parallelism=3, reserved_slots=1)
+
+    # The flood takes every ordinary slot, never the reserved one.
+    flood = await engine.dispatcher.dispatch_once()
+    assert Counter(claim.organization_id for claim in flood) == {
+        uuid.UUID(flooder.organization_id): 3
+    }
+    assert await engine.dispatcher.dispatch_once() == []
+
+    # An organization with nothing running gets it at once, without waiting for a slot to free;
+    # one slot only, and no more once it has something running.
+    mine = await insert_tasks(ctx.sessionmaker, catalog, quiet.organization_id, 2)
+    [claim] = await engine.dispatcher.dispatch_once()
+    assert claim.task_id == mine[0]
+    assert await engine.dispatcher.dispatch_once() == []
+    assert engine.dispatcher.executor.active == 4
 
 
 async def test_round_robin_resumes_where_the_last_round_stopped(
@@ -166,3 +194,32 @@ async def test_a_task_canceled_before_it_starts_gives_its_quota_back(
         reservation = await session.get(QuotaReservation, task.quota_reservation_id)
         assert reservation is not None
         assert reservation.status == ReservationStatus.released
+
+
+class _WatchedWakeup(asyncio.Event):
+    """A wake-up event that tells when the dispatcher has gone idle, waiting on it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.idle = asyncio.Event()
+
+    async def wait(self) -> Literal[True]:
+        self.idle.set()
+        return await super().wait()
+
+
+async def test_the_dispatcher_stops_when_a_wake_up_arrives_with_the_stop(
+    engine_factory: EngineFactory,
+) -> None:
+    # Python 3.11's wait_for returned the wake-up and dropped the cancellation: the loop ran on
+    # after its engine stopped and claimed later tests' tasks.
+    dispatcher = engine_factory(FakeRuntime(HANG), poll_s=30).dispatcher
+    dispatcher.wakeup = wakeup = _WatchedWakeup()
+    running = asyncio.create_task(dispatcher.run())
+    async with asyncio.timeout(5):
+        await wakeup.idle.wait()
+    wakeup.set()
+    running.cancel()
+    done, _ = await asyncio.wait({running}, timeout=2)
+    assert running in done
+    assert running.cancelled()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import timedelta
 
@@ -11,13 +12,14 @@ from sqlalchemy import func, select, update
 from saassy.dispatch.executor import AttemptRef
 from saassy.dispatch.ledger import Metered, UsageLedger
 from saassy.dispatch.outcome import AttemptOutcome, OutcomeFenced, write_outcome
+from saassy.dispatch.repository import DispatchRepository
 from saassy.dispatch.supervisor import supervise
 from saassy.kit.context import AppContext
 from saassy.kit.time import utcnow
 from saassy.models import AttemptStatus, Task, TaskAttempt, TaskStatus, UsageRecord
 from saassy.runtime.base import Usage
 from saassy.runtime.fake import FakeRuntime, FakeScript
-from tests.conftest import SignUp
+from tests.conftest import SignUp, on_postgresql
 from tests.dispatch.conftest import EngineFactory
 from tests.dispatch.support import attempts_of, insert_tasks, task_row, usage_of, wait_for_status
 
@@ -183,3 +185,51 @@ async def test_the_usage_ledger_counts_each_attempt_metric_once(
         count = (await session.execute(select(func.count()).select_from(UsageRecord))).scalar()
     assert count == 2
     assert (await usage_of(ctx.sessionmaker, task_id))[(1, "cpu_seconds")] == 1.0
+
+
+async def test_an_outcome_racing_the_adoption_of_its_attempt_waits_instead_of_deadlocking(
+    ctx: AppContext, signup: SignUp
+) -> None:
+    """Adoption locks the attempt, then the task; the outcome must take them in that order too."""
+    if not on_postgresql():
+        pytest.skip("row locks: SQLite's one write lock serialises these transactions whole")
+    account = await signup()
+    [task_id] = await insert_tasks(ctx.sessionmaker, ctx.settings.catalog, account.organization_id)
+    async with ctx.sessionmaker() as session, session.begin():
+        [claim] = await DispatchRepository(session).claim(
+            uuid.UUID(account.organization_id),
+            1,
+            executor_id="supervisor",
+            now=utcnow(),
+            lease=timedelta(seconds=30),
+            running=True,
+        )
+
+    async def outcome() -> TaskStatus:
+        async with ctx.sessionmaker() as session, session.begin():
+            return await write_outcome(
+                session,
+                ctx.settings.catalog,
+                task_id=task_id,
+                attempt_number=claim.attempt_number,
+                executor_id="supervisor",
+                outcome=AttemptOutcome(AttemptStatus.succeeded, usage=Usage(0.1, 1024, 0.2)),
+                now=utcnow(),
+            )
+
+    async with ctx.sessionmaker() as adopter, adopter.begin():
+        attempt_lock = select(TaskAttempt).where(TaskAttempt.task_id == task_id).with_for_update()
+        await adopter.execute(attempt_lock)
+        writing = asyncio.create_task(outcome())
+        await asyncio.sleep(0.5)  # the outcome is now waiting on a row this transaction holds
+        await adopter.execute(select(Task).where(Task.id == task_id).with_for_update())
+        await adopter.execute(
+            update(TaskAttempt)
+            .where(TaskAttempt.task_id == task_id)
+            .values(status=AttemptStatus.lost, lease_expires_at=None)
+        )
+
+    # Adoption won the attempt: the outcome is fenced off (and did not die in a deadlock).
+    with pytest.raises(OutcomeFenced):
+        await asyncio.wait_for(writing, 10)
+    assert (await task_row(ctx.sessionmaker, task_id)).status == TaskStatus.running

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from pathlib import Path
 
 import structlog
@@ -27,6 +28,8 @@ async def store_artifacts(
     storage: ArtifactStorage, ref: AttemptRef, output_dir: Path
 ) -> list[Artifact]:
     """Put every acceptable file in storage; the rows are inserted with the outcome."""
+    if not _holds_artifacts(output_dir):
+        return []  # the common case: spare it the thread hop
     scan = await asyncio.to_thread(
         collect_artifacts, output_dir, max_total_bytes=MAX_ARTIFACT_BYTES
     )
@@ -61,6 +64,14 @@ async def store_artifacts(
             )
         )
     return stored
+
+
+def _holds_artifacts(output_dir: Path) -> bool:
+    try:
+        with os.scandir(output_dir) as entries:
+            return any(entry.name != RESULT_FILE for entry in entries)
+    except FileNotFoundError:
+        return False
 
 
 async def discard(storage: ArtifactStorage, artifacts: list[Artifact]) -> None:

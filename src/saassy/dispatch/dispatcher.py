@@ -1,10 +1,11 @@
 """The dispatcher: claims due queued tasks for an executor, fairly across organizations.
 
-Each round walks the organizations that have queued tasks in id order, resuming after the last
-one served, and claims one task per organization per turn (priority, then FIFO, inside one),
-skipping organizations at their plan's concurrency, until the executor is full or a whole turn
-claims nothing. Finding the next organization and its next task are index seeks, so a round's
-cost grows with the organizations served, not with the queue's depth.
+Each round finds the organizations with queued tasks in id order, resuming after the last one
+served, up to one per free slot, and shares the free slots out evenly among them (priority, then
+FIFO, inside one), skipping organizations at their plan's concurrency; slots one organization
+cannot use go to the others. Finding the next organization is an index seek and each
+organization's share is claimed in one statement, so a round's cost grows with the organizations
+served, not with the queue's depth or the number of tasks claimed.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import asyncio
 import contextlib
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 
 import structlog
@@ -28,6 +30,16 @@ from saassy.plans.catalog import Catalog
 from saassy.plans.service import effective_plan
 
 log = structlog.get_logger(__name__)
+
+
+@dataclass
+class _Organization:
+    """One organization during a round."""
+
+    id: uuid.UUID
+    room: int  # what its plan's concurrency still allows
+    idle: bool  # nothing dispatched or running when the round began
+    claimed: int = 0
 
 
 class Dispatcher:
@@ -56,11 +68,14 @@ class Dispatcher:
 
     async def dispatch_once(self) -> list[Claimed]:
         """Claim what the executor has room for and hand it over; returns the claims."""
-        free = self.executor.free_slots
-        if free <= 0:
+        free, reserved = self.executor.free_slots, self.executor.free_reserved_slots
+        if free + reserved <= 0:
             return []
         async with self.sessionmaker() as session, session.begin():
-            claims = await self._claim_round(DispatchRepository(session), free)
+            claims = await self._claim_round(DispatchRepository(session), free, reserved)
+        statuses = [TaskStatus.dispatched]
+        if self.executor.starts_on_claim:
+            statuses.append(TaskStatus.running)
         for claim in claims:
             ref = AttemptRef(
                 task_id=claim.task_id,
@@ -68,57 +83,90 @@ class Dispatcher:
                 attempt_number=claim.attempt_number,
                 executor_id=self.executor.executor_id,
             )
-            await self.executor.submit(ref)
-            await publish_status(
-                self.events,
-                claim.organization_id,
-                claim.task_id,
-                TaskStatus.dispatched,
-                claim.attempt_number,
-            )
-        return claims
-
-    async def _claim_round(self, repo: DispatchRepository, free: int) -> list[Claimed]:
-        claims: list[Claimed] = []
-        room: dict[uuid.UUID, int] = {}  # per organization, learnt once per round
-        idle: set[uuid.UUID] = set()  # served since the last claim without getting one
-        now = utcnow()
-        while len(claims) < free:
-            organization_id = await repo.next_queued_organization(self._cursor)
-            if organization_id is None:
-                if self._cursor is None:
-                    break  # nothing queued at all
-                self._cursor = None
-                continue
-            self._cursor = organization_id
-            if organization_id in idle:
-                break  # a whole turn without a claim
-            if organization_id not in room:
-                room[organization_id] = await self._room(repo, organization_id)
-            got: list[Claimed] = []
-            if room[organization_id] > 0:
-                got = await repo.claim(
-                    organization_id,
-                    1,
-                    executor_id=self.executor.executor_id,
-                    now=now,
-                    lease=self.lease,
+            await self.executor.submit(ref, claim.task)
+            for status in statuses:
+                await publish_status(
+                    self.events, claim.organization_id, claim.task_id, status, claim.attempt_number
                 )
-            if got:
-                room[organization_id] -= len(got)
-                claims += got
-                idle.clear()
-            else:
-                room[organization_id] = 0
-                idle.add(organization_id)
         return claims
 
-    async def _room(self, repo: DispatchRepository, organization_id: uuid.UUID) -> int:
+    async def _claim_round(
+        self, repo: DispatchRepository, free: int, reserved: int
+    ) -> list[Claimed]:
+        queued = await self._queued_organizations(repo, free + reserved)
+        claims: list[Claimed] = []
+        known: dict[uuid.UUID, _Organization] = {}
+        now = utcnow()
+
+        async def organization(organization_id: uuid.UUID) -> _Organization:
+            if organization_id not in known:
+                known[organization_id] = await self._organization(repo, organization_id)
+            return known[organization_id]
+
+        async def take(served: _Organization, wanted: int) -> int:
+            got = await repo.claim(
+                served.id,
+                wanted,
+                executor_id=self.executor.executor_id,
+                now=now,
+                lease=self.lease,
+                running=self.executor.starts_on_claim,
+            )
+            served.room -= len(got)
+            served.claimed += len(got)
+            claims.extend(got)
+            self._cursor = served.id
+            return len(got)
+
+        # Even shares of the free slots; what one cannot use goes round again to the others.
+        pending = list(queued)
+        while pending and len(claims) < free:
+            share = -(-(free - len(claims)) // len(pending))  # ceil: the first in turn get more
+            for organization_id in list(pending):
+                if len(claims) >= free:
+                    break
+                served = await organization(organization_id)
+                wanted = min(share, served.room, free - len(claims))
+                got = await take(served, wanted) if wanted > 0 else 0
+                if got < wanted or served.room <= 0:
+                    pending.remove(organization_id)  # ran dry or at its limit
+        # The reserve: one slot each for organizations with nothing running that got none above,
+        # so a flood from one organization never makes another wait for a slot to free.
+        for organization_id in queued:
+            if reserved <= 0:
+                break
+            served = await organization(organization_id)
+            if served.idle and served.claimed == 0 and served.room > 0:
+                reserved -= await take(served, 1)
+        return claims
+
+    async def _queued_organizations(self, repo: DispatchRepository, most: int) -> list[uuid.UUID]:
+        """Up to `most` organizations with queued tasks, in id order after the cursor, wrapping."""
+        found: list[uuid.UUID] = []
+        after = self._cursor
+        wrapped = after is None
+        while len(found) < most:
+            organization_id = await repo.next_queued_organization(after)
+            if organization_id is None:
+                if wrapped:
+                    break
+                wrapped, after = True, None
+                continue
+            if organization_id in found:
+                break  # came round to the first again
+            found.append(organization_id)
+            after = organization_id
+        return found
+
+    async def _organization(
+        self, repo: DispatchRepository, organization_id: uuid.UUID
+    ) -> _Organization:
         organization = await repo.lock_organization(organization_id)
-        if organization is None:
-            return 0  # deleted, or another dispatcher is claiming for it right now
+        if organization is None:  # deleted, or another dispatcher is claiming for it right now
+            return _Organization(organization_id, room=0, idle=False)
         limit = effective_plan(self.catalog, organization).max_concurrent_tasks
-        return max(0, limit - await repo.active_count(organization_id))
+        active = await repo.active_count(organization_id)
+        return _Organization(organization_id, room=max(0, limit - active), idle=active == 0)
 
     async def run(self) -> None:
         """Dispatch until cancelled: on every wake-up, else every `poll_s`; adopt now and then."""
@@ -140,7 +188,8 @@ class Dispatcher:
             if claims and self.executor.free_slots > 0:
                 continue  # more may be due right away
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wakeup.wait(), self.poll_s)
+                async with asyncio.timeout(self.poll_s):
+                    await self.wakeup.wait()
 
     def start(self) -> None:
         self._loop.start()

@@ -74,6 +74,7 @@ def build_task_engine(
     storage: ArtifactStorage | None = None,
     wakeup: asyncio.Event | None = None,
     parallelism: int = 16,
+    reserved_slots: int = 0,
     lease: timedelta = timedelta(seconds=15),
     poll_s: float = 0.5,
     adopt_every_s: float = 5.0,
@@ -93,7 +94,9 @@ def build_task_engine(
         lease=lease,
         workers_dir=workers_dir or sandbox_workers_dir(getattr(runtime, "work_root", None)),
     )
-    executor = LocalExecutor(deps, parallelism=parallelism, on_free=wakeup.set)
+    executor = LocalExecutor(
+        deps, parallelism=parallelism, reserved_slots=reserved_slots, on_free=wakeup.set
+    )
     dispatcher = Dispatcher(
         sessionmaker,
         settings.catalog,

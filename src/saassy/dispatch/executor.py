@@ -3,7 +3,9 @@
 An executor runs `supervise()` for each attempt it is given, somewhere: the local executor as
 asyncio tasks in this process, the Celery executor (scale-out) in workers. The dispatcher only
 uses this interface, so a new executor needs no change there. The workload is an `AttemptRef`:
-identity only, never code, input or secrets.
+identity only, never code, input or secrets. An executor that starts attempts the instant it is
+given them (`starts_on_claim`) also gets the claimed task row, so its supervisor need not read
+it again; the claim then marks the attempt running in the same transaction.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import abc
 import uuid
 
 from pydantic import BaseModel, ConfigDict
+
+from saassy.models import Task
 
 
 class AttemptRef(BaseModel):
@@ -30,6 +34,10 @@ class Executor(abc.ABC):
 
     executor_id: str
     parallelism: int
+    # Slots beyond `parallelism` that only organizations with nothing running may take.
+    reserved_slots: int = 0
+    # True when `submit` starts the attempt at once, in this process (no queue in between).
+    starts_on_claim: bool = False
 
     @property
     @abc.abstractmethod
@@ -38,15 +46,24 @@ class Executor(abc.ABC):
 
     @property
     def free_slots(self) -> int:
+        """Slots any organization may take."""
         return max(0, self.parallelism - self.active)
+
+    @property
+    def free_reserved_slots(self) -> int:
+        """Free slots of the reserve: for organizations with nothing running."""
+        return max(0, self.parallelism + self.reserved_slots - self.active) - self.free_slots
 
     @abc.abstractmethod
     async def start(self) -> None:
         """Get ready to take attempts; adopt what a crashed predecessor left behind."""
 
     @abc.abstractmethod
-    async def submit(self, attempt: AttemptRef) -> None:
-        """Run the attempt (already claimed, committed and leased to `executor_id`)."""
+    async def submit(self, attempt: AttemptRef, task: Task | None = None) -> None:
+        """Run the attempt (already claimed, committed and leased to `executor_id`).
+
+        `task` is the row as the claim left it; executors elsewhere ignore it and load it.
+        """
 
     @abc.abstractmethod
     async def cancel(self, task_id: uuid.UUID) -> bool:

@@ -14,6 +14,7 @@ from saassy.dispatch.adoption import adopt_orphans
 from saassy.dispatch.executor import AttemptRef, Executor
 from saassy.dispatch.lease import LeaseKeeper
 from saassy.dispatch.supervisor import SupervisorDeps, supervise
+from saassy.models import Task
 
 log = structlog.get_logger(__name__)
 SHUTDOWN_KILL_WAIT_S = 5.0
@@ -25,20 +26,27 @@ def local_executor_id() -> str:
 
 
 class LocalExecutor(Executor):
+    starts_on_claim = True
+
     def __init__(
         self,
         deps: SupervisorDeps,
         *,
         parallelism: int = 16,
+        reserved_slots: int = 0,
         executor_id: str | None = None,
         on_free: Callable[[], None] | None = None,
         cancel_poll_s: float = 0.5,
     ) -> None:
         self.deps = deps
         self.parallelism = parallelism
+        self.reserved_slots = reserved_slots
         self.executor_id = executor_id or local_executor_id()
         self._on_free = on_free
-        self._running: dict[uuid.UUID, asyncio.Task[object]] = {}
+        # Every supervisor still running, by (task id, attempt number); those past their outcome
+        # and only cleaning up (sandbox teardown, work dir removal) are also in `_settled`.
+        self._running: dict[tuple[uuid.UUID, int], asyncio.Task[object]] = {}
+        self._settled: set[tuple[uuid.UUID, int]] = set()
         self._stopping = False
         self.leases = LeaseKeeper(
             deps.sessionmaker, self.executor_id, lease=deps.lease, poll_s=cancel_poll_s
@@ -46,32 +54,48 @@ class LocalExecutor(Executor):
 
     @property
     def active(self) -> int:
-        return len(self._running)
+        # A slot frees when its outcome is committed, not after the clean-up; but clean-ups
+        # beyond `parallelism` count again, so a slow one cannot pile up without bound.
+        cleaning = len(self._settled)
+        return len(self._running) - cleaning + max(0, cleaning - self.parallelism)
 
     async def start(self) -> None:
         self._stopping = False
         await self.adopt()
         self.leases.start()
 
-    async def submit(self, attempt: AttemptRef) -> None:
+    async def submit(self, attempt: AttemptRef, task: Task | None = None) -> None:
         if self._stopping:
             raise RuntimeError("the executor is stopping")
         if attempt.executor_id != self.executor_id:
             raise ValueError("the attempt was claimed for another executor")
+        key = (attempt.task_id, attempt.attempt_number)
         watch = self.leases.watch(attempt)
-        task: asyncio.Task[object] = asyncio.create_task(
-            supervise(self.deps, attempt, watch), name=f"attempt {attempt.task_id}"
+        supervisor = supervise(
+            self.deps, attempt, watch, task=task, on_settled=lambda: self._settle(attempt)
         )
-        self._running[attempt.task_id] = task
-        task.add_done_callback(lambda done: self._finished(attempt, done))
+        running: asyncio.Task[object] = asyncio.create_task(
+            supervisor, name=f"attempt {attempt.task_id}"
+        )
+        self._running[key] = running
+        running.add_done_callback(lambda done: self._finished(attempt, done))
+
+    def _settle(self, attempt: AttemptRef) -> None:
+        key = (attempt.task_id, attempt.attempt_number)
+        if key in self._running and key not in self._settled:
+            self._settled.add(key)
+            self.leases.forget(attempt)
+            if self._on_free is not None:
+                self._on_free()
 
     def _finished(self, attempt: AttemptRef, done: asyncio.Task[object]) -> None:
-        task_id = attempt.task_id
+        key = (attempt.task_id, attempt.attempt_number)
         self.leases.forget(attempt)
-        if self._running.get(task_id) is done:
-            del self._running[task_id]
+        if self._running.get(key) is done:
+            del self._running[key]
+        self._settled.discard(key)
         if not done.cancelled() and done.exception() is not None:
-            log.error("supervisor crashed", task_id=str(task_id), exc_info=done.exception())
+            log.error("supervisor crashed", task_id=str(attempt.task_id), exc_info=done.exception())
         if self._on_free is not None:
             self._on_free()
 

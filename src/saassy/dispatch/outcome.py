@@ -93,10 +93,12 @@ async def write_outcome(
 ) -> TaskStatus:
     """The supervisor's fenced write; OutcomeFenced if the attempt is no longer its own."""
     repo = DispatchRepository(session)
+    # The attempt row first, then the task's: adoption locks them in that order too, and the
+    # opposite order deadlocked with it on PostgreSQL when a lease ran out during the outcome.
+    if not await repo.finish_attempt(task_id, attempt_number, executor_id, now, outcome.finish()):
+        raise OutcomeFenced(f"task {task_id} attempt {attempt_number}")
     task = await repo.live_task(task_id, attempt_number)
-    if task is None or not await repo.finish_attempt(
-        task_id, attempt_number, executor_id, now, outcome.finish()
-    ):
+    if task is None:  # the transaction rolls back, the attempt's close with it
         raise OutcomeFenced(f"task {task_id} attempt {attempt_number}")
     return await settle_task(session, catalog, task, attempt_number, outcome, now, artifacts)
 

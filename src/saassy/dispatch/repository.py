@@ -33,6 +33,7 @@ class Claimed:
     task_id: uuid.UUID
     organization_id: uuid.UUID
     attempt_number: int
+    task: Task  # as the claim left it: what a supervisor in this process needs to start
 
 
 @dataclass(frozen=True)
@@ -82,8 +83,13 @@ class DispatchRepository(RepositoryBase[Task]):
         executor_id: str,
         now: datetime,
         lease: timedelta,
+        running: bool = False,
     ) -> list[Claimed]:
-        """Up to `limit` due queued tasks of one organization: priority first, then FIFO."""
+        """Up to `limit` due queued tasks of one organization: priority first, then FIFO.
+
+        `running`: the executor starts them this instant, so they go straight to `running`
+        (one transaction instead of a claim and then a second one to mark them running).
+        """
         due = (
             select(Task.id)
             .where(
@@ -94,32 +100,42 @@ class DispatchRepository(RepositoryBase[Task]):
             .order_by(Task.priority.desc(), Task.run_after, Task.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
+            # Evaluated once: PostgreSQL may re-run an IN-subquery, and with SKIP LOCKED each
+            # run can pick other rows, claiming more than `limit`.
+            .cte("due")
+            .prefix_with("MATERIALIZED")
         )
-        ids = list((await self.session.execute(due)).scalars())
-        if not ids:
-            return []
+        values: dict[str, Any] = {
+            "status": TaskStatus.running if running else TaskStatus.dispatched,
+            "attempt_count": Task.attempt_count + 1,
+        }
+        if running:
+            values["started_at"] = func.coalesce(Task.started_at, now)
         claimed = await self.session.execute(
             update(Task)
-            .where(Task.id.in_(ids), Task.status == TaskStatus.queued)
-            .values(status=TaskStatus.dispatched, attempt_count=Task.attempt_count + 1)
-            .returning(Task.id, Task.attempt_count)
-            .execution_options(synchronize_session=False)
+            .where(Task.id.in_(select(due.c.id)), Task.status == TaskStatus.queued)
+            .values(**values)
+            .returning(Task)
+            .execution_options(synchronize_session=False, populate_existing=True)
         )
-        rows = [Claimed(task_id, organization_id, number) for task_id, number in claimed]
+        tasks = sorted(claimed.scalars(), key=lambda task: (-task.priority, task.run_after))
+        if not tasks:
+            return []
         self.session.add_all(
             TaskAttempt(
-                task_id=row.task_id,
+                task_id=task.id,
                 organization_id=organization_id,
-                number=row.attempt_number,
-                status=AttemptStatus.dispatched,
+                number=task.attempt_count,
+                status=AttemptStatus.running if running else AttemptStatus.dispatched,
+                started_at=now if running else None,
                 executor_id=executor_id,
                 lease_expires_at=now + lease,
                 heartbeat_at=now,
             )
-            for row in rows
+            for task in tasks
         )
         await self.session.flush()
-        return rows
+        return [Claimed(task.id, organization_id, task.attempt_count, task) for task in tasks]
 
     # Fenced writes of one attempt ------------------------------------------------------------
 

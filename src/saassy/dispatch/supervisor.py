@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -56,20 +57,38 @@ class LeaseLost(Exception):
 
 
 async def supervise(
-    deps: SupervisorDeps, ref: AttemptRef, watch: AttemptWatch | None = None
+    deps: SupervisorDeps,
+    ref: AttemptRef,
+    watch: AttemptWatch | None = None,
+    *,
+    task: Task | None = None,
+    on_settled: Callable[[], None] | None = None,
 ) -> TaskStatus | None:
     """Run the attempt to its outcome; None when it was fenced off (nothing written).
 
-    `watch` is fed by the process's LeaseKeeper (lease renewal and cancel requests).
+    `watch` is fed by the process's LeaseKeeper (lease renewal and cancel requests). `task` is
+    the row as a claim that already marked the attempt running left it; without it, the
+    supervisor loads the task and marks the attempt running itself. `on_settled` is called
+    once the outcome is written (or abandoned), before the sandbox's clean-up.
     """
-    return await AttemptSupervisor(deps, ref, watch or AttemptWatch()).run()
+    supervisor = AttemptSupervisor(deps, ref, watch or AttemptWatch(), task, on_settled)
+    return await supervisor.run()
 
 
 class AttemptSupervisor:
-    def __init__(self, deps: SupervisorDeps, ref: AttemptRef, watch: AttemptWatch) -> None:
+    def __init__(
+        self,
+        deps: SupervisorDeps,
+        ref: AttemptRef,
+        watch: AttemptWatch,
+        task: Task | None = None,
+        on_settled: Callable[[], None] | None = None,
+    ) -> None:
         self.deps = deps
         self.ref = ref
         self.watch = watch
+        self.claimed = task
+        self.on_settled = on_settled
         self.work_dir = deps.work_root / f"{ref.task_id}-{ref.attempt_number}"
         self.handle: SandboxHandle | None = None
         self.logs = LogSink(
@@ -93,10 +112,12 @@ class AttemptSupervisor:
             await self._abandon()
             raise
         finally:
+            if self.on_settled is not None:
+                self.on_settled()
             await self._cleanup()
 
     async def _run(self) -> TaskStatus | None:
-        task = await self._load()
+        task = self.claimed or await self._load()
         if task is None:
             raise LeaseLost
         try:
@@ -116,7 +137,8 @@ class AttemptSupervisor:
                 )
             )
         spec = self._prepare(task, plan)
-        await self._mark_running()
+        if self.claimed is None:
+            await self._mark_running()
         try:
             self.handle = await self.deps.runtime.start(spec)
         except Exception as exc:
@@ -201,7 +223,8 @@ class AttemptSupervisor:
             with contextlib.suppress(asyncio.CancelledError, LeaseLost):
                 await watchdog
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(pump, 2.0)
+                async with asyncio.timeout(2.0):
+                    await pump
 
     async def _pump(self, handle: SandboxHandle) -> None:
         async for line in handle.output():

@@ -34,13 +34,27 @@ def is_sqlite(engine: AsyncEngine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    """An async engine; on SQLite, WAL and write-ahead locking so concurrent writers queue."""
+def create_engine(url: str, *, pool_size: int = 20, **kwargs: Any) -> AsyncEngine:
+    """An async engine; on SQLite, WAL and one connection, so writers queue without busy sleeps."""
     async_url = async_database_url(url)
     if async_url.get_backend_name() != "sqlite":
-        kwargs.setdefault("pool_pre_ping", True)
-        return create_async_engine(async_url, **kwargs)
+        # pool_pre_ping costs three round trips per checkout on asyncpg, but a connection the
+        # server dropped (restart, failover, idle timeout) must not fail the request that gets it.
+        return create_async_engine(
+            async_url,
+            pool_size=pool_size,
+            max_overflow=pool_size // 2,
+            pool_pre_ping=True,
+            **kwargs,
+        )
 
+    # Every transaction takes SQLite's write lock up front (BEGIN IMMEDIATE, below), so two
+    # connections never work at once anyway; with several, the waiters sleep in SQLite's busy
+    # handler (growing steps up to 100 ms) and convoy. One connection makes them wait in the
+    # pool's FIFO queue instead, woken the moment the holder commits.
+    kwargs.setdefault("pool_size", 1)
+    kwargs.setdefault("max_overflow", 0)
+    kwargs.setdefault("pool_timeout", SQLITE_BUSY_TIMEOUT_MS / 1000)
     engine = create_async_engine(async_url, **kwargs)
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -58,9 +72,19 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     def _begin_immediate(connection: Any) -> None:
         # Take the write lock up front: a deferred transaction that reads and then writes can
         # fail with SQLITE_BUSY instead of waiting, which would break atomic quota reservations.
+        # Other processes (the CLI, a second server) still share the file through the lock.
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+async def yield_sqlite_lock(session: AsyncSession) -> None:
+    """Commit now on SQLite, where any transaction holds the only write lock (and connection):
+    the request's work that follows without the database must not keep every other writer
+    waiting. Elsewhere a no-op: the transaction goes on."""
+    bind = session.get_bind()
+    if bind.dialect.name == "sqlite" and session.in_transaction():
+        await session.commit()
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

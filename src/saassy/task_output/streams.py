@@ -65,6 +65,9 @@ async def follow_logs(
         async for line in replay():
             yield line
         if (status := await final_status()) is not None:
+            # It may have logged and ended between the replay and this read: replay again.
+            async for line in replay():
+                yield line
             yield sse("end", {"status": status})
             return
         while True:
