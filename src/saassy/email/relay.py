@@ -113,4 +113,5 @@ async def run_email_relay(
         except Exception:  # e.g. the database is briefly away: try again on the next round
             log.exception("e-mail relay round failed")
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(ctx.outbox_wakeup.wait(), poll_interval_s)
+            async with asyncio.timeout(poll_interval_s):
+                await ctx.outbox_wakeup.wait()

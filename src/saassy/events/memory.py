@@ -46,7 +46,8 @@ class MemorySubscription(Subscription):
 
     async def get(self, timeout_s: float) -> TaskEvent | None:
         try:
-            item = await asyncio.wait_for(self._queue.get(), timeout_s)
+            async with asyncio.timeout(timeout_s):
+                item = await self._queue.get()
         except TimeoutError:
             return None
         if isinstance(item, _End):

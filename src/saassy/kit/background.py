@@ -7,6 +7,8 @@ import contextlib
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+CANCEL_AGAIN_S = 1.0
+
 
 class BackgroundLoop:
     def __init__(self, run: Callable[[], Coroutine[Any, Any, None]], name: str) -> None:
@@ -21,8 +23,13 @@ class BackgroundLoop:
 
     async def stop(self) -> None:
         """Cancel it and wait until it has ended; safe to call when not running."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        if task is None:
+            return
+        # Some awaits swallow a cancellation that races their own completion (Python 3.11's
+        # `asyncio.wait_for`, drivers' clean-ups); ask again rather than wait forever.
+        while not task.done():
+            task.cancel()
+            await asyncio.wait({task}, timeout=CANCEL_AGAIN_S)
+        with contextlib.suppress(asyncio.CancelledError):
+            task.result()
