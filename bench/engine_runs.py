@@ -64,18 +64,21 @@ async def _throughput(
         async with http_client(server.url, sizes.submitters) as client:
             tenant = await sign_up(client)
             with profiling:
+                cpu_before = server.cpu_seconds()
                 started = time.perf_counter()
                 await submit_many(client, tenant, sizes.tasks, sizes.submitters)
                 submitted = time.perf_counter()
                 ended = await auditor.wait_terminal(
                     tenant.organization_id, sizes.tasks, timeout_s=60 + sizes.tasks / 5
                 )
+                cpu_used = server.cpu_seconds() - cpu_before
             await auditor.require_succeeded(tenant.organization_id, sizes.tasks)
     finally:
         await auditor.close()
     return {
         "throughput_tasks_per_s": sizes.tasks / (ended - started),
         "submit_rate_tasks_per_s": sizes.tasks / (submitted - started),
+        "server_cpu_ms_per_task": cpu_used * 1000 / sizes.tasks,
     }
 
 

@@ -49,6 +49,7 @@ def rows(postgresql: bool) -> list[Row]:
         Row("floor_throughput_tasks_per_s", "Raw bwrap spawn loop (floor)", "tasks/s"),
         Row("runtime_loop_throughput_tasks_per_s", "ProcessRuntime loop, no engine", "tasks/s"),
         Row("submit_rate_tasks_per_s", "API submissions while running", "req/s"),
+        Row("server_cpu_ms_per_task", "Server CPU per task (API + engine)", "ms"),
         Row("throughput_vs_celery", "Throughput vs Celery", "x", at_least=2.0),
         Row("throughput_vs_floor", "Throughput vs raw loop", "x", at_least=0.8),
         Row("throughput_vs_runtime_loop", "Throughput vs runtime loop", "x"),

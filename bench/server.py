@@ -55,6 +55,12 @@ class ServerProcess:
         assert self.process is not None
         return self.process.pid
 
+    def cpu_seconds(self) -> float:
+        """CPU the server's own threads used so far (its sandboxes are other processes)."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rpartition(")")[2].split()
+        user, system = int(fields[11]), int(fields[12])  # utime, stime (after pid, comm)
+        return (user + system) / os.sysconf("SC_CLK_TCK")
+
     def __enter__(self) -> ServerProcess:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
