@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -14,13 +13,14 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-SQLITE_BUSY_TIMEOUT_MS = 30_000
+from saassy.kit import sqlite
+from saassy.kit.sqlite import LOCK_WAIT_S
 
 
 def async_database_url(url: str) -> URL:
     """Accept URLs as operators write them (`postgresql://`, `sqlite:///`) and pick the driver."""
     parsed = make_url(url)
-    drivers = {"postgresql": "asyncpg", "postgres": "asyncpg", "sqlite": "aiosqlite"}
+    drivers = {"postgresql": "asyncpg", "postgres": "asyncpg", "sqlite": sqlite.DRIVER}
     backend = parsed.get_backend_name()
     if backend == "postgres":
         parsed = parsed.set(drivername="postgresql")
@@ -48,34 +48,14 @@ def create_engine(url: str, *, pool_size: int = 20, **kwargs: Any) -> AsyncEngin
             **kwargs,
         )
 
-    # Every transaction takes SQLite's write lock up front (BEGIN IMMEDIATE, below), so two
-    # connections never work at once anyway; with several, the waiters sleep in SQLite's busy
-    # handler (growing steps up to 100 ms) and convoy. One connection makes them wait in the
-    # pool's FIFO queue instead, woken the moment the holder commits.
+    # Every transaction takes SQLite's write lock up front (BEGIN IMMEDIATE, kit/sqlite.py), so
+    # two connections never work at once anyway; with several, the waiters would sleep in
+    # SQLite's busy handler and convoy. One connection makes them wait in the pool's FIFO queue
+    # instead, woken the moment the holder commits.
     kwargs.setdefault("pool_size", 1)
     kwargs.setdefault("max_overflow", 0)
-    kwargs.setdefault("pool_timeout", SQLITE_BUSY_TIMEOUT_MS / 1000)
-    engine = create_async_engine(async_url, **kwargs)
-
-    @event.listens_for(engine.sync_engine, "connect")
-    def _configure(dbapi_connection: Any, _record: Any) -> None:
-        # Let SQLAlchemy's "begin" event issue BEGIN itself (pysqlite's default is broken here).
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.close()
-
-    @event.listens_for(engine.sync_engine, "begin")
-    def _begin_immediate(connection: Any) -> None:
-        # Take the write lock up front: a deferred transaction that reads and then writes can
-        # fail with SQLITE_BUSY instead of waiting, which would break atomic quota reservations.
-        # Other processes (the CLI, a second server) still share the file through the lock.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
-
-    return engine
+    kwargs.setdefault("pool_timeout", LOCK_WAIT_S)
+    return create_async_engine(async_url, **kwargs)
 
 
 async def yield_sqlite_lock(session: AsyncSession) -> None:
