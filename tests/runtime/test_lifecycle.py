@@ -78,6 +78,10 @@ async def test_usage_is_readable_while_running(runtime: ProcessRuntime, workspac
     usage = await handle.usage()
     assert usage.cpu_seconds > 0
     assert usage.peak_memory_bytes > 0
+    assert isinstance(handle, NamespaceSandbox)
+    assert handle.cgroup is not None
+    if handle.cgroup.peak_memory_bytes() is not None:  # cgroup v1, or v2 with memory.peak
+        assert handle._sampler is None, "the kernel keeps the peak: nothing to sample"
     await handle.cleanup()
     assert (await handle.wait()).reason is EndReason.killed
 

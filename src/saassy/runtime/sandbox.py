@@ -98,7 +98,7 @@ class NamespaceSandbox(SupervisedProcess):
             await self._release()
             raise
         self._supervise(process)
-        if self._sampled_peak is None:
+        if self._sampled_peak is not None:  # the kernel keeps no peak for us
             self._sampler = asyncio.create_task(self._sample_peak())
 
     def _prepare(self) -> tuple[list[str], list[str]]:
