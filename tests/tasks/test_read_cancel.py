@@ -11,6 +11,7 @@ import httpx
 import pytest
 from sqlalchemy import update
 
+from saassy.dispatch.outcome import AttemptOutcome
 from saassy.kit.context import AppContext
 from saassy.kit.time import utcnow
 from saassy.models import (
@@ -22,6 +23,7 @@ from saassy.models import (
     TaskStatus,
     UsageRecord,
 )
+from saassy.runtime.base import Usage
 from tests.tasks.conftest import Tenant, TenantKey
 
 TASKS = "/api/v1/tasks"
@@ -137,20 +139,21 @@ async def test_get_shows_attempts_result_and_usage(
                 TaskAttempt(**common, number=2, status=AttemptStatus.succeeded, exit_code=0),
             ]
         )
-        for metric, quantity in [
-            ("cpu_seconds", 0.5),
-            ("wall_seconds", 2.0),
-            ("peak_memory_bytes", 32 * 1024 * 1024),
-            ("action:publish", 1),
-            ("units:pages", 12),
-        ]:
+        # The ledger rows the engine writes for such an attempt.
+        outcome = AttemptOutcome(
+            AttemptStatus.succeeded,
+            usage=Usage(cpu_seconds=0.5, peak_memory_bytes=32 * 1024 * 1024, wall_seconds=2.0),
+            actions={"publish": 1},
+            units={"pages": 12},
+        )
+        for item in outcome.metered():
             session.add(
                 UsageRecord(
                     **common,
                     task_type="echo",
                     attempt_number=2,
-                    metric=metric,
-                    quantity=quantity,
+                    metric=item.metric,
+                    quantity=item.quantity,
                     recorded_at=now,
                 )
             )

@@ -1,7 +1,7 @@
 """Tasks as the API shows them: attempts with their usage, and the task's usage in total.
 
 An attempt's measured figures come from its own columns; where a supervisor recorded them only
-in the usage ledger (metrics `cpu_seconds`, `wall_seconds`, `peak_memory_bytes`), from there.
+in the usage ledger (metrics `cpu_seconds`, `wall_seconds`, `peak_memory_mb`), from there.
 Other ledger metrics (actions, custom units) are summed into `usage.metered`.
 """
 
@@ -15,7 +15,7 @@ from saassy.models import Task, TaskAttempt
 from saassy.tasks.repository import TaskRepository
 from saassy.tasks.schemas import AttemptOut, AttemptUsage, TaskOut, TaskSummary, Usage
 
-MEASURED = ("cpu_seconds", "wall_seconds", "peak_memory_bytes")
+MEASURED = ("cpu_seconds", "wall_seconds", "peak_memory_mb")
 MB = 1024 * 1024
 
 
@@ -77,9 +77,9 @@ def _attempt_out(attempt: TaskAttempt, recorded: dict[tuple[int, str], float]) -
     def measured(value: float | None, metric: str) -> float | None:
         return value if value is not None else recorded.get((attempt.number, metric))
 
-    peak_bytes = measured(
-        float(attempt.peak_memory_bytes) if attempt.peak_memory_bytes is not None else None,
-        "peak_memory_bytes",
+    peak_mb = measured(
+        None if attempt.peak_memory_bytes is None else round(attempt.peak_memory_bytes / MB, 3),
+        "peak_memory_mb",
     )
     return AttemptOut(
         number=attempt.number,
@@ -92,6 +92,6 @@ def _attempt_out(attempt: TaskAttempt, recorded: dict[tuple[int, str], float]) -
         usage=AttemptUsage(
             cpu_seconds=measured(attempt.cpu_seconds, "cpu_seconds"),
             wall_seconds=measured(attempt.wall_seconds, "wall_seconds"),
-            peak_memory_mb=None if peak_bytes is None else round(peak_bytes / MB, 3),
+            peak_memory_mb=peak_mb,
         ),
     )
