@@ -218,3 +218,22 @@ async def test_the_events_stream_shows_the_organization_task_statuses(
                     if event["status"] == "succeeded":
                         break
     assert seen == ["dispatched", "running", "succeeded"]
+
+
+async def test_a_task_submitted_through_the_api_is_announced_as_queued(
+    api: FastAPI, signup: SignUp, engine: TaskEngine, fake_runtime: FakeRuntime
+) -> None:
+    account = await signup()
+    subscription = engine.events.subscribe(uuid.UUID(account.organization_id))
+    async with client_for(api) as client:
+        response = await client.post(
+            "/api/v1/tasks", json={"type": "noop", "input": {}}, headers=account.headers
+        )
+    assert response.status_code == 202, response.text
+    event = await subscription.get(5.0)
+    assert event is not None
+    assert (event.kind, str(event.task_id), event.data) == (
+        "task.status",
+        response.json()["id"],
+        {"status": "queued", "attempt": 0},
+    )

@@ -13,8 +13,13 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from saassy.config import Settings
+from saassy.events.bus import publish_status
 from saassy.kit.context import AppContext
 from saassy.kit.ratelimit import RateLimiter
+from saassy.models import TaskStatus
+
+# session.info key: (organization id, task id) of each task the request queued.
+QUEUED_TASKS = "queued_tasks"
 
 
 def app_context(request: Request) -> AppContext:
@@ -38,8 +43,13 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         await session.commit()
     if session.info.get("outbox_dirty"):
         ctx.outbox_wakeup.set()
-    if session.info.get("tasks_queued"):
+    if queued := session.info.get(QUEUED_TASKS):
         ctx.dispatch_wakeup.set()
+        if ctx.task_engine is not None:
+            for organization_id, task_id in queued:
+                await publish_status(
+                    ctx.task_engine.events, organization_id, task_id, TaskStatus.queued, 0
+                )
 
 
 async def get_settings(request: Request) -> Settings:

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from saassy.auth.principal import ActiveOrganization, OrganizationScope, Principal
+from saassy.kit.deps import QUEUED_TASKS
 from saassy.kit.errors import QuotaExceeded
 from saassy.kit.pagination import PageParams, page_of
 from saassy.kit.time import utcnow
@@ -106,7 +107,8 @@ async def submit_task(
             if twin is None:
                 raise
             return _replay(twin, digest)
-    session.info["tasks_queued"] = True  # the dispatcher is woken after the commit
+    # After the commit: the dispatcher is woken and the dashboard told (kit/deps.get_session).
+    session.info.setdefault(QUEUED_TASKS, []).append((organization.id, task.id))
     return Submission(task, created=True)
 
 
