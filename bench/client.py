@@ -86,7 +86,9 @@ class Auditor:
 
     def __init__(self, database_url: str) -> None:
         self.database_url = database_url
-        self.engine: AsyncEngine = create_async_engine(async_database_url(database_url))
+        url = async_database_url(database_url)
+        options = {"sqlite_begin": "DEFERRED"} if url.get_backend_name() == "sqlite" else {}
+        self.engine: AsyncEngine = create_async_engine(url, **options)
 
     async def close(self) -> None:
         await self.engine.dispose()

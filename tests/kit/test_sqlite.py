@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from saassy.kit import sqlite
-from saassy.kit.db import create_engine
+from saassy.kit.db import async_database_url, create_engine
 
 
 @pytest.fixture
@@ -83,3 +83,18 @@ async def test_statements_run_on_the_loop_thread(engine: AsyncEngine) -> None:
         )
         await conn.execute(text("SELECT thread_id()"))
     assert threads == [threading.get_ident()]
+
+
+async def test_an_observer_engine_reads_without_taking_the_write_lock(
+    engine: AsyncEngine, tmp_path: Path, elsewhere: sqlite3.Connection
+) -> None:
+    observer = create_async_engine(
+        async_database_url(f"sqlite:///{tmp_path / 'inline.db'}"), sqlite_begin="DEFERRED"
+    )
+    elsewhere.execute("BEGIN IMMEDIATE")  # a writer at work: the observer still reads
+    try:
+        async with asyncio.timeout(5), observer.connect() as conn:
+            assert (await conn.execute(text("SELECT count(*) FROM entries"))).scalar() == 0
+    finally:
+        elsewhere.execute("ROLLBACK")
+        await observer.dispose()

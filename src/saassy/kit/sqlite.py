@@ -49,6 +49,14 @@ class InlineSQLiteDialect(SQLiteDialect_pysqlite):
     is_async = True
     supports_statement_cache = True
 
+    def __init__(self, sqlite_begin: str = "IMMEDIATE", **kwargs: Any) -> None:
+        """`sqlite_begin="DEFERRED"`: an observer's engine (reads only) that takes no write
+        lock, so it never makes the server's transactions wait."""
+        super().__init__(**kwargs)
+        if sqlite_begin not in ("IMMEDIATE", "DEFERRED"):
+            raise ValueError(f"sqlite_begin: {sqlite_begin!r} is not IMMEDIATE or DEFERRED")
+        self._begin = f"BEGIN {sqlite_begin}"
+
     def create_connect_args(self, url: URL) -> Any:
         args, kwargs = super().create_connect_args(url)
         kwargs["factory"] = _Connection
@@ -94,7 +102,7 @@ class InlineSQLiteDialect(SQLiteDialect_pysqlite):
     def do_begin(self, dbapi_connection: Any) -> None:
         # Take the write lock up front: a deferred transaction that reads and then writes can
         # fail with SQLITE_BUSY instead of waiting, which would break atomic quota reservations.
-        _with_lock_retries(lambda: dbapi_connection.execute("BEGIN IMMEDIATE"))
+        _with_lock_retries(lambda: dbapi_connection.execute(self._begin))
 
 
 async def _at_once() -> None:
