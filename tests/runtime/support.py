@@ -2,14 +2,46 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import shutil
+import signal
+import sys
+import tempfile
 import textwrap
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from saassy.runtime.base import Exit, Limits, Runtime, SandboxHandle, SandboxSpec, Usage
+from saassy.runtime.process import ProcessRuntime
 
 PYTHON = "/usr/bin/python3"
+SRC = Path(__file__).parents[2] / "src"
+PLATFORM = """
+    import asyncio, sys
+    from pathlib import Path
+    from saassy.runtime.base import Limits, SandboxSpec
+    from saassy.runtime.process import ProcessRuntime
+
+    async def main():
+        workspace, name, work_dir = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
+        runtime = ProcessRuntime(work_dir=Path(work_dir) if work_dir else None)
+        spec = SandboxSpec(
+            name=name,
+            argv=("/usr/bin/python3", "-c", "print('burning', flush=True)\\nwhile True: pass"),
+            input_file=workspace / "input.json",
+            output_dir=workspace / "output",
+            limits=Limits(cpus=1, timeout_s=60),
+        )
+        handle = await runtime.start(spec)
+        async for line in handle.output():
+            print(line.data.decode(), flush=True)
+            await asyncio.sleep(60)
+
+    asyncio.run(main())
+"""
 
 
 @dataclass
@@ -47,3 +79,35 @@ async def run_code(
     if cleanup:
         await handle.cleanup()
     return Run(handle, exit_, usage, stdout, stderr)
+
+
+async def leave_burning_sandbox(
+    workspace: Path, name: str, work_dir: Path | None = None, burn_s: float = 0.3
+) -> None:
+    """A platform process starts sandbox `name` burning CPU and is killed with SIGKILL."""
+    platform = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", textwrap.dedent(PLATFORM), str(workspace), name, str(work_dir or ""),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+        env={**os.environ, "PYTHONPATH": str(SRC)},
+    )  # fmt: skip
+    assert platform.stdout is not None
+    try:
+        while (line := await asyncio.wait_for(platform.stdout.readline(), 10)) != b"burning\n":
+            assert line, "the platform died before its sandbox ran"  # (its log lines come first)
+        await asyncio.sleep(burn_s)
+    finally:
+        platform.send_signal(signal.SIGKILL)
+        await platform.wait()
+
+
+@asynccontextmanager
+async def own_process_runtime() -> AsyncIterator[ProcessRuntime]:
+    """An isolated runtime with a work root of its own, which no other test run's sweep frees."""
+    root = Path(tempfile.mkdtemp(prefix="saassy-sandboxes-test-"))
+    runtime = ProcessRuntime(work_dir=root)  # made 0711: the sandbox uid reaches its files
+    try:
+        yield runtime
+    finally:
+        await runtime.sweep()  # what dead platforms left: cgroups and mounts
+        shutil.rmtree(root, ignore_errors=True)

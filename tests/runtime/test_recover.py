@@ -5,72 +5,85 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import signal
-import sys
-import textwrap
 from pathlib import Path
 
 from saassy.runtime.base import Limits
+from saassy.runtime.cgroups import SandboxCgroup
 from saassy.runtime.process import ProcessRuntime
 from saassy.runtime.sandbox import SHARED_ETC
+from tests.runtime.conftest import require_isolation
+from tests.runtime.support import leave_burning_sandbox, own_process_runtime
 
-PLATFORM = """
-    import asyncio, sys
-    from pathlib import Path
-    from saassy.runtime.base import Limits, SandboxSpec
-    from saassy.runtime.process import ProcessRuntime
 
-    async def main():
-        workspace = Path(sys.argv[1])
-        runtime = ProcessRuntime()
-        spec = SandboxSpec(
-            name=sys.argv[2],
-            argv=("/usr/bin/python3", "-c", "print('burning', flush=True)\\nwhile True: pass"),
-            input_file=workspace / "input.json",
-            output_dir=workspace / "output",
-            limits=Limits(cpus=1, timeout_s=60),
-        )
-        handle = await runtime.start(spec)
-        async for line in handle.output():
-            print(line.data.decode(), flush=True)
-            await asyncio.sleep(60)
-
-    asyncio.run(main())
-"""
+async def wait_until_empty(cgroup: SandboxCgroup) -> None:
+    for _ in range(100):  # --die-with-parent: the sandbox follows the platform
+        if not cgroup.pids():
+            return
+        await asyncio.sleep(0.02)
+    assert cgroup.pids() == []
 
 
 async def test_a_crashed_platform_leaves_a_measurable_and_removable_sandbox(
-    runtime: ProcessRuntime, workspace: Path
+    workspace: Path,
 ) -> None:
     name = f"crash-{workspace.name}-{os.getpid()}"
-    platform = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", textwrap.dedent(PLATFORM), str(workspace), name,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2] / "src")},
-    )  # fmt: skip
-    assert platform.stdout is not None
-    try:
-        while (line := await asyncio.wait_for(platform.stdout.readline(), 10)) != b"burning\n":
-            assert line, "the platform died before its sandbox ran"  # (its log lines come first)
-        await asyncio.sleep(0.3)
-    finally:
-        platform.send_signal(signal.SIGKILL)
-        await platform.wait()
-    assert runtime.host is not None
-    cgroup = runtime.host.cgroups.existing(name)
-    assert cgroup is not None
-    for _ in range(100):  # --die-with-parent: the sandbox follows the platform
-        if not cgroup.pids():
-            break
-        await asyncio.sleep(0.02)
-    assert cgroup.pids() == []
-    usage = await runtime.recover(name)
-    assert usage is not None
-    assert usage.cpu_seconds > 0.1
-    assert runtime.host.cgroups.existing(name) is None
-    assert list(runtime.work_root.glob(f"{name}-*")) == []
-    assert await runtime.recover(name) is None  # idempotent
+    async with own_process_runtime() as runtime:
+        require_isolation(runtime)
+        await leave_burning_sandbox(workspace, name, runtime.work_root)
+        assert runtime.host is not None
+        cgroup = runtime.host.cgroups.existing(name)
+        assert cgroup is not None
+        await wait_until_empty(cgroup)
+        usage = await runtime.recover(name)
+        assert usage is not None
+        assert usage.cpu_seconds > 0.1
+        assert runtime.host.cgroups.existing(name) is None
+        assert list(runtime.work_root.glob(f"{name}@*")) == []
+        assert await runtime.recover(name) is None  # idempotent
+
+
+async def test_a_leftover_measures_the_same_until_it_is_recovered(workspace: Path) -> None:
+    name = f"measure-{workspace.name}-{os.getpid()}"
+    async with own_process_runtime() as runtime:
+        require_isolation(runtime)
+        await leave_burning_sandbox(workspace, name, runtime.work_root)
+        assert runtime.host is not None
+        first = await runtime.end_leftover(name)
+        again = await runtime.end_leftover(name)  # e.g. an adoption rolled back, then retried
+        assert first is not None
+        assert first.cpu_seconds > 0.1
+        assert again == first
+        assert runtime.host.cgroups.existing(name) is not None
+        assert list(runtime.work_root.glob(f"{name}@*")) != []
+        recovered = await runtime.recover(name)
+        assert recovered is not None
+        assert recovered.cpu_seconds == first.cpu_seconds
+        assert runtime.host.cgroups.existing(name) is None
+        assert list(runtime.work_root.glob(f"{name}@*")) == []
+
+
+async def test_sweep_spares_the_accounting_of_sandboxes_adoption_has_yet_to_measure(
+    tmp_path: Path,
+) -> None:
+    names = [f"sweep-{kind}-{tmp_path.name}-{os.getpid()}" for kind in ("kept", "freed")]
+    async with own_process_runtime() as runtime:
+        require_isolation(runtime)
+        assert runtime.host is not None
+        for name in names:
+            workspace = tmp_path / name
+            workspace.mkdir()
+            (workspace / "input.json").write_text("{}")
+            await leave_burning_sandbox(workspace, name, runtime.work_root)
+        kept, freed = names
+        assert await runtime.sweep(keep=[kept]) >= 1
+        assert runtime.host.cgroups.existing(freed) is None
+        assert list(runtime.work_root.glob(f"{freed}@*")) == []
+        cgroup = runtime.host.cgroups.existing(kept)
+        assert cgroup is not None
+        assert cgroup.pids() == []
+        usage = await runtime.recover(kept)
+        assert usage is not None
+        assert usage.cpu_seconds > 0.1
 
 
 async def test_sweep_frees_sandboxes_of_dead_platform_processes_only(

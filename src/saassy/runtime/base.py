@@ -8,7 +8,7 @@ additively. A spec carries identity and limits, never code or secrets in its rep
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Collection, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -129,6 +129,15 @@ class Runtime(abc.ABC):
     async def start(self, spec: SandboxSpec) -> SandboxHandle:
         """Start the sandbox and return its handle."""
 
+    async def end_leftover(self, name: str) -> Usage | None:
+        """After a crash: end what is left of sandbox `name` and return its usage if known.
+
+        Frees nothing, so the figure stays readable (the same again) until `recover` or `sweep`
+        frees the sandbox: a caller can record it first. Wall time is the caller's to bound.
+        The default knows nothing (nothing outlives the process that started it).
+        """
+        return None
+
     async def recover(self, name: str) -> Usage | None:
         """After a crash: end what is left of sandbox `name`, release it, return its usage if known.
 
@@ -136,8 +145,11 @@ class Runtime(abc.ABC):
         """
         return None
 
-    async def sweep(self) -> int:
-        """Free what sandboxes of dead platform processes left behind; how many were freed."""
+    async def sweep(self, keep: Collection[str] = ()) -> int:
+        """Free what sandboxes of dead platform processes left behind; how many were freed.
+
+        Sandboxes named in `keep` (attempts adoption has yet to measure) are only ended.
+        """
         return 0
 
     def describe(self) -> dict[str, object]:

@@ -13,13 +13,14 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Collection
 from pathlib import Path
 
 import structlog
 
 from saassy.runtime import mounts
 from saassy.runtime.base import IsolationLevel, Runtime, SandboxHandle, SandboxSpec, Usage
-from saassy.runtime.cgroups import cgroup_name, detect_cgroups
+from saassy.runtime.cgroups import SandboxCgroup, cgroup_name, detect_cgroups
 from saassy.runtime.rlimits import RlimitsSandbox
 from saassy.runtime.sandbox import SHARED_ETC, NamespaceSandbox, SandboxHost
 
@@ -62,6 +63,16 @@ def _bwrap_failure(command: list[str]) -> str | None:
     if done.returncode != 0:
         return done.stderr.decode(errors="replace").strip() or f"exit {done.returncode}"
     return None
+
+
+async def _end(cgroup: SandboxCgroup) -> Usage | None:
+    """Kill the cgroup's tree and read what it used; wall time is the caller's to bound."""
+    try:
+        await cgroup.kill_all()
+        peak = cgroup.peak_memory_bytes() or cgroup.current_memory_bytes()
+        return Usage(cgroup.cpu_seconds(), peak, 0.0)
+    except OSError:  # removed meanwhile (its own supervisor, if alive, cleaned up)
+        return None
 
 
 def _remove_work_dir(leftover: Path) -> None:
@@ -155,40 +166,48 @@ class ProcessRuntime(Runtime):
         await fallback.launch()
         return fallback
 
+    async def end_leftover(self, name: str) -> Usage | None:
+        """Kill what a crashed platform process left of sandbox `name` and measure it; the
+        cgroup stays (its counters frozen) until `recover` or `sweep` removes it."""
+        cgroup = self._leftover_cgroup(name)
+        return None if cgroup is None else await _end(cgroup)
+
     async def recover(self, name: str) -> Usage | None:
         """Kill and measure a sandbox a crashed platform process left behind, then free it."""
         usage = None
-        if self.host is not None:
-            cgroup = self.host.cgroups.existing(name)
-            if cgroup is not None:
-                await cgroup.kill_all()
-                peak = cgroup.peak_memory_bytes() or cgroup.current_memory_bytes()
-                usage = Usage(cgroup.cpu_seconds(), peak, 0.0)  # wall time: the engine's lease
-                cgroup.remove()
+        cgroup = self._leftover_cgroup(name)
+        if cgroup is not None:
+            usage = await _end(cgroup)
+            cgroup.remove()
         for leftover in self.work_root.glob(f"{cgroup_name(name)}@*"):
             await self._remove_work_dir(leftover)
         return usage
 
-    async def sweep(self) -> int:
-        """Free every sandbox whose platform process is gone (call after `recover`-ing the
-        attempts whose usage matters); returns how many were freed."""
+    async def sweep(self, keep: Collection[str] = ()) -> int:
+        """Free every sandbox whose platform process is gone, but only end (kill) those named
+        in `keep`: adoption measures and frees them once their attempts' leases run out."""
+        kept = {cgroup_name(name) for name in keep}
         freed = 0
         for leftover in self.work_root.glob("*@*"):
             name, _, owner = leftover.name.rpartition("@")
             pid = int(owner.split("-")[0]) if owner.split("-")[0].isdigit() else 0
             if pid > 0 and _alive(pid):
                 continue
-            if (
-                name != SHARED_ETC  # a dead process's /etc files: no cgroup
-                and self.host is not None
-                and (cgroup := self.host.cgroups.existing(name))
-            ):
+            # A dead process's /etc files have no cgroup.
+            cgroup = self._leftover_cgroup(name) if name != SHARED_ETC else None
+            if cgroup is not None:
                 with contextlib.suppress(OSError):
                     await cgroup.kill_all()
-                    cgroup.remove()
+                    if name not in kept:
+                        cgroup.remove()
+            if name in kept:
+                continue
             await self._remove_work_dir(leftover)
             freed += 1
         return freed
+
+    def _leftover_cgroup(self, name: str) -> SandboxCgroup | None:
+        return self.host.cgroups.existing(name) if self.host is not None else None
 
     async def _remove_work_dir(self, leftover: Path) -> None:
         await asyncio.to_thread(_remove_work_dir, leftover)
