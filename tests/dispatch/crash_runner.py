@@ -1,6 +1,6 @@
 """A process running only the task engine on a database, to be killed with SIGKILL by a test.
 
-Usage: python -m tests.dispatch.crash_runner DATABASE_URL DATA_DIR CONFIG
+Usage: python -m tests.dispatch.crash_runner DATABASE_URL DATA_DIR CONFIG [LEASE_S [SANDBOX_DIR]]
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ from saassy.runtime.process import ProcessRuntime
 TEST_SECRET = "crash-runner-secret-0123456789abcdefghijklmnop"
 
 
-async def main(database_url: str, data_dir: str, config: str) -> None:
+async def main(
+    database_url: str, data_dir: str, config: str, lease_s: str = "2", sandbox_dir: str = ""
+) -> None:
     settings = Settings(
         env="test",
         database_url=database_url,
@@ -30,9 +32,9 @@ async def main(database_url: str, data_dir: str, config: str) -> None:
     task_engine = build_task_engine(
         settings,
         create_sessionmaker(engine),
-        ProcessRuntime(),
+        ProcessRuntime(work_dir=Path(sandbox_dir) if sandbox_dir else None),
         parallelism=150,
-        lease=timedelta(seconds=2),
+        lease=timedelta(seconds=float(lease_s)),
         poll_s=0.1,
         adopt_every_s=0.5,
     )
@@ -42,4 +44,4 @@ async def main(database_url: str, data_dir: str, config: str) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(*sys.argv[1:4]))
+    asyncio.run(main(*sys.argv[1:6]))

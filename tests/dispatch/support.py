@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select, update
@@ -16,6 +20,7 @@ from saassy.kit.time import utcnow
 from saassy.models import Organization, Task, TaskAttempt, TaskStatus, UsageRecord
 from saassy.plans.catalog import Catalog
 from saassy.quotas import service as quotas
+from tests.dispatch.conftest import CATALOG
 
 
 async def insert_tasks(
@@ -114,3 +119,28 @@ async def wait_for_status(
         if time.monotonic() > deadline:
             raise AssertionError(f"tasks not in {wanted or 'a terminal status'}: {current}")
         await asyncio.sleep(0.02)
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def start_runner(
+    database_url: str, data_dir: Path, log: Path, *options: str
+) -> subprocess.Popen[bytes]:
+    """The engine alone in a process of its own (`crash_runner`), to be killed by the test."""
+    with log.open("ab") as output:
+        return subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            [
+                sys.executable,
+                "-m",
+                "tests.dispatch.crash_runner",
+                database_url,
+                str(data_dir),
+                str(CATALOG),
+                *options,
+            ],
+            cwd=ROOT,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )

@@ -1,16 +1,31 @@
-"""Adoption: attempts whose lease ran out lost their supervisor; settle them and move on."""
+"""Adoption: attempts whose lease ran out lost their supervisor; settle them and move on.
+
+A lost attempt's sandbox can outlive its supervisor on the host it ran on (the process was
+killed; its cgroup, with the CPU it burned, remains). The adopter on that host ends and measures
+it inside the transaction that marks the attempt lost, once the attempt's row is locked and its
+lease seen expired, so never under a live supervisor; the usage is recorded with the outcome;
+the sandbox is freed only after the commit, so until then measuring again gives the same figure
+and a crash in between loses nothing. Attempts of other hosts are settled without usage.
+"""
 
 from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from saassy.dispatch.executor import executor_host
 from saassy.dispatch.outcome import AttemptOutcome, settle_task
 from saassy.dispatch.repository import DispatchRepository
+from saassy.dispatch.supervisor import sandbox_name
 from saassy.events.bus import EventBus, publish_status
-from saassy.kit.time import utcnow
-from saassy.models import AttemptStatus
+from saassy.kit.time import as_utc, utcnow
+from saassy.models import AttemptStatus, TaskAttempt
 from saassy.plans.catalog import Catalog
+from saassy.runtime.base import Runtime, Usage
 
 log = structlog.get_logger(__name__)
 
@@ -18,28 +33,95 @@ BATCH = 100
 LOST = "the attempt's supervisor stopped renewing its lease (process died or was stopped)"
 
 
+@dataclass(frozen=True)
+class LeftoverSandboxes:
+    """What lost attempts may have left on this host, ended and freed through its runtime."""
+
+    runtime: Runtime
+    host: str | None  # as executor ids name it (`executor_host`)
+
+    def name_of(self, task_id: uuid.UUID, number: int, executor_id: str | None) -> str | None:
+        """The attempt's sandbox if it can be on this host."""
+        if self.host is None or executor_host(executor_id) != self.host:
+            return None
+        return sandbox_name(task_id, number)
+
+    async def end(self, name: str, attempt: TaskAttempt) -> Usage | None:
+        try:
+            usage = await self.runtime.end_leftover(name)
+        except Exception:  # settling the attempt matters more than its figure
+            log.exception("leftover sandbox not measured", sandbox=name)
+            return None
+        return None if usage is None else replace(usage, wall_seconds=lost_wall_seconds(attempt))
+
+    async def free(self, names: Iterable[str]) -> None:
+        for name in names:
+            try:
+                await self.runtime.recover(name)
+            except Exception:  # the next start's sweep frees it
+                log.exception("leftover sandbox not freed", sandbox=name)
+
+    async def unsettled(self, sessionmaker: async_sessionmaker[AsyncSession]) -> set[str]:
+        """Sandboxes of this host's live attempts: adoption may still have to measure them."""
+        async with sessionmaker() as session, session.begin():
+            live = await DispatchRepository(session).live_attempts()
+        names = (self.name_of(task_id, number, executor) for task_id, number, executor in live)
+        return {name for name in names if name is not None}
+
+
+def lost_wall_seconds(attempt: TaskAttempt) -> float:
+    """From its start to its lease's expiry: an upper bound, at most one lease too long.
+
+    The supervisor renewed the lease while it lived, and its sandbox dies with it (bwrap
+    --die-with-parent; what is left is killed by the next start's sweep or by adoption).
+    """
+    if attempt.started_at is None or attempt.lease_expires_at is None:
+        return 0.0
+    ran = as_utc(attempt.lease_expires_at) - as_utc(attempt.started_at)
+    return max(0.0, ran.total_seconds())
+
+
 async def adopt_orphans(
-    sessionmaker: async_sessionmaker[AsyncSession], catalog: Catalog, events: EventBus
+    sessionmaker: async_sessionmaker[AsyncSession],
+    catalog: Catalog,
+    events: EventBus,
+    leftovers: LeftoverSandboxes | None = None,
 ) -> int:
     """Mark expired attempts lost and retry or fail their tasks; returns how many."""
     total = 0
     while True:
         changes = []
+        ended: list[str] = []
         async with sessionmaker() as session, session.begin():
             now = utcnow()
             repo = DispatchRepository(session)
             expired = await repo.expired_attempts(now, BATCH)
             for attempt in expired:
-                if not await repo.mark_lost(attempt.id, now, LOST):
+                # Locked by this transaction with its lease expired: no supervisor can renew it.
+                name = (
+                    leftovers.name_of(attempt.task_id, attempt.number, attempt.executor_id)
+                    if leftovers
+                    else None
+                )
+                usage = await leftovers.end(name, attempt) if leftovers and name else None
+                if name:
+                    ended.append(name)
+                if not await repo.mark_lost(attempt.id, now, LOST, usage):
                     continue
                 task = await repo.live_task(attempt.task_id, attempt.number)
                 if task is None:
                     continue
                 outcome = AttemptOutcome(
-                    status=AttemptStatus.lost, error=LOST, error_code="lost", retryable=True
+                    status=AttemptStatus.lost,
+                    error=LOST,
+                    error_code="lost",
+                    usage=usage,
+                    retryable=True,
                 )
                 status = await settle_task(session, catalog, task, attempt.number, outcome, now)
                 changes.append((task.organization_id, task.id, attempt.number, status))
+        if leftovers:  # only now: the usage is committed
+            await leftovers.free(ended)
         for organization_id, task_id, number, status in changes:
             await publish_status(events, organization_id, task_id, status, number)
         total += len(changes)

@@ -40,12 +40,14 @@ class TaskEngine:
         await self.executor.start()
         self.dispatcher.start()
         # Leftovers of a crashed predecessor (cgroups, mounts, work dirs) would pile up and slow
-        # every later sandbox start; freeing them must not delay dispatching.
+        # every later sandbox start; freeing them must not delay dispatching. Those of attempts
+        # whose leases have yet to run out are only killed: adoption measures and frees them.
         self._sweeper = asyncio.create_task(self._sweep_leftovers(), name="sandbox sweeper")
 
     async def _sweep_leftovers(self) -> None:
         try:
-            freed = await self.runtime.sweep()
+            unsettled = await self.executor.sandboxes_to_recover()
+            freed = await self.runtime.sweep(keep=unsettled)
         except Exception:
             log.exception("engine.sweep_failed")
             return

@@ -6,6 +6,9 @@ uses this interface, so a new executor needs no change there. The workload is an
 identity only, never code, input or secrets. An executor that starts attempts the instant it is
 given them (`starts_on_claim`) also gets the claimed task row, so its supervisor need not read
 it again; the claim then marks the attempt running in the same transaction.
+
+Executor ids read `<kind>:<host>:<rest>`, naming the host where the executor's sandboxes run:
+adoption recovers a lost attempt's sandbox only on that host (`executor_host`).
 """
 
 from __future__ import annotations
@@ -27,6 +30,12 @@ class AttemptRef(BaseModel):
     organization_id: uuid.UUID
     attempt_number: int
     executor_id: str
+
+
+def executor_host(executor_id: str | None) -> str | None:
+    """The host an executor id `<kind>:<host>:<rest>` names; None if it names none."""
+    parts = (executor_id or "").split(":")
+    return parts[1] if len(parts) >= 3 and parts[1] else None
 
 
 class Executor(abc.ABC):
@@ -76,6 +85,14 @@ class Executor(abc.ABC):
     @abc.abstractmethod
     async def adopt(self) -> int:
         """Settle attempts whose lease expired (their supervisor died); how many were found."""
+
+    async def sandboxes_to_recover(self) -> set[str]:
+        """Sandboxes on this host whose attempts adoption has yet to settle (and measure).
+
+        Freeing leftovers of dead processes must spare these. None by default: an executor
+        whose sandboxes run elsewhere leaves nothing on this host for adoption to measure.
+        """
+        return set()
 
     @abc.abstractmethod
     async def stop(self, grace_s: float = 10.0) -> None:

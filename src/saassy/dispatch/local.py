@@ -10,8 +10,8 @@ from collections.abc import Callable
 
 import structlog
 
-from saassy.dispatch.adoption import adopt_orphans
-from saassy.dispatch.executor import AttemptRef, Executor
+from saassy.dispatch.adoption import LeftoverSandboxes, adopt_orphans
+from saassy.dispatch.executor import AttemptRef, Executor, executor_host
 from saassy.dispatch.lease import LeaseKeeper
 from saassy.dispatch.supervisor import SupervisorDeps, supervise
 from saassy.models import Task
@@ -48,6 +48,8 @@ class LocalExecutor(Executor):
         self._running: dict[tuple[uuid.UUID, int], asyncio.Task[object]] = {}
         self._settled: set[tuple[uuid.UUID, int]] = set()
         self._stopping = False
+        # Sandboxes run here: adoption ends and measures what dead processes of this host left.
+        self.leftovers = LeftoverSandboxes(deps.runtime, executor_host(self.executor_id))
         self.leases = LeaseKeeper(
             deps.sessionmaker, self.executor_id, lease=deps.lease, poll_s=cancel_poll_s
         )
@@ -113,7 +115,10 @@ class LocalExecutor(Executor):
 
     async def adopt(self) -> int:
         deps = self.deps
-        return await adopt_orphans(deps.sessionmaker, deps.catalog, deps.events)
+        return await adopt_orphans(deps.sessionmaker, deps.catalog, deps.events, self.leftovers)
+
+    async def sandboxes_to_recover(self) -> set[str]:
+        return await self.leftovers.unsettled(self.deps.sessionmaker)
 
     async def stop(self, grace_s: float = 10.0) -> None:
         """Let running attempts finish for `grace_s`, then kill their sandboxes and hand back."""

@@ -18,6 +18,7 @@ from sqlalchemy import func, select, update
 
 from saassy.kit.repository import RepositoryBase
 from saassy.models import AttemptStatus, Organization, Task, TaskAttempt, TaskStatus
+from saassy.runtime.base import Usage
 
 LIVE_ATTEMPT = (AttemptStatus.dispatched, AttemptStatus.running)
 ACTIVE_TASK = (TaskStatus.dispatched, TaskStatus.running)
@@ -260,7 +261,18 @@ class DispatchRepository(RepositoryBase[Task]):
         )
         return (await self.session.execute(statement)).scalars().all()
 
-    async def mark_lost(self, attempt_id: uuid.UUID, now: datetime, error: str) -> bool:
+    async def live_attempts(self) -> list[tuple[uuid.UUID, int, str | None]]:
+        """(task id, number, executor id) of every attempt adoption may still settle."""
+        statement = select(TaskAttempt.task_id, TaskAttempt.number, TaskAttempt.executor_id)
+        statement = statement.where(
+            TaskAttempt.status.in_(LIVE_ATTEMPT), TaskAttempt.lease_expires_at.is_not(None)
+        )
+        rows = await self.session.execute(statement)
+        return [(task_id, number, executor_id) for task_id, number, executor_id in rows]
+
+    async def mark_lost(
+        self, attempt_id: uuid.UUID, now: datetime, error: str, usage: Usage | None = None
+    ) -> bool:
         result = await self.session.execute(
             update(TaskAttempt)
             .where(
@@ -274,6 +286,9 @@ class DispatchRepository(RepositoryBase[Task]):
                 end_reason="lost",
                 error=error,
                 lease_expires_at=None,
+                cpu_seconds=usage.cpu_seconds if usage else None,
+                peak_memory_bytes=usage.peak_memory_bytes if usage else None,
+                wall_seconds=usage.wall_seconds if usage else None,
             )
             .execution_options(synchronize_session=False)
         )

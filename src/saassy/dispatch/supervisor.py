@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import shutil
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -50,6 +51,11 @@ class SupervisorDeps:
     work_root: Path
     lease: timedelta = timedelta(seconds=15)
     workers_dir: Path | None = None
+
+
+def sandbox_name(task_id: uuid.UUID, attempt_number: int) -> str:
+    """The attempt's sandbox; adoption finds what a dead supervisor left by this name."""
+    return f"task-{task_id}-attempt-{attempt_number}"
 
 
 class LeaseLost(Exception):
@@ -175,7 +181,7 @@ class AttemptSupervisor:
         (self.work_dir / "input.json").write_text(json.dumps(task.input))
         (self.work_dir / "events.jsonl").touch()
         return SandboxSpec(
-            name=f"task-{self.ref.task_id}-attempt-{self.ref.attempt_number}",
+            name=sandbox_name(self.ref.task_id, self.ref.attempt_number),
             argv=plan.argv,
             input_file=self.work_dir / "input.json",
             output_dir=self.work_dir / "output",
