@@ -25,12 +25,21 @@ async def _settle(
     ctx: AppContext, reservation_id: uuid.UUID, actual: int | None = None
 ) -> QuotaReservation:
     async with ctx.sessionmaker() as session, session.begin():
-        return await settle(session, reservation_id, actual)
+        await settle(session, reservation_id, actual)
+    return await _reservation(ctx, reservation_id)
 
 
 async def _release(ctx: AppContext, reservation_id: uuid.UUID) -> QuotaReservation:
     async with ctx.sessionmaker() as session, session.begin():
-        return await release(session, reservation_id)
+        await release(session, reservation_id)
+    return await _reservation(ctx, reservation_id)
+
+
+async def _reservation(ctx: AppContext, reservation_id: uuid.UUID) -> QuotaReservation:
+    async with ctx.sessionmaker() as session:
+        found = await session.get(QuotaReservation, reservation_id)
+        assert found is not None
+        return found
 
 
 async def test_settle_with_less_than_reserved_gives_the_rest_back_once(

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import CursorResult, and_, bindparam, insert, or_, select, update
+from sqlalchemy import Integer, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql.dml import ReturningInsert
@@ -17,11 +18,6 @@ from saassy.kit.repository import RepositoryBase, table_of
 from saassy.kit.time import utcnow
 from saassy.models import QuotaCounter, QuotaReservation, ReservationStatus
 from saassy.quotas.periods import ACTION_PREFIX, TASKS
-
-
-def _rowcount(result: Any) -> int:
-    assert isinstance(result, CursorResult)
-    return result.rowcount
 
 
 @cache
@@ -39,6 +35,35 @@ def _take_statement(dialect: str, limited: bool) -> ReturningInsert[tuple[int]]:
 
 # Built once: building and hashing a statement per call costs more CPU than running it.
 _INSERT_RESERVATION = insert(table_of(QuotaReservation))
+_reservations = table_of(QuotaReservation)
+_CLOSE_RESERVATION = (
+    update(_reservations)
+    .where(
+        _reservations.c.id == bindparam("reservation_id"),
+        _reservations.c.status == ReservationStatus.reserved,
+    )
+    .values(
+        status=bindparam("new_status"),
+        settled_amount=func.coalesce(bindparam("settled", type_=Integer), _reservations.c.amount),
+        closed_at=bindparam("closed"),
+    )
+    .returning(
+        _reservations.c.organization_id,
+        _reservations.c.metric,
+        _reservations.c.period_start,
+        _reservations.c.amount,
+    )
+)
+
+
+@dataclass(frozen=True)
+class ClosedReservation:
+    """What a reservation held, as its close returned it: enough to move the counter."""
+
+    organization_id: uuid.UUID
+    metric: str
+    period_start: date
+    amount: int
 
 
 class QuotaCounterRepository(RepositoryBase[QuotaCounter]):
@@ -144,23 +169,19 @@ class QuotaReservationRepository(RepositoryBase[QuotaReservation]):
         self,
         reservation_id: uuid.UUID,
         status: ReservationStatus,
-        settled_amount: int,
+        settled_amount: int | None,
         now: datetime,
-    ) -> bool:
-        """Move a reservation out of `reserved`; False if it was already closed (idempotence)."""
+    ) -> ClosedReservation | None:
+        """Move a reservation out of `reserved`, counting `settled_amount` (None: all of it);
+        None if it was already closed (idempotence) or does not exist."""
         result = await self.session.execute(
-            update(QuotaReservation)
-            .where(
-                QuotaReservation.id == reservation_id,
-                QuotaReservation.status == ReservationStatus.reserved,
-            )
-            .values(status=status, settled_amount=settled_amount, closed_at=now)
-            .execution_options(synchronize_session=False)
+            _CLOSE_RESERVATION,
+            {
+                "reservation_id": reservation_id,
+                "new_status": status,
+                "settled": settled_amount,
+                "closed": now,
+            },
         )
-        return _rowcount(result) == 1
-
-    async def refreshed(self, reservation_id: uuid.UUID) -> QuotaReservation | None:
-        result: QuotaReservation | None = await self.session.get(
-            QuotaReservation, reservation_id, populate_existing=True
-        )
-        return result
+        row = result.first()
+        return None if row is None else ClosedReservation(*row)

@@ -21,7 +21,11 @@ from saassy.organizations.repository import OrganizationRepository
 from saassy.plans.catalog import Catalog, Plan
 from saassy.plans.service import effective_plan
 from saassy.quotas.periods import TASKS, QuotaWindow, action_metric, quota_window
-from saassy.quotas.repository import QuotaCounterRepository, QuotaReservationRepository
+from saassy.quotas.repository import (
+    ClosedReservation,
+    QuotaCounterRepository,
+    QuotaReservationRepository,
+)
 
 
 async def reserve(
@@ -65,42 +69,56 @@ async def reserve_in_plan(
 
 async def settle(
     session: AsyncSession, reservation_id: uuid.UUID, actual: int | None = None
-) -> QuotaReservation:
-    """Count what was used (default: all of it); less gives the rest back, more adds it."""
+) -> bool:
+    """Count what was used (default: all of it); less gives the rest back, more adds it.
+
+    False if the reservation was already closed: a repeat changes nothing.
+    """
     if actual is not None and actual < 0:
         raise ValueError("actual usage cannot be negative")
-    reservations = QuotaReservationRepository(session)
-    reservation = await _reservation(reservations, reservation_id)
-    counted = reservation.amount if actual is None else actual
-    if await reservations.close(reservation_id, ReservationStatus.settled, counted, utcnow()):
-        counters = QuotaCounterRepository(session)
-        key = (reservation.organization_id, reservation.metric, reservation.period_start)
-        if counted < reservation.amount:
-            await counters.give_back(*key, reservation.amount - counted)
-        elif counted > reservation.amount:
-            # The work already happened: it is counted even past the limit.
-            await counters.take(*key, counted - reservation.amount, limit=None)
-    return await _reservation(reservations, reservation_id, refresh=True)
+    closed = await _close(session, reservation_id, ReservationStatus.settled, actual)
+    if closed is None:
+        return False
+    counters = QuotaCounterRepository(session)
+    key = (closed.organization_id, closed.metric, closed.period_start)
+    counted = closed.amount if actual is None else actual
+    if counted < closed.amount:
+        await counters.give_back(*key, closed.amount - counted)
+    elif counted > closed.amount:
+        # The work already happened: it is counted even past the limit.
+        await counters.take(*key, counted - closed.amount, limit=None)
+    return True
 
 
-async def release(session: AsyncSession, reservation_id: uuid.UUID) -> QuotaReservation:
-    """Give the whole reservation back (the work did not happen); a second call is a no-op."""
+async def release(session: AsyncSession, reservation_id: uuid.UUID) -> bool:
+    """Give the whole reservation back (the work did not happen); False if already closed."""
+    closed = await _close(session, reservation_id, ReservationStatus.released, 0)
+    if closed is None:
+        return False
+    await QuotaCounterRepository(session).give_back(
+        closed.organization_id, closed.metric, closed.period_start, closed.amount
+    )
+    return True
+
+
+async def _close(
+    session: AsyncSession,
+    reservation_id: uuid.UUID,
+    status: ReservationStatus,
+    settled_amount: int | None,
+) -> ClosedReservation | None:
+    """One UPDATE ... RETURNING; a lookup only when it matched nothing (NotFound or closed)."""
     reservations = QuotaReservationRepository(session)
-    reservation = await _reservation(reservations, reservation_id)
-    if await reservations.close(reservation_id, ReservationStatus.released, 0, utcnow()):
-        await QuotaCounterRepository(session).give_back(
-            reservation.organization_id,
-            reservation.metric,
-            reservation.period_start,
-            reservation.amount,
-        )
-    return await _reservation(reservations, reservation_id, refresh=True)
+    closed = await reservations.close(reservation_id, status, settled_amount, utcnow())
+    if closed is None:
+        await _reservation(reservations, reservation_id)
+    return closed
 
 
 async def _reservation(
-    reservations: QuotaReservationRepository, reservation_id: uuid.UUID, refresh: bool = False
+    reservations: QuotaReservationRepository, reservation_id: uuid.UUID
 ) -> QuotaReservation:
-    found = await (reservations.refreshed if refresh else reservations.get)(reservation_id)
+    found = await reservations.get(reservation_id)
     if found is None:
         raise NotFound("Quota reservation")
     return found
