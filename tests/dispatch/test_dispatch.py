@@ -6,13 +6,16 @@ import asyncio
 import time
 import uuid
 from collections import Counter
+from datetime import timedelta
 from typing import Literal
 
 from sqlalchemy import update
 
+from saassy.dispatch.outcome import AttemptOutcome, write_outcome
+from saassy.dispatch.repository import DispatchRepository
 from saassy.kit.context import AppContext
 from saassy.kit.time import utcnow
-from saassy.models import QuotaReservation, ReservationStatus, Task, TaskStatus
+from saassy.models import AttemptStatus, QuotaReservation, ReservationStatus, Task, TaskStatus
 from saassy.runtime.fake import FakeRuntime, FakeScript
 from tests.conftest import SignUp
 from tests.dispatch.conftest import EngineFactory
@@ -223,3 +226,56 @@ async def test_the_dispatcher_stops_when_a_wake_up_arrives_with_the_stop(
     done, _ = await asyncio.wait({running}, timeout=2)
     assert running in done
     assert running.cancelled()
+
+
+async def test_a_cancel_asked_during_the_run_wins_over_its_success_or_retry(
+    ctx: AppContext, signup: SignUp
+) -> None:
+    account = await signup()
+    catalog = ctx.settings.catalog
+    [succeeded] = await insert_tasks(ctx.sessionmaker, catalog, account.organization_id)
+    [retryable] = await insert_tasks(
+        ctx.sessionmaker, catalog, account.organization_id, type="flaky"
+    )
+    async with ctx.sessionmaker() as session, session.begin():
+        claims = await DispatchRepository(session).claim(
+            uuid.UUID(account.organization_id),
+            2,
+            executor_id="x",
+            now=utcnow(),
+            lease=timedelta(30),
+            running=True,
+        )
+        # The cancel request lands while the sandboxes run; the claimed rows do not show it.
+        await session.execute(
+            update(Task)
+            .where(Task.id.in_([succeeded, retryable]))
+            .values(cancel_requested_at=utcnow())
+        )
+    ended = {
+        succeeded: AttemptOutcome(AttemptStatus.succeeded, result={"done": True}),
+        retryable: AttemptOutcome(AttemptStatus.failed, "exit 1", "exit_code", retryable=True),
+    }
+
+    for claim in claims:
+        async with ctx.sessionmaker() as session, session.begin():
+            status = await write_outcome(
+                session,
+                catalog,
+                claim.task,
+                attempt_number=claim.attempt_number,
+                executor_id="x",
+                outcome=ended[claim.task_id],
+                now=utcnow(),
+            )
+        assert status is TaskStatus.canceled
+        task = await task_row(ctx.sessionmaker, claim.task_id)
+        assert (task.status, task.result, task.error_code) == (
+            TaskStatus.canceled,
+            None,
+            "canceled" if claim.task_id == succeeded else "exit_code",
+        )
+        async with ctx.sessionmaker() as session:
+            reservation = await session.get(QuotaReservation, task.quota_reservation_id)
+            assert reservation is not None
+            assert reservation.status == ReservationStatus.settled  # it ran: counted

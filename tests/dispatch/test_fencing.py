@@ -63,7 +63,7 @@ async def test_a_stale_supervisor_cannot_write_over_a_newer_attempt(
             await write_outcome(
                 session,
                 ctx.settings.catalog,
-                task_id=task_id,
+                first.task,
                 attempt_number=first.attempt_number,
                 executor_id=engine.executor.executor_id,
                 outcome=late,
@@ -210,7 +210,7 @@ async def test_an_outcome_racing_the_adoption_of_its_attempt_waits_instead_of_de
             return await write_outcome(
                 session,
                 ctx.settings.catalog,
-                task_id=task_id,
+                claim.task,
                 attempt_number=claim.attempt_number,
                 executor_id="supervisor",
                 outcome=AttemptOutcome(AttemptStatus.succeeded, usage=Usage(0.1, 1024, 0.2)),

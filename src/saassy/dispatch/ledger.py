@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from saassy.dispatch import statements
 from saassy.models import Artifact, TaskLogChunk, UsageRecord
 
 
@@ -60,11 +60,7 @@ class UsageLedger:
         if not rows:
             return
         dialect = self.session.get_bind().dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        statement = insert(UsageRecord).on_conflict_do_nothing(
-            index_elements=["task_id", "attempt_number", "metric"]
-        )
-        await self.session.execute(statement, rows)
+        await self.session.execute(statements.record_usage(dialect), rows)
 
     async def of_task(self, task_id: uuid.UUID) -> Sequence[UsageRecord]:
         statement = (

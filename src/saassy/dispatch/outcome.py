@@ -83,23 +83,25 @@ TERMINAL_FOR = {
 async def write_outcome(
     session: AsyncSession,
     catalog: Catalog,
+    task: Task,
     *,
-    task_id: uuid.UUID,
     attempt_number: int,
     executor_id: str,
     outcome: AttemptOutcome,
     now: datetime,
     artifacts: list[Artifact] | None = None,
 ) -> TaskStatus:
-    """The supervisor's fenced write; OutcomeFenced if the attempt is no longer its own."""
+    """The supervisor's fenced write; OutcomeFenced if the attempt is no longer its own.
+
+    `task` is the row as the claim (or the supervisor's load) left it: only what admission set
+    (organization, type, reservations, max attempts) is read from it; its live state (status,
+    attempt, cancel request) is checked by the writes themselves.
+    """
     repo = DispatchRepository(session)
     # The attempt row first, then the task's: adoption locks them in that order too, and the
     # opposite order deadlocked with it on PostgreSQL when a lease ran out during the outcome.
-    if not await repo.finish_attempt(task_id, attempt_number, executor_id, now, outcome.finish()):
-        raise OutcomeFenced(f"task {task_id} attempt {attempt_number}")
-    task = await repo.live_task(task_id, attempt_number)
-    if task is None:  # the transaction rolls back, the attempt's close with it
-        raise OutcomeFenced(f"task {task_id} attempt {attempt_number}")
+    if not await repo.finish_attempt(task.id, attempt_number, executor_id, now, outcome.finish()):
+        raise OutcomeFenced(f"task {task.id} attempt {attempt_number}")
     return await settle_task(session, catalog, task, attempt_number, outcome, now, artifacts)
 
 
@@ -121,32 +123,11 @@ async def settle_task(
         usage=outcome.metered(),
         now=now,
     )
-    repo = DispatchRepository(session)
-    canceled = task.cancel_requested_at is not None
-    if outcome.retryable and not canceled and task.attempt_count < task.max_attempts:
-        run_after = next_run_after(now, catalog.task_type(task.type), attempt_number)
-        await _update(
-            repo,
-            task,
-            attempt_number,
-            status=TaskStatus.queued,
-            run_after=run_after,
-            error=outcome.error,
-            error_code=outcome.error_code,
-        )
-        return TaskStatus.queued
-    status = TaskStatus.canceled if canceled else TERMINAL_FOR[outcome.status]
-    succeeded = status is TaskStatus.succeeded
-    await _update(
-        repo,
-        task,
-        attempt_number,
-        status=status,
-        finished_at=now,
-        result=outcome.result if succeeded else None,
-        error=None if succeeded else outcome.error or f"the task ended {status.value}",
-        error_code=None if succeeded else outcome.error_code or status.value,
+    status = await _close_task(
+        DispatchRepository(session), catalog, task, attempt_number, outcome, now
     )
+    if status is TaskStatus.queued:
+        return status
     if artifacts:
         await ArtifactRepository(session).add_all(artifacts)
     # Nothing ran (canceled before start, type withdrawn): the customer is not charged.
@@ -154,9 +135,53 @@ async def settle_task(
     return status
 
 
-async def _update(repo: DispatchRepository, task: Task, number: int, **values: Any) -> None:
-    if not await repo.update_task(task.id, number, **values):
+async def _close_task(
+    repo: DispatchRepository,
+    catalog: Catalog,
+    task: Task,
+    number: int,
+    outcome: AttemptOutcome,
+    now: datetime,
+) -> TaskStatus:
+    """Requeue or finish the task as the outcome says, in one UPDATE unless a cancel came first.
+
+    The cancel request is read by that UPDATE itself (under the row's lock), not beforehand;
+    only when one arrived does a second UPDATE write the canceled ending instead.
+    """
+    values: dict[str, Any]
+    if outcome.retryable and number < task.max_attempts:
+        status = TaskStatus.queued
+        values = {
+            "status": status,
+            "run_after": next_run_after(now, catalog.task_type(task.type), number),
+            "error": outcome.error,
+            "error_code": outcome.error_code,
+        }
+    else:
+        status = TERMINAL_FOR[outcome.status]
+        values = _ending(status, outcome, now)
+    if status is not TaskStatus.canceled and await repo.update_task(
+        task.id, number, unless_canceled=True, **values
+    ):
+        return status
+    # A cancel came first (or the attempt was fenced off, and this misses too).
+    if not await repo.update_task(task.id, number, **_ending(TaskStatus.canceled, outcome, now)):
         raise OutcomeFenced(f"task {task.id} attempt {number}")
+    return TaskStatus.canceled
+
+
+def _ending(status: TaskStatus, outcome: AttemptOutcome, now: datetime) -> dict[str, Any]:
+    if status is TaskStatus.succeeded:
+        return dict(
+            status=status, finished_at=now, result=outcome.result, error=None, error_code=None
+        )
+    return dict(
+        status=status,
+        finished_at=now,
+        result=None,
+        error=outcome.error or f"the task ended {status.value}",
+        error_code=outcome.error_code or status.value,
+    )
 
 
 def action_reservations(task: Task) -> dict[str, uuid.UUID]:

@@ -16,12 +16,11 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
+from saassy.dispatch import statements
+from saassy.dispatch.statements import ACTIVE_TASK, LIVE_ATTEMPT
 from saassy.kit.repository import RepositoryBase
 from saassy.models import AttemptStatus, Organization, Task, TaskAttempt, TaskStatus
 from saassy.runtime.base import Usage
-
-LIVE_ATTEMPT = (AttemptStatus.dispatched, AttemptStatus.running)
-ACTIVE_TASK = (TaskStatus.dispatched, TaskStatus.running)
 
 
 def _rowcount(result: Any) -> int:
@@ -39,6 +38,8 @@ class Claimed:
 
 @dataclass(frozen=True)
 class AttemptFinish:
+    """How an attempt ended; the fields are its row's columns."""
+
     status: AttemptStatus
     exit_code: int | None
     end_reason: str | None
@@ -202,20 +203,14 @@ class DispatchRepository(RepositoryBase[Task]):
     ) -> bool:
         """Close the attempt if this supervisor still holds it; False: fenced off, write nothing."""
         result = await self.session.execute(
-            update(TaskAttempt)
-            .where(self._fence(task_id, number, executor_id))
-            .values(
-                status=end.status,
-                finished_at=now,
-                exit_code=end.exit_code,
-                end_reason=end.end_reason,
-                error=end.error,
-                cpu_seconds=end.cpu_seconds,
-                peak_memory_bytes=end.peak_memory_bytes,
-                wall_seconds=end.wall_seconds,
-                lease_expires_at=None,
-            )
-            .execution_options(synchronize_session=False)
+            statements.FINISH_ATTEMPT,
+            {
+                "fence_task_id": task_id,
+                "fence_number": number,
+                "fence_executor_id": executor_id,
+                **{f"new_{name}": value for name, value in vars(end).items()},
+                "new_finished_at": now,
+            },
         )
         return _rowcount(result) == 1
 
@@ -240,12 +235,14 @@ class DispatchRepository(RepositoryBase[Task]):
         found: Task | None = (await self.session.execute(statement)).scalar()
         return found
 
-    async def update_task(self, task_id: uuid.UUID, number: int, **values: Any) -> bool:
+    async def update_task(
+        self, task_id: uuid.UUID, number: int, *, unless_canceled: bool = False, **values: Any
+    ) -> bool:
+        """Write the task if `number` is still its live attempt (and no cancel was asked)."""
+        statement = statements.update_task(tuple(values), unless_canceled)
+        params = {f"new_{column}": value for column, value in values.items()}
         result = await self.session.execute(
-            update(Task)
-            .where(Task.id == task_id, Task.attempt_count == number, Task.status.in_(ACTIVE_TASK))
-            .values(**values)
-            .execution_options(synchronize_session=False)
+            statement, {"task_id": task_id, "number": number, **params}
         )
         return _rowcount(result) == 1
 

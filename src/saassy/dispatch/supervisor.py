@@ -132,15 +132,16 @@ class AttemptSupervisor:
             failed = AttemptOutcome(
                 AttemptStatus.failed, str(exc), "task_type_gone", sandbox_started=False
             )
-            return await self._finish(failed)
+            return await self._finish(task, failed)
         if task.cancel_requested_at is not None or self.watch.cancel.is_set():
             return await self._finish(
+                task,
                 AttemptOutcome(
                     AttemptStatus.canceled,
                     "canceled before it started",
                     "canceled",
                     sandbox_started=False,
-                )
+                ),
             )
         spec = self._prepare(task, plan)
         if self.claimed is None:
@@ -150,19 +151,20 @@ class AttemptSupervisor:
         except Exception as exc:
             log.exception("sandbox failed to start", task_id=str(self.ref.task_id))
             return await self._finish(
+                task,
                 AttemptOutcome(
                     AttemptStatus.failed,
                     f"the sandbox did not start: {exc}",
                     "sandbox_start_failed",
                     retryable=True,
                     sandbox_started=False,
-                )
+                ),
             )
         exit_, canceled = await self._watch(self.handle)
         await self.logs.close()
         usage = await self.handle.usage()
         outcome = self._outcome(exit_, canceled, plan, spec, usage, task)
-        return await self._finish(outcome, task, spec.output_dir)
+        return await self._finish(task, outcome, spec.output_dir)
 
     async def _load(self) -> Task | None:
         async with self.deps.sessionmaker() as session, session.begin():
@@ -306,13 +308,11 @@ class AttemptSupervisor:
         return ended(AttemptStatus.succeeded, result=result)
 
     async def _finish(
-        self, outcome: AttemptOutcome, task: Task | None = None, output_dir: Path | None = None
+        self, task: Task, outcome: AttemptOutcome, output_dir: Path | None = None
     ) -> TaskStatus | None:
         ref = self.ref
         stored: list[Artifact] = []
-        final = task is not None and not (
-            outcome.retryable and task.attempt_count < task.max_attempts
-        )
+        final = not (outcome.retryable and task.attempt_count < task.max_attempts)
         if final and output_dir is not None:
             stored = await store_artifacts(self.deps.storage, ref, output_dir)
         try:
@@ -320,7 +320,7 @@ class AttemptSupervisor:
                 status = await write_outcome(
                     session,
                     self.deps.catalog,
-                    task_id=ref.task_id,
+                    task,
                     attempt_number=ref.attempt_number,
                     executor_id=ref.executor_id,
                     outcome=outcome,

@@ -1,0 +1,79 @@
+"""What an attempt costs the database: a few statements per outcome.
+
+On SQLite each statement holds the only connection for a turn of the event loop, so these
+counts are the engine's throughput; a change that adds one should be a decision, not a drift.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from saassy.dispatch.outcome import AttemptOutcome, write_outcome
+from saassy.dispatch.repository import DispatchRepository
+from saassy.kit.context import AppContext
+from saassy.kit.time import utcnow
+from saassy.models import AttemptStatus, QuotaReservation, ReservationStatus, TaskStatus
+from saassy.runtime.base import Usage
+from tests.conftest import SignUp
+from tests.dispatch.support import insert_tasks, statements_on, task_row, usage_of
+
+
+def kind(statement: str) -> str:
+    """`UPDATE tasks`, `INSERT INTO usage_records`, `SELECT ...`: the verb and its table."""
+    words = statement.split()
+    return " ".join(words[:3] if words[0] == "INSERT" else words[:2])
+
+
+async def test_a_successful_attempts_outcome_is_four_statements(
+    ctx: AppContext, signup: SignUp
+) -> None:
+    account = await signup()
+    [task_id] = await insert_tasks(ctx.sessionmaker, ctx.settings.catalog, account.organization_id)
+    async with ctx.sessionmaker() as session, session.begin():
+        [claim] = await DispatchRepository(session).claim(
+            uuid.UUID(account.organization_id),
+            1,
+            executor_id="supervisor",
+            now=utcnow(),
+            lease=timedelta(30),
+            running=True,
+        )
+    noop = AttemptOutcome(
+        AttemptStatus.succeeded,
+        exit_code=0,
+        end_reason="exited",
+        usage=Usage(cpu_seconds=0.002, peak_memory_bytes=2**21, wall_seconds=0.01),
+        result={},
+    )
+
+    with statements_on(ctx.engine) as seen:
+        async with ctx.sessionmaker() as session, session.begin():
+            status = await write_outcome(
+                session,
+                ctx.settings.catalog,
+                claim.task,
+                attempt_number=claim.attempt_number,
+                executor_id="supervisor",
+                outcome=noop,
+                now=utcnow(),
+            )
+
+    assert [kind(statement) for statement in seen] == [
+        "UPDATE task_attempts",  # fenced; locks the attempt before the task, as adoption does
+        "INSERT INTO usage_records",  # every metric in one
+        "UPDATE tasks",  # unless a cancel came first
+        "UPDATE quota_reservations",  # settled, returning what the counter needs
+    ], seen
+    assert status is TaskStatus.succeeded
+    task = await task_row(ctx.sessionmaker, task_id)
+    assert (task.status, task.result) == (TaskStatus.succeeded, {})
+    assert set(await usage_of(ctx.sessionmaker, task_id)) == {
+        (1, "cpu_seconds"),
+        (1, "peak_memory_mb"),
+        (1, "wall_seconds"),
+    }
+    async with ctx.sessionmaker() as session:
+        reservation = await session.get(QuotaReservation, task.quota_reservation_id)
+        assert reservation is not None
+        assert (reservation.status, reservation.settled_amount) == (ReservationStatus.settled, 1)
