@@ -9,7 +9,7 @@ from collections import Counter
 from datetime import timedelta
 from typing import Literal
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from saassy.dispatch.outcome import AttemptOutcome, write_outcome
 from saassy.dispatch.repository import DispatchRepository
@@ -17,7 +17,7 @@ from saassy.kit.context import AppContext
 from saassy.kit.time import utcnow
 from saassy.models import AttemptStatus, QuotaReservation, ReservationStatus, Task, TaskStatus
 from saassy.runtime.fake import FakeRuntime, FakeScript
-from tests.conftest import SignUp
+from tests.conftest import SignUp, on_postgresql
 from tests.dispatch.conftest import EngineFactory
 from tests.dispatch.support import attempts_of, insert_tasks, set_plan, task_row, wait_for_status
 
@@ -239,12 +239,7 @@ async def test_a_cancel_asked_during_the_run_wins_over_its_success_or_retry(
     )
     async with ctx.sessionmaker() as session, session.begin():
         claims = await DispatchRepository(session).claim(
-            uuid.UUID(account.organization_id),
-            2,
-            executor_id="x",
-            now=utcnow(),
-            lease=timedelta(30),
-            running=True,
+            [succeeded, retryable], executor_id="x", now=utcnow(), lease=timedelta(30), running=True
         )
         # The cancel request lands while the sandboxes run; the claimed rows do not show it.
         await session.execute(
@@ -279,3 +274,27 @@ async def test_a_cancel_asked_during_the_run_wins_over_its_success_or_retry(
             reservation = await session.get(QuotaReservation, task.quota_reservation_id)
             assert reservation is not None
             assert reservation.status == ReservationStatus.settled  # it ran: counted
+
+
+async def test_two_dispatchers_at_once_never_exceed_an_organizations_concurrency(
+    ctx: AppContext, signup: SignUp, engine_factory: EngineFactory
+) -> None:
+    account = await signup()  # the "small" plan: 2 at a time
+    await insert_tasks(ctx.sessionmaker, ctx.settings.catalog, account.organization_id, 10)
+    first, second = (engine_factory(FakeRuntime(HANG), parallelism=8) for _ in range(2))
+
+    if on_postgresql():
+        # While one dispatcher holds the organization, another skips it instead of counting
+        # what it has running before the first one's claim commits.
+        async with ctx.sessionmaker() as session, session.begin():
+            [held] = await DispatchRepository(session).queued_organizations(None, 8)
+            assert str(held.id) == account.organization_id
+            assert await second.dispatcher.dispatch_once() == []
+    rounds = await asyncio.gather(
+        *(engine.dispatcher.dispatch_once() for _ in range(5) for engine in (first, second))
+    )
+
+    assert sum(len(claims) for claims in rounds) == 2
+    async with ctx.sessionmaker() as session:
+        statuses = (await session.execute(select(Task.status))).scalars().all()
+    assert Counter(statuses) == {TaskStatus.running: 2, TaskStatus.queued: 8}

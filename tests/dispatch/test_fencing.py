@@ -121,8 +121,7 @@ async def test_an_attempt_leased_to_another_executor_is_not_run(
         from saassy.dispatch.repository import DispatchRepository
 
         [claim] = await DispatchRepository(session).claim(
-            uuid.UUID(account.organization_id),
-            1,
+            [task_id],
             executor_id="someone-else",
             now=utcnow(),
             lease=timedelta(seconds=30),
@@ -197,8 +196,7 @@ async def test_an_outcome_racing_the_adoption_of_its_attempt_waits_instead_of_de
     [task_id] = await insert_tasks(ctx.sessionmaker, ctx.settings.catalog, account.organization_id)
     async with ctx.sessionmaker() as session, session.begin():
         [claim] = await DispatchRepository(session).claim(
-            uuid.UUID(account.organization_id),
-            1,
+            [task_id],
             executor_id="supervisor",
             now=utcnow(),
             lease=timedelta(seconds=30),

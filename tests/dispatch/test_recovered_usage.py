@@ -113,8 +113,7 @@ async def lost_attempt(
     )
     async with ctx.sessionmaker() as session, session.begin():
         await DispatchRepository(session).claim(
-            uuid.UUID(organization_id),
-            1,
+            [task_id],
             executor_id=executor_id,
             now=utcnow(),
             lease=timedelta(seconds=30),

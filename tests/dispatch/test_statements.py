@@ -1,4 +1,4 @@
-"""What an attempt costs the database: a few statements per outcome.
+"""What an attempt costs the database: a few statements per outcome and per dispatch round.
 
 On SQLite each statement holds the only connection for a turn of the event loop, so these
 counts are the engine's throughput; a change that adds one should be a decision, not a drift.
@@ -7,6 +7,7 @@ counts are the engine's throughput; a change that adds one should be a decision,
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from datetime import timedelta
 
 from saassy.dispatch.outcome import AttemptOutcome, write_outcome
@@ -15,8 +16,10 @@ from saassy.kit.context import AppContext
 from saassy.kit.time import utcnow
 from saassy.models import AttemptStatus, QuotaReservation, ReservationStatus, TaskStatus
 from saassy.runtime.base import Usage
+from saassy.runtime.fake import FakeRuntime, FakeScript
 from tests.conftest import SignUp
-from tests.dispatch.support import insert_tasks, statements_on, task_row, usage_of
+from tests.dispatch.conftest import EngineFactory
+from tests.dispatch.support import insert_tasks, set_plan, statements_on, task_row, usage_of
 
 
 def kind(statement: str) -> str:
@@ -32,12 +35,7 @@ async def test_a_successful_attempts_outcome_is_four_statements(
     [task_id] = await insert_tasks(ctx.sessionmaker, ctx.settings.catalog, account.organization_id)
     async with ctx.sessionmaker() as session, session.begin():
         [claim] = await DispatchRepository(session).claim(
-            uuid.UUID(account.organization_id),
-            1,
-            executor_id="supervisor",
-            now=utcnow(),
-            lease=timedelta(30),
-            running=True,
+            [task_id], executor_id="supervisor", now=utcnow(), lease=timedelta(30), running=True
         )
     noop = AttemptOutcome(
         AttemptStatus.succeeded,
@@ -77,3 +75,26 @@ async def test_a_successful_attempts_outcome_is_four_statements(
         reservation = await session.get(QuotaReservation, task.quota_reservation_id)
         assert reservation is not None
         assert (reservation.status, reservation.settled_amount) == (ReservationStatus.settled, 1)
+
+
+async def test_a_dispatch_round_is_four_statements_however_many_organizations_it_serves(
+    ctx: AppContext, signup: SignUp, engine_factory: EngineFactory
+) -> None:
+    accounts = [await signup() for _ in range(5)]
+    for account in accounts:
+        await set_plan(ctx.sessionmaker, account.organization_id, "big")
+        await insert_tasks(ctx.sessionmaker, ctx.settings.catalog, account.organization_id, 3)
+    engine = engine_factory(FakeRuntime(FakeScript(hang=True)), parallelism=10)
+
+    with statements_on(ctx.engine) as seen:
+        claims = await engine.dispatcher.dispatch_once()
+
+    assert Counter(claim.organization_id for claim in claims) == {
+        uuid.UUID(account.organization_id): 2 for account in accounts
+    }
+    # The organizations (locked), their due tasks (locked) and active counts, the claim.
+    assert len(seen) == 4, seen
+    assert [kind(statement) for statement in seen[2:]] == [
+        "UPDATE tasks",
+        "INSERT INTO task_attempts",
+    ]

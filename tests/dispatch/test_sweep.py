@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import uuid
 from datetime import timedelta
 from pathlib import Path
 
@@ -50,8 +49,7 @@ async def test_engine_start_leaves_unadopted_attempts_sandboxes_for_adoption(
     [task_id] = await insert_tasks(ctx.sessionmaker, ctx.settings.catalog, account.organization_id)
     async with ctx.sessionmaker() as session, session.begin():  # a dead process's, still leased
         await DispatchRepository(session).claim(
-            uuid.UUID(account.organization_id),
-            1,
+            [task_id],
             executor_id=f"local:{socket.gethostname()}:1:dead",
             now=utcnow(),
             lease=timedelta(seconds=30),

@@ -3,9 +3,9 @@
 Each round finds the organizations with queued tasks in id order, resuming after the last one
 served, up to one per free slot, and shares the free slots out evenly among them (priority, then
 FIFO, inside one), skipping organizations at their plan's concurrency; slots one organization
-cannot use go to the others. Finding the next organization is an index seek and each
-organization's share is claimed in one statement, so a round's cost grows with the organizations
-served, not with the queue's depth or the number of tasks claimed.
+cannot use go to the others. A round is four statements whatever it serves (the organizations,
+their due tasks and counts, the claim, the attempts), each made of index seeks and ranges, so
+its cost does not grow with the queue's depth.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import asyncio
 import contextlib
 import time
 import uuid
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -40,6 +40,7 @@ class _Organization:
     room: int  # what its plan's concurrency still allows
     idle: bool  # nothing dispatched or running when the round began
     claimed: int = 0
+    due: list[uuid.UUID] = field(default_factory=list)  # its due tasks, in claim order
 
 
 class Dispatcher:
@@ -93,80 +94,68 @@ class Dispatcher:
     async def _claim_round(
         self, repo: DispatchRepository, free: int, reserved: int
     ) -> list[Claimed]:
-        queued = await self._queued_organizations(repo, free + reserved)
-        claims: list[Claimed] = []
-        known: dict[uuid.UUID, _Organization] = {}
         now = utcnow()
+        organizations = await self._organizations(repo, free, reserved, now)
+        chosen: list[uuid.UUID] = []
 
-        async def organization(organization_id: uuid.UUID) -> _Organization:
-            if organization_id not in known:
-                known[organization_id] = await self._organization(repo, organization_id)
-            return known[organization_id]
-
-        async def take(served: _Organization, wanted: int) -> int:
-            got = await repo.claim(
-                served.id,
-                wanted,
-                executor_id=self.executor.executor_id,
-                now=now,
-                lease=self.lease,
-                running=self.executor.starts_on_claim,
-            )
+        def take(served: _Organization, wanted: int) -> int:
+            got = served.due[:wanted]
+            del served.due[:wanted]
             served.room -= len(got)
             served.claimed += len(got)
-            claims.extend(got)
+            chosen.extend(got)
             self._cursor = served.id
             return len(got)
 
         # Even shares of the free slots; what one cannot use goes round again to the others.
-        pending = list(queued)
-        while pending and len(claims) < free:
-            share = -(-(free - len(claims)) // len(pending))  # ceil: the first in turn get more
-            for organization_id in list(pending):
-                if len(claims) >= free:
+        pending = list(organizations)
+        while pending and len(chosen) < free:
+            share = -(-(free - len(chosen)) // len(pending))  # ceil: the first in turn get more
+            for served in list(pending):
+                if len(chosen) >= free:
                     break
-                served = await organization(organization_id)
-                wanted = min(share, served.room, free - len(claims))
-                got = await take(served, wanted) if wanted > 0 else 0
+                wanted = min(share, served.room, free - len(chosen))
+                got = take(served, wanted) if wanted > 0 else 0
                 if got < wanted or served.room <= 0:
-                    pending.remove(organization_id)  # ran dry or at its limit
+                    pending.remove(served)  # ran dry or at its limit
         # The reserve: one slot each for organizations with nothing running that got none above,
         # so a flood from one organization never makes another wait for a slot to free.
-        for organization_id in queued:
+        for served in organizations:
             if reserved <= 0:
                 break
-            served = await organization(organization_id)
             if served.idle and served.claimed == 0 and served.room > 0:
-                reserved -= await take(served, 1)
-        return claims
+                reserved -= take(served, 1)
+        return await repo.claim(
+            chosen,
+            executor_id=self.executor.executor_id,
+            now=now,
+            lease=self.lease,
+            running=self.executor.starts_on_claim,
+        )
 
-    async def _queued_organizations(self, repo: DispatchRepository, most: int) -> list[uuid.UUID]:
-        """Up to `most` organizations with queued tasks, in id order after the cursor, wrapping."""
-        found: list[uuid.UUID] = []
-        after = self._cursor
-        wrapped = after is None
-        while len(found) < most:
-            organization_id = await repo.next_queued_organization(after)
-            if organization_id is None:
-                if wrapped:
-                    break
-                wrapped, after = True, None
-                continue
-            if organization_id in found:
-                break  # came round to the first again
-            found.append(organization_id)
-            after = organization_id
-        return found
-
-    async def _organization(
-        self, repo: DispatchRepository, organization_id: uuid.UUID
-    ) -> _Organization:
-        organization = await repo.lock_organization(organization_id)
-        if organization is None:  # deleted, or another dispatcher is claiming for it right now
-            return _Organization(organization_id, room=0, idle=False)
-        limit = effective_plan(self.catalog, organization).max_concurrent_tasks
-        active = await repo.active_count(organization_id)
-        return _Organization(organization_id, room=max(0, limit - active), idle=active == 0)
+    async def _organizations(
+        self, repo: DispatchRepository, free: int, reserved: int, now: datetime
+    ) -> list[_Organization]:
+        """Up to one organization per free slot with due tasks, in id order after the cursor,
+        locked, with their room under their plan's concurrency and their due tasks."""
+        locked = await repo.queued_organizations(self._cursor, free + reserved)
+        limits = {
+            organization.id: effective_plan(self.catalog, organization).max_concurrent_tasks
+            for organization in locked
+        }
+        # The most one could get: the free slots, or a reserved one (if it has none running).
+        most = free or min(reserved, 1)
+        due = await repo.due_tasks({org: min(limit, most) for org, limit in limits.items()}, now)
+        return [
+            _Organization(
+                organization_id,
+                room=max(0, limit - due[organization_id].active),
+                idle=due[organization_id].active == 0,
+                due=due[organization_id].task_ids,
+            )
+            for organization_id, limit in limits.items()
+            if organization_id in due
+        ]
 
     async def run(self) -> None:
         """Dispatch until cancelled: on every wake-up, else every `poll_s`; adopt now and then."""

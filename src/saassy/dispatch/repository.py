@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -36,6 +36,14 @@ class Claimed:
     task: Task  # as the claim left it: what a supervisor in this process needs to start
 
 
+@dataclass
+class Due:
+    """An organization's due tasks as a round found them."""
+
+    active: int  # its tasks dispatched or running
+    task_ids: list[uuid.UUID] = field(default_factory=list)  # in claim order
+
+
 @dataclass(frozen=True)
 class AttemptFinish:
     """How an attempt ended; the fields are its row's columns."""
@@ -52,92 +60,82 @@ class AttemptFinish:
 class DispatchRepository(RepositoryBase[Task]):
     model = Task
 
-    async def next_queued_organization(self, after: uuid.UUID | None) -> uuid.UUID | None:
-        """The next organization (by id, after `after`) with queued tasks: one index seek."""
-        statement = select(Task.organization_id).where(Task.status == TaskStatus.queued)
-        if after is not None:
-            statement = statement.where(Task.organization_id > after)
-        statement = statement.order_by(Task.organization_id).limit(1)
-        found: uuid.UUID | None = (await self.session.execute(statement)).scalar()
-        return found
+    async def queued_organizations(self, after: uuid.UUID | None, most: int) -> list[Organization]:
+        """Up to `most` organizations with queued tasks, in id order after `after`, wrapping
+        round; each locked for this claim (one another dispatcher holds is left out).
 
-    async def lock_organization(self, organization_id: uuid.UUID) -> Organization | None:
-        """The organization, locked for this claim; None if another dispatcher holds it."""
-        statement = (
-            select(Organization)
-            .where(Organization.id == organization_id)
-            .with_for_update(skip_locked=True)
-        )
-        found: Organization | None = (await self.session.execute(statement)).scalar()
-        return found
+        One statement: a recursive CTE steps from one organization id to the next in the
+        dispatch index (one index seek each, however deep the queue), coming round to the
+        first after the last; the repeats once it has come round are dropped.
+        """
+        statement = statements.queued_organizations(after is not None)
+        params = {"most": most} if after is None else {"most": most, "after": after}
+        return list((await self.session.execute(statement, params)).scalars())
 
-    async def active_count(self, organization_id: uuid.UUID) -> int:
-        statement = select(func.count()).where(
-            Task.organization_id == organization_id, Task.status.in_(ACTIVE_TASK)
-        )
-        return int((await self.session.execute(statement)).scalar_one())
+    async def due_tasks(self, most: dict[uuid.UUID, int], now: datetime) -> dict[uuid.UUID, Due]:
+        """Up to `most[organization]` due queued tasks of each, in claim order (priority, then
+        FIFO), locked until the claim (those locked elsewhere skipped), and how many it has
+        dispatched or running. One statement: an index range per organization.
+
+        An organization with no due task is left out. Its count is read in this statement's
+        snapshot, taken after `queued_organizations` locked it: another dispatcher's claim for
+        it has committed by then, so it is counted.
+        """
+        wanted = [(organization_id, limit) for organization_id, limit in most.items() if limit > 0]
+        if not wanted:
+            return {}
+        params: dict[str, Any] = {"now": now}
+        for n, (organization_id, limit) in enumerate(wanted):
+            params[f"organization_{n}"] = organization_id
+            params[f"limit_{n}"] = limit
+        result = await self.session.execute(statements.due_tasks(len(wanted)), params)
+        rows = sorted(result.all(), key=lambda row: (-row.priority, row.run_after, row.id))
+        found: dict[uuid.UUID, Due] = {}
+        for row in rows:
+            found.setdefault(row.organization_id, Due(row.active)).task_ids.append(row.id)
+        return found
 
     async def claim(
         self,
-        organization_id: uuid.UUID,
-        limit: int,
+        task_ids: Sequence[uuid.UUID],
         *,
         executor_id: str,
         now: datetime,
         lease: timedelta,
         running: bool = False,
     ) -> list[Claimed]:
-        """Up to `limit` due queued tasks of one organization: priority first, then FIFO.
+        """Claim these queued tasks (those no longer queued are left out), in the given order.
 
         `running`: the executor starts them this instant, so they go straight to `running`
         (one transaction instead of a claim and then a second one to mark them running).
         """
-        due = (
-            select(Task.id)
-            .where(
-                Task.status == TaskStatus.queued,
-                Task.organization_id == organization_id,
-                Task.run_after <= now,
-            )
-            .order_by(Task.priority.desc(), Task.run_after, Task.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-            # Evaluated once: PostgreSQL may re-run an IN-subquery, and with SKIP LOCKED each
-            # run can pick other rows, claiming more than `limit`.
-            .cte("due")
-            .prefix_with("MATERIALIZED")
-        )
-        values: dict[str, Any] = {
-            "status": TaskStatus.running if running else TaskStatus.dispatched,
-            "attempt_count": Task.attempt_count + 1,
-        }
-        if running:
-            values["started_at"] = func.coalesce(Task.started_at, now)
+        if not task_ids:
+            return []
         claimed = await self.session.execute(
-            update(Task)
-            .where(Task.id.in_(select(due.c.id)), Task.status == TaskStatus.queued)
-            .values(**values)
-            .returning(Task)
-            .execution_options(synchronize_session=False, populate_existing=True)
+            statements.claim(running), {"ids": list(task_ids), "now": now}
         )
-        tasks = sorted(claimed.scalars(), key=lambda task: (-task.priority, task.run_after))
+        by_id = {task.id: task for task in claimed.scalars()}
+        tasks = [by_id[task_id] for task_id in task_ids if task_id in by_id]
         if not tasks:
             return []
-        self.session.add_all(
-            TaskAttempt(
-                task_id=task.id,
-                organization_id=organization_id,
-                number=task.attempt_count,
-                status=AttemptStatus.running if running else AttemptStatus.dispatched,
-                started_at=now if running else None,
-                executor_id=executor_id,
-                lease_expires_at=now + lease,
-                heartbeat_at=now,
-            )
-            for task in tasks
+        attempt = AttemptStatus.running if running else AttemptStatus.dispatched
+        await self.session.execute(
+            statements.INSERT_ATTEMPTS,
+            [
+                {
+                    "task_id": task.id,
+                    "organization_id": task.organization_id,
+                    "number": task.attempt_count,
+                    "status": attempt,
+                    "started_at": now if running else None,
+                    "executor_id": executor_id,
+                    "lease_expires_at": now + lease,
+                    "heartbeat_at": now,
+                }
+                for task in tasks
+            ],
         )
-        await self.session.flush()
-        return [Claimed(task.id, organization_id, task.attempt_count, task) for task in tasks]
+        return [Claimed(task.id, task.organization_id, task.attempt_count, task) for task in tasks]
 
     # Fenced writes of one attempt ------------------------------------------------------------
 
