@@ -18,7 +18,7 @@ from saassy.kit.context import AppContext
 from saassy.kit.time import utcnow
 from saassy.models import AttemptStatus, Task, TaskAttempt, TaskStatus, UsageRecord
 from saassy.runtime.base import Usage
-from saassy.runtime.fake import FakeRuntime, FakeScript
+from saassy.runtime.fake import DEFAULT_USAGE, FakeRuntime, FakeScript
 from tests.conftest import SignUp, on_postgresql
 from tests.dispatch.conftest import EngineFactory
 from tests.dispatch.support import attempts_of, insert_tasks, task_row, usage_of, wait_for_status
@@ -72,7 +72,11 @@ async def test_a_stale_supervisor_cannot_write_over_a_newer_attempt(
     task = await task_row(ctx.sessionmaker, task_id)
     assert task.status in (TaskStatus.dispatched, TaskStatus.running)
     assert (task.result, task.attempt_count) == (None, 2)
-    assert await usage_of(ctx.sessionmaker, task_id) == {}
+    # Only what the stopped supervisor measured of attempt 1's killed sandbox: none of the late
+    # write's 9 CPU-seconds.
+    usage = await usage_of(ctx.sessionmaker, task_id)
+    assert {number for number, _ in usage} == {1}
+    assert usage[(1, "cpu_seconds")] == DEFAULT_USAGE.cpu_seconds
     attempt_1, attempt_2 = await attempts_of(ctx.sessionmaker, task_id)
     assert (attempt_1.status, attempt_1.end_reason) == ("lost", "lost")
     assert attempt_2.status in ("dispatched", "running")
@@ -147,10 +151,11 @@ async def test_adoption_at_start_retries_or_fails_orphans(
         ctx.sessionmaker, catalog, account.organization_id, type="flaky"
     )
     [last_try] = await insert_tasks(ctx.sessionmaker, catalog, account.organization_id)
-    crashed = engine_factory(FakeRuntime(FakeScript(hang=True)), parallelism=4)
+    burned = Usage(cpu_seconds=2.5, peak_memory_bytes=3 * 2**20, wall_seconds=0.0)
+    crashed = engine_factory(FakeRuntime(FakeScript(hang=True, usage=burned)), parallelism=4)
     assert len(await crashed.dispatcher.dispatch_once()) == 2
     await wait_for_status(ctx.sessionmaker, [retryable, last_try], [TaskStatus.running])
-    await crashed.executor.stop(grace_s=0)  # releases the leases, as a SIGTERM would
+    await crashed.executor.stop(grace_s=0)  # kills and releases the leases, as a SIGTERM would
 
     restarted = engine_factory(FakeRuntime(), parallelism=4)
     await restarted.start()
@@ -163,6 +168,12 @@ async def test_adoption_at_start_retries_or_fails_orphans(
         "lost",
         "succeeded",
     ]
+    # The stop measured the sandboxes it killed (their cgroups went with the clean-up):
+    # adoption bills that, once.
+    for task_id in (retryable, last_try):
+        usage = await usage_of(ctx.sessionmaker, task_id)
+        assert (usage[(1, "cpu_seconds")], usage[(1, "peak_memory_mb")]) == (2.5, 3.0)
+        assert usage[(1, "wall_seconds")] > 0
 
 
 async def test_the_usage_ledger_counts_each_attempt_metric_once(

@@ -69,6 +69,13 @@ class LeftoverSandboxes:
         return {name for name in names if name is not None}
 
 
+def recorded_usage(attempt: TaskAttempt) -> Usage | None:
+    """What a supervisor that stopped (not crashed) measured of its killed sandbox."""
+    if attempt.cpu_seconds is None:
+        return None
+    return Usage(attempt.cpu_seconds, attempt.peak_memory_bytes or 0, attempt.wall_seconds or 0.0)
+
+
 def lost_wall_seconds(attempt: TaskAttempt) -> float:
     """From its start to its lease's expiry: an upper bound, at most one lease too long.
 
@@ -104,6 +111,7 @@ async def adopt_orphans(
                     else None
                 )
                 usage = await leftovers.end(name, attempt) if leftovers and name else None
+                usage = usage or recorded_usage(attempt)
                 if name:
                     ended.append(name)
                 if not await repo.mark_lost(attempt.id, now, LOST, usage):

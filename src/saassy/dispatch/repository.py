@@ -213,13 +213,26 @@ class DispatchRepository(RepositoryBase[Task]):
         return _rowcount(result) == 1
 
     async def release_lease(
-        self, task_id: uuid.UUID, number: int, executor_id: str, now: datetime
+        self,
+        task_id: uuid.UUID,
+        number: int,
+        executor_id: str,
+        now: datetime,
+        usage: Usage | None = None,
     ) -> None:
-        """Hand the attempt to adoption now (shutdown), instead of when the lease runs out."""
+        """Hand the attempt to adoption now (shutdown), instead of when the lease runs out,
+        with what its killed sandbox used for adoption to bill."""
+        values: dict[str, Any] = {"lease_expires_at": now - timedelta(seconds=1)}
+        if usage is not None:
+            values |= {
+                "cpu_seconds": usage.cpu_seconds,
+                "peak_memory_bytes": usage.peak_memory_bytes,
+                "wall_seconds": usage.wall_seconds,
+            }
         await self.session.execute(
             update(TaskAttempt)
             .where(self._fence(task_id, number, executor_id))
-            .values(lease_expires_at=now - timedelta(seconds=1))
+            .values(**values)
             .execution_options(synchronize_session=False)
         )
 

@@ -338,13 +338,22 @@ class AttemptSupervisor:
         return status
 
     async def _abandon(self) -> None:
+        """Kill the sandbox and hand the attempt to adoption, with what it used: the clean-up
+        that follows removes the cgroup, so adoption could not measure it."""
+        usage = None
         if self.handle is not None:
             with contextlib.suppress(Exception):
                 await self.handle.kill()
+                await self.handle.wait()
+                usage = await self.handle.usage()
         with contextlib.suppress(Exception):
             async with self.deps.sessionmaker() as session, session.begin():
                 await DispatchRepository(session).release_lease(
-                    self.ref.task_id, self.ref.attempt_number, self.ref.executor_id, utcnow()
+                    self.ref.task_id,
+                    self.ref.attempt_number,
+                    self.ref.executor_id,
+                    utcnow(),
+                    usage,
                 )
 
     async def _cleanup(self) -> None:
