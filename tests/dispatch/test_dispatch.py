@@ -9,6 +9,7 @@ from collections import Counter
 from datetime import timedelta
 from typing import Literal
 
+from fastapi import FastAPI
 from sqlalchemy import select, update
 
 from saassy.dispatch.outcome import AttemptOutcome, write_outcome
@@ -17,7 +18,7 @@ from saassy.kit.context import AppContext
 from saassy.kit.time import utcnow
 from saassy.models import AttemptStatus, QuotaReservation, ReservationStatus, Task, TaskStatus
 from saassy.runtime.fake import FakeRuntime, FakeScript
-from tests.conftest import SignUp, on_postgresql
+from tests.conftest import SignUp, client_for, on_postgresql
 from tests.dispatch.conftest import EngineFactory
 from tests.dispatch.support import attempts_of, insert_tasks, set_plan, task_row, wait_for_status
 
@@ -298,3 +299,44 @@ async def test_two_dispatchers_at_once_never_exceed_an_organizations_concurrency
     async with ctx.sessionmaker() as session:
         statuses = (await session.execute(select(Task.status))).scalars().all()
     assert Counter(statuses) == {TaskStatus.running: 2, TaskStatus.queued: 8}
+
+
+async def test_deleting_an_organization_ends_its_queued_and_running_tasks(
+    app: FastAPI, ctx: AppContext, signup: SignUp, engine_factory: EngineFactory
+) -> None:
+    owner = await signup()
+    async with client_for(app) as client:
+        created = await client.post(
+            "/api/v1/organizations", json={"name": "Team"}, headers=owner.headers
+        )
+        organization_id = created.json()["id"]
+        catalog = ctx.settings.catalog
+        task_ids = await insert_tasks(ctx.sessionmaker, catalog, organization_id, 5, timeout_s=60)
+        runtime = FakeRuntime(HANG)
+        engine = engine_factory(runtime, parallelism=2)
+        await engine.start()
+        async with asyncio.timeout(10):
+            while len(runtime.started) < 2:  # noqa: ASYNC110 - the fake runtime has no event
+                await asyncio.sleep(0.01)
+        running = {uuid.UUID(spec.name.split("-", 1)[1][:36]) for spec in runtime.started}
+        await wait_for_status(ctx.sessionmaker, running, [TaskStatus.running])
+
+        deleted = await client.delete(
+            f"/api/v1/organizations/{organization_id}", headers=owner.headers
+        )
+        assert deleted.status_code == 204
+        final = await wait_for_status(ctx.sessionmaker, task_ids, timeout_s=5.0)
+
+    assert set(final.values()) == {TaskStatus.canceled}
+    assert len(runtime.started) == 2, "nothing of a deleted organization starts"
+    async with ctx.sessionmaker() as session:
+        for task_id in task_ids:
+            task = await session.get(Task, task_id)
+            assert task is not None
+            reservation = await session.get(QuotaReservation, task.quota_reservation_id)
+            assert reservation is not None
+            ran = task_id in running
+            assert reservation.status == (
+                ReservationStatus.settled if ran else ReservationStatus.released
+            )
+            assert task.error_code == ("canceled" if ran else "organization_deleted")

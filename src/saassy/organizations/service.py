@@ -24,6 +24,7 @@ from saassy.organizations.repository import (
     MembershipRepository,
     OrganizationRepository,
 )
+from saassy.tasks.service import cancel_organization_tasks
 
 
 def caller_role(principal: Principal, organization_id: uuid.UUID) -> Role:
@@ -95,6 +96,7 @@ async def delete_organization(
         raise PersonalOrganization("A personal organization cannot be deleted.")
     organization.deleted_at = utcnow()
     await session.flush()
+    await cancel_organization_tasks(session, organization.id)
 
 
 async def list_members(

@@ -114,6 +114,35 @@ class TaskRepository(RepositoryBase[Task]):
         )
         return _rowcount(result) == 1
 
+    async def cancel_queued_of(
+        self, organization_id: uuid.UUID, now: datetime, error: str, error_code: str
+    ) -> Sequence[Task]:
+        """Every queued task of the organization -> canceled; the rows as they are now."""
+        result = await self.session.execute(
+            update(Task)
+            .where(Task.organization_id == organization_id, Task.status == TaskStatus.queued)
+            .values(
+                status=TaskStatus.canceled,
+                cancel_requested_at=now,
+                finished_at=now,
+                error=error,
+                error_code=error_code,
+            )
+            .returning(Task)
+            .execution_options(synchronize_session=False, populate_existing=True)
+        )
+        return result.scalars().all()
+
+    async def request_cancel_of(self, organization_id: uuid.UUID, now: datetime) -> int:
+        """Mark every dispatched or running task of the organization for its executor to kill."""
+        result = await self.session.execute(
+            update(Task)
+            .where(Task.organization_id == organization_id, Task.status.in_(LIVE_STATUSES))
+            .values(cancel_requested_at=func.coalesce(Task.cancel_requested_at, now))
+            .execution_options(synchronize_session=False)
+        )
+        return _rowcount(result)
+
     async def attempts_of(self, task_id: uuid.UUID) -> Sequence[TaskAttempt]:
         statement = (
             select(TaskAttempt).where(TaskAttempt.task_id == task_id).order_by(TaskAttempt.number)

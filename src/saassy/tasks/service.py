@@ -167,6 +167,19 @@ async def cancel_task(
     raise TaskFinished(task.status)
 
 
+async def cancel_organization_tasks(session: AsyncSession, organization_id: uuid.UUID) -> None:
+    """The organization is being deleted: nothing of it may run again. Queued tasks end
+    canceled, their quota given back as a cancel gives it; executors kill the running ones
+    (their outcome then counts what ran)."""
+    tasks = TaskRepository(session)
+    now = utcnow()
+    for task in await tasks.cancel_queued_of(
+        organization_id, now, "The organization was deleted.", "organization_deleted"
+    ):
+        await _close_reservations(session, tasks, task)
+    await tasks.request_cancel_of(organization_id, now)
+
+
 async def _close_reservations(session: AsyncSession, tasks: TaskRepository, task: Task) -> None:
     """Never started: give everything back. Waiting for a retry: what ran is counted."""
     ran = task.attempt_count > 0
