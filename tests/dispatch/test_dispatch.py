@@ -7,16 +7,24 @@ import time
 import uuid
 from collections import Counter
 from datetime import timedelta
-from typing import Literal
+from typing import Any, Literal
 
+import pytest
 from fastapi import FastAPI
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from saassy.dispatch.outcome import AttemptOutcome, write_outcome
 from saassy.dispatch.repository import DispatchRepository
 from saassy.kit.context import AppContext
 from saassy.kit.time import utcnow
-from saassy.models import AttemptStatus, QuotaReservation, ReservationStatus, Task, TaskStatus
+from saassy.models import (
+    AttemptStatus,
+    Organization,
+    QuotaReservation,
+    ReservationStatus,
+    Task,
+    TaskStatus,
+)
 from saassy.runtime.fake import FakeRuntime, FakeScript
 from tests.conftest import SignUp, client_for, on_postgresql
 from tests.dispatch.conftest import EngineFactory
@@ -340,3 +348,58 @@ async def test_deleting_an_organization_ends_its_queued_and_running_tasks(
                 ReservationStatus.settled if ran else ReservationStatus.released
             )
             assert task.error_code == ("canceled" if ran else "organization_deleted")
+
+
+async def test_a_submission_racing_the_deletion_of_its_organization_is_refused(
+    app: FastAPI,
+    ctx: AppContext,
+    signup: SignUp,
+    engine_factory: EngineFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    owner = await signup()
+    async with client_for(app) as client:
+        created = await client.post(
+            "/api/v1/organizations", json={"name": "Team"}, headers=owner.headers
+        )
+        organization_id = created.json()["id"]
+        rate_limit = ctx.limiter.hit
+        deleted: list[int] = []
+
+        async def delete_then_limit(*args: Any, **kwargs: Any) -> Any:
+            # The submission is authenticated; its organization's deletion commits now.
+            monkeypatch.setattr(ctx.limiter, "hit", rate_limit)
+            response = await client.delete(
+                f"/api/v1/organizations/{organization_id}", headers=owner.headers
+            )
+            deleted.append(response.status_code)
+            return await rate_limit(*args, **kwargs)
+
+        monkeypatch.setattr(ctx.limiter, "hit", delete_then_limit)
+        submitted = await client.post(
+            "/api/v1/tasks",
+            json={"type": "noop", "input": {}},
+            headers={**owner.headers, "Saassy-Organization": organization_id},
+        )
+    assert deleted == [204]
+    assert submitted.status_code == 404, submitted.text
+    async with ctx.sessionmaker() as session:
+        count = select(func.count()).where(Task.organization_id == uuid.UUID(organization_id))
+        assert (await session.execute(count)).scalar_one() == 0
+
+
+async def test_a_deleted_organizations_leftover_queue_is_never_dispatched(
+    ctx: AppContext, signup: SignUp, engine_factory: EngineFactory
+) -> None:
+    gone, other = await signup(), await signup()
+    await insert_tasks(ctx.sessionmaker, ctx.settings.catalog, gone.organization_id, 3)
+    [mine] = await insert_tasks(ctx.sessionmaker, ctx.settings.catalog, other.organization_id)
+    async with ctx.sessionmaker() as session, session.begin():  # deleted before tasks were
+        await session.execute(  # canceled with their organization
+            update(Organization)
+            .where(Organization.id == uuid.UUID(gone.organization_id))
+            .values(deleted_at=utcnow())
+        )
+    engine = engine_factory(FakeRuntime(HANG), parallelism=4)
+    claims = await engine.dispatcher.dispatch_once()
+    assert [claim.task_id for claim in claims] == [mine]

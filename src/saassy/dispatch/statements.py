@@ -53,6 +53,7 @@ def queued_organizations(after: bool) -> Any:
     return (
         select(Organization)
         .join(turns, Organization.id == turns.c.id)
+        .where(Organization.deleted_at.is_(None))  # its tasks were canceled with it
         .order_by(turns.c.turn)
         .with_for_update(of=Organization, skip_locked=True)
     )

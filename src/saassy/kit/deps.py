@@ -44,12 +44,12 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     if session.info.get("outbox_dirty"):
         ctx.outbox_wakeup.set()
     if queued := session.info.get(QUEUED_TASKS):
-        ctx.dispatch_wakeup.set()
-        if ctx.task_engine is not None:
+        if ctx.task_engine is not None:  # before the wake-up: `queued` comes before `running`
             for organization_id, task_id in queued:
                 await publish_status(
                     ctx.task_engine.events, organization_id, task_id, TaskStatus.queued, 0
                 )
+        ctx.dispatch_wakeup.set()
 
 
 async def get_settings(request: Request) -> Settings:

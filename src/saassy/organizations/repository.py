@@ -17,6 +17,16 @@ from saassy.models import Invitation, Membership, Organization, Role, User
 class OrganizationRepository(RepositoryBase[Organization]):
     model = Organization
 
+    async def hold_live(self, organization_id: uuid.UUID) -> bool:
+        """Whether it exists, undeleted; held FOR SHARE (PostgreSQL) until the commit, so a
+        deletion waits for this transaction and then sees what it wrote."""
+        statement = (
+            select(Organization.id)
+            .where(Organization.id == organization_id, Organization.deleted_at.is_(None))
+            .with_for_update(read=True)
+        )
+        return (await self.session.execute(statement)).scalar() is not None
+
     async def get_in_scope(
         self, organization_id: uuid.UUID, scope: OrganizationScope, *, lock: bool = False
     ) -> Organization | None:

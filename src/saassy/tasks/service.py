@@ -13,10 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from saassy.auth.principal import ActiveOrganization, OrganizationScope, Principal
 from saassy.kit.deps import QUEUED_TASKS
-from saassy.kit.errors import QuotaExceeded
+from saassy.kit.errors import NotFound, QuotaExceeded
 from saassy.kit.pagination import PageParams, page_of
 from saassy.kit.time import utcnow
 from saassy.models import Task, TaskStatus
+from saassy.organizations.repository import OrganizationRepository
 from saassy.plans.catalog import Catalog
 from saassy.plans.service import plan_with_overrides
 from saassy.quotas.periods import ACTION_PREFIX
@@ -69,6 +70,10 @@ async def submit_task(
     )
     timeout_s = resolve_timeout(task_type, plan, body.timeout_s)
     check_resources(task_type, plan)
+    # The caller was authenticated before this transaction wrote anything: an organization
+    # deleted since must not get a task its deletion never saw (and so never canceled).
+    if not await OrganizationRepository(session).hold_live(organization.id):
+        raise NotFound("Organization")
     now = utcnow()
 
     async def admit() -> Task:
@@ -173,11 +178,13 @@ async def cancel_organization_tasks(session: AsyncSession, organization_id: uuid
     (their outcome then counts what ran)."""
     tasks = TaskRepository(session)
     now = utcnow()
-    for task in await tasks.cancel_queued_of(
+    # Every task row before any quota counter, the order an attempt's outcome locks them in.
+    canceled = await tasks.cancel_queued_of(
         organization_id, now, "The organization was deleted.", "organization_deleted"
-    ):
-        await _close_reservations(session, tasks, task)
+    )
     await tasks.request_cancel_of(organization_id, now)
+    for task in canceled:
+        await _close_reservations(session, tasks, task)
 
 
 async def _close_reservations(session: AsyncSession, tasks: TaskRepository, task: Task) -> None:
