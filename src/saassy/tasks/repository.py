@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CursorResult, func, insert, select, update
+from sqlalchemy import ColumnElement, CursorResult, Update, func, insert, select, update
 
 from saassy.auth.principal import OrganizationScope
 from saassy.kit.pagination import PageParams, keyset
@@ -90,58 +90,29 @@ class TaskRepository(RepositoryBase[Task]):
 
     async def cancel_if_queued(self, task_id: uuid.UUID, now: datetime) -> bool:
         """Queued -> canceled in one statement; False if a dispatcher claimed it first."""
-        result = await self.session.execute(
-            update(Task)
-            .where(Task.id == task_id, Task.status == TaskStatus.queued)
-            .values(
-                status=TaskStatus.canceled,
-                cancel_requested_at=now,
-                finished_at=now,
-                error="Canceled before it started.",
-                error_code="canceled",
-            )
-            .execution_options(synchronize_session=False)
+        statement = _cancel_queued(
+            Task.id == task_id, now, "Canceled before it started.", "canceled"
         )
-        return _rowcount(result) == 1
+        return _rowcount(await self.session.execute(statement)) == 1
 
     async def request_cancel(self, task_id: uuid.UUID, now: datetime) -> bool:
         """Mark a dispatched or running task for its executor to kill; False if it is not live."""
-        result = await self.session.execute(
-            update(Task)
-            .where(Task.id == task_id, Task.status.in_(LIVE_STATUSES))
-            .values(cancel_requested_at=func.coalesce(Task.cancel_requested_at, now))
-            .execution_options(synchronize_session=False)
-        )
-        return _rowcount(result) == 1
+        return _rowcount(await self.session.execute(_request_cancel(Task.id == task_id, now))) == 1
 
     async def cancel_queued_of(
         self, organization_id: uuid.UUID, now: datetime, error: str, error_code: str
     ) -> Sequence[Task]:
         """Every queued task of the organization -> canceled; the rows as they are now."""
+        statement = _cancel_queued(Task.organization_id == organization_id, now, error, error_code)
         result = await self.session.execute(
-            update(Task)
-            .where(Task.organization_id == organization_id, Task.status == TaskStatus.queued)
-            .values(
-                status=TaskStatus.canceled,
-                cancel_requested_at=now,
-                finished_at=now,
-                error=error,
-                error_code=error_code,
-            )
-            .returning(Task)
-            .execution_options(synchronize_session=False, populate_existing=True)
+            statement.returning(Task).execution_options(populate_existing=True)
         )
         return result.scalars().all()
 
     async def request_cancel_of(self, organization_id: uuid.UUID, now: datetime) -> int:
         """Mark every dispatched or running task of the organization for its executor to kill."""
-        result = await self.session.execute(
-            update(Task)
-            .where(Task.organization_id == organization_id, Task.status.in_(LIVE_STATUSES))
-            .values(cancel_requested_at=func.coalesce(Task.cancel_requested_at, now))
-            .execution_options(synchronize_session=False)
-        )
-        return _rowcount(result)
+        statement = _request_cancel(Task.organization_id == organization_id, now)
+        return _rowcount(await self.session.execute(statement))
 
     async def attempts_of(self, task_id: uuid.UUID) -> Sequence[TaskAttempt]:
         statement = (
@@ -156,3 +127,29 @@ class TaskRepository(RepositoryBase[Task]):
         ).where(UsageRecord.task_id == task_id)
         rows = (await self.session.execute(statement)).all()
         return [(number, metric, quantity) for number, metric, quantity in rows]
+
+
+def _cancel_queued(which: ColumnElement[bool], now: datetime, error: str, code: str) -> Update:
+    """The queued tasks `which` selects -> canceled, as if they had never been dispatched."""
+    return (
+        update(Task)
+        .where(which, Task.status == TaskStatus.queued)
+        .values(
+            status=TaskStatus.canceled,
+            cancel_requested_at=now,
+            finished_at=now,
+            error=error,
+            error_code=code,
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _request_cancel(which: ColumnElement[bool], now: datetime) -> Update:
+    """Mark the live tasks `which` selects for their executor to kill (the first request wins)."""
+    return (
+        update(Task)
+        .where(which, Task.status.in_(LIVE_STATUSES))
+        .values(cancel_requested_at=func.coalesce(Task.cancel_requested_at, now))
+        .execution_options(synchronize_session=False)
+    )
