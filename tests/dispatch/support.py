@@ -18,7 +18,14 @@ from sqlalchemy import event, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from saassy.kit.time import utcnow
-from saassy.models import Organization, Task, TaskAttempt, TaskStatus, UsageRecord
+from saassy.models import (
+    Organization,
+    QuotaReservation,
+    Task,
+    TaskAttempt,
+    TaskStatus,
+    UsageRecord,
+)
 from saassy.plans.catalog import Catalog
 from saassy.quotas import service as quotas
 from tests.dispatch.conftest import CATALOG
@@ -76,6 +83,16 @@ async def task_row(sessionmaker: async_sessionmaker[AsyncSession], task_id: uuid
         task = await session.get(Task, task_id)
         assert task is not None
         return task
+
+
+async def reservation_of(
+    sessionmaker: async_sessionmaker[AsyncSession], reservation_id: uuid.UUID | None
+) -> QuotaReservation:
+    assert reservation_id is not None
+    async with sessionmaker() as session:
+        found = await session.get(QuotaReservation, reservation_id)
+        assert found is not None
+        return found
 
 
 async def attempts_of(

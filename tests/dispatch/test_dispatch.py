@@ -20,7 +20,6 @@ from saassy.kit.time import utcnow
 from saassy.models import (
     AttemptStatus,
     Organization,
-    QuotaReservation,
     ReservationStatus,
     Task,
     TaskStatus,
@@ -28,7 +27,14 @@ from saassy.models import (
 from saassy.runtime.fake import FakeRuntime, FakeScript
 from tests.conftest import SignUp, client_for, on_postgresql
 from tests.dispatch.conftest import EngineFactory
-from tests.dispatch.support import attempts_of, insert_tasks, set_plan, task_row, wait_for_status
+from tests.dispatch.support import (
+    attempts_of,
+    insert_tasks,
+    reservation_of,
+    set_plan,
+    task_row,
+    wait_for_status,
+)
 
 HANG = FakeScript(hang=True)
 
@@ -164,10 +170,8 @@ async def test_cancel_ends_a_running_sandbox_within_two_seconds(
     assert runtime.handles[f"task-{task_id}-attempt-1"].killed
     [attempt] = await attempts_of(ctx.sessionmaker, task_id)
     assert attempt.status == "canceled"
-    async with ctx.sessionmaker() as session:
-        reservation = await session.get(QuotaReservation, task.quota_reservation_id)
-        assert reservation is not None
-        assert reservation.status == ReservationStatus.settled  # it ran: counted
+    reservation = await reservation_of(ctx.sessionmaker, task.quota_reservation_id)
+    assert reservation.status == ReservationStatus.settled  # it ran: counted
 
 
 async def test_the_executor_cancel_hook_is_immediate(
@@ -202,10 +206,8 @@ async def test_a_task_canceled_before_it_starts_gives_its_quota_back(
     task = await task_row(ctx.sessionmaker, task_id)
     assert task.status == TaskStatus.canceled
     assert runtime.started == []
-    async with ctx.sessionmaker() as session:
-        reservation = await session.get(QuotaReservation, task.quota_reservation_id)
-        assert reservation is not None
-        assert reservation.status == ReservationStatus.released
+    reservation = await reservation_of(ctx.sessionmaker, task.quota_reservation_id)
+    assert reservation.status == ReservationStatus.released
 
 
 class _WatchedWakeup(asyncio.Event):
@@ -279,10 +281,8 @@ async def test_a_cancel_asked_during_the_run_wins_over_its_success_or_retry(
             None,
             "canceled" if claim.task_id == succeeded else "exit_code",
         )
-        async with ctx.sessionmaker() as session:
-            reservation = await session.get(QuotaReservation, task.quota_reservation_id)
-            assert reservation is not None
-            assert reservation.status == ReservationStatus.settled  # it ran: counted
+        reservation = await reservation_of(ctx.sessionmaker, task.quota_reservation_id)
+        assert reservation.status == ReservationStatus.settled  # it ran: counted
 
 
 async def test_two_dispatchers_at_once_never_exceed_an_organizations_concurrency(
@@ -337,17 +337,14 @@ async def test_deleting_an_organization_ends_its_queued_and_running_tasks(
 
     assert set(final.values()) == {TaskStatus.canceled}
     assert len(runtime.started) == 2, "nothing of a deleted organization starts"
-    async with ctx.sessionmaker() as session:
-        for task_id in task_ids:
-            task = await session.get(Task, task_id)
-            assert task is not None
-            reservation = await session.get(QuotaReservation, task.quota_reservation_id)
-            assert reservation is not None
-            ran = task_id in running
-            assert reservation.status == (
-                ReservationStatus.settled if ran else ReservationStatus.released
-            )
-            assert task.error_code == ("canceled" if ran else "organization_deleted")
+    for task_id in task_ids:
+        task = await task_row(ctx.sessionmaker, task_id)
+        reservation = await reservation_of(ctx.sessionmaker, task.quota_reservation_id)
+        ran = task_id in running
+        assert reservation.status == (
+            ReservationStatus.settled if ran else ReservationStatus.released
+        )
+        assert task.error_code == ("canceled" if ran else "organization_deleted")
 
 
 async def test_a_submission_racing_the_deletion_of_its_organization_is_refused(

@@ -10,23 +10,22 @@ from saassy.dispatch.engine import TaskEngine
 from saassy.events.bus import TaskEvent
 from saassy.kit.context import AppContext
 from saassy.kit.time import utcnow
-from saassy.models import AttemptStatus, QuotaReservation, ReservationStatus, Task, TaskStatus
+from saassy.models import AttemptStatus, ReservationStatus, Task, TaskStatus
 from saassy.runtime.base import EndReason, OutputLine, Usage
 from saassy.runtime.fake import FakeRuntime, FakeScript
 from tests.conftest import SignUp
-from tests.dispatch.support import attempts_of, insert_tasks, task_row, usage_of, wait_for_status
+from tests.dispatch.support import (
+    attempts_of,
+    insert_tasks,
+    reservation_of,
+    task_row,
+    usage_of,
+    wait_for_status,
+)
 
 
 def sandbox(task_id: uuid.UUID, attempt: int = 1) -> str:
     return f"task-{task_id}-attempt-{attempt}"
-
-
-async def reservation(ctx: AppContext, reservation_id: uuid.UUID | None) -> QuotaReservation:
-    assert reservation_id is not None
-    async with ctx.sessionmaker() as session:
-        found = await session.get(QuotaReservation, reservation_id)
-        assert found is not None
-        return found
 
 
 async def test_a_task_goes_queued_dispatched_running_succeeded(
@@ -61,7 +60,8 @@ async def test_a_task_goes_queued_dispatched_running_succeeded(
         (1, "peak_memory_mb"): 64.0,
         (1, "wall_seconds"): 2.0,
     }
-    assert (await reservation(ctx, task.quota_reservation_id)).status == ReservationStatus.settled
+    reservation = await reservation_of(ctx.sessionmaker, task.quota_reservation_id)
+    assert reservation.status == ReservationStatus.settled
     spec = fake_runtime.started[0]
     assert spec.argv == ("/bin/true",)
     assert spec.limits.timeout_s == 10
@@ -95,7 +95,8 @@ async def test_a_non_zero_exit_fails_with_its_exit_code(
     assert attempt.exit_code == 3
     assert attempt.status == AttemptStatus.failed
     # The work happened: the monthly task is counted.
-    assert (await reservation(ctx, task.quota_reservation_id)).status == ReservationStatus.settled
+    reservation = await reservation_of(ctx.sessionmaker, task.quota_reservation_id)
+    assert reservation.status == ReservationStatus.settled
 
 
 async def test_a_timeout_ends_timed_out(
@@ -189,7 +190,8 @@ async def test_retries_wait_for_the_backoff_and_keep_each_attempt(
     assert usage[(1, "cpu_seconds")] == 0.5
     assert usage[(2, "cpu_seconds")] == 0.25
     # One monthly task, counted once for both attempts.
-    assert (await reservation(ctx, task.quota_reservation_id)).settled_amount == 1
+    reservation = await reservation_of(ctx.sessionmaker, task.quota_reservation_id)
+    assert reservation.settled_amount == 1
 
 
 async def test_retries_run_out(
@@ -224,5 +226,6 @@ async def test_a_type_removed_from_the_catalog_fails_and_gives_the_quota_back(
     await wait_for_status(ctx.sessionmaker, [task_id])
     task = await task_row(ctx.sessionmaker, task_id)
     assert (task.status, task.error_code) == ("failed", "task_type_gone")
-    assert (await reservation(ctx, task.quota_reservation_id)).status == ReservationStatus.released
+    reservation = await reservation_of(ctx.sessionmaker, task.quota_reservation_id)
+    assert reservation.status == ReservationStatus.released
     assert fake_runtime.started == []

@@ -14,12 +14,19 @@ from saassy.dispatch.outcome import AttemptOutcome, write_outcome
 from saassy.dispatch.repository import DispatchRepository
 from saassy.kit.context import AppContext
 from saassy.kit.time import utcnow
-from saassy.models import AttemptStatus, QuotaReservation, ReservationStatus, TaskStatus
+from saassy.models import AttemptStatus, ReservationStatus, TaskStatus
 from saassy.runtime.base import Usage
 from saassy.runtime.fake import FakeRuntime, FakeScript
 from tests.conftest import SignUp
 from tests.dispatch.conftest import EngineFactory
-from tests.dispatch.support import insert_tasks, set_plan, statements_on, task_row, usage_of
+from tests.dispatch.support import (
+    insert_tasks,
+    reservation_of,
+    set_plan,
+    statements_on,
+    task_row,
+    usage_of,
+)
 
 
 def kind(statement: str) -> str:
@@ -71,10 +78,8 @@ async def test_a_successful_attempts_outcome_is_four_statements(
         (1, "peak_memory_mb"),
         (1, "wall_seconds"),
     }
-    async with ctx.sessionmaker() as session:
-        reservation = await session.get(QuotaReservation, task.quota_reservation_id)
-        assert reservation is not None
-        assert (reservation.status, reservation.settled_amount) == (ReservationStatus.settled, 1)
+    reservation = await reservation_of(ctx.sessionmaker, task.quota_reservation_id)
+    assert (reservation.status, reservation.settled_amount) == (ReservationStatus.settled, 1)
 
 
 async def test_a_dispatch_round_is_four_statements_however_many_organizations_it_serves(
