@@ -17,7 +17,7 @@ from bench.celery_run import run_celery
 from bench.engine_runs import EngineSizes, run_latency_and_noisy, run_throughput
 from bench.report import print_table, ratios, write_results
 from bench.sandbox_runs import run_sandbox_numbers
-from bench.stage import new_stage, remove_stage
+from bench.stage import add_database_option, scratch_stage
 
 RESULTS = Path(__file__).parent / "results"
 # 8 in flight on this 2-core VM: the raw bwrap loop gains nothing past 4-8 (bench/README).
@@ -32,11 +32,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--noisy-queued", type=int, help="The flooding tenant's queue (10000).")
     parser.add_argument("--overhead-samples", type=int, help="Runtime vs raw bwrap pairs (100).")
     parser.add_argument("--parallelism", type=int, default=DEFAULT_PARALLELISM)
-    parser.add_argument(
-        "--database-url",
-        default=os.environ.get("SAASSY_BENCH_DATABASE_URL"),
-        help="PostgreSQL URL (its public schema is DROPPED); default: SQLite in a scratch dir.",
-    )
+    add_database_option(parser)
     parser.add_argument(
         "--redis-url", default=os.environ.get("SAASSY_BENCH_REDIS_URL", "redis://127.0.0.1:6379/5")
     )
@@ -82,24 +78,18 @@ def main(argv: list[str] | None = None) -> None:
     numbers |= run_sandbox_numbers(sizes.tasks, args.parallelism, overhead_samples)
 
     phase(f"Saassy: {sizes.tasks} no-op tasks through the API")
-    stage = new_stage(args.parallelism, args.database_url, "throughput")
     profiler = None
     if args.profile:
         profiler = partial(_profile_to, out.parent / "profile-throughput.txt")
-    try:
+    with scratch_stage(args.parallelism, args.database_url, "throughput") as stage:
         numbers |= run_throughput(stage, sizes, logs, profiler)
-    finally:
-        remove_stage(stage)
 
     phase(f"Celery + Redis: {sizes.tasks} no-op tasks")
     numbers |= run_celery(sizes.tasks, args.parallelism, args.redis_url, logs)
 
     phase(f"Saassy: submit->running, then beside {sizes.noisy_queued} queued for another tenant")
-    stage = new_stage(args.parallelism, args.database_url, "latency")
-    try:
+    with scratch_stage(args.parallelism, args.database_url, "latency") as stage:
         numbers |= run_latency_and_noisy(stage, sizes, logs)
-    finally:
-        remove_stage(stage)
 
     numbers = ratios(numbers)
     numbers["postgresql"] = float(postgresql)

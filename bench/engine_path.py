@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
-import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -30,7 +29,7 @@ from pathlib import Path
 import httpx
 
 from bench.client import NOOP
-from bench.stage import Stage, new_stage, remove_stage
+from bench.stage import Stage, add_database_option, scratch_stage
 from bench.submit_path import SqlCounter, asgi_client
 from saassy.app import create_app
 from saassy.config import load_settings
@@ -202,19 +201,12 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=2000)
     parser.add_argument("--organizations", type=int, default=4)
     parser.add_argument("--slots", type=int, default=8, help="The executor's parallelism.")
-    parser.add_argument(
-        "--database-url",
-        default=os.environ.get("SAASSY_BENCH_DATABASE_URL"),
-        help="PostgreSQL URL (its public schema is DROPPED); default: SQLite in a scratch dir.",
-    )
+    add_database_option(parser)
     parser.add_argument("--show-sql", action="store_true")
     parser.add_argument("--profile", type=Path, help="cProfile the steady state into this file.")
     args = parser.parse_args()
-    stage = new_stage(args.slots, args.database_url, "engine-path")
-    try:
+    with scratch_stage(args.slots, args.database_url, "engine-path") as stage:
         asyncio.run(run(args, stage))
-    finally:
-        remove_stage(stage)
 
 
 if __name__ == "__main__":

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,19 +70,28 @@ class Stage:
         }
 
 
-def new_stage(parallelism: int, database_url: str | None, label: str) -> Stage:
-    """A fresh scratch dir and database (SQLite in the dir, or a reset PostgreSQL schema)."""
+@contextmanager
+def scratch_stage(parallelism: int, database_url: str | None, label: str) -> Iterator[Stage]:
+    """A fresh scratch dir and database (SQLite in the dir, or a reset PostgreSQL schema),
+    removed afterwards. Migrates: enter it outside an event loop."""
     root = Path(tempfile.mkdtemp(prefix=f"saassy-bench-{label}-"))
-    (root / "saassy.toml").write_text(BENCH_CATALOG)
-    url = database_url or f"sqlite:///{root / 'saassy.db'}"
-    if url.startswith("postgres"):
-        asyncio.run(_reset_schema(url))
-    upgrade_database(url)
-    return Stage(root=root, database_url=url, parallelism=parallelism)
+    try:
+        (root / "saassy.toml").write_text(BENCH_CATALOG)
+        url = database_url or f"sqlite:///{root / 'saassy.db'}"
+        if url.startswith("postgres"):
+            asyncio.run(_reset_schema(url))
+        upgrade_database(url)
+        yield Stage(root=root, database_url=url, parallelism=parallelism)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
-def remove_stage(stage: Stage) -> None:
-    shutil.rmtree(stage.root, ignore_errors=True)
+def add_database_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("SAASSY_BENCH_DATABASE_URL"),
+        help="PostgreSQL URL (its public schema is DROPPED); default: SQLite in a scratch dir.",
+    )
 
 
 async def _reset_schema(url: str) -> None:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
-import os
 import statistics
 import time
 from collections.abc import Callable, Iterator
@@ -35,7 +34,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.client import NOOP
-from bench.stage import Stage, new_stage, remove_stage
+from bench.stage import Stage, add_database_option, scratch_stage
 from saassy.app import create_app
 from saassy.config import load_settings
 from saassy.kit.context import AppContext
@@ -241,19 +240,12 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=1, help="Repeat the three measurements.")
-    parser.add_argument(
-        "--database-url",
-        default=os.environ.get("SAASSY_BENCH_DATABASE_URL"),
-        help="PostgreSQL URL (its public schema is DROPPED); default: SQLite in a scratch dir.",
-    )
+    add_database_option(parser)
     parser.add_argument("--show-sql", action="store_true")
     parser.add_argument("--profile", type=Path, help="cProfile the API-key submissions here.")
     args = parser.parse_args()
-    stage = new_stage(1, args.database_url, "submit")  # migrates: outside the event loop
-    try:
+    with scratch_stage(1, args.database_url, "submit") as stage:
         asyncio.run(run(args, stage))
-    finally:
-        remove_stage(stage)
 
 
 if __name__ == "__main__":
