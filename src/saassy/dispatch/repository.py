@@ -23,6 +23,15 @@ from saassy.models import AttemptStatus, Organization, Task, TaskAttempt, TaskSt
 from saassy.runtime.base import Usage
 
 
+def _usage_columns(usage: Usage | None) -> dict[str, Any]:
+    """An attempt row's usage columns (all None when nothing was measured)."""
+    return {
+        "cpu_seconds": usage.cpu_seconds if usage else None,
+        "peak_memory_bytes": usage.peak_memory_bytes if usage else None,
+        "wall_seconds": usage.wall_seconds if usage else None,
+    }
+
+
 def _rowcount(result: Any) -> int:
     count: int = result.rowcount
     return count
@@ -224,11 +233,7 @@ class DispatchRepository(RepositoryBase[Task]):
         with what its killed sandbox used for adoption to bill."""
         values: dict[str, Any] = {"lease_expires_at": now - timedelta(seconds=1)}
         if usage is not None:
-            values |= {
-                "cpu_seconds": usage.cpu_seconds,
-                "peak_memory_bytes": usage.peak_memory_bytes,
-                "wall_seconds": usage.wall_seconds,
-            }
+            values |= _usage_columns(usage)
         await self.session.execute(
             update(TaskAttempt)
             .where(self._fence(task_id, number, executor_id))
@@ -294,9 +299,7 @@ class DispatchRepository(RepositoryBase[Task]):
                 end_reason="lost",
                 error=error,
                 lease_expires_at=None,
-                cpu_seconds=usage.cpu_seconds if usage else None,
-                peak_memory_bytes=usage.peak_memory_bytes if usage else None,
-                wall_seconds=usage.wall_seconds if usage else None,
+                **_usage_columns(usage),
             )
             .execution_options(synchronize_session=False)
         )
