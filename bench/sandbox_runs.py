@@ -61,7 +61,6 @@ def sandbox_kit() -> SandboxKit:
         output_dir=root / "output",
         events_file=root / "events.jsonl",
         tmp_bytes=NOOP_LIMITS.disk_mb * 1024 * 1024,
-        network=False,
     )
     return SandboxKit(root, runtime, argv)
 

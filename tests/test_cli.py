@@ -23,8 +23,10 @@ from typer.testing import CliRunner, Result
 from saassy import __version__
 from saassy.cli import app
 from saassy.kit.migrate import alembic_config
+from tests.runtime.support import without_system_bwrap
 
 PASSWORD = "correct horse battery"
+TERMINAL = {"succeeded", "failed", "timed_out", "canceled"}
 
 
 def invoke(*args: str, env: Mapping[str, str | None] | None = None, input: str = "") -> Result:
@@ -254,10 +256,11 @@ def run_dev(tmp_path: Path) -> Iterator[object]:
     """Start `saassy dev` on a free port and a given data dir; stops every process it started."""
     started: list[subprocess.Popen[bytes]] = []
 
-    def start(data_dir: Path) -> tuple[str, Path]:
+    def start(data_dir: Path, **extra_env: str) -> tuple[str, Path]:
         port = free_port()
         log = tmp_path / f"dev-{port}.log"
         env = {k: v for k, v in os.environ.items() if not k.startswith("SAASSY_")}
+        env.update(extra_env)
         with log.open("wb") as out:
             process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
                 [sys.executable, "-m", "saassy.cli", "dev", "--port", str(port),
@@ -311,3 +314,60 @@ def test_dev_serves_the_api_and_restarts_on_the_same_data(run_dev: object, tmp_p
     )
     assert login.status_code == 200, login.text
     assert login.json()["user"]["id"] == signup.json()["user"]["id"]
+
+
+def test_dev_without_the_systems_bwrap_runs_tasks_closed_with_the_bundled_one(
+    run_dev: object, tmp_path: Path
+) -> None:
+    """A newcomer's machine: Python and make, no bubblewrap package. The sandbox still holds."""
+    start = run_dev
+    assert callable(start)
+    data_dir = tmp_path / "data"
+    with without_system_bwrap():
+        base, log = start(data_dir, PATH=os.environ["PATH"])
+    port = base.rsplit(":", 1)[1]
+    banner = log.read_text()
+    assert re.search(r"isolation namespaces\+cgroups: bubblewrap \S+ \(bundled\)", banner), banner
+    system = httpx.get(f"{base}/api/v1/system").json()
+    assert system["runtime"]["bwrap"]["origin"] == "bundled"
+    signup = httpx.post(
+        f"{base}/api/v1/auth/signup", json={"email": "new@example.com", "password": PASSWORD}
+    )
+    headers = {"Authorization": f"Bearer {signup.json()['access_token']}"}
+    code = f"""
+import os, socket, json
+seen = {{"uid": os.getuid(), "data_dir": os.path.exists({str(data_dir)!r}),
+        "database": os.path.exists({str(data_dir / "saassy.db")!r})}}
+for port in ({port}, 5432, 6379):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        seen[str(port)] = "reached"
+    except OSError:
+        seen[str(port)] = "unreachable"
+try:
+    open("/etc/owned", "w")
+    seen["etc"] = "written"
+except OSError:
+    seen["etc"] = "read-only"
+json.dump(seen, open("result.json", "w"))
+"""
+    submitted = httpx.post(
+        f"{base}/api/v1/tasks", headers=headers, json={"type": "python", "input": {"code": code}}
+    )
+    assert submitted.status_code == 202, submitted.text
+    task_url = f"{base}/api/v1/tasks/{submitted.json()['id']}"
+    deadline = time.monotonic() + 30
+    while (task := httpx.get(task_url, headers=headers).json())["status"] not in TERMINAL:
+        assert time.monotonic() < deadline, task
+        time.sleep(0.1)  # polling for the outcome, not synchronisation
+    assert task["status"] == "succeeded", task
+    assert task["result"] == {
+        "uid": 65534 if os.geteuid() == 0 else os.geteuid(),
+        "data_dir": False,
+        "database": False,
+        port: "unreachable",
+        "5432": "unreachable",
+        "6379": "unreachable",
+        "etc": "read-only",
+    }
+    assert task["result"]["uid"] != 0

@@ -124,3 +124,16 @@ def test_the_example_catalog_ships_the_documented_plans() -> None:
     assert list(catalog.plans) == ["free", "starter", "pro", "enterprise"]
     assert catalog.default_plan == "free"
     assert catalog.plans["enterprise"].tasks_per_month is None
+
+
+def test_running_tasks_unisolated_is_refused_in_production(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SAASSY_ENV", "production")
+    monkeypatch.setenv("SAASSY_DATABASE_URL", "postgresql://app@db/saassy")
+    monkeypatch.setenv("SAASSY_SECRET_KEY", STRONG_SECRET)
+    monkeypatch.setenv("SAASSY_ALLOW_UNISOLATED", "true")
+    with pytest.raises(ConfigError, match="SAASSY_ALLOW_UNISOLATED=true is refused in production"):
+        load_settings()
+    monkeypatch.setenv("SAASSY_ENV", "development")
+    assert load_settings().allow_unisolated is True

@@ -28,6 +28,7 @@ from saassy.organizations.router import invitations_router
 from saassy.organizations.router import router as organizations_router
 from saassy.plans.router import router as plans_router
 from saassy.quotas.router import router as usage_router
+from saassy.runtime.base import Runtime
 from saassy.runtime.process import detect_runtime
 from saassy.system import router as system_router
 from saassy.task_output.router import router as task_output_router
@@ -54,13 +55,18 @@ def api_router() -> APIRouter:
     return api
 
 
-def start_task_engine(ctx: AppContext) -> TaskEngine:
+def build_runtime(settings: Settings) -> Runtime:
+    """The strongest sandbox runtime this host offers, as the settings allow."""
+    return detect_runtime(allow_unisolated=settings.allow_unisolated)
+
+
+def start_task_engine(ctx: AppContext, runtime: Runtime | None = None) -> TaskEngine:
     """The embedded engine: the strongest runtime this host offers, the local executor."""
     settings = ctx.settings
     return build_task_engine(
         settings,
         ctx.sessionmaker,
-        detect_runtime(force_rlimits=settings.force_rlimits),
+        runtime or build_runtime(settings),
         wakeup=ctx.dispatch_wakeup,
         parallelism=settings.executor_parallelism,
         reserved_slots=settings.executor_reserved_slots,
@@ -69,8 +75,11 @@ def start_task_engine(ctx: AppContext) -> TaskEngine:
     )
 
 
-def create_app(settings: Settings | None = None, *, background: bool = True) -> FastAPI:
-    """Build the app; `background=False` leaves the e-mail relay to the caller (tests)."""
+def create_app(
+    settings: Settings | None = None, *, background: bool = True, runtime: Runtime | None = None
+) -> FastAPI:
+    """Build the app; `background=False` leaves the e-mail relay to the caller (tests);
+    `runtime` is the sandbox runtime the caller already probed (`saassy dev` shows it)."""
     settings = settings or load_settings()
     settings.catalog  # noqa: B018 - fail at start, not at the first request, on a bad saassy.toml
     configure_logging(json=settings.env is Environment.production)
@@ -89,7 +98,7 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
         app.state.ctx = ctx
         relay = asyncio.create_task(run_email_relay(ctx)) if background else None
         if background and settings.run_engine:
-            ctx.task_engine = start_task_engine(ctx)
+            ctx.task_engine = start_task_engine(ctx, runtime)
             await ctx.task_engine.start()
         try:
             yield

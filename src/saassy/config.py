@@ -72,8 +72,18 @@ class Settings(BaseSettings):
     executor_reserved_slots: int = Field(1, ge=0)
     task_lease_s: float = Field(15, ge=2)
     dispatch_poll_s: float = Field(0.5, gt=0)
-    force_rlimits: bool = False
+    # Run tasks without a sandbox where none can be made (no user namespaces): development only.
+    allow_unisolated: bool = False
     trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1"])
+
+    @model_validator(mode="after")
+    def _no_unisolated_production(self) -> Settings:
+        if self.allow_unisolated and self.env is Environment.production:
+            raise ValueError(
+                "SAASSY_ALLOW_UNISOLATED=true is refused in production: tasks would run without "
+                "a sandbox; install bubblewrap or enable unprivileged user namespaces instead"
+            )
+        return self
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:

@@ -8,6 +8,7 @@ from sqlalchemy import text
 
 from saassy import __version__
 from saassy.kit.deps import Context
+from saassy.runtime.base import IsolationLevel
 
 router = APIRouter(tags=["health"])
 
@@ -19,6 +20,8 @@ async def health() -> dict[str, str]:
 
 @router.get("/ready", response_model=None)
 async def ready(ctx: Context) -> JSONResponse | dict[str, str]:
+    """Ready when the database answers and, where tasks run in this process, a sandbox can be
+    made: a process that would refuse every task is not ready to serve them."""
     try:
         async with ctx.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
@@ -26,4 +29,9 @@ async def ready(ctx: Context) -> JSONResponse | dict[str, str]:
         return JSONResponse(
             {"status": "unavailable", "database": type(exc).__name__}, status_code=503
         )
-    return {"status": "ready", "database": ctx.engine.dialect.name}
+    database = ctx.engine.dialect.name
+    runtime = ctx.task_engine.runtime if ctx.task_engine is not None else None
+    if runtime is not None and runtime.isolation is IsolationLevel.unavailable:
+        body = {"status": "unavailable", "database": database, "isolation": runtime.summary()}
+        return JSONResponse(body, status_code=503)
+    return {"status": "ready", "database": database}

@@ -1,4 +1,5 @@
-"""Real sandboxes: without bubblewrap or writable cgroups these tests skip, and fail in CI."""
+"""Real sandboxes, with the system's bwrap and with the bundled one (the system's hidden from
+PATH, as on a machine with only Python): without isolation these tests skip, and fail in CI."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 
 from saassy.runtime.base import IsolationLevel
 from saassy.runtime.process import ProcessRuntime
+from tests.runtime.support import without_system_bwrap
 from tests.services import IN_CI
 
 
@@ -18,16 +20,29 @@ def require_isolation(runtime: ProcessRuntime) -> None:
     """Skip when this host cannot isolate; in CI that is a failure."""
     if runtime.isolation is IsolationLevel.namespaces_cgroups:
         return
-    message = f"process runtime cannot isolate here: {', '.join(runtime.missing)}"
+    message = f"process runtime cannot isolate here: {runtime.summary()}"
     if IN_CI:
         pytest.fail(f"{message}; CI must install bubblewrap and run as root with cgroups")
     pytest.skip(message)
 
 
-@pytest.fixture(scope="session")
-def isolated_runtime() -> ProcessRuntime:
-    runtime = ProcessRuntime()
+@pytest.fixture(scope="session", params=["system-bwrap", "bundled-bwrap"])
+def isolated_runtime(request: pytest.FixtureRequest) -> ProcessRuntime:
+    if request.param == "system-bwrap":
+        if shutil.which("bwrap") is None:
+            message = "no bwrap on PATH (apt install bubblewrap)"
+            if IN_CI:
+                pytest.fail(f"{message}; CI installs it to test both binaries")
+            pytest.skip(message)
+        runtime = ProcessRuntime()
+        origin = "system"
+    else:
+        with without_system_bwrap():
+            runtime = ProcessRuntime()
+        origin = "bundled"
     require_isolation(runtime)
+    assert runtime.bwrap is not None
+    assert runtime.bwrap.origin == origin
     return runtime
 
 

@@ -9,10 +9,12 @@ import signal
 import sys
 import tempfile
 import textwrap
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import pytest
 
 from saassy.runtime.base import Exit, Limits, Runtime, SandboxHandle, SandboxSpec, Usage
 from saassy.runtime.process import ProcessRuntime
@@ -99,6 +101,30 @@ async def leave_burning_sandbox(
     finally:
         platform.send_signal(signal.SIGKILL)
         await platform.wait()
+
+
+def own_work_root(tmp_path: Path) -> Path:
+    """A work root the sandbox uid can reach (pytest's tmp dirs are 0700)."""
+    root = Path(tempfile.mkdtemp(prefix="saassy-sandboxes-test-"))
+    (tmp_path / "work-root").symlink_to(root)  # removed with the test's tmp, for the record
+    return root
+
+
+@contextmanager
+def without_system_bwrap() -> Iterator[None]:
+    """PATH as on a machine without the distribution's bubblewrap: every program but `bwrap`."""
+    shadow = Path(tempfile.mkdtemp(prefix="saassy-path-"))
+    for directory in os.environ.get("PATH", "").split(os.pathsep):
+        for program in Path(directory).glob("*") if os.path.isdir(directory) else []:
+            if program.name != "bwrap" and not (shadow / program.name).exists():
+                (shadow / program.name).symlink_to(program)
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("PATH", str(shadow))
+            assert shutil.which("bwrap") is None
+            yield
+    finally:
+        shutil.rmtree(shadow, ignore_errors=True)
 
 
 @asynccontextmanager

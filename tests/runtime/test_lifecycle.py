@@ -24,8 +24,12 @@ async def test_worker_contract_input_output_events_and_secrets(
         data = json.load(open(os.environ["SAASSY_INPUT"]))
         json.dump(data, open(os.environ["SAASSY_OUTPUT"] + "/result.json", "w"))
         open(os.environ["SAASSY_EVENTS"], "a").write('{"action": "publish"}\\n')
-        print(os.environ["API_TOKEN"], os.environ["GREETING"])
-        print("to stderr", file=sys.stderr)
+        secret = open(os.environ["SAASSY_SECRETS"] + "/API_TOKEN").read()
+        print(secret, os.environ["GREETING"], "API_TOKEN" in os.environ)
+        try:
+            open(os.environ["SAASSY_SECRETS"] + "/API_TOKEN", "w")
+        except OSError as exc:
+            print("read-only", type(exc).__name__, file=sys.stderr)
         sys.exit(3)
     """
     spec = spec_for(workspace, code).model_copy(
@@ -37,12 +41,30 @@ async def test_worker_contract_input_output_events_and_secrets(
     exit_ = await handle.wait()
     await handle.cleanup()
     await handle.cleanup()  # idempotent
-    assert sorted(lines) == [("stderr", b"to stderr"), ("stdout", b"tok-123 hi")]
+    assert sorted(lines) == [("stderr", b"read-only OSError"), ("stdout", b"tok-123 hi False")]
     assert (exit_.reason, exit_.exit_code, exit_.succeeded) == (EndReason.exited, 3, False)
     assert json.loads((workspace / "output" / "result.json").read_text()) == {"hello": "sandbox"}
     assert (workspace / "events.jsonl").read_text() == '{"action": "publish"}\n'
     assert isinstance(handle, NamespaceSandbox)
     assert not handle.work_dir.exists()
+
+
+async def test_secrets_can_also_be_environment_variables(
+    runtime: ProcessRuntime, workspace: Path
+) -> None:
+    code = """
+        import os
+        print(os.environ["API_TOKEN"], sorted(os.listdir(os.environ["SAASSY_SECRETS"])))
+    """
+    spec = spec_for(workspace, code).model_copy(
+        update={"secrets": {"API_TOKEN": SecretStr("tok-9")}, "secrets_as_env": True}
+    )
+    run_lines = []
+    handle = await runtime.start(spec)
+    run_lines = [line.data async for line in handle.output()]
+    assert (await handle.wait()).succeeded
+    await handle.cleanup()
+    assert run_lines == [b"tok-9 ['API_TOKEN']"]
 
 
 async def test_kill_ends_a_running_sandbox_within_two_seconds(

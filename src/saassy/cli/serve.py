@@ -13,10 +13,11 @@ import uvicorn
 from rich.markup import escape
 from sqlalchemy.engine import make_url
 
-from saassy.app import create_app
+from saassy.app import build_runtime, create_app
 from saassy.cli.common import ConfigOption, console, reporting_errors, settings_from
 from saassy.config import Settings
 from saassy.kit.migrate import upgrade_database
+from saassy.runtime.base import IsolationLevel, Runtime
 
 HostOption = Annotated[str, typer.Option(help="Address to listen on.")]
 PortOption = Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")]
@@ -39,11 +40,12 @@ def dev(
     with reporting_errors():
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         upgrade_database(settings.resolved_database_url)
-    console.print(first_run_hint(settings, url))
-    _serve(settings, host=host, port=port)
+    runtime = build_runtime(settings)
+    console.print(first_run_hint(settings, url, runtime))
+    _serve(settings, host=host, port=port, runtime=runtime)
 
 
-def first_run_hint(settings: Settings, url: str) -> str:
+def first_run_hint(settings: Settings, url: str, runtime: Runtime) -> str:
     """What a newcomer needs on screen: where it runs, the docs, how to get an account."""
     data_dir = "" if settings.data_dir == Path(".saassy") else f" --data-dir {settings.data_dir}"
     return "\n".join(
@@ -51,6 +53,7 @@ def first_run_hint(settings: Settings, url: str) -> str:
             f"[bold]{escape(settings.catalog.branding.name)}[/bold] (saassy dev) on {url}",
             f"  database  {escape(_redacted(settings.resolved_database_url))}",
             f"  catalog   {escape(str(settings.config_path))}",
+            isolation_line(runtime),
             f"  API docs  {url}/api/docs  (OpenAPI schema: {url}/api/openapi.json)",
             "Sign up:",
             f"  curl -X POST {url}/api/v1/auth/signup -H 'Content-Type: application/json' "
@@ -61,6 +64,14 @@ def first_run_hint(settings: Settings, url: str) -> str:
             "",
         ]
     )
+
+
+def isolation_line(runtime: Runtime) -> str:
+    """The isolation in force, in one line; loud when tasks cannot run in a sandbox."""
+    line = f"  isolation {escape(runtime.summary())}"
+    if runtime.isolation in (IsolationLevel.unavailable, IsolationLevel.rlimits):
+        return f"[bold red]{line}[/bold red]"
+    return line
 
 
 def _command() -> str:
@@ -106,9 +117,9 @@ def api(
     )
 
 
-def _serve(settings: Settings, *, host: str, port: int) -> None:
+def _serve(settings: Settings, *, host: str, port: int, runtime: Runtime) -> None:
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, runtime=runtime),
         host=host,
         port=port,
         proxy_headers=True,

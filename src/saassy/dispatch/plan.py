@@ -22,6 +22,7 @@ class AttemptPlan:
     argv: tuple[str, ...]
     limits: Limits
     network: bool = False
+    network_allow: tuple[str, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
     actions: tuple[str, ...] = ()
 
@@ -45,5 +46,6 @@ def plan_attempt(catalog: Catalog, task: Task, workers: Path | None = None) -> A
             timeout_s=task.timeout_s,
         ),
         network=task_type.network,
+        network_allow=task_type.network_allow,
         actions=task_type.actions,
     )

@@ -33,7 +33,15 @@ from saassy.events.bus import EventBus, publish_status
 from saassy.kit.time import utcnow
 from saassy.models import Artifact, AttemptStatus, Task, TaskStatus
 from saassy.plans.catalog import Catalog
-from saassy.runtime.base import EndReason, Exit, Runtime, SandboxHandle, SandboxSpec, Usage
+from saassy.runtime.base import (
+    EndReason,
+    Exit,
+    Runtime,
+    SandboxHandle,
+    SandboxRefused,
+    SandboxSpec,
+    Usage,
+)
 from saassy.storage.base import ArtifactStorage
 
 log = structlog.get_logger(__name__)
@@ -148,6 +156,11 @@ class AttemptSupervisor:
             await self._mark_running()
         try:
             self.handle = await self.deps.runtime.start(spec)
+        except SandboxRefused as refused:  # this host cannot run it as promised: no retry helps
+            failed = AttemptOutcome(
+                AttemptStatus.failed, str(refused), refused.code, sandbox_started=False
+            )
+            return await self._finish(task, failed)
         except Exception as exc:
             log.exception("sandbox failed to start", task_id=str(self.ref.task_id))
             return await self._finish(
@@ -191,6 +204,7 @@ class AttemptSupervisor:
             env=plan.env,
             limits=plan.limits,
             network=plan.network,
+            network_allow=plan.network_allow,
         )
 
     async def _mark_running(self) -> None:

@@ -8,10 +8,12 @@ additively. A spec carries identity and limits, never code or secrets in its rep
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator, Collection, Mapping
+import socket
+from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
@@ -21,7 +23,17 @@ class IsolationLevel(StrEnum):
 
     container = "container"  # docker / kubernetes
     namespaces_cgroups = "namespaces+cgroups"  # bubblewrap inside a cgroup
-    rlimits = "rlimits"  # fallback: no namespaces, best-effort limits; said loudly
+    namespaces = "namespaces"  # bubblewrap without writable cgroups: limits by rlimits
+    rlimits = "rlimits"  # no namespaces: only where the operator opted in, never in production
+    unavailable = "unavailable"  # no sandbox can be made here: tasks are refused
+
+
+class SandboxRefused(Exception):
+    """The runtime will not start this sandbox here; `code` says why, for the task's error."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class Limits(BaseModel):
@@ -46,9 +58,15 @@ class SandboxSpec(BaseModel):
     output_dir: Path = Field(description="Host path the program writes results and artifacts to.")
     events_file: Path | None = None
     env: Mapping[str, str] = Field(default_factory=dict, repr=False)
-    secrets: Mapping[str, SecretStr] = Field(default_factory=dict, repr=False)
+    secrets: Mapping[str, SecretStr] = Field(
+        default_factory=dict,
+        repr=False,
+        description="Read-only files in $SAASSY_SECRETS (/saassy/secrets/<name>), never on disk.",
+    )
+    secrets_as_env: bool = Field(False, description="Also export each secret as $<name>.")
     limits: Limits = Limits()
-    network: bool = False
+    network: bool = Field(False, description="Egress through the platform's proxy, nothing else.")
+    network_allow: tuple[str, ...] = Field((), description="Destinations; empty: any public one.")
     read_only_paths: tuple[Path, ...] = Field(
         default=(),
         description="Host files or dirs the program needs (e.g. its own code), visible read-only "
@@ -57,12 +75,45 @@ class SandboxSpec(BaseModel):
 
 
 @dataclass(frozen=True)
+class EgressUsage:
+    """What a sandbox sent and received through the egress proxy, and its connections."""
+
+    bytes_out: int = 0
+    bytes_in: int = 0
+    connections: int = 0
+    refused: int = 0
+
+
+@dataclass(frozen=True)
 class Usage:
-    """Measured by the kernel (cgroup accounting), or by rusage in the rlimits fallback."""
+    """Measured by the kernel (cgroup accounting, else rusage); egress by the platform's proxy."""
 
     cpu_seconds: float
     peak_memory_bytes: int
     wall_seconds: float
+    egress: EgressUsage | None = None
+
+
+class EgressLink(Protocol):
+    """One sandbox's attachment to the egress proxy."""
+
+    async def close(self) -> EgressUsage:
+        """Stop serving the sandbox, end its connections, return what went through."""
+        ...
+
+
+class EgressGateway(Protocol):
+    """The platform's egress proxy, as a runtime sees it."""
+
+    async def attach(
+        self,
+        sandbox: str,
+        allow: tuple[str, ...],
+        listener: socket.socket,
+        on_notice: Callable[[str], None],
+    ) -> EgressLink:
+        """Serve `listener` (a socket inside the sandbox's network) under the `allow` policy."""
+        ...
 
 
 class EndReason(StrEnum):
@@ -85,7 +136,7 @@ class Exit:
 
 @dataclass(frozen=True)
 class OutputLine:
-    stream: str  # "stdout" | "stderr"
+    stream: str  # "stdout" | "stderr" | "system" (the platform's notes, e.g. a refused connection)
     data: bytes
 
 
@@ -104,6 +155,10 @@ class SandboxHandle(abc.ABC):
     def output(self) -> AsyncIterator[OutputLine]:
         """Stdout and stderr lines as they come, until the sandbox ends."""
 
+    def live_events_file(self) -> Path | None:
+        """A host path where `$SAASSY_EVENTS` lines can be read while the sandbox runs."""
+        return None
+
     @abc.abstractmethod
     async def usage(self) -> Usage:
         """What the sandbox used; final after `wait()` returned."""
@@ -118,6 +173,7 @@ class Runtime(abc.ABC):
 
     name: str
     isolation: IsolationLevel
+    unavailable_reason: str | None = None  # set when isolation is `unavailable`
     isolates_network: bool = False
     enforces_memory: bool = False
     enforces_cpu: bool = False
@@ -152,11 +208,18 @@ class Runtime(abc.ABC):
         """
         return 0
 
+    def summary(self) -> str:
+        """The isolation in force, in one line, for the start-up banner and the logs."""
+        if self.isolation is IsolationLevel.unavailable:
+            return f"UNAVAILABLE, tasks are refused: {self.unavailable_reason}"
+        return f"{self.isolation.value} ({self.name} runtime)"
+
     def describe(self) -> dict[str, object]:
         """For `GET /api/v1/system` and the start-up banner."""
         return {
             "runtime": self.name,
             "isolation": self.isolation.value,
+            "summary": self.summary(),
             "isolates_network": self.isolates_network,
             "enforces_memory": self.enforces_memory,
             "enforces_cpu": self.enforces_cpu,

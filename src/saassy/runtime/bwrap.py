@@ -2,20 +2,25 @@
 
 Inside: own pid, net, mount, ipc, uts and user namespaces; `/usr` and the library dirs read-only;
 a curated `/etc` (synthetic passwd, group and hosts); fresh `/proc` and `/dev`; a size-capped
-`/tmp`; the input read-only, the output dir and events file writable; the root remounted
-read-only. The environment is not on this command line (it would show in `ps`): the launcher
-passes it, and bwrap hands it to the program unchanged.
+`/tmp`; the input read-only, the output dir and events file writable; secrets as read-only
+files copied by bwrap from memory file descriptors (never written to the host's disk); the root
+remounted read-only. The network namespace always has only `lo`: a task with network reaches
+the platform's egress proxy on 127.0.0.1:3128 there, and nothing else. The environment is not
+on this command line (it would show in `ps`): the launcher passes it, and bwrap hands it to the
+program unchanged.
 """
 
 from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 INPUT_PATH = "/saassy/input.json"
 OUTPUT_PATH = "/saassy/output"
 EVENTS_PATH = "/saassy/events.jsonl"
+SECRETS_PATH = "/saassy/secrets"
 SANDBOX_TMP = "/tmp"  # noqa: S108  (the sandbox's own size-capped tmpfs)
 SYSTEM_DIRS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 ETC_FILES = (
@@ -30,7 +35,6 @@ ETC_FILES = (
     "/etc/python3",
     "/etc/ssl",
 )
-NETWORK_ETC_FILES = ("/etc/resolv.conf", "/etc/gai.conf")
 PASSWD = "sandbox:x:{uid}:{gid}:sandbox:/tmp:/usr/sbin/nologin\n"  # noqa: S105
 GROUP = "sandbox:x:{gid}:\n"
 HOSTS = "127.0.0.1 localhost\n::1 localhost\n"
@@ -89,15 +93,22 @@ def bwrap_argv(
     output_dir: Path,
     events_file: Path,
     tmp_bytes: int,
-    network: bool,
     read_only_paths: list[str] | None = None,
+    secret_fds: Mapping[str, int] | None = None,
+    info_fd: int | None = None,
+    block_fd: int | None = None,
 ) -> list[str]:
-    """The full `bwrap ... -- argv` command."""
+    """The full `bwrap ... -- argv` command.
+
+    `info_fd` and `block_fd` hold the sandbox before it runs anything: bwrap writes its child's
+    pid to the first and waits for a byte on the second, so the platform can prepare the
+    sandbox's namespaces (a proxy socket, rlimits) first.
+    """
     args = [bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--hostname", "sandbox"]
-    if network:
-        args += ["--share-net"]
-        for path in NETWORK_ETC_FILES:
-            args += ["--ro-bind-try", path, path]
+    if info_fd is not None:
+        args += ["--info-fd", str(info_fd)]
+    if block_fd is not None:
+        args += ["--block-fd", str(block_fd)]
     args += system_binds()
     for target, source in etc.items():
         args += ["--ro-bind", str(source), target]
@@ -106,6 +117,8 @@ def bwrap_argv(
     args += ["--ro-bind", str(input_file), INPUT_PATH]
     args += ["--bind", str(output_dir), OUTPUT_PATH]
     args += ["--bind", str(events_file), EVENTS_PATH]
+    for name, fd in (secret_fds or {}).items():
+        args += ["--perms", "0400", "--ro-bind-data", str(fd), f"{SECRETS_PATH}/{name}"]
     for path in read_only_paths or []:  # bwrap runs as the sandbox uid: it must reach them
         args += ["--ro-bind", path, path]
     args += ["--remount-ro", "/", "--chdir", SANDBOX_TMP, "--", *argv]

