@@ -28,6 +28,8 @@ from tests.services import require
 
 TEST_DATABASE_URL = os.environ.get("SAASSY_TEST_DATABASE_URL", "")
 TEST_SECRET = "test-secret-0123456789abcdefghijklmnopqrstuvwxyz"
+# url-safe base64 of 32 bytes: the vault's key ring in tests.
+TEST_VAULT_KEY = "dGVzdC12YXVsdC1rZXktMDEyMzQ1Njc4OWFiY2RlZmc="
 CLIENT_IP = "203.0.113.10"
 CLEANUP_ATTEMPTS = 5
 
@@ -104,6 +106,7 @@ def settings_factory(database_url: str, tmp_path: Path) -> Callable[..., Setting
             "database_url": database_url,
             "data_dir": tmp_path / "data",
             "secret_key": TEST_SECRET,
+            "vault_keys": TEST_VAULT_KEY,
             "config": None,
         }
         values.update(overrides)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from saassy.config import EXAMPLE_CONFIG, ConfigError, Environment, load_catalog, load_settings
+from tests.conftest import TEST_VAULT_KEY
 
 STRONG_SECRET = "x" * 48
 
@@ -60,6 +61,7 @@ def test_production_needs_a_database_url(monkeypatch: pytest.MonkeyPatch) -> Non
     with pytest.raises(ConfigError, match="SAASSY_DATABASE_URL must be set"):
         load_settings()
     monkeypatch.setenv("SAASSY_DATABASE_URL", "postgresql://app@db/saassy")
+    monkeypatch.setenv("SAASSY_VAULT_KEYS", TEST_VAULT_KEY)
     assert load_settings().env is Environment.production
 
 

@@ -2,7 +2,7 @@
 
 Every kind of secret is created through the API, then every column of every table (and, on
 SQLite, the raw database files) is searched for it; the digests that are stored instead must not
-work as credentials either.
+work as credentials either, and tenant secrets are stored only sealed.
 """
 
 from __future__ import annotations
@@ -93,7 +93,17 @@ async def test_a_database_dump_holds_no_usable_secret(
         assert match is not None, "no token in the magic-link e-mail"
         secrets["magic link"] = match.group(1)
 
+    # A tenant secret is sealed with a key the database does not hold (SAASSY_VAULT_KEYS).
+    secrets["vault secret"] = "vault-value-sealed-at-rest-3Jd8!pQ"
+    stored = await client.put(
+        "/api/v1/secrets/DUMP_TOKEN",
+        json={"value": secrets["vault secret"]},
+        headers=owner.headers | {"Saassy-Organization": org["id"]},
+    )
+    assert stored.status_code == 201, stored.text
+
     tables = await dump_rows(ctx)
+    assert [row["name"] for row in tables["vault_items"]] == ["DUMP_TOKEN"]
     dumped = repr(tables)
     raw = raw_database_bytes(ctx)
     for what, secret in secrets.items():

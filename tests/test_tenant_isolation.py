@@ -2,7 +2,8 @@
 credentials (a user's access token or an API key) with 404 and nothing of the target.
 
 To cover a new endpoint, add a row to CASES: the route as declared, which of the victim's ids
-fill it, and a body. `test_every_id_bearing_route_is_in_the_matrix` fails until you do.
+fill it, and a body (or to HEADER_CASES when it acts on the organization the header names, like
+storing a secret under a name). `test_every_id_bearing_route_is_in_the_matrix` fails until you do.
 """
 
 from __future__ import annotations
@@ -32,8 +33,11 @@ COVERED_PREFIXES = (
     "/api/v1/api-keys",
     "/api/v1/invitations",
     "/api/v1/tasks",
+    "/api/v1/secrets",
 )
 TASKS = "/api/v1/tasks"
+SECRETS = "/api/v1/secrets"
+VICTIM_SECRET = {"name": "victim_secret"}
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,8 @@ CASES = [
     Case("DELETE", "/api/v1/api-keys/{key_id}", {"key_id": "victim_key"}),
     Case("GET", TASKS + "/{task_id}", {"task_id": "victim_task"}),
     Case("POST", TASKS + "/{task_id}/cancel", {"task_id": "victim_task"}),
+    Case("GET", SECRETS + "/{name}", VICTIM_SECRET),
+    Case("DELETE", SECRETS + "/{name}", VICTIM_SECRET),
     # The caller's own organization with the victim's member or invitation in it.
     Case(
         "PATCH",
@@ -102,6 +108,10 @@ HEADER_CASES = [
     Case("POST", TASKS, {}, {"type": "echo", "input": {}}),
     Case("GET", TASKS + "/{task_id}", {"task_id": "victim_task"}),
     Case("POST", TASKS + "/{task_id}/cancel", {"task_id": "victim_task"}),
+    Case("GET", SECRETS, {}),
+    Case("GET", SECRETS + "/{name}", VICTIM_SECRET),
+    Case("PUT", SECRETS + "/{name}", VICTIM_SECRET, {"value": "planted by mallory"}),
+    Case("DELETE", SECRETS + "/{name}", VICTIM_SECRET),
 ]
 CREDENTIALS = ["access_token", "api_key"]
 
@@ -114,6 +124,8 @@ class World:
     attacker_headers: dict[str, dict[str, str]]  # credential kind -> headers
     ids: dict[str, str]
     secrets: list[str]  # nothing of the victim's may appear in an answer to the attacker
+    # (organization id, name, updated_at) of the victim's stored secrets.
+    vault: list[tuple[str, str, str]]
 
 
 @pytest.fixture
@@ -129,6 +141,15 @@ async def world(app: FastAPI, client: httpx.AsyncClient, ctx: AppContext, signup
         headers=victim.headers | {"Saassy-Organization": org["id"]},
     )
     assert task.status_code == 202, task.text
+    vault = []
+    for organization_id in (victim.organization_id, org["id"]):
+        stored = await client.put(
+            f"{SECRETS}/VICTIM_PAYROLL_TOKEN",
+            json={"value": "victim-payroll-secret-value"},
+            headers=victim.headers | {"Saassy-Organization": organization_id},
+        )
+        assert stored.status_code == 201, stored.text
+        vault.append((organization_id, "VICTIM_PAYROLL_TOKEN", stored.json()["updated_at"]))
 
     attacker = await signup("mallory@attacker.example")
     attacker_key = await create_api_key(client, attacker, name="mallory")
@@ -140,11 +161,13 @@ async def world(app: FastAPI, client: httpx.AsyncClient, ctx: AppContext, signup
         "victim_key": key["id"],
         "victim_task": task.json()["id"],
         "own_org": attacker.organization_id,
+        "victim_secret": "VICTIM_PAYROLL_TOKEN",
     }
     secrets = [org["id"], org["name"], victim.user_id, member.user_id, invitation["id"]]
     secrets += [key["id"], key["prefix"], key["name"], victim.email, member.email]
     secrets += [invitation["email"], victim.organization_id]
     secrets += [task.json()["id"], "victim payroll run"]
+    secrets += ["VICTIM_PAYROLL_TOKEN", "victim-payroll-secret-value"]
     return World(
         victim=victim,
         victim_org=org,
@@ -152,6 +175,7 @@ async def world(app: FastAPI, client: httpx.AsyncClient, ctx: AppContext, signup
         attacker_headers={"access_token": attacker.headers, "api_key": bearer(attacker_key["key"])},
         ids=ids,
         secrets=secrets,
+        vault=vault,
     )
 
 
@@ -191,6 +215,11 @@ async def assert_victim_untouched(client: httpx.AsyncClient, world: World) -> No
     assert [(t["id"], t["status"]) for t in tasks.json()["items"]] == [
         (world.ids["victim_task"], "queued")
     ]
+    for organization_id, name, updated_at in world.vault:
+        listed = await client.get(SECRETS, headers=owner | {"Saassy-Organization": organization_id})
+        assert [(s["name"], s["updated_at"]) for s in listed.json()["items"]] == [
+            (name, updated_at)
+        ]
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda case: case.name)
@@ -242,5 +271,5 @@ def test_every_id_bearing_route_is_in_the_matrix(app: FastAPI) -> None:
         and route.path.startswith(COVERED_PREFIXES)
         for method in route.methods or ()
     }
-    covered = {(case.method, case.route) for case in CASES}
+    covered = {(case.method, case.route) for case in CASES + HEADER_CASES}
     assert declared - covered == set(), "add these endpoints to CASES"

@@ -33,6 +33,7 @@ from saassy.runtime.process import detect_runtime
 from saassy.system import router as system_router
 from saassy.task_output.router import router as task_output_router
 from saassy.tasks.router import router as tasks_router
+from saassy.vault.router import router as vault_router
 from saassy.web.router import router as web_router
 
 ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
@@ -48,6 +49,7 @@ def api_router() -> APIRouter:
     api.include_router(api_keys_router)
     api.include_router(plans_router)
     api.include_router(usage_router)
+    api.include_router(vault_router)
     api.include_router(tasks_router)
     api.include_router(task_output_router)
     api.include_router(system_router)
@@ -82,6 +84,7 @@ def create_app(
     `runtime` is the sandbox runtime the caller already probed (`saassy dev` shows it)."""
     settings = settings or load_settings()
     settings.catalog  # noqa: B018 - fail at start, not at the first request, on a bad saassy.toml
+    settings.vault_keyring  # noqa: B018 - and on a missing or unsafe vault key
     configure_logging(json=settings.env is Environment.production)
 
     @asynccontextmanager

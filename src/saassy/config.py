@@ -14,6 +14,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from saassy.kit.security import PasswordHasher, password_hasher
 from saassy.plans.catalog import Catalog
+from saassy.vault.key_file import build_keyring, missing_keys_message
+from saassy.vault.keys import KeyRing, VaultKeyError, parse_ring
 
 EXAMPLE_CONFIG = Path(__file__).parent / "examples" / "saassy.toml"
 DEV_SECRET = "dev-insecure-secret-change-me-0123456789"  # noqa: S105 - the refused default
@@ -32,7 +34,9 @@ class ConfigError(Exception):
 class Settings(BaseSettings):
     """Everything that differs between deployments; secrets and URLs only come from here."""
 
-    model_config = SettingsConfigDict(env_prefix="SAASSY_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="SAASSY_", extra="ignore", hide_input_in_errors=True
+    )
 
     env: Environment = Environment.development
     data_dir: Path = Path(".saassy")
@@ -42,6 +46,8 @@ class Settings(BaseSettings):
     database_pool_size: int = Field(24, ge=1)
     redis_url: str | None = None
     secret_key: SecretStr = SecretStr(DEV_SECRET)
+    # The vault's key ring, newest first; in development it defaults to <data_dir>/vault.key.
+    vault_keys: SecretStr | None = None
     base_url: str = "http://127.0.0.1:8000"
 
     access_token_ttl: timedelta = timedelta(minutes=15)
@@ -97,6 +103,13 @@ class Settings(BaseSettings):
                 )
             if self.database_url is None:
                 raise ValueError("SAASSY_DATABASE_URL must be set outside development")
+            if self.vault_keys is None:
+                raise ValueError(missing_keys_message())
+        if self.vault_keys is not None:
+            try:
+                parse_ring(self.vault_keys.get_secret_value())
+            except VaultKeyError as exc:
+                raise ValueError(f"SAASSY_VAULT_KEYS: {exc}") from None
         return self
 
     @property
@@ -120,6 +133,19 @@ class Settings(BaseSettings):
     @cached_property
     def catalog(self) -> Catalog:
         return load_catalog(self.config_path)
+
+    @cached_property
+    def vault_keyring(self) -> KeyRing:
+        """The vault's keys, built once per process (development may make its key file)."""
+        keys = self.vault_keys.get_secret_value() if self.vault_keys is not None else None
+        try:
+            return build_keyring(
+                keys,
+                development=self.env is Environment.development,
+                data_dir=self.data_dir,
+            )
+        except VaultKeyError as exc:
+            raise ConfigError(str(exc)) from None
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -16,6 +16,7 @@ from saassy.kit.db import create_engine, create_sessionmaker
 from saassy.runtime.process import ProcessRuntime
 
 TEST_SECRET = "crash-runner-secret-0123456789abcdefghijklmnop"
+TEST_VAULT_KEY = "Y3Jhc2gtcnVubmVyLXZhdWx0LWtleS0wMTIzNDU2Nzg="
 
 
 async def main(
@@ -27,6 +28,7 @@ async def main(
         data_dir=Path(data_dir),
         config=Path(config),
         secret_key=TEST_SECRET,
+        vault_keys=TEST_VAULT_KEY,
     )
     engine = create_engine(database_url)
     task_engine = build_task_engine(

@@ -1,11 +1,12 @@
-"""The `saassy` command: run the servers, migrate the database, administer accounts."""
+"""The `saassy` command: run the servers, migrate the database, administer accounts and the
+vault."""
 
 from __future__ import annotations
 
 import typer
 
 from saassy import __version__
-from saassy.cli import admin, db, serve, tasks
+from saassy.cli import admin, db, serve, tasks, vault
 from saassy.cli.common import console
 
 app = typer.Typer(
@@ -20,6 +21,7 @@ app.command("api")(serve.api)
 app.add_typer(db.app, name="db")
 app.add_typer(admin.app, name="admin")
 app.add_typer(tasks.app, name="tasks")
+app.add_typer(vault.app, name="vault")
 
 
 @app.command()

@@ -16,6 +16,7 @@ from saassy.models.tasks import (
     TaskStatus,
     UsageRecord,
 )
+from saassy.models.vault import VaultItem, VaultKind
 
 __all__ = [
     "TERMINAL_STATUSES",
@@ -39,4 +40,6 @@ __all__ = [
     "TaskStatus",
     "UsageRecord",
     "User",
+    "VaultItem",
+    "VaultKind",
 ]

@@ -25,6 +25,7 @@ from saassy.organizations.repository import (
     OrganizationRepository,
 )
 from saassy.tasks.service import cancel_organization_tasks
+from saassy.vault.service import purge_organization_vault
 
 
 def caller_role(principal: Principal, organization_id: uuid.UUID) -> Role:
@@ -88,7 +89,8 @@ async def rename_organization(
 async def delete_organization(
     session: AsyncSession, principal: Principal, organization_id: uuid.UUID
 ) -> None:
-    """Soft-delete an organization (owner only); a personal organization stays."""
+    """Soft-delete an organization (owner only); a personal organization stays. Its secrets
+    are deleted at once: sealed data must not outlive its tenant."""
     organization = await get_organization(session, principal, organization_id)
     if caller_role(principal, organization.id) is not Role.owner:
         raise OwnerRequired("Only an owner may delete the organization.")
@@ -97,6 +99,7 @@ async def delete_organization(
     organization.deleted_at = utcnow()
     await session.flush()
     await cancel_organization_tasks(session, organization.id)
+    await purge_organization_vault(session, organization.id)
 
 
 async def list_members(

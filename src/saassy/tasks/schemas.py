@@ -27,6 +27,7 @@ class TaskTypeOut(BaseModel):
     resources: ResourceProfile
     network: bool
     actions: list[str]
+    secrets: list[str] = Field(description="Secrets the organization must store to submit it.")
 
     @classmethod
     def of(cls, task_type: TaskType) -> TaskTypeOut:
@@ -41,6 +42,7 @@ class TaskTypeOut(BaseModel):
             resources=task_type.resources,
             network=task_type.network,
             actions=list(task_type.actions),
+            secrets=list(task_type.secrets),
         )
 
 

@@ -27,6 +27,7 @@ from saassy.tasks.catalog import TaskType
 from saassy.tasks.errors import IdempotencyKeyReused, TaskFinished, TaskNotFound, UnknownTaskType
 from saassy.tasks.repository import TaskFilters, TaskRepository
 from saassy.tasks.schemas import TaskSubmit
+from saassy.vault.service import require_secrets
 
 
 def list_task_types(catalog: Catalog) -> list[TaskType]:
@@ -70,6 +71,9 @@ async def submit_task(
     )
     timeout_s = resolve_timeout(task_type, plan, body.timeout_s)
     check_resources(task_type, plan)
+    await require_secrets(
+        session, principal.scope, organization.id, task_type.secrets, task_type=task_type.name
+    )
     # The caller was authenticated before this transaction wrote anything: an organization
     # deleted since must not get a task its deletion never saw (and so never canceled).
     if not await OrganizationRepository(session).hold_live(organization.id):

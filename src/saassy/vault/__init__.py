@@ -1,0 +1,1 @@
+"""The vault: the one place sealed tenant data lives (named secrets now)."""
