@@ -92,6 +92,7 @@ def build_task_engine(
         runtime=runtime,
         events=events,
         storage=storage,
+        keyring=settings.vault_keyring,
         work_root=(settings.data_dir / "work").resolve(),
         lease=lease,
         workers_dir=workers_dir or sandbox_workers_dir(getattr(runtime, "work_root", None)),

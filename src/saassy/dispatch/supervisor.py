@@ -13,12 +13,13 @@ import json
 import shutil
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import structlog
+from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from saassy.dispatch.artifacts import discard, store_artifacts
@@ -27,6 +28,7 @@ from saassy.dispatch.lease import AttemptWatch
 from saassy.dispatch.logs import LogSink
 from saassy.dispatch.outcome import AttemptOutcome, OutcomeFenced, write_outcome
 from saassy.dispatch.plan import AttemptPlan, TaskTypeGone, plan_attempt
+from saassy.dispatch.redaction import NO_SECRETS, Redactor
 from saassy.dispatch.repository import DispatchRepository
 from saassy.dispatch.worker_output import InvalidResult, read_events, read_result
 from saassy.events.bus import EventBus, publish_status
@@ -36,6 +38,7 @@ from saassy.plans.catalog import Catalog
 from saassy.runtime.base import (
     EndReason,
     Exit,
+    OutputLine,
     Runtime,
     SandboxHandle,
     SandboxRefused,
@@ -43,6 +46,9 @@ from saassy.runtime.base import (
     Usage,
 )
 from saassy.storage.base import ArtifactStorage
+from saassy.vault.errors import SecretMissing, VaultItemUnreadable
+from saassy.vault.keys import KeyRing
+from saassy.vault.service import SECRET, open_secrets
 
 log = structlog.get_logger(__name__)
 
@@ -57,6 +63,7 @@ class SupervisorDeps:
     events: EventBus
     storage: ArtifactStorage
     work_root: Path
+    keyring: KeyRing | None = None  # None: task types that declare secrets fail
     lease: timedelta = timedelta(seconds=15)
     workers_dir: Path | None = None
 
@@ -105,6 +112,7 @@ class AttemptSupervisor:
         self.on_settled = on_settled
         self.work_dir = deps.work_root / f"{ref.task_id}-{ref.attempt_number}"
         self.handle: SandboxHandle | None = None
+        self.redactor = NO_SECRETS
         self.logs = LogSink(
             deps.sessionmaker,
             deps.events,
@@ -151,7 +159,13 @@ class AttemptSupervisor:
                     sandbox_started=False,
                 ),
             )
-        spec = self._prepare(task, plan)
+        try:
+            secrets = await self._open_secrets(task, plan)
+        except (SecretMissing, VaultItemUnreadable) as exc:
+            failed = AttemptOutcome(AttemptStatus.failed, str(exc), exc.code, sandbox_started=False)
+            return await self._finish(task, failed)
+        self.redactor = Redactor(secrets)
+        spec = self._prepare(task, plan, secrets)
         if self.claimed is None:
             await self._mark_running()
         try:
@@ -189,7 +203,17 @@ class AttemptSupervisor:
                 return None
             return await repo.live_task(self.ref.task_id, self.ref.attempt_number)
 
-    def _prepare(self, task: Task, plan: AttemptPlan) -> SandboxSpec:
+    async def _open_secrets(self, task: Task, plan: AttemptPlan) -> dict[str, str]:
+        """The tenant's secrets the task type declares, opened for this attempt only."""
+        names = plan.task_type.secrets
+        if not names:
+            return {}
+        if self.deps.keyring is None:
+            raise VaultItemUnreadable(task.organization_id, SECRET, names[0], "no vault keys")
+        async with self.deps.sessionmaker() as session:
+            return await open_secrets(session, self.deps.keyring, task.organization_id, names)
+
+    def _prepare(self, task: Task, plan: AttemptPlan, secrets: dict[str, str]) -> SandboxSpec:
         if self.work_dir.exists():
             shutil.rmtree(self.work_dir)
         (self.work_dir / "output").mkdir(parents=True)
@@ -205,6 +229,8 @@ class AttemptSupervisor:
             limits=plan.limits,
             network=plan.network,
             network_allow=plan.network_allow,
+            secrets={name: SecretStr(value) for name, value in secrets.items()},
+            secrets_as_env=plan.task_type.secrets_as_env,
         )
 
     async def _mark_running(self) -> None:
@@ -249,7 +275,10 @@ class AttemptSupervisor:
                     await pump
 
     async def _pump(self, handle: SandboxHandle) -> None:
+        redactor = self.redactor
         async for line in handle.output():
+            if redactor:
+                line = OutputLine(line.stream, redactor.data(line.data))
             await self.logs.add(line)
 
     async def _watchdog(self) -> str:
@@ -325,6 +354,12 @@ class AttemptSupervisor:
         self, task: Task, outcome: AttemptOutcome, output_dir: Path | None = None
     ) -> TaskStatus | None:
         ref = self.ref
+        if self.redactor:
+            outcome = replace(
+                outcome,
+                result=self.redactor.json(outcome.result),
+                error=self.redactor.text(outcome.error) if outcome.error else outcome.error,
+            )
         stored: list[Artifact] = []
         final = not (outcome.retryable and task.attempt_count < task.max_attempts)
         if final and output_dir is not None:

@@ -62,6 +62,7 @@ class TaskType(_Strict):
     network: bool = False
     network_allow: tuple[str, ...] = Field((), description="Hosts reachable when network is on.")
     secrets: tuple[SecretName, ...] = ()
+    secrets_as_env: bool = Field(False, description="Also give each secret as an env variable.")
     actions: tuple[ActionName, ...] = ()
 
     _validator: Validator = PrivateAttr()
@@ -95,6 +96,8 @@ class TaskType(_Strict):
             raise ValueError("retry_backoff_max_s is smaller than retry_backoff_s")
         if self.network_allow and not self.network:
             raise ValueError("network_allow needs network = true")
+        if self.secrets_as_env and not self.secrets:
+            raise ValueError("secrets_as_env needs secrets to give")
         if len(set(self.actions)) != len(self.actions):
             raise ValueError("actions lists a name twice")
         return self
