@@ -12,8 +12,10 @@ from typing import Any
 from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from saassy.kit.catalog_model import catalog_error_lines
 from saassy.kit.security import PasswordHasher, password_hasher
 from saassy.plans.catalog import Catalog
+from saassy.tasks.catalog import PROCESS_ONLY, RuntimeKind, runtime_context
 
 EXAMPLE_CONFIG = Path(__file__).parent / "examples" / "saassy.toml"
 DEV_SECRET = "dev-insecure-secret-change-me-0123456789"  # noqa: S105 - the refused default
@@ -107,9 +109,14 @@ class Settings(BaseSettings):
             self.password_memory_kib, self.password_time_cost, self.password_parallelism
         )
 
+    @property
+    def runtimes(self) -> frozenset[RuntimeKind]:
+        """What the configured runtimes can start: only the process runtime exists so far."""
+        return PROCESS_ONLY
+
     @cached_property
     def catalog(self) -> Catalog:
-        return load_catalog(self.config_path)
+        return load_catalog(self.config_path, self.runtimes)
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -126,8 +133,11 @@ def load_settings(**overrides: Any) -> Settings:
         raise ConfigError(f"invalid settings: {problems}") from exc
 
 
-def load_catalog(path: Path) -> Catalog:
-    """Read and validate `saassy.toml`; an error names the file and the dotted key at fault."""
+def load_catalog(path: Path, runtimes: frozenset[RuntimeKind] = PROCESS_ONLY) -> Catalog:
+    """Read and validate `saassy.toml`; an error names the file and the dotted key at fault.
+
+    `runtimes` says what can run: a task type no configured runtime can start is refused.
+    """
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
@@ -135,9 +145,8 @@ def load_catalog(path: Path) -> Catalog:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
     try:
-        return Catalog.model_validate(raw)
+        return Catalog.model_validate(raw, context=runtime_context(runtimes))
     except ValidationError as exc:
-        err = exc.errors()[0]
-        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        raise ConfigError(f"{path}: {key}: {err['msg']}{more}") from exc
+        first, *others = catalog_error_lines(exc)
+        more = f" (and {len(others)} more)" if others else ""
+        raise ConfigError(f"{path}: {first}{more}") from exc

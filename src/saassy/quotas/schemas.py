@@ -53,7 +53,6 @@ class LimitsRead(BaseModel):
     max_concurrent_tasks: int
     max_task_duration_s: int
     resources: ResourceProfile
-    connected_accounts: int | None
     api_rate_limit: str
 
 
