@@ -97,6 +97,17 @@ def test_db_upgrade_to_an_unknown_revision_fails_cleanly(tmp_path: Path) -> None
     assert "Traceback" not in result.output
 
 
+def test_a_mistyped_variable_stops_a_command_with_one_line(tmp_path: Path) -> None:
+    """Left alone, the typo would migrate the embedded database instead of the one meant."""
+    url = f"sqlite:///{tmp_path / 'saassy.db'}"
+    result = invoke("db", "upgrade", env={"SAASSY_DATABSE_URL": url})
+    assert result.exit_code == 1
+    assert result.output.strip() == (
+        "error: unknown setting: SAASSY_DATABSE_URL (did you mean SAASSY_DATABASE_URL?); "
+        "the README's Configuration section lists every SAASSY_* variable"
+    )
+
+
 async def test_created_user_logs_in_with_that_password(
     client: httpx.AsyncClient, database_url: str
 ) -> None:

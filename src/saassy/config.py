@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
+import os
 import tomllib
+from collections.abc import Mapping
 from datetime import timedelta
 from enum import StrEnum
 from functools import cached_property
@@ -19,6 +22,22 @@ from saassy.tasks.catalog import PROCESS_ONLY, RuntimeKind, runtime_context
 
 EXAMPLE_CONFIG = Path(__file__).parent / "examples" / "saassy.toml"
 DEV_SECRET = "dev-insecure-secret-change-me-0123456789"  # noqa: S105 - the refused default
+ENV_PREFIX = "SAASSY_"
+# `SAASSY_*` names other parts of the product read, which are not settings of a server: the
+# CLI's API client, the test suite and the benchmarks, and the sandbox contract (a task that
+# runs saassy itself sees those). Every other SAASSY_* name must be a Settings field.
+READ_ELSEWHERE = frozenset(
+    {
+        "SAASSY_API_URL",
+        "SAASSY_API_KEY",
+        "SAASSY_INPUT",
+        "SAASSY_OUTPUT",
+        "SAASSY_EVENTS",
+        "SAASSY_SANDBOX",
+        "SAASSY_SECRETS",
+    }
+)
+READ_ELSEWHERE_PREFIXES = ("SAASSY_TEST_", "SAASSY_BENCH_")
 
 
 class Environment(StrEnum):
@@ -34,7 +53,8 @@ class ConfigError(Exception):
 class Settings(BaseSettings):
     """Everything that differs between deployments; secrets and URLs only come from here."""
 
-    model_config = SettingsConfigDict(env_prefix="SAASSY_", extra="ignore")
+    # Unknown SAASSY_* variables are refused by `load_settings`, which knows the exceptions.
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
 
     env: Environment = Environment.development
     data_dir: Path = Path(".saassy")
@@ -119,15 +139,53 @@ class Settings(BaseSettings):
         return load_catalog(self.config_path, self.runtimes)
 
 
+def setting_variables() -> frozenset[str]:
+    """The environment variable of every Settings field, e.g. `SAASSY_DATABASE_URL`."""
+    return frozenset(f"{ENV_PREFIX}{name}".upper() for name in Settings.model_fields)
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """`SAASSY_*` names in `environ` that neither configure Settings nor are read elsewhere."""
+    known = setting_variables() | READ_ELSEWHERE
+    return sorted(
+        name
+        for name in environ
+        # pydantic-settings matches names case-insensitively, so the check does too.
+        if name.upper().startswith(ENV_PREFIX)
+        and name.upper() not in known
+        and not name.upper().startswith(READ_ELSEWHERE_PREFIXES)
+    )
+
+
+def refuse_unknown_variables(environ: Mapping[str, str]) -> None:
+    """A mistyped variable would silently leave its setting at the default: stop instead."""
+    unknown = unknown_variables(environ)
+    if not unknown:
+        return
+    known = sorted(setting_variables())
+    described = []
+    for name in unknown:
+        close = difflib.get_close_matches(name.upper(), known, n=1, cutoff=0.8)
+        described.append(f"{name} (did you mean {close[0]}?)" if close else name)
+    raise ConfigError(
+        f"unknown setting{'s' if len(unknown) > 1 else ''}: {', '.join(described)}; "
+        "the README's Configuration section lists every SAASSY_* variable"
+    )
+
+
 def load_settings(**overrides: Any) -> Settings:
-    """Build settings, turning a validation failure into a ConfigError naming the variable."""
+    """Build settings, turning a validation failure into a ConfigError naming the variable.
+
+    An unknown `SAASSY_*` variable in the environment is refused first.
+    """
+    refuse_unknown_variables(os.environ)
     try:
         return Settings(**overrides)
     except ValidationError as exc:
         problems = "; ".join(
-            f"SAASSY_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+            f"{ENV_PREFIX}{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
             if err["loc"]
-            else err["msg"]
+            else err["msg"].removeprefix("Value error, ")
             for err in exc.errors()
         )
         raise ConfigError(f"invalid settings: {problems}") from exc
