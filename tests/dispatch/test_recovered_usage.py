@@ -33,7 +33,7 @@ from tests.dispatch.support import (
 from tests.runtime.conftest import require_isolation
 from tests.runtime.support import leave_burning_sandbox, own_process_runtime
 
-METRICS = {"cpu_seconds", "peak_memory_mb", "wall_seconds"}
+METRICS = {"cpu_seconds", "peak_memory_mb", "wall_seconds", "memory_gb_seconds"}
 HOST = socket.gethostname()
 
 
@@ -102,6 +102,10 @@ async def test_a_killed_platforms_burning_sandbox_is_billed_once_after_restart(
     assert set(usage) == {(1, metric) for metric in METRICS}  # one row per metric
     assert usage[(1, "cpu_seconds")] == pytest.approx(attempt.cpu_seconds, abs=1e-6)
     assert usage[(1, "wall_seconds")] == pytest.approx(attempt.wall_seconds, abs=1e-6)
+    # The burner type's 64 MB, reserved for as long as the attempt is billed for.
+    assert usage[(1, "memory_gb_seconds")] == pytest.approx(
+        64 / 1024 * attempt.wall_seconds, abs=1e-6
+    )
 
 
 async def lost_attempt(
