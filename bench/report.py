@@ -1,4 +1,4 @@
-"""The table and bench/results/latest.json: every number beside its DESIGN.md target."""
+"""The table and bench/results/latest.json: each number beside its docs/architecture.md budget."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ class Row:
     key: str
     label: str
     unit: str
-    at_least: float | None = None  # the DESIGN.md budget, as a lower bound ...
+    at_least: float | None = None  # the budget, as a lower bound ...
     at_most: float | None = None  # ... or an upper one; neither: context only
 
     @property

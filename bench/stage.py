@@ -27,7 +27,6 @@ name = "Bench"
 max_concurrent_tasks = 100000
 max_task_duration_s = 3600
 resources = { memory_mb = 1024, cpus = 2 }
-connected_accounts = 0
 api_rate_limit = "100000000/minute"
 
 [task_types.noop]

@@ -18,10 +18,13 @@ from pathlib import Path
 import httpx
 import pytest
 from alembic.script import ScriptDirectory
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from typer.testing import CliRunner, Result
 
 from saassy import __version__
 from saassy.cli import app
+from saassy.kit.db import create_engine
 from saassy.kit.migrate import alembic_config
 from tests.runtime.support import without_system_bwrap
 
@@ -97,6 +100,17 @@ def test_db_upgrade_to_an_unknown_revision_fails_cleanly(tmp_path: Path) -> None
     assert result.exit_code == 1
     assert "nope" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_mistyped_variable_stops_a_command_with_one_line(tmp_path: Path) -> None:
+    """Left alone, the typo would migrate the embedded database instead of the one meant."""
+    url = f"sqlite:///{tmp_path / 'saassy.db'}"
+    result = invoke("db", "upgrade", env={"SAASSY_DATABSE_URL": url})
+    assert result.exit_code == 1
+    assert result.output.strip() == (
+        "error: unknown setting: SAASSY_DATABSE_URL (did you mean SAASSY_DATABASE_URL?); "
+        "the README's Configuration section lists every SAASSY_* variable"
+    )
 
 
 async def test_created_user_logs_in_with_that_password(
@@ -225,6 +239,92 @@ def test_api_refuses_to_start_in_production_with_the_default_secret() -> None:
     assert result.exit_code == 1
     assert "SAASSY_SECRET_KEY" in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.fixture
+def served(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, object]]:
+    """`saassy api` runs up to where it would serve; then uvicorn.run records the call."""
+    calls: list[dict[str, object]] = []
+    monkeypatch.setattr("saassy.cli.serve.uvicorn.run", lambda *_, **options: calls.append(options))
+    return calls
+
+
+def sqlite_revision(path: Path, revision: str) -> None:
+    with closing(sqlite3.connect(path)) as db, db:
+        db.execute("UPDATE alembic_version SET version_num = ?", (revision,))
+
+
+def test_api_on_a_database_without_schema_says_to_migrate(
+    tmp_path: Path, served: list[dict[str, object]]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'saassy.db'}"
+    result = invoke("api", env={"SAASSY_DATABASE_URL": url})
+    assert result.exit_code == 1
+    assert result.output == (
+        f"error: the database {url} has no schema yet: run `saassy db upgrade` first\n"
+    )
+    assert served == []
+    assert not (tmp_path / "saassy.db").exists()  # looking did not create it
+
+
+def test_api_on_a_database_behind_or_ahead_says_so(
+    tmp_path: Path, served: list[dict[str, object]]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'saassy.db'}"
+    script = ScriptDirectory.from_config(alembic_config(url))
+    head = script.get_current_head()
+    first = script.get_base()
+    assert invoke("db", "upgrade", env={"SAASSY_DATABASE_URL": url}).exit_code == 0
+    sqlite_revision(tmp_path / "saassy.db", str(first))
+
+    behind = invoke("api", env={"SAASSY_DATABASE_URL": url})
+    assert behind.exit_code == 1
+    assert behind.output == (
+        f"error: the database {url} is at revision {first}, behind this version's {head}: "
+        "run `saassy db upgrade` first\n"
+    )
+
+    sqlite_revision(tmp_path / "saassy.db", "f00dfeedbeef")
+    ahead = invoke("api", env={"SAASSY_DATABASE_URL": url})
+    assert ahead.exit_code == 1
+    assert "is at revision f00dfeedbeef, which this version of Saassy does not know" in ahead.output
+    assert served == []
+
+
+async def test_api_on_a_migrated_database_serves(
+    database_url: str, served: list[dict[str, object]]
+) -> None:
+    result = await asyncio.to_thread(invoke, "api", env={"SAASSY_DATABASE_URL": database_url})
+    assert result.exit_code == 0, result.output
+    assert len(served) == 1
+
+
+async def test_api_names_an_unmigrated_postgresql_database_without_its_password(
+    database_url: str, served: list[dict[str, object]]
+) -> None:
+    if not database_url.startswith("postgres"):
+        pytest.skip("a PostgreSQL URL carries a password")
+    server = make_url(database_url)
+    scratch = f"{server.database}_unmigrated"
+    admin = create_engine(database_url, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        await conn.execute(text(f'DROP DATABASE IF EXISTS "{scratch}"'))
+        await conn.execute(text(f'CREATE DATABASE "{scratch}"'))
+    try:
+        url = server.set(database=scratch, password="hunter2-not-shown")
+        secret_url = url.render_as_string(hide_password=False)
+        result = await asyncio.to_thread(invoke, "api", env={"SAASSY_DATABASE_URL": secret_url})
+    finally:
+        async with admin.connect() as conn:
+            await conn.execute(text(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)'))
+        await admin.dispose()
+    assert result.exit_code == 1
+    shown = url.render_as_string(hide_password=True)
+    assert result.output == (
+        f"error: the database {shown} has no schema yet: run `saassy db upgrade` first\n"
+    )
+    assert "hunter2" not in result.output
+    assert served == []
 
 
 def test_a_broken_saassy_toml_is_named_with_its_key(tmp_path: Path) -> None:

@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
 
-from saassy.config import EXAMPLE_CONFIG, ConfigError, Environment, load_catalog, load_settings
+from saassy.config import (
+    EXAMPLE_CONFIG,
+    READ_ELSEWHERE,
+    ConfigError,
+    Environment,
+    load_catalog,
+    load_settings,
+    setting_variables,
+    unknown_variables,
+)
 from tests.conftest import TEST_VAULT_KEY
 
 STRONG_SECRET = "x" * 48
@@ -139,3 +149,55 @@ def test_running_tasks_unisolated_is_refused_in_production(
         load_settings()
     monkeypatch.setenv("SAASSY_ENV", "development")
     assert load_settings().allow_unisolated is True
+
+
+def test_an_unknown_saassy_variable_stops_start_up_naming_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SAASSY_DATABSE_URL", "postgresql://app@db/saassy")
+    monkeypatch.setenv("saassy_run_engines", "false")  # matched case-insensitively, as settings are
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "SAASSY_DATABSE_URL (did you mean SAASSY_DATABASE_URL?)" in message
+    assert "saassy_run_engines (did you mean SAASSY_RUN_ENGINE?)" in message
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        *sorted(READ_ELSEWHERE),
+        "SAASSY_TEST_DATABASE_URL",
+        "SAASSY_TEST_REDIS_URL",
+        "SAASSY_BENCH_REDIS_URL",
+        "SAASSY_BENCH_PY_SPY",
+    ],
+)
+def test_variables_other_parts_of_the_product_read_are_not_refused(
+    monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    monkeypatch.setenv(name, "anything")
+    assert load_settings().env is Environment.development
+
+
+def test_every_settings_field_is_a_known_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Derived from the fields: a new setting needs no second list."""
+    assert unknown_variables({name: "" for name in setting_variables()}) == []
+    assert "SAASSY_DATABASE_URL" in setting_variables()
+    monkeypatch.setenv("SAASSY_RUN_ENGINE", "false")
+    assert load_settings().run_engine is False
+
+
+def test_every_saassy_variable_is_documented() -> None:
+    """The README or docs/ name each setting and each name read elsewhere, in full."""
+    root = Path(__file__).resolve().parents[1]
+    documented = (root / "README.md").read_text() + "".join(
+        page.read_text() for page in sorted((root / "docs").rglob("*.md"))
+    )
+    missing = sorted(
+        name
+        for name in setting_variables() | READ_ELSEWHERE
+        if not re.search(rf"\b{name}\b", documented)
+    )
+    assert missing == []

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
+import os
 import tomllib
+from collections.abc import Mapping
 from datetime import timedelta
 from enum import StrEnum
 from functools import cached_property
@@ -12,13 +15,31 @@ from typing import Any
 from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from saassy.kit.catalog_model import catalog_error_lines
 from saassy.kit.security import PasswordHasher, password_hasher
 from saassy.plans.catalog import Catalog
+from saassy.tasks.catalog import PROCESS_ONLY, RuntimeKind, runtime_context
 from saassy.vault.key_file import build_keyring, missing_keys_message
 from saassy.vault.keys import KeyRing, VaultKeyError, parse_ring
 
 EXAMPLE_CONFIG = Path(__file__).parent / "examples" / "saassy.toml"
 DEV_SECRET = "dev-insecure-secret-change-me-0123456789"  # noqa: S105 - the refused default
+ENV_PREFIX = "SAASSY_"
+# `SAASSY_*` names other parts of the product read, which are not settings of a server: the
+# CLI's API client, the test suite and the benchmarks, and the sandbox contract (a task that
+# runs saassy itself sees those). Every other SAASSY_* name must be a Settings field.
+READ_ELSEWHERE = frozenset(
+    {
+        "SAASSY_API_URL",
+        "SAASSY_API_KEY",
+        "SAASSY_INPUT",
+        "SAASSY_OUTPUT",
+        "SAASSY_EVENTS",
+        "SAASSY_SANDBOX",
+        "SAASSY_SECRETS",
+    }
+)
+READ_ELSEWHERE_PREFIXES = ("SAASSY_TEST_", "SAASSY_BENCH_")
 
 
 class Environment(StrEnum):
@@ -34,8 +55,9 @@ class ConfigError(Exception):
 class Settings(BaseSettings):
     """Everything that differs between deployments; secrets and URLs only come from here."""
 
+    # Unknown SAASSY_* variables are refused by `load_settings`, which knows the exceptions.
     model_config = SettingsConfigDict(
-        env_prefix="SAASSY_", extra="ignore", hide_input_in_errors=True
+        env_prefix=ENV_PREFIX, extra="ignore", hide_input_in_errors=True
     )
 
     env: Environment = Environment.development
@@ -130,9 +152,14 @@ class Settings(BaseSettings):
             self.password_memory_kib, self.password_time_cost, self.password_parallelism
         )
 
+    @property
+    def runtimes(self) -> frozenset[RuntimeKind]:
+        """What the configured runtimes can start: only the process runtime exists so far."""
+        return PROCESS_ONLY
+
     @cached_property
     def catalog(self) -> Catalog:
-        return load_catalog(self.config_path)
+        return load_catalog(self.config_path, self.runtimes)
 
     @cached_property
     def vault_keyring(self) -> KeyRing:
@@ -148,22 +175,63 @@ class Settings(BaseSettings):
             raise ConfigError(str(exc)) from None
 
 
+def setting_variables() -> frozenset[str]:
+    """The environment variable of every Settings field, e.g. `SAASSY_DATABASE_URL`."""
+    return frozenset(f"{ENV_PREFIX}{name}".upper() for name in Settings.model_fields)
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """`SAASSY_*` names in `environ` that neither configure Settings nor are read elsewhere."""
+    known = setting_variables() | READ_ELSEWHERE
+    return sorted(
+        name
+        for name in environ
+        # pydantic-settings matches names case-insensitively, so the check does too.
+        if name.upper().startswith(ENV_PREFIX)
+        and name.upper() not in known
+        and not name.upper().startswith(READ_ELSEWHERE_PREFIXES)
+    )
+
+
+def refuse_unknown_variables(environ: Mapping[str, str]) -> None:
+    """A mistyped variable would silently leave its setting at the default: stop instead."""
+    unknown = unknown_variables(environ)
+    if not unknown:
+        return
+    known = sorted(setting_variables())
+    described = []
+    for name in unknown:
+        close = difflib.get_close_matches(name.upper(), known, n=1, cutoff=0.8)
+        described.append(f"{name} (did you mean {close[0]}?)" if close else name)
+    raise ConfigError(
+        f"unknown setting{'s' if len(unknown) > 1 else ''}: {', '.join(described)}; "
+        "the README's Configuration section lists every SAASSY_* variable"
+    )
+
+
 def load_settings(**overrides: Any) -> Settings:
-    """Build settings, turning a validation failure into a ConfigError naming the variable."""
+    """Build settings, turning a validation failure into a ConfigError naming the variable.
+
+    An unknown `SAASSY_*` variable in the environment is refused first.
+    """
+    refuse_unknown_variables(os.environ)
     try:
         return Settings(**overrides)
     except ValidationError as exc:
         problems = "; ".join(
-            f"SAASSY_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+            f"{ENV_PREFIX}{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
             if err["loc"]
-            else err["msg"]
+            else err["msg"].removeprefix("Value error, ")
             for err in exc.errors()
         )
         raise ConfigError(f"invalid settings: {problems}") from exc
 
 
-def load_catalog(path: Path) -> Catalog:
-    """Read and validate `saassy.toml`; an error names the file and the dotted key at fault."""
+def load_catalog(path: Path, runtimes: frozenset[RuntimeKind] = PROCESS_ONLY) -> Catalog:
+    """Read and validate `saassy.toml`; an error names the file and the dotted key at fault.
+
+    `runtimes` says what can run: a task type no configured runtime can start is refused.
+    """
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
@@ -171,9 +239,8 @@ def load_catalog(path: Path) -> Catalog:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
     try:
-        return Catalog.model_validate(raw)
+        return Catalog.model_validate(raw, context=runtime_context(runtimes))
     except ValidationError as exc:
-        err = exc.errors()[0]
-        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        raise ConfigError(f"{path}: {key}: {err['msg']}{more}") from exc
+        first, *others = catalog_error_lines(exc)
+        more = f" (and {len(others)} more)" if others else ""
+        raise ConfigError(f"{path}: {first}{more}") from exc

@@ -59,6 +59,7 @@ async def test_a_task_goes_queued_dispatched_running_succeeded(
         (1, "cpu_seconds"): 1.5,
         (1, "peak_memory_mb"): 64.0,
         (1, "wall_seconds"): 2.0,
+        (1, "memory_gb_seconds"): 0.125,  # the type's 64 MB reserved for 2 s
     }
     reservation = await reservation_of(ctx.sessionmaker, task.quota_reservation_id)
     assert reservation.status == ReservationStatus.settled

@@ -33,7 +33,7 @@ from tests.dispatch.support import (
 from tests.runtime.conftest import require_isolation
 from tests.runtime.support import leave_burning_sandbox, own_process_runtime
 
-METRICS = {"cpu_seconds", "peak_memory_mb", "wall_seconds"}
+METRICS = {"cpu_seconds", "peak_memory_mb", "wall_seconds", "memory_gb_seconds"}
 HOST = socket.gethostname()
 
 
@@ -100,8 +100,12 @@ async def test_a_killed_platforms_burning_sandbox_is_billed_once_after_restart(
     assert ran <= attempt.wall_seconds <= ran + 8
     usage = await usage_of(ctx.sessionmaker, task_id)
     assert set(usage) == {(1, metric) for metric in METRICS}  # one row per metric
-    assert usage[(1, "cpu_seconds")] == pytest.approx(attempt.cpu_seconds)
-    assert usage[(1, "wall_seconds")] == pytest.approx(attempt.wall_seconds)
+    assert usage[(1, "cpu_seconds")] == pytest.approx(attempt.cpu_seconds, abs=1e-6)
+    assert usage[(1, "wall_seconds")] == pytest.approx(attempt.wall_seconds, abs=1e-6)
+    # The burner type's 64 MB, reserved for as long as the attempt is billed for.
+    assert usage[(1, "memory_gb_seconds")] == pytest.approx(
+        64 / 1024 * attempt.wall_seconds, abs=1e-6
+    )
 
 
 async def lost_attempt(
@@ -168,7 +172,7 @@ async def test_two_adopters_at_once_record_a_leftovers_usage_once(
     assert attempt.cpu_seconds > 0.2
     usage = await usage_of(ctx.sessionmaker, task_id)
     assert set(usage) == {(1, metric) for metric in METRICS}
-    assert usage[(1, "cpu_seconds")] == pytest.approx(attempt.cpu_seconds)
+    assert usage[(1, "cpu_seconds")] == pytest.approx(attempt.cpu_seconds, abs=1e-6)
 
 
 async def test_adoption_leaves_other_hosts_and_live_leases_alone(

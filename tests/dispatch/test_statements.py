@@ -77,6 +77,7 @@ async def test_a_successful_attempts_outcome_is_four_statements(
         (1, "cpu_seconds"),
         (1, "peak_memory_mb"),
         (1, "wall_seconds"),
+        (1, "memory_gb_seconds"),
     }
     reservation = await reservation_of(ctx.sessionmaker, task.quota_reservation_id)
     assert (reservation.status, reservation.settled_amount) == (ReservationStatus.settled, 1)

@@ -33,9 +33,7 @@ async def test_plans_are_public_with_a_clean_schema(client: httpx.AsyncClient) -
         "max_task_duration_s": 300,
         "resources": {"memory_mb": 1024, "cpus": 1.0, "pids": 256, "disk_mb": 1024},
         "daily_action_caps": {"publish": 20},
-        "connected_accounts": 1,
         "api_rate_limit": "300/minute",
-        "overage_usd_per_task": 0.1,
     }
     enterprise = plans["enterprise"]
     assert (enterprise["price_usd_month"], enterprise["tasks_per_month"]) == (None, None)
@@ -125,3 +123,47 @@ def test_overrides_cannot_rename_the_plan() -> None:
     with pytest.raises(InvalidOverride) as error:
         apply_overrides(CATALOG.plans["free"], {"name": "Free Forever"})
     assert error.value.key == "name"
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("connected_accounts = 1", "plans.free.connected_accounts: not supported yet (connections"),
+        (
+            "overage_usd_per_task = 0.1",
+            "plans.free.overage_usd_per_task: not supported yet (a task past tasks_per_month is "
+            "refused",
+        ),
+        ("prise = 3", "plans.free.prise: unknown key (known keys: api_rate_limit,"),
+        (
+            "max_concurent_tasks = 3",
+            "plans.free.max_concurent_tasks: unknown key (did you mean max_concurrent_tasks?)",
+        ),
+    ],
+)
+def test_a_key_nothing_honours_is_refused_with_the_reason(
+    tmp_path: Path, line: str, message: str
+) -> None:
+    config = tmp_path / "saassy.toml"
+    config.write_text(f'[plans.free]\nname = "Free"\n{line}\n')
+    with pytest.raises(ConfigError) as error:
+        load_catalog(config)
+    assert str(error.value).startswith(f"{config}: {message}")
+
+
+def test_overrides_of_a_key_nothing_honours_are_refused_with_the_reason() -> None:
+    with pytest.raises(InvalidOverride) as error:
+        apply_overrides(CATALOG.plans["free"], {"connected_accounts": 3})
+    assert (error.value.key, error.value.message) == (
+        "connected_accounts",
+        "not supported yet (connections come later)",
+    )
+
+
+def test_stored_overrides_of_a_withdrawn_key_leave_the_rest_of_the_contract() -> None:
+    organization = Organization(
+        name="Old contract",
+        plan="pro",
+        plan_overrides={"tasks_per_month": 50000, "overage_usd_per_task": 0.01},
+    )
+    assert effective_plan(CATALOG, organization).tasks_per_month == 50000

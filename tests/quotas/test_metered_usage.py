@@ -1,4 +1,4 @@
-"""GET /usage sums the usage ledger by task type and metric, per organization and window."""
+"""GET /usage reports the usage ledger by task type and metric, per organization and window."""
 
 from __future__ import annotations
 
@@ -57,7 +57,49 @@ async def test_usage_sums_the_ledger_by_task_type_and_metric(
     assert items[("echo", "cpu_seconds")]["tasks"] == 2
     assert items[("echo", "wall_seconds")]["quantity"] == 3.0
     assert items[("python", "cpu_seconds")]["quantity"] == 3.0
+    assert {item["aggregate"] for item in items.values()} == {"sum"}
     assert len(items) == 3  # nothing of the other organization
+
+
+async def test_usage_never_sums_peak_memory_and_derives_compute_units(
+    client: httpx.AsyncClient, ctx: AppContext, signup: SignUp
+) -> None:
+    account = await signup()
+    org = account.organization_id
+    # Two 256 MB tasks of 2 and 3 hours: 1.25 GB-hours reserved in all.
+    await _record(
+        ctx, org, "python", peak_memory_mb=300.04, memory_gb_seconds=1800.0, cpu_seconds=0.1234567
+    )
+    await _record(
+        ctx, org, "python", peak_memory_mb=120.0, memory_gb_seconds=2700.0, cpu_seconds=0.1
+    )
+    await _record(ctx, org, "python", **{"action:publish": 2.0, "units:pages": 0.1 + 0.2})
+
+    response = await client.get("/api/v1/usage", headers=account.headers)
+
+    assert response.status_code == 200, response.text
+    items = {i["metric"]: i for i in response.json()["metered"]["items"]}
+    assert items["peak_memory_mb"] == {
+        "task_type": "python",
+        "metric": "peak_memory_mb",
+        "quantity": 300.0,  # the largest attempt's, to a tenth of a MB: never 420
+        "aggregate": "max",
+        "tasks": 2,
+    }
+    assert (items["memory_gb_seconds"]["quantity"], items["memory_gb_seconds"]["aggregate"]) == (
+        4500.0,
+        "sum",
+    )
+    assert items["compute_units"] == {
+        "task_type": "python",
+        "metric": "compute_units",
+        "quantity": 1.25,
+        "aggregate": "sum",
+        "tasks": 2,
+    }
+    assert items["cpu_seconds"]["quantity"] == 0.223  # to the millisecond
+    assert items["action:publish"]["quantity"] == 2
+    assert items["units:pages"]["quantity"] == 0.3  # no float noise
 
 
 async def test_usage_window_excludes_what_is_outside_it(

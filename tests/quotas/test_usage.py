@@ -57,7 +57,6 @@ async def test_a_new_free_organization_has_everything_left(
         "max_concurrent_tasks": 1,
         "max_task_duration_s": 60,
         "resources": {"memory_mb": 512, "cpus": 0.5, "pids": 256, "disk_mb": 1024},
-        "connected_accounts": 0,
         "api_rate_limit": "60/minute",
     }
 

@@ -23,7 +23,7 @@ async def test_worker_contract_input_output_events_and_secrets(
         import json, os, sys
         data = json.load(open(os.environ["SAASSY_INPUT"]))
         json.dump(data, open(os.environ["SAASSY_OUTPUT"] + "/result.json", "w"))
-        open(os.environ["SAASSY_EVENTS"], "a").write('{"action": "publish"}\\n')
+        open(os.environ["SAASSY_EVENTS"], "a").write('{"type": "action", "name": "publish"}\\n')
         secret = open(os.environ["SAASSY_SECRETS"] + "/API_TOKEN").read()
         print(secret, os.environ["GREETING"], "API_TOKEN" in os.environ)
         try:
@@ -44,7 +44,7 @@ async def test_worker_contract_input_output_events_and_secrets(
     assert sorted(lines) == [("stderr", b"read-only OSError"), ("stdout", b"tok-123 hi False")]
     assert (exit_.reason, exit_.exit_code, exit_.succeeded) == (EndReason.exited, 3, False)
     assert json.loads((workspace / "output" / "result.json").read_text()) == {"hello": "sandbox"}
-    assert (workspace / "events.jsonl").read_text() == '{"action": "publish"}\n'
+    assert (workspace / "events.jsonl").read_text() == '{"type": "action", "name": "publish"}\n'
     assert isinstance(handle, NamespaceSandbox)
     assert not handle.work_dir.exists()
 

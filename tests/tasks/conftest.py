@@ -57,7 +57,7 @@ actions = ["publish"]
 
 [task_types.render]
 title = "Render"
-image = "render:1"
+command = ["/bin/true"]
 resources = { memory_mb = 2048, cpus = 1 }
 """
 

@@ -8,7 +8,7 @@ import pytest
 
 from saassy.config import EXAMPLE_CONFIG, ConfigError, load_catalog
 from saassy.plans.catalog import ResourceProfile
-from saassy.tasks.catalog import TaskType
+from saassy.tasks.catalog import RuntimeKind, TaskType, runtime_context
 from saassy.tasks.workers import workers_dir
 
 PLANS = """
@@ -31,7 +31,8 @@ def test_the_example_catalog_has_working_echo_and_python_types() -> None:
     assert python.uses_workers_dir
     argv = python.argv(workers_dir())
     assert Path(argv[-1]).is_file()
-    assert python.input_validator.is_valid({"code": "print(1)", "args": ["a", 1]})
+    assert python.input_validator.is_valid({"code": "print(1)", "args": ["a", "1"]})
+    assert not python.input_validator.is_valid({"code": "print(1)", "args": [1]})  # argv: str
     assert not python.input_validator.is_valid({"args": []})
     for task_type in catalog.task_types.values():
         plan = catalog.plan(catalog.default_plan)
@@ -52,7 +53,17 @@ def test_the_example_catalog_has_working_echo_and_python_types() -> None:
             "task_types.bad.input_schema",
             "properties/a/minLength",
         ),
-        ('title = "X"', "task_types.bad", "command (process runtime) or an image"),
+        ('title = "X"', "task_types.bad", "needs a command (the argv the process runtime runs)"),
+        (
+            'title = "X"\nimage = "render:1"',
+            "task_types.bad.image",
+            "no image runtime in this version: only the process runtime exists",
+        ),
+        (
+            'title = "X"\ncommand = ["x"]\nimage = "render:1"',
+            "task_types.bad.image",
+            "declare a `command`",
+        ),
         ('title = "X"\ncommand = []', "task_types.bad.command", "non-empty argv"),
         ('title = "X"\ncommand = ["x"]\nretries = -1', "task_types.bad.retries", "greater than"),
         (
@@ -66,7 +77,17 @@ def test_the_example_catalog_has_working_echo_and_python_types() -> None:
             "task_types.bad",
             "network",
         ),
-        ('title = "X"\ncommand = ["x"]\nshell = true', "task_types.bad.shell", "Extra inputs"),
+        ('title = "X"\ncommand = ["x"]\nshell = true', "task_types.bad.shell", "unknown key"),
+        (
+            'title = "X"\ncommand = ["x"]\nretry = 2',
+            "task_types.bad.retry",
+            "unknown key (did you mean retries?)",
+        ),
+        (
+            'title = "X"\ncommand = ["x"]\nresources = { memory_gb = 1 }',
+            "task_types.bad.resources.memory_gb",
+            "unknown key (did you mean memory_mb?)",
+        ),
         ('title = "X"\ncommand = ["x"]\nresources = { memory_mb = 1 }', "resources.memory_mb", ""),
     ],
 )
@@ -95,7 +116,9 @@ def test_backoff_doubles_up_to_its_cap() -> None:
 def test_workers_placeholder_is_resolved_anywhere_in_argv() -> None:
     task_type = TaskType(title="X", command=("python3", "{workers}/a.py", "--dir={workers}"))
     assert task_type.argv(Path("/opt/w")) == ("python3", "/opt/w/a.py", "--dir=/opt/w")
-    image_only = TaskType(title="X", image="x:1")
+    image_only = TaskType.model_validate(
+        {"title": "X", "image": "x:1"}, context=runtime_context({RuntimeKind.image})
+    )
     assert not image_only.uses_workers_dir
     with pytest.raises(ValueError, match="no command"):
         image_only.argv(Path("/opt/w"))
@@ -113,3 +136,14 @@ def test_resource_profile_reports_what_exceeds() -> None:
     asked = ResourceProfile(memory_mb=2048, cpus=0.5, pids=512)
     allowed = ResourceProfile(memory_mb=1024, cpus=1)
     assert asked.exceeding(allowed) == ["memory_mb", "pids"]
+
+
+def test_an_image_runtime_lifts_the_refusal_of_images(tmp_path: Path) -> None:
+    """The loader takes the configured runtimes: the docker runtime will pass `image`."""
+    path = tmp_path / "saassy.toml"
+    path.write_text(PLANS + '[task_types.render]\ntitle = "R"\nimage = "render:1"\n')
+    both = frozenset({RuntimeKind.process, RuntimeKind.image})
+    assert load_catalog(path, both).task_types["render"].image == "render:1"
+    path.write_text(PLANS + '[task_types.shell]\ntitle = "S"\ncommand = ["/bin/true"]\n')
+    with pytest.raises(ConfigError, match=r"task_types\.shell\.command: no process runtime"):
+        load_catalog(path, frozenset({RuntimeKind.image}))

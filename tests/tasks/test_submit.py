@@ -47,7 +47,6 @@ async def test_task_types_show_what_a_customer_needs(client: httpx.AsyncClient) 
     assert python["network"] is False
     assert types["publisher"]["actions"] == ["publish"]
     assert "command" not in python
-    assert "image" not in types["render"]
     assert "python_runner" not in response.text
 
 

@@ -101,6 +101,67 @@ def test_python_failures_exit_non_zero_with_the_reason_on_stderr(
     assert stderr_part in run.stderr
 
 
+def test_python_tracebacks_start_at_the_customers_code(tmp_path: Path) -> None:
+    code = "import json\n\ndef parse(text):\n    return json.loads(text)\n\nparse('{oops')\n"
+    run = run_example("python", {"code": code}, tmp_path)
+    assert run.returncode == 1
+    lines = run.stderr.splitlines()
+    assert lines[:5] == [
+        "Traceback (most recent call last):",
+        '  File "main.py", line 6, in <module>',
+        "    parse('{oops')",
+        '  File "main.py", line 4, in parse',
+        "    return json.loads(text)",
+    ]
+    assert lines[-1].startswith("json.decoder.JSONDecodeError: Expecting property name")
+    assert "python_runner" not in run.stderr
+    assert "exec(" not in run.stderr
+
+
+def test_python_syntax_errors_point_at_the_customers_line(tmp_path: Path) -> None:
+    run = run_example("python", {"code": "x = 1\ndef broken(:\n"}, tmp_path)
+    assert run.returncode == 1
+    assert run.stderr.splitlines()[0] == '  File "main.py", line 2'
+    assert "def broken(:" in run.stderr
+    assert "python_runner" not in run.stderr
+    assert "Traceback" not in run.stderr
+
+
+@pytest.mark.parametrize(
+    ("code", "exit_code", "last_line"),
+    [
+        ("raise KeyboardInterrupt", 130, "KeyboardInterrupt"),
+        ("class Stop(BaseException):\n    pass\nraise Stop('now')", 1, "Stop: now"),
+        (
+            "try:\n    1 / 0\nexcept ZeroDivisionError as e:\n"
+            "    raise RuntimeError('again') from e",
+            1,
+            "RuntimeError: again",
+        ),
+    ],
+)
+def test_python_other_exceptions_end_like_the_interpreter_would(
+    tmp_path: Path, code: str, exit_code: int, last_line: str
+) -> None:
+    run = run_example("python", {"code": code}, tmp_path)
+    assert run.returncode == exit_code
+    assert run.stderr.splitlines()[-1] == last_line
+    assert "python_runner" not in run.stderr
+    assert run.stderr.count('File "main.py"') >= 1
+
+
+def test_python_args_reach_argv_as_the_strings_they_are(tmp_path: Path) -> None:
+    code = "import json, sys\njson.dump(sys.argv, open('result.json', 'w'))"
+    run = run_example("python", {"code": code, "args": ["1", "true", " spaced "]}, tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert run.result == ["main.py", "1", "true", " spaced "]
+    # The schema refuses anything else; the runner does not convert behind the code's back.
+    (tmp_path / "again").mkdir()
+    refused = run_example("python", {"code": code, "args": [1]}, tmp_path / "again")
+    assert refused.returncode == 1
+    assert "args must be strings" in refused.stderr
+
+
 def test_python_code_runs_as_main(tmp_path: Path) -> None:
     code = (
         "import json\nif __name__ == '__main__':\n    json.dump(__name__, open('result.json', 'w'))"

@@ -15,6 +15,7 @@ from sqlalchemy.exc import DBAPIError
 
 from saassy.config import ConfigError, Settings, load_settings
 from saassy.kit.errors import SaassyError
+from saassy.kit.migrate import SchemaNotCurrent
 
 # Soft wrap: ids, URLs and commands stay on one line, ready to copy.
 console = Console(highlight=False, soft_wrap=True)
@@ -51,6 +52,8 @@ def reporting_errors() -> Iterator[None]:
         fail(str(exc))
     except SaassyError as exc:
         fail(exc.message)
+    except SchemaNotCurrent as exc:
+        fail(str(exc))
     except AlembicError as exc:
         fail(f"migration failed: {exc}")
     except DBAPIError as exc:

@@ -16,7 +16,7 @@ from sqlalchemy.engine import make_url
 from saassy.app import build_runtime, create_app
 from saassy.cli.common import ConfigOption, console, reporting_errors, settings_from
 from saassy.config import Settings
-from saassy.kit.migrate import upgrade_database
+from saassy.kit.migrate import require_current_schema, upgrade_database
 from saassy.runtime.base import IsolationLevel, Runtime
 
 HostOption = Annotated[str, typer.Option(help="Address to listen on.")]
@@ -105,6 +105,8 @@ def api(
         # The workers build their own settings from the environment, so pass it on there.
         os.environ["SAASSY_CONFIG"] = str(config)
     settings = settings_from()
+    with reporting_errors():
+        require_current_schema(settings.resolved_database_url)
     uvicorn.run(
         "saassy.app:create_app",
         factory=True,

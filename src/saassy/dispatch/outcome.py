@@ -20,6 +20,13 @@ from saassy.dispatch.backoff import next_run_after
 from saassy.dispatch.ledger import ArtifactRepository, Metered, UsageLedger
 from saassy.dispatch.repository import AttemptFinish, DispatchRepository
 from saassy.kit.errors import NotFound
+from saassy.metering.metrics import (
+    CPU_SECONDS,
+    MEMORY_GB_SECONDS,
+    PEAK_MEMORY_MB,
+    WALL_SECONDS,
+    reserved_memory_gb_seconds,
+)
 from saassy.models import Artifact, AttemptStatus, Task, TaskStatus
 from saassy.plans.catalog import Catalog
 from saassy.quotas import service as quotas
@@ -46,14 +53,19 @@ class AttemptOutcome:
     actions: dict[str, int] = field(default_factory=dict)
     units: dict[str, float] = field(default_factory=dict)
 
-    def metered(self) -> list[Metered]:
+    def metered(self, reserved_memory_mb: int | None = None) -> list[Metered]:
+        """The ledger rows; with the memory the attempt reserved, its GB-seconds too."""
         items: list[Metered] = []
-        if self.usage is not None:
+        usage = self.usage
+        if usage is not None:
             items += [
-                Metered("cpu_seconds", round(self.usage.cpu_seconds, 6)),
-                Metered("peak_memory_mb", round(self.usage.peak_memory_bytes / 2**20, 3)),
-                Metered("wall_seconds", round(self.usage.wall_seconds, 6)),
+                Metered(CPU_SECONDS, round(usage.cpu_seconds, 6)),
+                Metered(PEAK_MEMORY_MB, round(usage.peak_memory_bytes / 2**20, 3)),
+                Metered(WALL_SECONDS, round(usage.wall_seconds, 6)),
             ]
+            if reserved_memory_mb is not None:
+                gb_seconds = reserved_memory_gb_seconds(reserved_memory_mb, usage.wall_seconds)
+                items.append(Metered(MEMORY_GB_SECONDS, gb_seconds))
         items += [Metered(f"action:{name}", count) for name, count in self.actions.items()]
         items += [Metered(f"units:{name}", amount) for name, amount in self.units.items()]
         return items
@@ -115,12 +127,15 @@ async def settle_task(
     artifacts: list[Artifact] | None = None,
 ) -> TaskStatus:
     """After the attempt row is closed: usage, then requeue or finish the task."""
+    # The attempt ran with its type's memory (plan_attempt): that is what it reserved.
+    task_type = catalog.task_type(task.type)
+    reserved_mb = task_type.resources.memory_mb if task_type is not None else None
     await UsageLedger(session).record(
         organization_id=task.organization_id,
         task_id=task.id,
         task_type=task.type,
         attempt_number=attempt_number,
-        usage=outcome.metered(),
+        usage=outcome.metered(reserved_mb),
         now=now,
     )
     status = await _close_task(

@@ -16,6 +16,10 @@ from typing import Any
 
 MAX_RESULT_BYTES = 1024 * 1024
 MAX_EVENTS_BYTES = 1024 * 1024
+MAX_EVENT_LINE_BYTES = 8 * 1024
+MAX_MESSAGE_CHARS = 1000
+MAX_ACTION_COUNT = 1_000_000
+MAX_UNITS_QUANTITY = 1e12
 RESULT_FILE = "result.json"
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
@@ -24,11 +28,103 @@ class InvalidResult(Exception):
     """result.json is too large or not JSON; the message says which."""
 
 
+@dataclass(frozen=True)
+class ProgressEvent:
+    """`{"type": "progress", "percent": 40, "message": "..."}`: for the customer's eyes only."""
+
+    percent: float | None
+    message: str | None
+
+
+@dataclass(frozen=True)
+class ActionEvent:
+    """`{"type": "action", "name": "publish", "count": 1}`: counted against the daily cap."""
+
+    name: str
+    count: int
+
+
+@dataclass(frozen=True)
+class UnitsEvent:
+    """`{"type": "units", "name": "pages", "quantity": 12}`: custom metered units."""
+
+    name: str
+    quantity: float
+
+
+WorkerEvent = ProgressEvent | ActionEvent | UnitsEvent
+
+
 @dataclass
 class ReportedEvents:
+    """What a run reported, summed; `ignored` counts lines that were malformed or not allowed."""
+
     actions: dict[str, int] = field(default_factory=dict)
     units: dict[str, float] = field(default_factory=dict)
+    progress: ProgressEvent | None = None
     ignored: int = 0
+
+    def take(self, event: WorkerEvent | None, declared_actions: tuple[str, ...]) -> None:
+        """Add one parsed line; an action the type does not declare was never reserved."""
+        match event:
+            case ProgressEvent():
+                self.progress = event
+            case ActionEvent(name, count) if name in declared_actions:
+                self.actions[name] = self.actions.get(name, 0) + count
+            case UnitsEvent(name, quantity):
+                self.units[name] = self.units.get(name, 0.0) + quantity
+            case _:
+                self.ignored += 1
+
+
+def parse_event(line: bytes | str) -> WorkerEvent | None:
+    """One `$SAASSY_EVENTS` line as a typed event; None when it is malformed or of no known type."""
+    # A str has at most as many characters as bytes: cheap to refuse before encoding it.
+    if len(line) > MAX_EVENT_LINE_BYTES:
+        return None
+    raw = line.encode() if isinstance(line, str) else line
+    if len(raw) > MAX_EVENT_LINE_BYTES:
+        return None
+    try:
+        event = json.loads(raw)
+    # ValueError covers bad JSON, bad UTF-8 and integers too long to convert; RecursionError
+    # a line of nothing but brackets.
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(event, dict):
+        return None
+    kind, name = event.get("type"), event.get("name")
+    if kind == "progress":
+        return _progress(event.get("percent"), event.get("message"))
+    if not (isinstance(name, str) and _NAME.match(name)):
+        return None
+    if kind == "action":
+        count = event.get("count", 1)
+        if _is_number(count) and isinstance(count, int) and 0 < count <= MAX_ACTION_COUNT:
+            return ActionEvent(name, count)
+    elif kind == "units":
+        quantity = event.get("quantity", 1)
+        if _is_number(quantity) and 0 <= quantity <= MAX_UNITS_QUANTITY:
+            return UnitsEvent(name, float(quantity))
+    return None
+
+
+def _progress(percent: Any, message: Any) -> ProgressEvent | None:
+    if percent is not None and not (_is_number(percent) and 0 <= percent <= 100):
+        return None
+    if message is not None and not isinstance(message, str):
+        return None
+    if percent is None and message is None:
+        return None
+    return ProgressEvent(
+        None if percent is None else float(percent),
+        None if message is None else message[:MAX_MESSAGE_CHARS],
+    )
+
+
+def _is_number(value: Any) -> bool:
+    """A finite JSON number (booleans are ints to Python, not numbers to the contract)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def read_result(output_dir: Path) -> Any:
@@ -45,47 +141,16 @@ def read_result(output_dir: Path) -> Any:
 
 
 def read_events(events_file: Path, declared_actions: tuple[str, ...]) -> ReportedEvents:
-    """Actions performed and custom units, from JSON lines such as
-    `{"action": "publish", "count": 1}` and `{"units": "pages", "quantity": 3}`.
-
-    Actions the task type does not declare are ignored (they were never reserved), as is
-    anything malformed; progress lines and other keys are for the program's own use.
-    """
+    """Everything the program reported in `$SAASSY_EVENTS`, read once at the end of the run."""
     reported = ReportedEvents()
     if events_file.is_symlink() or not events_file.is_file():
         return reported
     with events_file.open("rb") as handle:
         raw = handle.read(MAX_EVENTS_BYTES)
     for line in raw.splitlines():
-        try:
-            event = json.loads(line)
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            reported.ignored += 1
-            continue
-        if not isinstance(event, dict):
-            reported.ignored += 1
-            continue
-        if not _take(event, reported, declared_actions):
-            reported.ignored += 1
+        if line.strip():
+            reported.take(parse_event(line), declared_actions)
     return reported
-
-
-def _take(event: dict[str, Any], reported: ReportedEvents, declared: tuple[str, ...]) -> bool:
-    action, units = event.get("action"), event.get("units")
-    if isinstance(action, str) and action in declared:
-        count = event.get("count", 1)
-        if isinstance(count, int) and not isinstance(count, bool) and 0 < count <= 1_000_000:
-            reported.actions[action] = reported.actions.get(action, 0) + count
-            return True
-        return False
-    if isinstance(units, str) and _NAME.match(units):
-        quantity = event.get("quantity", 1)
-        numeric = isinstance(quantity, int | float) and not isinstance(quantity, bool)
-        if numeric and math.isfinite(quantity) and 0 <= quantity <= 1e12:
-            reported.units[units] = reported.units.get(units, 0.0) + float(quantity)
-            return True
-        return False
-    return "action" not in event and "units" not in event  # progress and the like
 
 
 def content_type(path: str) -> str:

@@ -1,4 +1,4 @@
-"""Reads of the usage ledger: what an organization's tasks used, summed."""
+"""Reads of the usage ledger: what an organization's tasks used, per task type and metric."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ from saassy.models import UsageRecord
 class MeteredTotal:
     task_type: str
     metric: str
-    quantity: float
+    total: float
+    largest: float
     tasks: int
 
 
@@ -28,12 +29,13 @@ class UsageLedgerRepository:
     async def totals(
         self, organization_id: uuid.UUID, start: datetime, end: datetime
     ) -> Sequence[MeteredTotal]:
-        """Sums per task type and metric of what was recorded in [start, end)."""
+        """Sum and maximum per task type and metric of what was recorded in [start, end)."""
         rows = await self.session.execute(
             select(
                 UsageRecord.task_type,
                 UsageRecord.metric,
                 func.sum(UsageRecord.quantity),
+                func.max(UsageRecord.quantity),
                 func.count(func.distinct(UsageRecord.task_id)),
             )
             .where(
@@ -45,6 +47,6 @@ class UsageLedgerRepository:
             .order_by(UsageRecord.task_type, UsageRecord.metric)
         )
         return [
-            MeteredTotal(task_type, metric, float(quantity or 0), int(tasks))
-            for task_type, metric, quantity, tasks in rows.all()
+            MeteredTotal(task_type, metric, float(total or 0), float(largest or 0), int(tasks))
+            for task_type, metric, total, largest, tasks in rows.all()
         ]

@@ -7,15 +7,9 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from limits import parse as parse_rate_limit
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import Field, ValidationError, field_validator, model_validator
 
+from saassy.kit.catalog_model import CatalogModel
 from saassy.tasks.catalog import (
     ActionName,
     ResourceProfile,
@@ -27,12 +21,15 @@ from saassy.tasks.catalog import (
 __all__ = ["ActionName", "Branding", "Catalog", "Plan", "ResourceProfile", "TaskType"]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Plan(_Strict):
+class Plan(CatalogModel):
     """What a customer buys; `None` means unlimited."""
+
+    not_supported = {
+        "connected_accounts": "connections come later",
+        # Admission refuses a task past tasks_per_month, so no customer could ever incur it.
+        "overage_usd_per_task": "a task past tasks_per_month is refused; "
+        "metered overage comes with billing",
+    }
 
     key: str = ""
     name: str
@@ -43,9 +40,7 @@ class Plan(_Strict):
     max_task_duration_s: int = Field(60, ge=1)
     resources: ResourceProfile = ResourceProfile()
     daily_action_caps: dict[ActionName, int] = Field(default_factory=dict)
-    connected_accounts: int | None = Field(0, ge=0)
     api_rate_limit: str = "60/minute"
-    overage_usd_per_task: Decimal | None = Field(None, ge=0)
     public: bool = True
 
     @field_validator("api_rate_limit")
@@ -67,9 +62,7 @@ OVERRIDABLE = frozenset(
         "max_task_duration_s",
         "resources",
         "daily_action_caps",
-        "connected_accounts",
         "api_rate_limit",
-        "overage_usd_per_task",
     }
 )
 
@@ -91,7 +84,9 @@ def apply_overrides(plan: Plan, overrides: Mapping[str, Any]) -> Plan:
     """
     unknown = sorted(set(overrides) - OVERRIDABLE)
     if unknown:
-        raise InvalidOverride(unknown[0], "not a plan limit that can be overridden")
+        why = Plan.not_supported.get(unknown[0])
+        message = f"not supported yet ({why})" if why else "not a plan limit that can be overridden"
+        raise InvalidOverride(unknown[0], message)
     merged = plan.model_dump()
     for key, value in overrides.items():
         if key in ("resources", "daily_action_caps") and isinstance(value, Mapping):
@@ -108,13 +103,13 @@ def apply_overrides(plan: Plan, overrides: Mapping[str, Any]) -> Plan:
         raise InvalidOverride(".".join(str(p) for p in err["loc"]), err["msg"]) from exc
 
 
-class Branding(_Strict):
+class Branding(CatalogModel):
     name: str = "Saassy"
     tagline: str = "We run your tasks for you."
     support_email: str = "support@localhost"
 
 
-class Catalog(_Strict):
+class Catalog(CatalogModel):
     """Validated content of `saassy.toml`."""
 
     branding: Branding = Branding()

@@ -27,9 +27,7 @@ class PublicPlan(BaseModel):
     daily_action_caps: dict[str, int] = Field(
         description="Per-action daily caps; an action not listed is unlimited."
     )
-    connected_accounts: int | None = Field(description="Null: unlimited.")
     api_rate_limit: str = Field(examples=["60/minute"])
-    overage_usd_per_task: Money | None = Field(description="Null: no per-task overage price.")
 
     @classmethod
     def of(cls, plan: Plan) -> PublicPlan:

@@ -29,6 +29,9 @@ def plan_with_overrides(
 ) -> Plan:
     """`effective_plan` from an organization's columns, when they were read without the row."""
     plan = catalog.plan(plan_key)
+    # Overrides stored before a key was withdrawn: it was never honoured, so dropping it
+    # changes nothing, and the rest of the contract still applies.
+    overrides = {k: v for k, v in (overrides or {}).items() if k not in Plan.not_supported}
     if not overrides:
         return plan
     try:

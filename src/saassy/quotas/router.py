@@ -12,6 +12,7 @@ from saassy.kit.deps import Session, SettingsDep
 from saassy.kit.errors import NotFound, ValidationFailed
 from saassy.kit.time import as_utc
 from saassy.metering.repository import UsageLedgerRepository
+from saassy.metering.service import metered_figures
 from saassy.organizations.repository import OrganizationRepository
 from saassy.quotas.schemas import MeteredRead, MeteredWindow, UsageRead
 from saassy.quotas.service import usage_summary
@@ -30,7 +31,7 @@ async def read_usage(
     ] = None,
     end: Annotated[datetime | None, Query(description="Metered window end (default: now).")] = None,
 ) -> UsageRead:
-    """Quotas used and left this period, and metered usage summed by task type and metric."""
+    """Quotas used and left this period, and metered usage by task type and metric."""
     organization = await OrganizationRepository(session).get_in_scope(active.id, principal.scope)
     if organization is None:
         raise NotFound("Organization")
@@ -44,6 +45,6 @@ async def read_usage(
     usage.metered = MeteredWindow(
         start=window_start,
         end=window_end,
-        items=[MeteredRead(**vars(total)) for total in totals],
+        items=[MeteredRead(**vars(figure)) for figure in metered_figures(totals)],
     )
     return usage

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from saassy.metering.metrics import Aggregate
 from saassy.plans.catalog import ResourceProfile
 from saassy.quotas.periods import Period
 from saassy.quotas.service import QuotaUsage, UsageSummary
@@ -53,7 +54,6 @@ class LimitsRead(BaseModel):
     max_concurrent_tasks: int
     max_task_duration_s: int
     resources: ResourceProfile
-    connected_accounts: int | None
     api_rate_limit: str
 
 
@@ -62,9 +62,24 @@ class MeteredRead(BaseModel):
 
     task_type: str
     metric: str = Field(
-        examples=["cpu_seconds", "peak_memory_mb", "wall_seconds", "action:publish"]
+        examples=[
+            "cpu_seconds",
+            "wall_seconds",
+            "peak_memory_mb",
+            "memory_gb_seconds",
+            "compute_units",
+            "action:publish",
+            "units:pages",
+        ]
     )
-    quantity: float
+    quantity: float = Field(
+        description="Seconds to the millisecond, MB to a tenth, actions whole, compute units "
+        "(1 CU = 1 GB of reserved memory for an hour) to 6 decimals."
+    )
+    aggregate: Aggregate = Field(
+        description="sum: added up over the window's attempts; max: the largest single "
+        "attempt's (peak_memory_mb: peaks of different tasks never add up)."
+    )
     tasks: int = Field(description="How many tasks contributed.")
 
 

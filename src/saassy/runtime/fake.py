@@ -29,12 +29,13 @@ DEFAULT_USAGE = Usage(cpu_seconds=0.01, peak_memory_bytes=1024 * 1024, wall_seco
 
 @dataclass(frozen=True)
 class FakeScript:
-    """What a fake sandbox does: print `output`, write `files`, then end as told."""
+    """What a fake sandbox does: print `output`, write `files` and `events`, then end as told."""
 
     exit_code: int = 0
     reason: EndReason = EndReason.exited
     output: tuple[OutputLine, ...] = ()
     files: Mapping[str, bytes] = field(default_factory=dict)
+    events: tuple[str, ...] = ()  # lines appended to $SAASSY_EVENTS
     usage: Usage = field(default_factory=lambda: DEFAULT_USAGE)
     delay_s: float = 0.0
     hang: bool = False
@@ -66,6 +67,9 @@ class FakeSandbox(SandboxHandle):
         self.spec.output_dir.mkdir(parents=True, exist_ok=True)
         for name, data in script.files.items():
             (self.spec.output_dir / name).write_bytes(data)
+        if script.events and self.spec.events_file is not None:
+            with self.spec.events_file.open("a", encoding="utf-8") as events:
+                events.writelines(f"{line}\n" for line in script.events)
         code = script.exit_code if script.reason is EndReason.exited else None
         self._end(Exit(script.reason, code, None if code is not None else 9))
 

@@ -1,19 +1,25 @@
 """Task types as the operator declares them in `saassy.toml` (`[task_types.<name>]`).
 
-Validated when the catalog loads: a bad input schema or an impossible timeout stops start-up
-with the dotted key at fault, not the first customer's request. `ResourceProfile` lives here
-because a task type asks for resources and a plan caps them (plans import it from here).
+Validated when the catalog loads: a bad input schema, an impossible timeout or a program no
+configured runtime can start stops start-up with the dotted key at fault, not the first
+customer's request. `ResourceProfile` lives here because a task type asks for resources and a
+plan caps them (plans import it from here).
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 from jsonschema import Draft202012Validator, SchemaError
 from jsonschema.protocols import Validator
 from jsonschema.validators import validator_for
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import Field, PrivateAttr, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from saassy.kit.catalog_model import CatalogModel
 
 ActionName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
 TaskTypeName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,63}$")]
@@ -23,11 +29,29 @@ SecretName = Annotated[str, Field(pattern=SECRET_NAME_PATTERN)]
 WORKERS_PLACEHOLDER = "{workers}"
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class RuntimeKind(StrEnum):
+    """What a configured runtime starts: `process` runs a `command`, `image` runs an `image`."""
+
+    process = "process"
+    image = "image"
 
 
-class ResourceProfile(_Strict):
+# The docker and kubernetes runtimes (image) come with the scale-out work.
+PROCESS_ONLY: frozenset[RuntimeKind] = frozenset({RuntimeKind.process})
+
+
+def runtime_context(runtimes: Collection[RuntimeKind]) -> dict[str, Any]:
+    """The validation context that tells task types which runtimes are configured."""
+    return {"runtimes": frozenset(runtimes)}
+
+
+def _configured(info: ValidationInfo) -> frozenset[RuntimeKind]:
+    context = info.context if isinstance(info.context, dict) else {}
+    runtimes: frozenset[RuntimeKind] = context.get("runtimes", PROCESS_ONLY)
+    return runtimes
+
+
+class ResourceProfile(CatalogModel):
     memory_mb: int = Field(512, ge=16)
     cpus: float = Field(0.5, gt=0)
     pids: int = Field(256, ge=8)
@@ -42,7 +66,7 @@ class ResourceProfile(_Strict):
         ]
 
 
-class TaskType(_Strict):
+class TaskType(CatalogModel):
     """What customers may run: a program, its input schema, its limits and permissions."""
 
     name: TaskTypeName = Field("", description="The key under [task_types]; set by the catalog.")
@@ -69,9 +93,27 @@ class TaskType(_Strict):
 
     @field_validator("command")
     @classmethod
-    def _argv_not_empty(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+    def _argv_not_empty(
+        cls, value: tuple[str, ...] | None, info: ValidationInfo
+    ) -> tuple[str, ...] | None:
         if value is not None and (not value or not value[0]):
             raise ValueError("command must be a non-empty argv list, e.g. ['python3', 'main.py']")
+        if value is not None and RuntimeKind.process not in _configured(info):
+            raise PydanticCustomError(
+                "no_runtime", "no process runtime is configured: declare an image instead"
+            )
+        return value
+
+    @field_validator("image")
+    @classmethod
+    def _image_runtime_configured(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # Accepting it would list the type, reserve quota and then fail every attempt.
+        if value is not None and RuntimeKind.image not in _configured(info):
+            raise PydanticCustomError(
+                "no_runtime",
+                "no image runtime in this version: only the process runtime exists; "
+                "declare a `command` (the argv it runs) instead",
+            )
         return value
 
     @field_validator("input_schema")
@@ -89,7 +131,7 @@ class TaskType(_Strict):
     @model_validator(mode="after")
     def _consistent(self) -> TaskType:
         if self.command is None and self.image is None:
-            raise ValueError("a task type needs a command (process runtime) or an image")
+            raise ValueError("a task type needs a command (the argv the process runtime runs)")
         if self.default_timeout_s > self.max_timeout_s:
             raise ValueError("default_timeout_s is larger than max_timeout_s")
         if self.retry_backoff_max_s < self.retry_backoff_s:

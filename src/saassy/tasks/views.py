@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from saassy.metering.metrics import MEMORY_GB_SECONDS
 from saassy.models import Task, TaskAttempt
 from saassy.tasks.repository import TaskRepository
 from saassy.tasks.schemas import AttemptOut, AttemptUsage, TaskOut, TaskSummary, Usage
@@ -53,7 +54,7 @@ def build_task_out(
     for number, metric, quantity in ledger:
         if metric in MEASURED:
             recorded[(number, metric)] = quantity
-        else:
+        elif metric != MEMORY_GB_SECONDS:  # the platform's reservation, not a measurement
             metered[metric] = metered.get(metric, 0.0) + quantity
     shown = [_attempt_out(attempt, recorded) for attempt in attempts]
     usage = Usage(
