@@ -52,6 +52,7 @@ class AttemptOutcome:
     sandbox_started: bool = True
     actions: dict[str, int] = field(default_factory=dict)
     units: dict[str, float] = field(default_factory=dict)
+    progress: dict[str, Any] | None = None  # the program's last progress line, as stored
 
     def metered(self, reserved_memory_mb: int | None = None) -> list[Metered]:
         """The ledger rows; with the memory the attempt reserved, its GB-seconds too."""
@@ -164,6 +165,7 @@ async def _close_task(
     only when one arrived does a second UPDATE write the canceled ending instead.
     """
     values: dict[str, Any]
+    progress = {"progress": outcome.progress} if outcome.progress is not None else {}
     if outcome.retryable and number < task.max_attempts:
         status = TaskStatus.queued
         values = {
@@ -176,7 +178,7 @@ async def _close_task(
         status = TERMINAL_FOR[outcome.status]
         values = _ending(status, outcome, now)
     if status is not TaskStatus.canceled and await repo.update_task(
-        task.id, number, unless_canceled=True, **values
+        task.id, number, unless_canceled=True, **values, **progress
     ):
         return status
     # A cancel came first (or the attempt was fenced off, and this misses too).

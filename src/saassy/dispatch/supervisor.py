@@ -28,10 +28,12 @@ from saassy.dispatch.lease import AttemptWatch
 from saassy.dispatch.logs import LogSink
 from saassy.dispatch.outcome import AttemptOutcome, OutcomeFenced, write_outcome
 from saassy.dispatch.plan import AttemptPlan, TaskTypeGone, plan_attempt
+from saassy.dispatch.progress import POLL_S as PROGRESS_POLL_S
+from saassy.dispatch.progress import EventsTail, latest_progress, progress_json
 from saassy.dispatch.redaction import NO_SECRETS, Redactor
 from saassy.dispatch.repository import DispatchRepository
 from saassy.dispatch.worker_output import InvalidResult, read_events, read_result
-from saassy.events.bus import EventBus, publish_status
+from saassy.events.bus import EventBus, publish_progress, publish_status
 from saassy.kit.time import utcnow
 from saassy.models import Artifact, AttemptStatus, Task, TaskStatus
 from saassy.plans.catalog import Catalog
@@ -252,6 +254,7 @@ class AttemptSupervisor:
         """Until the sandbox ends; kills it on cancel (-> canceled) or a lost lease (raises)."""
         self.logs.start()
         pump = asyncio.create_task(self._pump(handle))
+        progress = asyncio.create_task(self._follow_progress(handle))
         waiting = asyncio.create_task(handle.wait())
         watchdog = asyncio.create_task(self._watchdog())
         try:
@@ -267,9 +270,10 @@ class AttemptSupervisor:
             await self.logs.close(write=False)
             raise
         finally:
-            watchdog.cancel()
-            with contextlib.suppress(asyncio.CancelledError, LeaseLost):
-                await watchdog
+            for follower in (watchdog, progress):
+                follower.cancel()
+                with contextlib.suppress(asyncio.CancelledError, LeaseLost):
+                    await follower
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(2.0):
                     await pump
@@ -280,6 +284,32 @@ class AttemptSupervisor:
             if redactor:
                 line = OutputLine(line.stream, redactor.data(line.data))
             await self.logs.add(line)
+
+    async def _follow_progress(self, handle: SandboxHandle) -> None:
+        """Show the program's latest progress line while it runs (see progress.py)."""
+        path = handle.live_events_file()
+        if path is None:
+            return
+        tail, shown = EventsTail(path), None
+        while True:
+            await asyncio.sleep(PROGRESS_POLL_S)
+            latest = latest_progress(tail.lines())
+            if latest is None or latest == shown:
+                continue
+            shown = latest
+            progress = progress_json(latest, self.ref.attempt_number, utcnow(), self.redactor)
+            try:
+                async with self.deps.sessionmaker() as session, session.begin():
+                    written = await DispatchRepository(session).update_task(
+                        self.ref.task_id, self.ref.attempt_number, progress=progress
+                    )
+            except Exception:  # progress is a courtesy: the run goes on without it
+                log.warning("progress not written", task_id=str(self.ref.task_id), exc_info=True)
+                continue
+            if written:
+                await publish_progress(
+                    self.deps.events, self.ref.organization_id, self.ref.task_id, progress
+                )
 
     async def _watchdog(self) -> str:
         """'cancel' when asked to; raises LeaseLost when the attempt is no longer ours."""
@@ -307,6 +337,10 @@ class AttemptSupervisor:
     ) -> AttemptOutcome:
         assert spec.events_file is not None
         reported = read_events(spec.events_file, plan.actions)
+        final_progress = None
+        if reported.progress is not None:
+            attempt = self.ref.attempt_number
+            final_progress = progress_json(reported.progress, attempt, utcnow(), self.redactor)
 
         def ended(
             status: AttemptStatus,
@@ -327,6 +361,7 @@ class AttemptSupervisor:
                 retryable=retryable,
                 actions=reported.actions,
                 units=reported.units,
+                progress=final_progress,
             )
 
         if canceled:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Literal
 
-EventKind = Literal["task.status", "task.log"]
+EventKind = Literal["task.status", "task.log", "task.progress"]
 
 
 @dataclass(frozen=True)
@@ -78,3 +78,10 @@ async def publish_status(
     """A task's status changed (committed): for the dashboard and followers of its logs."""
     data = {"status": str(status), "attempt": attempt}
     await bus.publish(organization_id, TaskEvent("task.status", task_id, data))
+
+
+async def publish_progress(
+    bus: EventBus, organization_id: uuid.UUID, task_id: uuid.UUID, progress: dict[str, Any]
+) -> None:
+    """The program reported progress (written on the task): percent, message, attempt."""
+    await bus.publish(organization_id, TaskEvent("task.progress", task_id, dict(progress)))

@@ -78,6 +78,9 @@ class Task(RecordMixin, Base):
     cancel_requested_at: Mapped[datetime | None]
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+    progress: Mapped[dict[str, Any] | None] = mapped_column(
+        JSON, doc="The program's latest progress line: percent, message, attempt, updated_at."
+    )
 
 
 # The dispatcher's claim reads one organization's queued tasks in exactly this order, so its

@@ -85,7 +85,7 @@ async def follow_logs(
                 if key > position:
                     position = key
                     yield sse("log", event.data)
-            elif TaskStatus(event.data["status"]).terminal:
+            elif event.kind == "task.status" and TaskStatus(event.data["status"]).terminal:
                 async for line in replay():  # anything the bus dropped
                     yield line
                 yield sse("end", {"status": event.data["status"]})
@@ -95,7 +95,7 @@ async def follow_logs(
 async def organization_events(
     events: EventBus, organization_id: uuid.UUID, keepalive_s: float = KEEPALIVE_S
 ) -> AsyncIterator[str]:
-    """Status changes of the organization's tasks, as they happen (logs are not included)."""
+    """Status changes and progress of the organization's tasks, as they happen (no logs)."""
     async with events.subscribe(organization_id) as subscription:
         yield ": connected\n\n"
         while True:
@@ -105,5 +105,5 @@ async def organization_events(
                 return
             if event is None:
                 yield ": keepalive\n\n"
-            elif event.kind == "task.status":
-                yield sse("task.status", event.as_json())
+            elif event.kind in ("task.status", "task.progress"):
+                yield sse(event.kind, event.as_json())

@@ -86,6 +86,15 @@ class AttemptOut(BaseModel):
     usage: AttemptUsage
 
 
+class Progress(BaseModel):
+    """The program's latest `{"type": "progress"}` line (see the worker contract)."""
+
+    percent: float | None = Field(description="0-100, when the program gave one.")
+    message: str | None
+    attempt: int
+    updated_at: datetime
+
+
 class TaskSummary(BaseModel):
     id: uuid.UUID
     type: str
@@ -100,6 +109,7 @@ class TaskSummary(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
     cancel_requested_at: datetime | None
+    progress: Progress | None = None
 
 
 class TaskOut(TaskSummary):

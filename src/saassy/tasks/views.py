@@ -14,7 +14,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from saassy.metering.metrics import MEMORY_GB_SECONDS
 from saassy.models import Task, TaskAttempt
 from saassy.tasks.repository import TaskRepository
-from saassy.tasks.schemas import AttemptOut, AttemptUsage, TaskOut, TaskSummary, Usage
+from saassy.tasks.schemas import (
+    AttemptOut,
+    AttemptUsage,
+    Progress,
+    TaskOut,
+    TaskSummary,
+    Usage,
+)
 
 MEASURED = ("cpu_seconds", "wall_seconds", "peak_memory_mb")
 MB = 1024 * 1024
@@ -35,6 +42,7 @@ def task_summary(task: Task) -> TaskSummary:
         started_at=task.started_at,
         finished_at=task.finished_at,
         cancel_requested_at=task.cancel_requested_at,
+        progress=Progress.model_validate(task.progress) if task.progress else None,
     )
 
 
