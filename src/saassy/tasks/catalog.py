@@ -13,11 +13,23 @@ from typing import Annotated, Any
 from jsonschema import Draft202012Validator, SchemaError
 from jsonschema.protocols import Validator
 from jsonschema.validators import validator_for
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    field_validator,
+    model_validator,
+)
+
+from saassy.egress.policy import normalise_allow_entry
 
 ActionName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
 TaskTypeName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,63}$")]
 SecretName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
+# `api.example.com`, `host:8443`, `*.example.com`, IP literals; stored in canonical form.
+AllowEntry = Annotated[str, AfterValidator(normalise_allow_entry)]
 WORKERS_PLACEHOLDER = "{workers}"
 
 
@@ -58,7 +70,9 @@ class TaskType(_Strict):
     retry_backoff_max_s: float = Field(300.0, ge=0)
     resources: ResourceProfile = ResourceProfile()
     network: bool = False
-    network_allow: tuple[str, ...] = Field((), description="Hosts reachable when network is on.")
+    network_allow: tuple[AllowEntry, ...] = Field(
+        (), description="Destinations reachable when network is on; none: any public address."
+    )
     secrets: tuple[SecretName, ...] = ()
     actions: tuple[ActionName, ...] = ()
 
@@ -93,6 +107,8 @@ class TaskType(_Strict):
             raise ValueError("retry_backoff_max_s is smaller than retry_backoff_s")
         if self.network_allow and not self.network:
             raise ValueError("network_allow needs network = true")
+        if len(set(self.network_allow)) != len(self.network_allow):
+            raise ValueError("network_allow lists a destination twice")
         if len(set(self.actions)) != len(self.actions):
             raise ValueError("actions lists a name twice")
         return self
