@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import httpx
 
 from tests.egress.conftest import OpenEgress
@@ -55,7 +57,7 @@ async def test_request_bodies_are_relayed_as_framed(
     egress = await open_egress([f"allowed.test:{origin.port}"], hosts=HOSTS)
     body = payload(300_000)
 
-    async def chunks():  # type: ignore[no-untyped-def]
+    async def chunks() -> AsyncIterator[bytes]:
         for start in range(0, len(body), 70_000):
             yield body[start : start + 70_000]
 
