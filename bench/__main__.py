@@ -14,8 +14,11 @@ from rich.console import Console
 
 from bench import profiling
 from bench.celery_run import run_celery
+from bench.egress import QUICK as QUICK_EGRESS
+from bench.egress import ROWS as EGRESS_ROWS
+from bench.egress import EgressSizes, run_egress_numbers
 from bench.engine_runs import EngineSizes, run_latency_and_noisy, run_throughput
-from bench.report import print_table, ratios, write_results
+from bench.report import print_rows, print_table, ratios, write_results
 from bench.sandbox_runs import run_sandbox_numbers
 from bench.stage import add_database_option, scratch_stage
 
@@ -91,10 +94,14 @@ def main(argv: list[str] | None = None) -> None:
     with scratch_stage(args.parallelism, args.database_url, "latency") as stage:
         numbers |= run_latency_and_noisy(stage, sizes, logs)
 
+    phase("Egress proxy vs direct: 1 KiB GETs and 10 MB downloads on loopback")
+    numbers |= run_egress_numbers(QUICK_EGRESS if args.quick else EgressSizes())
+
     numbers = ratios(numbers)
     numbers["postgresql"] = float(postgresql)
     numbers["bench_seconds"] = time.monotonic() - began
     print_table(numbers, postgresql, console)
+    print_rows("Egress proxy vs direct, loopback", EGRESS_ROWS, numbers, console)
     write_results(numbers, out)
     console.print(f"Wrote {out} (server and worker logs in {logs})")
     if args.profile:

@@ -77,10 +77,15 @@ def rows(postgresql: bool) -> list[Row]:
 
 
 def print_table(numbers: dict[str, float], postgresql: bool, console: Console) -> None:
-    table = Table(title=f"Saassy benchmarks ({'PostgreSQL' if postgresql else 'SQLite'})")
+    title = f"Saassy benchmarks ({'PostgreSQL' if postgresql else 'SQLite'})"
+    print_rows(title, rows(postgresql), numbers, console)
+
+
+def print_rows(title: str, rows: list[Row], numbers: dict[str, float], console: Console) -> None:
+    table = Table(title=title)
     for column in ("Measure", "Value", "Unit", "Target", ""):
         table.add_column(column, justify="right" if column == "Value" else "left")
-    for row in rows(postgresql):
+    for row in rows:
         met = row.met(numbers[row.key])
         verdict = "" if met is None else ("[green]met[/]" if met else "[red]short[/]")
         table.add_row(row.label, f"{numbers[row.key]:.2f}", row.unit, row.target, verdict)

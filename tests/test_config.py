@@ -84,6 +84,37 @@ def test_a_bad_variable_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "SAASSY_PASSWORD_MEMORY_KIB" in str(caught.value)
 
 
+def test_egress_settings_are_read_as_json_and_normalised(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SAASSY_EGRESS_ALLOW_PRIVATE", '["10.0.0.0/8", "FD00::/8", "192.0.2.7"]')
+    monkeypatch.setenv("SAASSY_EGRESS_HOSTS", '{"Allowed.TEST.": "127.0.0.1"}')
+
+    settings = load_settings()
+
+    assert settings.egress_allow_private == ["10.0.0.0/8", "fd00::/8", "192.0.2.7/32"]
+    assert settings.egress_hosts == {"allowed.test": "127.0.0.1"}
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("SAASSY_EGRESS_ALLOW_PRIVATE", '["10.0.0.0/8", "10.0.0.1/8"]', "'10.0.0.1/8'"),
+        ("SAASSY_EGRESS_ALLOW_PRIVATE", '["intranet"]', "'intranet' is not a CIDR range"),
+        ("SAASSY_EGRESS_ALLOW_PRIVATE", "10.0.0.0/8", "not valid JSON"),
+        ("SAASSY_EGRESS_HOSTS", '{"db.test": "db.internal"}', "'db.internal' is not an IP"),
+        ("SAASSY_EGRESS_HOSTS", '{"not a name": "10.0.0.1"}', "'not a name' is not a host"),
+        ("SAASSY_EGRESS_HOSTS", "db.test=10.0.0.1", "not valid JSON"),
+    ],
+)
+def test_a_bad_egress_setting_names_the_variable_and_the_entry(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, message: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert f"{variable}:" in str(caught.value)
+    assert message in str(caught.value)
+
+
 @pytest.mark.parametrize(
     ("content", "named"),
     [

@@ -15,6 +15,9 @@ from saassy.admin.router import router as admin_router
 from saassy.api_keys.router import router as api_keys_router
 from saassy.config import Environment, Settings, load_settings
 from saassy.dispatch.engine import TaskEngine, build_task_engine
+from saassy.egress.gateway import RuntimeGateway
+from saassy.egress.proxy import EgressProxy
+from saassy.egress.resolver import SystemResolver
 from saassy.email.relay import run_email_relay
 from saassy.health import router as health_router
 from saassy.kit.body_limit import BodySizeLimit
@@ -58,8 +61,12 @@ def api_router() -> APIRouter:
 
 
 def build_runtime(settings: Settings) -> Runtime:
-    """The strongest sandbox runtime this host offers, as the settings allow."""
-    return detect_runtime(allow_unisolated=settings.allow_unisolated)
+    """The strongest sandbox runtime this host offers, as the settings allow, with the egress
+    proxy that task types with network reach the outside through."""
+    proxy = EgressProxy(
+        SystemResolver(), allow_private=settings.egress_allow_private, hosts=settings.egress_hosts
+    )
+    return detect_runtime(allow_unisolated=settings.allow_unisolated, egress=RuntimeGateway(proxy))
 
 
 def start_task_engine(ctx: AppContext, runtime: Runtime | None = None) -> TaskEngine:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from datetime import timedelta
@@ -12,9 +13,11 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
+from saassy.egress.addresses import parse_private_ranges
+from saassy.egress.resolver import parse_pinned_hosts
 from saassy.kit.catalog_model import catalog_error_lines
 from saassy.kit.security import PasswordHasher, password_hasher
 from saassy.plans.catalog import Catalog
@@ -103,6 +106,20 @@ class Settings(BaseSettings):
     # Run tasks without a sandbox where none can be made (no user namespaces): development only.
     allow_unisolated: bool = False
     trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1"])
+    # The egress proxy: private ranges sandboxes may reach after all (JSON list of CIDRs), and
+    # names pinned to addresses without DNS (JSON object), which count as opened too.
+    egress_allow_private: list[str] = Field(default_factory=list)
+    egress_hosts: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("egress_allow_private")
+    @classmethod
+    def _cidr_ranges(cls, value: list[str]) -> list[str]:
+        return [str(network) for network in parse_private_ranges(value)]
+
+    @field_validator("egress_hosts")
+    @classmethod
+    def _pinned_hosts(cls, value: dict[str, str]) -> dict[str, str]:
+        return {name: str(address) for name, address in parse_pinned_hosts(value).items()}
 
     @model_validator(mode="after")
     def _no_unisolated_production(self) -> Settings:
@@ -225,6 +242,10 @@ def load_settings(**overrides: Any) -> Settings:
             for err in exc.errors()
         )
         raise ConfigError(f"invalid settings: {problems}") from exc
+    except SettingsError as exc:  # a list or object variable that is not JSON
+        field = re.search(r'field "(\w+)"', str(exc))
+        name = f"SAASSY_{field[1].upper()}" if field else "a SAASSY_* variable"
+        raise ConfigError(f"invalid settings: {name}: not valid JSON") from exc
 
 
 def load_catalog(path: Path, runtimes: frozenset[RuntimeKind] = PROCESS_ONLY) -> Catalog:

@@ -19,6 +19,14 @@ from tests.runtime.conftest import require_isolation
 from tests.services import REDIS_URL, require
 
 ROOT = Path(__file__).resolve().parents[2]
+EGRESS_KEYS = {
+    "egress_latency_ratio",
+    "egress_latency_ratio_spread",
+    "egress_added_ms",
+    "egress_proxy_mb_s",
+    "egress_throughput_ratio",
+    "egress_throughput_ratio_spread",
+}
 REQUIRED_KEYS = {
     "throughput_tasks_per_s",
     "celery_throughput_tasks_per_s",
@@ -31,6 +39,7 @@ REQUIRED_KEYS = {
     "noisy_neighbour_p99_ratio",
     "throughput_vs_celery",
     "throughput_vs_floor",
+    *EGRESS_KEYS,
 }
 
 
@@ -57,6 +66,23 @@ def test_quick_bench_writes_every_number(tmp_path: Path) -> None:
         assert math.isfinite(value), key
     assert numbers["tasks"] == 12
     assert "Saassy benchmarks" in done.stdout
+
+
+def test_quick_egress_bench_writes_every_number(tmp_path: Path) -> None:
+    out = tmp_path / "egress.json"
+    command = [sys.executable, "-m", "bench.egress", "--quick", "--out", str(out)]
+    done = subprocess.run(  # noqa: S603 - our own interpreter and module
+        command, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+    numbers = json.loads(out.read_text())
+    assert set(numbers) >= EGRESS_KEYS, EGRESS_KEYS - set(numbers)
+    assert all(math.isfinite(value) for value in numbers.values())
+    assert numbers["egress_runs"] == 3
+    assert numbers["egress_metered_bytes_in"] > 0
+    assert "egress_metered_vs_received" in numbers
+    assert "Egress proxy vs direct" in done.stdout
 
 
 @pytest.mark.parametrize("argv", [["--help"]])

@@ -88,6 +88,21 @@ def test_the_example_catalog_has_working_echo_and_python_types() -> None:
             "task_types.bad.resources.memory_gb",
             "unknown key (did you mean memory_mb?)",
         ),
+        (
+            'title = "X"\ncommand = ["x"]\nnetwork = true\nnetwork_allow = ["ok.example", "a b"]',
+            "task_types.bad.network_allow.1",
+            "'a b' is not a valid network_allow entry",
+        ),
+        (
+            'title = "X"\ncommand = ["x"]\nnetwork = true\nnetwork_allow = ["api.example:0"]',
+            "task_types.bad.network_allow.0",
+            "is not a port",
+        ),
+        (
+            'title = "X"\ncommand = ["x"]\nnetwork = true\nnetwork_allow = ["A.ex", "a.ex."]',
+            "task_types.bad",
+            "network_allow lists a destination twice",
+        ),
         ('title = "X"\ncommand = ["x"]\nresources = { memory_mb = 1 }', "resources.memory_mb", ""),
     ],
 )
@@ -103,6 +118,16 @@ def test_a_bad_task_type_names_its_key(
 def test_a_bad_task_type_name_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="task_types"):
         load(tmp_path, '[task_types."Has Spaces"]\ntitle = "X"\ncommand = ["x"]\n')
+
+
+def test_network_allow_entries_are_stored_in_canonical_form() -> None:
+    task_type = TaskType(
+        title="X",
+        command=("x",),
+        network=True,
+        network_allow=("API.Example.com.", "*.CDN.example:8443", "[2001:DB8::1]:443"),
+    )
+    assert task_type.network_allow == ("api.example.com", "*.cdn.example:8443", "[2001:db8::1]:443")
 
 
 def test_backoff_doubles_up_to_its_cap() -> None:

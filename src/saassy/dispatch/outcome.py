@@ -22,6 +22,9 @@ from saassy.dispatch.repository import AttemptFinish, DispatchRepository
 from saassy.kit.errors import NotFound
 from saassy.metering.metrics import (
     CPU_SECONDS,
+    EGRESS_BYTES,
+    EGRESS_CONNECTIONS,
+    EGRESS_REFUSED,
     MEMORY_GB_SECONDS,
     PEAK_MEMORY_MB,
     WALL_SECONDS,
@@ -67,6 +70,12 @@ class AttemptOutcome:
             if reserved_memory_mb is not None:
                 gb_seconds = reserved_memory_gb_seconds(reserved_memory_mb, usage.wall_seconds)
                 items.append(Metered(MEMORY_GB_SECONDS, gb_seconds))
+            if (egress := usage.egress) is not None:
+                items += [
+                    Metered(EGRESS_BYTES, egress.bytes_out + egress.bytes_in),
+                    Metered(EGRESS_CONNECTIONS, egress.connections),
+                    Metered(EGRESS_REFUSED, egress.refused),
+                ]
         items += [Metered(f"action:{name}", count) for name, count in self.actions.items()]
         items += [Metered(f"units:{name}", amount) for name, amount in self.units.items()]
         return items

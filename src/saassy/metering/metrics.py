@@ -14,6 +14,9 @@ WALL_SECONDS = "wall_seconds"
 PEAK_MEMORY_MB = "peak_memory_mb"
 MEMORY_GB_SECONDS = "memory_gb_seconds"
 COMPUTE_UNITS = "compute_units"  # derived in reports, never recorded
+EGRESS_BYTES = "egress_bytes"  # through the egress proxy, both ways
+EGRESS_CONNECTIONS = "egress_connections"
+EGRESS_REFUSED = "egress_refused"
 MB_PER_GB = 1024
 GB_SECONDS_PER_COMPUTE_UNIT = 3600.0
 
@@ -44,7 +47,7 @@ def rounded(metric: str, quantity: float) -> float:
         return round(quantity, 3)
     if metric == PEAK_MEMORY_MB:
         return round(quantity, 1)
-    if metric.startswith("action:"):
+    if metric.startswith(("action:", "egress_")):
         return float(round(quantity))
     # Compute units are small (128 MB for a second is 0.000035 CU); custom units are the
     # program's own numbers, only float noise is taken off.

@@ -80,8 +80,9 @@ class EgressUsage:
 
     bytes_out: int = 0
     bytes_in: int = 0
-    connections: int = 0
-    refused: int = 0
+    connections: int = 0  # opened to a destination
+    refused: int = 0  # turned down: policy, address range, bad request, limits
+    failed: int = 0  # allowed, but the destination did not resolve or answer
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,17 @@ from typing import Annotated, Any
 from jsonschema import Draft202012Validator, SchemaError
 from jsonschema.protocols import Validator
 from jsonschema.validators import validator_for
-from pydantic import Field, PrivateAttr, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    Field,
+    PrivateAttr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
+from saassy.egress.policy import normalise_allow_entry
 from saassy.kit.catalog_model import CatalogModel
 
 ActionName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
@@ -26,6 +34,8 @@ TaskTypeName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,63}$")]
 # Also a valid environment variable name: a task may receive its secrets as variables.
 SECRET_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"  # noqa: S105 - a name pattern
 SecretName = Annotated[str, Field(pattern=SECRET_NAME_PATTERN)]
+# `api.example.com`, `host:8443`, `*.example.com`, IP literals; stored in canonical form.
+AllowEntry = Annotated[str, AfterValidator(normalise_allow_entry)]
 WORKERS_PLACEHOLDER = "{workers}"
 
 
@@ -84,7 +94,9 @@ class TaskType(CatalogModel):
     retry_backoff_max_s: float = Field(300.0, ge=0)
     resources: ResourceProfile = ResourceProfile()
     network: bool = False
-    network_allow: tuple[str, ...] = Field((), description="Hosts reachable when network is on.")
+    network_allow: tuple[AllowEntry, ...] = Field(
+        (), description="Destinations reachable when network is on; none: any public address."
+    )
     secrets: tuple[SecretName, ...] = ()
     secrets_as_env: bool = Field(False, description="Also give each secret as an env variable.")
     actions: tuple[ActionName, ...] = ()
@@ -140,6 +152,8 @@ class TaskType(CatalogModel):
             raise ValueError("network_allow needs network = true")
         if self.secrets_as_env and not self.secrets:
             raise ValueError("secrets_as_env needs secrets to give")
+        if len(set(self.network_allow)) != len(self.network_allow):
+            raise ValueError("network_allow lists a destination twice")
         if len(set(self.actions)) != len(self.actions):
             raise ValueError("actions lists a name twice")
         return self

@@ -1,0 +1,156 @@
+"""A task's network is the egress proxy and nothing else: real sandboxes, a real proxy, a
+loopback origin the proxy knows as `allowed.test` (pinned, as an operator would) and a resolver
+that maps `rebind.test` to loopback (as hostile DNS would)."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+import uuid
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from saassy.config import Settings
+from saassy.egress import EgressProxy
+from saassy.egress.gateway import RuntimeGateway
+from saassy.kit.context import AppContext
+from saassy.models import TaskStatus
+from saassy.runtime.process import ProcessRuntime
+from tests.conftest import SignUp
+from tests.dispatch.conftest import EngineFactory
+from tests.dispatch.support import task_row, usage_of, wait_for_status
+from tests.egress.support import MappedResolver, Origin
+from tests.runtime.conftest import require_isolation
+from tests.runtime.support import own_work_root
+
+DOWNLOAD, UPLOAD, TUNNELLED = 1_000_000, 500_000, 1000
+PROGRAM = """
+import http.client, json, os, socket, urllib.error, urllib.request
+PORT = {port}
+seen = {{}}
+def fetch(name, url, data=None):
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, data=data), timeout=10) as r:
+            seen[name] = [r.status, len(r.read())]
+    except urllib.error.HTTPError as e:
+        seen[name] = [e.code, e.read().decode()]
+    except OSError as e:
+        seen[name] = ["error", type(e).__name__]
+fetch("download", f"http://allowed.test:{{PORT}}/bytes/{download}")
+fetch("upload", f"http://allowed.test:{{PORT}}/echo", data=b"x" * {upload})
+fetch("denied", f"http://denied.test:{{PORT}}/bytes/10")
+fetch("loopback", f"http://127.0.0.1:{{PORT}}/bytes/10")
+fetch("metadata", "http://169.254.169.254/latest/meta-data/")
+fetch("rebind", f"http://rebind.test:{{PORT}}/bytes/10")
+tunnel = http.client.HTTPConnection("127.0.0.1", 3128, timeout=10)
+tunnel.set_tunnel("allowed.test", PORT)
+tunnel.request("GET", "/bytes/{tunnelled}")
+answer = tunnel.getresponse()
+seen["tunnel"] = [answer.status, len(answer.read())]
+bypasses = {{"bypass_loopback": ("127.0.0.1", PORT), "bypass_private": ("10.0.0.1", 80),
+            "bypass_public": ("1.1.1.1", 80)}}
+for name, address in bypasses.items():
+    try:
+        socket.create_connection(address, timeout=2).close()
+        seen[name] = "connected"
+    except OSError as e:
+        seen[name] = type(e).__name__
+try:
+    socket.getaddrinfo("allowed.test", 80)
+    seen["dns"] = "resolved"
+except OSError:
+    seen["dns"] = "none"
+json.dump(seen, open(os.environ["SAASSY_OUTPUT"] + "/result.json", "w"))
+"""
+
+
+def program(port: int) -> str:
+    return textwrap.dedent(PROGRAM).format(
+        port=port, download=DOWNLOAD, upload=UPLOAD, tunnelled=TUNNELLED
+    )
+
+
+@pytest.fixture
+async def origin() -> AsyncIterator[Origin]:
+    server = await Origin().start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+def settings(settings_factory: Callable[..., Settings], origin: Origin, tmp_path: Path) -> Settings:
+    catalog = tmp_path / "catalog.toml"
+    resources = "{ memory_mb = 128, cpus = 0.5, pids = 32, disk_mb = 16 }"
+    types = {"listed": f'["allowed.test:{origin.port}", "rebind.test:{origin.port}"]', "open": "[]"}
+    catalog.write_text(
+        'default_plan = "small"\n[plans.small]\nname = "Small"\nmax_concurrent_tasks = 2\n'
+        + "".join(
+            f'[task_types.{name}]\ntitle = "{name}"\ncommand = ["/usr/bin/python3", "-c", '
+            f"{json.dumps(program(origin.port))}]\n"
+            f"network = true\nnetwork_allow = {allow}\nresources = {resources}\n"
+            for name, allow in types.items()
+        )
+    )
+    return settings_factory(config=catalog)
+
+
+def refused(reason: str) -> list[Any]:
+    return [403, reason]
+
+
+@pytest.mark.parametrize("task_type", ["listed", "open"])
+async def test_a_sandbox_reaches_only_what_its_type_allows_and_every_byte_is_metered(
+    ctx: AppContext,
+    client: httpx.AsyncClient,
+    signup: SignUp,
+    engine_factory: EngineFactory,
+    origin: Origin,
+    tmp_path: Path,
+    task_type: str,
+) -> None:
+    proxy = EgressProxy(
+        MappedResolver({"rebind.test": ["127.0.0.1"]}), hosts={"allowed.test": "127.0.0.1"}
+    )
+    runtime = ProcessRuntime(work_dir=own_work_root(tmp_path), egress=RuntimeGateway(proxy))
+    require_isolation(runtime)
+    assert runtime.network_unavailable is None, runtime.summary()
+    engine = engine_factory(runtime)
+    await engine.start()
+    account = await signup()
+    submitted = await client.post(
+        "/api/v1/tasks", headers=account.headers, json={"type": task_type, "input": {}}
+    )
+    assert submitted.status_code == 202, submitted.text
+    task_id = uuid.UUID(submitted.json()["id"])
+    await wait_for_status(ctx.sessionmaker, [task_id], timeout_s=60)
+    task = await task_row(ctx.sessionmaker, task_id)
+    assert task.status == TaskStatus.succeeded, task.error
+    seen = task.result
+    assert seen["download"] == [200, DOWNLOAD]
+    assert seen["upload"] == [200, UPLOAD]
+    assert seen["tunnel"] == [200, TUNNELLED]
+    for name in ("loopback", "metadata", "rebind"):
+        assert seen[name][0] == 403, (name, seen[name])
+    assert "loopback address" in seen["rebind"][1]  # allowed by name, refused by address
+    if task_type == "listed":
+        assert seen["denied"][0] == 403
+        assert "not in this task type's network_allow" in seen["denied"][1]
+    else:  # any public address may be tried: this name just does not exist
+        assert seen["denied"][0] == 502
+        assert "cannot resolve denied.test" in seen["denied"][1]
+    assert seen["bypass_loopback"] == "ConnectionRefusedError"  # nothing listens in there
+    assert seen["bypass_private"] == seen["bypass_public"] == "OSError"  # no route at all
+    assert seen["dns"] == "none"
+
+    sent = DOWNLOAD + 2 * UPLOAD + TUNNELLED  # payload both ways; heads are the rest
+    usage = await usage_of(ctx.sessionmaker, task_id)
+    assert abs(usage[(1, "egress_bytes")] - sent) / sent < 0.05
+    assert usage[(1, "egress_connections")] == 3
+    assert usage[(1, "egress_refused")] == (4 if task_type == "listed" else 3)
+    logs = (await client.get(f"/api/v1/tasks/{task_id}/logs", headers=account.headers)).text
+    assert "[saassy]" in logs
+    assert "169.254.169.254" in logs
