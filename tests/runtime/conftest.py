@@ -26,7 +26,13 @@ def require_isolation(runtime: ProcessRuntime) -> None:
     pytest.skip(message)
 
 
-@pytest.fixture(scope="session", params=["system-bwrap", "bundled-bwrap"])
+# Where the system has no bwrap (a newcomer's machine) only the bundled one is there to test.
+BINARIES = ["bundled-bwrap"]
+if shutil.which("bwrap") or IN_CI:
+    BINARIES.insert(0, "system-bwrap")
+
+
+@pytest.fixture(scope="session", params=BINARIES)
 def isolated_runtime(request: pytest.FixtureRequest) -> ProcessRuntime:
     if request.param == "system-bwrap":
         if shutil.which("bwrap") is None:
