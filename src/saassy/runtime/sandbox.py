@@ -39,6 +39,7 @@ from saassy.runtime.cgroups import CgroupLayout, SandboxCgroup, cgroup_name
 from saassy.runtime.environment import sandbox_env
 from saassy.runtime.launch import LaunchFailed, LaunchFds
 from saassy.runtime.netns import listen_in_netns
+from saassy.runtime.proctree import first_child, tree_cpu_seconds
 from saassy.runtime.spawn import SpawnedProcess, spawn
 from saassy.runtime.supervise import SupervisedProcess
 
@@ -58,7 +59,6 @@ SETTLE_S = 0.005
 SETTLE_POLL_S = 0.0001
 KILL_GRACE_S = 2.0
 TREE_SAMPLE_S = 0.1
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 T = TypeVar("T")
 
 
@@ -232,7 +232,7 @@ class NamespaceSandbox(SupervisedProcess):
         if self._spawned is None:
             return
         self._rusage()  # the last look at what the tree used
-        first = self._first_pid or _first_child(self._spawned.pid)
+        first = self._first_pid or first_child(self._spawned.pid)
         for pid in (first, self._spawned.pid):
             if pid is None:
                 continue
@@ -352,40 +352,6 @@ class NamespaceSandbox(SupervisedProcess):
         except OSError:
             shutil.rmtree(self.work_dir, ignore_errors=True)
         self._work_dir_removed = True
-
-
-def _children(pid: int) -> list[int]:
-    try:
-        threads = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return []
-    found: list[int] = []
-    for thread in threads:
-        with contextlib.suppress(OSError):
-            listed = Path(f"/proc/{pid}/task/{thread}/children").read_text()
-            found += [int(child) for child in listed.split()]
-    return found
-
-
-def tree_cpu_seconds(root: int) -> float:
-    """CPU used by `root`'s descendants: their own, and their reaped children's (/proc stat)."""
-    ticks, pending = 0, _children(root)
-    while pending:
-        pid = pending.pop()
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            ticks += sum(int(value) for value in fields[11:15])  # utime stime cutime cstime
-            pending += _children(pid)
-    return ticks / CLOCK_TICKS
-
-
-def _first_child(pid: int) -> int | None:
-    """bwrap's child, the sandbox's pid 1."""
-    try:
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    except OSError:
-        return None
-    return int(children[0]) if children else None
 
 
 async def _said(process: SpawnedProcess) -> str:

@@ -1,0 +1,43 @@
+"""A sandbox's processes seen through /proc, where no cgroup counts them for us."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        threads = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return []
+    found: list[int] = []
+    for thread in threads:
+        with contextlib.suppress(OSError):
+            listed = Path(f"/proc/{pid}/task/{thread}/children").read_text()
+            found += [int(child) for child in listed.split()]
+    return found
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """CPU used by `root`'s descendants: their own, and their reaped children's (/proc stat)."""
+    ticks, pending = 0, _children(root)
+    while pending:
+        pid = pending.pop()
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += sum(int(value) for value in fields[11:15])  # utime stime cutime cstime
+            pending += _children(pid)
+    return ticks / CLOCK_TICKS
+
+
+def first_child(pid: int) -> int | None:
+    """bwrap's child, the sandbox's pid 1."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return None
+    return int(children[0]) if children else None
