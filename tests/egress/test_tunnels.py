@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from ipaddress import ip_address
+from ipaddress import ip_address, ip_network
 
 import pytest
 
 from saassy.egress import EgressLimits
+from saassy.egress.addresses import AddressGuard
 from saassy.egress.destination import IPAddress
 from tests.egress.conftest import OpenEgress
 from tests.egress.support import Echo, MappedResolver, open_tunnel, payload, tunnel_status
@@ -54,9 +55,13 @@ async def test_wildcards_match_subdomains_only_and_ports_must_match(
     assert egress.session.stats().refused == 4
 
 
-async def test_an_operator_opened_range_is_reachable(open_egress: OpenEgress, echo: Echo) -> None:
+async def test_an_operator_opened_range_is_reachable_by_types_that_list_it(
+    open_egress: OpenEgress, echo: Echo
+) -> None:
     resolver = MappedResolver({"internal.test": ["127.0.0.1"], "other.test": ["10.0.0.1"]})
-    egress = await open_egress([], resolver=resolver, allow_private=["127.0.0.0/8"])
+    listed = [f"internal.test:{echo.port}", f"127.0.0.1:{echo.port}", f"other.test:{echo.port}"]
+    listed.append(f"[::ffff:127.0.0.1]:{echo.port}")
+    egress = await open_egress(listed, resolver=resolver, allow_private=["127.0.0.0/8"])
 
     by_name = await exchange(egress.port, f"internal.test:{echo.port}", b"by name")
     by_literal = await exchange(egress.port, f"127.0.0.1:{echo.port}", b"by literal")
@@ -65,6 +70,34 @@ async def test_an_operator_opened_range_is_reachable(open_egress: OpenEgress, ec
 
     assert (by_name, by_literal, mapped) == (b"by name", b"by literal", b"mapped")
     assert still_closed == 403
+
+
+async def test_what_the_operator_opened_stays_closed_to_any_public_types(
+    open_egress: OpenEgress, echo: Echo
+) -> None:
+    """An empty allow-list means any *public* address: an opened range or a pinned private name
+    is for the task types that list it, never for every tenant's open type."""
+    resolver = MappedResolver({"internal.test": ["127.0.0.1"]})
+    egress = await open_egress(
+        [],
+        resolver=resolver,
+        allow_private=["127.0.0.0/8"],
+        hosts={"pinned.test": "127.0.0.1"},
+    )
+    for target in ("internal.test", "127.0.0.1", "[::ffff:127.0.0.1]", "pinned.test"):
+        assert await tunnel_status(egress.port, f"{target}:{echo.port}") == 403, target
+
+
+def test_the_hosts_own_addresses_are_refused_unless_opened() -> None:
+    own = ip_address("198.51.100.7")  # stands for a public address bound to an interface
+    public_own = ip_address("8.8.4.4")
+    guard = AddressGuard(own=lambda: frozenset({own, public_own}))
+    assert guard.refusal(public_own) == "one of this host's own addresses"
+    assert guard.refusal(ip_address(f"::ffff:{public_own}")) == "one of this host's own addresses"
+    assert guard.refusal(ip_address("8.8.8.8")) is None
+    opened = AddressGuard([ip_network("8.8.4.0/24")], own=lambda: frozenset({public_own}))
+    assert opened.refusal(public_own) is None
+    assert opened.refusal(public_own, opened=False) == "one of this host's own addresses"
 
 
 async def test_any_public_address_is_allowed_when_the_list_is_empty(

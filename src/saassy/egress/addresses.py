@@ -9,7 +9,8 @@ table below errs on the closed side.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_network
 
 from saassy.egress.destination import IPAddress
@@ -81,19 +82,61 @@ def parse_private_ranges(entries: Iterable[str]) -> tuple[IPNetwork, ...]:
     return tuple(ranges)
 
 
+OWN_ADDRESSES_TTL_S = 10.0
+_own: tuple[float, frozenset[IPAddress]] = (0.0, frozenset())
+
+
+def _read_own_addresses() -> frozenset[IPAddress]:
+    """Every address configured on this host's interfaces (Linux /proc): a service bound to
+    0.0.0.0 answers on each, public or not, and the sandbox must reach none of them."""
+    found: set[IPAddress] = set()
+    try:
+        with open("/proc/net/fib_trie") as trie:
+            previous = ""
+            for line in trie:
+                if "/32 host LOCAL" in line:
+                    found.add(IPv4Address(previous.split()[-1]))
+                previous = line
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        with open("/proc/net/if_inet6") as inet6:
+            for line in inet6:
+                hexed = line.split()[0]
+                found.add(IPv6Address(int(hexed, 16)))
+    except (OSError, ValueError, IndexError):
+        pass
+    return frozenset(found)
+
+
+def host_addresses() -> frozenset[IPAddress]:
+    """This host's own addresses, read again at most every `OWN_ADDRESSES_TTL_S`."""
+    global _own
+    if time.monotonic() - _own[0] > OWN_ADDRESSES_TTL_S:
+        _own = (time.monotonic(), _read_own_addresses())
+    return _own[1]
+
+
 class AddressGuard:
     """Says why an address is refused, or None when a sandbox may connect to it."""
 
-    def __init__(self, opened: Iterable[IPNetwork] = ()) -> None:
+    def __init__(
+        self,
+        opened: Iterable[IPNetwork] = (),
+        own: Callable[[], frozenset[IPAddress]] | None = None,
+    ) -> None:
         self.opened = tuple(opened)
+        self.own_addresses = own or host_addresses
 
-    def refusal(self, address: IPAddress) -> str | None:
+    def refusal(self, address: IPAddress, *, opened: bool = True) -> str | None:
+        """`opened=False`: the operator's opened ranges do not apply (an any-public policy)."""
         inner = embedded_ipv4(address)
-        if self._is_opened(address) or (inner is not None and self._is_opened(inner)):
+        if opened and (self._is_opened(address) or (inner and self._is_opened(inner))):
             return None
-        if inner is not None:
-            return _why_refused(inner)
-        return _why_refused(address)
+        reason = _why_refused(inner if inner is not None else address)
+        if reason is None and (inner or address) in self.own_addresses():
+            return "one of this host's own addresses"
+        return reason
 
     def _is_opened(self, address: IPAddress) -> bool:
         return any(address.version == net.version and address in net for net in self.opened)

@@ -3,6 +3,10 @@
 In order: the task type's allow-list, then the addresses (a pinned name's own address, an IP
 literal, or every address DNS gave), each checked against the refused ranges. The addresses
 returned are the only ones the proxy connects to; nothing resolves the name again.
+
+What the operator opens — a pinned name, a private range — is opened only to task types whose
+`network_allow` names the destination: "any public address" (an empty allow-list) never
+reaches a private one, whatever the operator opened for someone else.
 """
 
 from __future__ import annotations
@@ -28,11 +32,14 @@ class EgressGate:
         """The addresses to connect to; Refused (403, or 502 when the name does not resolve)."""
         if not policy.permits(destination):
             raise Refused(403, f"{destination} is not in this task type's network_allow")
+        listed = not policy.any_public
         pinned = self.pinned.get(destination.host)
         if pinned is not None:
-            return [pinned]  # listed by the operator: private or not, it may be reached
+            if not listed:  # the operator's name, public or not, is for the types listing it
+                self._check(destination, pinned, literal=False, opened=False)
+            return [pinned]
         if destination.address is not None:
-            self._check(destination, destination.address, literal=True)
+            self._check(destination, destination.address, literal=True, opened=listed)
             return [destination.address]
         try:
             addresses = await self.resolver.resolve(destination.host)
@@ -41,11 +48,13 @@ class EgressGate:
             raise Refused(502, message, Outcome.failed) from None
         # One refused address refuses the name: a mixed answer is how rebinding attempts look.
         for address in addresses:
-            self._check(destination, address, literal=False)
+            self._check(destination, address, literal=False, opened=listed)
         return addresses
 
-    def _check(self, destination: Destination, address: IPAddress, *, literal: bool) -> None:
-        reason = self.guard.refusal(address)
+    def _check(
+        self, destination: Destination, address: IPAddress, *, literal: bool, opened: bool
+    ) -> None:
+        reason = self.guard.refusal(address, opened=opened)
         if reason is None:
             return
         # The address itself is not shown: the task could map the operator's internal names.
