@@ -16,6 +16,7 @@ from saassy.api_keys.router import router as api_keys_router
 from saassy.config import Environment, Settings, load_settings
 from saassy.dispatch.engine import TaskEngine, build_task_engine
 from saassy.egress.gateway import RuntimeGateway
+from saassy.egress.limits import raise_descriptor_limit
 from saassy.egress.proxy import EgressProxy
 from saassy.egress.resolver import SystemResolver
 from saassy.email.relay import run_email_relay
@@ -63,6 +64,7 @@ def api_router() -> APIRouter:
 def build_runtime(settings: Settings) -> Runtime:
     """The strongest sandbox runtime this host offers, as the settings allow, with the egress
     proxy that task types with network reach the outside through."""
+    raise_descriptor_limit()  # before the proxy sizes its connection budget from it
     proxy = EgressProxy(
         SystemResolver(), allow_private=settings.egress_allow_private, hosts=settings.egress_hosts
     )

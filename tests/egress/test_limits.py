@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import resource
 
 import pytest
 
-from saassy.egress import EgressLimits
-from tests.egress.conftest import OpenEgress
-from tests.egress.support import Echo, open_tunnel, send_raw, tunnel_status
+from saassy.egress import EgressLimits, EgressPolicy, EgressProxy
+from saassy.egress.limits import raise_descriptor_limit
+from tests.egress.conftest import OpenEgress, loopback_listener
+from tests.egress.support import Echo, MappedResolver, open_tunnel, send_raw, tunnel_status
 
 ECHO_HOST = {"echo.test": "127.0.0.1"}
 
@@ -124,3 +126,45 @@ async def test_notices_stop_after_the_cap_but_refusals_are_still_counted(
         "saassy egress: denied0.test:443 is not in this task type's network_allow"
     )
     assert egress.notices[-1] == "saassy egress: further refusals are counted but not shown"
+
+
+async def test_every_session_of_a_proxy_shares_one_connection_budget(echo: Echo) -> None:
+    """However many sandboxes flood it, the server keeps descriptors for its own work."""
+    proxy = EgressProxy(
+        MappedResolver(),
+        hosts=ECHO_HOST,
+        limits=EgressLimits(max_connections=10, max_connections_total=3),
+    )
+    policy = EgressPolicy.from_allow_list([f"echo.test:{echo.port}"])
+    sessions, ports = [], []
+    for name in ("first", "second"):
+        listener = loopback_listener()
+        ports.append(listener.getsockname()[1])
+        sessions.append(await proxy.attach(name, policy, listener))
+    try:
+        held = [await open_tunnel(ports[0], f"echo.test:{echo.port}") for _ in range(2)]
+        held.append(await open_tunnel(ports[1], f"echo.test:{echo.port}"))
+        over = await open_tunnel(ports[1], f"echo.test:{echo.port}")
+        assert [tunnel.status for tunnel in held] == [200, 200, 200]
+        assert over.status == 503
+        assert b"at capacity" in over.answer
+        await held[0].close()
+        await asyncio.sleep(0.05)  # the proxy notices the close and frees its slot
+        again = await open_tunnel(ports[1], f"echo.test:{echo.port}")
+        assert again.status == 200
+        for tunnel in [*held[1:], again]:
+            await tunnel.close()
+    finally:
+        for session in sessions:
+            await session.close()
+
+
+def test_the_descriptor_limit_is_raised_to_the_hard_one() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(1024, hard), hard))
+        raised = raise_descriptor_limit()
+        assert raised == resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        assert raised == hard or hard == resource.RLIM_INFINITY
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

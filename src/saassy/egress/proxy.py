@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 
 from saassy.egress.addresses import AddressGuard, parse_private_ranges
 from saassy.egress.gate import EgressGate
-from saassy.egress.limits import EgressLimits
+from saassy.egress.limits import ConnectionBudget, EgressLimits
 from saassy.egress.policy import EgressPolicy
 from saassy.egress.resolver import Resolver, parse_pinned_hosts
 from saassy.egress.session import EgressSession, NoticeSink
@@ -36,6 +36,7 @@ class EgressProxy:
         guard = AddressGuard(parse_private_ranges(allow_private))
         self._gate = EgressGate(resolver, guard, parse_pinned_hosts(hosts or {}))
         self._limits = limits or EgressLimits()
+        self._budget = ConnectionBudget(self._limits.max_connections_total)
         self._connect = connect
 
     async def attach(
@@ -54,4 +55,5 @@ class EgressProxy:
             connect=self._connect,
             limits=self._limits,
             on_notice=on_notice,
+            budget=self._budget,
         )

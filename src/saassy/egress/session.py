@@ -13,7 +13,7 @@ from typing import Any
 import structlog
 
 from saassy.egress.gate import EgressGate
-from saassy.egress.limits import EgressLimits
+from saassy.egress.limits import ConnectionBudget, EgressLimits
 from saassy.egress.policy import EgressPolicy
 from saassy.egress.refusal import CONNECTION_ESTABLISHED, NOTICE_PREFIX, Outcome, Refused
 from saassy.egress.relay import Meter, relay
@@ -59,6 +59,7 @@ class EgressSession:
         connect: Connector,
         limits: EgressLimits,
         on_notice: NoticeSink | None,
+        budget: ConnectionBudget | None = None,
     ) -> None:
         self.sandbox = sandbox
         self.policy = policy
@@ -66,6 +67,7 @@ class EgressSession:
         self._gate = gate
         self._connect = connect
         self._limits = limits
+        self._budget = budget or ConnectionBudget(limits.max_connections_total)
         self._on_notice = on_notice
         self._meter = Meter()
         self._notices = 0
@@ -111,21 +113,25 @@ class EgressSession:
                 continue
             client.setblocking(False)
             cap = self._limits.max_connections
-            if len(self._connections) < cap:
-                self._track(self._connections, self._serve(client))
+            if len(self._connections) < cap and self._budget.take("connection"):
+                self._track(self._connections, self._serve(client), "connection")
                 continue
             refusal = Refused(503, f"more than {cap} connections open at once")
-            if len(self._answering) < cap:
-                self._track(self._answering, self._refuse(client, refusal))
+            if len(self._connections) < cap:
+                refusal = Refused(503, "the platform's egress is at capacity; retry later")
+            if len(self._answering) < cap and self._budget.take("answer"):
+                self._track(self._answering, self._refuse(client, refusal), "answer")
             else:  # a flood: not even an answer
                 self._record(refusal)
                 client.close()
 
-    @staticmethod
-    def _track(tasks: set[asyncio.Task[None]], work: Coroutine[Any, Any, None]) -> None:
+    def _track(
+        self, tasks: set[asyncio.Task[None]], work: Coroutine[Any, Any, None], kind: str
+    ) -> None:
         task = asyncio.create_task(work)
         tasks.add(task)
         task.add_done_callback(tasks.discard)
+        task.add_done_callback(lambda _: self._budget.give(kind))
 
     async def _refuse(self, client: socket.socket, refusal: Refused) -> None:
         try:
