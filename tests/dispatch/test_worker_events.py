@@ -7,16 +7,21 @@ from pathlib import Path
 
 import pytest
 
+from saassy.dispatch.progress import progress_json
+from saassy.dispatch.redaction import NO_SECRETS, Redactor
 from saassy.dispatch.worker_output import (
     MAX_EVENT_LINE_BYTES,
     MAX_EVENTS_BYTES,
     MAX_MESSAGE_CHARS,
     ActionEvent,
+    InvalidResult,
     ProgressEvent,
     UnitsEvent,
     parse_event,
     read_events,
+    read_result,
 )
+from saassy.kit.time import utcnow
 
 
 @pytest.mark.parametrize(
@@ -83,10 +88,20 @@ def test_an_overlong_line_is_refused_and_a_message_is_capped() -> None:
         {"type": "progress", "pad": "é" * (MAX_EVENT_LINE_BYTES // 2)}, ensure_ascii=False
     )
     assert parse_event(wide) is None
-    long_message = json.dumps({"type": "progress", "message": "m" * (MAX_MESSAGE_CHARS + 50)})
-    event = parse_event(long_message)
+
+
+def test_a_progress_message_is_redacted_then_cut_and_always_valid_unicode() -> None:
+    secret = "tok-0123456789"
+    text = "m" * (MAX_MESSAGE_CHARS - 10) + secret + "\ud800" + "tail"
+    event = parse_event(json.dumps({"type": "progress", "message": text}))
     assert isinstance(event, ProgressEvent)
-    assert event.message == "m" * MAX_MESSAGE_CHARS
+    shown = progress_json(event, 1, utcnow(), Redactor({"TOKEN": secret}))["message"]
+    assert shown == "m" * (MAX_MESSAGE_CHARS - 10) + "[redacted:"  # never a piece of the value
+    assert len(shown) == MAX_MESSAGE_CHARS
+    whole = progress_json(
+        parse_event('{"type": "progress", "message": "a\\ud800b"}'), 1, utcnow(), NO_SECRETS
+    )
+    assert whole["message"] == "a?b"
 
 
 def test_read_events_sums_declared_actions_and_units_and_counts_the_rest(tmp_path: Path) -> None:
@@ -125,3 +140,20 @@ def test_read_events_reads_only_the_first_mebibyte_of_a_regular_file(tmp_path: P
     link.symlink_to(events)
     assert read_events(link, ()).units == {}
     assert read_events(tmp_path / "missing.jsonl", ()).units == {}
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b'{"x": "\\ud800"}', "lone surrogate"),
+        (b"[" * 100_000 + b"]" * 100_000, "nests too deeply"),
+        (b"1" * 5000, "not valid JSON"),
+        (b'{"x": 1', "not valid JSON"),
+    ],
+)
+def test_a_result_that_is_not_storable_json_is_refused(
+    tmp_path: Path, content: bytes, reason: str
+) -> None:
+    (tmp_path / "result.json").write_bytes(content)
+    with pytest.raises(InvalidResult, match=reason):
+        read_result(tmp_path)

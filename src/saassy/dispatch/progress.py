@@ -15,7 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from saassy.dispatch.redaction import Redactor
-from saassy.dispatch.worker_output import MAX_EVENTS_BYTES, ProgressEvent, parse_event
+from saassy.dispatch.worker_output import (
+    MAX_EVENTS_BYTES,
+    MAX_MESSAGE_CHARS,
+    ProgressEvent,
+    parse_event,
+)
 
 POLL_S = 1.0
 READ_SIZE = 64 * 1024
@@ -24,8 +29,12 @@ READ_SIZE = 64 * 1024
 def progress_json(
     event: ProgressEvent, attempt: int, at: datetime, redactor: Redactor
 ) -> dict[str, Any]:
-    """As stored on the task and sent on `/api/v1/events`."""
-    message = redactor.text(event.message) if event.message is not None else None
+    """As stored on the task and sent on `/api/v1/events`: redacted before it is cut to size,
+    and as valid Unicode (a lone surrogate from the program's JSON becomes "?")."""
+    message = None
+    if event.message is not None:
+        text = event.message.encode("utf-8", "replace").decode("utf-8")
+        message = redactor.text(text)[:MAX_MESSAGE_CHARS]
     return {
         "percent": event.percent,
         "message": message,

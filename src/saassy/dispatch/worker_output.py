@@ -116,10 +116,7 @@ def _progress(percent: Any, message: Any) -> ProgressEvent | None:
         return None
     if percent is None and message is None:
         return None
-    return ProgressEvent(
-        None if percent is None else float(percent),
-        None if message is None else message[:MAX_MESSAGE_CHARS],
-    )
+    return ProgressEvent(None if percent is None else float(percent), message)
 
 
 def _is_number(value: Any) -> bool:
@@ -135,9 +132,18 @@ def read_result(output_dir: Path) -> Any:
     if path.stat().st_size > MAX_RESULT_BYTES:
         raise InvalidResult(f"result.json is larger than {MAX_RESULT_BYTES} bytes")
     try:
-        return json.loads(path.read_bytes())
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        result = json.loads(path.read_bytes())
+    except RecursionError:
+        raise InvalidResult("result.json nests too deeply to be read") from None
+    except ValueError as exc:  # bad JSON or UTF-8, or an integer too long to convert
         raise InvalidResult(f"result.json is not valid JSON: {exc}") from exc
+    try:  # JSON's \ud800 escapes decode to lone surrogates, which no UTF-8 text can hold
+        json.dumps(result, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        raise InvalidResult("result.json holds a lone surrogate: it is not valid Unicode") from None
+    except RecursionError:
+        raise InvalidResult("result.json nests too deeply to be read") from None
+    return result
 
 
 def read_events(events_file: Path, declared_actions: tuple[str, ...]) -> ReportedEvents:
