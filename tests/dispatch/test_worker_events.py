@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from saassy.dispatch.progress import progress_json
-from saassy.dispatch.redaction import NO_SECRETS, Redactor
 from saassy.dispatch.worker_output import (
     MAX_EVENT_LINE_BYTES,
     MAX_EVENTS_BYTES,
@@ -22,6 +21,7 @@ from saassy.dispatch.worker_output import (
     read_result,
 )
 from saassy.kit.time import utcnow
+from saassy.runtime.redaction import NO_SECRETS, Redactor
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -20,12 +21,13 @@ async def test_worker_contract_input_output_events_and_secrets(
     runtime: ProcessRuntime, workspace: Path
 ) -> None:
     code = """
-        import json, os, sys
+        import hashlib, json, os, sys
         data = json.load(open(os.environ["SAASSY_INPUT"]))
         json.dump(data, open(os.environ["SAASSY_OUTPUT"] + "/result.json", "w"))
         open(os.environ["SAASSY_EVENTS"], "a").write('{"type": "action", "name": "publish"}\\n')
         secret = open(os.environ["SAASSY_SECRETS"] + "/API_TOKEN").read()
-        print(secret, os.environ["GREETING"], "API_TOKEN" in os.environ)
+        digest = hashlib.sha256(secret.encode()).hexdigest()[:12]
+        print(secret, digest, os.environ["GREETING"], "API_TOKEN" in os.environ)
         try:
             open(os.environ["SAASSY_SECRETS"] + "/API_TOKEN", "w")
         except OSError as exc:
@@ -41,7 +43,11 @@ async def test_worker_contract_input_output_events_and_secrets(
     exit_ = await handle.wait()
     await handle.cleanup()
     await handle.cleanup()  # idempotent
-    assert sorted(lines) == [("stderr", b"read-only OSError"), ("stdout", b"tok-123 hi False")]
+    digest = hashlib.sha256(b"tok-123").hexdigest()[:12].encode()
+    assert sorted(lines) == [
+        ("stderr", b"read-only OSError"),
+        ("stdout", b"[redacted:API_TOKEN] " + digest + b" hi False"),  # seen, never shown
+    ]
     assert (exit_.reason, exit_.exit_code, exit_.succeeded) == (EndReason.exited, 3, False)
     assert json.loads((workspace / "output" / "result.json").read_text()) == {"hello": "sandbox"}
     assert (workspace / "events.jsonl").read_text() == '{"type": "action", "name": "publish"}\n'
@@ -55,6 +61,7 @@ async def test_secrets_can_also_be_environment_variables(
     code = """
         import os
         print(os.environ["API_TOKEN"], sorted(os.listdir(os.environ["SAASSY_SECRETS"])))
+        assert os.environ["API_TOKEN"] == "tok-9"
     """
     spec = spec_for(workspace, code).model_copy(
         update={"secrets": {"API_TOKEN": SecretStr("tok-9")}, "secrets_as_env": True}
@@ -64,7 +71,7 @@ async def test_secrets_can_also_be_environment_variables(
     run_lines = [line.data async for line in handle.output()]
     assert (await handle.wait()).succeeded
     await handle.cleanup()
-    assert run_lines == [b"tok-9 ['API_TOKEN']"]
+    assert run_lines == [b"[redacted:API_TOKEN] ['API_TOKEN']"]
 
 
 async def test_kill_ends_a_running_sandbox_within_two_seconds(

@@ -14,13 +14,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from saassy.dispatch.redaction import Redactor
 from saassy.dispatch.worker_output import (
     MAX_EVENTS_BYTES,
     MAX_MESSAGE_CHARS,
     ProgressEvent,
     parse_event,
 )
+from saassy.runtime.redaction import Redactor
 
 POLL_S = 1.0
 READ_SIZE = 64 * 1024

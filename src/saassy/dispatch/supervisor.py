@@ -30,7 +30,6 @@ from saassy.dispatch.outcome import AttemptOutcome, OutcomeFenced, write_outcome
 from saassy.dispatch.plan import AttemptPlan, TaskTypeGone, plan_attempt
 from saassy.dispatch.progress import POLL_S as PROGRESS_POLL_S
 from saassy.dispatch.progress import EventsTail, latest_progress, progress_json
-from saassy.dispatch.redaction import NO_SECRETS, Redactor
 from saassy.dispatch.repository import DispatchRepository
 from saassy.dispatch.worker_output import InvalidResult, read_events, read_result
 from saassy.events.bus import EventBus, publish_progress, publish_status
@@ -40,13 +39,13 @@ from saassy.plans.catalog import Catalog
 from saassy.runtime.base import (
     EndReason,
     Exit,
-    OutputLine,
     Runtime,
     SandboxHandle,
     SandboxRefused,
     SandboxSpec,
     Usage,
 )
+from saassy.runtime.redaction import NO_SECRETS, Redactor
 from saassy.storage.base import ArtifactStorage
 from saassy.vault.errors import SecretMissing, VaultItemUnreadable
 from saassy.vault.keys import KeyRing
@@ -279,10 +278,7 @@ class AttemptSupervisor:
                     await pump
 
     async def _pump(self, handle: SandboxHandle) -> None:
-        redactor = self.redactor
-        async for line in handle.output():
-            if redactor:
-                line = OutputLine(line.stream, redactor.data(line.data))
+        async for line in handle.output():  # secrets already redacted by the runtime
             await self.logs.add(line)
 
     async def _follow_progress(self, handle: SandboxHandle) -> None:

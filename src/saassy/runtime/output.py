@@ -1,6 +1,8 @@
 """Stdout and stderr of a sandbox as lines, in bounded memory.
 
-Lines longer than `max_line` are split. The buffer between the pipes and the consumer holds at most
+Lines longer than `max_line` are split, never inside a secret the sandbox was given, and every
+secret value is redacted before a line leaves (runtime/redaction.py). The buffer between the
+pipes and the consumer holds at most
 `max_buffered` bytes: a consumer that keeps up loses nothing, and a consumer that stalls (or never
 reads) does not stall the sandbox or grow memory — excess lines are dropped and a marker line says
 how many.
@@ -13,6 +15,7 @@ from collections import deque
 from collections.abc import AsyncIterator
 
 from saassy.runtime.base import OutputLine
+from saassy.runtime.redaction import NO_SECRETS, Redactor
 
 MAX_LINE = 16 * 1024
 MAX_BUFFERED = 4 * 1024 * 1024
@@ -21,7 +24,14 @@ MAX_BUFFERED = 4 * 1024 * 1024
 class OutputPump:
     """Reads both pipes into one bounded queue of lines; `lines()` drains it until EOF."""
 
-    def __init__(self, *, max_line: int = MAX_LINE, max_buffered: int = MAX_BUFFERED) -> None:
+    def __init__(
+        self,
+        *,
+        max_line: int = MAX_LINE,
+        max_buffered: int = MAX_BUFFERED,
+        redactor: Redactor = NO_SECRETS,
+    ) -> None:
+        self._redactor = redactor
         self._max_line = max_line
         self._max_buffered = max_buffered
         self._lines: deque[OutputLine] = deque()
@@ -64,9 +74,11 @@ class OutputPump:
                 *complete, partial = partial.split(b"\n")
                 for line in complete:
                     self._emit(stream, line)
-                while len(partial) >= self._max_line:
-                    self._emit(stream, partial[: self._max_line])
-                    partial = partial[self._max_line :]
+                # Hold back enough to see whether a secret straddles the cut.
+                while len(partial) >= self._max_line + self._redactor.longest:
+                    cut = self._redactor.safe_cut(partial, self._max_line)
+                    self._emit(stream, partial[:cut])
+                    partial = partial[cut:]
             if partial:
                 self._emit(stream, partial)
         finally:
@@ -78,6 +90,8 @@ class OutputPump:
         self._emit(stream, text.encode(errors="replace"))
 
     def _emit(self, stream: str, data: bytes) -> None:
+        if self._redactor:
+            data = self._redactor.data(data)
         for start in range(0, max(len(data), 1), self._max_line):
             piece = data[start : start + self._max_line]
             if self._buffered + len(piece) > self._max_buffered:

@@ -18,6 +18,7 @@ import structlog
 
 from saassy.runtime.base import EndReason, Exit, OutputLine, SandboxHandle, SandboxSpec, Usage
 from saassy.runtime.output import OutputPump
+from saassy.runtime.redaction import Redactor
 
 log = structlog.get_logger(__name__)
 
@@ -46,7 +47,8 @@ class SupervisedProcess(SandboxHandle):
     def __init__(self, spec: SandboxSpec) -> None:
         self.spec = spec
         self._process: LaunchedProcess | None = None
-        self._pump = OutputPump()
+        secrets = {name: value.get_secret_value() for name, value in spec.secrets.items()}
+        self._pump = OutputPump(redactor=Redactor(secrets))
         self._requested: EndReason | None = None
         self._exit: Exit | None = None
         self._usage: Usage | None = None
