@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from saassy.kit.context import AppContext
+from saassy.vault import service as vault_service
 from saassy.vault.service import open_secrets
 from tests.conftest import Account, SignUp
 from tests.organizations.support import add_member, bearer, create_api_key, create_organization
@@ -197,3 +198,23 @@ async def test_the_openapi_schema_has_no_way_to_read_a_value(client: httpx.Async
     answered = set(re.findall(r"#/components/schemas/([\w\-]+)", answers))
     assert answered == {"SecretOut", "Page_SecretOut_"}
     assert set(schema["components"]["schemas"]["SecretOut"]["properties"]) == METADATA
+
+
+async def test_an_organization_holds_at_most_a_hundred_secrets(
+    client: httpx.AsyncClient, signup: SignUp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(vault_service, "MAX_SECRETS_PER_ORGANIZATION", 3)
+    owner = await signup()
+    for name in ("A", "B", "C"):
+        stored = await client.put(
+            f"/api/v1/secrets/{name}", headers=owner.headers, json={"value": "v"}
+        )
+        assert stored.status_code == 201
+    refused = await client.put("/api/v1/secrets/D", headers=owner.headers, json={"value": "v"})
+    assert refused.status_code == 409
+    assert refused.json()["error"]["code"] == "secret_limit_reached"
+    assert refused.json()["error"]["field"] == "name"
+    replaced = await client.put("/api/v1/secrets/A", headers=owner.headers, json={"value": "w"})
+    assert replaced.status_code == 200  # replacing one is not adding one
+    listed = await client.get("/api/v1/secrets", headers=owner.headers)
+    assert [item["name"] for item in listed.json()["items"]] == ["A", "B", "C"]

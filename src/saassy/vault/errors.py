@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from saassy.kit.errors import Forbidden, NotFound, SaassyError, ValidationFailed
+from saassy.kit.errors import Conflict, Forbidden, NotFound, SaassyError, ValidationFailed
 
 
 class SecretNotFound(NotFound):
@@ -43,4 +43,17 @@ class VaultItemUnreadable(SaassyError):
             f"{reason}. If a key was removed from SAASSY_VAULT_KEYS, put it back (last in the "
             "list) and run `saassy vault rotate` before removing it again.",
             details={"organization_id": str(organization_id), "kind": kind, "name": name},
+        )
+
+
+class TooManySecrets(Conflict):
+    """The organization holds as many secrets as one may."""
+
+    code = "secret_limit_reached"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"An organization may store at most {limit} secrets; delete one to add another.",
+            field="name",
+            details={"limit": limit},
         )

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import CursorResult, delete, select, update
+from sqlalchemy import CursorResult, delete, func, select, update
 
 from saassy.auth.principal import OrganizationScope
 from saassy.kit.pagination import PageParams, keyset
@@ -48,6 +48,12 @@ class VaultRepository(RepositoryBase[VaultItem]):
             VaultItem.organization_id == organization_id, VaultItem.kind == kind
         )
         return await self.all(keyset(statement, params, VaultItem.created_at, VaultItem.id))
+
+    async def count_kind(self, organization_id: uuid.UUID, kind: VaultKind) -> int:
+        statement = select(func.count()).where(
+            VaultItem.organization_id == organization_id, VaultItem.kind == kind
+        )
+        return int(await self.session.scalar(statement) or 0)
 
     async def names_present(
         self,

@@ -22,12 +22,15 @@ from saassy.vault.errors import (
     SecretMissing,
     SecretNotFound,
     SecretWriterRequired,
+    TooManySecrets,
     VaultItemUnreadable,
 )
 from saassy.vault.keys import KeyRing, SealBroken
 from saassy.vault.repository import VaultRepository
 
 SECRET = VaultKind.secret
+# Values are up to 64 KiB each: a bound on what one organization can make the database hold.
+MAX_SECRETS_PER_ORGANIZATION = 100
 
 
 def ensure_secret_writer(organization: ActiveOrganization) -> None:
@@ -53,6 +56,8 @@ async def put_secret(
     sealed = keyring.seal(organization.id, SECRET, name, value)
     item = await vault.get_named(organization.id, principal.scope, SECRET, name, lock=True)
     if item is None:
+        if await vault.count_kind(organization.id, SECRET) >= MAX_SECRETS_PER_ORGANIZATION:
+            raise TooManySecrets(MAX_SECRETS_PER_ORGANIZATION)
         try:
             async with session.begin_nested():
                 created = await vault.add(
