@@ -16,7 +16,8 @@ from typing import Any
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
-from saassy.egress.addresses import parse_private_ranges
+from saassy.egress.addresses import AddressGuard, parse_private_ranges
+from saassy.egress.policy import never_reachable
 from saassy.egress.resolver import parse_pinned_hosts
 from saassy.kit.catalog_model import catalog_error_lines
 from saassy.kit.security import PasswordHasher, password_hasher
@@ -176,7 +177,9 @@ class Settings(BaseSettings):
 
     @cached_property
     def catalog(self) -> Catalog:
-        return load_catalog(self.config_path, self.runtimes)
+        catalog = load_catalog(self.config_path, self.runtimes)
+        refuse_unreachable_destinations(catalog, self.config_path, self.egress_allow_private)
+        return catalog
 
     @cached_property
     def vault_keyring(self) -> KeyRing:
@@ -190,6 +193,19 @@ class Settings(BaseSettings):
             )
         except VaultKeyError as exc:
             raise ConfigError(str(exc)) from None
+
+
+def refuse_unreachable_destinations(
+    catalog: Catalog, path: Path, allow_private: list[str]
+) -> None:
+    """An allow-list entry the proxy would refuse on every connection is a promise nothing
+    keeps: stop start-up naming it (the ranges the operator opened are taken into account)."""
+    guard = AddressGuard(parse_private_ranges(allow_private))
+    for name, task_type in catalog.task_types.items():
+        for index, entry in enumerate(task_type.network_allow):
+            if (why := never_reachable(entry, guard)) is not None:
+                key = f"task_types.{name}.network_allow.{index}"
+                raise ConfigError(f"{path}: {key}: {entry!r} can never be reached: {why}")
 
 
 def setting_variables() -> frozenset[str]:

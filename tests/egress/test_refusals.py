@@ -141,3 +141,16 @@ async def test_bad_request_heads_are_answered_not_forwarded(
     assert reason in body_line(answer)
     assert egress.session.stats().refused == 1
     assert len(egress.notices) == 1
+
+
+async def test_a_request_framed_two_ways_is_400(open_egress: OpenEgress, origin: Origin) -> None:
+    """Content-Length with Transfer-Encoding is how requests are smuggled past a proxy."""
+    egress = await open_egress([f"origin.test:{origin.port}"], hosts={"origin.test": "127.0.0.1"})
+    answer = await send_raw(
+        egress.port,
+        f"POST http://origin.test:{origin.port}/echo HTTP/1.1\r\nHost: origin.test\r\n"
+        "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n".encode(),
+    )
+    assert answer.startswith(b"HTTP/1.1 400")
+    assert b"both Content-Length and Transfer-Encoding" in answer
+    assert origin.heads == []

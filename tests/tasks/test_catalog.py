@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from saassy.config import EXAMPLE_CONFIG, ConfigError, load_catalog
+from saassy.config import EXAMPLE_CONFIG, ConfigError, Settings, load_catalog
 from saassy.plans.catalog import ResourceProfile
 from saassy.tasks.catalog import RuntimeKind, TaskType, runtime_context
 from saassy.tasks.workers import workers_dir
@@ -54,6 +55,21 @@ def test_the_example_catalog_has_working_echo_and_python_types() -> None:
             "properties/a/minLength",
         ),
         ('title = "X"', "task_types.bad", "needs a command (the argv the process runtime runs)"),
+        (
+            'title = "X"\ncommand = ["x"]\nsecrets = ["A", "A"]',
+            "task_types.bad",
+            "secrets lists a name twice",
+        ),
+        (
+            'title = "X"\ncommand = ["x"]\nsecrets = ["LD_PRELOAD"]\nsecrets_as_env = true',
+            "task_types.bad",
+            "LD_PRELOAD is a variable the sandbox or its programs rely on",
+        ),
+        (
+            'title = "X"\ncommand = ["x"]\nsecrets = ["HTTPS_PROXY"]\nsecrets_as_env = true',
+            "task_types.bad",
+            "HTTPS_PROXY is a variable",
+        ),
         (
             'title = "X"\nimage = "render:1"',
             "task_types.bad.image",
@@ -172,3 +188,39 @@ def test_an_image_runtime_lifts_the_refusal_of_images(tmp_path: Path) -> None:
     path.write_text(PLANS + '[task_types.shell]\ntitle = "S"\ncommand = ["/bin/true"]\n')
     with pytest.raises(ConfigError, match=r"task_types\.shell\.command: no process runtime"):
         load_catalog(path, frozenset({RuntimeKind.image}))
+
+
+@pytest.mark.parametrize(
+    ("entry", "why"),
+    [
+        ("127.0.0.1:8000", "a loopback address"),
+        ("169.254.169.254", "a cloud metadata address"),
+        ("[::ffff:7f00:1]:80", "a loopback address"),
+        ("localhost:8080", "localhost always resolves to a loopback address"),
+        ("*.localhost", "localhost always resolves to a loopback address"),
+    ],
+)
+def test_an_allow_list_entry_the_proxy_always_refuses_stops_start_up(
+    settings_factory: Callable[..., Settings], tmp_path: Path, entry: str, why: str
+) -> None:
+    path = tmp_path / "saassy.toml"
+    path.write_text(
+        PLANS + f'[task_types.net]\ntitle = "N"\ncommand = ["x"]\nnetwork = true\n'
+        f'network_allow = ["api.example.com", "{entry}"]\n'
+    )
+    with pytest.raises(ConfigError) as refused:
+        settings_factory(config=path).catalog  # noqa: B018
+    assert "task_types.net.network_allow.1" in str(refused.value)
+    assert why in str(refused.value)
+
+
+def test_an_entry_in_a_range_the_operator_opened_is_accepted(
+    settings_factory: Callable[..., Settings], tmp_path: Path
+) -> None:
+    path = tmp_path / "saassy.toml"
+    path.write_text(
+        PLANS + '[task_types.net]\ntitle = "N"\ncommand = ["x"]\nnetwork = true\n'
+        'network_allow = ["10.20.0.7:443"]\n'
+    )
+    settings = settings_factory(config=path, egress_allow_private=["10.20.0.0/16"])
+    assert settings.catalog.task_types["net"].network_allow == ("10.20.0.7:443",)

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from ipaddress import ip_address
 
+from saassy.egress.addresses import AddressGuard
 from saassy.egress.destination import Destination, bracketed, parse_authority
 
 BARE_PORTS = (80, 443)
@@ -71,3 +73,23 @@ class EgressPolicy:
 
     def permits(self, destination: Destination) -> bool:
         return self.any_public or any(rule.matches(destination) for rule in self.rules)
+
+
+LOCAL_NAMES = ("localhost", ".localhost")  # RFC 6761: always loopback
+
+
+def never_reachable(entry: str, guard: AddressGuard) -> str | None:
+    """Why an allow-list entry could never be reached (the proxy would refuse it every time),
+    else None: an IP literal in a refused range the operator did not open, or a local name."""
+    rule = parse_allow_entry(entry)
+    host = rule.host.removeprefix(WILDCARD[:-1])
+    if host == LOCAL_NAMES[0] or host.endswith(LOCAL_NAMES[1]):
+        return "localhost always resolves to a loopback address, which is refused"
+    try:
+        address = ip_address(rule.host)
+    except ValueError:
+        return None  # a name: where it resolves is known only when a task connects
+    reason = guard.refusal(address)
+    if reason is None:
+        return None
+    return f"{reason}, which is refused unless SAASSY_EGRESS_ALLOW_PRIVATE opens it"

@@ -85,6 +85,9 @@ def _split_absolute(target: str) -> tuple[str, str]:
 
 
 def _forwarded_head(request: h11.Request, destination: Destination, path: str) -> bytes:
+    framing = [name for name, _ in request.headers if name in FRAMING]
+    if len(framing) > 1:  # RFC 9112 6.3: the two together are how requests are smuggled
+        raise Refused(400, "a request with both Content-Length and Transfer-Encoding")
     listed = {
         token.strip().lower()
         for name, value in request.headers

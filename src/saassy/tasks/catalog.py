@@ -150,8 +150,15 @@ class TaskType(CatalogModel):
             raise ValueError("retry_backoff_max_s is smaller than retry_backoff_s")
         if self.network_allow and not self.network:
             raise ValueError("network_allow needs network = true")
+        if len(set(self.secrets)) != len(self.secrets):
+            raise ValueError("secrets lists a name twice")
         if self.secrets_as_env and not self.secrets:
             raise ValueError("secrets_as_env needs secrets to give")
+        if self.secrets_as_env and (taken := [n for n in self.secrets if _reserved_variable(n)]):
+            raise ValueError(
+                f"secrets_as_env: {taken[0]} is a variable the sandbox or its programs rely "
+                "on; rename the secret (as a file under $SAASSY_SECRETS any name is fine)"
+            )
         if len(set(self.network_allow)) != len(self.network_allow):
             raise ValueError("network_allow lists a destination twice")
         if len(set(self.actions)) != len(self.actions):
@@ -184,6 +191,18 @@ class TaskType(CatalogModel):
         if self.command is None:
             raise ValueError(f"task type {self.name!r} has no command (image only)")
         return tuple(arg.replace(WORKERS_PLACEHOLDER, str(workers_dir)) for arg in self.command)
+
+
+RESERVED_VARIABLES = frozenset(
+    {"PATH", "HOME", "TMPDIR", "LANG", "SHELL", "USER", "NO_PROXY", "no_proxy"}
+    | {"HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"}
+)
+RESERVED_PREFIXES = ("SAASSY_", "LD_", "LC_", "PYTHON")
+
+
+def _reserved_variable(name: str) -> bool:
+    """Environment names a secret must not replace: the loader's, the proxy's, the contract's."""
+    return name in RESERVED_VARIABLES or name.upper().startswith(RESERVED_PREFIXES)
 
 
 def name_task_types_by_key(task_types: Any) -> Any:
