@@ -23,6 +23,7 @@ from bench.client import BenchError
 from saassy.runtime import bwrap
 from saassy.runtime.base import Limits, SandboxSpec
 from saassy.runtime.host import bundled_bwrap
+from saassy.runtime.launch import LaunchFds
 from saassy.runtime.process import ProcessRuntime
 
 NOOP_LIMITS = Limits(memory_mb=128, cpus=0.5, pids=32, disk_mb=16, timeout_s=30)
@@ -34,7 +35,18 @@ class SandboxKit:
 
     root: Path
     runtime: ProcessRuntime
-    raw_argv: list[str]
+
+    def raw_argv(self, fds: LaunchFds) -> list[str]:
+        assert self.runtime.host is not None
+        return bwrap.bwrap_argv(
+            self.runtime.host.bwrap,
+            ("/bin/true",),
+            input_file=self.root / "input.json",
+            output_dir=self.root / "output",
+            events_file=self.root / "events.jsonl",
+            tmp_bytes=NOOP_LIMITS.disk_mb * 1024 * 1024,
+            file_fds=fds.files,
+        )
 
     def spec(self, name: str) -> SandboxSpec:
         return SandboxSpec(
@@ -56,23 +68,23 @@ def sandbox_kit(bwrap_path: str | None = None) -> SandboxKit:
     (root / "input.json").write_text("{}")
     (root / "output").mkdir()
     (root / "events.jsonl").touch()
-    argv = bwrap.bwrap_argv(
-        runtime.host.bwrap,
-        ("/bin/true",),
-        etc=bwrap.write_etc(root, uid=runtime.host.uid, gid=runtime.host.gid),
-        input_file=root / "input.json",
-        output_dir=root / "output",
-        events_file=root / "events.jsonl",
-        tmp_bytes=NOOP_LIMITS.disk_mb * 1024 * 1024,
-    )
-    return SandboxKit(root, runtime, argv)
+    return SandboxKit(root, runtime)
 
 
 async def raw_once(kit: SandboxKit) -> float:
     started = time.perf_counter()
-    process = await asyncio.create_subprocess_exec(
-        *kit.raw_argv, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
-    )
+    identity = kit.runtime.identities.probe()
+    # The same /etc files from memory as the runtime's sandboxes get.
+    fds = LaunchFds.open({}, held=False, files=bwrap.etc_files(uid=identity.uid, gid=identity.gid))
+    try:
+        process = await asyncio.create_subprocess_exec(
+            *kit.raw_argv(fds),
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+            pass_fds=fds.for_child,
+        )
+    finally:
+        fds.close_all()
     _, stderr = await process.communicate()
     if process.returncode != 0:
         raise BenchError(f"raw bwrap failed: {stderr.decode(errors='replace')}")

@@ -195,9 +195,7 @@ class Settings(BaseSettings):
             raise ConfigError(str(exc)) from None
 
 
-def refuse_unreachable_destinations(
-    catalog: Catalog, path: Path, allow_private: list[str]
-) -> None:
+def refuse_unreachable_destinations(catalog: Catalog, path: Path, allow_private: list[str]) -> None:
     """An allow-list entry the proxy would refuse on every connection is a promise nothing
     keeps: stop start-up naming it (the ranges the operator opened are taken into account)."""
     guard = AddressGuard(parse_private_ranges(allow_private))

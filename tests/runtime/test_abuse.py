@@ -12,9 +12,17 @@ from pathlib import Path
 import pytest
 
 from saassy.runtime.base import EndReason
+from saassy.runtime.identity import FIRST_UID, RANGE_SIZE
 from saassy.runtime.process import ProcessRuntime
 from saassy.runtime.sandbox import NamespaceSandbox
 from tests.runtime.support import run_code, spec_for
+
+
+def is_sandbox_uid(uid: int) -> bool:
+    """Never root; as root, a uid of the sandbox range that no host account has."""
+    if os.geteuid() != 0:
+        return uid == os.geteuid()
+    return FIRST_UID <= uid < FIRST_UID + RANGE_SIZE
 
 
 def zombie_children() -> list[int]:
@@ -180,7 +188,8 @@ async def test_platform_environment_is_invisible(
         print("uid", os.getuid())
     """
     run = await run_code(runtime, workspace, code)
-    assert run.stdout == ["env False", "proc False", "pid1 False", "uid 65534"]
+    assert run.stdout[:3] == ["env False", "proc False", "pid1 False"]
+    assert is_sandbox_uid(int(run.stdout[3].removeprefix("uid ")))
 
 
 async def test_the_sandbox_holds_no_privileges(runtime: ProcessRuntime, workspace: Path) -> None:
@@ -215,4 +224,6 @@ async def test_the_sandbox_holds_no_privileges(runtime: ProcessRuntime, workspac
         "core 0",
         "ready",
     ]
-    assert members_ids == {"65534"}  # every member, bwrap included, as the host sees it
+    # Every member, bwrap included, as the host sees it: the sandbox's own uid and gid.
+    assert members_ids == {str(handle.identity.uid)}
+    assert is_sandbox_uid(handle.identity.uid)

@@ -15,6 +15,7 @@ from saassy.runtime import host
 from saassy.runtime.base import EndReason, IsolationLevel, SandboxRefused
 from saassy.runtime.process import ProcessRuntime
 from tests.runtime.support import own_work_root, run_code, spec_for, without_system_bwrap
+from tests.runtime.test_abuse import is_sandbox_uid
 
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="drops from root to the sandbox uid")
 
@@ -69,7 +70,10 @@ async def test_the_unisolated_opt_in_still_never_runs_as_root(
     """
     run = await run_code(runtime, workspace, code)
     assert run.exit.succeeded, run.stderr
-    assert run.stdout == ["65534 65534 []", "no /etc"]
+    uid, gid, groups = run.stdout[0].split(" ", 2)
+    assert is_sandbox_uid(int(uid))
+    assert (gid, groups) == (uid, "[]")
+    assert run.stdout[1] == "no /etc"
     assert (workspace / "output" / "result.json").read_text() == '{"hello": "sandbox"}'
 
 
@@ -94,7 +98,7 @@ async def test_a_bundled_bwrap_out_of_the_sandbox_uids_reach_is_staged(
     assert Path(runtime.bwrap.path).is_relative_to(runtime.work_root)
     assert runtime.isolation is IsolationLevel.namespaces_cgroups, runtime.summary()
     run = await run_code(runtime, workspace, "import os; print(os.getuid())")
-    assert run.stdout == ["65534"]
+    assert is_sandbox_uid(int(run.stdout[0]))
     staged = Path(runtime.bwrap.path)
     assert stat.S_IMODE(staged.stat().st_mode) == 0o755  # noqa: ASYNC240
     await runtime.sweep()  # the staged copy goes once its process is gone, never before
@@ -139,3 +143,24 @@ async def test_without_cgroups_memory_is_capped_per_process(
     run = await run_code(runtime, workspace, "bytearray(512 * 1024 * 1024)", memory_mb=128)
     assert not run.exit.succeeded
     assert any("MemoryError" in line for line in run.stderr)
+
+
+@root_only
+async def test_every_sandbox_runs_as_a_uid_of_its_own_given_back_after(
+    runtime: ProcessRuntime, workspace: Path
+) -> None:
+    """Not a shared `nobody`: no host process and no other sandbox shares a running one's uid."""
+    code = "import os, time; print(os.getuid(), os.getgid(), flush=True); time.sleep(30)"
+    handles = [await runtime.start(spec_for(workspace, code)) for _ in range(3)]
+    seen = []
+    for handle in handles:
+        async for line in handle.output():
+            seen.append(tuple(int(part) for part in line.data.split()))
+            break
+    assert len({uid for uid, _ in seen}) == 3
+    assert all(uid == gid and is_sandbox_uid(uid) for uid, gid in seen)
+    assert {uid for uid, _ in seen} <= runtime.identities._in_use
+    for handle in handles:
+        await handle.kill()
+        await handle.cleanup()
+    assert not {uid for uid, _ in seen} & runtime.identities._in_use

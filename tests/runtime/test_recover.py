@@ -9,8 +9,8 @@ from pathlib import Path
 
 from saassy.runtime.base import Limits
 from saassy.runtime.cgroups import SandboxCgroup
+from saassy.runtime.host import STAGE_PREFIX
 from saassy.runtime.process import ProcessRuntime
-from saassy.runtime.sandbox import SHARED_ETC
 from tests.runtime.conftest import require_isolation
 from tests.runtime.support import leave_burning_sandbox, own_process_runtime
 
@@ -95,7 +95,7 @@ async def test_sweep_frees_sandboxes_of_dead_platform_processes_only(
     stale = runtime.work_root / f"sweep-{workspace.name}@{dead.pid}-0000"
     (stale / "fs").mkdir(parents=True)
     stale_cgroup = runtime.host.cgroups.create(stale.name.partition("@")[0], Limits())
-    stale_etc = runtime.work_root / f"{SHARED_ETC}@{dead.pid}-0000"
+    stale_etc = runtime.work_root / f"{STAGE_PREFIX}@{dead.pid}-0000"  # a staged bwrap
     stale_etc.mkdir()
     live = runtime.work_root / f"sweep-live-{workspace.name}@{os.getpid()}-0000"
     (live / "fs").mkdir(parents=True)

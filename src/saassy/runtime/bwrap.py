@@ -1,13 +1,13 @@
 """The bubblewrap command line: a read-only view of the host's system dirs and nothing else.
 
 Inside: own pid, net, mount, ipc, uts and user namespaces; `/usr` and the library dirs read-only;
-a curated `/etc` (synthetic passwd, group and hosts); fresh `/proc` and `/dev`; a size-capped
-`/tmp`; the input read-only, the output dir and events file writable; secrets as read-only
-files copied by bwrap from memory file descriptors (never written to the host's disk); the root
-remounted read-only. The network namespace always has only `lo`: a task with network reaches
-the platform's egress proxy on 127.0.0.1:3128 there, and nothing else. The environment is not
-on this command line (it would show in `ps`): the launcher passes it, and bwrap hands it to the
-program unchanged.
+a curated `/etc` (synthetic passwd, group and hosts, copied in from memory); fresh `/proc` and
+`/dev`; a size-capped `/tmp`; the input read-only, the output dir and events file writable;
+secrets as read-only files copied by bwrap from memory file descriptors (never written to the
+host's disk); the root remounted read-only. The network namespace always has only `lo`: a task
+with network reaches the platform's egress proxy on 127.0.0.1:3128 there, and nothing else. The
+environment is not on this command line (it would show in `ps`): the launcher passes it, and
+bwrap hands it to the program unchanged.
 """
 
 from __future__ import annotations
@@ -40,20 +40,13 @@ GROUP = "sandbox:x:{gid}:\n"
 HOSTS = "127.0.0.1 localhost\n::1 localhost\n"
 
 
-def write_etc(directory: Path, *, uid: int, gid: int) -> dict[str, Path]:
-    """The synthetic /etc files for one sandbox, written into its private work dir."""
-    files = {
-        "/etc/passwd": PASSWD.format(uid=uid, gid=gid),
-        "/etc/group": GROUP.format(gid=gid),
-        "/etc/hosts": HOSTS,
+def etc_files(*, uid: int, gid: int) -> dict[str, bytes]:
+    """The synthetic /etc files of a sandbox running as uid:gid (bwrap copies them in)."""
+    return {
+        "/etc/passwd": PASSWD.format(uid=uid, gid=gid).encode(),
+        "/etc/group": GROUP.format(gid=gid).encode(),
+        "/etc/hosts": HOSTS.encode(),
     }
-    written = {}
-    for target, text in files.items():
-        path = directory / Path(target).name
-        path.write_text(text)
-        path.chmod(0o444)
-        written[target] = path
-    return written
 
 
 @functools.cache
@@ -88,12 +81,12 @@ def bwrap_argv(
     bwrap: str,
     argv: tuple[str, ...],
     *,
-    etc: dict[str, Path],
     input_file: Path,
     output_dir: Path,
     events_file: Path,
     tmp_bytes: int,
     read_only_paths: list[str] | None = None,
+    file_fds: Mapping[str, int] | None = None,
     secret_fds: Mapping[str, int] | None = None,
     info_fd: int | None = None,
     block_fd: int | None = None,
@@ -110,8 +103,8 @@ def bwrap_argv(
     if block_fd is not None:
         args += ["--block-fd", str(block_fd)]
     args += system_binds()
-    for target, source in etc.items():
-        args += ["--ro-bind", str(source), target]
+    for target, fd in (file_fds or {}).items():
+        args += ["--perms", "0444", "--ro-bind-data", str(fd), target]
     args += ["--proc", "/proc", "--dev", "/dev"]
     args += ["--size", str(tmp_bytes), "--tmpfs", SANDBOX_TMP]
     args += ["--ro-bind", str(input_file), INPUT_PATH]

@@ -1,9 +1,10 @@
-"""The file descriptors a bwrap launch hands over: secrets in memory, and the hold.
+"""The file descriptors a bwrap launch hands over: files and secrets in memory, and the hold.
 
-Secrets go in as memory files (`memfd`) that bwrap copies into the sandbox (`--ro-bind-data`):
-they never touch a disk. A held launch gets two pipes: bwrap reports its child's pid on one
-(`--info-fd`) and waits for a byte on the other (`--block-fd`), so the platform can open the
-proxy socket in the sandbox's network, or set rlimits, before the program's first instruction.
+Secrets, and the sandbox's own /etc/passwd and group, go in as memory files (`memfd`) that bwrap
+copies into the sandbox (`--ro-bind-data`): they never touch a disk. A held launch gets two
+pipes: bwrap reports its child's pid on one (`--info-fd`) and waits for a byte on the other
+(`--block-fd`), so the platform can open the proxy socket in the sandbox's network before the
+program's first instruction.
 """
 
 from __future__ import annotations
@@ -36,14 +37,23 @@ def _memory_file(value: bytes) -> int:
 
 @dataclass
 class LaunchFds:
+    files: dict[str, int] = field(default_factory=dict)  # path inside -> memfd (read-only)
     secrets: dict[str, int] = field(default_factory=dict)  # name -> memfd, same number inside
     info: tuple[int, int] | None = None  # (read, write)
     block: tuple[int, int] | None = None  # (read, write)
 
     @classmethod
-    def open(cls, secrets: Mapping[str, SecretStr], *, held: bool) -> LaunchFds:
+    def open(
+        cls,
+        secrets: Mapping[str, SecretStr],
+        *,
+        held: bool,
+        files: Mapping[str, bytes] | None = None,
+    ) -> LaunchFds:
         fds = cls()
         try:
+            for path, content in (files or {}).items():
+                fds.files[path] = _memory_file(content)
             for name, secret in secrets.items():
                 fds.secrets[name] = _memory_file(secret.get_secret_value().encode())
             if held:
@@ -69,13 +79,15 @@ class LaunchFds:
     @property
     def for_child(self) -> tuple[int, ...]:
         ends = [self.info_fd, self.block_fd]
-        return (*self.secrets.values(), *(fd for fd in ends if fd is not None))
+        memory = (*self.files.values(), *self.secrets.values())
+        return (*memory, *(fd for fd in ends if fd is not None))
 
     def close_child_ends(self) -> None:
         """After the spawn: the child has its copies; ours would keep the pipes open."""
         for fd in self.for_child:
             with contextlib.suppress(OSError):
                 os.close(fd)
+        self.files.clear()
         self.secrets.clear()
         if self.info is not None:
             self.info = (self.info[0], -1)
@@ -83,10 +95,12 @@ class LaunchFds:
             self.block = (-1, self.block[1])
 
     def close_all(self) -> None:
-        for fd in [*self.secrets.values(), *(self.info or ()), *(self.block or ())]:
+        memory = [*self.files.values(), *self.secrets.values()]
+        for fd in [*memory, *(self.info or ()), *(self.block or ())]:
             if fd >= 0:
                 with contextlib.suppress(OSError):
                     os.close(fd)
+        self.files.clear()
         self.secrets.clear()
         self.info = self.block = None
 

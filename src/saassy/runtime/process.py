@@ -33,14 +33,13 @@ from saassy.runtime.base import (
 )
 from saassy.runtime.cgroups import SandboxCgroup, cgroup_name, detect_cgroups
 from saassy.runtime.host import Bwrap, locate_bwrap
+from saassy.runtime.identity import SandboxIdentities
 from saassy.runtime.netns import can_enter_netns
 from saassy.runtime.rlimits import RlimitsSandbox
 from saassy.runtime.sandbox import NamespaceSandbox, SandboxHost
 
 log = structlog.get_logger(__name__)
 
-SANDBOX_UID = 65534  # nobody
-SANDBOX_GID = 65534
 UNAVAILABLE_HINT = (
     "install bubblewrap (e.g. `apt install bubblewrap`) or allow unprivileged user namespaces; "
     "for development only, SAASSY_ALLOW_UNISOLATED=true runs tasks without a sandbox"
@@ -126,8 +125,7 @@ class ProcessRuntime(Runtime):
         force_rlimits: bool = False,
         work_dir: Path | None = None,
         cgroup_parent: str = "saassy",
-        uid: int = SANDBOX_UID,
-        gid: int = SANDBOX_GID,
+        identities: SandboxIdentities | None = None,
         use_cgroups: bool = True,
         bwrap: str | None = None,
         egress: EgressGateway | None = None,
@@ -139,8 +137,7 @@ class ProcessRuntime(Runtime):
         self.not_enforced: list[str] = []
         self.not_measured: list[str] = []
         self.network_unavailable: str | None = None
-        root = os.geteuid() == 0
-        self.uid, self.gid = (uid, gid) if root else (os.geteuid(), os.getegid())
+        self.identities = identities or SandboxIdentities()
         if force_rlimits:
             self.missing.append("the rlimits runner was forced")
         else:
@@ -194,7 +191,9 @@ class ProcessRuntime(Runtime):
             return None
         drop = []
         if setpriv is not None:
-            drop = [setpriv, "--reuid", str(self.uid), "--regid", str(self.gid), "--clear-groups"]
+            probe = self.identities.probe()
+            drop = [setpriv, "--reuid", str(probe.uid), "--regid", str(probe.gid)]
+            drop += ["--clear-groups"]
         failure = _bwrap_failure([*drop, self.bwrap.path])
         if failure is not None:
             self.missing.append(f"bwrap cannot create namespaces here: {failure}")
@@ -212,8 +211,6 @@ class ProcessRuntime(Runtime):
             cgroups=detect_cgroups(cgroup_parent) if use_cgroups else None,
             work_root=self.work_root,
             can_mount=mounts.can_mount_tmpfs(self.work_root),
-            uid=self.uid,
-            gid=self.gid,
             egress=egress if self.network_unavailable is None else None,
         )
 
@@ -223,19 +220,24 @@ class ProcessRuntime(Runtime):
                 "isolation_unavailable",
                 f"no sandbox can be made on this host: {self.unavailable_reason}",
             )
-        if self.host is not None:
-            if spec.network and self.network_unavailable is not None:
-                raise SandboxRefused(
-                    "network_unavailable",
-                    f"this task type needs network, and none can be given: "
-                    f"{self.network_unavailable}",
-                )
-            sandbox = NamespaceSandbox(spec, self.host)
-            await sandbox.launch()
-            return sandbox
-        fallback = RlimitsSandbox(spec, self.work_root, uid=self.uid, gid=self.gid)
-        await fallback.launch()
-        return fallback
+        if self.host is not None and spec.network and self.network_unavailable is not None:
+            raise SandboxRefused(
+                "network_unavailable",
+                f"this task type needs network, and none can be given: {self.network_unavailable}",
+            )
+        identity = self.identities.take()
+        handle: NamespaceSandbox | RlimitsSandbox
+        try:
+            if self.host is not None:
+                handle = NamespaceSandbox(spec, self.host, identity)
+            else:
+                handle = RlimitsSandbox(spec, self.work_root, identity)
+            await handle.launch()
+        except BaseException:
+            self.identities.give_back(identity)
+            raise
+        handle.after_cleanup(lambda: self.identities.give_back(identity))
+        return handle
 
     async def end_leftover(self, name: str) -> Usage | None:
         """Kill what a crashed platform process left of sandbox `name` and measure it; the
@@ -290,15 +292,15 @@ class ProcessRuntime(Runtime):
             return super().summary()
         if self.host is None:
             return (
-                f"rlimits: NO ISOLATION (opted in: SAASSY_ALLOW_UNISOLATED): programs run as "
-                f"uid {self.uid} and see this host's files and network"
+                "rlimits: NO ISOLATION (opted in: SAASSY_ALLOW_UNISOLATED): programs run as "
+                f"{self.identities.description} and see this host's files and network"
             )
         assert self.bwrap is not None
         cgroups = self.host.cgroups
         parts = [
             f"{self.isolation.value}: bubblewrap {self.bwrap.version} ({self.bwrap.origin})",
             f"cgroup v{cgroups.version}" if cgroups else "no writable cgroups",
-            f"sandbox uid {self.uid}",
+            f"each sandbox as {self.identities.description}",
             f"network: {'egress proxy' if self.network_unavailable is None else 'unavailable'}",
         ]
         if self.not_enforced:
@@ -309,7 +311,7 @@ class ProcessRuntime(Runtime):
 
     def describe(self) -> dict[str, object]:
         described = super().describe()
-        described["sandbox_uid"] = self.uid
+        described["sandbox_uid"] = self.identities.description
         if self.bwrap is not None:
             described["bwrap"] = {
                 "path": self.bwrap.path,

@@ -27,6 +27,7 @@ import structlog
 from saassy.runtime.artifacts import copy_file, copy_out
 from saassy.runtime.base import SandboxSpec, Usage
 from saassy.runtime.environment import sandbox_env
+from saassy.runtime.identity import Identity
 from saassy.runtime.sandbox import work_dir_name
 from saassy.runtime.supervise import SupervisedProcess
 
@@ -88,10 +89,10 @@ def rlimits_for(spec: SandboxSpec, uid: int) -> dict[str, int]:
 class RlimitsSandbox(SupervisedProcess):
     """A plain subprocess in its own session, under rlimits, never as uid 0."""
 
-    def __init__(self, spec: SandboxSpec, work_root: Path, *, uid: int, gid: int) -> None:
+    def __init__(self, spec: SandboxSpec, work_root: Path, identity: Identity) -> None:
         super().__init__(spec)
         self.work_dir = work_root / work_dir_name(spec.name)
-        self.uid, self.gid = uid, gid
+        self.uid, self.gid = identity.uid, identity.gid
         self._status: asyncio.StreamReader | None = None
         self._program_pid: int | None = None
 

@@ -23,7 +23,6 @@ import os
 import secrets
 import shutil
 import signal
-import threading
 import time
 from collections.abc import Awaitable
 from dataclasses import dataclass, replace
@@ -37,6 +36,7 @@ from saassy.runtime.artifacts import copy_file, copy_out
 from saassy.runtime.base import EgressGateway, EgressLink, Limits, SandboxSpec, Usage
 from saassy.runtime.cgroups import CgroupLayout, SandboxCgroup, cgroup_name
 from saassy.runtime.environment import sandbox_env
+from saassy.runtime.identity import Identity
 from saassy.runtime.launch import LaunchFailed, LaunchFds
 from saassy.runtime.netns import listen_in_netns
 from saassy.runtime.proctree import first_child, tree_cpu_seconds
@@ -54,7 +54,6 @@ TRAMPOLINE = (
 )
 PEAK_SAMPLE_S = 0.05
 PAGE = 4096
-SHARED_ETC = ".etc"
 SETTLE_S = 0.005
 SETTLE_POLL_S = 0.0001
 KILL_GRACE_S = 2.0
@@ -67,12 +66,10 @@ class SandboxHost:
     """What the host offers, found once by the runtime."""
 
     bwrap: str
-    setpriv: str | None  # set when we are root and must drop to `uid` before bwrap
+    setpriv: str | None  # set when we are root and must drop to the sandbox's uid before bwrap
     cgroups: CgroupLayout | None  # None: no writable cgroups, limits by rlimits instead
     work_root: Path
     can_mount: bool
-    uid: int
-    gid: int
     egress: EgressGateway | None = None  # None: no sandbox gets network
 
 
@@ -91,9 +88,10 @@ def ulimits(limits: Limits) -> list[str]:
 class NamespaceSandbox(SupervisedProcess):
     """One running `bwrap`, in one cgroup where the host allows."""
 
-    def __init__(self, spec: SandboxSpec, host: SandboxHost) -> None:
+    def __init__(self, spec: SandboxSpec, host: SandboxHost, identity: Identity) -> None:
         super().__init__(spec)
         self.host = host
+        self.identity = identity
         self.work_dir = host.work_root / work_dir_name(spec.name)
         self.cgroup: SandboxCgroup | None = None
         self._mounted = False
@@ -107,7 +105,9 @@ class NamespaceSandbox(SupervisedProcess):
 
     async def launch(self) -> None:
         spec = self.spec
-        fds = LaunchFds.open(spec.secrets, held=spec.network)
+        identity = self.identity
+        files = bwrap.etc_files(uid=identity.uid, gid=identity.gid)
+        fds = LaunchFds.open(spec.secrets, held=spec.network, files=files)
         try:
             command, joins = await _until_done(asyncio.to_thread(self._prepare, fds))
             limits = ulimits(spec.limits) if self.host.cgroups is None else []
@@ -174,17 +174,18 @@ class NamespaceSandbox(SupervisedProcess):
             joins = [str(path) for path in self.cgroup.join_files]
         drop = []
         if host.setpriv is not None:
-            drop = [host.setpriv, "--reuid", str(host.uid), "--regid", str(host.gid)]
+            uid, gid = self.identity.uid, self.identity.gid
+            drop = [host.setpriv, "--reuid", str(uid), "--regid", str(gid)]
             drop += ["--clear-groups", "--no-new-privs", "--bounding-set", "-all"]
         command = bwrap.bwrap_argv(
             host.bwrap,
             spec.argv,
-            etc=shared_etc(host),
             input_file=self.work_dir / "input.json",
             output_dir=self.work_dir / "output",
             events_file=self.work_dir / "events.jsonl",
             tmp_bytes=spec.limits.disk_mb * 1024 * 1024,
             read_only_paths=bwrap.program_paths(spec.argv, spec.read_only_paths),
+            file_fds=fds.files,
             secret_fds=fds.secrets,
             info_fd=fds.info_fd,
             block_fd=fds.block_fd,
@@ -213,7 +214,7 @@ class NamespaceSandbox(SupervisedProcess):
         (self.work_dir / "events.jsonl").touch(mode=0o600)
         if os.geteuid() == 0:
             for path in (self.work_dir / "output", self.work_dir / "events.jsonl"):
-                os.chown(path, host.uid, host.gid)
+                os.chown(path, self.identity.uid, self.identity.gid)
 
     async def _sample_peak(self) -> None:
         """Only for v2 kernels without memory.peak: sample memory.current while running."""
@@ -374,23 +375,3 @@ async def _until_done(work: Awaitable[T]) -> T:
         with contextlib.suppress(BaseException):
             await future
         raise
-
-
-_etc_lock = threading.Lock()
-_etc_files: dict[tuple[Path, int, int, int], dict[str, Path]] = {}
-
-
-def shared_etc(host: SandboxHost) -> dict[str, Path]:
-    """The synthetic /etc files (the same for every sandbox), written once per process.
-
-    Named like a work dir, `.etc@<pid>-<random>`, so `sweep()` removes them once we are gone; the
-    dot keeps it apart from every sandbox's (`cgroup_name` never starts with one).
-    """
-    key = (host.work_root, host.uid, host.gid, os.getpid())
-    with _etc_lock:
-        if key not in _etc_files:
-            directory = host.work_root / f"{SHARED_ETC}@{os.getpid()}-{secrets.token_hex(4)}"
-            directory.mkdir(mode=0o711)
-            directory.chmod(0o711)
-            _etc_files[key] = bwrap.write_etc(directory, uid=host.uid, gid=host.gid)
-        return _etc_files[key]

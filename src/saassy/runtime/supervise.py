@@ -11,7 +11,7 @@ import abc
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Protocol
 
 import structlog
@@ -56,6 +56,7 @@ class SupervisedProcess(SandboxHandle):
         self._started_at = 0.0
         self._ended_at: float | None = None
         self._cleaned = False
+        self._after_cleanup: list[Callable[[], None]] = []
 
     def _supervise(self, process: LaunchedProcess) -> None:
         self._process = process
@@ -130,7 +131,15 @@ class SupervisedProcess(SandboxHandle):
         if self._supervisor is not None and not self._supervisor.done():
             await self.kill()
         self._cleaned = True
-        await self._release()
+        try:
+            await self._release()
+        finally:
+            for callback in self._after_cleanup:
+                callback()
+
+    def after_cleanup(self, callback: Callable[[], None]) -> None:
+        """Run `callback` once the sandbox is released (the runtime takes back its uid)."""
+        self._after_cleanup.append(callback)
 
     @abc.abstractmethod
     async def _kill_tree(self) -> None:
