@@ -86,6 +86,8 @@ def print_rows(title: str, rows: list[Row], numbers: dict[str, float], console: 
     for column in ("Measure", "Value", "Unit", "Target", ""):
         table.add_column(column, justify="right" if column == "Value" else "left")
     for row in rows:
+        if row.key not in numbers:  # measured only where it can be (e.g. two bwrap binaries)
+            continue
         met = row.met(numbers[row.key])
         verdict = "" if met is None else ("[green]met[/]" if met else "[red]short[/]")
         table.add_row(row.label, f"{numbers[row.key]:.2f}", row.unit, row.target, verdict)

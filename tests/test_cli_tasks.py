@@ -23,6 +23,7 @@ from saassy.cli import app as cli
 from saassy.kit.db import create_engine
 from saassy.models import Base
 from tests.conftest import on_postgresql
+from tests.runtime.conftest import require_sandbox
 
 CATALOG = """
 default_plan = "free"
@@ -138,6 +139,7 @@ def _probe(url: str) -> tuple[bool, bool]:
 @pytest.fixture(scope="module")
 def server(migrated_template: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """`saassy dev` as a real process on a free port, with the test catalog and its own data."""
+    require_sandbox()  # else /ready answers 503 and the server is never ready
     directory = tmp_path_factory.mktemp("cli-tasks")
     catalog = directory / "saassy.toml"
     catalog.write_text(CATALOG, encoding="utf-8")

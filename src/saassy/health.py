@@ -29,9 +29,10 @@ async def ready(ctx: Context) -> JSONResponse | dict[str, str]:
         return JSONResponse(
             {"status": "unavailable", "database": type(exc).__name__}, status_code=503
         )
-    database = ctx.engine.dialect.name
+    body = {"status": "ready", "database": ctx.engine.dialect.name}
     runtime = ctx.task_engine.runtime if ctx.task_engine is not None else None
-    if runtime is not None and runtime.isolation is IsolationLevel.unavailable:
-        body = {"status": "unavailable", "database": database, "isolation": runtime.summary()}
-        return JSONResponse(body, status_code=503)
-    return {"status": "ready", "database": database}
+    if runtime is not None:
+        body["isolation"] = runtime.summary()  # also when it is the unisolated opt-in
+        if runtime.isolation is IsolationLevel.unavailable:
+            return JSONResponse(body | {"status": "unavailable"}, status_code=503)
+    return body

@@ -13,6 +13,7 @@ from saassy.kit.context import AppContext
 from saassy.models import AttemptStatus, Task, TaskAttempt, TaskLogChunk, TaskStatus, UsageRecord
 from tests.conftest import SignUp
 from tests.dispatch.support import insert_tasks, set_plan, start_runner, wait_for_status
+from tests.runtime.conftest import require_isolation
 from tests.runtime.support import own_process_runtime
 
 
@@ -40,6 +41,7 @@ async def test_kill_9_during_100_running_tasks_then_restart(
     data_dir = tmp_path / "runner"
     log = tmp_path / "runner.log"
     async with own_process_runtime() as runtime:  # no other test run's sweep frees its leftovers
+        require_isolation(runtime)
         runner = ("2", str(runtime.work_root))  # lease (s), sandboxes' work root
         first = start_runner(database_url, data_dir, log, *runner)
         try:

@@ -52,7 +52,8 @@ async def test_tasks_fail_with_isolation_unavailable_and_ready_says_why(
         assert task.status == TaskStatus.failed
         assert task.error_code == "isolation_unavailable"
         assert task.error is not None
-        assert "no sandbox can be made on this host" in task.error
+        assert "no sandbox can be made on this server" in task.error
+        assert "bwrap" not in task.error  # the host's details are the operator's, not shown
         assert task.attempt_count == 1  # not retried: no retry makes a sandbox appear
         reservation = await reservation_of(ctx.sessionmaker, task.quota_reservation_id)
         assert reservation.status == ReservationStatus.released  # nothing ran: not charged

@@ -3,6 +3,7 @@ PATH, as on a machine with only Python): without isolation these tests skip, and
 
 from __future__ import annotations
 
+import functools
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -16,14 +17,29 @@ from tests.runtime.support import without_system_bwrap
 from tests.services import IN_CI
 
 
-def require_isolation(runtime: ProcessRuntime) -> None:
-    """Skip when this host cannot isolate; in CI that is a failure."""
-    if runtime.isolation is IsolationLevel.namespaces_cgroups:
+def require_isolation(runtime: ProcessRuntime, *, cgroups: bool = True) -> None:
+    """Skip when this host cannot give the isolation a test needs (by default namespaces in
+    cgroups, which needs root); in CI that is a failure."""
+    wanted = {IsolationLevel.namespaces_cgroups}
+    if not cgroups:
+        wanted.add(IsolationLevel.namespaces)
+    if runtime.isolation in wanted:
         return
-    message = f"process runtime cannot isolate here: {runtime.summary()}"
+    needs = "namespaces in writable cgroups (root)" if cgroups else "namespaces"
+    message = f"this test needs {needs}; the process runtime has {runtime.summary()}"
     if IN_CI:
         pytest.fail(f"{message}; CI must install bubblewrap and run as root with cgroups")
     pytest.skip(message)
+
+
+@functools.cache
+def _host_runtime() -> ProcessRuntime:
+    return ProcessRuntime()
+
+
+def require_sandbox() -> None:
+    """For tests that run a whole server with real tasks: any namespace sandbox will do."""
+    require_isolation(_host_runtime(), cgroups=False)
 
 
 # Where the system has no bwrap (a newcomer's machine) only the bundled one is there to test.

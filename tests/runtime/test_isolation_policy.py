@@ -6,13 +6,15 @@ from __future__ import annotations
 import os
 import shutil
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from saassy.cli.serve import refused_lines
+from saassy.config import Settings
 from saassy.runtime import host
-from saassy.runtime.base import EndReason, IsolationLevel, SandboxRefused
+from saassy.runtime.base import IsolationLevel, SandboxRefused
 from saassy.runtime.process import ProcessRuntime
 from tests.runtime.support import own_work_root, run_code, spec_for, without_system_bwrap
 from tests.runtime.test_abuse import is_sandbox_uid
@@ -105,46 +107,6 @@ async def test_a_bundled_bwrap_out_of_the_sandbox_uids_reach_is_staged(
     assert staged.exists()  # noqa: ASYNC240
 
 
-async def test_without_cgroups_namespaces_still_isolate_and_end_the_whole_tree(
-    tmp_path: Path, workspace: Path
-) -> None:
-    runtime = ProcessRuntime(use_cgroups=False, work_dir=own_work_root(tmp_path))
-    if runtime.host is None:
-        pytest.skip(runtime.summary())
-    assert runtime.isolation is IsolationLevel.namespaces
-    assert "not enforced: memory" in runtime.summary()
-    code = """
-        import os, socket
-        print(os.getuid() != 0, flush=True)
-        try:
-            socket.create_connection(("1.1.1.1", 53), timeout=1)
-            print("network")
-        except OSError:
-            print("no network", flush=True)
-        if os.fork() == 0:
-            os.setsid()
-            while True:
-                pass
-        while True:
-            pass
-    """
-    run = await run_code(runtime, workspace, code, cpus=1, timeout_s=2)
-    assert run.stdout == ["True", "no network"]
-    assert run.exit.reason is EndReason.timed_out
-    assert run.usage.cpu_seconds > 0.5  # what the tree burned, as wait4 reported it
-
-
-async def test_without_cgroups_memory_is_capped_per_process(
-    tmp_path: Path, workspace: Path
-) -> None:
-    runtime = ProcessRuntime(use_cgroups=False, work_dir=own_work_root(tmp_path))
-    if runtime.host is None:
-        pytest.skip(runtime.summary())
-    run = await run_code(runtime, workspace, "bytearray(512 * 1024 * 1024)", memory_mb=128)
-    assert not run.exit.succeeded
-    assert any("MemoryError" in line for line in run.stderr)
-
-
 @root_only
 async def test_every_sandbox_runs_as_a_uid_of_its_own_given_back_after(
     runtime: ProcessRuntime, workspace: Path
@@ -164,3 +126,20 @@ async def test_every_sandbox_runs_as_a_uid_of_its_own_given_back_after(
         await handle.kill()
         await handle.cleanup()
     assert not {uid for uid, _ in seen} & runtime.identities._in_use
+
+
+def test_the_banner_names_task_types_this_host_will_refuse(
+    settings_factory: Callable[..., Settings], tmp_path: Path
+) -> None:
+    catalog = tmp_path / "saassy.toml"
+    catalog.write_text(
+        '[plans.free]\nname = "Free"\n'
+        '[task_types.fetch]\ntitle = "F"\ncommand = ["x"]\nnetwork = true\n'
+        '[task_types.local]\ntitle = "L"\ncommand = ["x"]\n'
+    )
+    runtime = ProcessRuntime(work_dir=own_work_root(tmp_path))  # no egress proxy given
+    if runtime.host is None:
+        pytest.skip(runtime.summary())
+    lines = refused_lines(settings_factory(config=catalog), runtime)
+    assert len(lines) == 1
+    assert "refused   task type fetch: network unavailable: no egress proxy" in lines[0]

@@ -38,7 +38,7 @@ def dev(
         # Links in e-mails (magic links, invitations) should point at this very server.
         settings = settings_from(config=config, data_dir=data_dir, env="development", base_url=url)
     with reporting_errors():
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         upgrade_database(settings.resolved_database_url)
     runtime = build_runtime(settings)
     console.print(first_run_hint(settings, url, runtime))
@@ -54,6 +54,7 @@ def first_run_hint(settings: Settings, url: str, runtime: Runtime) -> str:
             f"  database  {escape(_redacted(settings.resolved_database_url))}",
             f"  catalog   {escape(str(settings.config_path))}",
             isolation_line(runtime),
+            *refused_lines(settings, runtime),
             f"  API docs  {url}/api/docs  (OpenAPI schema: {url}/api/openapi.json)",
             "Sign up:",
             f"  curl -X POST {url}/api/v1/auth/signup -H 'Content-Type: application/json' "
@@ -72,6 +73,21 @@ def isolation_line(runtime: Runtime) -> str:
     if runtime.isolation in (IsolationLevel.unavailable, IsolationLevel.rlimits):
         return f"[bold red]{line}[/bold red]"
     return line
+
+
+def refused_lines(settings: Settings, runtime: Runtime) -> list[str]:
+    """Task types of the catalog this host will refuse (e.g. network without root), if any."""
+    refused = {
+        name: why
+        for name, task_type in sorted(settings.catalog.task_types.items())
+        if (why := runtime.refusal_for(network=task_type.network)) is not None
+    }
+    if not refused or runtime.isolation is IsolationLevel.unavailable:
+        return []  # none, or every one (the isolation line says so)
+    return [
+        f"[bold red]  refused   task type {escape(name)}: {escape(why)}[/bold red]"
+        for name, why in refused.items()
+    ]
 
 
 def _command() -> str:

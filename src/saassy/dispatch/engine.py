@@ -37,6 +37,9 @@ class TaskEngine:
 
     async def start(self) -> None:
         """Adopt what a crashed predecessor left, then dispatch in the background."""
+        for name, task_type in self.dispatcher.catalog.task_types.items():
+            if (why := self.runtime.refusal_for(network=task_type.network)) is not None:
+                log.warning("engine.task_type_refused_here", task_type=name, why=why)
         await self.executor.start()
         self.dispatcher.start()
         # Leftovers of a crashed predecessor (cgroups, mounts, work dirs) would pile up and slow

@@ -36,11 +36,15 @@ def alembic_config(database_url: str) -> Config:
 
 def upgrade_database(database_url: str, revision: str = "head") -> None:
     """Bring the schema to `revision`; safe to run on every start (no-op when current)."""
+    database: Path | None = None
     if database_url.startswith("sqlite"):
         path = async_database_url(database_url).database
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            database = Path(path)
+            database.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     command.upgrade(alembic_config(database_url), revision)
+    if database is not None and database.exists():
+        database.chmod(0o600)  # other local users have no business reading it
 
 
 def require_current_schema(database_url: str) -> None:

@@ -209,6 +209,12 @@ class Runtime(abc.ABC):
         """
         return 0
 
+    def refusal_for(self, *, network: bool) -> str | None:
+        """Why a task type would be refused here (None: it can run), for the operator's eyes."""
+        if self.isolation is IsolationLevel.unavailable:
+            return "no sandbox can be made"
+        return None
+
     def summary(self) -> str:
         """The isolation in force, in one line, for the start-up banner and the logs."""
         if self.isolation is IsolationLevel.unavailable:

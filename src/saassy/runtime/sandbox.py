@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import math
 import os
 import secrets
 import shutil
 import signal
+import subprocess
 import time
 from collections.abc import Awaitable
 from dataclasses import dataclass, replace
@@ -39,7 +41,7 @@ from saassy.runtime.environment import sandbox_env
 from saassy.runtime.identity import Identity
 from saassy.runtime.launch import LaunchFailed, LaunchFds
 from saassy.runtime.netns import listen_in_netns
-from saassy.runtime.proctree import first_child, tree_cpu_seconds
+from saassy.runtime.proctree import first_child, tree_usage, user_threads
 from saassy.runtime.spawn import SpawnedProcess, spawn
 from saassy.runtime.supervise import SupervisedProcess
 
@@ -57,6 +59,7 @@ PAGE = 4096
 SETTLE_S = 0.005
 SETTLE_POLL_S = 0.0001
 KILL_GRACE_S = 2.0
+BACKSTOP_FACTOR = 2  # RLIMIT_NPROC behind a cgroup's pids.max
 TREE_SAMPLE_S = 0.1
 T = TypeVar("T")
 
@@ -78,11 +81,32 @@ def work_dir_name(name: str) -> str:
     return f"{cgroup_name(name)}@{os.getpid()}-{secrets.token_hex(4)}"
 
 
-def ulimits(limits: Limits) -> list[str]:
-    """Per-process limits standing in for the cgroup a host without writable cgroups lacks, as
-    `ulimit` options every POSIX shell spells alike: address space (KiB) and CPU time (s)."""
+def ulimits(limits: Limits, processes: tuple[str, int] | None) -> list[str]:
+    """Per-process limits standing in for the cgroup a host without writable cgroups lacks:
+    address space (KiB) and CPU time (s), which every POSIX shell spells alike, and the number
+    of processes where the shell can set it."""
     cpu_s = math.ceil(limits.timeout_s * max(limits.cpus, 1.0)) + 1
-    return ["-v", str(limits.memory_mb * 1024), "-t", str(cpu_s)]
+    return ["-v", str(limits.memory_mb * 1024), "-t", str(cpu_s), *process_limit(processes)]
+
+
+def process_limit(processes: tuple[str, int] | None) -> list[str]:
+    """`ulimit` arguments for RLIMIT_NPROC (the shell's flag and the count), if it has one."""
+    return [processes[0], str(processes[1])] if processes is not None else []
+
+
+@functools.cache
+def process_limit_flag() -> str | None:
+    """The shell's `ulimit` flag for RLIMIT_NPROC: `-u` in bash and busybox, `-p` in dash (where
+    bash's `-p` is the pipe size and cannot be set, so a wrong guess fails instead)."""
+    for flag in ("-u", "-p"):
+        done = subprocess.run(  # noqa: S603 - a fixed shell command
+            ["/bin/sh", "-c", f"ulimit {flag} 1000 && [ $(ulimit {flag}) = 1000 ]"],
+            capture_output=True,
+            check=False,
+        )
+        if done.returncode == 0:
+            return flag
+    return None
 
 
 class NamespaceSandbox(SupervisedProcess):
@@ -102,6 +126,7 @@ class NamespaceSandbox(SupervisedProcess):
         self._first_pid: int | None = None  # the sandbox's pid 1, as the host sees it (held)
         self._egress: EgressLink | None = None
         self._tree_cpu = 0.0
+        self._tree_peak = 0
 
     async def launch(self) -> None:
         spec = self.spec
@@ -110,7 +135,6 @@ class NamespaceSandbox(SupervisedProcess):
         fds = LaunchFds.open(spec.secrets, held=spec.network, files=files)
         try:
             command, joins = await _until_done(asyncio.to_thread(self._prepare, fds))
-            limits = ulimits(spec.limits) if self.host.cgroups is None else []
             env = sandbox_env(
                 spec,
                 input_path=bwrap.INPUT_PATH,
@@ -118,7 +142,7 @@ class NamespaceSandbox(SupervisedProcess):
                 events_path=bwrap.EVENTS_PATH,
                 secrets_path=bwrap.SECRETS_PATH,
             )
-            launcher = ["/bin/sh", "-c", TRAMPOLINE, "saassy-launch", *joins, "--", *limits, "--"]
+            launcher = ["/bin/sh", "-c", TRAMPOLINE, "saassy-launch", *joins, "--"]
             self._spawned = await spawn(
                 [*launcher, *command],
                 env=env,
@@ -156,6 +180,16 @@ class NamespaceSandbox(SupervisedProcess):
             raise
         fds.release()
 
+    def _processes(self, factor: int = 1) -> tuple[str, int] | None:
+        """The shell's flag and the RLIMIT_NPROC that leaves this sandbox `pids` more processes
+        than its uid runs now: a root platform's sandbox has a uid of its own, which runs
+        nothing yet; a non-root platform's shares its uid, so the rest are counted."""
+        flag = process_limit_flag()
+        if flag is None:
+            return None
+        running = 0 if os.geteuid() == 0 else user_threads(self.identity.uid)
+        return flag, running + self.spec.limits.pids * factor
+
     def _notice(self, text: str) -> None:
         self._pump.note("system", f"[saassy] {text}")
 
@@ -163,15 +197,21 @@ class NamespaceSandbox(SupervisedProcess):
         return self.work_dir / "events.jsonl"
 
     def _prepare(self, fds: LaunchFds) -> tuple[list[str], list[str]]:
-        """Off the loop: files, cgroup, and the launch command; returns (command, join files)."""
+        """Off the loop: files, cgroup, and the launch command; returns (command, the
+        launcher's arguments: the cgroup files to join, "--", the ulimits to set)."""
         spec, host = self.spec, self.host
         self._prepare_files()
         joins: list[str] = []
+        limits: list[str] = []
         if host.cgroups is not None:
             self.cgroup = host.cgroups.create(spec.name, spec.limits)
             if self.cgroup.version == 2 and self.cgroup.peak_memory_bytes() is None:
                 self._sampled_peak = 0  # v1 always keeps a peak
             joins = [str(path) for path in self.cgroup.join_files]
+            # A second fence, behind pids.max: the cgroup stays the one that stops a fork bomb.
+            limits = process_limit(self._processes(BACKSTOP_FACTOR))
+        else:
+            limits = ulimits(spec.limits, self._processes())
         drop = []
         if host.setpriv is not None:
             uid, gid = self.identity.uid, self.identity.gid
@@ -190,7 +230,7 @@ class NamespaceSandbox(SupervisedProcess):
             info_fd=fds.info_fd,
             block_fd=fds.block_fd,
         )
-        return [*drop, *command], joins
+        return [*drop, *command], [*joins, "--", *limits]
 
     def _prepare_files(self) -> None:
         """The private work dir: a size-capped tmpfs (when we may mount) that the sandbox uid may
@@ -256,19 +296,24 @@ class NamespaceSandbox(SupervisedProcess):
         return Usage(self.cgroup.cpu_seconds(), peak, self.wall_seconds)
 
     def _rusage(self) -> Usage:
-        """Without a cgroup: the CPU the tree was last seen to have used (`_sample_tree`).
-        Peak memory is not measured (`ru_maxrss` of a vforked child is the server's size)."""
+        """Without a cgroup: what the tree was last seen to use (`_sample_tree`): CPU, and the
+        most memory it held at once (`ru_maxrss` would be the server's: the child is vforked)."""
         if self._spawned is not None and self._exit is None:
-            self._tree_cpu = max(self._tree_cpu, tree_cpu_seconds(self._spawned.pid))
-        return Usage(self._tree_cpu, 0, self.wall_seconds)
+            self._sample_now()
+        return Usage(self._tree_cpu, self._tree_peak, self.wall_seconds)
+
+    def _sample_now(self) -> None:
+        assert self._spawned is not None
+        cpu, resident = tree_usage(self._spawned.pid)
+        self._tree_cpu = max(self._tree_cpu, cpu)
+        self._tree_peak = max(self._tree_peak, resident)
 
     async def _sample_tree(self) -> None:
         """Without a cgroup nobody totals the tree for us: bwrap exits before it reaps the
         sandbox's first process. Sum what /proc shows, until the end."""
-        assert self._spawned is not None
         while True:
             await asyncio.sleep(TREE_SAMPLE_S)
-            self._tree_cpu = max(self._tree_cpu, tree_cpu_seconds(self._spawned.pid))
+            self._sample_now()
 
     async def _finish(self) -> bool:
         if self._sampler is not None:
