@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 from sqlalchemy import update
@@ -67,7 +68,12 @@ async def test_a_task_goes_queued_dispatched_running_succeeded(
     assert spec.argv == ("/bin/true",)
     assert spec.limits.timeout_s == 10
     assert spec.limits.memory_mb == 64
-    assert not spec.output_dir.exists(), "the work dir is cleaned up"
+    # The supervisor cleans up after it has written the outcome the test waited for.
+    for _ in range(200):
+        if not spec.output_dir.exists():  # noqa: ASYNC240
+            break
+        await asyncio.sleep(0.01)
+    assert not spec.output_dir.exists(), "the work dir is cleaned up"  # noqa: ASYNC240
 
     statuses = []
     while len(statuses) < 3:
