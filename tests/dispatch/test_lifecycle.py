@@ -70,10 +70,10 @@ async def test_a_task_goes_queued_dispatched_running_succeeded(
     assert spec.limits.memory_mb == 64
     # The supervisor cleans up after it has written the outcome the test waited for.
     for _ in range(200):
-        if not spec.output_dir.exists():  # noqa: ASYNC240
+        if not spec.output_dir.exists():
             break
         await asyncio.sleep(0.01)
-    assert not spec.output_dir.exists(), "the work dir is cleaned up"  # noqa: ASYNC240
+    assert not spec.output_dir.exists(), "the work dir is cleaned up"
 
     statuses = []
     while len(statuses) < 3:
