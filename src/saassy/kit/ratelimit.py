@@ -6,6 +6,7 @@ carries `Retry-After` (whole seconds until a slot frees) and the `X-RateLimit-*`
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from functools import lru_cache
@@ -70,6 +71,12 @@ class RateLimiter:
     async def close(self) -> None:
         """Release the storage: drop in-memory counters, close Redis connections."""
         if isinstance(self.storage, MemoryStorage):
+            # Its expiry sweep may be mid-run: clearing the counters under it made it fail
+            # with a KeyError nobody retrieved (noise at exit, and a flaky unraisable in tests).
+            timer = getattr(self.storage, "timer", None)
+            if isinstance(timer, asyncio.Task):
+                timer.cancel()
+                await asyncio.gather(timer, return_exceptions=True)
             await self.storage.reset()
         if isinstance(self.storage, RedisStorage):
             pool = self.storage.options.get("connection_pool")
