@@ -134,7 +134,7 @@ class NamespaceSandbox(SupervisedProcess):
         files = bwrap.etc_files(uid=identity.uid, gid=identity.gid)
         fds = LaunchFds.open(spec.secrets, held=spec.network, files=files)
         try:
-            command, joins = await _until_done(asyncio.to_thread(self._prepare, fds))
+            command, launch_args = await _until_done(asyncio.to_thread(self._prepare, fds))
             env = sandbox_env(
                 spec,
                 input_path=bwrap.INPUT_PATH,
@@ -142,7 +142,7 @@ class NamespaceSandbox(SupervisedProcess):
                 events_path=bwrap.EVENTS_PATH,
                 secrets_path=bwrap.SECRETS_PATH,
             )
-            launcher = ["/bin/sh", "-c", TRAMPOLINE, "saassy-launch", *joins, "--"]
+            launcher = ["/bin/sh", "-c", TRAMPOLINE, "saassy-launch", *launch_args, "--"]
             self._spawned = await spawn(
                 [*launcher, *command],
                 env=env,
