@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from ipaddress import ip_address
+from typing import Self
 
 from saassy.egress.destination import IPAddress
 from saassy.egress.resolver import ResolveFailed
@@ -18,12 +19,9 @@ def payload(size: int) -> bytes:
     return (PATTERN * (size // len(PATTERN) + 1))[:size]
 
 
-@dataclass
-class Origin:
-    """An HTTP/1.1 server: `/bytes/<n>` answers n bytes, `/head` the request head, `/echo` the
-    body; it records every head it received."""
+class LoopbackServer:
+    """A server on a free loopback port; subclasses answer connections in `_serve`."""
 
-    heads: list[bytes] = field(default_factory=list)
     server: asyncio.Server | None = None
 
     @property
@@ -31,7 +29,7 @@ class Origin:
         assert self.server is not None
         return int(self.server.sockets[0].getsockname()[1])
 
-    async def start(self) -> Origin:
+    async def start(self) -> Self:
         self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
         return self
 
@@ -39,6 +37,17 @@ class Origin:
         if self.server is not None:
             self.server.close()
             await self.server.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        raise NotImplementedError
+
+
+@dataclass
+class Origin(LoopbackServer):
+    """An HTTP/1.1 server: `/bytes/<n>` answers n bytes, `/head` the request head, `/echo` the
+    body; it records every head it received."""
+
+    heads: list[bytes] = field(default_factory=list)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
@@ -78,25 +87,10 @@ async def read_chunked(reader: asyncio.StreamReader) -> bytes:
 
 
 @dataclass
-class Echo:
+class Echo(LoopbackServer):
     """A TCP server that sends back what it reads; counts the connections it accepted."""
 
     connections: int = 0
-    server: asyncio.Server | None = None
-
-    @property
-    def port(self) -> int:
-        assert self.server is not None
-        return int(self.server.sockets[0].getsockname()[1])
-
-    async def start(self) -> Echo:
-        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        return self
-
-    async def stop(self) -> None:
-        if self.server is not None:
-            self.server.close()
-            await self.server.wait_closed()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
