@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,8 @@ from saassy.kit.context import AppContext
 from saassy.kit.db import create_engine
 from saassy.kit.migrate import upgrade_database
 from saassy.models import Base
+from saassy.runtime import host
+from tests.runtime.support import without_system_bwrap
 from tests.services import require
 
 TEST_DATABASE_URL = os.environ.get("SAASSY_TEST_DATABASE_URL", "")
@@ -36,6 +38,14 @@ CLEANUP_ATTEMPTS = 5
 
 def on_postgresql() -> bool:
     return TEST_DATABASE_URL.startswith("postgres")
+
+
+@pytest.fixture
+def no_bubblewrap_at_all(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A host where no sandbox can be made: no bwrap on PATH and no bundled binary."""
+    monkeypatch.setattr(host, "bundled_bwrap", lambda: None)
+    with without_system_bwrap():
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -14,20 +13,12 @@ from fastapi import FastAPI
 
 from saassy.kit.context import AppContext
 from saassy.models import ReservationStatus, TaskStatus
-from saassy.runtime import host
 from saassy.runtime.process import ProcessRuntime
 from tests.conftest import SignUp
 from tests.dispatch.conftest import EngineFactory
 from tests.dispatch.support import insert_tasks, reservation_of, task_row, wait_for_status
-from tests.runtime.support import own_work_root, without_system_bwrap
+from tests.runtime.support import own_work_root
 from tests.runtime.test_abuse import is_sandbox_uid
-
-
-@pytest.fixture
-def host_without_sandbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setattr(host, "bundled_bwrap", lambda: None)
-    with without_system_bwrap():
-        yield
 
 
 async def test_tasks_fail_with_isolation_unavailable_and_ready_says_why(
@@ -36,7 +27,7 @@ async def test_tasks_fail_with_isolation_unavailable_and_ready_says_why(
     client: httpx.AsyncClient,
     signup: SignUp,
     engine_factory: EngineFactory,
-    host_without_sandbox: None,
+    no_bubblewrap_at_all: None,
     tmp_path: Path,
 ) -> None:
     engine = engine_factory(ProcessRuntime(work_dir=own_work_root(tmp_path)))
@@ -74,7 +65,7 @@ async def test_with_the_opt_in_a_task_runs_unisolated_as_the_sandbox_uid(
     ctx: AppContext,
     signup: SignUp,
     engine_factory: EngineFactory,
-    host_without_sandbox: None,
+    no_bubblewrap_at_all: None,
     tmp_path: Path,
 ) -> None:
     runtime = ProcessRuntime(allow_unisolated=True, work_dir=own_work_root(tmp_path))

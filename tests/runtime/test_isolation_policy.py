@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,14 +20,6 @@ from tests.runtime.support import own_work_root, run_code, spec_for, without_sys
 from tests.runtime.test_abuse import is_sandbox_uid
 
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="drops from root to the sandbox uid")
-
-
-@pytest.fixture
-def no_bubblewrap_at_all(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """A host where no sandbox can be made: no bwrap on PATH and no bundled binary."""
-    monkeypatch.setattr(host, "bundled_bwrap", lambda: None)
-    with without_system_bwrap():
-        yield
 
 
 def test_without_any_bwrap_tasks_are_refused_and_it_says_why(

@@ -49,7 +49,7 @@ from saassy.runtime.redaction import NO_SECRETS, Redactor
 from saassy.storage.base import ArtifactStorage
 from saassy.vault.errors import SecretMissing, VaultItemUnreadable
 from saassy.vault.keys import KeyRing
-from saassy.vault.service import SECRET, open_secrets
+from saassy.vault.service import open_secrets
 
 log = structlog.get_logger(__name__)
 
@@ -64,7 +64,7 @@ class SupervisorDeps:
     events: EventBus
     storage: ArtifactStorage
     work_root: Path
-    keyring: KeyRing | None = None  # None: task types that declare secrets fail
+    keyring: KeyRing
     lease: timedelta = timedelta(seconds=15)
     workers_dir: Path | None = None
 
@@ -209,8 +209,6 @@ class AttemptSupervisor:
         names = plan.task_type.secrets
         if not names:
             return {}
-        if self.deps.keyring is None:
-            raise VaultItemUnreadable(task.organization_id, SECRET, names[0], "no vault keys")
         async with self.deps.sessionmaker() as session:
             return await open_secrets(session, self.deps.keyring, task.organization_id, names)
 
