@@ -146,10 +146,7 @@ class AttemptSupervisor:
         try:
             plan = plan_attempt(self.deps.catalog, task, self.deps.workers_dir)
         except TaskTypeGone as exc:
-            failed = AttemptOutcome(
-                AttemptStatus.failed, str(exc), "task_type_gone", sandbox_started=False
-            )
-            return await self._finish(task, failed)
+            return await self._not_started(task, str(exc), "task_type_gone")
         if task.cancel_requested_at is not None or self.watch.cancel.is_set():
             return await self._finish(
                 task,
@@ -163,8 +160,7 @@ class AttemptSupervisor:
         try:
             secrets = await self._open_secrets(task, plan)
         except (SecretMissing, VaultItemUnreadable) as exc:
-            failed = AttemptOutcome(AttemptStatus.failed, str(exc), exc.code, sandbox_started=False)
-            return await self._finish(task, failed)
+            return await self._not_started(task, str(exc), exc.code)
         self.redactor = Redactor(secrets)
         spec = self._prepare(task, plan, secrets)
         if self.claimed is None:
@@ -172,10 +168,7 @@ class AttemptSupervisor:
         try:
             self.handle = await self.deps.runtime.start(spec)
         except SandboxRefused as refused:  # this host cannot run it as promised: no retry helps
-            failed = AttemptOutcome(
-                AttemptStatus.failed, str(refused), refused.code, sandbox_started=False
-            )
-            return await self._finish(task, failed)
+            return await self._not_started(task, str(refused), refused.code)
         except Exception as exc:
             log.exception("sandbox failed to start", task_id=str(self.ref.task_id))
             return await self._finish(
@@ -203,6 +196,11 @@ class AttemptSupervisor:
             if attempt.status not in (AttemptStatus.dispatched, AttemptStatus.running):
                 return None
             return await repo.live_task(self.ref.task_id, self.ref.attempt_number)
+
+    async def _not_started(self, task: Task, error: str, code: str) -> TaskStatus | None:
+        """The attempt fails before its sandbox runs: not retried, nothing charged."""
+        failed = AttemptOutcome(AttemptStatus.failed, error, code, sandbox_started=False)
+        return await self._finish(task, failed)
 
     async def _open_secrets(self, task: Task, plan: AttemptPlan) -> dict[str, str]:
         """The tenant's secrets the task type declares, opened for this attempt only."""
