@@ -13,7 +13,7 @@ from saassy.dispatch.executor import AttemptRef
 from saassy.dispatch.ledger import Metered, UsageLedger
 from saassy.dispatch.outcome import AttemptOutcome, OutcomeFenced, write_outcome
 from saassy.dispatch.repository import DispatchRepository
-from saassy.dispatch.supervisor import supervise
+from saassy.dispatch.supervisor import AttemptSupervisor
 from saassy.kit.context import AppContext
 from saassy.kit.time import utcnow
 from saassy.models import AttemptStatus, Task, TaskAttempt, TaskStatus, UsageRecord
@@ -137,7 +137,7 @@ async def test_an_attempt_leased_to_another_executor_is_not_run(
         executor_id=engine.executor.executor_id,
     )
     deps = engine.executor.deps  # type: ignore[attr-defined]
-    assert await supervise(deps, ref) is None
+    assert await AttemptSupervisor(deps, ref).run() is None
     assert runtime.started == []
     assert (await task_row(ctx.sessionmaker, task_id)).status == TaskStatus.dispatched
 

@@ -18,7 +18,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from saassy.dispatch.executor import executor_host
-from saassy.dispatch.outcome import AttemptOutcome, settle_task
+from saassy.dispatch.outcome import AttemptOutcome, apply_outcome
 from saassy.dispatch.repository import DispatchRepository
 from saassy.dispatch.supervisor import sandbox_name
 from saassy.events.bus import EventBus, publish_status
@@ -126,7 +126,7 @@ async def adopt_orphans(
                     usage=usage,
                     retryable=True,
                 )
-                status = await settle_task(session, catalog, task, attempt.number, outcome, now)
+                status = await apply_outcome(session, catalog, task, attempt.number, outcome, now)
                 changes.append((task.organization_id, task.id, attempt.number, status))
         if leftovers:  # only now: the usage is committed
             await leftovers.free(ended)

@@ -14,7 +14,7 @@ from saassy.config import Settings
 from saassy.dispatch.dispatcher import Dispatcher
 from saassy.dispatch.executor import Executor
 from saassy.dispatch.local import LocalExecutor
-from saassy.dispatch.supervisor import SupervisorDeps
+from saassy.dispatch.supervisor import EngineServices
 from saassy.events.bus import EventBus
 from saassy.events.memory import MemoryEventBus
 from saassy.runtime.base import Runtime
@@ -89,7 +89,7 @@ def build_task_engine(
     events = events or MemoryEventBus()
     storage = storage or LocalDirectoryStorage(settings.data_dir / "artifacts")
     wakeup = wakeup or asyncio.Event()
-    deps = SupervisorDeps(
+    deps = EngineServices(
         sessionmaker=sessionmaker,
         catalog=settings.catalog,
         runtime=runtime,

@@ -1,11 +1,12 @@
 """The executor interface (Airflow's shape): the dispatcher hands it claimed attempts.
 
-An executor runs `supervise()` for each attempt it is given, somewhere: the local executor as
-asyncio tasks in this process, the Celery executor (scale-out) in workers. The dispatcher only
-uses this interface, so a new executor needs no change there. The workload is an `AttemptRef`:
-identity only, never code, input or secrets. An executor that starts attempts the instant it is
-given them (`starts_on_claim`) also gets the claimed task row, so its supervisor need not read
-it again; the claim then marks the attempt running in the same transaction.
+An executor runs an `AttemptSupervisor` for each attempt it is given, somewhere: the local
+executor as asyncio tasks in this process, the Celery executor (scale-out) in workers. The
+dispatcher only uses this interface, so a new executor needs no change there. The workload is
+an `AttemptRef`: identity only, never code, input or secrets. An executor that starts attempts
+the instant it is given them (`starts_on_claim`) also gets the claimed task row, so its
+supervisor need not read it again; the claim then marks the attempt running in the same
+transaction.
 
 Executor ids read `<kind>:<host>:<rest>`, naming the host where the executor's sandboxes run:
 adoption recovers a lost attempt's sandbox only on that host (`executor_host`).

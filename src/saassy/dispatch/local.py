@@ -13,7 +13,7 @@ import structlog
 from saassy.dispatch.adoption import LeftoverSandboxes, adopt_orphans
 from saassy.dispatch.executor import AttemptRef, Executor, executor_host
 from saassy.dispatch.lease import LeaseKeeper
-from saassy.dispatch.supervisor import SupervisorDeps, supervise
+from saassy.dispatch.supervisor import AttemptSupervisor, EngineServices
 from saassy.models import Task
 
 log = structlog.get_logger(__name__)
@@ -30,7 +30,7 @@ class LocalExecutor(Executor):
 
     def __init__(
         self,
-        deps: SupervisorDeps,
+        deps: EngineServices,
         *,
         parallelism: int = 16,
         reserved_slots: int = 0,
@@ -46,7 +46,7 @@ class LocalExecutor(Executor):
         # Every supervisor still running, by (task id, attempt number); those past their outcome
         # and only cleaning up (sandbox teardown, work dir removal) are also in `_settled`.
         self._running: dict[tuple[uuid.UUID, int], asyncio.Task[object]] = {}
-        self._settled: set[tuple[uuid.UUID, int]] = set()
+        self._past_outcome: set[tuple[uuid.UUID, int]] = set()
         self._stopping = False
         # Sandboxes run here: adoption ends and measures what dead processes of this host left.
         self.leftovers = LeftoverSandboxes(deps.runtime, executor_host(self.executor_id))
@@ -58,7 +58,7 @@ class LocalExecutor(Executor):
     def active(self) -> int:
         # A slot frees when its outcome is committed, not after the clean-up; but clean-ups
         # beyond `parallelism` count again, so a slow one cannot pile up without bound.
-        cleaning = len(self._settled)
+        cleaning = len(self._past_outcome)
         return len(self._running) - cleaning + max(0, cleaning - self.parallelism)
 
     async def start(self) -> None:
@@ -73,19 +73,19 @@ class LocalExecutor(Executor):
             raise ValueError("the attempt was claimed for another executor")
         key = (attempt.task_id, attempt.attempt_number)
         watch = self.leases.watch(attempt)
-        supervisor = supervise(
-            self.deps, attempt, watch, task=task, on_settled=lambda: self._settle(attempt)
-        )
+        supervisor = AttemptSupervisor(
+            self.deps, attempt, watch, task=task, on_outcome=lambda: self._outcome_written(attempt)
+        ).run()
         running: asyncio.Task[object] = asyncio.create_task(
             supervisor, name=f"attempt {attempt.task_id}"
         )
         self._running[key] = running
         running.add_done_callback(lambda done: self._finished(attempt, done))
 
-    def _settle(self, attempt: AttemptRef) -> None:
+    def _outcome_written(self, attempt: AttemptRef) -> None:
         key = (attempt.task_id, attempt.attempt_number)
-        if key in self._running and key not in self._settled:
-            self._settled.add(key)
+        if key in self._running and key not in self._past_outcome:
+            self._past_outcome.add(key)
             self.leases.forget(attempt)
             if self._on_free is not None:
                 self._on_free()
@@ -95,7 +95,7 @@ class LocalExecutor(Executor):
         self.leases.forget(attempt)
         if self._running.get(key) is done:
             del self._running[key]
-        self._settled.discard(key)
+        self._past_outcome.discard(key)
         if not done.cancelled() and done.exception() is not None:
             log.error("supervisor crashed", task_id=str(attempt.task_id), exc_info=done.exception())
         if self._on_free is not None:

@@ -124,10 +124,10 @@ async def write_outcome(
     # opposite order deadlocked with it on PostgreSQL when a lease ran out during the outcome.
     if not await repo.finish_attempt(task.id, attempt_number, executor_id, now, outcome.finish()):
         raise OutcomeFenced(f"task {task.id} attempt {attempt_number}")
-    return await settle_task(session, catalog, task, attempt_number, outcome, now, artifacts)
+    return await apply_outcome(session, catalog, task, attempt_number, outcome, now, artifacts)
 
 
-async def settle_task(
+async def apply_outcome(
     session: AsyncSession,
     catalog: Catalog,
     task: Task,
@@ -137,7 +137,7 @@ async def settle_task(
     artifacts: list[Artifact] | None = None,
 ) -> TaskStatus:
     """After the attempt row is closed: usage, then requeue or finish the task."""
-    # The attempt ran with its type's memory (plan_attempt): that is what it reserved.
+    # The attempt ran with its type's memory (attempt_setup): that is what it reserved.
     task_type = catalog.task_type(task.type)
     reserved_mb = task_type.resources.memory_mb if task_type is not None else None
     await UsageLedger(session).record(

@@ -23,11 +23,11 @@ from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from saassy.dispatch.artifacts import discard, store_artifacts
+from saassy.dispatch.attempt_setup import AttemptSetup, TaskTypeGone, attempt_setup
 from saassy.dispatch.executor import AttemptRef
 from saassy.dispatch.lease import AttemptWatch
 from saassy.dispatch.logs import LogSink
 from saassy.dispatch.outcome import AttemptOutcome, OutcomeFenced, write_outcome
-from saassy.dispatch.plan import AttemptPlan, TaskTypeGone, plan_attempt
 from saassy.dispatch.progress import POLL_S as PROGRESS_POLL_S
 from saassy.dispatch.progress import EventsTail, latest_progress, progress_json
 from saassy.dispatch.repository import DispatchRepository
@@ -55,8 +55,8 @@ log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
-class SupervisorDeps:
-    """What a supervisor needs; an executor builds one and shares it across attempts."""
+class EngineServices:
+    """The engine's shared services a supervisor needs; an executor builds one for all attempts."""
 
     sessionmaker: async_sessionmaker[AsyncSession]
     catalog: Catalog
@@ -78,39 +78,29 @@ class LeaseLost(Exception):
     """Another party owns the attempt now (adopted after our lease ran out)."""
 
 
-async def supervise(
-    deps: SupervisorDeps,
-    ref: AttemptRef,
-    watch: AttemptWatch | None = None,
-    *,
-    task: Task | None = None,
-    on_settled: Callable[[], None] | None = None,
-) -> TaskStatus | None:
-    """Run the attempt to its outcome; None when it was fenced off (nothing written).
+class AttemptSupervisor:
+    """Runs one attempt to its outcome (`run`); None when it was fenced off (nothing written).
 
     `watch` is fed by the process's LeaseKeeper (lease renewal and cancel requests). `task` is
     the row as a claim that already marked the attempt running left it; without it, the
-    supervisor loads the task and marks the attempt running itself. `on_settled` is called
+    supervisor loads the task and marks the attempt running itself. `on_outcome` is called
     once the outcome is written (or abandoned), before the sandbox's clean-up.
     """
-    supervisor = AttemptSupervisor(deps, ref, watch or AttemptWatch(), task, on_settled)
-    return await supervisor.run()
 
-
-class AttemptSupervisor:
     def __init__(
         self,
-        deps: SupervisorDeps,
+        deps: EngineServices,
         ref: AttemptRef,
-        watch: AttemptWatch,
+        watch: AttemptWatch | None = None,
+        *,
         task: Task | None = None,
-        on_settled: Callable[[], None] | None = None,
+        on_outcome: Callable[[], None] | None = None,
     ) -> None:
         self.deps = deps
         self.ref = ref
-        self.watch = watch
+        self.watch = watch or AttemptWatch()
         self.claimed = task
-        self.on_settled = on_settled
+        self.on_outcome = on_outcome
         self.work_dir = deps.work_root / f"{ref.task_id}-{ref.attempt_number}"
         self.handle: SandboxHandle | None = None
         self.redactor = NO_SECRETS
@@ -135,8 +125,8 @@ class AttemptSupervisor:
             await self._abandon()
             raise
         finally:
-            if self.on_settled is not None:
-                self.on_settled()
+            if self.on_outcome is not None:
+                self.on_outcome()
             await self._cleanup()
 
     async def _run(self) -> TaskStatus | None:
@@ -144,7 +134,7 @@ class AttemptSupervisor:
         if task is None:
             raise LeaseLost
         try:
-            plan = plan_attempt(self.deps.catalog, task, self.deps.workers_dir)
+            setup = attempt_setup(self.deps.catalog, task, self.deps.workers_dir)
         except TaskTypeGone as exc:
             return await self._not_started(task, str(exc), "task_type_gone")
         if task.cancel_requested_at is not None or self.watch.cancel.is_set():
@@ -158,11 +148,11 @@ class AttemptSupervisor:
                 ),
             )
         try:
-            secrets = await self._open_secrets(task, plan)
+            secrets = await self._open_secrets(task, setup)
         except (SecretMissing, VaultItemUnreadable) as exc:
             return await self._not_started(task, str(exc), exc.code)
         self.redactor = Redactor(secrets)
-        spec = self._prepare(task, plan, secrets)
+        spec = self._prepare(task, setup, secrets)
         if self.claimed is None:
             await self._mark_running()
         try:
@@ -184,7 +174,7 @@ class AttemptSupervisor:
         exit_, canceled = await self._watch(self.handle)
         await self.logs.close()
         usage = await self.handle.usage()
-        outcome = self._outcome(exit_, canceled, plan, spec, usage, task)
+        outcome = self._outcome(exit_, canceled, setup, spec, usage, task)
         return await self._finish(task, outcome, spec.output_dir)
 
     async def _load(self) -> Task | None:
@@ -202,15 +192,15 @@ class AttemptSupervisor:
         failed = AttemptOutcome(AttemptStatus.failed, error, code, sandbox_started=False)
         return await self._finish(task, failed)
 
-    async def _open_secrets(self, task: Task, plan: AttemptPlan) -> dict[str, str]:
+    async def _open_secrets(self, task: Task, setup: AttemptSetup) -> dict[str, str]:
         """The tenant's secrets the task type declares, opened for this attempt only."""
-        names = plan.task_type.secrets
+        names = setup.task_type.secrets
         if not names:
             return {}
         async with self.deps.sessionmaker() as session:
             return await open_secrets(session, self.deps.keyring, task.organization_id, names)
 
-    def _prepare(self, task: Task, plan: AttemptPlan, secrets: dict[str, str]) -> SandboxSpec:
+    def _prepare(self, task: Task, setup: AttemptSetup, secrets: dict[str, str]) -> SandboxSpec:
         if self.work_dir.exists():
             shutil.rmtree(self.work_dir)
         (self.work_dir / "output").mkdir(parents=True)
@@ -218,16 +208,16 @@ class AttemptSupervisor:
         (self.work_dir / "events.jsonl").touch()
         return SandboxSpec(
             name=sandbox_name(self.ref.task_id, self.ref.attempt_number),
-            argv=plan.argv,
+            argv=setup.argv,
             input_file=self.work_dir / "input.json",
             output_dir=self.work_dir / "output",
             events_file=self.work_dir / "events.jsonl",
-            env=plan.env,
-            limits=plan.limits,
-            network=plan.network,
-            network_allow=plan.network_allow,
+            env=setup.env,
+            limits=setup.limits,
+            network=setup.network,
+            network_allow=setup.network_allow,
             secrets={name: SecretStr(value) for name, value in secrets.items()},
-            secrets_as_env=plan.task_type.secrets_as_env,
+            secrets_as_env=setup.task_type.secrets_as_env,
         )
 
     async def _mark_running(self) -> None:
@@ -322,13 +312,13 @@ class AttemptSupervisor:
         self,
         exit_: Exit,
         canceled: bool,
-        plan: AttemptPlan,
+        setup: AttemptSetup,
         spec: SandboxSpec,
         usage: Usage,
         task: Task,
     ) -> AttemptOutcome:
         assert spec.events_file is not None
-        reported = read_events(spec.events_file, plan.actions)
+        reported = read_events(spec.events_file, setup.actions)
         final_progress = None
         if reported.progress is not None:
             attempt = self.ref.attempt_number
@@ -362,7 +352,7 @@ class AttemptSupervisor:
             error = f"exceeded its timeout of {task.timeout_s} s"
             return ended(AttemptStatus.timed_out, error, "timed_out", retryable=True)
         if exit_.reason is EndReason.out_of_memory:
-            error = f"ran out of memory (limit {plan.limits.memory_mb} MB)"
+            error = f"ran out of memory (limit {setup.limits.memory_mb} MB)"
             return ended(AttemptStatus.failed, error, "out_of_memory")
         if not exit_.succeeded:
             how = (

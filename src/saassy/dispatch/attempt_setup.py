@@ -17,7 +17,7 @@ class TaskTypeGone(Exception):
 
 
 @dataclass(frozen=True)
-class AttemptPlan:
+class AttemptSetup:
     task_type: TaskType
     argv: tuple[str, ...]
     limits: Limits
@@ -27,7 +27,7 @@ class AttemptPlan:
     actions: tuple[str, ...] = ()
 
 
-def plan_attempt(catalog: Catalog, task: Task, workers: Path | None = None) -> AttemptPlan:
+def attempt_setup(catalog: Catalog, task: Task, workers: Path | None = None) -> AttemptSetup:
     """The argv, limits and permissions of the task's type; the timeout is the task's own."""
     task_type = catalog.task_type(task.type)
     if task_type is None:
@@ -35,7 +35,7 @@ def plan_attempt(catalog: Catalog, task: Task, workers: Path | None = None) -> A
     if task_type.command is None:
         raise TaskTypeGone(f"task type {task.type!r} needs an image runtime")
     resources = task_type.resources
-    return AttemptPlan(
+    return AttemptSetup(
         task_type=task_type,
         argv=task_type.argv(workers or workers_dir()),
         limits=Limits(
