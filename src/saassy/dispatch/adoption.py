@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from saassy.dispatch.attempt_usage import recorded_usage
 from saassy.dispatch.executor import executor_host
 from saassy.dispatch.outcome import AttemptOutcome, apply_outcome
 from saassy.dispatch.repository import DispatchRepository
@@ -67,13 +68,6 @@ class LeftoverSandboxes:
             live = await DispatchRepository(session).live_attempts()
         names = (self.name_of(task_id, number, executor) for task_id, number, executor in live)
         return {name for name in names if name is not None}
-
-
-def recorded_usage(attempt: TaskAttempt) -> Usage | None:
-    """What a supervisor that stopped (not crashed) measured of its killed sandbox."""
-    if attempt.cpu_seconds is None:
-        return None
-    return Usage(attempt.cpu_seconds, attempt.peak_memory_bytes or 0, attempt.wall_seconds or 0.0)
 
 
 def lost_wall_seconds(attempt: TaskAttempt) -> float:

@@ -81,16 +81,7 @@ class AttemptOutcome:
         return items
 
     def finish(self) -> AttemptFinish:
-        usage = self.usage
-        return AttemptFinish(
-            status=self.status,
-            exit_code=self.exit_code,
-            end_reason=self.end_reason,
-            error=self.error,
-            cpu_seconds=usage.cpu_seconds if usage else None,
-            peak_memory_bytes=usage.peak_memory_bytes if usage else None,
-            wall_seconds=usage.wall_seconds if usage else None,
-        )
+        return AttemptFinish(self.status, self.exit_code, self.end_reason, self.error, self.usage)
 
 
 TERMINAL_FOR = {

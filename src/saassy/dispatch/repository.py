@@ -17,19 +17,11 @@ from typing import Any
 from sqlalchemy import func, select, update
 
 from saassy.dispatch import statements
+from saassy.dispatch.attempt_usage import usage_columns
 from saassy.dispatch.statements import ACTIVE_TASK, LIVE_ATTEMPT
 from saassy.kit.repository import RepositoryBase
 from saassy.models import AttemptStatus, Organization, Task, TaskAttempt, TaskStatus
 from saassy.runtime.base import Usage
-
-
-def _usage_columns(usage: Usage | None) -> dict[str, Any]:
-    """An attempt row's usage columns (all None when nothing was measured)."""
-    return {
-        "cpu_seconds": usage.cpu_seconds if usage else None,
-        "peak_memory_bytes": usage.peak_memory_bytes if usage else None,
-        "wall_seconds": usage.wall_seconds if usage else None,
-    }
 
 
 def _rowcount(result: Any) -> int:
@@ -61,9 +53,7 @@ class AttemptFinish:
     exit_code: int | None
     end_reason: str | None
     error: str | None
-    cpu_seconds: float | None
-    peak_memory_bytes: int | None
-    wall_seconds: float | None
+    usage: Usage | None
 
 
 class DispatchRepository(RepositoryBase[Task]):
@@ -215,7 +205,11 @@ class DispatchRepository(RepositoryBase[Task]):
                 "fence_task_id": task_id,
                 "fence_number": number,
                 "fence_executor_id": executor_id,
-                **{f"new_{name}": value for name, value in vars(end).items()},
+                "new_status": end.status,
+                "new_exit_code": end.exit_code,
+                "new_end_reason": end.end_reason,
+                "new_error": end.error,
+                **{f"new_{name}": value for name, value in usage_columns(end.usage).items()},
                 "new_finished_at": now,
             },
         )
@@ -233,7 +227,7 @@ class DispatchRepository(RepositoryBase[Task]):
         with what its killed sandbox used for adoption to bill."""
         values: dict[str, Any] = {"lease_expires_at": now - timedelta(seconds=1)}
         if usage is not None:
-            values |= _usage_columns(usage)
+            values |= usage_columns(usage)
         await self.session.execute(
             update(TaskAttempt)
             .where(self._fence(task_id, number, executor_id))
@@ -299,7 +293,7 @@ class DispatchRepository(RepositoryBase[Task]):
                 end_reason="lost",
                 error=error,
                 lease_expires_at=None,
-                **_usage_columns(usage),
+                **usage_columns(usage),
             )
             .execution_options(synchronize_session=False)
         )
