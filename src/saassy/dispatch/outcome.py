@@ -84,6 +84,11 @@ class AttemptOutcome:
         return AttemptFinish(self.status, self.exit_code, self.end_reason, self.error, self.usage)
 
 
+def retry_follows(task: Task, attempt_number: int, outcome: AttemptOutcome) -> bool:
+    """Whether the attempt's end queues another attempt of the task: the one retry rule."""
+    return outcome.retryable and attempt_number < task.max_attempts
+
+
 TERMINAL_FOR = {
     AttemptStatus.succeeded: TaskStatus.succeeded,
     AttemptStatus.failed: TaskStatus.failed,
@@ -166,7 +171,7 @@ async def _close_task(
     """
     values: dict[str, Any]
     progress = {"progress": outcome.progress} if outcome.progress is not None else {}
-    if outcome.retryable and number < task.max_attempts:
+    if retry_follows(task, number, outcome):
         status = TaskStatus.queued
         values = {
             "status": status,

@@ -27,7 +27,7 @@ from saassy.dispatch.attempt_setup import AttemptSetup, TaskTypeGone, attempt_se
 from saassy.dispatch.executor import AttemptRef
 from saassy.dispatch.lease import AttemptWatch
 from saassy.dispatch.logs import LogSink
-from saassy.dispatch.outcome import AttemptOutcome, OutcomeFenced, write_outcome
+from saassy.dispatch.outcome import AttemptOutcome, OutcomeFenced, retry_follows, write_outcome
 from saassy.dispatch.progress import POLL_S as PROGRESS_POLL_S
 from saassy.dispatch.progress import EventsTail, latest_progress, progress_json
 from saassy.dispatch.repository import DispatchRepository
@@ -378,7 +378,7 @@ class AttemptSupervisor:
                 error=self.redactor.text(outcome.error) if outcome.error else outcome.error,
             )
         stored: list[Artifact] = []
-        final = not (outcome.retryable and task.attempt_count < task.max_attempts)
+        final = not retry_follows(task, ref.attempt_number, outcome)
         if final and output_dir is not None:
             stored = await store_artifacts(self.deps.storage, ref, output_dir)
         try:
