@@ -1,14 +1,12 @@
 """An attempt's end, written once: usage first, then a retry or the task's terminal status.
 
 Shared by the supervisor (its own attempt, fenced by executor id) and adoption (attempts whose
-supervisor died). Quota reservations are settled on a terminal status: the monthly task with
-what ran, each action with what the program reported; a task canceled before its sandbox
-started gives everything back.
+supervisor died). Whether another attempt follows is `retry_follows`; on a terminal status the
+task's quota reservations are closed by the one rule in `quotas.task_reservations`.
 """
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -19,7 +17,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from saassy.dispatch.backoff import next_run_after
 from saassy.dispatch.ledger import ArtifactRepository, Metered, UsageLedger
 from saassy.dispatch.repository import AttemptFinish, DispatchRepository
-from saassy.kit.errors import NotFound
 from saassy.metering.metrics import (
     CPU_SECONDS,
     EGRESS_BYTES,
@@ -32,7 +29,7 @@ from saassy.metering.metrics import (
 )
 from saassy.models import Artifact, AttemptStatus, Task, TaskStatus
 from saassy.plans.catalog import Catalog
-from saassy.quotas import service as quotas
+from saassy.quotas.task_reservations import close_task_reservations
 from saassy.runtime.base import Usage
 
 log = structlog.get_logger(__name__)
@@ -152,7 +149,8 @@ async def apply_outcome(
     if artifacts:
         await ArtifactRepository(session).add_all(artifacts)
     # Nothing ran (canceled before start, type withdrawn): the customer is not charged.
-    await settle_reservations(session, task, outcome.actions, release=not outcome.sandbox_started)
+    ran = outcome.sandbox_started or attempt_number > 1
+    await close_task_reservations(session, task, ran=ran)
     return status
 
 
@@ -204,30 +202,3 @@ def _ending(status: TaskStatus, outcome: AttemptOutcome, now: datetime) -> dict[
         error=outcome.error or f"the task ended {status.value}",
         error_code=outcome.error_code or status.value,
     )
-
-
-def action_reservations(task: Task) -> dict[str, uuid.UUID]:
-    """{action: reservation id} as admission recorded them on the task (if it does)."""
-    recorded = getattr(task, "action_reservations", None) or {}
-    return {str(name): uuid.UUID(str(value)) for name, value in dict(recorded).items()}
-
-
-async def settle_reservations(
-    session: AsyncSession, task: Task, actions_reported: dict[str, int], *, release: bool
-) -> None:
-    """Count what the task used against its plan, or give it all back when nothing ran."""
-    reservations = [(None, task.quota_reservation_id), *action_reservations(task).items()]
-    for action, reservation_id in reservations:
-        if reservation_id is None:
-            continue
-        try:
-            if release:
-                await quotas.release(session, reservation_id)
-            elif action is None:
-                await quotas.settle(session, reservation_id)
-            else:
-                await quotas.settle(session, reservation_id, actions_reported.get(action, 0))
-        except NotFound:
-            log.warning(
-                "reservation missing", task_id=str(task.id), reservation=str(reservation_id)
-            )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
@@ -20,8 +19,7 @@ from saassy.models import Task, TaskStatus
 from saassy.organizations.repository import OrganizationRepository
 from saassy.plans.catalog import Catalog
 from saassy.plans.service import plan_with_overrides
-from saassy.quotas.periods import ACTION_PREFIX
-from saassy.quotas.service import release, settle
+from saassy.quotas.task_reservations import close_task_reservations
 from saassy.tasks.admission import check_input, check_resources, reserve_for, resolve_timeout
 from saassy.tasks.catalog import TaskType
 from saassy.tasks.errors import IdempotencyKeyReused, TaskFinished, TaskNotFound, UnknownTaskType
@@ -167,7 +165,7 @@ async def cancel_task(
     now = utcnow()
     if await tasks.cancel_if_queued(task.id, now):
         task = await tasks.refreshed(task.id)
-        await _close_reservations(session, tasks, task)
+        await close_task_reservations(session, task, ran=task.attempt_count > 0)
         return Cancellation(task, executor_must_stop=False)
     # Claimed by a dispatcher since it was read (or already dispatched): the executor stops it.
     if await tasks.request_cancel(task.id, now):
@@ -188,30 +186,4 @@ async def cancel_organization_tasks(session: AsyncSession, organization_id: uuid
     )
     await tasks.request_cancel_of(organization_id, now)
     for task in canceled:
-        await _close_reservations(session, tasks, task)
-
-
-async def _close_reservations(session: AsyncSession, tasks: TaskRepository, task: Task) -> None:
-    """Never started: give everything back. Waiting for a retry: what ran is counted."""
-    ran = task.attempt_count > 0
-    if task.quota_reservation_id is not None:
-        if ran:
-            await settle(session, task.quota_reservation_id)
-        else:
-            await release(session, task.quota_reservation_id)
-    performed = _performed_actions(await tasks.usage_of(task.id)) if ran else {}
-    for action, reservation_id in (task.action_reservations or {}).items():
-        count = performed.get(action, 0)
-        if count:
-            await settle(session, uuid.UUID(reservation_id), count)
-        else:
-            await release(session, uuid.UUID(reservation_id))
-
-
-def _performed_actions(usage: Sequence[tuple[int, str, float]]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for _, metric, quantity in usage:
-        if metric.startswith(ACTION_PREFIX):
-            name = metric.removeprefix(ACTION_PREFIX)
-            counts[name] = counts.get(name, 0) + round(quantity)
-    return counts
+        await close_task_reservations(session, task, ran=task.attempt_count > 0)
