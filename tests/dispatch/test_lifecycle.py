@@ -150,7 +150,7 @@ async def test_invalid_result_json_fails_clearly(
     await wait_for_status(ctx.sessionmaker, [task_id])
     task = await task_row(ctx.sessionmaker, task_id)
     assert task.status == TaskStatus.failed
-    assert task.error_code == "invalid_result"
+    assert task.error_code == "invalid_output"
     assert "result.json is not valid JSON" in (task.error or "")
 
 

@@ -13,7 +13,7 @@ from saassy.dispatch.worker_output import (
     MAX_EVENTS_BYTES,
     MAX_MESSAGE_CHARS,
     ActionEvent,
-    InvalidResult,
+    InvalidOutput,
     ProgressEvent,
     UnitsEvent,
     parse_event,
@@ -21,7 +21,7 @@ from saassy.dispatch.worker_output import (
     read_result,
 )
 from saassy.kit.time import utcnow
-from saassy.runtime.redaction import NO_SECRETS, Redactor
+from saassy.runtime.redaction import Redactor
 
 
 @pytest.mark.parametrize(
@@ -74,6 +74,11 @@ def test_well_formed_lines_become_typed_events(line: str | bytes, event: object)
         '{"action": "publish", "count": 1}',  # the shape the docs never showed
         '{"units": "pages", "quantity": 3}',
         "[" * 5000,
+        "[" * 100_000 + "]" * 100_000,  # past the line cap
+        '{"type": "units", "name": "pages", "quantity": 1, "x": ' + "[" * 65 + "]" * 65 + "}",
+        '{"type": "units", "name": "pages", "quantity": 1' + "0" * 40 + "}",
+        '{"type": "progress", "message": "a\\ud800b"}',
+        '{"type": "progress", "message": "a\\u0000b"}',
     ],
 )
 def test_malformed_or_unknown_lines_are_refused(line: str | bytes) -> None:
@@ -92,16 +97,12 @@ def test_an_overlong_line_is_refused_and_a_message_is_capped() -> None:
 
 def test_a_progress_message_is_redacted_then_cut_and_always_valid_unicode() -> None:
     secret = "tok-0123456789"
-    text = "m" * (MAX_MESSAGE_CHARS - 10) + secret + "\ud800" + "tail"
+    text = "m" * (MAX_MESSAGE_CHARS - 10) + secret + "tail"
     event = parse_event(json.dumps({"type": "progress", "message": text}))
     assert isinstance(event, ProgressEvent)
     shown = progress_json(event, 1, utcnow(), Redactor({"TOKEN": secret}))["message"]
     assert shown == "m" * (MAX_MESSAGE_CHARS - 10) + "[redacted:"  # never a piece of the value
     assert len(shown) == MAX_MESSAGE_CHARS
-    whole = progress_json(
-        parse_event('{"type": "progress", "message": "a\\ud800b"}'), 1, utcnow(), NO_SECRETS
-    )
-    assert whole["message"] == "a?b"
 
 
 def test_read_events_sums_declared_actions_and_units_and_counts_the_rest(tmp_path: Path) -> None:
@@ -142,18 +143,37 @@ def test_read_events_reads_only_the_first_mebibyte_of_a_regular_file(tmp_path: P
     assert read_events(tmp_path / "missing.jsonl", ()).units == {}
 
 
+def test_a_units_name_past_the_types_cap_fails_the_output(tmp_path: Path) -> None:
+    events = tmp_path / "events.jsonl"
+    lines = [json.dumps({"type": "units", "name": f"u{n}"}) for n in range(20_000)]
+    events.write_text("\n".join(lines))
+    with pytest.raises(InvalidOutput, match="reported more than 50 distinct unit names"):
+        read_events(events, (), max_unit_names=50)
+    events.write_text("\n".join(lines[:50] + lines[:50]))  # the same 50 names again
+    assert read_events(events, (), max_unit_names=50).units == {f"u{n}": 2.0 for n in range(50)}
+
+
 @pytest.mark.parametrize(
     ("content", "reason"),
     [
         (b'{"x": "\\ud800"}', "lone surrogate"),
-        (b"[" * 100_000 + b"]" * 100_000, "nests too deeply"),
-        (b"1" * 5000, "not valid JSON"),
+        (b'{"x": "\\u0000"}', "NUL character"),
+        (b"[" * 100_000 + b"]" * 100_000, "nests deeper than 64 levels"),
+        (b'{"x": "' + b"[" * 100 + b'"}', None),  # brackets in a string are text
+        (b"1" * 5000, "integer longer than 40 digits"),
+        (b'{"x": ' + b"9" * 5000 + b"}", "integer longer than 40 digits"),
+        (b"[1e999]", "number too large"),
+        (b"[NaN]", "NaN"),
+        (b"\xff", "not UTF-8"),
         (b'{"x": 1', "not valid JSON"),
     ],
 )
 def test_a_result_that_is_not_storable_json_is_refused(
-    tmp_path: Path, content: bytes, reason: str
+    tmp_path: Path, content: bytes, reason: str | None
 ) -> None:
     (tmp_path / "result.json").write_bytes(content)
-    with pytest.raises(InvalidResult, match=reason):
+    if reason is None:
+        assert read_result(tmp_path) == {"x": "[" * 100}
+        return
+    with pytest.raises(InvalidOutput, match=reason):
         read_result(tmp_path)

@@ -8,7 +8,7 @@ from pathlib import Path
 from saassy.models import Task
 from saassy.plans.catalog import Catalog
 from saassy.runtime.base import Limits
-from saassy.tasks.catalog import TaskType
+from saassy.tasks.catalog import DEFAULT_MAX_UNIT_NAMES, TaskType
 from saassy.tasks.workers import workers_dir
 
 
@@ -25,6 +25,7 @@ class AttemptSetup:
     network_allow: tuple[str, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
     actions: tuple[str, ...] = ()
+    max_unit_names: int = DEFAULT_MAX_UNIT_NAMES
 
 
 def attempt_setup(catalog: Catalog, task: Task, workers: Path | None = None) -> AttemptSetup:
@@ -48,4 +49,5 @@ def attempt_setup(catalog: Catalog, task: Task, workers: Path | None = None) -> 
         network=task_type.network,
         network_allow=task_type.network_allow,
         actions=task_type.actions,
+        max_unit_names=task_type.max_unit_names,
     )

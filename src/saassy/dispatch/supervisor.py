@@ -16,7 +16,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import structlog
 from pydantic import SecretStr
@@ -31,13 +30,12 @@ from saassy.dispatch.outcome import AttemptOutcome, OutcomeFenced, retry_follows
 from saassy.dispatch.progress import POLL_S as PROGRESS_POLL_S
 from saassy.dispatch.progress import EventsTail, latest_progress, progress_json
 from saassy.dispatch.repository import DispatchRepository
-from saassy.dispatch.worker_output import InvalidResult, read_events, read_result
+from saassy.dispatch.run_outcome import FinishedRun, invalid_output, run_outcome
 from saassy.events.bus import EventBus, publish_progress, publish_status
 from saassy.kit.time import utcnow
 from saassy.models import Artifact, AttemptStatus, Task, TaskStatus
 from saassy.plans.catalog import Catalog
 from saassy.runtime.base import (
-    EndReason,
     Exit,
     Runtime,
     SandboxHandle,
@@ -124,6 +122,12 @@ class AttemptSupervisor:
             # The executor is stopping: kill, and let adoption settle the attempt at once.
             await self._abandon()
             raise
+        except Exception:
+            # A fault of the platform, not the program: adoption takes the attempt at once,
+            # billed what its sandbox used, and re-runs it under the platform-loss budget.
+            log.exception("supervisor failed", task_id=str(self.ref.task_id))
+            await self._abandon()
+            return None
         finally:
             if self.on_outcome is not None:
                 self.on_outcome()
@@ -172,10 +176,25 @@ class AttemptSupervisor:
                 ),
             )
         exit_, canceled = await self._watch(self.handle)
-        await self.logs.close()
-        usage = await self.handle.usage()
-        outcome = self._outcome(exit_, canceled, setup, spec, usage, task)
+        await self._close_logs()
+        usage = await self._measure(self.handle)  # before the output: whatever it holds
+        assert spec.events_file is not None
+        run = FinishedRun(exit_, canceled, usage, spec.output_dir, spec.events_file, task.timeout_s)
+        outcome = run_outcome(run, setup, self.ref.attempt_number, utcnow(), self.redactor)
         return await self._finish(task, outcome, spec.output_dir)
+
+    async def _close_logs(self) -> None:
+        try:
+            await self.logs.close()
+        except Exception:  # the outcome and its billing matter more than the last lines
+            log.exception("logs not closed", task_id=str(self.ref.task_id))
+
+    async def _measure(self, handle: SandboxHandle) -> Usage | None:
+        try:
+            return await handle.usage()
+        except Exception:
+            log.exception("usage not measured", task_id=str(self.ref.task_id))
+            return None
 
     async def _load(self) -> Task | None:
         async with self.deps.sessionmaker() as session, session.begin():
@@ -308,100 +327,66 @@ class AttemptSupervisor:
             raise LeaseLost
         return "cancel"
 
-    def _outcome(
-        self,
-        exit_: Exit,
-        canceled: bool,
-        setup: AttemptSetup,
-        spec: SandboxSpec,
-        usage: Usage,
-        task: Task,
-    ) -> AttemptOutcome:
-        assert spec.events_file is not None
-        reported = read_events(spec.events_file, setup.actions)
-        final_progress = None
-        if reported.progress is not None:
-            attempt = self.ref.attempt_number
-            final_progress = progress_json(reported.progress, attempt, utcnow(), self.redactor)
-
-        def ended(
-            status: AttemptStatus,
-            error: str | None = None,
-            code: str | None = None,
-            *,
-            retryable: bool = False,
-            result: Any = None,
-        ) -> AttemptOutcome:
-            return AttemptOutcome(
-                status,
-                error,
-                code,
-                exit_code=exit_.exit_code,
-                end_reason=exit_.reason.value,
-                usage=usage,
-                result=result,
-                retryable=retryable,
-                actions=reported.actions,
-                units=reported.units,
-                progress=final_progress,
-            )
-
-        if canceled:
-            return ended(AttemptStatus.canceled, "canceled while running", "canceled")
-        if exit_.reason is EndReason.timed_out:
-            error = f"exceeded its timeout of {task.timeout_s} s"
-            return ended(AttemptStatus.timed_out, error, "timed_out", retryable=True)
-        if exit_.reason is EndReason.out_of_memory:
-            error = f"ran out of memory (limit {setup.limits.memory_mb} MB)"
-            return ended(AttemptStatus.failed, error, "out_of_memory")
-        if not exit_.succeeded:
-            how = (
-                f"exited with code {exit_.exit_code}"
-                if exit_.exit_code is not None
-                else f"was killed by signal {exit_.signal}"
-            )
-            return ended(AttemptStatus.failed, f"the program {how}", "exit_code", retryable=True)
-        try:
-            result = read_result(spec.output_dir)
-        except InvalidResult as exc:
-            return ended(AttemptStatus.failed, str(exc), "invalid_result")
-        return ended(AttemptStatus.succeeded, result=result)
-
     async def _finish(
         self, task: Task, outcome: AttemptOutcome, output_dir: Path | None = None
     ) -> TaskStatus | None:
+        """Store the outcome (and the artifacts of a final one). Whatever fails on the way ends
+        the attempt `invalid_output` with its usage; only a database that takes nothing at all
+        leaves the attempt to adoption, with what the sandbox used."""
         ref = self.ref
-        if self.redactor:
-            outcome = replace(
-                outcome,
-                result=self.redactor.json(outcome.result),
-                error=self.redactor.text(outcome.error) if outcome.error else outcome.error,
-            )
-        stored: list[Artifact] = []
-        final = not retry_follows(task, ref.attempt_number, outcome)
-        if final and output_dir is not None:
-            stored = await store_artifacts(self.deps.storage, ref, output_dir)
         try:
-            async with self.deps.sessionmaker() as session, session.begin():
-                status = await write_outcome(
-                    session,
-                    self.deps.catalog,
-                    task,
-                    attempt_number=ref.attempt_number,
-                    executor_id=ref.executor_id,
-                    outcome=outcome,
-                    now=utcnow(),
-                    artifacts=stored,
-                )
-        except OutcomeFenced:
+            outcome = self._redacted(outcome)
+        except Exception as exc:
+            outcome = invalid_output(outcome, exc)
+        stored: list[Artifact] = []
+        if output_dir is not None and not retry_follows(task, ref.attempt_number, outcome):
+            try:
+                stored = await store_artifacts(self.deps.storage, ref, output_dir)
+            except Exception as exc:
+                log.warning("artifacts not stored", task_id=str(ref.task_id), exc_info=True)
+                outcome = invalid_output(outcome, exc)
+        try:
+            status = await self._write(task, outcome, stored)
+        except Exception as exc:
             await discard(self.deps.storage, stored)
-            raise LeaseLost from None
+            if isinstance(exc, OutcomeFenced):
+                raise LeaseLost from None
+            log.exception("outcome not written", task_id=str(ref.task_id))
+            try:
+                status = await self._write(task, invalid_output(outcome, exc), [])
+            except OutcomeFenced:
+                raise LeaseLost from None
+            except Exception:
+                log.exception("outcome not written again", task_id=str(ref.task_id))
+                await self._abandon()
+                return None
         if status is TaskStatus.queued:
             await discard(self.deps.storage, stored)
         await publish_status(
             self.deps.events, ref.organization_id, ref.task_id, status, ref.attempt_number
         )
         return status
+
+    def _redacted(self, outcome: AttemptOutcome) -> AttemptOutcome:
+        if not self.redactor:
+            return outcome
+        error = self.redactor.text(outcome.error) if outcome.error else outcome.error
+        return replace(outcome, result=self.redactor.json(outcome.result), error=error)
+
+    async def _write(
+        self, task: Task, outcome: AttemptOutcome, artifacts: list[Artifact]
+    ) -> TaskStatus:
+        async with self.deps.sessionmaker() as session, session.begin():
+            return await write_outcome(
+                session,
+                self.deps.catalog,
+                task,
+                attempt_number=self.ref.attempt_number,
+                executor_id=self.ref.executor_id,
+                outcome=outcome,
+                now=utcnow(),
+                artifacts=artifacts,
+            )
 
     async def _abandon(self) -> None:
         """Kill the sandbox and hand the attempt to adoption, with what it used: the clean-up

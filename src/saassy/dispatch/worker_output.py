@@ -1,18 +1,21 @@
 """What a program left behind: `result.json`, `$SAASSY_EVENTS` lines and artifact files.
 
-All of it was written by untrusted code: sizes are capped, JSON is parsed defensively, names are
-checked, and files are taken through the runtime's artifact collector (regular files only).
+All of it was written by untrusted code: sizes are capped, JSON is parsed under caps
+(`untrusted_json`), names are checked, distinct unit names are bounded per task type, and
+files are taken through the runtime's artifact collector (regular files only).
 """
 
 from __future__ import annotations
 
-import json
 import math
 import mimetypes
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from saassy.dispatch.untrusted_json import UnsafeJson, load_untrusted_json
+from saassy.tasks.catalog import DEFAULT_MAX_UNIT_NAMES
 
 MAX_RESULT_BYTES = 1024 * 1024
 MAX_EVENTS_BYTES = 1024 * 1024
@@ -24,8 +27,8 @@ RESULT_FILE = "result.json"
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
 
-class InvalidResult(Exception):
-    """result.json is too large or not JSON; the message says which."""
+class InvalidOutput(Exception):
+    """What the program left cannot be taken (result.json, its events); the message says why."""
 
 
 @dataclass(frozen=True)
@@ -57,12 +60,15 @@ WorkerEvent = ProgressEvent | ActionEvent | UnitsEvent
 
 @dataclass
 class ReportedEvents:
-    """What a run reported, summed; `ignored` counts lines that were malformed or not allowed."""
+    """What a run reported, summed; `ignored` counts lines that were malformed or not allowed,
+    `unit_names_over` units events of new names past `max_unit_names`."""
 
+    max_unit_names: int = DEFAULT_MAX_UNIT_NAMES
     actions: dict[str, int] = field(default_factory=dict)
     units: dict[str, float] = field(default_factory=dict)
     progress: ProgressEvent | None = None
     ignored: int = 0
+    unit_names_over: int = 0
 
     def take(self, event: WorkerEvent | None, declared_actions: tuple[str, ...]) -> None:
         """Add one parsed line; an action the type does not declare was never reserved."""
@@ -71,6 +77,10 @@ class ReportedEvents:
                 self.progress = event
             case ActionEvent(name, count) if name in declared_actions:
                 self.actions[name] = self.actions.get(name, 0) + count
+            case UnitsEvent(name, _) if name not in self.units and (
+                len(self.units) >= self.max_unit_names
+            ):
+                self.unit_names_over += 1
             case UnitsEvent(name, quantity):
                 self.units[name] = self.units.get(name, 0.0) + quantity
             case _:
@@ -86,10 +96,8 @@ def parse_event(line: bytes | str) -> WorkerEvent | None:
     if len(raw) > MAX_EVENT_LINE_BYTES:
         return None
     try:
-        event = json.loads(raw)
-    # ValueError covers bad JSON, bad UTF-8 and integers too long to convert; RecursionError
-    # a line of nothing but brackets.
-    except (ValueError, RecursionError):
+        event = load_untrusted_json(raw)
+    except UnsafeJson:
         return None
     if not isinstance(event, dict):
         return None
@@ -125,30 +133,30 @@ def _is_number(value: Any) -> bool:
 
 
 def read_result(output_dir: Path) -> Any:
-    """The parsed result.json, None when absent; InvalidResult when too large or not JSON."""
+    """The parsed result.json, None when absent; InvalidOutput when too large or unsafe."""
     path = output_dir / RESULT_FILE
     if path.is_symlink() or not path.is_file():
         return None
     if path.stat().st_size > MAX_RESULT_BYTES:
-        raise InvalidResult(f"result.json is larger than {MAX_RESULT_BYTES} bytes")
+        raise InvalidOutput(f"result.json is larger than {MAX_RESULT_BYTES} bytes")
+    with path.open("rb") as handle:  # it may still grow: read no more than the cap
+        raw = handle.read(MAX_RESULT_BYTES + 1)
+    if len(raw) > MAX_RESULT_BYTES:
+        raise InvalidOutput(f"result.json is larger than {MAX_RESULT_BYTES} bytes")
     try:
-        result = json.loads(path.read_bytes())
-    except RecursionError:
-        raise InvalidResult("result.json nests too deeply to be read") from None
-    except ValueError as exc:  # bad JSON or UTF-8, or an integer too long to convert
-        raise InvalidResult(f"result.json is not valid JSON: {exc}") from exc
-    try:  # JSON's \ud800 escapes decode to lone surrogates, which no UTF-8 text can hold
-        json.dumps(result, ensure_ascii=False).encode()
-    except UnicodeEncodeError:
-        raise InvalidResult("result.json holds a lone surrogate: it is not valid Unicode") from None
-    except RecursionError:
-        raise InvalidResult("result.json nests too deeply to be read") from None
-    return result
+        return load_untrusted_json(raw)
+    except UnsafeJson as exc:
+        raise InvalidOutput(f"result.json {exc}") from None
 
 
-def read_events(events_file: Path, declared_actions: tuple[str, ...]) -> ReportedEvents:
-    """Everything the program reported in `$SAASSY_EVENTS`, read once at the end of the run."""
-    reported = ReportedEvents()
+def read_events(
+    events_file: Path,
+    declared_actions: tuple[str, ...],
+    max_unit_names: int = DEFAULT_MAX_UNIT_NAMES,
+) -> ReportedEvents:
+    """Everything the program reported in `$SAASSY_EVENTS`, read once at the end of the run;
+    InvalidOutput when it named more distinct units than its type allows."""
+    reported = ReportedEvents(max_unit_names)
     if events_file.is_symlink() or not events_file.is_file():
         return reported
     with events_file.open("rb") as handle:
@@ -156,6 +164,8 @@ def read_events(events_file: Path, declared_actions: tuple[str, ...]) -> Reporte
     for line in raw.splitlines():
         if line.strip():
             reported.take(parse_event(line), declared_actions)
+    if reported.unit_names_over:
+        raise InvalidOutput(f"reported more than {max_unit_names} distinct unit names")
     return reported
 
 

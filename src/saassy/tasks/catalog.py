@@ -37,6 +37,8 @@ SecretName = Annotated[str, Field(pattern=SECRET_NAME_PATTERN)]
 # `api.example.com`, `host:8443`, `*.example.com`, IP literals; stored in canonical form.
 AllowEntry = Annotated[str, AfterValidator(normalise_allow_entry)]
 WORKERS_PLACEHOLDER = "{workers}"
+# Each distinct custom unit name is a ledger row per attempt and a line in `/usage`.
+DEFAULT_MAX_UNIT_NAMES = 50
 
 
 class RuntimeKind(StrEnum):
@@ -100,6 +102,12 @@ class TaskType(CatalogModel):
     secrets: tuple[SecretName, ...] = ()
     secrets_as_env: bool = Field(False, description="Also give each secret as an env variable.")
     actions: tuple[ActionName, ...] = ()
+    max_unit_names: int = Field(
+        DEFAULT_MAX_UNIT_NAMES,
+        ge=1,
+        le=10_000,
+        description="Distinct custom unit names one attempt may report; past it: invalid_output.",
+    )
 
     _validator: Validator = PrivateAttr()
 
