@@ -1,8 +1,10 @@
 """Leases and cancel requests of every attempt one process supervises, in two queries a tick.
 
-One UPDATE renews all of the executor's live leases and returns which attempts are still its
-own; an attempt missing from the answer was adopted elsewhere, so its supervisor is told to kill
-and write nothing. One SELECT finds cancel requests. The cost is flat in the number of attempts,
+One UPDATE renews the leases of the attempts this process's supervisors watch (never the
+executor's other attempts: one whose supervisor died must let its lease run out, so adoption
+takes it and its concurrency slot frees) and returns which are still its own; an attempt
+missing from the answer was adopted elsewhere, so its supervisor is told to kill and write
+nothing. One SELECT finds cancel requests. The cost is flat in the number of attempts,
 which matters on SQLite where every transaction takes the write lock.
 """
 
@@ -84,7 +86,10 @@ class LeaseKeeper:
         watched = dict(self.watches)
         async with self.sessionmaker() as session, session.begin():
             held = await DispatchRepository(session).renew_leases(
-                self.executor_id, utcnow(), self.lease
+                self.executor_id,
+                [(task_id, ref.attempt_number) for task_id, (ref, _) in watched.items()],
+                utcnow(),
+                self.lease,
             )
         for task_id, (ref, watch) in watched.items():
             if (task_id, ref.attempt_number) not in held:

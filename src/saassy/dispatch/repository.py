@@ -9,12 +9,12 @@ dispatchers never exceed an organization's concurrency; SQLite's BEGIN IMMEDIATE
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, tuple_, update
 
 from saassy.dispatch import statements
 from saassy.dispatch.attempt_usage import usage_columns
@@ -154,12 +154,24 @@ class DispatchRepository(RepositoryBase[Task]):
         return found
 
     async def renew_leases(
-        self, executor_id: str, now: datetime, lease: timedelta
+        self,
+        executor_id: str,
+        attempts: Collection[tuple[uuid.UUID, int]],
+        now: datetime,
+        lease: timedelta,
     ) -> set[tuple[uuid.UUID, int]]:
-        """Renew every live attempt of the executor; (task id, number) of those still held."""
+        """Renew these (task id, number) attempts if still the executor's and live, in one
+        UPDATE; returns those still held. Only attempts a live supervisor watches are named:
+        one whose supervisor died keeps its lease running out, and adoption takes it."""
+        if not attempts:
+            return set()
         result = await self.session.execute(
             update(TaskAttempt)
-            .where(TaskAttempt.executor_id == executor_id, TaskAttempt.status.in_(LIVE_ATTEMPT))
+            .where(
+                TaskAttempt.executor_id == executor_id,
+                TaskAttempt.status.in_(LIVE_ATTEMPT),
+                tuple_(TaskAttempt.task_id, TaskAttempt.number).in_(list(attempts)),
+            )
             .values(lease_expires_at=now + lease, heartbeat_at=now)
             .returning(TaskAttempt.task_id, TaskAttempt.number)
             .execution_options(synchronize_session=False)

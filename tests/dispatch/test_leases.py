@@ -1,0 +1,90 @@
+"""Only attempts a live supervisor watches keep their leases; a dead supervisor's run out."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+
+from saassy.dispatch.executor import AttemptRef
+from saassy.dispatch.lease import LeaseKeeper
+from saassy.dispatch.repository import DispatchRepository
+from saassy.dispatch.supervisor import AttemptSupervisor
+from saassy.kit.context import AppContext
+from saassy.kit.time import as_utc, utcnow
+from saassy.models import AttemptStatus
+from saassy.runtime.fake import FakeRuntime, FakeScript
+from tests.conftest import SignUp
+from tests.dispatch.conftest import EngineFactory
+from tests.dispatch.support import attempts_of, insert_tasks
+
+EXECUTOR = "local:host:1:test"
+
+
+async def test_the_keeper_renews_only_the_attempts_it_watches(
+    ctx: AppContext, signup: SignUp
+) -> None:
+    account = await signup()
+    watched_id, crashed_id = await insert_tasks(
+        ctx.sessionmaker, ctx.settings.catalog, account.organization_id, 2
+    )
+    claimed_at = utcnow()
+    async with ctx.sessionmaker() as session, session.begin():
+        claims = await DispatchRepository(session).claim(
+            [watched_id, crashed_id],
+            executor_id=EXECUTOR,
+            now=claimed_at,
+            lease=timedelta(seconds=5),
+            running=True,
+        )
+    watched = next(claim for claim in claims if claim.task_id == watched_id)
+    keeper = LeaseKeeper(ctx.sessionmaker, EXECUTOR, lease=timedelta(minutes=10))
+    watch = keeper.watch(
+        AttemptRef(
+            task_id=watched_id,
+            organization_id=watched.organization_id,
+            attempt_number=watched.attempt_number,
+            executor_id=EXECUTOR,
+        )
+    )
+
+    await keeper.renew()
+
+    assert not watch.lost.is_set()
+    [renewed] = await attempts_of(ctx.sessionmaker, watched_id)
+    [left] = await attempts_of(ctx.sessionmaker, crashed_id)
+    assert renewed.lease_expires_at is not None
+    assert as_utc(renewed.lease_expires_at) > claimed_at + timedelta(minutes=9)
+    # Its supervisor is gone: the claim's lease stands, and runs out.
+    assert left.lease_expires_at is not None
+    assert as_utc(left.lease_expires_at) == pytest.approx(
+        claimed_at + timedelta(seconds=5), abs=timedelta(milliseconds=1)
+    )
+
+
+async def test_a_supervisor_that_fails_is_forgotten_and_hands_its_attempt_back(
+    ctx: AppContext,
+    signup: SignUp,
+    engine_factory: EngineFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def fail(self: AttemptSupervisor) -> None:
+        raise RuntimeError("a bug in the platform")
+
+    monkeypatch.setattr(AttemptSupervisor, "_run", fail)
+    account = await signup()
+    [task_id] = await insert_tasks(ctx.sessionmaker, ctx.settings.catalog, account.organization_id)
+    engine = engine_factory(FakeRuntime(FakeScript()))
+    assert len(await engine.dispatcher.dispatch_once()) == 1
+    if supervisors := list(engine.executor._running.values()):  # type: ignore[attr-defined]
+        await asyncio.wait(supervisors)
+
+    assert engine.executor.leases.watches == {}  # type: ignore[attr-defined]
+    [attempt] = await attempts_of(ctx.sessionmaker, task_id)
+    assert attempt.status == AttemptStatus.running
+    assert attempt.lease_expires_at is not None
+    assert as_utc(attempt.lease_expires_at) <= utcnow()  # adoption may take it now
+    assert await engine.executor.adopt() == 1
+    [attempt, *_] = await attempts_of(ctx.sessionmaker, task_id)
+    assert attempt.status == AttemptStatus.lost
