@@ -103,7 +103,11 @@ class Settings(BaseSettings):
     # flood from one never makes another wait for a sandbox to end.
     executor_reserved_slots: int = Field(1, ge=0)
     task_lease_s: float = Field(15, ge=2)
+
     dispatch_poll_s: float = Field(0.5, gt=0)
+    # Attempts lost to the platform (a crash, a lease that ran out) re-run this many times per
+    # task on top of its type's `retries`: accepted work is done at least once.
+    platform_loss_retries: int = Field(2, ge=0, le=100)
     # Run tasks without a sandbox where none can be made (no user namespaces): development only.
     allow_unisolated: bool = False
     trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1"])

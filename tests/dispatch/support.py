@@ -143,9 +143,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def start_runner(
-    database_url: str, data_dir: Path, log: Path, *options: str
+    database_url: str,
+    data_dir: Path,
+    log: Path,
+    *options: str,
+    env: dict[str, str] | None = None,
 ) -> subprocess.Popen[bytes]:
-    """The engine alone in a process of its own (`crash_runner`), to be killed by the test."""
+    """The engine alone in a process of its own (`crash_runner`), to be killed by the test;
+    `env` adds variables (settings such as SAASSY_PLATFORM_LOSS_RETRIES)."""
     with log.open("ab") as output:
         return subprocess.Popen(  # noqa: S603 - our own interpreter and module
             [
@@ -160,7 +165,7 @@ def start_runner(
             cwd=ROOT,
             stdout=output,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            env={**os.environ, **(env or {}), "PYTHONPATH": str(ROOT)},
         )
 
 

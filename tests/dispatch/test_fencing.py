@@ -142,35 +142,46 @@ async def test_an_attempt_leased_to_another_executor_is_not_run(
     assert (await task_row(ctx.sessionmaker, task_id)).status == TaskStatus.dispatched
 
 
-async def test_adoption_at_start_retries_or_fails_orphans(
-    ctx: AppContext, signup: SignUp, engine_factory: EngineFactory
+@pytest.mark.parametrize("platform_loss_retries", [2, 0])
+async def test_adoption_at_start_reruns_lost_attempts_within_the_platform_loss_budget(
+    ctx: AppContext, signup: SignUp, engine_factory: EngineFactory, platform_loss_retries: int
 ) -> None:
     account = await signup()
     catalog = ctx.settings.catalog
     [retryable] = await insert_tasks(
         ctx.sessionmaker, catalog, account.organization_id, type="flaky"
     )
-    [last_try] = await insert_tasks(ctx.sessionmaker, catalog, account.organization_id)
+    [no_retries] = await insert_tasks(ctx.sessionmaker, catalog, account.organization_id)
     burned = Usage(cpu_seconds=2.5, peak_memory_bytes=3 * 2**20, wall_seconds=0.0)
-    crashed = engine_factory(FakeRuntime(FakeScript(hang=True, usage=burned)), parallelism=4)
+    crashed = engine_factory(
+        FakeRuntime(FakeScript(hang=True, usage=burned)),
+        parallelism=4,
+        platform_loss_retries=platform_loss_retries,
+    )
     assert len(await crashed.dispatcher.dispatch_once()) == 2
-    await wait_for_status(ctx.sessionmaker, [retryable, last_try], [TaskStatus.running])
+    await wait_for_status(ctx.sessionmaker, [retryable, no_retries], [TaskStatus.running])
     await crashed.executor.stop(grace_s=0)  # kills and releases the leases, as a SIGTERM would
 
-    restarted = engine_factory(FakeRuntime(), parallelism=4)
+    restarted = engine_factory(
+        FakeRuntime(), parallelism=4, platform_loss_retries=platform_loss_retries
+    )
     await restarted.start()
 
-    final = await wait_for_status(ctx.sessionmaker, [retryable, last_try])
-    assert final == {retryable: TaskStatus.succeeded, last_try: TaskStatus.failed}
-    task = await task_row(ctx.sessionmaker, last_try)
-    assert task.error_code == "lost"
+    final = await wait_for_status(ctx.sessionmaker, [retryable, no_retries])
+    # The flaky type's own retries cover a loss either way; `retries = 0` only the budget does.
+    if platform_loss_retries:
+        assert final == {retryable: TaskStatus.succeeded, no_retries: TaskStatus.succeeded}
+    else:
+        assert final == {retryable: TaskStatus.succeeded, no_retries: TaskStatus.failed}
+        assert (await task_row(ctx.sessionmaker, no_retries)).error_code == "lost"
     assert [a.status for a in await attempts_of(ctx.sessionmaker, retryable)] == [
         "lost",
         "succeeded",
     ]
-    # The stop measured the sandboxes it killed (their cgroups went with the clean-up):
-    # adoption bills that, once.
-    for task_id in (retryable, last_try):
+    for task_id in (retryable, no_retries):
+        assert (await task_row(ctx.sessionmaker, task_id)).platform_losses == 1
+        # The stop measured the sandboxes it killed (their cgroups went with the clean-up):
+        # adoption bills that, once.
         usage = await usage_of(ctx.sessionmaker, task_id)
         assert (usage[(1, "cpu_seconds")], usage[(1, "peak_memory_mb")]) == (2.5, 3.0)
         assert usage[(1, "wall_seconds")] > 0

@@ -1,4 +1,8 @@
-"""Adoption: attempts whose lease ran out lost their supervisor; settle them and move on.
+"""Adoption: attempts whose lease ran out lost their supervisor; re-run or end their tasks.
+
+A lost attempt is the platform's failure, not the program's: its task runs again, up to the
+platform-loss budget (`SAASSY_PLATFORM_LOSS_RETRIES`) on top of its type's retries
+(`outcome.retry_follows`), and only then ends `failed` with code `lost`.
 
 A lost attempt's sandbox can outlive its supervisor on the host it ran on (the process was
 killed; its cgroup, with the CPU it burned, remains). The adopter on that host ends and measures
@@ -13,13 +17,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from datetime import datetime
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from saassy.dispatch.attempt_usage import recorded_usage
 from saassy.dispatch.executor import executor_host
-from saassy.dispatch.outcome import AttemptOutcome, apply_outcome
+from saassy.dispatch.liveness import LastSeen
+from saassy.dispatch.outcome import PLATFORM_LOSS_RETRIES, AttemptOutcome, apply_outcome
 from saassy.dispatch.repository import DispatchRepository
 from saassy.dispatch.supervisor import sandbox_name
 from saassy.events.bus import EventBus, publish_status
@@ -40,6 +46,7 @@ class LeftoverSandboxes:
 
     runtime: Runtime
     host: str | None  # as executor ids name it (`executor_host`)
+    last_seen: LastSeen | None = None  # when this host's executors were last alive
 
     def name_of(self, task_id: uuid.UUID, number: int, executor_id: str | None) -> str | None:
         """The attempt's sandbox if it can be on this host."""
@@ -53,7 +60,10 @@ class LeftoverSandboxes:
         except Exception:  # settling the attempt matters more than its figure
             log.exception("leftover sandbox not measured", sandbox=name)
             return None
-        return None if usage is None else replace(usage, wall_seconds=lost_wall_seconds(attempt))
+        if usage is None:
+            return None
+        seen = self.last_seen.of(attempt.executor_id) if self.last_seen else None
+        return replace(usage, wall_seconds=lost_wall_seconds(attempt, seen))
 
     async def free(self, names: Iterable[str]) -> None:
         for name in names:
@@ -70,16 +80,19 @@ class LeftoverSandboxes:
         return {name for name in names if name is not None}
 
 
-def lost_wall_seconds(attempt: TaskAttempt) -> float:
-    """From its start to its lease's expiry: an upper bound, at most one lease too long.
-
-    The supervisor renewed the lease while it lived, and its sandbox dies with it (bwrap
-    --die-with-parent; what is left is killed by the next start's sweep or by adoption).
-    """
-    if attempt.started_at is None or attempt.lease_expires_at is None:
+def lost_wall_seconds(attempt: TaskAttempt, last_seen: datetime | None) -> float:
+    """From its start to when its sandbox stopped: the moment its executor was last seen alive
+    (its sandbox dies with it, bwrap --die-with-parent), else its last lease renewal; never
+    past its lease's expiry."""
+    if attempt.started_at is None:
         return 0.0
-    ran = as_utc(attempt.lease_expires_at) - as_utc(attempt.started_at)
-    return max(0.0, ran.total_seconds())
+    ends = [as_utc(at) for at in (attempt.heartbeat_at, attempt.lease_expires_at) if at]
+    stopped = as_utc(last_seen) if last_seen is not None else (ends[0] if ends else None)
+    if stopped is None:
+        return 0.0
+    if attempt.lease_expires_at is not None:
+        stopped = min(stopped, as_utc(attempt.lease_expires_at))
+    return max(0.0, (stopped - as_utc(attempt.started_at)).total_seconds())
 
 
 async def adopt_orphans(
@@ -87,8 +100,9 @@ async def adopt_orphans(
     catalog: Catalog,
     events: EventBus,
     leftovers: LeftoverSandboxes | None = None,
+    platform_loss_retries: int = PLATFORM_LOSS_RETRIES,
 ) -> int:
-    """Mark expired attempts lost and retry or fail their tasks; returns how many."""
+    """Mark expired attempts lost and re-run or fail their tasks; returns how many."""
     total = 0
     while True:
         changes = []
@@ -120,7 +134,15 @@ async def adopt_orphans(
                     usage=usage,
                     retryable=True,
                 )
-                status = await apply_outcome(session, catalog, task, attempt.number, outcome, now)
+                status = await apply_outcome(
+                    session,
+                    catalog,
+                    task,
+                    attempt.number,
+                    outcome,
+                    now,
+                    platform_loss_retries=platform_loss_retries,
+                )
                 changes.append((task.organization_id, task.id, attempt.number, status))
         if leftovers:  # only now: the usage is committed
             await leftovers.free(ended)

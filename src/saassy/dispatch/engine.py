@@ -84,6 +84,7 @@ def build_task_engine(
     poll_s: float = 0.5,
     adopt_every_s: float = 5.0,
     workers_dir: Path | None = None,
+    platform_loss_retries: int | None = None,
 ) -> TaskEngine:
     """The embedded engine: local executor, in-memory bus, artifacts under the data dir."""
     events = events or MemoryEventBus()
@@ -99,6 +100,11 @@ def build_task_engine(
         work_root=(settings.data_dir / "work").resolve(),
         lease=lease,
         workers_dir=workers_dir or sandbox_workers_dir(getattr(runtime, "work_root", None)),
+        platform_loss_retries=(
+            settings.platform_loss_retries
+            if platform_loss_retries is None
+            else platform_loss_retries
+        ),
     )
     executor = LocalExecutor(
         deps, parallelism=parallelism, reserved_slots=reserved_slots, on_free=wakeup.set

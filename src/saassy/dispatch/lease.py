@@ -20,6 +20,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from saassy.dispatch.executor import AttemptRef
+from saassy.dispatch.liveness import LastSeen
 from saassy.dispatch.repository import DispatchRepository
 from saassy.kit.background import BackgroundLoop
 from saassy.kit.time import utcnow
@@ -43,11 +44,13 @@ class LeaseKeeper:
         *,
         lease: timedelta,
         poll_s: float = 0.5,
+        last_seen: LastSeen | None = None,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.executor_id = executor_id
         self.lease = lease
         self.poll_s = poll_s
+        self.last_seen = last_seen
         self.watches: dict[uuid.UUID, tuple[AttemptRef, AttemptWatch]] = {}
         self._loop = BackgroundLoop(self._run, "lease keeper")
 
@@ -62,6 +65,7 @@ class LeaseKeeper:
             del self.watches[ref.task_id]
 
     def start(self) -> None:
+        self._stamp()
         self._loop.start()
 
     async def stop(self) -> None:
@@ -72,6 +76,7 @@ class LeaseKeeper:
         renew_every = self.lease.total_seconds() / 3
         while True:
             await asyncio.sleep(self.poll_s)
+            self._stamp()
             if not self.watches:
                 continue
             try:
@@ -81,6 +86,14 @@ class LeaseKeeper:
                 await self.check_cancels()
             except Exception:  # a lease that really runs out fences us on the next try
                 log.exception("lease renewal failed")
+
+    def _stamp(self) -> None:
+        if self.last_seen is None:
+            return
+        try:
+            self.last_seen.stamp(self.executor_id)
+        except OSError:  # the wall time of a lost attempt is then bounded by its lease
+            log.warning("executor liveness not stamped", exc_info=True)
 
     async def renew(self) -> None:
         watched = dict(self.watches)

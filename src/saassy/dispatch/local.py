@@ -13,11 +13,13 @@ import structlog
 from saassy.dispatch.adoption import LeftoverSandboxes, adopt_orphans
 from saassy.dispatch.executor import AttemptRef, Executor, executor_host
 from saassy.dispatch.lease import LeaseKeeper
+from saassy.dispatch.liveness import LastSeen
 from saassy.dispatch.supervisor import AttemptSupervisor, EngineServices
 from saassy.models import Task
 
 log = structlog.get_logger(__name__)
 SHUTDOWN_KILL_WAIT_S = 5.0
+LAST_SEEN_DIR = ".executors"  # under the supervisors' work root; no attempt's dir starts with "."
 
 
 def local_executor_id() -> str:
@@ -48,10 +50,18 @@ class LocalExecutor(Executor):
         self._running: dict[tuple[uuid.UUID, int], asyncio.Task[object]] = {}
         self._past_outcome: set[tuple[uuid.UUID, int]] = set()
         self._stopping = False
-        # Sandboxes run here: adoption ends and measures what dead processes of this host left.
-        self.leftovers = LeftoverSandboxes(deps.runtime, executor_host(self.executor_id))
+        # Sandboxes run here: adoption ends and measures what dead processes of this host left,
+        # and bills them up to when their process was last seen alive.
+        self.last_seen = LastSeen(deps.work_root / LAST_SEEN_DIR)
+        self.leftovers = LeftoverSandboxes(
+            deps.runtime, executor_host(self.executor_id), self.last_seen
+        )
         self.leases = LeaseKeeper(
-            deps.sessionmaker, self.executor_id, lease=deps.lease, poll_s=cancel_poll_s
+            deps.sessionmaker,
+            self.executor_id,
+            lease=deps.lease,
+            poll_s=cancel_poll_s,
+            last_seen=self.last_seen,
         )
 
     @property
@@ -63,6 +73,7 @@ class LocalExecutor(Executor):
 
     async def start(self) -> None:
         self._stopping = False
+        await asyncio.to_thread(self.last_seen.forget_old)
         await self.adopt()
         self.leases.start()
 
@@ -115,7 +126,13 @@ class LocalExecutor(Executor):
 
     async def adopt(self) -> int:
         deps = self.deps
-        return await adopt_orphans(deps.sessionmaker, deps.catalog, deps.events, self.leftovers)
+        return await adopt_orphans(
+            deps.sessionmaker,
+            deps.catalog,
+            deps.events,
+            self.leftovers,
+            platform_loss_retries=deps.platform_loss_retries,
+        )
 
     async def sandboxes_to_recover(self) -> set[str]:
         return await self.leftovers.unsettled(self.deps.sessionmaker)
@@ -126,6 +143,7 @@ class LocalExecutor(Executor):
         tasks = list(self._running.values())
         if not tasks:
             await self.leases.stop()
+            self.last_seen.forget(self.executor_id)
             return
         _, pending = await asyncio.wait(tasks, timeout=grace_s)
         for task in pending:
@@ -137,3 +155,5 @@ class LocalExecutor(Executor):
             if stuck:
                 log.warning("executor.stop: supervisors still cleaning up", count=len(stuck))
         await self.leases.stop()
+        # Every attempt was handed back with what its sandbox used: nothing needs the stamp.
+        self.last_seen.forget(self.executor_id)

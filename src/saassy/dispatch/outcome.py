@@ -81,9 +81,27 @@ class AttemptOutcome:
         return AttemptFinish(self.status, self.exit_code, self.end_reason, self.error, self.usage)
 
 
-def retry_follows(task: Task, attempt_number: int, outcome: AttemptOutcome) -> bool:
-    """Whether the attempt's end queues another attempt of the task: the one retry rule."""
-    return outcome.retryable and attempt_number < task.max_attempts
+PLATFORM_LOSS_RETRIES = 2  # the default of the setting SAASSY_PLATFORM_LOSS_RETRIES
+
+
+def platform_losses_after(task: Task, outcome: AttemptOutcome) -> int:
+    """The task's attempts lost to the platform, this one included."""
+    return task.platform_losses + (outcome.status is AttemptStatus.lost)
+
+
+def retry_follows(
+    task: Task,
+    attempt_number: int,
+    outcome: AttemptOutcome,
+    platform_loss_retries: int = PLATFORM_LOSS_RETRIES,
+) -> bool:
+    """Whether the attempt's end queues another attempt of the task: the one retry rule.
+
+    Attempts lost to the platform, up to `platform_loss_retries` of them, are not the task's
+    to count: only the others use up its type's `retries`.
+    """
+    forgiven = min(platform_losses_after(task, outcome), platform_loss_retries)
+    return outcome.retryable and attempt_number - forgiven < task.max_attempts
 
 
 TERMINAL_FOR = {
@@ -105,6 +123,7 @@ async def write_outcome(
     outcome: AttemptOutcome,
     now: datetime,
     artifacts: list[Artifact] | None = None,
+    platform_loss_retries: int = PLATFORM_LOSS_RETRIES,
 ) -> TaskStatus:
     """The supervisor's fenced write; OutcomeFenced if the attempt is no longer its own.
 
@@ -117,7 +136,9 @@ async def write_outcome(
     # opposite order deadlocked with it on PostgreSQL when a lease ran out during the outcome.
     if not await repo.finish_attempt(task.id, attempt_number, executor_id, now, outcome.finish()):
         raise OutcomeFenced(f"task {task.id} attempt {attempt_number}")
-    return await apply_outcome(session, catalog, task, attempt_number, outcome, now, artifacts)
+    return await apply_outcome(
+        session, catalog, task, attempt_number, outcome, now, artifacts, platform_loss_retries
+    )
 
 
 async def apply_outcome(
@@ -128,6 +149,7 @@ async def apply_outcome(
     outcome: AttemptOutcome,
     now: datetime,
     artifacts: list[Artifact] | None = None,
+    platform_loss_retries: int = PLATFORM_LOSS_RETRIES,
 ) -> TaskStatus:
     """After the attempt row is closed: usage, then requeue or finish the task."""
     # The attempt ran with its type's memory (attempt_setup): that is what it reserved.
@@ -141,8 +163,9 @@ async def apply_outcome(
         usage=outcome.metered(reserved_mb),
         now=now,
     )
+    retry = retry_follows(task, attempt_number, outcome, platform_loss_retries)
     status = await _close_task(
-        DispatchRepository(session), catalog, task, attempt_number, outcome, now
+        DispatchRepository(session), catalog, task, attempt_number, outcome, now, retry
     )
     if status is TaskStatus.queued:
         return status
@@ -161,6 +184,7 @@ async def _close_task(
     number: int,
     outcome: AttemptOutcome,
     now: datetime,
+    retry: bool,
 ) -> TaskStatus:
     """Requeue or finish the task as the outcome says, in one UPDATE unless a cancel came first.
 
@@ -169,17 +193,21 @@ async def _close_task(
     """
     values: dict[str, Any]
     progress = {"progress": outcome.progress} if outcome.progress is not None else {}
-    if retry_follows(task, number, outcome):
+    lost = outcome.status is AttemptStatus.lost
+    if retry:
         status = TaskStatus.queued
         values = {
             "status": status,
-            "run_after": next_run_after(now, catalog.task_type(task.type), number),
+            # A platform loss is not the program's doing: no backoff before its re-run.
+            "run_after": now if lost else next_run_after(now, catalog.task_type(task.type), number),
             "error": outcome.error,
             "error_code": outcome.error_code,
         }
     else:
         status = TERMINAL_FOR[outcome.status]
         values = _ending(status, outcome, now)
+    if lost:
+        values["platform_losses"] = platform_losses_after(task, outcome)
     if status is not TaskStatus.canceled and await repo.update_task(
         task.id, number, unless_canceled=True, **values, **progress
     ):

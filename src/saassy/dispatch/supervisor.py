@@ -26,7 +26,13 @@ from saassy.dispatch.attempt_setup import AttemptSetup, TaskTypeGone, attempt_se
 from saassy.dispatch.executor import AttemptRef
 from saassy.dispatch.lease import AttemptWatch
 from saassy.dispatch.logs import LogSink
-from saassy.dispatch.outcome import AttemptOutcome, OutcomeFenced, retry_follows, write_outcome
+from saassy.dispatch.outcome import (
+    PLATFORM_LOSS_RETRIES,
+    AttemptOutcome,
+    OutcomeFenced,
+    retry_follows,
+    write_outcome,
+)
 from saassy.dispatch.progress import POLL_S as PROGRESS_POLL_S
 from saassy.dispatch.progress import EventsTail, latest_progress, progress_json
 from saassy.dispatch.repository import DispatchRepository
@@ -65,6 +71,7 @@ class EngineServices:
     keyring: KeyRing
     lease: timedelta = timedelta(seconds=15)
     workers_dir: Path | None = None
+    platform_loss_retries: int = PLATFORM_LOSS_RETRIES
 
 
 def sandbox_name(task_id: uuid.UUID, attempt_number: int) -> str:
@@ -339,7 +346,8 @@ class AttemptSupervisor:
         except Exception as exc:
             outcome = invalid_output(outcome, exc)
         stored: list[Artifact] = []
-        if output_dir is not None and not retry_follows(task, ref.attempt_number, outcome):
+        retry = retry_follows(task, ref.attempt_number, outcome, self.deps.platform_loss_retries)
+        if output_dir is not None and not retry:
             try:
                 stored = await store_artifacts(self.deps.storage, ref, output_dir)
             except Exception as exc:
@@ -386,6 +394,7 @@ class AttemptSupervisor:
                 outcome=outcome,
                 now=utcnow(),
                 artifacts=artifacts,
+                platform_loss_retries=self.deps.platform_loss_retries,
             )
 
     async def _abandon(self) -> None:

@@ -64,6 +64,11 @@ class Task(RecordMixin, Base):
     timeout_s: Mapped[int]
     max_attempts: Mapped[int] = mapped_column(default=1)
     attempt_count: Mapped[int] = mapped_column(default=0)
+    platform_losses: Mapped[int] = mapped_column(
+        default=0,
+        server_default="0",
+        doc="Attempts lost to the platform (lease expired, process died); not the task's retries.",
+    )
     run_after: Mapped[datetime] = mapped_column(
         doc="Not dispatched before this time (retry backoff)."
     )
