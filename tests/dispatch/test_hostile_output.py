@@ -161,3 +161,18 @@ async def test_an_outcome_the_database_refuses_is_written_again_without_the_outp
     assert stored_files(engine) == []  # stored before the refusal, removed after it
     billed = await usage_of(ctx.sessionmaker, task_id)
     assert billed[(1, "cpu_seconds")] == pytest.approx(DEFAULT_USAGE.cpu_seconds)
+
+
+async def test_output_found_invalid_keeps_none_of_the_files(
+    ctx: AppContext, signup: SignUp, engine: TaskEngine, fake_runtime: FakeRuntime
+) -> None:
+    account = await signup()
+    [task_id] = await insert_tasks(ctx.sessionmaker, ctx.settings.catalog, account.organization_id)
+    files = {"result.json": b"[" * 100_000 + b"]" * 100_000, "report.txt": b"not kept"}
+    fake_runtime.script(sandbox(task_id), FakeScript(files=files))
+    engine.notify_submitted()
+
+    await wait_for_status(ctx.sessionmaker, [task_id])
+    task = await task_row(ctx.sessionmaker, task_id)
+    assert (task.status, task.error_code) == (TaskStatus.failed, "invalid_output")
+    assert stored_files(engine) == []

@@ -120,6 +120,12 @@ def test_the_example_catalog_has_working_echo_and_python_types() -> None:
             "network_allow lists a destination twice",
         ),
         ('title = "X"\ncommand = ["x"]\nresources = { memory_mb = 1 }', "resources.memory_mb", ""),
+        ('title = "X"\ncommand = ["x"]\nmax_unit_names = 0', "task_types.bad.max_unit_names", ""),
+        (
+            'title = "X"\ncommand = ["x"]\nmax_units = 5',
+            "task_types.bad.max_units",
+            "unknown key (did you mean max_unit_names?)",
+        ),
     ],
 )
 def test_a_bad_task_type_names_its_key(
@@ -224,3 +230,8 @@ def test_an_entry_in_a_range_the_operator_opened_is_accepted(
     )
     settings = settings_factory(config=path, egress_allow_private=["10.20.0.0/16"])
     assert settings.catalog.task_types["net"].network_allow == ("10.20.0.7:443",)
+
+
+def test_the_distinct_unit_names_cap_defaults_to_50_and_a_type_may_set_its_own() -> None:
+    assert TaskType(title="X", command=("x",)).max_unit_names == 50
+    assert TaskType(title="X", command=("x",), max_unit_names=200).max_unit_names == 200

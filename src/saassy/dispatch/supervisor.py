@@ -36,7 +36,7 @@ from saassy.dispatch.outcome import (
 from saassy.dispatch.progress import POLL_S as PROGRESS_POLL_S
 from saassy.dispatch.progress import EventsTail, latest_progress, progress_json
 from saassy.dispatch.repository import DispatchRepository
-from saassy.dispatch.run_outcome import FinishedRun, invalid_output, run_outcome
+from saassy.dispatch.run_outcome import INVALID_OUTPUT, FinishedRun, invalid_output, run_outcome
 from saassy.events.bus import EventBus, publish_progress, publish_status
 from saassy.kit.time import utcnow
 from saassy.models import Artifact, AttemptStatus, Task, TaskStatus
@@ -347,7 +347,8 @@ class AttemptSupervisor:
             outcome = invalid_output(outcome, exc)
         stored: list[Artifact] = []
         retry = retry_follows(task, ref.attempt_number, outcome, self.deps.platform_loss_retries)
-        if output_dir is not None and not retry:
+        # Artifacts are kept only with a final outcome, and never with output found invalid.
+        if output_dir is not None and not retry and outcome.error_code != INVALID_OUTPUT:
             try:
                 stored = await store_artifacts(self.deps.storage, ref, output_dir)
             except Exception as exc:
