@@ -86,6 +86,12 @@ def output_error(why: BaseException | str) -> str:
     return text[:MAX_ERROR_CHARS]
 
 
+def refused_by_database(exc: BaseException) -> str:
+    """The driver's reason, without the statement and its parameters SQLAlchemy appends."""
+    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return (reason[0] if reason else type(exc).__name__)[:200]
+
+
 def _read_outcome(
     run: FinishedRun, setup: AttemptSetup, attempt_number: int, now: datetime, redactor: Redactor
 ) -> AttemptOutcome:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import structlog
 from pydantic import SecretStr
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from saassy.dispatch.artifacts import discard, store_artifacts
@@ -36,7 +37,13 @@ from saassy.dispatch.outcome import (
 from saassy.dispatch.progress import POLL_S as PROGRESS_POLL_S
 from saassy.dispatch.progress import EventsTail, latest_progress, progress_json
 from saassy.dispatch.repository import DispatchRepository
-from saassy.dispatch.run_outcome import INVALID_OUTPUT, FinishedRun, invalid_output, run_outcome
+from saassy.dispatch.run_outcome import (
+    INVALID_OUTPUT,
+    FinishedRun,
+    invalid_output,
+    refused_by_database,
+    run_outcome,
+)
 from saassy.events.bus import EventBus, publish_progress, publish_status
 from saassy.kit.time import utcnow
 from saassy.models import Artifact, AttemptStatus, Task, TaskStatus
@@ -356,25 +363,39 @@ class AttemptSupervisor:
                 outcome = invalid_output(outcome, exc)
         try:
             status = await self._write(task, outcome, stored)
+        except OutcomeFenced:
+            await discard(self.deps.storage, stored)
+            raise LeaseLost from None
         except Exception as exc:
             await discard(self.deps.storage, stored)
-            if isinstance(exc, OutcomeFenced):
-                raise LeaseLost from None
             log.exception("outcome not written", task_id=str(ref.task_id))
-            try:
-                status = await self._write(task, invalid_output(outcome, exc), [])
-            except OutcomeFenced:
-                raise LeaseLost from None
-            except Exception:
-                log.exception("outcome not written again", task_id=str(ref.task_id))
-                await self._abandon()
+            rewritten = await self._write_refused(task, outcome, exc)
+            if rewritten is None:
                 return None
+            status = rewritten
         if status is TaskStatus.queued:
             await discard(self.deps.storage, stored)
         await publish_status(
             self.deps.events, ref.organization_id, ref.task_id, status, ref.attempt_number
         )
         return status
+
+    async def _write_refused(
+        self, task: Task, outcome: AttemptOutcome, exc: Exception
+    ) -> TaskStatus | None:
+        """The database refused the outcome: write it `invalid_output`, without what the
+        program left. A database out of reach is the platform's failure instead: the attempt
+        goes to adoption with what its sandbox used, and None is returned."""
+        if not isinstance(exc, OperationalError | InterfaceError):
+            why = f"the outcome could not be stored: {refused_by_database(exc)}"
+            try:
+                return await self._write(task, invalid_output(outcome, why), [])
+            except OutcomeFenced:
+                raise LeaseLost from None
+            except Exception:
+                log.exception("outcome not written again", task_id=str(self.ref.task_id))
+        await self._abandon()
+        return None
 
     def _redacted(self, outcome: AttemptOutcome) -> AttemptOutcome:
         if not self.redactor:
