@@ -9,6 +9,7 @@ import time
 import uuid
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import func, select
 
@@ -55,7 +56,11 @@ async def settled_cpu(cgroup: SandboxCgroup) -> float:
 
 
 async def test_kill_9_with_16_running_tasks_reruns_each_once_billed_what_it_used(
-    ctx: AppContext, signup: SignUp, database_url: str, tmp_path: Path
+    ctx: AppContext,
+    client: httpx.AsyncClient,
+    signup: SignUp,
+    database_url: str,
+    tmp_path: Path,
 ) -> None:
     account = await signup()
     await set_plan(ctx.sessionmaker, account.organization_id, "big")
@@ -109,6 +114,8 @@ async def test_kill_9_with_16_running_tasks_reruns_each_once_billed_what_it_used
         assert usage[(1, "cpu_seconds")] == pytest.approx(lost.cpu_seconds, abs=1e-6)
         assert usage[(1, "wall_seconds")] == pytest.approx(lost.wall_seconds, abs=1e-6)
         assert (2, "cpu_seconds") in usage
+        shown = (await client.get(f"/api/v1/tasks/{task_id}", headers=account.headers)).json()
+        assert (shown["platform_losses"], len(shown["attempts"])) == (1, 2)
     async with ctx.sessionmaker() as session:
         counted = await session.scalar(
             select(func.sum(QuotaCounter.used)).where(

@@ -119,7 +119,10 @@ def task_panel(task: dict[str, Any]) -> Panel:
         status.append("  (cancel requested)", style="yellow")
     facts.add_row("type", escape(str(task["type"])))
     facts.add_row("status", status)
-    facts.add_row("attempts", f"{task['attempt_count']} of at most {task['max_attempts']}")
+    attempts = f"{task['attempt_count']} of at most {task['max_attempts']}"
+    if lost := task.get("platform_losses"):
+        attempts += f", plus {lost} run again after the platform lost it"
+    facts.add_row("attempts", attempts)
     facts.add_row("priority", str(task["priority"]))
     facts.add_row("timeout", f"{task['timeout_s']} s")
     facts.add_row("created", moment(task.get("created_at")))

@@ -84,9 +84,17 @@ class LocalExecutor(Executor):
             raise ValueError("the attempt was claimed for another executor")
         key = (attempt.task_id, attempt.attempt_number)
         watch = self.leases.watch(attempt)
-        supervisor = AttemptSupervisor(
-            self.deps, attempt, watch, task=task, on_outcome=lambda: self._outcome_written(attempt)
-        ).run()
+        try:
+            supervisor = AttemptSupervisor(
+                self.deps,
+                attempt,
+                watch,
+                task=task,
+                on_outcome=lambda: self._outcome_written(attempt),
+            ).run()
+        except BaseException:  # never a watch (and a renewed lease) without its supervisor
+            self.leases.forget(attempt)
+            raise
         running: asyncio.Task[object] = asyncio.create_task(
             supervisor, name=f"attempt {attempt.task_id}"
         )

@@ -103,6 +103,8 @@ class TaskSummary(BaseModel):
     timeout_s: int
     attempt_count: int
     max_attempts: int
+    # Attempts the platform lost (and ran again); they do not use up `max_attempts`.
+    platform_losses: int = 0
     error_code: str | None
     created_at: datetime
     run_after: datetime

@@ -89,6 +89,7 @@ async def submit_task(
             timeout_s=timeout_s,
             max_attempts=task_type.max_attempts,
             attempt_count=0,
+            platform_losses=0,
             run_after=now,
             created_at=now,
             idempotency_key=idempotency_key,

@@ -36,6 +36,7 @@ def task_summary(task: Task) -> TaskSummary:
         timeout_s=task.timeout_s,
         attempt_count=task.attempt_count,
         max_attempts=task.max_attempts,
+        platform_losses=task.platform_losses,
         error_code=task.error_code,
         created_at=task.created_at,
         run_after=task.run_after,
