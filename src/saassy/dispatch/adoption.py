@@ -9,7 +9,7 @@ killed; its cgroup, with the CPU it burned, remains). The adopter on that host e
 it inside the transaction that marks the attempt lost, once the attempt's row is locked and its
 lease seen expired, so never under a live supervisor; the usage is recorded with the outcome;
 the sandbox is freed only after the commit, so until then measuring again gives the same figure
-and a crash in between loses nothing. Attempts of other hosts are settled without usage.
+and a crash in between loses nothing. Attempts of other hosts are ended without usage.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ class LeftoverSandboxes:
             except Exception:  # the next start's sweep frees it
                 log.exception("leftover sandbox not freed", sandbox=name)
 
-    async def unsettled(self, sessionmaker: async_sessionmaker[AsyncSession]) -> set[str]:
+    async def still_leased(self, sessionmaker: async_sessionmaker[AsyncSession]) -> set[str]:
         """Sandboxes of this host's live attempts: adoption may still have to measure them."""
         async with sessionmaker() as session, session.begin():
             live = await DispatchRepository(session).live_attempts()

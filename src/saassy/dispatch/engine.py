@@ -49,8 +49,8 @@ class TaskEngine:
 
     async def _sweep_leftovers(self) -> None:
         try:
-            unsettled = await self.executor.sandboxes_to_recover()
-            freed = await self.runtime.sweep(keep=unsettled)
+            still_leased = await self.executor.sandboxes_to_recover()
+            freed = await self.runtime.sweep(keep=still_leased)
         except Exception:
             log.exception("engine.sweep_failed")
             return

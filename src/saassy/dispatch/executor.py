@@ -88,7 +88,7 @@ class Executor(abc.ABC):
         """Settle attempts whose lease expired (their supervisor died); how many were found."""
 
     async def sandboxes_to_recover(self) -> set[str]:
-        """Sandboxes on this host whose attempts adoption has yet to settle (and measure).
+        """Sandboxes on this host whose attempts adoption has yet to take over (and measure).
 
         Freeing leftovers of dead processes must spare these. None by default: an executor
         whose sandboxes run elsewhere leaves nothing on this host for adoption to measure.

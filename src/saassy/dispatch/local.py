@@ -143,7 +143,7 @@ class LocalExecutor(Executor):
         )
 
     async def sandboxes_to_recover(self) -> set[str]:
-        return await self.leftovers.unsettled(self.deps.sessionmaker)
+        return await self.leftovers.still_leased(self.deps.sessionmaker)
 
     async def stop(self, grace_s: float = 10.0) -> None:
         """Let running attempts finish for `grace_s`, then kill their sandboxes and hand back."""

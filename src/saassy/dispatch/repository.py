@@ -281,7 +281,7 @@ class DispatchRepository(RepositoryBase[Task]):
         return (await self.session.execute(statement)).scalars().all()
 
     async def live_attempts(self) -> list[tuple[uuid.UUID, int, str | None]]:
-        """(task id, number, executor id) of every attempt adoption may still settle."""
+        """(task id, number, executor id) of every attempt adoption may still take over."""
         statement = select(TaskAttempt.task_id, TaskAttempt.number, TaskAttempt.executor_id)
         statement = statement.where(
             TaskAttempt.status.in_(LIVE_ATTEMPT), TaskAttempt.lease_expires_at.is_not(None)
