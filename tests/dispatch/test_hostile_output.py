@@ -11,12 +11,13 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from saassy.dispatch import supervisor
 from saassy.dispatch.engine import TaskEngine
 from saassy.dispatch.outcome import write_outcome
 from saassy.kit.context import AppContext
-from saassy.models import TaskStatus
+from saassy.models import Artifact, TaskStatus
 from saassy.runtime.fake import DEFAULT_USAGE, FakeRuntime, FakeScript
 from tests.conftest import SignUp
 from tests.dispatch.conftest import EngineFactory
@@ -31,8 +32,8 @@ from tests.dispatch.support import (
 from tests.runtime.conftest import require_isolation
 from tests.runtime.support import own_process_runtime
 
-# case: (status, error code, words of the error, the units billed)
-CASES: dict[str, tuple[TaskStatus, str | None, str | None, dict[str, float]]] = {
+# case: (status, error code, words of the error, the units billed); None: any ending is clear
+CASES: dict[str, tuple[TaskStatus | None, str | None, str | None, dict[str, float]]] = {
     "deep_result": (TaskStatus.failed, "invalid_output", "nests deeper than 64 levels", {}),
     "long_int_result": (TaskStatus.failed, "invalid_output", "longer than 40 digits", {}),
     "surrogate_result": (TaskStatus.failed, "invalid_output", "lone surrogate", {}),
@@ -46,6 +47,9 @@ CASES: dict[str, tuple[TaskStatus, str | None, str | None, dict[str, float]]] = 
     # A bad event line is ignored; the lines around it count.
     "deep_event": (TaskStatus.succeeded, None, None, {"units:pages": 2.0}),
     "long_int_event": (TaskStatus.succeeded, None, None, {"units:pages": 2.0}),
+    # An artifact named b"bad-\xff.txt" (not UTF-8): refused, renamed or invalid_output, as
+    # long as the attempt ends, is billed and leaves no file without its row.
+    "bad_name": (None, None, None, {"units:pages": 2.0}),
 }
 KERNEL_METRICS = {"cpu_seconds", "peak_memory_mb", "wall_seconds", "memory_gb_seconds"}
 
@@ -74,14 +78,21 @@ async def test_hostile_output_ends_each_attempt_clearly_and_billed(
         await engine.start()
         final = await wait_for_status(ctx.sessionmaker, ids.values(), timeout_s=25 + 5)
         await engine.stop()
+    async with ctx.sessionmaker() as session:
+        keys = set((await session.execute(select(Artifact.storage_key))).scalars())
+    root = engine.storage.root  # type: ignore[attr-defined]
+    assert {path.relative_to(root).as_posix() for path in stored_files(engine)} <= keys
 
     for case, (status, code, words, units) in CASES.items():
         task_id = ids[case]
-        assert final[task_id] == status, case
+        assert final[task_id] == status or status is None, case
         response = await client.get(f"/api/v1/tasks/{task_id}", headers=account.headers)
         assert response.status_code == 200, (case, response.text)
         body = response.json()
-        assert body["error_code"] == code, (case, body)
+        if status is None:
+            units = units if body["status"] == "succeeded" else {}
+        else:
+            assert body["error_code"] == code, (case, body)
         if words is not None:
             assert words in body["error"], (case, body["error"])
             assert body["result"] is None
