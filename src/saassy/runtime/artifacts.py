@@ -24,7 +24,9 @@ class ArtifactRefused(Exception):
 
 
 @dataclass(frozen=True)
-class Artifact:
+class OutputFile:
+    """A regular file found in an output dir (an `Artifact` once stored with its row)."""
+
     relative_path: str
     size: int
 
@@ -34,7 +36,7 @@ class ArtifactScan:
     """What `collect_artifacts` accepted and what it refused, with reasons."""
 
     root: Path
-    files: list[Artifact] = field(default_factory=list)
+    files: list[OutputFile] = field(default_factory=list)
     refused: list[ArtifactRefused] = field(default_factory=list)
 
     @property
@@ -83,7 +85,7 @@ def collect_artifacts(root: Path, *, max_total_bytes: int) -> ArtifactScan:
             if scan.total_bytes + size > max_total_bytes:
                 scan.refused.append(ArtifactRefused(relative, "total size cap exceeded"))
                 continue
-            scan.files.append(Artifact(relative, size))
+            scan.files.append(OutputFile(relative, size))
     return scan
 
 
