@@ -22,7 +22,7 @@ import structlog
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from saassy.dispatch.artifacts import discard, store_artifacts
+from saassy.dispatch.artifacts import OutputRefused, discard, store_artifacts, without_output
 from saassy.dispatch.executor import AttemptRef
 from saassy.dispatch.lease import AttemptWatch
 from saassy.dispatch.logs import LogSink
@@ -36,6 +36,8 @@ from saassy.events.bus import EventBus, publish_progress, publish_status
 from saassy.kit.time import utcnow
 from saassy.models import Artifact, AttemptStatus, Task, TaskStatus
 from saassy.plans.catalog import Catalog
+from saassy.quotas.storage import StorageQuota
+from saassy.runtime.artifacts import OutputLimits
 from saassy.runtime.base import (
     EndReason,
     Exit,
@@ -185,7 +187,7 @@ class AttemptSupervisor:
         await self.logs.close()
         usage = await self.handle.usage()
         outcome = self._outcome(exit_, canceled, plan, spec, usage, task)
-        return await self._finish(task, outcome, spec.output_dir)
+        return await self._finish(task, outcome, spec.output_dir, plan.task_type.outputs.limits)
 
     async def _load(self) -> Task | None:
         async with self.deps.sessionmaker() as session, session.begin():
@@ -378,7 +380,11 @@ class AttemptSupervisor:
         return ended(AttemptStatus.succeeded, result=result)
 
     async def _finish(
-        self, task: Task, outcome: AttemptOutcome, output_dir: Path | None = None
+        self,
+        task: Task,
+        outcome: AttemptOutcome,
+        output_dir: Path | None = None,
+        output_limits: OutputLimits | None = None,
     ) -> TaskStatus | None:
         ref = self.ref
         if self.redactor:
@@ -389,8 +395,14 @@ class AttemptSupervisor:
             )
         stored: list[Artifact] = []
         final = not (outcome.retryable and task.attempt_count < task.max_attempts)
-        if final and output_dir is not None:
-            stored = await store_artifacts(self.deps.storage, ref, output_dir)
+        quota = StorageQuota(self.deps.sessionmaker, self.deps.catalog)
+        if final and output_dir is not None and output_limits is not None:
+            try:
+                stored = await store_artifacts(
+                    self.deps.storage, ref, output_dir, output_limits, quota
+                )
+            except OutputRefused as refused:
+                outcome = without_output(outcome, refused)
         try:
             async with self.deps.sessionmaker() as session, session.begin():
                 status = await write_outcome(
@@ -404,10 +416,13 @@ class AttemptSupervisor:
                     artifacts=stored,
                 )
         except OutcomeFenced:
-            await discard(self.deps.storage, stored)
+            await discard(self.deps.storage, stored, quota)
             raise LeaseLost from None
+        except BaseException:  # no rows were written: no objects may stay
+            await discard(self.deps.storage, stored, quota)
+            raise
         if status is TaskStatus.queued:
-            await discard(self.deps.storage, stored)
+            await discard(self.deps.storage, stored, quota)
         await publish_status(
             self.deps.events, ref.organization_id, ref.task_id, status, ref.attempt_number
         )
