@@ -8,7 +8,7 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from saassy.metering.metrics import Aggregate
-from saassy.plans.catalog import ResourceProfile
+from saassy.plans.catalog import Plan, ResourceProfile
 from saassy.quotas.periods import Period
 from saassy.quotas.service import QuotaUsage, UsageSummary
 
@@ -57,6 +57,33 @@ class LimitsRead(BaseModel):
     api_rate_limit: str
 
 
+class StorageRead(BaseModel):
+    """Artifacts the organization keeps now, against its plan's `storage_mb`."""
+
+    used_mb: float = Field(description="Each file counted in whole KiB, rounded up.")
+    limit_mb: int | None = Field(description="Null: unlimited.")
+    remaining_mb: float | None = Field(description="Null: unlimited.")
+    retention_days: int | None = Field(
+        description="Artifacts and logs are deleted this long after their task ended; null: kept."
+    )
+    gb_months: float = Field(
+        description="Storage metered in the metered window: each day's level once, "
+        "as GB x days / days in that month."
+    )
+
+    @classmethod
+    def of(cls, plan: Plan, used_kib: int, gb_months: float) -> StorageRead:
+        used = round(used_kib / 1024, 3)
+        limit = plan.storage_mb
+        return cls(
+            used_mb=used,
+            limit_mb=limit,
+            remaining_mb=None if limit is None else max(0.0, round(limit - used, 3)),
+            retention_days=plan.retention_days,
+            gb_months=round(gb_months, 6),
+        )
+
+
 class MeteredRead(BaseModel):
     """What one task type used of one metric in the window, from the usage ledger."""
 
@@ -95,6 +122,7 @@ class UsageRead(BaseModel):
     period: UsagePeriod
     quotas: list[QuotaRead]
     limits: LimitsRead
+    storage: StorageRead | None = None
     metered: MeteredWindow | None = None
 
     @classmethod

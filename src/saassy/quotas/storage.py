@@ -16,7 +16,7 @@ from sqlalchemy import and_, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from saassy.kit.errors import NotFound
-from saassy.models import Artifact, AttemptStatus, QuotaCounter, TaskAttempt
+from saassy.models import Artifact, AttemptStatus, QuotaCounter, StorageUsageDay, TaskAttempt
 from saassy.organizations.repository import OrganizationRepository
 from saassy.plans.catalog import Catalog, Plan
 from saassy.plans.service import effective_plan
@@ -102,6 +102,20 @@ async def recount_storage(session: AsyncSession, organization_id: uuid.UUID) -> 
         .values(used=held)
         .execution_options(synchronize_session=False)
     )
+
+
+async def storage_gb_months(
+    session: AsyncSession, organization_id: uuid.UUID, start: date, end: date
+) -> float:
+    """GB-months the storage sweep recorded for days in [start, end)."""
+    total = await session.scalar(
+        select(func.sum(StorageUsageDay.gb_months)).where(
+            StorageUsageDay.organization_id == organization_id,
+            StorageUsageDay.day >= start,
+            StorageUsageDay.day < end,
+        )
+    )
+    return float(total or 0.0)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,11 @@ def content_disposition(path: str) -> str:
     control character can never end or split the header.
     """
     name = path.rsplit("/", 1)[-1]
-    folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    # Accents fold away (café -> cafe); other letters become one "_" each, so `文件.txt`
+    # still has a name before its extension.
+    folded = "".join(
+        char if char.isascii() else "" if unicodedata.combining(char) else "_"
+        for char in unicodedata.normalize("NFKD", name)
+    )
     fallback = _NOT_PLAIN.sub("_", folded).strip(" ") or "download"
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
