@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import calendar
+import uuid
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -17,6 +18,7 @@ from saassy.dispatch.engine import TaskEngine
 from saassy.kit.context import AppContext
 from saassy.kit.time import utcnow
 from saassy.models import StorageUsageDay, TaskStatus
+from saassy.quotas.storage import StorageQuota
 from saassy.task_output.sweeper import StorageSweeper
 from tests.conftest import SignUp
 from tests.dispatch.outputs_support import (
@@ -118,3 +120,20 @@ async def test_storage_is_metered_once_a_day_in_gb_months(
         },
     )
     assert usage.json()["storage"]["gb_months"] == pytest.approx(6 / 1024 / month_days, rel=1e-3)
+
+
+async def test_the_sweep_recounts_storage_a_crash_left_taken(
+    ctx: AppContext, client: httpx.AsyncClient, signup: SignUp, sandbox_engine: TaskEngine
+) -> None:
+    account = await signup()
+    await run_code(ctx, sandbox_engine, account.organization_id, SIX_MB.format(name="a.bin"))
+    quota = StorageQuota(ctx.sessionmaker, ctx.settings.catalog)
+    # Taken for an output whose rows were never written: the process died in between.
+    await quota.take(uuid.UUID(account.organization_id), 3 * 1024)
+    usage = (await client.get("/api/v1/usage", headers=account.headers)).json()
+    assert usage["storage"]["used_mb"] == 9.0
+
+    await StorageSweeper(ctx.sessionmaker, ctx.settings.catalog, sandbox_engine.storage).sweep()
+
+    usage = (await client.get("/api/v1/usage", headers=account.headers)).json()
+    assert usage["storage"]["used_mb"] == 6.0
