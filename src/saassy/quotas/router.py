@@ -16,7 +16,8 @@ from saassy.metering.service import metered_figures
 from saassy.organizations.repository import OrganizationRepository
 from saassy.quotas.schemas import MeteredRead, MeteredWindow, StorageRead, UsageRead
 from saassy.quotas.service import usage_summary
-from saassy.quotas.storage import storage_gb_months, storage_used_kib
+from saassy.quotas.storage import storage_used_kib
+from saassy.quotas.storage_repository import StorageRepository
 
 router = APIRouter(prefix="/usage", tags=["usage"])
 
@@ -46,7 +47,9 @@ async def read_usage(
     usage.storage = StorageRead.of(
         summary.plan,
         await storage_used_kib(session, organization.id),
-        await storage_gb_months(session, organization.id, window_start.date(), window_end.date()),
+        await StorageRepository(session).gb_months(
+            organization.id, window_start.date(), window_end.date()
+        ),
     )
     usage.metered = MeteredWindow(
         start=window_start,

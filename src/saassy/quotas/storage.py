@@ -12,11 +12,9 @@ import uuid
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import and_, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from saassy.kit.errors import NotFound
-from saassy.models import Artifact, AttemptStatus, QuotaCounter, StorageUsageDay, TaskAttempt
 from saassy.organizations.repository import OrganizationRepository
 from saassy.plans.catalog import Catalog, Plan
 from saassy.plans.service import effective_plan
@@ -74,48 +72,6 @@ async def give_back_storage(
 
 async def storage_used_kib(session: AsyncSession, organization_id: uuid.UUID) -> int:
     return await QuotaCounterRepository(session).used(organization_id, STORAGE, LEVEL)
-
-
-async def recount_storage(session: AsyncSession, organization_id: uuid.UUID) -> None:
-    """Set the counter to what the artifact rows hold, unless an attempt is live: a crash
-    between taking and writing the rows would otherwise leave the difference counted forever.
-    A live attempt may hold a taking whose rows are not written yet, so it is left alone."""
-    held = (
-        select(func.coalesce(func.sum((Artifact.size_bytes + 1023) // 1024), 0))
-        .where(Artifact.organization_id == organization_id)
-        .scalar_subquery()
-    )
-    live = exists().where(
-        TaskAttempt.organization_id == organization_id,
-        TaskAttempt.status.in_((AttemptStatus.dispatched, AttemptStatus.running)),
-    )
-    await session.execute(
-        update(QuotaCounter)
-        .where(
-            and_(
-                QuotaCounter.organization_id == organization_id,
-                QuotaCounter.metric == STORAGE,
-                QuotaCounter.period_start == LEVEL,
-            ),
-            ~live,
-        )
-        .values(used=held)
-        .execution_options(synchronize_session=False)
-    )
-
-
-async def storage_gb_months(
-    session: AsyncSession, organization_id: uuid.UUID, start: date, end: date
-) -> float:
-    """GB-months the storage sweep recorded for days in [start, end)."""
-    total = await session.scalar(
-        select(func.sum(StorageUsageDay.gb_months)).where(
-            StorageUsageDay.organization_id == organization_id,
-            StorageUsageDay.day >= start,
-            StorageUsageDay.day < end,
-        )
-    )
-    return float(total or 0.0)
 
 
 @dataclass(frozen=True)

@@ -1,29 +1,24 @@
-"""SQL of the storage sweep: what is kept past retention, which keys have rows, storage levels."""
+"""SQL of the storage sweep: what is kept past retention, and which stored keys have rows."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, select, tuple_
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from saassy.models import (
     Artifact,
     AttemptStatus,
     Organization,
-    QuotaCounter,
-    StorageUsageDay,
     Task,
     TaskAttempt,
     TaskLogChunk,
 )
-from saassy.quotas.storage import LEVEL, STORAGE
 
 LIVE_ATTEMPT = (AttemptStatus.dispatched, AttemptStatus.running)
 
@@ -98,36 +93,3 @@ class KeptOutputRepository:
             )
         )
         return {(task_id, number) for task_id, number in rows.all()}
-
-    async def storage_levels(self) -> Sequence[tuple[uuid.UUID, int]]:
-        """(organization, KiB stored) of every organization whose storage was ever counted."""
-        rows = await self.session.execute(
-            select(QuotaCounter.organization_id, QuotaCounter.used).where(
-                QuotaCounter.metric == STORAGE, QuotaCounter.period_start == LEVEL
-            )
-        )
-        return [(organization_id, used) for organization_id, used in rows.all()]
-
-    async def record_storage_day(
-        self,
-        organization_id: uuid.UUID,
-        day: date,
-        stored_kib: int,
-        gb_months: float,
-        now: datetime,
-    ) -> None:
-        """Insert the day's row unless one exists: a day is counted once, whoever sweeps."""
-        dialect = self.session.get_bind().dialect.name
-        insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-        await self.session.execute(
-            insert(StorageUsageDay)
-            .values(
-                id=uuid.uuid4(),
-                created_at=now,
-                organization_id=organization_id,
-                day=day,
-                stored_kib=stored_kib,
-                gb_months=gb_months,
-            )
-            .on_conflict_do_nothing(index_elements=["organization_id", "day"])
-        )

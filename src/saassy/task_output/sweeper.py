@@ -27,7 +27,8 @@ from saassy.kit.background import BackgroundLoop
 from saassy.kit.time import utcnow
 from saassy.plans.catalog import Catalog
 from saassy.plans.service import plan_with_overrides
-from saassy.quotas.storage import give_back_storage, kib, recount_storage, storage_used_kib
+from saassy.quotas.storage import give_back_storage, kib, storage_used_kib
+from saassy.quotas.storage_repository import StorageRepository
 from saassy.storage.base import ArtifactStorage
 from saassy.task_output.kept_repository import KeptOutputRepository
 
@@ -149,17 +150,16 @@ class StorageSweeper:
         today = now.date()
         days_in_month = calendar.monthrange(today.year, today.month)[1]
         async with self.sessionmaker() as session:
-            levels = await KeptOutputRepository(session).storage_levels()
+            levels = await StorageRepository(session).levels()
         for organization_id, _counted in levels:
             async with self.sessionmaker() as session, session.begin():
-                await recount_storage(session, organization_id)
+                repo = StorageRepository(session)
+                await repo.recount(organization_id)
                 stored = await storage_used_kib(session, organization_id)
                 if stored <= 0:
                     continue
                 gb_months = round(stored / KIB_PER_GB / days_in_month, 9)
-                await KeptOutputRepository(session).record_storage_day(
-                    organization_id, today, stored, gb_months, now
-                )
+                await repo.record_day(organization_id, today, stored, gb_months, now)
                 report.organizations_metered += 1
 
 
