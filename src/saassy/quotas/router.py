@@ -16,8 +16,7 @@ from saassy.metering.service import metered_figures
 from saassy.organizations.repository import OrganizationRepository
 from saassy.quotas.schemas import MeteredRead, MeteredWindow, StorageRead, UsageRead
 from saassy.quotas.service import usage_summary
-from saassy.quotas.storage import storage_used_kib
-from saassy.quotas.storage_repository import StorageRepository
+from saassy.quotas.storage import storage_usage
 
 router = APIRouter(prefix="/usage", tags=["usage"])
 
@@ -45,11 +44,9 @@ async def read_usage(
     totals = await UsageLedgerRepository(session).totals(organization.id, window_start, window_end)
     usage = UsageRead.of(summary)
     usage.storage = StorageRead.of(
-        summary.plan,
-        await storage_used_kib(session, organization.id),
-        await StorageRepository(session).gb_months(
-            organization.id, window_start.date(), window_end.date()
-        ),
+        await storage_usage(
+            session, summary.plan, organization.id, window_start.date(), window_end.date()
+        )
     )
     usage.metered = MeteredWindow(
         start=window_start,

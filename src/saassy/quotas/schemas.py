@@ -8,9 +8,10 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from saassy.metering.metrics import Aggregate
-from saassy.plans.catalog import Plan, ResourceProfile
+from saassy.plans.catalog import ResourceProfile
 from saassy.quotas.periods import Period
 from saassy.quotas.service import QuotaUsage, UsageSummary
+from saassy.quotas.storage import StorageUsage
 
 
 class PlanRef(BaseModel):
@@ -72,15 +73,15 @@ class StorageRead(BaseModel):
     )
 
     @classmethod
-    def of(cls, plan: Plan, used_kib: int, gb_months: float) -> StorageRead:
-        used = round(used_kib / 1024, 3)
-        limit = plan.storage_mb
+    def of(cls, usage: StorageUsage) -> StorageRead:
+        used = round(usage.used_kib / 1024, 3)
+        limit = usage.plan.storage_mb
         return cls(
             used_mb=used,
             limit_mb=limit,
             remaining_mb=None if limit is None else max(0.0, round(limit - used, 3)),
-            retention_days=plan.retention_days,
-            gb_months=round(gb_months, 6),
+            retention_days=usage.plan.retention_days,
+            gb_months=round(usage.gb_months, 6),
         )
 
 

@@ -19,9 +19,7 @@ from saassy.organizations.repository import OrganizationRepository
 from saassy.plans.catalog import Catalog, Plan
 from saassy.plans.service import effective_plan
 from saassy.quotas.repository import QuotaCounterRepository
-
-STORAGE = "storage_kib"
-LEVEL = date(1970, 1, 1)  # the counter's one and only period
+from saassy.quotas.storage_repository import LEVEL, STORAGE, StorageRepository
 
 
 def kib(size_bytes: int) -> int:
@@ -72,6 +70,21 @@ async def give_back_storage(
 
 async def storage_used_kib(session: AsyncSession, organization_id: uuid.UUID) -> int:
     return await QuotaCounterRepository(session).used(organization_id, STORAGE, LEVEL)
+
+
+@dataclass(frozen=True)
+class StorageUsage:
+    plan: Plan
+    used_kib: int
+    gb_months: float  # metered in the window asked for
+
+
+async def storage_usage(
+    session: AsyncSession, plan: Plan, organization_id: uuid.UUID, start: date, end: date
+) -> StorageUsage:
+    """What the organization's artifacts hold now, and the GB-months metered in [start, end)."""
+    gb_months = await StorageRepository(session).gb_months(organization_id, start, end)
+    return StorageUsage(plan, await storage_used_kib(session, organization_id), gb_months)
 
 
 @dataclass(frozen=True)

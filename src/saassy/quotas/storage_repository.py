@@ -12,8 +12,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from saassy.models import Artifact, AttemptStatus, QuotaCounter, StorageUsageDay, TaskAttempt
-from saassy.quotas.storage import LEVEL, STORAGE
 
+STORAGE = "storage_kib"  # the storage quota's counter metric
+LEVEL = date(1970, 1, 1)  # its one and only period: storage is a level, not a flow
 LIVE_ATTEMPT = (AttemptStatus.dispatched, AttemptStatus.running)
 
 
