@@ -194,3 +194,27 @@ async def test_staff_page_through_organizations_with_their_plans(
         "/api/v1/admin/organizations", params={"plan": "starter"}, headers=staff.headers
     )
     assert [item["id"] for item in starters.json()["items"]] == [customers[0].organization_id]
+
+
+async def test_storage_limits_follow_the_plan_and_its_overrides_for_staff_and_customer(
+    client: httpx.AsyncClient, signup: SignUp, staff: Account
+) -> None:
+    customer = await signup()
+    usage = (await client.get("/api/v1/usage", headers=customer.headers)).json()
+    assert usage["storage"] == {
+        "used_mb": 0.0,
+        "limit_mb": 100,
+        "remaining_mb": 100.0,
+        "retention_days": 7,
+        "gb_months": 0.0,
+    }
+    url = f"/api/v1/admin/organizations/{customer.organization_id}"
+    overrides = {"storage_mb": 2048, "retention_days": None}
+    put = await client.put(
+        f"{url}/plan", json={"plan": "free", "overrides": overrides}, headers=staff.headers
+    )
+    assert put.status_code == 200, put.text
+    seen_by_staff = (await client.get(f"{url}/usage", headers=staff.headers)).json()
+    seen_by_customer = (await client.get("/api/v1/usage", headers=customer.headers)).json()
+    for usage in (seen_by_staff, seen_by_customer):
+        assert (usage["storage"]["limit_mb"], usage["storage"]["retention_days"]) == (2048, None)

@@ -167,3 +167,15 @@ def test_stored_overrides_of_a_withdrawn_key_leave_the_rest_of_the_contract() ->
         plan_overrides={"tasks_per_month": 50000, "overage_usd_per_task": 0.01},
     )
     assert effective_plan(CATALOG, organization).tasks_per_month == 50000
+
+
+def test_storage_and_retention_come_from_the_plan_and_its_overrides() -> None:
+    assert (CATALOG.plans["free"].storage_mb, CATALOG.plans["free"].retention_days) == (100, 7)
+    assert CATALOG.plans["enterprise"].storage_mb is None  # unlimited
+    organization = Organization(
+        name="Hoarder", plan="free", plan_overrides={"storage_mb": 500, "retention_days": None}
+    )
+    plan = effective_plan(CATALOG, organization)
+    assert (plan.storage_mb, plan.retention_days) == (500, None)
+    with pytest.raises(InvalidOverride, match="retention_days"):
+        apply_overrides(CATALOG.plans["free"], {"retention_days": 0})

@@ -9,12 +9,17 @@ import pytest
 
 from saassy.runtime.artifacts import (
     ArtifactRefused,
+    OutputLimits,
+    OutputOverLimit,
     collect_artifacts,
+    copy_out,
     open_artifact,
     resolve_artifact,
 )
 from saassy.runtime.process import ProcessRuntime
 from tests.runtime.support import run_code
+
+ROOMY = OutputLimits(max_entries=100, max_depth=4, max_bytes=1024)
 
 
 async def test_filling_the_disk_is_capped(runtime: ProcessRuntime, workspace: Path) -> None:
@@ -50,7 +55,7 @@ async def test_sandbox_symlink_to_host_file_is_refused(
     """
     run = await run_code(runtime, workspace, code)
     assert run.exit.succeeded, run.stderr
-    scan = collect_artifacts(workspace / "output", max_total_bytes=1024)
+    scan = collect_artifacts(workspace / "output", ROOMY)
     assert [a.relative_path for a in scan.files] == ["nested/result.json"]
     assert sorted((r.relative_path, r.reason) for r in scan.refused) == [
         ("etc-dir", "symlink"),
@@ -65,7 +70,7 @@ def test_symlink_to_host_file_is_refused(tmp_path: Path) -> None:
     output.mkdir()
     (output / "leak.txt").symlink_to(secret)
     (output / "ok.txt").write_text("fine")
-    scan = collect_artifacts(output, max_total_bytes=1024)
+    scan = collect_artifacts(output, ROOMY)
     assert [a.relative_path for a in scan.files] == ["ok.txt"]
     assert [(r.relative_path, r.reason) for r in scan.refused] == [("leak.txt", "symlink")]
     with pytest.raises(ArtifactRefused, match="symlink"):
@@ -91,21 +96,83 @@ def test_symlinked_parent_dir_cannot_smuggle_a_file_out(tmp_path: Path) -> None:
         resolve_artifact(output, "link/secret")
 
 
-def test_hard_links_fifos_and_the_size_cap(tmp_path: Path) -> None:
+def test_hard_links_and_fifos_are_refused(tmp_path: Path) -> None:
     output = tmp_path / "output"
     output.mkdir()
     (tmp_path / "host").write_text("host file")
     os.link(tmp_path / "host", output / "hard")
     os.mkfifo(output / "pipe")
     (output / "a.bin").write_bytes(b"a" * 600)
-    (output / "b.bin").write_bytes(b"b" * 600)
-    scan = collect_artifacts(output, max_total_bytes=1000)
+    scan = collect_artifacts(output, ROOMY)
     assert [a.relative_path for a in scan.files] == ["a.bin"]
     assert sorted((r.relative_path, r.reason) for r in scan.refused) == [
-        ("b.bin", "total size cap exceeded"),
         ("hard", "hard link"),
         ("pipe", "not a regular file"),
     ]
     fd = open_artifact(output, "a.bin")
     with os.fdopen(fd, "rb") as artifact:
         assert artifact.read() == b"a" * 600
+
+
+def test_past_the_total_size_the_scan_stops(tmp_path: Path) -> None:
+    (tmp_path / "a.bin").write_bytes(b"a" * 600)
+    (tmp_path / "b.bin").write_bytes(b"b" * 600)
+    with pytest.raises(OutputOverLimit, match="more than 0 MB") as over:
+        collect_artifacts(tmp_path, ROOMY)
+    assert over.value.limit == "bytes"
+
+
+def test_past_the_file_count_the_scan_stops(tmp_path: Path) -> None:
+    for n in range(101):
+        (tmp_path / f"{n}.txt").touch()
+    with pytest.raises(OutputOverLimit, match="more than 100 files") as over:
+        collect_artifacts(tmp_path, ROOMY)
+    assert over.value.limit == "entries"
+
+
+def test_past_the_depth_the_scan_stops(tmp_path: Path) -> None:
+    (tmp_path / "1/2/3/4").mkdir(parents=True)
+    (tmp_path / "1/2/3/4/deep.txt").touch()
+    assert [f.relative_path for f in collect_artifacts(tmp_path, ROOMY).files] == [
+        "1/2/3/4/deep.txt"
+    ]
+    (tmp_path / "1/2/3/4/5").mkdir()
+    with pytest.raises(OutputOverLimit, match="deeper than 4 levels"):
+        collect_artifacts(tmp_path, ROOMY)
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        (b"bad-\xff.txt", "name is not valid UTF-8"),
+        (b"lone-\xed\xa0\x80.txt", "name is not valid UTF-8"),
+        (b"cr\rlf\n.txt", "name has a control character"),
+        (b"tab\t.txt", "name has a control character"),
+        (b"del\x7f.txt", "name has a control character"),
+        ("c1\u0085.txt".encode(), "name has a control character"),
+    ],
+)
+def test_names_that_are_not_clean_text_are_refused(
+    tmp_path: Path, name: bytes, reason: str
+) -> None:
+    with open(os.path.join(os.fsencode(tmp_path), name), "wb") as file:
+        file.write(b"x")
+    (tmp_path / "\u6587\u4ef6.txt").write_bytes(b"cjk")
+    (tmp_path / ("n" * 255)).write_bytes(b"long")
+    scan = collect_artifacts(tmp_path, ROOMY)
+    assert sorted(f.relative_path for f in scan.files) == ["n" * 255, "\u6587\u4ef6.txt"]
+    [refused] = scan.refused
+    assert refused.reason == reason
+    refused.relative_path.encode("ascii")  # printable in any log line
+
+
+def test_copying_out_stops_past_the_limits(tmp_path: Path) -> None:
+    staged = tmp_path / "staged"
+    (staged / "a/b/c").mkdir(parents=True)
+    for n in range(50):
+        (staged / f"{n}.txt").touch()
+    copy_out(staged, tmp_path / "few", max_entries=10, max_depth=10)
+    assert len(list((tmp_path / "few").rglob("*"))) == 10
+    copy_out(staged, tmp_path / "shallow", max_entries=100, max_depth=1)
+    assert (tmp_path / "shallow/a/b").is_dir()  # one level past: the collector sees it
+    assert not (tmp_path / "shallow/a/b/c").exists()

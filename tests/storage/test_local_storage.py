@@ -44,3 +44,25 @@ async def test_a_symlinked_source_is_refused(tmp_path: Path) -> None:
     (tmp_path / "link").symlink_to(tmp_path / "secret")
     with pytest.raises(OSError, match=r"symbolic links|Too many levels"):
         await storage.put("a/link", tmp_path / "link")
+
+
+async def test_a_name_of_255_bytes_is_stored_and_listed(tmp_path: Path) -> None:
+    storage = LocalDirectoryStorage(tmp_path / "store")
+    source = tmp_path / "file"
+    source.write_bytes(b"long")
+    key = "org/task/1/" + "文" * 85  # 255 bytes in UTF-8: NAME_MAX
+    stored = await storage.put(key, source)
+    assert stored.size_bytes == 4
+    assert await storage.keys() == [key]
+
+
+async def test_deleting_the_last_object_removes_its_emptied_dirs(tmp_path: Path) -> None:
+    storage = LocalDirectoryStorage(tmp_path / "store")
+    source = tmp_path / "file"
+    source.write_bytes(b"x")
+    await storage.put("org/task/1/a/b.txt", source)
+    await storage.put("org/task/2/c.txt", source)
+    await storage.delete("org/task/1/a/b.txt")
+    assert not (tmp_path / "store/org/task/1").exists()
+    assert await storage.keys() == ["org/task/2/c.txt"]
+    assert (tmp_path / "store").is_dir()

@@ -9,6 +9,7 @@ import pytest
 
 from saassy.config import EXAMPLE_CONFIG, ConfigError, Settings, load_catalog
 from saassy.plans.catalog import ResourceProfile
+from saassy.runtime.artifacts import OutputLimits
 from saassy.tasks.catalog import RuntimeKind, TaskType, runtime_context
 from saassy.tasks.workers import workers_dir
 
@@ -126,6 +127,21 @@ def test_the_example_catalog_has_working_echo_and_python_types() -> None:
             "task_types.bad.max_units",
             "unknown key (did you mean max_unit_names?)",
         ),
+        (
+            'title = "X"\ncommand = ["x"]\noutputs = { max_files = 100000 }',
+            "task_types.bad.outputs.max_files",
+            "less than or equal to 10000",
+        ),
+        (
+            'title = "X"\ncommand = ["x"]\noutputs = { max_depth = 65 }',
+            "task_types.bad.outputs.max_depth",
+            "less than or equal to 64",
+        ),
+        (
+            'title = "X"\ncommand = ["x"]\noutputs = { max_bytes = 5 }',
+            "task_types.bad.outputs.max_bytes",
+            "unknown key",
+        ),
     ],
 )
 def test_a_bad_task_type_names_its_key(
@@ -235,3 +251,15 @@ def test_an_entry_in_a_range_the_operator_opened_is_accepted(
 def test_the_distinct_unit_names_cap_defaults_to_50_and_a_type_may_set_its_own() -> None:
     assert TaskType(title="X", command=("x",)).max_unit_names == 50
     assert TaskType(title="X", command=("x",), max_unit_names=200).max_unit_names == 200
+
+
+def test_output_limits_default_and_apply_in_bytes(tmp_path: Path) -> None:
+    path = tmp_path / "saassy.toml"
+    path.write_text(
+        PLANS + '[task_types.a]\ntitle = "A"\ncommand = ["x"]\n'
+        '[task_types.b]\ntitle = "B"\ncommand = ["x"]\noutputs = { max_files = 10, max_mb = 2 }\n',
+        encoding="utf-8",
+    )
+    catalog = load_catalog(path)
+    assert catalog.task_types["a"].outputs.limits == OutputLimits(1000, 16, 1024 * 2**20)
+    assert catalog.task_types["b"].outputs.limits == OutputLimits(10, 16, 2 * 2**20)

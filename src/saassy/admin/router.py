@@ -15,8 +15,9 @@ from saassy.kit.deps import Session, SettingsDep
 from saassy.kit.errors import NotFound
 from saassy.kit.pagination import Page, PageParams, encode_cursor, page_params
 from saassy.models import Organization
-from saassy.quotas.schemas import UsageRead
+from saassy.quotas.schemas import StorageRead, UsageRead
 from saassy.quotas.service import usage_summary
+from saassy.quotas.storage import storage_usage
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 
@@ -56,7 +57,13 @@ async def read_organization_usage(
 ) -> UsageRead:
     """An organization's usage and effective limits, as its members see them."""
     organization = await _organization(session, organization_id)
-    return UsageRead.of(await usage_summary(session, settings.catalog, organization))
+    summary = await usage_summary(session, settings.catalog, organization)
+    usage = UsageRead.of(summary)
+    start, end = summary.period_start.date(), summary.period_end.date()
+    usage.storage = StorageRead.of(
+        await storage_usage(session, summary.plan, organization.id, start, end)
+    )
+    return usage
 
 
 @router.put("/organizations/{organization_id}/plan")

@@ -20,6 +20,7 @@ from saassy.events.memory import MemoryEventBus
 from saassy.runtime.base import Runtime
 from saassy.storage.base import ArtifactStorage
 from saassy.storage.local import LocalDirectoryStorage
+from saassy.task_output.sweeper import SWEEP_EVERY_S, StorageSweeper
 from saassy.tasks.workers import sandbox_workers_dir
 
 log = structlog.get_logger(__name__)
@@ -33,6 +34,7 @@ class TaskEngine:
     executor: Executor
     dispatcher: Dispatcher
     wakeup: asyncio.Event
+    storage_sweeper: StorageSweeper
     _sweeper: asyncio.Task[None] | None = field(default=None, init=False)
 
     async def start(self) -> None:
@@ -46,6 +48,7 @@ class TaskEngine:
         # every later sandbox start; freeing them must not delay dispatching. Those of attempts
         # whose leases have yet to run out are only killed: adoption measures and frees them.
         self._sweeper = asyncio.create_task(self._sweep_leftovers(), name="sandbox sweeper")
+        self.storage_sweeper.start()
 
     async def _sweep_leftovers(self) -> None:
         try:
@@ -61,6 +64,7 @@ class TaskEngine:
         if self._sweeper is not None:
             self._sweeper.cancel()
             await asyncio.gather(self._sweeper, return_exceptions=True)
+        await self.storage_sweeper.stop()
         await self.dispatcher.stop()
         await self.executor.stop(grace_s)
         await self.events.close()
@@ -85,6 +89,7 @@ def build_task_engine(
     adopt_every_s: float = 5.0,
     workers_dir: Path | None = None,
     platform_loss_retries: int | None = None,
+    storage_sweep_every_s: float = SWEEP_EVERY_S,
 ) -> TaskEngine:
     """The embedded engine: local executor, in-memory bus, artifacts under the data dir."""
     events = events or MemoryEventBus()
@@ -119,4 +124,5 @@ def build_task_engine(
         poll_s=poll_s,
         adopt_every_s=adopt_every_s,
     )
-    return TaskEngine(runtime, events, storage, executor, dispatcher, wakeup)
+    sweeper = StorageSweeper(sessionmaker, settings.catalog, storage, every_s=storage_sweep_every_s)
+    return TaskEngine(runtime, events, storage, executor, dispatcher, wakeup, sweeper)

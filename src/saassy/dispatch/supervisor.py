@@ -22,7 +22,7 @@ from pydantic import SecretStr
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from saassy.dispatch.artifacts import discard, store_artifacts
+from saassy.dispatch.artifacts import OutputRefused, discard, store_artifacts, without_output
 from saassy.dispatch.attempt_setup import AttemptSetup, TaskTypeGone, attempt_setup
 from saassy.dispatch.executor import AttemptRef
 from saassy.dispatch.lease import AttemptWatch
@@ -48,6 +48,8 @@ from saassy.events.bus import EventBus, publish_progress, publish_status
 from saassy.kit.time import utcnow
 from saassy.models import Artifact, AttemptStatus, Task, TaskStatus
 from saassy.plans.catalog import Catalog
+from saassy.quotas.storage import StorageQuota
+from saassy.runtime.artifacts import OutputLimits
 from saassy.runtime.base import (
     Exit,
     Runtime,
@@ -195,7 +197,7 @@ class AttemptSupervisor:
         assert spec.events_file is not None
         run = FinishedRun(exit_, canceled, usage, spec.output_dir, spec.events_file, task.timeout_s)
         outcome = run_outcome(run, setup, self.ref.attempt_number, utcnow(), self.redactor)
-        return await self._finish(task, outcome, spec.output_dir)
+        return await self._finish(task, outcome, spec.output_dir, setup.task_type.outputs.limits)
 
     async def _close_logs(self) -> None:
         try:
@@ -342,7 +344,11 @@ class AttemptSupervisor:
         return "cancel"
 
     async def _finish(
-        self, task: Task, outcome: AttemptOutcome, output_dir: Path | None = None
+        self,
+        task: Task,
+        outcome: AttemptOutcome,
+        output_dir: Path | None = None,
+        output_limits: OutputLimits | None = None,
     ) -> TaskStatus | None:
         """Store the outcome (and the artifacts of a final one). Whatever fails on the way ends
         the attempt `invalid_output` with its usage; only a database that takes nothing at all
@@ -355,26 +361,39 @@ class AttemptSupervisor:
         stored: list[Artifact] = []
         retry = retry_follows(task, ref.attempt_number, outcome, self.deps.platform_loss_retries)
         # Artifacts are kept only with a final outcome, and never with output found invalid.
-        if output_dir is not None and not retry and outcome.error_code != INVALID_OUTPUT:
+        quota = StorageQuota(self.deps.sessionmaker, self.deps.catalog)
+        if (
+            output_dir is not None
+            and output_limits is not None
+            and not retry
+            and outcome.error_code != INVALID_OUTPUT
+        ):
             try:
-                stored = await store_artifacts(self.deps.storage, ref, output_dir)
+                stored = await store_artifacts(
+                    self.deps.storage, ref, output_dir, output_limits, quota
+                )
+            except OutputRefused as refused:
+                outcome = without_output(outcome, refused)
             except Exception as exc:
                 log.warning("artifacts not stored", task_id=str(ref.task_id), exc_info=True)
                 outcome = invalid_output(outcome, exc)
         try:
             status = await self._write(task, outcome, stored)
         except OutcomeFenced:
-            await discard(self.deps.storage, stored)
+            await discard(self.deps.storage, stored, quota)
             raise LeaseLost from None
         except Exception as exc:
-            await discard(self.deps.storage, stored)
+            await discard(self.deps.storage, stored, quota)
             log.exception("outcome not written", task_id=str(ref.task_id))
             rewritten = await self._write_refused(task, outcome, exc)
             if rewritten is None:
                 return None
             status = rewritten
+        except BaseException:  # cancelled mid-write: no rows were written, no objects may stay
+            await discard(self.deps.storage, stored, quota)
+            raise
         if status is TaskStatus.queued:
-            await discard(self.deps.storage, stored)
+            await discard(self.deps.storage, stored, quota)
         await publish_status(
             self.deps.events, ref.organization_id, ref.task_id, status, ref.attempt_number
         )

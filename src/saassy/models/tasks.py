@@ -8,7 +8,7 @@ it holds the lease of, so a resurrected process cannot overwrite a newer attempt
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -137,6 +137,20 @@ class UsageRecord(RecordMixin, Base):
     metric: Mapped[str] = mapped_column(String(64))
     quantity: Mapped[float]
     recorded_at: Mapped[datetime]
+
+
+class StorageUsageDay(RecordMixin, Base):
+    """One day of an organization's stored artifacts, in GB-months; recorded once per day."""
+
+    __tablename__ = "storage_usage_days"
+    __table_args__ = (UniqueConstraint("organization_id", "day"),)
+
+    organization_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE")
+    )
+    day: Mapped[date]
+    stored_kib: Mapped[int] = mapped_column(BigInteger)
+    gb_months: Mapped[float]
 
 
 class TaskLogChunk(RecordMixin, Base):

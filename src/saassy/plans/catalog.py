@@ -41,6 +41,12 @@ class Plan(CatalogModel):
     resources: ResourceProfile = ResourceProfile()
     daily_action_caps: dict[ActionName, int] = Field(default_factory=dict)
     api_rate_limit: str = "60/minute"
+    storage_mb: int | None = Field(
+        None, ge=0, description="Artifacts kept at once, per organization; None: unlimited."
+    )
+    retention_days: int | None = Field(
+        None, ge=1, description="Artifacts and logs are deleted this long after the task ends."
+    )
     public: bool = True
 
     @field_validator("api_rate_limit")
@@ -63,6 +69,8 @@ OVERRIDABLE = frozenset(
         "resources",
         "daily_action_caps",
         "api_rate_limit",
+        "storage_mb",
+        "retention_days",
     }
 )
 

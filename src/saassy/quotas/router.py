@@ -14,8 +14,9 @@ from saassy.kit.time import as_utc
 from saassy.metering.repository import UsageLedgerRepository
 from saassy.metering.service import metered_figures
 from saassy.organizations.repository import OrganizationRepository
-from saassy.quotas.schemas import MeteredRead, MeteredWindow, UsageRead
+from saassy.quotas.schemas import MeteredRead, MeteredWindow, StorageRead, UsageRead
 from saassy.quotas.service import usage_summary
+from saassy.quotas.storage import storage_usage
 
 router = APIRouter(prefix="/usage", tags=["usage"])
 
@@ -42,6 +43,11 @@ async def read_usage(
         raise ValidationFailed("end must be after start.", field="end")
     totals = await UsageLedgerRepository(session).totals(organization.id, window_start, window_end)
     usage = UsageRead.of(summary)
+    usage.storage = StorageRead.of(
+        await storage_usage(
+            session, summary.plan, organization.id, window_start.date(), window_end.date()
+        )
+    )
     usage.metered = MeteredWindow(
         start=window_start,
         end=window_end,

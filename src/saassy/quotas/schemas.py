@@ -11,6 +11,7 @@ from saassy.metering.metrics import Aggregate
 from saassy.plans.catalog import ResourceProfile
 from saassy.quotas.periods import Period
 from saassy.quotas.service import QuotaUsage, UsageSummary
+from saassy.quotas.storage import StorageUsage
 
 
 class PlanRef(BaseModel):
@@ -57,6 +58,33 @@ class LimitsRead(BaseModel):
     api_rate_limit: str
 
 
+class StorageRead(BaseModel):
+    """Artifacts the organization keeps now, against its plan's `storage_mb`."""
+
+    used_mb: float = Field(description="Each file counted in whole KiB, rounded up.")
+    limit_mb: int | None = Field(description="Null: unlimited.")
+    remaining_mb: float | None = Field(description="Null: unlimited.")
+    retention_days: int | None = Field(
+        description="Artifacts and logs are deleted this long after their task ended; null: kept."
+    )
+    gb_months: float = Field(
+        description="Storage metered in the metered window: each day's level once, "
+        "as GB x days / days in that month."
+    )
+
+    @classmethod
+    def of(cls, usage: StorageUsage) -> StorageRead:
+        used = round(usage.used_kib / 1024, 3)
+        limit = usage.plan.storage_mb
+        return cls(
+            used_mb=used,
+            limit_mb=limit,
+            remaining_mb=None if limit is None else max(0.0, round(limit - used, 3)),
+            retention_days=usage.plan.retention_days,
+            gb_months=round(usage.gb_months, 6),
+        )
+
+
 class MeteredRead(BaseModel):
     """What one task type used of one metric in the window, from the usage ledger."""
 
@@ -95,6 +123,7 @@ class UsageRead(BaseModel):
     period: UsagePeriod
     quotas: list[QuotaRead]
     limits: LimitsRead
+    storage: StorageRead | None = None
     metered: MeteredWindow | None = None
 
     @classmethod

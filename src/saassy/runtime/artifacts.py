@@ -1,8 +1,10 @@
 """Taking files out of an output dir the sandbox controlled, without trusting anything in it.
 
 Only regular files count. Symlinks, hard links, devices, fifos and sockets are refused, as is any
-relative path that resolves outside the dir. Files are opened with O_NOFOLLOW and checked against
-the stat taken while listing, so a swap between listing and reading is caught.
+relative path that resolves outside the dir, and any name that is not UTF-8 text without control
+characters. Files are opened with O_NOFOLLOW and checked against the stat taken while listing, so
+a swap between listing and reading is caught. Listing reads entries one at a time and stops at the
+limits, so a dir of a million files costs what its first `max_entries` do.
 """
 
 from __future__ import annotations
@@ -12,6 +14,31 @@ import shutil
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+
+# Hard ceilings whatever a task type allows: copy_out stops one past them, so the collector
+# still sees that a limit was passed.
+MAX_ENTRIES_CEILING = 10_000
+MAX_DEPTH_CEILING = 64
+# The artifact row's path column holds 1024 characters, and its storage key a prefix too.
+MAX_PATH_CHARS = 900
+
+
+@dataclass(frozen=True)
+class OutputLimits:
+    """What one attempt may leave: entries (files and dirs), dir depth, bytes of regular files."""
+
+    max_entries: int
+    max_depth: int
+    max_bytes: int
+
+
+class OutputOverLimit(Exception):
+    """The output dir passes a limit; listing stopped there. `limit` names which one."""
+
+    def __init__(self, limit: str, message: str) -> None:
+        super().__init__(message)
+        self.limit = limit
+        self.message = message
 
 
 class ArtifactRefused(Exception):
@@ -24,7 +51,9 @@ class ArtifactRefused(Exception):
 
 
 @dataclass(frozen=True)
-class Artifact:
+class OutputFile:
+    """A regular file found in an output dir (an `Artifact` once stored with its row)."""
+
     relative_path: str
     size: int
 
@@ -34,7 +63,7 @@ class ArtifactScan:
     """What `collect_artifacts` accepted and what it refused, with reasons."""
 
     root: Path
-    files: list[Artifact] = field(default_factory=list)
+    files: list[OutputFile] = field(default_factory=list)
     refused: list[ArtifactRefused] = field(default_factory=list)
 
     @property
@@ -64,27 +93,84 @@ def resolve_artifact(root: Path, relative_path: str) -> Path:
     return candidate
 
 
-def collect_artifacts(root: Path, *, max_total_bytes: int) -> ArtifactScan:
-    """Every regular file under `root` (symlinks are never followed), within a total-size cap."""
+def collect_artifacts(root: Path, limits: OutputLimits) -> ArtifactScan:
+    """Every regular file under `root`, symlinks never followed; OutputOverLimit past `limits`.
+
+    Entries are read one at a time (no full listing), so the cost is bounded by the limits,
+    not by what the program wrote. Refused names are counted as entries too.
+    """
     scan = ArtifactScan(root=root)
-    for directory, dirnames, filenames in os.walk(root, followlinks=False):
-        for name in sorted(dirnames):
-            path = Path(directory, name)
-            if path.is_symlink():
-                scan.refused.append(ArtifactRefused(_relative(root, path), "symlink"))
-        for name in sorted(filenames):
-            relative = _relative(root, Path(directory, name))
-            try:
-                path = resolve_artifact(root, relative)
-            except ArtifactRefused as refused:
-                scan.refused.append(refused)
-                continue
-            size = path.lstat().st_size
-            if scan.total_bytes + size > max_total_bytes:
-                scan.refused.append(ArtifactRefused(relative, "total size cap exceeded"))
-                continue
-            scan.files.append(Artifact(relative, size))
+    entries = total = 0
+    pending: list[tuple[str, str, int]] = [(str(root), "", 0)]
+    while pending:
+        directory, prefix, depth = pending.pop()
+        try:
+            listing = os.scandir(directory)
+        except FileNotFoundError:
+            continue
+        with listing:
+            for entry in listing:
+                entries += 1
+                if entries > limits.max_entries:
+                    raise OutputOverLimit(
+                        "entries", f"wrote more than {limits.max_entries} files and dirs"
+                    )
+                relative = prefix + entry.name
+                if (why := _name_refusal(entry.name, relative)) is not None:
+                    scan.refused.append(ArtifactRefused(printable(relative), why))
+                elif entry.is_symlink():
+                    scan.refused.append(ArtifactRefused(relative, "symlink"))
+                elif entry.is_dir(follow_symlinks=False):
+                    if depth + 1 > limits.max_depth:
+                        raise OutputOverLimit(
+                            "depth", f"nested dirs deeper than {limits.max_depth} levels"
+                        )
+                    pending.append((entry.path, relative + "/", depth + 1))
+                elif (refused := _file_refusal(entry)) is not None:
+                    scan.refused.append(ArtifactRefused(relative, refused))
+                else:
+                    size = entry.stat(follow_symlinks=False).st_size
+                    total += size
+                    if total > limits.max_bytes:
+                        raise OutputOverLimit(
+                            "bytes", f"wrote more than {limits.max_bytes // 2**20} MB of files"
+                        )
+                    scan.files.append(OutputFile(relative, size))
+    scan.files.sort(key=lambda found: found.relative_path)
     return scan
+
+
+def printable(name: str) -> str:
+    """A name as it may appear in a log line: undecodable bytes and controls escaped."""
+    text = os.fsencode(name).decode("utf-8", "backslashreplace")
+    return "".join(c if not _is_control(c) else f"\\x{ord(c):02x}" for c in text)
+
+
+def _name_refusal(name: str, relative: str) -> str | None:
+    try:
+        text = os.fsencode(name).decode("utf-8")
+    except UnicodeDecodeError:
+        return "name is not valid UTF-8"
+    if any(_is_control(c) for c in text):
+        return "name has a control character"
+    if len(relative) > MAX_PATH_CHARS:
+        return f"path longer than {MAX_PATH_CHARS} characters"
+    return None
+
+
+def _is_control(char: str) -> bool:
+    """C0, DEL and C1: never part of a name a header, a log line or a terminal shows safely."""
+    code = ord(char)
+    return code < 0x20 or 0x7F <= code <= 0x9F
+
+
+def _file_refusal(entry: os.DirEntry[str]) -> str | None:
+    info = entry.stat(follow_symlinks=False)
+    if not stat.S_ISREG(info.st_mode):
+        return "not a regular file"
+    if info.st_nlink > 1:
+        return "hard link"
+    return None
 
 
 def open_artifact(root: Path, relative_path: str) -> int:
@@ -97,23 +183,38 @@ def open_artifact(root: Path, relative_path: str) -> int:
     return fd
 
 
-def copy_out(source: Path, destination: Path) -> None:
+def copy_out(
+    source: Path,
+    destination: Path,
+    *,
+    max_entries: int = MAX_ENTRIES_CEILING + 1,
+    max_depth: int = MAX_DEPTH_CEILING + 1,
+) -> None:
     """Copy a sandbox's staged output to the host: regular files and dirs; symlinks kept as links.
 
-    Links are recreated, never followed, so `collect_artifacts` reports them as refused.
+    Links are recreated, never followed, so `collect_artifacts` reports them as refused. Copying
+    stops after `max_entries` entries and `max_depth` levels, one past any task type's limits,
+    so the collector still sees the limit passed while the host never copies more.
     """
     destination.mkdir(parents=True, exist_ok=True)
-    for directory, dirnames, filenames in os.walk(source, followlinks=False):
-        target_dir = destination / Path(directory).relative_to(source)
-        for name in dirnames + filenames:
-            path, target = Path(directory, name), target_dir / name
-            info = path.lstat()
-            if stat.S_ISDIR(info.st_mode):
-                target.mkdir(exist_ok=True)
-            elif stat.S_ISLNK(info.st_mode):
-                os.symlink(os.readlink(path), target)
-            elif stat.S_ISREG(info.st_mode):
-                copy_file(path, target, exclusive=True)
+    copied = 0
+    pending: list[tuple[str, Path, int]] = [(str(source), destination, 0)]
+    while pending:
+        directory, target_dir, depth = pending.pop()
+        with os.scandir(directory) as listing:
+            for entry in listing:
+                if copied >= max_entries:
+                    return
+                copied += 1
+                target = target_dir / entry.name
+                if entry.is_symlink():
+                    os.symlink(os.readlink(entry.path), target)
+                elif entry.is_dir(follow_symlinks=False):
+                    target.mkdir(exist_ok=True)
+                    if depth < max_depth:
+                        pending.append((entry.path, target, depth + 1))
+                elif entry.is_file(follow_symlinks=False):
+                    copy_file(Path(entry.path), target, exclusive=True)
 
 
 def copy_file(source: Path, target: Path, *, exclusive: bool = False) -> None:

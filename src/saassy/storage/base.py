@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 CHUNK_BYTES = 64 * 1024
+PARTIAL_PREFIX = ".partial-"  # an object being written; a crash may leave one
 
 
 class StorageKeyInvalid(ValueError):
@@ -49,3 +50,7 @@ class ArtifactStorage(abc.ABC):
 
     @abc.abstractmethod
     async def exists(self, key: str) -> bool: ...
+
+    @abc.abstractmethod
+    async def keys(self) -> list[str]:
+        """Every key stored, partial writes a crash left included (for the orphan sweep)."""

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import os
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import BinaryIO
 
 from saassy.storage.base import (
     CHUNK_BYTES,
+    PARTIAL_PREFIX,
     ArtifactStorage,
     ObjectNotFound,
     StoredObject,
@@ -34,18 +36,22 @@ class LocalDirectoryStorage(ArtifactStorage):
 
     @staticmethod
     def _copy(key: str, source: Path, target: Path) -> StoredObject:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(f".{target.name}.partial")
+        # Not derived from the name: a 255-byte name plus any suffix would pass NAME_MAX.
+        partial = target.with_name(f"{PARTIAL_PREFIX}{uuid.uuid4().hex}")
         digest = hashlib.sha256()
         size = 0
         fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-        with os.fdopen(fd, "rb") as reader, open(partial, "wb") as writer:
-            while chunk := reader.read(CHUNK_BYTES):
-                digest.update(chunk)
-                size += len(chunk)
-                writer.write(chunk)
-        # Readers see the whole object or none of it.
-        os.replace(partial, target)
+        try:
+            with os.fdopen(fd, "rb") as reader, _create(partial) as writer:
+                while chunk := reader.read(CHUNK_BYTES):
+                    digest.update(chunk)
+                    size += len(chunk)
+                    writer.write(chunk)
+            # Readers see the whole object or none of it.
+            os.replace(partial, target)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
         return StoredObject(key=key, size_bytes=size, sha256=digest.hexdigest())
 
     async def open(self, key: str) -> AsyncIterator[bytes]:
@@ -61,8 +67,39 @@ class LocalDirectoryStorage(ArtifactStorage):
             handle.close()
 
     async def delete(self, key: str) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            await asyncio.to_thread(self._path(key).unlink)
+        await asyncio.to_thread(self._delete, self._path(key))
+
+    def _delete(self, path: Path) -> None:
+        path.unlink(missing_ok=True)
+        # The dirs it leaves empty go too, up to the root, or the sweeps would walk them forever.
+        for parent in path.parents:
+            if parent == self.root or not parent.is_relative_to(self.root):
+                return
+            try:
+                parent.rmdir()
+            except OSError:  # not empty (or gone): its ancestors are not empty either
+                return
 
     async def exists(self, key: str) -> bool:
         return await asyncio.to_thread(self._path(key).is_file)
+
+    async def keys(self) -> list[str]:
+        return await asyncio.to_thread(self._keys)
+
+    def _keys(self) -> list[str]:
+        found = []
+        for directory, _dirs, files in os.walk(self.root):
+            for name in files:
+                found.append(Path(directory, name).relative_to(self.root).as_posix())
+        return found
+
+
+def _create(path: Path) -> BinaryIO:
+    """A new file at `path`, its dirs made; again if a delete removed an emptied dir meanwhile."""
+    for _ in range(3):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            return open(path, "xb")
+        except FileNotFoundError:
+            continue
+    return open(path, "xb")

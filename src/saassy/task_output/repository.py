@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from sqlalchemy import select, tuple_
 
 from saassy.auth.principal import OrganizationScope
+from saassy.kit.pagination import PageParams, keyset
 from saassy.kit.repository import RepositoryBase
 from saassy.models import Artifact, Task, TaskLogChunk
 
@@ -42,8 +43,14 @@ class TaskOutputRepository(RepositoryBase[Task]):
         statement = statement.order_by(TaskLogChunk.attempt_number, TaskLogChunk.seq).limit(limit)
         return (await self.session.execute(statement)).scalars().all()
 
-    async def artifacts(self, task_id: uuid.UUID) -> Sequence[Artifact]:
-        statement = select(Artifact).where(Artifact.task_id == task_id).order_by(Artifact.path)
+    async def artifacts(self, task_id: uuid.UUID, params: PageParams) -> Sequence[Artifact]:
+        """One page of the task's artifacts (and one more row, to tell whether more follow)."""
+        statement = keyset(
+            select(Artifact).where(Artifact.task_id == task_id),
+            params,
+            Artifact.created_at,
+            Artifact.id,
+        )
         return (await self.session.execute(statement)).scalars().all()
 
     async def artifact(self, task_id: uuid.UUID, artifact_id: uuid.UUID) -> Artifact | None:

@@ -6,17 +6,19 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import PlainTextResponse, StreamingResponse
 
 from saassy.auth.dependencies import CurrentOrganization, CurrentPrincipal
 from saassy.dispatch.engine import TaskEngine
 from saassy.kit.deps import Context, Session
 from saassy.kit.errors import NotFound, SaassyError
+from saassy.kit.pagination import Page, PageParams, page_of, page_params
 from saassy.models import Task
 from saassy.storage.base import ObjectNotFound
+from saassy.task_output.downloads import content_disposition
 from saassy.task_output.repository import TaskOutputRepository
-from saassy.task_output.schemas import ArtifactList, ArtifactOut
+from saassy.task_output.schemas import ArtifactOut
 from saassy.task_output.streams import follow_logs, organization_events
 
 router = APIRouter(tags=["tasks"])
@@ -76,14 +78,18 @@ async def task_logs(
     return PlainTextResponse("".join(parts))
 
 
-@router.get("/tasks/{task_id}/artifacts", response_model=ArtifactList)
+@router.get("/tasks/{task_id}/artifacts")
 async def list_artifacts(
-    task_id: uuid.UUID, session: Session, principal: CurrentPrincipal
-) -> ArtifactList:
-    """The files the task's final attempt left in its output dir."""
+    task_id: uuid.UUID,
+    session: Session,
+    principal: CurrentPrincipal,
+    page: Annotated[PageParams, Depends(page_params)],
+) -> Page[ArtifactOut]:
+    """The files the task's final attempt left in its output dir, in the order stored."""
     task = await _task(session, principal, task_id)
-    artifacts = await TaskOutputRepository(session).artifacts(task.id)
-    return ArtifactList(items=[ArtifactOut.model_validate(a) for a in artifacts])
+    rows = await TaskOutputRepository(session).artifacts(task.id, page)
+    items, next_cursor = page_of(rows, page, lambda artifact: (artifact.created_at, artifact.id))
+    return Page(items=[ArtifactOut.model_validate(a) for a in items], next_cursor=next_cursor)
 
 
 @router.get(
@@ -114,10 +120,9 @@ async def download_artifact(
         except ObjectNotFound:  # deleted after the check: the response is already under way
             return
 
-    filename = artifact.path.rsplit("/", 1)[-1].replace('"', "")
     headers = {
         "Content-Length": str(artifact.size_bytes),
-        "Content-Disposition": f'attachment; filename="{filename}"',
+        "Content-Disposition": content_disposition(artifact.path),
         "ETag": f'"{artifact.sha256}"',
         "X-Content-Type-Options": "nosniff",
     }

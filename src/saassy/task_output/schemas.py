@@ -18,7 +18,3 @@ class ArtifactOut(BaseModel):
     content_type: str
     attempt_number: int
     created_at: datetime
-
-
-class ArtifactList(BaseModel):
-    items: list[ArtifactOut]

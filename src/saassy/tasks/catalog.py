@@ -28,6 +28,7 @@ from pydantic_core import PydanticCustomError
 
 from saassy.egress.policy import normalise_allow_entry
 from saassy.kit.catalog_model import CatalogModel
+from saassy.runtime.artifacts import MAX_DEPTH_CEILING, MAX_ENTRIES_CEILING, OutputLimits
 
 ActionName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
 TaskTypeName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,63}$")]
@@ -78,6 +79,20 @@ class ResourceProfile(CatalogModel):
         ]
 
 
+class OutputProfile(CatalogModel):
+    """What one attempt may leave in its output dir; past any of them it keeps nothing."""
+
+    max_files: int = Field(
+        1000, ge=1, le=MAX_ENTRIES_CEILING, description="Files and dirs, result.json included."
+    )
+    max_depth: int = Field(16, ge=0, le=MAX_DEPTH_CEILING, description="Nested dir levels.")
+    max_mb: int = Field(1024, ge=1, description="Total size of its files.")
+
+    @property
+    def limits(self) -> OutputLimits:
+        return OutputLimits(self.max_files, self.max_depth, self.max_mb * 2**20)
+
+
 class TaskType(CatalogModel):
     """What customers may run: a program, its input schema, its limits and permissions."""
 
@@ -95,6 +110,7 @@ class TaskType(CatalogModel):
     retry_backoff_s: float = Field(5.0, ge=0)
     retry_backoff_max_s: float = Field(300.0, ge=0)
     resources: ResourceProfile = ResourceProfile()
+    outputs: OutputProfile = OutputProfile()
     network: bool = False
     network_allow: tuple[AllowEntry, ...] = Field(
         (), description="Destinations reachable when network is on; none: any public address."
