@@ -94,6 +94,7 @@ def create_app(
     settings = settings or load_settings()
     settings.catalog  # noqa: B018 - fail at start, not at the first request, on a bad saassy.toml
     settings.vault_keyring  # noqa: B018 - and on a missing or unsafe vault key
+    settings.signing_secret  # noqa: B018 - and without a secret key to sign tokens with
     configure_logging(json=settings.env is Environment.production)
 
     @asynccontextmanager

@@ -114,7 +114,7 @@ async def issue_session_tokens(
 ) -> tuple[str, str, int]:
     """(access token, refresh token, seconds to expiry); the refresh token joins `family_id`."""
     access_token, _ = issue_access_token(
-        user_id, settings.secret_key.get_secret_value(), settings.access_token_ttl
+        user_id, settings.signing_secret, settings.access_token_ttl
     )
     refresh_token = new_token()
     session.add(
