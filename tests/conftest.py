@@ -26,7 +26,7 @@ from saassy.kit.db import create_engine
 from saassy.kit.migrate import upgrade_database
 from saassy.models import Base
 from saassy.runtime import host
-from tests.processes import run_dev  # noqa: F401 - a fixture for every test module
+from tests.processes import run_dev, run_server  # noqa: F401 - fixtures for every module
 from tests.runtime.support import without_system_bwrap
 from tests.services import require
 

@@ -237,7 +237,7 @@ async def test_set_plan_refuses_what_does_not_exist(
 def served(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, object]]:
     """`saassy api` runs up to where it would serve; then uvicorn.run records the call."""
     calls: list[dict[str, object]] = []
-    monkeypatch.setattr("saassy.cli.serve.uvicorn.run", lambda *_, **options: calls.append(options))
+    monkeypatch.setattr("saassy.server.uvicorn.run", lambda *_, **options: calls.append(options))
     return calls
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import os
 import re
 import tomllib
@@ -107,11 +108,21 @@ class Settings(BaseSettings):
     dispatch_poll_s: float = Field(0.5, gt=0)
     # Run tasks without a sandbox where none can be made (no user namespaces): development only.
     allow_unisolated: bool = False
-    trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1"])
+    # Proxies whose X-Forwarded-For/-Proto are believed (addresses or CIDR ranges); by default
+    # none, so no client can pick the address its rate limits are counted under.
+    trusted_proxies: list[str] = Field(default_factory=list)
     # The egress proxy: private ranges sandboxes may reach after all (JSON list of CIDRs), and
     # names pinned to addresses without DNS (JSON object), which count as opened too.
     egress_allow_private: list[str] = Field(default_factory=list)
     egress_hosts: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_addresses(cls, value: list[str]) -> list[str]:
+        try:
+            return [str(ipaddress.ip_network(entry.strip(), strict=False)) for entry in value]
+        except ValueError as exc:
+            raise ValueError(f"not an IP address or CIDR range: {exc}") from None
 
     @field_validator("egress_allow_private")
     @classmethod

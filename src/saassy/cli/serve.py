@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-import uvicorn
 from rich.markup import escape
 from sqlalchemy.engine import make_url
 
@@ -19,6 +18,7 @@ from saassy.config import Settings
 from saassy.kit.migrate import require_current_schema, upgrade_database
 from saassy.kit.secret_key import development_secret_key
 from saassy.runtime.base import IsolationLevel, Runtime
+from saassy.server import serve
 
 HostOption = Annotated[str, typer.Option(help="Address to listen on.")]
 PortOption = Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")]
@@ -49,7 +49,7 @@ def dev(
         upgrade_database(settings.resolved_database_url)
     runtime = build_runtime(settings)
     console.print(first_run_hint(settings, url, runtime))
-    _serve(settings, host=host, port=port, runtime=runtime)
+    serve(create_app(settings, runtime=runtime), host=host, port=port)
 
 
 def first_run_hint(settings: Settings, url: str, runtime: Runtime) -> str:
@@ -131,24 +131,4 @@ def api(
     with reporting_errors():
         settings.signing_secret  # noqa: B018 - one clear line, before any worker starts
         require_current_schema(settings.resolved_database_url)
-    uvicorn.run(
-        "saassy.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        proxy_headers=True,
-        forwarded_allow_ips=",".join(settings.trusted_proxies),
-        server_header=False,
-    )
-
-
-def _serve(settings: Settings, *, host: str, port: int, runtime: Runtime) -> None:
-    uvicorn.run(
-        create_app(settings, runtime=runtime),
-        host=host,
-        port=port,
-        proxy_headers=True,
-        forwarded_allow_ips=",".join(settings.trusted_proxies),
-        server_header=False,
-    )
+    serve("saassy.app:create_app", host=host, port=port, workers=workers)
