@@ -94,6 +94,8 @@ class Settings(BaseSettings):
     login_limit_per_account_ip: str = "5/15 minutes"
     login_limit_per_account: str = "50/hour"
     login_limit_per_ip: str = "30/minute"
+    # A device that signed in to the account before (device cookie) meets only this limit.
+    login_limit_per_device: str = "5/15 minutes"
     magic_link_limit_per_email: str = "5/hour"
     anonymous_limit_per_ip: str = "120/minute"
     max_body_bytes: int = 2 * 1024 * 1024
