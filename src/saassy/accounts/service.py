@@ -10,7 +10,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from saassy.accounts.repository import UserRepository
-from saassy.config import Settings
+from saassy.config import Environment, Settings
+from saassy.kit.email_address import refuse_reserved_domain
 from saassy.kit.errors import Conflict, Unauthorized
 from saassy.kit.security import issue_access_token, new_token, token_digest
 from saassy.kit.time import utcnow
@@ -53,6 +54,7 @@ async def register_user(
     """Create a user with a personal organization on the default plan, owned by them."""
     users = UserRepository(session)
     email = email.lower()
+    refuse_reserved_domain(email, production=settings.env is Environment.production)
     if await users.get_by_email(email) is not None:
         raise EmailTaken("An account with this e-mail already exists.", field="email")
     password_hash = await settings.password_hasher.hash(password) if password is not None else None
