@@ -21,7 +21,7 @@ import saassy
 from saassy.kit.secret_key import PUBLISHED_SECRETS
 from saassy.kit.security import JWT_AUDIENCE, issue_access_token
 from tests.conftest import TEST_VAULT_KEY
-from tests.test_cli import PASSWORD
+from tests.test_cli import PASSWORD, invoke
 
 OLD_DEVELOPMENT_SECRET = "dev-insecure-secret-change-me-0123456789"
 
@@ -129,3 +129,16 @@ def test_dev_signs_with_its_own_key_and_no_constant_from_the_source(
         httpx.get(f"{other}/api/v1/me", headers={"Authorization": f"Bearer {own}"}).status_code
         == 401
     )
+
+
+def test_dev_refuses_a_key_file_others_may_read(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    key_file = data_dir / "secret.key"
+    key_file.write_text("x" * 64 + "\n")
+    key_file.chmod(0o644)
+    result = invoke("dev", "--data-dir", str(data_dir))
+    assert result.exit_code == 1
+    assert f"{key_file}: mode 0644 lets other users read it" in result.output
+    assert "x" * 64 not in result.output
+    assert not (data_dir / "saassy.db").exists()  # it stopped before anything else
