@@ -273,3 +273,12 @@ def test_every_saassy_variable_is_documented() -> None:
         if not re.search(rf"\b{name}\b", documented)
     )
     assert missing == []
+
+
+def test_trusted_proxies_are_addresses_or_ranges(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().trusted_proxies == []  # none by default
+    monkeypatch.setenv("SAASSY_TRUSTED_PROXIES", '["10.0.0.5", "192.168.0.0/24"]')
+    assert load_settings().trusted_proxies == ["10.0.0.5/32", "192.168.0.0/24"]
+    monkeypatch.setenv("SAASSY_TRUSTED_PROXIES", '["proxy.internal"]')
+    with pytest.raises(ConfigError, match="SAASSY_TRUSTED_PROXIES: not an IP address or CIDR"):
+        load_settings()
