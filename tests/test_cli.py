@@ -23,6 +23,7 @@ from saassy import __version__
 from saassy.cli import app
 from saassy.kit.db import create_engine
 from saassy.kit.migrate import alembic_config
+from saassy.kit.request_head import BoundedHeadProtocol
 from tests.conftest import TEST_SECRET
 from tests.runtime.support import without_system_bwrap
 from tests.runtime.test_abuse import is_sandbox_uid
@@ -291,6 +292,9 @@ async def test_api_on_a_migrated_database_serves(
     )
     assert result.exit_code == 0, result.output
     assert len(served) == 1
+    # The request-head limit, and no proxy headers believed by uvicorn itself (the app decides).
+    assert served[0]["http"] is BoundedHeadProtocol
+    assert served[0]["proxy_headers"] is False
 
 
 async def test_api_names_an_unmigrated_postgresql_database_without_its_password(
