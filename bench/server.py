@@ -17,10 +17,10 @@ from pathlib import Path
 from types import TracebackType
 
 import httpx
-import uvicorn
 
 from saassy.app import create_app
 from saassy.config import load_settings
+from saassy.server import serve
 
 STARTUP_TIMEOUT_S = 30.0
 
@@ -30,7 +30,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
     app = create_app(load_settings())
-    uvicorn.run(app, host="127.0.0.1", port=args.port, access_log=False, log_level="warning")
+    serve(app, host="127.0.0.1", port=args.port, access_log=False, log_level="warning")
 
 
 def free_port() -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import secrets
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -66,6 +67,8 @@ class Stage:
             "SAASSY_DATA_DIR": str(self.data_dir),
             "SAASSY_DATABASE_URL": self.database_url,
             "SAASSY_EXECUTOR_PARALLELISM": str(self.parallelism),
+            # The server signs tokens: a random key per stage, as a deployment would have one.
+            "SAASSY_SECRET_KEY": secrets.token_urlsafe(48),
         }
 
 

@@ -4,6 +4,7 @@ and clients that sign up like a customer would."""
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
@@ -25,11 +26,13 @@ from saassy.kit.db import create_engine
 from saassy.kit.migrate import upgrade_database
 from saassy.models import Base
 from saassy.runtime import host
+from tests.processes import run_dev, run_server  # noqa: F401 - fixtures for every module
 from tests.runtime.support import without_system_bwrap
 from tests.services import require
 
 TEST_DATABASE_URL = os.environ.get("SAASSY_TEST_DATABASE_URL", "")
-TEST_SECRET = "test-secret-0123456789abcdefghijklmnopqrstuvwxyz"
+# Random per run: no secret key in the repository signs anything.
+TEST_SECRET = secrets.token_urlsafe(48)
 # url-safe base64 of 32 bytes: the vault's key ring in tests.
 TEST_VAULT_KEY = "dGVzdC12YXVsdC1rZXktMDEyMzQ1Njc4OWFiY2RlZmc="
 CLIENT_IP = "203.0.113.10"

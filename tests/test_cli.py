@@ -5,13 +5,10 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import socket
 import sqlite3
-import subprocess
-import sys
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from contextlib import closing
 from pathlib import Path
 
@@ -26,11 +23,14 @@ from saassy import __version__
 from saassy.cli import app
 from saassy.kit.db import create_engine
 from saassy.kit.migrate import alembic_config
-from tests.runtime.conftest import require_sandbox
+from saassy.kit.request_head import BoundedHeadProtocol
+from tests.conftest import TEST_SECRET
 from tests.runtime.support import without_system_bwrap
 from tests.runtime.test_abuse import is_sandbox_uid
 
 PASSWORD = "correct horse battery"
+# `saassy api` signs tokens: it needs a secret key to start at all.
+SIGNING = {"SAASSY_SECRET_KEY": TEST_SECRET}
 TERMINAL = {"succeeded", "failed", "timed_out", "canceled"}
 
 
@@ -234,20 +234,11 @@ async def test_set_plan_refuses_what_does_not_exist(
         assert "enterprise, free, pro, starter" in result.output
 
 
-def test_api_refuses_to_start_in_production_with_the_default_secret() -> None:
-    result = invoke(
-        "api", env={"SAASSY_ENV": "production", "SAASSY_DATABASE_URL": "sqlite:///unused.db"}
-    )
-    assert result.exit_code == 1
-    assert "SAASSY_SECRET_KEY" in result.output
-    assert "Traceback" not in result.output
-
-
 @pytest.fixture
 def served(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, object]]:
     """`saassy api` runs up to where it would serve; then uvicorn.run records the call."""
     calls: list[dict[str, object]] = []
-    monkeypatch.setattr("saassy.cli.serve.uvicorn.run", lambda *_, **options: calls.append(options))
+    monkeypatch.setattr("saassy.server.uvicorn.run", lambda *_, **options: calls.append(options))
     return calls
 
 
@@ -260,7 +251,7 @@ def test_api_on_a_database_without_schema_says_to_migrate(
     tmp_path: Path, served: list[dict[str, object]]
 ) -> None:
     url = f"sqlite:///{tmp_path / 'saassy.db'}"
-    result = invoke("api", env={"SAASSY_DATABASE_URL": url})
+    result = invoke("api", env={"SAASSY_DATABASE_URL": url, **SIGNING})
     assert result.exit_code == 1
     assert result.output == (
         f"error: the database {url} has no schema yet: run `saassy db upgrade` first\n"
@@ -279,7 +270,7 @@ def test_api_on_a_database_behind_or_ahead_says_so(
     assert invoke("db", "upgrade", env={"SAASSY_DATABASE_URL": url}).exit_code == 0
     sqlite_revision(tmp_path / "saassy.db", str(first))
 
-    behind = invoke("api", env={"SAASSY_DATABASE_URL": url})
+    behind = invoke("api", env={"SAASSY_DATABASE_URL": url, **SIGNING})
     assert behind.exit_code == 1
     assert behind.output == (
         f"error: the database {url} is at revision {first}, behind this version's {head}: "
@@ -287,7 +278,7 @@ def test_api_on_a_database_behind_or_ahead_says_so(
     )
 
     sqlite_revision(tmp_path / "saassy.db", "f00dfeedbeef")
-    ahead = invoke("api", env={"SAASSY_DATABASE_URL": url})
+    ahead = invoke("api", env={"SAASSY_DATABASE_URL": url, **SIGNING})
     assert ahead.exit_code == 1
     assert "is at revision f00dfeedbeef, which this version of Saassy does not know" in ahead.output
     assert served == []
@@ -296,9 +287,14 @@ def test_api_on_a_database_behind_or_ahead_says_so(
 async def test_api_on_a_migrated_database_serves(
     database_url: str, served: list[dict[str, object]]
 ) -> None:
-    result = await asyncio.to_thread(invoke, "api", env={"SAASSY_DATABASE_URL": database_url})
+    result = await asyncio.to_thread(
+        invoke, "api", env={"SAASSY_DATABASE_URL": database_url, **SIGNING}
+    )
     assert result.exit_code == 0, result.output
     assert len(served) == 1
+    # The request-head limit, and no proxy headers believed by uvicorn itself (the app decides).
+    assert served[0]["http"] is BoundedHeadProtocol
+    assert served[0]["proxy_headers"] is False
 
 
 async def test_api_names_an_unmigrated_postgresql_database_without_its_password(
@@ -315,7 +311,9 @@ async def test_api_names_an_unmigrated_postgresql_database_without_its_password(
     try:
         url = server.set(database=scratch, password="hunter2-not-shown")
         secret_url = url.render_as_string(hide_password=False)
-        result = await asyncio.to_thread(invoke, "api", env={"SAASSY_DATABASE_URL": secret_url})
+        result = await asyncio.to_thread(
+            invoke, "api", env={"SAASSY_DATABASE_URL": secret_url, **SIGNING}
+        )
     finally:
         async with admin.connect() as conn:
             await conn.execute(text(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)'))
@@ -344,54 +342,6 @@ def test_a_broken_saassy_toml_is_named_with_its_key(tmp_path: Path) -> None:
 
 
 # --- `saassy dev` as a real process ------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@pytest.fixture
-def run_dev(tmp_path: Path) -> Iterator[object]:
-    """Start `saassy dev` on a free port and a given data dir; stops every process it started."""
-    started: list[subprocess.Popen[bytes]] = []
-
-    def start(data_dir: Path, **extra_env: str) -> tuple[str, Path]:
-        require_sandbox()  # else /ready answers 503 and the server is never ready
-        port = free_port()
-        log = tmp_path / f"dev-{port}.log"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SAASSY_")}
-        env.update(extra_env)
-        with log.open("wb") as out:
-            process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-                [sys.executable, "-m", "saassy.cli", "dev", "--port", str(port),
-                 "--data-dir", str(data_dir)],
-                cwd=tmp_path, env={**env, "PYTHONUNBUFFERED": "1"}, stdout=out, stderr=out,
-            )  # fmt: skip
-        started.append(process)
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                pytest.fail(f"saassy dev exited with {process.returncode}:\n{log.read_text()}")
-            try:
-                if httpx.get(f"{base}/ready", timeout=1).status_code == 200:
-                    return base, log
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)  # polling for readiness, not synchronisation
-        pytest.fail(f"saassy dev was not ready within 60 s:\n{log.read_text()}")
-
-    yield start
-    for process in started:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def test_dev_serves_the_api_and_restarts_on_the_same_data(run_dev: object, tmp_path: Path) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import re
+import secrets
 from pathlib import Path
 
 import pytest
@@ -20,7 +22,7 @@ from saassy.config import (
 )
 from tests.conftest import TEST_VAULT_KEY
 
-STRONG_SECRET = "x" * 48
+STRONG_SECRET = secrets.token_urlsafe(48)
 
 
 @pytest.fixture(autouse=True)
@@ -53,16 +55,55 @@ def test_development_defaults_to_an_embedded_database_in_the_data_dir(tmp_path: 
     assert settings.resolved_database_url == f"sqlite:///{tmp_path / 'data' / 'saassy.db'}"
 
 
-@pytest.mark.parametrize("secret", [None, "too-short-a-secret"])
-def test_production_refuses_a_default_or_weak_secret(
-    monkeypatch: pytest.MonkeyPatch, secret: str | None
+@pytest.mark.parametrize("env", ["development", "test", "production"])
+@pytest.mark.parametrize(
+    ("secret", "why"),
+    [
+        ("too-short-a-secret", "holds 13 bytes, at least 32"),  # read as base64
+        (secrets.token_urlsafe(24), "holds 24 bytes, at least 32"),  # 32 characters
+        (secrets.token_hex(16), "holds 16 bytes, at least 32"),  # 32 characters
+        ("x" * 64, "repeats a few characters"),
+        ("ab" * 32, "repeats a few characters"),  # hex: 32 bytes of 0xab
+        (" dev-insecure-secret-change-me-0123456789 ", "published in Saassy's source"),
+    ],
+)
+def test_a_weak_or_published_secret_is_refused_in_every_environment(
+    monkeypatch: pytest.MonkeyPatch, env: str, secret: str, why: str
 ) -> None:
-    monkeypatch.setenv("SAASSY_ENV", "production")
+    monkeypatch.setenv("SAASSY_ENV", env)
     monkeypatch.setenv("SAASSY_DATABASE_URL", "postgresql://app@db/saassy")
-    if secret is not None:
-        monkeypatch.setenv("SAASSY_SECRET_KEY", secret)
-    with pytest.raises(ConfigError, match="SAASSY_SECRET_KEY must be set"):
+    monkeypatch.setenv("SAASSY_VAULT_KEYS", TEST_VAULT_KEY)
+    monkeypatch.setenv("SAASSY_SECRET_KEY", secret)
+    with pytest.raises(ConfigError, match="SAASSY_SECRET_KEY: ") as caught:
         load_settings()
+    message = str(caught.value)
+    assert why in message
+    assert "secrets.token_urlsafe(48)" in message
+    assert secret.strip() not in message
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        secrets.token_urlsafe(32),  # 43 characters, 32 bytes
+        secrets.token_hex(32),
+        base64.b64encode(secrets.token_bytes(32)).decode(),  # `openssl rand -base64 32`
+        "correct horse battery staple, and then some more words",
+    ],
+)
+def test_random_secrets_of_32_bytes_count(monkeypatch: pytest.MonkeyPatch, secret: str) -> None:
+    monkeypatch.setenv("SAASSY_SECRET_KEY", secret)
+    assert load_settings().signing_secret == secret
+
+
+@pytest.mark.parametrize("env", ["development", "test", "production"])
+def test_without_a_secret_nothing_signs(monkeypatch: pytest.MonkeyPatch, env: str) -> None:
+    monkeypatch.setenv("SAASSY_ENV", env)
+    monkeypatch.setenv("SAASSY_DATABASE_URL", "postgresql://app@db/saassy")
+    monkeypatch.setenv("SAASSY_VAULT_KEYS", TEST_VAULT_KEY)
+    settings = load_settings()  # a command that signs nothing (`saassy db upgrade`) may run
+    with pytest.raises(ConfigError, match=r"^SAASSY_SECRET_KEY must be set"):
+        settings.signing_secret  # noqa: B018
 
 
 def test_production_needs_a_database_url(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -232,3 +273,12 @@ def test_every_saassy_variable_is_documented() -> None:
         if not re.search(rf"\b{name}\b", documented)
     )
     assert missing == []
+
+
+def test_trusted_proxies_are_addresses_or_ranges(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().trusted_proxies == []  # none by default
+    monkeypatch.setenv("SAASSY_TRUSTED_PROXIES", '["10.0.0.5", "192.168.0.0/24"]')
+    assert load_settings().trusted_proxies == ["10.0.0.5/32", "192.168.0.0/24"]
+    monkeypatch.setenv("SAASSY_TRUSTED_PROXIES", '["proxy.internal"]')
+    with pytest.raises(ConfigError, match="SAASSY_TRUSTED_PROXIES: not an IP address or CIDR"):
+        load_settings()

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 
 from fastapi import APIRouter, FastAPI
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from saassy import __version__
 from saassy.accounts.router import router as accounts_router
@@ -94,6 +95,7 @@ def create_app(
     settings = settings or load_settings()
     settings.catalog  # noqa: B018 - fail at start, not at the first request, on a bad saassy.toml
     settings.vault_keyring  # noqa: B018 - and on a missing or unsafe vault key
+    settings.signing_secret  # noqa: B018 - and without a secret key to sign tokens with
     configure_logging(json=settings.env is Environment.production)
 
     @asynccontextmanager
@@ -132,6 +134,9 @@ def create_app(
         redoc_url=None,
     )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    if settings.trusted_proxies:
+        # Outermost, so every part of the app sees the client the proxy saw.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     install_error_handlers(app)
     app.include_router(health_router)
     app.include_router(api_router())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import os
 import re
 import tomllib
@@ -20,6 +21,7 @@ from saassy.egress.addresses import AddressGuard, parse_private_ranges
 from saassy.egress.policy import never_reachable
 from saassy.egress.resolver import parse_pinned_hosts
 from saassy.kit.catalog_model import catalog_error_lines
+from saassy.kit.secret_key import SecretKeyError, check_secret_key, missing_secret_key_message
 from saassy.kit.security import PasswordHasher, password_hasher
 from saassy.plans.catalog import Catalog
 from saassy.tasks.catalog import PROCESS_ONLY, RuntimeKind, runtime_context
@@ -27,7 +29,6 @@ from saassy.vault.key_file import build_keyring, missing_keys_message
 from saassy.vault.keys import KeyRing, VaultKeyError, parse_ring
 
 EXAMPLE_CONFIG = Path(__file__).parent / "examples" / "saassy.toml"
-DEV_SECRET = "dev-insecure-secret-change-me-0123456789"  # noqa: S105 - the refused default
 ENV_PREFIX = "SAASSY_"
 # `SAASSY_*` names other parts of the product read, which are not settings of a server: the
 # CLI's API client, the test suite and the benchmarks, and the sandbox contract (a task that
@@ -71,7 +72,8 @@ class Settings(BaseSettings):
     # PostgreSQL connections per process (plus half as many overflow); SQLite always uses one.
     database_pool_size: int = Field(24, ge=1)
     redis_url: str | None = None
-    secret_key: SecretStr = SecretStr(DEV_SECRET)
+    # Required by every command that signs or verifies tokens; `saassy dev` makes its own.
+    secret_key: SecretStr | None = None
     # The vault's key ring, newest first; in development it defaults to <data_dir>/vault.key.
     vault_keys: SecretStr | None = None
     base_url: str = "http://127.0.0.1:8000"
@@ -92,6 +94,8 @@ class Settings(BaseSettings):
     login_limit_per_account_ip: str = "5/15 minutes"
     login_limit_per_account: str = "50/hour"
     login_limit_per_ip: str = "30/minute"
+    # A device that signed in to the account before (device cookie) meets only this limit.
+    login_limit_per_device: str = "5/15 minutes"
     magic_link_limit_per_email: str = "5/hour"
     anonymous_limit_per_ip: str = "120/minute"
     max_body_bytes: int = 2 * 1024 * 1024
@@ -110,11 +114,21 @@ class Settings(BaseSettings):
     platform_loss_retries: int = Field(2, ge=0, le=100)
     # Run tasks without a sandbox where none can be made (no user namespaces): development only.
     allow_unisolated: bool = False
-    trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1"])
+    # Proxies whose X-Forwarded-For/-Proto are believed (addresses or CIDR ranges); by default
+    # none, so no client can pick the address its rate limits are counted under.
+    trusted_proxies: list[str] = Field(default_factory=list)
     # The egress proxy: private ranges sandboxes may reach after all (JSON list of CIDRs), and
     # names pinned to addresses without DNS (JSON object), which count as opened too.
     egress_allow_private: list[str] = Field(default_factory=list)
     egress_hosts: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_addresses(cls, value: list[str]) -> list[str]:
+        try:
+            return [str(ipaddress.ip_network(entry.strip(), strict=False)) for entry in value]
+        except ValueError as exc:
+            raise ValueError(f"not an IP address or CIDR range: {exc}") from None
 
     @field_validator("egress_allow_private")
     @classmethod
@@ -135,16 +149,19 @@ class Settings(BaseSettings):
             )
         return self
 
+    @field_validator("secret_key")
+    @classmethod
+    def _random_secret_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            try:
+                check_secret_key(value.get_secret_value())
+            except SecretKeyError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:
         if self.env is not Environment.development:
-            secret = self.secret_key.get_secret_value()
-            if secret == DEV_SECRET or len(secret) < 32:
-                raise ValueError(
-                    "SAASSY_SECRET_KEY must be set to a random value of at least 32 characters "
-                    "outside development (try: python -c 'import secrets; "
-                    "print(secrets.token_urlsafe(48))')"
-                )
             if self.database_url is None:
                 raise ValueError("SAASSY_DATABASE_URL must be set outside development")
             if self.vault_keys is None:
@@ -155,6 +172,13 @@ class Settings(BaseSettings):
             except VaultKeyError as exc:
                 raise ValueError(f"SAASSY_VAULT_KEYS: {exc}") from None
         return self
+
+    @property
+    def signing_secret(self) -> str:
+        """The secret key; a command that signs or verifies tokens stops here without one."""
+        if self.secret_key is None:
+            raise ConfigError(missing_secret_key_message())
+        return self.secret_key.get_secret_value()
 
     @property
     def resolved_database_url(self) -> str:
@@ -254,7 +278,8 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**overrides)
     except ValidationError as exc:
         problems = "; ".join(
-            f"{ENV_PREFIX}{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+            f"{ENV_PREFIX}{'_'.join(str(p) for p in err['loc']).upper()}: "
+            f"{err['msg'].removeprefix('Value error, ')}"
             if err["loc"]
             else err["msg"].removeprefix("Value error, ")
             for err in exc.errors()

@@ -75,7 +75,7 @@ async def test_tokens_expire_after_the_configured_ttl(
 ) -> None:
     settings = settings_factory(access_token_ttl=timedelta(minutes=2))
     token, expires_at = issue_access_token(
-        uuid.uuid4(), settings.secret_key.get_secret_value(), settings.access_token_ttl
+        uuid.uuid4(), settings.signing_secret, settings.access_token_ttl
     )
     assert timedelta(seconds=110) < expires_at - utcnow() <= timedelta(minutes=2)
     assert claims_of(token)["aud"] == JWT_AUDIENCE

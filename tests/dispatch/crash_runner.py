@@ -6,6 +6,7 @@ Usage: python -m tests.dispatch.crash_runner DATABASE_URL DATA_DIR CONFIG [LEASE
 from __future__ import annotations
 
 import asyncio
+import secrets
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -15,7 +16,7 @@ from saassy.dispatch.engine import build_task_engine
 from saassy.kit.db import create_engine, create_sessionmaker
 from saassy.runtime.process import ProcessRuntime
 
-TEST_SECRET = "crash-runner-secret-0123456789abcdefghijklmnop"
+TEST_SECRET = secrets.token_urlsafe(48)
 TEST_VAULT_KEY = "Y3Jhc2gtcnVubmVyLXZhdWx0LWtleS0wMTIzNDU2Nzg="
 
 

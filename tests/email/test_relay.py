@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import secrets
 from collections.abc import Callable
 from datetime import timedelta
 from email.message import EmailMessage
@@ -114,7 +115,9 @@ async def test_the_backoff_grows_and_the_relay_gives_up(ctx: AppContext) -> None
 async def test_a_body_sealed_with_another_secret_is_given_up(
     ctx: AppContext, settings_factory: Callable[..., Settings]
 ) -> None:
-    other = dataclasses.replace(ctx, settings=settings_factory(secret_key="x" * 48))
+    other = dataclasses.replace(
+        ctx, settings=settings_factory(secret_key=secrets.token_urlsafe(48))
+    )
     await queue(other, "a@example.com")
     mailbox = Mailbox()
     assert await deliver_pending_emails(ctx, sender=mailbox) == 0

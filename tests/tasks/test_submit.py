@@ -203,6 +203,32 @@ async def test_nan_in_input_is_422(client: httpx.AsyncClient, tenant: Tenant) ->
     assert response.json()["error"]["field"] == "input"
 
 
+@pytest.mark.parametrize(
+    ("task_input", "field"),
+    [
+        (b'"\\ud800"', "input"),
+        (b'{"x": "\\ud800"}', "input.x"),
+        (b'{"a": [1, {"b": "ok \\udfff ok"}]}', "input.a.1.b"),
+        (b'{"fine": "\\ud83d\\ude00", "key \\udc00": 1}', "input"),  # a pair is fine; a key
+    ],
+)
+async def test_a_lone_surrogate_in_input_is_named_as_such(
+    client: httpx.AsyncClient, tenant: Tenant, task_input: bytes, field: str
+) -> None:
+    org = await tenant()
+    response = await client.post(
+        TASKS,
+        content=b'{"type": "echo", "input": ' + task_input + b"}",
+        headers=org.headers | {"Content-Type": "application/json"},
+    )
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["code"] == "invalid_input"
+    assert error["field"] == field
+    assert error["message"].startswith(f"{field}: holds a lone surrogate")
+    assert "not valid Unicode" in error["message"]
+
+
 async def test_timeout_over_the_plan_is_402(client: httpx.AsyncClient, tenant: Tenant) -> None:
     org = await tenant()
     response = await client.post(

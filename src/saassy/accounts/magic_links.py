@@ -13,8 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from saassy.accounts.repository import MagicLinkRepository, UserRepository
 from saassy.accounts.service import SignedIn, register_user, sign_in
-from saassy.config import Settings
+from saassy.config import Environment, Settings
 from saassy.email.outbox import queue_email
+from saassy.kit.email_address import refuse_reserved_domain
 from saassy.kit.errors import Unauthorized
 from saassy.kit.security import new_token, token_digest
 from saassy.kit.time import utcnow
@@ -54,6 +55,7 @@ def _message(settings: Settings, token: str) -> tuple[str, str]:
 async def send_magic_link(session: AsyncSession, settings: Settings, *, email: str) -> None:
     """Create a link for `email` and queue the e-mail that carries it."""
     email = email.lower()
+    refuse_reserved_domain(email, production=settings.env is Environment.production)
     user = await UserRepository(session).get_by_email(email)
     if user is not None and user.disabled_at is not None:
         return

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Response, status
+from fastapi import APIRouter, Depends, Request, Response, status
 
 from saassy.accounts import magic_links, service, sessions, throttle
+from saassy.accounts.devices import device_cookies, remember_device
 from saassy.accounts.schemas import (
     AuthResponse,
     LoginRequest,
@@ -21,6 +22,7 @@ from saassy.accounts.schemas import (
 )
 from saassy.auth.dependencies import CurrentUser, anonymous_rate_limit
 from saassy.kit.deps import ClientIP, Limiter, Session, SettingsDep
+from saassy.kit.time import utcnow
 from saassy.models import User
 from saassy.organizations.repository import OrganizationRepository
 
@@ -46,7 +48,9 @@ def _auth_response(signed_in: service.SignedIn) -> AuthResponse:
 
 
 @auth.post("/signup", status_code=status.HTTP_201_CREATED)
-async def signup(body: SignupRequest, session: Session, settings: SettingsDep) -> AuthResponse:
+async def signup(
+    body: SignupRequest, session: Session, settings: SettingsDep, response: Response
+) -> AuthResponse:
     """Create an account and its personal organization; answers with a signed-in session."""
     user, organization = await service.register_user(
         session,
@@ -55,17 +59,28 @@ async def signup(body: SignupRequest, session: Session, settings: SettingsDep) -
         password=body.password,
         organization_name=body.organization,
     )
+    remember_device(response, settings, user.email, utcnow())
     return _auth_response(await service.sign_in(session, settings, user, organization=organization))
 
 
 @auth.post("/login")
 async def login(
-    body: LoginRequest, session: Session, settings: SettingsDep, limiter: Limiter, ip: ClientIP
+    body: LoginRequest,
+    request: Request,
+    response: Response,
+    session: Session,
+    settings: SettingsDep,
+    limiter: Limiter,
+    ip: ClientIP,
 ) -> AuthResponse:
-    """Exchange an e-mail and password for an access and a refresh token."""
-    await throttle.admit_login_attempt(limiter, settings, email=body.email, ip=ip)
+    """Exchange an e-mail and password for an access and a refresh token (and a device cookie,
+    which spares this device the account's login limit next time)."""
+    now = utcnow()
+    device = device_cookies(settings).recognise(body.email, request.cookies, now)
+    await throttle.admit_login_attempt(limiter, settings, email=body.email, ip=ip, device=device)
     user = await service.authenticate(session, settings, email=body.email, password=body.password)
-    await throttle.forget_login_failures(limiter, settings, email=body.email, ip=ip)
+    await throttle.forget_login_failures(limiter, settings, email=body.email, ip=ip, device=device)
+    remember_device(response, settings, user.email, now)
     return _auth_response(await service.sign_in(session, settings, user))
 
 
@@ -100,10 +115,12 @@ async def request_magic_link(
 
 @auth.post("/magic-link/verify")
 async def verify_magic_link(
-    body: MagicLinkVerifyRequest, session: Session, settings: SettingsDep
+    body: MagicLinkVerifyRequest, session: Session, settings: SettingsDep, response: Response
 ) -> AuthResponse:
     """Sign in with a magic link's token (an unknown address gets an account)."""
-    return _auth_response(await magic_links.verify_magic_link(session, settings, body.token))
+    signed_in = await magic_links.verify_magic_link(session, settings, body.token)
+    remember_device(response, settings, signed_in.user.email, utcnow())
+    return _auth_response(signed_in)
 
 
 router.include_router(auth)

@@ -6,8 +6,9 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, EmailStr, Field
+from pydantic import BaseModel, Field
 
+from saassy.kit.email_address import EmailAddress
 from saassy.models import Role
 from saassy.organizations.schemas import OrganizationName
 
@@ -17,7 +18,7 @@ OpaqueToken = Field(min_length=1, max_length=256, pattern=r"^[A-Za-z0-9_-]+$")
 
 
 class SignupRequest(BaseModel):
-    email: EmailStr = Field(max_length=320)
+    email: EmailAddress
     password: str = Password
     organization: OrganizationName | None = Field(
         None, description="Name of the first organization."
@@ -25,7 +26,7 @@ class SignupRequest(BaseModel):
 
 
 class LoginRequest(BaseModel):
-    email: EmailStr = Field(max_length=320)
+    email: EmailAddress
     password: str = Field(min_length=1, max_length=1024)
 
 
@@ -38,7 +39,7 @@ class LogoutRequest(BaseModel):
 
 
 class MagicLinkRequest(BaseModel):
-    email: EmailStr = Field(max_length=320)
+    email: EmailAddress
 
 
 class MagicLinkAccepted(BaseModel):

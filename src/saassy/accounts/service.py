@@ -10,7 +10,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from saassy.accounts.repository import UserRepository
-from saassy.config import Settings
+from saassy.config import Environment, Settings
+from saassy.kit.email_address import refuse_reserved_domain
 from saassy.kit.errors import Conflict, Unauthorized
 from saassy.kit.security import issue_access_token, new_token, token_digest
 from saassy.kit.time import utcnow
@@ -53,6 +54,7 @@ async def register_user(
     """Create a user with a personal organization on the default plan, owned by them."""
     users = UserRepository(session)
     email = email.lower()
+    refuse_reserved_domain(email, production=settings.env is Environment.production)
     if await users.get_by_email(email) is not None:
         raise EmailTaken("An account with this e-mail already exists.", field="email")
     password_hash = await settings.password_hasher.hash(password) if password is not None else None
@@ -114,7 +116,7 @@ async def issue_session_tokens(
 ) -> tuple[str, str, int]:
     """(access token, refresh token, seconds to expiry); the refresh token joins `family_id`."""
     access_token, _ = issue_access_token(
-        user_id, settings.secret_key.get_secret_value(), settings.access_token_ttl
+        user_id, settings.signing_secret, settings.access_token_ttl
     )
     refresh_token = new_token()
     session.add(

@@ -1,11 +1,15 @@
 """Limits on password guessing and on magic-link requests.
 
-Three login limits, checked from the narrowest out: per IP (one address trying many accounts),
+A login attempt from a device that signed in to the account before (a valid device cookie, see
+devices.py) is counted only against that device's budget: guesses from elsewhere cannot lock
+the owner out of it, and a stolen cookie still buys only a few guesses. Every other attempt
+meets three limits, checked from the narrowest out: per IP (one address trying many accounts),
 per (account, IP) (one address guessing one password), per account (many addresses guessing one
 password). An attempt is counted before the password is verified, atomically, so parallel
-requests cannot slip past the check; a success clears the (account, IP) counter. An attempt
-refused by one limit is not counted by the next, so an address that is locked out does not use
-up the account's budget: the owner signing in from elsewhere still gets in.
+requests cannot slip past the check; a success clears the counter of that address (or device).
+An attempt refused by one limit is not counted by the next, so an address that is locked out
+does not use up the account's budget. Once the account's budget is used up, a client without a
+device cookie gets 429 until its window frees a slot (Retry-After says when).
 """
 
 from __future__ import annotations
@@ -18,9 +22,15 @@ MAGIC_LINK_REFUSED = "Too many sign-in links requested."
 
 
 async def admit_login_attempt(
-    limiter: RateLimiter, settings: Settings, *, email: str, ip: str
+    limiter: RateLimiter, settings: Settings, *, email: str, ip: str, device: str | None
 ) -> None:
-    """Count a password attempt against every login limit, or raise RateLimited."""
+    """Count a password attempt against the device's limit, or every other login limit;
+    raise RateLimited when over one."""
+    if device is not None:
+        await limiter.hit(
+            settings.login_limit_per_device, "login-device", device, message=LOGIN_REFUSED
+        )
+        return
     email = email.lower()
     await limiter.hit(settings.login_limit_per_ip, "login-ip", ip, message=LOGIN_REFUSED)
     await limiter.hit(
@@ -32,9 +42,12 @@ async def admit_login_attempt(
 
 
 async def forget_login_failures(
-    limiter: RateLimiter, settings: Settings, *, email: str, ip: str
+    limiter: RateLimiter, settings: Settings, *, email: str, ip: str, device: str | None
 ) -> None:
-    """After a successful login, the owner starts afresh from this address."""
+    """After a successful login, the owner starts afresh from this device or address."""
+    if device is not None:
+        await limiter.clear(settings.login_limit_per_device, "login-device", device)
+        return
     await limiter.clear(settings.login_limit_per_account_ip, "login-account-ip", email.lower(), ip)
 
 

@@ -6,13 +6,14 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, StringConstraints
 
-from saassy.organizations.schemas import printable
+from saassy.kit.display_names import printable, trimmed
 
 ApiKeyName = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
+    BeforeValidator(trimmed),
+    StringConstraints(min_length=1, max_length=100),
     AfterValidator(printable),
 ]
 

@@ -56,7 +56,7 @@ async def _principal_from_api_key(session: Session, key: str) -> Principal:
 
 async def _principal_from_access_token(session: Session, ctx: Context, token: str) -> Principal:
     try:
-        claims = decode_access_token(token, ctx.settings.secret_key.get_secret_value())
+        claims = decode_access_token(token, ctx.settings.signing_secret)
     except InvalidAccessToken as exc:
         message = (
             "The access token has expired."

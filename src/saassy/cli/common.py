@@ -15,6 +15,7 @@ from sqlalchemy.exc import DBAPIError
 
 from saassy.config import ConfigError, Settings, load_settings
 from saassy.kit.errors import SaassyError
+from saassy.kit.key_file import KeyFileError
 from saassy.kit.migrate import SchemaNotCurrent
 
 # Soft wrap: ids, URLs and commands stay on one line, ready to copy.
@@ -48,7 +49,7 @@ def reporting_errors() -> Iterator[None]:
     """Turn the failures an operator can fix into clean messages."""
     try:
         yield
-    except ConfigError as exc:
+    except (ConfigError, KeyFileError) as exc:
         fail(str(exc))
     except SaassyError as exc:
         fail(exc.message)

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-import uvicorn
 from rich.markup import escape
 from sqlalchemy.engine import make_url
 
@@ -17,7 +16,9 @@ from saassy.app import build_runtime, create_app
 from saassy.cli.common import ConfigOption, console, reporting_errors, settings_from
 from saassy.config import Settings
 from saassy.kit.migrate import require_current_schema, upgrade_database
+from saassy.kit.secret_key import development_secret_key
 from saassy.runtime.base import IsolationLevel, Runtime
+from saassy.server import serve
 
 HostOption = Annotated[str, typer.Option(help="Address to listen on.")]
 PortOption = Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")]
@@ -33,16 +34,22 @@ def dev(
 ) -> None:
     """Run everything in one process for development: migrate the embedded database, serve."""
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"  # noqa: S104
-    settings = settings_from(config=config, data_dir=data_dir, env="development")
+    overrides: dict[str, str] = {"env": "development"}
+    settings = settings_from(config=config, data_dir=data_dir, **overrides)
     if "base_url" not in settings.model_fields_set:
         # Links in e-mails (magic links, invitations) should point at this very server.
-        settings = settings_from(config=config, data_dir=data_dir, env="development", base_url=url)
+        overrides["base_url"] = url
     with reporting_errors():
         settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if settings.secret_key is None:
+            overrides["secret_key"] = development_secret_key(settings.data_dir)
+    if len(overrides) > 1:
+        settings = settings_from(config=config, data_dir=data_dir, **overrides)
+    with reporting_errors():
         upgrade_database(settings.resolved_database_url)
     runtime = build_runtime(settings)
     console.print(first_run_hint(settings, url, runtime))
-    _serve(settings, host=host, port=port, runtime=runtime)
+    serve(create_app(settings, runtime=runtime), host=host, port=port)
 
 
 def first_run_hint(settings: Settings, url: str, runtime: Runtime) -> str:
@@ -122,25 +129,6 @@ def api(
         os.environ["SAASSY_CONFIG"] = str(config)
     settings = settings_from()
     with reporting_errors():
+        settings.signing_secret  # noqa: B018 - one clear line, before any worker starts
         require_current_schema(settings.resolved_database_url)
-    uvicorn.run(
-        "saassy.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        proxy_headers=True,
-        forwarded_allow_ips=",".join(settings.trusted_proxies),
-        server_header=False,
-    )
-
-
-def _serve(settings: Settings, *, host: str, port: int, runtime: Runtime) -> None:
-    uvicorn.run(
-        create_app(settings, runtime=runtime),
-        host=host,
-        port=port,
-        proxy_headers=True,
-        forwarded_allow_ips=",".join(settings.trusted_proxies),
-        server_header=False,
-    )
+    serve("saassy.app:create_app", host=host, port=port, workers=workers)

@@ -14,7 +14,7 @@ SEAL_PURPOSE = "outbox-email"
 
 def outbox_sealer(settings: Settings) -> Sealer:
     """Bodies carry sign-in and invitation links, so they are stored encrypted."""
-    return Sealer(settings.secret_key.get_secret_value(), SEAL_PURPOSE)
+    return Sealer(settings.signing_secret, SEAL_PURPOSE)
 
 
 async def queue_email(

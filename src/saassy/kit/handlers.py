@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from saassy.kit.errors import ErrorBody, ErrorResponse, SaassyError
 
@@ -59,11 +60,12 @@ async def validation_error_handler(request: Request, exc: Exception) -> JSONResp
             400, ErrorBody(code="invalid_json", message="The request body is not valid JSON.")
         )
     field = _field_of(tuple(first.get("loc", ())))
-    message = str(first.get("msg", "Invalid value."))
+    # A validator's ValueError reads "Value error, <what>": the prefix says nothing to a client.
+    message = str(first.get("msg", "Invalid value.")).removeprefix("Value error, ")
     problems = [
         {
             "field": _field_of(tuple(e.get("loc", ()))),
-            "message": str(e.get("msg")),
+            "message": str(e.get("msg")).removeprefix("Value error, "),
             "type": e.get("type"),
         }
         for e in errors[:20]
@@ -79,16 +81,37 @@ async def validation_error_handler(request: Request, exc: Exception) -> JSONResp
     )
 
 
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path: the router's own 405 names only the first
+    route that matched the path, not the others at the same path."""
+    routes = request.app.router.routes
+    return [
+        method
+        for method in HTTP_METHODS
+        # Asking each route as if the request had used `method` (included routers recurse).
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes
+        )
+    ]
+
+
 async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     message = exc.detail if isinstance(exc.detail, str) else "Request failed."
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405 and (allowed := allowed_methods(request)):
+        headers["Allow"] = ", ".join(allowed)
+        message = f"{request.method} is not allowed here; this path allows {', '.join(allowed)}."
     if exc.status_code == 400 and "parsing the body" in message:
         code, message = (
             "invalid_body",
             "The request body could not be decoded (UTF-8 JSON expected).",
         )
-    return _response(exc.status_code, ErrorBody(code=code, message=message), exc.headers)
+    return _response(exc.status_code, ErrorBody(code=code, message=message), headers)
 
 
 async def unexpected_error_handler(request: Request, exc: Exception) -> JSONResponse:

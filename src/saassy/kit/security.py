@@ -119,14 +119,19 @@ def decode_access_token(token: str, secret: str) -> AccessClaims:
     )
 
 
+def derived_key(secret: str, purpose: str) -> bytes:
+    """A 32-byte key for one purpose: a key used for two things could be played off against
+    itself (a sealed body passed off as a signature)."""
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose.encode()).derive(
+        secret.encode()
+    )
+
+
 class Sealer:
     """Authenticated encryption for text at rest (e.g. e-mail bodies that carry sign-in links)."""
 
     def __init__(self, secret: str, purpose: str) -> None:
-        key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose.encode()).derive(
-            secret.encode()
-        )
-        self._fernet = Fernet(base64.urlsafe_b64encode(key))
+        self._fernet = Fernet(base64.urlsafe_b64encode(derived_key(secret, purpose)))
 
     def seal(self, text: str) -> str:
         return self._fernet.encrypt(text.encode()).decode()

@@ -8,8 +8,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from saassy.accounts.repository import UserRepository
 from saassy.auth.principal import Principal
-from saassy.config import Settings
+from saassy.config import Environment, Settings
 from saassy.email.outbox import queue_email
+from saassy.kit.email_address import refuse_reserved_domain
 from saassy.kit.pagination import PageParams, page_of
 from saassy.kit.security import new_token, token_digest
 from saassy.kit.time import utcnow
@@ -48,6 +49,7 @@ async def invite(
     if role.rank > inviter_role.rank:
         raise RoleTooHigh(f"You cannot invite someone as {role.value}.", field="role")
     email = email.lower()
+    refuse_reserved_domain(email, production=settings.env is Environment.production)
     if await MembershipRepository(session).has_member_with_email(organization.id, email):
         raise AlreadyMember("This person is already a member.", field="email")
     invitations = InvitationRepository(session)

@@ -2,27 +2,20 @@
 
 from __future__ import annotations
 
-import unicodedata
 import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, EmailStr, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, StringConstraints
 
+from saassy.kit.display_names import printable, trimmed
+from saassy.kit.email_address import EmailAddress
 from saassy.models import Role
-
-
-def printable(value: str) -> str:
-    """Refuse control characters in a display name."""
-    # Names end up in e-mail subjects and dashboards: no line breaks or other control characters.
-    if any(unicodedata.category(char) in {"Cc", "Zl", "Zp"} for char in value):
-        raise ValueError("must not contain control characters")
-    return value
-
 
 OrganizationName = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=120),
+    BeforeValidator(trimmed),
+    StringConstraints(min_length=1, max_length=120),
     AfterValidator(printable),
 ]
 
@@ -57,7 +50,7 @@ class MemberUpdate(BaseModel):
 
 
 class InvitationCreate(BaseModel):
-    email: EmailStr = Field(max_length=320)
+    email: EmailAddress
     role: Role = Role.member
 
 

@@ -51,6 +51,27 @@ def nesting_depth(value: Any) -> int:
     return deepest
 
 
+def _has_surrogate(text: str) -> bool:
+    return any("\ud800" <= char <= "\udfff" for char in text)
+
+
+def lone_surrogate_at(value: Any) -> str:
+    """Where the first string (or key) holding a lone surrogate is, as a field path."""
+    stack: list[tuple[Any, list[str]]] = [(value, ["input"])]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, str) and _has_surrogate(item):
+            return ".".join(path)
+        if isinstance(item, dict):
+            for key, child in reversed(item.items()):
+                if _has_surrogate(key):
+                    return ".".join(path)  # a key: the object holding it is at fault
+                stack.append((child, [*path, key]))
+        elif isinstance(item, list):
+            stack.extend((child, [*path, str(i)]) for i, child in reversed(list(enumerate(item))))
+    return "input"
+
+
 def check_input(task_type: TaskType, value: Any) -> None:
     """Shape and size first (validating a huge document is work), then the type's schema."""
     if nesting_depth(value) > MAX_INPUT_DEPTH:
@@ -61,6 +82,13 @@ def check_input(task_type: TaskType, value: Any) -> None:
         )
     try:
         size = len(encoded_input(value))
+    except UnicodeEncodeError:  # JSON's "\ud800" escape decodes to what no UTF-8 text can hold
+        field = lone_surrogate_at(value)
+        raise InvalidTaskInput(
+            f"{field}: holds a lone surrogate (a \\ud800-\\udfff escape without its pair): "
+            "it is not valid Unicode text.",
+            field=field,
+        ) from None
     except ValueError as exc:  # NaN or Infinity: Python's JSON parser accepts them, JSON does not
         raise InvalidTaskInput(
             "input: NaN and Infinity are not JSON numbers.", field="input"

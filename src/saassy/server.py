@@ -1,0 +1,38 @@
+"""How every Saassy server process is served: uvicorn with a bounded request head.
+
+`saassy dev`, `saassy api` and the benchmarks all serve through here, so what protects one
+protects all: a head over 64 KiB is refused before any application code runs (431), and
+uvicorn believes no `X-Forwarded-*` header itself: the app does, from the proxies the operator
+names (`SAASSY_TRUSTED_PROXIES`), whatever server runs it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI
+
+from saassy.kit.request_head import BoundedHeadProtocol
+
+
+def server_options() -> dict[str, Any]:
+    """uvicorn's options for a Saassy server (its host, port and app come on top)."""
+    return {
+        "http": BoundedHeadProtocol,
+        "proxy_headers": False,
+        "server_header": False,
+    }
+
+
+def serve(app: FastAPI | str, *, host: str, port: int, workers: int = 1, **extra: Any) -> None:
+    """Serve `app` (or the import string of an app factory, for several workers) until stopped."""
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        workers=workers,
+        factory=isinstance(app, str),
+        **server_options(),
+        **extra,
+    )
