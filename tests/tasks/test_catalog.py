@@ -224,3 +224,27 @@ def test_an_entry_in_a_range_the_operator_opened_is_accepted(
     )
     settings = settings_factory(config=path, egress_allow_private=["10.20.0.0/16"])
     assert settings.catalog.task_types["net"].network_allow == ("10.20.0.7:443",)
+
+
+def test_disk_mb_at_or_above_memory_mb_is_refused(tmp_path: Path) -> None:
+    declaration = 'title = "X"\ncommand = ["x"]\nresources = { memory_mb = 256, disk_mb = 256 }'
+    with pytest.raises(ConfigError, match=r"task_types\.bad: resources: disk_mb must be below"):
+        load(tmp_path, f"[task_types.bad]\n{declaration}\n")
+
+
+def test_an_unset_disk_mb_is_half_the_memory() -> None:
+    declared = TaskType.model_validate({"title": "X", "command": ["x"], "resources": {}})
+    assert declared.resources.disk_mb == 256
+    small = {"title": "X", "command": ["x"], "resources": {"memory_mb": 128}}
+    assert TaskType.model_validate(small).resources.disk_mb == 64
+
+
+def test_user_namespaces_are_a_task_type_choice_off_by_default(tmp_path: Path) -> None:
+    assert TaskType.model_validate({"title": "X", "command": ["x"]}).allow_user_namespaces is False
+    browser = {"title": "X", "command": ["x"], "allow_user_namespaces": True}
+    assert TaskType.model_validate(browser).allow_user_namespaces is True
+    with pytest.raises(ConfigError, match="allow_user_namespace"):
+        load(
+            tmp_path,
+            '[task_types.bad]\ntitle = "X"\ncommand = ["x"]\nallow_user_namespace = true\n',
+        )

@@ -228,6 +228,7 @@ class AttemptSupervisor:
             network_allow=plan.network_allow,
             secrets={name: SecretStr(value) for name, value in secrets.items()},
             secrets_as_env=plan.task_type.secrets_as_env,
+            allow_user_namespaces=plan.task_type.allow_user_namespaces,
         )
 
     async def _mark_running(self) -> None:

