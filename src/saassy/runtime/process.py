@@ -61,9 +61,13 @@ WITHOUT_CGROUPS = [
 ]
 
 
-def _work_root(path: Path | None) -> Path:
-    """A private dir for per-sandbox files; 0711 so the sandbox uid can reach its own files."""
-    root = path or Path(tempfile.gettempdir()) / f"saassy-sandboxes-{os.geteuid()}"
+def _work_root(path: Path | None, instance: str | None) -> Path:
+    """A private dir for per-sandbox files; 0711 so the sandbox uid can reach its own files.
+    One per installation (`instance`): a start-up sweep frees only its own installation's."""
+    if instance is not None and not (instance.isascii() and instance.isalnum()):
+        raise ValueError(f"instance id {instance!r}: letters and digits only")
+    name = f"saassy-sandboxes-{os.geteuid()}" + (f"-{instance}" if instance else "")
+    root = path or Path(tempfile.gettempdir()) / name
     root.mkdir(mode=0o711, parents=True, exist_ok=True)
     info = root.lstat()
     if info.st_uid != os.geteuid() or root.is_symlink():
@@ -138,13 +142,15 @@ class ProcessRuntime(Runtime):
         allow_unisolated: bool = False,
         force_rlimits: bool = False,
         work_dir: Path | None = None,
-        cgroup_parent: str = "saassy",
+        instance: str | None = None,
+        cgroup_parent: str | None = None,
         identities: SandboxIdentities | None = None,
         use_cgroups: bool = True,
         bwrap: str | None = None,
         egress: EgressGateway | None = None,
     ) -> None:
-        self.work_root = _work_root(work_dir)
+        self.work_root = _work_root(work_dir, instance)
+        cgroup_parent = cgroup_parent or ("saassy" + (f"-{instance}" if instance else ""))
         self.host: SandboxHost | None = None
         self.bwrap: Bwrap | None = None
         self.missing: list[str] = []  # why no namespace sandbox can be made here
