@@ -214,6 +214,24 @@ async def test_no_host_path_or_server_pid_shows_inside(
             assert not server_pid.search(json.dumps(value)), key
 
 
+async def test_a_program_file_runs_without_its_host_path_showing(
+    runtime: ProcessRuntime, workspace: Path, code_dir: Path
+) -> None:
+    program = code_dir / "main.py"
+    program.write_text("print(__file__); print(open('/proc/1/cmdline').read().split(chr(0))[-2])")
+    spec = SandboxSpec(
+        name="task-2-attempt-1",
+        argv=("/usr/bin/python3", str(program)),
+        input_file=workspace / "input.json",
+        output_dir=workspace / "output",
+    )
+    handle = await runtime.start(spec)
+    lines = [line.data.decode() async for line in handle.output()]
+    assert (await handle.wait()).succeeded, lines
+    await handle.cleanup()
+    assert lines == ["/saassy/programs/0/main.py"] * 2
+
+
 def test_an_unknown_cpu_refuses_tasks_in_one_line(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

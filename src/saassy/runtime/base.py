@@ -73,7 +73,8 @@ class SandboxSpec(BaseModel):
     read_only_paths: tuple[Path, ...] = Field(
         default=(),
         description="Host files or dirs the program needs (e.g. its own code), visible read-only "
-        "at the same path. Absolute file paths in argv are added automatically.",
+        "at the same path. Absolute files in argv outside them are bound too, read-only, under "
+        "/saassy/programs, and argv names them there.",
     )
 
 

@@ -25,6 +25,7 @@ INPUT_PATH = "/saassy/input.json"
 OUTPUT_PATH = "/saassy/output"
 EVENTS_PATH = "/saassy/events.jsonl"
 SECRETS_PATH = "/saassy/secrets"
+PROGRAMS_PATH = "/saassy/programs"
 SANDBOX_TMP = "/tmp"  # noqa: S108  (the sandbox's own size-capped tmpfs)
 SANDBOX_SHM = "/dev/shm"  # noqa: S108  (size-capped like /tmp)
 SYSTEM_DIRS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
@@ -72,14 +73,25 @@ def system_binds() -> tuple[str, ...]:
     return tuple(args)
 
 
-def program_paths(argv: tuple[str, ...], extra: tuple[Path, ...]) -> list[str]:
-    """Host paths to show read-only: `extra`, plus argv's absolute files outside system dirs."""
+def program_binds(argv: tuple[str, ...], extra: tuple[Path, ...]) -> dict[str, str]:
+    """Host path -> path inside, read-only, of what the program needs: `extra` (dirs the
+    operator names) at their own paths, and argv's absolute files outside system dirs and outside
+    `extra` under PROGRAMS_PATH, so that their host paths are not in the sandbox's command lines
+    (only such a file is bound, never its dir, so it sees no sibling there either way)."""
     system = ("/usr/", "/bin/", "/sbin/", "/lib", "/etc/", "/proc/", "/dev/", "/saassy/")
-    wanted = [str(path) for path in extra]
+    binds = {str(path): str(path) for path in extra}
+    dirs = tuple(f"{str(path).rstrip('/')}/" for path in extra)
     for arg in argv:
+        if arg in binds or arg.startswith(dirs):
+            continue
         if arg.startswith("/") and not arg.startswith(system) and os.path.isfile(arg):
-            wanted.append(arg)
-    return list(dict.fromkeys(wanted))
+            binds[arg] = f"{PROGRAMS_PATH}/{len(binds)}/{os.path.basename(arg)}"
+    return binds
+
+
+def argv_inside(argv: tuple[str, ...], binds: Mapping[str, str]) -> tuple[str, ...]:
+    """The program's argv with each bound file named by its path inside."""
+    return tuple(binds.get(arg, arg) for arg in argv)
 
 
 @dataclass(frozen=True)
@@ -102,7 +114,7 @@ class SandboxFiles:
 def bwrap_options(
     files: SandboxFiles,
     *,
-    read_only_paths: list[str] | None = None,
+    read_only_paths: Mapping[str, str] | None = None,
     file_fds: Mapping[str, int] | None = None,
     secret_fds: Mapping[str, int] | None = None,
     seccomp_fd: int | None = None,
@@ -140,8 +152,8 @@ def bwrap_options(
     args += ["--bind", str(files.events_file), EVENTS_PATH]
     for name, fd in (secret_fds or {}).items():
         args += ["--perms", "0400", "--ro-bind-data", str(fd), f"{SECRETS_PATH}/{name}"]
-    for path in read_only_paths or []:  # bwrap runs as the sandbox uid: it must reach them
-        args += ["--ro-bind", path, path]
+    for path, inside in (read_only_paths or {}).items():  # bwrap, as the sandbox uid, reads them
+        args += ["--ro-bind", path, inside]
     args += ["--remount-ro", "/", "--chdir", SANDBOX_TMP]
     return args
 

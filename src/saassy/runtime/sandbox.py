@@ -226,9 +226,10 @@ class NamespaceSandbox(SupervisedProcess):
             uid, gid = self.identity.uid, self.identity.gid
             drop = [host.setpriv, "--reuid", str(uid), "--regid", str(gid)]
             drop += ["--clear-groups", "--no-new-privs", "--bounding-set", "-all"]
+        programs = bwrap.program_binds(spec.argv, spec.read_only_paths)
         options = bwrap.bwrap_options(
             self._files(),
-            read_only_paths=bwrap.program_paths(spec.argv, spec.read_only_paths),
+            read_only_paths=programs,
             file_fds=fds.files,
             secret_fds=fds.secrets,
             seccomp_fd=fds.add_memory(
@@ -239,7 +240,8 @@ class NamespaceSandbox(SupervisedProcess):
             block_fd=fds.block_fd,
         )
         args_fd = fds.add_memory(bwrap.options_file(options))
-        command = [f"./{os.path.basename(host.bwrap)}", "--args", str(args_fd), "--", *spec.argv]
+        argv = bwrap.argv_inside(spec.argv, programs)
+        command = [f"./{os.path.basename(host.bwrap)}", "--args", str(args_fd), "--", *argv]
         return [*drop, *command], [*joins, "--", *limits]
 
     def _files(self) -> bwrap.SandboxFiles:
