@@ -10,6 +10,7 @@ import platform
 import re
 import sys
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -69,6 +70,16 @@ async def test_nested_user_namespaces_are_refused(runtime: ProcessRuntime, works
     assert run.exit.succeeded, run.stderr
     assert run.stdout[0] == "1 unshare: unshare failed: Operation not permitted"
     assert run.stdout[1:] == ["threads work", "fork works: True"]
+
+
+async def test_the_filter_alone_refuses_them_where_bwrap_cannot(
+    runtime: ProcessRuntime, workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert runtime.host is not None  # as with a bwrap before 0.8.0 (no --disable-userns):
+    monkeypatch.setattr(runtime, "host", replace(runtime.host, disables_userns=False))
+    code = "import subprocess; subprocess.run(['unshare', '-Ur', 'true'])"
+    run = await run_code(runtime, workspace, code)
+    assert run.stderr == ["unshare: unshare failed: Operation not permitted"]
 
 
 async def test_a_task_type_may_allow_user_namespaces(

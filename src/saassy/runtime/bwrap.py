@@ -118,7 +118,7 @@ def bwrap_options(
     file_fds: Mapping[str, int] | None = None,
     secret_fds: Mapping[str, int] | None = None,
     seccomp_fd: int | None = None,
-    allow_user_namespaces: bool = False,
+    disable_userns: bool = True,
     info_fd: int | None = None,
     block_fd: int | None = None,
 ) -> list[str]:
@@ -129,7 +129,7 @@ def bwrap_options(
     sandbox's namespaces (a proxy socket, rlimits) first.
     """
     args = ["--unshare-all", "--die-with-parent", "--new-session", "--hostname", "sandbox"]
-    if not allow_user_namespaces:  # behind the seccomp filter's own refusal
+    if disable_userns:  # behind the seccomp filter's own refusal
         args += ["--unshare-user", "--disable-userns"]
     if seccomp_fd is not None:
         args += ["--seccomp", str(seccomp_fd)]

@@ -86,11 +86,13 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _bwrap_failure(command: list[str], arch: Arch) -> str | None:
+def _bwrap_failure(command: list[str], arch: Arch, *, disable_userns: bool) -> str | None:
     """Run `true` in a minimal sandbox once, under the filter: user namespaces may be disabled
     (sysctl, AppArmor), a kernel may lack seccomp."""
     read, write = os.pipe()
-    probe = ["--unshare-all", "--unshare-user", "--disable-userns", "--seccomp", str(read)]
+    probe = ["--unshare-all", "--seccomp", str(read)]
+    if disable_userns:
+        probe += ["--unshare-user", "--disable-userns"]
     probe += ["--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev", "/bin/sh", "-c", "exit 0"]
     try:
         with os.fdopen(write, "wb") as pipe:  # a filter is ~600 bytes: the pipe holds it
@@ -228,7 +230,8 @@ class ProcessRuntime(Runtime):
             probe = self.identities.probe()
             drop = [setpriv, "--reuid", str(probe.uid), "--regid", str(probe.gid)]
             drop += ["--clear-groups"]
-        failure = _bwrap_failure([*drop, self.bwrap.path], arch)
+        disables_userns = self.bwrap.disables_userns
+        failure = _bwrap_failure([*drop, self.bwrap.path], arch, disable_userns=disables_userns)
         if failure is not None:
             if "namespace" in failure.lower() or "permitted" in failure.lower():
                 self.missing.append(
@@ -254,6 +257,7 @@ class ProcessRuntime(Runtime):
             work_root=self.work_root,
             can_mount=mounts.can_mount_tmpfs(self.work_root),
             arch=arch,
+            disables_userns=disables_userns,
             egress=egress if self.network_unavailable is None else None,
         )
 

@@ -77,6 +77,7 @@ class SandboxHost:
     work_root: Path
     can_mount: bool
     arch: Arch  # the seccomp filter's ABI
+    disables_userns: bool = True  # bwrap's --disable-userns exists (0.8.0 on)
     egress: EgressGateway | None = None  # None: no sandbox gets network
 
     @property
@@ -235,7 +236,7 @@ class NamespaceSandbox(SupervisedProcess):
             seccomp_fd=fds.add_memory(
                 sandbox_filter(host.arch, allow_user_namespaces=spec.allow_user_namespaces)
             ),
-            allow_user_namespaces=spec.allow_user_namespaces,
+            disable_userns=host.disables_userns and not spec.allow_user_namespaces,
             info_fd=fds.info_fd,
             block_fd=fds.block_fd,
         )
