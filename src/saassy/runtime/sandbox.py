@@ -4,9 +4,10 @@ Launch order: `/bin/sh` (as the platform, root) joins the sandbox's cgroups (wri
 into each `join_files`), then execs `setpriv` to become the unprivileged sandbox uid, which execs
 `bwrap`. So the program is inside the cgroup before it runs a single instruction, and no host
 uid 0 ever runs inside the namespaces. `/bin/sh` is started by `spawn.py` (vfork on a worker
-thread: uvloop's own spawn forks the whole server). The work dir is a size-capped tmpfs (see
-mounts.py) holding the input copy and the output dir; after the exit, output is copied out and
-everything released.
+thread: uvloop's own spawn forks the whole server) in bwrap's own dir, without `PWD`, and bwrap's
+options go in through a memory file: nothing inside shows a host path. The work dir is a
+size-capped tmpfs (see mounts.py) holding the input copy, the output dir, and the sandbox's /tmp
+and /dev/shm; after the exit, output is copied out and everything released.
 
 A sandbox with network is held before its program runs (launch.py): the platform opens the
 egress proxy's socket inside its network namespace, then lets it go. Without writable cgroups
