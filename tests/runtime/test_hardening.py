@@ -243,6 +243,13 @@ async def test_a_program_file_runs_without_its_host_path_showing(
     assert lines == ["/saassy/programs/0/main.py"] * 2
 
 
+def test_the_summary_says_the_filter_is_in_force(runtime: ProcessRuntime) -> None:
+    arch = native_arch()
+    assert arch is not None
+    assert f"seccomp filter ({arch.name})" in runtime.summary()
+    assert runtime.describe()["seccomp"] == arch.name
+
+
 def test_an_unknown_cpu_refuses_tasks_in_one_line(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

@@ -351,6 +351,7 @@ class ProcessRuntime(Runtime):
             f"{self.isolation.value}: bubblewrap {self.bwrap.version} ({self.bwrap.origin})",
             f"cgroup v{cgroups.version}" if cgroups else "no writable cgroups",
             f"each sandbox as {self.identities.description}",
+            f"seccomp filter ({self.host.arch.name})",
             f"network: {'egress proxy' if self.network_unavailable is None else 'unavailable'}",
         ]
         if self.not_enforced:
@@ -366,6 +367,8 @@ class ProcessRuntime(Runtime):
             described["bwrap"] = {"origin": self.bwrap.origin, "version": self.bwrap.version}
         if self.host is not None and self.host.cgroups is not None:
             described["cgroup_version"] = self.host.cgroups.version
+        if self.host is not None:
+            described["seccomp"] = self.host.arch.name
         if self.host is None:
             described["missing"] = list(self.missing)
         described["not_enforced"] = list(self.not_enforced)
