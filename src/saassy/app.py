@@ -34,6 +34,7 @@ from saassy.organizations.router import router as organizations_router
 from saassy.plans.router import router as plans_router
 from saassy.quotas.router import router as usage_router
 from saassy.runtime.base import Runtime
+from saassy.runtime.instance import instance_id
 from saassy.runtime.process import detect_runtime
 from saassy.system import router as system_router
 from saassy.task_output.router import router as task_output_router
@@ -69,7 +70,11 @@ def build_runtime(settings: Settings) -> Runtime:
     proxy = EgressProxy(
         SystemResolver(), allow_private=settings.egress_allow_private, hosts=settings.egress_hosts
     )
-    return detect_runtime(allow_unisolated=settings.allow_unisolated, egress=RuntimeGateway(proxy))
+    return detect_runtime(
+        allow_unisolated=settings.allow_unisolated,
+        egress=RuntimeGateway(proxy),
+        instance=instance_id(settings.data_dir),
+    )
 
 
 def start_task_engine(ctx: AppContext, runtime: Runtime | None = None) -> TaskEngine:

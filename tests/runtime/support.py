@@ -28,8 +28,10 @@ PLATFORM = """
     from saassy.runtime.process import ProcessRuntime
 
     async def main():
-        workspace, name, work_dir = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
-        runtime = ProcessRuntime(work_dir=Path(work_dir) if work_dir else None)
+        workspace, name, work_dir, instance = Path(sys.argv[1]), *sys.argv[2:5]
+        runtime = ProcessRuntime(
+            work_dir=Path(work_dir) if work_dir else None, instance=instance or None
+        )
         spec = SandboxSpec(
             name=name,
             argv=("/usr/bin/python3", "-c", "print('burning', flush=True)\\nwhile True: pass"),
@@ -84,11 +86,16 @@ async def run_code(
 
 
 async def leave_burning_sandbox(
-    workspace: Path, name: str, work_dir: Path | None = None, burn_s: float = 0.3
+    workspace: Path,
+    name: str,
+    work_dir: Path | None = None,
+    burn_s: float = 0.3,
+    instance: str | None = None,
 ) -> None:
     """A platform process starts sandbox `name` burning CPU and is killed with SIGKILL."""
     platform = await asyncio.create_subprocess_exec(
         sys.executable, "-c", textwrap.dedent(PLATFORM), str(workspace), name, str(work_dir or ""),
+        instance or "",
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL,
         env={**os.environ, "PYTHONPATH": str(SRC)},

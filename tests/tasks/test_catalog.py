@@ -263,3 +263,27 @@ def test_output_limits_default_and_apply_in_bytes(tmp_path: Path) -> None:
     catalog = load_catalog(path)
     assert catalog.task_types["a"].outputs.limits == OutputLimits(1000, 16, 1024 * 2**20)
     assert catalog.task_types["b"].outputs.limits == OutputLimits(10, 16, 2 * 2**20)
+
+
+def test_disk_mb_at_or_above_memory_mb_is_refused(tmp_path: Path) -> None:
+    declaration = 'title = "X"\ncommand = ["x"]\nresources = { memory_mb = 256, disk_mb = 256 }'
+    with pytest.raises(ConfigError, match=r"task_types\.bad: resources: disk_mb must be below"):
+        load(tmp_path, f"[task_types.bad]\n{declaration}\n")
+
+
+def test_an_unset_disk_mb_is_half_the_memory() -> None:
+    declared = TaskType.model_validate({"title": "X", "command": ["x"], "resources": {}})
+    assert declared.resources.disk_mb == 256
+    small = {"title": "X", "command": ["x"], "resources": {"memory_mb": 128}}
+    assert TaskType.model_validate(small).resources.disk_mb == 64
+
+
+def test_user_namespaces_are_a_task_type_choice_off_by_default(tmp_path: Path) -> None:
+    assert TaskType.model_validate({"title": "X", "command": ["x"]}).allow_user_namespaces is False
+    browser = {"title": "X", "command": ["x"], "allow_user_namespaces": True}
+    assert TaskType.model_validate(browser).allow_user_namespaces is True
+    with pytest.raises(ConfigError, match="allow_user_namespace"):
+        load(
+            tmp_path,
+            '[task_types.bad]\ntitle = "X"\ncommand = ["x"]\nallow_user_namespace = true\n',
+        )

@@ -253,6 +253,7 @@ class AttemptSupervisor:
             network_allow=setup.network_allow,
             secrets={name: SecretStr(value) for name, value in secrets.items()},
             secrets_as_env=setup.task_type.secrets_as_env,
+            allow_user_namespaces=setup.task_type.allow_user_namespaces,
         )
 
     async def _mark_running(self) -> None:

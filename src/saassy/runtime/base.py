@@ -42,7 +42,7 @@ class Limits(BaseModel):
     memory_mb: int = Field(512, ge=16)
     cpus: float = Field(0.5, gt=0)
     pids: int = Field(256, ge=8)
-    disk_mb: int = Field(1024, ge=1)
+    disk_mb: int = Field(256, ge=1)
     timeout_s: float = Field(60, gt=0)
 
 
@@ -67,10 +67,14 @@ class SandboxSpec(BaseModel):
     limits: Limits = Limits()
     network: bool = Field(False, description="Egress through the platform's proxy, nothing else.")
     network_allow: tuple[str, ...] = Field((), description="Destinations; empty: any public one.")
+    allow_user_namespaces: bool = Field(
+        False, description="Let the program make user namespaces (a browser's own sandbox)."
+    )
     read_only_paths: tuple[Path, ...] = Field(
         default=(),
         description="Host files or dirs the program needs (e.g. its own code), visible read-only "
-        "at the same path. Absolute file paths in argv are added automatically.",
+        "at the same path. Absolute files in argv outside them are bound too, read-only, under "
+        "/saassy/programs, and argv names them there.",
     )
 
 

