@@ -75,6 +75,17 @@ CASES = {
             os.close(os.open(f"{out}/{n}", os.O_CREAT | os.O_WRONLY))
         """,
         TaskStatus.failed,
+        "exit_code",  # the sandbox's tmpfs runs out of inodes first, then max_files refuses
+        "its output was not kept: it wrote more than 1000 files and dirs",
+    ),
+    "1,500 empty files, then success": Case(
+        """
+        import os
+        out = os.environ["SAASSY_OUTPUT"]
+        for n in range(1_500):
+            os.close(os.open(f"{out}/{n}", os.O_CREAT | os.O_WRONLY))
+        """,
+        TaskStatus.failed,
         "output_limit",
         "its output was not kept: it wrote more than 1000 files and dirs",
     ),
@@ -90,14 +101,14 @@ CASES = {
         "exit_code",  # ENOSPC at disk_mb, then the output is past max_mb
         "its output was not kept: it wrote more than 32 MB of files",
     ),
-    "250 MB file, then out of memory": Case(
+    "90 MB file, then out of memory": Case(
         """
         import os
         block = b"x" * 2**20
         with open(os.environ["SAASSY_OUTPUT"] + "/big.bin", "wb") as big:
-            for _ in range(250):
+            for _ in range(90):
                 big.write(block)
-                big.flush()
+        hog = [bytearray(2**20) for _ in range(512)]
         """,
         TaskStatus.failed,
         "out_of_memory",  # tmpfs pages are charged to the task's memory
