@@ -108,6 +108,8 @@ class OutputPump:
     async def _deliver(self, stream: str, lines: bytes) -> None:
         """Queue `lines`, waiting for the consumer to make room, but not past `STALL_S`."""
         while not self._stalled and self._buffered + len(lines) > self._max_buffered:
+            if self._truncated:
+                return
             room = self._max_buffered - self._buffered
             fits = lines.rfind(b"\n", 0, room) + 1 if room > 0 else 0
             if fits:
