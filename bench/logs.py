@@ -27,6 +27,7 @@ from pathlib import Path
 from rich.console import Console
 from sqlalchemy import select
 
+from bench import live_logs
 from bench.client import Auditor, BenchError, Tenant, http_client, sign_up
 from bench.report import Row, print_rows, write_results
 from bench.server import ServerProcess
@@ -72,6 +73,7 @@ ROWS = [
     Row("logs_server_vs_floor_spread", "... spread across runs", "x"),
     Row("logs_server_ms_per_mib_printed", "Server CPU per MiB printed", "ms"),
     Row("logs_server_ms_per_mib_kept", "Server CPU per MiB kept (8 MB task - no-op)", "ms"),
+    *live_logs.ROWS,
 ]
 
 
@@ -88,7 +90,7 @@ max_timeout_s = 600
 retries = 0
 resources = {{ memory_mb = 256, cpus = 1, pids = 32, disk_mb = 16 }}
 """
-    return BENCH_CATALOG + types
+    return BENCH_CATALOG + types + live_logs.TICKER_TYPE
 
 
 def floor_once(blocks: int) -> tuple[float, float]:
@@ -156,6 +158,7 @@ async def _runs(stage: Stage, sizes: LogSizes, log: Path) -> list[dict[str, floa
                         "writer": writer_cpu,
                         "kept_extra": kept_extra / KEPT_REPEATS,
                     }
+                    | await live_logs.live_numbers(server, auditor, tenant)
                 )
     finally:
         await auditor.close()
@@ -180,6 +183,10 @@ def combine(runs: list[dict[str, float]], sizes: LogSizes) -> dict[str, float]:
         * 1000
         / (KEPT_BLOCKS * BLOCK_LINES * 100 / MIB),
     }
+    for key in (row.key for row in live_logs.ROWS if not row.key.endswith("_spread")):
+        numbers[key] = median([r[key] for r in runs])
+    added = [r["live_log_added_p99_ms"] for r in runs]
+    numbers["live_log_added_p99_ms_spread"] = max(added) - min(added)
     for key, over in (("logs_server_vs_billed", "billed"), ("logs_server_vs_floor", "floor")):
         ratios = [r["server"] / r[over] for r in runs]
         numbers[key] = median(ratios)

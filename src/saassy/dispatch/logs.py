@@ -1,8 +1,9 @@
 """An attempt's output into `task_log_chunks` and onto the event bus, a batch at a time.
 
-Chunks wait at most `flush_delay_s` (a lone line still shows promptly) or until `FLUSH_BYTES`
-have gathered; each batch is one INSERT and one event per stored row, and rows are written
-before they are published, so a follower that replays the table and then the bus sees no gap.
+A chunk after a quiet spell is written at once; those that follow it gather for at most
+`flush_delay_s` or until `FLUSH_BYTES`: a lone line shows at once, a flood costs at most one
+write per `flush_delay_s`. Each batch is one INSERT and an event per row; rows are written
+before they are published, so a follower that replays the table, then the bus, sees no gap.
 The runtime already capped and redacted the output (runtime/output.py).
 """
 
@@ -27,7 +28,7 @@ FLUSH_DELAY_S = 0.01
 
 
 class LogSink:
-    """Gathers chunks; writes them `flush_delay_s` after the first, or at `FLUSH_BYTES`."""
+    """Gathers chunks; writes at most once per `flush_delay_s`, or at `FLUSH_BYTES`."""
 
     def __init__(
         self,
@@ -67,11 +68,17 @@ class LogSink:
             self._due.set()
 
     async def _flush_when_due(self) -> None:
+        """At most one write per `flush_delay_s`: the first chunk after a quiet spell is written
+        at once, those that follow it closely wait for the next slot together."""
+        loop = asyncio.get_running_loop()
+        written_at = -self._delay
         while True:
             await self._due.wait()
-            await asyncio.sleep(self._delay)
+            if (wait := written_at + self._delay - loop.time()) > 0:
+                await asyncio.sleep(wait)
             self._due.clear()
             await self.flush()
+            written_at = loop.time()
 
     async def flush(self) -> None:
         async with self._lock:
