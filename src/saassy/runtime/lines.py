@@ -35,6 +35,11 @@ class LineCutter:
             self._partial = self._partial[cut:]
         return b"".join(heads)
 
+    @property
+    def held(self) -> int:
+        """Bytes of a line whose newline has not come yet."""
+        return len(self._partial)
+
     def rest(self) -> bytes:
         """At the end of the stream: the last line, which had no newline."""
         rest, self._partial = self._partial, b""

@@ -93,7 +93,9 @@ class OutputPump:
                     continue
                 if lines := cutter.feed(data):
                     await self._deliver(stream, lines)
-            if not self._truncated and (last := cutter.rest()):
+            if self._truncated:
+                self._not_kept += cutter.held  # the line it had begun when the log was cut
+            elif last := cutter.rest():
                 await self._deliver(stream, last)
             if isinstance(reader, PipeReader):
                 self._not_kept += reader.discarded
@@ -103,13 +105,14 @@ class OutputPump:
 
     def note(self, stream: str, text: str) -> None:
         """A line of the platform's own among the program's (e.g. a refused connection)."""
-        self._keep(stream, text.encode(errors="replace").replace(b"\n", b" ") + b"\n")
+        if not self._truncated:
+            self._keep(stream, text.encode(errors="replace").replace(b"\n", b" ") + b"\n")
 
     async def _deliver(self, stream: str, lines: bytes) -> None:
         """Queue `lines`, waiting for the consumer to make room, but not past `STALL_S`."""
         while not self._stalled and self._buffered + len(lines) > self._max_buffered:
             if self._truncated:
-                return
+                break
             room = self._max_buffered - self._buffered
             fits = lines.rfind(b"\n", 0, room) + 1 if room > 0 else 0
             if fits:
@@ -125,7 +128,8 @@ class OutputPump:
 
     def _keep(self, stream: str, lines: bytes) -> None:
         """Queue whole lines within `max_bytes`; a stalled consumer's are counted, not kept."""
-        if self._truncated or not lines:
+        if self._truncated:
+            self._not_kept += len(lines)
             return
         if self._stalled:
             self._dropped += lines.count(b"\n")
