@@ -4,8 +4,10 @@ reads, split when too long, capped with a marker, and live."""
 from __future__ import annotations
 
 import asyncio
+import tracemalloc
 from pathlib import Path
 
+import pytest
 from pydantic import SecretStr
 
 from saassy.runtime.base import OutputChunk, SandboxHandle, SandboxSpec
@@ -164,3 +166,34 @@ async def _ended(handle: SandboxHandle) -> bool:
     except TimeoutError:
         return False
     return True
+
+
+@pytest.mark.parametrize(
+    "printing",
+    [
+        "sys.stdout.write('x' * (64 * 1024 * 1024))",  # one line, no newline ever
+        "for _ in range(64): sys.stdout.write('y\\n' * (512 * 1024))",  # 32 million lines
+    ],
+)
+async def test_memory_stays_flat_whatever_the_output(
+    runtime: ProcessRuntime, workspace: Path, printing: str
+) -> None:
+    code = f"""
+        import sys
+        {printing}
+    """
+    spec = spec_for(workspace, code).model_copy(update={"max_log_bytes": 256 * 1024 * 1024})
+    received = 0
+    tracemalloc.start()
+    handle = await runtime.start(spec)
+    try:
+        await asyncio.sleep(0.3)  # the program prints at full speed while nobody reads
+        async for chunk in handle.output_chunks():
+            received += len(chunk.data)
+        _, peak = tracemalloc.get_traced_memory()
+        assert (await handle.wait()).succeeded
+    finally:
+        tracemalloc.stop()
+        await handle.cleanup()
+    assert received >= 64 * 1024 * 1024  # all of it came
+    assert peak < 16 * 1024 * 1024  # within the reader's, the pump's and the queue's bounds
