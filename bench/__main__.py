@@ -18,6 +18,10 @@ from bench.egress import QUICK as QUICK_EGRESS
 from bench.egress import ROWS as EGRESS_ROWS
 from bench.egress import EgressSizes, run_egress_numbers
 from bench.engine_runs import EngineSizes, run_latency_and_noisy, run_throughput
+from bench.logs import QUICK as QUICK_LOGS
+from bench.logs import ROWS as LOG_ROWS
+from bench.logs import LogSizes, run_log_numbers
+from bench.logs import title as log_title
 from bench.report import print_rows, print_table, ratios, write_results
 from bench.sandbox_runs import run_sandbox_numbers
 from bench.stage import add_database_option, scratch_stage
@@ -97,11 +101,16 @@ def main(argv: list[str] | None = None) -> None:
     phase("Egress proxy vs direct: 1 KiB GETs and 10 MB downloads on loopback")
     numbers |= run_egress_numbers(QUICK_EGRESS if args.quick else EgressSizes())
 
+    log_sizes = QUICK_LOGS if args.quick else LogSizes()
+    phase(f"{log_title(log_sizes)}: server CPU against billed CPU and cat")
+    numbers |= run_log_numbers(log_sizes, args.database_url, logs / "server-logs.log")
+
     numbers = ratios(numbers)
     numbers["postgresql"] = float(postgresql)
     numbers["bench_seconds"] = time.monotonic() - began
     print_table(numbers, postgresql, console)
     print_rows("Egress proxy vs direct, loopback", EGRESS_ROWS, numbers, console)
+    print_rows(log_title(log_sizes), LOG_ROWS, numbers, console)
     write_results(numbers, out)
     console.print(f"Wrote {out} (server and worker logs in {logs})")
     if args.profile:

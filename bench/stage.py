@@ -73,12 +73,14 @@ class Stage:
 
 
 @contextmanager
-def scratch_stage(parallelism: int, database_url: str | None, label: str) -> Iterator[Stage]:
+def scratch_stage(
+    parallelism: int, database_url: str | None, label: str, catalog: str = BENCH_CATALOG
+) -> Iterator[Stage]:
     """A fresh scratch dir and database (SQLite in the dir, or a reset PostgreSQL schema),
     removed afterwards. Migrates: enter it outside an event loop."""
     root = Path(tempfile.mkdtemp(prefix=f"saassy-bench-{label}-"))
     try:
-        (root / "saassy.toml").write_text(BENCH_CATALOG)
+        (root / "saassy.toml").write_text(catalog)
         url = database_url or f"sqlite:///{root / 'saassy.db'}"
         if url.startswith("postgres"):
             asyncio.run(_reset_schema(url))

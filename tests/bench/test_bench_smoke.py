@@ -28,6 +28,13 @@ EGRESS_KEYS = {
     "egress_throughput_ratio",
     "egress_throughput_ratio_spread",
 }
+LOG_KEYS = {
+    "logs_server_vs_billed",
+    "logs_server_vs_billed_spread",
+    "logs_server_vs_floor",
+    "logs_server_ms_per_mib_printed",
+    "logs_server_ms_per_mib_kept",
+}
 REQUIRED_KEYS = {
     "throughput_tasks_per_s",
     "celery_throughput_tasks_per_s",
@@ -39,6 +46,7 @@ REQUIRED_KEYS = {
     "throughput_vs_celery",
     "throughput_vs_floor",
     *EGRESS_KEYS,
+    *LOG_KEYS,
 }
 
 
@@ -57,11 +65,12 @@ def test_quick_bench_writes_every_number(tmp_path: Path) -> None:
         "--redis-url", REDIS_URL, "--out", str(out),
     ]  # fmt: skip
     done = subprocess.run(  # noqa: S603 - our own interpreter and module
-        command, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
+        command, cwd=ROOT, capture_output=True, text=True, timeout=180, check=False
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 
     numbers = json.loads(out.read_text())
+    assert numbers["logs_printed_mib"] > 200  # the quick mode's 256 MB
     required = REQUIRED_KEYS | (BOTH_BINARIES if shutil.which("bwrap") else set())
     assert set(numbers) >= required, required - set(numbers)
     for key, value in numbers.items():

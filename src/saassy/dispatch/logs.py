@@ -1,4 +1,11 @@
-"""An attempt's stdout/stderr into `task_log_chunks` (batched, bounded) and onto the event bus."""
+"""An attempt's output into `task_log_chunks` and onto the event bus, a batch at a time.
+
+A chunk after a quiet spell is written at once; those that follow it gather for at most
+`flush_delay_s` or until `FLUSH_BYTES`: a lone line shows at once, a flood costs at most one
+write per `flush_delay_s`. Each batch is one INSERT and an event per row; rows are written
+before they are published, so a follower that replays the table, then the bus, sees no gap.
+The runtime already capped and redacted the output (runtime/output.py).
+"""
 
 from __future__ import annotations
 
@@ -11,18 +18,17 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from saassy.dispatch.ledger import LogChunk, LogRepository
 from saassy.events.bus import EventBus, TaskEvent
-from saassy.runtime.base import OutputLine
+from saassy.runtime.base import OutputChunk
 
 log = structlog.get_logger(__name__)
 
-MAX_LOG_BYTES = 8 * 1024 * 1024  # per attempt; more is dropped with a note
-MAX_CHUNK_BYTES = 64 * 1024
-FLUSH_LINES = 500
-FLUSH_INTERVAL_S = 0.2
+MAX_ROW_BYTES = 64 * 1024
+FLUSH_BYTES = 512 * 1024
+FLUSH_DELAY_S = 0.01
 
 
 class LogSink:
-    """Buffers lines; writes a batch every `flush_interval_s` or `flush_lines` lines."""
+    """Gathers chunks; writes at most once per `flush_delay_s`, or at `FLUSH_BYTES`."""
 
     def __init__(
         self,
@@ -32,94 +38,98 @@ class LogSink:
         organization_id: uuid.UUID,
         task_id: uuid.UUID,
         attempt_number: int,
-        max_bytes: int = MAX_LOG_BYTES,
-        flush_interval_s: float = FLUSH_INTERVAL_S,
+        flush_delay_s: float = FLUSH_DELAY_S,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._events = events
         self._organization_id = organization_id
         self._task_id = task_id
         self._attempt = attempt_number
-        self._max_bytes = max_bytes
-        self._interval = flush_interval_s
-        self._pending: list[OutputLine] = []
+        self._delay = flush_delay_s
+        self._pending: list[OutputChunk] = []
+        self._pending_bytes = 0
         self._seq = 0
-        self._written = 0
-        self._truncated = False
         self._lock = asyncio.Lock()
+        self._due = asyncio.Event()
         self._timer: asyncio.Task[None] | None = None
         self.closed = False
 
     def start(self) -> None:
-        self._timer = asyncio.create_task(self._flush_periodically())
+        self._timer = asyncio.create_task(self._flush_when_due())
 
-    async def add(self, line: OutputLine) -> None:
+    async def add(self, chunk: OutputChunk) -> None:
         if self.closed:
             return
-        if self._written + len(line.data) > self._max_bytes:
-            if not self._truncated:
-                self._truncated = True
-                note = f"[saassy] log truncated: more than {self._max_bytes} bytes"
-                self._pending.append(OutputLine("stderr", note.encode()))
-            return
-        self._written += len(line.data) + 1
-        self._pending.append(line)
-        if len(self._pending) >= FLUSH_LINES:
-            await self.flush()
+        self._pending.append(chunk)
+        self._pending_bytes += len(chunk.data)
+        if self._pending_bytes >= FLUSH_BYTES:
+            await self.flush()  # the caller waits: output backs up into the runtime's buffer
+        else:
+            self._due.set()
 
-    async def _flush_periodically(self) -> None:
+    async def _flush_when_due(self) -> None:
+        """At most one write per `flush_delay_s`: the first chunk after a quiet spell is written
+        at once, those that follow it closely wait for the next slot together."""
+        loop = asyncio.get_running_loop()
+        written_at = -self._delay
         while True:
-            await asyncio.sleep(self._interval)
-            try:
-                await self.flush()
-            except Exception:  # a database hiccup must not end the attempt; retried next tick
-                log.exception("log flush failed", task_id=str(self._task_id))
+            await self._due.wait()
+            if (wait := written_at + self._delay - loop.time()) > 0:
+                await asyncio.sleep(wait)
+            self._due.clear()
+            await self.flush()
+            written_at = loop.time()
 
     async def flush(self) -> None:
         async with self._lock:
             if not self._pending:
                 return
-            lines, self._pending = self._pending, []
-            chunks = self._chunks(lines)
-            async with self._sessionmaker() as session, session.begin():
-                await LogRepository(session).append(
-                    self._organization_id, self._task_id, self._attempt, chunks
-                )
-            for chunk in chunks:
-                data = {
-                    "attempt": self._attempt,
-                    "seq": chunk.seq,
-                    "stream": chunk.stream,
-                    "data": chunk.data,
-                }
-                await self._events.publish(
-                    self._organization_id, TaskEvent("task.log", self._task_id, data)
-                )
+            chunks, self._pending, self._pending_bytes = self._pending, [], 0
+            rows = self._rows(chunks)
+            try:
+                async with self._sessionmaker() as session, session.begin():
+                    await LogRepository(session).append(
+                        self._organization_id, self._task_id, self._attempt, rows
+                    )
+            except Exception:  # a database hiccup must not end the attempt; this batch is lost
+                log.exception("log flush failed", task_id=str(self._task_id))
+                return
+            for row in rows:
+                data = {"attempt": self._attempt, "seq": row.seq, "stream": row.stream}
+                event = TaskEvent("task.log", self._task_id, data | {"data": row.data})
+                await self._events.publish(self._organization_id, event)
 
-    def _chunks(self, lines: list[OutputLine]) -> list[LogChunk]:
-        chunks: list[LogChunk] = []
-        stream, size = "", 0
-        parts: list[str] = []
-        for line in lines:
-            text = line.data.decode("utf-8", errors="replace") + "\n"
-            if parts and (line.stream != stream or size + len(text) > MAX_CHUNK_BYTES):
-                chunks.append(LogChunk(self._next_seq(), stream, "".join(parts)))
+    def _rows(self, chunks: list[OutputChunk]) -> list[LogChunk]:
+        """Consecutive chunks of a stream joined, cut at line ends into rows of at most
+        `MAX_ROW_BYTES` (an event each)."""
+        rows: list[LogChunk] = []
+        stream, parts, size = "", list[bytes](), 0
+        for chunk in chunks:
+            if parts and (chunk.stream != stream or size + len(chunk.data) > MAX_ROW_BYTES):
+                rows.append(self._row(stream, b"".join(parts)))
                 parts, size = [], 0
-            stream = line.stream
-            parts.append(text)
-            size += len(text)
+            stream = chunk.stream
+            data = chunk.data
+            while len(data) > MAX_ROW_BYTES:
+                cut = data.rfind(b"\n", 0, MAX_ROW_BYTES) + 1 or MAX_ROW_BYTES
+                rows.append(self._row(stream, data[:cut]))
+                data = data[cut:]
+            if data:
+                parts.append(data)
+                size += len(data)
         if parts:
-            chunks.append(LogChunk(self._next_seq(), stream, "".join(parts)))
-        return chunks
+            rows.append(self._row(stream, b"".join(parts)))
+        return rows
 
-    def _next_seq(self) -> int:
+    def _row(self, stream: str, data: bytes) -> LogChunk:
         self._seq += 1
-        return self._seq
+        return LogChunk(self._seq, stream, data.decode("utf-8", errors="replace"))
 
     async def close(self, *, write: bool = True) -> None:
         """Stop the timer; write what is left unless the attempt was fenced off."""
         if self._timer is not None:
-            self._timer.cancel()
+            async with self._lock:  # never in the middle of a write: that batch would be lost
+                self._timer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._timer
         if write:

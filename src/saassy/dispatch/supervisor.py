@@ -300,8 +300,8 @@ class AttemptSupervisor:
                     await pump
 
     async def _pump(self, handle: SandboxHandle) -> None:
-        async for line in handle.output():  # secrets already redacted by the runtime
-            await self.logs.add(line)
+        async for chunk in handle.output_chunks():  # capped and redacted by the runtime
+            await self.logs.add(chunk)
 
     async def _follow_progress(self, handle: SandboxHandle) -> None:
         """Show the program's latest progress line while it runs (see progress.py)."""

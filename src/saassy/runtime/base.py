@@ -17,6 +17,8 @@ from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+MAX_LOG_BYTES = 8 * 1024 * 1024  # output stored per attempt by default; the rest is read, not kept
+
 
 class IsolationLevel(StrEnum):
     """What the runtime can guarantee on this host, strongest first."""
@@ -69,6 +71,12 @@ class SandboxSpec(BaseModel):
     network_allow: tuple[str, ...] = Field((), description="Destinations; empty: any public one.")
     allow_user_namespaces: bool = Field(
         False, description="Let the program make user namespaces (a browser's own sandbox)."
+    )
+    max_log_bytes: int = Field(
+        MAX_LOG_BYTES,
+        ge=0,
+        description="Output kept per attempt; past it the rest is read and thrown away, and a "
+        "marker line says so.",
     )
     read_only_paths: tuple[Path, ...] = Field(
         default=(),
@@ -145,6 +153,15 @@ class OutputLine:
     data: bytes
 
 
+@dataclass(frozen=True)
+class OutputChunk:
+    """Whole lines of one stream in the order written, each ending in a newline (the last line
+    of a stream gets one if it had none); the same streams as `OutputLine`."""
+
+    stream: str
+    data: bytes
+
+
 class SandboxHandle(abc.ABC):
     """A started sandbox."""
 
@@ -159,6 +176,13 @@ class SandboxHandle(abc.ABC):
     @abc.abstractmethod
     def output(self) -> AsyncIterator[OutputLine]:
         """Stdout and stderr lines as they come, until the sandbox ends."""
+
+    async def output_chunks(self) -> AsyncIterator[OutputChunk]:
+        """The same output as `output()`, many lines at a time: what a consumer that stores or
+        forwards output reads, so its cost follows the bytes, not the lines. One consumer per
+        handle, of either method. By default, each line of `output()` as a chunk."""
+        async for line in self.output():
+            yield OutputChunk(line.stream, line.data + b"\n")
 
     def live_events_file(self) -> Path | None:
         """A host path where `$SAASSY_EVENTS` lines can be read while the sandbox runs."""

@@ -29,6 +29,8 @@ class Redactor:
         pairs = sorted(found.items(), key=lambda pair: -len(pair[0]))
         self._text = pairs
         self._bytes = [(value.encode(), mark.encode()) for value, mark in pairs]
+        # A multi-line value is caught line by line in output, as if each line were redacted alone.
+        self._line_bytes = [(value, mark) for value, mark in self._bytes if b"\n" not in value]
         self._marks = dict(pairs)
         # The most bytes a value can span: how much output to hold back before cutting a line.
         self.longest = max((len(value) for value, _ in self._bytes), default=0)
@@ -51,6 +53,12 @@ class Redactor:
 
     def data(self, value: bytes) -> bytes:
         for secret, mark in self._bytes:
+            value = value.replace(secret, mark)
+        return value
+
+    def lines(self, value: bytes) -> bytes:
+        """Whole lines redacted at once, each exactly as `data()` would redact it alone."""
+        for secret, mark in self._line_bytes:
             value = value.replace(secret, mark)
         return value
 

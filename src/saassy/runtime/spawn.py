@@ -16,7 +16,7 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-READ_SIZE = 64 * 1024
+from saassy.runtime.pipes import PipeReader, read_into
 
 
 class SpawnedProcess:
@@ -25,13 +25,13 @@ class SpawnedProcess:
     def __init__(self, popen: subprocess.Popen[bytes], stdout_fd: int, stderr_fd: int) -> None:
         self._popen = popen
         self.pid = popen.pid
-        self.stdout = asyncio.StreamReader()
-        self.stderr = asyncio.StreamReader()
+        self.stdout = PipeReader()
+        self.stderr = PipeReader()
         self._exited: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._pidfd: int | None = None
         self.rusage: resource.struct_rusage | None = None  # once reaped
-        _read_into(stdout_fd, self.stdout)
-        _read_into(stderr_fd, self.stderr)
+        read_into(stdout_fd, self.stdout)
+        read_into(stderr_fd, self.stderr)
 
     @property
     def returncode(self) -> int | None:
@@ -76,37 +76,6 @@ class SpawnedProcess:
         self.rusage = rusage
         self._popen.returncode = os.waitstatus_to_exitcode(status)
         return self._popen.returncode
-
-
-def _read_into(fd: int, reader: asyncio.StreamReader) -> None:
-    """Feed a pipe into `reader` until EOF, then close it (once).
-
-    Not `loop.connect_read_pipe`: uvloop closes such a pipe twice (libuv, then the file
-    object), and the second close can hit a descriptor another thread has just opened under the
-    same number (seen: a concurrent spawn's error pipe, failing that sandbox's start).
-    """
-    loop = asyncio.get_running_loop()
-    os.set_blocking(fd, False)
-    open_fd: list[int] = [fd]
-
-    def readable() -> None:
-        if not open_fd:
-            return
-        try:
-            data = os.read(fd, READ_SIZE)
-        except BlockingIOError:
-            return
-        except OSError:
-            data = b""
-        if data:
-            reader.feed_data(data)
-            return
-        open_fd.clear()
-        loop.remove_reader(fd)
-        os.close(fd)
-        reader.feed_eof()
-
-    loop.add_reader(fd, readable)
 
 
 async def spawn(

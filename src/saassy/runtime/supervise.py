@@ -16,7 +16,15 @@ from typing import Protocol
 
 import structlog
 
-from saassy.runtime.base import EndReason, Exit, OutputLine, SandboxHandle, SandboxSpec, Usage
+from saassy.runtime.base import (
+    EndReason,
+    Exit,
+    OutputChunk,
+    OutputLine,
+    SandboxHandle,
+    SandboxSpec,
+    Usage,
+)
 from saassy.runtime.output import OutputPump
 from saassy.runtime.redaction import Redactor
 
@@ -48,7 +56,7 @@ class SupervisedProcess(SandboxHandle):
         self.spec = spec
         self._process: LaunchedProcess | None = None
         secrets = {name: value.get_secret_value() for name, value in spec.secrets.items()}
-        self._pump = OutputPump(redactor=Redactor(secrets))
+        self._pump = OutputPump(redactor=Redactor(secrets), max_bytes=spec.max_log_bytes)
         self._requested: EndReason | None = None
         self._exit: Exit | None = None
         self._usage: Usage | None = None
@@ -119,6 +127,9 @@ class SupervisedProcess(SandboxHandle):
 
     def output(self) -> AsyncIterator[OutputLine]:
         return self._pump.lines()
+
+    def output_chunks(self) -> AsyncIterator[OutputChunk]:
+        return self._pump.chunks()
 
     async def usage(self) -> Usage:
         if self._usage is not None:
