@@ -3,7 +3,7 @@
 Allow by default; the calls below fail with EPERM (so a program can fall back, as it does under
 Docker's default profile), never kill. Made here, in a few dozen instructions, rather than
 through libseccomp: a machine with only Python has no libseccomp.so, and what the filter must
-do is small enough to read whole (docs/adr/0006-seccomp-filter.md).
+do is small enough to read whole (docs/adr/0009-seccomp-filter.md).
 
 - A foreign ABI (i386 through `int 0x80` on x86_64, arm32 on aarch64) kills the process: its
   syscall numbers mean other calls, and nothing in a sandbox needs it. x32 calls (the x86_64
