@@ -196,7 +196,10 @@ class AttemptSupervisor:
         usage = await self._measure(self.handle)  # before the output: whatever it holds
         assert spec.events_file is not None
         run = FinishedRun(exit_, canceled, usage, spec.output_dir, spec.events_file, task.timeout_s)
-        outcome = run_outcome(run, setup, self.ref.attempt_number, utcnow(), self.redactor)
+        # Parsing up to a MiB of a program's JSON is off the event loop other tenants share.
+        outcome = await asyncio.to_thread(
+            run_outcome, run, setup, self.ref.attempt_number, utcnow(), self.redactor
+        )
         return await self._finish(task, outcome, spec.output_dir, setup.task_type.outputs.limits)
 
     async def _close_logs(self) -> None:

@@ -19,8 +19,10 @@ from typing import Any
 MAX_DEPTH = 64
 MAX_INTEGER_DIGITS = 40  # 128-bit integers have 39
 
-_STRING = re.compile(r'"(?:[^"\\]++|\\.)*+"', re.DOTALL)
-_NOT_BRACKET = re.compile(r"[^\[\]{}]++")
+# A string runs to its closing quote or, unterminated, to the end of the text: either way it is
+# consumed whole, so no quote starts a second scan (`"\"\"...` was quadratic when a string
+# had to close).
+_TOKEN = re.compile(r'"(?:[^"\\]++|\\.)*+(?:"|\\?\Z)|[^"\[\]{}]++|[\[\]{}]', re.DOTALL)
 _DEPTH_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
 
 
@@ -30,8 +32,8 @@ class UnsafeJson(ValueError):
 
 def nesting_depth(text: str) -> int:
     """How deeply the text's arrays and objects nest, brackets inside strings left out."""
-    brackets = _NOT_BRACKET.sub("", _STRING.sub("", text))
-    return max(accumulate(map(_DEPTH_STEP.__getitem__, brackets)), default=0)
+    steps = (_DEPTH_STEP.get(token, 0) for token in _TOKEN.findall(text))
+    return max(accumulate(steps), default=0)
 
 
 def load_untrusted_json(raw: bytes | str) -> Any:
