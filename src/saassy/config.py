@@ -14,6 +14,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from limits import parse_many
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
@@ -121,6 +122,25 @@ class Settings(BaseSettings):
     # names pinned to addresses without DNS (JSON object), which count as opened too.
     egress_allow_private: list[str] = Field(default_factory=list)
     egress_hosts: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator(
+        "login_limit_per_account_ip",
+        "login_limit_per_account",
+        "login_limit_per_ip",
+        "login_limit_per_device",
+        "magic_link_limit_per_email",
+        "anonymous_limit_per_ip",
+    )
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        # Parsed here so a typo stops start-up instead of failing every request it governs.
+        try:
+            parse_many(value)
+        except ValueError:
+            raise ValueError(
+                f"{value!r} is not a rate limit: write e.g. '5/15 minutes' or '120/minute'"
+            ) from None
+        return value
 
     @field_validator("trusted_proxies")
     @classmethod

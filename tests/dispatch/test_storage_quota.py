@@ -60,8 +60,8 @@ async def test_an_output_past_the_storage_quota_is_not_kept(
     assert task.status == TaskStatus.failed
     assert task.error_code == "storage_quota_exceeded"
     assert task.error == (
-        "its output was not kept: the organization's storage holds 6.0 MB of its 10.0 MB; "
-        "this output needs 6.0 MB more"
+        "its output was not kept: the organization's storage holds 6.00 MB of its 10.00 MB; "
+        "this output needs 6.00 MB more"
     )
     assert await artifacts_listed(client, account.headers, second) == []
     assert [a["path"] for a in await artifacts_listed(client, account.headers, first)] == ["a.bin"]

@@ -40,7 +40,8 @@ class StorageQuotaExceeded(Exception):
 
 
 def _mb(amount_kib: int) -> str:
-    return f"{amount_kib / 1024:.1f}"
+    # Two decimals, and never 0.00 for something held: 4 KiB must not read as empty.
+    return f"{max(amount_kib / 1024, 0.01 if amount_kib else 0):.2f}"
 
 
 def storage_limit_kib(plan: Plan) -> int | None:

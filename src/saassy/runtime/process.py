@@ -188,10 +188,15 @@ class ProcessRuntime(Runtime):
             self.not_enforced += WITHOUT_CGROUPS
             if process_limit_flag() is None:
                 self.not_enforced.append("pids (this /bin/sh cannot set RLIMIT_NPROC)")
+            else:
+                self.not_enforced.append("pids (tree-wide; RLIMIT_NPROC per uid instead)")
             self.not_measured.append("cpu and peak memory exactly (sampled every 0.1 s)")
         self.enforces_disk = host.can_mount
         if not host.can_mount:
-            self.not_enforced.append("disk (the output dir's total size)")
+            self.not_enforced.append(
+                "disk (one cap for all writes: /tmp and /dev/shm get disk_mb each, the output "
+                "dir none)"
+            )
 
     def _probe(
         self,
