@@ -89,6 +89,21 @@ CASES = {
         "output_limit",
         "its output was not kept: it wrote more than 1000 files and dirs",
     ),
+    "a sparse TiB, hard links and a sparse events file": Case(
+        """
+        import os
+        out = os.environ["SAASSY_OUTPUT"]
+        with open(out + "/sparse.bin", "wb") as sparse:
+            sparse.truncate(2**40)
+        open(out + "/one.bin", "wb").write(b"x" * 2**20)
+        for n in range(5):
+            os.link(out + "/one.bin", f"{out}/link-{n}.bin")
+        open(os.environ["SAASSY_EVENTS"], "r+b").truncate(3000 * 2**20)
+        open(out + "/good.txt", "w").write("fine")
+        """,
+        TaskStatus.succeeded,
+        kept=("good.txt",),  # what the tmpfs cap does not bound never reaches the host
+    ),
     "10 GiB to the output dir": Case(
         """
         import os

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from saassy.runtime.artifacts import (
+    MAX_EVENTS_FILE_BYTES,
     ArtifactRefused,
     OutputLimits,
     OutputOverLimit,
@@ -15,6 +16,7 @@ from saassy.runtime.artifacts import (
     copy_out,
     open_artifact,
     resolve_artifact,
+    take_output,
 )
 from saassy.runtime.process import ProcessRuntime
 from tests.runtime.support import run_code
@@ -171,8 +173,35 @@ def test_copying_out_stops_past_the_limits(tmp_path: Path) -> None:
     (staged / "a/b/c").mkdir(parents=True)
     for n in range(50):
         (staged / f"{n}.txt").touch()
-    copy_out(staged, tmp_path / "few", max_entries=10, max_depth=10)
+    copy_out(staged, tmp_path / "few", max_bytes=2**20, max_entries=10, max_depth=10)
     assert len(list((tmp_path / "few").rglob("*"))) == 10
-    copy_out(staged, tmp_path / "shallow", max_entries=100, max_depth=1)
+    copy_out(staged, tmp_path / "shallow", max_bytes=2**20, max_entries=100, max_depth=1)
     assert (tmp_path / "shallow/a/b").is_dir()  # one level past: the collector sees it
     assert not (tmp_path / "shallow/a/b/c").exists()
+
+
+def test_what_the_sandbox_cap_does_not_bound_is_never_copied(tmp_path: Path) -> None:
+    staged = tmp_path / "staged"
+    staged.mkdir()
+    (staged / "real.bin").write_bytes(b"x" * 4096)
+    os.link(staged / "real.bin", staged / "linked.bin")  # each link would be a full copy
+    with open(staged / "sparse.bin", "wb") as sparse:  # a TiB that takes no space
+        sparse.truncate(2**40)
+    (staged / "fine.txt").write_bytes(b"fine")
+    left_out = copy_out(staged, tmp_path / "out", max_bytes=2**20)
+    assert sorted(left_out) == ["linked.bin", "real.bin", "sparse.bin"]
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["fine.txt"]
+
+
+def test_more_than_the_sandbox_could_write_keeps_nothing(tmp_path: Path) -> None:
+    staged = tmp_path / "staged"
+    (staged / "output").mkdir(parents=True)
+    (staged / "output/a.bin").write_bytes(b"x" * 2**20)
+    (staged / "output/b.bin").write_bytes(b"x" * 2**20)
+    (staged / "events.jsonl").write_bytes(b"{}\n" * 2**20)
+    output, events = tmp_path / "output", tmp_path / "events.jsonl"
+    take_output(staged, output, events, disk_mb=1)
+    assert list(output.iterdir()) == []
+    take_output(staged, output, events, disk_mb=4)
+    assert sorted(p.name for p in output.iterdir()) == ["a.bin", "b.bin"]
+    assert events.stat().st_size == MAX_EVENTS_FILE_BYTES  # the part the platform reads

@@ -15,12 +15,18 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+import structlog
+
 # Hard ceilings whatever a task type allows: copy_out stops one past them, so the collector
 # still sees that a limit was passed.
 MAX_ENTRIES_CEILING = 10_000
 MAX_DEPTH_CEILING = 64
 # The artifact row's path column holds 1024 characters, and its storage key a prefix too.
 MAX_PATH_CHARS = 900
+# The platform reads the first MiB of $SAASSY_EVENTS: no more of it is copied to the host.
+MAX_EVENTS_FILE_BYTES = 1024 * 1024
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -187,24 +193,29 @@ def copy_out(
     source: Path,
     destination: Path,
     *,
+    max_bytes: int,
     max_entries: int = MAX_ENTRIES_CEILING + 1,
     max_depth: int = MAX_DEPTH_CEILING + 1,
-) -> None:
+) -> list[str]:
     """Copy a sandbox's staged output to the host: regular files and dirs; symlinks kept as links.
 
     Links are recreated, never followed, so `collect_artifacts` reports them as refused. Copying
     stops after `max_entries` entries and `max_depth` levels, one past any task type's limits,
-    so the collector still sees the limit passed while the host never copies more.
+    so the collector still sees the limit passed while the host never copies more. What the
+    sandbox's own tmpfs cap does not bound is never copied: a hard link (each would be a full
+    copy) or a sparse file (its size is not what it took); their paths are returned. Past
+    `max_bytes` in all (what the sandbox could write), OutputTooLarge: the caller keeps nothing.
     """
     destination.mkdir(parents=True, exist_ok=True)
-    copied = 0
+    copied = total = 0
+    left_out: list[str] = []
     pending: list[tuple[str, Path, int]] = [(str(source), destination, 0)]
     while pending:
         directory, target_dir, depth = pending.pop()
         with os.scandir(directory) as listing:
             for entry in listing:
                 if copied >= max_entries:
-                    return
+                    return left_out
                 copied += 1
                 target = target_dir / entry.name
                 if entry.is_symlink():
@@ -214,17 +225,50 @@ def copy_out(
                     if depth < max_depth:
                         pending.append((entry.path, target, depth + 1))
                 elif entry.is_file(follow_symlinks=False):
+                    info = entry.stat(follow_symlinks=False)
+                    if info.st_nlink > 1 or info.st_blocks * 512 < info.st_size:
+                        left_out.append(_relative(source, Path(entry.path)))
+                        continue
+                    total += info.st_size
+                    if total > max_bytes:
+                        raise OutputTooLarge(f"the output holds more than {max_bytes} bytes")
                     copy_file(Path(entry.path), target, exclusive=True)
+    return left_out
 
 
-def copy_file(source: Path, target: Path, *, exclusive: bool = False) -> None:
-    """Copy one regular file, refusing to follow a symlink at `source`."""
+def take_output(staged: Path, output_dir: Path, events_file: Path | None, disk_mb: int) -> None:
+    """After the sandbox ended: its output and events file onto the host, bounded by what the
+    sandbox could write. When that fails, the output is what is lost (never a part of it): the
+    exit and the usage still count."""
+    try:
+        left_out = copy_out(staged / "output", output_dir, max_bytes=disk_mb * 2**20)
+        if left_out:
+            log.warning("sandbox.output_left_out", paths=[printable(p) for p in left_out[:20]])
+        if events_file is not None:
+            copy_file(staged / "events.jsonl", events_file, max_bytes=MAX_EVENTS_FILE_BYTES)
+    except OSError:
+        log.exception("sandbox.output_not_copied", output_dir=str(output_dir))
+        shutil.rmtree(output_dir, ignore_errors=True)
+        output_dir.mkdir(parents=True, exist_ok=True)
+
+
+class OutputTooLarge(OSError):
+    """A sandbox's output holds more than it could have written: nothing of it is kept."""
+
+
+def copy_file(
+    source: Path, target: Path, *, exclusive: bool = False, max_bytes: int | None = None
+) -> None:
+    """Copy one regular file (at most `max_bytes` of it), refusing to follow a symlink."""
     fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
     with os.fdopen(fd, "rb") as reader:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise ArtifactRefused(source.name, "not a regular file")
         with open(target, "xb" if exclusive else "wb") as writer:
-            shutil.copyfileobj(reader, writer)
+            if max_bytes is None:
+                shutil.copyfileobj(reader, writer)
+            else:
+                writer.write(reader.read(max_bytes))
 
 
 def _relative(root: Path, path: Path) -> str:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import structlog
 
-from saassy.runtime.artifacts import copy_file, copy_out
+from saassy.runtime.artifacts import take_output
 from saassy.runtime.base import SandboxSpec, Usage
 from saassy.runtime.environment import sandbox_env
 from saassy.runtime.identity import Identity
@@ -180,12 +180,9 @@ class RlimitsSandbox(SupervisedProcess):
         return False
 
     def _copy_out(self) -> None:
-        try:
-            copy_out(self.work_dir / "output", self.spec.output_dir)
-            if self.spec.events_file is not None:
-                copy_file(self.work_dir / "events.jsonl", self.spec.events_file)
-        except OSError:  # the exit and usage still count; the output is what is lost
-            log.exception("sandbox.output_not_copied", sandbox=self.spec.name)
+        take_output(
+            self.work_dir, self.spec.output_dir, self.spec.events_file, self.spec.limits.disk_mb
+        )
 
     async def _release(self) -> None:
         with contextlib.suppress(FileNotFoundError):

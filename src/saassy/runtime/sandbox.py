@@ -35,7 +35,7 @@ from typing import TypeVar
 import structlog
 
 from saassy.runtime import bwrap, mounts
-from saassy.runtime.artifacts import copy_file, copy_out
+from saassy.runtime.artifacts import take_output
 from saassy.runtime.base import EgressGateway, EgressLink, Limits, SandboxSpec, Usage
 from saassy.runtime.cgroups import CgroupLayout, SandboxCgroup, cgroup_name
 from saassy.runtime.environment import sandbox_env
@@ -384,11 +384,12 @@ class NamespaceSandbox(SupervisedProcess):
         usage = self._measure()
         oom = self.cgroup.oom_killed() if self.cgroup is not None else False
         try:
-            copy_out(self.work_dir / "output", self.spec.output_dir)
-            if self.spec.events_file is not None:
-                copy_file(self.work_dir / "events.jsonl", self.spec.events_file)
-        except OSError:  # the exit and usage still count; the output is what is lost
-            log.exception("sandbox.output_not_copied", sandbox=self.spec.name)
+            take_output(
+                self.work_dir,
+                self.spec.output_dir,
+                self.spec.events_file,
+                self.spec.limits.disk_mb,
+            )
         finally:
             self._remove_work_dir()
         return usage, oom
