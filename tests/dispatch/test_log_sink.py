@@ -147,3 +147,22 @@ async def _drain(subscription: object) -> list[TaskEvent]:
     while (event := await subscription.get(0.05)) is not None:  # type: ignore[attr-defined]
         found.append(event)
     return found
+
+
+async def test_a_nul_byte_or_bad_utf8_in_the_output_loses_no_line(
+    ctx: AppContext, signup: SignUp, tmp_path: Path
+) -> None:
+    attempt = Attempt(ctx, tmp_path, uuid.UUID((await signup()).organization_id))
+    task_id = await attempt.task()
+    code = """
+        import sys
+        sys.stdout.buffer.write(b"before\\nhas\\x00nul and \\xff\\nafter\\n")
+    """
+    handle = await attempt.runtime.start(attempt.spec(code))
+    try:
+        await store(handle, attempt.sink(task_id))
+        assert (await handle.wait()).succeeded
+    finally:
+        await handle.cleanup()
+    text = "".join(row.data for row in await attempt.rows(task_id))
+    assert text == "before\nhas\ufffdnul and \ufffd\nafter\n"  # PostgreSQL's text holds no NUL

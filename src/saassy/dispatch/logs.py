@@ -123,7 +123,9 @@ class LogSink:
 
     def _row(self, stream: str, data: bytes) -> LogChunk:
         self._seq += 1
-        return LogChunk(self._seq, stream, data.decode("utf-8", errors="replace"))
+        # PostgreSQL's text holds no NUL: one such byte would lose the whole batch.
+        text = data.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
+        return LogChunk(self._seq, stream, text)
 
     async def close(self, *, write: bool = True) -> None:
         """Stop the timer; write what is left unless the attempt was fenced off."""
