@@ -57,6 +57,24 @@ async def test_denied_syscalls_fail_with_eperm(runtime: ProcessRuntime, workspac
     assert json.loads(run.stdout[-1]) == dict.fromkeys(DENIED_HERE, errno.EPERM)
 
 
+async def test_vsock_is_refused_and_unix_sockets_work(
+    runtime: ProcessRuntime, workspace: Path
+) -> None:
+    code = """
+        import errno, socket
+        try:
+            socket.socket(40, socket.SOCK_STREAM)  # AF_VSOCK: no network namespace confines it
+        except OSError as exc:
+            print(errno.errorcode[exc.errno])
+        left, right = socket.socketpair()
+        left.send(b"ok")
+        print(right.recv(2).decode())
+    """
+    run = await run_code(runtime, workspace, textwrap.dedent(code))
+    assert run.exit.succeeded, run.stderr
+    assert run.stdout[-2:] == ["EAFNOSUPPORT", "ok"]
+
+
 async def test_nested_user_namespaces_are_refused(runtime: ProcessRuntime, workspace: Path) -> None:
     code = """
         import subprocess, threading

@@ -82,6 +82,15 @@ def test_personality_keeps_address_randomisation(arch: Arch) -> None:
     assert verdict(program, arch.audit, personality, 0xFFFFFFFF) == RET_ALLOW  # query
 
 
+@pytest.mark.parametrize("arch", ARCHES.values(), ids=ARCHES.keys())
+@pytest.mark.parametrize("call", ["socket", "socketpair"])
+def test_vsock_sockets_are_refused_and_others_pass(arch: Arch, call: str) -> None:
+    program, number = sandbox_filter(arch), arch.numbers[call]
+    assert verdict(program, arch.audit, number, 40) == RET_ERRNO | errno.EAFNOSUPPORT  # AF_VSOCK
+    for family in (1, 2, 10, 16):  # unix, inet, inet6, netlink
+        assert verdict(program, arch.audit, number, family) == RET_ALLOW
+
+
 def test_foreign_abis_are_killed_and_x32_is_absent() -> None:
     x86_64, aarch64 = ARCHES["x86_64"], ARCHES["aarch64"]
     program = sandbox_filter(x86_64)

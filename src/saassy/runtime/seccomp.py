@@ -12,6 +12,8 @@ do is small enough to read whole (docs/adr/0009-seccomp-filter.md).
   type allows user namespaces (a browser's own sandbox needs them). `clone3` passes its flags in
   memory the filter cannot read, so it fails with ENOSYS and libc falls back to `clone`.
 - `personality` only with the values Docker allows (no turning off address randomisation).
+- `socket`/`socketpair` of the vsock family fail with EAFNOSUPPORT: network namespaces do not
+  confine vsock, and on a virtual machine it reaches the hypervisor's services.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ OFFSET_NR, OFFSET_ARCH, OFFSET_ARG0_LOW = 0, 4, 16
 LD_W_ABS, JMP_JEQ_K, JMP_JGE_K, JMP_JSET_K, RET_K = 0x20, 0x15, 0x35, 0x45, 0x06
 CLONE_NEW_FLAGS = 0x7E020000  # NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET
 CLONE_NEWTIME = 0x80  # unshare only: in clone's flags this byte is the exit signal
+AF_VSOCK = 40
 PERSONALITIES = (0x0, 0x8, 0x20000, 0x20008, 0xFFFFFFFF)  # Linux, Linux32, UNAME26, query
 
 DENIED = (
@@ -93,6 +96,8 @@ def sandbox_filter(arch: Arch, *, allow_user_namespaces: bool = False) -> bytes:
             p.add(JMP_JEQ_K, number, true="eperm")
     p.add(JMP_JEQ_K, _number(arch, "clone3"), true="enosys")
     p.add(JMP_JEQ_K, _number(arch, "personality"), true="personality")
+    p.add(JMP_JEQ_K, _number(arch, "socket"), true="socket")
+    p.add(JMP_JEQ_K, _number(arch, "socketpair"), true="socket")
     if not allow_user_namespaces:
         p.add(JMP_JEQ_K, _number(arch, "clone"), true="clone")
         p.add(JMP_JEQ_K, _number(arch, "unshare"), true="unshare")
@@ -102,6 +107,9 @@ def sandbox_filter(arch: Arch, *, allow_user_namespaces: bool = False) -> bytes:
     for value in PERSONALITIES:
         p.add(JMP_JEQ_K, value, true="allow")
     p.add(RET_K, RET_ERRNO | errno.EPERM)
+    p.label("socket")
+    p.add(LD_W_ABS, OFFSET_ARG0_LOW)
+    p.add(JMP_JEQ_K, AF_VSOCK, true="eafnosupport", false="allow")
     if not allow_user_namespaces:
         p.label("clone")
         p.add(LD_W_ABS, OFFSET_ARG0_LOW)
@@ -113,6 +121,8 @@ def sandbox_filter(arch: Arch, *, allow_user_namespaces: bool = False) -> bytes:
     p.add(RET_K, RET_ALLOW)
     p.label("eperm")
     p.add(RET_K, RET_ERRNO | errno.EPERM)
+    p.label("eafnosupport")
+    p.add(RET_K, RET_ERRNO | errno.EAFNOSUPPORT)
     p.label("enosys")
     p.add(RET_K, RET_ERRNO | errno.ENOSYS)
     p.label("kill")
