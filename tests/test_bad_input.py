@@ -244,3 +244,22 @@ async def test_bad_bodies_get_a_clean_4xx(
     ctx: AppContext,
 ) -> None:
     await send_each(endpoint, whole_body_cases(settings.max_body_bytes), client, signup, ctx)
+
+
+@pytest.mark.parametrize(
+    "content", [b"[" * 100_000 + b"]" * 100_000, b'{"input": {"n": ' + b"9" * 5000 + b"}}"]
+)
+async def test_a_body_past_the_parsers_limits_says_which_limits(
+    client: httpx.AsyncClient, signup: SignUp, content: bytes
+) -> None:
+    account = await signup()
+    response = await client.post(
+        "/api/v1/tasks",
+        content=content,
+        headers={**account.headers, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["code"] == "invalid_body"
+    assert "nested at most about 1,000 levels" in error["message"]
+    assert "4,300 digits" in error["message"]

@@ -109,7 +109,8 @@ async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
     if exc.status_code == 400 and "parsing the body" in message:
         code, message = (
             "invalid_body",
-            "The request body could not be decoded (UTF-8 JSON expected).",
+            "The request body could not be read as JSON: it must be UTF-8 JSON text, nested at "
+            "most about 1,000 levels, with integers of at most 4,300 digits.",
         )
     return _response(exc.status_code, ErrorBody(code=code, message=message), headers)
 
