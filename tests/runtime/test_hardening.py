@@ -247,7 +247,10 @@ async def test_a_program_file_runs_without_its_host_path_showing(
     runtime: ProcessRuntime, workspace: Path, code_dir: Path
 ) -> None:
     program = code_dir / "main.py"
-    program.write_text("print(__file__); print(open('/proc/1/cmdline').read().split(chr(0))[-2])")
+    program.write_text(
+        "print(__file__); print(open('/proc/1/cmdline').read().split(chr(0))[-2]); "
+        "print(open('/proc/self/mountinfo').read())"
+    )
     spec = SandboxSpec(
         name="task-2-attempt-1",
         argv=("/usr/bin/python3", str(program)),
@@ -258,7 +261,11 @@ async def test_a_program_file_runs_without_its_host_path_showing(
     lines = [line.data.decode() async for line in handle.output()]
     assert (await handle.wait()).succeeded, lines
     await handle.cleanup()
-    assert lines == ["/saassy/programs/0/main.py"] * 2
+    assert lines[:2] == ["/saassy/programs/0/main.py"] * 2
+    mounts = "\n".join(lines[2:])
+    assert "/saassy/programs/0/main.py" in mounts
+    if runtime.describe()["enforces_disk"]:  # copied into the sandbox's own file system
+        assert str(code_dir) not in mounts
 
 
 def test_the_summary_says_the_filter_is_in_force(runtime: ProcessRuntime) -> None:

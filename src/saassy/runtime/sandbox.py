@@ -60,6 +60,9 @@ TRAMPOLINE = (
 )
 PEAK_SAMPLE_S = 0.05
 PAGE = 4096
+# Program files up to this size are copied into the sandbox's own tmpfs, so not even the mount
+# table inside shows where they live on the host; larger ones are bound from there.
+MAX_PROGRAM_COPY_BYTES = 1024 * 1024
 SETTLE_S = 0.005
 SETTLE_POLL_S = 0.0001
 KILL_GRACE_S = 2.0
@@ -130,6 +133,9 @@ class NamespaceSandbox(SupervisedProcess):
         self.work_dir = host.work_root / work_dir_name(spec.name)
         self.cgroup: SandboxCgroup | None = None
         self._mounted = False
+        # Program files: host path -> path inside, and what is mounted there (a copy or the file).
+        self._programs = bwrap.program_binds(spec.argv, spec.read_only_paths)
+        self._program_sources = dict(self._programs)
         self._work_dir_removed = False
         self._sampled_peak: int | None = None  # set when the kernel keeps no peak for us
         self._sampler: asyncio.Task[None] | None = None
@@ -228,10 +234,10 @@ class NamespaceSandbox(SupervisedProcess):
             uid, gid = self.identity.uid, self.identity.gid
             drop = [host.setpriv, "--reuid", str(uid), "--regid", str(gid)]
             drop += ["--clear-groups", "--no-new-privs", "--bounding-set", "-all"]
-        programs = bwrap.program_binds(spec.argv, spec.read_only_paths)
+        sources = self._program_sources
         options = bwrap.bwrap_options(
             self._files(),
-            read_only_paths=programs,
+            read_only_paths={sources[host]: inside for host, inside in self._programs.items()},
             file_fds=fds.files,
             secret_fds=fds.secrets,
             seccomp_fd=fds.add_memory(
@@ -242,7 +248,7 @@ class NamespaceSandbox(SupervisedProcess):
             block_fd=fds.block_fd,
         )
         args_fd = fds.add_memory(bwrap.options_file(options))
-        argv = bwrap.argv_inside(spec.argv, programs)
+        argv = bwrap.argv_inside(spec.argv, self._programs)
         command = [f"./{os.path.basename(host.bwrap)}", "--args", str(args_fd), "--", *argv]
         return [*drop, *command], [*joins, "--", *limits]
 
@@ -268,7 +274,9 @@ class NamespaceSandbox(SupervisedProcess):
         host = self.host
         self.work_dir.mkdir(mode=0o711)
         if host.can_mount:
-            pages = -(-self.spec.input_file.stat().st_size // PAGE) * PAGE  # the input's share
+            copies = self._program_copies()
+            carried = [self.spec.input_file.stat().st_size, *copies.values()]
+            pages = sum(-(-size // PAGE) * PAGE for size in carried)  # not the task's disk_mb
             size = self.spec.limits.disk_mb * 1024 * 1024 + pages
             files = mounts.file_cap(self.spec.limits.disk_mb)
             mounts.mount_tmpfs(
@@ -279,6 +287,8 @@ class NamespaceSandbox(SupervisedProcess):
             self.work_dir.chmod(0o711)  # whatever the umask
         shutil.copyfile(self.spec.input_file, self.work_dir / "input.json")
         (self.work_dir / "input.json").chmod(0o444)
+        if self._mounted:
+            self._copy_programs(copies)
         (self.work_dir / "output").mkdir(mode=0o700)
         (self.work_dir / "events.jsonl").touch(mode=0o600)
         owned = [self.work_dir / "output", self.work_dir / "events.jsonl"]
@@ -289,6 +299,25 @@ class NamespaceSandbox(SupervisedProcess):
         if os.geteuid() == 0:
             for path in owned:
                 os.chown(path, self.identity.uid, self.identity.gid)
+
+    def _program_copies(self) -> dict[str, int]:
+        """The program files small enough to copy in (read_only_paths stay bound): their sizes."""
+        copies = {}
+        for host, inside in self._programs.items():
+            if host == inside:
+                continue  # a dir or file the operator named: seen at its own path by design
+            size = os.stat(host).st_size
+            if size <= MAX_PROGRAM_COPY_BYTES:
+                copies[host] = size
+        return copies
+
+    def _copy_programs(self, copies: dict[str, int]) -> None:
+        for n, host in enumerate(copies):
+            copy = self.work_dir / "programs" / str(n) / os.path.basename(host)
+            copy.parent.mkdir(parents=True, mode=0o711)
+            shutil.copyfile(host, copy)
+            copy.chmod(0o555)
+            self._program_sources[host] = str(copy)
 
     async def _sample_peak(self) -> None:
         """Only for v2 kernels without memory.peak: sample memory.current while running."""
