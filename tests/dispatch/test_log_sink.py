@@ -55,6 +55,15 @@ class Attempt:
     def spec(self, code: str) -> SandboxSpec:
         return spec_for(self.workspace, code)
 
+    async def run_to_the_end(self, spec: SandboxSpec, task_id: uuid.UUID) -> None:
+        """Run the sandbox, its output stored as the supervisor stores it, until it succeeds."""
+        handle = await self.runtime.start(spec)
+        try:
+            await store(handle, self.sink(task_id))
+            assert (await handle.wait()).succeeded
+        finally:
+            await handle.cleanup()
+
     async def rows(self, task_id: uuid.UUID) -> list[TaskLogChunk]:
         async with self.ctx.sessionmaker() as session:
             return list(await TaskOutputRepository(session).log_chunks(task_id))
@@ -88,12 +97,7 @@ async def test_output_is_stored_in_order_redacted_and_in_few_rows(
     """
     spec = attempt.spec(code).model_copy(update={"secrets": {"PASSWORD": SecretStr(SECRET)}})
     events = attempt.bus.subscribe(attempt.organization_id)
-    handle = await attempt.runtime.start(spec)
-    try:
-        await store(handle, attempt.sink(task_id))
-        assert (await handle.wait()).succeeded
-    finally:
-        await handle.cleanup()
+    await attempt.run_to_the_end(spec, task_id)
 
     rows = await attempt.rows(task_id)
     text = "".join(row.data for row in rows)
@@ -158,11 +162,6 @@ async def test_a_nul_byte_or_bad_utf8_in_the_output_loses_no_line(
         import sys
         sys.stdout.buffer.write(b"before\\nhas\\x00nul and \\xff\\nafter\\n")
     """
-    handle = await attempt.runtime.start(attempt.spec(code))
-    try:
-        await store(handle, attempt.sink(task_id))
-        assert (await handle.wait()).succeeded
-    finally:
-        await handle.cleanup()
+    await attempt.run_to_the_end(attempt.spec(code), task_id)
     text = "".join(row.data for row in await attempt.rows(task_id))
     assert text == "before\nhas\ufffdnul and \ufffd\nafter\n"  # PostgreSQL's text holds no NUL
