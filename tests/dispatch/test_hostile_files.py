@@ -211,3 +211,17 @@ async def test_the_artifact_list_is_paginated(
     assert bad.json()["error"]["field"] == "cursor"
     other = await client.get(f"/api/v1/tasks/{uuid.uuid4()}/artifacts", headers=account.headers)
     assert other.status_code == 404
+
+
+async def test_the_log_says_which_files_were_not_kept_and_why(
+    ctx: AppContext, client: httpx.AsyncClient, signup: SignUp, sandbox_engine: TaskEngine
+) -> None:
+    account = await signup()
+    code = WRITE.format(name=b"bad-\xff.txt") + "    os.symlink('/etc/passwd', out + '/link')\n"
+    task_id = await run_code(ctx, sandbox_engine, account.organization_id, code)
+    assert (await task_row(ctx.sessionmaker, task_id)).status == TaskStatus.succeeded
+    logs = await client.get(f"/api/v1/tasks/{task_id}/logs", headers=account.headers)
+    notes = sorted(line for line in logs.text.splitlines() if "not kept" in line)
+    assert len(notes) == 2, logs.text
+    assert notes[0].startswith("[saassy] not kept as an artifact: bad-")
+    assert notes[1].startswith("[saassy] not kept as an artifact: link (")

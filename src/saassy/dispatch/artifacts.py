@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import structlog
@@ -50,20 +50,28 @@ def artifact_key(ref: AttemptRef, relative_path: str) -> str:
     return f"{ref.organization_id}/{ref.task_id}/{ref.attempt_number}/{relative_path}"
 
 
+@dataclass(frozen=True)
+class StoredOutput:
+    """The rows of what was stored, for the outcome to insert, and what was left out, and why."""
+
+    artifacts: list[Artifact] = field(default_factory=list)
+    left_out: list[ArtifactRefused] = field(default_factory=list)
+
+
 async def store_artifacts(
     storage: ArtifactStorage,
     ref: AttemptRef,
     output_dir: Path,
     limits: OutputLimits,
     quota: StorageQuota,
-) -> list[Artifact]:
+) -> StoredOutput:
     """Put every acceptable file in storage and return its rows, for the outcome to insert.
 
     Raises OutputRefused past `limits` or the organization's storage quota, with nothing stored
     and nothing counted. Refused names and file types are left out, logged, and do not fail it.
     """
     if not _holds_artifacts(output_dir):
-        return []  # the common case: spare it the thread hop
+        return StoredOutput()  # the common case: spare it the thread hop
     try:
         scan = await asyncio.to_thread(collect_artifacts, output_dir, limits)
     except OutputOverLimit as over:
@@ -92,7 +100,7 @@ async def store_artifacts(
         await quota.give_back(ref.organization_id, taken - _kib_of(stored))
         raise
     await quota.give_back(ref.organization_id, taken - _kib_of(stored))
-    return stored
+    return StoredOutput(stored, scan.refused)
 
 
 async def _put(

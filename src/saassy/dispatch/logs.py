@@ -127,6 +127,13 @@ class LogSink:
         text = data.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
         return LogChunk(self._seq, stream, text)
 
+    async def note(self, lines: list[str]) -> None:
+        """Platform lines after the program's own output, on the `system` stream; also once the
+        sink is closed (what the platform found in the output comes after the run)."""
+        text = "".join(f"[saassy] {line}\n" for line in lines)
+        self._pending.append(OutputChunk("system", text.encode()))
+        await self.flush()
+
     async def close(self, *, write: bool = True) -> None:
         """Stop the timer; write what is left unless the attempt was fenced off."""
         if self._timer is not None:

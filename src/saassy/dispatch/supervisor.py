@@ -49,7 +49,7 @@ from saassy.kit.time import utcnow
 from saassy.models import Artifact, AttemptStatus, Task, TaskStatus
 from saassy.plans.catalog import Catalog
 from saassy.quotas.storage import StorageQuota
-from saassy.runtime.artifacts import OutputLimits
+from saassy.runtime.artifacts import ArtifactRefused, OutputLimits
 from saassy.runtime.base import (
     Exit,
     Runtime,
@@ -65,6 +65,8 @@ from saassy.vault.keys import KeyRing
 from saassy.vault.service import open_secrets
 
 log = structlog.get_logger(__name__)
+
+MAX_LEFT_OUT_LINES = 20
 
 
 @dataclass(frozen=True)
@@ -363,6 +365,7 @@ class AttemptSupervisor:
         except Exception as exc:
             outcome = invalid_output(outcome, exc)
         stored: list[Artifact] = []
+        left_out: list[ArtifactRefused] = []
         retry = retry_follows(task, ref.attempt_number, outcome, self.deps.platform_loss_retries)
         # Artifacts are kept only with a final outcome, and never with output found invalid.
         quota = StorageQuota(self.deps.sessionmaker, self.deps.catalog)
@@ -373,15 +376,18 @@ class AttemptSupervisor:
             and outcome.error_code != INVALID_OUTPUT
         ):
             try:
-                stored = await store_artifacts(
+                kept = await store_artifacts(
                     self.deps.storage, ref, output_dir, output_limits, quota
                 )
+                stored, left_out = kept.artifacts, kept.left_out
             except OutputRefused as refused:
                 outcome = without_output(outcome, refused)
             except Exception as exc:
                 log.warning("artifacts not stored", task_id=str(ref.task_id), exc_info=True)
                 outcome = invalid_output(outcome, exc)
         try:
+            if left_out:  # before the outcome: a client that sees the end sees the note too
+                await self._say_left_out(left_out)
             status = await self._write(task, outcome, stored)
         except OutcomeFenced:
             await discard(self.deps.storage, stored, quota)
@@ -402,6 +408,17 @@ class AttemptSupervisor:
             self.deps.events, ref.organization_id, ref.task_id, status, ref.attempt_number
         )
         return status
+
+    async def _say_left_out(self, refused: list[ArtifactRefused]) -> None:
+        """Tell the customer, in the task's log, which files were not kept and why."""
+        lines = [f"not kept as an artifact: {r.relative_path} ({r.reason})" for r in refused]
+        if len(lines) > MAX_LEFT_OUT_LINES:
+            more = len(lines) - MAX_LEFT_OUT_LINES
+            lines = [*lines[:MAX_LEFT_OUT_LINES], f"... and {more} more not kept"]
+        try:
+            await self.logs.note(lines)
+        except Exception:  # a courtesy: the outcome matters more
+            log.warning("left-out files not noted", task_id=str(self.ref.task_id), exc_info=True)
 
     async def _write_refused(
         self, task: Task, outcome: AttemptOutcome, exc: Exception
