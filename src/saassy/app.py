@@ -27,6 +27,7 @@ from saassy.kit.context import AppContext
 from saassy.kit.db import create_engine, create_sessionmaker
 from saassy.kit.errors import ErrorResponse
 from saassy.kit.handlers import install_error_handlers
+from saassy.kit.instance import instance_id
 from saassy.kit.logging import configure_logging
 from saassy.kit.ratelimit import RateLimiter, create_storage
 from saassy.organizations.router import invitations_router
@@ -34,7 +35,6 @@ from saassy.organizations.router import router as organizations_router
 from saassy.plans.router import router as plans_router
 from saassy.quotas.router import router as usage_router
 from saassy.runtime.base import Runtime
-from saassy.runtime.instance import instance_id
 from saassy.runtime.process import detect_runtime
 from saassy.system import router as system_router
 from saassy.task_output.router import router as task_output_router

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from saassy.runtime.instance import INSTANCE_FILE, InstanceIdInvalid, instance_id
+from saassy.kit.instance import INSTANCE_FILE, InstanceIdInvalid, instance_id
 from saassy.runtime.process import ProcessRuntime
 from tests.runtime.conftest import require_isolation
 from tests.runtime.support import leave_burning_sandbox

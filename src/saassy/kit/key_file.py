@@ -23,16 +23,18 @@ def private_key_text(path: Path, generate: Callable[[], str]) -> str:
     """The file's key, made with `generate()` on first use (safe against a racing twin)."""
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        _create(path, generate())
+        create_once(path, generate())
     return _read(path)
 
 
-def _create(path: Path, key: str) -> None:
+def create_once(path: Path, text: str, *, mode: int = 0o600) -> None:
+    """Write `text` to `path` unless it exists: whole or not at all, and of two processes
+    starting at once, one wins and the other keeps it."""
     draft = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
-    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
     try:
         with os.fdopen(fd, "wb") as file:
-            file.write(key.encode("ascii") + b"\n")
+            file.write(text.encode("ascii") + b"\n")
             file.flush()
             os.fsync(file.fileno())
         # A hard link never replaces: of two processes starting at once, one key wins.

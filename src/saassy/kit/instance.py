@@ -6,10 +6,11 @@ It names the installation's sandbox work root and cgroup parent, so two installa
 
 from __future__ import annotations
 
-import os
 import re
 import secrets
 from pathlib import Path
+
+from saassy.kit.key_file import create_once
 
 INSTANCE_FILE = "instance-id"
 _VALID = re.compile(r"[a-z0-9]{8,32}")
@@ -24,15 +25,7 @@ def instance_id(data_dir: Path) -> str:
     path = data_dir / INSTANCE_FILE
     if not path.exists():
         data_dir.mkdir(parents=True, exist_ok=True)
-        # Written whole, then linked into place: a reader never sees a half-written id.
-        draft = data_dir / f".{INSTANCE_FILE}-{os.getpid()}-{secrets.token_hex(4)}"
-        draft.write_text(secrets.token_hex(6) + "\n")
-        try:
-            os.link(draft, path)
-        except FileExistsError:
-            pass  # another process made it first: theirs stands
-        finally:
-            draft.unlink()
+        create_once(path, secrets.token_hex(6), mode=0o644)
     text = path.read_text().strip()
     if not _VALID.fullmatch(text):
         raise InstanceIdInvalid(
