@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from saassy.dispatch.untrusted_json import MAX_DEPTH, UnsafeJson, load_untrusted_json, nesting_depth
+from saassy.dispatch.untrusted_json import MAX_DEPTH, UnsafeJson, depth_of_text, load_untrusted_json
 
 
 @pytest.mark.parametrize(
@@ -21,14 +21,14 @@ from saassy.dispatch.untrusted_json import MAX_DEPTH, UnsafeJson, load_untrusted
     ],
 )
 def test_the_depth_scan_skips_strings(text: str, depth: int) -> None:
-    assert nesting_depth(text) == depth
+    assert depth_of_text(text) == depth
 
 
 def test_a_mebibyte_of_escaped_quotes_is_scanned_once() -> None:
     # Each quote of an unterminated string used to start a scan to the end: hours for this text
     # (the suite's timeout fails it); one pass now.
     text = '"' + '\\"' * 2**19
-    assert nesting_depth(text) == 0
+    assert depth_of_text(text) == 0
     with pytest.raises(UnsafeJson, match="not valid JSON"):
         load_untrusted_json(text)
 

@@ -8,13 +8,13 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, StringConstraints
 
-from saassy.kit.display_names import printable, trimmed
+from saassy.kit.display_names import no_control_characters, trimmed
 
 ApiKeyName = Annotated[
     str,
     BeforeValidator(trimmed),
     StringConstraints(min_length=1, max_length=100),
-    AfterValidator(printable),
+    AfterValidator(no_control_characters),
 ]
 
 

@@ -30,7 +30,7 @@ class UnsafeJson(ValueError):
     """Not JSON the platform takes from a program; the message says why, without the text."""
 
 
-def nesting_depth(text: str) -> int:
+def depth_of_text(text: str) -> int:
     """How deeply the text's arrays and objects nest, brackets inside strings left out."""
     steps = (_DEPTH_STEP.get(token, 0) for token in _TOKEN.findall(text))
     return max(accumulate(steps), default=0)
@@ -42,7 +42,7 @@ def load_untrusted_json(raw: bytes | str) -> Any:
         text = raw.decode() if isinstance(raw, bytes) else raw
     except UnicodeDecodeError:
         raise UnsafeJson("is not UTF-8 text") from None
-    if nesting_depth(text) > MAX_DEPTH:
+    if depth_of_text(text) > MAX_DEPTH:
         raise UnsafeJson(f"nests deeper than {MAX_DEPTH} levels")
     try:
         value = json.loads(

@@ -34,7 +34,7 @@ def trimmed(value: object) -> object:
     return value[start:end]
 
 
-def printable(value: str) -> str:
+def no_control_characters(value: str) -> str:
     """Refuse control characters (line breaks included) and lone surrogates inside a name."""
     categories = {unicodedata.category(char) for char in value}
     if categories & {"Cc", "Zl", "Zp"}:

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, StringConstraints
 
-from saassy.kit.display_names import printable, trimmed
+from saassy.kit.display_names import no_control_characters, trimmed
 from saassy.kit.email_address import EmailAddress
 from saassy.models import Role
 
@@ -16,7 +16,7 @@ OrganizationName = Annotated[
     str,
     BeforeValidator(trimmed),
     StringConstraints(min_length=1, max_length=120),
-    AfterValidator(printable),
+    AfterValidator(no_control_characters),
 ]
 
 
