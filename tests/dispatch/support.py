@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -167,6 +168,23 @@ def start_runner(
             stderr=subprocess.STDOUT,
             env={**os.environ, **(env or {}), "PYTHONPATH": str(ROOT)},
         )
+
+
+@contextmanager
+def runner_process(
+    database_url: str,
+    data_dir: Path,
+    log: Path,
+    *options: str,
+    env: dict[str, str] | None = None,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """`start_runner` for the length of a block, then killed with SIGKILL, as in a crash."""
+    process = start_runner(database_url, data_dir, log, *options, env=env)
+    try:
+        yield process
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
 
 
 @contextmanager

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import signal
 import time
 from pathlib import Path
 
@@ -12,7 +11,7 @@ from sqlalchemy import func, select
 from saassy.kit.context import AppContext
 from saassy.models import AttemptStatus, Task, TaskAttempt, TaskLogChunk, TaskStatus, UsageRecord
 from tests.conftest import SignUp
-from tests.dispatch.support import insert_tasks, set_plan, start_runner, wait_for_status
+from tests.dispatch.support import insert_tasks, runner_process, set_plan, wait_for_status
 from tests.runtime.conftest import require_isolation
 from tests.runtime.support import own_process_runtime
 
@@ -43,23 +42,15 @@ async def test_kill_9_during_100_running_tasks_then_restart(
     async with own_process_runtime() as runtime:  # no other test run's sweep frees its leftovers
         require_isolation(runtime)
         runner = ("2", str(runtime.work_root))  # lease (s), sandboxes' work root
-        first = start_runner(database_url, data_dir, log, *runner)
-        try:
+        with runner_process(database_url, data_dir, log, *runner) as first:
             deadline = time.monotonic() + 60
             while await count_running(ctx) < 100 or await count_logging(ctx) < 10:
                 assert first.poll() is None, log.read_text()
                 assert time.monotonic() < deadline, "100 tasks never ran at once"
                 await asyncio.sleep(0.05)
-        finally:
-            first.send_signal(signal.SIGKILL)
-            first.wait()
 
-        second = start_runner(database_url, data_dir, log, *runner)
-        try:
+        with runner_process(database_url, data_dir, log, *runner):
             final = await wait_for_status(ctx.sessionmaker, ids, timeout_s=90)
-        finally:
-            second.send_signal(signal.SIGKILL)
-            second.wait()
 
     assert set(final.values()) == {TaskStatus.succeeded}, final
     async with ctx.sessionmaker() as session:

@@ -4,7 +4,6 @@ attempt billed what its sandbox really used, the monthly quota counted once per 
 from __future__ import annotations
 
 import asyncio
-import signal
 import time
 import uuid
 from pathlib import Path
@@ -22,8 +21,8 @@ from tests.conftest import SignUp
 from tests.dispatch.support import (
     attempts_of,
     insert_tasks,
+    runner_process,
     set_plan,
-    start_runner,
     task_row,
     usage_of,
     wait_for_status,
@@ -73,16 +72,12 @@ async def test_kill_9_with_16_running_tasks_reruns_each_once_billed_what_it_used
         assert runtime.host is not None
         assert runtime.host.cgroups is not None
         runner = (str(LEASE_S), str(runtime.work_root))
-        first = start_runner(database_url, tmp_path / "runner", log, *runner)
-        try:
+        with runner_process(database_url, tmp_path / "runner", log, *runner) as first:
             deadline = time.monotonic() + 60
             while await running_and_logging(ctx, ids) != (TASKS, TASKS):
                 assert first.poll() is None, log.read_text()
                 assert time.monotonic() < deadline, "the tasks never all ran at once"
                 await asyncio.sleep(0.05)
-        finally:
-            first.send_signal(signal.SIGKILL)
-            first.wait()
         killed_at = utcnow()
         burned = {}
         for task_id in ids:
@@ -90,12 +85,8 @@ async def test_kill_9_with_16_running_tasks_reruns_each_once_billed_what_it_used
             assert cgroup is not None
             burned[task_id] = await settled_cpu(cgroup)
 
-        second = start_runner(database_url, tmp_path / "runner", log, *runner)
-        try:
+        with runner_process(database_url, tmp_path / "runner", log, *runner):
             final = await wait_for_status(ctx.sessionmaker, ids, timeout_s=90)
-        finally:
-            second.send_signal(signal.SIGKILL)
-            second.wait()
 
     assert set(final.values()) == {TaskStatus.succeeded}, final
     for task_id in ids:

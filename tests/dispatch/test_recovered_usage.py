@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import signal
 import socket
 import time
 import uuid
@@ -25,7 +24,7 @@ from tests.conftest import SignUp
 from tests.dispatch.support import (
     attempts_of,
     insert_tasks,
-    start_runner,
+    runner_process,
     task_row,
     usage_of,
     wait_for_status,
@@ -64,29 +63,21 @@ async def test_a_killed_platforms_burning_sandbox_is_billed_once_after_restart(
         # expires, and must leave the sandbox's figure for adoption.
         runner = ("8", str(runtime.work_root))
         no_reruns = {"SAASSY_PLATFORM_LOSS_RETRIES": "0"}  # it would burn again for a minute
-        first = start_runner(database_url, tmp_path / "runner", log, *runner, env=no_reruns)
-        try:
+        with runner_process(database_url, tmp_path / "runner", log, *runner, env=no_reruns):
             await wait_for_log(ctx, task_id, "burning", timeout_s=30)
             await asyncio.sleep(1.0)
-        finally:
-            first.send_signal(signal.SIGKILL)
-            first.wait()
         killed_at = utcnow()
         cgroup = runtime.host.cgroups.existing(name)
         assert cgroup is not None
         burned = cgroup.cpu_seconds()
         assert burned > 0.2
 
-        second = start_runner(database_url, tmp_path / "runner", log, *runner, env=no_reruns)
-        try:
+        with runner_process(database_url, tmp_path / "runner", log, *runner, env=no_reruns):
             final = await wait_for_status(ctx.sessionmaker, [task_id], timeout_s=60)
             deadline = time.monotonic() + 10  # freed just after the outcome's commit
             while runtime.host.cgroups.existing(name) or list(runtime.work_root.glob(f"{name}@*")):
                 assert time.monotonic() < deadline, "adoption did not free the leftover"
                 await asyncio.sleep(0.05)
-        finally:
-            second.send_signal(signal.SIGKILL)
-            second.wait()
 
     assert final == {task_id: TaskStatus.failed}
     assert (await task_row(ctx.sessionmaker, task_id)).error_code == "lost"
