@@ -29,6 +29,7 @@ from saassy.runtime.artifacts import (
     resolve_artifact,
 )
 from saassy.storage.base import ArtifactStorage
+from saassy.storage.keys import artifact_key
 
 log = structlog.get_logger(__name__)
 
@@ -44,10 +45,6 @@ class OutputRefused(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
-
-
-def artifact_key(ref: AttemptRef, relative_path: str) -> str:
-    return f"{ref.organization_id}/{ref.task_id}/{ref.attempt_number}/{relative_path}"
 
 
 @dataclass(frozen=True)
@@ -106,7 +103,7 @@ async def store_artifacts(
 async def _put(
     storage: ArtifactStorage, ref: AttemptRef, output_dir: Path, relative_path: str
 ) -> Artifact | None:
-    key = artifact_key(ref, relative_path)
+    key = artifact_key(ref.organization_id, ref.task_id, ref.attempt_number, relative_path)
     try:
         source = resolve_artifact(output_dir, relative_path)
         obj = await storage.put(key, source)

@@ -30,6 +30,7 @@ from saassy.plans.service import plan_with_overrides
 from saassy.quotas.storage import give_back_storage, kib, storage_used_kib
 from saassy.quotas.storage_repository import StorageRepository
 from saassy.storage.base import ArtifactStorage
+from saassy.storage.keys import attempt_of_key
 from saassy.task_output.kept_repository import KeptOutputRepository
 
 log = structlog.get_logger(__name__)
@@ -124,7 +125,7 @@ class StorageSweeper:
     async def remove_orphans(self, report: SweepReport) -> None:
         by_attempt: dict[tuple[uuid.UUID, int], list[str]] = defaultdict(list)
         for key in await self.storage.keys():
-            if (attempt := _attempt_of(key)) is not None:
+            if (attempt := attempt_of_key(key)) is not None:
                 by_attempt[attempt].append(key)
             else:
                 log.warning("storage.unknown_key", key=key)
@@ -161,15 +162,3 @@ class StorageSweeper:
                 gb_months = round(stored / KIB_PER_GB / days_in_month, 9)
                 await repo.record_day(organization_id, today, stored, gb_months, now)
                 report.organizations_metered += 1
-
-
-def _attempt_of(key: str) -> tuple[uuid.UUID, int] | None:
-    """(task, attempt) of a `{org}/{task}/{attempt}/{path}` key; None for anything else."""
-    parts = key.split("/", 3)
-    if len(parts) < 4:
-        return None
-    try:
-        uuid.UUID(parts[0])
-        return uuid.UUID(parts[1]), int(parts[2])
-    except ValueError:
-        return None
