@@ -33,11 +33,11 @@ from bench.stage import Stage, add_database_option, scratch_stage
 from bench.submit_path import SqlCounter, asgi_client
 from saassy.app import create_app
 from saassy.config import load_settings
+from saassy.context import AppContext
 from saassy.dispatch.dispatcher import Dispatcher
 from saassy.dispatch.executor import AttemptRef, Executor
 from saassy.dispatch.outcome import AttemptOutcome, write_outcome
 from saassy.events.memory import MemoryEventBus
-from saassy.kit.context import AppContext
 from saassy.kit.time import utcnow
 from saassy.models import AttemptStatus, Task
 from saassy.runtime.base import Usage

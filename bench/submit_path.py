@@ -37,7 +37,7 @@ from bench.client import NOOP
 from bench.stage import Stage, add_database_option, scratch_stage
 from saassy.app import create_app
 from saassy.config import load_settings
-from saassy.kit.context import AppContext
+from saassy.context import AppContext
 
 WARM_UP = 100
 

@@ -21,7 +21,7 @@ from sqlalchemy.exc import DBAPIError
 
 from saassy.app import create_app
 from saassy.config import Settings
-from saassy.kit.context import AppContext
+from saassy.context import AppContext
 from saassy.kit.db import create_engine
 from saassy.kit.migrate import upgrade_database
 from saassy.models import Base

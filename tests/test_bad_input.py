@@ -18,7 +18,7 @@ from fastapi import FastAPI
 
 from saassy.accounts.service import register_user
 from saassy.config import Settings
-from saassy.kit.context import AppContext
+from saassy.context import AppContext
 from tests.conftest import CLIENT_IP, Account, SignUp
 
 MEGABYTE_STRING = "a" * (1024 * 1024)

@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
-from saassy.kit.context import AppContext
+from saassy.context import AppContext
 from saassy.models import Base
 from tests.conftest import SignUp
 from tests.organizations.support import (

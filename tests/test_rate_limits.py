@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from limits.aio.storage import RedisStorage
 
 from saassy.config import EXAMPLE_CONFIG, Settings
-from saassy.kit.context import AppContext
+from saassy.context import AppContext
 from saassy.models import Organization
 from tests.conftest import SignUp, client_for
 from tests.quotas.conftest import issue_api_key

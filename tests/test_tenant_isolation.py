@@ -17,7 +17,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
-from saassy.kit.context import AppContext
+from saassy.context import AppContext
 from tests.conftest import Account, SignUp
 from tests.organizations.support import (
     add_member,

@@ -15,6 +15,7 @@ from saassy.accounts.router import router as accounts_router
 from saassy.admin.router import router as admin_router
 from saassy.api_keys.router import router as api_keys_router
 from saassy.config import Environment, Settings, load_settings
+from saassy.context import AppContext
 from saassy.dispatch.engine import TaskEngine, build_task_engine
 from saassy.egress.gateway import RuntimeGateway
 from saassy.egress.limits import raise_descriptor_limit
@@ -23,7 +24,6 @@ from saassy.egress.resolver import SystemResolver
 from saassy.email.relay import run_email_relay
 from saassy.health import router as health_router
 from saassy.kit.body_limit import BodySizeLimit
-from saassy.kit.context import AppContext
 from saassy.kit.db import create_engine, create_sessionmaker
 from saassy.kit.errors import ErrorResponse
 from saassy.kit.handlers import install_error_handlers
@@ -84,7 +84,6 @@ def start_task_engine(ctx: AppContext, runtime: Runtime | None = None) -> TaskEn
         settings,
         ctx.sessionmaker,
         runtime or build_runtime(settings),
-        wakeup=ctx.dispatch_wakeup,
         parallelism=settings.executor_parallelism,
         reserved_slots=settings.executor_reserved_slots,
         lease=timedelta(seconds=settings.task_lease_s),

@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from saassy import __version__
-from saassy.kit.deps import Context
+from saassy.deps import Context
 from saassy.runtime.base import IsolationLevel
 
 router = APIRouter(tags=["health"])

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends
 
 from saassy import __version__
 from saassy.auth.dependencies import anonymous_rate_limit
-from saassy.kit.deps import Context
+from saassy.deps import Context
 
 router = APIRouter(tags=["system"])
 

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from saassy.app import create_app
 from saassy.config import Settings
-from saassy.kit.context import AppContext
+from saassy.context import AppContext
 from saassy.kit.security import token_digest
 from saassy.models import MagicLink, User
 from tests.conftest import SignUp, client_for

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from saassy.config import Settings
-from saassy.kit.context import AppContext
+from saassy.context import AppContext
 from saassy.models import User
 from tests.conftest import SignUp
 

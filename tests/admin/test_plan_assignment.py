@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from saassy.kit.context import AppContext
+from saassy.context import AppContext
 from tests.conftest import Account, SignUp
 from tests.quotas.conftest import issue_api_key, make_staff
 

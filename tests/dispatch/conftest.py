@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from saassy.config import Settings
+from saassy.context import AppContext
 from saassy.dispatch.engine import TaskEngine, build_task_engine
-from saassy.kit.context import AppContext
 from saassy.runtime.fake import FakeRuntime
 
 CATALOG = Path(__file__).parent / "catalog.toml"

@@ -12,8 +12,8 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from saassy.context import AppContext
 from saassy.dispatch.engine import TaskEngine
-from saassy.kit.context import AppContext
 from saassy.models import Artifact
 from saassy.runtime.process import ProcessRuntime
 from tests.dispatch.conftest import EngineFactory

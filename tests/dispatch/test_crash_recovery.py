@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from saassy.kit.context import AppContext
+from saassy.context import AppContext
 from saassy.models import AttemptStatus, Task, TaskAttempt, TaskLogChunk, TaskStatus, UsageRecord
 from tests.conftest import SignUp
 from tests.dispatch.support import insert_tasks, runner_process, set_plan, wait_for_status

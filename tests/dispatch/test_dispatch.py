@@ -13,9 +13,9 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select, update
 
+from saassy.context import AppContext
 from saassy.dispatch.outcome import AttemptOutcome, write_outcome
 from saassy.dispatch.repository import DispatchRepository
-from saassy.kit.context import AppContext
 from saassy.kit.time import utcnow
 from saassy.models import (
     AttemptStatus,

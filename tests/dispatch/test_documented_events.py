@@ -17,9 +17,9 @@ import httpx
 import pytest
 
 from saassy.config import Settings
+from saassy.context import AppContext
 from saassy.dispatch.engine import TaskEngine
 from saassy.dispatch.worker_output import ActionEvent, ProgressEvent, UnitsEvent, parse_event
-from saassy.kit.context import AppContext
 from saassy.models import TaskStatus
 from saassy.runtime.fake import FakeRuntime, FakeScript
 from tests.conftest import SignUp

@@ -15,9 +15,9 @@ import httpx
 import pytest
 
 from saassy.config import Settings
+from saassy.context import AppContext
 from saassy.egress import EgressProxy
 from saassy.egress.gateway import RuntimeGateway
-from saassy.kit.context import AppContext
 from saassy.models import TaskStatus
 from saassy.runtime.process import ProcessRuntime
 from tests.conftest import SignUp

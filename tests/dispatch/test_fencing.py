@@ -9,12 +9,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, update
 
+from saassy.context import AppContext
 from saassy.dispatch.executor import AttemptRef
 from saassy.dispatch.ledger import Metered, UsageLedger
 from saassy.dispatch.outcome import AttemptOutcome, OutcomeFenced, write_outcome
 from saassy.dispatch.repository import DispatchRepository
 from saassy.dispatch.supervisor import AttemptSupervisor
-from saassy.kit.context import AppContext
 from saassy.kit.time import utcnow
 from saassy.models import AttemptStatus, Task, TaskAttempt, TaskStatus, UsageRecord
 from saassy.runtime.base import Usage

@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from saassy.config import Settings
+from saassy.context import AppContext
 from saassy.dispatch.engine import TaskEngine
-from saassy.kit.context import AppContext
 from saassy.models import TaskStatus
 from tests.conftest import SignUp
 from tests.dispatch.outputs_support import (

@@ -13,10 +13,10 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from saassy.context import AppContext
 from saassy.dispatch import supervisor
 from saassy.dispatch.engine import TaskEngine
 from saassy.dispatch.outcome import write_outcome
-from saassy.kit.context import AppContext
 from saassy.models import Artifact, TaskStatus
 from saassy.runtime.fake import DEFAULT_USAGE, FakeRuntime, FakeScript
 from tests.conftest import SignUp

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from saassy.kit.context import AppContext
+from saassy.context import AppContext
 from saassy.models import ReservationStatus, TaskStatus
 from saassy.runtime.process import ProcessRuntime
 from tests.conftest import SignUp

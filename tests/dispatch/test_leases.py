@@ -7,11 +7,11 @@ from datetime import timedelta
 
 import pytest
 
+from saassy.context import AppContext
 from saassy.dispatch.executor import AttemptRef
 from saassy.dispatch.lease import LeaseKeeper
 from saassy.dispatch.repository import DispatchRepository
 from saassy.dispatch.supervisor import AttemptSupervisor
-from saassy.kit.context import AppContext
 from saassy.kit.time import as_utc, utcnow
 from saassy.models import AttemptStatus
 from saassy.runtime.fake import FakeRuntime, FakeScript

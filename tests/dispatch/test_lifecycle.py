@@ -7,9 +7,9 @@ import uuid
 
 from sqlalchemy import update
 
+from saassy.context import AppContext
 from saassy.dispatch.engine import TaskEngine
 from saassy.events.bus import TaskEvent
-from saassy.kit.context import AppContext
 from saassy.kit.time import utcnow
 from saassy.models import AttemptStatus, ReservationStatus, Task, TaskStatus
 from saassy.runtime.base import EndReason, OutputLine, Usage

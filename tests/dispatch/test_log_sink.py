@@ -9,10 +9,10 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
+from saassy.context import AppContext
 from saassy.dispatch.logs import MAX_ROW_BYTES, LogSink
 from saassy.events.bus import TaskEvent
 from saassy.events.memory import MemoryEventBus
-from saassy.kit.context import AppContext
 from saassy.models import TaskLogChunk
 from saassy.runtime.base import SandboxHandle, SandboxSpec
 from saassy.runtime.process import ProcessRuntime

@@ -15,8 +15,8 @@ from fastapi import FastAPI
 
 from saassy.app import create_app
 from saassy.config import Settings
+from saassy.context import AppContext
 from saassy.dispatch.engine import TaskEngine
-from saassy.kit.context import AppContext
 from saassy.models import TaskStatus
 from saassy.runtime.base import OutputLine
 from saassy.runtime.fake import FakeRuntime, FakeScript

@@ -12,8 +12,8 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from saassy.context import AppContext
 from saassy.dispatch.supervisor import sandbox_name
-from saassy.kit.context import AppContext
 from saassy.kit.time import as_utc, utcnow
 from saassy.models import AttemptStatus, QuotaCounter, Task, TaskLogChunk, TaskStatus
 from saassy.runtime.cgroups import SandboxCgroup

@@ -6,8 +6,8 @@ import uuid
 
 import httpx
 
+from saassy.context import AppContext
 from saassy.events.bus import TaskEvent
-from saassy.kit.context import AppContext
 from saassy.models import TaskStatus
 from tests.conftest import SignUp
 from tests.dispatch.conftest import EngineFactory

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
+from saassy.context import AppContext
 from saassy.dispatch.adoption import LeftoverSandboxes, adopt_orphans
 from saassy.dispatch.repository import DispatchRepository
 from saassy.dispatch.supervisor import sandbox_name
 from saassy.events.memory import MemoryEventBus
-from saassy.kit.context import AppContext
 from saassy.kit.time import as_utc, utcnow
 from saassy.models import AttemptStatus, TaskAttempt, TaskLogChunk, TaskStatus
 from saassy.runtime.process import ProcessRuntime

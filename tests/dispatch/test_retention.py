@@ -14,9 +14,9 @@ import pytest
 from sqlalchemy import select
 
 from saassy.config import Settings
+from saassy.context import AppContext
 from saassy.dispatch import supervisor
 from saassy.dispatch.engine import TaskEngine
-from saassy.kit.context import AppContext
 from saassy.kit.time import utcnow
 from saassy.models import AttemptStatus, TaskAttempt, TaskLogChunk, TaskStatus
 from saassy.task_output.sweeper import StorageSweeper

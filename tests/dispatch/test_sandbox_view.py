@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from saassy.config import Settings
-from saassy.kit.context import AppContext
+from saassy.context import AppContext
 from saassy.models import TaskStatus
 from saassy.runtime.process import ProcessRuntime
 from tests.conftest import SignUp

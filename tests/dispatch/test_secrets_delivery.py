@@ -12,8 +12,8 @@ import uuid
 import httpx
 import pytest
 
+from saassy.context import AppContext
 from saassy.dispatch.engine import TaskEngine
-from saassy.kit.context import AppContext
 from saassy.models import TaskStatus
 from tests.conftest import SignUp
 from tests.dispatch.conftest import EngineFactory

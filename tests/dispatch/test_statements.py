@@ -10,9 +10,9 @@ import uuid
 from collections import Counter
 from datetime import timedelta
 
+from saassy.context import AppContext
 from saassy.dispatch.outcome import AttemptOutcome, write_outcome
 from saassy.dispatch.repository import DispatchRepository
-from saassy.kit.context import AppContext
 from saassy.kit.time import utcnow
 from saassy.models import AttemptStatus, ReservationStatus, TaskStatus
 from saassy.runtime.base import Usage

@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import select
 
 from saassy.config import Settings
+from saassy.context import AppContext
 from saassy.dispatch.engine import TaskEngine
-from saassy.kit.context import AppContext
 from saassy.kit.time import utcnow
 from saassy.models import StorageUsageDay, TaskStatus
 from saassy.quotas.storage import StorageQuota

@@ -8,9 +8,9 @@ import subprocess
 from datetime import timedelta
 from pathlib import Path
 
+from saassy.context import AppContext
 from saassy.dispatch.repository import DispatchRepository
 from saassy.dispatch.supervisor import sandbox_name
-from saassy.kit.context import AppContext
 from saassy.kit.time import utcnow
 from saassy.runtime.process import ProcessRuntime
 from tests.conftest import SignUp

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import select, update
 
+from saassy.context import AppContext
 from saassy.email.outbox import outbox_sealer
-from saassy.kit.context import AppContext
 from saassy.kit.time import utcnow
 from saassy.models import OutboxEmail
 

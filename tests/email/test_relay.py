@@ -14,9 +14,9 @@ import pytest
 from sqlalchemy import update
 
 from saassy.config import Settings
+from saassy.context import AppContext
 from saassy.email.outbox import queue_email
 from saassy.email.relay import MAX_ATTEMPTS, deliver_pending_emails, retry_delay, run_email_relay
-from saassy.kit.context import AppContext
 from saassy.kit.time import utcnow
 from saassy.models import OutboxEmail
 from tests.email.mail import magic_token, make_due, rows

@@ -15,9 +15,9 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword
 
 from saassy.config import Settings
+from saassy.context import AppContext
 from saassy.email.relay import deliver_pending_emails
 from saassy.email.senders import SmtpSender
-from saassy.kit.context import AppContext
 from tests.email.mail import magic_token, make_due
 from tests.email.mail import rows as outbox_rows
 

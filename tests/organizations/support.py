@@ -8,8 +8,8 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
+from saassy.context import AppContext
 from saassy.email.outbox import outbox_sealer
-from saassy.kit.context import AppContext
 from saassy.models import OutboxEmail
 from tests.conftest import Account, SignUp
 

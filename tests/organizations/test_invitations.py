@@ -6,7 +6,7 @@ from datetime import timedelta
 import httpx
 from sqlalchemy import select, update
 
-from saassy.kit.context import AppContext
+from saassy.context import AppContext
 from saassy.kit.security import token_digest
 from saassy.kit.time import utcnow
 from saassy.models import Invitation

@@ -4,7 +4,7 @@ import asyncio
 
 import httpx
 
-from saassy.kit.context import AppContext
+from saassy.context import AppContext
 from tests.conftest import Account, SignUp
 from tests.organizations.support import add_member, create_organization
 

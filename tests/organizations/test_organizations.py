@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import httpx
 
-from saassy.kit.context import AppContext
+from saassy.context import AppContext
 from tests.conftest import SignUp
 from tests.organizations.support import (
     accept,

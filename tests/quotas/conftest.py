@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from saassy.kit.context import AppContext
+from saassy.context import AppContext
 from saassy.kit.security import new_token, token_digest
 from saassy.models import ApiKey, Organization, QuotaCounter, QuotaReservation, User
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from saassy.kit.context import AppContext
+from saassy.context import AppContext
 from saassy.kit.db import is_sqlite
 from saassy.kit.errors import QuotaExceeded
 from saassy.kit.time import next_month_start, utcnow

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import httpx
 
-from saassy.kit.context import AppContext
+from saassy.context import AppContext
 from saassy.kit.time import utcnow
 from saassy.models import Task, TaskStatus, UsageRecord
 from tests.conftest import SignUp

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from saassy.kit.context import AppContext
+from saassy.context import AppContext
 from saassy.kit.errors import NotFound, QuotaExceeded
 from saassy.models import QuotaReservation, ReservationStatus
 from saassy.quotas.service import release, reserve, settle

@@ -6,8 +6,8 @@ import uuid
 
 import pytest
 
+from saassy.context import AppContext
 from saassy.dispatch.ledger import Metered, UsageLedger
-from saassy.kit.context import AppContext
 from saassy.kit.time import utcnow
 from saassy.models import QuotaReservation, ReservationStatus, Task, TaskStatus
 from saassy.quotas.service import reserve

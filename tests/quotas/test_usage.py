@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
-from saassy.kit.context import AppContext
+from saassy.context import AppContext
 from saassy.kit.time import next_month_start, utcnow
 from saassy.quotas.service import reserve
 from tests.conftest import SignUp

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from saassy.config import Settings
-from saassy.kit.context import AppContext
+from saassy.context import AppContext
 from saassy.kit.security import new_token, token_digest
 from saassy.models import ApiKey, Organization
 

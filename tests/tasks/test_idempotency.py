@@ -9,7 +9,7 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
-from saassy.kit.context import AppContext
+from saassy.context import AppContext
 from saassy.models import QuotaCounter, QuotaReservation, Task
 from tests.conftest import client_for
 from tests.tasks.conftest import Tenant, TenantKey

@@ -11,8 +11,8 @@ import httpx
 import pytest
 from sqlalchemy import update
 
+from saassy.context import AppContext
 from saassy.dispatch.outcome import AttemptOutcome
-from saassy.kit.context import AppContext
 from saassy.kit.time import utcnow
 from saassy.models import (
     AttemptStatus,

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from saassy.kit.context import AppContext
+from saassy.context import AppContext
 from saassy.kit.time import next_month_start, utcnow
 from saassy.models import QuotaReservation, ReservationStatus, Task
 from saassy.tasks.admission import MAX_INPUT_BYTES

@@ -7,7 +7,7 @@ import uuid
 import httpx
 from sqlalchemy import select
 
-from saassy.kit.context import AppContext
+from saassy.context import AppContext
 from saassy.models import VaultItem
 
 SECRETS = "/api/v1/secrets"

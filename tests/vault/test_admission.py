@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 from sqlalchemy import event, func, select
 
-from saassy.kit.context import AppContext
+from saassy.context import AppContext
 from saassy.models import QuotaReservation, Task
 from tests.conftest import SignUp
 from tests.organizations.support import create_organization

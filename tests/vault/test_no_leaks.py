@@ -8,7 +8,7 @@ import httpx
 import pytest
 import structlog
 
-from saassy.kit.context import AppContext
+from saassy.context import AppContext
 from saassy.models import VaultItem
 from saassy.vault.errors import SecretMissing, VaultItemUnreadable
 from saassy.vault.schemas import SecretPut

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from sqlalchemy import delete, update
 
-from saassy.kit.context import AppContext
+from saassy.context import AppContext
 from saassy.kit.time import utcnow
 from saassy.models import Organization, VaultItem, VaultKind
 from saassy.vault.errors import SecretMissing, VaultItemUnreadable

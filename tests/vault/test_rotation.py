@@ -10,7 +10,7 @@ import uuid
 import httpx
 import pytest
 
-from saassy.kit.context import AppContext
+from saassy.context import AppContext
 from saassy.vault.errors import VaultItemUnreadable
 from saassy.vault.keys import KeyRing, parse_ring
 from saassy.vault.service import open_secrets

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from saassy.kit.context import AppContext
+from saassy.context import AppContext
 from saassy.vault import service as vault_service
 from saassy.vault.service import open_secrets
 from tests.conftest import Account, SignUp

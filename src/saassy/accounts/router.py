@@ -21,7 +21,7 @@ from saassy.accounts.schemas import (
     UserOut,
 )
 from saassy.auth.dependencies import CurrentUser, anonymous_rate_limit
-from saassy.kit.deps import ClientIP, Limiter, Session, SettingsDep
+from saassy.deps import ClientIP, Limiter, Session, SettingsDep
 from saassy.kit.time import utcnow
 from saassy.models import User
 from saassy.organizations.repository import OrganizationRepository

@@ -11,7 +11,7 @@ from saassy.admin.repository import StaffOrganizationRepository
 from saassy.admin.schemas import AdminOrganization, PlanAssignment
 from saassy.admin.service import set_plan
 from saassy.auth.dependencies import StaffUser
-from saassy.kit.deps import Session, SettingsDep
+from saassy.deps import Session, SettingsDep
 from saassy.kit.errors import NotFound
 from saassy.kit.pagination import Page, PageParams, encode_cursor, page_params
 from saassy.models import Organization

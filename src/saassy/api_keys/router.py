@@ -12,7 +12,7 @@ from saassy.api_keys import service
 from saassy.api_keys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut
 from saassy.auth.dependencies import CurrentOrganization, CurrentPrincipal
 from saassy.auth.principal import ActiveOrganization, Principal
-from saassy.kit.deps import Session
+from saassy.deps import Session
 from saassy.kit.pagination import Page, PageParams, page_params
 from saassy.models import ApiKey
 

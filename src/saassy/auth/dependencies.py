@@ -16,8 +16,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from saassy.auth.principal import ActiveOrganization, Principal
 from saassy.auth.repository import AuthRepository
+from saassy.deps import ClientIP, Context, Session
 from saassy.kit.db import yield_sqlite_lock
-from saassy.kit.deps import ClientIP, Context, Session
 from saassy.kit.errors import Forbidden, NotFound, Unauthorized
 from saassy.kit.security import InvalidAccessToken, decode_access_token, token_digest
 from saassy.kit.time import utcnow

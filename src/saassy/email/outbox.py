@@ -5,11 +5,19 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from saassy.config import Settings
+from saassy.kit.after_commit import after_commit
 from saassy.kit.security import Sealer
 from saassy.kit.time import utcnow
 from saassy.models import OutboxEmail
 
 SEAL_PURPOSE = "outbox-email"
+
+
+class EmailQueued:
+    """After the commit: the relay delivers now rather than on its next poll."""
+
+
+EMAIL_QUEUED = EmailQueued()
 
 
 def outbox_sealer(settings: Settings) -> Sealer:
@@ -29,5 +37,5 @@ async def queue_email(
     )
     session.add(email)
     await session.flush()
-    session.info["outbox_dirty"] = True
+    after_commit(session, EMAIL_QUEUED)
     return email

@@ -15,10 +15,10 @@ from datetime import timedelta
 
 import structlog
 
+from saassy.context import AppContext
 from saassy.email.outbox import outbox_sealer
 from saassy.email.repository import OutboxEmailRepository
 from saassy.email.senders import EmailSender, build_message, sender_for
-from saassy.kit.context import AppContext
 from saassy.kit.time import utcnow
 
 log = structlog.get_logger(__name__)

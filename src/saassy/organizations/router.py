@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Response, status
 
 from saassy.auth.dependencies import CurrentPrincipal, CurrentUser
 from saassy.auth.principal import Principal
-from saassy.kit.deps import Session, SettingsDep
+from saassy.deps import Session, SettingsDep
 from saassy.kit.pagination import Page, PageParams, page_params
 from saassy.models import Invitation, Membership, Organization, Role
 from saassy.organizations import invitations, service

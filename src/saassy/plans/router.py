@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from saassy.auth.dependencies import anonymous_rate_limit
-from saassy.kit.deps import SettingsDep
+from saassy.deps import SettingsDep
 from saassy.plans.schemas import PublicPlan
 
 router = APIRouter(prefix="/plans", tags=["plans"])

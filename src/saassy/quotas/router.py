@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from saassy.auth.dependencies import CurrentOrganization, CurrentPrincipal
-from saassy.kit.deps import Session, SettingsDep
+from saassy.deps import Session, SettingsDep
 from saassy.kit.errors import NotFound, ValidationFailed
 from saassy.kit.time import as_utc
 from saassy.metering.repository import UsageLedgerRepository

@@ -10,8 +10,8 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import PlainTextResponse, StreamingResponse
 
 from saassy.auth.dependencies import CurrentOrganization, CurrentPrincipal
+from saassy.deps import Context, Session
 from saassy.dispatch.engine import TaskEngine
-from saassy.kit.deps import Context, Session
 from saassy.kit.errors import NotFound, SaassyError
 from saassy.kit.pagination import Page, PageParams, page_of, page_params
 from saassy.models import Task

@@ -6,11 +6,10 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Header, Query, Response, status
+from fastapi import APIRouter, Depends, Header, Query, Response, status
 
 from saassy.auth.dependencies import CurrentOrganization, CurrentPrincipal, anonymous_rate_limit
-from saassy.kit.context import AppContext
-from saassy.kit.deps import Context, Session, SettingsDep
+from saassy.deps import Session, SettingsDep
 from saassy.kit.pagination import Page, PageParams, page_params
 from saassy.kit.time import as_utc
 from saassy.models import TaskStatus
@@ -96,22 +95,11 @@ async def get_task(task_id: uuid.UUID, session: Session, principal: CurrentPrinc
 async def cancel_task(
     task_id: uuid.UUID,
     response: Response,
-    background: BackgroundTasks,
     session: Session,
-    ctx: Context,
     principal: CurrentPrincipal,
 ) -> TaskOut:
     """Cancel a task: a queued one at once (200); a running one is stopped by its executor (202)."""
     cancellation = await service.cancel_task(session, principal.scope, task_id)
-    if cancellation.executor_must_stop:
-        _wake_executor(ctx, background, cancellation.task.id)
-    else:
+    if not cancellation.executor_must_stop:
         response.status_code = status.HTTP_200_OK
     return await task_out(session, cancellation.task)
-
-
-def _wake_executor(ctx: AppContext, background: BackgroundTasks, task_id: uuid.UUID) -> None:
-    # Background tasks run after the response, so after the commit: the executor reads a
-    # committed cancel_requested_at. An engine in another process finds it by polling.
-    if ctx.task_engine is not None:
-        background.add_task(ctx.task_engine.executor.cancel, task_id)

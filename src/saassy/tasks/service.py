@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from saassy.auth.principal import ActiveOrganization, OrganizationScope, Principal
-from saassy.kit.deps import QUEUED_TASKS
+from saassy.kit.after_commit import after_commit
 from saassy.kit.errors import NotFound, QuotaExceeded
 from saassy.kit.pagination import PageParams, page_of
 from saassy.kit.time import utcnow
@@ -22,6 +22,7 @@ from saassy.plans.service import plan_with_overrides
 from saassy.quotas.task_reservations import close_task_reservations
 from saassy.tasks.admission import check_input, check_resources, reserve_for, resolve_timeout
 from saassy.tasks.catalog import TaskType
+from saassy.tasks.effects import CancelRequested, TaskQueued
 from saassy.tasks.errors import IdempotencyKeyReused, TaskFinished, TaskNotFound, UnknownTaskType
 from saassy.tasks.repository import TaskFilters, TaskRepository
 from saassy.tasks.schemas import TaskSubmit
@@ -115,8 +116,7 @@ async def submit_task(
             if twin is None:
                 raise
             return _replay(twin, digest)
-    # After the commit: the dispatcher is woken and the dashboard told (kit/deps.get_session).
-    session.info.setdefault(QUEUED_TASKS, []).append((organization.id, task.id))
+    after_commit(session, TaskQueued(organization.id, task.id))
     return Submission(task, created=True)
 
 
@@ -170,6 +170,7 @@ async def cancel_task(
         return Cancellation(task, executor_must_stop=False)
     # Claimed by a dispatcher since it was read (or already dispatched): the executor stops it.
     if await tasks.request_cancel(task.id, now):
+        after_commit(session, CancelRequested(task.id))
         return Cancellation(await tasks.refreshed(task.id), executor_must_stop=True)
     task = await tasks.refreshed(task.id)
     raise TaskFinished(task.status)

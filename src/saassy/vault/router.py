@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Response, status
 
 from saassy.auth.dependencies import CurrentOrganization, CurrentPrincipal
-from saassy.kit.deps import Session, SettingsDep
+from saassy.deps import Session, SettingsDep
 from saassy.kit.pagination import Page, PageParams, page_params
 from saassy.tasks.catalog import SECRET_NAME_PATTERN
 from saassy.vault import service

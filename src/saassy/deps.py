@@ -1,4 +1,5 @@
-"""Request-scoped dependencies, as `Annotated` aliases so signatures say what they use.
+"""The app's request wiring: request-scoped dependencies, as `Annotated` aliases so
+signatures say what they use.
 
 Dependencies are `async def` even when they do not await: FastAPI runs a plain `def` one in a
 worker thread, and that hop costs more than most of them do.
@@ -13,13 +14,9 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from saassy.config import Settings
-from saassy.events.bus import publish_status
-from saassy.kit.context import AppContext
+from saassy.context import AppContext
+from saassy.kit.after_commit import drop_effects, take_effects
 from saassy.kit.ratelimit import RateLimiter
-from saassy.models import TaskStatus
-
-# session.info key: (organization id, task id) of each task the request queued.
-QUEUED_TASKS = "queued_tasks"
 
 
 def app_context(request: Request) -> AppContext:
@@ -39,17 +36,10 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
             yield session
         except BaseException:
             await session.rollback()
+            drop_effects(session)
             raise
         await session.commit()
-    if session.info.get("outbox_dirty"):
-        ctx.outbox_wakeup.set()
-    if queued := session.info.get(QUEUED_TASKS):
-        if ctx.task_engine is not None:  # before the wake-up: `queued` comes before `running`
-            for organization_id, task_id in queued:
-                await publish_status(
-                    ctx.task_engine.events, organization_id, task_id, TaskStatus.queued, 0
-                )
-        ctx.dispatch_wakeup.set()
+        await ctx.after_commit(take_effects(session))
 
 
 async def get_settings(request: Request) -> Settings:

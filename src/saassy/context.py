@@ -1,0 +1,60 @@
+"""What the running app holds: settings, the database, the rate limiter, the e-mail relay's
+wake-up and the embedded task engine; and how it reacts to a committed unit of work."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from saassy.config import Settings
+from saassy.email.outbox import EmailQueued
+from saassy.events.bus import publish_status
+from saassy.kit.ratelimit import RateLimiter
+from saassy.models import TaskStatus
+from saassy.tasks.effects import CancelRequested, TaskQueued
+
+if TYPE_CHECKING:
+    from saassy.dispatch.engine import TaskEngine
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    limiter: RateLimiter
+    # Set after a commit that queued e-mail, so the relay sends it now rather than on its next poll.
+    outbox_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    # The engine running in this process, if any (`saassy dev`; none in API-only tests). An
+    # engine in another process finds new tasks and cancel requests by polling.
+    task_engine: TaskEngine | None = None
+
+    async def after_commit(self, effects: Iterable[object]) -> None:
+        """Act on what a committed unit of work did (kit/after_commit.py)."""
+        queued = False
+        for effect in effects:
+            match effect:
+                case EmailQueued():
+                    self.outbox_wakeup.set()
+                case TaskQueued(organization_id=organization_id, task_id=task_id):
+                    queued = True
+                    if self.task_engine is not None:
+                        await publish_status(
+                            self.task_engine.events,
+                            organization_id,
+                            task_id,
+                            TaskStatus.queued,
+                            0,
+                        )
+                case CancelRequested(task_id=task_id):
+                    if self.task_engine is not None:
+                        await self.task_engine.executor.cancel(task_id)
+                case _:
+                    raise TypeError(f"no reaction to {effect!r}")
+        # After publishing: `queued` reaches viewers before the dispatcher's `running`.
+        if queued and self.task_engine is not None:
+            self.task_engine.notify_submitted()

@@ -1,0 +1,29 @@
+"""What a unit of work did that the rest of the process may act on only once it is committed.
+
+A service records an effect (a task queued, an e-mail written, a cancel requested) in the
+transaction that caused it; whoever commits the session takes the effects and hands them to the
+app, which reacts (wakes the dispatcher, the e-mail relay, an executor). A rollback, or a session
+closed without a commit, drops them with the transaction.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+_EFFECTS = "saassy.after_commit"
+
+
+def after_commit(session: AsyncSession, effect: object) -> None:
+    """Record `effect` to be acted on after this session's next commit."""
+    session.info.setdefault(_EFFECTS, []).append(effect)
+
+
+def take_effects(session: AsyncSession) -> list[object]:
+    """The effects recorded since the last take, oldest first; call right after committing."""
+    effects: list[object] = session.info.pop(_EFFECTS, [])
+    return effects
+
+
+def drop_effects(session: AsyncSession) -> None:
+    """Forget the recorded effects: their transaction was rolled back."""
+    session.info.pop(_EFFECTS, None)
