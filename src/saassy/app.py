@@ -40,7 +40,9 @@ from saassy.system import router as system_router
 from saassy.task_output.router import router as task_output_router
 from saassy.tasks.router import router as tasks_router
 from saassy.vault.router import router as vault_router
+from saassy.web.errors import install_page_errors
 from saassy.web.router import router as web_router
+from saassy.web.router import static_files
 
 ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
     code: {"model": ErrorResponse} for code in (400, 401, 402, 403, 404, 409, 413, 422, 429)
@@ -142,7 +144,9 @@ def create_app(
         # Outermost, so every part of the app sees the client the proxy saw.
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     install_error_handlers(app)
+    install_page_errors(app)
     app.include_router(health_router)
     app.include_router(api_router())
     app.include_router(web_router)
+    app.mount("/static", static_files, name="static")
     return app

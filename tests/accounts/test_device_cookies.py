@@ -11,7 +11,7 @@ from http.cookies import SimpleCookie
 import httpx
 import pytest
 
-from saassy.accounts.devices import COOKIE_PATH, COOKIE_PREFIX
+from saassy.accounts.devices import COOKIE_PATHS, COOKIE_PREFIX
 from saassy.app import create_app
 from saassy.config import Settings
 from tests.processes import serving
@@ -36,17 +36,21 @@ async def server(settings_factory: Callable[..., Settings]) -> AsyncIterator[htt
 
 
 def device_cookie(response: httpx.Response) -> tuple[str, str]:
-    """The device cookie the answer set, its attributes checked: (name, value)."""
-    cookies = SimpleCookie()
+    """The device cookie the answer set (once per sign-in path), its attributes checked:
+    (name, value)."""
+    found = []
     for header in response.headers.get_list("set-cookie"):
+        cookies: SimpleCookie = SimpleCookie()
         cookies.load(header)
-    (name, morsel), *others = [(n, m) for n, m in cookies.items() if n.startswith(COOKIE_PREFIX)]
-    assert not others
-    assert morsel["httponly"] is True
-    assert morsel["samesite"] == "lax"
-    assert morsel["secure"] is True  # outside development
-    assert morsel["path"] == COOKIE_PATH
-    assert int(morsel["max-age"]) > 0
+        found += [(n, m) for n, m in cookies.items() if n.startswith(COOKIE_PREFIX)]
+    assert {m["path"] for _, m in found} == set(COOKIE_PATHS)
+    assert len({(n, m.value) for n, m in found}) == 1  # one cookie, sent to both paths
+    for _, morsel in found:
+        assert morsel["httponly"] is True
+        assert morsel["samesite"] == "lax"
+        assert morsel["secure"] is True  # outside development
+        assert int(morsel["max-age"]) > 0
+    name, morsel = found[0]
     return name, morsel.value
 
 

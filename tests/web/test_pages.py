@@ -19,6 +19,12 @@ default_plan = "hobby"
 name = "Clipper <Studio>"
 tagline = "Your videos, cut while you sleep."
 support_email = "help@clipper.example"
+accent_colour = "#0f5132"
+terms = '''
+## Refunds
+
+Within 14 days. <script>alert(1)</script>
+'''
 
 [plans.hobby]
 name = "Hobby"
@@ -47,33 +53,76 @@ async def operator_client(
         yield client
 
 
-async def test_home_shows_the_example_branding_and_plans(client: httpx.AsyncClient) -> None:
+async def test_landing_shows_the_example_branding(client: httpx.AsyncClient) -> None:
     response = await client.get("/")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
     page = response.text
-    assert "<title>Saassy</title>" in page
-    assert "We run your tasks for you." in page
-    for row in ("Free", "$0", "Starter", "$19", "1,000", "Pro", "$49", "10,000", "Enterprise"):
-        assert row in page
+    assert "<title>Saassy · We run your tasks for you.</title>" in page
+    assert 'href="/signup"' in page
+    assert 'href="/pricing"' in page
+    assert "Isolated" in page  # the example's features
+
+
+async def test_pricing_lists_the_public_plans(client: httpx.AsyncClient) -> None:
+    page = (await client.get("/pricing")).text
+    for text in ("Free", "$0", "Starter", "$19", "1,000", "Pro", "$49", "10,000", "Enterprise"):
+        assert text in page
+
+
+async def test_docs_lead_to_the_offline_api_reference_and_the_cli(
+    client: httpx.AsyncClient,
+) -> None:
+    page = (await client.get("/docs")).text
     assert 'href="/api/docs"' in page
     assert 'href="/api/openapi.json"' in page
-    assert "curl -X POST http://saassy.test/api/v1/auth/signup" in page
+    assert "curl http://127.0.0.1:8000/api/v1/tasks" in page  # the configured base URL
+    assert "saassy login" in page
 
 
-async def test_home_follows_the_operators_catalog(operator_client: httpx.AsyncClient) -> None:
+async def test_pages_follow_the_operators_catalog(operator_client: httpx.AsyncClient) -> None:
     page = (await operator_client.get("/")).text
     assert "Clipper &lt;Studio&gt;" in page  # escaped, never markup
     assert "<Studio>" not in page
     assert "Your videos, cut while you sleep." in page
     assert "mailto:help@clipper.example" in page
-    assert "Hobby" in page
-    assert "$5" in page
-    assert "(default)" in page
-    assert "Studio</strong>" in page
-    assert "custom" in page  # a plan without a price
-    assert "Internal Only" not in page  # not public
-    assert "Saassy" not in page.split("<main>")[0]
+    assert "Saassy" not in page
+    pricing = (await operator_client.get("/pricing")).text
+    assert "Hobby" in pricing
+    assert "$5" in pricing
+    assert "Custom" in pricing  # a plan without a price
+    assert "Internal Only" not in pricing  # not public
+    theme = await operator_client.get("/brand/theme.css")
+    assert theme.text == ":root { --accent: #0f5132; }\n"
+
+
+async def test_legal_pages_render_the_operators_markdown_without_html(
+    operator_client: httpx.AsyncClient, client: httpx.AsyncClient
+) -> None:
+    page = (await operator_client.get("/legal/terms")).text
+    assert "<h2>Refunds</h2>" in page
+    assert "<script>" not in page  # raw HTML in the config is shown as text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    unpublished = (await client.get("/legal/privacy")).text
+    assert "has not published its privacy policy" in unpublished
+    assert (await client.get("/legal/cookies")).status_code == 404
+
+
+async def test_the_logo_is_served_as_an_inert_image(
+    settings_factory: Callable[..., Settings], tmp_path: Path
+) -> None:
+    (tmp_path / "logo.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg"><script/></svg>')
+    path = tmp_path / "saassy.toml"
+    path.write_text(
+        CATALOG.replace('help@clipper.example"', 'help@clipper.example"\nlogo = "logo.svg"')
+    )
+    app = create_app(settings_factory(config=path), background=False)
+    async with app.router.lifespan_context(app), client_for(app) as client:
+        response = await client.get("/brand/logo")
+        assert response.status_code == 200
+        assert response.headers["content-type"] == "image/svg+xml"
+        assert response.headers["content-security-policy"].startswith("default-src 'none'")
+        assert 'src="/brand/logo"' in (await client.get("/")).text
 
 
 async def test_magic_link_page_posts_the_token_to_the_api_and_leaks_nothing(

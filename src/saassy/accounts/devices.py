@@ -24,8 +24,9 @@ from saassy.config import Environment, Settings
 from saassy.kit.security import derived_key
 
 COOKIE_PREFIX = "saassy_device_"
-# Only the sign-in calls need it: it is never sent with the rest of the API.
-COOKIE_PATH = "/api/v1/auth"
+# Only the sign-in calls need it (the API's and the dashboard's log-in form): it is never sent
+# with the rest of the API or the pages.
+COOKIE_PATHS = ("/api/v1/auth", "/login")
 DEVICE_TTL = timedelta(days=180)
 PURPOSE = "saassy device cookie v1"
 
@@ -74,13 +75,15 @@ def device_cookies(settings: Settings) -> DeviceCookies:
 def remember_device(response: Response, settings: Settings, email: str, now: datetime) -> None:
     """Hand the client a device cookie for the account it just signed in to."""
     name, value = device_cookies(settings).issue(email, now)
-    response.set_cookie(
-        name,
-        value,
-        max_age=int(DEVICE_TTL.total_seconds()),
-        path=COOKIE_PATH,
-        httponly=True,
-        samesite="lax",
-        # Development serves plain HTTP on loopback, where a Secure cookie would never come back.
-        secure=settings.env is not Environment.development,
-    )
+    for path in COOKIE_PATHS:
+        response.set_cookie(
+            name,
+            value,
+            max_age=int(DEVICE_TTL.total_seconds()),
+            path=path,
+            httponly=True,
+            samesite="lax",
+            # Development serves plain HTTP on loopback, where a Secure cookie would never come
+            # back.
+            secure=settings.env is not Environment.development,
+        )

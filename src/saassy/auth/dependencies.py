@@ -54,6 +54,25 @@ async def _principal_from_api_key(session: Session, key: str) -> Principal:
     )
 
 
+async def principal_of_user(session: Session, user_id: uuid.UUID) -> Principal | None:
+    """The signed-in user's principal (access token or dashboard cookie); None when the account
+    is gone or disabled."""
+    access = await AuthRepository(session).user_access(user_id)
+    if access is None or access.disabled_at is not None:
+        return None
+    grants = access.grants
+    personal = next((g.organization_id for g in grants if g.personal), None)
+    return Principal(
+        user_id=user_id,
+        api_key_id=None,
+        is_staff=access.is_staff,
+        roles={g.organization_id: g.role for g in grants},
+        default_organization_id=personal or (grants[0].organization_id if grants else None),
+        plans={g.organization_id: g.plan for g in grants},
+        plan_overrides={g.organization_id: g.plan_overrides for g in grants if g.plan_overrides},
+    )
+
+
 async def _principal_from_access_token(session: Session, ctx: Context, token: str) -> Principal:
     try:
         claims = decode_access_token(token, ctx.settings.signing_secret)
@@ -64,20 +83,31 @@ async def _principal_from_access_token(session: Session, ctx: Context, token: st
             else ("The access token is not valid.")
         )
         raise Unauthorized(message, code=exc.reason) from exc
-    access = await AuthRepository(session).user_access(claims.user_id)
-    if access is None or access.disabled_at is not None:
+    principal = await principal_of_user(session, claims.user_id)
+    if principal is None:
         raise Unauthorized("The access token is not valid.", code="invalid_token")
-    grants = access.grants
-    personal = next((g.organization_id for g in grants if g.personal), None)
-    return Principal(
-        user_id=claims.user_id,
-        api_key_id=None,
-        is_staff=access.is_staff,
-        roles={g.organization_id: g.role for g in grants},
-        default_organization_id=personal or (grants[0].organization_id if grants else None),
-        plans={g.organization_id: g.plan for g in grants},
-        plan_overrides={g.organization_id: g.plan_overrides for g in grants if g.plan_overrides},
+    return principal
+
+
+async def admit_call(
+    session: Session, ctx: Context, principal: Principal, organization_id: uuid.UUID | None
+) -> None:
+    """Count the call against the rate limit of the organization's effective plan (the
+    caller's default one when None); API and dashboard callers alike."""
+    await yield_sqlite_lock(session)  # validation and rate limiting come next, not SQL
+    catalog = ctx.settings.catalog
+    organization_id = organization_id or principal.default_organization_id
+    plan = (
+        plan_with_overrides(
+            catalog,
+            principal.plans[organization_id],
+            principal.plan_overrides.get(organization_id),
+            organization_id,
+        )
+        if organization_id and organization_id in principal.plans
+        else catalog.plan(catalog.default_plan)
     )
+    await ctx.limiter.hit(plan.api_rate_limit, "api", *principal.rate_limit_key)
 
 
 async def get_principal(
@@ -92,21 +122,7 @@ async def get_principal(
         principal = await _principal_from_api_key(session, token)
     else:
         principal = await _principal_from_access_token(session, ctx, token)
-    await yield_sqlite_lock(session)  # validation and rate limiting come next, not SQL
-    # The default organization's effective plan (its overrides included) sets the API rate.
-    catalog = ctx.settings.catalog
-    organization_id = principal.default_organization_id
-    plan = (
-        plan_with_overrides(
-            catalog,
-            principal.plans[organization_id],
-            principal.plan_overrides.get(organization_id),
-            organization_id,
-        )
-        if organization_id
-        else catalog.plan(catalog.default_plan)
-    )
-    await ctx.limiter.hit(plan.api_rate_limit, "api", *principal.rate_limit_key)
+    await admit_call(session, ctx, principal, None)
     return principal
 
 

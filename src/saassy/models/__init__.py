@@ -1,6 +1,6 @@
 """Every ORM model, imported here so alembic and the app see the whole schema."""
 
-from saassy.models.accounts import MagicLink, RefreshToken, User
+from saassy.models.accounts import BrowserSession, MagicLink, RefreshToken, User
 from saassy.models.api_keys import ApiKey
 from saassy.models.base import Base
 from saassy.models.email import OutboxEmail
@@ -25,6 +25,7 @@ __all__ = [
     "Artifact",
     "AttemptStatus",
     "Base",
+    "BrowserSession",
     "Invitation",
     "MagicLink",
     "Membership",

@@ -111,10 +111,75 @@ def apply_overrides(plan: Plan, overrides: Mapping[str, Any]) -> Plan:
         raise InvalidOverride(".".join(str(p) for p in err["loc"]), err["msg"]) from exc
 
 
+HEX_COLOUR = r"^#[0-9a-fA-F]{6}$"
+# Buttons put white text on the accent colour: WCAG AA asks 4.5:1 for normal text.
+MIN_ACCENT_CONTRAST = 4.5
+
+
+def contrast_with_white(colour: str) -> float:
+    """WCAG 2 contrast ratio of `#rrggbb` against white."""
+
+    def channel(value: int) -> float:
+        c = value / 255
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (int(colour[i : i + 2], 16) for i in (1, 3, 5))
+    luminance = 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b)
+    return 1.05 / (luminance + 0.05)
+
+
+class Feature(CatalogModel):
+    title: str = Field(min_length=1, max_length=80)
+    text: str = Field(min_length=1, max_length=400)
+
+
 class Branding(CatalogModel):
+    """How the operator's service presents itself on the landing page and in the dashboard."""
+
     name: str = "Saassy"
     tagline: str = "We run your tasks for you."
     support_email: str = "support@localhost"
+    # A PNG, SVG or WebP file beside saassy.toml (or an absolute path), served at /brand/logo.
+    logo: str | None = None
+    accent_colour: Annotated[str, Field(pattern=HEX_COLOUR)] = "#4338ca"
+    # The landing page: a headline, a paragraph, and a few features.
+    headline: str = "Your tasks, run in isolated sandboxes."
+    pitch: str = (
+        "Send a task through the dashboard, the API or the command line; it runs in its own "
+        "sandbox, with its logs live and its usage measured to the CPU-second."
+    )
+    features: list[Feature] = Field(
+        default_factory=lambda: [
+            Feature(
+                title="Isolated",
+                text="Every task runs in its own sandbox, with no network "
+                "unless its type allows it.",
+            ),
+            Feature(
+                title="Live",
+                text="Watch logs arrive as they are printed; download what the task wrote.",
+            ),
+            Feature(
+                title="Measured",
+                text="Usage is read from the kernel and shown against your plan as it happens.",
+            ),
+        ],
+        max_length=12,
+    )
+    # Markdown (no HTML) for /legal/terms and /legal/privacy; empty: the page says so.
+    terms: str = ""
+    privacy: str = ""
+
+    @field_validator("accent_colour")
+    @classmethod
+    def _readable_on_buttons(cls, colour: str) -> str:
+        ratio = contrast_with_white(colour)
+        if ratio < MIN_ACCENT_CONTRAST:
+            raise ValueError(
+                f"{colour} has a contrast of {ratio:.1f}:1 against white button text; "
+                f"choose a darker colour (at least {MIN_ACCENT_CONTRAST}:1)"
+            )
+        return colour
 
 
 class Catalog(CatalogModel):

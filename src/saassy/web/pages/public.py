@@ -1,0 +1,102 @@
+"""Public pages: landing, pricing, docs, legal, and the operator's brand assets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, HTMLResponse, Response
+from markdown_it import MarkdownIt
+from markupsafe import Markup
+
+from saassy.deps import SettingsDep
+from saassy.kit.errors import NotFound
+from saassy.tasks.service import list_task_types
+from saassy.web.caller import MaybeCaller
+from saassy.web.templating import render
+
+router = APIRouter()
+
+LOGO_TYPES = {".png": "image/png", ".svg": "image/svg+xml", ".webp": "image/webp"}
+# Markdown from the operator's config, never HTML: "js-default" turns raw HTML off.
+markdown = MarkdownIt("js-default")
+
+
+@router.get("/", response_class=HTMLResponse)
+async def landing(request: Request, settings: SettingsDep, caller: MaybeCaller) -> Response:
+    """What the operator sells, from the branding in saassy.toml, and a clear way in."""
+    return render(request, "public/landing.html", {"task_types": list_task_types(settings.catalog)})
+
+
+@router.get("/pricing", response_class=HTMLResponse)
+async def pricing(request: Request, settings: SettingsDep, caller: MaybeCaller) -> Response:
+    catalog = settings.catalog
+    return render(
+        request,
+        "public/pricing.html",
+        {
+            "plans": [p for p in catalog.plans.values() if p.public],
+            "default_plan": catalog.default_plan,
+        },
+    )
+
+
+@router.get("/docs", response_class=HTMLResponse)
+async def docs(request: Request, settings: SettingsDep, caller: MaybeCaller) -> Response:
+    return render(
+        request,
+        "public/docs.html",
+        {
+            "task_types": list_task_types(settings.catalog),
+            "base_url": settings.base_url.rstrip("/"),
+        },
+    )
+
+
+@router.get("/legal/{page}", response_class=HTMLResponse)
+async def legal(
+    page: str, request: Request, settings: SettingsDep, caller: MaybeCaller
+) -> Response:
+    branding = settings.catalog.branding
+    texts = {
+        "terms": ("Terms of service", branding.terms),
+        "privacy": ("Privacy policy", branding.privacy),
+    }
+    if page not in texts:
+        raise NotFound("Page")
+    title, text = texts[page]
+    body = Markup(markdown.render(text)) if text.strip() else None  # noqa: S704 - HTML is off
+    return render(request, "public/legal.html", {"title": title, "body": body})
+
+
+@router.get("/brand/theme.css")
+async def theme(settings: SettingsDep) -> Response:
+    """The operator's accent colour as a stylesheet, so pages need no inline style."""
+    accent = settings.catalog.branding.accent_colour  # validated: #rrggbb
+    return Response(
+        f":root {{ --accent: {accent}; }}\n",
+        media_type="text/css",
+        headers={"Cache-Control": "public, max-age=300"},
+    )
+
+
+@router.get("/brand/logo")
+async def logo(settings: SettingsDep) -> Response:
+    name = settings.catalog.branding.logo
+    if not name:
+        raise NotFound("Logo")
+    path = Path(name)
+    if not path.is_absolute():
+        path = settings.config_path.parent / path
+    media_type = LOGO_TYPES.get(path.suffix.lower())
+    if media_type is None or not path.is_file():
+        raise NotFound("Logo")
+    # An SVG may hold script: served as an image that can run nothing even if opened directly.
+    return FileResponse(
+        path,
+        media_type=media_type,
+        headers={
+            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
+            "Cache-Control": "public, max-age=300",
+        },
+    )

@@ -1,0 +1,52 @@
+"""Driving the dashboard over HTTP as a browser would: cookies kept, forms posted with their
+CSRF token. (tests/browser drives it in Chromium.)"""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import httpx
+from fastapi import FastAPI
+
+from tests.conftest import CLIENT_IP
+
+CSRF_FIELD = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
+PASSWORD = "correct horse battery"
+
+
+def browser_for(app: FastAPI, ip: str = CLIENT_IP) -> httpx.AsyncClient:
+    """A cookie-keeping client over HTTPS (outside development the cookies are Secure)."""
+    transport = httpx.ASGITransport(app=app, client=(ip, 51000))
+    return httpx.AsyncClient(transport=transport, base_url="https://saassy.test")
+
+
+async def csrf_token(browser: httpx.AsyncClient, page: str = "/login") -> str:
+    """The token the forms on `page` carry (and the browser's CSRF cookie, set on first visit)."""
+    response = await browser.get(page)
+    found = CSRF_FIELD.search(response.text)
+    assert found, f"no CSRF field on {page} ({response.status_code})"
+    return found.group(1)
+
+
+async def submit(
+    browser: httpx.AsyncClient,
+    action: str,
+    data: dict[str, str] | None = None,
+    *,
+    page: str = "/login",
+) -> httpx.Response:
+    """Post a form as the page `page` would: with its CSRF token."""
+    token = await csrf_token(browser, page)
+    return await browser.post(action, data={**(data or {}), "csrf_token": token})
+
+
+async def sign_up(browser: httpx.AsyncClient, email: str | None = None, **extra: str) -> str:
+    """Sign up through the form; the browser is then signed in. Answers the e-mail."""
+    email = email or f"user-{uuid.uuid4().hex[:10]}@example.com"
+    response = await submit(
+        browser, "/signup", {"email": email, "password": PASSWORD, **extra}, page="/signup"
+    )
+    assert response.status_code == 303, response.text
+    assert response.headers["location"] == "/app"
+    return email
