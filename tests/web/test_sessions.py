@@ -135,3 +135,12 @@ async def test_unknown_pages_are_helpful_404_pages(browser: httpx.AsyncClient) -
     assert "Page not found" in response.text
     api = await browser.get("/api/v1/no/such/thing")
     assert api.headers["content-type"] == "application/json"
+
+
+async def test_pages_run_only_their_own_script(browser: httpx.AsyncClient) -> None:
+    for path in ("/", "/pricing", "/login", "/signup", "/no/such/page"):
+        response = await browser.get(path)
+        policy = response.headers["content-security-policy"]
+        assert "script-src 'self'" in policy
+        assert "frame-ancestors 'none'" in policy
+        assert "<script>" not in response.text  # no inline script, which the policy would block

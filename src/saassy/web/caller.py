@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -38,6 +39,52 @@ class DashboardCaller:
 
     @property
     def current(self) -> Organization:
+        return next(o for o in self.organizations if o.id == self.organization.id)
+
+    def can(self, minimum: Role) -> bool:
+        return self.organization.role.rank >= minimum.rank
+
+
+@dataclass(frozen=True)
+class UserView:
+    id: uuid.UUID
+    email: str
+    email_verified_at: datetime | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class OrganizationView:
+    id: uuid.UUID
+    name: str
+    plan: str
+    personal: bool
+
+
+@dataclass(frozen=True)
+class CallerView:
+    """What templates show of the caller, copied out of the ORM: an error page is rendered after
+    the request's transaction rolled back, when the loaded rows can no longer be read."""
+
+    user: UserView
+    principal: Principal
+    organization: ActiveOrganization
+    organizations: list[OrganizationView]
+
+    @classmethod
+    def of(cls, caller: DashboardCaller) -> CallerView:
+        user = caller.user
+        return cls(
+            user=UserView(user.id, user.email, user.email_verified_at, user.created_at),
+            principal=caller.principal,
+            organization=caller.organization,
+            organizations=[
+                OrganizationView(o.id, o.name, o.plan, o.personal) for o in caller.organizations
+            ],
+        )
+
+    @property
+    def current(self) -> OrganizationView:
         return next(o for o in self.organizations if o.id == self.organization.id)
 
     def can(self, minimum: Role) -> bool:
@@ -87,7 +134,7 @@ async def optional_caller(
         ),
         organizations=organizations,
     )
-    request.state.caller = caller
+    request.state.caller = CallerView.of(caller)
     return caller
 
 

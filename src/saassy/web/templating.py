@@ -20,6 +20,19 @@ from saassy.kit.time import utcnow
 from saassy.web.csrf import FORM_FIELD, attach_csrf_cookie, csrf_token
 from saassy.web.flash import Kind, clear_flash, flash, read_flash
 
+# Pages run only our own script and styles; `style` attributes (bar widths) are the exception.
+# No frame may embed a page (clickjacking), no form may post elsewhere.
+PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; "
+        "style-src-attr 'unsafe-inline'; img-src 'self' data:; object-src 'none'; "
+        "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 env = templates.env
 env.trim_blocks = True
@@ -128,7 +141,7 @@ def render(
         template,
         page,
         status_code=status_code,
-        headers={"Cache-Control": "no-store", **(headers or {})},
+        headers={**PAGE_HEADERS, **(headers or {})},
     )
     attach_csrf_cookie(request, response, settings)
     if message is not None:
