@@ -175,6 +175,8 @@ def test_a_bad_egress_setting_names_the_variable_and_the_entry(
         ('[plans.free]\nname = "Free"\nprise = 3\n', "plans.free.prise"),
         ('default_plan = "gold"\n[plans.free]\nname = "Free"\n', "gold"),
         ("[branding\nname = 1\n", "not valid TOML"),
+        ('[branding]\naccent_colour = "#ffcc00"\n[plans.free]\nname = "F"\n', "1.5:1"),
+        ('[branding]\naccent_colour = "blue"\n[plans.free]\nname = "F"\n', "accent_colour"),
     ],
 )
 def test_a_broken_catalog_error_names_the_file_and_the_key(
@@ -192,6 +194,19 @@ def test_a_missing_catalog_file_is_named(tmp_path: Path) -> None:
     missing = tmp_path / "nowhere.toml"
     with pytest.raises(ConfigError, match=r"nowhere\.toml: file not found"):
         load_settings(config=missing).catalog  # noqa: B018
+
+
+@pytest.mark.parametrize(
+    ("logo", "message"), [("logo.png", "no file at"), ("logo.gif", "is not one of")]
+)
+def test_a_logo_that_cannot_be_served_stops_start_up(
+    tmp_path: Path, logo: str, message: str
+) -> None:
+    (tmp_path / "logo.gif").write_bytes(b"GIF89a")
+    path = tmp_path / "saassy.toml"
+    path.write_text(f'[branding]\nlogo = "{logo}"\n[plans.free]\nname = "Free"\n')
+    with pytest.raises(ConfigError, match=f"branding.logo: .*{message}"):
+        load_settings(config=path).catalog  # noqa: B018
 
 
 def write_catalog(path: Path, name: str) -> Path:

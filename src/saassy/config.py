@@ -24,7 +24,7 @@ from saassy.egress.resolver import parse_pinned_hosts
 from saassy.kit.catalog_model import catalog_error_lines
 from saassy.kit.secret_key import SecretKeyError, check_secret_key, missing_secret_key_message
 from saassy.kit.security import PasswordHasher, password_hasher
-from saassy.plans.catalog import Catalog
+from saassy.plans.catalog import LOGO_TYPES, Catalog
 from saassy.tasks.catalog import PROCESS_ONLY, RuntimeKind, runtime_context
 from saassy.vault.key_file import build_keyring, missing_keys_message
 from saassy.vault.keys import KeyRing, VaultKeyError, parse_ring
@@ -227,6 +227,7 @@ class Settings(BaseSettings):
     def catalog(self) -> Catalog:
         catalog = load_catalog(self.config_path, self.runtimes)
         refuse_unreachable_destinations(catalog, self.config_path, self.egress_allow_private)
+        refuse_missing_logo(catalog, self.config_path)
         return catalog
 
     @cached_property
@@ -241,6 +242,17 @@ class Settings(BaseSettings):
             )
         except VaultKeyError as exc:
             raise ConfigError(str(exc)) from None
+
+
+def refuse_missing_logo(catalog: Catalog, path: Path) -> None:
+    logo = catalog.branding.logo_path(path.parent)
+    if logo is None:
+        return
+    if logo.suffix.lower() not in LOGO_TYPES:
+        kinds = ", ".join(sorted(LOGO_TYPES))
+        raise ConfigError(f"{path}: branding.logo: {logo.name!r} is not one of {kinds}")
+    if not logo.is_file():
+        raise ConfigError(f"{path}: branding.logo: no file at {logo}")
 
 
 def refuse_unreachable_destinations(catalog: Catalog, path: Path, allow_private: list[str]) -> None:

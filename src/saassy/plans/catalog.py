@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from decimal import Decimal
+from pathlib import Path
 from typing import Annotated, Any
 
 from limits import parse as parse_rate_limit
@@ -112,6 +113,7 @@ def apply_overrides(plan: Plan, overrides: Mapping[str, Any]) -> Plan:
 
 
 HEX_COLOUR = r"^#[0-9a-fA-F]{6}$"
+LOGO_TYPES = {".png": "image/png", ".svg": "image/svg+xml", ".webp": "image/webp"}
 # Buttons put white text on the accent colour: WCAG AA asks 4.5:1 for normal text.
 MIN_ACCENT_CONTRAST = 4.5
 
@@ -169,6 +171,13 @@ class Branding(CatalogModel):
     # Markdown (no HTML) for /legal/terms and /legal/privacy; empty: the page says so.
     terms: str = ""
     privacy: str = ""
+
+    def logo_path(self, config_dir: Path) -> Path | None:
+        """The logo file, relative paths taken from the directory of saassy.toml."""
+        if self.logo is None:
+            return None
+        path = Path(self.logo)
+        return path if path.is_absolute() else config_dir / path
 
     @field_validator("accent_colour")
     @classmethod

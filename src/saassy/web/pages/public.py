@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from markdown_it import MarkdownIt
@@ -11,13 +9,13 @@ from markupsafe import Markup
 
 from saassy.deps import SettingsDep
 from saassy.kit.errors import NotFound
+from saassy.plans.catalog import LOGO_TYPES
 from saassy.tasks.service import list_task_types
 from saassy.web.caller import MaybeCaller
 from saassy.web.templating import render
 
 router = APIRouter()
 
-LOGO_TYPES = {".png": "image/png", ".svg": "image/svg+xml", ".webp": "image/webp"}
 # Markdown from the operator's config, never HTML: "js-default" turns raw HTML off.
 markdown = MarkdownIt("js-default")
 
@@ -82,15 +80,10 @@ async def theme(settings: SettingsDep) -> Response:
 
 @router.get("/brand/logo")
 async def logo(settings: SettingsDep) -> Response:
-    name = settings.catalog.branding.logo
-    if not name:
+    path = settings.catalog.branding.logo_path(settings.config_path.parent)
+    if path is None:
         raise NotFound("Logo")
-    path = Path(name)
-    if not path.is_absolute():
-        path = settings.config_path.parent / path
-    media_type = LOGO_TYPES.get(path.suffix.lower())
-    if media_type is None or not path.is_file():
-        raise NotFound("Logo")
+    media_type = LOGO_TYPES[path.suffix.lower()]  # checked at start-up
     # An SVG may hold script: served as an image that can run nothing even if opened directly.
     return FileResponse(
         path,
