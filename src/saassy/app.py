@@ -29,7 +29,7 @@ from saassy.kit.errors import ErrorResponse
 from saassy.kit.handlers import install_error_handlers
 from saassy.kit.instance import instance_id
 from saassy.kit.logging import configure_logging
-from saassy.kit.ratelimit import RateLimiter, create_storage
+from saassy.kit.ratelimit import RateLimiter, RateLimitHeaders, create_storage
 from saassy.organizations.router import invitations_router
 from saassy.organizations.router import router as organizations_router
 from saassy.plans.router import router as plans_router
@@ -138,6 +138,7 @@ def create_app(
         docs_url="/api/docs",
         redoc_url=None,
     )
+    app.add_middleware(RateLimitHeaders)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     if settings.trusted_proxies:
         # Outermost, so every part of the app sees the client the proxy saw.

@@ -2,7 +2,7 @@
 
 `Authorization: Bearer <token>` carries either an access token (a JWT from login) or an API key
 (`sk_...`). Either way the result is a `Principal`; the API rate limit of the caller's plan is
-counted here, per API key or per user.
+counted here, per API key or per user, and its `X-RateLimit-*` headers go on the answer.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from saassy.auth.repository import AuthRepository
 from saassy.kit.db import yield_sqlite_lock
 from saassy.kit.deps import ClientIP, Context, Session
 from saassy.kit.errors import Forbidden, NotFound, Unauthorized
+from saassy.kit.ratelimit import expose
 from saassy.kit.security import InvalidAccessToken, decode_access_token, token_digest
 from saassy.kit.time import utcnow
 from saassy.models import Role
@@ -81,6 +82,7 @@ async def _principal_from_access_token(session: Session, ctx: Context, token: st
 
 
 async def get_principal(
+    request: Request,
     session: Session,
     ctx: Context,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
@@ -106,7 +108,7 @@ async def get_principal(
         if organization_id
         else catalog.plan(catalog.default_plan)
     )
-    await ctx.limiter.hit(plan.api_rate_limit, "api", *principal.rate_limit_key)
+    expose(request, await ctx.limiter.hit(plan.api_rate_limit, "api", *principal.rate_limit_key))
     return principal
 
 
@@ -174,4 +176,4 @@ OrganizationAdmin = Annotated[ActiveOrganization, require_role(Role.admin)]
 
 async def anonymous_rate_limit(request: Request, ctx: Context, ip: ClientIP) -> None:
     """Per-IP limit for endpoints anyone may call (sign-up, plans, magic links)."""
-    await ctx.limiter.hit(ctx.settings.anonymous_limit_per_ip, "anon", ip)
+    expose(request, await ctx.limiter.hit(ctx.settings.anonymous_limit_per_ip, "anon", ip))
