@@ -8,9 +8,16 @@ from collections.abc import AsyncIterator, Callable
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.async_api import Browser, Page, Route, WebSocketRoute, async_playwright
+from fastapi import FastAPI
+from playwright.async_api import (
+    Browser,
+    Page,
+    Route,
+    WebSocketRoute,
+    async_playwright,
+    expect,
+)
 
-from saassy.app import create_app
 from saassy.config import Settings
 from tests.browser.support import DESKTOP, LiveServer
 from tests.processes import free_port, serving
@@ -25,8 +32,10 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
-# Every Playwright call fails after this instead of hanging the test until pytest-timeout.
+# Every Playwright call and `expect` fails after this instead of hanging the test until
+# pytest-timeout; generous, since a loaded 2-core CI machine draws a big page in seconds.
 CALL_TIMEOUT_MS = 15_000
+expect.set_options(timeout=CALL_TIMEOUT_MS)
 
 
 def is_local(url: str) -> bool:
@@ -90,12 +99,21 @@ async def page(browser: Browser, blocked_requests: list[str]) -> AsyncIterator[P
 
 
 @pytest.fixture
-async def live_server(settings_factory: Callable[..., Settings]) -> AsyncIterator[LiveServer]:
-    """The app behind a real uvicorn on loopback, its e-mailed links pointing at itself; no
-    engine and no e-mail relay run, so what was sent waits in the outbox (`mails_to`)."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    app = create_app(settings_factory(base_url=url), background=False)
-    async with app.router.lifespan_context(app), serving(app, port) as served:
-        assert served == url
+def live_port() -> int:
+    """The port `live_server` will listen on, chosen before the app's settings are made."""
+    return free_port()
+
+
+@pytest.fixture
+def settings(settings_factory: Callable[..., Settings], live_port: int) -> Settings:
+    """The tests' settings, with e-mailed links pointing at the live server."""
+    return settings_factory(base_url=f"http://127.0.0.1:{live_port}")
+
+
+@pytest.fixture
+async def live_server(app: FastAPI, live_port: int) -> AsyncIterator[LiveServer]:
+    """The tests' `app` (so `ctx`, `client` and `signup` act on the same one) behind a real
+    uvicorn on loopback. No e-mail relay runs, so what was sent waits in the outbox
+    (`mails_to`); no engine either, unless the test starts one on `ctx`."""
+    async with serving(app, live_port) as url:
         yield LiveServer(url, app.state.ctx)

@@ -1,14 +1,16 @@
 """The browser harness itself: requests off this machine are refused and counted, axe-core
-catches a serious problem, screenshots come at both widths."""
+catches a serious problem, screenshots come at both widths, e-mailed links lead to the server."""
 
 from __future__ import annotations
 
 import struct
 
+import httpx
 import pytest
 from playwright.async_api import Page
 
-from tests.browser.support import assert_accessible, links_in, screenshot
+from tests.browser.support import LiveServer, assert_accessible, links_in, mails_to, screenshot
+from tests.conftest import SignUp
 
 UNLABELLED = '<html lang="en"><title>t</title><main><img src="/logo.png"></main></html>'
 
@@ -52,3 +54,18 @@ async def test_screenshots_at_both_widths(page: Page) -> None:
 def test_links_in_an_email_body() -> None:
     body = "Confirm: http://127.0.0.1:8000/login/magic?token=abc_-1\nThanks."
     assert links_in(body) == ["http://127.0.0.1:8000/login/magic?token=abc_-1"]
+
+
+async def test_a_mailed_link_points_at_the_live_server(
+    page: Page, live_server: LiveServer, client: httpx.AsyncClient, signup: SignUp
+) -> None:
+    account = await signup()
+    response = await client.post("/api/v1/auth/magic-link", json={"email": account.email})
+    assert response.status_code == 202, response.text
+    mails = await mails_to(live_server, account.email)
+    links = [link for mail in mails for link in links_in(mail.body) if "/login/magic" in link]
+    assert len(links) == 1, mails
+    assert links[0].startswith(f"{live_server.url}/login/magic?token=")
+    opened = await page.goto(links[0])  # whatever the dashboard shows there, this server answers
+    assert opened is not None
+    assert opened.url == links[0]
