@@ -95,14 +95,15 @@ def run_dev(run_server: StartServer) -> Callable[..., tuple[str, Path]]:
 
 
 @asynccontextmanager
-async def serving(app: FastAPI) -> AsyncIterator[str]:
+async def serving(app: FastAPI, port: int = 0) -> AsyncIterator[str]:
     """`app` (its lifespan already entered) behind a real uvicorn on loopback, configured as
-    every Saassy server is; yields its base URL."""
+    every Saassy server is, on `port` (else a free one); yields its base URL."""
     server = uvicorn.Server(
         uvicorn.Config(
-            app, host="127.0.0.1", port=0, lifespan="off", log_level="warning", **server_options()
+            app, host="127.0.0.1", port=port, lifespan="off", log_level="warning",
+            **server_options(),
         )
-    )
+    )  # fmt: skip
     task = asyncio.create_task(server.serve())
     while not server.started:  # uvicorn offers no start-up event
         if task.done():

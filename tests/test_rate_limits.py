@@ -1,4 +1,5 @@
-"""API rate limits per API key, per user and per IP: the N+1th request is 429 with Retry-After.
+"""API rate limits per API key, per user and per IP: the N+1th request is 429 with Retry-After;
+every counted answer says where the caller stands (`X-RateLimit-*`).
 
 Each test runs against the in-memory storage and against a real Redis.
 """
@@ -68,6 +69,37 @@ def _assert_limited(response: httpx.Response, limit: int) -> None:
     assert 1 <= int(retry_after) <= 60
     assert response.headers["X-RateLimit-Limit"] == str(limit)
     assert response.headers["X-RateLimit-Remaining"] == "0"
+    # Reset counts seconds from now, as Retry-After does (not an epoch time).
+    assert response.headers["X-RateLimit-Reset"] == retry_after
+
+
+async def test_successful_answers_count_down(client: httpx.AsyncClient, signup: SignUp) -> None:
+    account = await signup()
+    remaining = []
+    for _ in range(API_LIMIT):
+        response = await client.get("/api/v1/usage", headers=account.headers)
+        assert response.status_code == 200, response.text
+        assert response.headers["X-RateLimit-Limit"] == str(API_LIMIT)
+        assert 1 <= int(response.headers["X-RateLimit-Reset"]) <= 60
+        remaining.append(int(response.headers["X-RateLimit-Remaining"]))
+    assert remaining == list(range(API_LIMIT - 1, -1, -1))
+    _assert_limited(await client.get("/api/v1/usage", headers=account.headers), API_LIMIT)
+
+
+async def test_errors_and_answers_an_endpoint_builds_carry_them_too(
+    client: httpx.AsyncClient, signup: SignUp
+) -> None:
+    account = await signup()  # the first anonymous call from this address
+    missing = await client.get(f"/api/v1/tasks/{uuid.uuid4()}", headers=account.headers)
+    assert missing.status_code == 404, missing.text
+    assert missing.headers["X-RateLimit-Remaining"] == str(API_LIMIT - 1)
+    logout = await client.post("/api/v1/auth/logout", json={"refresh_token": account.refresh_token})
+    assert logout.status_code == 204  # a Response the endpoint made itself
+    assert logout.headers["X-RateLimit-Limit"] == str(ANONYMOUS_LIMIT)
+    assert logout.headers["X-RateLimit-Remaining"] == str(ANONYMOUS_LIMIT - 2)
+    unauthenticated = await client.get("/api/v1/usage")
+    assert unauthenticated.status_code == 401
+    assert "X-RateLimit-Limit" not in unauthenticated.headers  # nobody was counted
 
 
 async def test_per_user(client: httpx.AsyncClient, signup: SignUp) -> None:

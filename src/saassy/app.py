@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 
 from fastapi import APIRouter, FastAPI
+from fastapi_offline import FastAPIOffline
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from saassy import __version__
@@ -29,7 +30,7 @@ from saassy.kit.errors import ErrorResponse
 from saassy.kit.handlers import install_error_handlers
 from saassy.kit.instance import instance_id
 from saassy.kit.logging import configure_logging
-from saassy.kit.ratelimit import RateLimiter, create_storage
+from saassy.kit.ratelimit import RateLimiter, RateLimitHeaders, create_storage
 from saassy.organizations.router import invitations_router
 from saassy.organizations.router import router as organizations_router
 from saassy.plans.router import router as plans_router
@@ -131,14 +132,20 @@ def create_app(
             await ctx.limiter.close()
             await engine.dispose()
 
-    app = FastAPI(
+    # Swagger UI from the assets inside the fastapi-offline wheel: the docs work offline and
+    # load nothing from a CDN; no validator badge either (it would fetch from swagger.io).
+    app = FastAPIOffline(
         title=f"{settings.catalog.branding.name} API",
         version=__version__,
         lifespan=lifespan,
         openapi_url="/api/openapi.json",
         docs_url="/api/docs",
         redoc_url=None,
+        static_url="/api/docs/assets",
+        swagger_ui_oauth2_redirect_url="/api/docs/oauth2-redirect",
+        swagger_ui_parameters={"validatorUrl": None},
     )
+    app.add_middleware(RateLimitHeaders)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     if settings.trusted_proxies:
         # Outermost, so every part of the app sees the client the proxy saw.

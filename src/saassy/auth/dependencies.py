@@ -2,7 +2,7 @@
 
 `Authorization: Bearer <token>` carries either an access token (a JWT from login) or an API key
 (`sk_...`). Either way the result is a `Principal`; the API rate limit of the caller's plan is
-counted here, per API key or per user.
+counted here, per API key or per user, and its `X-RateLimit-*` headers go on the answer.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from saassy.auth.repository import AuthRepository
 from saassy.deps import ClientIP, Context, Session
 from saassy.kit.db import yield_sqlite_lock
 from saassy.kit.errors import Forbidden, NotFound, Unauthorized
+from saassy.kit.ratelimit import expose
 from saassy.kit.security import InvalidAccessToken, decode_access_token, token_digest
 from saassy.kit.time import utcnow
 from saassy.models import Role
@@ -90,7 +91,11 @@ async def _principal_from_access_token(session: Session, ctx: Context, token: st
 
 
 async def admit_call(
-    session: Session, ctx: Context, principal: Principal, organization_id: uuid.UUID | None
+    request: Request,
+    session: Session,
+    ctx: Context,
+    principal: Principal,
+    organization_id: uuid.UUID | None,
 ) -> None:
     """Count the call against the rate limit of the organization's effective plan (the
     caller's default one when None); API and dashboard callers alike."""
@@ -107,10 +112,11 @@ async def admit_call(
         if organization_id and organization_id in principal.plans
         else catalog.plan(catalog.default_plan)
     )
-    await ctx.limiter.hit(plan.api_rate_limit, "api", *principal.rate_limit_key)
+    expose(request, await ctx.limiter.hit(plan.api_rate_limit, "api", *principal.rate_limit_key))
 
 
 async def get_principal(
+    request: Request,
     session: Session,
     ctx: Context,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
@@ -122,7 +128,7 @@ async def get_principal(
         principal = await _principal_from_api_key(session, token)
     else:
         principal = await _principal_from_access_token(session, ctx, token)
-    await admit_call(session, ctx, principal, None)
+    await admit_call(request, session, ctx, principal, None)
     return principal
 
 
@@ -190,4 +196,4 @@ OrganizationAdmin = Annotated[ActiveOrganization, require_role(Role.admin)]
 
 async def anonymous_rate_limit(request: Request, ctx: Context, ip: ClientIP) -> None:
     """Per-IP limit for endpoints anyone may call (sign-up, plans, magic links)."""
-    await ctx.limiter.hit(ctx.settings.anonymous_limit_per_ip, "anon", ip)
+    expose(request, await ctx.limiter.hit(ctx.settings.anonymous_limit_per_ip, "anon", ip))

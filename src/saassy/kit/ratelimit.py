@@ -1,7 +1,8 @@
 """Rate limits through the `limits` library: in memory by default, Redis when configured.
 
 A moving window counts exactly (no burst at window edges). Over the limit, `RateLimited`
-carries `Retry-After` (whole seconds until a slot frees) and the `X-RateLimit-*` headers.
+carries `Retry-After` (whole seconds until a slot frees) and the `X-RateLimit-*` headers; under
+it, `hit` returns the same figures, and `RateLimitHeaders` puts them on the answer.
 """
 
 from __future__ import annotations
@@ -9,12 +10,16 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from dataclasses import dataclass
 from functools import lru_cache
 
 import coredis
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
+from limits.util import WindowStats
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from saassy.kit.errors import RateLimited
 
@@ -32,6 +37,32 @@ def create_storage(redis_url: str | None) -> Storage:
     return RedisStorage(f"async+{redis_url}", connection_pool=pool)  # type: ignore[arg-type]
 
 
+# Where a request's counted limit waits for `RateLimitHeaders` (the ASGI scope's state).
+SCOPE_STATE_KEY = "rate_limit"
+
+
+@dataclass(frozen=True)
+class WindowState:
+    """A limit as the caller stands after a request: what `X-RateLimit-*` tells them."""
+
+    limit: int
+    remaining: int
+    # Whole seconds until the oldest counted request leaves the window and frees a slot.
+    reset_after_s: int
+
+    @classmethod
+    def of(cls, item: RateLimitItem, stats: WindowStats) -> WindowState:
+        reset_after_s = max(1, math.ceil(stats.reset_time - time.time()))
+        return cls(item.amount, max(0, stats.remaining), reset_after_s)
+
+    def headers(self) -> dict[str, str]:
+        return {
+            "X-RateLimit-Limit": str(self.limit),
+            "X-RateLimit-Remaining": str(self.remaining),
+            "X-RateLimit-Reset": str(self.reset_after_s),
+        }
+
+
 class RateLimiter:
     """Named limits over a shared storage; a hit over the limit raises RateLimited."""
 
@@ -41,23 +72,23 @@ class RateLimiter:
         self._strategy = MovingWindowRateLimiter(storage)
 
     async def _refuse(self, item: RateLimitItem, key: tuple[str, ...], message: str) -> None:
-        stats = await self._strategy.get_window_stats(item, self.namespace, *key)
-        retry_after = max(1, math.ceil(stats.reset_time - time.time()))
-        error = RateLimited(retry_after, message)
-        error.headers.update(
-            {
-                "X-RateLimit-Limit": str(item.amount),
-                "X-RateLimit-Remaining": "0",
-                "X-RateLimit-Reset": str(retry_after),
-            }
-        )
+        state = await self._state(item, key)
+        error = RateLimited(state.reset_after_s, message)
+        error.headers.update(state.headers() | {"X-RateLimit-Remaining": "0"})
         raise error
 
-    async def hit(self, limit: str, *key: str, message: str = "Too many requests.") -> None:
-        """Count one request against `limit` for `key`; raise RateLimited when over it."""
+    async def _state(self, item: RateLimitItem, key: tuple[str, ...]) -> WindowState:
+        return WindowState.of(
+            item, await self._strategy.get_window_stats(item, self.namespace, *key)
+        )
+
+    async def hit(self, limit: str, *key: str, message: str = "Too many requests.") -> WindowState:
+        """Count one request against `limit` for `key`; raise RateLimited when over it, else
+        say where the caller stands."""
         item = parse_limit(limit)
         if not await self._strategy.hit(item, self.namespace, *key):
             await self._refuse(item, key, message)
+        return await self._state(item, key)
 
     async def check(self, limit: str, *key: str, message: str = "Too many requests.") -> None:
         """Raise if the limit is already reached, without counting this call."""
@@ -82,3 +113,39 @@ class RateLimiter:
             pool = self.storage.options.get("connection_pool")
             if isinstance(pool, coredis.ConnectionPool):
                 pool.disconnect()
+
+
+def expose(request: Request, state: WindowState) -> None:
+    """Have `RateLimitHeaders` put `state` on this request's answer, whatever the endpoint
+    returns (JSON, 204, a stream, an error)."""
+    request.scope.setdefault("state", {})[SCOPE_STATE_KEY] = state
+
+
+class RateLimitHeaders:
+    """ASGI middleware: the `X-RateLimit-*` headers of the limit a request was counted against
+    on its answer. A 429 already carries its own and keeps them."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        # The request's `request.state` is this dict: made here so both sides hold the same one.
+        scope_state: dict[str, object] = scope.setdefault("state", {})
+
+        async def send_with_headers(message: Message) -> None:
+            state = scope_state.get(SCOPE_STATE_KEY)
+            if message["type"] == "http.response.start" and isinstance(state, WindowState):
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                headers += [
+                    (name.lower().encode(), value.encode())
+                    for name, value in state.headers().items()
+                    if name.lower().encode() not in present
+                ]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

@@ -121,7 +121,7 @@ async def optional_caller(
             "Your account belongs to no organization; ask an owner for an invitation.",
             code="no_organization",
         )
-    await admit_call(session, ctx, principal, chosen)
+    await admit_call(request, session, ctx, principal, chosen)
     caller = DashboardCaller(
         user=user,
         principal=principal,
