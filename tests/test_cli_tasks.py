@@ -182,6 +182,12 @@ def _ready(url: str) -> bool:
         return False
 
 
+@pytest.fixture(autouse=True)
+def no_stored_login(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The user's own `saassy login` never reaches the tests, nor theirs the user's."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+
+
 @pytest.fixture
 def tenant(server: Server) -> Tenant:
     return sign_up(server.url)
@@ -371,7 +377,7 @@ def test_bad_input_exits_1_with_the_error_code(
 def test_a_missing_api_key_is_explained(server: Server) -> None:
     result = run_cli("tasks", "list", env={"SAASSY_API_URL": server.url})
     assert result.exit_code == 1
-    assert "error: no API key: pass --api-key or set SAASSY_API_KEY" in result.output
+    assert "run `saassy login`, or pass --api-key or set SAASSY_API_KEY" in result.output
 
 
 def test_a_wrong_api_key_is_refused_without_being_printed(server: Server) -> None:
