@@ -6,7 +6,6 @@ SAASSY_DATA_DIR, else .saassy; SAASSY_DATABASE_URL over all), named on standard 
 
 from __future__ import annotations
 
-import asyncio
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
@@ -29,6 +28,8 @@ T = TypeVar("T")
 
 def _in_session(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     """Run `work` in one unit of work on the configured database."""
+    import asyncio
+
     from saassy.cli.settings import reporting_errors, say_database
     from saassy.kit.db import create_engine, create_sessionmaker, session_scope
 

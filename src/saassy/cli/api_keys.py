@@ -79,7 +79,8 @@ def revoke(
     try:
         checked = uuid.UUID(key_id)
     except ValueError:
-        fail(f"not an API key id: {key_id!r} (the id from `saassy api-keys list`, not the key)")
+        # Not echoed: it may be the key itself, given by mistake.
+        fail("not an API key id: give the id from `saassy api-keys list`, not the key")
     with api_client(api_url, api_key) as client:
         client.send("DELETE", f"/api/v1/api-keys/{checked}")
     console.print(f"revoked API key {checked}")

@@ -22,9 +22,9 @@ from httpx_sse import EventSource, ServerSentEvent, SSEError
 
 from saassy import __version__
 from saassy.cli import credentials as store
-from saassy.cli.credentials import Credentials
+from saassy.cli.credentials import DEFAULT_API_URL, Credentials
 
-DEFAULT_API_URL = "http://127.0.0.1:8000"
+__all__ = ["DEFAULT_API_URL", "ApiClient", "ApiError", "ApiUnreachable", "SessionEnded"]
 # The server sends a keepalive every 15 s on its streams: a quiet minute means a dead connection.
 STREAM_READ_TIMEOUT_S = 60.0
 Waiting = Callable[[str], AbstractContextManager[object]]

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
 from saassy.cli import credentials as store
-from saassy.cli.client import DEFAULT_API_URL, ApiClient, ApiError, ApiUnreachable, SessionEnded
 from saassy.cli.common import errors, fail, waiting
-from saassy.cli.credentials import Credentials, CredentialsUnreadable
+from saassy.cli.credentials import DEFAULT_API_URL, Credentials, CredentialsUnreadable
+
+if TYPE_CHECKING:
+    # httpx is imported once a command calls the API, not for --help or a usage error.
+    from saassy.cli.client import ApiClient, ApiError
 
 EXIT_INTERRUPTED = 130
 
@@ -87,6 +90,8 @@ def api_client(
     interrupted: str = "interrupted",
 ) -> Iterator[ApiClient]:
     """A client of the API; its failures become one clean line and exit status 1."""
+    from saassy.cli.client import ApiClient, ApiError, ApiUnreachable
+
     url, credentials = resolve(api_url, api_key, required=required)
     try:
         with ApiClient(url, credentials, waiting=waiting) as client:
@@ -102,6 +107,8 @@ def api_client(
 
 def api_failure(exc: ApiError, credentials: Credentials | None = None) -> NoReturn:
     """`error: <code>: <message>`, naming the field when the message does not."""
+    from saassy.cli.client import SessionEnded
+
     message = exc.message
     if exc.field and exc.field not in message:
         message += f" (field: {exc.field})"

@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 import typer
 
+DEFAULT_API_URL = "http://127.0.0.1:8000"  # where `saassy dev` listens
 FILE_NAME = "credentials.json"
 # Refresh a little before the access token expires, not on the first 401 after it.
 EXPIRY_MARGIN_S = 30

@@ -6,16 +6,18 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 
 from saassy.cli import credentials as store
-from saassy.cli.client import DEFAULT_API_URL, ApiClient, ApiError, ApiUnreachable
 from saassy.cli.common import console, errors, fail, waiting
 from saassy.cli.connect import check_api_key, stored_credentials
-from saassy.cli.credentials import Credentials
+from saassy.cli.credentials import DEFAULT_API_URL, Credentials
+
+if TYPE_CHECKING:
+    from saassy.cli.client import ApiClient
 
 
 def login(
@@ -43,6 +45,8 @@ def login(
     ] = False,
 ) -> None:
     """Log in with your e-mail and password, or an API key; later commands use it."""
+    from saassy.cli.client import ApiClient
+
     if api_key is not None and api_key_stdin:
         fail("give either --api-key or --api-key-stdin, not both")
     if api_key_stdin:
@@ -82,6 +86,8 @@ def login(
 
 def logout() -> None:
     """End the stored session on the server and forget the stored credential."""
+    from saassy.cli.client import ApiClient, ApiError, ApiUnreachable
+
     credentials = stored_credentials()
     if credentials is None:
         console.print("not logged in")
@@ -102,6 +108,8 @@ def logout() -> None:
 @contextmanager
 def _reporting(client: ApiClient) -> Iterator[ApiClient]:
     """The client, its failures as one clean line (a wrong password: in the API's words)."""
+    from saassy.cli.client import ApiError, ApiUnreachable
+
     try:
         with client:
             yield client

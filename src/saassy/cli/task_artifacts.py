@@ -13,17 +13,19 @@ import os
 import sys
 import tempfile
 import uuid
-from pathlib import Path, PurePosixPath
-from typing import Annotated, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from saassy.cli.client import ApiClient
 from saassy.cli.common import JsonOption, console, fail, print_json, waiting
 from saassy.cli.connect import ApiKeyOption, ApiUrlOption, api_client
 from saassy.cli.task_views import task_uuid
+
+if TYPE_CHECKING:
+    from saassy.cli.client import ApiClient
 
 TaskIdArgument = Annotated[str, typer.Argument(help="The task's id.", show_default=False)]
 
@@ -106,12 +108,8 @@ def download(
 
 def safe_relative(path: str) -> Path:
     """An artifact's path as a relative path that stays where it is put, or a clean error."""
-    parts = PurePosixPath(path).parts
-    if (
-        not parts
-        or path.startswith("/")
-        or any(p in ("", ".", "..") or "\\" in p or not p.isprintable() for p in parts)
-    ):
+    parts = path.split("/")  # as written: PurePosixPath would quietly drop "." and ""
+    if any(p in ("", ".", "..") or "\\" in p or not p.isprintable() for p in parts):
         fail(f"refusing the artifact path {path!r}: not a plain relative path")
     return Path(*parts)
 

@@ -13,15 +13,13 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from saassy.cli import task_artifacts
-from saassy.cli.client import ApiClient
 from saassy.cli.common import JsonOption, console, errors, fail, print_json
 from saassy.cli.connect import ApiKeyOption, ApiUrlOption, api_client
-from saassy.cli.task_follow import await_end, follow_to_end
 from saassy.cli.task_status import TaskStatus
 from saassy.cli.task_views import (
     WIDE_TABLE_COLUMNS,
@@ -31,6 +29,9 @@ from saassy.cli.task_views import (
     task_table,
     task_uuid,
 )
+
+if TYPE_CHECKING:
+    from saassy.cli.client import ApiClient
 
 app = typer.Typer(
     help="Submit, list, follow and cancel tasks (through the API).",
@@ -151,6 +152,8 @@ def _watch(
     client: ApiClient, task: dict[str, Any], *, wait: bool, follow: bool, as_json: bool
 ) -> dict[str, Any] | None:
     """A queued task: said and left (None), or waited for until it ends (the ended task)."""
+    from saassy.cli.task_follow import await_end, follow_to_end
+
     task_id = uuid.UUID(task["id"])
     if not (wait or follow):
         if as_json:
@@ -231,6 +234,8 @@ def logs(
     api_key: ApiKeyOption = None,
 ) -> None:
     """A task's output (stdout and stderr) so far, or live with --follow."""
+    from saassy.cli.task_follow import follow_to_end
+
     with task_api(api_url, api_key) as client:
         if not follow:
             sys.stdout.write(client.logs(task_uuid(task_id)))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -27,6 +26,8 @@ def rotate(
     config: ConfigOption = None,
 ) -> None:
     """Re-seal every vault item with the newest key of SAASSY_VAULT_KEYS; safe to repeat."""
+    import asyncio
+
     from saassy.cli.settings import reporting_errors, say_database, settings_from
     from saassy.kit.db import create_engine, create_sessionmaker
     from saassy.vault.rotation import reseal_vault
