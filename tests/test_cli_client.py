@@ -217,6 +217,8 @@ def test_the_environment_overrides_the_login_and_a_login_goes_only_to_its_url(
     own = json.loads(ok(saassy("usage", "--json")).stdout)["organization_id"]
     other = json.loads(ok(saassy("usage", "--json", SAASSY_API_KEY=tenant.key)).stdout)
     assert other["organization_id"] != own
+    empty = json.loads(ok(saassy("usage", "--json", SAASSY_API_KEY="")).stdout)
+    assert empty["organization_id"] == own  # an empty variable is no key
 
     elsewhere = f"http://127.0.0.1:{free_port()}"
     result = saassy("usage", "--api-url", elsewhere)

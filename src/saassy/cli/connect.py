@@ -65,7 +65,7 @@ def resolve(
 ) -> tuple[str, Credentials | None]:
     """The API's address and the credential for it (None only when not `required`)."""
     stored = stored_credentials()
-    if api_key is not None:
+    if api_key:  # an empty SAASSY_API_KEY is no key
         check_api_key(api_key)
         url = api_url or (stored.api_url if stored else DEFAULT_API_URL)
         return url, Credentials(url, "api_key", api_key=api_key)

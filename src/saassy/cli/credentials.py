@@ -51,7 +51,8 @@ class Credentials:
     def bearer(self) -> str:
         """The value of the Authorization header, after `Bearer `."""
         secret = self.api_key if self.kind == "api_key" else self.access_token
-        assert secret is not None
+        if not secret:
+            raise CredentialsUnreadable("the stored login holds no key or token: log in again")
         return secret
 
     @property
@@ -100,7 +101,7 @@ def load() -> Credentials | None:
         fields = {name: data[name] for name in Credentials.__dataclass_fields__ if name in data}
         credentials = Credentials(**fields)
         credentials.bearer  # noqa: B018 - a file without its secret is no credential
-    except (TypeError, AssertionError):
+    except (TypeError, CredentialsUnreadable):
         raise CredentialsUnreadable(f"{path} is not a saassy login: log in again") from None
     return credentials
 

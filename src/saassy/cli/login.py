@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -82,6 +83,8 @@ def login(
         fail(f"cannot store the credentials: {exc}")
     console.print(f"logged in to {escape(credentials.api_url)} {escape(who)}")
     errors.print(f"credentials stored in {escape(str(path))} (readable by you only)")
+    if os.environ.get("SAASSY_API_KEY"):
+        errors.print("note: SAASSY_API_KEY is set, and commands use it over this login")
 
 
 def logout() -> None:
