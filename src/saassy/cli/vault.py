@@ -28,12 +28,11 @@ def rotate(
     """Re-seal every vault item with the newest key of SAASSY_VAULT_KEYS; safe to repeat."""
     import asyncio
 
-    from saassy.cli.settings import reporting_errors, say_database, settings_from
+    from saassy.cli.settings import reporting_errors, settings_from
     from saassy.kit.db import create_engine, create_sessionmaker
     from saassy.vault.rotation import reseal_vault
 
     settings = settings_from(config=config, data_dir=data_dir)
-    say_database(settings)
 
     async def run() -> Rotation:
         engine = create_engine(settings.resolved_database_url)
