@@ -96,6 +96,17 @@ def test_db_upgrade_migrates_a_new_database_and_is_idempotent(tmp_path: Path) ->
         assert revision == head
 
 
+def test_admin_finds_the_data_dir_as_dev_does(tmp_path: Path) -> None:
+    data_dir = tmp_path / "elsewhere"
+    assert invoke("db", "upgrade", env={"SAASSY_DATA_DIR": str(data_dir)}).exit_code == 0
+    result = invoke(
+        "admin", "create-user", "dir@example.com", "--password-stdin",
+        env={"SAASSY_DATA_DIR": str(data_dir)}, input=PASSWORD + "\n",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert f"database sqlite:///{data_dir.resolve() / 'saassy.db'}" in result.stderr
+
+
 def test_db_upgrade_to_an_unknown_revision_fails_cleanly(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'saassy.db'}"
     result = invoke("db", "upgrade", "--revision", "nope", env={"SAASSY_DATABASE_URL": url})
@@ -128,6 +139,8 @@ async def test_created_user_logs_in_with_that_password(
     )
     assert result.exit_code == 0, result.output
     user_id, organization_id = ids_in(result.output)
+    # Which database it wrote to, said on stderr (without a password).
+    assert result.stderr.startswith(f"database {make_url(database_url).render_as_string()}")
 
     login = await client.post(
         "/api/v1/auth/login", json={"email": "ops@example.com", "password": PASSWORD}

@@ -146,23 +146,8 @@ def server(migrated_template: str, tmp_path_factory: pytest.TempPathFactory) -> 
     env = {k: v for k, v in os.environ.items() if not k.startswith("SAASSY_")}
     if on_postgresql():
         env["SAASSY_DATABASE_URL"] = migrated_template  # else SQLite in the data dir
-    port = free_port()
-    log = directory / "dev.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            [sys.executable, "-m", "saassy.cli", "dev", "--port", str(port),
-             "--data-dir", str(directory / "data"), "--config", str(catalog)],
-            cwd=directory, env={**env, "PYTHONUNBUFFERED": "1"}, stdout=out, stderr=out,
-        )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
+    process, url = _start_dev(directory, catalog, env)
     try:
-        deadline = time.monotonic() + 60
-        while not _ready(url):
-            if process.poll() is not None:
-                pytest.fail(f"saassy dev exited with {process.returncode}:\n{log.read_text()}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"saassy dev was not ready within 60 s:\n{log.read_text()}")
-            time.sleep(0.1)  # polling for readiness, not synchronisation
         yield Server(url, *_probe(url))
     finally:
         process.terminate()
@@ -175,11 +160,48 @@ def server(migrated_template: str, tmp_path_factory: pytest.TempPathFactory) -> 
             _truncate(migrated_template)
 
 
+def _start_dev(
+    directory: Path, catalog: Path, env: dict[str, str]
+) -> tuple[subprocess.Popen[bytes], str]:
+    """`saassy dev` on a free port, ready; again on another port if one was taken meanwhile
+    (a port found free can be bound by someone else before the server binds it)."""
+    for attempt in range(3):
+        port = free_port()
+        log = directory / f"dev-{attempt}.log"
+        with log.open("wb") as out:
+            process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+                [sys.executable, "-m", "saassy.cli", "dev", "--port", str(port),
+                 "--data-dir", str(directory / "data"), "--config", str(catalog)],
+                cwd=directory, env={**env, "PYTHONUNBUFFERED": "1"}, stdout=out, stderr=out,
+            )  # fmt: skip
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        # Ours answering, not another server that took the port: its log says it started.
+        while not ("Uvicorn running on" in log.read_text() and _ready(url)):
+            if process.poll() is not None:
+                if "address already in use" in log.read_text():
+                    break
+                pytest.fail(f"saassy dev exited with {process.returncode}:\n{log.read_text()}")
+            if time.monotonic() > deadline:
+                process.kill()
+                pytest.fail(f"saassy dev was not ready within 60 s:\n{log.read_text()}")
+            time.sleep(0.1)  # polling for readiness, not synchronisation
+        else:
+            return process, url
+    pytest.fail("saassy dev found its port taken three times")
+
+
 def _ready(url: str) -> bool:
     try:
         return httpx.get(f"{url}/ready", timeout=1).status_code == 200
     except httpx.TransportError:
         return False
+
+
+@pytest.fixture(autouse=True)
+def no_stored_login(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The user's own `saassy login` never reaches the tests, nor theirs the user's."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
 
 
 @pytest.fixture
@@ -371,7 +393,7 @@ def test_bad_input_exits_1_with_the_error_code(
 def test_a_missing_api_key_is_explained(server: Server) -> None:
     result = run_cli("tasks", "list", env={"SAASSY_API_URL": server.url})
     assert result.exit_code == 1
-    assert "error: no API key: pass --api-key or set SAASSY_API_KEY" in result.output
+    assert "run `saassy login`, or pass --api-key or set SAASSY_API_KEY" in result.output
 
 
 def test_a_wrong_api_key_is_refused_without_being_printed(server: Server) -> None:

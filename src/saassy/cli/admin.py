@@ -1,40 +1,40 @@
-"""`saassy admin`: accounts and plans, straight in the database (no server needed)."""
+"""`saassy admin`: accounts and plans, straight in the database (no server needed).
+
+The database is the one `saassy dev` uses in the same directory (--data-dir, else
+SAASSY_DATA_DIR, else .saassy; SAASSY_DATABASE_URL over all), named on standard error.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
-from pydantic import ValidationError
 from rich.markup import escape
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from saassy.accounts.schemas import SignupRequest
-from saassy.accounts.service import register_user
-from saassy.admin.service import set_plan as assign_plan
-from saassy.cli.common import (
-    ConfigOption,
-    DataDirOption,
-    console,
-    fail,
-    reporting_errors,
-    settings_from,
-)
-from saassy.config import Settings
-from saassy.kit.db import create_engine, create_sessionmaker, session_scope
+from saassy.cli.common import ConfigOption, DataDirOption, console, fail
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from saassy.config import Settings
 
 app = typer.Typer(help="Administer accounts and plans.", no_args_is_help=True)
 T = TypeVar("T")
-unit_of_work = asynccontextmanager(session_scope)
 
 
 def _in_session(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     """Run `work` in one unit of work on the configured database."""
+    import asyncio
+
+    from saassy.cli.settings import reporting_errors, say_database
+    from saassy.kit.db import create_engine, create_sessionmaker, session_scope
+
+    unit_of_work = asynccontextmanager(session_scope)
+    say_database(settings)
 
     async def run() -> T:
         engine = create_engine(settings.resolved_database_url)
@@ -76,6 +76,12 @@ def create_user(
     config: ConfigOption = None,
 ) -> None:
     """Create a user with a personal organization; asks for the password unless given."""
+    from pydantic import ValidationError
+
+    from saassy.accounts.schemas import SignupRequest
+    from saassy.accounts.service import register_user
+    from saassy.cli.settings import settings_from
+
     settings = settings_from(config=config, data_dir=data_dir)
     secret = _read_password(password, password_stdin)
     try:
@@ -105,6 +111,9 @@ def set_plan(
     config: ConfigOption = None,
 ) -> None:
     """Put an organization on a plan of the catalog, without per-customer overrides."""
+    from saassy.admin.service import set_plan as assign_plan
+    from saassy.cli.settings import settings_from
+
     settings = settings_from(config=config, data_dir=data_dir)
     try:
         org_uuid = uuid.UUID(organization_id)

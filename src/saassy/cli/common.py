@@ -1,22 +1,22 @@
-"""What the commands share: settings from the environment, clean errors, a console."""
+"""What every command shares, and nothing heavy: a console, clean errors, JSON out, a spinner.
+
+Client commands start in a tenth of a second because this module (and every client module)
+imports only typer, rich and httpx; server commands import the app inside their functions.
+"""
 
 from __future__ import annotations
 
+import json
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
-from alembic.util.exc import CommandError as AlembicError
 from rich.console import Console
 from rich.markup import escape
-from sqlalchemy.exc import DBAPIError
-
-from saassy.config import ConfigError, Settings, load_settings
-from saassy.kit.errors import SaassyError
-from saassy.kit.key_file import KeyFileError
-from saassy.kit.migrate import SchemaNotCurrent
+from rich.status import Status
 
 # Soft wrap: ids, URLs and commands stay on one line, ready to copy.
 console = Console(highlight=False, soft_wrap=True)
@@ -36,46 +36,34 @@ DataDirOption = Annotated[
         "--data-dir", help="Where the embedded database lives (else SAASSY_DATA_DIR or .saassy)."
     ),
 ]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the API's JSON, for machines.")]
 
 
-def fail(message: str) -> NoReturn:
-    """Print one clear line to standard error and exit with status 1, without a traceback."""
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print one clear line to standard error and exit (status 1), without a traceback."""
     errors.print(f"[bold red]error:[/bold red] {escape(message)}")
-    raise typer.Exit(1)
+    raise typer.Exit(code)
+
+
+def print_json(value: Any) -> None:
+    """The API's JSON on standard output, nothing else."""
+    # Plain write: rich would wrap long strings and break the JSON.
+    sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
 
 
 @contextmanager
-def reporting_errors() -> Iterator[None]:
-    """Turn the failures an operator can fix into clean messages."""
+def waiting(message: str) -> Iterator[Status | None]:
+    """A spinner on standard error while the network answers, only where a person watches
+    (None elsewhere, and inside another spinner: rich shows one at a time)."""
+    if not errors.is_terminal or _spinning:
+        yield None
+        return
+    _spinning.append(True)
     try:
-        yield
-    except (ConfigError, KeyFileError) as exc:
-        fail(str(exc))
-    except SaassyError as exc:
-        fail(exc.message)
-    except SchemaNotCurrent as exc:
-        fail(str(exc))
-    except AlembicError as exc:
-        fail(f"migration failed: {exc}")
-    except DBAPIError as exc:
-        first_line = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-        fail(
-            f"database error: {first_line} (is the database reachable and migrated? "
-            "try `saassy db upgrade`)"
-        )
-    except OSError as exc:
-        fail(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
+        with errors.status(escape(message)) as status:
+            yield status
+    finally:
+        _spinning.pop()
 
 
-def settings_from(
-    *, config: Path | None = None, data_dir: Path | None = None, **overrides: Any
-) -> Settings:
-    """Settings from the environment with the command line's options on top, catalog checked."""
-    if config is not None:
-        overrides["config"] = config
-    if data_dir is not None:
-        overrides["data_dir"] = data_dir
-    with reporting_errors():
-        settings = load_settings(**overrides)
-        settings.catalog  # noqa: B018 - a broken saassy.toml fails here, with its file and key
-    return settings
+_spinning: list[bool] = []

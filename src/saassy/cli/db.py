@@ -5,10 +5,8 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from alembic.script import ScriptDirectory
 
-from saassy.cli.common import ConfigOption, DataDirOption, console, reporting_errors, settings_from
-from saassy.kit.migrate import alembic_config, upgrade_database
+from saassy.cli.common import ConfigOption, DataDirOption, console
 
 app = typer.Typer(help="Manage the database schema.", no_args_is_help=True)
 
@@ -20,8 +18,14 @@ def upgrade(
     config: ConfigOption = None,
 ) -> None:
     """Migrate the database (SAASSY_DATABASE_URL, else the embedded one) to a revision."""
+    from alembic.script import ScriptDirectory
+
+    from saassy.cli.settings import reporting_errors, say_database, settings_from
+    from saassy.kit.migrate import alembic_config, upgrade_database
+
     settings = settings_from(config=config, data_dir=data_dir)
     url = settings.resolved_database_url
+    say_database(settings)
     with reporting_errors():
         # An unknown revision fails here, before anything connects to the database.
         ScriptDirectory.from_config(alembic_config(url)).get_revisions(revision)

@@ -6,19 +6,18 @@ import os
 import shutil
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
-from sqlalchemy.engine import make_url
 
-from saassy.app import build_runtime, create_app
-from saassy.cli.common import ConfigOption, console, reporting_errors, settings_from
-from saassy.config import Settings
-from saassy.kit.migrate import require_current_schema, upgrade_database
-from saassy.kit.secret_key import development_secret_key
-from saassy.runtime.base import IsolationLevel, Runtime
-from saassy.server import serve
+from saassy.cli.common import ConfigOption, DataDirOption, console
+
+if TYPE_CHECKING:
+    from saassy.config import Settings
+    from saassy.runtime.base import Runtime
+
+# The app, SQLAlchemy and alembic are imported inside the commands: `saassy tasks` stays fast.
 
 HostOption = Annotated[str, typer.Option(help="Address to listen on.")]
 PortOption = Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")]
@@ -27,12 +26,16 @@ PortOption = Annotated[int, typer.Option(min=1, max=65535, help="Port to listen 
 def dev(
     host: HostOption = "127.0.0.1",
     port: PortOption = 8000,
-    data_dir: Annotated[
-        Path, typer.Option(help="Where the embedded SQLite database and local files live.")
-    ] = Path(".saassy"),
+    data_dir: DataDirOption = None,
     config: ConfigOption = None,
 ) -> None:
     """Run everything in one process for development: migrate the embedded database, serve."""
+    from saassy.app import build_runtime, create_app
+    from saassy.cli.settings import reporting_errors, settings_from
+    from saassy.kit.migrate import upgrade_database
+    from saassy.kit.secret_key import development_secret_key
+    from saassy.server import serve
+
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"  # noqa: S104
     overrides: dict[str, str] = {"env": "development"}
     settings = settings_from(config=config, data_dir=data_dir, **overrides)
@@ -54,11 +57,13 @@ def dev(
 
 def first_run_hint(settings: Settings, url: str, runtime: Runtime) -> str:
     """What a newcomer needs on screen: where it runs, the docs, how to get an account."""
+    from saassy.cli.settings import redacted
+
     data_dir = "" if settings.data_dir == Path(".saassy") else f" --data-dir {settings.data_dir}"
     return "\n".join(
         [
             f"[bold]{escape(settings.catalog.branding.name)}[/bold] (saassy dev) on {url}",
-            f"  database  {escape(_redacted(settings.resolved_database_url))}",
+            f"  database  {escape(redacted(settings.resolved_database_url))}",
             f"  catalog   {escape(str(settings.config_path))}",
             isolation_line(runtime),
             *refused_lines(settings, runtime),
@@ -66,6 +71,7 @@ def first_run_hint(settings: Settings, url: str, runtime: Runtime) -> str:
             "Sign up:",
             f"  curl -X POST {url}/api/v1/auth/signup -H 'Content-Type: application/json' "
             """-d '{"email": "you@example.com", "password": "a long passphrase"}'""",
+            f"Then log in from the command line: {escape(_command())} login --api-url {url}",
             "Create a staff user (the operator's admin), in another terminal:",
             f"  {escape(_command())} admin create-user admin@example.com --staff{escape(data_dir)}",
             "E-mails (magic links, invitations) are printed here in development.",
@@ -76,6 +82,8 @@ def first_run_hint(settings: Settings, url: str, runtime: Runtime) -> str:
 
 def isolation_line(runtime: Runtime) -> str:
     """The isolation in force, in one line; loud when tasks cannot run in a sandbox."""
+    from saassy.runtime.base import IsolationLevel
+
     line = f"  isolation {escape(runtime.summary())}"
     if runtime.isolation in (IsolationLevel.unavailable, IsolationLevel.rlimits):
         return f"[bold red]{line}[/bold red]"
@@ -84,6 +92,8 @@ def isolation_line(runtime: Runtime) -> str:
 
 def refused_lines(settings: Settings, runtime: Runtime) -> list[str]:
     """Task types of the catalog this host will refuse (e.g. network without root), if any."""
+    from saassy.runtime.base import IsolationLevel
+
     refused = {
         name: why
         for name, task_type in sorted(settings.catalog.task_types.items())
@@ -110,10 +120,6 @@ def _command() -> str:
         return str(script)
 
 
-def _redacted(url: str) -> str:
-    return make_url(url).render_as_string(hide_password=True)
-
-
 def api(
     host: HostOption = "127.0.0.1",
     port: PortOption = 8000,
@@ -124,6 +130,10 @@ def api(
 
     It never migrates the database: run `saassy db upgrade` first, once per release.
     """
+    from saassy.cli.settings import reporting_errors, settings_from
+    from saassy.kit.migrate import require_current_schema
+    from saassy.server import serve
+
     if config is not None:
         # The workers build their own settings from the environment, so pass it on there.
         os.environ["SAASSY_CONFIG"] = str(config)

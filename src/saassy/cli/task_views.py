@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -13,7 +14,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from saassy.models import TaskStatus
+from saassy.cli.common import fail
+from saassy.cli.task_status import TaskStatus
 
 STATUS_STYLES = {
     TaskStatus.queued: "blue",
@@ -27,6 +29,14 @@ STATUS_STYLES = {
 INPUT_PREVIEW_CHARS = 200
 MEASURED = frozenset({"cpu_seconds", "peak_memory_mb", "wall_seconds"})
 WIDE_TABLE_COLUMNS = 110
+
+
+def task_uuid(value: str) -> uuid.UUID:
+    """A task id from the command line, or a clean error."""
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        fail(f"not a task id: {value!r}")
 
 
 def known_status(value: object) -> TaskStatus | None:

@@ -13,21 +13,25 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from saassy.cli.client import DEFAULT_API_URL, ApiError, ApiUnreachable, TaskClient
-from saassy.cli.common import console, errors, fail
-from saassy.cli.task_follow import await_end, follow_to_end
+from saassy.cli import task_artifacts
+from saassy.cli.common import JsonOption, console, errors, fail, print_json
+from saassy.cli.connect import ApiKeyOption, ApiUrlOption, api_client
+from saassy.cli.task_status import TaskStatus
 from saassy.cli.task_views import (
     WIDE_TABLE_COLUMNS,
     known_status,
     outcome_line,
     task_panel,
     task_table,
+    task_uuid,
 )
-from saassy.models import TaskStatus
+
+if TYPE_CHECKING:
+    from saassy.cli.client import ApiClient
 
 app = typer.Typer(
     help="Submit, list, follow and cancel tasks (through the API).",
@@ -42,54 +46,22 @@ EXIT_CODES = {
     TaskStatus.timed_out: 4,
     TaskStatus.canceled: 5,
 }
-EXIT_INTERRUPTED = 130
-
-ApiUrlOption = Annotated[
-    str, typer.Option("--api-url", envvar="SAASSY_API_URL", help="The Saassy API's address.")
-]
-ApiKeyOption = Annotated[
-    str | None,
-    typer.Option(
-        "--api-key",
-        envvar="SAASSY_API_KEY",
-        show_default=False,
-        help="An API key (sk_...); prefer the SAASSY_API_KEY variable, out of shell history.",
-    ),
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print the API's JSON, for machines.")]
 TaskIdArgument = Annotated[str, typer.Argument(help="The task's id.", show_default=False)]
+WaitOption = Annotated[bool, typer.Option("--wait", help="Wait until the task ends.")]
+FollowOption = Annotated[
+    bool, typer.Option("--follow", "-f", help="Stream the task's logs until it ends.")
+]
 
 
 @contextmanager
-def api_client(api_url: str, api_key: str | None) -> Iterator[TaskClient]:
-    """A client of the API; its failures become one clean line and exit status 1."""
-    if not api_key:
-        fail(
-            "no API key: pass --api-key or set SAASSY_API_KEY "
-            "(create one in the dashboard or with POST /api/v1/api-keys)"
-        )
-    if not (api_key.isascii() and api_key.isprintable()) or " " in api_key:
-        fail("the API key is malformed (expected sk_...); check --api-key or SAASSY_API_KEY")
-    try:
-        with TaskClient(api_url, api_key) as client:
-            yield client
-    except ApiError as exc:
-        api_failure(exc)
-    except ApiUnreachable as exc:
-        fail(f"{exc} (is the server running? set --api-url or SAASSY_API_URL)")
-    except KeyboardInterrupt:
-        errors.print("interrupted: the task goes on; see it with `saassy tasks show <id>`")
-        raise typer.Exit(EXIT_INTERRUPTED) from None
-
-
-def api_failure(exc: ApiError) -> NoReturn:
-    """`error: <code>: <message>`, naming the field when the message does not."""
-    message = exc.message
-    if exc.field and exc.field not in message:
-        message += f" (field: {exc.field})"
-    if exc.status_code == 401:
-        message += " (check --api-key or SAASSY_API_KEY)"
-    fail(f"{exc.code}: {message}")
+def task_api(api_url: str | None, api_key: str | None) -> Iterator[ApiClient]:
+    """The API for the task commands: Ctrl-C while waiting leaves the task running."""
+    with api_client(
+        api_url,
+        api_key,
+        interrupted="interrupted: the task goes on; see it with `saassy tasks show <id>`",
+    ) as client:
+        yield client
 
 
 def read_input(value: str) -> Any:
@@ -112,23 +84,11 @@ def read_input(value: str) -> Any:
         fail(f"{source} is not valid JSON: {exc}")
 
 
-def task_uuid(value: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        fail(f"not a task id: {value!r}")
-
-
 def exit_for(task: dict[str, Any]) -> None:
     status = known_status(task.get("status"))
     code = EXIT_CODES.get(status, 1) if status else 1
     if code:
         raise typer.Exit(code)
-
-
-def print_json(value: Any) -> None:
-    # Plain print: rich would wrap long strings and break the JSON.
-    sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
 
 
 @app.command()
@@ -148,12 +108,10 @@ def submit(
         str | None,
         typer.Option("--idempotency-key", help="Retry safely: the same key answers the same task."),
     ] = None,
-    wait: Annotated[bool, typer.Option("--wait", help="Wait until the task ends.")] = False,
-    follow: Annotated[
-        bool, typer.Option("--follow", "-f", help="Stream the task's logs until it ends.")
-    ] = False,
+    wait: WaitOption = False,
+    follow: FollowOption = False,
     as_json: JsonOption = False,
-    api_url: ApiUrlOption = DEFAULT_API_URL,
+    api_url: ApiUrlOption = None,
     api_key: ApiKeyOption = None,
 ) -> None:
     """Submit a task; with --wait or --follow, exit 0 only if it succeeds."""
@@ -162,23 +120,53 @@ def submit(
         body["input"] = read_input(input_)
     if timeout is not None:
         body["timeout_s"] = timeout
-    with api_client(api_url, api_key) as client:
-        task = client.submit(body, idempotency_key=idempotency_key)
-        task_id = uuid.UUID(task["id"])
-        if not (wait or follow):
-            if as_json:
-                print_json(task)
-            else:
-                console.print(f"queued task {task_id} ({task['type']})")
-                errors.print(f"follow it: saassy tasks logs {task_id} --follow")
-            return
+    with task_api(api_url, api_key) as client:
+        queued = client.submit(body, idempotency_key=idempotency_key)
+        task = _watch(client, queued, wait=wait, follow=follow, as_json=as_json)
+    if task is not None:
+        show_outcome(task, as_json=as_json)
+
+
+@app.command()
+def rerun(
+    task_id: TaskIdArgument,
+    wait: WaitOption = False,
+    follow: FollowOption = False,
+    as_json: JsonOption = False,
+    api_url: ApiUrlOption = None,
+    api_key: ApiKeyOption = None,
+) -> None:
+    """Submit a new task with the type, input, priority and timeout of an earlier one."""
+    with task_api(api_url, api_key) as client:
+        earlier = client.task(task_uuid(task_id))
+        body = {key: earlier[key] for key in ("type", "input", "priority", "timeout_s")}
+        queued = client.submit(body)
         if not as_json:
-            errors.print(f"queued task {task_id} ({task['type']})")
-        if follow:
-            task = follow_to_end(client, task_id, logs_to=sys.stderr if as_json else sys.stdout)
+            errors.print(f"task {queued['id']} runs task {earlier['id']} again")
+        task = _watch(client, queued, wait=wait, follow=follow, as_json=as_json)
+    if task is not None:
+        show_outcome(task, as_json=as_json)
+
+
+def _watch(
+    client: ApiClient, task: dict[str, Any], *, wait: bool, follow: bool, as_json: bool
+) -> dict[str, Any] | None:
+    """A queued task: said and left (None), or waited for until it ends (the ended task)."""
+    from saassy.cli.task_follow import await_end, follow_to_end
+
+    task_id = uuid.UUID(task["id"])
+    if not (wait or follow):
+        if as_json:
+            print_json(task)
         else:
-            task = await_end(client, task_id)
-    show_outcome(task, as_json=as_json)
+            console.print(f"queued task {task_id} ({task['type']})")
+            errors.print(f"follow it: saassy tasks logs {task_id} --follow")
+        return None
+    if not as_json:
+        errors.print(f"queued task {task_id} ({task['type']})")
+    if follow:
+        return follow_to_end(client, task_id, logs_to=sys.stderr if as_json else sys.stdout)
+    return await_end(client, task_id)
 
 
 @app.command("list")
@@ -193,12 +181,12 @@ def list_tasks(
         str | None, typer.Option(help="Continue after a previous listing (its next cursor).")
     ] = None,
     as_json: JsonOption = False,
-    api_url: ApiUrlOption = DEFAULT_API_URL,
+    api_url: ApiUrlOption = None,
     api_key: ApiKeyOption = None,
 ) -> None:
     """The organization's tasks, newest first."""
     items: list[dict[str, Any]] = []
-    with api_client(api_url, api_key) as client:
+    with task_api(api_url, api_key) as client:
         while len(items) < limit:
             page = client.list_tasks(
                 statuses=[str(s) for s in status or ()],
@@ -224,11 +212,11 @@ def list_tasks(
 def show(
     task_id: TaskIdArgument,
     as_json: JsonOption = False,
-    api_url: ApiUrlOption = DEFAULT_API_URL,
+    api_url: ApiUrlOption = None,
     api_key: ApiKeyOption = None,
 ) -> None:
     """One task: status, attempts, timings, usage, error and result."""
-    with api_client(api_url, api_key) as client:
+    with task_api(api_url, api_key) as client:
         task = client.task(task_uuid(task_id))
     if as_json:
         print_json(task)
@@ -242,11 +230,13 @@ def logs(
     follow: Annotated[
         bool, typer.Option("--follow", "-f", help="Stream until the task ends; exit as it did.")
     ] = False,
-    api_url: ApiUrlOption = DEFAULT_API_URL,
+    api_url: ApiUrlOption = None,
     api_key: ApiKeyOption = None,
 ) -> None:
     """A task's output (stdout and stderr) so far, or live with --follow."""
-    with api_client(api_url, api_key) as client:
+    from saassy.cli.task_follow import follow_to_end
+
+    with task_api(api_url, api_key) as client:
         if not follow:
             sys.stdout.write(client.logs(task_uuid(task_id)))
             return
@@ -259,11 +249,11 @@ def logs(
 def cancel(
     task_id: TaskIdArgument,
     as_json: JsonOption = False,
-    api_url: ApiUrlOption = DEFAULT_API_URL,
+    api_url: ApiUrlOption = None,
     api_key: ApiKeyOption = None,
 ) -> None:
     """Cancel a task: a queued one at once, a running one within seconds."""
-    with api_client(api_url, api_key) as client:
+    with task_api(api_url, api_key) as client:
         at_once, task = client.cancel(task_uuid(task_id))
     if as_json:
         print_json(task)
@@ -280,3 +270,7 @@ def show_outcome(task: dict[str, Any], *, as_json: bool) -> None:
     else:
         console.print(task_panel(task))
     exit_for(task)
+
+
+app.command()(task_artifacts.artifacts)
+app.command()(task_artifacts.download)

@@ -1,0 +1,69 @@
+"""What the server commands share: settings from the environment and the operator's errors.
+
+Heavy (the configuration, SQLAlchemy, alembic): imported only inside server commands.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic.util.exc import CommandError as AlembicError
+from rich.markup import escape
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+
+from saassy.cli.common import errors, fail
+from saassy.config import ConfigError, Settings, load_settings
+from saassy.kit.errors import SaassyError
+from saassy.kit.key_file import KeyFileError
+from saassy.kit.migrate import SchemaNotCurrent
+
+
+@contextmanager
+def reporting_errors() -> Iterator[None]:
+    """Turn the failures an operator can fix into clean messages."""
+    try:
+        yield
+    except (ConfigError, KeyFileError) as exc:
+        fail(str(exc))
+    except SaassyError as exc:
+        fail(exc.message)
+    except SchemaNotCurrent as exc:
+        fail(str(exc))
+    except AlembicError as exc:
+        fail(f"migration failed: {exc}")
+    except DBAPIError as exc:
+        first_line = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        fail(
+            f"database error: {first_line} (is the database reachable and migrated? "
+            "try `saassy db upgrade`)"
+        )
+    except OSError as exc:
+        fail(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
+
+
+def settings_from(
+    *, config: Path | None = None, data_dir: Path | None = None, **overrides: Any
+) -> Settings:
+    """Settings from the environment with the command line's options on top, catalog checked."""
+    if config is not None:
+        overrides["config"] = config
+    if data_dir is not None:
+        overrides["data_dir"] = data_dir
+    with reporting_errors():
+        settings = load_settings(**overrides)
+        settings.catalog  # noqa: B018 - a broken saassy.toml fails here, with its file and key
+    return settings
+
+
+def redacted(url: str) -> str:
+    """A database URL without its password, fit to print."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def say_database(settings: Settings) -> None:
+    """Name the database a command works on, on standard error: no surprise about which."""
+    errors.print(f"database {escape(redacted(settings.resolved_database_url))}")

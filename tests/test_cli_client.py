@@ -1,0 +1,401 @@
+"""The client commands (login, api-keys, plans, task-types, usage, secrets, artifacts, rerun)
+against a real `saassy dev` process, and the weight of importing them."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+import typer
+from typer.testing import Result
+
+from saassy.cli import credentials
+from saassy.cli.task_artifacts import safe_relative
+from tests import test_cli_tasks
+from tests.test_cli_tasks import Server, Tenant, free_port, run_cli
+
+# The task commands' fixtures: one `saassy dev` per module, a tenant with an API key.
+server = test_cli_tasks.server
+tenant = test_cli_tasks.tenant
+engine_tenant = test_cli_tasks.engine_tenant
+
+PASSWORD = "correct horse battery"
+CLIENT_MODULES = [
+    "saassy.cli",
+    "saassy.cli.api_keys",
+    "saassy.cli.catalog",
+    "saassy.cli.client",
+    "saassy.cli.connect",
+    "saassy.cli.credentials",
+    "saassy.cli.login",
+    "saassy.cli.secrets",
+    "saassy.cli.task_artifacts",
+    "saassy.cli.task_follow",
+    "saassy.cli.task_views",
+    "saassy.cli.tasks",
+]
+HEAVY = ("saassy.app", "saassy.models", "saassy.config", "sqlalchemy", "alembic", "fastapi")
+
+
+@pytest.fixture(autouse=True)
+def config_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test logs in to its own config dir, never the user's."""
+    home = tmp_path / "config"
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home))
+    return home / "saassy"
+
+
+def saassy(*args: str, input: str | None = None, **env: str | None) -> Result:
+    """`saassy ...` with no SAASSY_* variable but those given: the stored login decides."""
+    return run_cli(*args, env=dict(env), input=input)
+
+
+def ok(result: Result) -> Result:
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def logged_in(server: Server) -> tuple[str, str]:
+    """A new user, logged in with e-mail and password: (e-mail, organization id)."""
+    email = f"login-{uuid.uuid4().hex[:10]}@example.com"
+    signup = httpx.post(
+        f"{server.url}/api/v1/auth/signup", json={"email": email, "password": PASSWORD}
+    )
+    assert signup.status_code == 201, signup.text
+    ok(
+        saassy(
+            "login", "--api-url", server.url, "--email", email, "--password-stdin",
+            input=PASSWORD + "\n",
+        )
+    )  # fmt: skip
+    return email, signup.json()["organization"]["id"]
+
+
+def stored() -> dict[str, object]:
+    data: dict[str, object] = json.loads(credentials.credentials_path().read_text())
+    return data
+
+
+# --- import weight -----------------------------------------------------------------------------
+
+
+def test_client_commands_import_neither_the_app_nor_the_database() -> None:
+    code = (
+        "import json, sys\n"
+        + "".join(f"import {module}\n" for module in CLIENT_MODULES)
+        + "print(json.dumps(sorted(sys.modules)))"
+    )
+    loaded = json.loads(
+        subprocess.run(  # noqa: S603 - our own interpreter
+            [sys.executable, "-c", code], check=True, capture_output=True, text=True
+        ).stdout
+    )
+    heavy = [m for m in loaded if any(m == h or m.startswith(h + ".") for h in HEAVY)]
+    assert heavy == []
+
+
+def test_the_client_copies_agree_with_the_server() -> None:
+    from saassy.cli.secrets import SECRET_NAME
+    from saassy.cli.task_status import TaskStatus as ClientStatus
+    from saassy.cli.vault import BATCH_SIZE
+    from saassy.models import TaskStatus
+    from saassy.tasks.catalog import SECRET_NAME_PATTERN
+    from saassy.vault.rotation import BATCH_SIZE as ROTATION_BATCH_SIZE
+
+    assert {(s.value, s.terminal) for s in ClientStatus} == {
+        (s.value, s.terminal) for s in TaskStatus
+    }
+    assert f"^{SECRET_NAME.pattern}$" == SECRET_NAME_PATTERN
+    assert BATCH_SIZE == ROTATION_BATCH_SIZE
+
+
+# --- login, logout -----------------------------------------------------------------------------
+
+
+def test_login_stores_the_session_for_the_user_only(server: Server, config_home: Path) -> None:
+    email, _ = logged_in(server)
+    path = config_home / "credentials.json"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(config_home.stat().st_mode) == 0o700
+    saved = stored()
+    assert (saved["api_url"], saved["kind"], saved["email"]) == (server.url, "session", email)
+    assert saved["access_token"]
+    assert saved["refresh_token"]
+    assert [p.name for p in config_home.iterdir() if p.name.startswith(".credentials")] == []
+
+    usage = json.loads(ok(saassy("usage", "--json")).stdout)  # no URL, no key: the login's
+    assert usage["plan"]["key"] == "free"
+
+
+def test_a_wrong_password_stores_nothing(server: Server, config_home: Path) -> None:
+    email = f"nobody-{uuid.uuid4().hex[:8]}@example.com"
+    result = saassy(
+        "login", "--api-url", server.url, "--email", email, "--password-stdin", input="wrong\n"
+    )
+    assert result.exit_code == 1
+    assert "error: invalid_credentials" in result.stderr
+    assert not (config_home / "credentials.json").exists()
+
+
+def test_a_credentials_file_others_can_read_is_refused(server: Server) -> None:
+    logged_in(server)
+    credentials.credentials_path().chmod(0o644)
+    result = saassy("usage")
+    assert result.exit_code == 1
+    assert "can be read by other users" in result.stderr
+
+
+def test_an_expired_or_refused_access_token_is_refreshed_and_the_new_pair_saved(
+    server: Server,
+) -> None:
+    logged_in(server)
+    first = stored()
+    credentials.save(credentials.Credentials(**{**first, "expires_at": 0}))  # type: ignore[arg-type]
+    ok(saassy("usage"))
+    second = stored()
+    assert second["refresh_token"] != first["refresh_token"]
+    assert float(second["expires_at"]) > 0  # type: ignore[arg-type]
+
+    credentials.save(credentials.Credentials(**{**second, "access_token": "not-a-token"}))  # type: ignore[arg-type]
+    ok(saassy("secrets", "list"))
+    third = stored()
+    assert third["refresh_token"] not in (first["refresh_token"], second["refresh_token"])
+    # A spent refresh token is refused (and revokes its family): the CLI says to log in again.
+    spent = httpx.post(
+        f"{server.url}/api/v1/auth/refresh",
+        json={"refresh_token": first["refresh_token"]},
+        timeout=10,
+    )
+    assert spent.status_code == 401
+    credentials.save(credentials.Credentials(**{**third, "expires_at": 0}))  # type: ignore[arg-type]
+    ended = saassy("usage")
+    assert ended.exit_code == 1
+    assert "error: session_ended: your session has ended: log in again" in ended.stderr
+
+
+def test_logout_ends_the_session_on_the_server(server: Server, config_home: Path) -> None:
+    logged_in(server)
+    refresh_token = stored()["refresh_token"]
+    assert ok(saassy("logout")).stdout.strip() == f"logged out of {server.url}"
+    assert not (config_home / "credentials.json").exists()
+    refused = httpx.post(
+        f"{server.url}/api/v1/auth/refresh", json={"refresh_token": refresh_token}, timeout=10
+    )
+    assert refused.status_code == 401
+    after = saassy("usage")
+    assert after.exit_code == 1
+    assert "not logged in" in after.stderr
+    assert ok(saassy("logout")).stdout.strip() == "not logged in"
+
+
+def test_login_with_an_api_key_from_standard_input(server: Server, tenant: Tenant) -> None:
+    result = ok(saassy("login", "--api-url", server.url, "--api-key-stdin", input=tenant.key))
+    assert tenant.key not in result.output
+    assert stored()["kind"] == "api_key"
+    assert ok(saassy("usage", "--json")).stdout.startswith("{")
+
+    wrong = "sk_" + uuid.uuid4().hex
+    refused = saassy("login", "--api-url", server.url, "--api-key", wrong)
+    assert refused.exit_code == 1
+    assert "invalid_api_key" in refused.stderr
+    assert stored()["api_key"] == tenant.key  # the working login is kept
+    assert wrong not in refused.output
+
+
+def test_the_environment_overrides_the_login_and_a_login_goes_only_to_its_url(
+    server: Server, tenant: Tenant
+) -> None:
+    logged_in(server)
+    own = json.loads(ok(saassy("usage", "--json")).stdout)["organization_id"]
+    other = json.loads(ok(saassy("usage", "--json", SAASSY_API_KEY=tenant.key)).stdout)
+    assert other["organization_id"] != own
+    empty = json.loads(ok(saassy("usage", "--json", SAASSY_API_KEY="")).stdout)
+    assert empty["organization_id"] == own  # an empty variable is no key
+
+    elsewhere = f"http://127.0.0.1:{free_port()}"
+    result = saassy("usage", "--api-url", elsewhere)
+    assert result.exit_code == 1
+    assert f"not logged in to {elsewhere} (you are logged in to {server.url})" in result.stderr
+
+
+def test_a_refused_connection_names_the_url_and_saassy_dev() -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    result = saassy("plans", "--api-url", url)
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        f"error: cannot reach the API at {url}: nothing listens there "
+        "(start it with `saassy dev`, or set --api-url or SAASSY_API_URL)"
+    )
+
+
+# --- API keys, plans, task types, usage --------------------------------------------------------
+
+
+def test_api_keys_create_list_revoke(server: Server) -> None:
+    logged_in(server)
+    created = ok(saassy("api-keys", "create", "ci"))
+    key = created.stdout.strip()
+    assert key.startswith("sk_")
+    assert "store it now" in created.stderr
+
+    listing = json.loads(ok(saassy("api-keys", "list", "--json")).stdout)
+    [item] = [k for k in listing["items"] if k["name"] == "ci"]
+    assert key.startswith(item["prefix"])
+    assert key not in ok(saassy("api-keys", "list")).stdout
+    assert ok(saassy("tasks", "list", "--json", SAASSY_API_KEY=key)).stdout.startswith("{")
+
+    by_key = saassy("api-keys", "create", "not by a key", SAASSY_API_KEY=key)
+    assert by_key.exit_code == 1
+    assert "error: user_required:" in by_key.stderr
+
+    assert ok(saassy("api-keys", "revoke", item["id"])).stdout.strip() == (
+        f"revoked API key {item['id']}"
+    )
+    revoked = saassy("tasks", "list", SAASSY_API_KEY=key)
+    assert revoked.exit_code == 1
+    assert "error: invalid_api_key" in revoked.stderr
+    mistaken = saassy("api-keys", "revoke", key)  # the key instead of its id
+    assert mistaken.exit_code == 1
+    assert "not an API key id" in mistaken.stderr
+    assert key not in mistaken.output
+
+
+def test_plans_task_types_and_usage_print_the_apis_json(server: Server) -> None:
+    plans = json.loads(ok(saassy("plans", "--json", "--api-url", server.url)).stdout)
+    assert plans == httpx.get(f"{server.url}/api/v1/plans").json()
+    types = json.loads(ok(saassy("task-types", "--json", "--api-url", server.url)).stdout)
+    assert types == httpx.get(f"{server.url}/api/v1/task-types").json()
+    table = ok(saassy("task-types", "--api-url", server.url)).stdout
+    assert "echo" in table
+    assert "python" in table
+    assert "free" in ok(saassy("plans", "--api-url", server.url)).stdout
+
+    logged_in(server)
+    usage = json.loads(ok(saassy("usage", "--json")).stdout)
+    assert {"plan", "quotas", "limits"} <= set(usage)
+    assert "tasks" in ok(saassy("usage")).stdout
+
+
+# --- secrets -----------------------------------------------------------------------------------
+
+
+def test_secrets_set_list_delete_never_show_the_value(server: Server) -> None:
+    logged_in(server)
+    value = "s3cr3t-" + uuid.uuid4().hex
+    stored_ = ok(saassy("secrets", "set", "SERVICE_TOKEN", input=value + "\n"))
+    assert stored_.stdout.strip() == "stored secret SERVICE_TOKEN"
+    replaced = ok(saassy("secrets", "set", "SERVICE_TOKEN", "--value", value + "2"))
+    assert replaced.stdout.strip() == "replaced the value of secret SERVICE_TOKEN"
+
+    listing = json.loads(ok(saassy("secrets", "list", "--json")).stdout)
+    assert [s["name"] for s in listing["items"]] == ["SERVICE_TOKEN"]
+    table = ok(saassy("secrets", "list"))
+    for output in (stored_.output, replaced.output, table.output, json.dumps(listing)):
+        assert value not in output
+
+    bad = saassy("secrets", "set", "../api-keys", input="x")
+    assert bad.exit_code == 2
+    assert ok(saassy("secrets", "delete", "SERVICE_TOKEN")).stdout.strip() == (
+        "deleted secret SERVICE_TOKEN"
+    )
+    assert json.loads(ok(saassy("secrets", "list", "--json")).stdout)["items"] == []
+    gone = saassy("secrets", "delete", "SERVICE_TOKEN")
+    assert gone.exit_code == 1
+    assert "error: not_found" in gone.stderr
+
+
+# --- artifacts, download, rerun ----------------------------------------------------------------
+
+WRITES_ARTIFACTS = """
+import os, pathlib
+out = pathlib.Path(os.environ["SAASSY_OUTPUT"])
+(out / "reports").mkdir()
+(out / "reports" / "a.csv").write_text("x,y\\n1,2\\n")
+(out / "b.bin").write_bytes(bytes(range(256)) * 1000)
+"""
+
+
+def test_artifacts_download_and_rerun(engine_tenant: Tenant, tmp_path: Path) -> None:
+    task = json.loads(
+        ok(
+            engine_tenant.tasks(
+                "submit", "python", "--input", json.dumps({"code": WRITES_ARTIFACTS}),
+                "--priority", "7", "--timeout", "40", "--wait", "--json",
+            )
+        ).stdout
+    )  # fmt: skip
+    assert task["status"] == "succeeded", task
+    task_id = task["id"]
+
+    listing = json.loads(ok(engine_tenant.tasks("artifacts", task_id, "--json")).stdout)
+    assert sorted(a["path"] for a in listing["items"]) == ["b.bin", "reports/a.csv"]
+    assert "reports/a.csv" in ok(engine_tenant.tasks("artifacts", task_id)).stdout
+
+    everything = tmp_path / "all"
+    ok(engine_tenant.tasks("download", task_id, "-o", str(everything)))
+    assert (everything / "reports" / "a.csv").read_text() == "x,y\n1,2\n"
+    assert (everything / "b.bin").read_bytes() == bytes(range(256)) * 1000
+
+    again = engine_tenant.tasks("download", task_id, "-o", str(everything))
+    assert again.exit_code == 1
+    assert "exists: pass --force to replace it" in again.stderr
+    (everything / "reports" / "a.csv").write_text("changed")
+    ok(engine_tenant.tasks("download", task_id, "-o", str(everything), "--force"))
+    assert (everything / "reports" / "a.csv").read_text() == "x,y\n1,2\n"
+
+    one = tmp_path / "one.csv"
+    ok(engine_tenant.tasks("download", task_id, "reports/a.csv", "-o", str(one)))
+    assert one.read_text() == "x,y\n1,2\n"
+    to_stdout = ok(engine_tenant.tasks("download", task_id, "reports/a.csv", "-o", "-"))
+    assert to_stdout.stdout == "x,y\n1,2\n"
+    missing = engine_tenant.tasks("download", task_id, "nope.txt")
+    assert missing.exit_code == 1
+    assert "has no artifact 'nope.txt'" in missing.stderr
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+    rerun = json.loads(ok(engine_tenant.tasks("rerun", task_id, "--wait", "--json")).stdout)
+    assert rerun["id"] != task_id
+    assert rerun["status"] == "succeeded"
+    for field in ("type", "input", "priority", "timeout_s"):
+        assert rerun[field] == task[field]
+
+
+@pytest.mark.parametrize(
+    "path", ["../x", "/etc/passwd", "a/../../x", "a//b", "./a", "a\\..\\b", "a\nb", ""]
+)
+def test_an_artifact_path_that_could_leave_its_directory_is_refused(path: str) -> None:
+    with pytest.raises(typer.Exit):
+        safe_relative(path)
+
+
+def test_a_plain_artifact_path_is_kept() -> None:
+    assert safe_relative("reports/2026/a.csv") == Path("reports/2026/a.csv")
+
+
+def test_download_never_follows_a_symlink_out_of_the_target(
+    engine_tenant: Tenant, tmp_path: Path
+) -> None:
+    code = 'import os; p = os.environ["SAASSY_OUTPUT"]; os.mkdir(p + "/d"); open(p + "/d/f", "w")'
+    task = json.loads(
+        ok(
+            engine_tenant.tasks(
+                "submit", "python", "--input", json.dumps({"code": code}), "--wait", "--json"
+            )
+        ).stdout
+    )
+    target, outside = tmp_path / "target", tmp_path / "outside"
+    target.mkdir()
+    outside.mkdir()
+    os.symlink(outside, target / "d")
+    result = engine_tenant.tasks("download", task["id"], "-o", str(target))
+    assert result.exit_code == 1
+    assert re.search(r"leads out of", result.stderr)
+    assert list(outside.iterdir()) == []
