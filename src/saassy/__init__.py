@@ -1,8 +1,18 @@
 """Saassy: launch a SaaS that runs customers' tasks in isolated sandboxes."""
 
-from importlib.metadata import PackageNotFoundError, version
+from __future__ import annotations
 
-try:
-    __version__ = version("saassy")
-except PackageNotFoundError:  # running from a source tree without an install
-    __version__ = "0.0.0"
+
+def __getattr__(name: str) -> str:
+    # Looked up on first use: reading the installed metadata costs ~30 ms, which every `saassy`
+    # client command would otherwise pay at start.
+    if name != "__version__":
+        raise AttributeError(f"module 'saassy' has no attribute {name!r}")
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        found = version("saassy")
+    except PackageNotFoundError:  # running from a source tree without an install
+        found = "0.0.0"
+    globals()["__version__"] = found
+    return found
