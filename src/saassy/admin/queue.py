@@ -41,7 +41,9 @@ class QueueRepository:
     async def depth(self, now: datetime) -> QueueDepth:
         queued = Task.status == TaskStatus.queued
         total, oldest = (
-            await self.session.execute(select(func.count(), func.min(Task.created_at)).where(queued))
+            await self.session.execute(
+                select(func.count(), func.min(Task.created_at)).where(queued)
+            )
         ).one()
         due, oldest_due = (
             await self.session.execute(
@@ -76,9 +78,7 @@ class QueueRepository:
 
     async def live(self) -> int:
         count = await self.session.scalar(
-            select(func.count()).where(
-                Task.status.in_((TaskStatus.dispatched, TaskStatus.running))
-            )
+            select(func.count()).where(Task.status.in_((TaskStatus.dispatched, TaskStatus.running)))
         )
         return int(count or 0)
 

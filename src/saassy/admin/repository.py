@@ -121,4 +121,6 @@ class StaffTaskRepository(RepositoryBase[Task]):
             statement = statement.where(Task.status == status)
         if task_type is not None:
             statement = statement.where(Task.type == task_type)
-        return await self.all(keyset(statement, params, Task.created_at, Task.id, newest_first=True))
+        return await self.all(
+            keyset(statement, params, Task.created_at, Task.id, newest_first=True)
+        )

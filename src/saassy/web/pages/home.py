@@ -26,7 +26,9 @@ RECENT_TASKS = 8
 
 
 @router.get("", response_class=HTMLResponse)
-async def home(request: Request, caller: Caller, session: Session, settings: SettingsDep) -> Response:
+async def home(
+    request: Request, caller: Caller, session: Session, settings: SettingsDep
+) -> Response:
     """Usage this period against the plan, per day, its cost so far, and the latest tasks."""
     organization = await OrganizationRepository(session).get_in_scope(
         caller.organization.id, caller.principal.scope

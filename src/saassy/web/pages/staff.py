@@ -170,7 +170,9 @@ async def change_plan(
             status_code=exc.status_code if 400 <= exc.status_code < 500 else 422,
         )
     plan = settings.catalog.plans[assignment.plan]
-    extra = f" with {len(overrides)} override{'s' if len(overrides) != 1 else ''}" if overrides else ""
+    extra = (
+        f" with {len(overrides)} override{'s' if len(overrides) != 1 else ''}" if overrides else ""
+    )
     return redirect(
         request,
         f"/app/staff/organizations/{organization.id}",
@@ -201,7 +203,9 @@ async def tasks(
     rows: Any = []
     if not errors:
         rows = await StaffTaskRepository(session).page(
-            _params(cursor), organization_id, TaskStatus(chosen_status) if chosen_status else None,
+            _params(cursor),
+            organization_id,
+            TaskStatus(chosen_status) if chosen_status else None,
             type.strip() or None,
         )
     page = list(rows[:PAGE_SIZE])
@@ -215,8 +219,11 @@ async def tasks(
         {
             "tasks": page,
             "names": names,
-            "filters": {"organization": organization.strip(), "status": chosen_status or "",
-                        "type": type.strip()},
+            "filters": {
+                "organization": organization.strip(),
+                "status": chosen_status or "",
+                "type": type.strip(),
+            },
             "statuses": list(TaskStatus),
             "types": sorted(settings.catalog.task_types),
             "errors": errors,

@@ -24,30 +24,78 @@ class OverrideField:
 
 
 FIELDS = [
-    OverrideField("overrides.price_usd_month", ("price_usd_month",), "Price (USD a month)",
-                  "decimal", "'unlimited' means a custom price."),
-    OverrideField("overrides.tasks_per_month", ("tasks_per_month",), "Tasks a month", "whole",
-                  "A whole number, or 'unlimited'."),
-    OverrideField("overrides.max_concurrent_tasks", ("max_concurrent_tasks",),
-                  "Tasks running at a time", "whole", "A whole number of at least 1."),
-    OverrideField("overrides.max_task_duration_s", ("max_task_duration_s",),
-                  "Longest task (seconds)", "whole", "A whole number of at least 1."),
-    OverrideField("overrides.storage_mb", ("storage_mb",), "Storage (MB)", "whole",
-                  "A whole number, or 'unlimited'."),
-    OverrideField("overrides.retention_days", ("retention_days",), "Retention (days)", "whole",
-                  "A whole number, or 'unlimited' to keep artifacts."),
-    OverrideField("overrides.api_rate_limit", ("api_rate_limit",), "API rate limit", "text",
-                  "Like 600/minute."),
-    OverrideField("overrides.resources.memory_mb", ("resources", "memory_mb"), "Memory (MB)",
-                  "whole", "Per task."),
-    OverrideField("overrides.resources.cpus", ("resources", "cpus"), "CPUs", "decimal",
-                  "Per task, e.g. 0.5."),
-    OverrideField("overrides.resources.pids", ("resources", "pids"), "Processes", "whole",
-                  "Per task."),
-    OverrideField("overrides.resources.disk_mb", ("resources", "disk_mb"), "Disk (MB)", "whole",
-                  "Per task."),
-    OverrideField("overrides.daily_action_caps", ("daily_action_caps",), "Daily action caps",
-                  "caps", "One per line, like publish = 500; 'unlimited' removes the plan's cap."),
+    OverrideField(
+        "overrides.price_usd_month",
+        ("price_usd_month",),
+        "Price (USD a month)",
+        "decimal",
+        "'unlimited' means a custom price.",
+    ),
+    OverrideField(
+        "overrides.tasks_per_month",
+        ("tasks_per_month",),
+        "Tasks a month",
+        "whole",
+        "A whole number, or 'unlimited'.",
+    ),
+    OverrideField(
+        "overrides.max_concurrent_tasks",
+        ("max_concurrent_tasks",),
+        "Tasks running at a time",
+        "whole",
+        "A whole number of at least 1.",
+    ),
+    OverrideField(
+        "overrides.max_task_duration_s",
+        ("max_task_duration_s",),
+        "Longest task (seconds)",
+        "whole",
+        "A whole number of at least 1.",
+    ),
+    OverrideField(
+        "overrides.storage_mb",
+        ("storage_mb",),
+        "Storage (MB)",
+        "whole",
+        "A whole number, or 'unlimited'.",
+    ),
+    OverrideField(
+        "overrides.retention_days",
+        ("retention_days",),
+        "Retention (days)",
+        "whole",
+        "A whole number, or 'unlimited' to keep artifacts.",
+    ),
+    OverrideField(
+        "overrides.api_rate_limit",
+        ("api_rate_limit",),
+        "API rate limit",
+        "text",
+        "Like 600/minute.",
+    ),
+    OverrideField(
+        "overrides.resources.memory_mb",
+        ("resources", "memory_mb"),
+        "Memory (MB)",
+        "whole",
+        "Per task.",
+    ),
+    OverrideField(
+        "overrides.resources.cpus", ("resources", "cpus"), "CPUs", "decimal", "Per task, e.g. 0.5."
+    ),
+    OverrideField(
+        "overrides.resources.pids", ("resources", "pids"), "Processes", "whole", "Per task."
+    ),
+    OverrideField(
+        "overrides.resources.disk_mb", ("resources", "disk_mb"), "Disk (MB)", "whole", "Per task."
+    ),
+    OverrideField(
+        "overrides.daily_action_caps",
+        ("daily_action_caps",),
+        "Daily action caps",
+        "caps",
+        "One per line, like publish = 500; 'unlimited' removes the plan's cap.",
+    ),
 ]
 assert {field.path[0] for field in FIELDS} == OVERRIDABLE, "a field per overridable key"
 

@@ -190,8 +190,7 @@ async def usage_per_day(
     first, last = start.astimezone(UTC).date(), (end - timedelta(microseconds=1)).date()
     days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
     return [
-        DayUsage(day, tasks_by_day.get(day, 0), round(cpu_by_day.get(day, 0.0), 3))
-        for day in days
+        DayUsage(day, tasks_by_day.get(day, 0), round(cpu_by_day.get(day, 0.0), 3)) for day in days
     ]
 
 
