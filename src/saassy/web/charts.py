@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from markupsafe import Markup, escape
 
-WIDTH = 640
+WIDTH = 560
 HEIGHT = 220
 # Room for the y axis's tick labels on the left and the x axis's labels below.
 LEFT, RIGHT, TOP, BOTTOM = 56, 12, 12, 44

@@ -30,6 +30,7 @@ from saassy.web.pages.staff_overrides import (
     field_for_error,
     form_values,
     overrides_from_form,
+    plan_values,
 )
 from saassy.web.pages.usage_view import usage_of
 from saassy.web.templating import redirect, render
@@ -110,6 +111,7 @@ async def _detail(
             "members": members,
             "plans": settings.catalog.plans,
             "fields": FIELDS,
+            "defaults": plan_values(settings.catalog.plan(organization.plan)),
             "values": values
             if values is not None
             else {"plan": organization.plan, **form_values(organization.plan_overrides or {})},

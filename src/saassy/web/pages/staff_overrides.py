@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
-from saassy.plans.catalog import OVERRIDABLE
+from saassy.plans.catalog import OVERRIDABLE, Plan
 
 Kind = Literal["whole", "decimal", "text", "caps"]
 UNLIMITED = "unlimited"
@@ -180,6 +180,11 @@ def form_values(overrides: Mapping[str, Any]) -> dict[str, str]:
         else:
             values[field.name] = UNLIMITED if value is None else str(value)
     return values
+
+
+def plan_values(plan: Plan) -> dict[str, str]:
+    """The plan's own value of each field, shown as the field's placeholder."""
+    return form_values(plan.model_dump(include=set(OVERRIDABLE)))
 
 
 def field_for_error(key: str) -> str:
