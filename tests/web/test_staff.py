@@ -182,6 +182,9 @@ async def test_staff_change_a_plan_and_the_customer_sees_the_new_limits(
         assert email in page  # members
         assert '<option value="starter">' in page
         assert '<option value="free" selected>' in page
+        # An empty override field shows the plan's own value.
+        assert 'name="overrides.tasks_per_month" type="text" value="" placeholder="100"' in page
+        assert 'name="overrides.storage_mb" type="text" value="" placeholder="100"' in page
         response = await submit(staff, f"{detail}/plan", {"plan": "starter"}, page=detail)
         assert response.status_code == 303
         assert response.headers["location"] == detail
