@@ -35,6 +35,10 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         try:
             yield session
         except BaseException:
+            # The error page is rendered after this session closed and shows what was loaded
+            # (the signed-in caller's organizations): detach it as it is, or the rollback
+            # would expire it and the page would fail reading it.
+            session.expunge_all()
             await session.rollback()
             drop_effects(session)
             raise

@@ -11,7 +11,7 @@ from fastapi.staticfiles import StaticFiles
 
 from saassy.deps import SettingsDep
 from saassy.web.caller import MaybeCaller, csrf_guard
-from saassy.web.pages import auth, home, public
+from saassy.web.pages import auth, home, public, staff, staff_system
 from saassy.web.templating import render
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -25,7 +25,7 @@ router.include_router(public.router)
 router.include_router(auth.router)
 
 # The signed-in app lives under /app; each area adds its router here.
-for area in (home.router,):
+for area in (home.router, staff.router, staff_system.router):
     router.include_router(area, prefix="/app")
 
 
