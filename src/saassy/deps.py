@@ -35,6 +35,9 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         try:
             yield session
         except BaseException:
+            # Detached before the rollback, so not expired: the error page that follows still
+            # reads what the request loaded (who is signed in, their organizations).
+            session.expunge_all()
             await session.rollback()
             drop_effects(session)
             raise
