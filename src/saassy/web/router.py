@@ -10,7 +10,15 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from saassy.web.caller import MaybeCaller, csrf_guard
-from saassy.web.pages import auth, home, invitation, members, organization, public
+from saassy.web.pages import (
+    api_keys,
+    auth,
+    home,
+    invitation,
+    members,
+    organization,
+    public,
+)
 from saassy.web.templating import TOKEN_PAGE_HEADERS, render
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -22,7 +30,7 @@ router.include_router(auth.router)
 router.include_router(invitation.router)
 
 # The signed-in app lives under /app; each area adds its router here.
-for area in (home.router, organization.router, members.router):
+for area in (home.router, organization.router, members.router, api_keys.router):
     router.include_router(area, prefix="/app")
 
 
