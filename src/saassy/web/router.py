@@ -18,6 +18,7 @@ from saassy.web.pages import (
     members,
     organization,
     public,
+    secrets,
 )
 from saassy.web.templating import TOKEN_PAGE_HEADERS, render
 
@@ -30,7 +31,7 @@ router.include_router(auth.router)
 router.include_router(invitation.router)
 
 # The signed-in app lives under /app; each area adds its router here.
-for area in (home.router, organization.router, members.router, api_keys.router):
+for area in (home.router, organization.router, members.router, api_keys.router, secrets.router):
     router.include_router(area, prefix="/app")
 
 
