@@ -29,7 +29,7 @@ router = APIRouter()
 PAGE = "/app/secrets"
 # An organization holds at most this many, so one page shows them all.
 ALL_SECRETS = PageParams(limit=service.MAX_SECRETS_PER_ORGANIZATION, after=None)
-NAME_RULE = "Use letters, digits and _, not starting with a digit; at most 64 characters."
+NAME_RULE = "Not a valid name: use letters, digits and _ (at most 64), not starting with a digit."
 
 
 class SecretForm(SecretPut):
