@@ -35,9 +35,8 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         try:
             yield session
         except BaseException:
-            # The error page is rendered after this session closed and shows what was loaded
-            # (the signed-in caller's organizations): detach it as it is, or the rollback
-            # would expire it and the page would fail reading it.
+            # Detached before the rollback, so not expired: the error page that follows still
+            # reads what the request loaded (who is signed in, their organizations).
             session.expunge_all()
             await session.rollback()
             drop_effects(session)

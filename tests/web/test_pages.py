@@ -136,14 +136,6 @@ async def test_magic_link_page_posts_the_token_to_the_api_and_leaks_nothing(
     assert response.headers["cache-control"] == "no-store"
 
 
-async def test_invitation_page_explains_how_to_accept(client: httpx.AsyncClient) -> None:
-    response = await client.get("/invitations/accept", params={"token": "invite-token-value"})
-    assert response.status_code == 200
-    assert "invited" in response.text
-    assert "invite-token-value" not in response.text
-    assert response.headers["referrer-policy"] == "no-referrer"
-
-
 async def test_pages_are_not_part_of_the_api_schema(client: httpx.AsyncClient) -> None:
     paths = (await client.get("/api/openapi.json")).json()["paths"]
     assert "/" not in paths

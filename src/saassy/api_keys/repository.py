@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import select
 
 from saassy.auth.principal import OrganizationScope
 from saassy.kit.pagination import PageParams, keyset
 from saassy.kit.repository import RepositoryBase
-from saassy.models import ApiKey
+from saassy.models import ApiKey, User
 
 
 class ApiKeyRepository(RepositoryBase[ApiKey]):
@@ -33,3 +35,11 @@ class ApiKeyRepository(RepositoryBase[ApiKey]):
             return []
         statement = self.select().where(ApiKey.organization_id == organization_id)
         return await self.all(keyset(statement, params, ApiKey.created_at, ApiKey.id))
+
+    async def creator_emails(self, keys: Iterable[ApiKey]) -> dict[uuid.UUID, str]:
+        """The e-mail of each key's creator, by user id (a deleted user's keys have none)."""
+        ids = {key.created_by_user_id for key in keys if key.created_by_user_id is not None}
+        if not ids:
+            return {}
+        rows = await self.session.execute(select(User.id, User.email).where(User.id.in_(ids)))
+        return {user_id: email for user_id, email in rows.all()}

@@ -67,6 +67,16 @@ async def list_api_keys(
     return page_of(rows, params, lambda key: (key.created_at, key.id))
 
 
+async def creators_of(session: AsyncSession, keys: list[ApiKey]) -> dict[uuid.UUID, str]:
+    """Who made each key: the creator's e-mail by key id, for the keys whose creator exists."""
+    emails = await ApiKeyRepository(session).creator_emails(keys)
+    return {
+        key.id: emails[key.created_by_user_id]
+        for key in keys
+        if key.created_by_user_id is not None and key.created_by_user_id in emails
+    }
+
+
 async def revoke_api_key(
     session: AsyncSession,
     principal: Principal,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -11,6 +13,7 @@ from saassy.auth.principal import Principal
 from saassy.config import Environment, Settings
 from saassy.email.outbox import queue_email
 from saassy.kit.email_address import refuse_reserved_domain
+from saassy.kit.errors import SaassyError
 from saassy.kit.pagination import PageParams, page_of
 from saassy.kit.security import new_token, token_digest
 from saassy.kit.time import utcnow
@@ -149,13 +152,9 @@ async def accept(
             "This invitation was sent to another e-mail address; sign in with that address.",
             field="token",
         )
-    if invitation.revoked_at is not None:
-        raise InvitationRevoked("This invitation was revoked.", field="token")
-    if invitation.accepted_at is not None:
-        raise InvitationUsed("This invitation was already accepted.", field="token")
     now = utcnow()
-    if invitation.expires_at <= now:
-        raise InvitationExpired("This invitation has expired; ask for a new one.", field="token")
+    if (refused := _refusal(invitation, now)) is not None:
+        raise refused
     organization = await OrganizationRepository(session).get_live(
         invitation.organization_id, lock=True
     )
@@ -169,3 +168,65 @@ async def accept(
     invitation.accepted_at = now
     await session.flush()
     return organization, role
+
+
+def _refusal(invitation: Invitation, now: datetime) -> SaassyError | None:
+    """Why the invitation can no longer be accepted, if it cannot."""
+    if invitation.revoked_at is not None:
+        return InvitationRevoked("This invitation was revoked.", field="token")
+    if invitation.accepted_at is not None:
+        return InvitationUsed("This invitation was already accepted.", field="token")
+    if invitation.expires_at <= now:
+        return InvitationExpired("This invitation has expired; ask for a new one.", field="token")
+    return None
+
+
+@dataclass(frozen=True)
+class InvitationPreview:
+    organization: Organization
+    role: Role
+
+
+async def preview(session: AsyncSession, token: str, email: str | None) -> InvitationPreview:
+    """What an invitation link offers, without using it; raises what accepting it would now
+    (`email`: the signed-in user's address, None when nobody is signed in)."""
+    invitation = await InvitationRepository(session).get_by_digest(token_digest(token))
+    if invitation is None:
+        raise UnknownInvitationToken()
+    organization = await OrganizationRepository(session).get_live(invitation.organization_id)
+    if organization is None:
+        raise UnknownInvitationToken()
+    if email is not None and email.lower() != invitation.email.lower():
+        raise InvitationEmailMismatch(
+            "This invitation was sent to another e-mail address; sign in with that address.",
+            field="token",
+        )
+    if (refused := _refusal(invitation, utcnow())) is not None:
+        raise refused
+    if email is not None and await MembershipRepository(session).has_member_with_email(
+        organization.id, email
+    ):
+        raise AlreadyMember("You are already a member of this organization.")
+    return InvitationPreview(organization, Role(invitation.role))
+
+
+async def resend(
+    session: AsyncSession,
+    settings: Settings,
+    principal: Principal,
+    organization_id: uuid.UUID,
+    invitation_id: uuid.UUID,
+) -> Invitation:
+    """Send an invitation again (admin+): a new link replaces the old one, with a new expiry."""
+    organization = await get_organization(session, principal, organization_id)
+    earlier = await InvitationRepository(session).get_in_organization(
+        invitation_id, organization.id, principal.scope
+    )
+    if earlier is None:
+        raise InvitationNotFound()
+    require_role(principal, organization.id, Role.admin)
+    if earlier.accepted_at is not None:
+        raise InvitationUsed("This invitation was already accepted.")
+    return await invite(
+        session, settings, principal, organization.id, email=earlier.email, role=Role(earlier.role)
+    )

@@ -171,6 +171,10 @@ class InvitationRepository(RepositoryBase[Invitation]):
             self._pending(organization_id, now).where(Invitation.email == email.lower())
         )
 
+    async def get_by_digest(self, token_hash: str) -> Invitation | None:
+        """The invitation a token names, read only (the acceptance page shows it)."""
+        return await self.one_or_none(self.select().where(Invitation.token_hash == token_hash))
+
     async def get_by_digest_for_update(self, token_hash: str) -> Invitation | None:
         """The invitation a token names, locked so two accepts of one token cannot both win."""
         return await self.one_or_none(

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 from fastapi import Request
 from pydantic import BaseModel, ValidationError
 
-from saassy.kit.errors import SaassyError
+from saassy.kit.errors import NotFound, SaassyError
 from saassy.web.csrf import FORM_FIELD
 
 Model = TypeVar("Model", bound=BaseModel)
@@ -45,3 +45,11 @@ def parse_form(model: type[Model], data: dict[str, Any]) -> Model:
 def error_of(exc: SaassyError) -> dict[str, str]:
     """A domain error as form errors: beside its field if it names one, else above the form."""
     return {exc.field or "form": exc.message}
+
+
+def status_of_refusal(exc: SaassyError) -> int:
+    """The status a form page answers when the domain refused (shown beside the form); a 404
+    (another tenant's id) and a server error are not the form's to show, so they go on up."""
+    if exc.status_code >= 500 or isinstance(exc, NotFound):
+        raise exc
+    return exc.status_code

@@ -9,23 +9,39 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from saassy.deps import SettingsDep
 from saassy.web.caller import MaybeCaller, csrf_guard
-from saassy.web.pages import auth, home, public, staff, staff_system
-from saassy.web.templating import render
+from saassy.web.pages import (
+    api_keys,
+    auth,
+    home,
+    invitation,
+    members,
+    organization,
+    public,
+    secrets,
+    staff,
+    staff_system,
+)
+from saassy.web.templating import TOKEN_PAGE_HEADERS, render
 
 STATIC_DIR = Path(__file__).parent / "static"
 static_files = StaticFiles(directory=STATIC_DIR)
 
-# A token in the address bar must not leak to other sites or stay in a shared cache.
-TOKEN_PAGE_HEADERS = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
-
 router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_guard)])
 router.include_router(public.router)
 router.include_router(auth.router)
+router.include_router(invitation.router)
 
 # The signed-in app lives under /app; each area adds its router here.
-for area in (home.router, staff.router, staff_system.router):
+for area in (
+    home.router,
+    organization.router,
+    members.router,
+    api_keys.router,
+    secrets.router,
+    staff.router,
+    staff_system.router,
+):
     router.include_router(area, prefix="/app")
 
 
@@ -36,16 +52,5 @@ async def magic_link(request: Request, caller: MaybeCaller) -> Response:
         request,
         "magic_link.html",
         {"verify_path": "/api/v1/auth/magic-link/verify"},
-        headers=TOKEN_PAGE_HEADERS,
-    )
-
-
-@router.get("/invitations/accept", response_class=HTMLResponse)
-async def accept_invitation(request: Request, settings: SettingsDep) -> Response:
-    """Where an invitation e-mail points: explains how to join the organization."""
-    return render(
-        request,
-        "invitation.html",
-        {"accept_path": "/api/v1/invitations/accept"},
         headers=TOKEN_PAGE_HEADERS,
     )

@@ -104,6 +104,9 @@ def pretty_json(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False)
 
 
+# A token in the address bar must not leak to other sites or stay in a shared cache.
+TOKEN_PAGE_HEADERS = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
+
 env.filters.update(
     ago=ago,
     timestamp=timestamp,

@@ -53,10 +53,12 @@ async def signed_in(
 
 
 @router.get("/signup", response_class=HTMLResponse)
-async def signup_page(request: Request, settings: SettingsDep, caller: MaybeCaller) -> Response:
+async def signup_page(
+    request: Request, settings: SettingsDep, caller: MaybeCaller, next: str | None = None
+) -> Response:
     if caller is not None:
-        return redirect(request, "/app")
-    return _signup_form(request, settings, {}, {})
+        return redirect(request, safe_next(next))
+    return _signup_form(request, settings, {"next": safe_next(next)}, {})
 
 
 def _signup_form(
@@ -73,6 +75,7 @@ def _signup_form(
         {
             "email": values.get("email", ""),
             "organization": values.get("organization", ""),
+            "next": safe_next(values.get("next")),
             "errors": errors,
             "error": errors.get("form"),
             "min_password": MIN_PASSWORD,
@@ -107,7 +110,7 @@ async def signup(request: Request, session: Session, settings: SettingsDep) -> R
         if exc.status_code >= 500:
             raise
         return _signup_form(request, settings, values, error_of(exc), status_code=exc.status_code)
-    return await signed_in(request, session, settings, user, "/app")
+    return await signed_in(request, session, settings, user, safe_next(values.get("next")))
 
 
 @router.get("/login", response_class=HTMLResponse)
