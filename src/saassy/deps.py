@@ -35,6 +35,9 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         try:
             yield session
         except BaseException:
+            # The error page still shows the caller's user and organizations: detached first,
+            # they keep what was loaded instead of being expired by the rollback.
+            session.expunge_all()
             await session.rollback()
             drop_effects(session)
             raise
