@@ -11,7 +11,7 @@ from fastapi.staticfiles import StaticFiles
 
 from saassy.deps import SettingsDep
 from saassy.web.caller import MaybeCaller, csrf_guard
-from saassy.web.pages import auth, home, public
+from saassy.web.pages import auth, home, public, task_detail, task_new, tasks
 from saassy.web.templating import render
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -25,7 +25,8 @@ router.include_router(public.router)
 router.include_router(auth.router)
 
 # The signed-in app lives under /app; each area adds its router here.
-for area in (home.router,):
+# /tasks/new before /tasks/{task_id}.
+for area in (home.router, task_new.router, tasks.router, task_detail.router):
     router.include_router(area, prefix="/app")
 
 
