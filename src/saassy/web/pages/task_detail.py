@@ -48,8 +48,32 @@ class LogLine:
 
 
 def log_lines(chunks: list[TaskLogChunk]) -> list[LogLine]:
-    """Chunks as lines (a chunk is one line with its newline, or a piece of a long one)."""
-    return [LogLine(c.attempt_number, c.seq, c.stream, c.data.removesuffix("\n")) for c in chunks]
+    """Chunks as numbered lines: a chunk holds one line or several (a program writing to a
+    pipe flushes in blocks), or a piece of a long one."""
+    return [
+        LogLine(c.attempt_number, c.seq, c.stream, text)
+        for c in chunks
+        for text in c.data.removesuffix("\n").split("\n")
+    ]
+
+
+@dataclass(frozen=True)
+class InputItem:
+    name: str
+    text: str  # a string as it is (code keeps its lines), anything else as indented JSON
+    is_text: bool
+
+
+def input_items(value: Any) -> list[InputItem] | None:
+    """A top-level object's properties one by one; None: show the whole input as JSON."""
+    if not isinstance(value, dict) or not value:
+        return None
+    return [
+        InputItem(name, item, True)
+        if isinstance(item, str)
+        else InputItem(name, json.dumps(item, indent=2, ensure_ascii=False), False)
+        for name, item in value.items()
+    ]
 
 
 async def _task(session: Session, caller: DashboardCaller, task_id: str) -> Task:
@@ -119,13 +143,14 @@ async def _detail_context(
         "artifacts": artifacts,
         "next_artifacts": next_artifacts,
         "artifacts_cursor": cursor or "",
-        "compute_units": rounded("compute_units", compute_units(gb_seconds))
+        "compute_units": f"{rounded('compute_units', compute_units(gb_seconds)):.6f}"
         if gb_seconds
         else None,
         "metered": sorted(shown.usage.metered.items()),
         "quota_note": quota_note(task, plan, list(task_type.actions) if task_type else []),
         "task_type": task_type,
         "input_json": json.dumps(task.input, indent=2, ensure_ascii=False),
+        "input_items": input_items(task.input),
         "result_json": None
         if task.result is None
         else json.dumps(task.result, indent=2, ensure_ascii=False),

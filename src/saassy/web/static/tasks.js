@@ -75,11 +75,13 @@
     seen = key;
     var empty = document.getElementById("log-empty");
     if (empty) empty.remove();
-    var item = document.createElement("li");
-    item.className = data.stream;
-    item.setAttribute("data-attempt", String(data.attempt));
-    item.textContent = data.data.replace(/\n$/, "");
-    lines.appendChild(item);
+    data.data.replace(/\n$/, "").split("\n").forEach(function (text) {
+      var item = document.createElement("li");
+      item.className = data.stream;
+      item.setAttribute("data-attempt", String(data.attempt));
+      item.textContent = text;
+      lines.appendChild(item);
+    });
     if (follow.checked) log.scrollTop = log.scrollHeight;
   }
 
