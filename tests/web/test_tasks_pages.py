@@ -18,7 +18,7 @@ from sqlalchemy import select, update
 from saassy.context import AppContext
 from saassy.dispatch.engine import TaskEngine, build_task_engine
 from saassy.kit.time import utcnow
-from saassy.models import Task, TaskStatus
+from saassy.models import Task, TaskLogChunk, TaskStatus
 from saassy.runtime.base import OutputLine
 from saassy.runtime.fake import FakeRuntime, FakeScript
 from tests.web.support import browser_for, csrf_token, sign_up, submit
@@ -530,3 +530,35 @@ async def test_the_live_feed_sends_status_and_log_lines_as_they_happen(
     assert "event: status" in body
     assert '"data":"live line\\n"' in body or '"data":"live line"' in body
     assert 'event: end\ndata: {"status":"succeeded"}' in body
+
+
+async def test_the_log_numbers_each_line_and_says_plainly_when_it_was_truncated(
+    browser: httpx.AsyncClient, ctx: AppContext
+) -> None:
+    organization_id = await organization_of(ctx, browser)
+    [task_id] = await insert_tasks(ctx, organization_id, 1, status=TaskStatus.failed)
+    async with ctx.sessionmaker() as session, session.begin():
+        for seq, (stream, data) in enumerate(
+            [
+                ("stdout", "one\ntwo\nthree\n"),  # a pipe flushed in one block
+                ("stderr", f"{IMG}\n"),
+                ("system", "[saassy] log truncated after 1 MiB\n"),
+            ],
+            start=1,
+        ):
+            session.add(
+                TaskLogChunk(
+                    task_id=task_id,
+                    organization_id=organization_id,
+                    attempt_number=1,
+                    seq=seq,
+                    stream=stream,
+                    data=data,
+                )
+            )
+    page = await browser.get(f"/app/tasks/{task_id}")
+    lines = re.findall(r'<li class="(\w+)" data-attempt="1">([^<]*)</li>', page.text)
+    assert lines[:3] == [("stdout", "one"), ("stdout", "two"), ("stdout", "three")]
+    assert lines[3] == ("stderr", "&lt;img src=x onerror=alert(1)&gt;")
+    assert "The log was truncated" in page.text
+    assert 'data-last-event-id="1-3"' in page.text  # the live feed starts after these
