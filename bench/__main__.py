@@ -25,6 +25,9 @@ from bench.logs import title as log_title
 from bench.report import print_rows, print_table, ratios, write_results
 from bench.sandbox_runs import run_sandbox_numbers
 from bench.stage import add_database_option, scratch_stage
+from bench.task_list import ROWS as TASK_LIST_ROWS
+from bench.task_list import TITLE as TASK_LIST_TITLE
+from bench.task_list import run_task_list_numbers
 
 RESULTS = Path(__file__).parent / "results"
 # 8 in flight on this 2-core VM: the raw bwrap loop gains nothing past 4-8 (bench/README).
@@ -105,12 +108,16 @@ def main(argv: list[str] | None = None) -> None:
     phase(f"{log_title(log_sizes)}: server CPU against billed CPU and cat")
     numbers |= run_log_numbers(log_sizes, args.database_url, logs / "server-logs.log")
 
+    phase(TASK_LIST_TITLE)
+    numbers |= run_task_list_numbers(args.database_url, runs=3 if args.quick else 5)
+
     numbers = ratios(numbers)
     numbers["postgresql"] = float(postgresql)
     numbers["bench_seconds"] = time.monotonic() - began
     print_table(numbers, postgresql, console)
     print_rows("Egress proxy vs direct, loopback", EGRESS_ROWS, numbers, console)
     print_rows(log_title(log_sizes), LOG_ROWS, numbers, console)
+    print_rows(TASK_LIST_TITLE, TASK_LIST_ROWS, numbers, console)
     write_results(numbers, out)
     console.print(f"Wrote {out} (server and worker logs in {logs})")
     if args.profile:

@@ -100,6 +100,11 @@ Index(
 )
 
 
+# The task list (API and dashboard) pages an organization's tasks newest first by keyset on
+# (created_at, id): with this index page 100 costs what page 1 does, whatever the total.
+Index("ix_tasks_org_created", Task.organization_id, Task.created_at, Task.id)
+
+
 class TaskAttempt(RecordMixin, Base):
     __tablename__ = "task_attempts"
     __table_args__ = (UniqueConstraint("task_id", "number"),)

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import AsyncIterator
 from urllib.parse import quote
+
+from fastapi.responses import StreamingResponse
+
+from saassy.kit.errors import NotFound
+from saassy.models import Artifact
+from saassy.storage.base import ArtifactStorage, ObjectNotFound
 
 _NOT_PLAIN = re.compile(r"[^A-Za-z0-9._ -]+")
 
@@ -24,3 +31,25 @@ def content_disposition(path: str) -> str:
     )
     fallback = _NOT_PLAIN.sub("_", folded).strip(" ") or "download"
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
+
+
+async def artifact_download(storage: ArtifactStorage, artifact: Artifact) -> StreamingResponse:
+    """The artifact's bytes as a download (never rendered: the content came from customer
+    code); 404 if its object is gone from storage."""
+    if not await storage.exists(artifact.storage_key):
+        raise NotFound("Artifact")
+
+    async def body() -> AsyncIterator[bytes]:
+        try:
+            async for chunk in storage.open(artifact.storage_key):
+                yield chunk
+        except ObjectNotFound:  # deleted after the check: the response is already under way
+            return
+
+    headers = {
+        "Content-Length": str(artifact.size_bytes),
+        "Content-Disposition": content_disposition(artifact.path),
+        "ETag": f'"{artifact.sha256}"',
+        "X-Content-Type-Options": "nosniff",
+    }
+    return StreamingResponse(body(), media_type="application/octet-stream", headers=headers)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request
@@ -15,8 +14,7 @@ from saassy.dispatch.engine import TaskEngine
 from saassy.kit.errors import NotFound, SaassyError
 from saassy.kit.pagination import Page, PageParams, page_of, page_params
 from saassy.models import Task
-from saassy.storage.base import ObjectNotFound
-from saassy.task_output.downloads import content_disposition
+from saassy.task_output.downloads import artifact_download
 from saassy.task_output.repository import TaskOutputRepository
 from saassy.task_output.schemas import ArtifactOut
 from saassy.task_output.streams import follow_logs, organization_events
@@ -109,25 +107,7 @@ async def download_artifact(
     artifact = await TaskOutputRepository(session).artifact(task.id, artifact_id)
     if artifact is None:
         raise NotFound("Artifact")
-    storage = task_engine(request.app.state.ctx).storage
-    if not await storage.exists(artifact.storage_key):
-        raise NotFound("Artifact")
-
-    async def body() -> AsyncIterator[bytes]:
-        try:
-            async for chunk in storage.open(artifact.storage_key):
-                yield chunk
-        except ObjectNotFound:  # deleted after the check: the response is already under way
-            return
-
-    headers = {
-        "Content-Length": str(artifact.size_bytes),
-        "Content-Disposition": content_disposition(artifact.path),
-        "ETag": f'"{artifact.sha256}"',
-        "X-Content-Type-Options": "nosniff",
-    }
-    # Served as a download, never rendered: the content came from customer code.
-    return StreamingResponse(body(), media_type="application/octet-stream", headers=headers)
+    return await artifact_download(task_engine(request.app.state.ctx).storage, artifact)
 
 
 @router.get("/events", responses={200: {"content": {"text/event-stream": {}}}})

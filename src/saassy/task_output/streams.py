@@ -20,8 +20,23 @@ from saassy.task_output.repository import TaskOutputRepository
 KEEPALIVE_S = 15.0
 
 
-def sse(event: str, data: Any) -> str:
-    return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+def sse(event: str, data: Any, id: str | None = None) -> str:
+    head = f"id: {id}\n" if id is not None else ""
+    return f"{head}event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+def log_event_id(attempt: int, seq: int) -> str:
+    """A log line's SSE id: a reconnecting EventSource sends it back as Last-Event-ID."""
+    return f"{attempt}-{seq}"
+
+
+def parse_log_event_id(value: str | None) -> tuple[int, int]:
+    """Where to resume after a Last-Event-ID (the start if there is none or it is not ours)."""
+    try:
+        attempt, seq = (value or "").split("-")
+        return max(0, int(attempt)), max(0, int(seq))
+    except ValueError:
+        return (0, 0)
 
 
 def chunk_data(chunk: TaskLogChunk) -> dict[str, Any]:
@@ -39,9 +54,19 @@ async def follow_logs(
     organization_id: uuid.UUID,
     task_id: uuid.UUID,
     keepalive_s: float = KEEPALIVE_S,
+    *,
+    after: tuple[int, int] = (0, 0),
+    with_ids: bool = False,
+    statuses: bool = False,
 ) -> AsyncIterator[str]:
-    """Every log chunk so far, then new ones live, then `end` with the final status."""
-    position = (0, 0)
+    """Every log chunk so far (past `after`), then new ones live, then `end` with the final
+    status. `with_ids`: each log event carries its id (to resume from); `statuses`: the task's
+    status changes come too, as `status` events."""
+    position = after
+
+    def log_line(data: dict[str, Any]) -> str:
+        key = log_event_id(int(data["attempt"]), int(data["seq"])) if with_ids else None
+        return sse("log", data, key)
 
     async def replay() -> AsyncIterator[str]:
         nonlocal position
@@ -50,21 +75,23 @@ async def follow_logs(
                 chunks = await TaskOutputRepository(session).log_chunks(task_id, after=position)
             for chunk in chunks:
                 position = (chunk.attempt_number, chunk.seq)
-                yield sse("log", chunk_data(chunk))
+                yield log_line(chunk_data(chunk))
             if len(chunks) < 10_000:
                 return
 
-    async def final_status() -> str | None:
+    async def current_status() -> str | None:
         async with sessionmaker() as session:
             task = await TaskOutputRepository(session).status(task_id)
-        if task is None or TaskStatus(task.status).terminal:
-            return None if task is None else str(task.status)
-        return None
+        return None if task is None else str(task.status)
 
     async with events.subscribe(organization_id) as subscription:
         async for line in replay():
             yield line
-        if (status := await final_status()) is not None:
+        status = await current_status()
+        if status is not None and statuses and not TaskStatus(status).terminal:
+            # Whatever changed between the page's render and this connection.
+            yield sse("status", {"task_id": str(task_id), "status": status})
+        if status is not None and TaskStatus(status).terminal:
             # It may have logged and ended between the replay and this read: replay again.
             async for line in replay():
                 yield line
@@ -84,8 +111,11 @@ async def follow_logs(
                 key = (int(event.data["attempt"]), int(event.data["seq"]))
                 if key > position:
                     position = key
-                    yield sse("log", event.data)
-            elif event.kind == "task.status" and TaskStatus(event.data["status"]).terminal:
+                    yield log_line(event.data)
+            elif event.kind == "task.status" and not TaskStatus(event.data["status"]).terminal:
+                if statuses:
+                    yield sse("status", event.as_json())
+            elif event.kind == "task.status":
                 async for line in replay():  # anything the bus dropped
                     yield line
                 yield sse("end", {"status": event.data["status"]})

@@ -72,7 +72,11 @@ class TaskRepository(RepositoryBase[Task]):
         scope: OrganizationScope,
         filters: TaskFilters,
         params: PageParams,
+        *,
+        newest_first: bool = True,
     ) -> Sequence[Task]:
+        """One page past the cursor, newest first (`newest_first=False`: the page before it,
+        oldest first, for a "Previous" link); one row more than the page, to peek."""
         if organization_id not in scope:
             return []
         statement = self.select().where(Task.organization_id == organization_id)
@@ -85,7 +89,7 @@ class TaskRepository(RepositoryBase[Task]):
         if filters.created_before is not None:
             statement = statement.where(Task.created_at < filters.created_before)
         return await self.all(
-            keyset(statement, params, Task.created_at, Task.id, newest_first=True)
+            keyset(statement, params, Task.created_at, Task.id, newest_first=newest_first)
         )
 
     async def cancel_if_queued(self, task_id: uuid.UUID, now: datetime) -> bool:

@@ -21,6 +21,9 @@ from saassy.web.pages import (
     secrets,
     staff,
     staff_system,
+    task_detail,
+    task_new,
+    tasks,
 )
 from saassy.web.templating import TOKEN_PAGE_HEADERS, render
 
@@ -33,8 +36,12 @@ router.include_router(auth.router)
 router.include_router(invitation.router)
 
 # The signed-in app lives under /app; each area adds its router here.
+# /tasks/new before /tasks/{task_id}.
 for area in (
     home.router,
+    task_new.router,
+    tasks.router,
+    task_detail.router,
     organization.router,
     members.router,
     api_keys.router,
