@@ -10,34 +10,21 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from saassy.deps import SettingsDep
-from saassy.web.caller import MaybeCaller, csrf_guard
-from saassy.web.pages import auth, home, public
-from saassy.web.templating import render
+from saassy.web.caller import csrf_guard
+from saassy.web.pages import account, auth, auth_links, home, public
+from saassy.web.templating import TOKEN_PAGE_HEADERS, render
 
 STATIC_DIR = Path(__file__).parent / "static"
 static_files = StaticFiles(directory=STATIC_DIR)
 
-# A token in the address bar must not leak to other sites or stay in a shared cache.
-TOKEN_PAGE_HEADERS = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
-
 router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_guard)])
 router.include_router(public.router)
 router.include_router(auth.router)
+router.include_router(auth_links.router)
 
 # The signed-in app lives under /app; each area adds its router here.
-for area in (home.router,):
+for area in (home.router, account.router):
     router.include_router(area, prefix="/app")
-
-
-@router.get("/login/magic", response_class=HTMLResponse)
-async def magic_link(request: Request, caller: MaybeCaller) -> Response:
-    """Where a magic-link e-mail points: exchanges the link's token for a session."""
-    return render(
-        request,
-        "magic_link.html",
-        {"verify_path": "/api/v1/auth/magic-link/verify"},
-        headers=TOKEN_PAGE_HEADERS,
-    )
 
 
 @router.get("/invitations/accept", response_class=HTMLResponse)

@@ -20,6 +20,9 @@ from saassy.kit.time import utcnow
 from saassy.web.csrf import FORM_FIELD, attach_csrf_cookie, csrf_token
 from saassy.web.flash import Kind, clear_flash, flash, read_flash
 
+# A token in the address bar must not leak to other sites or stay in a shared cache.
+TOKEN_PAGE_HEADERS = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
+
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 env = templates.env
 env.trim_blocks = True
