@@ -35,6 +35,9 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         try:
             yield session
         except BaseException:
+            # Detach first: the rollback would expire every loaded object, and the error page
+            # still reads the caller (user, organizations) that was loaded for this request.
+            session.expunge_all()
             await session.rollback()
             drop_effects(session)
             raise
