@@ -117,7 +117,7 @@ async def log_out_session(
         # This browser: the ordinary log-out, which also clears the cookie.
         return redirect(request, "/app/account", message="Use Log out to end this session.")
     if not await end_own_browser_session(session, caller.user.id, session_id):
-        raise NotFound("Session")
+        raise NotFound("Session")  # another user's, or already ended
     return redirect(request, "/app/account", message="That session is logged out.")
 
 
