@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -59,6 +60,7 @@ TERMINAL = {"succeeded", "failed", "timed_out", "canceled"}
 @dataclass
 class Server:
     url: str
+    log: Path  # `saassy dev` prints the e-mails it would send here
     runs_tasks: bool
     serves_output: bool
 
@@ -105,7 +107,22 @@ def _truncate(url: str) -> None:
     asyncio.run(truncate())
 
 
-def sign_up(url: str) -> Tenant:
+def verification_token(log: Path, email: str) -> str:
+    """The link in the verification e-mail `saassy dev` printed for `email` (sent shortly after
+    the sign-up commits)."""
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        text = log.read_text(errors="replace")
+        at = text.rfind(f"To: {email}")
+        found = re.search(r"/verify-email\?token=([A-Za-z0-9_-]+)", text[at:]) if at >= 0 else None
+        if found:
+            return found.group(1)
+        time.sleep(0.1)  # polling the log the server writes, nothing to wait on
+    pytest.fail(f"no verification e-mail to {email} in {log}")
+
+
+def sign_up(url: str, log: Path) -> Tenant:
+    """A verified customer (unverified ones may not create API keys) with one API key."""
     email = f"cli-{uuid.uuid4().hex[:10]}@example.com"
     with httpx.Client(base_url=url) as http:
         signup = http.post(
@@ -113,6 +130,10 @@ def sign_up(url: str) -> Tenant:
         )
         assert signup.status_code == 201, signup.text
         token = signup.json()["access_token"]
+        verified = http.post(
+            "/api/v1/auth/verify-email", json={"token": verification_token(log, email)}
+        )
+        assert verified.status_code == 204, verified.text
         created = http.post(
             "/api/v1/api-keys",
             json={"name": "cli tests"},
@@ -122,9 +143,9 @@ def sign_up(url: str) -> Tenant:
     return Tenant(url, created.json()["key"])
 
 
-def _probe(url: str) -> tuple[bool, bool]:
+def _probe(url: str, log: Path) -> tuple[bool, bool]:
     """Can a task reach its end here, and are the log endpoints served?"""
-    tenant = sign_up(url)
+    tenant = sign_up(url, log)
     with tenant.http() as http:
         task_id = http.post("/api/v1/tasks", json={"type": "echo", "input": {}}).json()["id"]
         serves_output = http.get(f"/api/v1/tasks/{task_id}/logs").status_code == 200
@@ -163,7 +184,7 @@ def server(migrated_template: str, tmp_path_factory: pytest.TempPathFactory) -> 
             if time.monotonic() > deadline:
                 pytest.fail(f"saassy dev was not ready within 60 s:\n{log.read_text()}")
             time.sleep(0.1)  # polling for readiness, not synchronisation
-        yield Server(url, *_probe(url))
+        yield Server(url, log, *_probe(url, log))
     finally:
         process.terminate()
         try:
@@ -184,7 +205,7 @@ def _ready(url: str) -> bool:
 
 @pytest.fixture
 def tenant(server: Server) -> Tenant:
-    return sign_up(server.url)
+    return sign_up(server.url, server.log)
 
 
 @pytest.fixture
