@@ -28,12 +28,6 @@ from saassy.web.templating import TOKEN_PAGE_HEADERS, redirect, render
 router = APIRouter()
 
 
-def _client_error(exc: SaassyError) -> SaassyError:
-    if exc.status_code >= 500:
-        raise exc
-    return exc
-
-
 def _token_page(
     request: Request,
     template: str,
@@ -81,13 +75,14 @@ async def request_magic_link(
             status_code=422,
         )
     except SaassyError as exc:
-        error = _client_error(exc)
+        if exc.status_code >= 500:
+            raise
         return render(
             request,
             "auth/magic_link_request.html",
-            {"email": email, "errors": error_of(error)},
-            status_code=error.status_code,
-            headers=error.headers,
+            {"email": email, "errors": error_of(exc)},
+            status_code=exc.status_code,
+            headers=exc.headers,
         )
     return redirect(request, "/login/magic", message=MAGIC_LINK_ACCEPTED.message, kind="info")
 
@@ -109,9 +104,10 @@ async def sign_in_with_magic_link(
             status_code=422,
         )
     except SaassyError as exc:
-        error = _client_error(exc)
+        if exc.status_code >= 500:
+            raise
         return _token_page(
-            request, "auth/magic_link.html", "", error_of(error), status_code=error.status_code
+            request, "auth/magic_link.html", "", error_of(exc), status_code=exc.status_code
         )
     return await signed_in(request, session, settings, redeemed.user, "/app")
 
@@ -144,13 +140,14 @@ async def forgot_password(
             status_code=422,
         )
     except SaassyError as exc:
-        error = _client_error(exc)
+        if exc.status_code >= 500:
+            raise
         return render(
             request,
             "auth/forgot_password.html",
-            {"email": email, "errors": error_of(error)},
-            status_code=error.status_code,
-            headers=error.headers,
+            {"email": email, "errors": error_of(exc)},
+            status_code=exc.status_code,
+            headers=exc.headers,
         )
     return redirect(request, "/forgot-password", message=RESET_ACCEPTED.message, kind="info")
 
@@ -183,13 +180,14 @@ async def reset_password(request: Request, session: Session, settings: SettingsD
             min_password=MIN_PASSWORD,
         )
     except SaassyError as exc:
-        error = _client_error(exc)
+        if exc.status_code >= 500:
+            raise
         return _token_page(
             request,
             "auth/reset_password.html",
             "",
-            error_of(error),
-            status_code=error.status_code,
+            error_of(exc),
+            status_code=exc.status_code,
             min_password=MIN_PASSWORD,
         )
     return redirect(
@@ -222,9 +220,10 @@ async def verify_email(request: Request, session: Session, caller: MaybeCaller) 
             status_code=422,
         )
     except SaassyError as exc:
-        error = _client_error(exc)
+        if exc.status_code >= 500:
+            raise
         return _token_page(
-            request, "auth/verify_email.html", "", error_of(error), status_code=error.status_code
+            request, "auth/verify_email.html", "", error_of(exc), status_code=exc.status_code
         )
     message = "Your e-mail address is verified."
     return redirect(request, "/app/account" if caller else "/login", message=message)
