@@ -26,6 +26,7 @@ from saassy.kit.db import create_engine
 from saassy.kit.migrate import upgrade_database
 from saassy.models import Base
 from saassy.runtime import host
+from tests.email.mail import latest_link_token
 from tests.processes import run_dev, run_server  # noqa: F401 - fixtures for every module
 from tests.runtime.support import without_system_bwrap
 from tests.services import require
@@ -178,9 +179,16 @@ SignUp = Callable[..., Coroutine[Any, Any, Account]]
 
 
 @pytest.fixture
-def signup(client: httpx.AsyncClient) -> SignUp:
+def signup(client: httpx.AsyncClient, ctx: AppContext) -> SignUp:
+    """Sign up through the API and, unless `verified=False`, follow the verification e-mail
+    as its owner would (an unverified account may not create API keys or invite members)."""
+
     async def make(
-        email: str | None = None, password: str = "correct horse battery", **extra: Any
+        email: str | None = None,
+        password: str = "correct horse battery",
+        *,
+        verified: bool = True,
+        **extra: Any,
     ) -> Account:
         email = email or f"user-{uuid.uuid4().hex[:10]}@example.com"
         response = await client.post(
@@ -188,6 +196,10 @@ def signup(client: httpx.AsyncClient) -> SignUp:
         )
         assert response.status_code == 201, response.text
         body = response.json()
+        if verified:
+            token = await latest_link_token(ctx, email.lower(), "/verify-email")
+            verify = await client.post("/api/v1/auth/verify-email", json={"token": token})
+            assert verify.status_code == 204, verify.text
         return Account(
             email=email,
             password=password,

@@ -176,6 +176,7 @@ async def test_staff_flag_makes_a_staff_user_with_a_prompted_password(
         "/api/v1/me", headers={"Authorization": f"Bearer {login.json()['access_token']}"}
     )
     assert me.json()["is_staff"] is True
+    assert me.json()["email_verified"] is True  # the operator vouches for the address
 
 
 @pytest.mark.parametrize(

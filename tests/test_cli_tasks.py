@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -59,6 +60,7 @@ TERMINAL = {"succeeded", "failed", "timed_out", "canceled"}
 @dataclass
 class Server:
     url: str
+    log: Path  # `saassy dev` prints the e-mails it would send here
     runs_tasks: bool
     serves_output: bool
 
@@ -105,7 +107,22 @@ def _truncate(url: str) -> None:
     asyncio.run(truncate())
 
 
-def sign_up(url: str) -> Tenant:
+def verification_token(log: Path, email: str) -> str:
+    """The link in the verification e-mail `saassy dev` printed for `email` (sent shortly after
+    the sign-up commits)."""
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        text = log.read_text(errors="replace")
+        at = text.rfind(f"To: {email}")
+        found = re.search(r"/verify-email\?token=([A-Za-z0-9_-]+)", text[at:]) if at >= 0 else None
+        if found:
+            return found.group(1)
+        time.sleep(0.1)  # polling the log the server writes, nothing to wait on
+    pytest.fail(f"no verification e-mail to {email} in {log}")
+
+
+def sign_up(url: str, log: Path) -> Tenant:
+    """A verified customer (unverified ones may not create API keys) with one API key."""
     email = f"cli-{uuid.uuid4().hex[:10]}@example.com"
     with httpx.Client(base_url=url) as http:
         signup = http.post(
@@ -113,6 +130,10 @@ def sign_up(url: str) -> Tenant:
         )
         assert signup.status_code == 201, signup.text
         token = signup.json()["access_token"]
+        verified = http.post(
+            "/api/v1/auth/verify-email", json={"token": verification_token(log, email)}
+        )
+        assert verified.status_code == 204, verified.text
         created = http.post(
             "/api/v1/api-keys",
             json={"name": "cli tests"},
@@ -122,9 +143,9 @@ def sign_up(url: str) -> Tenant:
     return Tenant(url, created.json()["key"])
 
 
-def _probe(url: str) -> tuple[bool, bool]:
+def _probe(url: str, log: Path) -> tuple[bool, bool]:
     """Can a task reach its end here, and are the log endpoints served?"""
-    tenant = sign_up(url)
+    tenant = sign_up(url, log)
     with tenant.http() as http:
         task_id = http.post("/api/v1/tasks", json={"type": "echo", "input": {}}).json()["id"]
         serves_output = http.get(f"/api/v1/tasks/{task_id}/logs").status_code == 200
@@ -146,9 +167,9 @@ def server(migrated_template: str, tmp_path_factory: pytest.TempPathFactory) -> 
     env = {k: v for k, v in os.environ.items() if not k.startswith("SAASSY_")}
     if on_postgresql():
         env["SAASSY_DATABASE_URL"] = migrated_template  # else SQLite in the data dir
-    process, url = _start_dev(directory, catalog, env)
+    process, url, log = _start_dev(directory, catalog, env)
     try:
-        yield Server(url, *_probe(url))
+        yield Server(url, log, *_probe(url, log))
     finally:
         process.terminate()
         try:
@@ -162,7 +183,7 @@ def server(migrated_template: str, tmp_path_factory: pytest.TempPathFactory) -> 
 
 def _start_dev(
     directory: Path, catalog: Path, env: dict[str, str]
-) -> tuple[subprocess.Popen[bytes], str]:
+) -> tuple[subprocess.Popen[bytes], str, Path]:
     """`saassy dev` on a free port, ready; again on another port if one was taken meanwhile
     (a port found free can be bound by someone else before the server binds it)."""
     for attempt in range(3):
@@ -187,7 +208,7 @@ def _start_dev(
                 pytest.fail(f"saassy dev was not ready within 60 s:\n{log.read_text()}")
             time.sleep(0.1)  # polling for readiness, not synchronisation
         else:
-            return process, url
+            return process, url, log
     pytest.fail("saassy dev found its port taken three times")
 
 
@@ -206,7 +227,7 @@ def no_stored_login(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def tenant(server: Server) -> Tenant:
-    return sign_up(server.url)
+    return sign_up(server.url, server.log)
 
 
 @pytest.fixture

@@ -82,6 +82,8 @@ class Settings(BaseSettings):
     access_token_ttl: timedelta = timedelta(minutes=15)
     refresh_token_ttl: timedelta = timedelta(days=30)
     magic_link_ttl: timedelta = timedelta(minutes=15)
+    password_reset_ttl: timedelta = timedelta(hours=1)
+    email_verification_ttl: timedelta = timedelta(days=3)
     invitation_ttl: timedelta = timedelta(days=7)
 
     # OWASP's Argon2id floor is 19 MiB, 2 passes, 1 lane; raising any of these rehashes on login.

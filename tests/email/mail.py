@@ -45,6 +45,16 @@ async def latest_magic_token(ctx: AppContext, to: str) -> str:
     return magic_token(messages[-1].body)
 
 
+async def latest_link_token(ctx: AppContext, to: str, path: str) -> str:
+    """The token of the link to `path` in the newest e-mail to `to` that holds one."""
+    pattern = re.compile(re.escape(path) + r"\?token=([A-Za-z0-9_-]+)")
+    for mail in reversed(await outbox(ctx, to)):
+        match = pattern.search(mail.body)
+        if match is not None:
+            return match.group(1)
+    raise AssertionError(f"no e-mail to {to} links to {path}")
+
+
 async def rows(ctx: AppContext) -> list[OutboxEmail]:
     """The outbox rows themselves, by recipient."""
     async with ctx.sessionmaker() as session:

@@ -9,16 +9,26 @@ import uuid
 import httpx
 from fastapi import FastAPI
 
+from saassy.context import AppContext
 from tests.conftest import CLIENT_IP
+from tests.email.mail import latest_link_token
 
 CSRF_FIELD = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
 PASSWORD = "correct horse battery"
 
 
-def browser_for(app: FastAPI, ip: str = CLIENT_IP) -> httpx.AsyncClient:
+class Browser(httpx.AsyncClient):
+    """A browser on one app, whose outbox it can read as its user reads their mail."""
+
+    def __init__(self, app: FastAPI, ip: str) -> None:
+        transport = httpx.ASGITransport(app=app, client=(ip, 51000))
+        super().__init__(transport=transport, base_url="https://saassy.test")
+        self.ctx: AppContext = app.state.ctx
+
+
+def browser_for(app: FastAPI, ip: str = CLIENT_IP) -> Browser:
     """A cookie-keeping client over HTTPS (outside development the cookies are Secure)."""
-    transport = httpx.ASGITransport(app=app, client=(ip, 51000))
-    return httpx.AsyncClient(transport=transport, base_url="https://saassy.test")
+    return Browser(app, ip)
 
 
 async def csrf_token(browser: httpx.AsyncClient, page: str = "/login") -> str:
@@ -41,12 +51,29 @@ async def submit(
     return await browser.post(action, data={**(data or {}), "csrf_token": token})
 
 
-async def sign_up(browser: httpx.AsyncClient, email: str | None = None, **extra: str) -> str:
-    """Sign up through the form; the browser is then signed in. Answers the e-mail."""
+async def sign_up(
+    browser: httpx.AsyncClient, email: str | None = None, *, verified: bool = True, **extra: str
+) -> str:
+    """Sign up through the form; the browser is then signed in. Unless `verified=False`, the
+    user then follows the verification e-mail's link (unverified accounts may not create API
+    keys or invite members). Answers the e-mail."""
     email = email or f"user-{uuid.uuid4().hex[:10]}@example.com"
     response = await submit(
         browser, "/signup", {"email": email, "password": PASSWORD, **extra}, page="/signup"
     )
     assert response.status_code == 303, response.text
     assert response.headers["location"] == "/app"
+    if verified:
+        await verify_email(browser, email)
     return email
+
+
+async def verify_email(browser: httpx.AsyncClient, email: str) -> httpx.Response:
+    """Follow the newest verification link e-mailed to `email`: open the page, press the button."""
+    assert isinstance(browser, Browser), "use browser_for(app)"
+    token = await latest_link_token(browser.ctx, email.lower(), "/verify-email")
+    response = await submit(
+        browser, "/verify-email", {"token": token}, page=f"/verify-email?token={token}"
+    )
+    assert response.status_code == 303, response.text
+    return response

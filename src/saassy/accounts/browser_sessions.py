@@ -91,6 +91,22 @@ async def end_browser_session(session: AsyncSession, record_id: uuid.UUID) -> No
     )
 
 
+async def end_own_browser_session(
+    session: AsyncSession, user_id: uuid.UUID, record_id: uuid.UUID
+) -> bool:
+    """Log out one of the user's own sessions; False when it is not theirs or already ended."""
+    result = await session.execute(
+        update(BrowserSession)
+        .where(
+            BrowserSession.id == record_id,
+            BrowserSession.user_id == user_id,
+            BrowserSession.revoked_at.is_(None),
+        )
+        .values(revoked_at=utcnow())
+    )
+    return int(getattr(result, "rowcount", 0) or 0) == 1
+
+
 async def end_user_browser_sessions(
     session: AsyncSession, user_id: uuid.UUID, *, keep: uuid.UUID | None = None
 ) -> int:

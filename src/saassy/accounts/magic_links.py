@@ -6,32 +6,37 @@ an account; an unknown address that follows its link signs up on the spot.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlencode
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from saassy.accounts.repository import MagicLinkRepository, UserRepository
+from saassy.accounts.email_tokens import (
+    InvalidEmailToken,
+    Purpose,
+    issue_email_token,
+    redeem_email_token,
+)
+from saassy.accounts.repository import UserRepository
 from saassy.accounts.service import SignedIn, register_user, sign_in
 from saassy.config import Environment, Settings
 from saassy.email.outbox import queue_email
 from saassy.kit.email_address import refuse_reserved_domain
-from saassy.kit.errors import Unauthorized
-from saassy.kit.security import new_token, token_digest
 from saassy.kit.time import utcnow
-from saassy.models import MagicLink
+from saassy.models import Organization, User
 
 
-class InvalidMagicLink(Unauthorized):
+class InvalidMagicLink(InvalidEmailToken):
     code = "magic_link_invalid"
 
 
-class MagicLinkUsed(InvalidMagicLink):
-    code = "magic_link_used"
+@dataclass(frozen=True)
+class Redeemed:
+    """Whom a followed link signs in, and the organization made for them if it signed them up."""
 
-
-class MagicLinkExpired(InvalidMagicLink):
-    code = "magic_link_expired"
+    user: User
+    new_organization: Organization | None
 
 
 def magic_link_url(settings: Settings, token: str) -> str:
@@ -59,39 +64,31 @@ async def send_magic_link(session: AsyncSession, settings: Settings, *, email: s
     user = await UserRepository(session).get_by_email(email)
     if user is not None and user.disabled_at is not None:
         return
-    token = new_token()
-    await MagicLinkRepository(session).add(
-        MagicLink(
-            email=email,
-            token_hash=token_digest(token),
-            expires_at=utcnow() + settings.magic_link_ttl,
-        )
+    token = await issue_email_token(
+        session, email=email, purpose=Purpose.sign_in, ttl=settings.magic_link_ttl
     )
     subject, body = _message(settings, token)
     await queue_email(session, settings, to=email, subject=subject, body=body)
 
 
-async def verify_magic_link(session: AsyncSession, settings: Settings, token: str) -> SignedIn:
-    """Use up the link and sign its address in, creating the account on first use."""
-    links = MagicLinkRepository(session)
-    link = await links.get_by_digest(token_digest(token))
-    if link is None:
-        raise InvalidMagicLink("This sign-in link is not valid.")
-    now = utcnow()
-    if link.used_at is not None:
-        raise MagicLinkUsed("This sign-in link was already used; ask for a new one.")
-    if link.expires_at <= now:
-        raise MagicLinkExpired("This sign-in link has expired; ask for a new one.")
-    if not await links.consume(link.id, now):
-        raise MagicLinkUsed("This sign-in link was already used; ask for a new one.")
-
-    user = await UserRepository(session).get_by_email(link.email)
+async def redeem_magic_link(session: AsyncSession, settings: Settings, token: str) -> Redeemed:
+    """Use up the link and answer whom it signs in, creating the account on first use; no
+    credentials are minted here (the API hands out tokens, the dashboard a session)."""
+    email = await redeem_email_token(session, token, Purpose.sign_in)
+    user = await UserRepository(session).get_by_email(email)
     organization = None
     if user is None:
-        user, organization = await register_user(session, settings, email=link.email, password=None)
+        user, organization = await register_user(session, settings, email=email, password=None)
     elif user.disabled_at is not None:
         raise InvalidMagicLink("This sign-in link is not valid.")
+    now = utcnow()
     # Following the link proves the address is theirs.
     user.email_verified_at = user.email_verified_at or now
     user.last_login_at = now
-    return await sign_in(session, settings, user, organization=organization)
+    return Redeemed(user, organization)
+
+
+async def verify_magic_link(session: AsyncSession, settings: Settings, token: str) -> SignedIn:
+    """Use up the link and sign its address in with API tokens."""
+    redeemed = await redeem_magic_link(session, settings, token)
+    return await sign_in(session, settings, redeemed.user, organization=redeemed.new_organization)

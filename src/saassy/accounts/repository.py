@@ -54,6 +54,16 @@ class RefreshTokenRepository(RepositoryBase[RefreshToken]):
         )
         return await _rows_changed(self.session, statement)
 
+    async def revoke_user_families(self, user_id: uuid.UUID, now: datetime) -> int:
+        """End every API session of the user (each refresh family, live or not)."""
+        statement = (
+            update(RefreshToken)
+            .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
+            .values(revoked_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        return await _rows_changed(self.session, statement)
+
 
 class MagicLinkRepository(RepositoryBase[MagicLink]):
     model = MagicLink

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request, Response, status
 
-from saassy.accounts import magic_links, service, sessions, throttle
+from saassy.accounts import magic_links, passwords, service, sessions, throttle, verification
 from saassy.accounts.devices import device_cookies, remember_device
 from saassy.accounts.schemas import (
+    Accepted,
     AuthResponse,
+    EmailVerifyRequest,
     LoginRequest,
     LogoutRequest,
     MagicLinkAccepted,
@@ -16,12 +18,16 @@ from saassy.accounts.schemas import (
     MembershipOut,
     MeResponse,
     OrganizationBrief,
+    PasswordChangeRequest,
+    PasswordForgotRequest,
+    PasswordResetRequest,
     RefreshRequest,
     SignupRequest,
     UserOut,
 )
 from saassy.auth.dependencies import CurrentUser, anonymous_rate_limit
 from saassy.deps import ClientIP, Limiter, Session, SettingsDep
+from saassy.kit.errors import Forbidden
 from saassy.kit.time import utcnow
 from saassy.models import User
 from saassy.organizations.repository import OrganizationRepository
@@ -32,6 +38,10 @@ auth = APIRouter(prefix="/auth", dependencies=[Depends(anonymous_rate_limit)])
 MAGIC_LINK_ACCEPTED = MagicLinkAccepted(
     message="If this address can receive e-mail, a sign-in link is on its way."
 )
+RESET_ACCEPTED = Accepted(
+    message="If an account uses this address, a link to reset its password is on its way."
+)
+VERIFICATION_SENT = Accepted(message="A new verification link is on its way.")
 
 
 def _auth_response(signed_in: service.SignedIn) -> AuthResponse:
@@ -59,6 +69,7 @@ async def signup(
         password=body.password,
         organization_name=body.organization,
     )
+    await verification.send_verification(session, settings, user)
     remember_device(response, settings, user.email, utcnow())
     return _auth_response(await service.sign_in(session, settings, user, organization=organization))
 
@@ -123,7 +134,81 @@ async def verify_magic_link(
     return _auth_response(signed_in)
 
 
+@auth.post("/password/forgot", status_code=status.HTTP_202_ACCEPTED)
+async def forgot_password(
+    body: PasswordForgotRequest,
+    session: Session,
+    settings: SettingsDep,
+    limiter: Limiter,
+    ip: ClientIP,
+) -> Accepted:
+    """E-mail a single-use password reset link; the answer is the same for every address."""
+    await throttle.admit_email_request(
+        limiter, settings, kind="password-reset", email=body.email, ip=ip
+    )
+    await passwords.send_password_reset(session, settings, email=body.email)
+    return RESET_ACCEPTED
+
+
+@auth.post("/password/reset", status_code=status.HTTP_204_NO_CONTENT)
+async def reset_password(
+    body: PasswordResetRequest, session: Session, settings: SettingsDep
+) -> Response:
+    """Set a new password with a reset link's token; every session of the account ends."""
+    await passwords.reset_password(session, settings, token=body.token, password=body.password)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@auth.post("/verify-email", status_code=status.HTTP_204_NO_CONTENT)
+async def verify_email(body: EmailVerifyRequest, session: Session) -> Response:
+    """Mark the address verified with a verification link's token."""
+    await verification.verify_email(session, body.token)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
 router.include_router(auth)
+
+
+async def _user_of(principal: CurrentUser, session: Session) -> User:
+    if principal.user_id is None:
+        raise Forbidden("This needs a signed-in user, not an API key.", code="user_required")
+    user = await session.get(User, principal.user_id)
+    assert user is not None
+    return user
+
+
+@router.post("/auth/verify-email/resend", status_code=status.HTTP_202_ACCEPTED, tags=["auth"])
+async def resend_verification(
+    principal: CurrentUser,
+    session: Session,
+    settings: SettingsDep,
+    limiter: Limiter,
+    ip: ClientIP,
+) -> Accepted:
+    """E-mail the signed-in user a new verification link (nothing if already verified)."""
+    user = await _user_of(principal, session)
+    await throttle.admit_email_request(
+        limiter, settings, kind="verify-email", email=user.email, ip=ip
+    )
+    await verification.send_verification(session, settings, user)
+    return VERIFICATION_SENT
+
+
+@router.post("/auth/password/change", status_code=status.HTTP_204_NO_CONTENT, tags=["auth"])
+async def change_password(
+    body: PasswordChangeRequest, principal: CurrentUser, session: Session, settings: SettingsDep
+) -> Response:
+    """Change (or first set) the signed-in user's password; every other session ends."""
+    user = await _user_of(principal, session)
+    await passwords.change_password(
+        session,
+        settings,
+        user,
+        current=body.current_password,
+        new=body.password,
+        keep_session=None,
+    )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/me")
@@ -141,6 +226,7 @@ async def me(principal: CurrentUser, session: Session) -> MeResponse:
         id=user.id,
         email=user.email,
         is_staff=user.is_staff,
+        email_verified=user.email_verified_at is not None,
         created_at=user.created_at,
         organizations=[
             MembershipOut(

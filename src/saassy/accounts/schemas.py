@@ -50,6 +50,30 @@ class MagicLinkVerifyRequest(BaseModel):
     token: str = OpaqueToken
 
 
+class PasswordForgotRequest(BaseModel):
+    email: EmailAddress
+
+
+class PasswordResetRequest(BaseModel):
+    token: str = OpaqueToken
+    password: str = Password
+
+
+class PasswordChangeRequest(BaseModel):
+    """`current_password` may be left out only by an account that has no password yet."""
+
+    current_password: str | None = Field(default=None, max_length=1024)
+    password: str = Password
+
+
+class EmailVerifyRequest(BaseModel):
+    token: str = OpaqueToken
+
+
+class Accepted(BaseModel):
+    message: str
+
+
 class UserOut(BaseModel):
     id: uuid.UUID
     email: str
@@ -82,5 +106,6 @@ class MeResponse(BaseModel):
     id: uuid.UUID
     email: str
     is_staff: bool
+    email_verified: bool
     created_at: datetime
     organizations: list[MembershipOut]

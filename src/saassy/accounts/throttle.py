@@ -19,6 +19,7 @@ from saassy.kit.ratelimit import RateLimiter
 
 LOGIN_REFUSED = "Too many sign-in attempts."
 MAGIC_LINK_REFUSED = "Too many sign-in links requested."
+EMAIL_REFUSED = "Too many e-mails requested; wait a while and try again."
 
 
 async def admit_login_attempt(
@@ -61,4 +62,15 @@ async def admit_magic_link_request(
         "magic-link-email",
         email.lower(),
         message=MAGIC_LINK_REFUSED,
+    )
+
+
+async def admit_email_request(
+    limiter: RateLimiter, settings: Settings, *, kind: str, email: str, ip: str
+) -> None:
+    """Count a request for a password-reset or verification e-mail per IP and per address (the
+    magic links' limits, counted apart), or raise RateLimited."""
+    await limiter.hit(settings.login_limit_per_ip, f"{kind}-ip", ip, message=EMAIL_REFUSED)
+    await limiter.hit(
+        settings.magic_link_limit_per_email, f"{kind}-email", email.lower(), message=EMAIL_REFUSED
     )

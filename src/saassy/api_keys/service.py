@@ -7,6 +7,7 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from saassy.accounts.verification import require_verified_email
 from saassy.api_keys.repository import ApiKeyRepository
 from saassy.auth.dependencies import API_KEY_PREFIX
 from saassy.auth.principal import ActiveOrganization, Principal
@@ -44,6 +45,7 @@ async def create_api_key(
     session: AsyncSession, principal: Principal, organization_id: uuid.UUID, name: str
 ) -> tuple[ApiKey, str]:
     """A new key for the organization and the key itself, which is never stored."""
+    await require_verified_email(session, principal.user_id)
     key = generate_key()
     api_key = await ApiKeyRepository(session).add(
         ApiKey(

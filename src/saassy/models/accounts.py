@@ -38,9 +38,14 @@ class RefreshToken(RecordMixin, Base):
 
 
 class MagicLink(RecordMixin, Base):
+    """A single-use token e-mailed to an address: to sign in, reset a password or verify it."""
+
     __tablename__ = "magic_links"
 
     email: Mapped[str] = mapped_column(String(320), index=True)
+    # sign_in, reset_password or verify_email (accounts/email_tokens.py): a token redeems only
+    # for the purpose it was sent for.
+    purpose: Mapped[str] = mapped_column(String(32), default="sign_in", server_default="sign_in")
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]

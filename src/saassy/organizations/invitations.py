@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from saassy.accounts.repository import UserRepository
+from saassy.accounts.verification import require_verified_email
 from saassy.auth.principal import Principal
 from saassy.config import Environment, Settings
 from saassy.email.outbox import queue_email
@@ -55,6 +56,8 @@ async def invite(
     refuse_reserved_domain(email, production=settings.env is Environment.production)
     if await MembershipRepository(session).has_member_with_email(organization.id, email):
         raise AlreadyMember("This person is already a member.", field="email")
+    # After the checks on what was typed, so the form shows those first.
+    await require_verified_email(session, principal.user_id)
     invitations = InvitationRepository(session)
     now = utcnow()
     # Inviting an address again replaces its pending invitation: only the newest link works.

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi import APIRouter, Depends
 from fastapi.staticfiles import StaticFiles
 
-from saassy.web.caller import MaybeCaller, csrf_guard
+from saassy.web.caller import csrf_guard
 from saassy.web.pages import (
+    account,
     api_keys,
     auth,
+    auth_links,
     home,
     invitation,
     members,
@@ -25,7 +26,6 @@ from saassy.web.pages import (
     task_new,
     tasks,
 )
-from saassy.web.templating import TOKEN_PAGE_HEADERS, render
 
 STATIC_DIR = Path(__file__).parent / "static"
 static_files = StaticFiles(directory=STATIC_DIR)
@@ -34,6 +34,7 @@ router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_guard)])
 router.include_router(public.router)
 router.include_router(auth.router)
 router.include_router(invitation.router)
+router.include_router(auth_links.router)
 
 # The signed-in app lives under /app; each area adds its router here.
 # /tasks/new before /tasks/{task_id}.
@@ -46,18 +47,8 @@ for area in (
     members.router,
     api_keys.router,
     secrets.router,
+    account.router,
     staff.router,
     staff_system.router,
 ):
     router.include_router(area, prefix="/app")
-
-
-@router.get("/login/magic", response_class=HTMLResponse)
-async def magic_link(request: Request, caller: MaybeCaller) -> Response:
-    """Where a magic-link e-mail points: exchanges the link's token for a session."""
-    return render(
-        request,
-        "magic_link.html",
-        {"verify_path": "/api/v1/auth/magic-link/verify"},
-        headers=TOKEN_PAGE_HEADERS,
-    )

@@ -33,6 +33,9 @@ PAGE_HEADERS = {
     "Cache-Control": "no-store",
 }
 
+# A token in the address bar must not leak to other sites or stay in a shared cache.
+TOKEN_PAGE_HEADERS = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
+
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 env = templates.env
 env.trim_blocks = True
@@ -103,9 +106,6 @@ def short_id(value: uuid.UUID | str) -> str:
 def pretty_json(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False)
 
-
-# A token in the address bar must not leak to other sites or stay in a shared cache.
-TOKEN_PAGE_HEADERS = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
 
 env.filters.update(
     ago=ago,

@@ -1,7 +1,7 @@
 """Tasks: an index for listing an organization's tasks newest first by keyset
 
 Revision ID: 6df86f33581a
-Revises: 0081cfcd20c0
+Revises: 80476d49509f
 Create Date: 2026-12-05 20:48:50.117790
 """
 
@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "6df86f33581a"
-down_revision: str | None = "0081cfcd20c0"
+down_revision: str | None = "80476d49509f"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

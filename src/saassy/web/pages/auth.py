@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from saassy.accounts import service, throttle
+from saassy.accounts import service, throttle, verification
 from saassy.accounts.browser_sessions import end_browser_session, start_browser_session
 from saassy.accounts.devices import device_cookies, remember_device
 from saassy.accounts.schemas import SignupRequest
@@ -104,6 +104,7 @@ async def signup(request: Request, session: Session, settings: SettingsDep) -> R
             password=body.password,
             organization_name=body.organization,
         )
+        await verification.send_verification(session, settings, user)
     except FormInvalid as exc:
         return _signup_form(request, settings, values, exc.errors, status_code=422)
     except SaassyError as exc:
