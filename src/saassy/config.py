@@ -101,6 +101,9 @@ class Settings(BaseSettings):
     login_limit_per_device: str = "5/15 minutes"
     magic_link_limit_per_email: str = "5/hour"
     anonymous_limit_per_ip: str = "120/minute"
+    # Dashboard requests per signed-in user (pages, live updates); the plan's API rate limit
+    # governs the API, not a person clicking through the dashboard.
+    dashboard_limit_per_user: str = "600/minute"
     max_body_bytes: int = 2 * 1024 * 1024
 
     # The embedded task engine (local executor); `saassy dev` and `saassy api` run it.
@@ -132,6 +135,7 @@ class Settings(BaseSettings):
         "login_limit_per_device",
         "magic_link_limit_per_email",
         "anonymous_limit_per_ip",
+        "dashboard_limit_per_user",
     )
     @classmethod
     def _rate_limit(cls, value: str) -> str:

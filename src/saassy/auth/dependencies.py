@@ -91,17 +91,13 @@ async def _principal_from_access_token(session: Session, ctx: Context, token: st
 
 
 async def admit_call(
-    request: Request,
-    session: Session,
-    ctx: Context,
-    principal: Principal,
-    organization_id: uuid.UUID | None,
+    request: Request, session: Session, ctx: Context, principal: Principal
 ) -> None:
-    """Count the call against the rate limit of the organization's effective plan (the
-    caller's default one when None); API and dashboard callers alike."""
+    """Count an API call against the rate limit of the caller's default organization's
+    effective plan (its overrides included)."""
     await yield_sqlite_lock(session)  # validation and rate limiting come next, not SQL
     catalog = ctx.settings.catalog
-    organization_id = organization_id or principal.default_organization_id
+    organization_id = principal.default_organization_id
     plan = (
         plan_with_overrides(
             catalog,
@@ -109,7 +105,7 @@ async def admit_call(
             principal.plan_overrides.get(organization_id),
             organization_id,
         )
-        if organization_id and organization_id in principal.plans
+        if organization_id
         else catalog.plan(catalog.default_plan)
     )
     expose(request, await ctx.limiter.hit(plan.api_rate_limit, "api", *principal.rate_limit_key))
@@ -128,7 +124,7 @@ async def get_principal(
         principal = await _principal_from_api_key(session, token)
     else:
         principal = await _principal_from_access_token(session, ctx, token)
-    await admit_call(request, session, ctx, principal, None)
+    await admit_call(request, session, ctx, principal)
     return principal
 
 

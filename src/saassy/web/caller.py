@@ -11,10 +11,12 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from saassy.accounts.browser_sessions import live_browser_session
-from saassy.auth.dependencies import admit_call, principal_of_user
+from saassy.auth.dependencies import principal_of_user
 from saassy.auth.principal import ActiveOrganization, Principal
 from saassy.deps import ClientIP, Context, Session
+from saassy.kit.db import yield_sqlite_lock
 from saassy.kit.errors import Forbidden, NotFound, SaassyError
+from saassy.kit.ratelimit import expose
 from saassy.models import BrowserSession, Organization, Role, User
 from saassy.organizations.repository import OrganizationRepository
 from saassy.web.cookies import SESSION_COOKIE
@@ -121,7 +123,9 @@ async def optional_caller(
             "Your account belongs to no organization; ask an owner for an invitation.",
             code="no_organization",
         )
-    await admit_call(request, session, ctx, principal, chosen)
+    await yield_sqlite_lock(session)  # rate limiting comes next, not SQL
+    limit = ctx.settings.dashboard_limit_per_user
+    expose(request, await ctx.limiter.hit(limit, "dashboard", str(principal.user_id)))
     caller = DashboardCaller(
         user=user,
         principal=principal,

@@ -42,8 +42,13 @@
         dialog.addEventListener("close", function onClose() {
           dialog.removeEventListener("close", onClose);
           if (dialog.returnValue === "confirm") {
-            form.dataset.confirmed = "1";
-            if (form.requestSubmit) form.requestSubmit(); else form.submit();
+            // A live page may have redrawn the form while the dialog was open: submit the one
+            // on the page now.
+            var current = form.isConnected ? form :
+              document.querySelector('form[data-confirm="' + selector + '"]');
+            if (!current) return;
+            current.dataset.confirmed = "1";
+            if (current.requestSubmit) current.requestSubmit(); else current.submit();
           }
         });
         return;

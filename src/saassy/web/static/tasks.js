@@ -85,26 +85,48 @@
     if (follow.checked) log.scrollTop = log.scrollHeight;
   }
 
+  // One refresh at a time; a change that arrives meanwhile (the final one above all) is not
+  // dropped but fetched again once the running refresh is done.
   var refreshing = false;
+  var again = null;
   function refreshParts(final) {
-    if (refreshing) return;
+    if (refreshing) {
+      again = again === true || final;
+      return;
+    }
     refreshing = true;
     fetch(window.location.href, { credentials: "same-origin", headers: { Accept: "text/html" } })
-      .then(function (response) { return response.text(); })
+      .then(function (response) {
+        // A refusal (rate limit, signed out) is no new state: keep the page as it is.
+        if (!response.ok) throw new Error("refresh answered " + response.status);
+        return response.text();
+      })
       .then(function (html) {
         var page = new DOMParser().parseFromString(html, "text/html");
         document.querySelectorAll("[data-live]").forEach(function (el) {
           var name = el.getAttribute("data-live");
           var fresh = page.querySelector('[data-live="' + name + '"]');
-          if (fresh) el.replaceWith(document.importNode(fresh, true));
-          else if (final || name !== "refresh") el.remove();
+          if (!fresh) {
+            if (final || name !== "refresh") el.remove();
+          } else if (fresh.outerHTML !== el.outerHTML) {
+            // Unchanged parts stay as they are (and keep focus and an open dialog's form).
+            el.replaceWith(document.importNode(fresh, true));
+          }
         });
         if (final) {
           var done = document.querySelector("[data-live=refresh]");
           if (done) done.remove();
         }
       })
-      .finally(function () { refreshing = false; });
+      .catch(function () { /* the next event or the Refresh link tries again */ })
+      .finally(function () {
+        refreshing = false;
+        if (again !== null) {
+          var next = again;
+          again = null;
+          refreshParts(next);
+        }
+      });
   }
 
   function connect() {
