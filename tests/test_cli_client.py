@@ -70,6 +70,10 @@ def logged_in(server: Server) -> tuple[str, str]:
         f"{server.url}/api/v1/auth/signup", json={"email": email, "password": PASSWORD}
     )
     assert signup.status_code == 201, signup.text
+    # Verified, as API keys need (the link is in the e-mail `saassy dev` printed).
+    token = test_cli_tasks.verification_token(server.log, email)
+    verified = httpx.post(f"{server.url}/api/v1/auth/verify-email", json={"token": token})
+    assert verified.status_code == 204, verified.text
     ok(
         saassy(
             "login", "--api-url", server.url, "--email", email, "--password-stdin",
