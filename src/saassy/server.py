@@ -8,12 +8,24 @@ names (`SAASSY_TRUSTED_PROXIES`), whatever server runs it.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import uvicorn
+from uvicorn.config import LOGGING_CONFIG
 from fastapi import FastAPI
 
 from saassy.kit.request_head import BoundedHeadProtocol
+
+
+def log_config() -> dict[str, Any]:
+    """uvicorn's own logging, its access log without query strings (they can hold tokens)."""
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config.setdefault("filters", {})["without_query_strings"] = {
+        "()": "saassy.kit.logging.WithoutQueryStrings"
+    }
+    config["handlers"]["access"]["filters"] = ["without_query_strings"]
+    return config
 
 
 def server_options() -> dict[str, Any]:
@@ -22,6 +34,7 @@ def server_options() -> dict[str, Any]:
         "http": BoundedHeadProtocol,
         "proxy_headers": False,
         "server_header": False,
+        "log_config": log_config(),
     }
 
 

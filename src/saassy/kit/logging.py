@@ -39,3 +39,15 @@ def configure_logging(*, json: bool, level: str = "INFO") -> None:
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
         cache_logger_on_first_use=True,
     )
+
+
+class WithoutQueryStrings(logging.Filter):
+    """uvicorn's access log without query strings: e-mailed links carry their single-use
+    tokens there (`/reset-password?token=...`), and a log is no place for them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        # uvicorn.access: (client, method, path with query, HTTP version, status)
+        if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str):
+            record.args = (args[0], args[1], args[2].split("?", 1)[0], *args[3:])
+        return True
