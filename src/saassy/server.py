@@ -12,8 +12,8 @@ import copy
 from typing import Any
 
 import uvicorn
-from uvicorn.config import LOGGING_CONFIG
 from fastapi import FastAPI
+from uvicorn.config import LOGGING_CONFIG
 
 from saassy.kit.request_head import BoundedHeadProtocol
 

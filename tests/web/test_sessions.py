@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from http.cookies import SimpleCookie
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
+from saassy.app import create_app
+from saassy.config import Settings
 from tests.conftest import SignUp
 from tests.web.support import PASSWORD, browser_for, csrf_token, sign_up, submit
 
@@ -144,3 +146,45 @@ async def test_pages_run_only_their_own_script(browser: httpx.AsyncClient) -> No
         assert "script-src 'self'" in policy
         assert "frame-ancestors 'none'" in policy
         assert "<script>" not in response.text  # no inline script, which the policy would block
+
+
+async def test_a_planted_csrf_cookie_is_useless_against_a_signed_in_browser(app: FastAPI) -> None:
+    async with browser_for(app) as attacker, browser_for(app) as victim:
+        planted = await csrf_token(attacker, "/login")  # a token for the attacker's value
+        await sign_up(victim)
+        victim.cookies.set("saassy_csrf", attacker.cookies["saassy_csrf"], domain="saassy.test")
+        response = await victim.post(
+            "/app/organization/rename", data={"name": "Owned", "csrf_token": planted}
+        )
+        assert response.status_code == 403
+
+
+async def test_signing_in_ends_the_session_the_browser_held(
+    browser: httpx.AsyncClient, app: FastAPI
+) -> None:
+    await sign_up(browser)
+    earlier = browser.cookies["saassy_session"]
+    token = await csrf_token(browser, "/app")  # a form posted from a signed-in page
+    response = await browser.post(
+        "/signup",
+        data={"email": "second@example.com", "password": PASSWORD, "csrf_token": token},
+    )
+    assert response.status_code == 303
+    assert browser.cookies["saassy_session"] != earlier
+    async with browser_for(app) as replay:
+        replay.cookies.set("saassy_session", earlier, domain="saassy.test")
+        assert (await replay.get("/app")).status_code == 303
+
+
+async def test_a_browser_over_its_rate_limit_can_still_log_out(
+    settings_factory: Callable[..., Settings],
+) -> None:
+    app = create_app(settings_factory(dashboard_limit_per_user="3/minute"), background=False)
+    async with app.router.lifespan_context(app), browser_for(app) as browser:
+        await sign_up(browser)
+        token = await csrf_token(browser, "/app")
+        while (await browser.get("/app")).status_code != 429:
+            pass
+        response = await browser.post("/logout", data={"csrf_token": token})
+        assert response.status_code == 303
+        assert response.headers["location"] == "/login"

@@ -107,6 +107,17 @@ async def end_own_browser_session(
     return int(getattr(result, "rowcount", 0) or 0) == 1
 
 
+async def end_browser_session_of_token(session: AsyncSession, token: str) -> None:
+    """Log out the session a cookie names; an unknown or ended one is fine."""
+    await session.execute(
+        update(BrowserSession)
+        .where(
+            BrowserSession.token_hash == token_digest(token), BrowserSession.revoked_at.is_(None)
+        )
+        .values(revoked_at=utcnow())
+    )
+
+
 async def end_user_browser_sessions(
     session: AsyncSession, user_id: uuid.UUID, *, keep: uuid.UUID | None = None
 ) -> int:

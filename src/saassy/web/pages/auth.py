@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from saassy.accounts import service, throttle, verification
-from saassy.accounts.browser_sessions import end_browser_session, start_browser_session
+from saassy.accounts.browser_sessions import end_browser_session_of_token, start_browser_session
 from saassy.accounts.devices import device_cookies, remember_device
 from saassy.accounts.schemas import SignupRequest
 from saassy.deps import ClientIP, Limiter, Session, SettingsDep
@@ -41,7 +41,10 @@ def safe_next(target: str | None) -> str:
 async def signed_in(
     request: Request, session: Session, settings: SettingsDep, user: User, to: str
 ) -> Response:
-    """Start a dashboard session for `user` and send the browser on to `to`."""
+    """Start a dashboard session for `user` and send the browser on to `to`; a session this
+    browser held before ends (whoever it belonged to), so no two live side by side."""
+    if (earlier := request.cookies.get(SESSION_COOKIE)) is not None:
+        await end_browser_session_of_token(session, earlier)
     ip = request.client.host if request.client else ""
     started = await start_browser_session(
         session, user, user_agent=request.headers.get("user-agent", ""), ip=ip
@@ -150,11 +153,11 @@ async def login(
 
 
 @router.post("/logout")
-async def logout(
-    request: Request, session: Session, settings: SettingsDep, caller: MaybeCaller
-) -> Response:
-    if caller is not None:
-        await end_browser_session(session, caller.browser_session.id)
+async def logout(request: Request, session: Session, settings: SettingsDep) -> Response:
+    """Always possible, even for a browser over its rate limit: the cookie alone names the
+    session to end."""
+    if (token := request.cookies.get(SESSION_COOKIE)) is not None:
+        await end_browser_session_of_token(session, token)
     response = redirect(request, "/login", message="You are logged out.", kind="info")
     clear_cookie(response, settings, SESSION_COOKIE)
     return response
