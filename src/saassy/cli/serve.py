@@ -67,14 +67,15 @@ def first_run_hint(settings: Settings, url: str, runtime: Runtime) -> str:
             f"  catalog   {escape(str(settings.config_path))}",
             isolation_line(runtime),
             *refused_lines(settings, runtime),
+            f"  dashboard {url}/  (sign up at {url}/signup)",
             f"  API docs  {url}/api/docs  (OpenAPI schema: {url}/api/openapi.json)",
-            "Sign up:",
+            "Or sign up with the API:",
             f"  curl -X POST {url}/api/v1/auth/signup -H 'Content-Type: application/json' "
             """-d '{"email": "you@example.com", "password": "a long passphrase"}'""",
             f"Then log in from the command line: {escape(_command())} login --api-url {url}",
             "Create a staff user (the operator's admin), in another terminal:",
             f"  {escape(_command())} admin create-user admin@example.com --staff{escape(data_dir)}",
-            "E-mails (magic links, invitations) are printed here in development.",
+            "E-mails (verification, magic links, invitations) are printed here in development.",
             "",
         ]
     )

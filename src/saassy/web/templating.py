@@ -17,6 +17,7 @@ from markupsafe import Markup
 
 from saassy.deps import app_context
 from saassy.kit.time import utcnow
+from saassy.web.cookies import SESSION_COOKIE
 from saassy.web.csrf import FORM_FIELD, attach_csrf_cookie, csrf_token
 from saassy.web.flash import Kind, clear_flash, flash, read_flash
 
@@ -86,9 +87,9 @@ def duration(seconds: float | None) -> str:
         return f"{seconds:.1f} s"
     minutes, rest = divmod(int(seconds), 60)
     if minutes < 60:
-        return f"{minutes} min {rest} s"
+        return f"{minutes} min {rest} s" if rest else f"{minutes} min"
     hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes} min"
+    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
 
 
 def number(value: float | int | None) -> str:
@@ -135,6 +136,8 @@ def render(
         "csrf_field": FORM_FIELD,
         "flash": message,
         "caller": getattr(request.state, "caller", None),
+        # Pages that resolve no caller (a 404) still know a signed-in browser by its cookie.
+        "session_cookie": SESSION_COOKIE in request.cookies,
         "path": request.url.path,
         "development": settings.env.value == "development",
     }
