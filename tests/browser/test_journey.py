@@ -55,6 +55,7 @@ WATCHED = textwrap.dedent(
 )
 SLOW = "import time\nprint('holding the only slot', flush=True)\ntime.sleep(90)\n"
 QUICK = "print('quick')\n"
+FOUR_SECONDS = "import time\nprint('slow', flush=True)\ntime.sleep(4)\n"
 
 pytestmark = pytest.mark.timeout(420)
 
@@ -311,3 +312,40 @@ async def test_a_customer_journey(
     await look(page, "login")
     await page.goto(url + "/app")
     await expect(page).to_have_url(re.compile(r"/login\?next="))
+
+
+async def test_the_dashboard_works_with_javascript_off(
+    live_server: LiveServer, engine: TaskEngine, browser: Browser
+) -> None:
+    """Forms post, filters apply with their button, and a running task's page refreshes itself
+    (a meta refresh) instead of streaming."""
+    url = live_server.url
+    context = await browser.new_context(viewport=DESKTOP, java_script_enabled=False)
+    context.set_default_timeout(15_000)
+    page = await context.new_page()
+    try:
+        await page.goto(url + "/signup")
+        await page.get_by_label("E-mail").fill(f"nojs-{uuid.uuid4().hex[:8]}@example.com")
+        await page.get_by_label("Password").fill(PASSWORD)
+        await page.get_by_role("button", name="Sign up").click()
+        await expect(page).to_have_url(url + "/app")
+        await page.goto(url + "/app/tasks/new?type=python")
+        await page.get_by_label("Code").fill(
+            "import time\nprint('slow', flush=True)\ntime.sleep(4)\n"
+        )
+        await page.get_by_role("button", name="Run task").click()
+        await expect(page).to_have_url(re.compile(r"/app/tasks/[0-9a-f-]{36}$"))
+        # While it runs, the page says how to see more and reloads itself.
+        assert await page.locator("noscript meta[http-equiv=refresh]").count() == 1
+        await expect(page.get_by_role("link", name="Refresh")).to_be_visible()
+        await expect(status_badge(page)).to_contain_text("succeeded", timeout=60_000)
+        await expect(page.locator("#log-lines")).to_contain_text("slow")
+        assert await page.locator("noscript meta[http-equiv=refresh]").count() == 0
+        # The list's filters apply with their button.
+        await page.goto(url + "/app/tasks")
+        await page.get_by_label("Status").select_option("succeeded")
+        await page.get_by_role("button", name="Filter").click()
+        await expect(page).to_have_url(re.compile(r"status=succeeded"))
+        await expect(page.locator("table")).to_contain_text("python")
+    finally:
+        await context.close()
