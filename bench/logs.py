@@ -185,8 +185,9 @@ def combine(runs: list[dict[str, float]], sizes: LogSizes) -> dict[str, float]:
     }
     for key in (row.key for row in live_logs.ROWS if not row.key.endswith("_spread")):
         numbers[key] = median([r[key] for r in runs])
-    added = [r["live_log_added_p99_ms"] for r in runs]
-    numbers["live_log_added_p99_ms_spread"] = max(added) - min(added)
+    for key in ("live_log_added_p99_ms", "live_log_browser_vs_sse_p99"):
+        values = [r[key] for r in runs]
+        numbers[f"{key}_spread"] = max(values) - min(values)
     for key, over in (("logs_server_vs_billed", "billed"), ("logs_server_vs_floor", "floor")):
         ratios = [r["server"] / r[over] for r in runs]
         numbers[key] = median(ratios)
