@@ -123,6 +123,8 @@ async def test_the_logo_is_served_as_an_inert_image(
         assert response.headers["content-type"] == "image/svg+xml"
         assert response.headers["content-security-policy"].startswith("default-src 'none'")
         assert 'src="/brand/logo"' in (await client.get("/")).text
+        favicon = await client.get("/favicon.ico")
+        assert (favicon.status_code, favicon.headers["location"]) == (301, "/brand/logo")
 
 
 async def test_magic_link_page_posts_the_token_and_leaks_nothing(
@@ -143,3 +145,8 @@ async def test_pages_are_not_part_of_the_api_schema(client: httpx.AsyncClient) -
     paths = (await client.get("/api/openapi.json")).json()["paths"]
     assert "/" not in paths
     assert "/login/magic" not in paths
+
+
+async def test_the_favicon_is_the_logo_or_nothing(client: httpx.AsyncClient) -> None:
+    response = await client.get("/favicon.ico")
+    assert response.status_code == 204

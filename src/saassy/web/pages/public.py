@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, HTMLResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
@@ -76,6 +76,15 @@ async def theme(settings: SettingsDep) -> Response:
         media_type="text/css",
         headers={"Cache-Control": "public, max-age=300"},
     )
+
+
+@router.get("/favicon.ico")
+async def favicon(settings: SettingsDep) -> Response:
+    """Browsers ask for it on every site: the logo when there is one, else nothing (not a
+    404 page rendered for each visit)."""
+    if settings.catalog.branding.logo is not None:
+        return RedirectResponse("/brand/logo", status_code=301)
+    return Response(status_code=204, headers={"Cache-Control": "public, max-age=86400"})
 
 
 @router.get("/brand/logo")
