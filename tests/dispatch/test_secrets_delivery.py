@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from datetime import datetime, timedelta
 
 import httpx
 import pytest
@@ -79,6 +80,17 @@ async def test_secrets_reach_only_their_organizations_declaring_tasks_and_never_
             ctx.task_engine = None
 
     a_row, b_row, nosy_row = [await task_row(ctx.sessionmaker, t) for t in (a_task, b_task, nosy)]
+    # The list says when a task last had the secret opened; a secret nothing opened says never.
+    listed = (await client.get("/api/v1/secrets", headers=alice.headers)).json()["items"]
+    [used] = [item for item in listed if item["name"] == "API_TOKEN"]
+    assert used["last_used_at"] is not None
+    assert a_row.started_at is not None
+    assert abs(datetime.fromisoformat(used["last_used_at"]) - a_row.started_at) < timedelta(
+        seconds=30
+    )
+    await client.put("/api/v1/secrets/UNUSED", headers=alice.headers, json={"value": "x"})
+    listed = (await client.get("/api/v1/secrets", headers=alice.headers)).json()["items"]
+    assert [item["last_used_at"] for item in listed if item["name"] == "UNUSED"] == [None]
     assert a_row.status == b_row.status == nosy_row.status == TaskStatus.succeeded
     # Each saw its own organization's value (its digest proves it) and printed it in the clear.
     assert a_row.result == {"token": "[redacted:API_TOKEN]", "sha": sha(VALUE_A)}

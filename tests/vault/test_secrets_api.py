@@ -18,7 +18,7 @@ from tests.organizations.support import add_member, bearer, create_api_key, crea
 from tests.vault.support import SECRETS, put_secret, stored_items
 
 VALUE = "sk-live-51HxQ-canary-value-never-returned"
-METADATA = {"name", "created_at", "updated_at"}
+METADATA = {"name", "created_at", "updated_at", "last_used_at"}
 
 
 async def opened(ctx: AppContext, organization_id: str, *names: str) -> dict[str, str]:

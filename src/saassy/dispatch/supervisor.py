@@ -238,7 +238,9 @@ class AttemptSupervisor:
         if not names:
             return {}
         async with self.deps.sessionmaker() as session:
-            return await open_secrets(session, self.deps.keyring, task.organization_id, names)
+            values = await open_secrets(session, self.deps.keyring, task.organization_id, names)
+            await session.commit()  # when they were last used
+            return values
 
     def _prepare(self, task: Task, setup: AttemptSetup, secrets: dict[str, str]) -> SandboxSpec:
         if self.work_dir.exists():

@@ -32,3 +32,5 @@ class VaultItem(RecordMixin, Base):
     sealed: Mapped[bytes] = mapped_column(LargeBinary)
     # When the customer last wrote the value; re-sealing with a newer key does not change it.
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # When a task last had it opened (to the minute: a burst of tasks writes it once).
+    last_used_at: Mapped[datetime | None]

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import CursorResult, delete, func, select, update
+from sqlalchemy import CursorResult, delete, func, or_, select, update
 
 from saassy.auth.principal import OrganizationScope
 from saassy.kit.pagination import PageParams, keyset
 from saassy.kit.repository import RepositoryBase
 from saassy.models import VaultItem, VaultKind
+
+USE_RESOLUTION = timedelta(minutes=1)
 
 
 class VaultRepository(RepositoryBase[VaultItem]):
@@ -92,6 +95,24 @@ class VaultRepository(RepositoryBase[VaultItem]):
             )
         )
         return {name: sealed for name, sealed in rows.all()}
+
+    async def mark_used(
+        self, organization_id: uuid.UUID, kind: VaultKind, names: Iterable[str], now: datetime
+    ) -> None:
+        """Note that a task had `names` opened, unless already noted within USE_RESOLUTION."""
+        await self.session.execute(
+            update(VaultItem)
+            .where(
+                VaultItem.organization_id == organization_id,
+                VaultItem.kind == kind,
+                VaultItem.name.in_(list(names)),
+                or_(
+                    VaultItem.last_used_at.is_(None),
+                    VaultItem.last_used_at < now - USE_RESOLUTION,
+                ),
+            )
+            .values(last_used_at=now)
+        )
 
     async def delete_of_organization(self, organization_id: uuid.UUID) -> int:
         """Delete every item of an organization (it is being deleted); how many there were."""

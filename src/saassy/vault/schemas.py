@@ -42,3 +42,6 @@ class SecretOut(BaseModel):
     name: str
     created_at: datetime
     updated_at: datetime = Field(description="When the value was last set.")
+    last_used_at: datetime | None = Field(
+        None, description="When a task last had it opened (to the minute); null: never."
+    )

@@ -141,6 +141,8 @@ async def open_secrets(
             values[name] = keyring.open(organization_id, SECRET, name, sealed[name])
         except SealBroken as exc:
             raise VaultItemUnreadable(organization_id, SECRET, name, str(exc)) from None
+    # For the customer's list ("last used"); the caller commits it with its unit of work.
+    await VaultRepository(session).mark_used(organization_id, SECRET, names, utcnow())
     return values
 
 
