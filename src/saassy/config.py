@@ -100,6 +100,11 @@ class Settings(BaseSettings):
     # A device that signed in to the account before (device cookie) meets only this limit.
     login_limit_per_device: str = "5/15 minutes"
     magic_link_limit_per_email: str = "5/hour"
+    # Invitation e-mails (invites and resends, API and dashboard): per invited address, across
+    # every organization, and per organization.
+    invitation_limit_per_email: str = "3/hour"
+    invitation_limit_per_email_daily: str = "10/day"
+    invitation_limit_per_organization: str = "50/day"
     anonymous_limit_per_ip: str = "120/minute"
     # Dashboard requests per signed-in user (pages, live updates); the plan's API rate limit
     # governs the API, not a person clicking through the dashboard.
@@ -134,6 +139,9 @@ class Settings(BaseSettings):
         "login_limit_per_ip",
         "login_limit_per_device",
         "magic_link_limit_per_email",
+        "invitation_limit_per_email",
+        "invitation_limit_per_email_daily",
+        "invitation_limit_per_organization",
         "anonymous_limit_per_ip",
         "dashboard_limit_per_user",
     )

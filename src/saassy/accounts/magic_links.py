@@ -2,6 +2,10 @@
 
 Every address gets the same treatment, known or not, so the answer tells nothing about who has
 an account; an unknown address that follows its link signs up on the spot.
+
+A link followed for an account whose address was never verified is the first proof that the
+address's owner holds it: whoever signed up with it (and a password) may have been someone else,
+so that account's sessions end and its password is dropped (see `claim_unverified`).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from saassy.accounts.email_tokens import (
     issue_email_token,
     redeem_email_token,
 )
+from saassy.accounts.passwords import claim_unverified
 from saassy.accounts.repository import UserRepository
 from saassy.accounts.service import SignedIn, register_user, sign_in
 from saassy.config import Environment, Settings
@@ -81,6 +86,10 @@ async def redeem_magic_link(session: AsyncSession, settings: Settings, token: st
         user, organization = await register_user(session, settings, email=email, password=None)
     elif user.disabled_at is not None:
         raise InvalidMagicLink("This sign-in link is not valid.")
+    else:
+        # On a never-verified account, the first proof that the address is theirs: shut out
+        # whoever signed up with it.
+        await claim_unverified(session, user)
     now = utcnow()
     # Following the link proves the address is theirs.
     user.email_verified_at = user.email_verified_at or now

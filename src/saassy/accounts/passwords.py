@@ -3,6 +3,10 @@
 A reset link is e-mailed to whoever asks, account or not, and the answer is the same either
 way. Setting a new password (by reset or by change) ends the user's other sessions: every API
 refresh-token family and every dashboard session, except the one that made the change.
+
+A reset of an account whose address was never verified is also the first proof that the owner of
+the address holds it (see `claim_unverified`): the password chosen at sign-up, perhaps by someone
+else, is replaced and every session ends, as for any reset.
 """
 
 from __future__ import annotations
@@ -74,6 +78,19 @@ async def end_other_sessions(
     await end_user_browser_sessions(session, user_id, keep=keep)
 
 
+async def claim_unverified(session: AsyncSession, user: User) -> None:
+    """A sign-in link, e-mailed to the address, was followed for an account whose address was
+    never verified: the first proof that the address's owner holds the account. Whoever signed
+    up with it may have been someone else (account pre-hijacking), so end every session of the
+    account and drop the password chosen at sign-up; the owner signs in by link and may set a
+    password on their account page. Nothing happens to a verified account."""
+    if user.email_verified_at is not None:
+        return
+    await end_other_sessions(session, user.id)
+    user.password_hash = None
+    user.email_verified_at = utcnow()
+
+
 async def reset_password(
     session: AsyncSession, settings: Settings, *, token: str, password: str
 ) -> User:
@@ -84,8 +101,10 @@ async def reset_password(
         raise InvalidEmailToken(
             "This password reset link is not valid.", code="password_reset_invalid"
         )
+    # The link reached the address: it is theirs. The new password replaces the one chosen at
+    # sign-up, and every session ends: on a never-verified account, that shuts out whoever
+    # signed up with the address if it was not its owner.
     user.password_hash = await settings.password_hasher.hash(password)
-    # The link reached the address: it is theirs.
     user.email_verified_at = user.email_verified_at or utcnow()
     await end_other_sessions(session, user.id)
     return user

@@ -1,5 +1,11 @@
 """E-mail verification for accounts that signed up with a password.
 
+Following the verification link confirms the sign-up as it is: in the usual case the person who
+follows it is the one who signed up, often in the browser they signed up in, so their password
+and sessions stay. (A sign-in link or a password reset for a never-verified account, on the
+contrary, shuts out whoever signed up: see passwords.claim_unverified.) The e-mail tells someone
+who did not sign up not to follow it and to ask for a sign-in link instead.
+
 An unverified account may do everything but the two things that reach beyond it with the
 address's authority: inviting people (the invitation e-mail goes out in the account's name) and
 creating API keys (long-lived credentials that outlive a mistyped or borrowed address). Both
@@ -43,8 +49,11 @@ def _message(settings: Settings, token: str) -> tuple[str, str]:
         f"Hello,\n\n"
         f"Follow this link to confirm that this is the address of your {name} account:\n\n"
         f"    {verify_url(settings, token)}\n\n"
-        f"The link works once and expires in {days} day{'s' if days != 1 else ''}. If you did "
-        f"not sign up, ignore this e-mail.\n"
+        f"The link works once and expires in {days} day{'s' if days != 1 else ''}. Following "
+        f"it confirms the account as it was signed up, with its password.\n\n"
+        f"If you did not sign up, do not follow it: someone else may have used your address. "
+        f"Ask for a sign-in link at {settings.base_url.rstrip('/')}/login/magic instead; "
+        f"following that link makes the account yours and locks out whoever signed up.\n"
     )
     return f"Confirm your e-mail address for {name}", body
 

@@ -1,4 +1,12 @@
-"""Invitations: an admin invites an e-mail address; its owner signs in and accepts the link."""
+"""Invitations: an admin invites an e-mail address; its owner signs in and accepts the link.
+
+Every invitation e-mail (an invite or a resend, from the API or the dashboard) is counted against
+two limits per invited address, across all organizations, so nobody can flood an inbox from many
+organizations, and one per organization, which bounds the mail one organization sends. The
+organization's limit is looked at first and counted last, so a refused address does not use it
+up. Over a limit, the answer is 429 with Retry-After, and nothing changes (the pending
+invitation stays as it was).
+"""
 
 from __future__ import annotations
 
@@ -16,6 +24,7 @@ from saassy.email.outbox import queue_email
 from saassy.kit.email_address import refuse_reserved_domain
 from saassy.kit.errors import SaassyError
 from saassy.kit.pagination import PageParams, page_of
+from saassy.kit.ratelimit import RateLimiter
 from saassy.kit.security import new_token, token_digest
 from saassy.kit.time import utcnow
 from saassy.models import Invitation, Membership, Organization, Role
@@ -36,10 +45,43 @@ from saassy.organizations.repository import (
 )
 from saassy.organizations.service import get_organization, require_role
 
+TOO_MANY_FOR_ADDRESS = "Too many invitations were sent to this address; try again later."
+TOO_MANY_FOR_ORGANIZATION = "This organization has sent too many invitations; try again later."
+
+
+async def admit_invitation_email(
+    limiter: RateLimiter, settings: Settings, *, organization_id: uuid.UUID, email: str
+) -> None:
+    """Count one invitation e-mail to `email` from the organization, or raise RateLimited."""
+    organization = str(organization_id)
+    await limiter.check(
+        settings.invitation_limit_per_organization,
+        "invitation-organization",
+        organization,
+        message=TOO_MANY_FOR_ORGANIZATION,
+    )
+    email = email.lower()
+    await limiter.hit(
+        settings.invitation_limit_per_email, "invitation-email", email, message=TOO_MANY_FOR_ADDRESS
+    )
+    await limiter.hit(
+        settings.invitation_limit_per_email_daily,
+        "invitation-email-day",
+        email,
+        message=TOO_MANY_FOR_ADDRESS,
+    )
+    await limiter.hit(
+        settings.invitation_limit_per_organization,
+        "invitation-organization",
+        organization,
+        message=TOO_MANY_FOR_ORGANIZATION,
+    )
+
 
 async def invite(
     session: AsyncSession,
     settings: Settings,
+    limiter: RateLimiter,
     principal: Principal,
     organization_id: uuid.UUID,
     *,
@@ -58,6 +100,8 @@ async def invite(
         raise AlreadyMember("This person is already a member.", field="email")
     # After the checks on what was typed, so the form shows those first.
     await require_verified_email(session, principal.user_id)
+    # Before anything is written: a refused invitation leaves the pending one as it was.
+    await admit_invitation_email(limiter, settings, organization_id=organization.id, email=email)
     invitations = InvitationRepository(session)
     now = utcnow()
     # Inviting an address again replaces its pending invitation: only the newest link works.
@@ -216,6 +260,7 @@ async def preview(session: AsyncSession, token: str, email: str | None) -> Invit
 async def resend(
     session: AsyncSession,
     settings: Settings,
+    limiter: RateLimiter,
     principal: Principal,
     organization_id: uuid.UUID,
     invitation_id: uuid.UUID,
@@ -231,5 +276,11 @@ async def resend(
     if earlier.accepted_at is not None:
         raise InvitationUsed("This invitation was already accepted.")
     return await invite(
-        session, settings, principal, organization.id, email=earlier.email, role=Role(earlier.role)
+        session,
+        settings,
+        limiter,
+        principal,
+        organization.id,
+        email=earlier.email,
+        role=Role(earlier.role),
     )

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Response, status
 
 from saassy.auth.dependencies import CurrentPrincipal, CurrentUser
 from saassy.auth.principal import Principal
-from saassy.deps import Session, SettingsDep
+from saassy.deps import Limiter, Session, SettingsDep
 from saassy.kit.pagination import Page, PageParams, page_params
 from saassy.models import Invitation, Membership, Organization, Role
 from saassy.organizations import invitations, service
@@ -158,10 +158,13 @@ async def create_invitation(
     principal: CurrentPrincipal,
     session: Session,
     settings: SettingsDep,
+    limiter: Limiter,
 ) -> InvitationOut:
-    """Invite someone by e-mail (admin+, up to your own role); the link is sent, not returned."""
+    """Invite someone by e-mail (admin+, up to your own role); the link is sent, not returned.
+    Inviting an address again sends a new link; invitation e-mails are rate limited per address
+    and per organization (429)."""
     invitation = await invitations.invite(
-        session, settings, principal, organization_id, email=body.email, role=body.role
+        session, settings, limiter, principal, organization_id, email=body.email, role=body.role
     )
     return _invitation_out(invitation)
 

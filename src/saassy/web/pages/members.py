@@ -9,8 +9,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from saassy.deps import Session, SettingsDep
-from saassy.kit.errors import SaassyError
+from saassy.deps import Limiter, Session, SettingsDep
+from saassy.kit.errors import RateLimited, SaassyError
 from saassy.kit.pagination import PageParams, decode_cursor
 from saassy.models import Role
 from saassy.organizations import invitations, service
@@ -140,7 +140,7 @@ async def remove_member(
 
 @router.post("/organization/invitations")
 async def invite(
-    request: Request, caller: Caller, session: Session, settings: SettingsDep
+    request: Request, caller: Caller, session: Session, settings: SettingsDep, limiter: Limiter
 ) -> Response:
     values = await form_data(request)
     try:
@@ -149,7 +149,13 @@ async def invite(
             {"email": values.get("email", ""), "role": values.get("role") or Role.member.value},
         )
         await invitations.invite(
-            session, settings, caller.principal, caller.current.id, email=body.email, role=body.role
+            session,
+            settings,
+            limiter,
+            caller.principal,
+            caller.current.id,
+            email=body.email,
+            role=body.role,
         )
     except FormInvalid as exc:
         return await members_page(
@@ -163,7 +169,7 @@ async def invite(
         )
     except SaassyError as exc:
         status = status_of_refusal(exc)
-        return await members_page(
+        page = await members_page(
             request,
             session,
             caller,
@@ -172,6 +178,9 @@ async def invite(
             invite_values=values,
             status_code=status,
         )
+        if isinstance(exc, RateLimited):
+            page.headers.update(exc.headers)  # Retry-After, X-RateLimit-*
+        return page
     return redirect(request, PAGE, message="Invitation sent.")
 
 
@@ -182,16 +191,20 @@ async def resend_invitation(
     caller: Caller,
     session: Session,
     settings: SettingsDep,
+    limiter: Limiter,
 ) -> Response:
     try:
         await invitations.resend(
-            session, settings, caller.principal, caller.current.id, invitation_id
+            session, settings, limiter, caller.principal, caller.current.id, invitation_id
         )
     except SaassyError as exc:
         status = status_of_refusal(exc)
-        return await members_page(
+        page = await members_page(
             request, session, caller, settings, error=exc.message, status_code=status
         )
+        if isinstance(exc, RateLimited):
+            page.headers.update(exc.headers)  # Retry-After, X-RateLimit-*
+        return page
     return redirect(
         request, PAGE, message="Invitation sent again; the earlier link no longer works."
     )
