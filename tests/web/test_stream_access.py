@@ -1,4 +1,5 @@
-"""A task page's live feed ends when its viewer's access does (a task may run for a day)."""
+"""A task page's live feed ends when its viewer's access does (a task may run for a day), and a
+resume id no column can hold starts the feed over instead of failing it."""
 
 from __future__ import annotations
 
@@ -203,3 +204,38 @@ async def test_the_feed_ends_when_the_member_leaves_the_organization(
                 seen += chunk
                 if seen.count(": keepalive") >= 3:
                     break
+
+
+@pytest.mark.parametrize(
+    "resume",
+    [
+        {"params": {"after": "1-99999999999999999999999"}},
+        {"headers": {"Last-Event-ID": "1-99999999999999999999"}},
+        {"headers": {"Last-Event-ID": "99999999999999999999-1"}},
+        {"headers": {"Last-Event-ID": "2147483648-0"}},
+    ],
+)
+async def test_a_resume_id_too_large_for_the_columns_starts_over(
+    browser: httpx.AsyncClient,
+    ctx: AppContext,
+    engine: tuple[TaskEngine, FakeRuntime],
+    resume: dict[str, dict[str, str]],
+) -> None:
+    built, _ = engine
+    task_id = task_id_of(await submit_task(browser, {"type": "echo", "input": "{}"}))
+    built.notify_submitted()
+    for _ in range(200):
+        if TaskStatus((await task_row(ctx, task_id)).status).terminal:
+            break
+        await asyncio.sleep(0.05)
+    response = await browser.get(f"/app/tasks/{task_id}/events", **resume)  # type: ignore[arg-type]
+    assert response.status_code == 200
+    assert response.text.rstrip().endswith('event: end\ndata: {"status":"succeeded"}')
+
+
+def test_resume_ids_are_bounded() -> None:
+    assert streams.parse_log_event_id("3-7") == (3, 7)
+    assert streams.parse_log_event_id(f"1-{2**31 - 1}") == (1, 2**31 - 1)
+    assert streams.parse_log_event_id(f"1-{2**31}") == (0, 0)
+    assert streams.parse_log_event_id("1-" + "9" * 5000) == (0, 0)
+    assert streams.parse_log_event_id("-1-2") == (0, 0)

@@ -25,6 +25,8 @@ KEEPALIVE_S = 15.0
 # keepalive.
 RECHECK_S = 5.0
 
+MAX_POSITION = 2**31 - 1  # attempt_number and seq are INTEGER columns
+
 StillAllowed = Callable[[], Awaitable[bool]]
 
 
@@ -43,12 +45,16 @@ def log_event_id(attempt: int, seq: int) -> str:
 
 
 def parse_log_event_id(value: str | None) -> tuple[int, int]:
-    """Where to resume after a Last-Event-ID (the start if there is none or it is not ours)."""
+    """Where to resume after a Last-Event-ID (the start if there is none or it is not ours).
+
+    Attempt numbers and sequence numbers are 32-bit columns: a larger number was never one of our
+    ids (and would overflow the query), so it means the start too."""
     try:
         attempt, seq = (value or "").split("-")
-        return max(0, int(attempt)), max(0, int(seq))
+        position = max(0, int(attempt)), max(0, int(seq))
     except ValueError:
         return (0, 0)
+    return position if max(position) <= MAX_POSITION else (0, 0)
 
 
 def chunk_data(chunk: TaskLogChunk) -> dict[str, Any]:
