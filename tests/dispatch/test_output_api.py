@@ -244,7 +244,8 @@ async def test_a_task_submitted_through_the_api_is_announced_as_queued(
 
 
 @pytest.mark.parametrize("cut", ["revoke the key", "delete the organization"])
-async def test_following_logs_with_an_api_key_ends_when_the_key_stops_working(
+@pytest.mark.parametrize("path", ["/api/v1/tasks/{task_id}/logs", "/api/v1/events"])
+async def test_a_stream_with_an_api_key_ends_when_the_key_stops_working(
     engine: TaskEngine,
     fake_runtime: FakeRuntime,
     served: str,
@@ -252,6 +253,7 @@ async def test_following_logs_with_an_api_key_ends_when_the_key_stops_working(
     signup: SignUp,
     monkeypatch: pytest.MonkeyPatch,
     cut: str,
+    path: str,
 ) -> None:
     monkeypatch.setattr(streams, "KEEPALIVE_S", 0.1)
     monkeypatch.setattr(streams, "RECHECK_S", 0.05)
@@ -269,7 +271,7 @@ async def test_following_logs_with_an_api_key_ends_when_the_key_stops_working(
     received = ""
     async with (
         httpx.AsyncClient(base_url=served, timeout=10) as client,
-        client.stream("GET", f"/api/v1/tasks/{task_id}/logs", headers=headers) as response,
+        client.stream("GET", path.format(task_id=task_id), headers=headers) as response,
     ):
         assert response.status_code == 200
         chunks = response.aiter_text()

@@ -119,8 +119,16 @@ async def download_artifact(
 
 
 @router.get("/events", responses={200: {"content": {"text/event-stream": {}}}})
-async def events(request: Request, organization: CurrentOrganization) -> StreamingResponse:
+async def events(
+    request: Request, ctx: Context, principal: CurrentPrincipal, organization: CurrentOrganization
+) -> StreamingResponse:
     """Server-sent events: status changes of the active organization's tasks."""
     engine = task_engine(request.app.state.ctx)
-    stream = organization_events(engine.events, organization.id)
+    organization_id = organization.id
+
+    async def still_allowed() -> bool:  # the key revoked, the member removed, ...
+        async with ctx.sessionmaker() as check:
+            return await still_allowed_in(check, principal, organization_id)
+
+    stream = organization_events(engine.events, organization_id, still_allowed=still_allowed)
     return StreamingResponse(stream, media_type="text/event-stream", headers=SSE_HEADERS)

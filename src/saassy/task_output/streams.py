@@ -162,16 +162,29 @@ async def follow_logs(
 
 
 async def organization_events(
-    events: EventBus, organization_id: uuid.UUID, keepalive_s: float = KEEPALIVE_S
+    events: EventBus,
+    organization_id: uuid.UUID,
+    keepalive_s: float | None = None,
+    *,
+    still_allowed: StillAllowed | None = None,
+    recheck_s: float | None = None,
 ) -> AsyncIterator[str]:
-    """Status changes and progress of the organization's tasks, as they happen (no logs)."""
+    """Status changes and progress of the organization's tasks, as they happen (no logs).
+    `still_allowed` as for `follow_logs`."""
+    keepalive = KEEPALIVE_S if keepalive_s is None else keepalive_s
+    recheck = RECHECK_S if recheck_s is None else recheck_s
+    checked_at = time.monotonic()
     async with events.subscribe(organization_id) as subscription:
         yield ": connected\n\n"
         while True:
             try:
-                event = await subscription.get(keepalive_s)
+                event = await subscription.get(keepalive)
             except SubscriptionClosed:
                 return
+            if still_allowed is not None and time.monotonic() - checked_at >= recheck:
+                checked_at = time.monotonic()
+                if not await still_allowed():
+                    return
             if event is None:
                 yield ": keepalive\n\n"
             elif event.kind in ("task.status", "task.progress"):
