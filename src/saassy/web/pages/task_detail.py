@@ -227,12 +227,12 @@ async def task_events(
         """The browser session still live (not signed out, here or everywhere, nor ended by a
         password change) and its user still in the task's organization."""
         async with ctx.sessionmaker() as check:
-            record = await live_browser_session(check, token)  # its seen-at is not saved
-            return (
-                record is not None
-                and record.user_id == user_id
-                and await still_allowed_in(check, caller.principal, organization_id)
-            )
+            if not await still_allowed_in(check, caller.principal, organization_id):
+                return False
+            # Last, with no query after it: the seen-at time it sets is never flushed (no write,
+            # no SQLite write lock) and is dropped with the session.
+            record = await live_browser_session(check, token)
+            return record is not None and record.user_id == user_id
 
     stream = follow_logs(
         ctx.sessionmaker,
