@@ -207,7 +207,7 @@ async def test_the_artifact_list_is_paginated(
     bad = await client.get(
         f"/api/v1/tasks/{task_id}/artifacts", headers=account.headers, params={"cursor": "x"}
     )
-    assert bad.status_code == 422
+    assert (bad.status_code, bad.json()["error"]["code"]) == (400, "invalid_cursor")
     assert bad.json()["error"]["field"] == "cursor"
     other = await client.get(f"/api/v1/tasks/{uuid.uuid4()}/artifacts", headers=account.headers)
     assert other.status_code == 404

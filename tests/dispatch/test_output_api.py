@@ -12,17 +12,21 @@ import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
+from sqlalchemy import update
 
 from saassy.app import create_app
 from saassy.config import Settings
 from saassy.context import AppContext
 from saassy.dispatch.engine import TaskEngine
-from saassy.models import TaskStatus
+from saassy.kit.time import utcnow
+from saassy.models import Organization, TaskStatus
 from saassy.runtime.base import OutputLine
 from saassy.runtime.fake import FakeRuntime, FakeScript
+from saassy.task_output import streams
 from saassy.task_output.router import router as output_router
 from tests.conftest import SignUp, client_for
 from tests.dispatch.support import insert_tasks, wait_for_status
+from tests.organizations.support import create_api_key
 
 
 def with_output_routes(app: FastAPI) -> FastAPI:
@@ -237,3 +241,54 @@ async def test_a_task_submitted_through_the_api_is_announced_as_queued(
         response.json()["id"],
         {"status": "queued", "attempt": 0},
     )
+
+
+@pytest.mark.parametrize("cut", ["revoke the key", "delete the organization"])
+@pytest.mark.parametrize("path", ["/api/v1/tasks/{task_id}/logs", "/api/v1/events"])
+async def test_a_stream_with_an_api_key_ends_when_the_key_stops_working(
+    engine: TaskEngine,
+    fake_runtime: FakeRuntime,
+    served: str,
+    ctx: AppContext,
+    signup: SignUp,
+    monkeypatch: pytest.MonkeyPatch,
+    cut: str,
+    path: str,
+) -> None:
+    monkeypatch.setattr(streams, "KEEPALIVE_S", 0.1)
+    monkeypatch.setattr(streams, "RECHECK_S", 0.05)
+    account = await signup()
+    async with httpx.AsyncClient(base_url=served, timeout=10) as client:
+        key = await create_api_key(client, account)
+    [task_id] = await insert_tasks(
+        ctx.sessionmaker, ctx.settings.catalog, account.organization_id, timeout_s=60
+    )
+    fake_runtime.script(sandbox(task_id), FakeScript(hang=True))
+    engine.notify_submitted()
+    await wait_for_status(ctx.sessionmaker, [task_id], [TaskStatus.running])
+
+    headers = {"Authorization": f"Bearer {key['key']}", "Accept": "text/event-stream"}
+    received = ""
+    async with (
+        httpx.AsyncClient(base_url=served, timeout=10) as client,
+        client.stream("GET", path.format(task_id=task_id), headers=headers) as response,
+    ):
+        assert response.status_code == 200
+        chunks = response.aiter_text()
+        async with asyncio.timeout(5):
+            while received.count(": keepalive") < 2:
+                received += await anext(chunks)
+        if cut == "revoke the key":
+            revoked = await client.delete(f"/api/v1/api-keys/{key['id']}", headers=account.headers)
+            assert revoked.status_code == 204, revoked.text
+        else:
+            async with ctx.sessionmaker() as session, session.begin():
+                await session.execute(
+                    update(Organization)
+                    .where(Organization.id == uuid.UUID(account.organization_id))
+                    .values(deleted_at=utcnow())
+                )
+        async with asyncio.timeout(5):  # still open: the key's holder would see the logs
+            async for chunk in chunks:
+                received += chunk
+    assert "event: end" not in received  # the task runs on; the stream was cut

@@ -13,6 +13,8 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from saassy.auth.principal import ActiveOrganization, Principal
 from saassy.auth.repository import AuthRepository
@@ -22,7 +24,7 @@ from saassy.kit.errors import Forbidden, NotFound, Unauthorized
 from saassy.kit.ratelimit import expose
 from saassy.kit.security import InvalidAccessToken, decode_access_token, token_digest
 from saassy.kit.time import utcnow
-from saassy.models import Role
+from saassy.models import ApiKey, Organization, Role
 from saassy.plans.service import plan_with_overrides
 
 API_KEY_PREFIX = "sk_"
@@ -72,6 +74,32 @@ async def principal_of_user(session: Session, user_id: uuid.UUID) -> Principal |
         plans={g.organization_id: g.plan for g in grants},
         plan_overrides={g.organization_id: g.plan_overrides for g in grants if g.plan_overrides},
     )
+
+
+async def still_allowed_in(
+    session: AsyncSession, principal: Principal, organization_id: uuid.UUID
+) -> bool:
+    """Whether `principal`, resolved earlier, may still act on `organization_id`: its API key is
+    not revoked and the organization not deleted, or its user is still enabled and a member.
+    A long stream asks this while it runs; it writes nothing (no last-used time)."""
+    if principal.api_key_id is not None:
+        row = (
+            await session.execute(
+                select(ApiKey.revoked_at, Organization.deleted_at)
+                .join(Organization, Organization.id == ApiKey.organization_id)
+                .where(ApiKey.id == principal.api_key_id)
+            )
+        ).one_or_none()
+        return (
+            row is not None
+            and row[0] is None
+            and row[1] is None
+            and organization_id in principal.roles
+        )
+    if principal.user_id is None:
+        return False
+    current = await principal_of_user(session, principal.user_id)
+    return current is not None and organization_id in current.roles
 
 
 async def _principal_from_access_token(session: Session, ctx: Context, token: str) -> Principal:

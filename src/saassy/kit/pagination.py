@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from sqlalchemy import Select, tuple_
 from sqlalchemy.orm import InstrumentedAttribute
 
-from saassy.kit.errors import ValidationFailed
+from saassy.kit.errors import SaassyError
 from saassy.kit.time import as_utc
 
 T = TypeVar("T")
@@ -35,18 +35,40 @@ def encode_cursor(created_at: datetime, id: uuid.UUID) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+MAX_CURSOR_LENGTH = 200
+
+
+class InvalidCursor(SaassyError):
+    """A cursor the API did not hand out (mangled, or made by hand)."""
+
+    status_code = 400
+    code = "invalid_cursor"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The cursor is not valid; start again from the first page.", field="cursor"
+        )
+
+
 def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    """The cursor's (created_at in UTC, id); InvalidCursor if it is not one `encode_cursor` made.
+
+    The time is converted to UTC here: a hand-made one such as `0001-01-01T00:00:00+14:00` has no
+    UTC value (OverflowError), and must be refused as a bad cursor rather than fail the query.
+    """
+    if len(cursor) > MAX_CURSOR_LENGTH:  # ours are under 100; bounds json's nesting too
+        raise InvalidCursor()
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         created_at, id = json.loads(raw)
-        return datetime.fromisoformat(created_at), uuid.UUID(id)
-    except (ValueError, TypeError) as exc:
-        raise ValidationFailed("The cursor is not valid.", field="cursor") from exc
+        return as_utc(datetime.fromisoformat(created_at)), uuid.UUID(id)
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise InvalidCursor() from exc
 
 
 async def page_params(
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Annotated[str | None, Query(max_length=MAX_CURSOR_LENGTH)] = None,
 ) -> PageParams:
     return PageParams(limit=limit, after=decode_cursor(cursor) if cursor else None)
 

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import PlainTextResponse, StreamingResponse
 
-from saassy.auth.dependencies import CurrentOrganization, CurrentPrincipal
+from saassy.auth.dependencies import CurrentOrganization, CurrentPrincipal, still_allowed_in
 from saassy.deps import Context, Session
 from saassy.dispatch.engine import TaskEngine
 from saassy.kit.errors import NotFound, SaassyError
@@ -62,7 +62,15 @@ async def task_logs(
     task = await _task(session, principal, task_id)
     if "text/event-stream" in accept:
         engine = task_engine(request.app.state.ctx)
-        stream = follow_logs(ctx.sessionmaker, engine.events, task.organization_id, task.id)
+        organization_id = task.organization_id
+
+        async def still_allowed() -> bool:  # the key revoked, the organization deleted, ...
+            async with ctx.sessionmaker() as check:
+                return await still_allowed_in(check, principal, organization_id)
+
+        stream = follow_logs(
+            ctx.sessionmaker, engine.events, organization_id, task.id, still_allowed=still_allowed
+        )
         return StreamingResponse(stream, media_type="text/event-stream", headers=SSE_HEADERS)
     chunks = await TaskOutputRepository(session).log_chunks(task.id, attempt=attempt)
     several = len({chunk.attempt_number for chunk in chunks}) > 1
@@ -111,8 +119,16 @@ async def download_artifact(
 
 
 @router.get("/events", responses={200: {"content": {"text/event-stream": {}}}})
-async def events(request: Request, organization: CurrentOrganization) -> StreamingResponse:
+async def events(
+    request: Request, ctx: Context, principal: CurrentPrincipal, organization: CurrentOrganization
+) -> StreamingResponse:
     """Server-sent events: status changes of the active organization's tasks."""
     engine = task_engine(request.app.state.ctx)
-    stream = organization_events(engine.events, organization.id)
+    organization_id = organization.id
+
+    async def still_allowed() -> bool:  # the key revoked, the member removed, ...
+        async with ctx.sessionmaker() as check:
+            return await still_allowed_in(check, principal, organization_id)
+
+    stream = organization_events(engine.events, organization_id, still_allowed=still_allowed)
     return StreamingResponse(stream, media_type="text/event-stream", headers=SSE_HEADERS)

@@ -11,6 +11,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
+from saassy.accounts.browser_sessions import live_browser_session
+from saassy.auth.dependencies import still_allowed_in
 from saassy.deps import Context, Session, SettingsDep
 from saassy.kit.errors import NotFound, QuotaExceeded, SaassyError
 from saassy.kit.pagination import PageParams, decode_cursor, page_of
@@ -27,6 +29,7 @@ from saassy.tasks.errors import TaskFinished
 from saassy.tasks.repository import TaskRepository
 from saassy.tasks.views import build_task_out
 from saassy.web.caller import Caller, DashboardCaller
+from saassy.web.cookies import SESSION_COOKIE
 from saassy.web.pages.task_messages import quota_message
 from saassy.web.pages.task_new import plan_of, undo_writes
 from saassy.web.pages.task_timeline import build_timeline
@@ -205,6 +208,7 @@ async def rerun(
 
 @router.get("/tasks/{task_id}/events")
 async def task_events(
+    request: Request,
     task_id: str,
     caller: Caller,
     session: Session,
@@ -216,14 +220,29 @@ async def task_events(
     lines the page already shows), status changes, then `end`."""
     task = await _task(session, caller, task_id)
     engine = task_engine(ctx)
+    organization_id, user_id = task.organization_id, caller.user.id
+    token = request.cookies.get(SESSION_COOKIE, "")
+
+    async def still_allowed() -> bool:
+        """The browser session still live (not signed out, here or everywhere, nor ended by a
+        password change) and its user still in the task's organization."""
+        async with ctx.sessionmaker() as check:
+            if not await still_allowed_in(check, caller.principal, organization_id):
+                return False
+            # Last, with no query after it: the seen-at time it sets is never flushed (no write,
+            # no SQLite write lock) and is dropped with the session.
+            record = await live_browser_session(check, token)
+            return record is not None and record.user_id == user_id
+
     stream = follow_logs(
         ctx.sessionmaker,
         engine.events,
-        task.organization_id,
+        organization_id,
         task.id,
         after=parse_log_event_id(last_event_id or after),
         with_ids=True,
         statuses=True,
+        still_allowed=still_allowed,
     )
     return StreamingResponse(stream, media_type="text/event-stream", headers=SSE_HEADERS)
 

@@ -80,7 +80,7 @@ class ListQuery:
             else None,
             # "To" is inclusive: up to the end of that day.
             created_before=datetime(end.year, end.month, end.day, tzinfo=UTC) + timedelta(days=1)
-            if end
+            if end and end < date.max  # the last day there is: no bound (its next day overflows)
             else None,
         )
 
