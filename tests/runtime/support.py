@@ -10,7 +10,7 @@ import sys
 import tempfile
 import textwrap
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AbstractContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -118,20 +118,25 @@ def own_work_root(tmp_path: Path) -> Path:
 
 
 @contextmanager
-def without_system_bwrap() -> Iterator[None]:
-    """PATH as on a machine without the distribution's bubblewrap: every program but `bwrap`."""
+def without_programs(*names: str) -> Iterator[None]:
+    """PATH as on a machine without these programs: every other program is still found."""
     shadow = Path(tempfile.mkdtemp(prefix="saassy-path-"))
     for directory in os.environ.get("PATH", "").split(os.pathsep):
         for program in Path(directory).glob("*") if os.path.isdir(directory) else []:
-            if program.name != "bwrap" and not (shadow / program.name).exists():
+            if program.name not in names and not (shadow / program.name).exists():
                 (shadow / program.name).symlink_to(program)
     try:
         with pytest.MonkeyPatch.context() as patch:
             patch.setenv("PATH", str(shadow))
-            assert shutil.which("bwrap") is None
+            assert all(shutil.which(name) is None for name in names)
             yield
     finally:
         shutil.rmtree(shadow, ignore_errors=True)
+
+
+def without_system_bwrap() -> AbstractContextManager[None]:
+    """PATH as on a machine without the distribution's bubblewrap."""
+    return without_programs("bwrap")
 
 
 @asynccontextmanager

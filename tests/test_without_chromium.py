@@ -1,0 +1,46 @@
+"""Chromium is installed by CI for the browser tests only: a machine without it still runs
+`saassy dev` whole, and the browser tests say in one line what to install (and fail under CI)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+from tests.runtime.support import without_programs
+
+ROOT = Path(__file__).parent.parent
+A_BROWSER_TEST = "tests/browser/test_harness.py::test_screenshots_at_both_widths"
+
+
+def test_saassy_dev_serves_the_dashboard_without_chromium(
+    run_dev: Callable[..., tuple[str, Path]], tmp_path: Path
+) -> None:
+    with without_programs("chromium"):
+        url, _ = run_dev(tmp_path / "data")
+    assert "Sign up" in httpx.get(f"{url}/").text
+    assert httpx.get(f"{url}/app").headers["location"] == "/login?next=%2Fapp"
+    assert ".opblock" not in httpx.get(f"{url}/api/docs").text  # served, rendered in a browser
+    assert httpx.get(f"{url}/api/docs").status_code == 200
+
+
+def run_browser_test(ci: bool) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "CI"} | ({"CI": "true"} if ci else {})
+    return subprocess.run(  # noqa: S603 - our own interpreter and test suite
+        [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", A_BROWSER_TEST],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
+def test_browser_tests_say_what_to_install_and_fail_in_ci_without_chromium() -> None:
+    with without_programs("chromium"):
+        local, in_ci = run_browser_test(ci=False), run_browser_test(ci=True)
+    assert local.returncode == 0, local.stdout
+    assert "1 skipped" in local.stdout
+    assert "chromium is not installed: apt-get install chromium" in local.stdout
+    assert in_ci.returncode == 1, in_ci.stdout
+    assert "CI must run the browser tests" in in_ci.stdout
