@@ -225,6 +225,7 @@ async def test_a_customer_journey(
 
     # A secret, stored once and used by a task without ever being shown.
     await page.goto(url + "/app/secrets/new")
+    await look(page, "secret-new")
     await page.get_by_label("Name").fill("API_TOKEN")
     await page.get_by_label("Value").fill(SECRET_VALUE)
     await page.get_by_role("button", name="Store secret").click()
@@ -254,6 +255,7 @@ async def test_a_customer_journey(
     member_context = await new_context(browser)
     member = await member_context.new_page()
     await member.goto(invitation)
+    await look(member, "invitation")
     await member.locator("#main").get_by_role("link", name="Sign up").click()
     await member.get_by_label("E-mail").fill(member_email)
     await member.get_by_label("Password").fill(PASSWORD)
@@ -289,6 +291,8 @@ async def test_a_customer_journey(
     await staff.get_by_label("Plan", exact=True).select_option("pro")
     await staff.get_by_role("button", name="Save plan").click()
     await expect(staff.get_by_role("status")).to_be_visible()
+    await staff.goto(url + "/app/staff/tasks")
+    await look(staff, "staff-tasks")
     await staff.goto(url + "/app/staff/system")
     await look(staff, "staff-system")
     await staff_context.close()
@@ -300,6 +304,8 @@ async def test_a_customer_journey(
     for path, name in (
         ("/app/no-such-page", "not-found"),
         ("/app/organization", "organization"),
+        ("/app/organization/new", "organization-new"),
+        ("/app/secrets/API_TOKEN", "secret"),
         ("/app/tasks", "tasks-all"),
         ("/app/account", "account"),
     ):
@@ -312,6 +318,16 @@ async def test_a_customer_journey(
     await look(page, "login")
     await page.goto(url + "/app")
     await expect(page).to_have_url(re.compile(r"/login\?next="))
+    # The pages e-mailed links and forgotten passwords lead to (a token is used only by POST).
+    for path, name in (
+        ("/forgot-password", "forgot-password"),
+        ("/login/magic", "magic-link-request"),
+        ("/login/magic?token=unused", "magic-link"),
+        ("/reset-password?token=unused", "reset-password"),
+        ("/verify-email?token=unused", "verify-email"),
+    ):
+        await page.goto(url + path)
+        await look(page, name)
 
 
 async def test_the_dashboard_works_with_javascript_off(

@@ -92,6 +92,8 @@ async def test_pages_follow_the_operators_catalog(operator_client: httpx.AsyncCl
     assert "$5" in pricing
     assert "Custom" in pricing  # a plan without a price
     assert "Internal Only" not in pricing  # not public
+    assert "kept until deleted" in pricing  # a plan without retention
+    assert "None" not in pricing
     theme = await operator_client.get("/brand/theme.css")
     assert theme.text == ":root { --accent: #0f5132; }\n"
 
