@@ -7,18 +7,20 @@ token does not leak to other sites.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
+from pydantic import BaseModel
 
 from saassy.accounts import magic_links, passwords, throttle, verification
 from saassy.accounts.router import MAGIC_LINK_ACCEPTED, RESET_ACCEPTED
 from saassy.accounts.schemas import (
-    MagicLinkRequest,
     MagicLinkVerifyRequest,
-    PasswordForgotRequest,
     PasswordResetRequest,
 )
 from saassy.deps import ClientIP, Limiter, Session, SettingsDep
+from saassy.kit.email_address import EmailAddress
 from saassy.kit.errors import SaassyError
 from saassy.web.caller import MaybeCaller
 from saassy.web.forms import FormInvalid, error_of, form_data, parse_form
@@ -46,6 +48,37 @@ def _token_page(
     )
 
 
+class AddressForm(BaseModel):
+    email: EmailAddress
+
+
+async def _email_form(
+    request: Request,
+    template: str,
+    send: Callable[[str], Awaitable[None]],
+    back_to: str,
+    accepted: str,
+) -> Response:
+    """A form asking for an address to e-mail a link to: the same answer for every address
+    (throttles and refusals shown beside the field)."""
+    email = (await form_data(request)).get("email", "").strip()
+    try:
+        await send(parse_form(AddressForm, {"email": email}).email)
+    except FormInvalid as exc:
+        return render(request, template, {"email": email, "errors": exc.errors}, status_code=422)
+    except SaassyError as exc:
+        if exc.status_code >= 500:
+            raise
+        return render(
+            request,
+            template,
+            {"email": email, "errors": error_of(exc)},
+            status_code=exc.status_code,
+            headers=exc.headers,
+        )
+    return redirect(request, back_to, message=accepted, kind="info")
+
+
 # Magic links
 
 
@@ -61,30 +94,13 @@ async def magic_link_page(request: Request, token: str | None = None) -> Respons
 async def request_magic_link(
     request: Request, session: Session, settings: SettingsDep, limiter: Limiter, ip: ClientIP
 ) -> Response:
-    values = await form_data(request)
-    email = values.get("email", "").strip()
-    try:
-        body = parse_form(MagicLinkRequest, {"email": email})
-        await throttle.admit_magic_link_request(limiter, settings, email=body.email, ip=ip)
-        await magic_links.send_magic_link(session, settings, email=body.email)
-    except FormInvalid as exc:
-        return render(
-            request,
-            "auth/magic_link_request.html",
-            {"email": email, "errors": exc.errors},
-            status_code=422,
-        )
-    except SaassyError as exc:
-        if exc.status_code >= 500:
-            raise
-        return render(
-            request,
-            "auth/magic_link_request.html",
-            {"email": email, "errors": error_of(exc)},
-            status_code=exc.status_code,
-            headers=exc.headers,
-        )
-    return redirect(request, "/login/magic", message=MAGIC_LINK_ACCEPTED.message, kind="info")
+    async def send(email: str) -> None:
+        await throttle.admit_magic_link_request(limiter, settings, email=email, ip=ip)
+        await magic_links.send_magic_link(session, settings, email=email)
+
+    return await _email_form(
+        request, "auth/magic_link_request.html", send, "/login/magic", MAGIC_LINK_ACCEPTED.message
+    )
 
 
 @router.post("/login/magic/verify", response_class=HTMLResponse)
@@ -124,32 +140,15 @@ async def forgot_password_page(request: Request) -> Response:
 async def forgot_password(
     request: Request, session: Session, settings: SettingsDep, limiter: Limiter, ip: ClientIP
 ) -> Response:
-    values = await form_data(request)
-    email = values.get("email", "").strip()
-    try:
-        body = parse_form(PasswordForgotRequest, {"email": email})
+    async def send(email: str) -> None:
         await throttle.admit_email_request(
-            limiter, settings, kind="password-reset", email=body.email, ip=ip
+            limiter, settings, kind="password-reset", email=email, ip=ip
         )
-        await passwords.send_password_reset(session, settings, email=body.email)
-    except FormInvalid as exc:
-        return render(
-            request,
-            "auth/forgot_password.html",
-            {"email": email, "errors": exc.errors},
-            status_code=422,
-        )
-    except SaassyError as exc:
-        if exc.status_code >= 500:
-            raise
-        return render(
-            request,
-            "auth/forgot_password.html",
-            {"email": email, "errors": error_of(exc)},
-            status_code=exc.status_code,
-            headers=exc.headers,
-        )
-    return redirect(request, "/forgot-password", message=RESET_ACCEPTED.message, kind="info")
+        await passwords.send_password_reset(session, settings, email=email)
+
+    return await _email_form(
+        request, "auth/forgot_password.html", send, "/forgot-password", RESET_ACCEPTED.message
+    )
 
 
 @router.get("/reset-password", response_class=HTMLResponse)
