@@ -302,8 +302,16 @@ class AttemptSupervisor:
                 follower.cancel()
                 with contextlib.suppress(asyncio.CancelledError, LeaseLost):
                     await follower
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(2.0):
+            if waiting.done():
+                # The sandbox has ended: its last lines are still on their way to the log.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(2.0):
+                        await pump
+            else:
+                # Leaving a sandbox that still runs (the executor stops, the lease is lost): its
+                # log is dropped, and waiting for output that ends with it would only delay that.
+                pump.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
                     await pump
 
     async def _pump(self, handle: SandboxHandle) -> None:
