@@ -44,6 +44,28 @@ def on_postgresql() -> bool:
     return TEST_DATABASE_URL.startswith("postgres")
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--only-database-tests",
+        action="store_true",
+        help="Run only the tests that use the test database (CI's second pass, on PostgreSQL: "
+        "the others do the same on any database and ran in the first).",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not config.getoption("only_database_tests"):
+        return
+    # Every test on the test database asks for it through this fixture, directly or not.
+    kept: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
+    for item in items:
+        uses = "migrated_template" in getattr(item, "fixturenames", ())
+        (kept if uses else dropped).append(item)
+    config.hook.pytest_deselected(items=dropped)
+    items[:] = kept
+
+
 @pytest.fixture
 def no_bubblewrap_at_all(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """A host where no sandbox can be made: no bwrap on PATH and no bundled binary."""
