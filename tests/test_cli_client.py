@@ -135,7 +135,7 @@ def test_login_stores_the_session_for_the_user_only(server: Server, config_home:
     assert saved["refresh_token"]
     assert [p.name for p in config_home.iterdir() if p.name.startswith(".credentials")] == []
 
-    usage = json.loads(ok(saassy("usage", "--json")).stdout)  # no URL, no key: the login's
+    usage = json.loads(ok(saassy("usage", "-o", "json")).stdout)  # no URL, no key: the login's
     assert usage["plan"]["key"] == "free"
 
 
@@ -204,7 +204,7 @@ def test_login_with_an_api_key_from_standard_input(server: Server, tenant: Tenan
     result = ok(saassy("login", "--api-url", server.url, "--api-key-stdin", input=tenant.key))
     assert tenant.key not in result.output
     assert stored()["kind"] == "api_key"
-    assert ok(saassy("usage", "--json")).stdout.startswith("{")
+    assert ok(saassy("usage", "-o", "json")).stdout.startswith("{")
 
     wrong = "sk_" + uuid.uuid4().hex
     refused = saassy("login", "--api-url", server.url, "--api-key", wrong)
@@ -218,10 +218,10 @@ def test_the_environment_overrides_the_login_and_a_login_goes_only_to_its_url(
     server: Server, tenant: Tenant
 ) -> None:
     logged_in(server)
-    own = json.loads(ok(saassy("usage", "--json")).stdout)["organization_id"]
-    other = json.loads(ok(saassy("usage", "--json", SAASSY_API_KEY=tenant.key)).stdout)
+    own = json.loads(ok(saassy("usage", "-o", "json")).stdout)["organization_id"]
+    other = json.loads(ok(saassy("usage", "-o", "json", SAASSY_API_KEY=tenant.key)).stdout)
     assert other["organization_id"] != own
-    empty = json.loads(ok(saassy("usage", "--json", SAASSY_API_KEY="")).stdout)
+    empty = json.loads(ok(saassy("usage", "-o", "json", SAASSY_API_KEY="")).stdout)
     assert empty["organization_id"] == own  # an empty variable is no key
 
     elsewhere = f"http://127.0.0.1:{free_port()}"
@@ -250,11 +250,11 @@ def test_api_keys_create_list_revoke(server: Server) -> None:
     assert key.startswith("sk_")
     assert "store it now" in created.stderr
 
-    listing = json.loads(ok(saassy("api-keys", "list", "--json")).stdout)
+    listing = json.loads(ok(saassy("api-keys", "list", "-o", "json")).stdout)
     [item] = [k for k in listing["items"] if k["name"] == "ci"]
     assert key.startswith(item["prefix"])
     assert key not in ok(saassy("api-keys", "list")).stdout
-    assert ok(saassy("tasks", "list", "--json", SAASSY_API_KEY=key)).stdout.startswith("{")
+    assert ok(saassy("tasks", "list", "-o", "json", SAASSY_API_KEY=key)).stdout.startswith("{")
 
     by_key = saassy("api-keys", "create", "not by a key", SAASSY_API_KEY=key)
     assert by_key.exit_code == 1
@@ -273,17 +273,20 @@ def test_api_keys_create_list_revoke(server: Server) -> None:
 
 
 def test_plans_task_types_and_usage_print_the_apis_json(server: Server) -> None:
-    plans = json.loads(ok(saassy("plans", "--json", "--api-url", server.url)).stdout)
+    plans = json.loads(ok(saassy("plans", "-o", "json", "--api-url", server.url)).stdout)
     assert plans == httpx.get(f"{server.url}/api/v1/plans").json()
-    types = json.loads(ok(saassy("task-types", "--json", "--api-url", server.url)).stdout)
+    types = json.loads(ok(saassy("task-types", "-o", "json", "--api-url", server.url)).stdout)
     assert types == httpx.get(f"{server.url}/api/v1/task-types").json()
     table = ok(saassy("task-types", "--api-url", server.url)).stdout
     assert "echo" in table
     assert "python" in table
     assert "free" in ok(saassy("plans", "--api-url", server.url)).stdout
+    unknown = saassy("plans", "--output", "yaml", "--api-url", server.url)
+    assert unknown.exit_code == 2
+    assert "'yaml' is not one of 'text', 'json'" in unknown.output
 
     logged_in(server)
-    usage = json.loads(ok(saassy("usage", "--json")).stdout)
+    usage = json.loads(ok(saassy("usage", "-o", "json")).stdout)
     assert {"plan", "quotas", "limits"} <= set(usage)
     assert "tasks" in ok(saassy("usage")).stdout
 
@@ -299,7 +302,7 @@ def test_secrets_set_list_delete_never_show_the_value(server: Server) -> None:
     replaced = ok(saassy("secrets", "set", "SERVICE_TOKEN", "--value", value + "2"))
     assert replaced.stdout.strip() == "replaced the value of secret SERVICE_TOKEN"
 
-    listing = json.loads(ok(saassy("secrets", "list", "--json")).stdout)
+    listing = json.loads(ok(saassy("secrets", "list", "-o", "json")).stdout)
     assert [s["name"] for s in listing["items"]] == ["SERVICE_TOKEN"]
     table = ok(saassy("secrets", "list"))
     for output in (stored_.output, replaced.output, table.output, json.dumps(listing)):
@@ -310,7 +313,7 @@ def test_secrets_set_list_delete_never_show_the_value(server: Server) -> None:
     assert ok(saassy("secrets", "delete", "SERVICE_TOKEN")).stdout.strip() == (
         "deleted secret SERVICE_TOKEN"
     )
-    assert json.loads(ok(saassy("secrets", "list", "--json")).stdout)["items"] == []
+    assert json.loads(ok(saassy("secrets", "list", "-o", "json")).stdout)["items"] == []
     gone = saassy("secrets", "delete", "SERVICE_TOKEN")
     assert gone.exit_code == 1
     assert "error: not_found" in gone.stderr
@@ -332,40 +335,40 @@ def test_artifacts_download_and_rerun(engine_tenant: Tenant, tmp_path: Path) -> 
         ok(
             engine_tenant.tasks(
                 "submit", "python", "--input", json.dumps({"code": WRITES_ARTIFACTS}),
-                "--priority", "7", "--timeout", "40", "--wait", "--json",
+                "--priority", "7", "--timeout", "40", "--wait", "-o", "json",
             )
         ).stdout
     )  # fmt: skip
     assert task["status"] == "succeeded", task
     task_id = task["id"]
 
-    listing = json.loads(ok(engine_tenant.tasks("artifacts", task_id, "--json")).stdout)
+    listing = json.loads(ok(engine_tenant.tasks("artifacts", task_id, "-o", "json")).stdout)
     assert sorted(a["path"] for a in listing["items"]) == ["b.bin", "reports/a.csv"]
     assert "reports/a.csv" in ok(engine_tenant.tasks("artifacts", task_id)).stdout
 
     everything = tmp_path / "all"
-    ok(engine_tenant.tasks("download", task_id, "-o", str(everything)))
+    ok(engine_tenant.tasks("download", task_id, "--to", str(everything)))
     assert (everything / "reports" / "a.csv").read_text() == "x,y\n1,2\n"
     assert (everything / "b.bin").read_bytes() == bytes(range(256)) * 1000
 
-    again = engine_tenant.tasks("download", task_id, "-o", str(everything))
+    again = engine_tenant.tasks("download", task_id, "--to", str(everything))
     assert again.exit_code == 1
     assert "exists: pass --force to replace it" in again.stderr
     (everything / "reports" / "a.csv").write_text("changed")
-    ok(engine_tenant.tasks("download", task_id, "-o", str(everything), "--force"))
+    ok(engine_tenant.tasks("download", task_id, "--to", str(everything), "--force"))
     assert (everything / "reports" / "a.csv").read_text() == "x,y\n1,2\n"
 
     one = tmp_path / "one.csv"
-    ok(engine_tenant.tasks("download", task_id, "reports/a.csv", "-o", str(one)))
+    ok(engine_tenant.tasks("download", task_id, "reports/a.csv", "--to", str(one)))
     assert one.read_text() == "x,y\n1,2\n"
-    to_stdout = ok(engine_tenant.tasks("download", task_id, "reports/a.csv", "-o", "-"))
+    to_stdout = ok(engine_tenant.tasks("download", task_id, "reports/a.csv", "--to", "-"))
     assert to_stdout.stdout == "x,y\n1,2\n"
     missing = engine_tenant.tasks("download", task_id, "nope.txt")
     assert missing.exit_code == 1
     assert "has no artifact 'nope.txt'" in missing.stderr
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
-    rerun = json.loads(ok(engine_tenant.tasks("rerun", task_id, "--wait", "--json")).stdout)
+    rerun = json.loads(ok(engine_tenant.tasks("rerun", task_id, "--wait", "-o", "json")).stdout)
     assert rerun["id"] != task_id
     assert rerun["status"] == "succeeded"
     for field in ("type", "input", "priority", "timeout_s"):
@@ -391,7 +394,7 @@ def test_download_never_follows_a_symlink_out_of_the_target(
     task = json.loads(
         ok(
             engine_tenant.tasks(
-                "submit", "python", "--input", json.dumps({"code": code}), "--wait", "--json"
+                "submit", "python", "--input", json.dumps({"code": code}), "--wait", "-o", "json"
             )
         ).stdout
     )
@@ -399,7 +402,7 @@ def test_download_never_follows_a_symlink_out_of_the_target(
     target.mkdir()
     outside.mkdir()
     os.symlink(outside, target / "d")
-    result = engine_tenant.tasks("download", task["id"], "-o", str(target))
+    result = engine_tenant.tasks("download", task["id"], "--to", str(target))
     assert result.exit_code == 1
     assert re.search(r"leads out of", result.stderr)
     assert list(outside.iterdir()) == []

@@ -251,7 +251,7 @@ def submitted(result: Result) -> dict[str, object]:
 
 
 def test_submit_json_prints_the_queued_task(tenant: Tenant) -> None:
-    task = submitted(tenant.tasks("submit", "echo", "--input", '{"n": 1}', "--json"))
+    task = submitted(tenant.tasks("submit", "echo", "--input", '{"n": 1}', "-o", "json"))
     assert task["status"] == "queued"
     assert task["input"] == {"n": 1}
     with tenant.http() as http:
@@ -262,8 +262,8 @@ def test_submit_json_prints_the_queued_task(tenant: Tenant) -> None:
 
 def test_submit_passes_timeout_priority_and_idempotency_key(tenant: Tenant) -> None:
     args = ("submit", "echo", "--timeout", "7", "--priority", "5", "--idempotency-key", "k-1")
-    first = submitted(tenant.tasks(*args, "--json"))
-    again = submitted(tenant.tasks(*args, "--json"))
+    first = submitted(tenant.tasks(*args, "-o", "json"))
+    again = submitted(tenant.tasks(*args, "-o", "json"))
     assert (first["timeout_s"], first["priority"]) == (7, 5)
     assert again["id"] == first["id"]
 
@@ -283,11 +283,11 @@ def test_submit_without_json_says_what_was_queued(tenant: Tenant) -> None:
 def test_input_comes_from_a_file_or_standard_input(tenant: Tenant, tmp_path: Path) -> None:
     path = tmp_path / "input.json"
     path.write_text('{"from": "file", "list": [1, 2]}', encoding="utf-8")
-    from_file = submitted(tenant.tasks("submit", "echo", "--input", f"@{path}", "--json"))
+    from_file = submitted(tenant.tasks("submit", "echo", "--input", f"@{path}", "-o", "json"))
     assert from_file["input"] == {"from": "file", "list": [1, 2]}
 
     from_stdin = submitted(
-        tenant.tasks("submit", "echo", "--input", "-", "--json", input='{"from": "stdin"}')
+        tenant.tasks("submit", "echo", "--input", "-", "-o", "json", input='{"from": "stdin"}')
     )
     assert from_stdin["input"] == {"from": "stdin"}
 
@@ -297,8 +297,8 @@ def test_input_comes_from_a_file_or_standard_input(tenant: Tenant, tmp_path: Pat
 
 
 def test_list_shows_the_tasks_and_filters_them(tenant: Tenant) -> None:
-    echo = submitted(tenant.tasks("submit", "echo", "--json"))
-    python = submitted(tenant.tasks("submit", "python", "--input", '{"code": "1"}', "--json"))
+    echo = submitted(tenant.tasks("submit", "echo", "-o", "json"))
+    python = submitted(tenant.tasks("submit", "python", "--input", '{"code": "1"}', "-o", "json"))
 
     table = tenant.tasks("list")
     assert table.exit_code == 0, table.output
@@ -306,13 +306,13 @@ def test_list_shows_the_tasks_and_filters_them(tenant: Tenant) -> None:
     assert str(python["id"]) in table.stdout
     assert "STATUS" in table.stdout
 
-    only_python = json.loads(tenant.tasks("list", "--type", "python", "--json").stdout)
+    only_python = json.loads(tenant.tasks("list", "--type", "python", "-o", "json").stdout)
     assert [t["id"] for t in only_python["items"]] == [python["id"]]
 
-    one = json.loads(tenant.tasks("list", "--limit", "1", "--json").stdout)
+    one = json.loads(tenant.tasks("list", "--limit", "1", "-o", "json").stdout)
     assert [t["id"] for t in one["items"]] == [python["id"]]  # newest first
     assert one["next_cursor"]
-    rest = json.loads(tenant.tasks("list", "--cursor", one["next_cursor"], "--json").stdout)
+    rest = json.loads(tenant.tasks("list", "--cursor", one["next_cursor"], "-o", "json").stdout)
     assert [t["id"] for t in rest["items"]] == [echo["id"]]
 
     bad_status = tenant.tasks("list", "--status", "sleeping")
@@ -320,13 +320,13 @@ def test_list_shows_the_tasks_and_filters_them(tenant: Tenant) -> None:
 
 
 def test_show_prints_a_panel_or_the_json(tenant: Tenant) -> None:
-    task = submitted(tenant.tasks("submit", "echo", "--input", '{"shown": true}', "--json"))
+    task = submitted(tenant.tasks("submit", "echo", "--input", '{"shown": true}', "-o", "json"))
     panel = tenant.tasks("show", str(task["id"]))
     assert panel.exit_code == 0, panel.output
     for expected in (f"task {task['id']}", "echo", "attempts", "usage", '{"shown": true}'):
         assert expected in panel.stdout
 
-    as_json = json.loads(tenant.tasks("show", str(task["id"]), "--json").stdout)
+    as_json = json.loads(tenant.tasks("show", str(task["id"]), "-o", "json").stdout)
     assert (as_json["id"], as_json["type"], as_json["input"]) == (
         task["id"],
         "echo",
@@ -349,16 +349,16 @@ def test_cancel_a_queued_task_then_an_ended_one(tenant: Tenant) -> None:
     # The plan runs one task at a time: the sleeper holds the slot, so the echo stays queued.
     sleeper = submitted(
         tenant.tasks(
-            "submit", "python", "--priority", "100", "--json",
+            "submit", "python", "--priority", "100", "-o", "json",
             "--input", '{"code": "import time; time.sleep(60)"}',
         )
     )  # fmt: skip
-    queued = submitted(tenant.tasks("submit", "echo", "--priority", "-100", "--json"))
+    queued = submitted(tenant.tasks("submit", "echo", "--priority", "-100", "-o", "json"))
 
     canceled = tenant.tasks("cancel", str(queued["id"]))
     assert canceled.exit_code == 0, canceled.output
     assert canceled.stdout.strip() == f"canceled task {queued['id']}"
-    assert json.loads(tenant.tasks("show", str(queued["id"]), "--json").stdout)["status"] == (
+    assert json.loads(tenant.tasks("show", str(queued["id"]), "-o", "json").stdout)["status"] == (
         "canceled"
     )
 
@@ -366,7 +366,7 @@ def test_cancel_a_queued_task_then_an_ended_one(tenant: Tenant) -> None:
     assert again.exit_code == 1
     assert "error: task_finished: The task already ended (canceled)" in again.output
 
-    stopping = tenant.tasks("cancel", str(sleeper["id"]), "--json")
+    stopping = tenant.tasks("cancel", str(sleeper["id"]), "-o", "json")
     assert stopping.exit_code == 0, stopping.output
     assert json.loads(stopping.stdout)["cancel_requested_at"] or (
         json.loads(stopping.stdout)["status"] == "canceled"
@@ -444,7 +444,9 @@ def test_an_unreachable_api_is_a_clean_error() -> None:
 
 
 def test_wait_ends_with_the_result_and_exit_0(engine_tenant: Tenant) -> None:
-    result = engine_tenant.tasks("submit", "echo", "--input", '{"x": [1, 2]}', "--wait", "--json")
+    result = engine_tenant.tasks(
+        "submit", "echo", "--input", '{"x": [1, 2]}', "--wait", "-o", "json"
+    )
     task = submitted(result)
     assert task["status"] == "succeeded"
     assert task["result"] == {"x": [1, 2]}
@@ -478,7 +480,7 @@ def test_follow_streams_the_logs_and_exits_as_the_task_ended(engine_tenant: Tena
 def test_follow_with_json_keeps_stdout_for_the_task(engine_tenant: Tenant) -> None:
     code = 'print("to stderr in json mode")'
     result = engine_tenant.tasks(
-        "submit", "python", "--input", json.dumps({"code": code}), "--follow", "--json"
+        "submit", "python", "--input", json.dumps({"code": code}), "--follow", "-o", "json"
     )
     task = submitted(result)
     assert task["status"] == "succeeded"
@@ -490,6 +492,6 @@ def test_logs_of_a_task_print_plain_text(server: Server, tenant: Tenant) -> None
         if os.environ.get("CI"):
             pytest.fail("GET /api/v1/tasks/{id}/logs is not served")
         pytest.skip("GET /api/v1/tasks/{id}/logs is not served yet")
-    task = submitted(tenant.tasks("submit", "echo", "--json"))
+    task = submitted(tenant.tasks("submit", "echo", "-o", "json"))
     result = tenant.tasks("logs", str(task["id"]))
     assert result.exit_code == 0, result.output

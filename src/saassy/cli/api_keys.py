@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from saassy.cli.common import JsonOption, console, errors, fail, print_json
+from saassy.cli.common import JSON, TEXT, OutputOption, console, errors, fail, print_json
 from saassy.cli.connect import ApiKeyOption, ApiUrlOption, api_client
 
 app = typer.Typer(
@@ -21,14 +21,14 @@ app = typer.Typer(
 @app.command()
 def create(
     name: Annotated[str, typer.Argument(help="What the key is for, e.g. CI.", show_default=False)],
-    as_json: JsonOption = False,
+    output: OutputOption = TEXT,
     api_url: ApiUrlOption = None,
     api_key: ApiKeyOption = None,
 ) -> None:
     """Create an API key; it is printed this once, on standard output."""
     with api_client(api_url, api_key) as client:
         created = client.json("POST", "/api/v1/api-keys", json={"name": name})
-    if as_json:
+    if output is JSON:
         print_json(created)
         return
     console.print(created["key"])
@@ -40,14 +40,14 @@ def create(
 
 @app.command("list")
 def list_keys(
-    as_json: JsonOption = False,
+    output: OutputOption = TEXT,
     api_url: ApiUrlOption = None,
     api_key: ApiKeyOption = None,
 ) -> None:
     """The organization's API keys: names, prefixes and use (never the keys)."""
     with api_client(api_url, api_key) as client:
         listing = client.pages("/api/v1/api-keys")
-    if as_json:
+    if output is JSON:
         print_json(listing)
         return
     if not listing["items"]:

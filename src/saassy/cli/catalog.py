@@ -7,16 +7,16 @@ from typing import Any
 from rich.markup import escape
 from rich.table import Table
 
-from saassy.cli.common import JsonOption, console, print_json
+from saassy.cli.common import JSON, TEXT, OutputOption, console, print_json
 from saassy.cli.connect import ApiKeyOption, ApiUrlOption, api_client
 from saassy.cli.task_views import moment
 
 
-def plans(as_json: JsonOption = False, api_url: ApiUrlOption = None) -> None:
+def plans(output: OutputOption = TEXT, api_url: ApiUrlOption = None) -> None:
     """The plans on sale: price, quotas, limits (no login needed)."""
     with api_client(api_url, None, required=False) as client:
         found = client.json("GET", "/api/v1/plans")
-    if as_json:
+    if output is JSON:
         print_json(found)
         return
     table = Table(box=None, header_style="bold")
@@ -37,11 +37,11 @@ def plans(as_json: JsonOption = False, api_url: ApiUrlOption = None) -> None:
     console.print(table)
 
 
-def task_types(as_json: JsonOption = False, api_url: ApiUrlOption = None) -> None:
+def task_types(output: OutputOption = TEXT, api_url: ApiUrlOption = None) -> None:
     """The task types you can submit, with their limits (no login needed)."""
     with api_client(api_url, None, required=False) as client:
         found = client.json("GET", "/api/v1/task-types")
-    if as_json:
+    if output is JSON:
         print_json(found)
         return
     table = Table(box=None, header_style="bold")
@@ -62,12 +62,12 @@ def task_types(as_json: JsonOption = False, api_url: ApiUrlOption = None) -> Non
 
 
 def usage(
-    as_json: JsonOption = False, api_url: ApiUrlOption = None, api_key: ApiKeyOption = None
+    output: OutputOption = TEXT, api_url: ApiUrlOption = None, api_key: ApiKeyOption = None
 ) -> None:
     """This period's quotas (used and left), storage and metered usage of your organization."""
     with api_client(api_url, api_key) as client:
         found = client.json("GET", "/api/v1/usage")
-    if as_json:
+    if output is JSON:
         print_json(found)
         return
     period = found["period"]

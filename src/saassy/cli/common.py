@@ -10,6 +10,7 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -36,7 +37,18 @@ DataDirOption = Annotated[
         "--data-dir", help="Where the embedded database lives (else SAASSY_DATA_DIR or .saassy)."
     ),
 ]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print the API's JSON, for machines.")]
+
+
+class OutputFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
+TEXT, JSON = OutputFormat.text, OutputFormat.json
+OutputOption = Annotated[
+    OutputFormat,
+    typer.Option("--output", "-o", help="text for people; json: the API's JSON, for machines."),
+]
 
 
 def fail(message: str, code: int = 1) -> NoReturn:

@@ -29,7 +29,7 @@ ApiUrlOption = Annotated[
         envvar="SAASSY_API_URL",
         show_default=False,
         help="The Saassy API's address "
-        f"[default: the one you logged in to, else {DEFAULT_API_URL}].",
+        f"\\[default: the one you logged in to, else {DEFAULT_API_URL}].",
     ),
 ]
 ApiKeyOption = Annotated[

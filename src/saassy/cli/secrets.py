@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from saassy.cli.common import JsonOption, console, errors, fail, print_json
+from saassy.cli.common import JSON, TEXT, OutputOption, console, errors, fail, print_json
 from saassy.cli.connect import ApiKeyOption, ApiUrlOption, api_client
 from saassy.cli.task_views import moment
 
@@ -48,7 +48,7 @@ def set_secret(
             help="The value itself: it lands in shell history; prefer the prompt or stdin.",
         ),
     ] = None,
-    as_json: JsonOption = False,
+    output: OutputOption = TEXT,
     api_url: ApiUrlOption = None,
     api_key: ApiKeyOption = None,
 ) -> None:
@@ -62,7 +62,7 @@ def set_secret(
         fail("the value is empty")
     with api_client(api_url, api_key) as client:
         response = client.send("PUT", f"/api/v1/secrets/{name}", json={"value": value})
-    if as_json:
+    if output is JSON:
         print_json(response.json())
         return
     verb = "stored" if response.status_code == 201 else "replaced the value of"
@@ -71,14 +71,14 @@ def set_secret(
 
 @app.command("list")
 def list_secrets(
-    as_json: JsonOption = False,
+    output: OutputOption = TEXT,
     api_url: ApiUrlOption = None,
     api_key: ApiKeyOption = None,
 ) -> None:
     """The organization's secrets: names and times, never values."""
     with api_client(api_url, api_key) as client:
         listing = client.pages("/api/v1/secrets")
-    if as_json:
+    if output is JSON:
         print_json(listing)
         return
     if not listing["items"]:

@@ -20,7 +20,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from saassy.cli.common import JsonOption, console, fail, print_json, waiting
+from saassy.cli.common import JSON, TEXT, OutputOption, console, fail, print_json, waiting
 from saassy.cli.connect import ApiKeyOption, ApiUrlOption, api_client
 from saassy.cli.task_views import task_uuid
 
@@ -32,14 +32,14 @@ TaskIdArgument = Annotated[str, typer.Argument(help="The task's id.", show_defau
 
 def artifacts(
     task_id: TaskIdArgument,
-    as_json: JsonOption = False,
+    output: OutputOption = TEXT,
     api_url: ApiUrlOption = None,
     api_key: ApiKeyOption = None,
 ) -> None:
     """The files a task's final attempt left in its output directory."""
     with api_client(api_url, api_key) as client:
         listing = client.pages(f"/api/v1/tasks/{task_uuid(task_id)}/artifacts")
-    if as_json:
+    if output is JSON:
         print_json(listing)
         return
     if not listing["items"]:
@@ -69,11 +69,10 @@ def download(
     output: Annotated[
         Path | None,
         typer.Option(
-            "--output",
-            "-o",
+            "--to",
             show_default=False,
             help="Where to save: for one artifact a file, a directory or - (standard output); "
-            "for all, a directory [default: ./<artifact's file name>, or ./task-<id>/].",
+            "for all, a directory \\[default: ./<artifact's file name>, or ./task-<id>/].",
         ),
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace files that exist.")] = False,

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from saassy.cli import task_artifacts
-from saassy.cli.common import JsonOption, console, errors, fail, print_json
+from saassy.cli.common import JSON, TEXT, OutputOption, console, errors, fail, print_json
 from saassy.cli.connect import ApiKeyOption, ApiUrlOption, api_client
 from saassy.cli.task_status import TaskStatus
 from saassy.cli.task_views import (
@@ -110,7 +110,7 @@ def submit(
     ] = None,
     wait: WaitOption = False,
     follow: FollowOption = False,
-    as_json: JsonOption = False,
+    output: OutputOption = TEXT,
     api_url: ApiUrlOption = None,
     api_key: ApiKeyOption = None,
 ) -> None:
@@ -122,9 +122,9 @@ def submit(
         body["timeout_s"] = timeout
     with task_api(api_url, api_key) as client:
         queued = client.submit(body, idempotency_key=idempotency_key)
-        task = _watch(client, queued, wait=wait, follow=follow, as_json=as_json)
+        task = _watch(client, queued, wait=wait, follow=follow, as_json=output is JSON)
     if task is not None:
-        show_outcome(task, as_json=as_json)
+        show_outcome(task, as_json=output is JSON)
 
 
 @app.command()
@@ -132,7 +132,7 @@ def rerun(
     task_id: TaskIdArgument,
     wait: WaitOption = False,
     follow: FollowOption = False,
-    as_json: JsonOption = False,
+    output: OutputOption = TEXT,
     api_url: ApiUrlOption = None,
     api_key: ApiKeyOption = None,
 ) -> None:
@@ -141,11 +141,11 @@ def rerun(
         earlier = client.task(task_uuid(task_id))
         body = {key: earlier[key] for key in ("type", "input", "priority", "timeout_s")}
         queued = client.submit(body)
-        if not as_json:
+        if output is not JSON:
             errors.print(f"task {queued['id']} runs task {earlier['id']} again")
-        task = _watch(client, queued, wait=wait, follow=follow, as_json=as_json)
+        task = _watch(client, queued, wait=wait, follow=follow, as_json=output is JSON)
     if task is not None:
-        show_outcome(task, as_json=as_json)
+        show_outcome(task, as_json=output is JSON)
 
 
 def _watch(
@@ -180,7 +180,7 @@ def list_tasks(
     cursor: Annotated[
         str | None, typer.Option(help="Continue after a previous listing (its next cursor).")
     ] = None,
-    as_json: JsonOption = False,
+    output: OutputOption = TEXT,
     api_url: ApiUrlOption = None,
     api_key: ApiKeyOption = None,
 ) -> None:
@@ -198,7 +198,7 @@ def list_tasks(
             cursor = page.get("next_cursor")
             if not cursor:
                 break
-    if as_json:
+    if output is JSON:
         print_json({"items": items, "next_cursor": cursor})
     elif not items:
         console.print("no tasks")
@@ -211,14 +211,14 @@ def list_tasks(
 @app.command()
 def show(
     task_id: TaskIdArgument,
-    as_json: JsonOption = False,
+    output: OutputOption = TEXT,
     api_url: ApiUrlOption = None,
     api_key: ApiKeyOption = None,
 ) -> None:
     """One task: status, attempts, timings, usage, error and result."""
     with task_api(api_url, api_key) as client:
         task = client.task(task_uuid(task_id))
-    if as_json:
+    if output is JSON:
         print_json(task)
     else:
         console.print(task_panel(task))
@@ -248,14 +248,14 @@ def logs(
 @app.command()
 def cancel(
     task_id: TaskIdArgument,
-    as_json: JsonOption = False,
+    output: OutputOption = TEXT,
     api_url: ApiUrlOption = None,
     api_key: ApiKeyOption = None,
 ) -> None:
     """Cancel a task: a queued one at once, a running one within seconds."""
     with task_api(api_url, api_key) as client:
         at_once, task = client.cancel(task_uuid(task_id))
-    if as_json:
+    if output is JSON:
         print_json(task)
     elif at_once:
         console.print(f"canceled task {task['id']}")
