@@ -27,6 +27,7 @@ from saassy.kit.migrate import upgrade_database
 from saassy.models import Base
 from saassy.runtime import host
 from tests.email.mail import latest_link_token
+from tests.moto import moto_server, s3_location  # noqa: F401 - fixtures for every module
 from tests.processes import run_dev, run_server  # noqa: F401 - fixtures for every module
 from tests.runtime.support import without_system_bwrap
 from tests.services import require

@@ -37,6 +37,7 @@ from saassy.plans.router import router as plans_router
 from saassy.quotas.router import router as usage_router
 from saassy.runtime.base import Runtime
 from saassy.runtime.process import detect_runtime
+from saassy.storage.select import build_storage
 from saassy.system import router as system_router
 from saassy.task_output.router import router as task_output_router
 from saassy.tasks.router import router as tasks_router
@@ -87,6 +88,7 @@ def start_task_engine(ctx: AppContext, runtime: Runtime | None = None) -> TaskEn
         settings,
         ctx.sessionmaker,
         runtime or build_runtime(settings),
+        storage=ctx.storage,
         parallelism=settings.executor_parallelism,
         reserved_slots=settings.executor_reserved_slots,
         lease=timedelta(seconds=settings.task_lease_s),
@@ -107,6 +109,8 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        storage = build_storage(settings)
+        await storage.check()  # an unreachable bucket stops start-up, saying which
         engine = create_engine(
             settings.resolved_database_url, pool_size=settings.database_pool_size
         )
@@ -115,6 +119,7 @@ def create_app(
             engine=engine,
             sessionmaker=create_sessionmaker(engine),
             limiter=RateLimiter(create_storage(settings.redis_url)),
+            storage=storage,
         )
         app.state.ctx = ctx
         relay = asyncio.create_task(run_email_relay(ctx)) if background else None

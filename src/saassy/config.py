@@ -54,6 +54,11 @@ class Environment(StrEnum):
     production = "production"
 
 
+class StorageKind(StrEnum):
+    local = "local"
+    s3 = "s3"
+
+
 class ConfigError(Exception):
     """The configuration cannot be used; the message names the key and where it came from."""
 
@@ -133,6 +138,19 @@ class Settings(BaseSettings):
     egress_allow_private: list[str] = Field(default_factory=list)
     egress_hosts: dict[str, str] = Field(default_factory=dict)
 
+    # Artifacts: under <data_dir>/artifacts, or in an S3-compatible bucket (docs/storage.md).
+    storage: StorageKind = StorageKind.local
+    s3_bucket: str | None = None
+    s3_prefix: str = ""
+    s3_endpoint_url: str | None = None
+    s3_public_endpoint_url: str | None = None
+    s3_region: str | None = None
+    # Without these, boto3's own chain: AWS_* variables, ~/.aws, an instance or pod role.
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: SecretStr | None = None
+    # SigV4 presigned URLs live at most 7 days.
+    s3_presign_expiry_s: int = Field(300, ge=1, le=7 * 24 * 3600)
+
     @field_validator(
         "login_limit_per_account_ip",
         "login_limit_per_account",
@@ -173,6 +191,50 @@ class Settings(BaseSettings):
     @classmethod
     def _pinned_hosts(cls, value: dict[str, str]) -> dict[str, str]:
         return {name: str(address) for name, address in parse_pinned_hosts(value).items()}
+
+    @field_validator("s3_prefix")
+    @classmethod
+    def _key_prefix(cls, value: str) -> str:
+        """Stored as `dir/` (or empty), so keys under it are `dir/<org>/...`."""
+        stripped = value.strip("/")
+        if stripped and any(part in ("", ".", "..") for part in stripped.split("/")):
+            raise ValueError(f"{value!r} is not a key prefix: write e.g. 'saassy/artifacts'")
+        return f"{stripped}/" if stripped else ""
+
+    @field_validator("s3_endpoint_url", "s3_public_endpoint_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"https?://[^/@\s]+/?", value):
+            raise ValueError(
+                "write the server's address alone, e.g. 'http://minio:9000' (the bucket goes "
+                "in SAASSY_S3_BUCKET, credentials in SAASSY_S3_ACCESS_KEY_ID/SECRET_ACCESS_KEY)"
+            )
+        return value.rstrip("/") if value is not None else None
+
+    @model_validator(mode="after")
+    def _whole_s3_configuration(self) -> Settings:
+        if self.storage is StorageKind.s3:
+            if not self.s3_bucket:
+                raise ValueError(
+                    "SAASSY_STORAGE=s3 needs SAASSY_S3_BUCKET, the bucket artifacts are kept in"
+                )
+            if (self.s3_access_key_id is None) != (self.s3_secret_access_key is None):
+                raise ValueError(
+                    "set both SAASSY_S3_ACCESS_KEY_ID and SAASSY_S3_SECRET_ACCESS_KEY, or "
+                    "neither (boto3 then finds credentials in AWS_* variables or a role)"
+                )
+            return self
+        ignored = sorted(
+            f"SAASSY_{name.upper()}"
+            for name in self.model_fields_set
+            if name.startswith("s3_") and getattr(self, name) not in (None, "")
+        )
+        if ignored:
+            raise ValueError(
+                f"{', '.join(ignored)} set but SAASSY_STORAGE is local: set SAASSY_STORAGE=s3 "
+                "to store artifacts in S3, or unset them"
+            )
+        return self
 
     @model_validator(mode="after")
     def _no_unisolated_production(self) -> Settings:

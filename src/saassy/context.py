@@ -1,5 +1,6 @@
-"""What the running app holds: settings, the database, the rate limiter, the e-mail relay's
-wake-up and the embedded task engine; and how it reacts to a committed unit of work."""
+"""What the running app holds: settings, the database, the rate limiter, artifact storage,
+the e-mail relay's wake-up and the embedded task engine; and how it reacts to a committed unit
+of work."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from saassy.email.outbox import EmailQueued
 from saassy.events.bus import publish_status
 from saassy.kit.ratelimit import RateLimiter
 from saassy.models import TaskStatus
+from saassy.storage.base import ArtifactStorage
 from saassy.tasks.effects import CancelRequested, TaskQueued
 
 if TYPE_CHECKING:
@@ -27,6 +29,8 @@ class AppContext:
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
     limiter: RateLimiter
+    # Where artifacts are: downloads are served from it also where no engine runs.
+    storage: ArtifactStorage
     # Set after a commit that queued e-mail, so the relay sends it now rather than on its next poll.
     outbox_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     # The engine running in this process, if any (`saassy dev`; none in API-only tests). An

@@ -31,7 +31,7 @@ def dev(
 ) -> None:
     """Run everything in one process for development: migrate the embedded database, serve."""
     from saassy.app import build_runtime, create_app
-    from saassy.cli.settings import reporting_errors, settings_from
+    from saassy.cli.settings import reporting_errors, require_storage, settings_from
     from saassy.kit.migrate import upgrade_database
     from saassy.kit.secret_key import development_secret_key
     from saassy.server import serve
@@ -50,6 +50,7 @@ def dev(
         settings = settings_from(config=config, data_dir=data_dir, **overrides)
     with reporting_errors():
         upgrade_database(settings.resolved_database_url)
+        require_storage(settings)
     runtime = build_runtime(settings)
     console.print(first_run_hint(settings, url, runtime))
     serve(create_app(settings, runtime=runtime), host=host, port=port)
@@ -131,7 +132,7 @@ def api(
 
     It never migrates the database: run `saassy db upgrade` first, once per release.
     """
-    from saassy.cli.settings import reporting_errors, settings_from
+    from saassy.cli.settings import reporting_errors, require_storage, settings_from
     from saassy.kit.migrate import require_current_schema
     from saassy.server import serve
 
@@ -142,4 +143,5 @@ def api(
     with reporting_errors():
         settings.signing_secret  # noqa: B018 - one clear line, before any worker starts
         require_current_schema(settings.resolved_database_url)
+        require_storage(settings)
     serve("saassy.app:create_app", host=host, port=port, workers=workers)

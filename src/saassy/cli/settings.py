@@ -5,6 +5,7 @@ Heavy (the configuration, SQLAlchemy, alembic): imported only inside server comm
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +21,7 @@ from saassy.config import ConfigError, Settings, load_settings
 from saassy.kit.errors import SaassyError
 from saassy.kit.key_file import KeyFileError
 from saassy.kit.migrate import SchemaNotCurrent
+from saassy.storage.base import StorageUnavailable
 
 
 @contextmanager
@@ -31,7 +33,7 @@ def reporting_errors() -> Iterator[None]:
         fail(str(exc))
     except SaassyError as exc:
         fail(exc.message)
-    except SchemaNotCurrent as exc:
+    except (SchemaNotCurrent, StorageUnavailable) as exc:
         fail(str(exc))
     except AlembicError as exc:
         fail(f"migration failed: {exc}")
@@ -57,6 +59,14 @@ def settings_from(
         settings = load_settings(**overrides)
         settings.catalog  # noqa: B018 - a broken saassy.toml fails here, with its file and key
     return settings
+
+
+def require_storage(settings: Settings) -> None:
+    """Stop with one line when the artifact storage cannot be used (an S3 bucket that does not
+    answer), before any server process starts; the app's start checks it again."""
+    from saassy.storage.select import build_storage
+
+    asyncio.run(build_storage(settings).check())
 
 
 def redacted(url: str) -> str:

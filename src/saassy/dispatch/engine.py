@@ -19,7 +19,7 @@ from saassy.events.bus import EventBus
 from saassy.events.memory import MemoryEventBus
 from saassy.runtime.base import Runtime
 from saassy.storage.base import ArtifactStorage
-from saassy.storage.local import LocalDirectoryStorage
+from saassy.storage.select import build_storage
 from saassy.task_output.sweeper import SWEEP_EVERY_S, StorageSweeper
 from saassy.tasks.workers import sandbox_workers_dir
 
@@ -91,9 +91,9 @@ def build_task_engine(
     platform_loss_retries: int | None = None,
     storage_sweep_every_s: float = SWEEP_EVERY_S,
 ) -> TaskEngine:
-    """The embedded engine: local executor, in-memory bus, artifacts under the data dir."""
+    """The embedded engine: local executor, in-memory bus, the storage the settings name."""
     events = events or MemoryEventBus()
-    storage = storage or LocalDirectoryStorage(settings.data_dir / "artifacts")
+    storage = storage or build_storage(settings)
     wakeup = wakeup or asyncio.Event()
     deps = EngineServices(
         sessionmaker=sessionmaker,

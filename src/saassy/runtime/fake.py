@@ -66,7 +66,9 @@ class FakeSandbox(SandboxHandle):
             return
         self.spec.output_dir.mkdir(parents=True, exist_ok=True)
         for name, data in script.files.items():
-            (self.spec.output_dir / name).write_bytes(data)
+            path = self.spec.output_dir / name
+            path.parent.mkdir(parents=True, exist_ok=True)  # `dir/file` names, as programs write
+            path.write_bytes(data)
         if script.events and self.spec.events_file is not None:
             with self.spec.events_file.open("a", encoding="utf-8") as events:
                 events.writelines(f"{line}\n" for line in script.events)

@@ -1,1 +1,1 @@
-"""Artifact storage: a local directory now, S3-compatible next, behind one interface."""
+"""Artifact storage behind one interface: a local directory, or an S3-compatible bucket."""

@@ -19,6 +19,10 @@ class ObjectNotFound(LookupError):
     """No object under this key."""
 
 
+class StorageUnavailable(Exception):
+    """The storage cannot be used (a bucket that does not answer); the message says why."""
+
+
 @dataclass(frozen=True)
 class StoredObject:
     key: str
@@ -54,3 +58,11 @@ class ArtifactStorage(abc.ABC):
     @abc.abstractmethod
     async def keys(self) -> list[str]:
         """Every key stored, partial writes a crash left included (for the orphan sweep)."""
+
+    async def check(self) -> None:  # noqa: B027 - nothing to check is a fine default
+        """Raise StorageUnavailable if the storage cannot be used; called once at start."""
+
+    async def download_url(self, key: str, content_disposition: str) -> str | None:
+        """A short-lived URL a client may fetch the object from without credentials, served
+        with `content_disposition`; None where downloads stream through the API instead."""
+        return None

@@ -1,4 +1,5 @@
-"""The headers of an artifact download: a name any client shows, and none that breaks a header."""
+"""An artifact download: streamed through, or a redirect to a short-lived URL of the bucket;
+with a name any client shows, and no header a name can break."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import unicodedata
 from collections.abc import AsyncIterator
 from urllib.parse import quote
 
-from fastapi.responses import StreamingResponse
+from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
 from saassy.kit.errors import NotFound
 from saassy.models import Artifact
@@ -33,11 +34,16 @@ def content_disposition(path: str) -> str:
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
-async def artifact_download(storage: ArtifactStorage, artifact: Artifact) -> StreamingResponse:
+async def artifact_download(storage: ArtifactStorage, artifact: Artifact) -> Response:
     """The artifact's bytes as a download (never rendered: the content came from customer
-    code); 404 if its object is gone from storage."""
+    code), or a 307 to a presigned URL that serves them so; 404 if its object is gone."""
     if not await storage.exists(artifact.storage_key):
         raise NotFound("Artifact")
+    disposition = content_disposition(artifact.path)
+    url = await storage.download_url(artifact.storage_key, disposition)
+    if url is not None:
+        # The URL is a bearer credential for a few minutes: no cache may keep it.
+        return RedirectResponse(url, status_code=307, headers={"Cache-Control": "no-store"})
 
     async def body() -> AsyncIterator[bytes]:
         try:
@@ -48,7 +54,7 @@ async def artifact_download(storage: ArtifactStorage, artifact: Artifact) -> Str
 
     headers = {
         "Content-Length": str(artifact.size_bytes),
-        "Content-Disposition": content_disposition(artifact.path),
+        "Content-Disposition": disposition,
         "ETag": f'"{artifact.sha256}"',
         "X-Content-Type-Options": "nosniff",
     }

@@ -6,7 +6,7 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request
-from fastapi.responses import PlainTextResponse, StreamingResponse
+from fastapi.responses import PlainTextResponse, Response, StreamingResponse
 
 from saassy.auth.dependencies import CurrentOrganization, CurrentPrincipal, still_allowed_in
 from saassy.deps import Context, Session
@@ -101,7 +101,10 @@ async def list_artifacts(
 @router.get(
     "/tasks/{task_id}/artifacts/{artifact_id}",
     response_class=StreamingResponse,
-    responses={200: {"content": {"application/octet-stream": {}}}},
+    responses={
+        200: {"content": {"application/octet-stream": {}}},
+        307: {"description": "With S3 storage: the artifact at a presigned URL, for minutes."},
+    },
 )
 async def download_artifact(
     task_id: uuid.UUID,
@@ -109,13 +112,13 @@ async def download_artifact(
     request: Request,
     session: Session,
     principal: CurrentPrincipal,
-) -> StreamingResponse:
-    """Download one artifact."""
+) -> Response:
+    """Download one artifact (with S3 storage, a redirect to a short-lived presigned URL)."""
     task = await _task(session, principal, task_id)
     artifact = await TaskOutputRepository(session).artifact(task.id, artifact_id)
     if artifact is None:
         raise NotFound("Artifact")
-    return await artifact_download(task_engine(request.app.state.ctx).storage, artifact)
+    return await artifact_download(request.app.state.ctx.storage, artifact)
 
 
 @router.get("/events", responses={200: {"content": {"text/event-stream": {}}}})

@@ -277,8 +277,8 @@ async def download_logs(task_id: str, caller: Caller, session: Session) -> Respo
 @router.get("/tasks/{task_id}/artifacts/{artifact_id}")
 async def download_artifact(
     task_id: str, artifact_id: str, caller: Caller, session: Session, ctx: Context
-) -> StreamingResponse:
-    """One artifact, as a download."""
+) -> Response:
+    """One artifact, as a download (or a redirect to the bucket's presigned URL)."""
     task = await _task(session, caller, task_id)
     try:
         parsed = uuid.UUID(artifact_id)
@@ -287,4 +287,4 @@ async def download_artifact(
     artifact = await TaskOutputRepository(session).artifact(task.id, parsed)
     if artifact is None:
         raise NotFound("Artifact")
-    return await artifact_download(task_engine(ctx).storage, artifact)
+    return await artifact_download(ctx.storage, artifact)
