@@ -4,10 +4,12 @@ bytes; another tenant still gets 404."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import pytest
@@ -21,6 +23,9 @@ from saassy.storage.s3 import S3Location, S3Storage
 from tests.conftest import SignUp, client_for
 from tests.dispatch.conftest import CATALOG
 from tests.dispatch.support import insert_tasks, wait_for_status
+from tests.organizations.support import create_api_key
+from tests.processes import serving
+from tests.test_cli import invoke
 from tests.web.support import browser_for, sign_up
 
 FILES = {"report.csv": b"a,b\n1,2\n", "data/blob.bin": bytes(range(256)) * 4000}
@@ -141,3 +146,28 @@ async def test_the_dashboard_download_redirects_to_the_bucket(
             await sign_up(other)
             refused = await other.get(link.group(1))
             assert refused.status_code == 404
+
+
+async def test_the_cli_downloads_from_the_bucket_and_checks_the_digest(
+    app: FastAPI,
+    ctx: AppContext,
+    signup: SignUp,
+    engine: TaskEngine,
+    fake_runtime: FakeRuntime,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))  # no stored login
+    owner = await signup()
+    task_id = await run_task(ctx, engine, fake_runtime, owner.organization_id)
+    async with client_for(app) as client:
+        key = (await create_api_key(client, owner))["key"]
+    target = tmp_path / "downloads"
+    async with serving(app) as url:
+        env = {"SAASSY_API_URL": url, "SAASSY_API_KEY": key}
+        result = await asyncio.to_thread(
+            invoke, "tasks", "download", str(task_id), "--to", str(target), env=env
+        )
+    assert result.exit_code == 0, result.output
+    for path, data in FILES.items():
+        assert (target / path).read_bytes() == data

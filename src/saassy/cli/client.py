@@ -228,7 +228,9 @@ class ApiClient:
 
     @contextmanager
     def download(self, path: str) -> Iterator[httpx.Response]:
-        """A streamed response, its body not yet read."""
+        """A streamed response, its body not yet read. Where the API redirects to its storage's
+        presigned URL (S3), that URL is fetched instead, without our credentials: it carries
+        its own short-lived signature, and a bearer token must never leave for another host."""
         with (
             self._reporting_transport_errors(),
             self._http.stream("GET", path, timeout=STREAM_READ_TIMEOUT_S) as response,
@@ -236,7 +238,24 @@ class ApiClient:
             if response.is_error:
                 response.read()
                 raise ApiError.of(response)
-            yield response
+            location = response.headers.get("location")
+            if response.status_code != 307 or not location:
+                yield response
+                return
+        with (
+            _storage_errors(),
+            httpx.Client(timeout=STREAM_READ_TIMEOUT_S, follow_redirects=False) as plain,
+            plain.stream("GET", location) as stored,
+        ):
+            if stored.status_code != 200:
+                stored.read()
+                raise ApiError(
+                    stored.status_code,
+                    "storage_refused",
+                    f"the artifact storage answered {stored.status_code} "
+                    f"{stored.reason_phrase}: try again",
+                )
+            yield stored
 
     def _guarded(self, events: Iterator[ServerSentEvent]) -> Iterator[ServerSentEvent]:
         with self._reporting_transport_errors():
@@ -305,3 +324,18 @@ def _any_json_of(response: httpx.Response) -> Any:
         return response.json()
     except ValueError:
         raise ApiError(response.status_code, "invalid_response", "not JSON") from None
+
+
+@contextmanager
+def _storage_errors() -> Iterator[None]:
+    try:
+        yield
+    except httpx.TransportError as exc:
+        # The presigned URL is a credential for its lifetime: name the host only.
+        try:
+            where = f" at {exc.request.url.host}"
+        except RuntimeError:  # no request attached
+            where = ""
+        raise ApiUnreachable(
+            f"cannot reach the artifact storage{where} ({type(exc).__name__})"
+        ) from None
