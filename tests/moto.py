@@ -10,11 +10,14 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from saassy.storage.s3 import S3Location
 from tests.services import IN_CI, reachable
+
+if TYPE_CHECKING:  # boto3 is imported by the tests that use S3, not by every test run
+    from saassy.storage.s3 import S3Location
 
 START_TIMEOUT_S = 60.0
 
@@ -60,6 +63,8 @@ def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 def location_in(endpoint: str, **options: object) -> S3Location:
     """A new, empty bucket on `endpoint` (moto takes any credentials)."""
+    from saassy.storage.s3 import S3Location
+
     location = S3Location(
         bucket=f"saassy-{uuid.uuid4().hex[:16]}",
         endpoint_url=endpoint,
