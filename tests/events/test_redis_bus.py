@@ -207,3 +207,14 @@ async def test_without_redis_events_are_dropped_and_the_outage_logged_once(
     events = logged.events()
     assert events.count("events.redis_listener_lost") == 1
     assert events.count("events.redis_publish_failed") == 1
+
+
+async def test_an_event_that_is_not_json_ready_never_raises_into_the_publisher(
+    bus_factory: BusFactory,
+) -> None:
+    publisher, follower = await started(bus_factory), await started(bus_factory)
+    organization = uuid.uuid4()
+    async with follower.subscribe(organization) as subscription:
+        await publisher.publish(organization, TaskEvent("task.progress", uuid.uuid4(), {"x": {1}}))
+        await publisher.publish(organization, log_line(3))
+        assert await subscription.get(DELIVERY_S) == log_line(3)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import uuid
 from typing import Any, Literal
 
@@ -138,14 +139,18 @@ class RedisEventBus(EventBus):
         await self._local.publish(organization_id, event)
         if self._closed:
             return
-        wire = WireEvent(
-            v=WIRE_VERSION,
-            source=self._source,
-            kind=event.kind,
-            task_id=event.task_id,
-            data=event.data,
-        )
-        payload = wire.model_dump_json().encode()
+        wire = {
+            "v": WIRE_VERSION,
+            "source": self._source,
+            "kind": event.kind,
+            "task_id": str(event.task_id),
+            "data": event.data,
+        }
+        try:
+            payload = json.dumps(wire, separators=(",", ":")).encode()
+        except (TypeError, ValueError):  # not JSON-ready: local subscribers had it, Redis won't
+            log.exception("events.unencodable_event_dropped", kind=event.kind)
+            return
         try:
             self._outgoing.put_nowait((channel_for(self._prefix, organization_id), payload))
         except asyncio.QueueFull:
