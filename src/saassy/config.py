@@ -78,7 +78,7 @@ class Settings(BaseSettings):
     database_pool_size: int = Field(24, ge=1)
     # Shared rate-limit counters and the live event bus across processes; in memory without it.
     redis_url: SecretStr | None = None
-    # Starts every channel and key Saassy uses in Redis, so installations can share one server.
+    # Starts every event channel and names the rate-limit keys, so installations can share a Redis.
     redis_prefix: str = "saassy"
     # Required by every command that signs or verifies tokens; `saassy dev` makes its own.
     secret_key: SecretStr | None = None
