@@ -193,11 +193,11 @@ class RedisEventBus(EventBus):
                     for channel, payload in batch:
                         pipe.publish(channel, payload)
                     await pipe.execute()
-            except (RedisError, OSError) as exc:
+            except Exception as exc:  # whatever it is, the sender must go on
                 self.dropped_outgoing += len(batch)
                 if not self._publish_failing:
                     self._publish_failing = True
-                    log.warning("events.redis_publish_failed", error=type(exc).__name__)
+                    say_failed(exc, "events.redis_publish_failed")
                 await asyncio.sleep(backoff.next())
                 continue
             finally:
@@ -228,12 +228,12 @@ class RedisEventBus(EventBus):
                             log.info("events.redis_listener_reconnected")
                     elif message["type"] == "pmessage":
                         await self._deliver(message["channel"], message["data"])
-            except (RedisError, OSError) as exc:
+            except Exception as exc:  # whatever it is, the listener must go on
                 self._listening.clear()
                 self.listener_failures += 1
                 if not lost:
                     lost = True
-                    log.warning("events.redis_listener_lost", error=type(exc).__name__)
+                    say_failed(exc, "events.redis_listener_lost")
             finally:
                 await asyncio.shield(_quietly_close(pubsub))
             await asyncio.sleep(backoff.next())
@@ -255,6 +255,14 @@ class RedisEventBus(EventBus):
             return  # delivered locally when published
         event = TaskEvent(wire.kind, wire.task_id, wire.data)
         await self._local.publish(organization_id, event)
+
+
+def say_failed(exc: Exception, event: str) -> None:
+    """Redis going away is expected and said in one line; anything else is a bug: traceback."""
+    if isinstance(exc, RedisError | OSError):
+        log.warning(event, error=type(exc).__name__)
+    else:
+        log.error(event, exc_info=exc)
 
 
 async def _quietly_close(pubsub: PubSub) -> None:
