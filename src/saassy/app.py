@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
+import structlog
 from fastapi import APIRouter, FastAPI
 from fastapi_offline import FastAPIOffline
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
@@ -15,7 +16,7 @@ from saassy import __version__
 from saassy.accounts.router import router as accounts_router
 from saassy.admin.router import router as admin_router
 from saassy.api_keys.router import router as api_keys_router
-from saassy.config import Environment, Settings, load_settings
+from saassy.config import Environment, Settings, load_settings, redis_url
 from saassy.context import AppContext
 from saassy.dispatch.engine import TaskEngine, build_task_engine
 from saassy.egress.gateway import RuntimeGateway
@@ -23,6 +24,7 @@ from saassy.egress.limits import raise_descriptor_limit
 from saassy.egress.proxy import EgressProxy
 from saassy.egress.resolver import SystemResolver
 from saassy.email.relay import run_email_relay
+from saassy.events.backends import create_event_bus
 from saassy.health import router as health_router
 from saassy.kit.body_limit import BodySizeLimit
 from saassy.kit.db import create_engine, create_sessionmaker
@@ -45,6 +47,8 @@ from saassy.vault.router import router as vault_router
 from saassy.web.errors import install_page_errors
 from saassy.web.router import router as web_router
 from saassy.web.router import static_files
+
+log = structlog.get_logger(__name__)
 
 ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
     code: {"model": ErrorResponse} for code in (400, 401, 402, 403, 404, 409, 413, 422, 429)
@@ -89,6 +93,7 @@ def start_task_engine(ctx: AppContext, runtime: Runtime | None = None) -> TaskEn
         ctx.sessionmaker,
         runtime or build_runtime(settings),
         storage=ctx.storage,
+        events=ctx.events,
         parallelism=settings.executor_parallelism,
         reserved_slots=settings.executor_reserved_slots,
         lease=timedelta(seconds=settings.task_lease_s),
@@ -118,10 +123,15 @@ def create_app(
             settings=settings,
             engine=engine,
             sessionmaker=create_sessionmaker(engine),
-            limiter=RateLimiter(create_storage(settings.redis_url)),
             storage=storage,
+            limiter=RateLimiter(
+                create_storage(redis_url(settings)), namespace=settings.redis_prefix
+            ),
+            events=create_event_bus(redis_url(settings), prefix=settings.redis_prefix),
         )
         app.state.ctx = ctx
+        await ctx.events.start()
+        log.info("events.bus", bus=ctx.events.describe())
         relay = asyncio.create_task(run_email_relay(ctx)) if background else None
         if background and settings.run_engine:
             ctx.task_engine = start_task_engine(ctx, runtime)
@@ -134,6 +144,7 @@ def create_app(
             if relay is not None:
                 relay.cancel()
                 await asyncio.gather(relay, return_exceptions=True)
+            await ctx.events.close()
             await ctx.limiter.close()
             await engine.dispose()
 

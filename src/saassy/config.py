@@ -46,6 +46,10 @@ READ_ELSEWHERE = frozenset(
     }
 )
 READ_ELSEWHERE_PREFIXES = ("SAASSY_TEST_", "SAASSY_BENCH_")
+# What both Redis clients (rate limits, events) accept alike.
+REDIS_URL_SCHEMES = re.compile(r"rediss?://", re.IGNORECASE)
+# No glob characters: they would widen the event listener's pattern subscription.
+REDIS_PREFIX = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 
 class Environment(StrEnum):
@@ -77,7 +81,10 @@ class Settings(BaseSettings):
     database_url: str | None = None
     # PostgreSQL connections per process (plus half as many overflow); SQLite always uses one.
     database_pool_size: int = Field(24, ge=1)
-    redis_url: str | None = None
+    # Shared rate-limit counters and the live event bus across processes; in memory without it.
+    redis_url: SecretStr | None = None
+    # Starts every event channel and names the rate-limit keys, so installations can share a Redis.
+    redis_prefix: str = "saassy"
     # Required by every command that signs or verifies tokens; `saassy dev` makes its own.
     secret_key: SecretStr | None = None
     # The vault's key ring, newest first; in development it defaults to <data_dir>/vault.key.
@@ -173,6 +180,30 @@ class Settings(BaseSettings):
                 f"{value!r} is not a rate limit: write e.g. '5/15 minutes' or '120/minute'"
             ) from None
         return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not REDIS_URL_SCHEMES.match(value.get_secret_value()):
+            raise ValueError("not a Redis URL: write redis://host:6379/0 or rediss://...")
+        return value
+
+    @field_validator("redis_prefix")
+    @classmethod
+    def _redis_prefix(cls, value: str) -> str:
+        if not REDIS_PREFIX.fullmatch(value):
+            raise ValueError(
+                f"{value!r} is not a Redis prefix: 1 to 64 letters, digits, '_', '-' or '.'"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _redis_prefix_needs_redis(self) -> Settings:
+        if "redis_prefix" in self.model_fields_set and self.redis_url is None:
+            raise ValueError(
+                "SAASSY_REDIS_PREFIX is set but SAASSY_REDIS_URL is not: nothing would use it"
+            )
+        return self
 
     @field_validator("trusted_proxies")
     @classmethod
@@ -318,6 +349,11 @@ class Settings(BaseSettings):
             )
         except VaultKeyError as exc:
             raise ConfigError(str(exc)) from None
+
+
+def redis_url(settings: Settings) -> str | None:
+    """The Redis URL in clear, for the clients that connect with it (never for a log line)."""
+    return settings.redis_url.get_secret_value() if settings.redis_url is not None else None
 
 
 def refuse_missing_logo(catalog: Catalog, path: Path) -> None:

@@ -1,6 +1,6 @@
-"""What the running app holds: settings, the database, the rate limiter, artifact storage,
-the e-mail relay's wake-up and the embedded task engine; and how it reacts to a committed unit
-of work."""
+"""What the running app holds: settings, the database, the rate limiter, artifact storage, the
+event bus, the e-mail relay's wake-up and the embedded task engine; and how it reacts to a
+committed unit of work."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from saassy.config import Settings
 from saassy.email.outbox import EmailQueued
-from saassy.events.bus import publish_status
+from saassy.events.bus import EventBus, publish_status
 from saassy.kit.ratelimit import RateLimiter
 from saassy.models import TaskStatus
 from saassy.storage.base import ArtifactStorage
@@ -31,11 +31,20 @@ class AppContext:
     limiter: RateLimiter
     # Where artifacts are: downloads are served from it also where no engine runs.
     storage: ArtifactStorage
+    # In memory, or Redis when configured (then shared with the engine and other processes).
+    events: EventBus
     # Set after a commit that queued e-mail, so the relay sends it now rather than on its next poll.
     outbox_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     # The engine running in this process, if any (`saassy dev`; none in API-only tests). An
     # engine in another process finds new tasks and cancel requests by polling.
     task_engine: TaskEngine | None = None
+
+    def live_events(self) -> EventBus | None:
+        """The bus a task's live events arrive on here: the one this process's engine publishes
+        on, else the app's where it spans processes; None where nothing would ever arrive."""
+        if self.task_engine is not None:
+            return self.task_engine.events
+        return self.events if self.events.spans_processes else None
 
     async def after_commit(self, effects: Iterable[object]) -> None:
         """Act on what a committed unit of work did (kit/after_commit.py)."""
@@ -46,14 +55,8 @@ class AppContext:
                     self.outbox_wakeup.set()
                 case TaskQueued(organization_id=organization_id, task_id=task_id):
                     queued = True
-                    if self.task_engine is not None:
-                        await publish_status(
-                            self.task_engine.events,
-                            organization_id,
-                            task_id,
-                            TaskStatus.queued,
-                            0,
-                        )
+                    if (events := self.live_events()) is not None:
+                        await publish_status(events, organization_id, task_id, TaskStatus.queued, 0)
                 case CancelRequested(task_id=task_id):
                     if self.task_engine is not None:
                         await self.task_engine.executor.cancel(task_id)

@@ -29,7 +29,8 @@ async def ready(ctx: Context) -> JSONResponse | dict[str, str]:
         return JSONResponse(
             {"status": "unavailable", "database": type(exc).__name__}, status_code=503
         )
-    body = {"status": "ready", "database": ctx.engine.dialect.name}
+    # Which bus carries live logs; a Redis bus that is reconnecting leaves tasks running.
+    body = {"status": "ready", "database": ctx.engine.dialect.name, "events": ctx.events.describe()}
     runtime = ctx.task_engine.runtime if ctx.task_engine is not None else None
     if runtime is not None:
         body["isolation"] = runtime.summary()  # also when it is the unisolated opt-in

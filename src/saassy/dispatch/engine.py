@@ -10,13 +10,13 @@ from pathlib import Path
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from saassy.config import Settings
+from saassy.config import Settings, redis_url
 from saassy.dispatch.dispatcher import Dispatcher
 from saassy.dispatch.executor import Executor
 from saassy.dispatch.local import LocalExecutor
 from saassy.dispatch.supervisor import EngineServices
+from saassy.events.backends import create_event_bus
 from saassy.events.bus import EventBus
-from saassy.events.memory import MemoryEventBus
 from saassy.runtime.base import Runtime
 from saassy.storage.base import ArtifactStorage
 from saassy.storage.select import build_storage
@@ -35,10 +35,14 @@ class TaskEngine:
     dispatcher: Dispatcher
     wakeup: asyncio.Event
     storage_sweeper: StorageSweeper
+    # Whether the engine made its bus (and so starts and closes it) or was handed the app's.
+    owns_events: bool = True
     _sweeper: asyncio.Task[None] | None = field(default=None, init=False)
 
     async def start(self) -> None:
         """Adopt what a crashed predecessor left, then dispatch in the background."""
+        if self.owns_events:
+            await self.events.start()
         for name, task_type in self.dispatcher.catalog.task_types.items():
             if (why := self.runtime.refusal_for(network=task_type.network)) is not None:
                 log.warning("engine.task_type_refused_here", task_type=name, why=why)
@@ -67,7 +71,8 @@ class TaskEngine:
         await self.storage_sweeper.stop()
         await self.dispatcher.stop()
         await self.executor.stop(grace_s)
-        await self.events.close()
+        if self.owns_events:
+            await self.events.close()
 
     def notify_submitted(self) -> None:
         """Call after a commit that queued tasks: dispatch now rather than at the next poll."""
@@ -91,8 +96,11 @@ def build_task_engine(
     platform_loss_retries: int | None = None,
     storage_sweep_every_s: float = SWEEP_EVERY_S,
 ) -> TaskEngine:
-    """The embedded engine: local executor, in-memory bus, the storage the settings name."""
-    events = events or MemoryEventBus()
+    """The embedded engine: local executor, the storage the settings name, and unless given
+    one, its own event bus as the settings say (Redis with `redis_url`, else in memory)."""
+    owns_events = events is None
+    if events is None:
+        events = create_event_bus(redis_url(settings), prefix=settings.redis_prefix)
     storage = storage or build_storage(settings)
     wakeup = wakeup or asyncio.Event()
     deps = EngineServices(
@@ -125,4 +133,6 @@ def build_task_engine(
         adopt_every_s=adopt_every_s,
     )
     sweeper = StorageSweeper(sessionmaker, settings.catalog, storage, every_s=storage_sweep_every_s)
-    return TaskEngine(runtime, events, storage, executor, dispatcher, wakeup, sweeper)
+    return TaskEngine(
+        runtime, events, storage, executor, dispatcher, wakeup, sweeper, owns_events=owns_events
+    )

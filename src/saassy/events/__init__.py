@@ -1,1 +1,1 @@
-"""Live task events (status changes, log lines) for SSE: in memory now, Redis pub/sub later."""
+"""Live task events (status changes, log lines) for SSE: in memory, or over Redis pub/sub."""

@@ -12,9 +12,10 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal, get_args
 
 EventKind = Literal["task.status", "task.log", "task.progress"]
+EVENT_KINDS: frozenset[str] = frozenset(get_args(EventKind))
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,18 @@ class Subscription(abc.ABC):
 
 
 class EventBus(abc.ABC):
+    name: ClassVar[str]
+    # Whether a subscriber here hears what other processes publish (and they, what it does).
+    spans_processes: ClassVar[bool] = False
+
+    async def start(self) -> None:  # noqa: B027 - a hook: only a bus that connects overrides it
+        """Connect, so that a subscription made after this returns misses nothing published
+        anywhere afterwards; nothing to do for a bus within one process."""
+
+    def describe(self) -> str:
+        """Which bus, and its state where it has one: for the log and `/ready`."""
+        return self.name
+
     @abc.abstractmethod
     async def publish(self, organization_id: uuid.UUID, event: TaskEvent) -> None:
         """Deliver to every current subscriber of the organization; never blocks on them."""

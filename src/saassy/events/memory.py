@@ -68,6 +68,8 @@ class MemorySubscription(Subscription):
 class MemoryEventBus(EventBus):
     """Subscribers of one process only; a Redis-backed bus spans processes."""
 
+    name = "memory"
+
     def __init__(self, max_pending: int = MAX_PENDING) -> None:
         self._max_pending = max_pending
         self._subscribers: defaultdict[uuid.UUID, set[MemorySubscription]] = defaultdict(set)

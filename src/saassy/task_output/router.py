@@ -11,6 +11,7 @@ from fastapi.responses import PlainTextResponse, Response, StreamingResponse
 from saassy.auth.dependencies import CurrentOrganization, CurrentPrincipal, still_allowed_in
 from saassy.deps import Context, Session
 from saassy.dispatch.engine import TaskEngine
+from saassy.events.bus import EventBus
 from saassy.kit.errors import NotFound, SaassyError
 from saassy.kit.pagination import Page, PageParams, page_of, page_params
 from saassy.models import Task
@@ -36,6 +37,17 @@ def task_engine(ctx: Context) -> TaskEngine:
     return engine
 
 
+def live_events(ctx: Context) -> EventBus:
+    """Where live events arrive here: refused where none ever would (no engine in this
+    process and no bus shared with the processes that run tasks)."""
+    events = ctx.live_events()
+    if events is None:
+        raise EngineUnavailable(
+            "Live events need the task engine in this process or SAASSY_REDIS_URL."
+        )
+    return events
+
+
 async def _task(session: Session, principal: CurrentPrincipal, task_id: uuid.UUID) -> Task:
     task = await TaskOutputRepository(session).task(principal.scope, task_id)
     if task is None:
@@ -51,7 +63,6 @@ async def _task(session: Session, principal: CurrentPrincipal, task_id: uuid.UUI
 )
 async def task_logs(
     task_id: uuid.UUID,
-    request: Request,
     session: Session,
     ctx: Context,
     principal: CurrentPrincipal,
@@ -61,7 +72,7 @@ async def task_logs(
     """The task's stdout and stderr; with `Accept: text/event-stream`, follow until it ends."""
     task = await _task(session, principal, task_id)
     if "text/event-stream" in accept:
-        engine = task_engine(request.app.state.ctx)
+        events = live_events(ctx)
         organization_id = task.organization_id
 
         async def still_allowed() -> bool:  # the key revoked, the organization deleted, ...
@@ -69,7 +80,7 @@ async def task_logs(
                 return await still_allowed_in(check, principal, organization_id)
 
         stream = follow_logs(
-            ctx.sessionmaker, engine.events, organization_id, task.id, still_allowed=still_allowed
+            ctx.sessionmaker, events, organization_id, task.id, still_allowed=still_allowed
         )
         return StreamingResponse(stream, media_type="text/event-stream", headers=SSE_HEADERS)
     chunks = await TaskOutputRepository(session).log_chunks(task.id, attempt=attempt)
@@ -123,15 +134,15 @@ async def download_artifact(
 
 @router.get("/events", responses={200: {"content": {"text/event-stream": {}}}})
 async def events(
-    request: Request, ctx: Context, principal: CurrentPrincipal, organization: CurrentOrganization
+    ctx: Context, principal: CurrentPrincipal, organization: CurrentOrganization
 ) -> StreamingResponse:
     """Server-sent events: status changes of the active organization's tasks."""
-    engine = task_engine(request.app.state.ctx)
+    bus = live_events(ctx)
     organization_id = organization.id
 
     async def still_allowed() -> bool:  # the key revoked, the member removed, ...
         async with ctx.sessionmaker() as check:
             return await still_allowed_in(check, principal, organization_id)
 
-    stream = organization_events(engine.events, organization_id, still_allowed=still_allowed)
+    stream = organization_events(bus, organization_id, still_allowed=still_allowed)
     return StreamingResponse(stream, media_type="text/event-stream", headers=SSE_HEADERS)

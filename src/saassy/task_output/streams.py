@@ -140,6 +140,14 @@ async def follow_logs(
                 if await denied():
                     return
                 if event is None:
+                    # A quiet spell: the end may have been lost on the way (a Redis outage, a
+                    # listener reconnecting), so ask the database, which cannot lose it.
+                    status = await current_status()
+                    if status is not None and TaskStatus(status).terminal:
+                        async for line in replay():
+                            yield line
+                        yield sse("end", {"status": status})
+                        return
                     yield ": keepalive\n\n"
                     continue
                 if event.task_id != task_id:

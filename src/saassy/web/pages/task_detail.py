@@ -22,7 +22,7 @@ from saassy.models import Task, TaskLogChunk, TaskStatus
 from saassy.plans.catalog import Catalog, Plan
 from saassy.task_output.downloads import artifact_download, content_disposition
 from saassy.task_output.repository import TaskOutputRepository
-from saassy.task_output.router import SSE_HEADERS, task_engine
+from saassy.task_output.router import SSE_HEADERS, live_events, task_engine
 from saassy.task_output.streams import follow_logs, parse_log_event_id
 from saassy.tasks import service
 from saassy.tasks.errors import TaskFinished
@@ -219,7 +219,7 @@ async def task_events(
     """The page's live feed: log lines past Last-Event-ID (a reconnection) or `?after=` (the
     lines the page already shows), status changes, then `end`."""
     task = await _task(session, caller, task_id)
-    engine = task_engine(ctx)
+    events = live_events(ctx)
     organization_id, user_id = task.organization_id, caller.user.id
     token = request.cookies.get(SESSION_COOKIE, "")
 
@@ -236,7 +236,7 @@ async def task_events(
 
     stream = follow_logs(
         ctx.sessionmaker,
-        engine.events,
+        events,
         organization_id,
         task.id,
         after=parse_log_event_id(last_event_id or after),
