@@ -16,11 +16,11 @@ from kombu import Connection  # type: ignore[import-untyped]
 from sqlalchemy import func, select
 
 from saassy.app import create_app
-from saassy.config import Settings
+from saassy.config import ConfigError, Settings, load_settings
 from saassy.context import AppContext
 from saassy.models import AttemptStatus, QuotaCounter, Task, TaskLogChunk, TaskStatus
 from saassy.runtime.process import ProcessRuntime
-from tests.conftest import Account, SignUp
+from tests.conftest import TEST_SECRET, TEST_VAULT_KEY, Account, SignUp
 from tests.dispatch.celery_cluster import (
     BROKERS,
     CELERY_CATALOG,
@@ -203,6 +203,31 @@ async def test_cancel_reaches_a_task_running_on_a_worker(
     assert attempt.status == AttemptStatus.canceled
 
 
+async def test_a_cold_shutdown_kills_at_once_and_hands_the_attempt_to_adoption(
+    ctx: AppContext, client: httpx.AsyncClient, signup: SignUp, cluster: Cluster
+) -> None:
+    require_sandbox()
+    cluster.scheduler()
+    worker = cluster.worker(concurrency=2)
+    account = await signup()
+    [task_id] = await submit(client, account, "sleeper", 1)
+    await until_running_and_logging(ctx, cluster, [task_id])
+
+    worker.send_signal(signal.SIGQUIT)  # Celery's cold shutdown
+    # The sleeper would run 60 s: the worker exits within this wait only if it killed it.
+    assert worker.wait(timeout=30) == 0, cluster.all_logs()
+    deadline = time.monotonic() + 30
+    while (task := await task_row(ctx.sessionmaker, task_id)).platform_losses == 0:
+        assert time.monotonic() < deadline, cluster.all_logs()
+        await asyncio.sleep(0.1)
+
+    assert task.platform_losses == 1  # to be run again, under the platform-loss budget
+    lost = (await attempts_of(ctx.sessionmaker, task_id))[0]
+    assert lost.status == AttemptStatus.lost
+    assert lost.wall_seconds is not None  # measured by the worker before it freed the sandbox
+    assert "Traceback" not in cluster.all_logs()
+
+
 async def test_the_api_runs_no_engine_with_the_celery_executor(
     settings_factory: Callable[..., Settings],
 ) -> None:
@@ -251,3 +276,30 @@ def test_worker_and_scheduler_refuse_what_cannot_work_in_one_line(
     assert len(lines) == 1, lines
     assert expected in lines[0]
     assert "127.0.0.1:1" not in lines[0]  # the broker's address (and any password) stays out
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({"executor": "celery"}, "SAASSY_EXECUTOR=celery needs SAASSY_BROKER_URL"),
+        (
+            {"executor": "celery", "broker_url": "kafka://user:hunter2@mq:9092"},
+            "kafka scheme is not a broker Saassy supports",
+        ),
+        ({"broker_url": "redis://127.0.0.1:6379/0"}, "only apply with SAASSY_EXECUTOR=celery"),
+        ({"broker_visibility_timeout_s": 4000}, "only apply with SAASSY_EXECUTOR=celery"),
+        ({"executor": "kubernetes"}, "SAASSY_EXECUTOR"),
+    ],
+)
+def test_broker_settings_are_refused_where_they_cannot_apply(
+    overrides: dict[str, object], expected: str, tmp_path: Path
+) -> None:
+    with pytest.raises(ConfigError, match=expected) as refused:
+        load_settings(
+            env="test",
+            database_url=f"sqlite:///{tmp_path / 'saassy.db'}",
+            secret_key=TEST_SECRET,
+            vault_keys=TEST_VAULT_KEY,
+            **overrides,
+        )
+    assert "hunter2" not in str(refused.value)

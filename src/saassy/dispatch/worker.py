@@ -16,6 +16,7 @@ from datetime import timedelta
 from typing import Any
 
 import structlog
+from celery.concurrency.thread import TaskPool as ThreadPool  # type: ignore[import-untyped]
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from saassy.config import Settings
@@ -34,7 +35,6 @@ from saassy.storage.local import LocalDirectoryStorage
 from saassy.tasks.workers import sandbox_workers_dir
 
 log = structlog.get_logger(__name__)
-STOP_GRACE_S = 10.0
 
 
 class AttemptWorker:
@@ -52,6 +52,7 @@ class AttemptWorker:
         # What dead workers of this host left is measured here before a scheduler (which has
         # no sandbox) takes it, so this runs more often than the lease lasts.
         self._adoption = BackgroundLoop(self._adopt_now_and_then, "adoption")
+        self._abandoning = False
 
     @property
     def executor(self) -> LocalExecutor:
@@ -131,7 +132,15 @@ class AttemptWorker:
         if supervising is not None:
             await asyncio.wait({supervising})
 
+    def abandon_all(self) -> None:
+        """Cold shutdown: kill every sandbox now and hand its attempt to adoption, measured;
+        the pool threads waiting for them return, and their messages are acknowledged."""
+        if not self._abandoning and self._executor is not None:
+            self._abandoning = True
+            asyncio.run_coroutine_threadsafe(self._executor.stop(0), self.loop)
+
     def stop(self) -> None:
+        """After Celery stopped: a warm shutdown left no attempt running; kill any other."""
         if not self._thread.is_alive():
             return
         asyncio.run_coroutine_threadsafe(self._stop(), self.loop).result()
@@ -141,7 +150,7 @@ class AttemptWorker:
     async def _stop(self) -> None:
         await self._adoption.stop()
         if self._executor is not None:
-            await self._executor.stop(STOP_GRACE_S)
+            await self._executor.stop(0)
         if self._database is not None:
             await self._database.dispose()
 
@@ -155,10 +164,14 @@ def run_worker(settings: Settings, runtime: Runtime, concurrency: int) -> int:
     def run_attempt(**message: Any) -> None:
         attempts.run(AttemptMessage.model_validate(message))
 
+    class AttemptPool(ThreadPool):  # type: ignore[misc]
+        def terminate_job(self, pid: int, signal: int | None = None) -> None:
+            attempts.abandon_all()  # Celery's cold shutdown ends every running task this way
+
     attempts.start()
     try:
         worker = app.Worker(
-            pool="threads",
+            pool=AttemptPool,
             concurrency=concurrency,
             queues=[settings.broker_queue],
             without_gossip=True,
