@@ -4,6 +4,7 @@ on RabbitMQ, PostgreSQL the source of truth; tasks submitted through the API."""
 from __future__ import annotations
 
 import asyncio
+import re
 import signal
 import time
 import uuid
@@ -18,6 +19,7 @@ from sqlalchemy import func, select
 from saassy.app import create_app
 from saassy.config import ConfigError, Settings, load_settings
 from saassy.context import AppContext
+from saassy.dispatch.broker import check_scale_out
 from saassy.models import AttemptStatus, QuotaCounter, Task, TaskLogChunk, TaskStatus
 from saassy.runtime.process import ProcessRuntime
 from tests.conftest import TEST_SECRET, TEST_VAULT_KEY, Account, SignUp
@@ -239,43 +241,65 @@ async def test_the_api_runs_no_engine_with_the_celery_executor(
 
 REFUSALS = {
     "sqlite": (
-        {"SAASSY_DATABASE_URL": "sqlite:////nonexistent/saassy.db"},
+        {"database_url": "sqlite:////nonexistent/saassy.db"},
         "set SAASSY_DATABASE_URL to PostgreSQL",
     ),
     "visibility": (
-        {"SAASSY_BROKER_VISIBILITY_TIMEOUT_S": "100"},
+        {"broker_visibility_timeout_s": 100},
         "SAASSY_BROKER_VISIBILITY_TIMEOUT_S: Redis's visibility timeout is 100 s, not longer "
-        "than the hard time limit of 183 s",
+        "than the hard time limit of 195 s",
     ),
     "rabbitmq default": (
-        {"SAASSY_BROKER_URL": "amqp://127.0.0.1:1//", "SAASSY_CONFIG": str(CATALOG)},
+        {"broker_url": "amqp://guest:hunter2@127.0.0.1:1//", "config": CATALOG},
         "RabbitMQ's consumer_timeout (rabbitmq.conf; declare it here too) is 1800 s, not longer "
-        "than the hard time limit of 3663 s",
+        "than the hard time limit of 3675 s",
     ),
     "unreachable": ({}, "SAASSY_BROKER_URL: the redis broker is unreachable"),
-    "no broker": ({"SAASSY_BROKER_URL": ""}, "SAASSY_EXECUTOR=celery needs SAASSY_BROKER_URL"),
 }
 
 
-@pytest.mark.parametrize("command", ["worker", "scheduler"])
 @pytest.mark.parametrize("case", sorted(REFUSALS))
-def test_worker_and_scheduler_refuse_what_cannot_work_in_one_line(
-    case: str, command: str, tmp_path: Path
+def test_scale_out_refuses_what_cannot_work(case: str, tmp_path: Path) -> None:
+    overrides, expected = REFUSALS[case]
+    values: dict[str, object] = {
+        "env": "test",
+        "database_url": "postgresql://postgres@127.0.0.1:1/none",
+        "secret_key": TEST_SECRET,
+        "vault_keys": TEST_VAULT_KEY,
+        "config": CELERY_CATALOG,
+        "executor": "celery",
+        "broker_url": "redis://:hunter2@127.0.0.1:1/0",
+        **overrides,
+    }
+    with pytest.raises(ConfigError, match=re.escape(expected)) as refused:
+        check_scale_out(load_settings(**values))
+    assert "hunter2" not in str(refused.value)
+    assert "127.0.0.1:1" not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("command", "extra", "expected"),
+    [
+        ("worker", {}, "error: SAASSY_BROKER_URL: the redis broker is unreachable"),
+        (
+            "scheduler",
+            {"SAASSY_DATABASE_URL": "sqlite:////nonexistent/saassy.db"},
+            "set SAASSY_DATABASE_URL to PostgreSQL",
+        ),
+    ],
+)
+def test_worker_and_scheduler_stop_with_one_line(
+    command: str, extra: dict[str, str], expected: str, tmp_path: Path
 ) -> None:
     env = cluster_env(
         "postgresql://postgres@127.0.0.1:1/none", "redis://127.0.0.1:1/0", "q", tmp_path
     )
-    extra, expected = REFUSALS[case]
-    env.update(extra)
-    if not env["SAASSY_BROKER_URL"]:
-        del env["SAASSY_BROKER_URL"], env["SAASSY_BROKER_QUEUE"]
     log = tmp_path / "out.log"
-    process = saassy_command([command], env, log)
+    process = saassy_command([command], {**env, **extra}, log)
     assert process.wait(timeout=60) == 1
     lines = log.read_text().strip().splitlines()
     assert len(lines) == 1, lines
     assert expected in lines[0]
-    assert "127.0.0.1:1" not in lines[0]  # the broker's address (and any password) stays out
 
 
 @pytest.mark.parametrize(
