@@ -8,7 +8,7 @@ import re
 import signal
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -33,7 +33,7 @@ from tests.dispatch.celery_cluster import (
     saassy_command,
 )
 from tests.dispatch.conftest import CATALOG
-from tests.dispatch.support import attempts_of, task_row, usage_of
+from tests.dispatch.support import attempts_of, set_plan, task_row, usage_of
 from tests.runtime.conftest import require_isolation, require_sandbox
 
 
@@ -82,17 +82,23 @@ async def statuses(ctx: AppContext, ids: list[uuid.UUID]) -> dict[uuid.UUID, Tas
 
 
 async def until_terminal(
-    ctx: AppContext, cluster: Cluster, ids: list[uuid.UUID], timeout_s: float
+    ctx: AppContext,
+    cluster: Cluster,
+    ids: list[uuid.UUID],
+    timeout_s: float,
+    on_each_look: Callable[[], Awaitable[None]] | None = None,
 ) -> dict[uuid.UUID, TaskStatus]:
     deadline = time.monotonic() + timeout_s
     while True:
+        if on_each_look is not None:
+            await on_each_look()
         current = await statuses(ctx, ids)
         if len(current) == len(ids) and all(s.terminal for s in current.values()):
             return current
         cluster.check_alive()
         if time.monotonic() > deadline:
             pytest.fail(f"tasks not finished: {current}\n{cluster.all_logs()}")
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0.05)
 
 
 async def until_running_and_logging(
@@ -125,12 +131,32 @@ async def test_two_schedulers_and_two_workers_run_each_task_from_the_api_exactly
     for _ in range(2):
         cluster.scheduler()
         cluster.worker(concurrency=3)
-    accounts = [await signup(), await signup()]
-    ids = [task_id for account in accounts for task_id in await submit(client, account, "noop", 8)]
+    limited, other = await signup(), await signup()
+    await set_plan(ctx.sessionmaker, limited.organization_id, "pair")  # 2 at once
+    ids = [
+        task_id
+        for account in (limited, other)
+        for task_id in await submit(client, account, "noop", 8)
+    ]
+    most_at_once = 0
 
-    final = await until_terminal(ctx, cluster, ids, timeout_s=120)
+    async def look_at_the_limited_organization() -> None:
+        nonlocal most_at_once
+        async with ctx.sessionmaker() as session:
+            at_once = await session.scalar(
+                select(func.count()).where(
+                    Task.organization_id == uuid.UUID(limited.organization_id),
+                    Task.status.in_([TaskStatus.dispatched, TaskStatus.running]),
+                )
+            )
+        most_at_once = max(most_at_once, at_once or 0)
+
+    final = await until_terminal(
+        ctx, cluster, ids, timeout_s=120, on_each_look=look_at_the_limited_organization
+    )
 
     assert set(final.values()) == {TaskStatus.succeeded}, cluster.all_logs()
+    assert 1 <= most_at_once <= 2  # two schedulers never exceed its plan's concurrency
     for task_id in ids:
         [attempt] = await attempts_of(ctx.sessionmaker, task_id)  # never a second one
         assert attempt.status == AttemptStatus.succeeded
