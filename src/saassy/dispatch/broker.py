@@ -9,7 +9,6 @@ duplicate message finds the attempt no longer the sender's to hand over and runs
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -127,7 +126,3 @@ def celery_app(settings: Settings) -> Any:
         worker_redirect_stdouts=False,
     )
     return app
-
-
-def lease_of(settings: Settings) -> timedelta:
-    return timedelta(seconds=settings.task_lease_s)
