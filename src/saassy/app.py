@@ -16,7 +16,7 @@ from saassy import __version__
 from saassy.accounts.router import router as accounts_router
 from saassy.admin.router import router as admin_router
 from saassy.api_keys.router import router as api_keys_router
-from saassy.config import Environment, Settings, load_settings, redis_url
+from saassy.config import Environment, ExecutorKind, Settings, load_settings, redis_url
 from saassy.context import AppContext
 from saassy.dispatch.engine import TaskEngine, build_task_engine
 from saassy.egress.gateway import RuntimeGateway
@@ -133,7 +133,8 @@ def create_app(
         await ctx.events.start()
         log.info("events.bus", bus=ctx.events.describe())
         relay = asyncio.create_task(run_email_relay(ctx)) if background else None
-        if background and settings.run_engine:
+        # With Celery, `saassy scheduler` dispatches and `saassy worker` runs attempts.
+        if background and settings.run_engine and settings.executor is ExecutorKind.local:
             ctx.task_engine = start_task_engine(ctx, runtime)
             await ctx.task_engine.start()
         try:

@@ -13,6 +13,7 @@ from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from limits import parse_many
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -61,6 +62,15 @@ class Environment(StrEnum):
 class StorageKind(StrEnum):
     local = "local"
     s3 = "s3"
+
+
+class ExecutorKind(StrEnum):
+    local = "local"  # attempts run in the server process (`saassy dev`, `saassy api`)
+    celery = "celery"  # in `saassy worker` processes; `saassy scheduler` dispatches
+
+
+BROKER_SCHEMES = ("redis", "rediss", "amqp", "amqps")
+BROKER_SETTINGS = ("broker_url", "broker_queue", "broker_visibility_timeout_s")
 
 
 class ConfigError(Exception):
@@ -132,6 +142,15 @@ class Settings(BaseSettings):
     task_lease_s: float = Field(15, ge=2)
 
     dispatch_poll_s: float = Field(0.5, gt=0)
+    # Where attempts run (docs/scale-out.md). With `celery`, the broker only wakes workers:
+    # the database stays the source of truth; `saassy api` then runs no engine.
+    executor: ExecutorKind = ExecutorKind.local
+    broker_url: SecretStr | None = None
+    broker_queue: str = Field("saassy", pattern=r"^[A-Za-z0-9_.\-]{1,100}$")
+    # How long the broker lets a delivered message go unacknowledged before it hands it out
+    # again: Redis's visibility timeout (applied by Saassy; by default twice the hard time
+    # limit), RabbitMQ's consumer_timeout (set in rabbitmq.conf; its default is 1800 s).
+    broker_visibility_timeout_s: int | None = Field(None, ge=1)
     # Attempts lost to the platform (a crash, a lease that ran out) re-run this many times per
     # task on top of its type's `retries`: accepted work is done at least once.
     platform_loss_retries: int = Field(2, ge=0, le=100)
@@ -273,6 +292,26 @@ class Settings(BaseSettings):
             raise ValueError(
                 "SAASSY_ALLOW_UNISOLATED=true is refused in production: tasks would run without "
                 "a sandbox; install bubblewrap or enable unprivileged user namespaces instead"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _broker_for_celery(self) -> Settings:
+        if self.executor is not ExecutorKind.celery:
+            given = [name for name in BROKER_SETTINGS if name in self.model_fields_set]
+            if given:
+                names = ", ".join(f"SAASSY_{name.upper()}" for name in given)
+                raise ValueError(f"{names} only apply with SAASSY_EXECUTOR=celery")
+            return self
+        if self.broker_url is None:
+            raise ValueError(
+                "SAASSY_EXECUTOR=celery needs SAASSY_BROKER_URL (redis://... or amqp://...)"
+            )
+        scheme = urlsplit(self.broker_url.get_secret_value()).scheme.lower()
+        if scheme not in BROKER_SCHEMES:
+            raise ValueError(
+                f"SAASSY_BROKER_URL: {scheme or 'no'} scheme is not a broker Saassy supports: "
+                "use redis://, rediss://, amqp:// or amqps://"
             )
         return self
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import typer
 
 from saassy import __version__
-from saassy.cli import admin, api_keys, catalog, db, login, secrets, serve, tasks, vault
+from saassy.cli import admin, api_keys, catalog, db, login, scale, secrets, serve, tasks, vault
 from saassy.cli.common import console
 
 app = typer.Typer(
@@ -25,6 +25,8 @@ CLIENT = "Use the API (as a customer)"
 
 app.command("dev", rich_help_panel=SERVER)(serve.dev)
 app.command("api", rich_help_panel=SERVER)(serve.api)
+app.command("worker", rich_help_panel=SERVER)(scale.worker)
+app.command("scheduler", rich_help_panel=SERVER)(scale.scheduler)
 app.add_typer(db.app, name="db", rich_help_panel=SERVER)
 app.add_typer(admin.app, name="admin", rich_help_panel=SERVER)
 app.add_typer(vault.app, name="vault", rich_help_panel=SERVER)

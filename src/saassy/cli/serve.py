@@ -32,6 +32,7 @@ def dev(
     """Run everything in one process for development: migrate the embedded database, serve."""
     from saassy.app import build_runtime, create_app
     from saassy.cli.settings import reporting_errors, require_storage, settings_from
+    from saassy.config import ConfigError
     from saassy.kit.migrate import upgrade_database
     from saassy.kit.secret_key import development_secret_key
     from saassy.server import serve
@@ -43,6 +44,11 @@ def dev(
         # Links in e-mails (magic links, invitations) should point at this very server.
         overrides["base_url"] = url
     with reporting_errors():
+        if settings.executor.value != "local":
+            raise ConfigError(
+                "saassy dev runs tasks in its own process: unset SAASSY_EXECUTOR and "
+                "SAASSY_BROKER_* (Celery runs as `saassy scheduler` and `saassy worker`)"
+            )
         settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         if settings.secret_key is None:
             overrides["secret_key"] = development_secret_key(settings.data_dir)

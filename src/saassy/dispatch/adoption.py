@@ -17,7 +17,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -101,8 +101,12 @@ async def adopt_orphans(
     events: EventBus,
     leftovers: LeftoverSandboxes | None = None,
     platform_loss_retries: int = PLATFORM_LOSS_RETRIES,
+    expired_for: timedelta = timedelta(0),
 ) -> int:
-    """Mark expired attempts lost and re-run or fail their tasks; returns how many."""
+    """Mark expired attempts lost and re-run or fail their tasks; returns how many.
+
+    `expired_for`: only leases that ran out that long ago, leaving the attempts' own hosts,
+    which can measure their sandboxes, the first go (the Celery scheduler has none)."""
     total = 0
     while True:
         changes = []
@@ -110,7 +114,7 @@ async def adopt_orphans(
         async with sessionmaker() as session, session.begin():
             now = utcnow()
             repo = DispatchRepository(session)
-            expired = await repo.expired_attempts(now, BATCH)
+            expired = await repo.expired_attempts(now - expired_for, BATCH)
             for attempt in expired:
                 # Locked by this transaction with its lease expired: no supervisor can renew it.
                 name = (

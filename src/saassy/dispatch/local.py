@@ -101,6 +101,10 @@ class LocalExecutor(Executor):
         self._running[key] = running
         running.add_done_callback(lambda done: self._finished(attempt, done))
 
+    def supervising(self, attempt: AttemptRef) -> asyncio.Task[object] | None:
+        """The attempt's supervisor while it runs here (a Celery worker waits for its end)."""
+        return self._running.get((attempt.task_id, attempt.attempt_number))
+
     def _outcome_written(self, attempt: AttemptRef) -> None:
         key = (attempt.task_id, attempt.attempt_number)
         if key in self._running and key not in self._past_outcome:

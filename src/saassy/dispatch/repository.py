@@ -178,6 +178,35 @@ class DispatchRepository(RepositoryBase[Task]):
         )
         return {(task_id, number) for task_id, number in result}
 
+    async def take_over(
+        self,
+        task_id: uuid.UUID,
+        number: int,
+        sent_by: str,
+        executor_id: str,
+        now: datetime,
+        lease: timedelta,
+    ) -> bool:
+        """A worker takes a dispatched attempt the scheduler `sent_by` leased: the lease is
+        its own from now on. False when the attempt is no longer that one's to hand over
+        (a duplicate message, or adopted after its lease ran out): run nothing."""
+        result = await self.session.execute(
+            update(TaskAttempt)
+            .where(self._fence(task_id, number, sent_by))
+            .where(TaskAttempt.status == AttemptStatus.dispatched)
+            .values(executor_id=executor_id, lease_expires_at=now + lease, heartbeat_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        return _rowcount(result) == 1
+
+    async def count_live_attempts(self, executor_prefix: str) -> int:
+        """Attempts dispatched or running under executors whose ids start with the prefix."""
+        statement = select(func.count()).where(
+            TaskAttempt.status.in_(LIVE_ATTEMPT),
+            TaskAttempt.executor_id.startswith(executor_prefix, autoescape=True),
+        )
+        return int((await self.session.execute(statement)).scalar_one())
+
     async def cancel_requested_among(self, task_ids: list[uuid.UUID]) -> list[uuid.UUID]:
         if not task_ids:
             return []

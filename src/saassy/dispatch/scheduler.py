@@ -1,0 +1,73 @@
+"""`saassy scheduler`: the dispatcher for Celery workers, adoption, and the storage sweep.
+
+Several may run at once: their claims lock organizations and tasks with `FOR UPDATE SKIP
+LOCKED` (PostgreSQL), so none claims what another holds, and adoption skips locked attempts.
+New tasks are found by polling (`SAASSY_DISPATCH_POLL_S`): the API process does not wake it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from datetime import timedelta
+
+import structlog
+
+from saassy.config import Settings
+from saassy.dispatch.broker import celery_app, hard_time_limit_s
+from saassy.dispatch.celery import CeleryExecutor
+from saassy.dispatch.dispatcher import Dispatcher
+from saassy.events.memory import MemoryEventBus
+from saassy.kit.db import create_engine, create_sessionmaker
+from saassy.storage.local import LocalDirectoryStorage
+from saassy.task_output.sweeper import StorageSweeper
+
+log = structlog.get_logger(__name__)
+
+
+async def run_scheduler(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """Dispatch to the workers until SIGTERM or SIGINT (or `stop`)."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    database = create_engine(settings.resolved_database_url, pool_size=settings.database_pool_size)
+    sessionmaker = create_sessionmaker(database)
+    events = MemoryEventBus()
+    lease = timedelta(seconds=settings.task_lease_s)
+    executor = CeleryExecutor(
+        sessionmaker,
+        settings.catalog,
+        events,
+        celery_app(settings),
+        queue=settings.broker_queue,
+        parallelism=settings.executor_parallelism,
+        reserved_slots=settings.executor_reserved_slots,
+        lease=lease,
+        wait_limit_s=hard_time_limit_s(settings),
+        platform_loss_retries=settings.platform_loss_retries,
+    )
+    dispatcher = Dispatcher(
+        sessionmaker,
+        settings.catalog,
+        executor,
+        events,
+        lease=lease,
+        poll_s=settings.dispatch_poll_s,
+        adopt_every_s=min(5.0, settings.task_lease_s / 3),
+    )
+    storage = LocalDirectoryStorage(settings.data_dir / "artifacts")
+    sweeper = StorageSweeper(sessionmaker, settings.catalog, storage)
+    await executor.start()
+    dispatcher.start()
+    sweeper.start()
+    log.info("scheduler.started", executor_id=executor.executor_id)
+    try:
+        await stop.wait()
+    finally:
+        await sweeper.stop()
+        await dispatcher.stop()
+        await executor.stop()
+        await events.close()
+        await database.dispose()
+        log.info("scheduler.stopped")
