@@ -46,6 +46,7 @@ READ_ELSEWHERE = frozenset(
     }
 )
 READ_ELSEWHERE_PREFIXES = ("SAASSY_TEST_", "SAASSY_BENCH_")
+MIN_METRICS_TOKEN = 24
 
 
 class Environment(StrEnum):
@@ -133,6 +134,12 @@ class Settings(BaseSettings):
     egress_allow_private: list[str] = Field(default_factory=list)
     egress_hosts: dict[str, str] = Field(default_factory=dict)
 
+    # Prometheus scrapes `/metrics` with `Authorization: Bearer <token>`. Without one the
+    # endpoint is open in development and test, and not served at all in production.
+    metrics_token: SecretStr | None = None
+    # Unexpected errors go to Sentry (or a compatible service) when set, secrets scrubbed.
+    sentry_dsn: SecretStr | None = None
+
     @field_validator(
         "login_limit_per_account_ip",
         "login_limit_per_account",
@@ -173,6 +180,28 @@ class Settings(BaseSettings):
     @classmethod
     def _pinned_hosts(cls, value: dict[str, str]) -> dict[str, str]:
         return {name: str(address) for name, address in parse_pinned_hosts(value).items()}
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _guessable_metrics_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().strip()) < MIN_METRICS_TOKEN:
+            raise ValueError(
+                f"shorter than {MIN_METRICS_TOKEN} characters: make one with "
+                "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            )
+        return value
+
+    @field_validator("sentry_dsn")
+    @classmethod
+    def _sentry_dsn(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            from sentry_sdk.utils import BadDsn, Dsn  # only where error tracking is wanted
+
+            try:
+                Dsn(value.get_secret_value())
+            except BadDsn:
+                raise ValueError("not a Sentry DSN (https://<key>@<host>/<project>)") from None
+        return value
 
     @model_validator(mode="after")
     def _no_unisolated_production(self) -> Settings:

@@ -142,4 +142,7 @@ def api(
     with reporting_errors():
         settings.signing_secret  # noqa: B018 - one clear line, before any worker starts
         require_current_schema(settings.resolved_database_url)
-    serve("saassy.app:create_app", host=host, port=port, workers=workers)
+    from saassy.config import Environment
+
+    json_logs = settings.env is Environment.production
+    serve("saassy.app:create_app", host=host, port=port, workers=workers, json_logs=json_logs)
