@@ -75,3 +75,22 @@ def test_saassy_api_with_two_workers_counts_every_request(
     for _ in range(4):  # whichever worker answers the scrape, it reports both
         text = httpx.get(f"{served.url}/metrics").text
         assert value(text, "saassy_http_requests_total", **health) == 40
+
+
+def test_several_workers_without_the_shared_directory_are_refused(
+    database_url: str, tmp_path: Path
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SAASSY_", "PROMETHEUS_"))}
+    env |= {
+        "SAASSY_ENV": "test",
+        "SAASSY_DATABASE_URL": database_url,
+        "SAASSY_SECRET_KEY": TEST_SECRET,
+        "SAASSY_VAULT_KEYS": TEST_VAULT_KEY,
+        "SAASSY_DATA_DIR": str(tmp_path / "data"),
+    }
+    ran = subprocess.run(
+        [sys.executable, "-m", "saassy.cli", "api", "--workers", "2", "--port", "9"],
+        env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert ran.returncode != 0
+    assert "2 workers serve /metrics: set PROMETHEUS_MULTIPROC_DIR" in ran.stderr + ran.stdout

@@ -133,6 +133,8 @@ def api(
     """
     from saassy.cli.settings import reporting_errors, settings_from
     from saassy.kit.migrate import require_current_schema
+    from saassy.observability.exposition import refuse_split_metrics
+    from saassy.observability.router import metrics_served
     from saassy.server import serve
 
     if config is not None:
@@ -142,6 +144,7 @@ def api(
     with reporting_errors():
         settings.signing_secret  # noqa: B018 - one clear line, before any worker starts
         require_current_schema(settings.resolved_database_url)
+        refuse_split_metrics(workers, metrics_served(settings))
     from saassy.config import Environment
 
     json_logs = settings.env is Environment.production

@@ -95,9 +95,19 @@ def start_error_tracking(settings: Settings) -> bool:
         dsn=settings.sentry_dsn.get_secret_value(),
         environment=settings.env.value,
         release=f"saassy@{__version__}",
-        send_default_pii=False,
-        include_local_variables=False,
-        max_request_body_size="never",
+        # What the SDK collects by itself (it replaced `send_default_pii=False`, which it now
+        # deprecates): no user, cookies, bodies, query strings, SQL parameters or locals.
+        data_collection={
+            "user_info": False,
+            "cookies": {"mode": "off"},
+            "http_headers": {"request": {"mode": "allowlist", "terms": sorted(SAFE_HEADERS)}},
+            "http_bodies": [],
+            "url_query_params": {"mode": "off"},
+            "database_query_data": False,
+            "stack_frame_variables": False,
+            "graphql": {"document": False, "variables": False},
+            "gen_ai": {"inputs": False, "outputs": False},
+        },
         before_send=scrubber,  # type: ignore[arg-type]
         before_breadcrumb=lambda crumb, _hint: scrubber.scrub(crumb),
         integrations=[

@@ -30,6 +30,16 @@ def check_multiprocess_dir() -> None:
         raise ConfigError(f"{MULTIPROC_VARIABLE}={path}: not a writable directory")
 
 
+def refuse_split_metrics(workers: int, served: bool) -> None:
+    """Several worker processes without the shared directory: each scrape would show only the
+    worker that answered it, a number that looks right and is not."""
+    if served and workers > 1 and multiprocess_dir() is None:
+        raise ConfigError(
+            f"{workers} workers serve /metrics: set {MULTIPROC_VARIABLE} to an empty directory "
+            "they share (see docs/operations.md), else a scrape sees only one of them"
+        )
+
+
 class _Delegate(Collector):
     """The default registry's families (this process only) inside a scrape's registry."""
 
