@@ -16,7 +16,8 @@ from fastapi import Request
 from saassy import __version__
 from saassy.app import create_app
 from saassy.config import ConfigError, Settings, load_settings
-from tests.conftest import TEST_SECRET
+from saassy.observability.error_tracking import Scrubber, settings_secrets
+from tests.conftest import TEST_SECRET, TEST_VAULT_KEY
 from tests.observability.conftest import METRICS_TOKEN
 
 HEADER_SECRET = "header-secret-4f9a1c0e"
@@ -125,3 +126,25 @@ def test_a_malformed_dsn_is_refused_at_load(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("SAASSY_SENTRY_DSN", "not a dsn")
     with pytest.raises(ConfigError, match="SAASSY_SENTRY_DSN: not a Sentry DSN"):
         load_settings()
+
+
+def test_every_secret_of_the_settings_is_scrubbed_and_nothing_else(
+    settings_factory: Callable[..., Settings],
+) -> None:
+    second_key = "c2Vjb25kLXZhdWx0LWtleS0wMTIzNDU2Nzg5YWJjZGU="
+    settings = settings_factory(
+        vault_keys=f'["{TEST_VAULT_KEY}", "{second_key}"]',
+        smtp_url="smtp://mailer:smtp-pass-9d8c7b@smtp.example.com:587",
+        redis_url="redis://:redis-pass-1a2b3c@cache.internal:6379/0",
+    )
+    scrub = Scrubber(settings_secrets(settings)).scrub
+    event = {
+        "message": f"saassy failed with {second_key} and smtp-pass-9d8c7b at /login?token=abc",
+        "extra": {"api_key": "anything", "redis": "redis-pass-1a2b3c", "user": "mailer"},
+        "frames": [{"module": "saassy.dispatch.supervisor", "vars": {"secret": TEST_SECRET}}],
+    }
+    assert scrub(event) == {
+        "message": "saassy failed with [redacted] and [redacted] at /login",
+        "extra": {"api_key": "[redacted]", "redis": "[redacted]", "user": "mailer"},
+        "frames": [{"module": "saassy.dispatch.supervisor", "vars": {"secret": "[redacted]"}}],
+    }

@@ -26,6 +26,7 @@ SAFE_HEADERS = frozenset(
     {"accept", "content-length", "content-type", "host", "user-agent", "x-request-id"}
 )
 QUERY = re.compile(r"(/[^\s?\"']*)\?[^\s\"']*")
+KEY_LIKE = re.compile(r"[A-Za-z0-9_+/=-]{16,}")
 SECRET_NAMES = re.compile(SECRET_KEYS.pattern + r"|dsn|vault|credential|private", re.I)
 
 
@@ -37,10 +38,9 @@ def settings_secrets(settings: Settings) -> set[str]:
         if isinstance(value, SecretStr):
             value = value.get_secret_value()
             found.add(value)
-            found.update(part for part in re.split(r"[\s,]+", value) if part)  # key rings
-        if isinstance(value, str) and "://" in value:
-            parts = urlsplit(value)
-            found.update(p for p in (parts.password, parts.username) if p and parts.password)
+            found.update(KEY_LIKE.findall(value))  # each key of a ring, whatever its syntax
+        if isinstance(value, str) and "://" in value and (password := urlsplit(value).password):
+            found.add(password)
     return {value for value in found if len(value) >= 6}
 
 
