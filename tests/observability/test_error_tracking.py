@@ -4,6 +4,7 @@ arrives says what broke without one secret of the request, the process or the se
 from __future__ import annotations
 
 import gzip
+import io
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -11,12 +12,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 import sentry_sdk
+import structlog
 from fastapi import Request
 
 from saassy import __version__
 from saassy.app import create_app
 from saassy.config import ConfigError, Settings, load_settings
-from saassy.observability.error_tracking import Scrubber, settings_secrets
+from saassy.observability.error_tracking import (
+    Scrubber,
+    report_logged_errors,
+    settings_secrets,
+    start_error_tracking,
+)
 from tests.conftest import TEST_SECRET, TEST_VAULT_KEY
 from tests.observability.conftest import METRICS_TOKEN
 
@@ -148,3 +155,24 @@ def test_every_secret_of_the_settings_is_scrubbed_and_nothing_else(
         "extra": {"api_key": "[redacted]", "redis": "[redacted]", "user": "mailer"},
         "frames": [{"module": "saassy.dispatch.supervisor", "vars": {"secret": "[redacted]"}}],
     }
+
+
+async def test_an_error_logged_with_its_exception_is_reported_too(
+    sentry_server: Envelopes, settings_factory: Callable[..., Settings]
+) -> None:
+    port = sentry_server.server_address[1]
+    settings = settings_factory(sentry_dsn=f"http://publickey@127.0.0.1:{port}/1")
+    assert start_error_tracking(settings)
+    logger = structlog.wrap_logger(
+        structlog.PrintLogger(io.StringIO()),
+        processors=[report_logged_errors, structlog.processors.JSONRenderer()],
+    )
+    try:
+        raise LookupError(f"sandbox gone, key {TEST_SECRET}")
+    except LookupError:
+        logger.exception("supervisor failed")  # as the supervisor logs a platform fault
+    sentry_sdk.flush(timeout=10)
+    assert sentry_server.arrived.wait(10), "no envelope reached the loopback Sentry"
+    sent = b"\n".join(sentry_server.received).decode()
+    assert "LookupError" in sent
+    assert TEST_SECRET not in sent
