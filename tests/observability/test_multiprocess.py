@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.conftest import TEST_SECRET, TEST_VAULT_KEY
-from tests.observability.conftest import value
+from tests.observability.conftest import METRICS_TOKEN, value
 from tests.processes import StartServer
 
 OBSERVE = """
@@ -94,3 +94,40 @@ def test_several_workers_without_the_shared_directory_are_refused(
     )  # fmt: skip
     assert ran.returncode != 0
     assert "2 workers serve /metrics: set PROMETHEUS_MULTIPROC_DIR" in ran.stderr + ran.stdout
+
+
+def test_saassy_metrics_reports_what_the_hosts_other_processes_observed(
+    run_server: StartServer, database_url: str, tmp_path: Path
+) -> None:
+    directory = tmp_path / "metrics"
+    directory.mkdir()
+    observe_in_a_process(directory, forget=True)  # a worker of this host, say
+    served = run_server(
+        ["metrics"],
+        {
+            "SAASSY_ENV": "production",
+            "SAASSY_DATABASE_URL": database_url,
+            "SAASSY_SECRET_KEY": TEST_SECRET,
+            "SAASSY_VAULT_KEYS": TEST_VAULT_KEY,
+            "SAASSY_METRICS_TOKEN": METRICS_TOKEN,
+            "PROMETHEUS_MULTIPROC_DIR": str(directory),
+        },
+        "/ready",
+    )
+    assert httpx.get(f"{served.url}/metrics").status_code == 401
+    authorized = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+    text = httpx.get(f"{served.url}/metrics", headers=authorized).text
+    succeeded = {"task_type": "noop", "outcome": "succeeded"}
+    assert value(text, "saassy_attempts_total", **succeeded) == 1
+    assert value(text, "saassy_database_up") == 1
+
+
+def test_saassy_metrics_without_the_shared_directory_is_refused(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SAASSY_", "PROMETHEUS_"))}
+    env |= {"SAASSY_DATA_DIR": str(tmp_path / "data")}
+    ran = subprocess.run(
+        [sys.executable, "-m", "saassy.cli", "metrics", "--port", "9"],
+        env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert ran.returncode != 0
+    assert "set PROMETHEUS_MULTIPROC_DIR to the directory they share" in ran.stderr + ran.stdout

@@ -25,6 +25,7 @@ CLIENT = "Use the API (as a customer)"
 
 app.command("dev", rich_help_panel=SERVER)(serve.dev)
 app.command("api", rich_help_panel=SERVER)(serve.api)
+app.command("metrics", rich_help_panel=SERVER)(serve.metrics)
 app.add_typer(db.app, name="db", rich_help_panel=SERVER)
 app.add_typer(admin.app, name="admin", rich_help_panel=SERVER)
 app.add_typer(vault.app, name="vault", rich_help_panel=SERVER)
