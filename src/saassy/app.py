@@ -33,6 +33,11 @@ from saassy.kit.handlers import install_error_handlers
 from saassy.kit.instance import instance_id
 from saassy.kit.logging import configure_logging
 from saassy.kit.ratelimit import RateLimiter, RateLimitHeaders, create_storage
+from saassy.observability.error_tracking import report_logged_errors, start_error_tracking
+from saassy.observability.exposition import check_multiprocess_dir, forget_process
+from saassy.observability.requests import observe_requests
+from saassy.observability.router import metrics_served
+from saassy.observability.router import router as metrics_router
 from saassy.organizations.router import invitations_router
 from saassy.organizations.router import router as organizations_router
 from saassy.plans.router import router as plans_router
@@ -110,7 +115,12 @@ def create_app(
     settings.catalog  # noqa: B018 - fail at start, not at the first request, on a bad saassy.toml
     settings.vault_keyring  # noqa: B018 - and on a missing or unsafe vault key
     settings.signing_secret  # noqa: B018 - and without a secret key to sign tokens with
-    configure_logging(json=settings.env is Environment.production)
+    check_multiprocess_dir()
+    tracking = start_error_tracking(settings)
+    configure_logging(
+        json=settings.env is Environment.production,
+        report=[report_logged_errors] if tracking else [],
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -148,6 +158,7 @@ def create_app(
             await ctx.events.close()
             await ctx.limiter.close()
             await engine.dispose()
+            forget_process()
 
     # Swagger UI from the assets inside the fastapi-offline wheel: the docs work offline and
     # load nothing from a CDN; no validator badge either (it would fetch from swagger.io).
@@ -162,6 +173,8 @@ def create_app(
         swagger_ui_oauth2_redirect_url="/api/docs/oauth2-redirect",
         swagger_ui_parameters={"validatorUrl": None},
     )
+    # In production the server's plain-text access log is off (server.py): its lines replace it.
+    observe_requests(app, access_log=settings.env is Environment.production)
     app.add_middleware(RateLimitHeaders)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     if settings.trusted_proxies:
@@ -170,6 +183,8 @@ def create_app(
     install_error_handlers(app)
     install_page_errors(app)
     app.include_router(health_router)
+    if metrics_served(settings):
+        app.include_router(metrics_router)
     app.include_router(api_router())
     app.include_router(web_router)
     app.mount("/static", static_files, name="static")

@@ -51,6 +51,7 @@ READ_ELSEWHERE_PREFIXES = ("SAASSY_TEST_", "SAASSY_BENCH_")
 REDIS_URL_SCHEMES = re.compile(r"rediss?://", re.IGNORECASE)
 # No glob characters: they would widen the event listener's pattern subscription.
 REDIS_PREFIX = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+MIN_METRICS_TOKEN = 24
 
 
 class Environment(StrEnum):
@@ -176,6 +177,11 @@ class Settings(BaseSettings):
     s3_secret_access_key: SecretStr | None = None
     # SigV4 presigned URLs live at most 7 days.
     s3_presign_expiry_s: int = Field(300, ge=1, le=7 * 24 * 3600)
+    # Prometheus scrapes `/metrics` with `Authorization: Bearer <token>`. Without one the
+    # endpoint is open in development and test, and not served at all in production.
+    metrics_token: SecretStr | None = None
+    # Unexpected errors go to Sentry (or a compatible service) when set, secrets scrubbed.
+    sentry_dsn: SecretStr | None = None
 
     @field_validator(
         "login_limit_per_account_ip",
@@ -285,6 +291,27 @@ class Settings(BaseSettings):
                 "to store artifacts in S3, or unset them"
             )
         return self
+    @field_validator("metrics_token")
+    @classmethod
+    def _guessable_metrics_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().strip()) < MIN_METRICS_TOKEN:
+            raise ValueError(
+                f"shorter than {MIN_METRICS_TOKEN} characters: make one with "
+                "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            )
+        return value
+
+    @field_validator("sentry_dsn")
+    @classmethod
+    def _sentry_dsn(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            from sentry_sdk.utils import BadDsn, Dsn  # only where error tracking is wanted
+
+            try:
+                Dsn(value.get_secret_value())
+            except BadDsn:
+                raise ValueError("not a Sentry DSN (https://<key>@<host>/<project>)") from None
+        return value
 
     @model_validator(mode="after")
     def _no_unisolated_production(self) -> Settings:

@@ -18,27 +18,42 @@ from uvicorn.config import LOGGING_CONFIG
 from saassy.kit.request_head import BoundedHeadProtocol
 
 
-def log_config() -> dict[str, Any]:
-    """uvicorn's own logging, its access log without query strings (they can hold tokens)."""
+def log_config(*, json: bool = False) -> dict[str, Any]:
+    """uvicorn's own logging, its access log without query strings (they can hold tokens);
+    `json`: its lines as JSON, like the app's (production)."""
     config = copy.deepcopy(LOGGING_CONFIG)
     config.setdefault("filters", {})["without_query_strings"] = {
         "()": "saassy.kit.logging.WithoutQueryStrings"
     }
     config["handlers"]["access"]["filters"] = ["without_query_strings"]
+    if json:
+        formatter = {"()": "saassy.kit.logging.json_formatter"}
+        config["formatters"] = {"default": formatter, "access": formatter}
     return config
 
 
-def server_options() -> dict[str, Any]:
-    """uvicorn's options for a Saassy server (its host, port and app come on top)."""
+def server_options(*, json_logs: bool = False) -> dict[str, Any]:
+    """uvicorn's options for a Saassy server (its host, port and app come on top). With
+    `json_logs` (production) its access log is off: the app writes one JSON line per request,
+    with the request's id (observability/requests.py)."""
     return {
         "http": BoundedHeadProtocol,
         "proxy_headers": False,
         "server_header": False,
-        "log_config": log_config(),
+        "log_config": log_config(json=json_logs),
+        "access_log": not json_logs,
     }
 
 
-def serve(app: FastAPI | str, *, host: str, port: int, workers: int = 1, **extra: Any) -> None:
+def serve(
+    app: FastAPI | str,
+    *,
+    host: str,
+    port: int,
+    workers: int = 1,
+    json_logs: bool = False,
+    **extra: Any,
+) -> None:
     """Serve `app` (or the import string of an app factory, for several workers) until stopped."""
     uvicorn.run(
         app,
@@ -46,6 +61,6 @@ def serve(app: FastAPI | str, *, host: str, port: int, workers: int = 1, **extra
         port=port,
         workers=workers,
         factory=isinstance(app, str),
-        **server_options(),
+        **server_options(json_logs=json_logs),
         **extra,
     )

@@ -1,4 +1,5 @@
-"""How far behind the task engine and the e-mail outbox are, for the staff's system page.
+"""How far behind the task engine and the e-mail outbox are: the staff's system page and
+the metrics read them.
 
 Every read is an aggregate over queued rows (the dispatch index starts with the status) or a
 bounded top-N, so the page stays cheap however deep the queue grows.
@@ -64,6 +65,20 @@ class QueueRepository:
             .limit(most)
         )
         return [(id, name, int(n)) for id, name, n in rows.all()]
+
+    async def by_organization_and_type(
+        self, most: int = 100
+    ) -> Sequence[tuple[uuid.UUID, str, int]]:
+        """(organization, task type, queued tasks), deepest first: the metrics' breakdown."""
+        count = func.count(Task.id)
+        rows = await self.session.execute(
+            select(Task.organization_id, Task.type, count)
+            .where(Task.status == TaskStatus.queued)
+            .group_by(Task.organization_id, Task.type)
+            .order_by(count.desc(), Task.organization_id, Task.type)
+            .limit(most)
+        )
+        return [(id, task_type, int(n)) for id, task_type, n in rows.all()]
 
     async def by_type(self, most: int = 20) -> Sequence[tuple[str, int]]:
         count = func.count(Task.id)

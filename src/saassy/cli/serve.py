@@ -140,6 +140,8 @@ def api(
     """
     from saassy.cli.settings import reporting_errors, require_storage, settings_from
     from saassy.kit.migrate import require_current_schema
+    from saassy.observability.exposition import refuse_split_metrics
+    from saassy.observability.router import metrics_served
     from saassy.server import serve
 
     if config is not None:
@@ -150,4 +152,29 @@ def api(
         settings.signing_secret  # noqa: B018 - one clear line, before any worker starts
         require_current_schema(settings.resolved_database_url)
         require_storage(settings)
-    serve("saassy.app:create_app", host=host, port=port, workers=workers)
+        refuse_split_metrics(workers, metrics_served(settings))
+    from saassy.config import Environment
+
+    json_logs = settings.env is Environment.production
+    serve("saassy.app:create_app", host=host, port=port, workers=workers, json_logs=json_logs)
+
+
+def metrics(
+    host: HostOption = "127.0.0.1",
+    port: PortOption = 9464,
+    config: ConfigOption = None,
+) -> None:
+    """Serve only /metrics: what this host's workers and schedulers observed, for Prometheus.
+
+    They must share its PROMETHEUS_MULTIPROC_DIR; SAASSY_METRICS_TOKEN guards it as on the API.
+    """
+    from saassy.cli.settings import reporting_errors, settings_from
+    from saassy.config import Environment
+    from saassy.observability.exporter import create_metrics_app
+    from saassy.server import serve
+
+    settings = settings_from(config=config)
+    with reporting_errors():
+        app = create_metrics_app(settings)
+    json_logs = settings.env is Environment.production
+    serve(app, host=host, port=port, json_logs=json_logs)

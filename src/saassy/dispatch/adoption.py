@@ -31,6 +31,7 @@ from saassy.dispatch.supervisor import sandbox_name
 from saassy.events.bus import EventBus, publish_status
 from saassy.kit.time import as_utc, utcnow
 from saassy.models import AttemptStatus, TaskAttempt
+from saassy.observability import metrics
 from saassy.plans.catalog import Catalog
 from saassy.runtime.base import Runtime, Usage
 
@@ -110,6 +111,7 @@ async def adopt_orphans(
     total = 0
     while True:
         changes = []
+        lost_types: list[str] = []
         ended: list[str] = []
         async with sessionmaker() as session, session.begin():
             now = utcnow()
@@ -148,8 +150,11 @@ async def adopt_orphans(
                     platform_loss_retries=platform_loss_retries,
                 )
                 changes.append((task.organization_id, task.id, attempt.number, status))
+                lost_types.append(task.type)
         if leftovers:  # only now: the usage is committed
             await leftovers.free(ended)
+        for task_type in lost_types:  # committed: these attempts are lost for good
+            metrics.attempt_ended(task_type, AttemptStatus.lost.value, None)
         for organization_id, task_id, number, status in changes:
             await publish_status(events, organization_id, task_id, status, number)
         total += len(changes)

@@ -24,8 +24,9 @@ from saassy.dispatch.executor import AttemptRef, Executor
 from saassy.dispatch.repository import Claimed, DispatchRepository
 from saassy.events.bus import EventBus, publish_status
 from saassy.kit.background import BackgroundLoop
-from saassy.kit.time import utcnow
+from saassy.kit.time import as_utc, utcnow
 from saassy.models import TaskStatus
+from saassy.observability import metrics
 from saassy.plans.catalog import Catalog
 from saassy.plans.service import effective_plan
 
@@ -74,6 +75,10 @@ class Dispatcher:
             return []
         async with self.sessionmaker() as session, session.begin():
             claims = await self._claim_round(DispatchRepository(session), free, reserved)
+        claimed_at = utcnow()
+        metrics.tasks_claimed(
+            [(claimed_at - as_utc(c.task.run_after)).total_seconds() for c in claims]
+        )
         statuses = [TaskStatus.dispatched]
         if self.executor.starts_on_claim:
             statuses.append(TaskStatus.running)

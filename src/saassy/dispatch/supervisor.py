@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import shutil
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -47,6 +48,7 @@ from saassy.dispatch.run_outcome import (
 from saassy.events.bus import EventBus, publish_progress, publish_status
 from saassy.kit.time import utcnow
 from saassy.models import Artifact, AttemptStatus, Task, TaskStatus
+from saassy.observability import metrics
 from saassy.plans.catalog import Catalog
 from saassy.quotas.storage import StorageQuota
 from saassy.runtime.artifacts import ArtifactRefused, OutputLimits
@@ -119,6 +121,8 @@ class AttemptSupervisor:
         self.on_outcome = on_outcome
         self.work_dir = deps.work_root / f"{ref.task_id}-{ref.attempt_number}"
         self.handle: SandboxHandle | None = None
+        self.sandbox_started_at = 0.0
+        self.sandbox_seconds: float | None = None  # from start to exit, once it has exited
         self.redactor = NO_SECRETS
         self.logs = LogSink(
             deps.sessionmaker,
@@ -129,6 +133,17 @@ class AttemptSupervisor:
         )
 
     async def run(self) -> TaskStatus | None:
+        # Every log line of this attempt, ours and the modules' we call, carries its identity.
+        with structlog.contextvars.bound_contextvars(
+            task_id=str(self.ref.task_id), attempt=self.ref.attempt_number
+        ):
+            metrics.supervising(+1)
+            try:
+                return await self._supervise()
+            finally:
+                metrics.supervising(-1)
+
+    async def _supervise(self) -> TaskStatus | None:
         try:
             return await self._run()
         except LeaseLost:
@@ -178,7 +193,10 @@ class AttemptSupervisor:
         if self.claimed is None:
             await self._mark_running()
         try:
+            starting = time.perf_counter()
             self.handle = await self.deps.runtime.start(spec)
+            metrics.sandbox_started(self.deps.runtime.name, time.perf_counter() - starting)
+            self.sandbox_started_at = time.perf_counter()
         except SandboxRefused as refused:  # this host cannot run it as promised: no retry helps
             return await self._not_started(task, str(refused), refused.code)
         except Exception as exc:
@@ -194,6 +212,7 @@ class AttemptSupervisor:
                 ),
             )
         exit_, canceled = await self._watch(self.handle)
+        self.sandbox_seconds = time.perf_counter() - self.sandbox_started_at
         await self._close_logs()
         usage = await self._measure(self.handle)  # before the output: whatever it holds
         assert spec.events_file is not None
@@ -414,6 +433,7 @@ class AttemptSupervisor:
             raise
         if status is TaskStatus.queued:
             await discard(self.deps.storage, stored, quota)
+        metrics.attempt_ended(task.type, outcome.status.value, self.sandbox_seconds)
         await publish_status(
             self.deps.events, ref.organization_id, ref.task_id, status, ref.attempt_number
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import MutableMapping
+from collections.abc import MutableMapping, Sequence
 from typing import Any
 
 import structlog
@@ -23,16 +23,36 @@ def redact_secrets(
     return event
 
 
-def configure_logging(*, json: bool, level: str = "INFO") -> None:
+SHARED_PROCESSORS: list[Any] = [
+    structlog.contextvars.merge_contextvars,
+    structlog.processors.add_log_level,
+    structlog.processors.TimeStamper(fmt="iso", utc=True),
+    redact_secrets,
+]
+
+
+def json_formatter() -> logging.Formatter:
+    """A stdlib formatter writing the same JSON lines as structlog (the server's own logs)."""
+    return structlog.stdlib.ProcessorFormatter(
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            structlog.processors.JSONRenderer(),
+        ],
+        foreign_pre_chain=[*SHARED_PROCESSORS, structlog.stdlib.add_logger_name],
+    )
+
+
+def configure_logging(*, json: bool, level: str = "INFO", report: Sequence[Any] = ()) -> None:
+    """`report`: processors that see each event with its exception still attached (error
+    tracking), after secrets are redacted."""
     renderer: Any = (
         structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
     )
     structlog.configure(
         processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            redact_secrets,
+            *SHARED_PROCESSORS,
+            *report,
             structlog.processors.format_exc_info,
             renderer,
         ],

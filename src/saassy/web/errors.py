@@ -19,7 +19,7 @@ from saassy.web.templating import redirect, render
 log = structlog.get_logger(__name__)
 
 # Machine-read paths keep JSON errors.
-NOT_PAGES = ("/api/", "/health", "/ready", "/static/")
+NOT_PAGES = ("/api/", "/health", "/ready", "/metrics", "/static/")
 
 TITLES = {
     400: "That request could not be read",

@@ -1,0 +1,1 @@
+"""What operators watch: Prometheus metrics, error tracking, request ids in the logs."""
