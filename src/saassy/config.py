@@ -291,6 +291,7 @@ class Settings(BaseSettings):
                 "to store artifacts in S3, or unset them"
             )
         return self
+
     @field_validator("metrics_token")
     @classmethod
     def _guessable_metrics_token(cls, value: SecretStr | None) -> SecretStr | None:
@@ -340,6 +341,18 @@ class Settings(BaseSettings):
                 f"SAASSY_BROKER_URL: {scheme or 'no'} scheme is not a broker Saassy supports: "
                 "use redis://, rediss://, amqp:// or amqps://"
             )
+        if self.env is Environment.production:
+            # Workers on other hosts share neither this process's memory nor its data dir.
+            if self.redis_url is None:
+                raise ValueError(
+                    "SAASSY_EXECUTOR=celery needs SAASSY_REDIS_URL in production: live logs and "
+                    "statuses reach the API processes over Redis"
+                )
+            if self.storage is StorageKind.local:
+                raise ValueError(
+                    "SAASSY_EXECUTOR=celery needs SAASSY_STORAGE=s3 in production: artifacts "
+                    "written by workers must be where every API process can read them"
+                )
         return self
 
     @field_validator("secret_key")

@@ -353,3 +353,25 @@ def test_broker_settings_are_refused_where_they_cannot_apply(
             **overrides,
         )
     assert "hunter2" not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({"storage": "s3", "s3_bucket": "artifacts"}, "needs SAASSY_REDIS_URL in production"),
+        ({"redis_url": "redis://127.0.0.1:6379/0"}, "needs SAASSY_STORAGE=s3 in production"),
+    ],
+)
+def test_production_workers_need_shared_events_and_storage(
+    overrides: dict[str, object], expected: str
+) -> None:
+    with pytest.raises(ConfigError, match=expected):
+        load_settings(
+            env="production",
+            database_url="postgresql://saassy:hunter2@db.internal/saassy",
+            secret_key=TEST_SECRET,
+            vault_keys=TEST_VAULT_KEY,
+            executor="celery",
+            broker_url="redis://127.0.0.1:6379/1",
+            **overrides,
+        )

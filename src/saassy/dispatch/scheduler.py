@@ -13,13 +13,13 @@ from datetime import timedelta
 
 import structlog
 
-from saassy.config import Settings
+from saassy.config import Settings, redis_url
 from saassy.dispatch.broker import celery_app, hard_time_limit_s
 from saassy.dispatch.celery import CeleryExecutor
 from saassy.dispatch.dispatcher import Dispatcher
-from saassy.events.memory import MemoryEventBus
+from saassy.events.backends import create_event_bus
 from saassy.kit.db import create_engine, create_sessionmaker
-from saassy.storage.local import LocalDirectoryStorage
+from saassy.storage.select import build_storage
 from saassy.task_output.sweeper import StorageSweeper
 
 log = structlog.get_logger(__name__)
@@ -33,7 +33,8 @@ async def run_scheduler(settings: Settings, stop: asyncio.Event | None = None) -
         loop.add_signal_handler(signum, stop.set)
     database = create_engine(settings.resolved_database_url, pool_size=settings.database_pool_size)
     sessionmaker = create_sessionmaker(database)
-    events = MemoryEventBus()
+    events = create_event_bus(redis_url(settings), prefix=settings.redis_prefix)
+    await events.start()
     lease = timedelta(seconds=settings.task_lease_s)
     executor = CeleryExecutor(
         sessionmaker,
@@ -56,7 +57,8 @@ async def run_scheduler(settings: Settings, stop: asyncio.Event | None = None) -
         poll_s=settings.dispatch_poll_s,
         adopt_every_s=min(5.0, settings.task_lease_s / 3),
     )
-    storage = LocalDirectoryStorage(settings.data_dir / "artifacts")
+    storage = build_storage(settings)  # the sweep's retention and orphans: the shared store
+    await storage.check()
     sweeper = StorageSweeper(sessionmaker, settings.catalog, storage)
     await executor.start()
     dispatcher.start()

@@ -19,19 +19,20 @@ import structlog
 from celery.concurrency.thread import TaskPool as ThreadPool  # type: ignore[import-untyped]
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from saassy.config import Settings
+from saassy.config import Settings, redis_url
 from saassy.dispatch.broker import RUN_ATTEMPT, AttemptMessage, celery_app
 from saassy.dispatch.celery import CELERY_KIND, celery_executor_id
 from saassy.dispatch.executor import AttemptRef
 from saassy.dispatch.local import LocalExecutor
 from saassy.dispatch.repository import DispatchRepository
 from saassy.dispatch.supervisor import EngineServices
-from saassy.events.memory import MemoryEventBus
+from saassy.events.backends import create_event_bus
+from saassy.events.bus import EventBus
 from saassy.kit.background import BackgroundLoop
 from saassy.kit.db import create_engine, create_sessionmaker
 from saassy.kit.time import utcnow
 from saassy.runtime.base import Runtime
-from saassy.storage.local import LocalDirectoryStorage
+from saassy.storage.select import build_storage
 from saassy.tasks.workers import sandbox_workers_dir
 
 log = structlog.get_logger(__name__)
@@ -53,6 +54,7 @@ class AttemptWorker:
         # no sandbox) takes it, so this runs more often than the lease lasts.
         self._adoption = BackgroundLoop(self._adopt_now_and_then, "adoption")
         self._abandoning = False
+        self._events: EventBus | None = None
 
     @property
     def executor(self) -> LocalExecutor:
@@ -68,12 +70,18 @@ class AttemptWorker:
         self._database = create_engine(
             settings.resolved_database_url, pool_size=settings.database_pool_size
         )
+        # Live logs reach API processes only over a shared bus (Redis), and downloads find
+        # artifacts only in shared storage (S3): both as the settings say.
+        self._events = create_event_bus(redis_url(settings), prefix=settings.redis_prefix)
+        await self._events.start()
+        storage = build_storage(settings)
+        await storage.check()
         deps = EngineServices(
             sessionmaker=create_sessionmaker(self._database),
             catalog=settings.catalog,
             runtime=self.runtime,
-            events=MemoryEventBus(),
-            storage=LocalDirectoryStorage(settings.data_dir / "artifacts"),
+            events=self._events,
+            storage=storage,
             keyring=settings.vault_keyring,
             work_root=(settings.data_dir / "work").resolve(),
             lease=self.lease,
@@ -151,6 +159,8 @@ class AttemptWorker:
         await self._adoption.stop()
         if self._executor is not None:
             await self._executor.stop(0)
+        if self._events is not None:
+            await self._events.close()
         if self._database is not None:
             await self._database.dispose()
 

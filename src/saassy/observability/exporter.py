@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from saassy.config import ConfigError, Environment, Settings
 from saassy.context import AppContext
+from saassy.events.memory import MemoryEventBus
 from saassy.health import router as health_router
 from saassy.kit.db import create_engine, create_sessionmaker
 from saassy.kit.handlers import install_error_handlers
@@ -23,6 +24,7 @@ from saassy.observability.exposition import (
 )
 from saassy.observability.router import metrics_served
 from saassy.observability.router import router as metrics_router
+from saassy.storage.select import build_storage
 
 
 def create_metrics_app(settings: Settings) -> FastAPI:
@@ -46,6 +48,9 @@ def create_metrics_app(settings: Settings) -> FastAPI:
             engine=engine,
             sessionmaker=create_sessionmaker(engine),
             limiter=RateLimiter(create_storage(None)),
+            # Nothing here follows tasks or serves files: the in-process defaults do.
+            storage=build_storage(settings),
+            events=MemoryEventBus(),
         )
         try:
             yield

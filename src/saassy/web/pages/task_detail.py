@@ -22,7 +22,7 @@ from saassy.models import Task, TaskLogChunk, TaskStatus
 from saassy.plans.catalog import Catalog, Plan
 from saassy.task_output.downloads import artifact_download, content_disposition
 from saassy.task_output.repository import TaskOutputRepository
-from saassy.task_output.router import SSE_HEADERS, live_events, task_engine
+from saassy.task_output.router import SSE_HEADERS, live_events
 from saassy.task_output.streams import follow_logs, parse_log_event_id
 from saassy.tasks import service
 from saassy.tasks.errors import TaskFinished
