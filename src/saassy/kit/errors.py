@@ -9,7 +9,8 @@
     ├── PayloadTooLarge       413  payload_too_large
     ├── ValidationFailed      422  validation_error (names the field)
     ├── QuotaExceeded         402  quota_exceeded (what ran out, and when it resets)
-    └── RateLimited           429  rate_limited (with Retry-After)
+    ├── RateLimited           429  rate_limited (with Retry-After)
+    └── ServiceUnavailable    503  a shared service is out of reach (with Retry-After)
 
 Domain packages subclass these; the handlers in `saassy.kit.handlers` render all of them as
 `{"error": {"code", "message", "field", ...}}`. An expected failure is never a 500.
@@ -135,3 +136,13 @@ class RateLimited(SaassyError):
             details={"retry_after_s": retry_after_s},
             headers={"Retry-After": str(retry_after_s)},
         )
+
+
+class ServiceUnavailable(SaassyError):
+    """A service the answer depends on is out of reach for now; the client may retry."""
+
+    status_code = 503
+    code = "service_unavailable"
+
+    def __init__(self, message: str, *, code: str | None = None, retry_after_s: int = 5) -> None:
+        super().__init__(message, code=code, headers={"Retry-After": str(retry_after_s)})

@@ -10,10 +10,14 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 
 import coredis
+import structlog
+from coredis.exceptions import RedisError
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
@@ -21,7 +25,9 @@ from limits.util import WindowStats
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from saassy.kit.errors import RateLimited
+from saassy.kit.errors import RateLimited, ServiceUnavailable
+
+log = structlog.get_logger(__name__)
 
 # Limits come from settings and plans, a handful of strings: parse each once, not per request.
 parse_limit = lru_cache(maxsize=256)(parse)
@@ -63,6 +69,20 @@ class WindowState:
         }
 
 
+@contextmanager
+def counters_reachable() -> Iterator[None]:
+    """Redis out of reach: refuse with 503 rather than count nothing. Letting requests through
+    uncounted would lift the login throttles exactly when Redis is down."""
+    try:
+        yield
+    except (RedisError, OSError) as exc:
+        log.warning("ratelimit.storage_unreachable", error=type(exc).__name__)
+        raise ServiceUnavailable(
+            "Rate-limit counters are out of reach; try again shortly.",
+            code="rate_limit_unavailable",
+        ) from None
+
+
 class RateLimiter:
     """Named limits over a shared storage; a hit over the limit raises RateLimited."""
 
@@ -86,15 +106,17 @@ class RateLimiter:
         """Count one request against `limit` for `key`; raise RateLimited when over it, else
         say where the caller stands."""
         item = parse_limit(limit)
-        if not await self._strategy.hit(item, self.namespace, *key):
-            await self._refuse(item, key, message)
-        return await self._state(item, key)
+        with counters_reachable():
+            if not await self._strategy.hit(item, self.namespace, *key):
+                await self._refuse(item, key, message)
+            return await self._state(item, key)
 
     async def check(self, limit: str, *key: str, message: str = "Too many requests.") -> None:
         """Raise if the limit is already reached, without counting this call."""
         item = parse_limit(limit)
-        if not await self._strategy.test(item, self.namespace, *key):
-            await self._refuse(item, key, message)
+        with counters_reachable():
+            if not await self._strategy.test(item, self.namespace, *key):
+                await self._refuse(item, key, message)
 
     async def clear(self, limit: str, *key: str) -> None:
         await self._strategy.clear(parse_limit(limit), self.namespace, *key)
