@@ -15,7 +15,7 @@ from saassy import __version__
 from saassy.accounts.router import router as accounts_router
 from saassy.admin.router import router as admin_router
 from saassy.api_keys.router import router as api_keys_router
-from saassy.config import Environment, Settings, load_settings
+from saassy.config import ConfigError, Environment, RuntimeChoice, Settings, load_settings
 from saassy.context import AppContext
 from saassy.dispatch.engine import TaskEngine, build_task_engine
 from saassy.egress.gateway import RuntimeGateway
@@ -69,6 +69,8 @@ def api_router() -> APIRouter:
 def build_runtime(settings: Settings) -> Runtime:
     """The strongest sandbox runtime this host offers, as the settings allow, with the egress
     proxy that task types with network reach the outside through."""
+    if settings.runtime is RuntimeChoice.docker:
+        return build_docker_runtime(settings)
     raise_descriptor_limit()  # before the proxy sizes its connection budget from it
     proxy = EgressProxy(
         SystemResolver(), allow_private=settings.egress_allow_private, hosts=settings.egress_hosts
@@ -78,6 +80,20 @@ def build_runtime(settings: Settings) -> Runtime:
         egress=RuntimeGateway(proxy),
         instance=instance_id(settings.data_dir),
     )
+
+
+def build_docker_runtime(settings: Settings) -> Runtime:
+    """The docker runtime, once dockerd answers and holds every task type's image."""
+    from saassy.runtime.docker import DockerRuntime, DockerUnavailable
+
+    try:
+        runtime = DockerRuntime(url=settings.docker_url, instance=instance_id(settings.data_dir))
+        runtime.require_images(
+            {name: t.image for name, t in settings.catalog.task_types.items() if t.image}
+        )
+    except DockerUnavailable as exc:
+        raise ConfigError(f"SAASSY_RUNTIME=docker: {exc}") from None
+    return runtime
 
 
 def start_task_engine(ctx: AppContext, runtime: Runtime | None = None) -> TaskEngine:

@@ -50,7 +50,8 @@ def dev(
         settings = settings_from(config=config, data_dir=data_dir, **overrides)
     with reporting_errors():
         upgrade_database(settings.resolved_database_url)
-    runtime = build_runtime(settings)
+    with reporting_errors():
+        runtime = build_runtime(settings)
     console.print(first_run_hint(settings, url, runtime))
     serve(create_app(settings, runtime=runtime), host=host, port=port)
 
