@@ -86,12 +86,15 @@ def build_docker_runtime(settings: Settings) -> Runtime:
     """The docker runtime, once dockerd answers and holds every task type's image."""
     from saassy.runtime.docker import DockerRuntime, DockerUnavailable
 
+    images = {name: t.image for name, t in settings.catalog.task_types.items() if t.image}
     try:
         runtime = DockerRuntime(url=settings.docker_url, instance=instance_id(settings.data_dir))
-        runtime.require_images(
-            {name: t.image for name, t in settings.catalog.task_types.items() if t.image}
-        )
     except DockerUnavailable as exc:
+        raise ConfigError(f"SAASSY_RUNTIME=docker: {exc}") from None
+    try:
+        runtime.require_images(images)
+    except DockerUnavailable as exc:
+        runtime.close()
         raise ConfigError(f"SAASSY_RUNTIME=docker: {exc}") from None
     return runtime
 

@@ -7,7 +7,9 @@ busybox, no registry.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import io
 import shutil
 import subprocess
 from collections.abc import AsyncIterator
@@ -16,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from docker.errors import ImageNotFound
 
 from saassy.runtime.base import Exit, Limits, SandboxSpec, Usage
 from saassy.runtime.container import ContainerSandbox
@@ -23,6 +26,10 @@ from saassy.runtime.docker import DockerRuntime, DockerUnavailable
 from tests.services import IN_CI
 
 BASE_IMAGE = "saassy/base:test"
+WORKER_IMAGE = "saassy/echo:test"  # docker_catalog.toml's: its result is its input
+WORKER_DOCKERFILE = f"""FROM {BASE_IMAGE}
+CMD ["sh", "-c", "cat \\"$SAASSY_INPUT\\" > \\"$SAASSY_OUTPUT/result.json\\"; echo rendered"]
+"""
 BUILD_SCRIPT = Path(__file__).parents[2] / "deploy" / "images" / "build-base.sh"
 INSTANCE = "pytest"
 
@@ -52,6 +59,17 @@ def docker_runtime(work_dir: Path | None = None) -> DockerRuntime:
     if (why := _base_image_built()) is not None:
         _unavailable(f"cannot build {BASE_IMAGE}: {why}")
     return runtime
+
+
+def build_worker_image(runtime: DockerRuntime) -> str:
+    """An image FROM the base one with a CMD of its own: no registry, a second or so."""
+    with contextlib.suppress(ImageNotFound):
+        runtime.host.client.images.get(WORKER_IMAGE)
+        return WORKER_IMAGE
+    runtime.host.client.images.build(
+        fileobj=io.BytesIO(WORKER_DOCKERFILE.encode()), tag=WORKER_IMAGE, rm=True
+    )
+    return WORKER_IMAGE
 
 
 def shell_spec(

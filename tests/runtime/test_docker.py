@@ -32,8 +32,10 @@ MIB = 1024 * 1024
 
 
 @pytest.fixture(scope="module")
-def runtime() -> DockerRuntime:
-    return docker_runtime()
+def runtime() -> Iterator[DockerRuntime]:
+    runtime = docker_runtime()
+    yield runtime
+    runtime.close()
 
 
 def _containers(runtime: DockerRuntime, name: str) -> list[dict[str, object]]:
@@ -198,7 +200,9 @@ async def test_orphaned_containers_are_removed_at_start(runtime: DockerRuntime) 
         BASE_IMAGE, ["sleep", "300"], detach=True, network_mode="none", labels=mine
     )
     try:
-        freed = await DockerRuntime(instance=INSTANCE).sweep()
+        starting = DockerRuntime(instance=INSTANCE)  # as a restarted platform does
+        freed = await starting.sweep()
+        starting.close()
         assert freed >= 1
         assert _containers(runtime, "orphan-1") == []
         assert len(_containers(runtime, "alive-1")) == 1  # its owner (this process) lives

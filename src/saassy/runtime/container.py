@@ -339,7 +339,7 @@ def remove_cgroups(host: DockerHost, name: str, cgroup: SandboxCgroup) -> None:
     cgroup.remove()
     for root in cgroup_roots():
         with contextlib.suppress(OSError):
-            (root / host.cgroup_parent / name).rmdir()
+            (root / host.cgroup_parent.lstrip("/") / name).rmdir()
 
 
 def cgroup_roots() -> list[Path]:

@@ -123,12 +123,40 @@ class DockerRuntime(Runtime):
         self.instance = instance or "default"
         if not self.instance.isalnum():
             raise ValueError(f"instance id {self.instance!r}: letters and digits only")
-        try:
+        if url.startswith("unix://") and not Path(url.removeprefix("unix://")).exists():
+            raise DockerUnavailable(f"no dockerd socket at {url} ({INSTALL_HINT})")
+        try:  # the client asks dockerd for its API version at once
             client = DockerClient(base_url=url, timeout=CONTROL_TIMEOUT_S, max_pool_size=POOL_SIZE)
+        except DockerException as exc:
+            raise DockerUnavailable(f"dockerd does not answer at {url} ({INSTALL_HINT})") from exc
+        try:
+            layout, relative, self.version = self._probe(client)
+        except BaseException:
+            client.close()
+            raise
+        self.identities = identities or SandboxIdentities()
+        self.work_root = _work_root(work_dir, self.instance)
+        self.host = DockerHost(
+            client=client,
+            cgroups=layout,
+            cgroup_parent=relative,
+            instance=self.instance,
+            work_root=self.work_root,
+            can_mount=mounts.can_mount_tmpfs(self.work_root),
+        )
+        self.enforces_disk = self.host.can_mount
+        log.info("runtime.ready", summary=self.summary())
+
+    def _probe(self, client: DockerClient) -> tuple[CgroupLayout, str, str]:
+        """dockerd answers and places cgroups where we say; ours are writable: the layout,
+        its parent as dockerd names it, dockerd's version."""
+        try:
             client.ping()
             info = client.info()
         except DockerException as exc:
-            raise DockerUnavailable(f"dockerd does not answer at {url} ({INSTALL_HINT})") from exc
+            raise DockerUnavailable(
+                f"dockerd does not answer at {self.url} ({INSTALL_HINT})"
+            ) from exc
         if info.get("CgroupDriver") != "cgroupfs":
             raise DockerUnavailable(
                 f"dockerd uses the {info.get('CgroupDriver')} cgroup driver: the docker "
@@ -143,19 +171,11 @@ class DockerRuntime(Runtime):
                 "no writable cgroups for the docker runtime's usage accounting (run the "
                 "platform as root, with cgroup v1 or v2 controllers memory, cpu and pids)"
             )
-        self.identities = identities or SandboxIdentities()
-        self.work_root = _work_root(work_dir, self.instance)
-        self.version = info.get("ServerVersion", "?")
-        self.host = DockerHost(
-            client=client,
-            cgroups=layout,
-            cgroup_parent=relative,
-            instance=self.instance,
-            work_root=self.work_root,
-            can_mount=mounts.can_mount_tmpfs(self.work_root),
-        )
-        self.enforces_disk = self.host.can_mount
-        log.info("runtime.ready", summary=self.summary())
+        return layout, relative, str(info.get("ServerVersion", "?"))
+
+    def close(self) -> None:
+        """Close the connections to dockerd (running sandboxes are the caller's to end)."""
+        self.host.client.close()
 
     def require_images(self, images: Mapping[str, str]) -> None:
         """Each task type's image must be on this docker host: no registry is pulled from."""
