@@ -7,11 +7,7 @@ if docker image inspect "$IMAGE" >/dev/null 2>&1; then
     exit 0
 fi
 BUSYBOX="$(command -v busybox || true)"
-if [ -z "$BUSYBOX" ] || ! file -L "$BUSYBOX" 2>/dev/null | grep -q "statically linked"; then
-    for candidate in /bin/busybox /usr/bin/busybox; do
-        [ -x "$candidate" ] && BUSYBOX="$candidate"
-    done
-fi
+# A static binary runs in an image without libraries: ldd fails on it ("not a dynamic executable").
 if [ -z "$BUSYBOX" ] || ldd "$BUSYBOX" >/dev/null 2>&1; then
     echo "build-base.sh: no static busybox: apt-get install busybox-static" >&2
     exit 1
