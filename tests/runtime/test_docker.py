@@ -236,3 +236,28 @@ async def test_secrets_reach_the_environment_only_when_declared(
         "tok-123456" in str(value) for value in config.values() if value != config["Env"]
     )
     await asyncio.sleep(0)
+
+
+async def test_output_past_the_cap_is_cut_with_a_marker(
+    runtime: DockerRuntime, tmp_path: Path
+) -> None:
+    script = "i=0; while [ $i -lt 20000 ]; do echo line-$i-xxxxxxxxxxxxxxxx; i=$((i+1)); done"
+    spec = shell_spec(tmp_path, script, name="flood", max_log_bytes=64 * 1024)
+    async with started(runtime, spec) as handle:
+        chunks = [chunk async for chunk in handle.output_chunks()]
+        exit_ = await handle.wait()
+    assert exit_.succeeded
+    kept = sum(len(chunk.data) for chunk in chunks if chunk.stream == "stdout")
+    assert kept <= 64 * 1024
+    notes = b"".join(chunk.data for chunk in chunks if chunk.stream == "system").decode()
+    assert "[saassy] log truncated after 0.0625 MiB" in notes
+    assert "more bytes of output were read but not kept" in notes
+
+
+async def test_the_output_dir_is_capped_at_disk_mb(runtime: DockerRuntime, tmp_path: Path) -> None:
+    limits = Limits(memory_mb=128, disk_mb=4, timeout_s=30)
+    script = 'head -c 8388608 /dev/zero > "$SAASSY_OUTPUT/big" || echo refused'
+    ran = await run(runtime, shell_spec(tmp_path, script, name="disk", limits=limits))
+    assert ran.stdout == ["refused"]  # the write failed inside: the staging tmpfs is full
+    big = tmp_path / "output" / "big"
+    assert not big.exists() or big.stat().st_size <= 4 * MIB
