@@ -261,3 +261,14 @@ async def test_the_output_dir_is_capped_at_disk_mb(runtime: DockerRuntime, tmp_p
     assert ran.stdout == ["refused"]  # the write failed inside: the staging tmpfs is full
     big = tmp_path / "output" / "big"
     assert not big.exists() or big.stat().st_size <= 4 * MIB
+
+
+async def test_an_image_gone_since_start_up_is_refused_plainly(
+    runtime: DockerRuntime, tmp_path: Path
+) -> None:
+    spec = shell_spec(tmp_path, "true", name="gone").model_copy(update={"image": "saassy/gone:1"})
+    with pytest.raises(SandboxRefused) as refused:
+        await runtime.start(spec)
+    assert refused.value.code == "image_missing"
+    assert "saassy/gone" not in str(refused.value)  # the host's details are the operator's
+    assert _containers(runtime, "gone") == []

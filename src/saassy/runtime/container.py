@@ -15,6 +15,7 @@ import contextlib
 import os
 import shutil
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -305,7 +306,7 @@ class ContainerSandbox(SupervisedProcess):
             if again.cpu_seconds == usage.cpu_seconds:
                 break
             usage = again
-            threading.Event().wait(STABLE_POLL_S)
+            time.sleep(STABLE_POLL_S)
         return usage
 
     async def _release(self) -> None:

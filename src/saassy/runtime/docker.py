@@ -57,6 +57,7 @@ NO_NETWORK = (
     "the docker runtime gives containers no network: egress through the platform's proxy "
     "exists for the process runtime only"
 )
+IMAGE_GONE = "this task type's image is not on this server; its operator can see why"
 CONTROL_TIMEOUT_S = 60
 POOL_SIZE = 128  # each running sandbox holds two connections (its output and its exit)
 
@@ -201,6 +202,10 @@ class DockerRuntime(Runtime):
         handle = ContainerSandbox(spec, self.host, identity)
         try:
             await handle.launch()
+        except ImageNotFound:  # removed since start-up checked it: the operator's to fix
+            self.identities.give_back(identity)
+            log.error("runtime.image_missing", sandbox=spec.name, image=spec.image)
+            raise SandboxRefused("image_missing", IMAGE_GONE) from None
         except BaseException:
             self.identities.give_back(identity)
             raise
@@ -261,6 +266,7 @@ class DockerRuntime(Runtime):
         return await asyncio.to_thread(self._sweep, set(keep))
 
     def _sweep(self, keep: set[str]) -> int:
+        kept = {cgroup_name(name) for name in keep}  # staging dirs carry the cgroup's name
         freed = 0
         names: set[str] = set()
         for found in self._containers():
@@ -277,7 +283,7 @@ class DockerRuntime(Runtime):
                 names.add(name)
         for name in names - {""}:
             self._kill_and_measure(name)
-            if name in keep or cgroup_name(name) in {cgroup_name(k) for k in keep}:
+            if cgroup_name(name) in kept:
                 continue
             self._free(name)
             freed += 1
