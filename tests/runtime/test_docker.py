@@ -272,3 +272,26 @@ async def test_an_image_gone_since_start_up_is_refused_plainly(
     assert refused.value.code == "image_missing"
     assert "saassy/gone" not in str(refused.value)  # the host's details are the operator's
     assert _containers(runtime, "gone") == []
+
+
+async def test_a_crashed_platforms_sandbox_is_measured_then_freed(
+    runtime: DockerRuntime, tmp_path: Path
+) -> None:
+    script = "echo burning; while true; do :; done"
+    handle = await runtime.start(shell_spec(tmp_path, script, name="leftover"))
+    lines = handle.output()
+    assert (await anext(lines)).data == b"burning"
+    successor = DockerRuntime(instance=INSTANCE)  # as the platform restarted after a crash
+    try:
+        ended = await successor.end_leftover("leftover")
+        assert ended is not None
+        assert ended.cpu_seconds > 0
+        assert len(_containers(runtime, "leftover")) == 1  # measured, not yet freed
+        again = await successor.recover("leftover")
+        assert again is not None
+        assert again.cpu_seconds == ended.cpu_seconds  # nothing ran in between
+        assert _containers(runtime, "leftover") == []
+        assert runtime.host.cgroups.existing("leftover") is None
+    finally:
+        successor.close()
+        await handle.cleanup()
