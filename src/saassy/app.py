@@ -16,7 +16,15 @@ from saassy import __version__
 from saassy.accounts.router import router as accounts_router
 from saassy.admin.router import router as admin_router
 from saassy.api_keys.router import router as api_keys_router
-from saassy.config import Environment, ExecutorKind, Settings, load_settings, redis_url
+from saassy.config import (
+    ConfigError,
+    Environment,
+    ExecutorKind,
+    RuntimeChoice,
+    Settings,
+    load_settings,
+    redis_url,
+)
 from saassy.context import AppContext
 from saassy.dispatch.engine import TaskEngine, build_task_engine
 from saassy.egress.gateway import RuntimeGateway
@@ -79,6 +87,8 @@ def api_router() -> APIRouter:
 def build_runtime(settings: Settings) -> Runtime:
     """The strongest sandbox runtime this host offers, as the settings allow, with the egress
     proxy that task types with network reach the outside through."""
+    if settings.runtime is RuntimeChoice.docker:
+        return build_docker_runtime(settings)
     raise_descriptor_limit()  # before the proxy sizes its connection budget from it
     proxy = EgressProxy(
         SystemResolver(), allow_private=settings.egress_allow_private, hosts=settings.egress_hosts
@@ -88,6 +98,23 @@ def build_runtime(settings: Settings) -> Runtime:
         egress=RuntimeGateway(proxy),
         instance=instance_id(settings.data_dir),
     )
+
+
+def build_docker_runtime(settings: Settings) -> Runtime:
+    """The docker runtime, once dockerd answers and holds every task type's image."""
+    from saassy.runtime.docker import DockerRuntime, DockerUnavailable
+
+    images = {name: t.image for name, t in settings.catalog.task_types.items() if t.image}
+    try:
+        runtime = DockerRuntime(url=settings.docker_url, instance=instance_id(settings.data_dir))
+    except DockerUnavailable as exc:
+        raise ConfigError(f"SAASSY_RUNTIME=docker: {exc}") from None
+    try:
+        runtime.require_images(images)
+    except DockerUnavailable as exc:
+        runtime.close()
+        raise ConfigError(f"SAASSY_RUNTIME=docker: {exc}") from None
+    return runtime
 
 
 def start_task_engine(ctx: AppContext, runtime: Runtime | None = None) -> TaskEngine:

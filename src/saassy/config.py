@@ -26,7 +26,7 @@ from saassy.kit.catalog_model import catalog_error_lines
 from saassy.kit.secret_key import SecretKeyError, check_secret_key, missing_secret_key_message
 from saassy.kit.security import PasswordHasher, password_hasher
 from saassy.plans.catalog import LOGO_TYPES, Catalog
-from saassy.tasks.catalog import PROCESS_ONLY, RuntimeKind, runtime_context
+from saassy.tasks.catalog import IMAGE_ONLY, PROCESS_ONLY, RuntimeKind, runtime_context
 from saassy.vault.key_file import build_keyring, missing_keys_message
 from saassy.vault.keys import KeyRing, VaultKeyError, parse_ring
 
@@ -52,6 +52,7 @@ REDIS_URL_SCHEMES = re.compile(r"rediss?://", re.IGNORECASE)
 # No glob characters: they would widen the event listener's pattern subscription.
 REDIS_PREFIX = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 MIN_METRICS_TOKEN = 24
+DOCKER_URL_SCHEMES = ("unix://", "tcp://", "ssh://", "http://", "https://")
 
 
 class Environment(StrEnum):
@@ -72,6 +73,13 @@ class ExecutorKind(StrEnum):
 
 BROKER_SCHEMES = ("redis", "rediss", "amqp", "amqps")
 BROKER_SETTINGS = ("broker_url", "broker_queue", "broker_visibility_timeout_s")
+
+
+class RuntimeChoice(StrEnum):
+    """Which runtime runs sandboxes: `process` runs task types' commands, `docker` their images."""
+
+    process = "process"
+    docker = "docker"
 
 
 class ConfigError(Exception):
@@ -155,6 +163,10 @@ class Settings(BaseSettings):
     # Attempts lost to the platform (a crash, a lease that ran out) re-run this many times per
     # task on top of its type's `retries`: accepted work is done at least once.
     platform_loss_retries: int = Field(2, ge=0, le=100)
+    # What runs sandboxes: `process` (bubblewrap, task types' `command`) or `docker` (a
+    # container of each task type's `image`, through dockerd at `docker_url`).
+    runtime: RuntimeChoice = RuntimeChoice.process
+    docker_url: str = "unix:///var/run/docker.sock"
     # Run tasks without a sandbox where none can be made (no user namespaces): development only.
     allow_unisolated: bool = False
     # Proxies whose X-Forwarded-For/-Proto are believed (addresses or CIDR ranges); by default
@@ -355,6 +367,26 @@ class Settings(BaseSettings):
                 )
         return self
 
+    @model_validator(mode="after")
+    def _runtime_options_apply(self) -> Settings:
+        docker = self.runtime is RuntimeChoice.docker
+        if docker and self.allow_unisolated:
+            raise ValueError(
+                "SAASSY_ALLOW_UNISOLATED applies to the process runtime only; "
+                "SAASSY_RUNTIME=docker always runs containers"
+            )
+        if not docker and "docker_url" in self.model_fields_set:
+            raise ValueError("SAASSY_DOCKER_URL is set but SAASSY_RUNTIME is not docker")
+        return self
+
+    @field_validator("docker_url")
+    @classmethod
+    def _docker_url(cls, value: str) -> str:
+        if not value.startswith(DOCKER_URL_SCHEMES):
+            schemes = ", ".join(DOCKER_URL_SCHEMES)
+            raise ValueError(f"{value!r} is not a docker daemon address: it starts with {schemes}")
+        return value
+
     @field_validator("secret_key")
     @classmethod
     def _random_secret_key(cls, value: SecretStr | None) -> SecretStr | None:
@@ -406,14 +438,16 @@ class Settings(BaseSettings):
 
     @property
     def runtimes(self) -> frozenset[RuntimeKind]:
-        """What the configured runtimes can start: only the process runtime exists so far."""
-        return PROCESS_ONLY
+        """What the configured runtime can start: commands (process) or images (docker)."""
+        return IMAGE_ONLY if self.runtime is RuntimeChoice.docker else PROCESS_ONLY
 
     @cached_property
     def catalog(self) -> Catalog:
         catalog = load_catalog(self.config_path, self.runtimes)
         refuse_unreachable_destinations(catalog, self.config_path, self.egress_allow_private)
         refuse_missing_logo(catalog, self.config_path)
+        if self.runtime is RuntimeChoice.docker:
+            refuse_network_in_containers(catalog, self.config_path)
         return catalog
 
     @cached_property
@@ -444,6 +478,18 @@ def refuse_missing_logo(catalog: Catalog, path: Path) -> None:
         raise ConfigError(f"{path}: branding.logo: {logo.name!r} is not one of {kinds}")
     if not logo.is_file():
         raise ConfigError(f"{path}: branding.logo: no file at {logo}")
+
+
+def refuse_network_in_containers(catalog: Catalog, path: Path) -> None:
+    """The docker runtime cannot hold a container to the egress proxy: a task type that needs
+    network stops start-up rather than get no network, or any other."""
+    for name, task_type in catalog.task_types.items():
+        if task_type.network:
+            raise ConfigError(
+                f"{path}: task_types.{name}.network: the docker runtime gives containers no "
+                "network (egress through the platform's proxy exists for the process runtime "
+                "only); run this task type under SAASSY_RUNTIME=process"
+            )
 
 
 def refuse_unreachable_destinations(catalog: Catalog, path: Path, allow_private: list[str]) -> None:

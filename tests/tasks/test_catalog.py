@@ -74,7 +74,7 @@ def test_the_example_catalog_has_working_echo_and_python_types() -> None:
         (
             'title = "X"\nimage = "render:1"',
             "task_types.bad.image",
-            "no image runtime in this version: only the process runtime exists",
+            "no image runtime is configured (SAASSY_RUNTIME=process runs commands only)",
         ),
         (
             'title = "X"\ncommand = ["x"]\nimage = "render:1"',

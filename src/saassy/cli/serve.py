@@ -57,7 +57,7 @@ def dev(
     with reporting_errors():
         upgrade_database(settings.resolved_database_url)
         require_storage(settings)
-    runtime = build_runtime(settings)
+        runtime = build_runtime(settings)
     console.print(first_run_hint(settings, url, runtime))
     serve(create_app(settings, runtime=runtime), host=host, port=port)
 

@@ -13,14 +13,15 @@ from saassy.tasks.workers import workers_dir
 
 
 class TaskTypeGone(Exception):
-    """The task's type is no longer in the catalog (or cannot run on the process runtime)."""
+    """The task's type is no longer in the catalog."""
 
 
 @dataclass(frozen=True)
 class AttemptSetup:
     task_type: TaskType
-    argv: tuple[str, ...]
+    argv: tuple[str, ...]  # empty for an image-only type: the image's own command runs
     limits: Limits
+    image: str | None = None
     network: bool = False
     network_allow: tuple[str, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
@@ -33,12 +34,11 @@ def attempt_setup(catalog: Catalog, task: Task, workers: Path | None = None) -> 
     task_type = catalog.task_type(task.type)
     if task_type is None:
         raise TaskTypeGone(f"task type {task.type!r} is no longer offered")
-    if task_type.command is None:
-        raise TaskTypeGone(f"task type {task.type!r} needs an image runtime")
     resources = task_type.resources
     return AttemptSetup(
         task_type=task_type,
-        argv=task_type.argv(workers or workers_dir()),
+        argv=task_type.argv(workers or workers_dir()) if task_type.command is not None else (),
+        image=task_type.image,
         limits=Limits(
             memory_mb=resources.memory_mb,
             cpus=resources.cpus,

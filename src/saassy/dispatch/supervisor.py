@@ -270,6 +270,7 @@ class AttemptSupervisor:
         return SandboxSpec(
             name=sandbox_name(self.ref.task_id, self.ref.attempt_number),
             argv=setup.argv,
+            image=setup.image,
             input_file=self.work_dir / "input.json",
             output_dir=self.work_dir / "output",
             events_file=self.work_dir / "events.jsonl",

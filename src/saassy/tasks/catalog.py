@@ -49,8 +49,8 @@ class RuntimeKind(StrEnum):
     image = "image"
 
 
-# The docker and kubernetes runtimes (image) come with the scale-out work.
 PROCESS_ONLY: frozenset[RuntimeKind] = frozenset({RuntimeKind.process})
+IMAGE_ONLY: frozenset[RuntimeKind] = frozenset({RuntimeKind.image})  # the docker runtime
 
 
 def runtime_context(runtimes: Collection[RuntimeKind]) -> dict[str, Any]:
@@ -152,7 +152,9 @@ class TaskType(CatalogModel):
             raise ValueError("command must be a non-empty argv list, e.g. ['python3', 'main.py']")
         if value is not None and RuntimeKind.process not in _configured(info):
             raise PydanticCustomError(
-                "no_runtime", "no process runtime is configured: declare an image instead"
+                "no_runtime",
+                "no process runtime is configured (SAASSY_RUNTIME=docker runs images only): "
+                "declare an image instead",
             )
         return value
 
@@ -163,8 +165,8 @@ class TaskType(CatalogModel):
         if value is not None and RuntimeKind.image not in _configured(info):
             raise PydanticCustomError(
                 "no_runtime",
-                "no image runtime in this version: only the process runtime exists; "
-                "declare a `command` (the argv it runs) instead",
+                "no image runtime is configured (SAASSY_RUNTIME=process runs commands only): "
+                "set SAASSY_RUNTIME=docker, or declare a `command` (the argv it runs) instead",
             )
         return value
 
@@ -183,7 +185,10 @@ class TaskType(CatalogModel):
     @model_validator(mode="after")
     def _consistent(self) -> TaskType:
         if self.command is None and self.image is None:
-            raise ValueError("a task type needs a command (the argv the process runtime runs)")
+            raise ValueError(
+                "a task type needs a command (the argv the process runtime runs) or an image "
+                "(for the docker runtime)"
+            )
         if self.default_timeout_s > self.max_timeout_s:
             raise ValueError("default_timeout_s is larger than max_timeout_s")
         if self.retry_backoff_max_s < self.retry_backoff_s:

@@ -1,0 +1,354 @@
+"""One docker container as a sandbox handle: launch, stream, measure, copy out, remove.
+
+The container is created, attached to (stdout and stderr, demultiplexed by the SDK) and only
+then started, so no output is missed and dockerd keeps none of it (log driver `none`: a task
+that prints gigabytes fills no log file). The supervision shared with the process runtime
+(`SupervisedProcess`: timeout, kill, caps, redaction) runs on top. Usage is read from a cgroup
+of the sandbox's own that the container's cgroup lives under: dockerd removes the container's
+cgroup as it exits, its parent keeps the totals until `cleanup()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+from docker import DockerClient
+from docker.errors import APIError, NotFound
+from docker.models.containers import Container
+from docker.types import LogConfig, Mount
+
+from saassy.runtime import mounts
+from saassy.runtime.artifacts import take_output
+from saassy.runtime.base import SandboxSpec, Usage
+from saassy.runtime.bwrap import EVENTS_PATH, INPUT_PATH, OUTPUT_PATH, SANDBOX_TMP, SECRETS_PATH
+from saassy.runtime.cgroups import CgroupLayout, SandboxCgroup
+from saassy.runtime.environment import sandbox_env
+from saassy.runtime.identity import Identity
+from saassy.runtime.sandbox import work_dir_name
+from saassy.runtime.supervise import SupervisedProcess
+
+log = structlog.get_logger(__name__)
+
+LABEL_SANDBOX = "saassy.sandbox"
+LABEL_INSTANCE = "saassy.instance"
+LABEL_OWNER = "saassy.owner"  # the platform process's pid: a sweep frees a dead owner's
+STABLE_READS = 20
+STABLE_POLL_S = 0.002
+PAGE = 4096
+
+
+@dataclass(frozen=True)
+class DockerHost:
+    """What the runtime found once: the clients, where cgroups go, whether it may mount."""
+
+    client: DockerClient  # attach and wait lift its timeout themselves
+    cgroups: CgroupLayout
+    cgroup_parent: str  # the layout's parent, relative to the cgroup root, for dockerd
+    instance: str
+    work_root: Path
+    can_mount: bool
+
+
+class ContainerProcess:
+    """A started container as `SupervisedProcess` sees a process: two readers and an exit."""
+
+    def __init__(self, host: DockerHost, container_id: str) -> None:
+        self.pid = 0
+        self.stdout: asyncio.StreamReader = asyncio.StreamReader()
+        self.stderr: asyncio.StreamReader = asyncio.StreamReader()
+        self._host = host
+        self._id = container_id
+        self._exit: asyncio.Future[int] | None = None
+
+    def follow(self, frames: Iterator[tuple[bytes | None, bytes | None]]) -> None:
+        """Feed the readers from the attach stream on a thread of its own, until it ends."""
+        loop = asyncio.get_running_loop()
+
+        def feed(reader: asyncio.StreamReader, data: bytes) -> None:
+            reader.feed_data(data)
+
+        def pump() -> None:
+            try:
+                for out, err in frames:
+                    if out:
+                        loop.call_soon_threadsafe(feed, self.stdout, out)
+                    if err:
+                        loop.call_soon_threadsafe(feed, self.stderr, err)
+            except Exception:  # the connection ended with the container (or dockerd)
+                log.debug("container.attach_ended", container=self._id, exc_info=True)
+            finally:
+                _close_stream(frames)
+                with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                    loop.call_soon_threadsafe(self.stdout.feed_eof)
+                    loop.call_soon_threadsafe(self.stderr.feed_eof)
+
+        threading.Thread(target=pump, name=f"attach {self._id[:12]}", daemon=True).start()
+
+    def started(self) -> None:
+        """Watch for the exit; only once started (a created container counts as exited)."""
+        self._exit = asyncio.ensure_future(asyncio.to_thread(self._wait))
+
+    def _wait(self) -> int:
+        try:
+            status = self._host.client.api.wait(self._id)
+        except NotFound:  # removed under us: it is not running any more
+            return 137
+        return int(status.get("StatusCode", 137))
+
+    async def wait(self) -> int:
+        assert self._exit is not None, "the container was never followed"
+        return await asyncio.shield(self._exit)
+
+
+def _close_stream(frames: object) -> None:
+    """The SDK's attach stream shuts its socket down on `close()`, but the HTTP response still
+    holds a file over it: closed too, or the descriptor stays open until garbage collection."""
+    for closeable in (frames, getattr(frames, "_response", None)):
+        close = getattr(closeable, "close", None)
+        if close is not None:
+            with contextlib.suppress(Exception):
+                close()
+
+
+class ContainerSandbox(SupervisedProcess):
+    """One container of the task type's image, closed by default, in a cgroup of its own."""
+
+    def __init__(self, spec: SandboxSpec, host: DockerHost, identity: Identity) -> None:
+        super().__init__(spec)
+        self.host = host
+        self.identity = identity
+        self.work_dir = host.work_root / work_dir_name(spec.name)
+        self.cgroup: SandboxCgroup | None = None
+        self.container_id: str | None = None
+        self._mounted = False
+        self._work_dir_removed = False
+
+    async def launch(self) -> None:
+        try:
+            await asyncio.to_thread(self._prepare)
+            process = ContainerProcess(self.host, await asyncio.to_thread(self._create))
+            frames = await asyncio.to_thread(self._attach)
+            process.follow(frames)
+            await asyncio.to_thread(self._start)
+            process.started()
+        except BaseException:
+            await self._release()
+            raise
+        self._supervise(process)
+
+    def _prepare(self) -> None:
+        """The staging dir (a tmpfs of `disk_mb` when we may mount) and the sandbox's cgroup."""
+        spec = self.spec
+        self.work_dir.mkdir(mode=0o711)
+        if self.host.can_mount:
+            pages = -(-spec.input_file.stat().st_size // PAGE) * PAGE
+            mounts.mount_tmpfs(
+                self.work_dir,
+                size_bytes=spec.limits.disk_mb * 1024 * 1024 + pages + 64 * PAGE,
+                uid=0,
+                gid=0,
+                mode=0o711,
+                inodes=mounts.file_cap(spec.limits.disk_mb),
+            )
+            self._mounted = True
+        shutil.copyfile(spec.input_file, self.work_dir / "input.json")
+        (self.work_dir / "input.json").chmod(0o444)
+        (self.work_dir / "output").mkdir(mode=0o700)
+        (self.work_dir / "events.jsonl").touch(mode=0o600)
+        owned = [self.work_dir / "output", self.work_dir / "events.jsonl"]
+        if spec.secrets:
+            secrets = self.work_dir / "secrets"
+            secrets.mkdir(mode=0o500)
+            for name, value in spec.secrets.items():
+                path = secrets / name
+                path.write_text(value.get_secret_value())
+                path.chmod(0o400)
+                owned.append(path)
+            owned.append(secrets)
+        if os.geteuid() == 0:
+            for path in owned:
+                os.chown(path, self.identity.uid, self.identity.gid)
+        self.cgroup = self.host.cgroups.create(spec.name, spec.limits)
+
+    def _create(self) -> str:
+        spec, host = self.spec, self.host
+        limits = spec.limits
+        binds = [
+            Mount(INPUT_PATH, str(self.work_dir / "input.json"), type="bind", read_only=True),
+            Mount(OUTPUT_PATH, str(self.work_dir / "output"), type="bind"),
+            Mount(EVENTS_PATH, str(self.work_dir / "events.jsonl"), type="bind"),
+            Mount(
+                SANDBOX_TMP,
+                None,
+                type="tmpfs",
+                tmpfs_size=limits.disk_mb * 1024 * 1024,
+                tmpfs_mode=0o1777,
+            ),
+        ]
+        if spec.secrets:
+            binds.append(
+                Mount(SECRETS_PATH, str(self.work_dir / "secrets"), type="bind", read_only=True)
+            )
+        env = sandbox_env(
+            spec,
+            input_path=INPUT_PATH,
+            output_path=OUTPUT_PATH,
+            events_path=EVENTS_PATH,
+            secrets_path=SECRETS_PATH,
+        )
+        if "PATH" not in spec.env:
+            del env["PATH"]  # the image's own PATH: it knows where its programs are
+        memory = f"{limits.memory_mb}m"
+        assert spec.image is not None, "the runtime refuses a spec without an image"
+        container: Container = host.client.containers.create(
+            spec.image,
+            list(spec.argv) or None,
+            name=None,
+            hostname="sandbox",
+            user=f"{self.identity.uid}:{self.identity.gid}",
+            environment=env,
+            working_dir=SANDBOX_TMP,
+            network_mode="none",
+            read_only=True,
+            cap_drop=["ALL"],
+            security_opt=["no-new-privileges"],
+            mem_limit=memory,
+            memswap_limit=memory,
+            nano_cpus=int(limits.cpus * 1e9),
+            pids_limit=limits.pids,
+            shm_size=f"{limits.disk_mb}m",
+            mounts=binds,
+            init=True,
+            cgroup_parent=f"{host.cgroup_parent}/{self.cgroup_dir}",
+            log_config=LogConfig(type="none"),
+            labels={
+                LABEL_SANDBOX: spec.name,
+                LABEL_INSTANCE: host.instance,
+                LABEL_OWNER: str(os.getpid()),
+            },
+        )
+        self.container_id = container.id
+        assert self.container_id is not None
+        return self.container_id
+
+    @property
+    def cgroup_dir(self) -> str:
+        assert self.cgroup is not None
+        return next(iter(self.cgroup.dirs.values())).name
+
+    @property
+    def _id(self) -> str:
+        assert self.container_id is not None, "the container was never created"
+        return self.container_id
+
+    def _attach(self) -> Iterator[tuple[bytes | None, bytes | None]]:
+        return self.host.client.api.attach(
+            self._id, stdout=True, stderr=True, stream=True, logs=False, demux=True
+        )
+
+    def _start(self) -> None:
+        self.host.client.api.start(self._id)
+
+    async def _kill_tree(self) -> None:
+        if self.container_id is None:
+            return
+        with contextlib.suppress(NotFound, APIError):  # already ended: nothing to kill
+            await asyncio.to_thread(self.host.client.api.kill, self.container_id)
+        if self._process is not None:
+            await self._process.wait()
+
+    async def _measure_now(self) -> Usage:
+        return await asyncio.to_thread(self._measure)
+
+    def _measure(self) -> Usage:
+        if self.cgroup is None:
+            return Usage(0.0, 0, self.wall_seconds)
+        peak = self.cgroup.peak_memory_bytes()
+        if peak is None:
+            peak = self.cgroup.current_memory_bytes()
+        return Usage(self.cgroup.cpu_seconds(), peak, self.wall_seconds)
+
+    async def _finish(self) -> bool:
+        return await asyncio.to_thread(self._collect)
+
+    def _collect(self) -> bool:
+        """After exit, in one thread hop: whether memory ran out, usage, the output copied."""
+        oom = False
+        with contextlib.suppress(NotFound, APIError):
+            state = self.host.client.api.inspect_container(self._id)["State"]
+            oom = bool(state.get("OOMKilled"))
+        self._usage = self._settled_usage()
+        if self.cgroup is not None:
+            with contextlib.suppress(OSError):
+                oom = oom or self.cgroup.oom_killed()
+        try:
+            take_output(
+                self.work_dir, self.spec.output_dir, self.spec.events_file, self.spec.limits.disk_mb
+            )
+        finally:
+            self._remove_work_dir()
+        return oom
+
+    def _settled_usage(self) -> Usage:
+        """The killed tasks' last CPU ticks land as they are reaped: read until it holds."""
+        usage = self._measure()
+        for _ in range(STABLE_READS):
+            again = self._measure()
+            if again.cpu_seconds == usage.cpu_seconds:
+                break
+            usage = again
+            time.sleep(STABLE_POLL_S)
+        return usage
+
+    async def _release(self) -> None:
+        await asyncio.to_thread(self._remove)
+
+    def _remove(self) -> None:
+        """The container, then its cgroups, then the staging dir; blocking, idempotent."""
+        if self.container_id is not None:
+            with contextlib.suppress(NotFound):
+                self.host.client.api.remove_container(self.container_id, force=True)
+        if self.cgroup is not None:
+            remove_cgroups(self.host, self.cgroup_dir, self.cgroup)
+        self._remove_work_dir()
+
+    def _remove_work_dir(self) -> None:
+        if self._work_dir_removed:
+            return
+        remove_staging(self.work_dir)
+        self._work_dir_removed = True
+
+
+def remove_staging(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        mounts.unmount(path)
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def remove_cgroups(host: DockerHost, name: str, cgroup: SandboxCgroup) -> None:
+    """Our cgroup and what dockerd made beside it in controllers we do not use (cpuset,
+    blkio, devices ...): its container's child is gone once the container is removed."""
+    cgroup.remove()
+    for root in cgroup_roots():
+        with contextlib.suppress(OSError):
+            (root / host.cgroup_parent.lstrip("/") / name).rmdir()
+
+
+def cgroup_roots() -> list[Path]:
+    """Every cgroup hierarchy's mount point."""
+    roots = []
+    with contextlib.suppress(OSError), open("/proc/self/mounts") as table:
+        for line in table:
+            fields = line.split()
+            if len(fields) >= 3 and fields[2] in {"cgroup", "cgroup2"}:
+                roots.append(Path(fields[1]))
+    return roots

@@ -1,0 +1,316 @@
+"""The docker runtime: each sandbox a container of its task type's image, closed by default.
+
+Through the docker SDK (the `docker` package, dockerd's own client library): no network
+(`network_mode=none`), a read-only root, a non-root uid of its own, every capability dropped,
+no-new-privileges, dockerd's default seccomp profile, memory (swap pinned), CPU and pids limits,
+a size-capped `/tmp`, an init process as pid 1, and a cgroup parent of the sandbox's own so its
+CPU-seconds and peak memory are read from the kernel after the exit (container.py). Containers
+carry labels naming the sandbox, the installation and the platform process that started them,
+so a sweep at start finds and removes what a dead process left behind.
+
+Network is refused: the egress proxy's socket is opened inside a sandbox's network namespace
+before its program runs, and a container's namespace exists only once its program has started.
+A task type with `network = true` is refused at load under this runtime rather than given any
+other way out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import tempfile
+from collections.abc import Collection, Mapping
+from pathlib import Path
+from typing import Any
+
+import structlog
+from docker import DockerClient
+from docker.errors import DockerException, ImageNotFound, NotFound
+
+from saassy.runtime import mounts
+from saassy.runtime.base import (
+    IsolationLevel,
+    Runtime,
+    SandboxHandle,
+    SandboxRefused,
+    SandboxSpec,
+    Usage,
+)
+from saassy.runtime.cgroups import CgroupLayout, SandboxCgroup, cgroup_name, detect_cgroups
+from saassy.runtime.container import (
+    LABEL_INSTANCE,
+    LABEL_OWNER,
+    LABEL_SANDBOX,
+    ContainerSandbox,
+    DockerHost,
+    remove_cgroups,
+    remove_staging,
+)
+from saassy.runtime.identity import SandboxIdentities
+
+log = structlog.get_logger(__name__)
+
+DEFAULT_DOCKER_URL = "unix:///var/run/docker.sock"
+INSTALL_HINT = "install docker.io and start dockerd, or point SAASSY_DOCKER_URL at one"
+NO_NETWORK = (
+    "the docker runtime gives containers no network: egress through the platform's proxy "
+    "exists for the process runtime only"
+)
+IMAGE_GONE = "this task type's image is not on this server; its operator can see why"
+CONTROL_TIMEOUT_S = 60
+POOL_SIZE = 128  # each running sandbox holds two connections (its output and its exit)
+
+
+class DockerUnavailable(Exception):
+    """The docker runtime cannot run here (no dockerd, a missing image); one line says why."""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _relative_parent(layout: CgroupLayout) -> str | None:
+    """The layout's parent as dockerd's `--cgroup-parent` names it: the same path below every
+    hierarchy's root, else None."""
+    relative = set()
+    for key, parent in layout.parents.items():
+        root = _hierarchy_root(parent, key)
+        if root is None:
+            return None
+        relative.add("/" + parent.relative_to(root).as_posix())
+    return relative.pop() if len(relative) == 1 else None
+
+
+def _hierarchy_root(path: Path, controller: str) -> Path | None:
+    with open("/proc/self/mounts") as table:
+        for line in table:
+            fields = line.split()
+            if len(fields) < 4 or fields[2] not in {"cgroup", "cgroup2"}:
+                continue
+            if controller and controller not in fields[3].split(","):
+                continue
+            if path.is_relative_to(fields[1]):
+                return Path(fields[1])
+    return None
+
+
+class DockerRuntime(Runtime):
+    """Sandboxes as docker containers, one image per task type."""
+
+    name = "docker"
+    isolation = IsolationLevel.container
+    isolates_network = True
+    enforces_memory = True
+    enforces_cpu = True
+    enforces_pids = True
+    measures_cgroup_usage = True
+
+    def __init__(
+        self,
+        *,
+        url: str = DEFAULT_DOCKER_URL,
+        instance: str | None = None,
+        work_dir: Path | None = None,
+        identities: SandboxIdentities | None = None,
+    ) -> None:
+        self.url = url
+        self.instance = instance or "default"
+        if not self.instance.isalnum():
+            raise ValueError(f"instance id {self.instance!r}: letters and digits only")
+        if url.startswith("unix://") and not Path(url.removeprefix("unix://")).exists():
+            raise DockerUnavailable(f"no dockerd socket at {url} ({INSTALL_HINT})")
+        try:  # the client asks dockerd for its API version at once
+            client = DockerClient(base_url=url, timeout=CONTROL_TIMEOUT_S, max_pool_size=POOL_SIZE)
+        except DockerException as exc:
+            raise DockerUnavailable(f"dockerd does not answer at {url} ({INSTALL_HINT})") from exc
+        try:
+            layout, relative, self.version = self._probe(client)
+        except BaseException:
+            client.close()
+            raise
+        self.identities = identities or SandboxIdentities()
+        self.work_root = _work_root(work_dir, self.instance)
+        self.host = DockerHost(
+            client=client,
+            cgroups=layout,
+            cgroup_parent=relative,
+            instance=self.instance,
+            work_root=self.work_root,
+            can_mount=mounts.can_mount_tmpfs(self.work_root),
+        )
+        self.enforces_disk = self.host.can_mount
+        log.info("runtime.ready", summary=self.summary())
+
+    def _probe(self, client: DockerClient) -> tuple[CgroupLayout, str, str]:
+        """dockerd answers and places cgroups where we say; ours are writable: the layout,
+        its parent as dockerd names it, dockerd's version."""
+        try:
+            client.ping()
+            info = client.info()
+        except DockerException as exc:
+            raise DockerUnavailable(
+                f"dockerd does not answer at {self.url} ({INSTALL_HINT})"
+            ) from exc
+        if info.get("CgroupDriver") != "cgroupfs":
+            raise DockerUnavailable(
+                f"dockerd uses the {info.get('CgroupDriver')} cgroup driver: the docker "
+                "runtime reads usage from cgroups it places itself, start dockerd with "
+                "--exec-opt native.cgroupdriver=cgroupfs"
+            )
+        parent = f"saassy-docker-{self.instance}"
+        layout = detect_cgroups(parent)
+        relative = _relative_parent(layout) if layout is not None else None
+        if layout is None or relative is None:
+            raise DockerUnavailable(
+                "no writable cgroups for the docker runtime's usage accounting (run the "
+                "platform as root, with cgroup v1 or v2 controllers memory, cpu and pids)"
+            )
+        return layout, relative, str(info.get("ServerVersion", "?"))
+
+    def close(self) -> None:
+        """Close the connections to dockerd (running sandboxes are the caller's to end)."""
+        self.host.client.close()
+
+    def require_images(self, images: Mapping[str, str]) -> None:
+        """Each task type's image must be on this docker host: no registry is pulled from."""
+        for task_type, image in sorted(images.items()):
+            try:
+                self.host.client.images.get(image)
+            except ImageNotFound:
+                raise DockerUnavailable(
+                    f"task type {task_type}: image {image!r} is not on this docker host "
+                    "(build or load it there first: the runtime never pulls)"
+                ) from None
+            except DockerException as exc:
+                raise DockerUnavailable(
+                    f"task type {task_type}: image {image!r} cannot be inspected: {exc}"
+                ) from None
+
+    async def start(self, spec: SandboxSpec) -> SandboxHandle:
+        if spec.network:
+            raise SandboxRefused("network_unavailable", NO_NETWORK)
+        if spec.image is None:
+            raise SandboxRefused("no_image", "the docker runtime runs images: this type has none")
+        identity = self.identities.take()
+        handle = ContainerSandbox(spec, self.host, identity)
+        try:
+            await handle.launch()
+        except ImageNotFound:  # removed since start-up checked it: the operator's to fix
+            self.identities.give_back(identity)
+            log.error("runtime.image_missing", sandbox=spec.name, image=spec.image)
+            raise SandboxRefused("image_missing", IMAGE_GONE) from None
+        except BaseException:
+            self.identities.give_back(identity)
+            raise
+        handle.after_cleanup(lambda: self.identities.give_back(identity))
+        return handle
+
+    def refusal_for(self, *, network: bool) -> str | None:
+        return f"network unavailable: {NO_NETWORK}" if network else None
+
+    def _containers(self, name: str | None = None) -> list[dict[str, Any]]:
+        labels = [f"{LABEL_INSTANCE}={self.instance}"]
+        if name is not None:
+            labels.append(f"{LABEL_SANDBOX}={name}")
+        found: list[dict[str, Any]] = self.host.client.api.containers(
+            all=True, filters={"label": labels}
+        )
+        return found
+
+    def _kill_and_measure(self, name: str) -> Usage | None:
+        for found in self._containers(name):
+            with contextlib.suppress(NotFound, DockerException):
+                self.host.client.api.kill(found["Id"])
+            with contextlib.suppress(NotFound, DockerException):
+                self.host.client.api.wait(found["Id"])
+        cgroup = self.host.cgroups.existing(name)
+        if cgroup is None:
+            return None
+        try:
+            return Usage(cgroup.cpu_seconds(), cgroup.peak_memory_bytes() or 0, 0.0)
+        except OSError:
+            return None
+
+    def _free(self, name: str) -> None:
+        for found in self._containers(name):
+            with contextlib.suppress(NotFound):
+                self.host.client.api.remove_container(found["Id"], force=True)
+        cgroup = self.host.cgroups.existing(name) or SandboxCgroup(
+            self.host.cgroups.version,
+            {k: p / cgroup_name(name) for k, p in self.host.cgroups.parents.items()},
+        )
+        remove_cgroups(self.host, cgroup_name(name), cgroup)
+        for leftover in self.work_root.glob(f"{cgroup_name(name)}@*"):
+            remove_staging(leftover)
+
+    async def end_leftover(self, name: str) -> Usage | None:
+        """Kill what a crashed platform process left of sandbox `name` and measure it; its
+        container and cgroup stay until `recover` or `sweep`."""
+        return await asyncio.to_thread(self._kill_and_measure, name)
+
+    async def recover(self, name: str) -> Usage | None:
+        usage = await asyncio.to_thread(self._kill_and_measure, name)
+        await asyncio.to_thread(self._free, name)
+        return usage
+
+    async def sweep(self, keep: Collection[str] = ()) -> int:
+        """Remove every container of this installation whose platform process is gone (only
+        kill those in `keep`: adoption measures and frees them), and their staging dirs."""
+        return await asyncio.to_thread(self._sweep, set(keep))
+
+    def _sweep(self, keep: set[str]) -> int:
+        kept = {cgroup_name(name) for name in keep}  # staging dirs carry the cgroup's name
+        freed = 0
+        names: set[str] = set()
+        for found in self._containers():
+            labels = found.get("Labels") or {}
+            assert isinstance(labels, dict)
+            owner = str(labels.get(LABEL_OWNER, ""))
+            if owner.isdigit() and _alive(int(owner)):
+                continue
+            names.add(str(labels.get(LABEL_SANDBOX, "")))
+        for leftover in self.work_root.glob("*@*"):
+            name, _, owner = leftover.name.rpartition("@")
+            pid = owner.split("-")[0]
+            if not (pid.isdigit() and _alive(int(pid))):
+                names.add(name)
+        for name in names - {""}:
+            self._kill_and_measure(name)
+            if cgroup_name(name) in kept:
+                continue
+            self._free(name)
+            freed += 1
+        return freed
+
+    def summary(self) -> str:
+        disk = "" if self.enforces_disk else "; not enforced: disk (the output dir is not capped)"
+        return (
+            f"container: docker {self.version} at {self.url}; each sandbox as "
+            f"{self.identities.description}, read-only root, no capabilities, network: none; "
+            f"cgroup v{self.host.cgroups.version} usage{disk}"
+        )
+
+    def describe(self) -> dict[str, object]:
+        described = super().describe()
+        described["docker_version"] = self.version
+        described["sandbox_uid"] = self.identities.description
+        described["cgroup_version"] = self.host.cgroups.version
+        described["network"] = NO_NETWORK
+        return described
+
+
+def _work_root(path: Path | None, instance: str) -> Path:
+    """Staging dirs (input, output, events, secrets) bound into containers; 0711, ours."""
+    root = path or Path(tempfile.gettempdir()) / f"saassy-docker-{os.geteuid()}-{instance}"
+    root.mkdir(mode=0o711, parents=True, exist_ok=True)
+    if root.lstat().st_uid != os.geteuid() or root.is_symlink():
+        raise RuntimeError(f"{root} is not owned by this user; refusing to use it")
+    root.chmod(0o711)
+    return root

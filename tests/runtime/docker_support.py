@@ -1,0 +1,121 @@
+"""The docker runtime under test: a real dockerd and the locally built base image.
+
+Without dockerd these tests skip with one line saying what to install; under CI=true they fail.
+The image is built by the same script `.ci/run` uses (deploy/images/build-base.sh): a static
+busybox, no registry.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import io
+import shutil
+import subprocess
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from docker.errors import ImageNotFound
+
+from saassy.runtime.base import Exit, Limits, SandboxSpec, Usage
+from saassy.runtime.container import ContainerSandbox
+from saassy.runtime.docker import DockerRuntime, DockerUnavailable
+from tests.services import IN_CI
+
+BASE_IMAGE = "saassy/base:test"
+WORKER_IMAGE = "saassy/echo:test"  # docker_catalog.toml's: its result is its input
+WORKER_DOCKERFILE = f"""FROM {BASE_IMAGE}
+CMD ["sh", "-c", "cat \\"$SAASSY_INPUT\\" > \\"$SAASSY_OUTPUT/result.json\\"; echo rendered"]
+"""
+BUILD_SCRIPT = Path(__file__).parents[2] / "deploy" / "images" / "build-base.sh"
+INSTANCE = "pytest"
+
+
+def _unavailable(message: str) -> None:
+    if IN_CI:
+        pytest.fail(f"{message}; CI must run the docker runtime's tests")
+    pytest.skip(message)
+
+
+@functools.cache
+def _base_image_built() -> str | None:
+    """None once the image exists, else why it could not be built."""
+    done = subprocess.run([str(BUILD_SCRIPT), BASE_IMAGE], capture_output=True, check=False)  # noqa: S603
+    return None if done.returncode == 0 else done.stderr.decode(errors="replace").strip()
+
+
+def docker_runtime(work_dir: Path | None = None) -> DockerRuntime:
+    """A runtime on the local dockerd with the base image built, or a skip (a failure in CI)."""
+    if shutil.which("dockerd") is None:
+        _unavailable("no dockerd: apt-get install docker.io and start dockerd")
+    try:
+        runtime = DockerRuntime(instance=INSTANCE, work_dir=work_dir)
+    except DockerUnavailable as exc:
+        _unavailable(str(exc))
+        raise
+    if (why := _base_image_built()) is not None:
+        _unavailable(f"cannot build {BASE_IMAGE}: {why}")
+    return runtime
+
+
+def build_worker_image(runtime: DockerRuntime) -> str:
+    """An image FROM the base one with a CMD of its own: no registry, a second or so."""
+    with contextlib.suppress(ImageNotFound):
+        runtime.host.client.images.get(WORKER_IMAGE)
+        return WORKER_IMAGE
+    runtime.host.client.images.build(
+        fileobj=io.BytesIO(WORKER_DOCKERFILE.encode()), tag=WORKER_IMAGE, rm=True
+    )
+    return WORKER_IMAGE
+
+
+def shell_spec(
+    workspace: Path, script: str, name: str = "docker-test", **options: object
+) -> SandboxSpec:
+    """`sh -c script` in the base image, with the test's workspace as input and output."""
+    workspace.mkdir(parents=True, exist_ok=True)
+    (workspace / "input.json").write_text('{"n": 7}')
+    (workspace / "output").mkdir(exist_ok=True)
+    limits = options.pop("limits", Limits(memory_mb=128, cpus=1, pids=64, disk_mb=32, timeout_s=30))
+    return SandboxSpec(
+        name=name,
+        image=BASE_IMAGE,
+        argv=("sh", "-c", script),
+        input_file=workspace / "input.json",
+        output_dir=workspace / "output",
+        events_file=workspace / "events.jsonl",
+        limits=limits,
+        **options,  # type: ignore[arg-type]
+    )
+
+
+@dataclass
+class Ran:
+    exit: Exit
+    usage: Usage
+    stdout: list[str] = field(default_factory=list)
+    stderr: list[str] = field(default_factory=list)
+
+
+async def run(runtime: DockerRuntime, spec: SandboxSpec) -> Ran:
+    """Start, read all output, wait, measure, clean up."""
+    async with started(runtime, spec) as handle:
+        stdout: list[str] = []
+        stderr: list[str] = []
+        async for line in handle.output():
+            (stdout if line.stream == "stdout" else stderr).append(line.data.decode())
+        exit_ = await handle.wait()
+        return Ran(exit_, await handle.usage(), stdout, stderr)
+
+
+@asynccontextmanager
+async def started(runtime: DockerRuntime, spec: SandboxSpec) -> AsyncIterator[ContainerSandbox]:
+    handle = await runtime.start(spec)
+    assert isinstance(handle, ContainerSandbox)
+    try:
+        yield handle
+    finally:
+        await handle.cleanup()

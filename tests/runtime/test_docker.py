@@ -1,0 +1,297 @@
+"""The docker runtime against a real dockerd: exit and output, kills, limits, closure, usage,
+orphans, secrets. Each container runs the locally built busybox image."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+
+from saassy.runtime.base import EndReason, Limits, SandboxRefused
+from saassy.runtime.container import LABEL_INSTANCE, LABEL_OWNER, LABEL_SANDBOX
+from saassy.runtime.docker import DockerRuntime
+from tests.runtime.docker_support import (
+    BASE_IMAGE,
+    INSTANCE,
+    docker_runtime,
+    run,
+    shell_spec,
+    started,
+)
+
+MIB = 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def runtime() -> Iterator[DockerRuntime]:
+    runtime = docker_runtime()
+    yield runtime
+    runtime.close()
+
+
+def _containers(runtime: DockerRuntime, name: str) -> list[dict[str, object]]:
+    return runtime.host.client.api.containers(
+        all=True, filters={"label": f"{LABEL_SANDBOX}={name}"}
+    )
+
+
+async def test_exit_code_output_and_result(runtime: DockerRuntime, tmp_path: Path) -> None:
+    script = (
+        'cat "$SAASSY_INPUT"; echo; echo to-stderr >&2; '
+        'echo \'{"ok": true}\' > "$SAASSY_OUTPUT/result.json"; '
+        'echo \'{"progress": 0.5}\' >> "$SAASSY_EVENTS"; exit 3'
+    )
+    ran = await run(runtime, shell_spec(tmp_path, script, name="exit-code"))
+    assert ran.exit.reason is EndReason.exited
+    assert ran.exit.exit_code == 3
+    assert ran.stdout == ['{"n": 7}']
+    assert ran.stderr == ["to-stderr"]
+    assert json.loads((tmp_path / "output" / "result.json").read_text()) == {"ok": True}
+    assert (tmp_path / "events.jsonl").read_text() == '{"progress": 0.5}\n'
+    assert _containers(runtime, "exit-code") == []  # removed at clean-up
+
+
+async def test_timeout_kills_the_container(runtime: DockerRuntime, tmp_path: Path) -> None:
+    limits = Limits(memory_mb=64, disk_mb=16, timeout_s=1)
+    spec = shell_spec(
+        tmp_path, "echo started; sleep 300 & sleep 300", name="timeout", limits=limits
+    )
+    ran = await run(runtime, spec)
+    assert ran.exit.reason is EndReason.timed_out
+    assert ran.stdout == ["started"]
+    assert _containers(runtime, "timeout") == []
+
+
+async def test_cancel_kills_the_whole_container(runtime: DockerRuntime, tmp_path: Path) -> None:
+    spec = shell_spec(tmp_path, "echo started; sleep 300 & sleep 300", name="cancel")
+    async with started(runtime, spec) as handle:
+        lines = handle.output()
+        first = await anext(lines)
+        assert first.data == b"started"
+        await handle.kill()
+        exit_ = await handle.wait()
+        state = runtime.host.client.api.inspect_container(handle.container_id)["State"]
+        assert state["Running"] is False  # every process went with it
+    assert exit_.reason is EndReason.killed
+
+
+async def test_memory_limit_ends_in_out_of_memory(runtime: DockerRuntime, tmp_path: Path) -> None:
+    limits = Limits(memory_mb=32, disk_mb=8, timeout_s=30)
+    spec = shell_spec(tmp_path, 'x=a; while true; do x="$x$x"; done', name="oom", limits=limits)
+    ran = await run(runtime, spec)
+    assert ran.exit.reason is EndReason.out_of_memory
+    assert ran.usage.peak_memory_bytes > 16 * MIB
+
+
+async def test_pids_limit_stops_forks(runtime: DockerRuntime, tmp_path: Path) -> None:
+    limits = Limits(memory_mb=64, pids=8, disk_mb=16, timeout_s=30)
+    script = "i=0; while [ $i -lt 20 ]; do sleep 60 & i=$((i+1)); echo $i; done"
+    ran = await run(runtime, shell_spec(tmp_path, script, name="pids", limits=limits))
+    assert ran.exit.reason is EndReason.exited  # the shell gives up at the failed fork
+    assert ran.exit.exit_code != 0
+    assert any("can't fork" in line for line in ran.stderr), ran.stderr
+    assert len(ran.stdout) < 8  # init and the shell count too
+
+
+async def test_read_only_root_and_a_uid_of_its_own(runtime: DockerRuntime, tmp_path: Path) -> None:
+    script = "id -u; id -g; touch /bin/x || echo root-read-only; echo ok > /tmp/x && cat /tmp/x"
+    ran = await run(runtime, shell_spec(tmp_path, script, name="closure"))
+    uid, gid, *rest = ran.stdout
+    assert int(uid) != 0
+    assert int(gid) != 0
+    assert int(uid) >= runtime.identities.first  # from the sandbox range, no host account's
+    assert rest == ["root-read-only", "ok"]
+    assert any("Read-only file system" in line for line in ran.stderr)
+
+
+@pytest.fixture
+def host_server() -> Iterator[tuple[int, list[str]]]:
+    """A TCP server on every host address; records who connected."""
+    server = socket.create_server(("0.0.0.0", 0))  # noqa: S104 - the point: reachable from anywhere
+    server.settimeout(0.2)
+    connected: list[str] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                peer, address = server.accept()
+            except TimeoutError:
+                continue
+            connected.append(address[0])
+            peer.close()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield server.getsockname()[1], connected
+    stop.set()
+    thread.join()
+    server.close()
+
+
+def _host_addresses() -> list[str]:
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        probe.connect(("192.0.2.1", 9))  # no packet is sent: only picks the outgoing address
+        outgoing = probe.getsockname()[0]
+    finally:
+        probe.close()
+    return ["127.0.0.1", "172.17.0.1", outgoing]
+
+
+async def test_no_network(
+    runtime: DockerRuntime, tmp_path: Path, host_server: tuple[int, list[str]]
+) -> None:
+    port, connected = host_server
+    tries = "; ".join(
+        f"echo | nc -w 1 {address} {port} && echo reached {address}"
+        for address in _host_addresses()
+    )
+    script = f"cat /proc/net/dev | tail -n +3 | cut -d: -f1; {tries}; echo tried"
+    ran = await run(runtime, shell_spec(tmp_path, script, name="network"))
+    assert [line.strip() for line in ran.stdout] == ["lo", "tried"]
+    assert connected == []
+
+
+async def test_a_task_type_with_network_is_refused(runtime: DockerRuntime, tmp_path: Path) -> None:
+    spec = shell_spec(tmp_path, "true", name="wants-network", network=True)
+    with pytest.raises(SandboxRefused) as refused:
+        await runtime.start(spec)
+    assert refused.value.code == "network_unavailable"
+    assert runtime.refusal_for(network=True) is not None
+    assert runtime.refusal_for(network=False) is None
+
+
+async def test_usage_is_measured_by_the_kernel(runtime: DockerRuntime, tmp_path: Path) -> None:
+    script = (
+        "i=0; while [ $i -lt 100000 ]; do i=$((i+1)); done; "
+        "x=$(head -c 33554432 /dev/zero | tr '\\0' a); echo ${#x}"
+    )
+    limits = Limits(memory_mb=256, cpus=1, disk_mb=16, timeout_s=60)
+    ran = await run(runtime, shell_spec(tmp_path, script, name="burn", limits=limits))
+    assert ran.stdout == [str(32 * MIB)]
+    assert ran.usage.cpu_seconds > 0.05
+    assert 32 * MIB <= ran.usage.peak_memory_bytes <= 256 * MIB
+    assert ran.usage.wall_seconds > 0
+
+
+def _dead_pid() -> int:
+    child = subprocess.Popen(["/bin/true"])
+    child.wait()
+    return child.pid
+
+
+async def test_orphaned_containers_are_removed_at_start(runtime: DockerRuntime) -> None:
+    labels = {LABEL_SANDBOX: "orphan-1", LABEL_INSTANCE: INSTANCE, LABEL_OWNER: str(_dead_pid())}
+    orphan = runtime.host.client.containers.run(
+        BASE_IMAGE, ["sleep", "300"], detach=True, network_mode="none", labels=labels
+    )
+    mine = {**labels, LABEL_SANDBOX: "alive-1", LABEL_OWNER: str(os.getpid())}
+    alive = runtime.host.client.containers.run(
+        BASE_IMAGE, ["sleep", "300"], detach=True, network_mode="none", labels=mine
+    )
+    try:
+        starting = DockerRuntime(instance=INSTANCE)  # as a restarted platform does
+        freed = await starting.sweep()
+        starting.close()
+        assert freed >= 1
+        assert _containers(runtime, "orphan-1") == []
+        assert len(_containers(runtime, "alive-1")) == 1  # its owner (this process) lives
+    finally:
+        for container in (orphan, alive):
+            with contextlib.suppress(Exception):
+                container.remove(force=True)
+
+
+@pytest.mark.parametrize("as_env", [False, True])
+async def test_secrets_reach_the_environment_only_when_declared(
+    runtime: DockerRuntime, tmp_path: Path, as_env: bool
+) -> None:
+    spec = shell_spec(
+        tmp_path,
+        'cat "$SAASSY_SECRETS/TOKEN"; echo; sleep 300',
+        name=f"secrets-{as_env}",
+        secrets={"TOKEN": SecretStr("tok-123456")},
+        secrets_as_env=as_env,
+    )
+    async with started(runtime, spec) as handle:
+        lines = handle.output()
+        assert (await anext(lines)).data == b"[redacted:TOKEN]"  # the file, redacted in logs
+        config = runtime.host.client.api.inspect_container(handle.container_id)["Config"]
+        await handle.kill()
+    env = "\n".join(config["Env"])
+    assert ("tok-123456" in env) is as_env
+    assert ("TOKEN=" in env) is as_env
+    assert "SAASSY_SECRETS=/saassy/secrets" in env
+    assert not any(
+        "tok-123456" in str(value) for value in config.values() if value != config["Env"]
+    )
+    await asyncio.sleep(0)
+
+
+async def test_output_past_the_cap_is_cut_with_a_marker(
+    runtime: DockerRuntime, tmp_path: Path
+) -> None:
+    script = "i=0; while [ $i -lt 20000 ]; do echo line-$i-xxxxxxxxxxxxxxxx; i=$((i+1)); done"
+    spec = shell_spec(tmp_path, script, name="flood", max_log_bytes=64 * 1024)
+    async with started(runtime, spec) as handle:
+        chunks = [chunk async for chunk in handle.output_chunks()]
+        exit_ = await handle.wait()
+    assert exit_.succeeded
+    kept = sum(len(chunk.data) for chunk in chunks if chunk.stream == "stdout")
+    assert kept <= 64 * 1024
+    notes = b"".join(chunk.data for chunk in chunks if chunk.stream == "system").decode()
+    assert "[saassy] log truncated after 0.0625 MiB" in notes
+    assert "more bytes of output were read but not kept" in notes
+
+
+async def test_the_output_dir_is_capped_at_disk_mb(runtime: DockerRuntime, tmp_path: Path) -> None:
+    limits = Limits(memory_mb=128, disk_mb=4, timeout_s=30)
+    script = 'head -c 8388608 /dev/zero > "$SAASSY_OUTPUT/big" || echo refused'
+    ran = await run(runtime, shell_spec(tmp_path, script, name="disk", limits=limits))
+    assert ran.stdout == ["refused"]  # the write failed inside: the staging tmpfs is full
+    big = tmp_path / "output" / "big"
+    assert not big.exists() or big.stat().st_size <= 4 * MIB
+
+
+async def test_an_image_gone_since_start_up_is_refused_plainly(
+    runtime: DockerRuntime, tmp_path: Path
+) -> None:
+    spec = shell_spec(tmp_path, "true", name="gone").model_copy(update={"image": "saassy/gone:1"})
+    with pytest.raises(SandboxRefused) as refused:
+        await runtime.start(spec)
+    assert refused.value.code == "image_missing"
+    assert "saassy/gone" not in str(refused.value)  # the host's details are the operator's
+    assert _containers(runtime, "gone") == []
+
+
+async def test_a_crashed_platforms_sandbox_is_measured_then_freed(
+    runtime: DockerRuntime, tmp_path: Path
+) -> None:
+    script = "echo burning; while true; do :; done"
+    handle = await runtime.start(shell_spec(tmp_path, script, name="leftover"))
+    lines = handle.output()
+    assert (await anext(lines)).data == b"burning"
+    successor = DockerRuntime(instance=INSTANCE)  # as the platform restarted after a crash
+    try:
+        ended = await successor.end_leftover("leftover")
+        assert ended is not None
+        assert ended.cpu_seconds > 0
+        assert len(_containers(runtime, "leftover")) == 1  # measured, not yet freed
+        again = await successor.recover("leftover")
+        assert again is not None
+        assert again.cpu_seconds == ended.cpu_seconds  # nothing ran in between
+        assert _containers(runtime, "leftover") == []
+        assert runtime.host.cgroups.existing("leftover") is None
+    finally:
+        successor.close()
+        await handle.cleanup()

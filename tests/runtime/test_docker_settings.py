@@ -1,0 +1,107 @@
+"""Choosing the docker runtime: what it can run, what it refuses at load, and at start."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from saassy.app import build_docker_runtime
+from saassy.config import ConfigError, Settings, load_settings
+from saassy.tasks.catalog import IMAGE_ONLY, PROCESS_ONLY
+from tests.runtime.docker_support import BASE_IMAGE, docker_runtime
+
+PLANS = 'default_plan = "small"\n[plans.small]\nname = "Small"\n'
+IMAGE_TYPE = f'[task_types.render]\ntitle = "Render"\nimage = "{BASE_IMAGE}"\n'
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for key in list(os.environ):
+        if key.startswith("SAASSY_"):
+            monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)
+
+
+def _catalog(tmp_path: Path, task_types: str) -> Path:
+    path = tmp_path / "saassy.toml"
+    path.write_text(PLANS + task_types)
+    return path
+
+
+def test_the_docker_runtime_runs_images_and_the_process_runtime_commands(tmp_path: Path) -> None:
+    assert load_settings().runtimes == PROCESS_ONLY
+    docker = load_settings(runtime="docker", config=_catalog(tmp_path, IMAGE_TYPE))
+    assert docker.runtimes == IMAGE_ONLY
+    assert docker.catalog.task_types["render"].image == BASE_IMAGE
+
+
+def test_a_command_type_is_refused_under_docker(tmp_path: Path) -> None:
+    path = _catalog(tmp_path, '[task_types.echo]\ntitle = "Echo"\ncommand = ["echo"]\n')
+    settings = load_settings(runtime="docker", config=path)
+    with pytest.raises(ConfigError, match=r"task_types\.echo\.command: no process runtime"):
+        settings.catalog  # noqa: B018
+
+
+def test_an_image_type_is_refused_under_the_process_runtime(tmp_path: Path) -> None:
+    settings = load_settings(config=_catalog(tmp_path, IMAGE_TYPE))
+    with pytest.raises(ConfigError, match="set SAASSY_RUNTIME=docker"):
+        settings.catalog  # noqa: B018
+
+
+def test_a_type_with_network_is_refused_under_docker(tmp_path: Path) -> None:
+    path = _catalog(tmp_path, IMAGE_TYPE + "network = true\n")
+    settings = load_settings(runtime="docker", config=path)
+    with pytest.raises(ConfigError) as refused:
+        settings.catalog  # noqa: B018
+    assert "task_types.render.network: the docker runtime gives containers no network" in str(
+        refused.value
+    )
+    assert "\n" not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"runtime": "kubernetes"}, "SAASSY_RUNTIME: Input should be 'process' or 'docker'"),
+        ({"docker_url": "unix:///run/docker.sock"}, "SAASSY_RUNTIME is not docker"),
+        ({"runtime": "docker", "docker_url": "/run/docker.sock"}, "not a docker daemon address"),
+        ({"runtime": "docker", "allow_unisolated": True}, "applies to the process runtime only"),
+    ],
+)
+def test_runtime_settings_that_cannot_apply_are_refused(
+    overrides: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_settings(**overrides)
+
+
+def _docker_settings(tmp_path: Path, url: str | None = None, catalog: str = IMAGE_TYPE) -> Settings:
+    options: dict[str, object] = {"runtime": "docker", "data_dir": tmp_path / "data"}
+    if url is not None:
+        options["docker_url"] = url
+    return load_settings(config=_catalog(tmp_path, catalog), **options)
+
+
+def test_no_dockerd_stops_start_up_in_one_line(tmp_path: Path) -> None:
+    settings = _docker_settings(tmp_path, url=f"unix://{tmp_path}/no-docker.sock")
+    with pytest.raises(ConfigError) as refused:
+        build_docker_runtime(settings)
+    message = str(refused.value)
+    assert message.startswith("SAASSY_RUNTIME=docker: no dockerd socket at unix://")
+    assert "install docker.io and start dockerd" in message
+    assert "\n" not in message
+
+
+def test_a_missing_image_stops_start_up_naming_the_type_and_image(tmp_path: Path) -> None:
+    docker_runtime().close()  # skips (fails in CI) without dockerd
+    missing = '[task_types.ghost]\ntitle = "Ghost"\nimage = "saassy/not-built:1"\n'
+    with pytest.raises(ConfigError) as refused:
+        build_docker_runtime(_docker_settings(tmp_path, catalog=IMAGE_TYPE + missing))
+    message = str(refused.value)
+    assert "task type ghost: image 'saassy/not-built:1' is not on this docker host" in message
+    assert "\n" not in message
+    runtime = build_docker_runtime(_docker_settings(tmp_path))
+    assert runtime.name == "docker"
+    runtime.close()
