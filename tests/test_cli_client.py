@@ -106,6 +106,26 @@ def test_client_commands_import_neither_the_app_nor_the_database() -> None:
     assert heavy == []
 
 
+def test_running_a_client_command_loads_no_server_module_and_no_pydantic() -> None:
+    # Typer 0.29 coerces every parameter through pydantic (~100 ms per command): pinned below it.
+    code = (
+        "import json, sys\n"
+        "from saassy.cli import app\n"
+        "try:\n"
+        f"    app(['plans', '-o', 'json', '--api-url', 'http://127.0.0.1:{free_port()}'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(json.dumps(sorted(sys.modules)))"
+    )
+    ran = subprocess.run(  # noqa: S603 - our own interpreter
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True
+    )
+    assert "cannot reach the API" in ran.stderr  # the command ran, up to the network
+    loaded = json.loads(ran.stdout)
+    slow = [m for m in loaded if any(m == h or m.startswith(h + ".") for h in (*HEAVY, "pydantic"))]
+    assert slow == []
+
+
 def test_the_client_copies_agree_with_the_server() -> None:
     from saassy.cli.secrets import SECRET_NAME
     from saassy.cli.task_status import TaskStatus as ClientStatus
