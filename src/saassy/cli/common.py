@@ -1,6 +1,6 @@
 """What every command shares, and nothing heavy: a console, clean errors, JSON out, a spinner.
 
-Client commands start in a tenth of a second because this module (and every client module)
+Client commands start in a quarter of a second because this module (and every client module)
 imports only typer, rich and httpx; server commands import the app inside their functions.
 """
 
