@@ -490,6 +490,14 @@ def refuse_network_in_containers(catalog: Catalog, path: Path) -> None:
                 "network (egress through the platform's proxy exists for the process runtime "
                 "only); run this task type under SAASSY_RUNTIME=process"
             )
+        if task_type.secrets_as_env and task_type.secrets:
+            # A container's environment is stored by dockerd in its config on the host's disk
+            # and shown by `docker inspect`: tenant secrets go in as files only.
+            raise ConfigError(
+                f"{path}: task_types.{name}.secrets_as_env: under the docker runtime a "
+                "container's environment is kept on the host's disk; read the secrets from the "
+                "files in $SAASSY_SECRETS instead"
+            )
 
 
 def refuse_unreachable_destinations(catalog: Catalog, path: Path, allow_private: list[str]) -> None:

@@ -61,6 +61,13 @@ def test_a_type_with_network_is_refused_under_docker(tmp_path: Path) -> None:
     assert "\n" not in str(refused.value)
 
 
+def test_secrets_as_environment_are_refused_under_docker(tmp_path: Path) -> None:
+    path = _catalog(tmp_path, IMAGE_TYPE + 'secrets = ["TOKEN"]\nsecrets_as_env = true\n')
+    settings = load_settings(runtime="docker", config=path)
+    with pytest.raises(ConfigError, match="secrets_as_env: under the docker runtime"):
+        settings.catalog  # noqa: B018
+
+
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [

@@ -181,6 +181,7 @@ class DispatchRepository(RepositoryBase[Task]):
     async def take_over(
         self,
         task_id: uuid.UUID,
+        organization_id: uuid.UUID,
         number: int,
         sent_by: str,
         executor_id: str,
@@ -189,11 +190,17 @@ class DispatchRepository(RepositoryBase[Task]):
     ) -> bool:
         """A worker takes a dispatched attempt the scheduler `sent_by` leased: the lease is
         its own from now on. False when the attempt is no longer that one's to hand over
-        (a duplicate message, or adopted after its lease ran out): run nothing."""
+        (a duplicate message, or adopted after its lease ran out), or when the message names
+        another organization than the task's (it decides where events and artifacts go):
+        run nothing."""
+        of_organization = select(Task.id).where(
+            Task.id == task_id, Task.organization_id == organization_id
+        )
         result = await self.session.execute(
             update(TaskAttempt)
             .where(self._fence(task_id, number, sent_by))
             .where(TaskAttempt.status == AttemptStatus.dispatched)
+            .where(TaskAttempt.task_id.in_(of_organization))
             .values(executor_id=executor_id, lease_expires_at=now + lease, heartbeat_at=now)
             .execution_options(synchronize_session=False)
         )

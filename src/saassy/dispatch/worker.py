@@ -120,6 +120,7 @@ class AttemptWorker:
         async with executor.deps.sessionmaker() as session, session.begin():
             taken = await DispatchRepository(session).take_over(
                 message.task_id,
+                message.organization_id,
                 message.attempt_number,
                 message.sent_by,
                 executor.executor_id,

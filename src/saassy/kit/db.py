@@ -45,6 +45,9 @@ def create_engine(url: str, *, pool_size: int = 20, **kwargs: Any) -> AsyncEngin
             pool_size=pool_size,
             max_overflow=pool_size // 2,
             pool_pre_ping=True,
+            # Parameters are customers' data (addresses, task input, log text): never in an
+            # error message, which may go to a log or to error tracking.
+            hide_parameters=True,
             **kwargs,
         )
 
@@ -55,7 +58,7 @@ def create_engine(url: str, *, pool_size: int = 20, **kwargs: Any) -> AsyncEngin
     kwargs.setdefault("pool_size", 1)
     kwargs.setdefault("max_overflow", 0)
     kwargs.setdefault("pool_timeout", LOCK_WAIT_S)
-    return create_async_engine(async_url, **kwargs)
+    return create_async_engine(async_url, hide_parameters=True, **kwargs)
 
 
 async def yield_sqlite_lock(session: AsyncSession) -> None:

@@ -198,6 +198,8 @@ class ContainerSandbox(SupervisedProcess):
             binds.append(
                 Mount(SECRETS_PATH, str(self.work_dir / "secrets"), type="bind", read_only=True)
             )
+        # dockerd keeps a container's environment on the host's disk: secrets go in as files.
+        assert not (spec.secrets and spec.secrets_as_env), "the catalog refuses secrets_as_env"
         env = sandbox_env(
             spec,
             input_path=INPUT_PATH,
