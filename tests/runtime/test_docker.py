@@ -10,6 +10,7 @@ import os
 import socket
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import pytest
 from pydantic import SecretStr
 
 from saassy.runtime.base import EndReason, Limits, SandboxRefused
-from saassy.runtime.container import LABEL_INSTANCE, LABEL_OWNER, LABEL_SANDBOX
+from saassy.runtime.container import LABEL_DEADLINE, LABEL_INSTANCE, LABEL_OWNER, LABEL_SANDBOX
 from saassy.runtime.docker import DockerRuntime
 from tests.runtime.docker_support import (
     BASE_IMAGE,
@@ -208,6 +209,32 @@ async def test_orphaned_containers_are_removed_at_start(runtime: DockerRuntime) 
         assert len(_containers(runtime, "alive-1")) == 1  # its owner (this process) lives
     finally:
         for container in (orphan, alive):
+            with contextlib.suppress(Exception):
+                container.remove(force=True)
+
+
+async def test_a_container_past_its_deadline_is_killed_whoever_started_it(
+    runtime: DockerRuntime,
+) -> None:
+    # Its owner's pid is alive (this process: a supervisor that hung, or a pid reused after
+    # one died): only the deadline says it must end.
+    labels = {LABEL_INSTANCE: INSTANCE, LABEL_OWNER: str(os.getpid())}
+    overdue = runtime.host.client.containers.run(
+        BASE_IMAGE, ["sleep", "300"], detach=True, network_mode="none",
+        labels={**labels, LABEL_SANDBOX: "overdue-1", LABEL_DEADLINE: str(int(time.time()) - 1)},
+    )  # fmt: skip
+    on_time = runtime.host.client.containers.run(
+        BASE_IMAGE, ["sleep", "300"], detach=True, network_mode="none",
+        labels={**labels, LABEL_SANDBOX: "on-time-1", LABEL_DEADLINE: str(int(time.time()) + 600)},
+    )  # fmt: skip
+    try:
+        await runtime.sweep()
+        overdue.reload()
+        on_time.reload()
+        assert overdue.status == "exited"
+        assert on_time.status == "running"
+    finally:
+        for container in (overdue, on_time):
             with contextlib.suppress(Exception):
                 container.remove(force=True)
 

@@ -108,6 +108,10 @@ class AttemptWorker:
             await asyncio.sleep(self.lease.total_seconds() / 3)
             try:
                 await self.executor.adopt()
+                # A sibling worker of this host that died left sandboxes behind, and one past
+                # its deadline may still run: not only at start, they are freed (or killed).
+                keep = await self.executor.sandboxes_to_recover()
+                await self.runtime.sweep(keep=keep)
             except Exception:
                 log.exception("worker.adoption_failed")
 

@@ -40,6 +40,9 @@ log = structlog.get_logger(__name__)
 
 LABEL_SANDBOX = "saassy.sandbox"
 LABEL_INSTANCE = "saassy.instance"
+LABEL_DEADLINE = "saassy.deadline"  # epoch seconds: past it any sweep kills the container
+# Beyond the task's timeout, for its supervisor to kill and measure it first.
+DEADLINE_GRACE_S = 60
 LABEL_OWNER = "saassy.owner"  # the platform process's pid: a sweep frees a dead owner's
 STABLE_READS = 20
 STABLE_POLL_S = 0.002
@@ -236,6 +239,9 @@ class ContainerSandbox(SupervisedProcess):
                 LABEL_SANDBOX: spec.name,
                 LABEL_INSTANCE: host.instance,
                 LABEL_OWNER: str(os.getpid()),
+                # A supervisor that dies leaves its container running: whoever sweeps next
+                # kills it once this passes, whichever process started it.
+                LABEL_DEADLINE: str(int(time.time() + limits.timeout_s + DEADLINE_GRACE_S)),
             },
         )
         self.container_id = container.id

@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import os
 import tempfile
+import time
 from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ from saassy.runtime.base import (
 )
 from saassy.runtime.cgroups import CgroupLayout, SandboxCgroup, cgroup_name, detect_cgroups
 from saassy.runtime.container import (
+    LABEL_DEADLINE,
     LABEL_INSTANCE,
     LABEL_OWNER,
     LABEL_SANDBOX,
@@ -269,11 +271,18 @@ class DockerRuntime(Runtime):
         kept = {cgroup_name(name) for name in keep}  # staging dirs carry the cgroup's name
         freed = 0
         names: set[str] = set()
+        now = time.time()
         for found in self._containers():
             labels = found.get("Labels") or {}
             assert isinstance(labels, dict)
             owner = str(labels.get(LABEL_OWNER, ""))
+            deadline = str(labels.get(LABEL_DEADLINE, ""))
             if owner.isdigit() and _alive(int(owner)):
+                # A live owner (or a process that took a dead one's pid) ends its own: only
+                # one past its deadline is killed here; its owner, if any, sees it end.
+                if deadline.isdigit() and int(deadline) < now and found.get("State") == "running":
+                    with contextlib.suppress(NotFound, DockerException):
+                        self.host.client.api.kill(found["Id"])
                 continue
             names.add(str(labels.get(LABEL_SANDBOX, "")))
         for leftover in self.work_root.glob("*@*"):
