@@ -384,7 +384,7 @@ class Settings(BaseSettings):
     def _docker_url(cls, value: str) -> str:
         if not value.startswith(DOCKER_URL_SCHEMES):
             schemes = ", ".join(DOCKER_URL_SCHEMES)
-            raise ValueError(f"{value!r} is not a docker daemon address: it starts with {schemes}")
+            raise ValueError(f"not a docker daemon address: it starts with {schemes}")
         return value
 
     @field_validator("secret_key")

@@ -272,13 +272,12 @@ REFUSALS = {
     ),
     "visibility": (
         {"broker_visibility_timeout_s": 100},
-        "SAASSY_BROKER_VISIBILITY_TIMEOUT_S: Redis's visibility timeout is 100 s, not longer "
-        "than the hard time limit of 195 s",
+        "Redis's visibility timeout is 100 s, not longer than the hard time limit of 195 s",
     ),
     "rabbitmq default": (
         {"broker_url": "amqp://guest:hunter2@127.0.0.1:1//", "config": CATALOG},
-        "RabbitMQ's consumer_timeout (rabbitmq.conf; declare it here too) is 1800 s, not longer "
-        "than the hard time limit of 3675 s",
+        "set consumer_timeout = 3676000 (milliseconds) in rabbitmq.conf, then "
+        "SAASSY_BROKER_VISIBILITY_TIMEOUT_S=3676",
     ),
     "unreachable": ({}, "SAASSY_BROKER_URL: the redis broker is unreachable"),
 }

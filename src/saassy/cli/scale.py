@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 
 def _ready_settings(config: object) -> Settings:
-    from saassy.cli.settings import reporting_errors, settings_from
+    from saassy.cli.settings import reporting_errors, require_storage, settings_from
     from saassy.dispatch.broker import check_scale_out
     from saassy.kit.logging import configure_logging
     from saassy.kit.migrate import require_current_schema
@@ -31,6 +31,7 @@ def _ready_settings(config: object) -> Settings:
         settings.vault_keyring  # noqa: B018 - a missing vault key stops it here, in one line
         check_scale_out(settings)
         require_current_schema(settings.resolved_database_url)
+        require_storage(settings)
     configure_logging(json=settings.env.value == "production")
     return settings
 
@@ -41,7 +42,12 @@ def worker(
     ] = 4,
     config: ConfigOption = None,
 ) -> None:
-    """Run attempts the scheduler sends through the broker (a Celery worker)."""
+    """Run attempts the schedulers send through the broker (a Celery worker).
+
+    Needs SAASSY_EXECUTOR=celery, SAASSY_BROKER_URL and PostgreSQL; run it as root for full
+    isolation. SIGTERM lets running attempts end; SIGQUIT kills them for adoption to re-run.
+    See docs/scale-out.md.
+    """
     from saassy.app import build_runtime
     from saassy.cli.settings import reporting_errors
     from saassy.dispatch.worker import run_worker
@@ -53,7 +59,11 @@ def worker(
 
 
 def scheduler(config: ConfigOption = None) -> None:
-    """Claim due tasks for the workers, re-run lost attempts, sweep stored output."""
+    """Claim due tasks for the workers, re-run lost attempts, sweep stored output.
+
+    Needs SAASSY_EXECUTOR=celery, SAASSY_BROKER_URL and PostgreSQL; several may run at once.
+    See docs/scale-out.md.
+    """
     from saassy.dispatch.scheduler import run_scheduler
 
     settings = _ready_settings(config)

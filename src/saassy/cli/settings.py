@@ -43,6 +43,8 @@ def reporting_errors() -> Iterator[None]:
             f"database error: {first_line} (is the database reachable and migrated? "
             "try `saassy db upgrade`)"
         )
+    except ConnectionError as exc:  # asyncpg: the database's address does not answer
+        fail(f"database unreachable: {exc} (check SAASSY_DATABASE_URL)")
     except OSError as exc:
         fail(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
 

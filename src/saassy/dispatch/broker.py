@@ -68,16 +68,22 @@ def check_visibility_timeout(settings: Settings) -> None:
     visible = visibility_timeout_s(settings)
     if visible > limit:
         return
-    where = (
-        "Redis's visibility timeout"
-        if is_redis(settings)
-        else "RabbitMQ's consumer_timeout (rabbitmq.conf; declare it here too)"
-    )
+    longest = max(settings.catalog.task_types.items(), key=lambda item: item[1].max_timeout_s)
+    needed = limit + 1
+    if is_redis(settings):
+        remedy = f"set SAASSY_BROKER_VISIBILITY_TIMEOUT_S={needed} (or unset it)"
+        where = "Redis's visibility timeout"
+    else:
+        remedy = (
+            f"set consumer_timeout = {needed * 1000} (milliseconds) in rabbitmq.conf, then "
+            f"SAASSY_BROKER_VISIBILITY_TIMEOUT_S={needed}"
+        )
+        where = "RabbitMQ's consumer_timeout (declared in SAASSY_BROKER_VISIBILITY_TIMEOUT_S)"
     raise ConfigError(
-        f"SAASSY_BROKER_VISIBILITY_TIMEOUT_S: {where} is {visible} s, not longer than the hard "
-        f"time limit of {limit} s (the longest max_timeout_s of a task type + the "
-        f"{int(settings.task_lease_s)} s lease + {HARD_LIMIT_MARGIN_S} s): raise it above "
-        f"{limit} s or lower max_timeout_s"
+        f"{where} is {visible} s, not longer than the hard time limit of {limit} s (task type "
+        f"{longest[0]!r}'s max_timeout_s {longest[1].max_timeout_s} s + the "
+        f"{int(settings.task_lease_s)} s lease + {HARD_LIMIT_MARGIN_S} s): {remedy}, or lower "
+        f"that task type's max_timeout_s"
     )
 
 

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import warnings
 from datetime import timedelta
 from typing import Any
 
 import structlog
 from celery.concurrency.thread import TaskPool as ThreadPool  # type: ignore[import-untyped]
+from celery.exceptions import SecurityWarning  # type: ignore[import-untyped]
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from saassy.config import Settings, redis_url
@@ -183,6 +185,9 @@ def run_worker(settings: Settings, runtime: Runtime, concurrency: int) -> int:
         def terminate_job(self, pid: int, signal: int | None = None) -> None:
             attempts.abandon_all()  # Celery's cold shutdown ends every running task this way
 
+    # Sandboxes need root (a uid and a cgroup each); the customers' code never runs as it, and
+    # Celery's advice to pass --uid does not apply to `saassy worker`.
+    warnings.filterwarnings("ignore", category=SecurityWarning)
     attempts.start()
     try:
         worker = app.Worker(

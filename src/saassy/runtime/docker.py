@@ -24,6 +24,7 @@ import time
 from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import structlog
 from docker import DockerClient
@@ -52,6 +53,17 @@ from saassy.runtime.container import (
 from saassy.runtime.identity import SandboxIdentities
 
 log = structlog.get_logger(__name__)
+
+
+def shown(url: str) -> str:
+    """dockerd's address fit to print: a user and password in it are left out."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit(parts._replace(netloc=f"***@{netloc}"))
+
 
 DEFAULT_DOCKER_URL = "unix:///var/run/docker.sock"
 INSTALL_HINT = "install docker.io and start dockerd, or point SAASSY_DOCKER_URL at one"
@@ -127,11 +139,13 @@ class DockerRuntime(Runtime):
         if not self.instance.isalnum():
             raise ValueError(f"instance id {self.instance!r}: letters and digits only")
         if url.startswith("unix://") and not Path(url.removeprefix("unix://")).exists():
-            raise DockerUnavailable(f"no dockerd socket at {url} ({INSTALL_HINT})")
+            raise DockerUnavailable(f"no dockerd socket at {shown(url)} ({INSTALL_HINT})")
         try:  # the client asks dockerd for its API version at once
             client = DockerClient(base_url=url, timeout=CONTROL_TIMEOUT_S, max_pool_size=POOL_SIZE)
         except DockerException as exc:
-            raise DockerUnavailable(f"dockerd does not answer at {url} ({INSTALL_HINT})") from exc
+            raise DockerUnavailable(
+                f"dockerd does not answer at {shown(url)} ({INSTALL_HINT})"
+            ) from exc
         try:
             layout, relative, self.version = self._probe(client)
         except BaseException:
@@ -158,7 +172,7 @@ class DockerRuntime(Runtime):
             info = client.info()
         except DockerException as exc:
             raise DockerUnavailable(
-                f"dockerd does not answer at {self.url} ({INSTALL_HINT})"
+                f"dockerd does not answer at {shown(self.url)} ({INSTALL_HINT})"
             ) from exc
         if info.get("CgroupDriver") != "cgroupfs":
             raise DockerUnavailable(
@@ -301,7 +315,7 @@ class DockerRuntime(Runtime):
     def summary(self) -> str:
         disk = "" if self.enforces_disk else "; not enforced: disk (the output dir is not capped)"
         return (
-            f"container: docker {self.version} at {self.url}; each sandbox as "
+            f"container: docker {self.version} at {shown(self.url)}; each sandbox as "
             f"{self.identities.description}, read-only root, no capabilities, network: none; "
             f"cgroup v{self.host.cgroups.version} usage{disk}"
         )
