@@ -116,14 +116,16 @@ async def database_url(migrated_template: str, tmp_path: Path) -> AsyncIterator[
     if on_postgresql():
         yield migrated_template
         engine = create_engine(migrated_template)
-        tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+        # DELETE, children first: on these few rows it takes a fifth of TRUNCATE's time, which
+        # recreates every table's files (0.16 s per test, minutes over a run).
+        emptying = [table.delete() for table in reversed(Base.metadata.sorted_tables)]
         for attempt in range(CLEANUP_ATTEMPTS):
             try:
                 async with engine.begin() as conn:
                     # A connection the test left behind (a server, an engine or a loop in a
                     # thread it started) must not hold a lock that makes the clean-up, and so
                     # the whole run, wait forever; one that reconnects and locks again after
-                    # the terminate makes the TRUNCATE time out, and we terminate again.
+                    # the terminate makes the clean-up time out, and we terminate again.
                     await conn.execute(text("SET LOCAL lock_timeout = '2s'"))
                     await conn.execute(
                         text(
@@ -131,7 +133,8 @@ async def database_url(migrated_template: str, tmp_path: Path) -> AsyncIterator[
                             "WHERE datname = current_database() AND pid <> pg_backend_pid()"
                         )
                     )
-                    await conn.execute(text(f"TRUNCATE {tables} CASCADE"))
+                    for statement in emptying:
+                        await conn.execute(statement)
                 break
             except DBAPIError:
                 if attempt == CLEANUP_ATTEMPTS - 1:
