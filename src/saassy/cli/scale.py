@@ -6,7 +6,6 @@ schema; each refusal is one line.
 
 from __future__ import annotations
 
-import asyncio
 import os
 from typing import TYPE_CHECKING, Annotated
 
@@ -67,4 +66,6 @@ def scheduler(config: ConfigOption = None) -> None:
     from saassy.dispatch.scheduler import run_scheduler
 
     settings = _ready_settings(config)
+    import asyncio  # here: every client command would pay for it at start
+
     asyncio.run(run_scheduler(settings))
