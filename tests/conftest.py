@@ -3,6 +3,7 @@ and clients that sign up like a customer would."""
 
 from __future__ import annotations
 
+import functools
 import gc
 import os
 import secrets
@@ -16,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from fastapi.dependencies import models as fastapi_dependency_models
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
@@ -51,6 +53,17 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     # for minutes after the last test (CI waited ~3.5 min per pass). The report is written by
     # now: let the process end without looking at those objects again.
     gc.freeze()
+
+
+@pytest.fixture(autouse=True)
+def _forget_fastapis_callables() -> Iterator[None]:
+    yield
+    # FastAPI keeps up to 4096 endpoint callables in module-level caches (built for one app per
+    # process); closures over each test's app kept every app alive: gigabytes over a run, and
+    # garbage collections that stalled random tests for seconds.
+    for cached in vars(fastapi_dependency_models).values():
+        if isinstance(cached, functools._lru_cache_wrapper):
+            cached.cache_clear()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
