@@ -1,8 +1,9 @@
-"""The docker runtime under test: a real dockerd and the locally built base image.
+"""The docker runtime under test: a real dockerd and the locally built images.
 
 Without dockerd these tests skip with one line saying what to install; under CI=true they fail.
-The image is built by the same script `.ci/run` uses (deploy/images/build-base.sh): a static
-busybox, no registry.
+The base image is built by the same script `.ci/run` uses (deploy/images/build-base.sh): a static
+busybox, no registry. The Python image (python_image.py) adds this host's Debian Python on top,
+for the suites shared with the process runtime.
 """
 
 from __future__ import annotations
@@ -18,11 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from docker import DockerClient
 from docker.errors import ImageNotFound
 
 from saassy.runtime.base import Exit, Limits, SandboxSpec, Usage
 from saassy.runtime.container import ContainerSandbox
 from saassy.runtime.docker import DockerRuntime, DockerUnavailable
+from tests.runtime.python_image import PythonImageUnavailable, build_python_image
 from tests.services import IN_CI
 
 BASE_IMAGE = "saassy/base:test"
@@ -59,6 +62,20 @@ def docker_runtime(work_dir: Path | None = None) -> DockerRuntime:
     if (why := _base_image_built()) is not None:
         _unavailable(f"cannot build {BASE_IMAGE}: {why}")
     return runtime
+
+
+def python_image(runtime: DockerRuntime) -> str:
+    """saassy/python:test, built once per machine (python_image.py), or a skip (CI: a failure)."""
+    try:
+        return _python_image_built(runtime.host.client)
+    except PythonImageUnavailable as exc:
+        _unavailable(f"cannot build the Python test image: {exc}")
+        raise
+
+
+@functools.cache
+def _python_image_built(client: DockerClient) -> str:
+    return build_python_image(client, BASE_IMAGE)
 
 
 def build_worker_image(runtime: DockerRuntime) -> str:
