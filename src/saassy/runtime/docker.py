@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import tempfile
 import time
 from collections.abc import Collection, Mapping
 from pathlib import Path
@@ -51,6 +50,7 @@ from saassy.runtime.container import (
     remove_staging,
 )
 from saassy.runtime.identity import SandboxIdentities
+from saassy.runtime.workroot import check_instance, leftover_of, owner_alive, private_work_root
 
 log = structlog.get_logger(__name__)
 
@@ -78,16 +78,6 @@ POOL_SIZE = 128  # each running sandbox holds two connections (its output and it
 
 class DockerUnavailable(Exception):
     """The docker runtime cannot run here (no dockerd, a missing image); one line says why."""
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _relative_parent(layout: CgroupLayout) -> str | None:
@@ -135,9 +125,7 @@ class DockerRuntime(Runtime):
         identities: SandboxIdentities | None = None,
     ) -> None:
         self.url = url
-        self.instance = instance or "default"
-        if not self.instance.isalnum():
-            raise ValueError(f"instance id {self.instance!r}: letters and digits only")
+        self.instance = check_instance(instance or "default")
         if url.startswith("unix://") and not Path(url.removeprefix("unix://")).exists():
             raise DockerUnavailable(f"no dockerd socket at {shown(url)} ({INSTALL_HINT})")
         try:  # the client asks dockerd for its API version at once
@@ -152,7 +140,9 @@ class DockerRuntime(Runtime):
             client.close()
             raise
         self.identities = identities or SandboxIdentities()
-        self.work_root = _work_root(work_dir, self.instance)
+        # Staging dirs (input, output, events, secrets) bound into containers.
+        name = f"saassy-docker-{os.geteuid()}-{self.instance}"
+        self.work_root = private_work_root(work_dir, name)
         self.host = DockerHost(
             client=client,
             cgroups=layout,
@@ -291,7 +281,7 @@ class DockerRuntime(Runtime):
             assert isinstance(labels, dict)
             owner = str(labels.get(LABEL_OWNER, ""))
             deadline = str(labels.get(LABEL_DEADLINE, ""))
-            if owner.isdigit() and _alive(int(owner)):
+            if owner.isdigit() and owner_alive(int(owner)):
                 # A live owner (or a process that took a dead one's pid) ends its own: only
                 # one past its deadline is killed here; its owner, if any, sees it end.
                 if deadline.isdigit() and int(deadline) < now and found.get("State") == "running":
@@ -300,9 +290,8 @@ class DockerRuntime(Runtime):
                 continue
             names.add(str(labels.get(LABEL_SANDBOX, "")))
         for leftover in self.work_root.glob("*@*"):
-            name, _, owner = leftover.name.rpartition("@")
-            pid = owner.split("-")[0]
-            if not (pid.isdigit() and _alive(int(pid))):
+            name, pid = leftover_of(leftover)
+            if not owner_alive(pid):
                 names.add(name)
         for name in names - {""}:
             self._kill_and_measure(name)
@@ -327,13 +316,3 @@ class DockerRuntime(Runtime):
         described["cgroup_version"] = self.host.cgroups.version
         described["network"] = NO_NETWORK
         return described
-
-
-def _work_root(path: Path | None, instance: str) -> Path:
-    """Staging dirs (input, output, events, secrets) bound into containers; 0711, ours."""
-    root = path or Path(tempfile.gettempdir()) / f"saassy-docker-{os.geteuid()}-{instance}"
-    root.mkdir(mode=0o711, parents=True, exist_ok=True)
-    if root.lstat().st_uid != os.geteuid() or root.is_symlink():
-        raise RuntimeError(f"{root} is not owned by this user; refusing to use it")
-    root.chmod(0o711)
-    return root

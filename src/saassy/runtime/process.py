@@ -16,7 +16,6 @@ import os
 import platform
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Collection
 from pathlib import Path
 
@@ -40,6 +39,7 @@ from saassy.runtime.rlimits import RlimitsSandbox
 from saassy.runtime.sandbox import NamespaceSandbox, SandboxHost, process_limit_flag
 from saassy.runtime.seccomp import sandbox_filter
 from saassy.runtime.syscalls import Arch, native_arch
+from saassy.runtime.workroot import check_instance, leftover_of, owner_alive, private_work_root
 
 log = structlog.get_logger(__name__)
 
@@ -59,31 +59,6 @@ WITHOUT_CGROUPS = [
     "memory (tree-wide; RLIMIT_AS per process instead)",
     "cpu (no quota; RLIMIT_CPU per process instead)",
 ]
-
-
-def _work_root(path: Path | None, instance: str | None) -> Path:
-    """A private dir for per-sandbox files; 0711 so the sandbox uid can reach its own files.
-    One per installation (`instance`): a start-up sweep frees only its own installation's."""
-    if instance is not None and not (instance.isascii() and instance.isalnum()):
-        raise ValueError(f"instance id {instance!r}: letters and digits only")
-    name = f"saassy-sandboxes-{os.geteuid()}" + (f"-{instance}" if instance else "")
-    root = path or Path(tempfile.gettempdir()) / name
-    root.mkdir(mode=0o711, parents=True, exist_ok=True)
-    info = root.lstat()
-    if info.st_uid != os.geteuid() or root.is_symlink():
-        raise RuntimeError(f"{root} is not owned by this user; refusing to use it")
-    root.chmod(0o711)
-    return root
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _bwrap_failure(command: list[str], arch: Arch, *, disable_userns: bool) -> str | None:
@@ -151,7 +126,11 @@ class ProcessRuntime(Runtime):
         bwrap: str | None = None,
         egress: EgressGateway | None = None,
     ) -> None:
-        self.work_root = _work_root(work_dir, instance)
+        name = f"saassy-sandboxes-{os.geteuid()}"
+        if instance is not None:
+            name += f"-{check_instance(instance)}"
+        # One per installation: a start-up sweep frees only its own installation's.
+        self.work_root = private_work_root(work_dir, name)
         cgroup_parent = cgroup_parent or ("saassy" + (f"-{instance}" if instance else ""))
         self.host: SandboxHost | None = None
         self.bwrap: Bwrap | None = None
@@ -312,9 +291,8 @@ class ProcessRuntime(Runtime):
         kept = {cgroup_name(name) for name in keep}
         freed = 0
         for leftover in self.work_root.glob("*@*"):
-            name, _, owner = leftover.name.rpartition("@")
-            pid = int(owner.split("-")[0]) if owner.split("-")[0].isdigit() else 0
-            if pid > 0 and _alive(pid):
+            name, pid = leftover_of(leftover)
+            if owner_alive(pid):
                 continue
             # A dead process's /etc files and staged bwrap ("." names) have no cgroup.
             cgroup = self._leftover_cgroup(name) if not name.startswith(".") else None
