@@ -1,5 +1,7 @@
 """Real sandboxes, with the system's bwrap and with the bundled one (the system's hidden from
-PATH, as on a machine with only Python): without isolation these tests skip, and fail in CI."""
+PATH, as on a machine with only Python), and for the suites both runtimes must pass (abuse,
+hardening) docker containers of saassy/python:test too: without isolation or dockerd these
+tests skip, and fail in CI."""
 
 from __future__ import annotations
 
@@ -11,8 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from saassy.runtime.base import IsolationLevel
+from saassy.runtime.base import IsolationLevel, Runtime
+from saassy.runtime.docker import DockerRuntime
 from saassy.runtime.process import ProcessRuntime
+from tests.runtime.docker_support import docker_runtime, python_image
 from tests.runtime.support import without_system_bwrap
 from tests.services import IN_CI
 
@@ -48,9 +52,9 @@ if shutil.which("bwrap") or IN_CI:
     BINARIES.insert(0, "system-bwrap")
 
 
-@pytest.fixture(scope="session", params=BINARIES)
-def isolated_runtime(request: pytest.FixtureRequest) -> ProcessRuntime:
-    if request.param == "system-bwrap":
+@functools.cache
+def _process_runtime(binary: str) -> ProcessRuntime:
+    if binary == "system-bwrap":
         if shutil.which("bwrap") is None:
             message = "no bwrap on PATH (apt install bubblewrap)"
             if IN_CI:
@@ -68,9 +72,36 @@ def isolated_runtime(request: pytest.FixtureRequest) -> ProcessRuntime:
     return runtime
 
 
+@pytest.fixture(scope="session", params=BINARIES)
+def isolated_runtime(request: pytest.FixtureRequest) -> ProcessRuntime:
+    return _process_runtime(request.param)
+
+
 @pytest.fixture
 def runtime(isolated_runtime: ProcessRuntime) -> ProcessRuntime:
     return isolated_runtime
+
+
+@pytest.fixture(scope="session")
+def python_docker_runtime() -> Iterator[DockerRuntime]:
+    """The docker runtime with saassy/python:test built: the shared suites' programs run in it."""
+    runtime = docker_runtime()
+    python_image(runtime)
+    yield runtime
+    runtime.close()
+
+
+# The suites both runtimes pass: the process runtime (each bwrap binary) and docker.
+RUNTIMES = [*BINARIES, "docker"]
+
+
+@pytest.fixture(params=RUNTIMES)
+def any_runtime(request: pytest.FixtureRequest) -> Runtime:
+    """Each runtime in turn; a module of the shared suites names it its `runtime`."""
+    if request.param == "docker":
+        runtime: DockerRuntime = request.getfixturevalue("python_docker_runtime")
+        return runtime
+    return _process_runtime(request.param)
 
 
 @pytest.fixture

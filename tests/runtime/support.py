@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import signal
@@ -17,7 +18,11 @@ from pathlib import Path
 import pytest
 
 from saassy.runtime.base import Exit, Limits, Runtime, SandboxHandle, SandboxSpec, Usage
+from saassy.runtime.cgroups import SandboxCgroup
+from saassy.runtime.container import ContainerSandbox
 from saassy.runtime.process import ProcessRuntime
+from saassy.runtime.sandbox import NamespaceSandbox
+from tests.runtime.python_image import PYTHON_IMAGE
 
 PYTHON = "/usr/bin/python3"
 SRC = Path(__file__).parents[2] / "src"
@@ -26,6 +31,7 @@ PLATFORM = """
     from pathlib import Path
     from saassy.runtime.base import Limits, SandboxSpec
     from saassy.runtime.process import ProcessRuntime
+from tests.runtime.python_image import PYTHON_IMAGE
 
     async def main():
         workspace, name, work_dir, instance = Path(sys.argv[1]), *sys.argv[2:5]
@@ -57,11 +63,37 @@ class Run:
     stderr: list[str] = field(default_factory=list)
 
 
-def spec_for(workspace: Path, code: str, **limits: float) -> SandboxSpec:
+def image_for(runtime: Runtime) -> str | None:
+    """What a spec names for this runtime: the docker one runs the Python image."""
+    return PYTHON_IMAGE if runtime.name == "docker" else None
+
+
+def cgroup_of(handle: SandboxHandle) -> SandboxCgroup:
+    """The sandbox's own cgroup: the process runtime's members are in it, a container's in the
+    child dockerd makes below it."""
+    assert isinstance(handle, NamespaceSandbox | ContainerSandbox)
+    assert handle.cgroup is not None
+    return handle.cgroup
+
+
+def members(cgroup: SandboxCgroup) -> list[int]:
+    """Every process in the cgroup or below it."""
+    found: list[int] = []
+    for directory in cgroup.dirs.values():
+        for procs in directory.rglob("cgroup.procs") if directory.exists() else []:
+            with contextlib.suppress(OSError):
+                found += [int(pid) for pid in procs.read_text().split()]
+    return sorted(set(found))
+
+
+def spec_for(
+    workspace: Path, code: str, *, image: str | None = None, **limits: float
+) -> SandboxSpec:
     return SandboxSpec(
         # The pid: test runs of other checkouts on this host share the cgroup parent.
         name=f"test-{workspace.name}-{os.getpid()}",
         argv=(PYTHON, "-c", textwrap.dedent(code)),
+        image=image,
         input_file=workspace / "input.json",
         output_dir=workspace / "output",
         events_file=workspace / "events.jsonl",
@@ -73,7 +105,7 @@ async def run_code(
     runtime: Runtime, workspace: Path, code: str, *, cleanup: bool = True, **limits: float
 ) -> Run:
     """Start, stream output to the end, wait; cleanup unless the test inspects the cgroup."""
-    handle = await runtime.start(spec_for(workspace, code, **limits))
+    handle = await runtime.start(spec_for(workspace, code, image=image_for(runtime), **limits))
     stdout: list[str] = []
     stderr: list[str] = []
     async for line in handle.output():

@@ -11,11 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from saassy.runtime.base import EndReason
+from saassy.runtime.base import EndReason, Runtime
+from saassy.runtime.container import ContainerSandbox
 from saassy.runtime.identity import FIRST_UID, RANGE_SIZE
-from saassy.runtime.process import ProcessRuntime
 from saassy.runtime.sandbox import NamespaceSandbox
-from tests.runtime.support import run_code, spec_for
+from tests.runtime.support import cgroup_of, image_for, members, run_code, spec_for
+
+
+@pytest.fixture
+def runtime(any_runtime: Runtime) -> Runtime:
+    """Both runtimes: the process one (each bwrap binary) and docker."""
+    return any_runtime
 
 
 def is_sandbox_uid(uid: int) -> bool:
@@ -52,33 +58,35 @@ def host_ids(pids: list[int]) -> set[str]:
     return ids
 
 
-async def test_fork_bomb_is_stopped_by_the_pids_limit(
-    runtime: ProcessRuntime, workspace: Path
-) -> None:
+async def test_fork_bomb_is_stopped_by_the_pids_limit(runtime: Runtime, workspace: Path) -> None:
     code = """
-        import os
+        import errno, os
+        told = False
         while True:
             try:
                 os.fork()
-            except OSError:
-                pass
+            except OSError as exc:
+                if not told:  # once per process: its children were forked before
+                    told = True
+                    print("refused", errno.errorcode[exc.errno], flush=True)
     """
     run = await run_code(runtime, workspace, code, cleanup=False, pids=16, timeout_s=2)
     handle = run.handle
-    assert isinstance(handle, NamespaceSandbox)
-    assert handle.cgroup is not None
-    pids_dir = handle.cgroup.dirs.get("pids") or handle.cgroup.dirs[""]
-    events = (pids_dir / "pids.events").read_text().split()
-    assert int(events[events.index("max") + 1]) > 0  # forks were refused at the limit
+    cgroup = cgroup_of(handle)
+    pids_dir = cgroup.dirs.get("pids") or cgroup.dirs[""]
+    if isinstance(handle, NamespaceSandbox):  # a container's own cgroup went with it
+        events = (pids_dir / "pids.events").read_text().split()
+        assert int(events[events.index("max") + 1]) > 0  # forks were refused at the limit
+    assert run.stdout[:1] == ["refused EAGAIN"]
     assert run.exit.reason is EndReason.timed_out
-    assert handle.cgroup.pids() == []
+    assert members(cgroup) == []
     await handle.cleanup()
     assert not pids_dir.exists()
     host = await asyncio.create_subprocess_exec("/bin/true")
     assert await host.wait() == 0  # the host still forks
 
 
-async def test_memory_bomb_ends_out_of_memory(runtime: ProcessRuntime, workspace: Path) -> None:
+async def test_memory_bomb_ends_out_of_memory(runtime: Runtime, workspace: Path) -> None:
     code = """
         hoard = []
         while True:
@@ -91,7 +99,7 @@ async def test_memory_bomb_ends_out_of_memory(runtime: ProcessRuntime, workspace
 
 
 async def test_cpu_burn_ignoring_sigterm_with_setsid_child_dies_whole(
-    runtime: ProcessRuntime, workspace: Path
+    runtime: Runtime, workspace: Path
 ) -> None:
     code = """
         import os, signal
@@ -111,12 +119,10 @@ async def test_cpu_burn_ignoring_sigterm_with_setsid_child_dies_whole(
     run = await run_code(runtime, workspace, code, cleanup=False, cpus=1, timeout_s=timeout)
     elapsed = time.monotonic() - started
     handle = run.handle
-    assert isinstance(handle, NamespaceSandbox)
-    assert handle.cgroup is not None
     assert run.stdout == ["burning"]
     assert run.exit.reason is EndReason.timed_out
     assert elapsed < timeout + 5
-    assert handle.cgroup.pids() == []
+    assert members(cgroup_of(handle)) == []
     assert zombie_children() == []
     # Billed CPU is capped by the quota and the kill: about timeout x cpus, never more.
     assert 0.5 * timeout <= run.usage.cpu_seconds <= timeout * 1.0 * 1.15
@@ -124,7 +130,7 @@ async def test_cpu_burn_ignoring_sigterm_with_setsid_child_dies_whole(
 
 
 async def test_host_loopback_is_unreachable_and_only_lo_exists(
-    runtime: ProcessRuntime, workspace: Path
+    runtime: Runtime, workspace: Path
 ) -> None:
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
@@ -145,7 +151,7 @@ async def test_host_loopback_is_unreachable_and_only_lo_exists(
     assert run.stdout[1] == "interfaces lo"
 
 
-async def test_writes_outside_output_and_tmp_fail(runtime: ProcessRuntime, workspace: Path) -> None:
+async def test_writes_outside_output_and_tmp_fail(runtime: Runtime, workspace: Path) -> None:
     targets = ["/etc/x", "/usr/x", "/x", "/root/x", "/var/x", str(workspace / "x"), "/proc/x"]
     code = f"""
         import os
@@ -168,7 +174,7 @@ async def test_writes_outside_output_and_tmp_fail(runtime: ProcessRuntime, works
 
 
 async def test_platform_environment_is_invisible(
-    runtime: ProcessRuntime, workspace: Path, monkeypatch: pytest.MonkeyPatch
+    runtime: Runtime, workspace: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SAASSY_CANARY_SECRET", "canary-4f1d")
     code = """
@@ -192,7 +198,7 @@ async def test_platform_environment_is_invisible(
     assert is_sandbox_uid(int(run.stdout[3].removeprefix("uid ")))
 
 
-async def test_the_sandbox_holds_no_privileges(runtime: ProcessRuntime, workspace: Path) -> None:
+async def test_the_sandbox_holds_no_privileges(runtime: Runtime, workspace: Path) -> None:
     code = """
         import resource
         wanted = ("Groups", "NoNewPrivs", "CapPrm", "CapEff", "CapBnd", "CapAmb")
@@ -203,19 +209,19 @@ async def test_the_sandbox_holds_no_privileges(runtime: ProcessRuntime, workspac
         print("ready", flush=True)
         import time; time.sleep(30)
     """
-    handle = await runtime.start(spec_for(workspace, code))
+    handle = await runtime.start(spec_for(workspace, code, image=image_for(runtime)))
     lines = []
     async for line in handle.output():
         lines.append(line.data.decode())
         if lines[-1] == "ready":
             break
-    assert isinstance(handle, NamespaceSandbox)
-    assert handle.cgroup is not None
-    members_ids = host_ids(handle.cgroup.pids())
+    members_ids = host_ids(members(cgroup_of(handle)))
     await handle.kill()
     await handle.cleanup()
-    assert lines == [
-        "Groups:",
+    assert isinstance(handle, NamespaceSandbox | ContainerSandbox)
+    # No supplementary group but its own (runc lists a numeric user's own gid there).
+    assert lines[0] in {"Groups:", f"Groups: {handle.identity.gid}"}
+    assert lines[1:] == [
         "CapPrm: 0000000000000000",
         "CapEff: 0000000000000000",
         "CapBnd: 0000000000000000",
@@ -224,6 +230,6 @@ async def test_the_sandbox_holds_no_privileges(runtime: ProcessRuntime, workspac
         "core 0",
         "ready",
     ]
-    # Every member, bwrap included, as the host sees it: the sandbox's own uid and gid.
+    # Every member (bwrap, or docker's init) as the host sees it: the sandbox's own uid and gid.
     assert members_ids == {str(handle.identity.uid)}
     assert is_sandbox_uid(handle.identity.uid)
