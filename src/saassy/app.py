@@ -89,28 +89,40 @@ def build_runtime(settings: Settings) -> Runtime:
     proxy that task types with network reach the outside through."""
     if settings.runtime is RuntimeChoice.docker:
         return build_docker_runtime(settings)
-    raise_descriptor_limit()  # before the proxy sizes its connection budget from it
-    proxy = EgressProxy(
-        SystemResolver(), allow_private=settings.egress_allow_private, hosts=settings.egress_hosts
-    )
     return detect_runtime(
         allow_unisolated=settings.allow_unisolated,
-        egress=RuntimeGateway(proxy),
+        egress=egress_gateway(settings),
         instance=instance_id(settings.data_dir),
     )
 
 
+def egress_gateway(settings: Settings) -> RuntimeGateway:
+    """The egress proxy, as the runtimes hand it each sandbox's socket."""
+    raise_descriptor_limit()  # before the proxy sizes its connection budget from it
+    proxy = EgressProxy(
+        SystemResolver(), allow_private=settings.egress_allow_private, hosts=settings.egress_hosts
+    )
+    return RuntimeGateway(proxy)
+
+
 def build_docker_runtime(settings: Settings) -> Runtime:
-    """The docker runtime, once dockerd answers and holds every task type's image."""
+    """The docker runtime, once dockerd answers and holds every task type's image (with a
+    /bin/sh where the type needs the gate: network, or secrets as variables)."""
     from saassy.runtime.docker import DockerRuntime, DockerUnavailable
 
-    images = {name: t.image for name, t in settings.catalog.task_types.items() if t.image}
+    task_types = settings.catalog.task_types
+    images = {name: t.image for name, t in task_types.items() if t.image}
+    gated = [n for n, t in task_types.items() if t.network or (t.secrets_as_env and t.secrets)]
     try:
-        runtime = DockerRuntime(url=settings.docker_url, instance=instance_id(settings.data_dir))
+        runtime = DockerRuntime(
+            url=settings.docker_url,
+            instance=instance_id(settings.data_dir),
+            egress=egress_gateway(settings),
+        )
     except DockerUnavailable as exc:
         raise ConfigError(f"SAASSY_RUNTIME=docker: {exc}") from None
     try:
-        runtime.require_images(images)
+        runtime.require_images(images, gated=gated)
     except DockerUnavailable as exc:
         runtime.close()
         raise ConfigError(f"SAASSY_RUNTIME=docker: {exc}") from None

@@ -446,8 +446,6 @@ class Settings(BaseSettings):
         catalog = load_catalog(self.config_path, self.runtimes)
         refuse_unreachable_destinations(catalog, self.config_path, self.egress_allow_private)
         refuse_missing_logo(catalog, self.config_path)
-        if self.runtime is RuntimeChoice.docker:
-            refuse_network_in_containers(catalog, self.config_path)
         return catalog
 
     @cached_property
@@ -478,26 +476,6 @@ def refuse_missing_logo(catalog: Catalog, path: Path) -> None:
         raise ConfigError(f"{path}: branding.logo: {logo.name!r} is not one of {kinds}")
     if not logo.is_file():
         raise ConfigError(f"{path}: branding.logo: no file at {logo}")
-
-
-def refuse_network_in_containers(catalog: Catalog, path: Path) -> None:
-    """The docker runtime cannot hold a container to the egress proxy: a task type that needs
-    network stops start-up rather than get no network, or any other."""
-    for name, task_type in catalog.task_types.items():
-        if task_type.network:
-            raise ConfigError(
-                f"{path}: task_types.{name}.network: the docker runtime gives containers no "
-                "network (egress through the platform's proxy exists for the process runtime "
-                "only); run this task type under SAASSY_RUNTIME=process"
-            )
-        if task_type.secrets_as_env and task_type.secrets:
-            # A container's environment is stored by dockerd in its config on the host's disk
-            # and shown by `docker inspect`: tenant secrets go in as files only.
-            raise ConfigError(
-                f"{path}: task_types.{name}.secrets_as_env: under the docker runtime a "
-                "container's environment is kept on the host's disk; read the secrets from the "
-                "files in $SAASSY_SECRETS instead"
-            )
 
 
 def refuse_unreachable_destinations(catalog: Catalog, path: Path, allow_private: list[str]) -> None:

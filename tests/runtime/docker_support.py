@@ -13,6 +13,7 @@ import functools
 import io
 import shutil
 import subprocess
+import tarfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ import pytest
 from docker import DockerClient
 from docker.errors import ImageNotFound
 
-from saassy.runtime.base import Exit, Limits, SandboxSpec, Usage
+from saassy.runtime.base import EgressGateway, Exit, Limits, SandboxSpec, Usage
 from saassy.runtime.container import ContainerSandbox
 from saassy.runtime.docker import DockerRuntime, DockerUnavailable
 from tests.runtime.python_image import PythonImageUnavailable, build_python_image
@@ -50,12 +51,14 @@ def _base_image_built() -> str | None:
     return None if done.returncode == 0 else done.stderr.decode(errors="replace").strip()
 
 
-def docker_runtime(work_dir: Path | None = None) -> DockerRuntime:
+def docker_runtime(
+    work_dir: Path | None = None, egress: EgressGateway | None = None
+) -> DockerRuntime:
     """A runtime on the local dockerd with the base image built, or a skip (a failure in CI)."""
     if shutil.which("dockerd") is None:
         _unavailable("no dockerd: apt-get install docker.io and start dockerd")
     try:
-        runtime = DockerRuntime(instance=INSTANCE, work_dir=work_dir)
+        runtime = DockerRuntime(instance=INSTANCE, work_dir=work_dir, egress=egress)
     except DockerUnavailable as exc:
         _unavailable(str(exc))
         raise
@@ -76,6 +79,26 @@ def python_image(runtime: DockerRuntime) -> str:
 @functools.cache
 def _python_image_built(client: DockerClient) -> str:
     return build_python_image(client, BASE_IMAGE)
+
+
+SHELL_LESS = "saassy/shell-less:test"  # a static busybox as /bin/busybox, and no /bin/sh
+
+
+def shell_less_image(runtime: DockerRuntime) -> str:
+    """An image without /bin/sh whose CMD runs: what a gated task type cannot use."""
+    with contextlib.suppress(ImageNotFound):
+        runtime.host.client.images.get(SHELL_LESS)
+        return SHELL_LESS
+    layer = io.BytesIO()
+    with tarfile.open(fileobj=layer, mode="w") as tar:
+        tar.add(shutil.which("busybox") or "/bin/busybox", arcname="bin/busybox")
+    runtime.host.client.api.import_image_from_data(
+        layer.getvalue(),
+        repository=SHELL_LESS.split(":")[0],
+        tag=SHELL_LESS.split(":")[1],
+        changes=['CMD ["/bin/busybox", "true"]'],
+    )
+    return SHELL_LESS
 
 
 def build_worker_image(runtime: DockerRuntime) -> str:

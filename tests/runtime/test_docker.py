@@ -15,16 +15,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from docker.types import Mount
 from pydantic import SecretStr
 
 from saassy.runtime.base import EndReason, Limits, SandboxRefused
 from saassy.runtime.container import LABEL_DEADLINE, LABEL_INSTANCE, LABEL_OWNER, LABEL_SANDBOX
 from saassy.runtime.docker import DockerRuntime
+from saassy.runtime.gate import GATE_PATH, NO_GO_EXIT, Gate, gate_argv
 from tests.runtime.docker_support import (
     BASE_IMAGE,
     INSTANCE,
+    SHELL_LESS,
     docker_runtime,
     run,
+    shell_less_image,
     shell_spec,
     started,
 )
@@ -163,13 +167,21 @@ async def test_no_network(
     assert connected == []
 
 
-async def test_a_task_type_with_network_is_refused(runtime: DockerRuntime, tmp_path: Path) -> None:
-    spec = shell_spec(tmp_path, "true", name="wants-network", network=True)
+async def test_network_without_an_egress_proxy_is_refused_plainly(
+    runtime: DockerRuntime, tmp_path: Path
+) -> None:
+    # This runtime was made without a proxy (the shared suite runs one: test_egress_sandbox).
+    spec = shell_spec(tmp_path, "echo ran", name="wants-network", network=True)
     with pytest.raises(SandboxRefused) as refused:
         await runtime.start(spec)
     assert refused.value.code == "network_unavailable"
-    assert runtime.refusal_for(network=True) is not None
+    assert "operator" in str(refused.value)
+    assert runtime.refusal_for(network=True) == (
+        "network unavailable: no egress proxy runs in this process"
+    )
     assert runtime.refusal_for(network=False) is None
+    assert runtime.describe()["network"] == "no egress proxy runs in this process"
+    assert _containers(runtime, "wants-network") == []
 
 
 async def test_usage_is_measured_by_the_kernel(runtime: DockerRuntime, tmp_path: Path) -> None:
@@ -239,30 +251,88 @@ async def test_a_container_past_its_deadline_is_killed_whoever_started_it(
                 container.remove(force=True)
 
 
-async def test_secrets_are_files_never_in_the_containers_config(
-    runtime: DockerRuntime, tmp_path: Path
+@pytest.mark.parametrize("as_env", [False, True])
+async def test_secrets_never_enter_the_containers_config(
+    runtime: DockerRuntime, tmp_path: Path, as_env: bool
 ) -> None:
-    as_env = False  # refused with the docker runtime: dockerd keeps the environment on disk
+    value = f"tok-{os.urandom(8).hex()}"
+    # The gate's quoting taken apart, and more than a pipe holds at once (a secret's maximum).
+    other = 'it\'s a "quoted" $HOME `x`\nsecond line\\' + "y" * (64 * 1024 - 40)
     spec = shell_spec(
         tmp_path,
-        'cat "$SAASSY_SECRETS/TOKEN"; echo; sleep 300',
-        name="secrets",
-        secrets={"TOKEN": SecretStr("tok-123456")},
+        'cat "$SAASSY_SECRETS/TOKEN"; echo; echo "env ${TOKEN:-none}"; '
+        'printf %s "${OTHER:-none}" > "$SAASSY_OUTPUT/other"; sleep 300',
+        name=f"secrets-{as_env}",
+        secrets={"TOKEN": SecretStr(value), "OTHER": SecretStr(other)},
         secrets_as_env=as_env,
     )
     async with started(runtime, spec) as handle:
         lines = handle.output()
         assert (await anext(lines)).data == b"[redacted:TOKEN]"  # the file, redacted in logs
-        config = runtime.host.client.api.inspect_container(handle.container_id)["Config"]
+        shown = (await anext(lines)).data
+        inspected = runtime.host.client.api.inspect_container(handle.container_id)
+        stored = (_docker_root(runtime) / "containers" / inspected["Id"]).rglob("*")
+        on_disk = b"".join(path.read_bytes() for path in stored if path.is_file())
         await handle.kill()
-    env = "\n".join(config["Env"])
-    assert ("tok-123456" in env) is as_env
-    assert ("TOKEN=" in env) is as_env
-    assert "SAASSY_SECRETS=/saassy/secrets" in env
-    assert not any(
-        "tok-123456" in str(value) for value in config.values() if value != config["Env"]
+    assert shown == (b"env [redacted:TOKEN]" if as_env else b"env none")
+    assert "SAASSY_SECRETS=/saassy/secrets" in inspected["Config"]["Env"]
+    assert value not in json.dumps(inspected)  # nor in the entrypoint, labels, mounts ...
+    assert b"SAASSY_SECRETS=/saassy/secrets" in on_disk  # dockerd's config was read
+    assert value.encode() not in on_disk  # config.v2.json, hostconfig.json, ...
+    assert (tmp_path / "output" / "other").read_text() == (other if as_env else "none")
+
+
+def _docker_root(runtime: DockerRuntime) -> Path:
+    return Path(runtime.host.client.info()["DockerRootDir"])
+
+
+async def test_the_gate_holds_the_program_until_the_platform_lets_it_go(
+    runtime: DockerRuntime, tmp_path: Path
+) -> None:
+    """A platform that dies before opening the gate (its end of the FIFO closes without the
+    go line) leaves a container that ends without having run the program."""
+    fifo = Gate(tmp_path / "gate")
+    fifo.make(None)
+    container = runtime.host.client.containers.create(
+        BASE_IMAGE,
+        entrypoint=gate_argv(["sh", "-c", "echo ran"]),
+        network_mode="none",
+        read_only=True,
+        mounts=[Mount(GATE_PATH, str(fifo.path), type="bind", read_only=True)],
+        labels={LABEL_INSTANCE: INSTANCE, LABEL_OWNER: str(os.getpid()), LABEL_SANDBOX: "held"},
     )
-    await asyncio.sleep(0)
+    try:
+        container.start()
+        await asyncio.sleep(0.5)
+        container.reload()
+        assert container.status == "running"  # held: nothing has run
+        assert container.logs() == b""
+        fifo.close()  # as a platform that died would
+        assert container.wait(timeout=10)["StatusCode"] == NO_GO_EXIT
+        assert container.logs() == b""
+    finally:
+        fifo.close()
+        container.remove(force=True)
+
+
+async def test_an_image_without_a_shell_is_refused_at_first_gated_use(
+    runtime: DockerRuntime, tmp_path: Path
+) -> None:
+    spec = shell_spec(
+        tmp_path,
+        "true",
+        name="shell-less",
+        secrets={"TOKEN": SecretStr("tok-1")},
+        secrets_as_env=True,
+    ).model_copy(update={"image": shell_less_image(runtime), "argv": ()})
+    with pytest.raises(SandboxRefused) as refused:
+        await runtime.start(spec)
+    assert refused.value.code == "image_unfit"
+    assert SHELL_LESS not in str(refused.value)  # the host's details are the operator's
+    assert _containers(runtime, "shell-less") == []
+    ungated = spec.model_copy(update={"secrets_as_env": False})
+    async with started(runtime, ungated) as handle:  # its own CMD needs no shell
+        assert (await handle.wait()).succeeded
 
 
 async def test_output_past_the_cap_is_cut_with_a_marker(

@@ -6,6 +6,10 @@ that prints gigabytes fills no log file). The supervision shared with the proces
 (`SupervisedProcess`: timeout, kill, caps, redaction) runs on top. Usage is read from a cgroup
 of the sandbox's own that the container's cgroup lives under: dockerd removes the container's
 cgroup as it exits, its parent keeps the totals until `cleanup()`.
+
+A task type with network or with secrets as environment variables runs behind the gate
+(gate.py): the program starts only once the platform has opened the egress proxy's socket in
+the container's network namespace and handed the secrets over through a pipe.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import shutil
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import structlog
@@ -28,11 +32,13 @@ from docker.types import LogConfig, Mount
 
 from saassy.runtime import mounts
 from saassy.runtime.artifacts import take_output
-from saassy.runtime.base import SandboxSpec, Usage
+from saassy.runtime.base import EgressGateway, EgressLink, SandboxSpec, Usage
 from saassy.runtime.bwrap import EVENTS_PATH, INPUT_PATH, OUTPUT_PATH, SANDBOX_TMP, SECRETS_PATH
 from saassy.runtime.cgroups import CgroupLayout, SandboxCgroup
-from saassy.runtime.environment import sandbox_env
+from saassy.runtime.environment import sandbox_env, secret_variables
+from saassy.runtime.gate import GATE_PATH, Gate, gate_argv
 from saassy.runtime.identity import Identity
+from saassy.runtime.netns import listen_in_netns
 from saassy.runtime.sandbox import work_dir_name
 from saassy.runtime.supervise import SupervisedProcess
 
@@ -59,6 +65,7 @@ class DockerHost:
     instance: str
     work_root: Path
     can_mount: bool
+    egress: EgressGateway | None = None  # None: no container gets network
 
 
 class ContainerProcess:
@@ -123,15 +130,29 @@ def _close_stream(frames: object) -> None:
 
 
 class ContainerSandbox(SupervisedProcess):
-    """One container of the task type's image, closed by default, in a cgroup of its own."""
+    """One container of the task type's image, closed by default, in a cgroup of its own.
 
-    def __init__(self, spec: SandboxSpec, host: DockerHost, identity: Identity) -> None:
+    `gated`: the program (the image's ENTRYPOINT and CMD, or the spec's argv after the image's
+    ENTRYPOINT) runs behind the gate, which the platform opens once the container is ready.
+    """
+
+    def __init__(
+        self,
+        spec: SandboxSpec,
+        host: DockerHost,
+        identity: Identity,
+        *,
+        gated: tuple[str, ...] | None = None,
+    ) -> None:
         super().__init__(spec)
         self.host = host
         self.identity = identity
         self.work_dir = host.work_root / work_dir_name(spec.name)
         self.cgroup: SandboxCgroup | None = None
         self.container_id: str | None = None
+        self._gated = gated
+        self._gate = Gate(self.work_dir / "gate") if gated is not None else None
+        self._egress: EgressLink | None = None
         self._mounted = False
         self._work_dir_removed = False
 
@@ -143,10 +164,38 @@ class ContainerSandbox(SupervisedProcess):
             process.follow(frames)
             await asyncio.to_thread(self._start)
             process.started()
+            await self._open_gate()
         except BaseException:
             await self._release()
             raise
         self._supervise(process)
+
+    async def _open_gate(self) -> None:
+        """The container runs, held by its gate: open the proxy's socket inside, then let go."""
+        if self._gate is None:
+            return
+        if self.spec.network:
+            assert self.host.egress is not None, "the runtime refuses network without a proxy"
+            pid = await asyncio.to_thread(self._pid)
+            listener = listen_in_netns(pid)
+            try:
+                self._egress = await self.host.egress.attach(
+                    self.spec.name, self.spec.network_allow, listener, self._notice
+                )
+            except BaseException:
+                listener.close()
+                raise
+        await self._gate.open(secret_variables(self.spec))
+
+    def _pid(self) -> int:
+        """The container's first process (docker's init) as the host sees it."""
+        pid = int(self.host.client.api.inspect_container(self._id)["State"].get("Pid") or 0)
+        if pid <= 0:  # it ended already: the gate's shell did not start
+            raise RuntimeError(f"container of sandbox {self.spec.name} is not running")
+        return pid
+
+    def _notice(self, text: str) -> None:
+        self._pump.note("system", f"[saassy] {text}")
 
     def _prepare(self) -> None:
         """The staging dir (a tmpfs of `disk_mb` when we may mount) and the sandbox's cgroup."""
@@ -180,6 +229,8 @@ class ContainerSandbox(SupervisedProcess):
         if os.geteuid() == 0:
             for path in owned:
                 os.chown(path, self.identity.uid, self.identity.gid)
+        if self._gate is not None:
+            self._gate.make(self.identity if os.geteuid() == 0 else None)
         self.cgroup = self.host.cgroups.create(spec.name, spec.limits)
 
     def _create(self) -> str:
@@ -201,22 +252,28 @@ class ContainerSandbox(SupervisedProcess):
             binds.append(
                 Mount(SECRETS_PATH, str(self.work_dir / "secrets"), type="bind", read_only=True)
             )
-        # dockerd keeps a container's environment on the host's disk: secrets go in as files.
-        assert not (spec.secrets and spec.secrets_as_env), "the catalog refuses secrets_as_env"
+        if self._gate is not None:
+            binds.append(Mount(GATE_PATH, str(self._gate.path), type="bind", read_only=True))
+        # dockerd keeps a container's environment on the host's disk: secrets asked for as
+        # variables go through the gate's pipe instead.
         env = sandbox_env(
             spec,
             input_path=INPUT_PATH,
             output_path=OUTPUT_PATH,
             events_path=EVENTS_PATH,
             secrets_path=SECRETS_PATH,
+            with_secrets=False,
         )
         if "PATH" not in spec.env:
             del env["PATH"]  # the image's own PATH: it knows where its programs are
         memory = f"{limits.memory_mb}m"
         assert spec.image is not None, "the runtime refuses a spec without an image"
+        gated = self._gated
         container: Container = host.client.containers.create(
             spec.image,
-            list(spec.argv) or None,
+            (list(spec.argv) or None) if gated is None else None,
+            # An entrypoint given here drops the image's CMD too: `gated` holds both.
+            entrypoint=gate_argv(gated) if gated is not None else None,
             name=None,
             hostname="sandbox",
             user=f"{self.identity.uid}:{self.identity.gid}",
@@ -286,7 +343,12 @@ class ContainerSandbox(SupervisedProcess):
         return Usage(self.cgroup.cpu_seconds(), peak, self.wall_seconds)
 
     async def _finish(self) -> bool:
-        return await asyncio.to_thread(self._collect)
+        oom = await asyncio.to_thread(self._collect)
+        if self._egress is not None:
+            link, self._egress = self._egress, None
+            assert self._usage is not None
+            self._usage = replace(self._usage, egress=await link.close())
+        return oom
 
     def _collect(self) -> bool:
         """After exit, in one thread hop: whether memory ran out, usage, the output copied."""
@@ -318,6 +380,10 @@ class ContainerSandbox(SupervisedProcess):
         return usage
 
     async def _release(self) -> None:
+        if self._egress is not None:
+            link, self._egress = self._egress, None
+            with contextlib.suppress(Exception):
+                await link.close()
         await asyncio.to_thread(self._remove)
 
     def _remove(self) -> None:
@@ -327,6 +393,8 @@ class ContainerSandbox(SupervisedProcess):
                 self.host.client.api.remove_container(self.container_id, force=True)
         if self.cgroup is not None:
             remove_cgroups(self.host, self.cgroup_dir, self.cgroup)
+        if self._gate is not None:
+            self._gate.close()
         self._remove_work_dir()
 
     def _remove_work_dir(self) -> None:

@@ -8,10 +8,14 @@ CPU-seconds and peak memory are read from the kernel after the exit (container.p
 carry labels naming the sandbox, the installation and the platform process that started them,
 so a sweep at start finds and removes what a dead process left behind.
 
-Network is refused: the egress proxy's socket is opened inside a sandbox's network namespace
-before its program runs, and a container's namespace exists only once its program has started.
-A task type with `network = true` is refused at load under this runtime rather than given any
-other way out.
+A task type with network, or with its secrets as environment variables, runs behind a gate
+(gate.py): its container's process is the image's `/bin/sh` blocked on a pipe until the
+platform has opened the egress proxy's socket in the container's network namespace (still
+docker's `none`: only `lo`) and written the secrets through the pipe, never into the
+container's config. Such images must have a `/bin/sh` that runs the gate: checked once per
+image, at start-up for the catalog's and at first use for any other. Where the platform cannot
+enter a container's namespace (not root) or runs no proxy, network is refused as under the
+process runtime.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import contextlib
 import os
 import time
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -31,6 +36,7 @@ from docker.errors import DockerException, ImageNotFound, NotFound
 
 from saassy.runtime import mounts
 from saassy.runtime.base import (
+    EgressGateway,
     IsolationLevel,
     Runtime,
     SandboxHandle,
@@ -49,7 +55,9 @@ from saassy.runtime.container import (
     remove_cgroups,
     remove_staging,
 )
+from saassy.runtime.gate import PROBE_TIMEOUT_S, shell_probe
 from saassy.runtime.identity import SandboxIdentities
+from saassy.runtime.netns import NETWORK_REFUSED, network_unavailable
 from saassy.runtime.workroot import check_instance, leftover_of, owner_alive, private_work_root
 
 log = structlog.get_logger(__name__)
@@ -67,13 +75,22 @@ def shown(url: str) -> str:
 
 DEFAULT_DOCKER_URL = "unix:///var/run/docker.sock"
 INSTALL_HINT = "install docker.io and start dockerd, or point SAASSY_DOCKER_URL at one"
-NO_NETWORK = (
-    "the docker runtime gives containers no network: egress through the platform's proxy "
-    "exists for the process runtime only"
-)
 IMAGE_GONE = "this task type's image is not on this server; its operator can see why"
+IMAGE_UNFIT = "this task type's image cannot run here as configured; its operator can see why"
+NEEDS_SHELL = (
+    "a task type with network or secrets_as_env needs a /bin/sh in its image: the platform "
+    "holds the program behind it until the egress proxy listens and the secrets are passed"
+)
 CONTROL_TIMEOUT_S = 60
 POOL_SIZE = 128  # each running sandbox holds two connections (its output and its exit)
+
+
+@dataclass(frozen=True)
+class ImageProgram:
+    """What an image runs when the task type names no command of its own."""
+
+    entrypoint: tuple[str, ...]
+    cmd: tuple[str, ...]
 
 
 class DockerUnavailable(Exception):
@@ -123,6 +140,7 @@ class DockerRuntime(Runtime):
         instance: str | None = None,
         work_dir: Path | None = None,
         identities: SandboxIdentities | None = None,
+        egress: EgressGateway | None = None,
     ) -> None:
         self.url = url
         self.instance = check_instance(instance or "default")
@@ -150,7 +168,10 @@ class DockerRuntime(Runtime):
             instance=self.instance,
             work_root=self.work_root,
             can_mount=mounts.can_mount_tmpfs(self.work_root),
+            egress=egress if network_unavailable(egress) is None else None,
         )
+        self.network_unavailable = network_unavailable(egress)
+        self._images: dict[str, ImageProgram | str] = {}  # of gated task types; or why not
         self.enforces_disk = self.host.can_mount
         log.info("runtime.ready", summary=self.summary())
 
@@ -184,8 +205,9 @@ class DockerRuntime(Runtime):
         """Close the connections to dockerd (running sandboxes are the caller's to end)."""
         self.host.client.close()
 
-    def require_images(self, images: Mapping[str, str]) -> None:
-        """Each task type's image must be on this docker host: no registry is pulled from."""
+    def require_images(self, images: Mapping[str, str], gated: Collection[str] = ()) -> None:
+        """Each task type's image must be on this docker host (no registry is pulled from), and
+        those of the `gated` task types must run the gate."""
         for task_type, image in sorted(images.items()):
             try:
                 self.host.client.images.get(image)
@@ -198,14 +220,54 @@ class DockerRuntime(Runtime):
                 raise DockerUnavailable(
                     f"task type {task_type}: image {image!r} cannot be inspected: {exc}"
                 ) from None
+            if task_type in gated and isinstance(why := self._gated_program(image, ()), str):
+                raise DockerUnavailable(f"task type {task_type}: image {image!r}: {why}")
+
+    def _gated_program(self, image: str, argv: tuple[str, ...]) -> tuple[str, ...] | str:
+        """What runs behind the gate: the image's ENTRYPOINT, then `argv` or else its CMD; or
+        why this image cannot run it (probed once per image)."""
+        if image not in self._images:
+            config = self.host.client.images.get(image).attrs.get("Config") or {}
+            why = shell_probe(self.host.client, image, self._probe_labels())
+            self._images[image] = (
+                f"{why}; {NEEDS_SHELL}"
+                if why is not None
+                else ImageProgram(
+                    tuple(config.get("Entrypoint") or ()), tuple(config.get("Cmd") or ())
+                )
+            )
+        found = self._images[image]
+        if isinstance(found, str):
+            return found
+        program = (*found.entrypoint, *(argv or found.cmd))
+        return program or "it has no ENTRYPOINT or CMD and the task type names no command"
+
+    def _probe_labels(self) -> dict[str, str]:
+        return {
+            LABEL_INSTANCE: self.instance,
+            LABEL_OWNER: str(os.getpid()),
+            LABEL_SANDBOX: f"shell-probe-{os.getpid()}-{time.monotonic_ns()}",
+            LABEL_DEADLINE: str(int(time.time()) + PROBE_TIMEOUT_S),
+        }
 
     async def start(self, spec: SandboxSpec) -> SandboxHandle:
-        if spec.network:
-            raise SandboxRefused("network_unavailable", NO_NETWORK)
+        if spec.network and self.network_unavailable is not None:
+            raise SandboxRefused("network_unavailable", NETWORK_REFUSED)
         if spec.image is None:
             raise SandboxRefused("no_image", "the docker runtime runs images: this type has none")
+        gated = None
+        if spec.network or (spec.secrets_as_env and spec.secrets):
+            try:
+                found = await asyncio.to_thread(self._gated_program, spec.image, spec.argv)
+            except ImageNotFound:
+                log.error("runtime.image_missing", sandbox=spec.name, image=spec.image)
+                raise SandboxRefused("image_missing", IMAGE_GONE) from None
+            if isinstance(found, str):
+                log.error("runtime.image_unfit", sandbox=spec.name, image=spec.image, why=found)
+                raise SandboxRefused("image_unfit", IMAGE_UNFIT)
+            gated = found
         identity = self.identities.take()
-        handle = ContainerSandbox(spec, self.host, identity)
+        handle = ContainerSandbox(spec, self.host, identity, gated=gated)
         try:
             await handle.launch()
         except ImageNotFound:  # removed since start-up checked it: the operator's to fix
@@ -219,7 +281,9 @@ class DockerRuntime(Runtime):
         return handle
 
     def refusal_for(self, *, network: bool) -> str | None:
-        return f"network unavailable: {NO_NETWORK}" if network else None
+        if network and self.network_unavailable is not None:
+            return f"network unavailable: {self.network_unavailable}"
+        return None
 
     def _containers(self, name: str | None = None) -> list[dict[str, Any]]:
         labels = [f"{LABEL_INSTANCE}={self.instance}"]
@@ -305,7 +369,8 @@ class DockerRuntime(Runtime):
         disk = "" if self.enforces_disk else "; not enforced: disk (the output dir is not capped)"
         return (
             f"container: docker {self.version} at {shown(self.url)}; each sandbox as "
-            f"{self.identities.description}, read-only root, no capabilities, network: none; "
+            f"{self.identities.description}, read-only root, no capabilities, network: "
+            f"{'egress proxy' if self.network_unavailable is None else 'none'}; "
             f"cgroup v{self.host.cgroups.version} usage{disk}"
         )
 
@@ -314,5 +379,5 @@ class DockerRuntime(Runtime):
         described["docker_version"] = self.version
         described["sandbox_uid"] = self.identities.description
         described["cgroup_version"] = self.host.cgroups.version
-        described["network"] = NO_NETWORK
+        described["network"] = self.network_unavailable or "egress proxy"
         return described

@@ -25,15 +25,17 @@ def sandbox_env(
     secrets_path: str,
     home: str = SANDBOX_HOME,
     proxy_url: str = PROXY_URL,
+    with_secrets: bool = True,
 ) -> dict[str, str]:
-    """Defaults, the proxy, the task type's env, secrets if asked; the SAASSY_* contract last."""
+    """Defaults, the proxy, the task type's env, secrets if asked (and `with_secrets`: the docker
+    runtime hands them over through its gate instead); the SAASSY_* contract last."""
     env = {**BASE_ENV, "HOME": home, "TMPDIR": home}
     if spec.network:
         env.update(dict.fromkeys(PROXY_VARIABLES, proxy_url))
         env["NO_PROXY"] = env["no_proxy"] = ""
     env.update(spec.env)
-    if spec.secrets_as_env:
-        env.update({name: secret.get_secret_value() for name, secret in spec.secrets.items()})
+    if with_secrets:
+        env.update(secret_variables(spec))
     env.update(
         {
             "SAASSY_INPUT": input_path,
@@ -45,3 +47,10 @@ def sandbox_env(
     if spec.secrets:
         env["SAASSY_SECRETS"] = secrets_path
     return env
+
+
+def secret_variables(spec: SandboxSpec) -> dict[str, str]:
+    """The secrets as environment variables, when the task type asks for them so."""
+    if not spec.secrets_as_env:
+        return {}
+    return {name: secret.get_secret_value() for name, secret in spec.secrets.items()}

@@ -19,6 +19,11 @@ IP_FREEBIND = 15  # bind before bwrap has brought the sandbox's `lo` up
 PROXY_PORT = 3128
 BACKLOG = 128
 
+# What a customer's task is told: why exactly is for the operator (banner, /ready, logs).
+NETWORK_REFUSED = (
+    "this task type needs network, which this server cannot give; its operator can see why"
+)
+
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
 
 
@@ -82,3 +87,16 @@ def can_enter_netns() -> bool:
     except (OSError, ValueError):
         pass
     return False
+
+
+def network_unavailable(egress: object | None) -> str | None:
+    """Why no sandbox gets network here, for the operator; None: the egress proxy runs and
+    the platform can open its socket inside sandboxes."""
+    if egress is None:
+        return "no egress proxy runs in this process"
+    if not can_enter_netns():
+        return (
+            "the egress proxy needs the platform to run as root: it opens its socket inside "
+            "each sandbox's network namespace"
+        )
+    return None

