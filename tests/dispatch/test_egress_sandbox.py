@@ -1,10 +1,10 @@
-"""A task's network is the egress proxy and nothing else: real sandboxes, a real proxy, a
-loopback origin the proxy knows as `allowed.test` (pinned, as an operator would) and a resolver
-that maps `rebind.test` to loopback (as hostile DNS would)."""
+"""A task's network is the egress proxy and nothing else: real sandboxes of each runtime (the
+process runtime's bwrap, docker containers behind the gate), a real proxy, a loopback origin
+the proxy knows as `allowed.test` (pinned, as an operator would) and a resolver that maps
+`rebind.test` to loopback (as hostile DNS would)."""
 
 from __future__ import annotations
 
-import json
 import textwrap
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -19,13 +19,13 @@ from saassy.context import AppContext
 from saassy.egress import EgressProxy
 from saassy.egress.gateway import RuntimeGateway
 from saassy.models import TaskStatus
-from saassy.runtime.process import ProcessRuntime
+from saassy.runtime.base import Runtime
 from tests.conftest import SignUp
 from tests.dispatch.conftest import EngineFactory
+from tests.dispatch.runtimes import RUNTIMES, runtime_of, write_catalog
 from tests.dispatch.support import task_row, usage_of, wait_for_status
 from tests.egress.support import MappedResolver, Origin
-from tests.runtime.conftest import require_isolation
-from tests.runtime.support import own_work_root
+from tests.runtime.support import PYTHON
 
 DOWNLOAD, UPLOAD, TUNNELLED = 1_000_000, 500_000, 1000
 REFUSED_PINNED = (
@@ -33,7 +33,7 @@ REFUSED_PINNED = (
 )
 PROGRAM = """
 import http.client, json, os, socket, urllib.error, urllib.request
-PORT = {port}
+PORT = json.load(open(os.environ["SAASSY_INPUT"]))["port"]
 seen = {{}}
 def fetch(name, url, data=None):
     try:
@@ -74,10 +74,9 @@ json.dump(seen, open(os.environ["SAASSY_OUTPUT"] + "/result.json", "w"))
 """
 
 
-def program(port: int) -> str:
-    return textwrap.dedent(PROGRAM).format(
-        port=port, download=DOWNLOAD, upload=UPLOAD, tunnelled=TUNNELLED
-    )
+PROGRAM_TEXT = textwrap.dedent(PROGRAM).format(
+    download=DOWNLOAD, upload=UPLOAD, tunnelled=TUNNELLED
+)
 
 
 @pytest.fixture
@@ -87,21 +86,35 @@ async def origin() -> AsyncIterator[Origin]:
     await server.stop()
 
 
-@pytest.fixture
-def settings(settings_factory: Callable[..., Settings], origin: Origin, tmp_path: Path) -> Settings:
-    catalog = tmp_path / "catalog.toml"
-    resources = "{ memory_mb = 128, cpus = 0.5, pids = 32, disk_mb = 16 }"
-    types = {"listed": f'["allowed.test:{origin.port}", "rebind.test:{origin.port}"]', "open": "[]"}
-    catalog.write_text(
-        'default_plan = "small"\n[plans.small]\nname = "Small"\nmax_concurrent_tasks = 2\n'
-        + "".join(
-            f'[task_types.{name}]\ntitle = "{name}"\ncommand = ["/usr/bin/python3", "-c", '
-            f"{json.dumps(program(origin.port))}]\n"
-            f"network = true\nnetwork_allow = {allow}\nresources = {resources}\n"
-            for name, allow in types.items()
-        )
+@pytest.fixture(params=RUNTIMES)
+async def runtime(request: pytest.FixtureRequest) -> AsyncIterator[Runtime]:
+    proxy = EgressProxy(
+        MappedResolver({"rebind.test": ["127.0.0.1"]}), hosts={"allowed.test": "127.0.0.1"}
     )
-    return settings_factory(config=catalog)
+    async with runtime_of(request.param, egress=RuntimeGateway(proxy)) as runtime:
+        assert runtime.refusal_for(network=True) is None, runtime.summary()
+        yield runtime
+
+
+@pytest.fixture
+def settings(
+    settings_factory: Callable[..., Settings], origin: Origin, tmp_path: Path, runtime: Runtime
+) -> Settings:
+    resources = {"memory_mb": 128, "cpus": 0.5, "pids": 32, "disk_mb": 16}
+    allowed = {"listed": [f"allowed.test:{origin.port}", f"rebind.test:{origin.port}"], "open": []}
+    types = {
+        name: {
+            "title": name,
+            "command": [PYTHON, "-c", PROGRAM_TEXT],
+            "network": True,
+            "network_allow": allow,
+            "resources": resources,
+        }
+        for name, allow in allowed.items()
+    }
+    plans = 'default_plan = "small"\n[plans.small]\nname = "Small"\nmax_concurrent_tasks = 2\n'
+    catalog = write_catalog(tmp_path / "catalog.toml", types, runtime, plans=plans)
+    return settings_factory(config=catalog, runtime=runtime.name)
 
 
 def refused(reason: str) -> list[Any]:
@@ -115,20 +128,16 @@ async def test_a_sandbox_reaches_only_what_its_type_allows_and_every_byte_is_met
     signup: SignUp,
     engine_factory: EngineFactory,
     origin: Origin,
-    tmp_path: Path,
+    runtime: Runtime,
     task_type: str,
 ) -> None:
-    proxy = EgressProxy(
-        MappedResolver({"rebind.test": ["127.0.0.1"]}), hosts={"allowed.test": "127.0.0.1"}
-    )
-    runtime = ProcessRuntime(work_dir=own_work_root(tmp_path), egress=RuntimeGateway(proxy))
-    require_isolation(runtime)
-    assert runtime.network_unavailable is None, runtime.summary()
     engine = engine_factory(runtime)
     await engine.start()
     account = await signup()
     submitted = await client.post(
-        "/api/v1/tasks", headers=account.headers, json={"type": task_type, "input": {}}
+        "/api/v1/tasks",
+        headers=account.headers,
+        json={"type": task_type, "input": {"port": origin.port}},
     )
     assert submitted.status_code == 202, submitted.text
     task_id = uuid.UUID(submitted.json()["id"])

@@ -1,30 +1,64 @@
 """A tenant's secrets reach exactly the tasks that may have them, and never come back out.
 
-Real sandboxes: the value is a read-only file inside the task that declares it, for its own
-organization only; logs, result, error, the database and the server's log never hold it.
+Real sandboxes of each runtime: the value is a read-only file inside the task that declares it
+(and a variable where the type asks for one), for its own organization only; logs, result,
+error, the database and the server's log never hold it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import tomllib
 import uuid
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
 
+from saassy.config import Settings
 from saassy.context import AppContext
 from saassy.dispatch.engine import TaskEngine
 from saassy.models import TaskStatus
+from saassy.runtime.base import Runtime
 from tests.conftest import SignUp
-from tests.dispatch.conftest import EngineFactory
+from tests.dispatch.conftest import CATALOG, EngineFactory
+from tests.dispatch.runtimes import RUNTIMES, runtime_of, write_catalog
 from tests.dispatch.support import task_row, wait_for_status
-from tests.runtime.conftest import require_isolation
-from tests.runtime.support import own_process_runtime
 from tests.test_database_dump import dump_rows, raw_database_bytes
 
 VALUE_A = f"tok-A-{uuid.uuid4().hex}"
 VALUE_B = f"tok-B-{uuid.uuid4().hex}"
+
+
+# The variable, where the file would do: under docker it passes the gate, never dockerd's config.
+AS_VARIABLE = (
+    'echo "token $API_TOKEN"; printf \'{"token": "%s", "sha": "%s"}\' "$API_TOKEN" '
+    '"$(printf %s "$API_TOKEN" | sha256sum | cut -c1-64)" > $SAASSY_OUTPUT/result.json'
+)
+
+
+@pytest.fixture(params=RUNTIMES)
+async def runtime(request: pytest.FixtureRequest) -> AsyncIterator[Runtime]:
+    async with runtime_of(request.param) as runtime:
+        yield runtime
+
+
+@pytest.fixture
+def settings(
+    settings_factory: Callable[..., Settings], tmp_path: Path, runtime: Runtime
+) -> Settings:
+    shared = tomllib.loads(CATALOG.read_text())["task_types"]
+    types = {name: shared[name] for name in ("secretive", "nosy")}
+    types["secretive_env"] = {
+        **shared["secretive"],
+        "command": ["/bin/sh", "-c", AS_VARIABLE],
+        "secrets_as_env": True,
+    }
+    plans = 'default_plan = "small"\n[plans.small]\nname = "Small"\nmax_concurrent_tasks = 4\n'
+    catalog = write_catalog(tmp_path / "catalog.toml", types, runtime, plans=plans)
+    return settings_factory(config=catalog, runtime=runtime.name)
 
 
 def sha(value: str) -> str:
@@ -50,6 +84,7 @@ async def test_secrets_reach_only_their_organizations_declaring_tasks_and_never_
     client: httpx.AsyncClient,
     signup: SignUp,
     engine_factory: EngineFactory,
+    runtime: Runtime,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
     alice, bob, carol = await signup(), await signup(), await signup()
@@ -65,19 +100,17 @@ async def test_secrets_reach_only_their_organizations_declaring_tasks_and_never_
     assert refused.json()["error"]["code"] == "secret_missing"
     assert refused.json()["error"]["field"] == "secrets.API_TOKEN"
 
-    async with own_process_runtime() as runtime:
-        require_isolation(runtime)
-        engine: TaskEngine = engine_factory(runtime)
-        ctx.task_engine = engine
-        await engine.start()
-        try:
-            a_task = await submit(client, alice.headers, "secretive")
-            b_task = await submit(client, bob.headers, "secretive")
-            nosy = await submit(client, alice.headers, "nosy")
-            engine.notify_submitted()
-            await wait_for_status(ctx.sessionmaker, [a_task, b_task, nosy], timeout_s=30)
-        finally:
-            ctx.task_engine = None
+    engine: TaskEngine = engine_factory(runtime)
+    ctx.task_engine = engine
+    await engine.start()
+    try:
+        a_task = await submit(client, alice.headers, "secretive")
+        b_task = await submit(client, bob.headers, "secretive_env")
+        nosy = await submit(client, alice.headers, "nosy")
+        engine.notify_submitted()
+        await wait_for_status(ctx.sessionmaker, [a_task, b_task, nosy], timeout_s=30)
+    finally:
+        ctx.task_engine = None
 
     a_row, b_row, nosy_row = [await task_row(ctx.sessionmaker, t) for t in (a_task, b_task, nosy)]
     # The list says when a task last had the secret opened; a secret nothing opened says never.
@@ -99,6 +132,7 @@ async def test_secrets_reach_only_their_organizations_declaring_tasks_and_never_
     a_logs = await logs_of(client, alice.headers, a_task)
     assert "token [redacted:API_TOKEN]" in a_logs
     assert "leak [redacted:API_TOKEN]" in a_logs
+    assert "token [redacted:API_TOKEN]" in await logs_of(client, bob.headers, b_task)
 
     everything = repr(await dump_rows(ctx)).encode() + raw_database_bytes(ctx)
     server_log = capfd.readouterr()
