@@ -7,8 +7,10 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -32,6 +34,7 @@ from tests.runtime.docker_support import (
     shell_spec,
     started,
 )
+from tests.services import IN_CI
 
 MIB = 1024 * 1024
 
@@ -182,6 +185,53 @@ async def test_network_without_an_egress_proxy_is_refused_plainly(
     assert runtime.refusal_for(network=False) is None
     assert runtime.describe()["network"] == "no egress proxy runs in this process"
     assert _containers(runtime, "wants-network") == []
+
+
+WITHOUT_SETNS = """
+import asyncio, sys
+from pathlib import Path
+from saassy.egress import EgressProxy
+from saassy.egress.gateway import RuntimeGateway
+from saassy.runtime.base import SandboxRefused, SandboxSpec
+from saassy.runtime.docker import DockerRuntime
+from tests.egress.support import MappedResolver
+
+runtime = DockerRuntime(instance=sys.argv[1], egress=RuntimeGateway(EgressProxy(MappedResolver())))
+print("said:", runtime.refusal_for(network=True))
+spec = SandboxSpec(name="no-setns", image=sys.argv[2], input_file=Path(sys.argv[3]),
+                   output_dir=Path(sys.argv[3]).parent, network=True)
+try:
+    asyncio.run(runtime.start(spec))
+except SandboxRefused as refused:
+    print("said:", refused.code)
+"""
+
+
+def test_network_is_refused_where_the_platform_cannot_enter_a_namespace(
+    runtime: DockerRuntime, tmp_path: Path
+) -> None:
+    """Root without CAP_SYS_ADMIN, as a platform in a locked-down container would be: there is
+    a proxy, but its socket cannot be opened inside a container's namespace."""
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        message = "needs root and setpriv (util-linux) to drop CAP_SYS_ADMIN"
+        if IN_CI:
+            pytest.fail(f"{message}; CI runs the docker tests as root")
+        pytest.skip(message)
+    input_file = tmp_path / "input.json"
+    input_file.write_text("{}")
+    drop = ["setpriv", "--bounding-set", "-sys_admin", "--inh-caps", "-sys_admin"]
+    done = subprocess.run(  # noqa: S603 - a fixed argv
+        [*drop, sys.executable, "-c", WITHOUT_SETNS, INSTANCE, BASE_IMAGE, str(input_file)],
+        capture_output=True, text=True, timeout=60, check=False,
+        cwd=Path(__file__).parents[2], stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    said = [line for line in done.stdout.splitlines() if line.startswith("said: ")]
+    assert said == [
+        "said: network unavailable: the egress proxy needs the platform to run as root: it "
+        "opens its socket inside each sandbox's network namespace",
+        "said: network_unavailable",
+    ]
 
 
 async def test_usage_is_measured_by_the_kernel(runtime: DockerRuntime, tmp_path: Path) -> None:
