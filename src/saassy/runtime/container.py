@@ -29,12 +29,21 @@ from docker.types import LogConfig, Mount
 from saassy.runtime import mounts
 from saassy.runtime.artifacts import take_output
 from saassy.runtime.base import SandboxSpec, Usage
-from saassy.runtime.bwrap import EVENTS_PATH, INPUT_PATH, OUTPUT_PATH, SANDBOX_TMP, SECRETS_PATH
+from saassy.runtime.bwrap import (
+    EVENTS_PATH,
+    INPUT_PATH,
+    OUTPUT_PATH,
+    SANDBOX_SHM,
+    SANDBOX_TMP,
+    SECRETS_PATH,
+)
 from saassy.runtime.cgroups import CgroupLayout, SandboxCgroup
+from saassy.runtime.container_seccomp import container_profile
 from saassy.runtime.environment import sandbox_env
 from saassy.runtime.identity import Identity
 from saassy.runtime.sandbox import work_dir_name
 from saassy.runtime.supervise import SupervisedProcess
+from saassy.runtime.syscalls import native_arch
 
 log = structlog.get_logger(__name__)
 
@@ -167,7 +176,7 @@ class ContainerSandbox(SupervisedProcess):
         (self.work_dir / "input.json").chmod(0o444)
         (self.work_dir / "output").mkdir(mode=0o700)
         (self.work_dir / "events.jsonl").touch(mode=0o600)
-        owned = [self.work_dir / "output", self.work_dir / "events.jsonl"]
+        owned = [self.work_dir / "output", self.work_dir / "events.jsonl", *self._scratch_dirs()]
         if spec.secrets:
             secrets = self.work_dir / "secrets"
             secrets.mkdir(mode=0o500)
@@ -189,13 +198,7 @@ class ContainerSandbox(SupervisedProcess):
             Mount(INPUT_PATH, str(self.work_dir / "input.json"), type="bind", read_only=True),
             Mount(OUTPUT_PATH, str(self.work_dir / "output"), type="bind"),
             Mount(EVENTS_PATH, str(self.work_dir / "events.jsonl"), type="bind"),
-            Mount(
-                SANDBOX_TMP,
-                None,
-                type="tmpfs",
-                tmpfs_size=limits.disk_mb * 1024 * 1024,
-                tmpfs_mode=0o1777,
-            ),
+            *self._scratch_mounts(),
         ]
         if spec.secrets:
             binds.append(
@@ -225,12 +228,12 @@ class ContainerSandbox(SupervisedProcess):
             network_mode="none",
             read_only=True,
             cap_drop=["ALL"],
-            security_opt=["no-new-privileges"],
+            security_opt=["no-new-privileges", *seccomp_options(spec)],
             mem_limit=memory,
             memswap_limit=memory,
             nano_cpus=int(limits.cpus * 1e9),
             pids_limit=limits.pids,
-            shm_size=f"{limits.disk_mb}m",
+            shm_size=None if self._mounted else f"{limits.disk_mb}m",
             mounts=binds,
             init=True,
             cgroup_parent=f"{host.cgroup_parent}/{self.cgroup_dir}",
@@ -247,6 +250,25 @@ class ContainerSandbox(SupervisedProcess):
         self.container_id = container.id
         assert self.container_id is not None
         return self.container_id
+
+    def _scratch_dirs(self) -> list[Path]:
+        """The sandbox's temporary dirs in the staging tmpfs, when there is one: `disk_mb` (and
+        its file cap) then holds all the container writes together, as in the process runtime."""
+        if not self._mounted:
+            return []
+        made = [self.work_dir / "tmp", self.work_dir / "shm"]
+        for directory in made:
+            directory.mkdir(mode=0o700)
+        return made
+
+    def _scratch_mounts(self) -> list[Mount]:
+        if self._mounted:
+            return [
+                Mount(SANDBOX_TMP, str(self.work_dir / "tmp"), type="bind"),
+                Mount(SANDBOX_SHM, str(self.work_dir / "shm"), type="bind"),
+            ]
+        size = self.spec.limits.disk_mb * 1024 * 1024  # each its own: not capped together
+        return [Mount(SANDBOX_TMP, None, type="tmpfs", tmpfs_size=size, tmpfs_mode=0o1777)]
 
     @property
     def cgroup_dir(self) -> str:
@@ -334,6 +356,16 @@ class ContainerSandbox(SupervisedProcess):
             return
         remove_staging(self.work_dir)
         self._work_dir_removed = True
+
+
+def seccomp_options(spec: SandboxSpec) -> list[str]:
+    """The process runtime's filter as the container's profile; on a CPU it has no numbers
+    for, dockerd's default profile stays."""
+    arch = native_arch()
+    if arch is None:
+        return []
+    profile = container_profile(arch, allow_user_namespaces=spec.allow_user_namespaces)
+    return [f"seccomp={profile}"]
 
 
 def remove_staging(path: Path) -> None:

@@ -51,6 +51,7 @@ from saassy.runtime.container import (
     remove_staging,
 )
 from saassy.runtime.identity import SandboxIdentities
+from saassy.runtime.syscalls import native_arch
 
 log = structlog.get_logger(__name__)
 
@@ -317,7 +318,7 @@ class DockerRuntime(Runtime):
         return (
             f"container: docker {self.version} at {shown(self.url)}; each sandbox as "
             f"{self.identities.description}, read-only root, no capabilities, network: none; "
-            f"cgroup v{self.host.cgroups.version} usage{disk}"
+            f"{_seccomp_summary()}; cgroup v{self.host.cgroups.version} usage{disk}"
         )
 
     def describe(self) -> dict[str, object]:
@@ -326,7 +327,14 @@ class DockerRuntime(Runtime):
         described["sandbox_uid"] = self.identities.description
         described["cgroup_version"] = self.host.cgroups.version
         described["network"] = NO_NETWORK
+        if (arch := native_arch()) is not None:
+            described["seccomp"] = arch.name
         return described
+
+
+def _seccomp_summary() -> str:
+    arch = native_arch()
+    return f"seccomp filter ({arch.name})" if arch else "dockerd's default seccomp profile"
 
 
 def _work_root(path: Path | None, instance: str) -> Path:
