@@ -64,6 +64,19 @@ async def test_denied_syscalls_fail_with_eperm(runtime: Runtime, workspace: Path
     assert json.loads(run.stdout[-1]) == dict.fromkeys(DENIED_HERE, errno.EPERM)
 
 
+async def test_address_randomisation_cannot_be_turned_off(
+    runtime: Runtime, workspace: Path
+) -> None:
+    arch = native_arch()
+    assert arch is not None
+    # ADDR_NO_RANDOMIZE, MMAP_PAGE_ZERO refused; PER_LINUX32, then back to PER_LINUX, allowed.
+    values = (0x0040000, 0x0100000, 0x8, 0x0)
+    calls = f"[errno_of({arch.numbers['personality']}, value) for value in {values!r}]"
+    run = await run_code(runtime, workspace, textwrap.dedent(SYSCALL) + f"print({calls})\n")
+    assert run.exit.succeeded, run.stderr
+    assert run.stdout == [str([errno.EPERM, errno.EPERM, 0, 0])]
+
+
 async def test_vsock_is_refused_and_unix_sockets_work(runtime: Runtime, workspace: Path) -> None:
     code = """
         import errno, socket
