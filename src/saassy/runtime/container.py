@@ -162,10 +162,9 @@ class ContainerSandbox(SupervisedProcess):
         spec = self.spec
         self.work_dir.mkdir(mode=0o711)
         if self.host.can_mount:
-            pages = -(-spec.input_file.stat().st_size // PAGE) * PAGE
             mounts.mount_tmpfs(
                 self.work_dir,
-                size_bytes=spec.limits.disk_mb * 1024 * 1024 + pages + 64 * PAGE,
+                size_bytes=spec.limits.disk_mb * 1024 * 1024 + _carried_bytes(spec),
                 uid=0,
                 gid=0,
                 mode=0o711,
@@ -356,6 +355,15 @@ class ContainerSandbox(SupervisedProcess):
             return
         remove_staging(self.work_dir)
         self._work_dir_removed = True
+
+
+def _carried_bytes(spec: SandboxSpec) -> int:
+    """The pages the input copy and the secret files take in the staging tmpfs: on top of
+    `disk_mb`, so the task's own writes (its output among them) stop at exactly `disk_mb`, as
+    in the process runtime; any slack lets an output past the copy's cap end up not copied."""
+    sizes = [spec.input_file.stat().st_size]
+    sizes += [len(value.get_secret_value().encode()) for value in spec.secrets.values()]
+    return sum(-(-size // PAGE) * PAGE for size in sizes)
 
 
 def seccomp_options(spec: SandboxSpec) -> list[str]:
