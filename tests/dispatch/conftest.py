@@ -23,6 +23,13 @@ def settings(settings_factory: Callable[..., Settings]) -> Settings:
 
 
 @pytest.fixture
+def runtime_kind(request: pytest.FixtureRequest) -> str:
+    """The real runtime a test's engine runs: "process" unless the test parametrizes it
+    (indirect, over tests.dispatch.runtimes.RUNTIME_KINDS) for the suites both runtimes pass."""
+    return str(getattr(request, "param", "process"))
+
+
+@pytest.fixture
 def fake_runtime() -> FakeRuntime:
     return FakeRuntime()
 

@@ -15,10 +15,13 @@ from sqlalchemy import select
 from saassy.context import AppContext
 from saassy.dispatch.engine import TaskEngine
 from saassy.models import Artifact
+from saassy.runtime.base import Runtime
+from saassy.runtime.docker import DockerRuntime
 from saassy.runtime.process import ProcessRuntime
 from tests.dispatch.conftest import EngineFactory
 from tests.dispatch.support import insert_tasks, wait_for_status
 from tests.runtime.conftest import require_isolation
+from tests.runtime.docker_support import docker_runtime, python_image
 from tests.runtime.support import own_work_root
 
 OUTPUTS_CATALOG = Path(__file__).parent / "outputs_catalog.toml"
@@ -26,16 +29,24 @@ OUTPUTS_CATALOG = Path(__file__).parent / "outputs_catalog.toml"
 
 @pytest.fixture
 async def sandbox_engine(
-    app: Any, engine_factory: EngineFactory, tmp_path: Path
+    app: Any, engine_factory: EngineFactory, tmp_path: Path, runtime_kind: str
 ) -> AsyncIterator[TaskEngine]:
-    """The engine on the real process runtime, published for the API's downloads."""
-    runtime = ProcessRuntime(work_dir=own_work_root(tmp_path))
-    require_isolation(runtime)
+    """The engine on a real runtime (the process one unless the test names docker too),
+    published for the API's downloads."""
+    if runtime_kind == "process":
+        runtime: Runtime = ProcessRuntime(work_dir=own_work_root(tmp_path))
+        require_isolation(runtime)
+    else:
+        runtime = docker_runtime()
+        python_image(runtime)
     engine = engine_factory(runtime)
     app.state.ctx.task_engine = engine
     await engine.start()
     yield engine
     app.state.ctx.task_engine = None
+    if isinstance(runtime, DockerRuntime):
+        await engine.stop(grace_s=0.1)
+        runtime.close()
 
 
 async def run_code(

@@ -1,97 +1,122 @@
-"""The engine suites both runtimes pass: one catalog, written for the runtime under test.
+"""The engine suites both runtimes pass: a `runtime_kind` ("process" or "docker"), the settings
+and runtime for each, and a test catalog's command task types as image ones for docker.
 
-The process runtime runs a task type's `command`; the docker runtime runs an image, so there
-each command becomes the CMD of an image built FROM the test images (saassy/python:test for
-Python programs, the busybox base for the rest). The image is tagged by a hash of what it holds,
-so it is built once per machine (a second or so: no RUN step, no registry).
+The docker runtime runs images only (a `command` is refused at load), so each command becomes
+an image FROM saassy/python:test whose CMD is that command: built once per machine (its tag is
+the command's hash), a second or so each.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
-import shutil
-import tempfile
-from collections.abc import AsyncIterator, Mapping
+import tomllib
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from docker.errors import ImageNotFound
 
+from saassy.config import Settings
 from saassy.runtime.base import EgressGateway, Runtime
 from saassy.runtime.docker import DockerRuntime
-from saassy.runtime.process import ProcessRuntime
 from tests.runtime.conftest import require_isolation
-from tests.runtime.docker_support import BASE_IMAGE, docker_runtime, python_image
-from tests.runtime.support import PYTHON
+from tests.runtime.docker_support import docker_runtime, python_image
+from tests.runtime.support import own_process_runtime
 
-RUNTIMES = ["process", "docker"]
-PROGRAM_REPOSITORY = "saassy/program"
+RUNTIME_KINDS = ["process", "docker"]
+COMMAND_IMAGE = "saassy/command"
 
 
-def program_image(runtime: DockerRuntime, argv: list[str]) -> str:
-    """An image whose CMD is `argv`, FROM the test image that has its interpreter."""
-    base = python_image(runtime) if argv[0] == PYTHON else BASE_IMAGE
-    base_id = runtime.host.client.images.get(base).id
-    dockerfile = f"FROM {base}\nCMD {json.dumps(argv)}\n"
-    tag = f"{PROGRAM_REPOSITORY}:{hashlib.sha256((base_id + dockerfile).encode()).hexdigest()[:16]}"
-    try:
-        runtime.host.client.images.get(tag)
-    except ImageNotFound:
-        runtime.host.client.images.build(
-            fileobj=io.BytesIO(dockerfile.encode()), tag=tag, rm=True, network_mode="none"
-        )
+def command_image(runtime: DockerRuntime, command: list[str]) -> str:
+    """An image that runs `command` in the Python image: its CMD, nothing copied."""
+    client = runtime.host.client
+    python = python_image(runtime)
+    base_id = client.images.get(python).id or ""  # rebuilt: its command images are too
+    digest = hashlib.sha256(json.dumps([base_id, *command]).encode()).hexdigest()[:16]
+    tag = f"{COMMAND_IMAGE}:{digest}"
+    with contextlib.suppress(ImageNotFound):
+        client.images.get(tag)
+        return tag
+    dockerfile = f"FROM {python}\nCMD {json.dumps(command)}\n"
+    client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=tag, rm=True, forcerm=True)
     return tag
 
 
-def _toml(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, dict):
-        return "{ " + ", ".join(f"{key} = {_toml(item)}" for key, item in value.items()) + " }"
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_toml(item) for item in value) + "]"
-    return json.dumps(value)  # strings and numbers: JSON's spelling is TOML's too
-
-
-def write_catalog(
-    path: Path,
-    task_types: Mapping[str, Mapping[str, Any]],
-    runtime: Runtime | None,
-    *,
-    plans: str = 'default_plan = "small"\n[plans.small]\nname = "Small"\n',
-) -> Path:
-    """`task_types` (each with a `command`) as the catalog for `runtime`'s kind: a docker
-    runtime gets the same programs as images."""
-    tables = []
-    for name, fields in task_types.items():
-        fields = dict(fields)
-        if isinstance(runtime, DockerRuntime):
-            fields["image"] = program_image(runtime, list(fields.pop("command")))
-        lines = "".join(f"{key} = {_toml(value)}\n" for key, value in fields.items())
-        tables.append(f"[task_types.{name}]\n{lines}")
-    path.write_text(plans + "\n".join(tables))
+def image_catalog(source: Path, types: Iterable[str], out_dir: Path) -> Path:
+    """`source` with only `types`, each command replaced by an image that runs it."""
+    runtime = docker_runtime()
+    try:
+        raw = tomllib.loads(source.read_text(encoding="utf-8"))
+        wanted = set(types)
+        task_types = {}
+        for name, task_type in raw.get("task_types", {}).items():
+            if name in wanted:
+                command = task_type.pop("command")
+                task_types[name] = {**task_type, "image": command_image(runtime, command)}
+        raw["task_types"] = task_types
+    finally:
+        runtime.close()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"image-{source.name}"
+    path.write_text(to_toml(raw), encoding="utf-8")
     return path
 
 
+def settings_for(
+    kind: str,
+    settings_factory: Callable[..., Settings],
+    catalog: Path,
+    types: Iterable[str],
+    tmp_path: Path,
+) -> Settings:
+    if kind == "process":
+        return settings_factory(config=catalog)
+    converted = image_catalog(catalog, types, tmp_path / "catalogs")
+    return settings_factory(config=converted, runtime="docker")
+
+
 @asynccontextmanager
-async def runtime_of(kind: str, egress: EgressGateway | None = None) -> AsyncIterator[Runtime]:
-    """A real runtime of `kind` with a work root of its own (a skip, or in CI a failure, where
-    this host cannot run one); what it leaves is swept at the end."""
-    root = Path(tempfile.mkdtemp(prefix="saassy-sandboxes-test-"))  # 0711 once the runtime has it
-    runtime: ProcessRuntime | DockerRuntime
-    if kind == "docker":
-        runtime = docker_runtime(work_dir=root, egress=egress)
-        python_image(runtime)
-    else:
-        runtime = ProcessRuntime(work_dir=root, egress=egress)
-        require_isolation(runtime)
+async def sandbox_runtime(kind: str, egress: EgressGateway | None = None) -> AsyncIterator[Runtime]:
+    """A real runtime of this kind, with what tests of it need (else a skip; in CI a failure);
+    `egress`: the proxy its sandboxes with network reach the outside through."""
+    if kind == "process":
+        async with own_process_runtime(egress) as runtime:
+            require_isolation(runtime)
+            yield runtime
+        return
+    docker: DockerRuntime = docker_runtime(egress=egress)
     try:
-        yield runtime
+        python_image(docker)
+        yield docker
     finally:
-        await runtime.sweep()
-        if isinstance(runtime, DockerRuntime):
-            runtime.close()
-        shutil.rmtree(root, ignore_errors=True)
+        docker.close()
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):  # JSON's escapes are TOML's, but for DEL
+        return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
+    if isinstance(value, list):
+        return "[" + ", ".join(_value(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(k)} = {_value(v)}" for k, v in value.items()) + "}"
+    raise TypeError(f"no TOML for {type(value).__name__}")
+
+
+def to_toml(table: dict[str, Any], prefix: tuple[str, ...] = ()) -> str:
+    """A parsed catalog written back: values first, then each sub-table under its header."""
+    lines = [f"{json.dumps(k)} = {_value(v)}" for k, v in table.items() if not isinstance(v, dict)]
+    text = "\n".join(lines) + ("\n" if lines else "")
+    for key, value in table.items():
+        if isinstance(value, dict):
+            path = (*prefix, key)
+            text += f"\n[{'.'.join(json.dumps(part) for part in path)}]\n"
+            text += to_toml(value, path)
+    return text

@@ -22,7 +22,7 @@ from saassy.models import TaskStatus
 from saassy.runtime.base import Runtime
 from tests.conftest import SignUp
 from tests.dispatch.conftest import EngineFactory
-from tests.dispatch.runtimes import RUNTIMES, runtime_of, write_catalog
+from tests.dispatch.runtimes import RUNTIME_KINDS, sandbox_runtime, settings_for, to_toml
 from tests.dispatch.support import task_row, usage_of, wait_for_status
 from tests.egress.support import MappedResolver, Origin
 from tests.runtime.support import PYTHON
@@ -86,41 +86,46 @@ async def origin() -> AsyncIterator[Origin]:
     await server.stop()
 
 
-@pytest.fixture(params=RUNTIMES)
-async def runtime(request: pytest.FixtureRequest) -> AsyncIterator[Runtime]:
+@pytest.fixture
+async def runtime(runtime_kind: str) -> AsyncIterator[Runtime]:
     proxy = EgressProxy(
         MappedResolver({"rebind.test": ["127.0.0.1"]}), hosts={"allowed.test": "127.0.0.1"}
     )
-    async with runtime_of(request.param, egress=RuntimeGateway(proxy)) as runtime:
+    async with sandbox_runtime(runtime_kind, egress=RuntimeGateway(proxy)) as runtime:
         assert runtime.refusal_for(network=True) is None, runtime.summary()
         yield runtime
 
 
 @pytest.fixture
 def settings(
-    settings_factory: Callable[..., Settings], origin: Origin, tmp_path: Path, runtime: Runtime
+    settings_factory: Callable[..., Settings], origin: Origin, tmp_path: Path, runtime_kind: str
 ) -> Settings:
     resources = {"memory_mb": 128, "cpus": 0.5, "pids": 32, "disk_mb": 16}
     allowed = {"listed": [f"allowed.test:{origin.port}", f"rebind.test:{origin.port}"], "open": []}
-    types = {
-        name: {
-            "title": name,
-            "command": [PYTHON, "-c", PROGRAM_TEXT],
-            "network": True,
-            "network_allow": allow,
-            "resources": resources,
-        }
-        for name, allow in allowed.items()
+    catalog = {
+        "default_plan": "small",
+        "plans": {"small": {"name": "Small", "max_concurrent_tasks": 2}},
+        "task_types": {
+            name: {
+                "title": name,
+                "command": [PYTHON, "-c", PROGRAM_TEXT],
+                "network": True,
+                "network_allow": allow,
+                "resources": resources,
+            }
+            for name, allow in allowed.items()
+        },
     }
-    plans = 'default_plan = "small"\n[plans.small]\nname = "Small"\nmax_concurrent_tasks = 2\n'
-    catalog = write_catalog(tmp_path / "catalog.toml", types, runtime, plans=plans)
-    return settings_factory(config=catalog, runtime=runtime.name)
+    path = tmp_path / "catalog.toml"
+    path.write_text(to_toml(catalog))
+    return settings_for(runtime_kind, settings_factory, path, allowed, tmp_path)
 
 
 def refused(reason: str) -> list[Any]:
     return [403, reason]
 
 
+@pytest.mark.parametrize("runtime_kind", RUNTIME_KINDS, indirect=True)
 @pytest.mark.parametrize("task_type", ["listed", "open"])
 async def test_a_sandbox_reaches_only_what_its_type_allows_and_every_byte_is_metered(
     ctx: AppContext,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
@@ -25,6 +26,7 @@ from tests.dispatch.outputs_support import (
     run_code,
     sandbox_engine,
 )
+from tests.dispatch.runtimes import RUNTIME_KINDS, settings_for
 from tests.dispatch.support import task_row
 
 __all__ = ["sandbox_engine"]
@@ -33,8 +35,11 @@ LONG_NAME = "n" * 251 + ".txt"  # 255 bytes: NAME_MAX
 
 
 @pytest.fixture
-def settings(settings_factory: Callable[..., Settings]) -> Settings:
-    return settings_factory(config=OUTPUTS_CATALOG)
+def settings(
+    settings_factory: Callable[..., Settings], runtime_kind: str, tmp_path: Path
+) -> Settings:
+    types = ["writer", "hoarder"]
+    return settings_for(runtime_kind, settings_factory, OUTPUTS_CATALOG, types, tmp_path)
 
 
 @dataclass(frozen=True)
@@ -133,6 +138,7 @@ CASES = {
 }
 
 
+@pytest.mark.parametrize("runtime_kind", RUNTIME_KINDS, indirect=True)
 @pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
 async def test_hostile_files_end_cleanly(
     ctx: AppContext,
@@ -213,6 +219,7 @@ async def test_the_artifact_list_is_paginated(
     assert other.status_code == 404
 
 
+@pytest.mark.parametrize("runtime_kind", RUNTIME_KINDS, indirect=True)
 async def test_the_log_says_which_files_were_not_kept_and_why(
     ctx: AppContext, client: httpx.AsyncClient, signup: SignUp, sandbox_engine: TaskEngine
 ) -> None:

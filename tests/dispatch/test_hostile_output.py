@@ -6,6 +6,7 @@ Real sandboxes: each task burns half a CPU-second, then leaves one kind of hosti
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from saassy.config import Settings
 from saassy.context import AppContext
 from saassy.dispatch import supervisor
 from saassy.dispatch.engine import TaskEngine
@@ -21,6 +23,7 @@ from saassy.models import Artifact, TaskStatus
 from saassy.runtime.fake import DEFAULT_USAGE, FakeRuntime, FakeScript
 from tests.conftest import SignUp
 from tests.dispatch.conftest import EngineFactory
+from tests.dispatch.runtimes import RUNTIME_KINDS, sandbox_runtime, settings_for
 from tests.dispatch.support import (
     attempts_of,
     insert_tasks,
@@ -29,8 +32,6 @@ from tests.dispatch.support import (
     usage_of,
     wait_for_status,
 )
-from tests.runtime.conftest import require_isolation
-from tests.runtime.support import own_process_runtime
 
 # case: (status, error code, words of the error, the units billed); None: any ending is clear
 CASES: dict[str, tuple[TaskStatus | None, str | None, str | None, dict[str, float]]] = {
@@ -52,13 +53,23 @@ CASES: dict[str, tuple[TaskStatus | None, str | None, str | None, dict[str, floa
     "bad_name": (None, None, None, {"units:pages": 2.0}),
 }
 KERNEL_METRICS = {"cpu_seconds", "peak_memory_mb", "wall_seconds", "memory_gb_seconds"}
+CATALOG = Path(__file__).parent / "catalog.toml"
 
 
+@pytest.fixture
+def settings(
+    settings_factory: Callable[..., Settings], runtime_kind: str, tmp_path: Path
+) -> Settings:
+    return settings_for(runtime_kind, settings_factory, CATALOG, ["hostile"], tmp_path)
+
+
+@pytest.mark.parametrize("runtime_kind", RUNTIME_KINDS, indirect=True)
 async def test_hostile_output_ends_each_attempt_clearly_and_billed(
     ctx: AppContext,
     client: httpx.AsyncClient,
     signup: SignUp,
     engine_factory: EngineFactory,
+    runtime_kind: str,
 ) -> None:
     account = await signup()
     await set_plan(ctx.sessionmaker, account.organization_id, "big")
@@ -72,8 +83,7 @@ async def test_hostile_output_ends_each_attempt_clearly_and_billed(
             input={"case": case},
             timeout_s=20,
         )
-    async with own_process_runtime() as runtime:
-        require_isolation(runtime)
+    async with sandbox_runtime(runtime_kind) as runtime:
         engine = engine_factory(runtime, parallelism=len(CASES))
         await engine.start()
         final = await wait_for_status(ctx.sessionmaker, ids.values(), timeout_s=25 + 5)

@@ -8,7 +8,6 @@ error, the database and the server's log never hold it.
 from __future__ import annotations
 
 import hashlib
-import tomllib
 import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
@@ -24,7 +23,7 @@ from saassy.models import TaskStatus
 from saassy.runtime.base import Runtime
 from tests.conftest import SignUp
 from tests.dispatch.conftest import CATALOG, EngineFactory
-from tests.dispatch.runtimes import RUNTIMES, runtime_of, write_catalog
+from tests.dispatch.runtimes import RUNTIME_KINDS, sandbox_runtime, settings_for
 from tests.dispatch.support import task_row, wait_for_status
 from tests.test_database_dump import dump_rows, raw_database_bytes
 
@@ -32,33 +31,20 @@ VALUE_A = f"tok-A-{uuid.uuid4().hex}"
 VALUE_B = f"tok-B-{uuid.uuid4().hex}"
 
 
-# The variable, where the file would do: under docker it passes the gate, never dockerd's config.
-AS_VARIABLE = (
-    'echo "token $API_TOKEN"; printf \'{"token": "%s", "sha": "%s"}\' "$API_TOKEN" '
-    '"$(printf %s "$API_TOKEN" | sha256sum | cut -c1-64)" > $SAASSY_OUTPUT/result.json'
-)
+TYPES = ["secretive", "secretive_env", "nosy"]
 
 
-@pytest.fixture(params=RUNTIMES)
-async def runtime(request: pytest.FixtureRequest) -> AsyncIterator[Runtime]:
-    async with runtime_of(request.param) as runtime:
+@pytest.fixture
+async def runtime(runtime_kind: str) -> AsyncIterator[Runtime]:
+    async with sandbox_runtime(runtime_kind) as runtime:
         yield runtime
 
 
 @pytest.fixture
 def settings(
-    settings_factory: Callable[..., Settings], tmp_path: Path, runtime: Runtime
+    settings_factory: Callable[..., Settings], runtime_kind: str, tmp_path: Path
 ) -> Settings:
-    shared = tomllib.loads(CATALOG.read_text())["task_types"]
-    types = {name: shared[name] for name in ("secretive", "nosy")}
-    types["secretive_env"] = {
-        **shared["secretive"],
-        "command": ["/bin/sh", "-c", AS_VARIABLE],
-        "secrets_as_env": True,
-    }
-    plans = 'default_plan = "small"\n[plans.small]\nname = "Small"\nmax_concurrent_tasks = 4\n'
-    catalog = write_catalog(tmp_path / "catalog.toml", types, runtime, plans=plans)
-    return settings_factory(config=catalog, runtime=runtime.name)
+    return settings_for(runtime_kind, settings_factory, CATALOG, TYPES, tmp_path)
 
 
 def sha(value: str) -> str:
@@ -79,6 +65,7 @@ async def logs_of(client: httpx.AsyncClient, headers: dict[str, str], task_id: u
     return response.text
 
 
+@pytest.mark.parametrize("runtime_kind", RUNTIME_KINDS, indirect=True)
 async def test_secrets_reach_only_their_organizations_declaring_tasks_and_never_come_out(
     ctx: AppContext,
     client: httpx.AsyncClient,

@@ -17,7 +17,15 @@ from pathlib import Path
 
 import pytest
 
-from saassy.runtime.base import Exit, Limits, Runtime, SandboxHandle, SandboxSpec, Usage
+from saassy.runtime.base import (
+    EgressGateway,
+    Exit,
+    Limits,
+    Runtime,
+    SandboxHandle,
+    SandboxSpec,
+    Usage,
+)
 from saassy.runtime.cgroups import SandboxCgroup
 from saassy.runtime.container import ContainerSandbox
 from saassy.runtime.process import ProcessRuntime
@@ -172,10 +180,11 @@ def without_system_bwrap() -> AbstractContextManager[None]:
 
 
 @asynccontextmanager
-async def own_process_runtime() -> AsyncIterator[ProcessRuntime]:
+async def own_process_runtime(egress: EgressGateway | None = None) -> AsyncIterator[ProcessRuntime]:
     """An isolated runtime with a work root of its own, which no other test run's sweep frees."""
     root = Path(tempfile.mkdtemp(prefix="saassy-sandboxes-test-"))
-    runtime = ProcessRuntime(work_dir=root)  # made 0711: the sandbox uid reaches its files
+    # The root is made 0711: the sandbox uid reaches its files.
+    runtime = ProcessRuntime(work_dir=root, egress=egress)
     try:
         yield runtime
     finally:

@@ -1,5 +1,7 @@
-"""The docker runtime against a real dockerd: exit and output, kills, limits, closure, usage,
-orphans, secrets. Each container runs the locally built busybox image."""
+"""The docker runtime against a real dockerd: exit and output, kills, network, usage, orphans,
+secrets. Each container runs the locally built busybox image. What both runtimes must hold
+(limits, closure, privileges, disk caps, hostile output) is in the shared suites, run on each:
+tests/runtime/test_abuse.py and test_hardening.py, tests/dispatch/test_hostile_*.py."""
 
 from __future__ import annotations
 
@@ -90,35 +92,6 @@ async def test_cancel_kills_the_whole_container(runtime: DockerRuntime, tmp_path
         state = runtime.host.client.api.inspect_container(handle.container_id)["State"]
         assert state["Running"] is False  # every process went with it
     assert exit_.reason is EndReason.killed
-
-
-async def test_memory_limit_ends_in_out_of_memory(runtime: DockerRuntime, tmp_path: Path) -> None:
-    limits = Limits(memory_mb=32, disk_mb=8, timeout_s=30)
-    spec = shell_spec(tmp_path, 'x=a; while true; do x="$x$x"; done', name="oom", limits=limits)
-    ran = await run(runtime, spec)
-    assert ran.exit.reason is EndReason.out_of_memory
-    assert ran.usage.peak_memory_bytes > 16 * MIB
-
-
-async def test_pids_limit_stops_forks(runtime: DockerRuntime, tmp_path: Path) -> None:
-    limits = Limits(memory_mb=64, pids=8, disk_mb=16, timeout_s=30)
-    script = "i=0; while [ $i -lt 20 ]; do sleep 60 & i=$((i+1)); echo $i; done"
-    ran = await run(runtime, shell_spec(tmp_path, script, name="pids", limits=limits))
-    assert ran.exit.reason is EndReason.exited  # the shell gives up at the failed fork
-    assert ran.exit.exit_code != 0
-    assert any("can't fork" in line for line in ran.stderr), ran.stderr
-    assert len(ran.stdout) < 8  # init and the shell count too
-
-
-async def test_read_only_root_and_a_uid_of_its_own(runtime: DockerRuntime, tmp_path: Path) -> None:
-    script = "id -u; id -g; touch /bin/x || echo root-read-only; echo ok > /tmp/x && cat /tmp/x"
-    ran = await run(runtime, shell_spec(tmp_path, script, name="closure"))
-    uid, gid, *rest = ran.stdout
-    assert int(uid) != 0
-    assert int(gid) != 0
-    assert int(uid) >= runtime.identities.first  # from the sandbox range, no host account's
-    assert rest == ["root-read-only", "ok"]
-    assert any("Read-only file system" in line for line in ran.stderr)
 
 
 @pytest.fixture
@@ -399,15 +372,6 @@ async def test_output_past_the_cap_is_cut_with_a_marker(
     notes = b"".join(chunk.data for chunk in chunks if chunk.stream == "system").decode()
     assert "[saassy] log truncated after 0.0625 MiB" in notes
     assert "more bytes of output were read but not kept" in notes
-
-
-async def test_the_output_dir_is_capped_at_disk_mb(runtime: DockerRuntime, tmp_path: Path) -> None:
-    limits = Limits(memory_mb=128, disk_mb=4, timeout_s=30)
-    script = 'head -c 8388608 /dev/zero > "$SAASSY_OUTPUT/big" || echo refused'
-    ran = await run(runtime, shell_spec(tmp_path, script, name="disk", limits=limits))
-    assert ran.stdout == ["refused"]  # the write failed inside: the staging tmpfs is full
-    big = tmp_path / "output" / "big"
-    assert not big.exists() or big.stat().st_size <= 4 * MIB
 
 
 async def test_an_image_gone_since_start_up_is_refused_plainly(

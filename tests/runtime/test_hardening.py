@@ -15,10 +15,17 @@ from pathlib import Path
 
 import pytest
 
-from saassy.runtime.base import Limits, SandboxSpec
+from saassy.runtime.base import Limits, Runtime, SandboxSpec
 from saassy.runtime.process import ProcessRuntime
 from saassy.runtime.syscalls import native_arch
-from tests.runtime.support import run_code
+from tests.runtime.support import image_for, run_code
+
+
+@pytest.fixture
+def runtime(any_runtime: Runtime) -> Runtime:
+    """Both runtimes: the process one (each bwrap binary) and docker."""
+    return any_runtime
+
 
 DENIED_HERE = ("io_uring_setup", "bpf", "keyctl", "mount", "perf_event_open", "ptrace", "setns")
 DENIED_HERE += ("userfaultfd", "add_key", "request_key", "umount2", "pivot_root", "swapon")
@@ -49,7 +56,7 @@ def numbers() -> dict[str, int]:
     return {name: arch.numbers[name] for name in DENIED_HERE}
 
 
-async def test_denied_syscalls_fail_with_eperm(runtime: ProcessRuntime, workspace: Path) -> None:
+async def test_denied_syscalls_fail_with_eperm(runtime: Runtime, workspace: Path) -> None:
     calls = f"{{name: errno_of(nr, 0, 0, 0, 0) for name, nr in {numbers()!r}.items()}}"
     code = textwrap.dedent(SYSCALL) + f"print(json.dumps({calls}))\n"
     run = await run_code(runtime, workspace, code)
@@ -57,9 +64,20 @@ async def test_denied_syscalls_fail_with_eperm(runtime: ProcessRuntime, workspac
     assert json.loads(run.stdout[-1]) == dict.fromkeys(DENIED_HERE, errno.EPERM)
 
 
-async def test_vsock_is_refused_and_unix_sockets_work(
-    runtime: ProcessRuntime, workspace: Path
+async def test_address_randomisation_cannot_be_turned_off(
+    runtime: Runtime, workspace: Path
 ) -> None:
+    arch = native_arch()
+    assert arch is not None
+    # ADDR_NO_RANDOMIZE, MMAP_PAGE_ZERO refused; PER_LINUX32, then back to PER_LINUX, allowed.
+    values = (0x0040000, 0x0100000, 0x8, 0x0)
+    calls = f"[errno_of({arch.numbers['personality']}, value) for value in {values!r}]"
+    run = await run_code(runtime, workspace, textwrap.dedent(SYSCALL) + f"print({calls})\n")
+    assert run.exit.succeeded, run.stderr
+    assert run.stdout == [str([errno.EPERM, errno.EPERM, 0, 0])]
+
+
+async def test_vsock_is_refused_and_unix_sockets_work(runtime: Runtime, workspace: Path) -> None:
     code = """
         import errno, socket
         try:
@@ -75,7 +93,7 @@ async def test_vsock_is_refused_and_unix_sockets_work(
     assert run.stdout[-2:] == ["EAFNOSUPPORT", "ok"]
 
 
-async def test_nested_user_namespaces_are_refused(runtime: ProcessRuntime, workspace: Path) -> None:
+async def test_nested_user_namespaces_are_refused(runtime: Runtime, workspace: Path) -> None:
     code = """
         import subprocess, threading
         done = subprocess.run(["unshare", "-Ur", "true"], capture_output=True, text=True)
@@ -86,13 +104,15 @@ async def test_nested_user_namespaces_are_refused(runtime: ProcessRuntime, works
     """
     run = await run_code(runtime, workspace, code)
     assert run.exit.succeeded, run.stderr
-    assert run.stdout[0] == "1 unshare: unshare failed: Operation not permitted"
+    status, message = run.stdout[0].split(" ", 1)  # util-linux's or busybox's unshare
+    assert (status, message.split(": ")[-1]) == ("1", "Operation not permitted")
     assert run.stdout[1:] == ["threads work", "fork works: True"]
 
 
 async def test_the_filter_alone_refuses_them_where_bwrap_cannot(
-    runtime: ProcessRuntime, workspace: Path, monkeypatch: pytest.MonkeyPatch
+    isolated_runtime: ProcessRuntime, workspace: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    runtime = isolated_runtime  # bwrap's own refusal: the process runtime's only
     assert runtime.host is not None  # as with a bwrap before 0.8.0 (no --disable-userns):
     monkeypatch.setattr(runtime, "host", replace(runtime.host, disables_userns=False))
     code = "import subprocess; subprocess.run(['unshare', '-Ur', 'true'])"
@@ -100,13 +120,12 @@ async def test_the_filter_alone_refuses_them_where_bwrap_cannot(
     assert run.stderr == ["unshare: unshare failed: Operation not permitted"]
 
 
-async def test_a_task_type_may_allow_user_namespaces(
-    runtime: ProcessRuntime, workspace: Path
-) -> None:
+async def test_a_task_type_may_allow_user_namespaces(runtime: Runtime, workspace: Path) -> None:
     code = "import subprocess; print(subprocess.run(['unshare', '-Ur', 'id', '-u']).returncode)"
     spec = SandboxSpec(
         name=f"test-userns-{os.getpid()}",
         argv=("/usr/bin/python3", "-c", code),
+        image=image_for(runtime),
         input_file=workspace / "input.json",
         output_dir=workspace / "output",
         allow_user_namespaces=True,
@@ -119,9 +138,7 @@ async def test_a_task_type_may_allow_user_namespaces(
 
 
 @pytest.mark.skipif(platform.machine() != "x86_64", reason="the i386 entry point is x86's")
-async def test_the_32_bit_entry_point_kills_the_process(
-    runtime: ProcessRuntime, workspace: Path
-) -> None:
+async def test_the_32_bit_entry_point_kills_the_process(runtime: Runtime, workspace: Path) -> None:
     outside = await asyncio.create_subprocess_exec(
         sys.executable, "-c", textwrap.dedent(INT80_GETPID), stdout=asyncio.subprocess.DEVNULL
     )
@@ -129,11 +146,11 @@ async def test_the_32_bit_entry_point_kills_the_process(
         pytest.skip("this kernel has no 32-bit entry point (IA32 emulation off)")
     run = await run_code(runtime, workspace, INT80_GETPID)
     assert run.stdout == []
-    assert run.exit.exit_code == 128 + 31  # SIGSYS, reported by bwrap's init
+    assert run.exit.exit_code == 128 + 31  # SIGSYS, reported by bwrap's or docker's init
 
 
-async def test_dev_is_read_only_with_only_the_usual_nodes(
-    runtime: ProcessRuntime, workspace: Path
+async def test_dev_cannot_be_written_and_has_only_the_usual_nodes(
+    runtime: Runtime, workspace: Path
 ) -> None:
     code = """
         import os
@@ -144,9 +161,13 @@ async def test_dev_is_read_only_with_only_the_usual_nodes(
             print(exc.strerror)
     """
     run = await run_code(runtime, workspace, code)
-    usual = ["core", "fd", "full", "null", "ptmx", "pts", "random", "shm", "stderr", "stdin"]
-    usual += ["stdout", "tty", "urandom", "zero"]
-    assert run.stdout == [str(usual), "Read-only file system"]
+    usual = ["fd", "full", "null", "ptmx", "pts", "random", "shm", "stderr", "stdin", "stdout"]
+    usual += ["tty", "urandom", "zero"]
+    if runtime.name == "docker":  # dockerd's /dev: a root-owned tmpfs, with POSIX queues
+        expected = [str(sorted([*usual, "mqueue"])), "Permission denied"]
+    else:  # bwrap's: read-only, with the kernel's core link
+        expected = [str(sorted([*usual, "core"])), "Read-only file system"]
+    assert run.stdout == expected
 
 
 WRITE_UNTIL_FULL = """
@@ -166,7 +187,7 @@ WRITE_UNTIL_FULL = """
 
 @pytest.mark.parametrize("where", ["/tmp", "/dev/shm", "/saassy/output"])  # noqa: S108
 async def test_writing_past_disk_mb_gives_enospc_not_an_oom_kill(
-    runtime: ProcessRuntime, workspace: Path, where: str
+    runtime: Runtime, workspace: Path, where: str
 ) -> None:
     code = textwrap.dedent(WRITE_UNTIL_FULL) + f"print(*fill('{where}/big', 64))"
     run = await run_code(runtime, workspace, code, memory_mb=128, disk_mb=24)
@@ -177,7 +198,7 @@ async def test_writing_past_disk_mb_gives_enospc_not_an_oom_kill(
 
 
 async def test_disk_mb_caps_all_the_sandbox_writes_together(
-    runtime: ProcessRuntime, workspace: Path
+    runtime: Runtime, workspace: Path
 ) -> None:
     code = textwrap.dedent(WRITE_UNTIL_FULL)
     code += "print(*fill('/tmp/a', 16)); print(*fill('/dev/shm/b', 16))"
@@ -189,7 +210,7 @@ async def test_disk_mb_caps_all_the_sandbox_writes_together(
     assert int(written) <= 8 * 2**20
 
 
-async def test_the_number_of_files_is_capped(runtime: ProcessRuntime, workspace: Path) -> None:
+async def test_the_number_of_files_is_capped(runtime: Runtime, workspace: Path) -> None:
     code = """
         import errno, os
         made = 0
@@ -205,9 +226,7 @@ async def test_the_number_of_files_is_capped(runtime: ProcessRuntime, workspace:
     assert 10_000 <= int(made) < 11_000
 
 
-async def test_no_host_path_or_server_pid_shows_inside(
-    runtime: ProcessRuntime, workspace: Path
-) -> None:
+async def test_no_host_path_or_server_pid_shows_inside(runtime: Runtime, workspace: Path) -> None:
     code = """
         import json, os
         def read(path):
@@ -224,6 +243,7 @@ async def test_no_host_path_or_server_pid_shows_inside(
     spec = SandboxSpec(
         name="task-1-attempt-1",  # as the engine names them: the test's names carry our pid
         argv=("/usr/bin/python3", "-c", textwrap.dedent(code)),
+        image=image_for(runtime),
         input_file=workspace / "input.json",
         output_dir=workspace / "output",
     )
@@ -232,7 +252,8 @@ async def test_no_host_path_or_server_pid_shows_inside(
     assert (await handle.wait()).succeeded
     await handle.cleanup()
     seen = json.loads(lines[0])
-    assert seen["cwd"] == seen["env"]["PWD"] == "/tmp"  # noqa: S108 - the sandbox's own
+    assert seen["cwd"] == "/tmp"  # noqa: S108 - the sandbox's own
+    assert seen["env"].get("PWD", "/tmp") == "/tmp"  # noqa: S108 - docker sets none
     assert "1/cmdline" in seen
     text = json.dumps(seen)
     for host_path in (str(runtime.work_root), str(workspace), os.getcwd(), sys.prefix):
@@ -244,8 +265,10 @@ async def test_no_host_path_or_server_pid_shows_inside(
 
 
 async def test_a_program_file_runs_without_its_host_path_showing(
-    runtime: ProcessRuntime, workspace: Path, code_dir: Path
+    isolated_runtime: ProcessRuntime, workspace: Path, code_dir: Path
 ) -> None:
+    # The process runtime only: a container runs programs of its image, never the host's files.
+    runtime = isolated_runtime
     program = code_dir / "main.py"
     program.write_text(
         "print(__file__); print(open('/proc/1/cmdline').read().split(chr(0))[-2]); "
@@ -268,7 +291,7 @@ async def test_a_program_file_runs_without_its_host_path_showing(
         assert str(code_dir) not in mounts
 
 
-def test_the_summary_says_the_filter_is_in_force(runtime: ProcessRuntime) -> None:
+def test_the_summary_says_the_filter_is_in_force(runtime: Runtime) -> None:
     arch = native_arch()
     assert arch is not None
     assert f"seccomp filter ({arch.name})" in runtime.summary()

@@ -33,14 +33,23 @@ from docker.types import LogConfig, Mount
 from saassy.runtime import mounts
 from saassy.runtime.artifacts import take_output
 from saassy.runtime.base import EgressGateway, EgressLink, SandboxSpec, Usage
-from saassy.runtime.bwrap import EVENTS_PATH, INPUT_PATH, OUTPUT_PATH, SANDBOX_TMP, SECRETS_PATH
+from saassy.runtime.bwrap import (
+    EVENTS_PATH,
+    INPUT_PATH,
+    OUTPUT_PATH,
+    SANDBOX_SHM,
+    SANDBOX_TMP,
+    SECRETS_PATH,
+)
 from saassy.runtime.cgroups import CgroupLayout, SandboxCgroup
+from saassy.runtime.container_seccomp import container_profile
 from saassy.runtime.environment import sandbox_env, secret_variables
 from saassy.runtime.gate import GATE_PATH, Gate, gate_argv
 from saassy.runtime.identity import Identity
 from saassy.runtime.netns import listen_in_netns
 from saassy.runtime.sandbox import work_dir_name
 from saassy.runtime.supervise import SupervisedProcess
+from saassy.runtime.syscalls import native_arch
 
 log = structlog.get_logger(__name__)
 
@@ -202,10 +211,9 @@ class ContainerSandbox(SupervisedProcess):
         spec = self.spec
         self.work_dir.mkdir(mode=0o711)
         if self.host.can_mount:
-            pages = -(-spec.input_file.stat().st_size // PAGE) * PAGE
             mounts.mount_tmpfs(
                 self.work_dir,
-                size_bytes=spec.limits.disk_mb * 1024 * 1024 + pages + 64 * PAGE,
+                size_bytes=spec.limits.disk_mb * 1024 * 1024 + _carried_bytes(spec),
                 uid=0,
                 gid=0,
                 mode=0o711,
@@ -216,7 +224,7 @@ class ContainerSandbox(SupervisedProcess):
         (self.work_dir / "input.json").chmod(0o444)
         (self.work_dir / "output").mkdir(mode=0o700)
         (self.work_dir / "events.jsonl").touch(mode=0o600)
-        owned = [self.work_dir / "output", self.work_dir / "events.jsonl"]
+        owned = [self.work_dir / "output", self.work_dir / "events.jsonl", *self._scratch_dirs()]
         if spec.secrets:
             secrets = self.work_dir / "secrets"
             secrets.mkdir(mode=0o500)
@@ -240,13 +248,7 @@ class ContainerSandbox(SupervisedProcess):
             Mount(INPUT_PATH, str(self.work_dir / "input.json"), type="bind", read_only=True),
             Mount(OUTPUT_PATH, str(self.work_dir / "output"), type="bind"),
             Mount(EVENTS_PATH, str(self.work_dir / "events.jsonl"), type="bind"),
-            Mount(
-                SANDBOX_TMP,
-                None,
-                type="tmpfs",
-                tmpfs_size=limits.disk_mb * 1024 * 1024,
-                tmpfs_mode=0o1777,
-            ),
+            *self._scratch_mounts(),
         ]
         if spec.secrets:
             binds.append(
@@ -282,12 +284,12 @@ class ContainerSandbox(SupervisedProcess):
             network_mode="none",
             read_only=True,
             cap_drop=["ALL"],
-            security_opt=["no-new-privileges"],
+            security_opt=["no-new-privileges", *seccomp_options(spec)],
             mem_limit=memory,
             memswap_limit=memory,
             nano_cpus=int(limits.cpus * 1e9),
             pids_limit=limits.pids,
-            shm_size=f"{limits.disk_mb}m",
+            shm_size=None if self._mounted else f"{limits.disk_mb}m",
             mounts=binds,
             init=True,
             cgroup_parent=f"{host.cgroup_parent}/{self.cgroup_dir}",
@@ -304,6 +306,25 @@ class ContainerSandbox(SupervisedProcess):
         self.container_id = container.id
         assert self.container_id is not None
         return self.container_id
+
+    def _scratch_dirs(self) -> list[Path]:
+        """The sandbox's temporary dirs in the staging tmpfs, when there is one: `disk_mb` (and
+        its file cap) then holds all the container writes together, as in the process runtime."""
+        if not self._mounted:
+            return []
+        made = [self.work_dir / "tmp", self.work_dir / "shm"]
+        for directory in made:
+            directory.mkdir(mode=0o700)
+        return made
+
+    def _scratch_mounts(self) -> list[Mount]:
+        if self._mounted:
+            return [
+                Mount(SANDBOX_TMP, str(self.work_dir / "tmp"), type="bind"),
+                Mount(SANDBOX_SHM, str(self.work_dir / "shm"), type="bind"),
+            ]
+        size = self.spec.limits.disk_mb * 1024 * 1024  # each its own: not capped together
+        return [Mount(SANDBOX_TMP, None, type="tmpfs", tmpfs_size=size, tmpfs_mode=0o1777)]
 
     @property
     def cgroup_dir(self) -> str:
@@ -402,6 +423,25 @@ class ContainerSandbox(SupervisedProcess):
             return
         remove_staging(self.work_dir)
         self._work_dir_removed = True
+
+
+def _carried_bytes(spec: SandboxSpec) -> int:
+    """The pages the input copy and the secret files take in the staging tmpfs: on top of
+    `disk_mb`, so the task's own writes (its output among them) stop at exactly `disk_mb`, as
+    in the process runtime; any slack lets an output past the copy's cap end up not copied."""
+    sizes = [spec.input_file.stat().st_size]
+    sizes += [len(value.get_secret_value().encode()) for value in spec.secrets.values()]
+    return sum(-(-size // PAGE) * PAGE for size in sizes)
+
+
+def seccomp_options(spec: SandboxSpec) -> list[str]:
+    """The process runtime's filter as the container's profile; on a CPU it has no numbers
+    for, dockerd's default profile stays."""
+    arch = native_arch()
+    if arch is None:
+        return []
+    profile = container_profile(arch, allow_user_namespaces=spec.allow_user_namespaces)
+    return [f"seccomp={profile}"]
 
 
 def remove_staging(path: Path) -> None:

@@ -58,6 +58,7 @@ from saassy.runtime.container import (
 from saassy.runtime.gate import PROBE_TIMEOUT_S, shell_probe
 from saassy.runtime.identity import SandboxIdentities
 from saassy.runtime.netns import NETWORK_REFUSED, network_unavailable
+from saassy.runtime.syscalls import native_arch
 from saassy.runtime.workroot import check_instance, leftover_of, owner_alive, private_work_root
 
 log = structlog.get_logger(__name__)
@@ -371,7 +372,7 @@ class DockerRuntime(Runtime):
             f"container: docker {self.version} at {shown(self.url)}; each sandbox as "
             f"{self.identities.description}, read-only root, no capabilities, network: "
             f"{'egress proxy' if self.network_unavailable is None else 'none'}; "
-            f"cgroup v{self.host.cgroups.version} usage{disk}"
+            f"{_seccomp_summary()}; cgroup v{self.host.cgroups.version} usage{disk}"
         )
 
     def describe(self) -> dict[str, object]:
@@ -380,4 +381,11 @@ class DockerRuntime(Runtime):
         described["sandbox_uid"] = self.identities.description
         described["cgroup_version"] = self.host.cgroups.version
         described["network"] = self.network_unavailable or "egress proxy"
+        if (arch := native_arch()) is not None:
+            described["seccomp"] = arch.name
         return described
+
+
+def _seccomp_summary() -> str:
+    arch = native_arch()
+    return f"seccomp filter ({arch.name})" if arch else "dockerd's default seccomp profile"
