@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import json
 import os
 import shutil
@@ -406,3 +407,19 @@ async def test_a_crashed_platforms_sandbox_is_measured_then_freed(
     finally:
         successor.close()
         await handle.cleanup()
+
+
+async def test_a_gated_image_rebuilt_under_its_name_runs_its_new_command(
+    runtime: DockerRuntime, tmp_path: Path
+) -> None:
+    tag = "saassy/rebuilt:test"
+    said = []
+    for word in ("one", "two"):
+        dockerfile = f'FROM {BASE_IMAGE}\nCMD ["sh", "-c", "echo {word} $TOKEN"]\n'
+        runtime.host.client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=tag, rm=True)
+        spec = shell_spec(
+            tmp_path / word, "", name=f"rebuilt-{word}", secrets={"TOKEN": SecretStr("tok-rebuilt")}
+        ).model_copy(update={"image": tag, "argv": (), "secrets_as_env": True})
+        ran = await run(runtime, spec)
+        said += ran.stdout
+    assert said == ["one [redacted:TOKEN]", "two [redacted:TOKEN]"]

@@ -172,7 +172,7 @@ class DockerRuntime(Runtime):
             egress=egress if network_unavailable(egress) is None else None,
         )
         self.network_unavailable = network_unavailable(egress)
-        self._images: dict[str, ImageProgram | str] = {}  # of gated task types; or why not
+        self._images: dict[str, ImageProgram | str] = {}  # by image id, gated types'; or why not
         self.enforces_disk = self.host.can_mount
         log.info("runtime.ready", summary=self.summary())
 
@@ -226,18 +226,21 @@ class DockerRuntime(Runtime):
 
     def _gated_program(self, image: str, argv: tuple[str, ...]) -> tuple[str, ...] | str:
         """What runs behind the gate: the image's ENTRYPOINT, then `argv` or else its CMD; or
-        why this image cannot run it (probed once per image)."""
-        if image not in self._images:
-            config = self.host.client.images.get(image).attrs.get("Config") or {}
-            why = shell_probe(self.host.client, image, self._probe_labels())
-            self._images[image] = (
+        why this image cannot run it (probed once per image: by its id, so an image rebuilt
+        under the same name is looked at again)."""
+        inspected = self.host.client.images.get(image)
+        key = inspected.id or image
+        if key not in self._images:
+            config = inspected.attrs.get("Config") or {}
+            why = shell_probe(self.host.client, key, self._probe_labels())
+            self._images[key] = (
                 f"{why}; {NEEDS_SHELL}"
                 if why is not None
                 else ImageProgram(
                     tuple(config.get("Entrypoint") or ()), tuple(config.get("Cmd") or ())
                 )
             )
-        found = self._images[image]
+        found = self._images[key]
         if isinstance(found, str):
             return found
         program = (*found.entrypoint, *(argv or found.cmd))
