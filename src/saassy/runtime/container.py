@@ -188,6 +188,7 @@ class ContainerSandbox(SupervisedProcess):
             pid = await asyncio.to_thread(self._pid)
             listener = listen_in_netns(pid)
             try:
+                self._still_ours(pid)
                 self._egress = await self.host.egress.attach(
                     self.spec.name, self.spec.network_allow, listener, self._notice
                 )
@@ -202,6 +203,17 @@ class ContainerSandbox(SupervisedProcess):
         if pid <= 0:  # it ended already: the gate's shell did not start
             raise RuntimeError(f"container of sandbox {self.spec.name} is not running")
         return pid
+
+    def _still_ours(self, pid: int) -> None:
+        """`pid` is still in this container (its cgroup names it): had it ended and its number
+        gone to another process before `setns`, the socket would be in that one's network."""
+        try:
+            with open(f"/proc/{pid}/cgroup") as cgroups:
+                ours = self._id in cgroups.read()
+        except OSError:
+            ours = False
+        if not ours:
+            raise RuntimeError(f"container of sandbox {self.spec.name} ended while starting")
 
     def _notice(self, text: str) -> None:
         self._pump.note("system", f"[saassy] {text}")
