@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from docker import DockerClient
 from docker.errors import ImageNotFound
 
 from saassy.runtime.base import EgressGateway, Exit, Limits, SandboxSpec, Usage
@@ -68,17 +67,18 @@ def docker_runtime(
 
 
 def python_image(runtime: DockerRuntime) -> str:
-    """saassy/python:test, built once per machine (python_image.py), or a skip (CI: a failure)."""
-    try:
-        return _python_image_built(runtime.host.client)
-    except PythonImageUnavailable as exc:
-        _unavailable(f"cannot build the Python test image: {exc}")
-        raise
+    """saassy/python:test, built once per machine (python_image.py) and checked once per test
+    run, or a skip (CI: a failure)."""
+    if runtime.url not in _PYTHON_IMAGES:
+        try:
+            _PYTHON_IMAGES[runtime.url] = build_python_image(runtime.host.client, BASE_IMAGE)
+        except PythonImageUnavailable as exc:
+            _unavailable(f"cannot build the Python test image: {exc}")
+            raise
+    return _PYTHON_IMAGES[runtime.url]
 
 
-@functools.cache
-def _python_image_built(client: DockerClient) -> str:
-    return build_python_image(client, BASE_IMAGE)
+_PYTHON_IMAGES: dict[str, str] = {}  # dockerd's address: the image there
 
 
 SHELL_LESS = "saassy/shell-less:test"  # a static busybox as /bin/busybox, and no /bin/sh

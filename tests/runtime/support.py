@@ -39,7 +39,6 @@ PLATFORM = """
     from pathlib import Path
     from saassy.runtime.base import Limits, SandboxSpec
     from saassy.runtime.process import ProcessRuntime
-from tests.runtime.python_image import PYTHON_IMAGE
 
     async def main():
         workspace, name, work_dir, instance = Path(sys.argv[1]), *sys.argv[2:5]
