@@ -30,6 +30,7 @@ from tests.services import IN_CI, REDIS_URL, require
 
 ROOT = Path(__file__).resolve().parents[1]
 PREPARE = ROOT / "deploy" / "images" / "prepare-image-build.sh"
+BASE_SCRIPT = "deploy/images/build-python-base.sh"
 BASE_IMAGE = "saassy/bookworm-python:local"
 IMAGE = "saassy:pytest"
 PREPARATION = os.environ.get("SAASSY_TEST_IMAGE_PREPARATION")
@@ -66,8 +67,12 @@ def tail(text: str, lines: int = 40) -> str:
 def require_tools() -> None:
     if shutil.which("docker") is None or docker("info", timeout=30).returncode != 0:
         unavailable("no dockerd: apt-get install docker.io and start dockerd")
-    if PREPARATION is None and shutil.which("debootstrap") is None:
+    if PREPARATION is not None or docker("image", "inspect", BASE_IMAGE).returncode == 0:
+        return
+    if shutil.which("debootstrap") is None:
         unavailable("no debootstrap for the image's base: apt-get install debootstrap")
+    if os.geteuid() != 0:
+        unavailable(f"debootstrap needs root: run `sudo {BASE_SCRIPT}` once")
 
 
 def wait_for_preparation(directory: Path) -> None:

@@ -16,6 +16,10 @@ if ! command -v debootstrap >/dev/null; then
     echo "build-python-base.sh: no debootstrap: apt-get install debootstrap" >&2
     exit 1
 fi
+if [ "$(id -u)" -ne 0 ]; then
+    echo "build-python-base.sh: debootstrap needs root: run it with sudo" >&2
+    exit 1
+fi
 ROOT="$(mktemp -d)"
 trap 'rm -rf "$ROOT"' EXIT
 # minbase: dpkg, apt and what they need; Python's venv brings ensurepip's wheels along.
