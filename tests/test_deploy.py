@@ -34,3 +34,15 @@ def test_the_yaml_parses(path: Path) -> None:
     documents = [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d]
     assert documents
     assert all(isinstance(d, dict) for d in documents)
+
+
+@pytest.mark.parametrize("service", ["worker", "scheduler"])
+def test_compose_serves_the_metrics_of_processes_without_http(service: str) -> None:
+    """`saassy metrics` runs in the service's own container (one pid namespace: prometheus-client
+    names its files by pid) and reads the directory the service's processes write to."""
+    compose = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text(encoding="utf-8"))
+    definition = compose["services"][service]
+    script = " ".join(definition["entrypoint"])
+    assert "saassy metrics --host 0.0.0.0 --port 9464 &" in script
+    directory = definition["environment"]["PROMETHEUS_MULTIPROC_DIR"]
+    assert any(mount.startswith(f"{directory}:") for mount in definition["tmpfs"])
