@@ -89,6 +89,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
+    """No SAASSY_* variable from the caller's shell, and a directory without saassy.toml: for
+    tests of settings read from the environment (set yours on the monkeypatch returned)."""
+    for key in list(os.environ):
+        if key.startswith("SAASSY_"):
+            monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)
+    return monkeypatch
+
+
+@pytest.fixture
 def no_bubblewrap_at_all(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """A host where no sandbox can be made: no bwrap on PATH and no bundled binary."""
     monkeypatch.setattr(host, "bundled_bwrap", lambda: None)

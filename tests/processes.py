@@ -101,7 +101,9 @@ async def serving(app: FastAPI, port: int = 0) -> AsyncIterator[str]:
     server = uvicorn.Server(
         uvicorn.Config(
             app, host="127.0.0.1", port=port, lifespan="off", log_level="warning",
-            **server_options(),
+            # An event stream the client left is only noticed at its next write: do not wait
+            # for it forever when the test ends.
+            timeout_graceful_shutdown=2, **server_options(),
         )
     )  # fmt: skip
     task = asyncio.create_task(server.serve())
@@ -114,4 +116,9 @@ async def serving(app: FastAPI, port: int = 0) -> AsyncIterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
-        await task
+        try:
+            await asyncio.wait_for(asyncio.shield(task), 5)
+        except TimeoutError:  # a stream handler that never noticed its client left
+            server.force_exit = True
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)

@@ -311,6 +311,32 @@ async def test_api_on_a_migrated_database_serves(
     assert served[0]["proxy_headers"] is False
 
 
+async def test_api_without_dockerd_stops_in_one_line(
+    database_url: str, tmp_path: Path, served: list[dict[str, object]]
+) -> None:
+    """As `saassy dev` does, before a server process starts (not a traceback of its start)."""
+    catalog = tmp_path / "saassy.toml"
+    catalog.write_text(
+        'default_plan = "small"\n[plans.small]\nname = "Small"\n'
+        '[task_types.render]\ntitle = "Render"\nimage = "saassy/base:test"\n'
+    )
+    socket = f"unix://{tmp_path}/no-docker.sock"
+    env = {
+        "SAASSY_DATABASE_URL": database_url,
+        "SAASSY_CONFIG": str(catalog),
+        "SAASSY_RUNTIME": "docker",
+        "SAASSY_DOCKER_URL": socket,
+        **SIGNING,
+    }
+    result = await asyncio.to_thread(invoke, "api", env=env)
+    assert result.exit_code == 1
+    assert result.output == (
+        f"error: SAASSY_RUNTIME=docker: no dockerd socket at {socket} (install docker.io and "
+        "start dockerd, or point SAASSY_DOCKER_URL at one)\n"
+    )
+    assert served == []
+
+
 async def test_api_names_an_unmigrated_postgresql_database_without_its_password(
     database_url: str, served: list[dict[str, object]]
 ) -> None:

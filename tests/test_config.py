@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import os
 import re
 import secrets
 from pathlib import Path
@@ -25,13 +24,7 @@ from tests.conftest import TEST_VAULT_KEY
 STRONG_SECRET = secrets.token_urlsafe(48)
 
 
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No SAASSY_* variable from the caller's shell, and a directory without saassy.toml."""
-    for key in list(os.environ):
-        if key.startswith("SAASSY_"):
-            monkeypatch.delenv(key)
-    monkeypatch.chdir(tmp_path)
+pytestmark = pytest.mark.usefixtures("clean_environment")
 
 
 def test_variables_with_the_saassy_prefix_configure_settings(

@@ -204,3 +204,15 @@ def test_keda_scales_the_worker_deployment_on_due_tasks() -> None:
     assert trigger["metadata"]["query"] == f"max({DUE_TASKS_METRIC})"
     assert f'"{DUE_TASKS_METRIC}"' in QUEUE_COLLECTOR.read_text(encoding="utf-8")
     assert 1 <= scaled["spec"]["minReplicaCount"] <= scaled["spec"]["maxReplicaCount"]
+
+
+@pytest.mark.parametrize("service", ["worker", "scheduler"])
+def test_compose_serves_the_metrics_of_processes_without_http(service: str) -> None:
+    """`saassy metrics` runs in the service's own container (one pid namespace: prometheus-client
+    names its files by pid) and reads the directory the service's processes write to."""
+    compose = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text(encoding="utf-8"))
+    definition = compose["services"][service]
+    script = " ".join(definition["entrypoint"])
+    assert "saassy metrics --host 0.0.0.0 --port 9464 &" in script
+    directory = definition["environment"]["PROMETHEUS_MULTIPROC_DIR"]
+    assert any(mount.startswith(f"{directory}:") for mount in definition["tmpfs"])

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import structlog
 from fastapi import APIRouter, FastAPI
@@ -61,6 +62,9 @@ from saassy.web.errors import install_page_errors
 from saassy.web.router import router as web_router
 from saassy.web.router import static_files
 
+if TYPE_CHECKING:
+    from saassy.runtime.docker import DockerRuntime  # docker-py only where it runs
+
 log = structlog.get_logger(__name__)
 
 ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
@@ -105,7 +109,7 @@ def egress_gateway(settings: Settings) -> RuntimeGateway:
     return RuntimeGateway(proxy)
 
 
-def build_docker_runtime(settings: Settings) -> Runtime:
+def build_docker_runtime(settings: Settings) -> DockerRuntime:
     """The docker runtime, once dockerd answers and holds every task type's image (with a
     /bin/sh where the type needs the gate: network, or secrets as variables)."""
     from saassy.runtime.docker import DockerRuntime, DockerUnavailable
@@ -127,6 +131,12 @@ def build_docker_runtime(settings: Settings) -> Runtime:
         runtime.close()
         raise ConfigError(f"SAASSY_RUNTIME=docker: {exc}") from None
     return runtime
+
+
+def embeds_engine(settings: Settings) -> bool:
+    """Whether the server process runs attempts itself (`saassy dev`, `saassy api` with the
+    local executor); with Celery, `saassy scheduler` dispatches and `saassy worker` runs them."""
+    return settings.run_engine and settings.executor is ExecutorKind.local
 
 
 def start_task_engine(ctx: AppContext, runtime: Runtime | None = None) -> TaskEngine:
@@ -182,8 +192,7 @@ def create_app(
         await ctx.events.start()
         log.info("events.bus", bus=ctx.events.describe())
         relay = asyncio.create_task(run_email_relay(ctx)) if background else None
-        # With Celery, `saassy scheduler` dispatches and `saassy worker` runs attempts.
-        if background and settings.run_engine and settings.executor is ExecutorKind.local:
+        if background and embeds_engine(settings):
             ctx.task_engine = start_task_engine(ctx, runtime)
             await ctx.task_engine.start()
         try:

@@ -10,7 +10,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import update
 
@@ -27,6 +26,7 @@ from saassy.task_output.router import router as output_router
 from tests.conftest import SignUp, client_for
 from tests.dispatch.support import insert_tasks, wait_for_status
 from tests.organizations.support import create_api_key
+from tests.processes import serving
 
 
 def with_output_routes(app: FastAPI) -> FastAPI:
@@ -169,30 +169,8 @@ async def test_artifacts_are_listed_and_downloaded(
 @pytest.fixture
 async def served(api: FastAPI) -> AsyncIterator[str]:
     """The app on a real socket: SSE needs a streaming client."""
-    server = uvicorn.Server(
-        uvicorn.Config(
-            api,
-            host="127.0.0.1",
-            port=0,
-            lifespan="off",
-            log_level="warning",
-            # An event stream the client left is only noticed at its next write: do not wait
-            # for it forever when the test ends.
-            timeout_graceful_shutdown=2,
-        )
-    )
-    serving = asyncio.create_task(server.serve())
-    while not server.started:  # noqa: ASYNC110 - uvicorn offers no start-up event
-        await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    try:
-        await asyncio.wait_for(asyncio.shield(serving), 5)
-    except TimeoutError:  # a stream handler that never noticed its client left
-        server.force_exit = True
-        serving.cancel()
-        await asyncio.gather(serving, return_exceptions=True)
+    async with serving(api) as url:
+        yield url
 
 
 async def test_the_events_stream_shows_the_organization_task_statuses(

@@ -3,10 +3,8 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
@@ -100,43 +98,34 @@ async def test_api_only_without_redis_refuses_live_streams(
     assert response.json()["error"]["code"] == "engine_unavailable"
 
 
-@pytest.fixture
-def environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
-    for key in list(os.environ):
-        if key.startswith("SAASSY_"):
-            monkeypatch.delenv(key)
-    monkeypatch.chdir(tmp_path)
-    return monkeypatch
-
-
 @pytest.mark.parametrize("prefix", ["", "a*b", "has space", "x" * 65, "a:b"])
 def test_a_prefix_that_could_widen_the_subscription_is_refused(
-    environment: pytest.MonkeyPatch, prefix: str
+    clean_environment: pytest.MonkeyPatch, prefix: str
 ) -> None:
-    environment.setenv("SAASSY_REDIS_URL", "redis://127.0.0.1:6379/0")
-    environment.setenv("SAASSY_REDIS_PREFIX", prefix)
+    clean_environment.setenv("SAASSY_REDIS_URL", "redis://127.0.0.1:6379/0")
+    clean_environment.setenv("SAASSY_REDIS_PREFIX", prefix)
     with pytest.raises(ConfigError, match=r"SAASSY_REDIS_PREFIX: .*is not a Redis prefix"):
         load_settings()
 
 
-def test_a_prefix_without_redis_is_refused(environment: pytest.MonkeyPatch) -> None:
-    environment.setenv("SAASSY_REDIS_PREFIX", "shop-two")
+def test_a_prefix_without_redis_is_refused(clean_environment: pytest.MonkeyPatch) -> None:
+    clean_environment.setenv("SAASSY_REDIS_PREFIX", "shop-two")
     with pytest.raises(ConfigError, match="SAASSY_REDIS_PREFIX is set but SAASSY_REDIS_URL"):
         load_settings()
 
 
 def test_a_url_that_is_not_redis_is_refused_without_showing_it(
-    environment: pytest.MonkeyPatch,
+    clean_environment: pytest.MonkeyPatch,
 ) -> None:
-    environment.setenv("SAASSY_REDIS_URL", "http://user:hunter2@cache:6379/0")
+    clean_environment.setenv("SAASSY_REDIS_URL", "http://user:hunter2@cache:6379/0")
     with pytest.raises(ConfigError, match="SAASSY_REDIS_URL: not a Redis URL") as caught:
         load_settings()
     assert "hunter2" not in str(caught.value)
 
 
-def test_the_redis_password_stays_out_of_reprs(environment: pytest.MonkeyPatch) -> None:
-    environment.setenv("SAASSY_REDIS_URL", "redis://:hunter2@cache:6379/0")
-    environment.setenv("SAASSY_REDIS_PREFIX", "shop-two")
+def test_the_redis_password_stays_out_of_reprs(clean_environment: pytest.MonkeyPatch) -> None:
+    clean_environment.setenv("SAASSY_REDIS_URL", "redis://:hunter2@cache:6379/0")
+    clean_environment.setenv("SAASSY_REDIS_PREFIX", "shop-two")
     settings = load_settings()
     assert "hunter2" not in repr(settings)
     assert settings.redis_prefix == "shop-two"

@@ -17,7 +17,6 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
 from saassy.app import create_app
@@ -28,6 +27,7 @@ from saassy.events.redis import RedisEventBus
 from saassy.runtime.base import OutputLine, SandboxHandle, SandboxSpec
 from saassy.runtime.fake import FakeRuntime, FakeScript
 from tests.conftest import SignUp
+from tests.processes import serving
 from tests.services import REDIS_URL, require
 
 pytestmark = pytest.mark.redis
@@ -79,23 +79,8 @@ async def engine_app(settings: Settings, runtime: GatedRuntime) -> AsyncIterator
 @pytest.fixture
 async def served(app: FastAPI) -> AsyncIterator[str]:
     """The API app on a real socket: SSE needs a streaming client."""
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app,
-            host="127.0.0.1",
-            port=0,
-            lifespan="off",
-            log_level="warning",
-            timeout_graceful_shutdown=2,
-        )
-    )
-    serving = asyncio.create_task(server.serve())
-    while not server.started:  # noqa: ASYNC110 - uvicorn offers no start-up event
-        await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    await serving
+    async with serving(app) as url:
+        yield url
 
 
 async def events_of(lines: AsyncIterator[str]) -> AsyncIterator[tuple[str, Any]]:

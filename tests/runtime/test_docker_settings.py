@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -16,12 +15,7 @@ PLANS = 'default_plan = "small"\n[plans.small]\nname = "Small"\n'
 IMAGE_TYPE = f'[task_types.render]\ntitle = "Render"\nimage = "{BASE_IMAGE}"\n'
 
 
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for key in list(os.environ):
-        if key.startswith("SAASSY_"):
-            monkeypatch.delenv(key)
-    monkeypatch.chdir(tmp_path)
+pytestmark = pytest.mark.usefixtures("clean_environment")
 
 
 def _catalog(tmp_path: Path, task_types: str) -> Path:

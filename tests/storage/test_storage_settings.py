@@ -3,7 +3,6 @@ that cannot be used stops start-up with one line."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,12 +20,7 @@ from tests.test_cli import invoke
 SECRET = "s3-secret-never-shown"
 
 
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for key in list(os.environ):
-        if key.startswith("SAASSY_"):
-            monkeypatch.delenv(key)
-    monkeypatch.chdir(tmp_path)
+pytestmark = pytest.mark.usefixtures("clean_environment")
 
 
 def test_local_is_the_default(tmp_path: Path) -> None:

@@ -18,12 +18,7 @@ from tests.test_cli import invoke
 ORG = uuid.uuid4()
 
 
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for key in list(os.environ):
-        if key.startswith("SAASSY_"):
-            monkeypatch.delenv(key)
-    monkeypatch.chdir(tmp_path)
+pytestmark = pytest.mark.usefixtures("clean_environment")
 
 
 def test_development_makes_a_private_key_once_per_data_dir(tmp_path: Path) -> None:

@@ -10,7 +10,6 @@ from datetime import timedelta
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import delete, update
 
@@ -21,6 +20,7 @@ from saassy.models import BrowserSession, Membership, TaskStatus, User
 from saassy.runtime.fake import FakeRuntime, FakeScript
 from saassy.task_output import streams
 from saassy.web.cookies import SESSION_COOKIE
+from tests.processes import serving
 from tests.web.support import browser_for, sign_up, submit
 from tests.web.test_tasks_pages import submit_task, task_id_of, task_row
 
@@ -56,28 +56,8 @@ async def engine(app: FastAPI, ctx: AppContext) -> AsyncIterator[tuple[TaskEngin
 async def served(app: FastAPI) -> AsyncIterator[str]:
     """The app on a real socket: the in-process transport hands back a stream only once it has
     ended, and these feeds must be read while they run."""
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app,
-            host="127.0.0.1",
-            port=0,
-            lifespan="off",
-            log_level="warning",
-            timeout_graceful_shutdown=2,
-        )
-    )
-    serving = asyncio.create_task(server.serve())
-    while not server.started:  # noqa: ASYNC110 - uvicorn offers no start-up event
-        await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    try:
-        await asyncio.wait_for(asyncio.shield(serving), 5)
-    except TimeoutError:  # a stream that never noticed its client left
-        server.force_exit = True
-        serving.cancel()
-        await asyncio.gather(serving, return_exceptions=True)
+    async with serving(app) as url:
+        yield url
 
 
 async def running_task(

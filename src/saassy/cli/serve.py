@@ -138,7 +138,12 @@ def api(
 
     It never migrates the database: run `saassy db upgrade` first, once per release.
     """
-    from saassy.cli.settings import reporting_errors, require_storage, settings_from
+    from saassy.cli.settings import (
+        reporting_errors,
+        require_runtime,
+        require_storage,
+        settings_from,
+    )
     from saassy.kit.migrate import require_current_schema
     from saassy.observability.exposition import refuse_split_metrics
     from saassy.observability.router import metrics_served
@@ -152,6 +157,7 @@ def api(
         settings.signing_secret  # noqa: B018 - one clear line, before any worker starts
         require_current_schema(settings.resolved_database_url)
         require_storage(settings)
+        require_runtime(settings)
         refuse_split_metrics(workers, metrics_served(settings))
     from saassy.config import Environment
 

@@ -71,6 +71,17 @@ def require_storage(settings: Settings) -> None:
     asyncio.run(build_storage(settings).check())
 
 
+def require_runtime(settings: Settings) -> None:
+    """Stop with one line when the docker runtime cannot be used (no dockerd, an image
+    missing) by a server that runs attempts itself, before any server process starts; the
+    app's start builds it again."""
+    from saassy.app import build_docker_runtime, embeds_engine
+    from saassy.config import RuntimeChoice
+
+    if settings.runtime is RuntimeChoice.docker and embeds_engine(settings):
+        build_docker_runtime(settings).close()
+
+
 def redacted(url: str) -> str:
     """A database URL without its password, fit to print."""
     return make_url(url).render_as_string(hide_password=True)

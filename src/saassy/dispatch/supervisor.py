@@ -1,8 +1,9 @@
 """Supervising one attempt, start to outcome: the code every executor runs.
 
 Prepare the work dir, start the sandbox, stream its output to durable logs and the bus, keep
-the lease alive and watch for cancel, then record usage, the result and artifacts and write a
-fenced outcome. A supervisor that loses its lease kills its sandbox and writes nothing more.
+the lease alive and watch for cancel (`sandbox_watch.py`), then record usage, the result and
+artifacts and write a fenced outcome. A supervisor that loses its lease kills its sandbox and
+writes nothing more.
 """
 
 from __future__ import annotations
@@ -35,8 +36,6 @@ from saassy.dispatch.outcome import (
     retry_follows,
     write_outcome,
 )
-from saassy.dispatch.progress import POLL_S as PROGRESS_POLL_S
-from saassy.dispatch.progress import EventsTail, latest_progress, progress_json
 from saassy.dispatch.repository import DispatchRepository
 from saassy.dispatch.run_outcome import (
     INVALID_OUTPUT,
@@ -45,7 +44,8 @@ from saassy.dispatch.run_outcome import (
     refused_by_database,
     run_outcome,
 )
-from saassy.events.bus import EventBus, publish_progress, publish_status
+from saassy.dispatch.sandbox_watch import LeaseLost, SandboxWatcher
+from saassy.events.bus import EventBus, publish_status
 from saassy.kit.time import utcnow
 from saassy.models import Artifact, AttemptStatus, Task, TaskStatus
 from saassy.observability import metrics
@@ -53,7 +53,6 @@ from saassy.plans.catalog import Catalog
 from saassy.quotas.storage import StorageQuota
 from saassy.runtime.artifacts import ArtifactRefused, OutputLimits
 from saassy.runtime.base import (
-    Exit,
     Runtime,
     SandboxHandle,
     SandboxRefused,
@@ -90,10 +89,6 @@ class EngineServices:
 def sandbox_name(task_id: uuid.UUID, attempt_number: int) -> str:
     """The attempt's sandbox; adoption finds what a dead supervisor left by this name."""
     return f"task-{task_id}-attempt-{attempt_number}"
-
-
-class LeaseLost(Exception):
-    """Another party owns the attempt now (adopted after our lease ran out)."""
 
 
 class AttemptSupervisor:
@@ -211,7 +206,10 @@ class AttemptSupervisor:
                     sandbox_started=False,
                 ),
             )
-        exit_, canceled = await self._watch(self.handle)
+        watcher = SandboxWatcher(
+            self.deps.sessionmaker, self.deps.events, self.ref, self.watch, self.logs, self.redactor
+        )
+        exit_, canceled = await watcher.until_exit(self.handle)
         self.sandbox_seconds = time.perf_counter() - self.sandbox_started_at
         await self._close_logs()
         usage = await self._measure(self.handle)  # before the output: whatever it holds
@@ -297,87 +295,6 @@ class AttemptSupervisor:
             TaskStatus.running,
             self.ref.attempt_number,
         )
-
-    async def _watch(self, handle: SandboxHandle) -> tuple[Exit, bool]:
-        """Until the sandbox ends; kills it on cancel (-> canceled) or a lost lease (raises)."""
-        self.logs.start()
-        pump = asyncio.create_task(self._pump(handle))
-        progress = asyncio.create_task(self._follow_progress(handle))
-        waiting = asyncio.create_task(handle.wait())
-        watchdog = asyncio.create_task(self._watchdog())
-        try:
-            await asyncio.wait({waiting, watchdog}, return_when=asyncio.FIRST_COMPLETED)
-            if not waiting.done():
-                reason = watchdog.result()  # "cancel", or raises LeaseLost
-                await handle.kill()
-                exit_ = await waiting
-                return exit_, reason == "cancel"
-            return waiting.result(), False
-        except LeaseLost:
-            await handle.kill()
-            await self.logs.close(write=False)
-            raise
-        finally:
-            for follower in (watchdog, progress):
-                follower.cancel()
-                with contextlib.suppress(asyncio.CancelledError, LeaseLost):
-                    await follower
-            if waiting.done():
-                # The sandbox has ended: its last lines are still on their way to the log.
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(2.0):
-                        await pump
-            else:
-                # Leaving a sandbox that still runs (the executor stops, the lease is lost): its
-                # log is dropped, and waiting for output that ends with it would only delay that.
-                pump.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await pump
-
-    async def _pump(self, handle: SandboxHandle) -> None:
-        async for chunk in handle.output_chunks():  # capped and redacted by the runtime
-            await self.logs.add(chunk)
-
-    async def _follow_progress(self, handle: SandboxHandle) -> None:
-        """Show the program's latest progress line while it runs (see progress.py)."""
-        path = handle.live_events_file()
-        if path is None:
-            return
-        tail, shown = EventsTail(path), None
-        while True:
-            await asyncio.sleep(PROGRESS_POLL_S)
-            latest = latest_progress(tail.lines())
-            if latest is None or latest == shown:
-                continue
-            shown = latest
-            progress = progress_json(latest, self.ref.attempt_number, utcnow(), self.redactor)
-            try:
-                async with self.deps.sessionmaker() as session, session.begin():
-                    written = await DispatchRepository(session).update_task(
-                        self.ref.task_id, self.ref.attempt_number, progress=progress
-                    )
-            except Exception:  # progress is a courtesy: the run goes on without it
-                log.warning("progress not written", task_id=str(self.ref.task_id), exc_info=True)
-                continue
-            if written:
-                await publish_progress(
-                    self.deps.events, self.ref.organization_id, self.ref.task_id, progress
-                )
-
-    async def _watchdog(self) -> str:
-        """'cancel' when asked to; raises LeaseLost when the attempt is no longer ours."""
-        waits = [
-            asyncio.create_task(self.watch.cancel.wait()),
-            asyncio.create_task(self.watch.lost.wait()),
-        ]
-        try:
-            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for waiting in waits:
-                waiting.cancel()
-        if self.watch.lost.is_set():
-            raise LeaseLost
-        return "cancel"
 
     async def _finish(
         self,
