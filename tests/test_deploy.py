@@ -216,3 +216,22 @@ def test_compose_serves_the_metrics_of_processes_without_http(service: str) -> N
     assert "saassy metrics --host 0.0.0.0 --port 9464 &" in script
     directory = definition["environment"]["PROMETHEUS_MULTIPROC_DIR"]
     assert any(mount.startswith(f"{directory}:") for mount in definition["tmpfs"])
+
+
+def test_kubernetes_metrics_sidecars_share_the_pods_process_namespace() -> None:
+    """A `saassy metrics` sidecar reads the files the pod's main process writes, named by pid: in
+    namespaces of their own both would be the same pid and write into the same files."""
+    pods = [
+        doc["spec"]["template"]["spec"]
+        for _, doc in objects_of(None)
+        if doc["kind"] == "Deployment"
+        and any(
+            c.get("args", [None])[0] == "metrics"
+            for c in doc["spec"]["template"]["spec"]["containers"]
+        )
+    ]
+    assert len(pods) == 2  # the workers and the scheduler
+    for pod in pods:
+        assert pod.get("shareProcessNamespace") is True
+        for container in pod["containers"]:
+            assert {"name": "TINI_SUBREAPER", "value": "1"} in container["env"]
