@@ -8,9 +8,17 @@ lock) is an answer about the work itself and keeps its own handling.
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
 from types import TracebackType
+from typing import TypeVar
 
+import structlog
 from sqlalchemy.exc import DBAPIError
+
+log = structlog.get_logger(__name__)
+T = TypeVar("T")
 
 # SQLSTATE classes: 08 connection exception; 57P01-57P03 admin/crash shutdown, cannot connect
 # now (starting up, shutting down, in recovery).
@@ -46,3 +54,51 @@ def _raised_by_the_driver(traceback: TracebackType | None) -> bool:
             return True
         traceback = traceback.tb_next
     return False
+
+
+class OutageWatch:
+    """One log line when a loop loses the database and one when it has it back, however many
+    rounds fail in between, and the wait before its next try: doubling, capped."""
+
+    def __init__(self, loop: str, *, first_wait_s: float = 0.5, most_wait_s: float = 5.0) -> None:
+        self.loop = loop
+        self.first_wait_s = first_wait_s
+        self.most_wait_s = most_wait_s
+        self.failures = 0
+        self._since = 0.0
+
+    @property
+    def out(self) -> bool:
+        return self.failures > 0
+
+    def failed(self, exc: BaseException) -> float:
+        """Note a round that found the database out of reach; returns how long to wait."""
+        if self.failures == 0:
+            self._since = time.monotonic()
+            log.warning("database.unreachable", loop=self.loop, error_type=type(exc).__name__)
+        self.failures += 1
+        return min(self.most_wait_s, self.first_wait_s * 2.0 ** (self.failures - 1))
+
+    def succeeded(self) -> None:
+        if self.failures:
+            gone_s = round(time.monotonic() - self._since, 1)
+            log.info("database.back", loop=self.loop, after_s=gone_s, failed_rounds=self.failures)
+            self.failures = 0
+
+
+async def through_outage(
+    call: Callable[[], Awaitable[T]], watch: OutageWatch, *, give_up_after_s: float
+) -> T:
+    """`call()`, tried again while the database is out of reach, for up to `give_up_after_s`;
+    any other error, or the outage past that, is raised."""
+    deadline = time.monotonic() + give_up_after_s
+    while True:
+        try:
+            result = await call()
+        except Exception as exc:
+            if not is_database_outage(exc) or time.monotonic() >= deadline:
+                raise
+            await asyncio.sleep(watch.failed(exc))
+            continue
+        watch.succeeded()
+        return result
