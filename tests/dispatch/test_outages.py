@@ -5,14 +5,17 @@ away; the scheduler and the workers wait and carry on; no accepted task is lost 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from kombu import Connection  # type: ignore[import-untyped]
 from sqlalchemy import func, select
 
 from saassy.config import Settings
@@ -24,9 +27,11 @@ from tests.dispatch.celery_cluster import (
     CELERY_CATALOG,
     Cluster,
     cluster_env,
+    require_broker,
 )
 from tests.dispatch.test_celery_executor import until_terminal
 from tests.own_services import OwnPostgreSQL, OwnRedis, start_postgresql, start_redis
+from tests.processes import StartServer
 from tests.runtime.conftest import require_sandbox
 from tests.web.support import browser_for, sign_up
 
@@ -208,4 +213,98 @@ async def test_a_redis_restart_loses_no_task_and_runs_none_twice(
     print(  # the measured gap, for the record (pytest -s)
         f"\nredis restart: {done_before}/100 done before, away {back_at - stopped_at:.1f} s, "
         f"all done {all_done_at - back_at:.1f} s after it returned"
+    )
+
+
+@dataclass
+class Submissions:
+    """What a client saw, request by request, while submitting through an outage."""
+
+    accepted: list[uuid.UUID] = field(default_factory=list)
+    # (seconds since the test began, method, status, error code)
+    answers: list[tuple[float, str, int, str | None]] = field(default_factory=list)
+
+    def refused(self, method: str) -> list[float]:
+        return [at for at, m, status, _ in self.answers if m == method and status == 503]
+
+
+async def keep_submitting(
+    api: httpx.AsyncClient, account: Account, seen: Submissions, began: float
+) -> None:
+    """Submit a task and list tasks, every 50 ms, until cancelled."""
+    while True:
+        for method in ("POST", "GET"):
+            if method == "POST":
+                response = await api.post(
+                    "/api/v1/tasks", json={"type": "nap"}, headers=account.headers
+                )
+            else:
+                response = await api.get("/api/v1/tasks", headers=account.headers)
+            code = None
+            if response.status_code >= 400:
+                code = response.json()["error"]["code"]
+                assert response.status_code == 503, response.text  # never a 500
+                assert code == "database_unavailable"
+                assert int(response.headers["Retry-After"]) > 0
+            elif method == "POST":
+                assert response.status_code == 202, response.text
+                seen.accepted.append(uuid.UUID(response.json()["id"]))
+            seen.answers.append((time.monotonic() - began, method, response.status_code, code))
+        await asyncio.sleep(0.05)
+
+
+async def test_a_postgresql_restart_answers_503_meanwhile_and_every_accepted_task_runs_once(
+    ctx: AppContext,
+    signup: SignUp,
+    database_url: str,
+    own_postgresql: OwnPostgreSQL,
+    run_server: StartServer,
+    tmp_path: Path,
+) -> None:
+    """A real `saassy api`, scheduler and worker on RabbitMQ; the database restarts while
+    tasks are submitted and running. The outage is shorter than the lease, so no attempt is
+    lost: each waits for the database and ends as it ran."""
+    require_sandbox()
+    broker_url = require_broker("rabbitmq")
+    # A lease longer than the outage: the attempts running through it are not lost.
+    cluster = start_cluster(tmp_path, database_url, broker_url, SAASSY_TASK_LEASE_S="10")
+    account = await signup()
+    try:
+        cluster.scheduler()
+        cluster.worker(concurrency=4)
+        served = run_server(["api"], cluster.env, "/health")
+        seen = Submissions()
+        async with httpx.AsyncClient(base_url=served.url, timeout=30) as api:
+            began = time.monotonic()
+            submitting = asyncio.create_task(keep_submitting(api, account, seen, began))
+            while len(seen.accepted) < 20:
+                assert not submitting.done(), submitting.result()
+                await asyncio.sleep(0.05)
+            own_postgresql.stop()  # every connection of every process ends
+            stopped_at = time.monotonic() - began
+            await asyncio.sleep(3)
+            own_postgresql.start()
+            back_at = time.monotonic() - began
+            await asyncio.sleep(3)
+            submitting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await submitting
+        final = await until_terminal(ctx, cluster, seen.accepted, timeout_s=60)
+        all_done_at = time.monotonic() - began
+        cluster.check_alive()
+    finally:
+        cluster.stop()
+        with Connection(broker_url) as connection:
+            connection.default_channel.queue_delete(cluster.env["SAASSY_BROKER_QUEUE"])
+
+    refused_posts, refused_gets = seen.refused("POST"), seen.refused("GET")
+    assert refused_posts, seen.answers  # while it was away, submissions were refused
+    assert refused_gets, seen.answers
+    assert set(final.values()) == {TaskStatus.succeeded}, cluster.all_logs()
+    await assert_each_ran_once_and_was_counted_once(ctx, account, seen.accepted)
+    refused = refused_posts + refused_gets
+    print(  # the measured gap, for the record (pytest -s)
+        f"\npostgresql restart: away {stopped_at:.1f}-{back_at:.1f} s, 503s from "
+        f"{min(refused):.1f} to {max(refused):.1f} s ({len(refused)} of {len(seen.answers)}), "
+        f"{len(seen.accepted)} accepted, all done at {all_done_at:.1f} s"
     )
