@@ -19,8 +19,11 @@ from sqlalchemy import func, select
 
 from saassy.config import Settings
 from saassy.context import AppContext
+from saassy.dispatch.logs import LogSink
+from saassy.events.memory import MemoryEventBus
 from saassy.kit.migrate import upgrade_database
-from saassy.models import QuotaCounter, Task, TaskAttempt, TaskStatus, UsageRecord
+from saassy.models import QuotaCounter, Task, TaskAttempt, TaskLogChunk, TaskStatus, UsageRecord
+from saassy.runtime.base import OutputChunk
 from tests.conftest import Account, SignUp
 from tests.dispatch.celery_cluster import (
     CELERY_CATALOG,
@@ -28,6 +31,7 @@ from tests.dispatch.celery_cluster import (
     cluster_env,
     require_broker,
 )
+from tests.dispatch.support import insert_tasks
 from tests.dispatch.test_celery_executor import until_terminal
 from tests.own_services import OwnPostgreSQL, OwnRedis, start_postgresql, start_redis
 from tests.processes import StartServer
@@ -107,6 +111,38 @@ async def test_the_api_and_the_dashboard_answer_503_while_the_database_is_away(
     async with ctx.sessionmaker() as session:  # the refused submission wrote nothing
         count = await session.scalar(select(func.count()).select_from(Task))
     assert count == 1
+
+
+async def test_log_lines_printed_while_the_database_is_away_are_written_when_it_returns(
+    ctx: AppContext, signup: SignUp, own_postgresql: OwnPostgreSQL
+) -> None:
+    account = await signup()
+    [task_id] = await insert_tasks(ctx.sessionmaker, ctx.settings.catalog, account.organization_id)
+    sink = LogSink(
+        ctx.sessionmaker,
+        MemoryEventBus(),
+        organization_id=uuid.UUID(account.organization_id),
+        task_id=task_id,
+        attempt_number=1,
+    )
+    await sink.add(OutputChunk("stdout", b"before\n"))
+    await sink.flush()
+    own_postgresql.stop()
+    await sink.add(OutputChunk("stdout", b"during\n"))
+    await sink.flush()  # kept, not lost
+    own_postgresql.start()
+    await sink.add(OutputChunk("stdout", b"after\n"))
+    await sink.close()
+
+    async with ctx.sessionmaker() as session:
+        rows = (
+            await session.execute(
+                select(TaskLogChunk.seq, TaskLogChunk.data)
+                .where(TaskLogChunk.task_id == task_id)
+                .order_by(TaskLogChunk.seq)
+            )
+        ).all()
+    assert [tuple(row) for row in rows] == [(1, "before\n"), (2, "during\n"), (3, "after\n")]
 
 
 def start_cluster(tmp_path: Path, database_url: str, broker_url: str, **extra: str) -> Cluster:
@@ -314,6 +350,13 @@ async def test_a_postgresql_restart_answers_503_meanwhile_and_every_accepted_tas
     assert refused_gets, seen.answers
     assert set(final.values()) == {TaskStatus.succeeded}, cluster.all_logs()
     await assert_each_ran_once_and_was_counted_once(ctx, account, stored)
+    # Each loop says it once, waits and carries on: no traceback, no crash loop.
+    scheduler_log = (tmp_path / "logs" / "scheduler-0.log").read_text()
+    assert scheduler_log.count("database.unreachable") >= 1
+    assert scheduler_log.count("loop=dispatcher") == 2  # gone, back
+    for log in (scheduler_log, (tmp_path / "logs" / "worker-1.log").read_text()):
+        assert "Traceback" not in log
+    assert "Traceback" not in served.log.read_text()
     refused = refused_posts + refused_gets
     print(  # the measured gap, for the record (pytest -s)
         f"\npostgresql restart: away {stopped_at:.1f}-{back_at:.1f} s, 503s from "
