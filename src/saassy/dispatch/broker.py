@@ -8,15 +8,20 @@ duplicate message finds the attempt no longer the sender's to hand over and runs
 
 from __future__ import annotations
 
+import contextlib
+import time
 import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
+import structlog
 from celery import Celery  # type: ignore[import-untyped]
 from kombu import Connection  # type: ignore[import-untyped]
 from pydantic import BaseModel, ConfigDict
 
 from saassy.config import ConfigError, ExecutorKind, Settings
+
+log = structlog.get_logger(__name__)
 
 RUN_ATTEMPT = "saassy.run_attempt"
 # Beyond the longest timeout and a lease: storing artifacts and writing the outcome.
@@ -127,8 +132,73 @@ def celery_app(settings: Settings) -> Any:
         task_serializer="json",
         accept_content=["json"],
         broker_transport_options=transport,
+        # A broker that restarts or fails over is waited for, however long, with Celery's
+        # growing pauses: a worker that gave up would leave its host idle until restarted by
+        # hand. At start the reachability check has already refused a broker that is not there.
+        broker_connection_retry=True,
         broker_connection_retry_on_startup=True,
+        broker_connection_max_retries=None,
         worker_hijack_root_logger=False,
         worker_redirect_stdouts=False,
     )
     return app
+
+
+class BrokerProbe:
+    """One connection of its own to the broker, kept between looks, to notice a broker that
+    went away and came back, however briefly: an AMQP connection dies with the server; a Redis
+    client reconnects quietly, so the server's run id tells a restarted Redis instead."""
+
+    def __init__(self, app: Any, queue: str) -> None:
+        self.app = app
+        self.queue = queue
+        self._connection: Any = None
+        self._server: str | None = None  # the run id of the Redis server last seen
+        self._out_since: float | None = None
+        self._said_out = False
+
+    def connection_was_lost(self) -> bool | None:
+        """None while the broker is out of reach; True when it answers again after the
+        connection was lost (it restarted, or was away); False while nothing happened."""
+        if self._connection is not None:
+            with contextlib.suppress(Exception):  # kombu raises the transport's own errors
+                if self._look():
+                    return False
+            self.close()
+            self._out_since = self._out_since or time.monotonic()
+        try:
+            self._connection = self.app.connection_for_write()
+            self._connection.ensure_connection(max_retries=1, timeout=CONNECT_TIMEOUT_S)
+            self._look()
+        except Exception as exc:
+            self.close()
+            self._out_since = self._out_since or time.monotonic()
+            if not self._said_out:
+                self._said_out = True
+                log.warning("broker.unreachable", error_type=type(exc).__name__)
+            return None
+        if self._out_since is None:
+            return False  # the first look
+        log.info("broker.back", after_s=round(time.monotonic() - self._out_since, 1))
+        self._out_since, self._said_out = None, False
+        return True
+
+    def _look(self) -> bool:
+        """Ask the broker something; False when it is another server than last time."""
+        channel = self._connection.default_channel
+        # "No such queue (yet)" is an answer too: the broker is there.
+        with contextlib.suppress(*self._connection.channel_errors):
+            channel.queue_declare(queue=self.queue, passive=True)
+        client = getattr(channel, "client", None)  # Redis: a redis-py client
+        if client is None or not hasattr(client, "info"):
+            return True
+        server = str(client.info("server").get("run_id"))
+        same = self._server in (None, server)
+        self._server = server
+        return same
+
+    def close(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                connection.release()

@@ -28,7 +28,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from saassy.dispatch.adoption import adopt_orphans
-from saassy.dispatch.broker import RUN_ATTEMPT, AttemptMessage
+from saassy.dispatch.broker import RUN_ATTEMPT, AttemptMessage, BrokerProbe
 from saassy.dispatch.executor import AttemptRef, Executor
 from saassy.dispatch.lease import LeaseKeeper
 from saassy.dispatch.outcome import PLATFORM_LOSS_RETRIES
@@ -42,6 +42,7 @@ log = structlog.get_logger(__name__)
 # Every Celery executor id starts with it, schedulers' and workers': their live attempts
 # share the workers' capacity.
 CELERY_KIND = "celery"
+BROKER_PROBE_S = 2.0
 
 
 def celery_executor_id(kind: str) -> str:
@@ -82,6 +83,8 @@ class CeleryExecutor(Executor):
         self._claimed_since = 0
         # kombu's producers are not for concurrent use: one thread sends, in claim order.
         self._sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="broker sender")
+        self._probe = BrokerProbe(app, queue)  # used in the sender's thread only
+        self._probed_at = 0.0
 
     @property
     def active(self) -> int:
@@ -99,8 +102,13 @@ class CeleryExecutor(Executor):
         self._claimed_since += 1
         try:
             await self._send(attempt)
-        except Exception:
-            log.warning("broker.send_failed", task_id=str(attempt.task_id), exc_info=True)
+        except Exception as exc:  # kombu raises the transport's own errors
+            if not self._unsent:  # one line per outage: the probe says when it is back
+                log.warning(
+                    "broker.send_failed",
+                    task_id=str(attempt.task_id),
+                    error_type=type(exc).__name__,
+                )
             self._unsent.append(attempt)
 
     async def _send(self, attempt: AttemptRef) -> None:
@@ -135,9 +143,33 @@ class CeleryExecutor(Executor):
             except Exception:
                 break
             self._unsent.pop(0)
+        if now - self._probed_at >= BROKER_PROBE_S:
+            self._probed_at = now
+            await self._resend_if_the_broker_restarted()
         async with self.sessionmaker() as session:
             self._counted = await DispatchRepository(session).count_live_attempts(CELERY_KIND)
         self._claimed_since = 0
+
+    async def _resend_if_the_broker_restarted(self) -> None:
+        """A broker that restarted may have lost the messages it held (Redis without
+        persistence loses them all): once it answers again, send every attempt still waiting
+        for a worker again. A worker finds a duplicate no longer the scheduler's to hand over
+        and runs nothing, so sending twice costs a message, never a run."""
+        loop = asyncio.get_running_loop()
+        lost = await loop.run_in_executor(self._sender, self._probe.connection_was_lost)
+        if lost is None:
+            return  # out of reach: said once, probed again at the next heartbeat
+        if not lost:
+            return
+        waiting = list(self._waiting.items())
+        for task_id, (ref, _) in waiting:
+            try:
+                await self._send(ref)
+            except Exception:
+                break  # out of reach again: the next probe finds it so and resends
+            self._waiting[task_id] = (ref, time.monotonic())
+        else:
+            log.info("broker.messages_sent_again", count=len(waiting))
 
     async def adopt(self) -> int:
         # A lost attempt's sandbox is on a worker host, whose own adoption measures what it
@@ -154,4 +186,5 @@ class CeleryExecutor(Executor):
         # Attempts still waiting for a worker keep their messages: a worker takes them over
         # while their leases last, else adoption runs them again.
         await self.leases.stop()
+        self._sender.submit(self._probe.close)
         self._sender.shutdown(wait=False, cancel_futures=True)

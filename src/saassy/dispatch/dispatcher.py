@@ -24,6 +24,7 @@ from saassy.dispatch.executor import AttemptRef, Executor
 from saassy.dispatch.repository import Claimed, DispatchRepository
 from saassy.events.bus import EventBus, publish_status
 from saassy.kit.background import BackgroundLoop
+from saassy.kit.db_outage import OutageWatch, is_database_outage
 from saassy.kit.time import as_utc, utcnow
 from saassy.models import TaskStatus
 from saassy.observability import metrics
@@ -165,7 +166,9 @@ class Dispatcher:
     async def run(self) -> None:
         """Dispatch until cancelled: on every wake-up, else every `poll_s`; adopt now and then."""
         adopted_at = 0.0
+        outage = OutageWatch("dispatcher")
         while True:
+            wait_s = self.poll_s
             try:
                 if time.monotonic() - adopted_at >= self.adopt_every_s:
                     adopted_at = time.monotonic()
@@ -174,15 +177,19 @@ class Dispatcher:
                 self.wakeup.clear()
                 claims = await self.dispatch_once()
                 await self.executor.heartbeat()
+                outage.succeeded()
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("dispatch round failed")
+            except Exception as exc:
                 claims = []
+                if is_database_outage(exc):  # said once; tried again, less and less often
+                    wait_s = outage.failed(exc)
+                else:
+                    log.exception("dispatch round failed")
             if claims and self.executor.free_slots > 0:
                 continue  # more may be due right away
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.poll_s):
+                async with asyncio.timeout(wait_s):
                     await self.wakeup.wait()
 
     def start(self) -> None:

@@ -23,6 +23,7 @@ from saassy.dispatch.executor import AttemptRef
 from saassy.dispatch.liveness import LastSeen
 from saassy.dispatch.repository import DispatchRepository
 from saassy.kit.background import BackgroundLoop
+from saassy.kit.db_outage import OutageWatch, is_database_outage
 from saassy.kit.time import utcnow
 
 log = structlog.get_logger(__name__)
@@ -74,18 +75,25 @@ class LeaseKeeper:
     async def _run(self) -> None:
         renewed = time.monotonic()
         renew_every = self.lease.total_seconds() / 3
+        outage = OutageWatch("lease keeper", first_wait_s=self.poll_s, most_wait_s=self.poll_s)
         while True:
             await asyncio.sleep(self.poll_s)
             self._stamp()
             if not self.watches:
                 continue
             try:
-                if time.monotonic() - renewed >= renew_every:
+                # Right after an outage too: a lease that ran out meanwhile is still ours
+                # until an adoption takes it, so renew before one can.
+                if outage.out or time.monotonic() - renewed >= renew_every:
                     await self.renew()
                     renewed = time.monotonic()
                 await self.check_cancels()
-            except Exception:  # a lease that really runs out fences us on the next try
-                log.exception("lease renewal failed")
+                outage.succeeded()
+            except Exception as exc:  # a lease that really runs out fences us on the next try
+                if is_database_outage(exc):
+                    outage.failed(exc)
+                else:
+                    log.exception("lease renewal failed")
 
     def _stamp(self) -> None:
         if self.last_seen is None:

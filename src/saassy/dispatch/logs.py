@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from saassy.dispatch.ledger import LogChunk, LogRepository
 from saassy.events.bus import EventBus, TaskEvent
+from saassy.kit.db_outage import is_database_outage
 from saassy.runtime.base import OutputChunk
 
 log = structlog.get_logger(__name__)
@@ -25,6 +26,7 @@ log = structlog.get_logger(__name__)
 MAX_ROW_BYTES = 64 * 1024
 FLUSH_BYTES = 512 * 1024
 FLUSH_DELAY_S = 0.01
+MAX_KEPT_BYTES = 4 * 1024 * 1024  # an attempt's lines kept while the database is away
 
 
 class LogSink:
@@ -49,6 +51,8 @@ class LogSink:
         self._pending: list[OutputChunk] = []
         self._pending_bytes = 0
         self._seq = 0
+        self._kept: list[LogChunk] = []  # written once a database outage is over
+        self._waiting = False
         self._lock = asyncio.Lock()
         self._due = asyncio.Event()
         self._timer: asyncio.Task[None] | None = None
@@ -82,22 +86,37 @@ class LogSink:
 
     async def flush(self) -> None:
         async with self._lock:
-            if not self._pending:
+            if not self._pending and not self._kept:
                 return
             chunks, self._pending, self._pending_bytes = self._pending, [], 0
-            rows = self._rows(chunks)
+            rows, self._kept = [*self._kept, *self._rows(chunks)], []
             try:
                 async with self._sessionmaker() as session, session.begin():
                     await LogRepository(session).append(
                         self._organization_id, self._task_id, self._attempt, rows
                     )
-            except Exception:  # a database hiccup must not end the attempt; this batch is lost
-                log.exception("log flush failed", task_id=str(self._task_id))
+            except Exception as exc:  # a database hiccup must not end the attempt
+                self._keep_for_later(rows, exc)
                 return
+            self._waiting = False
             for row in rows:
                 data = {"attempt": self._attempt, "seq": row.seq, "stream": row.stream}
                 event = TaskEvent("task.log", self._task_id, data | {"data": row.data})
                 await self._events.publish(self._organization_id, event)
+
+    def _keep_for_later(self, rows: list[LogChunk], exc: Exception) -> None:
+        """While the database is out of reach, keep the rows (up to `MAX_KEPT_BYTES`) for the
+        next write after it returns; otherwise the batch is lost."""
+        task_id = str(self._task_id)
+        if not is_database_outage(exc):
+            log.exception("log flush failed", task_id=task_id)
+        elif sum(len(row.data) for row in rows) > MAX_KEPT_BYTES:
+            log.warning("log lines dropped: the database is away", task_id=task_id)
+        else:
+            if not self._waiting:
+                log.warning("log lines wait for the database", task_id=task_id)
+            self._waiting = True
+            self._kept = rows
 
     def _rows(self, chunks: list[OutputChunk]) -> list[LogChunk]:
         """Consecutive chunks of a stream joined, cut at line ends into rows of at most

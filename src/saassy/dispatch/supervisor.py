@@ -46,6 +46,7 @@ from saassy.dispatch.run_outcome import (
 )
 from saassy.dispatch.sandbox_watch import LeaseLost, SandboxWatcher
 from saassy.events.bus import EventBus, publish_status
+from saassy.kit.db_outage import OutageWatch, is_database_outage, through_outage
 from saassy.kit.time import utcnow
 from saassy.models import Artifact, AttemptStatus, Task, TaskStatus
 from saassy.observability import metrics
@@ -66,6 +67,9 @@ from saassy.vault.keys import KeyRing
 from saassy.vault.service import open_secrets
 
 log = structlog.get_logger(__name__)
+
+OUTCOME_WAIT_S = 600.0  # then the attempt goes to adoption, as when the process dies
+OUTCOME_WRITES = OutageWatch("outcome writes")  # one line per outage, not one per attempt
 
 MAX_LEFT_OUT_LINES = 20
 
@@ -374,7 +378,7 @@ class AttemptSupervisor:
         """The database refused the outcome: write it `invalid_output`, without what the
         program left. A database out of reach is the platform's failure instead: the attempt
         goes to adoption with what its sandbox used, and None is returned."""
-        if not isinstance(exc, OperationalError | InterfaceError):
+        if not isinstance(exc, OperationalError | InterfaceError) and not is_database_outage(exc):
             why = f"the outcome could not be stored: {refused_by_database(exc)}"
             try:
                 return await self._write(task, invalid_output(outcome, why), [])
@@ -394,18 +398,23 @@ class AttemptSupervisor:
     async def _write(
         self, task: Task, outcome: AttemptOutcome, artifacts: list[Artifact]
     ) -> TaskStatus:
-        async with self.deps.sessionmaker() as session, session.begin():
-            return await write_outcome(
-                session,
-                self.deps.catalog,
-                task,
-                attempt_number=self.ref.attempt_number,
-                executor_id=self.ref.executor_id,
-                outcome=outcome,
-                now=utcnow(),
-                artifacts=artifacts,
-                platform_loss_retries=self.deps.platform_loss_retries,
-            )
+        async def write() -> TaskStatus:
+            async with self.deps.sessionmaker() as session, session.begin():
+                return await write_outcome(
+                    session,
+                    self.deps.catalog,
+                    task,
+                    attempt_number=self.ref.attempt_number,
+                    executor_id=self.ref.executor_id,
+                    outcome=outcome,
+                    now=utcnow(),
+                    artifacts=artifacts,
+                    platform_loss_retries=self.deps.platform_loss_retries,
+                )
+
+        # Fenced by the attempt number, so waiting out a database restart is safe: the attempt
+        # ends as it ran rather than running again.
+        return await through_outage(write, OUTCOME_WRITES, give_up_after_s=OUTCOME_WAIT_S)
 
     async def _abandon(self) -> None:
         """Kill the sandbox and hand the attempt to adoption, with what it used: the clean-up

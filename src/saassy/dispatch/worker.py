@@ -32,12 +32,16 @@ from saassy.events.backends import create_event_bus
 from saassy.events.bus import EventBus
 from saassy.kit.background import BackgroundLoop
 from saassy.kit.db import create_engine, create_sessionmaker
+from saassy.kit.db_outage import OutageWatch, is_database_outage, through_outage
 from saassy.kit.time import utcnow
 from saassy.runtime.base import Runtime
 from saassy.storage.select import build_storage
 from saassy.tasks.workers import sandbox_workers_dir
 
 log = structlog.get_logger(__name__)
+
+# How long an attempt's take-over or outcome waits for a database out of reach.
+DATABASE_WAIT_S = 600.0
 
 
 class AttemptWorker:
@@ -57,6 +61,7 @@ class AttemptWorker:
         self._adoption = BackgroundLoop(self._adopt_now_and_then, "adoption")
         self._abandoning = False
         self._events: EventBus | None = None
+        self._take_over_outage = OutageWatch("worker take-over")
 
     @property
     def executor(self) -> LocalExecutor:
@@ -106,6 +111,7 @@ class AttemptWorker:
         log.info("worker.started", executor_id=self._executor.executor_id)
 
     async def _adopt_now_and_then(self) -> None:
+        outage = OutageWatch("worker adoption")
         while True:
             await asyncio.sleep(self.lease.total_seconds() / 3)
             try:
@@ -114,8 +120,12 @@ class AttemptWorker:
                 # its deadline may still run: not only at start, they are freed (or killed).
                 keep = await self.executor.sandboxes_to_recover()
                 await self.runtime.sweep(keep=keep)
-            except Exception:
-                log.exception("worker.adoption_failed")
+                outage.succeeded()
+            except Exception as exc:
+                if is_database_outage(exc):
+                    outage.failed(exc)
+                else:
+                    log.exception("worker.adoption_failed")
 
     def run(self, message: AttemptMessage) -> None:
         """From a Celery pool thread: run the attempt here, return once it has ended."""
@@ -123,16 +133,24 @@ class AttemptWorker:
 
     async def _run(self, message: AttemptMessage) -> None:
         executor = self.executor
-        async with executor.deps.sessionmaker() as session, session.begin():
-            taken = await DispatchRepository(session).take_over(
-                message.task_id,
-                message.organization_id,
-                message.attempt_number,
-                message.sent_by,
-                executor.executor_id,
-                utcnow(),
-                self.lease,
-            )
+
+        async def take_over() -> bool:
+            async with executor.deps.sessionmaker() as session, session.begin():
+                return await DispatchRepository(session).take_over(
+                    message.task_id,
+                    message.organization_id,
+                    message.attempt_number,
+                    message.sent_by,
+                    executor.executor_id,
+                    utcnow(),
+                    self.lease,
+                )
+
+        # A message taken while the database is away waits for it: failing it would leave
+        # the attempt leased to the scheduler until its lease runs out, late for nothing.
+        taken = await through_outage(
+            take_over, self._take_over_outage, give_up_after_s=DATABASE_WAIT_S
+        )
         if not taken:  # a duplicate, or adopted after its lease ran out: nothing to run
             log.info("worker.attempt_not_ours", task_id=str(message.task_id))
             return

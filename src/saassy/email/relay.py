@@ -19,6 +19,7 @@ from saassy.context import AppContext
 from saassy.email.outbox import outbox_sealer
 from saassy.email.repository import OutboxEmailRepository
 from saassy.email.senders import EmailSender, build_message, sender_for
+from saassy.kit.db_outage import OutageWatch, is_database_outage
 from saassy.kit.time import utcnow
 
 log = structlog.get_logger(__name__)
@@ -106,12 +107,17 @@ async def run_email_relay(
     sender: EmailSender | None = None,
 ) -> None:
     """Deliver on every wake-up (a commit that queued mail) and every `poll_interval_s`."""
+    outage = OutageWatch("e-mail relay")
     while True:
         ctx.outbox_wakeup.clear()
         try:
             await deliver_pending_emails(ctx, sender=sender)
-        except Exception:  # e.g. the database is briefly away: try again on the next round
-            log.exception("e-mail relay round failed")
+            outage.succeeded()
+        except Exception as exc:  # try again on the next round
+            if is_database_outage(exc):
+                outage.failed(exc)  # one line per outage
+            else:
+                log.exception("e-mail relay round failed")
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(poll_interval_s):
                 await ctx.outbox_wakeup.wait()

@@ -11,6 +11,7 @@
     ├── QuotaExceeded         402  quota_exceeded (what ran out, and when it resets)
     ├── RateLimited           429  rate_limited (with Retry-After)
     └── ServiceUnavailable    503  a shared service is out of reach (with Retry-After)
+        └── DatabaseUnavailable    database_unavailable (the connection to it was lost)
 
 Domain packages subclass these; the handlers in `saassy.kit.handlers` render all of them as
 `{"error": {"code", "message", "field", ...}}`. An expected failure is never a 500.
@@ -146,3 +147,15 @@ class ServiceUnavailable(SaassyError):
 
     def __init__(self, message: str, *, code: str | None = None, retry_after_s: int = 5) -> None:
         super().__init__(message, code=code, headers={"Retry-After": str(retry_after_s)})
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    """The database is out of reach (down, restarting, failing over): nothing was written."""
+
+    code = "database_unavailable"
+
+    def __init__(self, retry_after_s: int = 5) -> None:
+        super().__init__(
+            "The database is out of reach for a moment; nothing was changed. Try again shortly.",
+            retry_after_s=retry_after_s,
+        )

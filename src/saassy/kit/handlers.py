@@ -9,10 +9,12 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from saassy.kit.errors import ErrorBody, ErrorResponse, SaassyError
+from saassy.kit.db_outage import is_database_outage
+from saassy.kit.errors import DatabaseUnavailable, ErrorBody, ErrorResponse, SaassyError
 
 log = structlog.get_logger(__name__)
 
@@ -115,6 +117,24 @@ async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
     return _response(exc.status_code, ErrorBody(code=code, message=message), headers)
 
 
+# What a lost database connection raises: SQLAlchemy's wrapped errors, and the socket's own
+# when the driver cannot connect at all. Handled here rather than as any Exception, so the
+# 503 is an answer, not an error the server logs with a traceback.
+DATABASE_ERRORS: tuple[type[Exception], ...] = (DBAPIError, OSError)
+
+
+def database_outage(exc: Exception) -> DatabaseUnavailable:
+    """The 503 for a database out of reach; anything else the database raised goes on to the
+    unexpected-error handler, as before."""
+    if not is_database_outage(exc):
+        raise exc
+    return DatabaseUnavailable()
+
+
+async def database_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    return await saassy_error_handler(request, database_outage(exc))
+
+
 async def unexpected_error_handler(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unexpected error", path=request.url.path, error_type=type(exc).__name__)
     return _response(
@@ -126,4 +146,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(SaassyError, saassy_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(StarletteHTTPException, http_error_handler)
+    for database_error in DATABASE_ERRORS:
+        app.add_exception_handler(database_error, database_error_handler)
     app.add_exception_handler(Exception, unexpected_error_handler)

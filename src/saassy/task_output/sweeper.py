@@ -24,6 +24,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from saassy.kit.background import BackgroundLoop
+from saassy.kit.db_outage import is_database_outage
 from saassy.kit.time import utcnow
 from saassy.plans.catalog import Catalog
 from saassy.plans.service import plan_with_overrides
@@ -75,8 +76,11 @@ class StorageSweeper:
         while True:
             try:
                 report = await self.sweep()
-            except Exception:  # the next round tries again; nothing is lost by waiting
-                log.exception("storage.sweep_failed")
+            except Exception as exc:  # the next round tries again; nothing is lost by waiting
+                if is_database_outage(exc):
+                    log.warning("storage.sweep_failed", error_type=type(exc).__name__)
+                else:
+                    log.exception("storage.sweep_failed")
             else:
                 log.info("storage.swept", **vars(report))
             await asyncio.sleep(self.every_s)

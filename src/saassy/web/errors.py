@@ -32,12 +32,14 @@ TITLES = {
     422: "Some of that is not valid",
     429: "Slow down a little",
     500: "Something went wrong on our side",
+    503: "We will be right back",
 }
 HINTS = {
     403: "If you think you should have access, ask an owner of the organization.",
     404: "It may have been deleted, or it belongs to an organization you are not in.",
     429: "Too many requests in a short time; wait a moment and try again.",
     500: "It is not your fault. Try again in a moment; if it keeps happening, contact support.",
+    503: "Part of the service is briefly out of reach. Nothing was changed; try again in a moment.",
 }
 
 
@@ -89,6 +91,10 @@ async def http_error(request: Request, exc: Exception) -> Response:
     return error_page(request, exc.status_code, message)
 
 
+async def database_error(request: Request, exc: Exception) -> Response:
+    return await saassy_error(request, handlers.database_outage(exc))
+
+
 async def unexpected_error(request: Request, exc: Exception) -> Response:
     if not is_page(request):
         return await handlers.unexpected_error_handler(request, exc)
@@ -101,4 +107,6 @@ def install_page_errors(app: FastAPI) -> None:
     app.add_exception_handler(SaassyError, saassy_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
+    for database_error_type in handlers.DATABASE_ERRORS:
+        app.add_exception_handler(database_error_type, database_error)
     app.add_exception_handler(Exception, unexpected_error)
