@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import random
 import secrets
 import signal
 import subprocess
@@ -206,6 +207,9 @@ async def _measure(
             quiet = await sign_up(client)
             samples: list[Submitted] = []
             for _ in range(sizes.latency_samples):  # one at a time, the next once the last ended
+                # ... after a random pause: samples in step with the scheduler's poll would
+                # all wait the same part of it.
+                await asyncio.sleep(random.uniform(0, sizes.poll_s))  # noqa: S311 - not secret
                 samples.append(await submit(client, quiet))
                 await auditor.wait_task(samples[-1].task_id, timeout_s=60)
             cluster.check_alive()
