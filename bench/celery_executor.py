@@ -55,15 +55,16 @@ WORKER_READY_S = 60.0
 
 @dataclass(frozen=True)
 class ScaleSizes:
-    tasks: int = 2000
-    latency_samples: int = 100
+    # Smaller than the engine's 2,000: one worker drains ~2 tasks/s here (docs/benchmarks.md).
+    tasks: int = 400
+    latency_samples: int = 50
     workers: tuple[int, ...] = (1, 2, 4)
     concurrency: int = 4  # per worker: two workers have the Celery baseline's 8
     submitters: int = 16
     poll_s: float = 0.5  # the scheduler's default SAASSY_DISPATCH_POLL_S
 
 
-QUICK = ScaleSizes(tasks=300, latency_samples=30)
+QUICK = ScaleSizes(tasks=100, latency_samples=15)
 
 
 def rows(sizes: ScaleSizes) -> list[Row]:
