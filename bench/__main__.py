@@ -48,7 +48,7 @@ DEFAULT_PARALLELISM = 8
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="Smaller counts (about a minute).")
+    parser.add_argument("--quick", action="store_true", help="Smaller counts (about 5 minutes).")
     parser.add_argument("--tasks", type=int, help="Tasks per throughput run (2000; quick 300).")
     parser.add_argument("--latency-samples", type=int, help="Submit->running samples (200).")
     parser.add_argument("--noisy-queued", type=int, help="The flooding tenant's queue (10000).")

@@ -31,6 +31,7 @@ from typing import Any
 from rich.console import Console
 from sqlalchemy import event, text
 
+from bench.client import BenchError
 from bench.engine_path import RecordingExecutor
 from bench.engine_runs import percentile
 from bench.pg_scratch import add_postgres_option, scratch_database
@@ -222,7 +223,9 @@ def run_claim_cost(
         asyncio.run(fill(deep_url, organizations, deep))
         for block in range(BLOCKS):
             for label in ("shallow", "deep") if block % 2 == 0 else ("deep", "shallow"):
-                seconds, nothing = claim_concurrently(urls[label], rounds // BLOCKS, slots)
+                seconds, nothing = claim_concurrently(urls[label], max(1, rounds // BLOCKS), slots)
+                if not seconds:
+                    raise BenchError(f"every {label} round of block {block} claimed nothing")
                 empty[label] += nothing
                 ms[label] += [s * 1000 for s in seconds]
                 block_p50[label].append(percentile([s * 1000 for s in seconds], 50))
