@@ -30,8 +30,9 @@ test: $(STAMP)
 test-postgres: $(STAMP)
 	SAASSY_TEST_DATABASE_URL=$(TEST_POSTGRES_URL) $(BIN)/pytest $(ARGS)
 
-# Engine vs Celery + Redis vs a raw sandbox loop, in one run (~10 min; `ARGS=--quick`: ~1 min).
-# Needs bwrap, root with cgroups, and Redis on 127.0.0.1:6379 (DB 5). Writes bench/results/.
+# Engine vs Celery + Redis vs a raw sandbox loop, scale-out, in one run (~20 min; `ARGS=--quick`: ~5 min).
+# Needs bwrap, root with cgroups, Redis on 127.0.0.1:6379 (DB 5), PostgreSQL (the bench makes its own
+# databases), dockerd with saassy/base:test. Writes bench/results/.
 bench: $(STAMP)
 	$(BIN)/python -m bench $(ARGS)
 

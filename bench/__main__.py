@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import tempfile
 import time
 from contextlib import AbstractContextManager
 from dataclasses import replace
@@ -13,7 +14,17 @@ from pathlib import Path
 from rich.console import Console
 
 from bench import profiling
+from bench.celery_executor import QUICK as QUICK_SCALE
+from bench.celery_executor import TITLE as SCALE_TITLE
+from bench.celery_executor import ScaleSizes, celery_executor_ratios, run_celery_executor
+from bench.celery_executor import rows as scale_rows
 from bench.celery_run import run_celery
+from bench.claim_cost import ROWS as CLAIM_ROWS
+from bench.claim_cost import TITLE as CLAIM_TITLE
+from bench.claim_cost import run_claim_cost
+from bench.docker_overhead import ROWS as DOCKER_ROWS
+from bench.docker_overhead import TITLE as DOCKER_TITLE
+from bench.docker_overhead import run_docker_overhead
 from bench.egress import QUICK as QUICK_EGRESS
 from bench.egress import ROWS as EGRESS_ROWS
 from bench.egress import EgressSizes, run_egress_numbers
@@ -22,6 +33,7 @@ from bench.logs import QUICK as QUICK_LOGS
 from bench.logs import ROWS as LOG_ROWS
 from bench.logs import LogSizes, run_log_numbers
 from bench.logs import title as log_title
+from bench.pg_scratch import add_postgres_option
 from bench.report import print_rows, print_table, ratios, write_results
 from bench.sandbox_runs import run_sandbox_numbers
 from bench.stage import add_database_option, scratch_stage
@@ -36,13 +48,18 @@ DEFAULT_PARALLELISM = 8
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="Smaller counts (about a minute).")
+    parser.add_argument("--quick", action="store_true", help="Smaller counts (about 5 minutes).")
     parser.add_argument("--tasks", type=int, help="Tasks per throughput run (2000; quick 300).")
     parser.add_argument("--latency-samples", type=int, help="Submit->running samples (200).")
     parser.add_argument("--noisy-queued", type=int, help="The flooding tenant's queue (10000).")
     parser.add_argument("--overhead-samples", type=int, help="Runtime vs raw bwrap pairs (100).")
     parser.add_argument("--parallelism", type=int, default=DEFAULT_PARALLELISM)
+    parser.add_argument("--scale-tasks", type=int, help="Celery executor batch per point (400).")
+    parser.add_argument("--claim-deep", type=int, help="Deep queue for the claim (1,000,000).")
+    parser.add_argument("--claim-rounds", type=int, help="Claim rounds per scheduler (200).")
+    parser.add_argument("--docker-repetitions", type=int, help="Docker runtime vs run (10).")
     add_database_option(parser)
+    add_postgres_option(parser)
     parser.add_argument(
         "--redis-url", default=os.environ.get("SAASSY_BENCH_REDIS_URL", "redis://127.0.0.1:6379/5")
     )
@@ -97,6 +114,29 @@ def main(argv: list[str] | None = None) -> None:
     phase(f"Celery + Redis: {sizes.tasks} no-op tasks")
     numbers |= run_celery(sizes.tasks, args.parallelism, args.redis_url, logs)
 
+    base = QUICK_SCALE if args.quick else ScaleSizes()
+    scale = replace(
+        base,
+        tasks=args.scale_tasks or base.tasks,
+        latency_samples=args.latency_samples or base.latency_samples,
+        concurrency=max(1, args.parallelism // 2),  # two workers: Celery's concurrency
+    )
+    phase(f"{SCALE_TITLE}: {scale.tasks} tasks for each of 1, 2 and 4 workers")
+    with tempfile.TemporaryDirectory(prefix="saassy-bench-scale-") as root:
+        numbers |= run_celery_executor(scale, args.postgres_url, args.redis_url, Path(root), logs)
+
+    claim_deep = args.claim_deep or (100_000 if args.quick else 1_000_000)
+    phase(f"Claim cost on PostgreSQL: 1,000 and {claim_deep:,} queued, two schedulers")
+    numbers |= run_claim_cost(
+        args.postgres_url,
+        deep=claim_deep,
+        rounds=args.claim_rounds or (50 if args.quick else 200),
+        plans_dir=out.parent,
+    )
+
+    phase("Docker runtime against docker run")
+    numbers |= run_docker_overhead(args.docker_repetitions or (3 if args.quick else 10))
+
     phase(f"Saassy: submit->running, then beside {sizes.noisy_queued} queued for another tenant")
     with scratch_stage(args.parallelism, args.database_url, "latency") as stage:
         numbers |= run_latency_and_noisy(stage, sizes, logs)
@@ -111,13 +151,16 @@ def main(argv: list[str] | None = None) -> None:
     phase(TASK_LIST_TITLE)
     numbers |= run_task_list_numbers(args.database_url, runs=3 if args.quick else 5)
 
-    numbers = ratios(numbers)
+    numbers = celery_executor_ratios(ratios(numbers))
     numbers["postgresql"] = float(postgresql)
     numbers["bench_seconds"] = time.monotonic() - began
     print_table(numbers, postgresql, console)
     print_rows("Egress proxy vs direct, loopback", EGRESS_ROWS, numbers, console)
     print_rows(log_title(log_sizes), LOG_ROWS, numbers, console)
     print_rows(TASK_LIST_TITLE, TASK_LIST_ROWS, numbers, console)
+    print_rows(SCALE_TITLE, scale_rows(scale), numbers, console)
+    print_rows(CLAIM_TITLE, CLAIM_ROWS, numbers, console)
+    print_rows(DOCKER_TITLE, DOCKER_ROWS, numbers, console)
     write_results(numbers, out)
     console.print(f"Wrote {out} (server and worker logs in {logs})")
     if args.profile:

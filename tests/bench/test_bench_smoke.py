@@ -17,6 +17,7 @@ import pytest
 
 from saassy.runtime.process import ProcessRuntime
 from tests.runtime.conftest import require_isolation
+from tests.runtime.docker_support import docker_runtime
 from tests.services import REDIS_URL, require
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,6 +36,20 @@ LOG_KEYS = {
     "logs_server_ms_per_mib_printed",
     "logs_server_ms_per_mib_kept",
 }
+SCALE_KEYS = {
+    "celery_executor_throughput_tasks_per_s",
+    "celery_executor_vs_celery",
+    *(f"celery_executor_{n}w_{key}" for n in (1, 2, 4) for key in (
+        "throughput_tasks_per_s", "submit_to_running_p50_ms", "submit_to_running_p99_ms"
+    )),
+    "claim_shallow_p99_ms",
+    "claim_deep_p99_ms",
+    "claim_deep_vs_shallow_p50",
+    "claim_plan_seq_scans",
+    "docker_overhead_ratio",
+    "docker_overhead_ratio_min",
+    "docker_overhead_ratio_max",
+}  # fmt: skip
 REQUIRED_KEYS = {
     "throughput_tasks_per_s",
     "celery_throughput_tasks_per_s",
@@ -47,6 +62,7 @@ REQUIRED_KEYS = {
     "throughput_vs_floor",
     *EGRESS_KEYS,
     *LOG_KEYS,
+    *SCALE_KEYS,
 }
 
 
@@ -54,22 +70,27 @@ REQUIRED_KEYS = {
 BOTH_BINARIES = {"runtime_overhead_bundled_ms", "bundled_vs_system_start"}
 
 
+@pytest.mark.timeout(480)  # every phase once, the Celery executor's three clusters among them
 def test_quick_bench_writes_every_number(tmp_path: Path) -> None:
     redis = urlparse(REDIS_URL)
     require("Redis", redis.hostname or "127.0.0.1", redis.port or 6379)
     require_isolation(ProcessRuntime())
+    require("PostgreSQL", "127.0.0.1", 5432)  # the Celery executor's and the claim's phases
+    docker_runtime().close()  # the docker runtime's phase: dockerd and saassy/base:test
     out = tmp_path / "latest.json"
     command = [
         sys.executable, "-m", "bench", "--quick", "--tasks", "12", "--latency-samples", "5",
         "--noisy-queued", "1000", "--overhead-samples", "3", "--parallelism", "4",
-        "--redis-url", REDIS_URL, "--out", str(out),
+        "--scale-tasks", "8", "--claim-deep", "3000", "--claim-rounds", "5",
+        "--docker-repetitions", "3", "--redis-url", REDIS_URL, "--out", str(out),
     ]  # fmt: skip
     done = subprocess.run(  # noqa: S603 - our own interpreter and module
-        command, cwd=ROOT, capture_output=True, text=True, timeout=180, check=False
+        command, cwd=ROOT, capture_output=True, text=True, timeout=420, check=False
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 
     numbers = json.loads(out.read_text())
+    assert numbers["claim_deep_queued"] == 3000
     assert numbers["logs_printed_mib"] > 200  # the quick mode's 256 MB
     required = REQUIRED_KEYS | (BOTH_BINARIES if shutil.which("bwrap") else set())
     assert set(numbers) >= required, required - set(numbers)
