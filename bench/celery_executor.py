@@ -100,6 +100,8 @@ def cluster_env(
         "SAASSY_VAULT_KEYS": b64encode(secrets.token_bytes(32)).decode(),
         "SAASSY_EXECUTOR": "celery",
         "SAASSY_BROKER_URL": redis_url,
+        # As in production: live events (and the scheduler's wake-ups) and rate limits on Redis.
+        "SAASSY_REDIS_URL": redis_url,
         "SAASSY_BROKER_QUEUE": queue,
         "SAASSY_DISPATCH_POLL_S": str(sizes.poll_s),
         "SAASSY_DATABASE_POOL_SIZE": "8",

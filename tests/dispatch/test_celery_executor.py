@@ -20,7 +20,7 @@ from saassy.app import create_app
 from saassy.config import ConfigError, Settings, load_settings
 from saassy.context import AppContext
 from saassy.dispatch.broker import check_scale_out
-from saassy.models import AttemptStatus, QuotaCounter, Task, TaskLogChunk, TaskStatus
+from saassy.models import AttemptStatus, QuotaCounter, Task, TaskAttempt, TaskLogChunk, TaskStatus
 from saassy.runtime.process import ProcessRuntime
 from tests.conftest import TEST_SECRET, TEST_VAULT_KEY, Account, SignUp
 from tests.dispatch.celery_cluster import (
@@ -124,45 +124,91 @@ async def until_running_and_logging(
         await asyncio.sleep(0.05)
 
 
-async def test_two_schedulers_and_two_workers_run_each_task_from_the_api_exactly_once(
+ORGANIZATIONS = 20
+TASKS_EACH = 100
+PLAN_LIMITS = {"pair": 2, "big": 50}
+
+
+async def submit_many(
+    client: httpx.AsyncClient, account: Account, task_type: str, count: int
+) -> list[uuid.UUID]:
+    """`count` submissions, a few at a time."""
+    ids: list[uuid.UUID] = []
+    for start in range(0, count, 10):
+        ids.extend(
+            uuid.UUID(task_id)
+            for task_id in await asyncio.gather(
+                *(
+                    submitted_id(client, account, task_type)
+                    for _ in range(start, min(count, start + 10))
+                )
+            )
+        )
+    return ids
+
+
+async def submitted_id(client: httpx.AsyncClient, account: Account, task_type: str) -> str:
+    response = await client.post("/api/v1/tasks", json={"type": task_type}, headers=account.headers)
+    assert response.status_code == 202, response.text
+    return str(response.json()["id"])
+
+
+async def test_two_schedulers_and_two_workers_run_2000_tasks_of_20_organizations_exactly_once(
     ctx: AppContext, client: httpx.AsyncClient, signup: SignUp, cluster: Cluster
 ) -> None:
     require_sandbox()
     for _ in range(2):
         cluster.scheduler()
-        cluster.worker(concurrency=3)
-    limited, other = await signup(), await signup()
-    await set_plan(ctx.sessionmaker, limited.organization_id, "pair")  # 2 at once
+        cluster.worker(concurrency=4)
+    accounts = [await signup() for _ in range(ORGANIZATIONS)]
+    limits: dict[uuid.UUID, int] = {}
+    for number, account in enumerate(accounts):
+        plan = "pair" if number % 2 else "big"
+        await set_plan(ctx.sessionmaker, account.organization_id, plan)
+        limits[uuid.UUID(account.organization_id)] = PLAN_LIMITS[plan]
     ids = [
         task_id
-        for account in (limited, other)
-        for task_id in await submit(client, account, "noop", 8)
+        for submitted in await asyncio.gather(
+            *(submit_many(client, account, "noop", TASKS_EACH) for account in accounts)
+        )
+        for task_id in submitted
     ]
-    most_at_once = 0
+    assert len(set(ids)) == ORGANIZATIONS * TASKS_EACH
+    samples = 0
+    over: list[tuple[uuid.UUID, int]] = []
 
-    async def look_at_the_limited_organization() -> None:
-        nonlocal most_at_once
+    async def sample_every_organization() -> None:
+        nonlocal samples
         async with ctx.sessionmaker() as session:
-            at_once = await session.scalar(
-                select(func.count()).where(
-                    Task.organization_id == uuid.UUID(limited.organization_id),
-                    Task.status.in_([TaskStatus.dispatched, TaskStatus.running]),
+            rows = (
+                await session.execute(
+                    select(Task.organization_id, func.count())
+                    .where(Task.status.in_([TaskStatus.dispatched, TaskStatus.running]))
+                    .group_by(Task.organization_id)
                 )
-            )
-        most_at_once = max(most_at_once, at_once or 0)
+            ).all()
+        samples += 1
+        over.extend((org, at_once) for org, at_once in rows if at_once > limits[org])
 
     final = await until_terminal(
-        ctx, cluster, ids, timeout_s=120, on_each_look=look_at_the_limited_organization
+        ctx, cluster, ids, timeout_s=600, on_each_look=sample_every_organization
     )
 
     assert set(final.values()) == {TaskStatus.succeeded}, cluster.all_logs()
-    assert 1 <= most_at_once <= 2  # two schedulers never exceed its plan's concurrency
-    for task_id in ids:
-        [attempt] = await attempts_of(ctx.sessionmaker, task_id)  # never a second one
-        assert attempt.status == AttemptStatus.succeeded
-        assert attempt.executor_id is not None
-        assert attempt.executor_id.startswith("celery:")  # a worker ran it, not a scheduler
-        assert (await task_row(ctx.sessionmaker, task_id)).result == {"ok": 1}
+    assert samples > 10  # the limits were looked at while the tasks ran, not only at the end
+    assert over == []  # two schedulers never exceed any organization's plan
+    async with ctx.sessionmaker() as session:
+        attempts = (
+            await session.execute(
+                select(TaskAttempt.task_id, TaskAttempt.status, TaskAttempt.executor_id).where(
+                    TaskAttempt.task_id.in_(ids)
+                )
+            )
+        ).all()
+    assert sorted(task_id for task_id, _, _ in attempts) == sorted(ids)  # one each: none twice
+    assert {status for _, status, _ in attempts} == {AttemptStatus.succeeded}
+    assert all(executor.startswith("celery:") for _, _, executor in attempts)  # workers ran them
+    assert (await task_row(ctx.sessionmaker, ids[-1])).result == {"ok": 1}
 
 
 async def test_kill_9_of_a_worker_reruns_its_attempts_on_another_billed_once(

@@ -175,8 +175,10 @@ class Dispatcher:
                     if await self.executor.adopt():
                         self.wakeup.set()
                 self.wakeup.clear()
-                claims = await self.dispatch_once()
+                # Counts before claiming: a wake-up for an attempt that just ended finds its
+                # slot free in this round, not the next.
                 await self.executor.heartbeat()
+                claims = await self.dispatch_once()
                 outage.succeeded()
             except asyncio.CancelledError:
                 raise

@@ -2,14 +2,18 @@
 
 Several may run at once: their claims lock organizations and tasks with `FOR UPDATE SKIP
 LOCKED` (PostgreSQL), so none claims what another holds, and adoption skips locked attempts.
-New tasks are found by polling (`SAASSY_DISPATCH_POLL_S`): the API process does not wake it.
+It claims when the event bus says a task was queued (the API) or ended (a worker frees its
+slot), and otherwise every `SAASSY_DISPATCH_POLL_S`: the bus is best effort, the poll is the
+floor.
 """
 
 from __future__ import annotations
 
 import asyncio
 import signal
+import uuid
 from datetime import timedelta
+from functools import partial
 
 import structlog
 
@@ -18,11 +22,22 @@ from saassy.dispatch.broker import celery_app, hard_time_limit_s
 from saassy.dispatch.celery import CeleryExecutor
 from saassy.dispatch.dispatcher import Dispatcher
 from saassy.events.backends import create_event_bus
+from saassy.events.bus import TaskEvent
 from saassy.kit.db import create_engine, create_sessionmaker
+from saassy.models import TERMINAL_STATUSES, TaskStatus
 from saassy.storage.select import build_storage
 from saassy.task_output.sweeper import StorageSweeper
 
 log = structlog.get_logger(__name__)
+
+
+# A task to claim (queued, or queued again for a retry), or a worker's slot freed.
+WAKING_STATUSES = frozenset({TaskStatus.queued.value, *(s.value for s in TERMINAL_STATUSES)})
+
+
+def wake_on_status(wakeup: asyncio.Event, organization_id: uuid.UUID, event: TaskEvent) -> None:
+    if event.kind == "task.status" and event.data.get("status") in WAKING_STATUSES:
+        wakeup.set()
 
 
 async def run_scheduler(settings: Settings, stop: asyncio.Event | None = None) -> None:
@@ -57,6 +72,7 @@ async def run_scheduler(settings: Settings, stop: asyncio.Event | None = None) -
         poll_s=settings.dispatch_poll_s,
         adopt_every_s=min(5.0, settings.task_lease_s / 3),
     )
+    events.watch(partial(wake_on_status, dispatcher.wakeup))
     storage = build_storage(settings)  # the sweep's retention and orphans: the shared store
     await storage.check()
     sweeper = StorageSweeper(sessionmaker, settings.catalog, storage)

@@ -17,7 +17,6 @@ from datetime import timedelta
 from typing import Any
 
 import structlog
-from celery.concurrency.thread import TaskPool as ThreadPool  # type: ignore[import-untyped]
 from celery.exceptions import SecurityWarning  # type: ignore[import-untyped]
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -28,6 +27,7 @@ from saassy.dispatch.executor import AttemptRef
 from saassy.dispatch.local import LocalExecutor
 from saassy.dispatch.repository import DispatchRepository
 from saassy.dispatch.supervisor import EngineServices
+from saassy.dispatch.worker_pool import WakingThreadPool
 from saassy.events.backends import create_event_bus
 from saassy.events.bus import EventBus
 from saassy.kit.background import BackgroundLoop
@@ -199,7 +199,7 @@ def run_worker(settings: Settings, runtime: Runtime, concurrency: int) -> int:
     def run_attempt(**message: Any) -> None:
         attempts.run(AttemptMessage.model_validate(message))
 
-    class AttemptPool(ThreadPool):  # type: ignore[misc]
+    class AttemptPool(WakingThreadPool):
         def terminate_job(self, pid: int, signal: int | None = None) -> None:
             attempts.abandon_all()  # Celery's cold shutdown ends every running task this way
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import abc
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, ClassVar, Literal, get_args
@@ -59,6 +59,9 @@ class Subscription(abc.ABC):
         await self.close()
 
 
+EventWatcher = Callable[[uuid.UUID, TaskEvent], None]
+
+
 class EventBus(abc.ABC):
     name: ClassVar[str]
     # Whether a subscriber here hears what other processes publish (and they, what it does).
@@ -79,6 +82,11 @@ class EventBus(abc.ABC):
     @abc.abstractmethod
     def subscribe(self, organization_id: uuid.UUID) -> Subscription:
         """Events of the organization from now on (use as `async with bus.subscribe(o) as s`)."""
+
+    @abc.abstractmethod
+    def watch(self, watcher: EventWatcher) -> None:
+        """Call `watcher` with every event of every organization this process hears, at once
+        and in this process only (a scheduler wakes on them): it must be quick and not raise."""
 
     @abc.abstractmethod
     async def close(self) -> None:

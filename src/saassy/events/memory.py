@@ -7,7 +7,13 @@ import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator
 
-from saassy.events.bus import EventBus, Subscription, SubscriptionClosed, TaskEvent
+from saassy.events.bus import (
+    EventBus,
+    EventWatcher,
+    Subscription,
+    SubscriptionClosed,
+    TaskEvent,
+)
 
 MAX_PENDING = 1000
 
@@ -73,10 +79,16 @@ class MemoryEventBus(EventBus):
     def __init__(self, max_pending: int = MAX_PENDING) -> None:
         self._max_pending = max_pending
         self._subscribers: defaultdict[uuid.UUID, set[MemorySubscription]] = defaultdict(set)
+        self._watchers: list[EventWatcher] = []
 
     async def publish(self, organization_id: uuid.UUID, event: TaskEvent) -> None:
         for subscription in list(self._subscribers.get(organization_id, ())):
             subscription.deliver(event)
+        for watcher in self._watchers:
+            watcher(organization_id, event)
+
+    def watch(self, watcher: EventWatcher) -> None:
+        self._watchers.append(watcher)
 
     def subscribe(self, organization_id: uuid.UUID) -> MemorySubscription:
         subscription = MemorySubscription(self, organization_id, self._max_pending)

@@ -26,7 +26,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from saassy.events.bus import EventBus, EventKind, Subscription, TaskEvent
+from saassy.events.bus import EventBus, EventKind, EventWatcher, Subscription, TaskEvent
 from saassy.events.memory import MAX_PENDING, MemoryEventBus
 
 log = structlog.get_logger(__name__)
@@ -159,6 +159,9 @@ class RedisEventBus(EventBus):
     def subscribe(self, organization_id: uuid.UUID) -> Subscription:
         # Local and synchronous: the pattern subscription already covers every organization.
         return self._local.subscribe(organization_id)
+
+    def watch(self, watcher: EventWatcher) -> None:
+        self._local.watch(watcher)  # what this process publishes, and what the listener hears
 
     def subscriber_count(self, organization_id: uuid.UUID) -> int:
         return self._local.subscriber_count(organization_id)
