@@ -174,7 +174,6 @@ class DockerRuntime(Runtime):
         self.network_unavailable = network_unavailable(egress)
         self._images: dict[str, ImageProgram | str] = {}  # by image id, gated types'; or why not
         self.enforces_disk = self.host.can_mount
-        log.info("runtime.ready", summary=self.summary())
 
     def _probe(self, client: DockerClient) -> tuple[CgroupLayout, str, str]:
         """dockerd answers and places cgroups where we say; ours are writable: the layout,
