@@ -116,6 +116,7 @@ def test_an_image_without_a_shell_stops_start_up_for_a_gated_type(
     assert message.startswith(f"SAASSY_RUNTIME=docker: task type held: image '{image}': ")
     assert "it has no /bin/sh" in message
     assert "needs a /bin/sh in its image" in message
+    assert "docker run --rm --entrypoint /bin/sh IMAGE -c true" in message  # to see why
     assert "\n" not in message
 
 
