@@ -109,9 +109,10 @@ def egress_gateway(settings: Settings) -> RuntimeGateway:
     return RuntimeGateway(proxy)
 
 
-def build_docker_runtime(settings: Settings) -> DockerRuntime:
+def build_docker_runtime(settings: Settings, announce: bool = True) -> DockerRuntime:
     """The docker runtime, once dockerd answers and holds every task type's image (with a
-    /bin/sh where the type needs the gate: network, or secrets as variables)."""
+    /bin/sh where the type needs the gate: network, or secrets as variables). `announce` logs
+    `runtime.ready` then: never before a refusal, and not from a check before the server."""
     from saassy.runtime.docker import DockerRuntime, DockerUnavailable
 
     task_types = settings.catalog.task_types
@@ -130,6 +131,8 @@ def build_docker_runtime(settings: Settings) -> DockerRuntime:
     except DockerUnavailable as exc:
         runtime.close()
         raise ConfigError(f"SAASSY_RUNTIME=docker: {exc}") from None
+    if announce:
+        log.info("runtime.ready", summary=runtime.summary())
     return runtime
 
 

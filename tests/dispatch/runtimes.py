@@ -25,7 +25,7 @@ from saassy.runtime.base import EgressGateway, Runtime
 from saassy.runtime.docker import DockerRuntime
 from tests.runtime.conftest import require_isolation
 from tests.runtime.docker_support import docker_runtime, python_image
-from tests.runtime.support import own_process_runtime
+from tests.runtime.support import own_process_runtime, require_host_python
 
 RUNTIME_KINDS = ["process", "docker"]
 COMMAND_IMAGE = "saassy/command"
@@ -84,6 +84,7 @@ async def sandbox_runtime(kind: str, egress: EgressGateway | None = None) -> Asy
     """A real runtime of this kind, with what tests of it need (else a skip; in CI a failure);
     `egress`: the proxy its sandboxes with network reach the outside through."""
     if kind == "process":
+        require_host_python()
         async with own_process_runtime(egress) as runtime:
             require_isolation(runtime)
             yield runtime

@@ -17,7 +17,7 @@ from saassy.runtime.base import IsolationLevel, Runtime
 from saassy.runtime.docker import DockerRuntime
 from saassy.runtime.process import ProcessRuntime
 from tests.runtime.docker_support import docker_runtime, python_image
-from tests.runtime.support import without_system_bwrap
+from tests.runtime.support import require_host_python, without_system_bwrap
 from tests.services import IN_CI
 
 
@@ -101,6 +101,7 @@ def any_runtime(request: pytest.FixtureRequest) -> Runtime:
     if request.param == "docker":
         runtime: DockerRuntime = request.getfixturevalue("python_docker_runtime")
         return runtime
+    require_host_python()
     return _process_runtime(request.param)
 
 

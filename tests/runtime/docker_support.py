@@ -13,7 +13,6 @@ import functools
 import io
 import shutil
 import subprocess
-import tarfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -81,24 +80,23 @@ def python_image(runtime: DockerRuntime) -> str:
 _PYTHON_IMAGES: dict[str, str] = {}  # dockerd's address: the image there
 
 
-SHELL_LESS = "saassy/shell-less:test"  # a static busybox as /bin/busybox, and no /bin/sh
+SHELL_LESS = "saassy/shell-less:test"  # the base image's static busybox, and no /bin/sh
+# From the base image, not the host: a host's busybox may be missing or dynamically linked.
+SHELL_LESS_DOCKERFILE = f"""FROM scratch
+COPY --from={BASE_IMAGE} /bin/busybox /bin/busybox
+CMD ["/bin/busybox", "true"]
+"""
 
 
-def shell_less_image(runtime: DockerRuntime) -> str:
+def shell_less_image(runtime: DockerRuntime, tag: str = SHELL_LESS) -> str:
     """An image without /bin/sh whose CMD runs: what a gated task type cannot use."""
     with contextlib.suppress(ImageNotFound):
-        runtime.host.client.images.get(SHELL_LESS)
-        return SHELL_LESS
-    layer = io.BytesIO()
-    with tarfile.open(fileobj=layer, mode="w") as tar:
-        tar.add(shutil.which("busybox") or "/bin/busybox", arcname="bin/busybox")
-    runtime.host.client.api.import_image_from_data(
-        layer.getvalue(),
-        repository=SHELL_LESS.split(":")[0],
-        tag=SHELL_LESS.split(":")[1],
-        changes=['CMD ["/bin/busybox", "true"]'],
+        runtime.host.client.images.get(tag)
+        return tag
+    runtime.host.client.images.build(
+        fileobj=io.BytesIO(SHELL_LESS_DOCKERFILE.encode()), tag=tag, rm=True, forcerm=True
     )
-    return SHELL_LESS
+    return tag
 
 
 def build_worker_image(runtime: DockerRuntime) -> str:

@@ -31,6 +31,7 @@ from saassy.runtime.container import ContainerSandbox
 from saassy.runtime.process import ProcessRuntime
 from saassy.runtime.sandbox import NamespaceSandbox
 from tests.runtime.python_image import PYTHON_IMAGE
+from tests.services import IN_CI
 
 PYTHON = "/usr/bin/python3"
 SRC = Path(__file__).parents[2] / "src"
@@ -68,6 +69,18 @@ class Run:
     usage: Usage
     stdout: list[str] = field(default_factory=list)
     stderr: list[str] = field(default_factory=list)
+
+
+def require_host_python() -> None:
+    """The shared suites' programs run the host's /usr/bin/python3 inside the process runtime's
+    sandbox (it binds the host's /usr): without it they would fail at exec, each assertion
+    reading wrong for a reason it does not test. A pyenv or venv Python does not stand in."""
+    if os.access(PYTHON, os.X_OK):
+        return
+    message = f"no {PYTHON} for the sandboxed test programs: apt-get install python3"
+    if IN_CI:
+        pytest.fail(f"{message}; CI installs it")
+    pytest.skip(message)
 
 
 def image_for(runtime: Runtime) -> str | None:

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from saassy.app import build_docker_runtime
+from saassy.cli.settings import require_runtime
 from saassy.config import ConfigError, Settings, load_settings
 from saassy.tasks.catalog import IMAGE_ONLY, PROCESS_ONLY
 from tests.runtime.docker_support import BASE_IMAGE, docker_runtime, shell_less_image
@@ -115,4 +116,21 @@ def test_an_image_without_a_shell_stops_start_up_for_a_gated_type(
     assert message.startswith(f"SAASSY_RUNTIME=docker: task type held: image '{image}': ")
     assert "it has no /bin/sh" in message
     assert "needs a /bin/sh in its image" in message
+    assert "docker run --rm --entrypoint /bin/sh IMAGE -c true" in message  # to see why
     assert "\n" not in message
+
+
+def test_a_refused_start_up_never_says_the_runtime_is_ready(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """An operator reads `runtime.ready` only when start-up goes on: not before a refusal of an
+    image, nor from the CLI's check before the server starts (the server's start says it)."""
+    image = shell_less_image(docker_runtime())  # skips (fails in CI) without dockerd
+    capfd.readouterr()
+    gated = f'[task_types.held]\ntitle = "Held"\nimage = "{image}"\nnetwork = true\n'
+    with pytest.raises(ConfigError):
+        build_docker_runtime(_docker_settings(tmp_path, catalog=gated))
+    require_runtime(_docker_settings(tmp_path))
+    assert "runtime.ready" not in capfd.readouterr().out
+    build_docker_runtime(_docker_settings(tmp_path)).close()
+    assert capfd.readouterr().out.count("runtime.ready") == 1

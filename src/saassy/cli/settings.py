@@ -79,7 +79,7 @@ def require_runtime(settings: Settings) -> None:
     from saassy.config import RuntimeChoice
 
     if settings.runtime is RuntimeChoice.docker and embeds_engine(settings):
-        build_docker_runtime(settings).close()
+        build_docker_runtime(settings, announce=False).close()
 
 
 def redacted(url: str) -> str:

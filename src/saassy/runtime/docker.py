@@ -80,7 +80,9 @@ IMAGE_GONE = "this task type's image is not on this server; its operator can see
 IMAGE_UNFIT = "this task type's image cannot run here as configured; its operator can see why"
 NEEDS_SHELL = (
     "a task type with network or secrets_as_env needs a /bin/sh in its image: the platform "
-    "holds the program behind it until the egress proxy listens and the secrets are passed"
+    "holds the program behind it until the egress proxy listens and the secrets are passed "
+    "(busybox, dash or bash, with the libraries it loads; `docker run --rm --entrypoint "
+    "/bin/sh IMAGE -c true` shows why it does not run)"
 )
 CONTROL_TIMEOUT_S = 60
 POOL_SIZE = 128  # each running sandbox holds two connections (its output and its exit)
@@ -174,7 +176,6 @@ class DockerRuntime(Runtime):
         self.network_unavailable = network_unavailable(egress)
         self._images: dict[str, ImageProgram | str] = {}  # by image id, gated types'; or why not
         self.enforces_disk = self.host.can_mount
-        log.info("runtime.ready", summary=self.summary())
 
     def _probe(self, client: DockerClient) -> tuple[CgroupLayout, str, str]:
         """dockerd answers and places cgroups where we say; ours are writable: the layout,
