@@ -87,10 +87,12 @@ class ContainerProcess:
         self._host = host
         self._id = container_id
         self._exit: asyncio.Future[int] | None = None
+        self._frames: Iterator[tuple[bytes | None, bytes | None]] | None = None
 
     def follow(self, frames: Iterator[tuple[bytes | None, bytes | None]]) -> None:
         """Feed the readers from the attach stream on a thread of its own, until it ends."""
         loop = asyncio.get_running_loop()
+        self._frames = frames
 
         def feed(reader: asyncio.StreamReader, data: bytes) -> None:
             reader.feed_data(data)
@@ -111,6 +113,12 @@ class ContainerProcess:
                     loop.call_soon_threadsafe(self.stderr.feed_eof)
 
         threading.Thread(target=pump, name=f"attach {self._id[:12]}", daemon=True).start()
+
+    def unfollow(self) -> None:
+        """End the attach stream of a container that may never have started: dockerd keeps the
+        stream of a created container open after its removal, and the pump thread with it."""
+        if self._frames is not None:
+            _close_stream(self._frames)
 
     def started(self) -> None:
         """Watch for the exit; only once started (a created container counts as exited)."""
@@ -166,6 +174,7 @@ class ContainerSandbox(SupervisedProcess):
         self._work_dir_removed = False
 
     async def launch(self) -> None:
+        process: ContainerProcess | None = None
         try:
             await asyncio.to_thread(self._prepare)
             process = ContainerProcess(self.host, await asyncio.to_thread(self._create))
@@ -176,6 +185,8 @@ class ContainerSandbox(SupervisedProcess):
             await self._open_gate()
         except BaseException:
             await self._release()
+            if process is not None:
+                process.unfollow()
             raise
         self._supervise(process)
 
