@@ -66,6 +66,16 @@ def test_the_example_catalog_has_working_echo_and_python_types() -> None:
             "task_types.bad",
             "LD_PRELOAD is a variable the sandbox or its programs rely on",
         ),
+        (  # dash's gate stops on it (`export: Illegal number`): the program never runs
+            'title = "X"\ncommand = ["x"]\nsecrets = ["A", "OPTIND"]\nsecrets_as_env = true',
+            "task_types.bad",
+            "OPTIND is a variable /bin/sh sets or refuses itself",
+        ),
+        (  # read-only in bash
+            'title = "X"\ncommand = ["x"]\nsecrets = ["BASH_VERSINFO"]\nsecrets_as_env = true',
+            "task_types.bad",
+            "BASH_VERSINFO is a variable /bin/sh sets or refuses itself",
+        ),
         (
             'title = "X"\ncommand = ["x"]\nsecrets = ["HTTPS_PROXY"]\nsecrets_as_env = true',
             "task_types.bad",

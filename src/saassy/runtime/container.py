@@ -20,15 +20,16 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TypeAlias, TypeVar
 
 import structlog
 from docker import DockerClient
 from docker.errors import APIError, NotFound
 from docker.models.containers import Container
-from docker.types import LogConfig, Mount
+from docker.types import CancellableStream, LogConfig, Mount
 
 from saassy.runtime import mounts
 from saassy.runtime.artifacts import take_output
@@ -62,6 +63,9 @@ LABEL_OWNER = "saassy.owner"  # the platform process's pid: a sweep frees a dead
 STABLE_READS = 20
 STABLE_POLL_S = 0.002
 PAGE = 4096
+T = TypeVar("T")
+# An attach stream, demultiplexed (generic in the stubs only).
+Frames: TypeAlias = "CancellableStream[tuple[bytes | None, bytes | None]]"
 
 
 @dataclass(frozen=True)
@@ -162,20 +166,21 @@ class ContainerSandbox(SupervisedProcess):
         self._gated = gated
         self._gate = Gate(self.work_dir / "gate") if gated is not None else None
         self._egress: EgressLink | None = None
+        self._attached: Frames | None = None
         self._mounted = False
         self._work_dir_removed = False
 
     async def launch(self) -> None:
         try:
-            await asyncio.to_thread(self._prepare)
-            process = ContainerProcess(self.host, await asyncio.to_thread(self._create))
-            frames = await asyncio.to_thread(self._attach)
-            process.follow(frames)
-            await asyncio.to_thread(self._start)
+            await _settled(self._prepare)
+            process = ContainerProcess(self.host, await _settled(self._create))
+            process.follow(await _settled(self._attach))
+            await _settled(self._start)
             process.started()
             await self._open_gate()
         except BaseException:
             await self._release()
+            self._end_attach()
             raise
         self._supervise(process)
 
@@ -348,10 +353,21 @@ class ContainerSandbox(SupervisedProcess):
         assert self.container_id is not None, "the container was never created"
         return self.container_id
 
-    def _attach(self) -> Iterator[tuple[bytes | None, bytes | None]]:
-        return self.host.client.api.attach(
+    def _attach(self) -> Frames:
+        attached: Frames = self.host.client.api.attach(
             self._id, stdout=True, stderr=True, stream=True, logs=False, demux=True
         )
+        self._attached = attached
+        return attached
+
+    def _end_attach(self) -> None:
+        """End the attach stream of a launch that failed: dockerd keeps a never-started
+        container's stream open after its removal, and with it the socket and the pump thread.
+        Shut down only: the pump closes the socket as it ends, so the descriptor it polls cannot
+        be closed and reused (by another request's connection) under it."""
+        if self._attached is not None:
+            with contextlib.suppress(Exception):
+                self._attached.close()  # the SDK's stream: shuts its socket down
 
     def _start(self) -> None:
         self.host.client.api.start(self._id)
@@ -435,6 +451,18 @@ class ContainerSandbox(SupervisedProcess):
             return
         remove_staging(self.work_dir)
         self._work_dir_removed = True
+
+
+async def _settled(call: Callable[[], T]) -> T:
+    """`call` in a thread; cancelled meanwhile, it still waits for the thread to end, so what
+    the call made (a container, an attach stream) is recorded before launch releases it."""
+    running = asyncio.ensure_future(asyncio.to_thread(call))
+    try:
+        return await asyncio.shield(running)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):  # its failure is not news to a cancelled launch
+            await asyncio.shield(running)
+        raise
 
 
 def _carried_bytes(spec: SandboxSpec) -> int:

@@ -204,6 +204,12 @@ class TaskType(CatalogModel):
                 f"secrets_as_env: {taken[0]} is a variable the sandbox or its programs rely "
                 "on; rename the secret (as a file under $SAASSY_SECRETS any name is fine)"
             )
+        if self.secrets_as_env and (taken := [n for n in self.secrets if _shell_variable(n)]):
+            raise ValueError(
+                f"secrets_as_env: {taken[0]} is a variable /bin/sh sets or refuses itself, and "
+                "the docker runtime's gate hands secrets over through one; rename the secret "
+                "(as a file under $SAASSY_SECRETS any name is fine)"
+            )
         if len(set(self.network_allow)) != len(self.network_allow):
             raise ValueError("network_allow lists a destination twice")
         if len(set(self.actions)) != len(self.actions):
@@ -249,6 +255,21 @@ RESERVED_VARIABLES = frozenset(
     | {"HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"}
 )
 RESERVED_PREFIXES = ("SAASSY_", "LD_", "LC_", "PYTHON")
+
+
+# What dash, bash and busybox's sh change or refuse when assigned (`export NAME='value'`), so
+# that a program behind the docker runtime's gate (runtime/gate.py) would not see the value:
+# dash stops at a non-numeric OPTIND, bash at its read-only ones (UID ...) and rewrites the rest.
+SHELL_VARIABLES = frozenset(
+    {"OPTIND", "LINENO", "PPID", "UID", "EUID", "GROUPS", "SHELLOPTS", "BASHOPTS", "BASHPID"}
+    | {"HISTCMD", "RANDOM", "SRANDOM", "SECONDS", "EPOCHSECONDS", "EPOCHREALTIME", "DIRSTACK"}
+    | {"FUNCNAME", "SHLVL"}
+)
+SHELL_PREFIXES = ("BASH_",)
+
+
+def _shell_variable(name: str) -> bool:
+    return name in SHELL_VARIABLES or name.startswith(SHELL_PREFIXES)
 
 
 def _reserved_variable(name: str) -> bool:
