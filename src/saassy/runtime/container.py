@@ -43,6 +43,7 @@ from saassy.runtime.bwrap import (
     SECRETS_PATH,
 )
 from saassy.runtime.cgroups import CgroupLayout, SandboxCgroup
+from saassy.runtime.container_leftovers import remove_cgroups, remove_staging
 from saassy.runtime.container_seccomp import container_profile
 from saassy.runtime.environment import sandbox_env, secret_variables
 from saassy.runtime.gate import GATE_PATH, Gate, gate_argv
@@ -441,7 +442,7 @@ class ContainerSandbox(SupervisedProcess):
             with contextlib.suppress(NotFound):
                 self.host.client.api.remove_container(self.container_id, force=True)
         if self.cgroup is not None:
-            remove_cgroups(self.host, self.cgroup_dir, self.cgroup)
+            remove_cgroups(self.host.cgroup_parent, self.cgroup_dir, self.cgroup)
         if self._gate is not None:
             self._gate.close()
         self._remove_work_dir()
@@ -482,29 +483,3 @@ def seccomp_options(spec: SandboxSpec) -> list[str]:
         return []
     profile = container_profile(arch, allow_user_namespaces=spec.allow_user_namespaces)
     return [f"seccomp={profile}"]
-
-
-def remove_staging(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        mounts.unmount(path)
-    shutil.rmtree(path, ignore_errors=True)
-
-
-def remove_cgroups(host: DockerHost, name: str, cgroup: SandboxCgroup) -> None:
-    """Our cgroup and what dockerd made beside it in controllers we do not use (cpuset,
-    blkio, devices ...): its container's child is gone once the container is removed."""
-    cgroup.remove()
-    for root in cgroup_roots():
-        with contextlib.suppress(OSError):
-            (root / host.cgroup_parent.lstrip("/") / name).rmdir()
-
-
-def cgroup_roots() -> list[Path]:
-    """Every cgroup hierarchy's mount point."""
-    roots = []
-    with contextlib.suppress(OSError), open("/proc/self/mounts") as table:
-        for line in table:
-            fields = line.split()
-            if len(fields) >= 3 and fields[2] in {"cgroup", "cgroup2"}:
-                roots.append(Path(fields[1]))
-    return roots

@@ -52,9 +52,8 @@ from saassy.runtime.container import (
     LABEL_SANDBOX,
     ContainerSandbox,
     DockerHost,
-    remove_cgroups,
-    remove_staging,
 )
+from saassy.runtime.container_leftovers import remove_cgroups, remove_staging
 from saassy.runtime.gate import PROBE_TIMEOUT_S, shell_probe
 from saassy.runtime.identity import SandboxIdentities
 from saassy.runtime.netns import NETWORK_REFUSED, network_unavailable
@@ -321,7 +320,7 @@ class DockerRuntime(Runtime):
             self.host.cgroups.version,
             {k: p / cgroup_name(name) for k, p in self.host.cgroups.parents.items()},
         )
-        remove_cgroups(self.host, cgroup_name(name), cgroup)
+        remove_cgroups(self.host.cgroup_parent, cgroup_name(name), cgroup)
         for leftover in self.work_root.glob(f"{cgroup_name(name)}@*"):
             remove_staging(leftover)
 
