@@ -213,7 +213,9 @@ def test_compose_serves_the_metrics_of_processes_without_http(service: str) -> N
     compose = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text(encoding="utf-8"))
     definition = compose["services"][service]
     script = " ".join(definition["entrypoint"])
-    assert "saassy metrics --host 0.0.0.0 --port 9464 &" in script
+    assert 'metrics="saassy metrics --host 0.0.0.0 --port 9464"' in script
+    assert "setpriv --reuid=10001 --regid=10001 --clear-groups" in script  # never root
+    assert "$$metrics & exec saassy" in script
     directory = definition["environment"]["PROMETHEUS_MULTIPROC_DIR"]
     assert any(mount.startswith(f"{directory}:") for mount in definition["tmpfs"])
 
