@@ -17,6 +17,7 @@ from saassy.events.bus import EventBus, publish_status
 from saassy.kit.ratelimit import RateLimiter
 from saassy.models import TaskStatus
 from saassy.storage.base import ArtifactStorage
+from saassy.tasks.catalog import TaskType
 from saassy.tasks.effects import CancelRequested, TaskQueued
 
 if TYPE_CHECKING:
@@ -38,6 +39,13 @@ class AppContext:
     # The engine running in this process, if any (`saassy dev`; none in API-only tests). An
     # engine in another process finds new tasks and cancel requests by polling.
     task_engine: TaskEngine | None = None
+
+    def program_refusal(self, task_type: TaskType) -> str | None:
+        """Why this process's engine cannot start `task_type`'s program (None: it can, or the
+        engine runs elsewhere: a worker host checks its own, at start and per attempt)."""
+        if self.task_engine is None:
+            return None
+        return self.task_engine.program_refusal(task_type)
 
     def live_events(self) -> EventBus | None:
         """The bus a task's live events arrive on here: the one this process's engine publishes

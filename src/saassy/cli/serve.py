@@ -99,14 +99,12 @@ def isolation_line(runtime: Runtime) -> str:
 
 
 def refused_lines(settings: Settings, runtime: Runtime) -> list[str]:
-    """Task types of the catalog this host will refuse (e.g. network without root), if any."""
+    """Task types of the catalog this host will refuse (e.g. network without root, a program
+    not installed), if any."""
+    from saassy.dispatch.refusals import refusals
     from saassy.runtime.base import IsolationLevel
 
-    refused = {
-        name: why
-        for name, task_type in sorted(settings.catalog.task_types.items())
-        if (why := runtime.refusal_for(network=task_type.network)) is not None
-    }
+    refused = refusals(runtime, settings.catalog, None)
     if not refused or runtime.isolation is IsolationLevel.unavailable:
         return []  # none, or every one (the isolation line says so)
     return [

@@ -14,6 +14,7 @@ from saassy.config import Settings, redis_url
 from saassy.dispatch.dispatcher import Dispatcher
 from saassy.dispatch.executor import Executor
 from saassy.dispatch.local import LocalExecutor
+from saassy.dispatch.refusals import program_refusal, warn_refused
 from saassy.dispatch.supervisor import EngineServices
 from saassy.events.backends import create_event_bus
 from saassy.events.bus import EventBus
@@ -21,6 +22,7 @@ from saassy.runtime.base import Runtime
 from saassy.storage.base import ArtifactStorage
 from saassy.storage.select import build_storage
 from saassy.task_output.sweeper import SWEEP_EVERY_S, StorageSweeper
+from saassy.tasks.catalog import TaskType
 from saassy.tasks.workers import sandbox_workers_dir
 
 log = structlog.get_logger(__name__)
@@ -35,6 +37,7 @@ class TaskEngine:
     dispatcher: Dispatcher
     wakeup: asyncio.Event
     storage_sweeper: StorageSweeper
+    workers_dir: Path | None  # `{workers}` in the commands it runs (None: the default)
     # Whether the engine made its bus (and so starts and closes it) or was handed the app's.
     owns_events: bool = True
     _sweeper: asyncio.Task[None] | None = field(default=None, init=False)
@@ -43,9 +46,7 @@ class TaskEngine:
         """Adopt what a crashed predecessor left, then dispatch in the background."""
         if self.owns_events:
             await self.events.start()
-        for name, task_type in self.dispatcher.catalog.task_types.items():
-            if (why := self.runtime.refusal_for(network=task_type.network)) is not None:
-                log.warning("engine.task_type_refused_here", task_type=name, why=why)
+        warn_refused(self.runtime, self.dispatcher.catalog, self.workers_dir)
         await self.executor.start()
         self.dispatcher.start()
         # Leftovers of a crashed predecessor (cgroups, mounts, work dirs) would pile up and slow
@@ -73,6 +74,10 @@ class TaskEngine:
         await self.executor.stop(grace_s)
         if self.owns_events:
             await self.events.close()
+
+    def program_refusal(self, task_type: TaskType) -> str | None:
+        """Why this engine cannot start `task_type`'s program (None: it can)."""
+        return program_refusal(self.runtime, task_type, self.workers_dir)
 
     def notify_submitted(self) -> None:
         """Call after a commit that queued tasks: dispatch now rather than at the next poll."""
@@ -134,5 +139,13 @@ def build_task_engine(
     )
     sweeper = StorageSweeper(sessionmaker, settings.catalog, storage, every_s=storage_sweep_every_s)
     return TaskEngine(
-        runtime, events, storage, executor, dispatcher, wakeup, sweeper, owns_events=owns_events
+        runtime,
+        events,
+        storage,
+        executor,
+        dispatcher,
+        wakeup,
+        sweeper,
+        deps.workers_dir,
+        owns_events=owns_events,
     )

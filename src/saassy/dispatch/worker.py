@@ -25,6 +25,7 @@ from saassy.dispatch.broker import RUN_ATTEMPT, AttemptMessage, celery_app
 from saassy.dispatch.celery import CELERY_KIND, celery_executor_id
 from saassy.dispatch.executor import AttemptRef
 from saassy.dispatch.local import LocalExecutor
+from saassy.dispatch.refusals import warn_refused
 from saassy.dispatch.repository import DispatchRepository
 from saassy.dispatch.supervisor import EngineServices
 from saassy.dispatch.worker_pool import WakingThreadPool
@@ -95,6 +96,7 @@ class AttemptWorker:
             workers_dir=sandbox_workers_dir(getattr(self.runtime, "work_root", None)),
             platform_loss_retries=settings.platform_loss_retries,
         )
+        warn_refused(self.runtime, settings.catalog, deps.workers_dir)
         self._executor = LocalExecutor(
             deps, parallelism=self.concurrency, executor_id=celery_executor_id(CELERY_KIND)
         )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import abc
 import socket
-from collections.abc import AsyncIterator, Callable, Collection, Mapping
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -241,6 +241,11 @@ class Runtime(abc.ABC):
         """Why a task type would be refused here (None: it can run), for the operator's eyes."""
         if self.isolation is IsolationLevel.unavailable:
             return "no sandbox can be made"
+        return None
+
+    def program_refusal(self, argv: Sequence[str]) -> str | None:
+        """Why a command's program cannot start here, for the operator's eyes (None: it can, or
+        this runtime runs images, which carry their own programs)."""
         return None
 
     def summary(self) -> str:

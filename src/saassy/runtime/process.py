@@ -16,7 +16,7 @@ import os
 import platform
 import shutil
 import subprocess
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 import structlog
@@ -35,6 +35,7 @@ from saassy.runtime.cgroups import SandboxCgroup, cgroup_name, detect_cgroups
 from saassy.runtime.host import Bwrap, locate_bwrap
 from saassy.runtime.identity import SandboxIdentities
 from saassy.runtime.netns import NETWORK_REFUSED, network_unavailable
+from saassy.runtime.programs import PROGRAM_MISSING, PROGRAM_REFUSED, missing_program
 from saassy.runtime.rlimits import RlimitsSandbox
 from saassy.runtime.sandbox import NamespaceSandbox, SandboxHost, process_limit_flag
 from saassy.runtime.seccomp import sandbox_filter
@@ -244,6 +245,8 @@ class ProcessRuntime(Runtime):
             raise SandboxRefused("isolation_unavailable", REFUSED_FOR_CUSTOMER)
         if self.host is not None and spec.network and self.network_unavailable is not None:
             raise SandboxRefused("network_unavailable", NETWORK_REFUSED)
+        if self.program_refusal(spec.argv) is not None:
+            raise SandboxRefused(PROGRAM_MISSING, PROGRAM_REFUSED)
         identity = self.identities.take()
         handle: NamespaceSandbox | RlimitsSandbox
         try:
@@ -309,6 +312,11 @@ class ProcessRuntime(Runtime):
         if network and self.host is not None and self.network_unavailable is not None:
             return f"network unavailable: {self.network_unavailable}"
         return super().refusal_for(network=network)
+
+    def program_refusal(self, argv: Sequence[str]) -> str | None:
+        if self.isolation is IsolationLevel.unavailable:
+            return None  # every task is refused, and the isolation line says why
+        return missing_program(argv)
 
     def summary(self) -> str:
         if self.isolation is IsolationLevel.unavailable:

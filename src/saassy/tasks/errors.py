@@ -23,6 +23,20 @@ class UnknownTaskType(ValidationFailed):
         )
 
 
+class TaskTypeUnavailable(ValidationFailed):
+    """The type exists but this server cannot run it (its program is not installed here)."""
+
+    code = "task_type_unavailable"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"type: task type {name!r} cannot run on this server: its program is not installed "
+            "here; its operator can see why.",
+            field="type",
+            details={"task_type": name},
+        )
+
+
 class InvalidTaskInput(ValidationFailed):
     code = "invalid_input"
 

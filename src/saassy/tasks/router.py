@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Query, Response, status
 
 from saassy.auth.dependencies import CurrentOrganization, CurrentPrincipal, anonymous_rate_limit
-from saassy.deps import Session, SettingsDep
+from saassy.deps import Context, Session, SettingsDep
 from saassy.kit.pagination import Page, PageParams, page_params
 from saassy.kit.time import as_utc
 from saassy.models import TaskStatus
@@ -31,6 +31,7 @@ async def list_task_types(settings: SettingsDep) -> list[TaskTypeOut]:
 async def submit_task(
     body: TaskSubmit,
     response: Response,
+    ctx: Context,
     session: Session,
     settings: SettingsDep,
     principal: CurrentPrincipal,
@@ -47,7 +48,13 @@ async def submit_task(
 ) -> TaskOut:
     """Queue a task of the active organization (admitted against its plan and quotas)."""
     submission = await service.submit_task(
-        session, settings.catalog, principal, organization, body, idempotency_key
+        session,
+        settings.catalog,
+        principal,
+        organization,
+        body,
+        idempotency_key,
+        program_refusal=ctx.program_refusal,
     )
     response.headers["Location"] = f"/api/v1/tasks/{submission.task.id}"
     if not submission.created:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
@@ -23,10 +24,18 @@ from saassy.quotas.task_reservations import close_task_reservations
 from saassy.tasks.admission import check_input, check_resources, reserve_for, resolve_timeout
 from saassy.tasks.catalog import TaskType
 from saassy.tasks.effects import CancelRequested, TaskQueued
-from saassy.tasks.errors import IdempotencyKeyReused, TaskFinished, TaskNotFound, UnknownTaskType
+from saassy.tasks.errors import (
+    IdempotencyKeyReused,
+    TaskFinished,
+    TaskNotFound,
+    TaskTypeUnavailable,
+    UnknownTaskType,
+)
 from saassy.tasks.repository import TaskFilters, TaskRepository
 from saassy.tasks.schemas import TaskSubmit
 from saassy.vault.service import require_secrets
+
+ProgramRefusal = Callable[[TaskType], str | None]
 
 
 def list_task_types(catalog: Catalog) -> list[TaskType]:
@@ -53,11 +62,17 @@ async def submit_task(
     organization: ActiveOrganization,
     body: TaskSubmit,
     idempotency_key: str | None = None,
+    *,
+    program_refusal: ProgramRefusal,
 ) -> Submission:
-    """Admit a task and queue it, reserving its quota in the same transaction."""
+    """Admit a task and queue it, reserving its quota in the same transaction.
+
+    `program_refusal` says why this server cannot start a type's program (AppContext's)."""
     task_type = catalog.task_type(body.type)
     if task_type is None:
         raise UnknownTaskType(body.type, sorted(catalog.task_types))
+    if program_refusal(task_type) is not None:
+        raise TaskTypeUnavailable(task_type.name)
     check_input(task_type, body.input)
     digest = request_digest(body)
     tasks = TaskRepository(session)

@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
 from saassy.accounts.browser_sessions import live_browser_session
 from saassy.auth.dependencies import still_allowed_in
-from saassy.deps import Context, Session, SettingsDep
+from saassy.deps import Context, Session, SettingsDep, app_context
 from saassy.kit.errors import NotFound, QuotaExceeded, SaassyError
 from saassy.kit.pagination import PageParams, decode_cursor, page_of
 from saassy.kit.time import utcnow
@@ -192,7 +192,12 @@ async def rerun(
     task = await _task(session, caller, task_id)
     try:
         submission = await service.submit_task(
-            session, settings.catalog, caller.principal, caller.organization, rerun_body(task)
+            session,
+            settings.catalog,
+            caller.principal,
+            caller.organization,
+            rerun_body(task),
+            program_refusal=app_context(request).program_refusal,
         )
     except QuotaExceeded as exc:
         await undo_writes(session)

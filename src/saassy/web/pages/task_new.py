@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from saassy.deps import Session, SettingsDep
+from saassy.deps import Session, SettingsDep, app_context
 from saassy.kit.errors import QuotaExceeded, SaassyError
 from saassy.plans.catalog import Catalog, Plan
 from saassy.plans.service import plan_with_overrides
@@ -136,7 +136,12 @@ async def submit_new_task(
         return _form(request, caller, catalog, task_type, values, errors, status_code=422)
     try:
         submission = await service.submit_task(
-            session, catalog, caller.principal, caller.organization, body
+            session,
+            catalog,
+            caller.principal,
+            caller.organization,
+            body,
+            program_refusal=app_context(request).program_refusal,
         )
     except QuotaExceeded as exc:
         await undo_writes(session)

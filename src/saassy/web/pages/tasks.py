@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from saassy.deps import Session, SettingsDep
+from saassy.deps import Session, SettingsDep, app_context
 from saassy.kit.errors import QuotaExceeded, SaassyError
 from saassy.kit.pagination import PageParams, decode_cursor, encode_cursor
 from saassy.kit.time import as_utc, utcnow
@@ -228,7 +228,8 @@ async def bulk_action(
     if action == "cancel":
         message = await _bulk_cancel(session, caller, ids)
     else:
-        message, failed = await _bulk_rerun(session, settings.catalog, caller, ids)
+        refusal = app_context(request).program_refusal
+        message, failed = await _bulk_rerun(session, settings.catalog, caller, ids, refusal)
         if failed:
             return redirect(request, back, message=message + _cap_note(capped), kind="error")
     return redirect(request, back, message=message + _cap_note(capped))
@@ -273,7 +274,11 @@ async def _bulk_cancel(session: AsyncSession, caller: DashboardCaller, ids: list
 
 
 async def _bulk_rerun(
-    session: AsyncSession, catalog: Catalog, caller: DashboardCaller, ids: list[uuid.UUID]
+    session: AsyncSession,
+    catalog: Catalog,
+    caller: DashboardCaller,
+    ids: list[uuid.UUID],
+    program_refusal: service.ProgramRefusal,
 ) -> tuple[str, bool]:
     """New tasks with the same type, input, priority and timeout; stops at the first quota
     refusal (the rest would be refused too)."""
@@ -289,7 +294,12 @@ async def _bulk_rerun(
         try:
             async with session.begin_nested():
                 await service.submit_task(
-                    session, catalog, caller.principal, caller.organization, body
+                    session,
+                    catalog,
+                    caller.principal,
+                    caller.organization,
+                    body,
+                    program_refusal=program_refusal,
                 )
         except QuotaExceeded as exc:
             stop = quota_message(exc)
