@@ -55,6 +55,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--overhead-samples", type=int, help="Runtime vs raw bwrap pairs (100).")
     parser.add_argument("--parallelism", type=int, default=DEFAULT_PARALLELISM)
     parser.add_argument("--scale-tasks", type=int, help="Celery executor batch per point (400).")
+    parser.add_argument(
+        "--scale-workers", help="Celery executor curve: comma-separated worker counts (1,2,4)."
+    )
     parser.add_argument("--claim-deep", type=int, help="Deep queue for the claim (1,000,000).")
     parser.add_argument("--claim-rounds", type=int, help="Claim rounds per scheduler (200).")
     parser.add_argument("--docker-repetitions", type=int, help="Docker runtime vs run (10).")
@@ -121,7 +124,10 @@ def main(argv: list[str] | None = None) -> None:
         latency_samples=args.latency_samples or base.latency_samples,
         concurrency=max(1, args.parallelism // 2),  # two workers: Celery's concurrency
     )
-    phase(f"{SCALE_TITLE}: {scale.tasks} tasks for each of 1, 2 and 4 workers")
+    if args.scale_workers:
+        scale = replace(scale, workers=tuple(int(n) for n in args.scale_workers.split(",")))
+    counts = ", ".join(str(n) for n in scale.workers)
+    phase(f"{SCALE_TITLE}: {scale.tasks} tasks for each of {counts} worker(s)")
     with tempfile.TemporaryDirectory(prefix="saassy-bench-scale-") as root:
         numbers |= run_celery_executor(scale, args.postgres_url, args.redis_url, Path(root), logs)
 

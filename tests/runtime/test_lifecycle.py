@@ -8,9 +8,10 @@ import json
 import time
 from pathlib import Path
 
+import pytest
 from pydantic import SecretStr
 
-from saassy.runtime.base import EndReason
+from saassy.runtime.base import EndReason, SandboxRefused
 from saassy.runtime.output import OutputPump
 from saassy.runtime.process import ProcessRuntime
 from saassy.runtime.sandbox import NamespaceSandbox
@@ -115,15 +116,13 @@ async def test_usage_is_readable_while_running(runtime: ProcessRuntime, workspac
     assert (await handle.wait()).reason is EndReason.killed
 
 
-async def test_a_missing_program_fails_without_hanging(
+async def test_a_missing_program_is_refused_before_any_sandbox(
     runtime: ProcessRuntime, workspace: Path
 ) -> None:
     spec = spec_for(workspace, "").model_copy(update={"argv": ("/no/such/program",)})
-    handle = await runtime.start(spec)
-    exit_ = await asyncio.wait_for(handle.wait(), 10)
-    await handle.cleanup()
-    assert exit_.reason is EndReason.exited
-    assert not exit_.succeeded
+    with pytest.raises(SandboxRefused) as refused:
+        await asyncio.wait_for(runtime.start(spec), 10)
+    assert refused.value.code == "program_missing"
 
 
 async def test_long_lines_are_split_and_output_stays_bounded(
