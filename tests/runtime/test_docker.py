@@ -208,19 +208,6 @@ def test_network_is_refused_where_the_platform_cannot_enter_a_namespace(
     ]
 
 
-async def test_usage_is_measured_by_the_kernel(runtime: DockerRuntime, tmp_path: Path) -> None:
-    script = (
-        "i=0; while [ $i -lt 100000 ]; do i=$((i+1)); done; "
-        "x=$(head -c 33554432 /dev/zero | tr '\\0' a); echo ${#x}"
-    )
-    limits = Limits(memory_mb=256, cpus=1, disk_mb=16, timeout_s=60)
-    ran = await run(runtime, shell_spec(tmp_path, script, name="burn", limits=limits))
-    assert ran.stdout == [str(32 * MIB)]
-    assert ran.usage.cpu_seconds > 0.05
-    assert 32 * MIB <= ran.usage.peak_memory_bytes <= 256 * MIB
-    assert ran.usage.wall_seconds > 0
-
-
 def _dead_pid() -> int:
     child = subprocess.Popen(["/bin/true"])
     child.wait()

@@ -1,16 +1,25 @@
-"""Metering must-holds: the bill is the kernel's figure, whoever in the tree burned it."""
+"""Metering must-holds: the bill is the kernel's figure, whoever in the tree burned it, on
+either runtime (the process runtime's bwrap binaries and docker)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from saassy.runtime.process import ProcessRuntime
+import pytest
+
+from saassy.runtime.base import Runtime
+from saassy.runtime.container import ContainerSandbox
 from saassy.runtime.sandbox import NamespaceSandbox
 from tests.runtime.support import run_code
 
 
+@pytest.fixture
+def runtime(any_runtime: Runtime) -> Runtime:
+    return any_runtime
+
+
 async def test_cpu_of_a_double_forked_grandchild_is_billed(
-    runtime: ProcessRuntime, workspace: Path
+    runtime: Runtime, workspace: Path
 ) -> None:
     code = """
         import os, time
@@ -30,7 +39,7 @@ async def test_cpu_of_a_double_forked_grandchild_is_billed(
     """
     run = await run_code(runtime, workspace, code, cleanup=False, cpus=1, timeout_s=15)
     handle = run.handle
-    assert isinstance(handle, NamespaceSandbox)
+    assert isinstance(handle, NamespaceSandbox | ContainerSandbox)
     assert handle.cgroup is not None
     assert run.exit.succeeded, run.stderr
     kernel_figure = handle.cgroup.cpu_seconds()
@@ -41,9 +50,7 @@ async def test_cpu_of_a_double_forked_grandchild_is_billed(
     assert 0.9 <= run.usage.cpu_seconds <= 1.5
 
 
-async def test_peak_memory_matches_a_known_allocation(
-    runtime: ProcessRuntime, workspace: Path
-) -> None:
+async def test_peak_memory_matches_a_known_allocation(runtime: Runtime, workspace: Path) -> None:
     size = 200 * 1024 * 1024
     code = f"""
         block = bytearray({size})
