@@ -59,6 +59,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--scale-workers", help="Celery executor curve: comma-separated worker counts (1,2,4)."
     )
     parser.add_argument("--claim-deep", type=int, help="Deep queue for the claim (1,000,000).")
+    parser.add_argument("--log-mib", type=int, help="MB each log run prints (2,148; quick 256).")
+    parser.add_argument("--log-runs", type=int, help="Log cost runs (3).")
     parser.add_argument("--claim-rounds", type=int, help="Claim rounds per scheduler (200).")
     parser.add_argument("--docker-repetitions", type=int, help="Docker runtime vs run (10).")
     add_database_option(parser)
@@ -151,6 +153,10 @@ def main(argv: list[str] | None = None) -> None:
     numbers |= run_egress_numbers(QUICK_EGRESS if args.quick else EgressSizes())
 
     log_sizes = QUICK_LOGS if args.quick else LogSizes()
+    if args.log_mib:
+        log_sizes = replace(log_sizes, blocks=args.log_mib)
+    if args.log_runs:
+        log_sizes = replace(log_sizes, runs=args.log_runs)
     phase(f"{log_title(log_sizes)}: server CPU against billed CPU and cat")
     numbers |= run_log_numbers(log_sizes, args.database_url, logs / "server-logs.log")
 

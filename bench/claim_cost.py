@@ -221,9 +221,10 @@ def run_claim_cost(
         urls = {"shallow": shallow_url, "deep": deep_url}
         asyncio.run(fill(shallow_url, organizations, shallow))
         asyncio.run(fill(deep_url, organizations, deep))
-        for block in range(BLOCKS):
+        blocks = min(BLOCKS, rounds)  # a smoke run's few rounds: fewer, whole blocks
+        for block in range(blocks):
             for label in ("shallow", "deep") if block % 2 == 0 else ("deep", "shallow"):
-                seconds, nothing = claim_concurrently(urls[label], max(1, rounds // BLOCKS), slots)
+                seconds, nothing = claim_concurrently(urls[label], max(1, rounds // blocks), slots)
                 if not seconds:
                     raise BenchError(f"every {label} round of block {block} claimed nothing")
                 empty[label] += nothing

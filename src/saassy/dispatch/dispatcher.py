@@ -186,6 +186,10 @@ class Dispatcher:
                 claims = []
                 if is_database_outage(exc):  # said once; tried again, less and less often
                     wait_s = outage.failed(exc)
+                    # Leases ran on while nobody could renew them: adopt no sooner than a lease
+                    # after the last failed round, when the executors that lived through it
+                    # have renewed theirs (every third of a lease) and only orphans are left.
+                    adopted_at = time.monotonic() + self.lease.total_seconds() - self.adopt_every_s
                 else:
                     log.exception("dispatch round failed")
             if claims and self.executor.free_slots > 0:

@@ -126,6 +126,10 @@ class AttemptWorker:
             except Exception as exc:
                 if is_database_outage(exc):
                     outage.failed(exc)
+                    # Leases ran on while nobody could renew them: the workers whose
+                    # supervisors lived through it renew within a third of a lease once it
+                    # is back, so only what is still expired a lease later was orphaned.
+                    await asyncio.sleep(self.lease.total_seconds())
                 else:
                     log.exception("worker.adoption_failed")
 
