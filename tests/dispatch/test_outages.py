@@ -32,7 +32,7 @@ from tests.dispatch.celery_cluster import (
     require_broker,
 )
 from tests.dispatch.support import insert_tasks
-from tests.dispatch.test_celery_executor import until_terminal
+from tests.dispatch.test_celery_executor import submit, until_terminal
 from tests.own_services import OwnPostgreSQL, OwnRedis, start_postgresql, start_redis
 from tests.processes import StartServer
 from tests.runtime.conftest import require_sandbox
@@ -151,19 +151,6 @@ def start_cluster(tmp_path: Path, database_url: str, broker_url: str, **extra: s
     logs.mkdir()
     env = cluster_env(database_url, broker_url, queue, tmp_path / "host")
     return Cluster({**env, **extra}, logs)
-
-
-async def submit(
-    client: httpx.AsyncClient, account: Account, task_type: str, count: int
-) -> list[uuid.UUID]:
-    ids = []
-    for _ in range(count):
-        response = await client.post(
-            "/api/v1/tasks", json={"type": task_type}, headers=account.headers
-        )
-        assert response.status_code == 202, response.text
-        ids.append(uuid.UUID(response.json()["id"]))
-    return ids
 
 
 async def tasks_of(ctx: AppContext, account: Account) -> list[uuid.UUID]:
