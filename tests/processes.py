@@ -122,3 +122,13 @@ async def serving(app: FastAPI, port: int = 0) -> AsyncIterator[str]:
             server.force_exit = True
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+
+
+def run_pytest(test: str, *, ci: bool) -> subprocess.CompletedProcess[str]:
+    """One test of this suite in a pytest of its own, as on a laptop or (`ci`) under CI=true."""
+    env = {k: v for k, v in os.environ.items() if k != "CI"} | ({"CI": "true"} if ci else {})
+    return subprocess.run(  # noqa: S603 - our own interpreter and test suite
+        [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", test],
+        cwd=Path(__file__).parent.parent, env=env, capture_output=True, text=True, timeout=120,
+        check=False,
+    )  # fmt: skip

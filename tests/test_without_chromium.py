@@ -3,14 +3,12 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 
+from tests.processes import run_pytest
 from tests.runtime.support import without_programs
 
 ROOT = Path(__file__).parent.parent
@@ -28,17 +26,9 @@ def test_saassy_dev_serves_the_dashboard_without_chromium(
     assert httpx.get(f"{url}/api/docs").status_code == 200
 
 
-def run_browser_test(ci: bool) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "CI"} | ({"CI": "true"} if ci else {})
-    return subprocess.run(  # noqa: S603 - our own interpreter and test suite
-        [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", A_BROWSER_TEST],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
-
-
 def test_browser_tests_say_what_to_install_and_fail_in_ci_without_chromium() -> None:
     with without_programs("chromium"):
-        local, in_ci = run_browser_test(ci=False), run_browser_test(ci=True)
+        local, in_ci = run_pytest(A_BROWSER_TEST, ci=False), run_pytest(A_BROWSER_TEST, ci=True)
     assert local.returncode == 0, local.stdout
     assert "1 skipped" in local.stdout
     assert "chromium is not installed: apt-get install chromium" in local.stdout
