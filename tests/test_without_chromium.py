@@ -11,7 +11,6 @@ import httpx
 from tests.processes import run_pytest
 from tests.runtime.support import without_programs
 
-ROOT = Path(__file__).parent.parent
 A_BROWSER_TEST = "tests/browser/test_harness.py::test_screenshots_at_both_widths"
 
 
