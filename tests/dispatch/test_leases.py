@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import timedelta
 
 import pytest
 
 from saassy.context import AppContext
+from saassy.dispatch import lease
 from saassy.dispatch.executor import AttemptRef
 from saassy.dispatch.lease import LeaseKeeper
 from saassy.dispatch.repository import DispatchRepository
@@ -18,6 +20,7 @@ from saassy.runtime.fake import FakeRuntime, FakeScript
 from tests.conftest import SignUp
 from tests.dispatch.conftest import EngineFactory
 from tests.dispatch.support import attempts_of, insert_tasks
+from tests.events.support import RecordedLog
 
 EXECUTOR = "local:host:1:test"
 
@@ -88,3 +91,39 @@ async def test_a_supervisor_that_fails_is_forgotten_and_hands_its_attempt_back(
     assert await engine.executor.adopt() == 1
     [attempt, *_] = await attempts_of(ctx.sessionmaker, task_id)
     assert attempt.status == AttemptStatus.lost
+
+
+async def test_a_renewal_that_came_late_is_logged_with_its_gap(
+    ctx: AppContext, signup: SignUp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    account = await signup()
+    [task_id] = await insert_tasks(ctx.sessionmaker, ctx.settings.catalog, account.organization_id)
+    async with ctx.sessionmaker() as session, session.begin():
+        [claim] = await DispatchRepository(session).claim(
+            [task_id], executor_id=EXECUTOR, now=utcnow(), lease=timedelta(seconds=3), running=True
+        )
+    recorded = RecordedLog()
+    monkeypatch.setattr(lease, "log", recorded)
+    keeper = LeaseKeeper(ctx.sessionmaker, EXECUTOR, lease=timedelta(seconds=3), poll_s=0.05)
+    keeper.watch(
+        AttemptRef(
+            task_id=task_id,
+            organization_id=claim.organization_id,
+            attempt_number=claim.attempt_number,
+            executor_id=EXECUTOR,
+        )
+    )
+    keeper.start()
+    try:
+        await asyncio.sleep(1.5)  # renewed on time (every second): nothing to say
+        assert recorded.events() == []
+        time.sleep(2.2)  # noqa: ASYNC251 - the stalled event loop under test
+        await asyncio.sleep(0.3)
+    finally:
+        await keeper.stop()
+
+    [(event, fields)] = recorded.entries
+    assert event == "lease renewal late"
+    assert 2.0 < fields["seconds_since_last"] < 3.5
+    assert fields["lease_s"] == 3.0
+    assert fields["attempts"] == 1

@@ -41,6 +41,13 @@ PLATFORM = """
     from saassy.runtime.base import Limits, SandboxSpec
     from saassy.runtime.process import ProcessRuntime
 
+    # It says so only once it has burned CPU of its own: on a loaded machine a wall-clock
+    # wait alone may see it barely scheduled, and the tests check what it used.
+    BURN = (
+        "import time\\nwhile time.process_time() < 0.3: pass\\n"
+        "print('burning', flush=True)\\nwhile True: pass"
+    )
+
     async def main():
         workspace, name, work_dir, instance = Path(sys.argv[1]), *sys.argv[2:5]
         runtime = ProcessRuntime(
@@ -48,7 +55,7 @@ PLATFORM = """
         )
         spec = SandboxSpec(
             name=name,
-            argv=("/usr/bin/python3", "-c", "print('burning', flush=True)\\nwhile True: pass"),
+            argv=("/usr/bin/python3", "-c", BURN),
             input_file=workspace / "input.json",
             output_dir=workspace / "output",
             limits=Limits(cpus=1, timeout_s=60),
@@ -154,7 +161,7 @@ async def leave_burning_sandbox(
     )  # fmt: skip
     assert platform.stdout is not None
     try:
-        while (line := await asyncio.wait_for(platform.stdout.readline(), 10)) != b"burning\n":
+        while (line := await asyncio.wait_for(platform.stdout.readline(), 30)) != b"burning\n":
             assert line, "the platform died before its sandbox ran"  # (its log lines come first)
         await asyncio.sleep(burn_s)
     finally:

@@ -79,14 +79,24 @@ class LeaseKeeper:
         while True:
             await asyncio.sleep(self.poll_s)
             self._stamp()
-            if not self.watches:
+            if not self.watches:  # a lease taken from now on is fresh: its clock starts here
+                renewed = time.monotonic()
                 continue
             try:
                 # Right after an outage too: a lease that ran out meanwhile is still ours
                 # until an adoption takes it, so renew before one can.
                 if outage.out or time.monotonic() - renewed >= renew_every:
+                    after_outage = outage.out
                     await self.renew()
-                    renewed = time.monotonic()
+                    gap, renewed = time.monotonic() - renewed, time.monotonic()
+                    if gap > 2 * renew_every and not after_outage:
+                        # A stalled loop or a slow database: a longer gap loses the leases.
+                        log.warning(
+                            "lease renewal late",
+                            seconds_since_last=round(gap, 2),
+                            lease_s=self.lease.total_seconds(),
+                            attempts=len(self.watches),
+                        )
                 await self.check_cancels()
                 outage.succeeded()
             except Exception as exc:  # a lease that really runs out fences us on the next try
