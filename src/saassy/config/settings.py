@@ -1,8 +1,8 @@
 """The settings of a deployment, from the environment (`SAASSY_*`).
 
 The checks of each area live beside this module (redis, network, storage, observability,
-runtime, executor, keys, rate_limits); `environment` reads and refuses variables, `catalog`
-loads `saassy.toml`.
+runtime, executor, keys, rate_limits, billing); `environment` reads and refuses variables,
+`catalog` loads `saassy.toml`.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from saassy.config import billing as billing_checks
 from saassy.config import executor as executor_checks
 from saassy.config import keys as key_checks
 from saassy.config import network as network_checks
@@ -149,6 +150,15 @@ class Settings(BaseSettings):
     # Unexpected errors go to Sentry (or a compatible service) when set, secrets scrubbed.
     sentry_dsn: SecretStr | None = None
 
+    # Billing through Stripe (docs/billing.md). Without a secret key, plans are assigned by
+    # staff and usage is still metered.
+    stripe_secret_key: SecretStr | None = None
+    stripe_webhook_secret: SecretStr | None = None
+    # A Stripe-compatible server instead of api.stripe.com (the tests' double, stripe-mock).
+    stripe_api_base: str | None = None
+    # A past-due subscription keeps its plan this long, then the default plan applies.
+    billing_grace_days: int = Field(7, ge=0, le=90)
+
     # The checks of each area live in its module; model validators run in this order.
     _rate_limit = field_validator(
         "login_limit_per_account_ip",
@@ -183,6 +193,14 @@ class Settings(BaseSettings):
     _broker_for_celery = model_validator(mode="after")(executor_checks.broker_for_celery)
     _runtime_options_apply = model_validator(mode="after")(runtime_checks.runtime_options_apply)
     _docker_url = field_validator("docker_url")(runtime_checks.docker_url)
+    _stripe_secret_key = field_validator("stripe_secret_key")(billing_checks.stripe_secret_key)
+    _stripe_webhook_secret = field_validator("stripe_webhook_secret")(
+        billing_checks.stripe_webhook_secret
+    )
+    _stripe_api_base = field_validator("stripe_api_base")(billing_checks.api_base)
+    _whole_stripe_configuration = model_validator(mode="after")(
+        billing_checks.whole_stripe_configuration
+    )
     _random_secret_key = field_validator("secret_key")(key_checks.random_secret_key)
     _refuse_default_secrets = model_validator(mode="after")(key_checks.refuse_default_secrets)
 

@@ -3,6 +3,17 @@
 from saassy.models.accounts import BrowserSession, MagicLink, RefreshToken, User
 from saassy.models.api_keys import ApiKey
 from saassy.models.base import Base
+from saassy.models.billing import (
+    BillingCustomer,
+    BillingSubscription,
+    MeterReport,
+    MeterReportStatus,
+    PlanChange,
+    PlanChangeSource,
+    SpendCap,
+    StripeCatalogObject,
+    StripeEvent,
+)
 from saassy.models.email import OutboxEmail
 from saassy.models.organizations import Invitation, Membership, Organization, Role
 from saassy.models.quotas import QuotaCounter, QuotaReservation, ReservationStatus
@@ -25,18 +36,27 @@ __all__ = [
     "Artifact",
     "AttemptStatus",
     "Base",
+    "BillingCustomer",
+    "BillingSubscription",
     "BrowserSession",
     "Invitation",
     "MagicLink",
     "Membership",
+    "MeterReport",
+    "MeterReportStatus",
     "Organization",
     "OutboxEmail",
+    "PlanChange",
+    "PlanChangeSource",
     "QuotaCounter",
     "QuotaReservation",
     "RefreshToken",
     "ReservationStatus",
     "Role",
+    "SpendCap",
     "StorageUsageDay",
+    "StripeCatalogObject",
+    "StripeEvent",
     "Task",
     "TaskAttempt",
     "TaskLogChunk",
