@@ -371,3 +371,47 @@ def test_unknown_paths_are_forwarded_to_localstripe_verbatim(
     unauthorised = httpx.get(f"{stripe_services.api_base}/v1/customers/{customer.id}")
     assert unauthorised.status_code == 401
     assert json.loads(unauthorised.text)["error"]["type"] == "invalid_request_error"
+
+
+def test_a_declined_card_leaves_the_session_open_until_a_good_one_pays(
+    stripe_services: StripeServices,
+) -> None:
+    client = stripe_services.client()
+    made = catalog(client)
+    customer = client.v1.customers.create(params={"email": "owner@example.com"}).id
+    declining = client.v1.payment_methods.attach(
+        "pm_card_chargeCustomerFail", params={"customer": customer}
+    )
+    client.v1.customers.update(
+        customer, params={"invoice_settings": {"default_payment_method": declining.id}}
+    )
+    session = client.v1.checkout.sessions.create(params={
+        "mode": "subscription", "customer": customer, "success_url": "https://app.example/ok",
+        "line_items": [{"price": made["base"].id, "quantity": 1}],
+    })  # fmt: skip
+    page = httpx.post(session.url or "", data={"action": "pay"})
+    assert page.status_code == 402
+    assert 'role="alert"' in page.text
+    assert client.v1.checkout.sessions.retrieve(session.id).status == "open"
+    assert client.v1.subscriptions.list(params={"customer": customer}).data == []
+
+    good = client.v1.payment_methods.attach("pm_card_visa", params={"customer": customer})
+    client.v1.customers.update(
+        customer, params={"invoice_settings": {"default_payment_method": good.id}}
+    )
+    assert httpx.post(session.url or "", data={"action": "pay"}).status_code == 303
+    assert client.v1.subscriptions.list(params={"customer": customer}).data[0].status == "active"
+
+
+# stripe 16.1.0's HTTPXClient hands httpx 0.28 raw bytes as `data=`; only the warning is wrong.
+@pytest.mark.filterwarnings("ignore:Use 'content=<...>' to upload raw bytes:DeprecationWarning")
+async def test_the_sdks_async_calls_reach_the_double(stripe_services: StripeServices) -> None:
+    client = stripe_services.client()
+    catalog(client)
+    customer = await client.v1.customers.create_async(params={"email": "a@example.com"})
+    accepted = await client.v1.billing.meter_events.create_async(params={
+        "event_name": "task_seconds", "identifier": "async-1",
+        "payload": {"stripe_customer_id": customer.id, "value": "2"},
+    })  # fmt: skip
+    assert accepted.identifier == "async-1"
+    assert [e["identifier"] for e in stripe_services.meter_events()] == ["async-1"]

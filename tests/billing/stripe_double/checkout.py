@@ -130,6 +130,10 @@ async def complete(request: Request, session_id: str) -> Obj:
         "customer": session["customer"], "items": [item],
         "metadata": order["subscription_metadata"],
     })  # fmt: skip
+    if subscription["status"] not in ("active", "trialing"):
+        # Stripe's page keeps the session open on a declined card and makes no subscription.
+        await the.localstripe.call("DELETE", f"/v1/subscriptions/{subscription['id']}")
+        raise StripeError(402, "Your card was declined.", code="card_declined", type="card_error")
     session.update(status="complete", payment_status="paid", subscription=subscription["id"],
                    invoice=subscription.get("latest_invoice"))  # fmt: skip
     the.deliveries.emit("checkout.session.completed", dict(session))
