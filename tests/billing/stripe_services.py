@@ -47,10 +47,12 @@ class StripeServices:
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=30))
 
-    def client(self, max_network_retries: int = 0) -> stripe.StripeClient:
+    def client(
+        self, max_network_retries: int = 0, http_client: stripe.HTTPClient | None = None
+    ) -> stripe.StripeClient:
         return stripe.StripeClient(
             API_KEY, base_addresses={"api": self.api_base},
-            max_network_retries=max_network_retries,
+            max_network_retries=max_network_retries, http_client=http_client,
         )  # fmt: skip
 
     def _double(self, method: str, path: str, **kwargs: Any) -> Any:

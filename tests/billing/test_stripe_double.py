@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -406,12 +407,32 @@ def test_a_declined_card_leaves_the_session_open_until_a_good_one_pays(
 # stripe 16.1.0's HTTPXClient hands httpx 0.28 raw bytes as `data=`; only the warning is wrong.
 @pytest.mark.filterwarnings("ignore:Use 'content=<...>' to upload raw bytes:DeprecationWarning")
 async def test_the_sdks_async_calls_reach_the_double(stripe_services: StripeServices) -> None:
-    client = stripe_services.client()
-    catalog(client)
-    customer = await client.v1.customers.create_async(params={"email": "a@example.com"})
-    accepted = await client.v1.billing.meter_events.create_async(params={
-        "event_name": "task_seconds", "identifier": "async-1",
-        "payload": {"stripe_customer_id": customer.id, "value": "2"},
-    })  # fmt: skip
+    # the SDK's async client, closed here rather than by the GC (sync calls go through it too)
+    http = stripe.HTTPXClient(allow_sync_methods=True)
+    client = stripe_services.client(http_client=http)
+    try:
+        catalog(client)
+        customer = await client.v1.customers.create_async(params={"email": "a@example.com"})
+        accepted = await client.v1.billing.meter_events.create_async(params={
+            "event_name": "task_seconds", "identifier": "async-1",
+            "payload": {"stripe_customer_id": customer.id, "value": "2"},
+        })  # fmt: skip
+    finally:
+        http.close()
+        await http.close_async()
     assert accepted.identifier == "async-1"
     assert [e["identifier"] for e in stripe_services.meter_events()] == ["async-1"]
+
+
+async def test_one_idempotency_key_sent_at_once_many_times_makes_one_object(
+    stripe_services: StripeServices,
+) -> None:
+    headers = {"Authorization": "Bearer sk_test_saassy", "Idempotency-Key": str(uuid.uuid4())}
+    async with httpx.AsyncClient(base_url=stripe_services.api_base, headers=headers) as http:
+        answers = await asyncio.gather(
+            *(http.post("/v1/customers", data={"email": "same@example.com"}) for _ in range(20))
+        )
+    assert {a.status_code for a in answers} <= {200, 409}  # 409: the first is still running
+    assert len({a.json()["id"] for a in answers if a.status_code == 200}) == 1
+    client = stripe_services.client()
+    assert len(client.v1.customers.list(params={"email": "same@example.com"}).data) == 1

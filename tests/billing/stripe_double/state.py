@@ -66,6 +66,7 @@ class State:
     deliveries: list[Obj] = field(default_factory=list)
     requests: Counter[str] = field(default_factory=Counter)
     idempotent: dict[tuple[str, str], tuple[str, int, bytes]] = field(default_factory=dict)
+    idempotent_running: set[tuple[str, str]] = field(default_factory=set)
 
     def clear(self) -> None:
         """Forget everything but the registered webhooks (as localstripe's flush does)."""
