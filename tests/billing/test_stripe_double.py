@@ -436,3 +436,12 @@ async def test_one_idempotency_key_sent_at_once_many_times_makes_one_object(
     assert len({a.json()["id"] for a in answers if a.status_code == 200}) == 1
     client = stripe_services.client()
     assert len(client.v1.customers.list(params={"email": "same@example.com"}).data) == 1
+
+
+def test_a_deleted_customer_reports_no_more_usage(stripe_services: StripeServices) -> None:
+    client = stripe_services.client()
+    catalog(client)
+    customer = client.v1.customers.create(params={"email": "gone@example.com"}).id
+    event(client, customer, "1")
+    client.v1.customers.delete(customer)
+    assert refused(lambda: event(client, customer, "1")).code == "meter_event_customer_not_found"

@@ -97,6 +97,7 @@ def _test_controls() -> Any:
         the = double(request)
         await the.localstripe.call("DELETE", "/_config/data")
         the.state.clear()
+        the.localstripe.known_customers.clear()
         the.faults.clear()
         return {}
 

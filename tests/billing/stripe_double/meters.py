@@ -122,7 +122,7 @@ async def create_meter_event(request: Request) -> Obj:
                                 "payload")  # fmt: skip
     value = _value(payload.get(meter["value_settings"]["event_payload_key"]))
     timestamp = _timestamp(form)
-    if await the.localstripe.customer(customer) is None:
+    if not await the.localstripe.customer_exists(customer):
         raise meter_event_error(f"No such customer: '{customer}'", "meter_event_customer_not_found",
                                 "payload")  # fmt: skip
     if identifier in the.state.identifiers:
