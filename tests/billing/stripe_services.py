@@ -86,6 +86,11 @@ class StripeServices:
         accepted: list[dict[str, Any]] = self._double("GET", "meter_events")
         return accepted
 
+    def duplicate_meter_events(self) -> list[dict[str, Any]]:
+        """Each identifier sent again: `identifier`, `value` (sent), `accepted_value`."""
+        repeats: list[dict[str, Any]] = self._double("GET", "duplicate_meter_events")
+        return repeats
+
     def requests(self) -> dict[str, int]:
         counts: dict[str, int] = self._double("GET", "requests")
         return counts

@@ -217,9 +217,12 @@ def test_meter_events_follow_stripes_rules(stripe_services: StripeServices) -> N
     accepted = event(client, customer, "42", identifier="usage-1")
     assert (accepted.identifier, accepted.payload["value"]) == ("usage-1", "42")
 
-    assert refused(lambda: event(client, customer, "42", identifier="usage-1")).code == (
+    assert refused(lambda: event(client, customer, "41", identifier="usage-1")).code == (
         "duplicate_meter_event"
     )
+    assert stripe_services.duplicate_meter_events() == [
+        {"identifier": "usage-1", "value": 41, "accepted_value": 42}
+    ]
     now = int(time.time())
     old = now - 35 * 86400 - 60
     assert (
@@ -340,6 +343,9 @@ def test_faults_answer_429_and_500_at_the_configured_rates(stripe_services: Stri
         else:
             event(client, customer, "1", identifier=identifier)
     assert len(stripe_services.meter_events()) == calls - outcomes["429"]
+    repeats = stripe_services.duplicate_meter_events()
+    assert sorted(r["identifier"] for r in repeats) == sorted(landed)
+    assert all(r["value"] == r["accepted_value"] == 1 for r in repeats)
     assert stripe_services.requests()["/v1/billing/meter_events"] == calls + len(lost)
 
 

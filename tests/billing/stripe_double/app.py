@@ -72,6 +72,11 @@ def _test_controls() -> Any:
     async def accepted_meter_events(request: Request) -> list[dict[str, Any]]:
         return [event.as_json() for event in double(request).state.meter_events]
 
+    @router.get("/duplicate_meter_events")
+    async def refused_duplicates(request: Request) -> list[dict[str, Any]]:
+        """Every identifier sent again, with the value it carried and the value accepted."""
+        return double(request).state.duplicates
+
     @router.get("/requests")
     async def request_counts(request: Request) -> dict[str, int]:
         return dict(double(request).state.requests)

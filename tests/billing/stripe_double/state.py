@@ -55,8 +55,10 @@ class State:
     prices: dict[str, Obj] = field(default_factory=dict)
     meters: dict[str, Obj] = field(default_factory=dict)
     meter_events: list[AcceptedEvent] = field(default_factory=list)
-    # identifier -> when it was accepted; Stripe keeps it for a rolling 24 h at least
-    identifiers: dict[str, int] = field(default_factory=dict)
+    # Stripe keeps an identifier for a rolling 24 h at least; the double, for its whole life
+    identifiers: dict[str, AcceptedEvent] = field(default_factory=dict)
+    # each repeat of an identifier, with the value it carried: a sender must never change it
+    duplicates: list[Obj] = field(default_factory=list)
     checkout_sessions: dict[str, Obj] = field(default_factory=dict)
     # per session: its line items and subscription_data, which Stripe keeps off the session object
     checkout_orders: dict[str, Obj] = field(default_factory=dict)
