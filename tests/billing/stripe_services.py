@@ -100,7 +100,7 @@ class StripeServices:
         return attempts
 
     def flush(self) -> None:
-        """Both servers forget every object; webhook endpoints stay registered."""
+        """Both servers forget every object and webhook endpoint."""
         self._double("DELETE", "data")
 
     def stop(self) -> None:

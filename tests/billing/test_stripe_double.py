@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import queue
 import time
 import uuid
 from decimal import Decimal
@@ -424,8 +425,8 @@ async def test_the_sdks_async_calls_reach_the_double(stripe_services: StripeServ
             "payload": {"stripe_customer_id": customer.id, "value": "2"},
         })  # fmt: skip
     finally:
-        http.close()
-        await http.close_async()
+        http.close()  # type: ignore[no-untyped-call]
+        await http.close_async()  # type: ignore[no-untyped-call]
     assert accepted.identifier == "async-1"
     assert [e["identifier"] for e in stripe_services.meter_events()] == ["async-1"]
 
@@ -451,3 +452,22 @@ def test_a_deleted_customer_reports_no_more_usage(stripe_services: StripeService
     event(client, customer, "1")
     client.v1.customers.delete(customer)
     assert refused(lambda: event(client, customer, "1")).code == "meter_event_customer_not_found"
+
+
+def test_a_flush_forgets_the_webhook_endpoints_of_both_servers(
+    stripe_services: StripeServices,
+) -> None:
+    client = stripe_services.client()
+    with webhook_receiver() as receiver:
+        stripe_services.webhook_register(receiver.url, SECRET)
+        stripe_services.flush()
+        made = catalog(client)
+        customer = client.v1.customers.create(params={"email": "a@example.com"})  # localstripe
+        session = client.v1.checkout.sessions.create(params={
+            "mode": "subscription", "customer": customer.id, "success_url": "https://app.example/ok",
+            "line_items": [{"price": made["base"].id, "quantity": 1}],
+        })  # fmt: skip
+        stripe_services.pay_checkout(session.id)  # the double's event
+        with pytest.raises(queue.Empty):
+            receiver.next(timeout=2)  # localstripe sends a second after the call
+    assert stripe_services.webhook_deliveries() == []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 Obj = dict[str, Any]
@@ -71,7 +71,5 @@ class State:
     idempotent_running: set[tuple[str, str]] = field(default_factory=set)
 
     def clear(self) -> None:
-        """Forget everything but the registered webhooks (as localstripe's flush does)."""
-        webhooks = self.webhooks
-        self.__init__()  # type: ignore[misc]
-        self.webhooks = webhooks
+        for each in fields(self):
+            setattr(self, each.name, each.default_factory())  # type: ignore[operator]
