@@ -471,3 +471,19 @@ def test_a_flush_forgets_the_webhook_endpoints_of_both_servers(
         with pytest.raises(queue.Empty):
             receiver.next(timeout=2)  # localstripe sends a second after the call
     assert stripe_services.webhook_deliveries() == []
+
+
+async def test_paying_twice_at_once_makes_one_subscription(stripe_services: StripeServices) -> None:
+    client = stripe_services.client()
+    made = catalog(client)
+    customer = client.v1.customers.create(params={"email": "a@example.com"}).id
+    session = client.v1.checkout.sessions.create(params={
+        "mode": "subscription", "customer": customer, "success_url": "https://app.example/ok",
+        "line_items": [{"price": made["base"].id, "quantity": 1}],
+    })  # fmt: skip
+    async with httpx.AsyncClient() as http:
+        clicks = await asyncio.gather(
+            *(http.post(session.url or "", data={"action": "pay"}) for _ in range(5))
+        )
+    assert sorted(click.status_code for click in clicks) == [303, 400, 400, 400, 400]
+    assert len(client.v1.subscriptions.list(params={"customer": customer}).data) == 1
