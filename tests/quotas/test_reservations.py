@@ -10,7 +10,8 @@ import pytest
 from saassy.context import AppContext
 from saassy.kit.errors import NotFound, QuotaExceeded
 from saassy.models import QuotaReservation, ReservationStatus
-from saassy.quotas.service import release, reserve, settle
+from saassy.quotas.periods import quota_window
+from saassy.quotas.service import release, reserve, reserve_up_to, settle
 from tests.quotas.conftest import MakeOrganization, counter_value, reservation_count
 
 
@@ -163,3 +164,21 @@ async def test_bad_calls_are_programming_errors(
             await reserve(session, ctx.settings.catalog, uuid.uuid4(), "tasks")
         with pytest.raises(NotFound):
             await release(session, uuid.uuid4())
+
+
+async def test_a_reservation_up_to_another_limit_than_the_plans_answers_the_counter(
+    ctx: AppContext, make_organization: MakeOrganization
+) -> None:
+    """What billing admits overage with: the plan's window, a limit of the caller's."""
+    organization_id = await make_organization(overrides={"tasks_per_month": 2})
+    plan = ctx.settings.catalog.plan("free").model_copy(update={"tasks_per_month": 2})
+    window = quota_window(plan, "tasks", datetime.now(UTC))
+    async with ctx.sessionmaker() as session, session.begin():
+        taken = [await reserve_up_to(session, organization_id, window, 4) for _ in range(5)]
+    assert [None if r is None else r.used for r in taken] == [1, 2, 3, 4, None]
+    async with ctx.sessionmaker() as session, session.begin():
+        unlimited = await reserve_up_to(session, organization_id, window, None, amount=10)
+    assert unlimited is not None
+    assert unlimited.used == 14
+    assert await counter_value(ctx, organization_id, "tasks") == 14
+    assert await reservation_count(ctx, organization_id) == 5

@@ -21,7 +21,7 @@ from saassy.quotas.periods import ACTION_PREFIX, TASKS
 
 
 @cache
-def _take_statement(dialect: str, limited: bool) -> ReturningInsert[tuple[int]]:
+def _take_statement(dialect: str, limited: bool) -> ReturningInsert[int]:
     """The counter upsert of `QuotaCounterRepository.take`, built once per dialect."""
     counters = table_of(QuotaCounter)
     new_row = (postgresql_insert if dialect == "postgresql" else sqlite_insert)(counters)
@@ -90,8 +90,22 @@ class QuotaCounterRepository(RepositoryBase[QuotaCounter]):
         One upsert: PostgreSQL locks the conflicting row before it checks the limit, and SQLite
         holds the write lock, so concurrent callers at the limit take exactly the units left.
         """
+        return (
+            await self.take_counted(organization_id, metric, period_start, amount, limit)
+            is not None
+        )
+
+    async def take_counted(
+        self,
+        organization_id: uuid.UUID,
+        metric: str,
+        period_start: date,
+        amount: int,
+        limit: int | None,
+    ) -> int | None:
+        """`take`, answering the counter's new total (None: nothing taken)."""
         if limit is not None and amount > limit:
-            return False
+            return None
         dialect = self.session.get_bind().dialect.name
         statement = _take_statement(dialect, limited=limit is not None)
         values = {
@@ -104,7 +118,8 @@ class QuotaCounterRepository(RepositoryBase[QuotaCounter]):
         }
         if limit is not None:
             values["limit"] = limit
-        return (await self.session.execute(statement, values)).first() is not None
+        row = (await self.session.execute(statement, values)).first()
+        return None if row is None else row[0]
 
     async def give_back(
         self, organization_id: uuid.UUID, metric: str, period_start: date, amount: int

@@ -54,17 +54,40 @@ async def reserve_in_plan(
     now: datetime | None = None,
 ) -> uuid.UUID:
     """`reserve` for a caller that already holds the organization's effective plan."""
+    window = quota_window(plan, metric, now or utcnow())
+    reserved = await reserve_up_to(session, organization_id, window, window.limit, amount)
+    if reserved is None:
+        assert window.limit is not None
+        used = await QuotaCounterRepository(session).used(organization_id, metric, window.start)
+        raise QuotaExceeded(metric, limit=window.limit, used=used, resets_at=window.resets_at)
+    return reserved.reservation_id
+
+
+@dataclass(frozen=True)
+class Reserved:
+    reservation_id: uuid.UUID
+    used: int  # the window's counter, this reservation included
+
+
+async def reserve_up_to(
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    window: QuotaWindow,
+    limit: int | None,
+    amount: int = 1,
+) -> Reserved | None:
+    """Reserve in `window` as long as its counter stays within `limit` (which may differ
+    from the plan's: billing lets a paying organization past it); None when it would not."""
     if amount < 1:
         raise ValueError("a reservation takes at least 1 unit")
-    window = quota_window(plan, metric, now or utcnow())
     counters = QuotaCounterRepository(session)
-    if not await counters.take(organization_id, metric, window.start, amount, window.limit):
-        assert window.limit is not None
-        used = await counters.used(organization_id, metric, window.start)
-        raise QuotaExceeded(metric, limit=window.limit, used=used, resets_at=window.resets_at)
-    return await QuotaReservationRepository(session).insert_reserved(
-        organization_id, metric, window.start, amount
+    used = await counters.take_counted(organization_id, window.metric, window.start, amount, limit)
+    if used is None:
+        return None
+    reservation_id = await QuotaReservationRepository(session).insert_reserved(
+        organization_id, window.metric, window.start, amount
     )
+    return Reserved(reservation_id, used)
 
 
 async def settle(
