@@ -17,6 +17,7 @@ from saassy import __version__
 from saassy.accounts.router import router as accounts_router
 from saassy.admin.router import router as admin_router
 from saassy.api_keys.router import router as api_keys_router
+from saassy.billing.caps.router import router as spend_cap_router
 from saassy.config import (
     ConfigError,
     Environment,
@@ -80,6 +81,7 @@ def api_router() -> APIRouter:
     api.include_router(api_keys_router)
     api.include_router(plans_router)
     api.include_router(usage_router)
+    api.include_router(spend_cap_router)
     api.include_router(vault_router)
     api.include_router(tasks_router)
     api.include_router(task_output_router)

@@ -50,3 +50,17 @@ class UsageLedgerRepository:
             MeteredTotal(task_type, metric, float(total or 0), float(largest or 0), int(tasks))
             for task_type, metric, total, largest, tasks in rows.all()
         ]
+
+    async def total_of(
+        self, organization_id: uuid.UUID, metric: str, start: datetime, end: datetime
+    ) -> float:
+        """The sum of one metric over the organization's attempts recorded in [start, end)."""
+        total = await self.session.scalar(
+            select(func.sum(UsageRecord.quantity)).where(
+                UsageRecord.organization_id == organization_id,
+                UsageRecord.metric == metric,
+                UsageRecord.recorded_at >= start,
+                UsageRecord.recorded_at < end,
+            )
+        )
+        return float(total or 0)

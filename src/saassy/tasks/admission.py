@@ -2,9 +2,10 @@
 
 Checks, in order: the input against the type's JSON Schema (422 naming the field), its size,
 the timeout against the type (422) and the plan (402), the type's resources against the plan
-(402); then one unit of the monthly `tasks` quota and one unit of each action the type declares
-are reserved. The caller inserts the task in the same transaction, so a rollback (or a failed
-insert inside the same savepoint) takes the reservations with it.
+(402); then one unit of the monthly `tasks` quota (or, past it, of overage within the spend
+cap: billing/caps) and one unit of each action the type declares are reserved. The caller
+inserts the task in the same transaction, so a rollback (or a failed insert inside the same
+savepoint) takes the reservations with it.
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ from jsonschema import ValidationError as SchemaViolation
 from jsonschema.exceptions import best_match
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from saassy.billing.caps.overage import reserve_monthly_task
+from saassy.config import Settings
 from saassy.plans.catalog import Plan
-from saassy.quotas.periods import TASKS, action_metric
+from saassy.quotas.periods import action_metric
 from saassy.quotas.service import reserve_in_plan
 from saassy.tasks.catalog import TaskType
 from saassy.tasks.errors import InputTooLarge, InvalidTaskInput, PlanLimitExceeded, TimeoutTooLong
@@ -161,13 +164,15 @@ class Reservations:
 
 async def reserve_for(
     session: AsyncSession,
+    settings: Settings,
     plan: Plan,
     organization_id: uuid.UUID,
     task_type: TaskType,
     now: datetime,
 ) -> Reservations:
-    """One monthly task and one unit of each declared action, or QuotaExceeded (402)."""
-    tasks = await reserve_in_plan(session, plan, organization_id, TASKS, now=now)
+    """One monthly task (past the plan as overage, when the organization pays for it) and one
+    unit of each declared action, or QuotaExceeded (402)."""
+    tasks = await reserve_monthly_task(session, settings, plan, organization_id, now)
     actions: dict[str, str] = {}
     for action in task_type.actions:
         reservation_id = await reserve_in_plan(

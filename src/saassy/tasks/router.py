@@ -49,7 +49,7 @@ async def submit_task(
     """Queue a task of the active organization (admitted against its plan and quotas)."""
     submission = await service.submit_task(
         session,
-        settings.catalog,
+        settings,
         principal,
         organization,
         body,

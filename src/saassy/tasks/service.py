@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from saassy.auth.principal import ActiveOrganization, OrganizationScope, Principal
+from saassy.config import Settings
 from saassy.kit.after_commit import after_commit
 from saassy.kit.errors import NotFound, QuotaExceeded
 from saassy.kit.pagination import PageParams, page_of
@@ -57,7 +58,7 @@ class Submission:
 
 async def submit_task(
     session: AsyncSession,
-    catalog: Catalog,
+    settings: Settings,
     principal: Principal,
     organization: ActiveOrganization,
     body: TaskSubmit,
@@ -68,6 +69,7 @@ async def submit_task(
     """Admit a task and queue it, reserving its quota in the same transaction.
 
     `program_refusal` says why this server cannot start a type's program (AppContext's)."""
+    catalog = settings.catalog
     task_type = catalog.task_type(body.type)
     if task_type is None:
         raise UnknownTaskType(body.type, sorted(catalog.task_types))
@@ -95,7 +97,7 @@ async def submit_task(
     now = utcnow()
 
     async def admit() -> Task:
-        reservations = await reserve_for(session, plan, organization.id, task_type, now)
+        reservations = await reserve_for(session, settings, plan, organization.id, task_type, now)
         return await tasks.insert_new(
             organization_id=organization.id,
             type=task_type.name,

@@ -193,7 +193,7 @@ async def rerun(
     try:
         submission = await service.submit_task(
             session,
-            settings.catalog,
+            settings,
             caller.principal,
             caller.organization,
             rerun_body(task),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from saassy.billing.caps.errors import SpendCapReached
 from saassy.kit.errors import QuotaExceeded
 
 METRIC_NAMES = {"tasks": "tasks this month"}
@@ -11,7 +12,9 @@ METRIC_NAMES = {"tasks": "tasks this month"}
 
 def quota_message(exc: QuotaExceeded) -> str:
     """ "Your plan's 100 tasks this month are used up (100 of 100); it resets on 1 Jan 2027 at
-    00:00 UTC." with what to do."""
+    00:00 UTC." with what to do; a spend cap's refusal says itself."""
+    if isinstance(exc, SpendCapReached):
+        return exc.message
     details = exc.details or {}
     metric = str(details.get("metric", "tasks"))
     name = METRIC_NAMES.get(metric, metric.removeprefix("action:") + " actions today")

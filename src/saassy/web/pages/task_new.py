@@ -137,7 +137,7 @@ async def submit_new_task(
     try:
         submission = await service.submit_task(
             session,
-            catalog,
+            settings,
             caller.principal,
             caller.organization,
             body,

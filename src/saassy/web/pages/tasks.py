@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from saassy.config import Settings
 from saassy.deps import Session, SettingsDep, app_context
 from saassy.kit.errors import QuotaExceeded, SaassyError
 from saassy.kit.pagination import PageParams, decode_cursor, encode_cursor
@@ -229,7 +230,7 @@ async def bulk_action(
         message = await _bulk_cancel(session, caller, ids)
     else:
         refusal = app_context(request).program_refusal
-        message, failed = await _bulk_rerun(session, settings.catalog, caller, ids, refusal)
+        message, failed = await _bulk_rerun(session, settings, caller, ids, refusal)
         if failed:
             return redirect(request, back, message=message + _cap_note(capped), kind="error")
     return redirect(request, back, message=message + _cap_note(capped))
@@ -275,7 +276,7 @@ async def _bulk_cancel(session: AsyncSession, caller: DashboardCaller, ids: list
 
 async def _bulk_rerun(
     session: AsyncSession,
-    catalog: Catalog,
+    settings: Settings,
     caller: DashboardCaller,
     ids: list[uuid.UUID],
     program_refusal: service.ProgramRefusal,
@@ -295,7 +296,7 @@ async def _bulk_rerun(
             async with session.begin_nested():
                 await service.submit_task(
                     session,
-                    catalog,
+                    settings,
                     caller.principal,
                     caller.organization,
                     body,

@@ -1,0 +1,77 @@
+"""SQL for spend caps, and what admission reads beside one: the subscription, who to warn."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import date
+
+from sqlalchemy import delete, or_, select, update
+
+from saassy.kit.repository import RepositoryBase
+from saassy.models import BillingSubscription, Membership, Role, SpendCap, User
+
+
+class SpendCapRepository(RepositoryBase[SpendCap]):
+    model = SpendCap
+
+    async def get_for(self, organization_id: uuid.UUID) -> SpendCap | None:
+        return await self.one_or_none(
+            self.select().where(SpendCap.organization_id == organization_id)
+        )
+
+    async def put(self, organization_id: uuid.UUID, monthly_cap_cents: int) -> SpendCap:
+        """Set the cap; a changed cap may warn again this month (at 80% of the new one)."""
+        cap = await self.get_for(organization_id)
+        if cap is None:
+            return await self.add(
+                SpendCap(organization_id=organization_id, monthly_cap_cents=monthly_cap_cents)
+            )
+        if cap.monthly_cap_cents != monthly_cap_cents:
+            cap.monthly_cap_cents = monthly_cap_cents
+            cap.warned_for_period = None
+            await self.session.flush()
+        return cap
+
+    async def remove(self, organization_id: uuid.UUID) -> None:
+        await self.session.execute(
+            delete(SpendCap).where(SpendCap.organization_id == organization_id)
+        )
+
+    async def mark_warned(self, organization_id: uuid.UUID, period: date) -> bool:
+        """Record the month's warning; False when it was already recorded. One conditional
+        UPDATE: of concurrent admissions crossing 80%, exactly one sees True."""
+        result = await self.session.execute(
+            update(SpendCap)
+            .where(
+                SpendCap.organization_id == organization_id,
+                or_(SpendCap.warned_for_period.is_(None), SpendCap.warned_for_period != period),
+            )
+            .values(warned_for_period=period)
+            .returning(SpendCap.id)
+            .execution_options(synchronize_session=False)
+        )
+        return result.first() is not None
+
+    async def subscription_of(self, organization_id: uuid.UUID) -> BillingSubscription | None:
+        """The organization's Stripe subscription as last read from Stripe."""
+        found: BillingSubscription | None = await self.session.scalar(
+            select(BillingSubscription).where(
+                BillingSubscription.organization_id == organization_id
+            )
+        )
+        return found
+
+    async def billing_contacts(self, organization_id: uuid.UUID) -> Sequence[str]:
+        """The e-mail addresses of the organization's owners and admins."""
+        rows = await self.session.scalars(
+            select(User.email)
+            .join(Membership, Membership.user_id == User.id)
+            .where(
+                Membership.organization_id == organization_id,
+                Membership.role.in_([Role.owner, Role.admin]),
+                User.disabled_at.is_(None),
+            )
+            .order_by(User.email)
+        )
+        return list(rows)
