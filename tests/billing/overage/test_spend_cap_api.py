@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
+from fastapi import FastAPI
+from sqlalchemy import select
 
 from saassy.context import AppContext
-from saassy.models import Role
+from saassy.models import Role, SpendCap
 from tests.billing.overage.conftest import SPEND_CAP, add_member
-from tests.conftest import Account, SignUp
+from tests.conftest import Account, SignUp, client_for
 
 
 def acting_in(account: Account, organization_id: str) -> dict[str, str]:
@@ -111,3 +115,20 @@ async def test_another_organizations_cap_is_out_of_reach(
 
 async def test_without_authentication_it_is_401(client: httpx.AsyncClient) -> None:
     assert (await client.get(SPEND_CAP)).status_code == 401
+
+
+async def test_concurrent_first_caps_leave_one(
+    app: FastAPI, ctx: AppContext, signup: SignUp
+) -> None:
+    owner = await signup()
+    async with client_for(app) as client:
+        responses = await asyncio.gather(
+            *(
+                client.put(SPEND_CAP, json={"monthly_cap_usd": f"{n}.00"}, headers=owner.headers)
+                for n in range(1, 11)
+            )
+        )
+    assert [r.status_code for r in responses] == [200] * 10, [r.text for r in responses]
+    async with ctx.sessionmaker() as session:
+        caps = (await session.scalars(select(SpendCap))).all()
+    assert len(caps) == 1

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import date
 
 from sqlalchemy import delete, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
 from saassy.kit.repository import RepositoryBase
 from saassy.models import BillingSubscription, Membership, Role, SpendCap, User
@@ -24,9 +25,16 @@ class SpendCapRepository(RepositoryBase[SpendCap]):
         """Set the cap; a changed cap may warn again this month (at 80% of the new one)."""
         cap = await self.get_for(organization_id)
         if cap is None:
-            return await self.add(
-                SpendCap(organization_id=organization_id, monthly_cap_cents=monthly_cap_cents)
-            )
+            try:
+                async with self.session.begin_nested():
+                    return await self.add(
+                        SpendCap(
+                            organization_id=organization_id, monthly_cap_cents=monthly_cap_cents
+                        )
+                    )
+            except IntegrityError:  # a concurrent PUT made it first: change that one
+                cap = await self.get_for(organization_id)
+                assert cap is not None
         if cap.monthly_cap_cents != monthly_cap_cents:
             cap.monthly_cap_cents = monthly_cap_cents
             cap.warned_for_period = None
