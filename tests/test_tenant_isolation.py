@@ -37,6 +37,7 @@ COVERED_PREFIXES = (
 )
 TASKS = "/api/v1/tasks"
 SECRETS = "/api/v1/secrets"
+SPEND_CAP = "/api/v1/billing/spend-cap"
 VICTIM_SECRET = {"name": "victim_secret"}
 
 
@@ -112,6 +113,9 @@ HEADER_CASES = [
     Case("GET", SECRETS + "/{name}", VICTIM_SECRET),
     Case("PUT", SECRETS + "/{name}", VICTIM_SECRET, {"value": "planted by mallory"}),
     Case("DELETE", SECRETS + "/{name}", VICTIM_SECRET),
+    Case("GET", SPEND_CAP, {}),
+    Case("PUT", SPEND_CAP, {}, {"monthly_cap_usd": "0"}),
+    Case("DELETE", SPEND_CAP, {}),
 ]
 CREDENTIALS = ["access_token", "api_key"]
 
