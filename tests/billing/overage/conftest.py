@@ -43,6 +43,12 @@ overage_usd_per_task = 0.10
 overage_usd_per_compute_unit = 0.50
 api_rate_limit = "1000/minute"
 
+[plans.tasks_only]
+name = "Tasks only"
+tasks_per_month = 3
+overage_usd_per_task = 0.10
+api_rate_limit = "1000/minute"
+
 [task_types.noop]
 title = "Nothing"
 command = ["/bin/true"]

@@ -84,6 +84,19 @@ async def test_compute_units_count_toward_the_cap_as_they_are_recorded(
     assert status["compute_units"] == "2.000000"
 
 
+async def test_unpriced_compute_units_leave_the_cap_to_tasks(
+    client: httpx.AsyncClient, ctx: AppContext, tenant: Tenant, subscribe: Subscribe
+) -> None:
+    org = await tenant(plan="tasks_only")
+    await subscribe(org.organization_id)
+    await set_cap(ctx, org.organization_id, 20)  # two tasks past the plan
+    first = await client.post(TASKS, json=NOOP, headers=org.headers)
+    await record_compute_units(ctx, first.json()["id"], 100)
+    assert await submit(client, org, 5) == [202] * 4 + [402]
+    status = (await client.get(SPEND_CAP, headers=org.headers)).json()
+    assert (status["overage_usd"], status["compute_units"]) == ("0.20", "100.000000")
+
+
 async def _any_task(client: httpx.AsyncClient, org: TenantKey) -> str:
     listed = (await client.get(TASKS, headers=org.headers)).json()
     return str(listed["items"][0]["id"])

@@ -82,7 +82,12 @@ async def _reserve_overage(
     assert plan.overage_usd_per_task is not None
     assert plan.tasks_per_month is not None
     cap_usd = cents_to_usd(cap.monthly_cap_cents)
-    compute_units = await compute_units_in(session, organization_id, window)
+    # Unpriced compute units cost nothing: no need to add up the month's ledger for them.
+    compute_units = (
+        await compute_units_in(session, organization_id, window)
+        if plan.overage_usd_per_compute_unit is not None
+        else Decimal(0)
+    )
     so_far = await month_overage(
         session, plan, organization_id, now, tasks_counted=0, compute_units=compute_units
     )
