@@ -17,6 +17,8 @@ from saassy import __version__
 from saassy.accounts.router import router as accounts_router
 from saassy.admin.router import router as admin_router
 from saassy.api_keys.router import router as api_keys_router
+from saassy.billing.router import router as billing_router
+from saassy.billing.stripe_api import stripe_client
 from saassy.config import (
     ConfigError,
     Environment,
@@ -85,6 +87,7 @@ def api_router() -> APIRouter:
     api.include_router(task_output_router)
     api.include_router(system_router)
     api.include_router(admin_router)
+    api.include_router(billing_router)
     return api
 
 
@@ -190,6 +193,7 @@ def create_app(
                 create_storage(redis_url(settings)), namespace=settings.redis_prefix
             ),
             events=create_event_bus(redis_url(settings), prefix=settings.redis_prefix),
+            stripe_api=stripe_client(settings),
         )
         app.state.ctx = ctx
         await ctx.events.start()

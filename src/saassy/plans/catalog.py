@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 from limits import parse as parse_rate_limit
 from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from saassy.kit.catalog_model import CatalogModel
 from saassy.tasks.catalog import (
@@ -25,18 +26,16 @@ __all__ = ["ActionName", "Branding", "Catalog", "Plan", "ResourceProfile", "Task
 class Plan(CatalogModel):
     """What a customer buys; `None` means unlimited."""
 
-    not_supported = {
-        "connected_accounts": "connections come later",
-        # Admission refuses a task past tasks_per_month, so no customer could ever incur it.
-        "overage_usd_per_task": "a task past tasks_per_month is refused; "
-        "metered overage comes with billing",
-    }
+    not_supported = {"connected_accounts": "connections come later"}
 
     key: str = ""
     name: str
     description: str = ""
     price_usd_month: Decimal | None = Field(None, ge=0, description="None: custom price")
     tasks_per_month: int | None = Field(None, ge=0)
+    # Billed through Stripe's meters past what the plan includes (None: no overage price).
+    overage_usd_per_task: Decimal | None = Field(None, ge=0)
+    overage_usd_per_compute_unit: Decimal | None = Field(None, ge=0)
     max_concurrent_tasks: int = Field(1, ge=1)
     max_task_duration_s: int = Field(60, ge=1)
     resources: ResourceProfile = ResourceProfile()
@@ -216,6 +215,22 @@ class Catalog(CatalogModel):
     def _default_plan_exists(self) -> Catalog:
         if self.default_plan not in self.plans:
             raise ValueError(f"default_plan {self.default_plan!r} is not one of the plans")
+        return self
+
+    @model_validator(mode="after")
+    def _required_plans_exist(self) -> Catalog:
+        for name, task_type in self.task_types.items():
+            for plan in task_type.requires_plan:
+                if plan not in self.plans:
+                    raise PydanticCustomError(
+                        "unknown_plan",
+                        "no plan {plan!r} (plans: {known})",
+                        {
+                            "at": f"task_types.{name}.requires_plan",
+                            "plan": plan,
+                            "known": ", ".join(sorted(self.plans)),
+                        },
+                    )
         return self
 
     def task_type(self, name: str) -> TaskType | None:
