@@ -31,7 +31,10 @@ SUBSCRIPTION_EVENTS = frozenset(
         "customer.subscription.deleted",
     }
 )
-INVOICE_EVENTS = frozenset({"invoice.paid", "invoice.payment_failed", "invoice.finalized"})
+# invoice.payment_succeeded: the older name of invoice.paid (Stripe sends both; localstripe it).
+INVOICE_EVENTS = frozenset(
+    {"invoice.paid", "invoice.payment_succeeded", "invoice.payment_failed", "invoice.finalized"}
+)
 CHECKOUT_COMPLETED = "checkout.session.completed"
 METER_ERROR = "v1.billing.meter.error_report_triggered"
 HANDLED = SUBSCRIPTION_EVENTS | INVOICE_EVENTS | {CHECKOUT_COMPLETED, METER_ERROR}

@@ -15,27 +15,30 @@ def sync(data_dir: DataDirOption = None, config: ConfigOption = None) -> None:
     """Create or update Stripe's Products, Prices and Billing Meters from saassy.toml;
     a second run changes nothing."""
     import asyncio
+    from contextlib import asynccontextmanager
 
     import stripe
 
     from saassy.billing.catalog_sync import Action, SyncLine, sync_catalog
-    from saassy.billing.stripe_api import stripe_client
+    from saassy.billing.stripe_api import new_http_client, stripe_client
     from saassy.cli.settings import reporting_errors, say_database, settings_from
     from saassy.kit.db import create_engine, create_sessionmaker, session_scope
 
     settings = settings_from(config=config, data_dir=data_dir)
-    client = stripe_client(settings)
+    http = new_http_client()
+    client = stripe_client(settings, http)
     if client is None:
         fail("billing is off: set SAASSY_STRIPE_SECRET_KEY (and SAASSY_STRIPE_WEBHOOK_SECRET)")
     say_database(settings)
+    unit_of_work = asynccontextmanager(session_scope)
 
     async def run() -> list[SyncLine]:
         engine = create_engine(settings.resolved_database_url)
         try:
-            async for session in session_scope(create_sessionmaker(engine)):
+            async with unit_of_work(create_sessionmaker(engine)) as session:
                 return await sync_catalog(session, client, settings.catalog)
-            raise AssertionError("session_scope yields once")
         finally:
+            await http.close_async()
             await engine.dispose()
 
     with reporting_errors():
