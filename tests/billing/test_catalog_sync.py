@@ -62,7 +62,8 @@ async def test_paid_plans_get_a_product_a_monthly_price_and_metered_prices(
     assert (monthly.recurring.interval, monthly.recurring.usage_type) == ("month", "licensed")
     assert monthly.product == done["plan:pro created"].stripe_id == "saassy_pro"
     per_task = client.v1.prices.retrieve(done["price:pro:tasks created"].stripe_id)
-    assert per_task.recurring is not None and per_task.recurring.usage_type == "metered"
+    assert per_task.recurring is not None
+    assert per_task.recurring.usage_type == "metered"
     assert per_task.recurring.meter == done["meter:tasks created"].stripe_id
     assert per_task.unit_amount_decimal is not None
     assert float(per_task.unit_amount_decimal) == 1.0  # 0.01 USD, in cents
@@ -79,7 +80,9 @@ async def test_a_second_run_changes_nothing_and_asks_stripe_nothing(
     before = stripe_services.requests()
     again = await sync(ctx)
     assert {line.action for line in again.values()} == {Action.unchanged}
-    assert {line.stripe_id for line in again.values()} == {l.stripe_id for l in first.values()}
+    assert {line.stripe_id for line in again.values()} == {
+        line.stripe_id for line in first.values()
+    }
     after = stripe_services.requests()
     assert {k: v for k, v in after.items() if k.startswith("/v1/")} == {
         k: v for k, v in before.items() if k.startswith("/v1/")

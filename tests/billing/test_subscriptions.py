@@ -265,5 +265,6 @@ async def test_staff_plan_changes_are_recorded_too(ctx: AppContext, signup: Sign
         await set_plan(session, ctx.settings.catalog, uuid.UUID(owner.organization_id), "pro")
         await set_plan(session, ctx.settings.catalog, uuid.UUID(owner.organization_id), "pro")
         organization = await session.get(Organization, uuid.UUID(owner.organization_id))
-        assert organization is not None and organization.plan == "pro"
+        assert organization is not None
+        assert organization.plan == "pro"
     assert await plan_changes(ctx, owner.organization_id) == [("free", "pro", "staff")]
