@@ -214,7 +214,7 @@ def create_app(
             await ctx.events.close()
             await ctx.limiter.close()
             if stripe_http is not None:
-                await stripe_http.close_async()
+                await stripe_http.aclose()
             await engine.dispose()
             forget_process()
 

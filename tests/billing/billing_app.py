@@ -17,9 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import stripe
 
+from saassy.billing.catalog_sync import sync_catalog
 from saassy.config import Settings
+from saassy.context import AppContext
 from tests.billing.stripe_services import API_KEY, StripeServices
 from tests.billing.webhook_receiver import Delivery, Receiver, webhook_receiver
 
@@ -78,6 +81,14 @@ def billing_settings(
     )
 
 
+@pytest.fixture
+async def synced(ctx: AppContext) -> None:
+    """The catalog's plans and meters made in the double, as `saassy billing sync` does."""
+    assert ctx.stripe_api is not None
+    async with ctx.sessionmaker() as session, session.begin():
+        await sync_catalog(session, ctx.stripe_api, ctx.settings.catalog)
+
+
 @dataclass
 class StripeEvents:
     """Every event Stripe sent (as signed), gathered from the receiver."""
@@ -89,6 +100,11 @@ class StripeEvents:
     @staticmethod
     def type_of(delivery: Delivery) -> str:
         return str(json.loads(delivery.payload)["type"])
+
+    @staticmethod
+    def event_object(delivery: Delivery) -> dict[str, Any]:
+        found: dict[str, Any] = json.loads(delivery.payload)["data"]["object"]
+        return found
 
     def of_type(self, event_type: str) -> list[Delivery]:
         return [d for d in self.seen if self.type_of(d) == event_type]

@@ -14,7 +14,6 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from saassy.billing.catalog_sync import sync_catalog
 from saassy.config import Settings
 from saassy.context import AppContext
 from saassy.models import Membership, Organization, Role
@@ -26,6 +25,7 @@ from tests.billing.billing_app import (
     session_id_of,
     signed,
     stripe_events,
+    synced,  # noqa: F401 - a fixture
     webhook_secret,
 )
 from tests.billing.stripe_services import StripeServices
@@ -40,13 +40,6 @@ def settings(
     return billing_settings(settings_factory, tmp_path, stripe_services)
 
 
-@pytest.fixture
-async def synced(ctx: AppContext) -> None:
-    assert ctx.stripe_api is not None
-    async with ctx.sessionmaker() as session, session.begin():
-        await sync_catalog(session, ctx.stripe_api, ctx.settings.catalog)
-
-
 async def billing(client: httpx.AsyncClient, account: Account) -> dict[str, Any]:
     response = await client.get("/api/v1/billing", headers=account.headers)
     assert response.status_code == 200, response.text
@@ -59,7 +52,7 @@ async def plan_changes(ctx: AppContext, organization_id: str) -> list[tuple[str,
         rows = await session.scalars(
             select(PlanChange)
             .where(PlanChange.organization_id == uuid.UUID(organization_id))
-            .order_by(PlanChange.changed_at)
+            .order_by(PlanChange.created_at)
         )
         return [(row.from_plan, row.to_plan, row.source) for row in rows]
 

@@ -31,13 +31,16 @@ class HTTPXClient(stripe.HTTPXClient):
             kwargs["content"] = body
         return args, kwargs
 
+    async def aclose(self) -> None:
+        await self.close_async()  # type: ignore[no-untyped-call]  # untyped in the SDK
+
 
 def billing_enabled(settings: Settings) -> bool:
     return settings.stripe_secret_key is not None
 
 
 def new_http_client() -> HTTPXClient:
-    """The connection pool a client uses; its owner closes it (`close_async`) when done."""
+    """The connection pool a client uses; its owner closes it (`aclose`) when done."""
     return HTTPXClient(timeout=TIMEOUT_S, allow_sync_methods=True)
 
 

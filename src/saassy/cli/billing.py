@@ -38,7 +38,7 @@ def sync(data_dir: DataDirOption = None, config: ConfigOption = None) -> None:
             async with unit_of_work(create_sessionmaker(engine)) as session:
                 return await sync_catalog(session, client, settings.catalog)
         finally:
-            await http.close_async()
+            await http.aclose()
             await engine.dispose()
 
     with reporting_errors():

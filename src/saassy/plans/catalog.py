@@ -224,7 +224,7 @@ class Catalog(CatalogModel):
                 if plan not in self.plans:
                     raise PydanticCustomError(
                         "unknown_plan",
-                        "no plan {plan!r} (plans: {known})",
+                        "no plan '{plan}' (plans: {known})",
                         {
                             "at": f"task_types.{name}.requires_plan",
                             "plan": plan,
