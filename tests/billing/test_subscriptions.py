@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -31,6 +32,7 @@ from tests.billing.billing_app import (
 from tests.billing.stripe_services import StripeServices
 from tests.billing.webhook_receiver import Delivery
 from tests.conftest import Account, SignUp
+from tests.web.test_staff import staff  # noqa: F401 - a fixture
 
 
 @pytest.fixture
@@ -261,3 +263,27 @@ async def test_staff_plan_changes_are_recorded_too(ctx: AppContext, signup: Sign
         assert organization is not None
         assert organization.plan == "pro"
     assert await plan_changes(ctx, owner.organization_id) == [("free", "pro", "staff")]
+
+
+async def test_a_meter_error_report_is_logged_and_counted_for_staff(
+    ctx: AppContext,
+    client: httpx.AsyncClient,
+    staff: httpx.AsyncClient,  # noqa: F811 - the fixture
+) -> None:
+    from saassy.billing.repository import EventRepository
+    from saassy.billing.webhooks import METER_ERROR
+
+    thin = {
+        "id": "evt_test_65R9Ijk8Pj2QrL",
+        "object": "v2.core.event",
+        "type": METER_ERROR,
+        "created": "2026-12-06T06:00:00.000Z",
+        "related_object": {"id": "mtr_test_61R9", "type": "billing.meter",
+                           "url": "/v1/billing/meters/mtr_test_61R9"},
+    }  # fmt: skip
+    response = await deliver(client, signed(thin, webhook_secret(ctx.settings)))
+    assert response.status_code == 200, response.text
+    async with ctx.sessionmaker() as session:
+        assert await EventRepository(session).count_of_type(METER_ERROR) == 1
+    page = re.sub(r"\s+", " ", (await staff.get("/app/staff/system")).text)
+    assert "<dt>Meter error reports</dt><dd>1</dd>" in page
