@@ -7,6 +7,7 @@ the unique row then keeps one, and the request that loses the insert reads the w
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import stripe
@@ -20,6 +21,9 @@ from saassy.billing.repository import CustomerRepository
 from saassy.models.billing import BillingCustomer
 
 log = structlog.get_logger(__name__)
+
+IN_FLIGHT_ATTEMPTS = 5
+IN_FLIGHT_WAIT_S = 0.2
 
 
 def customer_idempotency_key(organization_id: uuid.UUID) -> str:
@@ -45,13 +49,7 @@ async def ensure_customer(
     }
     if email:
         params["email"] = email
-    try:
-        customer = await client.v1.customers.create_async(
-            params, {"idempotency_key": customer_idempotency_key(organization_id)}
-        )
-    except stripe.StripeError as exc:
-        log.warning("billing.customer_failed", error=type(exc).__name__, code=exc.code)
-        raise StripeUnavailable() from exc
+    customer = await _create(client, organization_id, params)
     try:
         async with session.begin_nested():
             session.add(
@@ -63,3 +61,22 @@ async def ensure_customer(
             raise
         return winner.stripe_customer_id
     return customer.id
+
+
+async def _create(
+    client: stripe.StripeClient, organization_id: uuid.UUID, params: CustomerCreateParams
+) -> stripe.Customer:
+    """Stripe answers 409 while the twin request with the same key is still running: wait for
+    it to finish, then the same key answers with the customer it made."""
+    key = customer_idempotency_key(organization_id)
+    for attempt in range(1, IN_FLIGHT_ATTEMPTS + 1):
+        try:
+            return await client.v1.customers.create_async(params, {"idempotency_key": key})
+        except stripe.IdempotencyError as exc:
+            if attempt == IN_FLIGHT_ATTEMPTS:
+                raise StripeUnavailable() from exc
+            await asyncio.sleep(IN_FLIGHT_WAIT_S * attempt)
+        except stripe.StripeError as exc:
+            log.warning("billing.customer_failed", error=type(exc).__name__, code=exc.code)
+            raise StripeUnavailable() from exc
+    raise AssertionError("unreachable")
