@@ -106,13 +106,21 @@ class StripeEvents:
         found: dict[str, Any] = json.loads(delivery.payload)["data"]["object"]
         return found
 
-    def of_type(self, event_type: str) -> list[Delivery]:
-        return [d for d in self.seen if self.type_of(d) == event_type]
+    def of_type(self, event_type: str, customer: str) -> list[Delivery]:
+        return [
+            d
+            for d in self.seen
+            if self.type_of(d) == event_type and self.event_object(d).get("customer") == customer
+        ]
 
-    async def wait_for(self, *event_types: str, timeout_s: float = 20) -> list[Delivery]:
-        """Gather deliveries until one of each type has come; the first of each."""
+    async def wait_for(
+        self, *event_types: str, customer: str, timeout_s: float = 20
+    ) -> list[Delivery]:
+        """Gather deliveries until one of each type about `customer` has come; the first of
+        each. (localstripe sends a second late: an earlier test's events, signed for the
+        endpoint registered when they leave, may come here; their customer is another.)"""
         deadline = time.monotonic() + timeout_s
-        while not all(self.of_type(t) for t in event_types):
+        while not all(self.of_type(t, customer) for t in event_types):
             left = deadline - time.monotonic()
             assert left > 0, f"no {event_types} within {timeout_s} s: {self.types()}"
             try:
@@ -121,11 +129,11 @@ class StripeEvents:
                 continue
             if self.ours(delivery):
                 self.seen.append(delivery)
-        return [self.of_type(t)[0] for t in event_types]
+        return [self.of_type(t, customer)[0] for t in event_types]
 
     def ours(self, delivery: Delivery) -> bool:
-        """Signed with this test's secret: an earlier test's endpoint, registered with its own
-        secret, may have had the same port, and Stripe's late events for it come here too."""
+        """Signed with this test's secret (a late event for an earlier test's endpoint, which
+        may have had the same port, is not)."""
         try:
             stripe.WebhookSignature.verify_header(
                 delivery.payload.decode(), delivery.signature or "", self.secret, 300

@@ -93,7 +93,7 @@ async def test_payment_failure_grace_then_default_plan_then_paying_restores_it(
         invoice = await asyncio.to_thread(
             renew_and_refuse, stripe_services, customer, subscription.id
         )
-        (failed,) = await events.wait_for("invoice.payment_failed")
+        (failed,) = await events.wait_for("invoice.payment_failed", customer=customer)
         for _ in range(3):  # Stripe's retries: one e-mail still
             assert (await deliver(client, failed)).status_code == 200
         state = await billing(client, owner)
@@ -118,7 +118,7 @@ async def test_payment_failure_grace_then_default_plan_then_paying_restores_it(
 
         await asyncio.to_thread(use_card, stripe_services, customer, GOOD_CARD)
         stripe_services.client().v1.invoices.pay(invoice)
-        (paid,) = await events.wait_for("invoice.payment_succeeded")
+        (paid,) = await events.wait_for("invoice.payment_succeeded", customer=customer)
         assert (await deliver(client, paid)).status_code == 200
     state = await billing(client, owner)
     assert (state["plan"], state["payment_failed"]) == ("pro", False)

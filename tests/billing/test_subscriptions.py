@@ -75,9 +75,11 @@ async def subscribe(
         "/api/v1/billing/checkout", json={"plan": "pro"}, headers=owner.headers
     )
     assert response.status_code == 200, response.text
-    await asyncio.to_thread(stripe_services.pay_checkout, session_id_of(response.json()["url"]))
+    checkout = session_id_of(response.json()["url"])
+    await asyncio.to_thread(stripe_services.pay_checkout, checkout)
+    customer = str(stripe_services.client().v1.checkout.sessions.retrieve(checkout).customer)
     completed, created = await events.wait_for(
-        "checkout.session.completed", "customer.subscription.created"
+        "checkout.session.completed", "customer.subscription.created", customer=customer
     )
     return completed, created
 
@@ -108,7 +110,9 @@ async def test_checkout_then_its_webhook_puts_the_organization_on_the_plan(
         assert len(lines.data) == 3  # the flat price and the two metered ones
         await asyncio.to_thread(stripe_services.pay_checkout, checkout.id)
         assert (await billing(client, owner))["plan"] == "free"  # paying alone changes nothing
-        (completed,) = await events.wait_for("checkout.session.completed")
+        (completed,) = await events.wait_for(
+            "checkout.session.completed", customer=str(checkout.customer)
+        )
         answer = await deliver(client, completed)
         assert answer.status_code == 200, answer.text
         assert answer.json() == {"received": True, "duplicate": False}
