@@ -18,6 +18,8 @@ from saassy.accounts.router import router as accounts_router
 from saassy.admin.router import router as admin_router
 from saassy.api_keys.router import router as api_keys_router
 from saassy.billing.caps.router import router as spend_cap_router
+from saassy.billing.router import router as billing_router
+from saassy.billing.stripe_api import billing_enabled, new_http_client, stripe_client
 from saassy.config import (
     ConfigError,
     Environment,
@@ -87,6 +89,7 @@ def api_router() -> APIRouter:
     api.include_router(task_output_router)
     api.include_router(system_router)
     api.include_router(admin_router)
+    api.include_router(billing_router)
     return api
 
 
@@ -183,6 +186,7 @@ def create_app(
         engine = create_engine(
             settings.resolved_database_url, pool_size=settings.database_pool_size
         )
+        stripe_http = new_http_client() if billing_enabled(settings) else None
         ctx = AppContext(
             settings=settings,
             engine=engine,
@@ -192,6 +196,7 @@ def create_app(
                 create_storage(redis_url(settings)), namespace=settings.redis_prefix
             ),
             events=create_event_bus(redis_url(settings), prefix=settings.redis_prefix),
+            stripe_api=stripe_client(settings, stripe_http),
         )
         app.state.ctx = ctx
         await ctx.events.start()
@@ -210,6 +215,8 @@ def create_app(
                 await asyncio.gather(relay, return_exceptions=True)
             await ctx.events.close()
             await ctx.limiter.close()
+            if stripe_http is not None:
+                await stripe_http.aclose()
             await engine.dispose()
             forget_process()
 

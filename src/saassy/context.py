@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import stripe
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from saassy.config import Settings
@@ -39,6 +40,8 @@ class AppContext:
     # The engine running in this process, if any (`saassy dev`; none in API-only tests). An
     # engine in another process finds new tasks and cancel requests by polling.
     task_engine: TaskEngine | None = None
+    # Billing's Stripe client; None when billing is off (no SAASSY_STRIPE_SECRET_KEY).
+    stripe_api: stripe.StripeClient | None = None
 
     def program_refusal(self, task_type: TaskType) -> str | None:
         """Why this process's engine cannot start `task_type`'s program (None: it can, or the

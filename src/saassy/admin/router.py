@@ -76,6 +76,11 @@ async def assign_plan(
 ) -> AdminOrganization:
     """Put an organization on a plan, with optional per-customer overrides."""
     organization = await set_plan(
-        session, settings.catalog, organization_id, assignment.plan, assignment.overrides
+        session,
+        settings.catalog,
+        organization_id,
+        assignment.plan,
+        assignment.overrides,
+        staff_user_id=staff.user_id,
     )
     return AdminOrganization.model_validate(organization)

@@ -10,7 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from saassy.admin.repository import StaffOrganizationRepository
 from saassy.kit.errors import NotFound, ValidationFailed
 from saassy.models import Organization
+from saassy.models.billing import PlanChangeSource
 from saassy.plans.catalog import Catalog, InvalidOverride, apply_overrides
+from saassy.plans.changes import change_plan
 
 
 async def set_plan(
@@ -19,6 +21,8 @@ async def set_plan(
     organization_id: uuid.UUID,
     plan_key: str,
     overrides: dict[str, Any] | None = None,
+    *,
+    staff_user_id: uuid.UUID | None = None,
 ) -> Organization:
     """Assign a plan and its overrides (replacing any earlier ones) to an organization."""
     plan = catalog.plans.get(plan_key)
@@ -38,7 +42,13 @@ async def set_plan(
     organization = await StaffOrganizationRepository(session).get(organization_id)
     if organization is None or organization.deleted_at is not None:
         raise NotFound("Organization")
-    organization.plan = plan.key
+    await change_plan(
+        session,
+        organization,
+        plan.key,
+        source=PlanChangeSource.staff,
+        reference=str(staff_user_id) if staff_user_id else None,
+    )
     organization.plan_overrides = dict(overrides or {})
     await session.flush()
     return organization

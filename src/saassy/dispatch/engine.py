@@ -10,6 +10,8 @@ from pathlib import Path
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from saassy.billing.grace import GraceSweeper
+from saassy.billing.stripe_api import billing_enabled
 from saassy.config import Settings, redis_url
 from saassy.dispatch.dispatcher import Dispatcher
 from saassy.dispatch.executor import Executor
@@ -40,6 +42,8 @@ class TaskEngine:
     workers_dir: Path | None  # `{workers}` in the commands it runs (None: the default)
     # Whether the engine made its bus (and so starts and closes it) or was handed the app's.
     owns_events: bool = True
+    # Billing's past-due grace, where billing is on.
+    grace_sweeper: GraceSweeper | None = None
     _sweeper: asyncio.Task[None] | None = field(default=None, init=False)
 
     async def start(self) -> None:
@@ -54,6 +58,8 @@ class TaskEngine:
         # whose leases have yet to run out are only killed: adoption measures and frees them.
         self._sweeper = asyncio.create_task(self._sweep_leftovers(), name="sandbox sweeper")
         self.storage_sweeper.start()
+        if self.grace_sweeper is not None:
+            self.grace_sweeper.start()
 
     async def _sweep_leftovers(self) -> None:
         try:
@@ -70,6 +76,8 @@ class TaskEngine:
             self._sweeper.cancel()
             await asyncio.gather(self._sweeper, return_exceptions=True)
         await self.storage_sweeper.stop()
+        if self.grace_sweeper is not None:
+            await self.grace_sweeper.stop()
         await self.dispatcher.stop()
         await self.executor.stop(grace_s)
         if self.owns_events:
@@ -148,4 +156,5 @@ def build_task_engine(
         sweeper,
         deps.workers_dir,
         owns_events=owns_events,
+        grace_sweeper=GraceSweeper(sessionmaker, settings) if billing_enabled(settings) else None,
     )

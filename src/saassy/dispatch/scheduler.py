@@ -1,4 +1,5 @@
-"""`saassy scheduler`: the dispatcher for Celery workers, adoption, and the storage sweep.
+"""`saassy scheduler`: the dispatcher for Celery workers, adoption, the storage sweep, and
+billing's grace sweep.
 
 Several may run at once: their claims lock organizations and tasks with `FOR UPDATE SKIP
 LOCKED` (PostgreSQL), so none claims what another holds, and adoption skips locked attempts.
@@ -17,6 +18,8 @@ from functools import partial
 
 import structlog
 
+from saassy.billing.grace import GraceSweeper
+from saassy.billing.stripe_api import billing_enabled
 from saassy.config import Settings, redis_url
 from saassy.dispatch.broker import celery_app, hard_time_limit_s
 from saassy.dispatch.celery import CeleryExecutor
@@ -76,13 +79,18 @@ async def run_scheduler(settings: Settings, stop: asyncio.Event | None = None) -
     storage = build_storage(settings)  # the sweep's retention and orphans: the shared store
     await storage.check()
     sweeper = StorageSweeper(sessionmaker, settings.catalog, storage)
+    grace = GraceSweeper(sessionmaker, settings) if billing_enabled(settings) else None
     await executor.start()
     dispatcher.start()
     sweeper.start()
+    if grace is not None:
+        grace.start()
     log.info("scheduler.started", executor_id=executor.executor_id)
     try:
         await stop.wait()
     finally:
+        if grace is not None:
+            await grace.stop()
         await sweeper.stop()
         await dispatcher.stop()
         await executor.stop()

@@ -56,6 +56,8 @@ def catalog_error_lines(exc: ValidationError) -> list[str]:
         loc = [str(part) for part in err["loc"]]
         if err["type"] in (UNKNOWN_KEY, NOT_SUPPORTED):
             loc.append(str(err.get("ctx", {})["key"]))
+        elif "at" in err.get("ctx", {}):  # a check across keys names the one at fault itself
+            loc = [str(err["ctx"]["at"])]
         message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             message = "unknown key"

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 from limits import parse as parse_rate_limit
 from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from saassy.kit.catalog_model import CatalogModel
 from saassy.tasks.catalog import (
@@ -215,6 +216,22 @@ class Catalog(CatalogModel):
     def _default_plan_exists(self) -> Catalog:
         if self.default_plan not in self.plans:
             raise ValueError(f"default_plan {self.default_plan!r} is not one of the plans")
+        return self
+
+    @model_validator(mode="after")
+    def _required_plans_exist(self) -> Catalog:
+        for name, task_type in self.task_types.items():
+            for plan in task_type.requires_plan:
+                if plan not in self.plans:
+                    raise PydanticCustomError(
+                        "unknown_plan",
+                        "no plan '{plan}' (plans: {known})",
+                        {
+                            "at": f"task_types.{name}.requires_plan",
+                            "plan": plan,
+                            "known": ", ".join(sorted(self.plans)),
+                        },
+                    )
         return self
 
     def task_type(self, name: str) -> TaskType | None:

@@ -29,9 +29,9 @@ def plan_with_overrides(
 ) -> Plan:
     """`effective_plan` from an organization's columns, when they were read without the row."""
     plan = catalog.plan(plan_key)
-    # Overrides stored before a key was withdrawn (e.g. `overage_usd_per_task`, which was
-    # refused then and is now the plan's alone): it was never honoured, so dropping it changes
-    # nothing, and the rest of the contract still applies.
+    # Overrides stored before a key was withdrawn (or before it became a plan's, not an
+    # override's): it was never honoured, so dropping it changes nothing, and the rest of the
+    # contract still applies.
     overrides = {k: v for k, v in (overrides or {}).items() if k in OVERRIDABLE}
     if not overrides:
         return plan

@@ -125,6 +125,9 @@ class TaskType(CatalogModel):
         le=10_000,
         description="Distinct custom unit names one attempt may report; past it: invalid_output.",
     )
+    requires_plan: tuple[str, ...] = Field(
+        (), description="Plans whose organizations may run it; empty: every plan."
+    )
     allow_user_namespaces: bool = Field(
         False,
         description="Let the program make user namespaces inside its sandbox (a browser's own "

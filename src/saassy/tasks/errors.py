@@ -74,6 +74,27 @@ class PlanLimitExceeded(SaassyError):
         super().__init__(message, field=field, details=details)
 
 
+class SubscriptionRequired(SaassyError):
+    """The task type is for organizations on certain (paid) plans: subscribing would help."""
+
+    status_code = 402
+    code = "subscription_required"
+    UPGRADE_PATH = "/pricing"
+
+    def __init__(self, task_type: str, required: tuple[str, ...], plan: str) -> None:
+        super().__init__(
+            f"type: task type {task_type!r} needs a subscription to the "
+            f"{' or '.join(required)} plan (this organization is on {plan}); subscribe at "
+            f"{self.UPGRADE_PATH}.",
+            field="type",
+            details={
+                "required_plans": list(required),
+                "plan": plan,
+                "upgrade_url": self.UPGRADE_PATH,
+            },
+        )
+
+
 class IdempotencyKeyReused(Conflict):
     code = "idempotency_key_reused"
 

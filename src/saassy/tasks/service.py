@@ -27,6 +27,7 @@ from saassy.tasks.catalog import TaskType
 from saassy.tasks.effects import CancelRequested, TaskQueued
 from saassy.tasks.errors import (
     IdempotencyKeyReused,
+    SubscriptionRequired,
     TaskFinished,
     TaskNotFound,
     TaskTypeUnavailable,
@@ -75,6 +76,8 @@ async def submit_task(
         raise UnknownTaskType(body.type, sorted(catalog.task_types))
     if program_refusal(task_type) is not None:
         raise TaskTypeUnavailable(task_type.name)
+    if task_type.requires_plan and organization.plan not in task_type.requires_plan:
+        raise SubscriptionRequired(task_type.name, task_type.requires_plan, organization.plan)
     check_input(task_type, body.input)
     digest = request_digest(body)
     tasks = TaskRepository(session)

@@ -151,7 +151,12 @@ async def change_plan(
             PlanAssignment, {"plan": values.get("plan", ""), "overrides": overrides or None}
         )
         await set_plan(
-            session, settings.catalog, organization.id, assignment.plan, assignment.overrides
+            session,
+            settings.catalog,
+            organization.id,
+            assignment.plan,
+            assignment.overrides,
+            staff_user_id=staff.principal.user_id,
         )
     except (OverridesInvalid, FormInvalid) as exc:
         errors = {field_for_error(key): message for key, message in exc.errors.items()}

@@ -1,5 +1,5 @@
 """The staff's system page: the isolation in force, the executor, and how far behind the
-queue and the e-mail outbox are."""
+queue and the e-mail outbox are, and how many meter errors Stripe reported."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from fastapi.responses import HTMLResponse, Response
 
 from saassy import __version__
 from saassy.admin.queue import QueueRepository
+from saassy.billing.repository import EventRepository
+from saassy.billing.webhooks import METER_ERROR
 from saassy.deps import Context, Session
 from saassy.kit.time import utcnow
 from saassy.web.caller import StaffCaller
@@ -45,5 +47,7 @@ async def system(request: Request, staff: StaffCaller, session: Session, ctx: Co
             "by_organization": await queue.by_organization(),
             "by_type": await queue.by_type(),
             "outbox": await queue.outbox(),
+            "billing_enabled": ctx.stripe_api is not None,
+            "meter_errors": await EventRepository(session).count_of_type(METER_ERROR),
         },
     )

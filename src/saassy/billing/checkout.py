@@ -1,0 +1,118 @@
+"""Checkout and the customer portal: where a customer subscribes and manages it.
+
+The plan never changes here: only Stripe's webhook (subscriptions.py) changes it, after Stripe
+has the payment; the customer's return from checkout proves nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import stripe
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
+from stripe.params.checkout import SessionCreateParamsLineItem
+
+from saassy.billing.customers import ensure_customer
+from saassy.billing.errors import (
+    BillingNotSynced,
+    NoBillingAccount,
+    PlanNotPurchasable,
+    StripeUnavailable,
+    SubscriptionExists,
+)
+from saassy.billing.keys import metered_price_key, monthly_price_key
+from saassy.billing.meters import METERS
+from saassy.billing.notices import BILLING_PAGE
+from saassy.billing.repository import (
+    CatalogObjectRepository,
+    CustomerRepository,
+    SubscriptionRepository,
+)
+from saassy.billing.states import HOLDING
+from saassy.config import Settings
+from saassy.plans.catalog import Catalog, Plan
+
+log = structlog.get_logger(__name__)
+
+
+def purchasable(plan: Plan) -> bool:
+    """Sold through checkout: a fixed monthly price above zero (free and custom plans are not)."""
+    return plan.price_usd_month is not None and plan.price_usd_month > 0
+
+
+def purchasable_plans(catalog: Catalog) -> list[str]:
+    return sorted(key for key, plan in catalog.plans.items() if purchasable(plan))
+
+
+async def start_checkout(
+    session: AsyncSession,
+    settings: Settings,
+    client: stripe.StripeClient,
+    organization_id: uuid.UUID,
+    organization_name: str,
+    plan_key: str,
+    email: str | None,
+) -> str:
+    """The URL of a Stripe Checkout Session subscribing the organization to `plan_key`."""
+    catalog = settings.catalog
+    plan = catalog.plans.get(plan_key)
+    if plan is None or not purchasable(plan):
+        raise PlanNotPurchasable(plan_key, purchasable_plans(catalog))
+    current = await SubscriptionRepository(session).of_organization(organization_id)
+    if current is not None and current.status in HOLDING:
+        raise SubscriptionExists(current.plan)
+    prices = CatalogObjectRepository(session)
+    flat = await prices.active_price(monthly_price_key(plan.key))
+    if flat is None:
+        raise BillingNotSynced(plan.key)
+    line_items: list[SessionCreateParamsLineItem] = [{"price": flat.stripe_id, "quantity": 1}]
+    for meter in METERS:
+        metered = await prices.active_price(metered_price_key(plan.key, meter))
+        if metered is not None:  # usage-based: Stripe takes no quantity for it
+            line_items.append({"price": metered.stripe_id})
+    customer_id = await ensure_customer(
+        session, client, organization_id, name=organization_name, email=email
+    )
+    metadata = {"organization_id": str(organization_id), "plan": plan.key}
+    base = settings.base_url.rstrip("/")
+    try:
+        checkout = await client.v1.checkout.sessions.create_async(
+            {
+                "mode": "subscription",
+                "customer": customer_id,
+                "client_reference_id": str(organization_id),
+                "line_items": line_items,
+                "metadata": metadata,
+                "subscription_data": {"metadata": metadata},
+                "success_url": f"{base}{BILLING_PAGE}?checkout=success",
+                "cancel_url": f"{base}{BILLING_PAGE}?checkout=cancel",
+            }
+        )
+    except stripe.StripeError as exc:
+        log.warning("billing.checkout_failed", error=type(exc).__name__, code=exc.code)
+        raise StripeUnavailable() from exc
+    if checkout.url is None:
+        raise StripeUnavailable()
+    return checkout.url
+
+
+async def open_portal(
+    session: AsyncSession,
+    settings: Settings,
+    client: stripe.StripeClient,
+    organization_id: uuid.UUID,
+) -> str:
+    """The URL of a Stripe Billing Portal session for the organization's customer."""
+    customer = await CustomerRepository(session).of_organization(organization_id)
+    if customer is None:
+        raise NoBillingAccount()
+    base = settings.base_url.rstrip("/")
+    try:
+        portal = await client.v1.billing_portal.sessions.create_async(
+            {"customer": customer.stripe_customer_id, "return_url": f"{base}{BILLING_PAGE}"}
+        )
+    except stripe.StripeError as exc:
+        log.warning("billing.portal_failed", error=type(exc).__name__, code=exc.code)
+        raise StripeUnavailable() from exc
+    return portal.url

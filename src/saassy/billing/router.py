@@ -1,0 +1,118 @@
+"""`/api/v1/billing`: the organization's billing state, checkout, the portal, and Stripe's
+webhooks. Without SAASSY_STRIPE_SECRET_KEY every call but the state answers 409
+`billing_disabled`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import stripe
+from fastapi import APIRouter, Header, Request
+
+from saassy.auth.dependencies import CurrentOrganization, CurrentPrincipal, OrganizationAdmin
+from saassy.auth.principal import Principal
+from saassy.billing.checkout import open_portal, start_checkout
+from saassy.billing.errors import BillingDisabled
+from saassy.billing.repository import SubscriptionRepository
+from saassy.billing.schemas import (
+    BillingState,
+    CheckoutRequest,
+    RedirectUrl,
+    SubscriptionState,
+    WebhookReceipt,
+)
+from saassy.billing.states import PAST_DUE, grace_end
+from saassy.billing.webhooks import receive_event, verified_event
+from saassy.context import AppContext
+from saassy.deps import Context, Session
+from saassy.kit.errors import NotFound
+from saassy.models import Organization, User
+
+router = APIRouter(prefix="/billing", tags=["billing"])
+
+
+def _client(ctx: AppContext) -> stripe.StripeClient:
+    if ctx.stripe_api is None:
+        raise BillingDisabled()
+    return ctx.stripe_api
+
+
+@router.get("")
+async def billing_state(
+    ctx: Context, session: Session, organization: CurrentOrganization
+) -> BillingState:
+    """The organization's plan and subscription, and whether a payment failed (any member)."""
+    row = await SubscriptionRepository(session).of_organization(organization.id)
+    subscription = None
+    if row is not None:
+        grace = (
+            grace_end(row.past_due_since, ctx.settings.billing_grace_days)
+            if row.past_due_since
+            else None
+        )
+        subscription = SubscriptionState(
+            status=row.status,
+            plan=row.plan,
+            current_period_end=row.current_period_end,
+            cancel_at_period_end=row.cancel_at_period_end,
+            past_due_since=row.past_due_since,
+            grace_ends_at=grace,
+        )
+    return BillingState(
+        enabled=ctx.stripe_api is not None,
+        plan=organization.plan,
+        subscription=subscription,
+        payment_failed=row is not None and row.status == PAST_DUE,
+    )
+
+
+async def _who(
+    session: Session, principal: Principal, organization_id: object
+) -> tuple[str, str | None]:
+    organization = await session.get(Organization, organization_id)
+    if organization is None or organization.deleted_at is not None:
+        raise NotFound("Organization")
+    user = await session.get(User, principal.user_id) if principal.user_id else None
+    return organization.name, user.email if user is not None else None
+
+
+@router.post("/checkout")
+async def checkout(
+    body: CheckoutRequest,
+    ctx: Context,
+    session: Session,
+    principal: CurrentPrincipal,
+    organization: OrganizationAdmin,
+) -> RedirectUrl:
+    """A Stripe Checkout page subscribing the organization to a paid plan (owner or admin).
+
+    The plan changes when Stripe's webhook says the subscription is active, not on return."""
+    client = _client(ctx)
+    name, email = await _who(session, principal, organization.id)
+    url = await start_checkout(
+        session, ctx.settings, client, organization.id, name, body.plan, email
+    )
+    return RedirectUrl(url=url)
+
+
+@router.post("/portal")
+async def portal(ctx: Context, session: Session, organization: OrganizationAdmin) -> RedirectUrl:
+    """Stripe's customer portal: card, invoices, plan changes, cancelation (owner or admin)."""
+    client = _client(ctx)
+    return RedirectUrl(url=await open_portal(session, ctx.settings, client, organization.id))
+
+
+@router.post("/webhooks/stripe")
+async def stripe_webhook(
+    request: Request,
+    ctx: Context,
+    session: Session,
+    stripe_signature: Annotated[str | None, Header(alias="Stripe-Signature")] = None,
+) -> WebhookReceipt:
+    """Stripe's events, signed with the endpoint's secret; no user, no CSRF, no rate limit."""
+    client = _client(ctx)
+    secret = ctx.settings.stripe_webhook_secret
+    assert secret is not None  # the settings refuse a secret key without it
+    event = verified_event(await request.body(), stripe_signature, secret.get_secret_value())
+    processed = await receive_event(session, ctx.settings, client, event)
+    return WebhookReceipt(duplicate=not processed)
