@@ -66,17 +66,17 @@ async def ensure_customer(
 async def _create(
     client: stripe.StripeClient, organization_id: uuid.UUID, params: CustomerCreateParams
 ) -> stripe.Customer:
-    """Stripe answers 409 while the twin request with the same key is still running: wait for
-    it to finish, then the same key answers with the customer it made."""
+    """Stripe answers 409 while the twin request with the same key is still running (the SDK
+    raises that as a plain APIError): wait for it to finish, then the same key answers with
+    the customer it made."""
     key = customer_idempotency_key(organization_id)
     for attempt in range(1, IN_FLIGHT_ATTEMPTS + 1):
         try:
             return await client.v1.customers.create_async(params, {"idempotency_key": key})
-        except stripe.IdempotencyError as exc:
-            if attempt == IN_FLIGHT_ATTEMPTS:
-                raise StripeUnavailable() from exc
-            await asyncio.sleep(IN_FLIGHT_WAIT_S * attempt)
         except stripe.StripeError as exc:
+            if exc.http_status == 409 and attempt < IN_FLIGHT_ATTEMPTS:
+                await asyncio.sleep(IN_FLIGHT_WAIT_S * attempt)
+                continue
             log.warning("billing.customer_failed", error=type(exc).__name__, code=exc.code)
             raise StripeUnavailable() from exc
     raise AssertionError("unreachable")
