@@ -24,7 +24,7 @@ from saassy.dispatch.executor import AttemptRef, Executor
 from saassy.dispatch.repository import Claimed, DispatchRepository
 from saassy.events.bus import EventBus, publish_status
 from saassy.kit.background import BackgroundLoop
-from saassy.kit.db_outage import OutageWatch, is_database_outage
+from saassy.kit.db_outage import OutageWatch, is_database_outage, probe
 from saassy.kit.time import as_utc, utcnow
 from saassy.models import TaskStatus
 from saassy.observability import metrics
@@ -170,6 +170,12 @@ class Dispatcher:
         while True:
             wait_s = self.poll_s
             try:
+                if outage.out:
+                    await probe(self.sessionmaker)
+                    # Back: leases ran on while nobody could renew them. Adopt no sooner than
+                    # a lease from now, when the executors that lived through the outage have
+                    # renewed theirs (every third of a lease) and only orphans are left.
+                    adopted_at = time.monotonic() + self.lease.total_seconds() - self.adopt_every_s
                 if time.monotonic() - adopted_at >= self.adopt_every_s:
                     adopted_at = time.monotonic()
                     if await self.executor.adopt():
@@ -186,10 +192,6 @@ class Dispatcher:
                 claims = []
                 if is_database_outage(exc):  # said once; tried again, less and less often
                     wait_s = outage.failed(exc)
-                    # Leases ran on while nobody could renew them: adopt no sooner than a lease
-                    # after the last failed round, when the executors that lived through it
-                    # have renewed theirs (every third of a lease) and only orphans are left.
-                    adopted_at = time.monotonic() + self.lease.total_seconds() - self.adopt_every_s
                 else:
                     log.exception("dispatch round failed")
             if claims and self.executor.free_slots > 0:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 import warnings
 from datetime import timedelta
 from typing import Any
@@ -33,7 +34,7 @@ from saassy.events.backends import create_event_bus
 from saassy.events.bus import EventBus
 from saassy.kit.background import BackgroundLoop
 from saassy.kit.db import create_engine, create_sessionmaker
-from saassy.kit.db_outage import OutageWatch, is_database_outage, through_outage
+from saassy.kit.db_outage import OutageWatch, is_database_outage, probe, through_outage
 from saassy.kit.time import utcnow
 from saassy.runtime.base import Runtime
 from saassy.storage.select import build_storage
@@ -114,9 +115,19 @@ class AttemptWorker:
 
     async def _adopt_now_and_then(self) -> None:
         outage = OutageWatch("worker adoption")
+        adopt_after = 0.0
         while True:
             await asyncio.sleep(self.lease.total_seconds() / 3)
             try:
+                if outage.out:
+                    await probe(self.executor.deps.sessionmaker)
+                    outage.succeeded()
+                    # Back: leases ran on while nobody could renew them. The workers whose
+                    # supervisors lived through it renew within a third of a lease, so only
+                    # what is still expired a lease from now was orphaned.
+                    adopt_after = time.monotonic() + self.lease.total_seconds()
+                if time.monotonic() < adopt_after:
+                    continue
                 await self.executor.adopt()
                 # A sibling worker of this host that died left sandboxes behind, and one past
                 # its deadline may still run: not only at start, they are freed (or killed).
@@ -126,10 +137,6 @@ class AttemptWorker:
             except Exception as exc:
                 if is_database_outage(exc):
                     outage.failed(exc)
-                    # Leases ran on while nobody could renew them: the workers whose
-                    # supervisors lived through it renew within a third of a lease once it
-                    # is back, so only what is still expired a lease later was orphaned.
-                    await asyncio.sleep(self.lease.total_seconds())
                 else:
                     log.exception("worker.adoption_failed")
 

@@ -15,7 +15,9 @@ from types import TracebackType
 from typing import TypeVar
 
 import structlog
+from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -102,3 +104,9 @@ async def through_outage(
             continue
         watch.succeeded()
         return result
+
+
+async def probe(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    """One round trip: raises while the database is out of reach."""
+    async with sessionmaker() as session:
+        await session.execute(text("SELECT 1"))
