@@ -129,11 +129,6 @@ def test_overrides_cannot_rename_the_plan() -> None:
     ("line", "message"),
     [
         ("connected_accounts = 1", "plans.free.connected_accounts: not supported yet (connections"),
-        (
-            "overage_usd_per_task = 0.1",
-            "plans.free.overage_usd_per_task: not supported yet (a task past tasks_per_month is "
-            "refused",
-        ),
         ("prise = 3", "plans.free.prise: unknown key (known keys: api_rate_limit,"),
         (
             "max_concurent_tasks = 3",

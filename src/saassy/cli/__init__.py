@@ -10,7 +10,19 @@ from __future__ import annotations
 import typer
 
 from saassy import __version__
-from saassy.cli import admin, api_keys, catalog, db, login, scale, secrets, serve, tasks, vault
+from saassy.cli import (
+    admin,
+    api_keys,
+    billing,
+    catalog,
+    db,
+    login,
+    scale,
+    secrets,
+    serve,
+    tasks,
+    vault,
+)
 from saassy.cli.common import console
 
 app = typer.Typer(
@@ -31,6 +43,7 @@ app.command("metrics", rich_help_panel=SERVER)(serve.metrics)
 app.add_typer(db.app, name="db", rich_help_panel=SERVER)
 app.add_typer(admin.app, name="admin", rich_help_panel=SERVER)
 app.add_typer(vault.app, name="vault", rich_help_panel=SERVER)
+app.add_typer(billing.app, name="billing", rich_help_panel=SERVER)
 app.command("login", rich_help_panel=CLIENT)(login.login)
 app.command("logout", rich_help_panel=CLIENT)(login.logout)
 app.add_typer(tasks.app, name="tasks", rich_help_panel=CLIENT)

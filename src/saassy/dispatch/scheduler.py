@@ -17,6 +17,7 @@ from functools import partial
 
 import structlog
 
+from saassy.billing.reporting import meter_reporting_loop
 from saassy.config import Settings, redis_url
 from saassy.dispatch.broker import celery_app, hard_time_limit_s
 from saassy.dispatch.celery import CeleryExecutor
@@ -76,13 +77,18 @@ async def run_scheduler(settings: Settings, stop: asyncio.Event | None = None) -
     storage = build_storage(settings)  # the sweep's retention and orphans: the shared store
     await storage.check()
     sweeper = StorageSweeper(sessionmaker, settings.catalog, storage)
+    reporting = meter_reporting_loop(sessionmaker, settings)  # None when billing is off
     await executor.start()
     dispatcher.start()
     sweeper.start()
+    if reporting is not None:
+        reporting.start()
     log.info("scheduler.started", executor_id=executor.executor_id)
     try:
         await stop.wait()
     finally:
+        if reporting is not None:
+            await reporting.stop()
         await sweeper.stop()
         await dispatcher.stop()
         await executor.stop()

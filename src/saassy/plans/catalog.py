@@ -25,18 +25,16 @@ __all__ = ["ActionName", "Branding", "Catalog", "Plan", "ResourceProfile", "Task
 class Plan(CatalogModel):
     """What a customer buys; `None` means unlimited."""
 
-    not_supported = {
-        "connected_accounts": "connections come later",
-        # Admission refuses a task past tasks_per_month, so no customer could ever incur it.
-        "overage_usd_per_task": "a task past tasks_per_month is refused; "
-        "metered overage comes with billing",
-    }
+    not_supported = {"connected_accounts": "connections come later"}
 
     key: str = ""
     name: str
     description: str = ""
     price_usd_month: Decimal | None = Field(None, ge=0, description="None: custom price")
     tasks_per_month: int | None = Field(None, ge=0)
+    # Billed through Stripe's meters past what the plan includes (None: no overage price).
+    overage_usd_per_task: Decimal | None = Field(None, ge=0)
+    overage_usd_per_compute_unit: Decimal | None = Field(None, ge=0)
     max_concurrent_tasks: int = Field(1, ge=1)
     max_task_duration_s: int = Field(60, ge=1)
     resources: ResourceProfile = ResourceProfile()

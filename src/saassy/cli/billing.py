@@ -1,0 +1,148 @@
+"""`saassy billing`: report usage to Stripe's meters and reconcile a month (docs/billing.md).
+
+Straight on the database and Stripe, with the settings `saassy api` runs with.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.markup import escape
+
+from saassy.cli.common import ConfigOption, DataDirOption, console, fail
+
+if TYPE_CHECKING:
+    from saassy.billing.reconciliation import Reconciliation
+
+app = typer.Typer(help="Billing through Stripe.", no_args_is_help=True)
+
+
+@app.command("report-usage")
+def report_usage(
+    follow: Annotated[
+        bool, typer.Option("--follow", help="Keep reporting (as `saassy api` does) until stopped.")
+    ] = False,
+    data_dir: DataDirOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Write the meter reports of closed windows and send the due ones to Stripe, once."""
+    import asyncio
+
+    from saassy.billing.reporting import report_usage as one_pass
+    from saassy.billing.reporting import run_meter_reporting
+    from saassy.billing.stripe_api import stripe_client
+    from saassy.cli.settings import reporting_errors, say_database, settings_from
+    from saassy.kit.db import create_engine, create_sessionmaker
+
+    settings = settings_from(config=config, data_dir=data_dir)
+    client = stripe_client(settings)
+    if client is None:
+        fail("billing is off: set SAASSY_STRIPE_SECRET_KEY (docs/billing.md)")
+    say_database(settings)
+
+    async def run() -> None:
+        engine = create_engine(settings.resolved_database_url)
+        sessionmaker = create_sessionmaker(engine)
+        try:
+            if follow:
+                await run_meter_reporting(sessionmaker, settings, client, reconcile_daily=False)
+            done = await one_pass(sessionmaker, settings, client)
+            console.print(
+                f"{done.written} reports written; {done.sending.sent} sent, "
+                f"{done.sending.retried} to retry, {done.sending.failed} refused"
+            )
+        finally:
+            await engine.dispose()
+
+    with reporting_errors():
+        asyncio.run(run())
+
+
+@app.command()
+def reconcile(
+    period: Annotated[
+        str | None, typer.Option(help="The month, YYYY-MM (default: this month).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    data_dir: DataDirOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Ledger vs our reports vs Stripe per organization and meter; exit 1 on a difference
+    (staff are e-mailed about it)."""
+    import asyncio
+
+    from saassy.billing.reconciliation import parse_period
+    from saassy.billing.reporting import reconcile_and_alert
+    from saassy.billing.stripe_api import stripe_client
+    from saassy.cli.settings import reporting_errors, say_database, settings_from
+    from saassy.kit.db import create_engine, create_sessionmaker
+    from saassy.kit.time import month_start, utcnow
+
+    settings = settings_from(config=config, data_dir=data_dir)
+    with reporting_errors():
+        month = parse_period(period) if period else month_start(utcnow())
+    say_database(settings)
+
+    async def run() -> Reconciliation:
+        engine = create_engine(settings.resolved_database_url)
+        try:
+            return await reconcile_and_alert(
+                create_sessionmaker(engine), settings, stripe_client(settings), month
+            )
+        finally:
+            await engine.dispose()
+
+    with reporting_errors():
+        result = asyncio.run(run())
+    if as_json:
+        from saassy.billing.reconciliation_schemas import ReconciliationRead
+
+        typer.echo(json.dumps(ReconciliationRead.of(result).model_dump(mode="json"), indent=2))
+    else:
+        _print(result)
+    if result.alarming:
+        raise typer.Exit(1)
+
+
+def _print(result: Reconciliation) -> None:
+    from rich.table import Table
+
+    table = Table(
+        title=f"{result.period:%Y-%m}, windows closed until "
+        f"{result.closed_until:%Y-%m-%d %H:%M} UTC"
+    )
+    for column in (
+        "organization",
+        "meter",
+        "ledger",
+        "reported",
+        "pending",
+        "not billable",
+        "Stripe",
+        "ledger - Stripe",
+    ):
+        table.add_column(column, justify="left" if column in ("organization", "meter") else "right")
+    for line in result.lines:
+        stripe = "?" if line.stripe is None else str(line.stripe)
+        gap = "?" if line.ledger_minus_stripe is None else str(line.ledger_minus_stripe)
+        style = "red" if line.alarming else None
+        table.add_row(
+            escape(line.organization),
+            line.meter.value,
+            str(line.ledger),
+            str(line.reported),
+            str(line.pending),
+            str(line.not_billable),
+            stripe,
+            gap,
+            style=style,
+        )
+    console.print(table)
+    if result.alarming:
+        console.print(
+            f"[red]{len(result.alarming)} line(s) do not reconcile[/]: staff are e-mailed"
+        )
+    else:
+        console.print("every line reconciles (ledger - Stripe = 0)")
