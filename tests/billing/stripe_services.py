@@ -1,0 +1,155 @@
+"""localstripe and the Stripe double as real processes on loopback, for billing's tests.
+
+A missing localstripe skips on a laptop and fails under CI, as the other real services do.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import stripe
+
+from tests.processes import free_port
+from tests.services import IN_CI
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+START_TIMEOUT_S = 30
+API_KEY = "sk_test_saassy"
+
+
+def require_localstripe() -> None:
+    """Skip when localstripe is absent on a laptop; in CI its absence is a failure."""
+    if importlib.util.find_spec("localstripe") is not None:
+        return
+    message = "localstripe is not installed (`make test` installs it)"
+    if IN_CI:
+        pytest.fail(f"{message}; CI must run every service-backed test")
+    pytest.skip(message)
+
+
+@dataclass
+class StripeServices:
+    """What a billing test needs of Stripe: the SDK's `api_base` and the double's controls."""
+
+    api_base: str
+    localstripe_url: str
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=30))
+
+    def client(self, max_network_retries: int = 0) -> stripe.StripeClient:
+        return stripe.StripeClient(
+            API_KEY, base_addresses={"api": self.api_base},
+            max_network_retries=max_network_retries,
+        )  # fmt: skip
+
+    def _double(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self.http.request(method, f"{self.api_base}/_double/{path}", **kwargs)
+        response.raise_for_status()
+        return response.json()
+
+    def webhook_register(self, url: str, secret: str) -> str:
+        """Both the double's events and localstripe's go to `url`, signed with `secret`."""
+        registered: str = self._double("POST", "webhooks", json={"url": url, "secret": secret})[
+            "id"
+        ]
+        return registered
+
+    def pay_checkout(self, session_id: str) -> dict[str, Any]:
+        """What the hosted page's Pay button does."""
+        paid: dict[str, Any] = self._double("POST", f"checkout/{session_id}/pay")
+        return paid
+
+    def set_faults(self, paths: list[str], *, error_500: float = 0.0, error_429: float = 0.0,
+                   seed: int = 1, lost_answer_share: float = 0.5) -> None:  # fmt: skip
+        self._double("POST", "faults", json={
+            "paths": paths, "error_500": error_500, "error_429": error_429, "seed": seed,
+            "lost_answer_share": lost_answer_share,
+        })  # fmt: skip
+
+    def clear_faults(self) -> None:
+        self._double("DELETE", "faults")
+
+    def meter_events(self) -> list[dict[str, Any]]:
+        accepted: list[dict[str, Any]] = self._double("GET", "meter_events")
+        return accepted
+
+    def requests(self) -> dict[str, int]:
+        counts: dict[str, int] = self._double("GET", "requests")
+        return counts
+
+    def webhook_deliveries(self) -> list[dict[str, Any]]:
+        attempts: list[dict[str, Any]] = self._double("GET", "webhook_deliveries")
+        return attempts
+
+    def flush(self) -> None:
+        """Both servers forget every object; webhook endpoints stay registered."""
+        self._double("DELETE", "data")
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+        self.http.close()
+
+
+def _start(argv: list[str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        return subprocess.Popen(  # noqa: S603 - our own interpreter
+            [sys.executable, *argv], cwd=REPOSITORY, stdout=out, stderr=subprocess.STDOUT
+        )
+
+
+def _wait_until_answering(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"{url} exited with {process.returncode}:\n{log.read_text()}")
+        try:
+            httpx.get(url, headers={"Authorization": f"Bearer {API_KEY}"}, timeout=1)
+            return
+        except httpx.TransportError:
+            time.sleep(0.05)  # polling for readiness, not synchronisation
+    pytest.fail(f"{url} did not answer within {START_TIMEOUT_S} s:\n{log.read_text()}")
+
+
+@contextmanager
+def running_stripe() -> Iterator[StripeServices]:
+    """localstripe, then the double in front of it, each on a free loopback port."""
+    require_localstripe()
+    logs = Path(tempfile.mkdtemp(prefix="saassy-stripe-"))
+    localstripe_port, double_port = free_port(), free_port()
+    services = StripeServices(f"http://127.0.0.1:{double_port}",
+                              f"http://127.0.0.1:{localstripe_port}")  # fmt: skip
+    try:
+        log = logs / "localstripe.log"
+        services.processes["localstripe"] = _start(
+            ["-m", "localstripe", "--port", str(localstripe_port), "--from-scratch"], log
+        )
+        _wait_until_answering(f"{services.localstripe_url}/v1/customers",
+                              services.processes["localstripe"], log)  # fmt: skip
+        log = logs / "double.log"
+        services.processes["double"] = _start(
+            ["-m", "tests.billing.stripe_double", "--port", str(double_port),
+             "--localstripe", services.localstripe_url], log,
+        )  # fmt: skip
+        _wait_until_answering(f"{services.api_base}/_double/requests",
+                              services.processes["double"], log)  # fmt: skip
+        yield services
+    finally:
+        services.stop()
