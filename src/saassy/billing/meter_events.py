@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -34,10 +35,10 @@ from saassy.kit.time import as_utc, utcnow
 
 log = structlog.get_logger(__name__)
 
-BATCH_SIZE = 500
+BATCH_SIZE = 100
 # Short: a sender that outlives it only makes another send the same report again, which
 # Stripe answers as a duplicate; a killed sender's reports go again this soon.
-CLAIM_LEASE = timedelta(seconds=20)
+CLAIM_LEASE = timedelta(seconds=10)
 FIRST_RETRY = timedelta(seconds=1)
 LAST_RETRY = timedelta(minutes=10)
 DUPLICATE = "An event already exists with identifier"
@@ -132,20 +133,28 @@ async def send_due_reports(
         if not claimed:
             return done
         length = timedelta(seconds=window_s)
-        outcomes = await asyncio.gather(*(_send(client, pace, r, length) for r in claimed))
+        # Stripe takes one call at a time per customer and meter.
+        turns: defaultdict[tuple[str, MeterKey], asyncio.Lock] = defaultdict(asyncio.Lock)
+        outcomes = await asyncio.gather(
+            *(_send(client, pace, turns[r.customer, r.meter], r, length) for r in claimed)
+        )
         await _record(sessionmaker, claimed, outcomes, done)
         if len(claimed) < BATCH_SIZE:
             return done
 
 
 async def _send(
-    client: stripe.StripeClient, pace: Pace, report: _Claimed, length: timedelta
+    client: stripe.StripeClient,
+    pace: Pace,
+    turn: asyncio.Lock,
+    report: _Claimed,
+    length: timedelta,
 ) -> Outcome:
     end = report.window_start + length
     if utcnow() - end >= SENDABLE_AGE:
         return Outcome(Verdict.failed, "older than Stripe accepts (35 days): not billable")
     timestamp = int(min(end - timedelta(seconds=1), utcnow()).timestamp())
-    async with pace.call():
+    async with turn, pace.call():
         try:
             await client.v1.billing.meter_events.create_async(
                 {
@@ -160,7 +169,7 @@ async def _send(
         else:
             outcome = Outcome(Verdict.sent)
     if outcome.rate_limited:
-        pace.rate_limited(outcome.retry_after_s or 1.0)
+        pace.rate_limited(outcome.retry_after_s)
     elif outcome.verdict is Verdict.sent:
         pace.accepted()
     return outcome

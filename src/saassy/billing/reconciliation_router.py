@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from saassy.auth.dependencies import StaffUser
 from saassy.billing.reconciliation import parse_period, reconcile
 from saassy.billing.reconciliation_schemas import ReconciliationRead
-from saassy.billing.stripe_api import stripe_client
+from saassy.billing.stripe_api import open_stripe_client
 from saassy.deps import Session, SettingsDep
 from saassy.kit.time import month_start, utcnow
 
@@ -26,12 +26,8 @@ async def read_reconciliation(
     """Per organization and meter: ledger, reported, pending, not billable, Stripe, and the
     differences (0 expected for closed windows)."""
     month = parse_period(period) if period else month_start(utcnow())
-    result = await reconcile(
-        session,
-        settings.catalog,
-        stripe_client(settings),
-        month,
-        settings.billing_window_s,
-        utcnow(),
-    )
+    async with open_stripe_client(settings) as client:
+        result = await reconcile(
+            session, settings.catalog, client, month, settings.billing_window_s, utcnow()
+        )
     return ReconciliationRead.of(result)

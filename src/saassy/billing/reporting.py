@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from functools import partial
 
 import stripe
 import structlog
@@ -18,7 +17,7 @@ from saassy.billing.alerts import alert_staff, describe
 from saassy.billing.meter_events import SendRound, send_due_reports
 from saassy.billing.pace import Pace
 from saassy.billing.reconciliation import Reconciliation, reconcile
-from saassy.billing.stripe_api import stripe_client
+from saassy.billing.stripe_api import billing_enabled, open_stripe_client
 from saassy.billing.usage_reports import build_meter_reports
 from saassy.config import Settings
 from saassy.kit.background import BackgroundLoop
@@ -116,9 +115,12 @@ def meter_reporting_loop(
     sessionmaker: async_sessionmaker[AsyncSession], settings: Settings
 ) -> BackgroundLoop | None:
     """The loop to start beside the e-mail relay; None when billing is off."""
-    client = stripe_client(settings)
-    if client is None:
+    if not billing_enabled(settings):
         return None
-    return BackgroundLoop(
-        partial(run_meter_reporting, sessionmaker, settings, client), "meter reporting"
-    )
+
+    async def run() -> None:
+        async with open_stripe_client(settings) as client:
+            assert client is not None  # billing is on
+            await run_meter_reporting(sessionmaker, settings, client)
+
+    return BackgroundLoop(run, "meter reporting")

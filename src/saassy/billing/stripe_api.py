@@ -7,6 +7,9 @@ identifiers; a request answering a person fails fast), so the SDK retries nothin
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 import stripe
 from stripe._base_address import BaseAddresses
 
@@ -19,8 +22,11 @@ def billing_enabled(settings: Settings) -> bool:
     return settings.stripe_secret_key is not None
 
 
-def stripe_client(settings: Settings) -> stripe.StripeClient | None:
-    """None when billing is off (no SAASSY_STRIPE_SECRET_KEY)."""
+def stripe_client(
+    settings: Settings, http_client: stripe.HTTPXClient | None = None
+) -> stripe.StripeClient | None:
+    """None when billing is off (no SAASSY_STRIPE_SECRET_KEY); `http_client` for a caller that
+    closes its connections itself (`open_stripe_client`)."""
     if settings.stripe_secret_key is None:
         return None
     base: BaseAddresses = {}
@@ -30,5 +36,16 @@ def stripe_client(settings: Settings) -> stripe.StripeClient | None:
         settings.stripe_secret_key.get_secret_value(),
         base_addresses=base,
         max_network_retries=0,
-        http_client=stripe.HTTPXClient(timeout=TIMEOUT_S, allow_sync_methods=True),
+        http_client=http_client or stripe.HTTPXClient(timeout=TIMEOUT_S, allow_sync_methods=True),
     )
+
+
+@asynccontextmanager
+async def open_stripe_client(settings: Settings) -> AsyncIterator[stripe.StripeClient | None]:
+    """`stripe_client` whose connections are closed when the block ends."""
+    http = stripe.HTTPXClient(timeout=TIMEOUT_S, allow_sync_methods=True)
+    try:
+        yield stripe_client(settings, http)
+    finally:
+        await http.close_async()
+        http.close()

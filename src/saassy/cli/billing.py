@@ -14,6 +14,9 @@ from rich.markup import escape
 from saassy.cli.common import ConfigOption, DataDirOption, console, fail
 
 if TYPE_CHECKING:
+    import stripe
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
     from saassy.billing.reconciliation import Reconciliation
 
 app = typer.Typer(help="Billing through Stripe.", no_args_is_help=True)
@@ -32,13 +35,12 @@ def report_usage(
 
     from saassy.billing.reporting import report_usage as one_pass
     from saassy.billing.reporting import run_meter_reporting
-    from saassy.billing.stripe_api import stripe_client
+    from saassy.billing.stripe_api import billing_enabled, open_stripe_client
     from saassy.cli.settings import reporting_errors, say_database, settings_from
     from saassy.kit.db import create_engine, create_sessionmaker
 
     settings = settings_from(config=config, data_dir=data_dir)
-    client = stripe_client(settings)
-    if client is None:
+    if not billing_enabled(settings):
         fail("billing is off: set SAASSY_STRIPE_SECRET_KEY (docs/billing.md)")
     say_database(settings)
 
@@ -46,15 +48,22 @@ def report_usage(
         engine = create_engine(settings.resolved_database_url)
         sessionmaker = create_sessionmaker(engine)
         try:
-            if follow:
-                await run_meter_reporting(sessionmaker, settings, client, reconcile_daily=False)
-            done = await one_pass(sessionmaker, settings, client)
-            console.print(
-                f"{done.written} reports written; {done.sending.sent} sent, "
-                f"{done.sending.retried} to retry, {done.sending.failed} refused"
-            )
+            async with open_stripe_client(settings) as client:
+                assert client is not None  # billing is on
+                await report(sessionmaker, client)
         finally:
             await engine.dispose()
+
+    async def report(
+        sessionmaker: async_sessionmaker[AsyncSession], client: stripe.StripeClient
+    ) -> None:
+        if follow:
+            await run_meter_reporting(sessionmaker, settings, client, reconcile_daily=False)
+        done = await one_pass(sessionmaker, settings, client)
+        console.print(
+            f"{done.written} reports written; {done.sending.sent} sent, "
+            f"{done.sending.retried} to retry, {done.sending.failed} refused"
+        )
 
     with reporting_errors():
         asyncio.run(run())
@@ -75,7 +84,7 @@ def reconcile(
 
     from saassy.billing.reconciliation import parse_period
     from saassy.billing.reporting import reconcile_and_alert
-    from saassy.billing.stripe_api import stripe_client
+    from saassy.billing.stripe_api import open_stripe_client
     from saassy.cli.settings import reporting_errors, say_database, settings_from
     from saassy.kit.db import create_engine, create_sessionmaker
     from saassy.kit.time import month_start, utcnow
@@ -88,9 +97,10 @@ def reconcile(
     async def run() -> Reconciliation:
         engine = create_engine(settings.resolved_database_url)
         try:
-            return await reconcile_and_alert(
-                create_sessionmaker(engine), settings, stripe_client(settings), month
-            )
+            async with open_stripe_client(settings) as client:
+                return await reconcile_and_alert(
+                    create_sessionmaker(engine), settings, client, month
+                )
         finally:
             await engine.dispose()
 
