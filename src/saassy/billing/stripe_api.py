@@ -47,5 +47,5 @@ async def open_stripe_client(settings: Settings) -> AsyncIterator[stripe.StripeC
     try:
         yield stripe_client(settings, http)
     finally:
-        await http.close_async()
-        http.close()
+        await http.close_async()  # type: ignore[no-untyped-call]
+        http.close()  # type: ignore[no-untyped-call]
