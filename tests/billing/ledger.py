@@ -68,18 +68,19 @@ async def billed_organization(
 
 async def record_tasks(
     ctx: AppContext, organization_id: uuid.UUID, ended: Sequence[datetime],
-    gb_seconds: float = 1.8,
+    gb_seconds: float | Sequence[float] = 1.8,
 ) -> None:  # fmt: skip
     """One task per time in `ended`: it ran once, its usage and its monthly unit at that time."""
     tasks, usage, reservations = [], [], []
-    for at in ended:
+    reserved = [gb_seconds] * len(ended) if isinstance(gb_seconds, float) else gb_seconds
+    for at, memory in zip(ended, reserved, strict=True):
         task_id = uuid.uuid4()
         tasks.append({"id": task_id, "organization_id": organization_id, "type": "echo",
                       "status": TaskStatus.succeeded, "input": {}, "timeout_s": 10,
                       "run_after": at, "created_at": at})  # fmt: skip
         usage.append({"id": uuid.uuid4(), "organization_id": organization_id, "task_id": task_id,
                       "task_type": "echo", "attempt_number": 1, "metric": MEMORY_GB_SECONDS,
-                      "quantity": gb_seconds, "recorded_at": at, "created_at": at,
+                      "quantity": memory, "recorded_at": at, "created_at": at,
                       })  # fmt: skip
         reservations.append({"id": uuid.uuid4(), "organization_id": organization_id,
                              "metric": TASKS, "period_start": month_start(at), "amount": 1,
