@@ -6,7 +6,7 @@ import asyncio
 import re
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -18,7 +18,7 @@ from saassy.billing.usage_reports import TOO_OLD, build_meter_reports
 from saassy.billing.windows import identifier, last_closed, window_at
 from saassy.config import Settings
 from saassy.context import AppContext
-from saassy.models import MeterReport, MeterReportStatus, Organization
+from saassy.models import MeterReport, MeterReportStatus, Organization, QuotaReservation
 from tests.billing.ledger import billed_organization, overage_config, record_tasks
 
 HOUR = timedelta(hours=1)
@@ -131,10 +131,19 @@ async def test_a_months_last_windows_are_reported_after_it_ends(ctx: AppContext)
     organization = await billed_organization(ctx, plan="starter", overrides={"tasks_per_month": 0})
     end = datetime(2026, 12, 1, tzinfo=UTC)
     await record_tasks(ctx, organization, [end - timedelta(minutes=30), end + timedelta(minutes=1)])
+    # admitted on November's last evening (its quota counted in November), ended after midnight
+    await record_tasks(ctx, organization, [end + timedelta(minutes=2)])
+    async with ctx.sessionmaker() as session, session.begin():
+        await session.execute(
+            update(QuotaReservation)
+            .where(QuotaReservation.closed_at == end + timedelta(minutes=2))
+            .values(period_start=date(2026, 11, 1))
+        )
     await build(ctx, end - timedelta(minutes=20))
     assert await reports(ctx, organization, MeterKey.tasks) == []
     await build(ctx, end + HOUR + timedelta(minutes=5))
-    assert await reports(ctx, organization, MeterKey.tasks) == [(end - HOUR, 1), (end, 1)]
+    # the task is billed with the month it ended in, as its compute units are
+    assert await reports(ctx, organization, MeterKey.tasks) == [(end - HOUR, 1), (end, 2)]
     async with ctx.sessionmaker() as session:
         periods = sorted(str(p) for p in await session.scalars(select(MeterReport.period_start)))
     assert periods == ["2026-11-01", "2026-12-01"]

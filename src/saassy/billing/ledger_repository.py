@@ -1,13 +1,15 @@
 """SQL over the usage ledger for billing: a month's cumulative usage of each meter.
 
-Tasks count once their monthly reservation is settled (the task ran and ended), at its
-`closed_at`; compute counts each attempt's reserved memory at its `recorded_at`.
+Tasks count once their monthly reservation is settled (the task ran and ended), in the month
+of its `closed_at`: a task admitted on a month's last evening and ending after midnight is
+billed with the month it ended in (as its compute units are), never lost between the two.
+Compute counts each attempt's reserved memory at its `recorded_at`.
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import datetime
 
 from sqlalchemy import BigInteger, ColumnElement, and_, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -30,7 +32,6 @@ class BillingLedgerRepository:
         self,
         organization_id: uuid.UUID,
         meter: MeterKey,
-        period: date,
         since: datetime,
         before: datetime,
     ) -> int:
@@ -38,7 +39,7 @@ class BillingLedgerRepository:
         if meter is MeterKey.tasks:
             amount = func.coalesce(QuotaReservation.settled_amount, QuotaReservation.amount)
             statement = select(func.coalesce(func.sum(amount), 0)).where(
-                self._settled_tasks(organization_id, period),
+                self._settled_tasks(organization_id),
                 QuotaReservation.closed_at >= since,
                 QuotaReservation.closed_at < before,
             )
@@ -55,7 +56,6 @@ class BillingLedgerRepository:
         self,
         organization_id: uuid.UUID,
         meter: MeterKey,
-        period: date,
         since: datetime,
         before: datetime,
     ) -> list[Increment]:
@@ -64,7 +64,7 @@ class BillingLedgerRepository:
             amount = func.coalesce(QuotaReservation.settled_amount, QuotaReservation.amount)
             settled = await self.session.execute(
                 select(QuotaReservation.closed_at, amount).where(
-                    self._settled_tasks(organization_id, period),
+                    self._settled_tasks(organization_id),
                     QuotaReservation.closed_at >= since,
                     QuotaReservation.closed_at < before,
                 )
@@ -82,11 +82,10 @@ class BillingLedgerRepository:
         return sorted(found)
 
     @staticmethod
-    def _settled_tasks(organization_id: uuid.UUID, period: date) -> ColumnElement[bool]:
+    def _settled_tasks(organization_id: uuid.UUID) -> ColumnElement[bool]:
         return and_(
             QuotaReservation.organization_id == organization_id,
             QuotaReservation.metric == TASKS,
-            QuotaReservation.period_start == period,
             QuotaReservation.status == ReservationStatus.settled,
         )
 

@@ -121,9 +121,7 @@ async def reconcile(
             if meter not in rules and meter not in reported_meters:
                 continue
             rule = rules.get(meter) or OverageRule(meter, 0)
-            usage = await ledger.cumulative(
-                organization.id, meter, period, month_from, closed_until
-            )
+            usage = await ledger.cumulative(organization.id, meter, month_from, closed_until)
             line = MeterLine(
                 organization.id,
                 organization.name,

@@ -93,8 +93,8 @@ async def _build_month(
     final = last if last.period == period else Window(month_to - last.length, last.length)
     if first > final.start:
         return 0
-    cumulative = await ledger.cumulative(scope.organization_id, meter, period, month_from, first)
-    increments = await ledger.increments(scope.organization_id, meter, period, first, final.end)
+    cumulative = await ledger.cumulative(scope.organization_id, meter, month_from, first)
+    increments = await ledger.increments(scope.organization_id, meter, first, final.end)
     total, written, at = reported.total, 0, 0
     for window in windows_between(first, final):
         while at < len(increments) and increments[at][0] < window.end:
