@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import secrets
 import statistics
 import time
@@ -87,7 +88,7 @@ QUICK = MeterSizes(rows=10_000, runs=2, hours=6)
 
 
 def _catalog() -> str:
-    text = EXAMPLE_CONFIG.read_text()
+    text = re.sub(r"(?m)^overage_usd_per_\w+ = .*\n", "", EXAMPLE_CONFIG.read_text())
     return text.replace(
         "[plans.pro]\n",
         "[plans.pro]\noverage_usd_per_task = 0.01\noverage_usd_per_compute_unit = 0.05\n",

@@ -7,6 +7,7 @@ helpers insert those rows directly, at chosen times, so windows can be in the pa
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
@@ -43,7 +44,7 @@ PRICES = {
 
 def overage_config(directory: Path) -> Path:
     """The example catalog with overage prices on pro and starter."""
-    text = EXAMPLE_CONFIG.read_text()
+    text = re.sub(r"(?m)^overage_usd_per_\w+ = .*\n", "", EXAMPLE_CONFIG.read_text())
     for plan, prices in PRICES.items():
         text = text.replace(f"[plans.{plan}]\n", f"[plans.{plan}]\n{prices}", 1)
     path = directory / "saassy.toml"

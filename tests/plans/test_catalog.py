@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 
 import httpx
@@ -70,6 +71,14 @@ async def test_private_plans_are_not_listed(
             ("resources = { memory_mb = 512", "resources = { memory_gb = 1"),
             "plans.free.resources.memory_gb",
         ),
+        (
+            ("overage_usd_per_task = 0.10", "overage_usd_per_task = -0.10"),
+            "plans.starter.overage_usd_per_task",
+        ),
+        (
+            ("overage_usd_per_task = 0.05", 'overage_usd_per_compute_unit = "a lot"'),
+            "plans.pro.overage_usd_per_compute_unit",
+        ),
     ],
 )
 def test_a_bad_catalog_names_the_file_and_the_dotted_key(
@@ -82,6 +91,14 @@ def test_a_bad_catalog_names_the_file_and_the_dotted_key(
     with pytest.raises(ConfigError) as error:
         load_catalog(config)
     assert str(error.value).startswith(f"{config}: {key}:")
+
+
+def test_overage_prices_are_exact_decimals_from_the_catalog() -> None:
+    plans = CATALOG.plans
+    assert plans["starter"].overage_usd_per_task == Decimal("0.10")
+    assert plans["pro"].overage_usd_per_task == Decimal("0.05")
+    assert plans["free"].overage_usd_per_task is None  # past its tasks: refused
+    assert all(plan.overage_usd_per_compute_unit is None for plan in plans.values())
 
 
 def test_a_catalog_that_is_not_toml_names_the_file(tmp_path: Path) -> None:

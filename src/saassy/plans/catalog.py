@@ -32,7 +32,8 @@ class Plan(CatalogModel):
     description: str = ""
     price_usd_month: Decimal | None = Field(None, ge=0, description="None: custom price")
     tasks_per_month: int | None = Field(None, ge=0)
-    # Billed through Stripe's meters past what the plan includes (None: no overage price).
+    # Billed through Stripe's meters when billing is on; None: a task past tasks_per_month is
+    # refused, and compute units are not charged.
     overage_usd_per_task: Decimal | None = Field(None, ge=0)
     overage_usd_per_compute_unit: Decimal | None = Field(None, ge=0)
     max_concurrent_tasks: int = Field(1, ge=1)

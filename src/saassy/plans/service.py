@@ -9,7 +9,7 @@ from typing import Any
 import structlog
 
 from saassy.models import Organization
-from saassy.plans.catalog import Catalog, InvalidOverride, Plan, apply_overrides
+from saassy.plans.catalog import OVERRIDABLE, Catalog, InvalidOverride, Plan, apply_overrides
 
 log = structlog.get_logger(__name__)
 
@@ -29,9 +29,10 @@ def plan_with_overrides(
 ) -> Plan:
     """`effective_plan` from an organization's columns, when they were read without the row."""
     plan = catalog.plan(plan_key)
-    # Overrides stored before a key was withdrawn: it was never honoured, so dropping it
-    # changes nothing, and the rest of the contract still applies.
-    overrides = {k: v for k, v in (overrides or {}).items() if k not in Plan.not_supported}
+    # Overrides stored before a key was withdrawn (e.g. `overage_usd_per_task`, which was
+    # refused then and is now the plan's alone): it was never honoured, so dropping it changes
+    # nothing, and the rest of the contract still applies.
+    overrides = {k: v for k, v in (overrides or {}).items() if k in OVERRIDABLE}
     if not overrides:
         return plan
     try:
