@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 
 from saassy.billing.meter_events import send_due_reports
 from saassy.billing.meters import MeterKey
-from saassy.billing.reporting import reconcile_and_alert, report_usage
+from saassy.billing.reporting import meter_reporting_loop, reconcile_and_alert, report_usage
 from saassy.billing.stripe_api import open_stripe_client
 from saassy.billing.windows import window_at
 from saassy.config import Settings
@@ -192,3 +192,23 @@ async def test_staff_read_the_reconciliation_and_others_cannot(
     )
     assert good.status_code == 200, good.text
     assert good.json()["period"] == "2026-11"
+
+
+async def test_the_background_loop_reports_and_stops(
+    ctx: AppContext, stripe_services: StripeServices, settings_factory: Callable[..., Settings],
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    assert meter_reporting_loop(ctx.sessionmaker, settings_factory()) is None  # billing off
+    stripe_meters(stripe_services.client())
+    organization = await billed_organization(ctx, await customer(stripe_services))
+    await record_tasks(ctx, organization, [utcnow() - 2 * HOUR] * 11)
+    loop = meter_reporting_loop(ctx.sessionmaker, ctx.settings)
+    assert loop is not None
+    loop.start()
+    try:
+        async with asyncio.timeout(30):
+            while len(stripe_services.meter_events()) < 2:  # noqa: ASYNC110 - another process
+                await asyncio.sleep(0.1)  # polling what the loop did
+    finally:
+        await loop.stop()
+    assert {r.status for r in await rows(ctx)} == {MeterReportStatus.sent}

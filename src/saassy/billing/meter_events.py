@@ -182,6 +182,7 @@ async def _record(
     done: SendRound,
 ) -> None:
     now = utcnow()
+    retry_error: str | None = None
     async with sessionmaker() as session, session.begin():
         reports = MeterReportRepository(session)
         for report, outcome in zip(claimed, outcomes, strict=True):
@@ -202,3 +203,6 @@ async def _record(
                     delay = max(delay, timedelta(seconds=outcome.retry_after_s))
                 await reports.mark_retry(report.id, outcome.note or "retry", now + delay)
                 done.retried += 1
+                retry_error = outcome.note
+    if retry_error is not None:
+        log.warning("meter reports to retry", batch=len(claimed), last_error=retry_error)

@@ -19,6 +19,7 @@ from saassy.billing.pace import Pace
 from saassy.billing.reconciliation import Reconciliation, reconcile
 from saassy.billing.stripe_api import billing_enabled, open_stripe_client
 from saassy.billing.usage_reports import build_meter_reports
+from saassy.billing.windows import last_closed
 from saassy.config import Settings
 from saassy.kit.background import BackgroundLoop
 from saassy.kit.db_outage import OutageWatch, is_database_outage
@@ -42,11 +43,16 @@ async def report_usage(
     client: stripe.StripeClient,
     pace: Pace | None = None,
     now: datetime | None = None,
+    *,
+    build: bool = True,
 ) -> UsageRound:
-    """One pass: reports for every closed window, then every due report sent once."""
-    written = await build_meter_reports(
-        sessionmaker, settings.catalog, settings.billing_window_s, now or utcnow()
-    )
+    """One pass: reports for every closed window (unless `build` is false), then every due
+    report sent once."""
+    written = 0
+    if build:
+        written = await build_meter_reports(
+            sessionmaker, settings.catalog, settings.billing_window_s, now or utcnow()
+        )
     sending = await send_due_reports(sessionmaker, client, settings.billing_window_s, pace)
     return UsageRound(written, sending)
 
@@ -82,11 +88,19 @@ async def run_meter_reporting(
     """Report, send and (daily) reconcile until cancelled."""
     outage = OutageWatch("meter reporting")
     pace = Pace()
+    length = timedelta(seconds=settings.billing_window_s)
     reconciled_on: date | None = None
+    built_for: datetime | None = None
     while True:
         wait_s = poll_interval_s
         try:
-            done = await report_usage(sessionmaker, settings, client, pace)
+            # Reports are built once per window that closes (and at start): between two, the
+            # ledger's new usage waits for the next window anyway, so only sending runs.
+            closing = last_closed(utcnow(), length).start
+            done = await report_usage(
+                sessionmaker, settings, client, pace, build=closing != built_for
+            )
+            built_for = closing
             if done.sending.retried:
                 wait_s = RETRY_SOON_S
             today = utcnow().date()
