@@ -67,6 +67,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--log-runs", type=int, help="Log cost runs (3).")
     parser.add_argument("--claim-rounds", type=int, help="Claim rounds per scheduler (200).")
     parser.add_argument("--docker-repetitions", type=int, help="Docker runtime vs run (10).")
+    parser.add_argument("--meter-rows", type=int, help="Ledger rows to report (100,000).")
+    parser.add_argument("--meter-runs", type=int, help="Meter-event reporting runs (3).")
+    parser.add_argument("--meter-hours", type=int, help="Hours the ledger spans (24).")
     add_database_option(parser)
     add_postgres_option(parser)
     parser.add_argument(
@@ -168,6 +171,12 @@ def main(argv: list[str] | None = None) -> None:
     numbers |= run_task_list_numbers(args.database_url, runs=3 if args.quick else 5)
 
     meter_sizes = QUICK_METER_EVENTS if args.quick else MeterSizes()
+    meter_sizes = replace(
+        meter_sizes,
+        rows=args.meter_rows or meter_sizes.rows,
+        runs=args.meter_runs or meter_sizes.runs,
+        hours=args.meter_hours or meter_sizes.hours,
+    )
     phase(f"{METER_EVENT_TITLE}: {meter_sizes.rows:,} ledger rows")
     numbers |= run_meter_event_numbers(meter_sizes, args.database_url)
 
