@@ -48,7 +48,7 @@ pytestmark = pytest.mark.filterwarnings(
 )
 EVENTS = "/v1/billing/meter_events"
 TASKS, ORGANIZATIONS, INCLUDED = 1000, 3, 10
-RECOVERY_S = 60
+RECOVERY_S = 90
 
 
 @pytest.fixture

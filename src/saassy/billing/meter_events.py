@@ -83,6 +83,14 @@ def retry_delay(attempts: int) -> timedelta:
     return jittered
 
 
+def rate_limited_delay(retry_after_s: float | None) -> timedelta:
+    """Stripe's Retry-After, else a second, stretched by up to half (jitter). A 429 says the
+    sender went too fast, not that the report is at fault: it does not grow the backoff."""
+    base = timedelta(seconds=retry_after_s if retry_after_s is not None else 1.0)
+    stretched: timedelta = base * random.uniform(1.0, 1.5)  # noqa: S311 - spreading retries
+    return stretched
+
+
 def judge(exc: Exception) -> Outcome:
     """What a failed call means for the report."""
     text = f"{type(exc).__name__}: {exc}"[:500]
@@ -198,9 +206,11 @@ async def _record(
                     error=outcome.note,
                 )
             else:
-                delay = retry_delay(report.attempts)
-                if outcome.retry_after_s is not None:
-                    delay = max(delay, timedelta(seconds=outcome.retry_after_s))
+                delay = (
+                    rate_limited_delay(outcome.retry_after_s)
+                    if outcome.rate_limited
+                    else retry_delay(report.attempts)
+                )
                 await reports.mark_retry(report.id, outcome.note or "retry", now + delay)
                 done.retried += 1
                 retry_error = outcome.note

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from saassy.billing.meters import MeterKey
 from saassy.kit.repository import RepositoryBase
@@ -86,6 +86,15 @@ class MeterReportRepository(RepositoryBase[MeterReport]):
             report.next_attempt_at = now + lease
         await self.session.flush()
         return due
+
+    async def next_due(self) -> datetime | None:
+        """When the earliest pending report is due."""
+        due: datetime | None = await self.session.scalar(
+            select(func.min(MeterReport.next_attempt_at)).where(
+                MeterReport.status == MeterReportStatus.pending
+            )
+        )
+        return as_utc(due) if due is not None else None
 
     async def mark_sent(self, report_id: uuid.UUID, now: datetime, note: str | None) -> None:
         await self._pending(report_id, status=MeterReportStatus.sent, sent_at=now, last_error=note)

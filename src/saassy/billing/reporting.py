@@ -17,6 +17,7 @@ from saassy.billing.alerts import alert_staff, describe
 from saassy.billing.meter_events import SendRound, send_due_reports
 from saassy.billing.pace import Pace
 from saassy.billing.reconciliation import Reconciliation, reconcile
+from saassy.billing.report_repository import MeterReportRepository
 from saassy.billing.stripe_api import billing_enabled, open_stripe_client
 from saassy.billing.usage_reports import build_meter_reports
 from saassy.billing.windows import last_closed
@@ -28,7 +29,7 @@ from saassy.kit.time import month_start, utcnow
 log = structlog.get_logger(__name__)
 
 POLL_INTERVAL_S = 10.0
-RETRY_SOON_S = 1.0  # after a round that left reports to retry
+MIN_WAIT_S = 0.2
 
 
 @dataclass
@@ -97,12 +98,9 @@ async def run_meter_reporting(
             # Reports are built once per window that closes (and at start): between two, the
             # ledger's new usage waits for the next window anyway, so only sending runs.
             closing = last_closed(utcnow(), length).start
-            done = await report_usage(
-                sessionmaker, settings, client, pace, build=closing != built_for
-            )
+            await report_usage(sessionmaker, settings, client, pace, build=closing != built_for)
             built_for = closing
-            if done.sending.retried:
-                wait_s = RETRY_SOON_S
+            wait_s = await _until_next_due(sessionmaker, poll_interval_s)
             today = utcnow().date()
             if reconcile_daily and reconciled_on != today:
                 for period in _periods_to_reconcile(utcnow()):
@@ -115,6 +113,15 @@ async def run_meter_reporting(
             else:
                 log.exception("meter reporting round failed")
         await asyncio.sleep(wait_s)
+
+
+async def _until_next_due(sessionmaker: async_sessionmaker[AsyncSession], most_s: float) -> float:
+    """Sleep until the earliest pending report is due, at most `most_s`."""
+    async with sessionmaker() as session:
+        due = await MeterReportRepository(session).next_due()
+    if due is None:
+        return most_s
+    return min(most_s, max(MIN_WAIT_S, (due - utcnow()).total_seconds()))
 
 
 def _periods_to_reconcile(now: datetime) -> list[date]:
