@@ -47,10 +47,12 @@ class StripeServices:
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=30))
 
-    def client(self, max_network_retries: int = 0) -> stripe.StripeClient:
+    def client(
+        self, max_network_retries: int = 0, http_client: stripe.HTTPClient | None = None
+    ) -> stripe.StripeClient:
         return stripe.StripeClient(
             API_KEY, base_addresses={"api": self.api_base},
-            max_network_retries=max_network_retries,
+            max_network_retries=max_network_retries, http_client=http_client,
         )  # fmt: skip
 
     def _double(self, method: str, path: str, **kwargs: Any) -> Any:
@@ -84,6 +86,11 @@ class StripeServices:
         accepted: list[dict[str, Any]] = self._double("GET", "meter_events")
         return accepted
 
+    def duplicate_meter_events(self) -> list[dict[str, Any]]:
+        """Each identifier sent again: `identifier`, `value` (sent), `accepted_value`."""
+        repeats: list[dict[str, Any]] = self._double("GET", "duplicate_meter_events")
+        return repeats
+
     def requests(self) -> dict[str, int]:
         counts: dict[str, int] = self._double("GET", "requests")
         return counts
@@ -93,7 +100,7 @@ class StripeServices:
         return attempts
 
     def flush(self) -> None:
-        """Both servers forget every object; webhook endpoints stay registered."""
+        """Both servers forget every object and webhook endpoint."""
         self._double("DELETE", "data")
 
     def stop(self) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import queue
 import time
 import uuid
 from decimal import Decimal
@@ -216,9 +218,12 @@ def test_meter_events_follow_stripes_rules(stripe_services: StripeServices) -> N
     accepted = event(client, customer, "42", identifier="usage-1")
     assert (accepted.identifier, accepted.payload["value"]) == ("usage-1", "42")
 
-    assert refused(lambda: event(client, customer, "42", identifier="usage-1")).code == (
+    assert refused(lambda: event(client, customer, "41", identifier="usage-1")).code == (
         "duplicate_meter_event"
     )
+    assert stripe_services.duplicate_meter_events() == [
+        {"identifier": "usage-1", "value": 41, "accepted_value": 42}
+    ]
     now = int(time.time())
     old = now - 35 * 86400 - 60
     assert (
@@ -339,6 +344,9 @@ def test_faults_answer_429_and_500_at_the_configured_rates(stripe_services: Stri
         else:
             event(client, customer, "1", identifier=identifier)
     assert len(stripe_services.meter_events()) == calls - outcomes["429"]
+    repeats = stripe_services.duplicate_meter_events()
+    assert sorted(r["identifier"] for r in repeats) == sorted(landed)
+    assert all(r["value"] == r["accepted_value"] == 1 for r in repeats)
     assert stripe_services.requests()["/v1/billing/meter_events"] == calls + len(lost)
 
 
@@ -406,12 +414,76 @@ def test_a_declined_card_leaves_the_session_open_until_a_good_one_pays(
 # stripe 16.1.0's HTTPXClient hands httpx 0.28 raw bytes as `data=`; only the warning is wrong.
 @pytest.mark.filterwarnings("ignore:Use 'content=<...>' to upload raw bytes:DeprecationWarning")
 async def test_the_sdks_async_calls_reach_the_double(stripe_services: StripeServices) -> None:
-    client = stripe_services.client()
-    catalog(client)
-    customer = await client.v1.customers.create_async(params={"email": "a@example.com"})
-    accepted = await client.v1.billing.meter_events.create_async(params={
-        "event_name": "task_seconds", "identifier": "async-1",
-        "payload": {"stripe_customer_id": customer.id, "value": "2"},
-    })  # fmt: skip
+    # the SDK's async client, closed here rather than by the GC (sync calls go through it too)
+    http = stripe.HTTPXClient(allow_sync_methods=True)
+    client = stripe_services.client(http_client=http)
+    try:
+        catalog(client)
+        customer = await client.v1.customers.create_async(params={"email": "a@example.com"})
+        accepted = await client.v1.billing.meter_events.create_async(params={
+            "event_name": "task_seconds", "identifier": "async-1",
+            "payload": {"stripe_customer_id": customer.id, "value": "2"},
+        })  # fmt: skip
+    finally:
+        http.close()  # type: ignore[no-untyped-call]
+        await http.close_async()  # type: ignore[no-untyped-call]
     assert accepted.identifier == "async-1"
     assert [e["identifier"] for e in stripe_services.meter_events()] == ["async-1"]
+
+
+async def test_one_idempotency_key_sent_at_once_many_times_makes_one_object(
+    stripe_services: StripeServices,
+) -> None:
+    headers = {"Authorization": "Bearer sk_test_saassy", "Idempotency-Key": str(uuid.uuid4())}
+    async with httpx.AsyncClient(base_url=stripe_services.api_base, headers=headers) as http:
+        answers = await asyncio.gather(
+            *(http.post("/v1/customers", data={"email": "same@example.com"}) for _ in range(20))
+        )
+    assert {a.status_code for a in answers} <= {200, 409}  # 409: the first is still running
+    assert len({a.json()["id"] for a in answers if a.status_code == 200}) == 1
+    client = stripe_services.client()
+    assert len(client.v1.customers.list(params={"email": "same@example.com"}).data) == 1
+
+
+def test_a_deleted_customer_reports_no_more_usage(stripe_services: StripeServices) -> None:
+    client = stripe_services.client()
+    catalog(client)
+    customer = client.v1.customers.create(params={"email": "gone@example.com"}).id
+    event(client, customer, "1")
+    client.v1.customers.delete(customer)
+    assert refused(lambda: event(client, customer, "1")).code == "meter_event_customer_not_found"
+
+
+def test_a_flush_forgets_the_webhook_endpoints_of_both_servers(
+    stripe_services: StripeServices,
+) -> None:
+    client = stripe_services.client()
+    with webhook_receiver() as receiver:
+        stripe_services.webhook_register(receiver.url, SECRET)
+        stripe_services.flush()
+        made = catalog(client)
+        customer = client.v1.customers.create(params={"email": "a@example.com"})  # localstripe
+        session = client.v1.checkout.sessions.create(params={
+            "mode": "subscription", "customer": customer.id, "success_url": "https://app.example/ok",
+            "line_items": [{"price": made["base"].id, "quantity": 1}],
+        })  # fmt: skip
+        stripe_services.pay_checkout(session.id)  # the double's event
+        with pytest.raises(queue.Empty):
+            receiver.next(timeout=2)  # localstripe sends a second after the call
+    assert stripe_services.webhook_deliveries() == []
+
+
+async def test_paying_twice_at_once_makes_one_subscription(stripe_services: StripeServices) -> None:
+    client = stripe_services.client()
+    made = catalog(client)
+    customer = client.v1.customers.create(params={"email": "a@example.com"}).id
+    session = client.v1.checkout.sessions.create(params={
+        "mode": "subscription", "customer": customer, "success_url": "https://app.example/ok",
+        "line_items": [{"price": made["base"].id, "quantity": 1}],
+    })  # fmt: skip
+    async with httpx.AsyncClient() as http:
+        clicks = await asyncio.gather(
+            *(http.post(session.url or "", data={"action": "pay"}) for _ in range(5))
+        )
+    assert sorted(click.status_code for click in clicks) == [303, 400, 400, 400, 400]
+    assert len(client.v1.subscriptions.list(params={"customer": customer}).data) == 1

@@ -4,7 +4,8 @@ It is the one `api_base` the `stripe` SDK is given. It serves Products, Prices, 
 meter events and their summaries, Checkout Sessions with a hosted payment page, and Billing
 Portal sessions; everything else (customers, subscriptions, invoices, events, payment methods,
 `/_config/…`) it forwards verbatim to a localstripe process and relays the answer. `/_double/…`
-is for tests: faults, accepted meter events, request counts, webhook endpoints, a flush.
+is for tests: faults, accepted meter events, repeated identifiers with the values they carried,
+request counts per path, webhook endpoints and deliveries, paying a session, a flush.
 
 Stripe's rules it enforces on `POST /v1/billing/meter_events` (all 400 `invalid_request_error`,
 the codes Stripe uses, from the SDK's meter error enum and Stripe's API reference):

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -18,6 +18,8 @@ from tests.billing.stripe_double.faults import Faults
 from tests.billing.stripe_double.localstripe import Localstripe
 from tests.billing.stripe_double.state import State, Webhook, new_id
 from tests.billing.stripe_double.webhooks import Deliveries
+
+UNREGISTERED = "stripe_double.unregistered"  # an event type nothing sends
 
 
 def create_app(localstripe_url: str) -> FastAPI:
@@ -51,10 +53,8 @@ def create_app(localstripe_url: str) -> FastAPI:
     return app
 
 
-def _test_controls() -> Any:
+def _test_controls() -> APIRouter:
     """`/_double/…`: what tests set and read; never part of Stripe's API."""
-    from fastapi import APIRouter
-
     router = APIRouter(prefix="/_double")
 
     @router.post("/faults")
@@ -71,6 +71,11 @@ def _test_controls() -> Any:
     @router.get("/meter_events")
     async def accepted_meter_events(request: Request) -> list[dict[str, Any]]:
         return [event.as_json() for event in double(request).state.meter_events]
+
+    @router.get("/duplicate_meter_events")
+    async def refused_duplicates(request: Request) -> list[dict[str, Any]]:
+        """Every identifier sent again, with the value it carried and the value accepted."""
+        return double(request).state.duplicates
 
     @router.get("/requests")
     async def request_counts(request: Request) -> dict[str, int]:
@@ -93,10 +98,16 @@ def _test_controls() -> Any:
 
     @router.delete("/data")
     async def flush(request: Request) -> dict[str, Any]:
-        """Both servers forget their objects; webhook endpoints stay registered."""
+        """Both servers forget their objects and webhook endpoints."""
         the = double(request)
         await the.localstripe.call("DELETE", "/_config/data")
+        for webhook_id, webhook in the.state.webhooks.items():
+            # localstripe cannot forget an endpoint; one that wants no event type gets none
+            await the.localstripe.call("POST", f"/_config/webhooks/{webhook_id}", {
+                "url": webhook.url, "secret": webhook.secret, "events": [UNREGISTERED],
+            })  # fmt: skip
         the.state.clear()
+        the.localstripe.known_customers.clear()
         the.faults.clear()
         return {}
 

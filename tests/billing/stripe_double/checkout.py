@@ -113,31 +113,40 @@ async def pay_without_browser(session_id: str, request: Request) -> Obj:
 async def complete(request: Request, session_id: str) -> Obj:
     the = double(request)
     session = _session(request, session_id)
-    if session["status"] != "open":
-        raise StripeError(
-            400, f"The session is {session['status']}.", code="checkout_session_not_open"
-        )
     order = the.state.checkout_orders[session_id]
-    customer = await the.localstripe.customer(session["customer"])
+    if session["status"] != "open" or order.get("paying"):  # a second click while paying
+        state = "being paid" if order.get("paying") else session["status"]
+        raise StripeError(400, f"The session is {state}.", code="checkout_session_not_open")
+    order["paying"] = True
+    try:
+        subscription = await _subscribe(request, session, order)
+    finally:
+        order["paying"] = False
+    session.update(status="complete", payment_status="paid", subscription=subscription["id"],
+                   invoice=subscription.get("latest_invoice"))  # fmt: skip
+    the.deliveries.emit("checkout.session.completed", dict(session))
+    return session
+
+
+async def _subscribe(request: Request, session: Obj, order: Obj) -> Obj:
+    localstripe = double(request).localstripe
+    customer = await localstripe.customer(session["customer"])
     if customer is None:
         raise no_such("customer", session["customer"], "customer")
-    await the.localstripe.ensure_payment_method(customer)
+    await localstripe.ensure_payment_method(customer)
     line = _subscribed_line(order["lines"])
     item: dict[str, Any] = {"plan": line["price"]["id"]}
     if line["quantity"] is not None:
         item["quantity"] = line["quantity"]
-    subscription = await the.localstripe.call("POST", "/v1/subscriptions", {
+    subscription: Obj = await localstripe.call("POST", "/v1/subscriptions", {
         "customer": session["customer"], "items": [item],
         "metadata": order["subscription_metadata"],
     })  # fmt: skip
     if subscription["status"] not in ("active", "trialing"):
         # Stripe's page keeps the session open on a declined card and makes no subscription.
-        await the.localstripe.call("DELETE", f"/v1/subscriptions/{subscription['id']}")
+        await localstripe.call("DELETE", f"/v1/subscriptions/{subscription['id']}")
         raise StripeError(402, "Your card was declined.", code="card_declined", type="card_error")
-    session.update(status="complete", payment_status="paid", subscription=subscription["id"],
-                   invoice=subscription.get("latest_invoice"))  # fmt: skip
-    the.deliveries.emit("checkout.session.completed", dict(session))
-    return session
+    return subscription
 
 
 def _subscribed_line(lines: list[Obj]) -> Obj:

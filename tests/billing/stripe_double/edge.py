@@ -31,9 +31,27 @@ async def stripe_edge(request: Request, call_next: CallNext) -> Response:
     fingerprint = hashlib.sha256(
         request.method.encode() + path.encode() + await request.body()
     ).hexdigest()
-    if key is not None and (api_key, key) in the.state.idempotent:
+    if key is None:
+        return await _carry_out(request, call_next, api_key, key, fingerprint)
+    if (api_key, key) in the.state.idempotent:
         return _replay(the.state.idempotent[(api_key, key)], fingerprint, key)
+    if (api_key, key) in the.state.idempotent_running:
+        return error_response(409, {
+            "type": "idempotency_error", "code": "idempotency_key_in_use",
+            "message": "Another request with this idempotency key is still running.",
+        })  # fmt: skip
+    the.state.idempotent_running.add((api_key, key))
+    try:
+        return await _carry_out(request, call_next, api_key, key, fingerprint)
+    finally:
+        the.state.idempotent_running.discard((api_key, key))
 
+
+async def _carry_out(
+    request: Request, call_next: CallNext, api_key: str, key: str | None, fingerprint: str
+) -> Response:
+    the = double(request)
+    path = request.url.path
     fault = the.faults.draw(path)
     if fault == "rate_limited":
         return error_response(429, {

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 Fault = Literal["rate_limited", "internal_error", "lost_answer"]
 
@@ -24,14 +24,13 @@ class Faults:
     lost_answer_share: float = 0.5
     rng: random.Random = field(default_factory=random.Random)
 
-    def configure(self, settings: dict[str, object]) -> None:
-        paths = settings.get("paths", [])
-        assert isinstance(paths, list), "paths: a list of request paths"
-        self.paths = [str(p) for p in paths]
-        self.error_500 = float(settings.get("error_500", 0.0))  # type: ignore[arg-type]
-        self.error_429 = float(settings.get("error_429", 0.0))  # type: ignore[arg-type]
-        self.lost_answer_share = float(settings.get("lost_answer_share", 0.5))  # type: ignore[arg-type]
-        self.rng = random.Random(settings.get("seed"))  # type: ignore[arg-type]
+    def configure(self, settings: dict[str, Any]) -> None:
+        """`{"paths": [...], "error_500": 0.1, "error_429": 0.05, "seed": 1}`"""
+        self.paths = [str(path) for path in settings.get("paths", [])]
+        self.error_500 = float(settings.get("error_500", 0.0))
+        self.error_429 = float(settings.get("error_429", 0.0))
+        self.lost_answer_share = float(settings.get("lost_answer_share", 0.5))
+        self.rng = random.Random(settings.get("seed"))
 
     def clear(self) -> None:
         self.configure({})

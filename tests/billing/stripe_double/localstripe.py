@@ -25,6 +25,9 @@ class Localstripe:
     def __init__(self, base_url: str) -> None:
         self.base_url = base_url
         self.http = httpx.AsyncClient(base_url=base_url, timeout=30)
+        # Customers seen to exist: a meter event asks for every one, and a customer is only
+        # deleted through the double (which forgets it then) or by a flush.
+        self.known_customers: set[str] = set()
 
     async def call(self, method: str, path: str, form: forms.Form | None = None) -> Any:
         """A call of the double's own; localstripe's refusal becomes the double's."""
@@ -52,6 +55,11 @@ class Localstripe:
         found: dict[str, Any] = response.json()
         return None if found.get("deleted") else found
 
+    async def customer_exists(self, customer_id: str) -> bool:
+        if customer_id not in self.known_customers and await self.customer(customer_id):
+            self.known_customers.add(customer_id)
+        return customer_id in self.known_customers
+
     async def ensure_payment_method(self, customer: dict[str, Any]) -> None:
         """localstripe invoices a subscription at once and needs a card to charge; a customer
         that already has one (a test's failing card, say) keeps it."""
@@ -66,6 +74,8 @@ class Localstripe:
 
     async def forward(self, request: Request) -> Response:
         """Method, path, query, body and headers as they came; the answer as it comes."""
+        if request.method == "DELETE" and request.url.path.startswith("/v1/customers/"):
+            self.known_customers.discard(request.url.path.removeprefix("/v1/customers/"))
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_HEADERS}
         upstream = await self.http.request(
             request.method, request.url.path, params=request.url.query,

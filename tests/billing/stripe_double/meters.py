@@ -122,19 +122,24 @@ async def create_meter_event(request: Request) -> Obj:
                                 "payload")  # fmt: skip
     value = _value(payload.get(meter["value_settings"]["event_payload_key"]))
     timestamp = _timestamp(form)
-    if await the.localstripe.customer(customer) is None:
+    if not await the.localstripe.customer_exists(customer):
         raise meter_event_error(f"No such customer: '{customer}'", "meter_event_customer_not_found",
                                 "payload")  # fmt: skip
     if identifier in the.state.identifiers:
+        first = the.state.identifiers[identifier]
+        the.state.duplicates.append(
+            {"identifier": identifier, "value": value, "accepted_value": first.value}
+        )
         raise meter_event_error(
             f"An event already exists with identifier {identifier}.", "duplicate_meter_event",
             "identifier",
         )  # fmt: skip
     created = now()
-    the.state.identifiers[identifier] = created
-    the.state.meter_events.append(
-        AcceptedEvent(identifier, meter["id"], event_name, customer, value, timestamp, created)
+    accepted = AcceptedEvent(
+        identifier, meter["id"], event_name, customer, value, timestamp, created
     )
+    the.state.identifiers[identifier] = accepted
+    the.state.meter_events.append(accepted)
     return {"object": "billing.meter_event", "created": created, "event_name": event_name,
             "identifier": identifier, "livemode": False, "payload": payload,
             "timestamp": timestamp}  # fmt: skip

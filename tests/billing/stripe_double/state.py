@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 Obj = dict[str, Any]
@@ -55,8 +55,10 @@ class State:
     prices: dict[str, Obj] = field(default_factory=dict)
     meters: dict[str, Obj] = field(default_factory=dict)
     meter_events: list[AcceptedEvent] = field(default_factory=list)
-    # identifier -> when it was accepted; Stripe keeps it for a rolling 24 h at least
-    identifiers: dict[str, int] = field(default_factory=dict)
+    # Stripe keeps an identifier for a rolling 24 h at least; the double, for its whole life
+    identifiers: dict[str, AcceptedEvent] = field(default_factory=dict)
+    # each repeat of an identifier, with the value it carried: a sender must never change it
+    duplicates: list[Obj] = field(default_factory=list)
     checkout_sessions: dict[str, Obj] = field(default_factory=dict)
     # per session: its line items and subscription_data, which Stripe keeps off the session object
     checkout_orders: dict[str, Obj] = field(default_factory=dict)
@@ -66,9 +68,8 @@ class State:
     deliveries: list[Obj] = field(default_factory=list)
     requests: Counter[str] = field(default_factory=Counter)
     idempotent: dict[tuple[str, str], tuple[str, int, bytes]] = field(default_factory=dict)
+    idempotent_running: set[tuple[str, str]] = field(default_factory=set)
 
     def clear(self) -> None:
-        """Forget everything but the registered webhooks (as localstripe's flush does)."""
-        webhooks = self.webhooks
-        self.__init__()  # type: ignore[misc]
-        self.webhooks = webhooks
+        for each in fields(self):
+            setattr(self, each.name, each.default_factory())  # type: ignore[operator]
