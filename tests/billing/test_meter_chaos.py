@@ -5,7 +5,8 @@ process (`saassy billing report-usage --follow`), is killed with SIGKILL twice w
 and started again, while the Stripe double answers 500 to 10% of meter events (half of them
 after accepting the event: the answer is lost) and 429 to 5%. After recovery, reconciliation
 shows ledger - Stripe = 0 for every organization and meter, and no identifier reached Stripe
-with a value other than its report's.
+with a value other than its report's: neither the accepted events nor any identifier sent
+again (the double keeps each repeat with the value it carried).
 
 The ledger rows are inserted the way the engine writes them (tests/billing/ledger.py: each
 task's attempt usage and its settled monthly reservation at the task's end), spread over the
@@ -153,6 +154,12 @@ async def test_usage_reaches_stripe_exactly_through_kills_500s_and_429s(
     accepted = stripe_services.meter_events()
     assert Counter(e["identifier"] for e in accepted).most_common(1)[0][1] == 1
     assert {e["identifier"]: e["value"] for e in accepted} == reports
+    # every identifier sent again (a lost answer, a killed sender's claim) carried its value
+    repeats = stripe_services.duplicate_meter_events()
+    assert repeats, "no report was sent twice: the faults and kills did not bite"
+    assert {(r["identifier"], r["value"], r["accepted_value"]) for r in repeats} == {
+        (r["identifier"], reports[r["identifier"]], reports[r["identifier"]]) for r in repeats
+    }
     assert stripe_services.requests()[EVENTS] > len(reports)  # faults and kills made retries
 
 
