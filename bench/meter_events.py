@@ -26,7 +26,6 @@ import secrets
 import statistics
 import time
 import uuid
-import warnings
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -40,7 +39,7 @@ from saassy.billing.meter_events import send_due_reports
 from saassy.billing.meters import CUSTOMER_KEY, METERS, VALUE_KEY, MeterKey
 from saassy.billing.pace import STRIPE_EVENTS_PER_S
 from saassy.billing.reconciliation import reconcile
-from saassy.billing.stripe_api import open_stripe_client
+from saassy.billing.stripe_connection import open_stripe_client
 from saassy.billing.usage_reports import build_meter_reports
 from saassy.config import EXAMPLE_CONFIG, Settings, load_settings
 from saassy.kit.db import create_engine, create_sessionmaker
@@ -209,7 +208,6 @@ async def _floor(settings: Settings, customers: list[str], events: int) -> float
 
 def run_meter_event_numbers(sizes: MeterSizes, database_url: str | None) -> dict[str, float]:
     """For `python -m bench`: build, send and reconcile `sizes.runs` times on one backlog."""
-    warnings.filterwarnings("ignore", "Use 'content=<...>' to upload raw bytes", DeprecationWarning)
     with (
         scratch_stage(1, database_url, "meter-events", _catalog()) as stage,
         running_stripe_servers() as services,

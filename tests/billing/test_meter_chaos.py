@@ -35,7 +35,7 @@ from sqlalchemy import func, select
 from saassy.billing.meters import MeterKey
 from saassy.billing.overage import MICRO_GB_SECONDS_PER_EVENT_UNIT, micro
 from saassy.billing.reconciliation import Reconciliation, reconcile
-from saassy.billing.stripe_api import open_stripe_client
+from saassy.billing.stripe_connection import open_stripe_client
 from saassy.config import Settings
 from saassy.context import AppContext
 from saassy.kit.time import month_start, utcnow
@@ -44,9 +44,6 @@ from tests.billing.billed import billing_settings, saassy_process
 from tests.billing.ledger import billed_organization, record_tasks, stripe_meters
 from tests.billing.stripe_services import StripeServices
 
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:Use 'content=<...>' to upload raw bytes:DeprecationWarning"
-)
 EVENTS = "/v1/billing/meter_events"
 TASKS, ORGANIZATIONS, INCLUDED = 1000, 3, 10
 RECOVERY_S = 90

@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 from saassy.billing.meter_events import send_due_reports
 from saassy.billing.meters import MeterKey
 from saassy.billing.reporting import meter_reporting_loop, reconcile_and_alert, report_usage
-from saassy.billing.stripe_api import open_stripe_client
+from saassy.billing.stripe_connection import open_stripe_client
 from saassy.billing.windows import window_at
 from saassy.config import Settings
 from saassy.context import AppContext
@@ -27,10 +27,6 @@ from tests.billing.stripe_services import StripeServices
 from tests.conftest import SignUp
 from tests.quotas.conftest import MakeOrganization  # noqa: F401 - the type of a fixture
 
-# stripe 16.1.0's HTTPXClient hands httpx 0.28 raw bytes as `data=`; only the warning is wrong.
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:Use 'content=<...>' to upload raw bytes:DeprecationWarning"
-)
 HOUR = timedelta(hours=1)
 EVENTS = "/v1/billing/meter_events"
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from saassy.auth.dependencies import StaffUser
 from saassy.billing.reconciliation import parse_period, reconcile
 from saassy.billing.reconciliation_schemas import ReconciliationRead
-from saassy.billing.stripe_api import open_stripe_client
+from saassy.billing.stripe_connection import open_stripe_client
 from saassy.deps import Session, SettingsDep
 from saassy.kit.time import month_start, utcnow
 

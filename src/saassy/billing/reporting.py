@@ -18,7 +18,8 @@ from saassy.billing.meter_events import SendRound, send_due_reports
 from saassy.billing.pace import Pace
 from saassy.billing.reconciliation import Reconciliation, reconcile
 from saassy.billing.report_repository import MeterReportRepository
-from saassy.billing.stripe_api import billing_enabled, open_stripe_client
+from saassy.billing.stripe_api import billing_enabled
+from saassy.billing.stripe_connection import open_stripe_client
 from saassy.billing.usage_reports import build_meter_reports
 from saassy.billing.windows import last_closed
 from saassy.config import Settings

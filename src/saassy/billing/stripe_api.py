@@ -7,8 +7,8 @@ identifiers; a request answering a person fails fast), so the SDK retries nothin
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import Mapping
+from typing import Any
 
 import stripe
 from stripe._base_address import BaseAddresses
@@ -18,15 +18,36 @@ from saassy.config import Settings
 TIMEOUT_S = 20.0
 
 
+class HTTPXClient(stripe.HTTPXClient):
+    """The SDK's httpx client, handing the encoded form to httpx as `content`: as `data` (what
+    the SDK passes) httpx warns that raw bytes there are deprecated, on every call."""
+
+    def _get_request_args_kwargs(
+        self, method: str, url: str, headers: Mapping[str, str], post_data: Any
+    ) -> tuple[list[Any], dict[str, Any]]:
+        args, kwargs = super()._get_request_args_kwargs(method, url, headers, post_data)
+        body = kwargs.pop("data", None)
+        if body:
+            kwargs["content"] = body
+        return args, kwargs
+
+    async def aclose(self) -> None:
+        await self.close_async()  # type: ignore[no-untyped-call]  # untyped in the SDK
+
+
 def billing_enabled(settings: Settings) -> bool:
     return settings.stripe_secret_key is not None
 
 
+def new_http_client() -> HTTPXClient:
+    """The connection pool a client uses; its owner closes it (`aclose`) when done."""
+    return HTTPXClient(timeout=TIMEOUT_S, allow_sync_methods=True)
+
+
 def stripe_client(
-    settings: Settings, http_client: stripe.HTTPXClient | None = None
+    settings: Settings, http_client: HTTPXClient | None = None
 ) -> stripe.StripeClient | None:
-    """None when billing is off (no SAASSY_STRIPE_SECRET_KEY); `http_client` for a caller that
-    closes its connections itself (`open_stripe_client`)."""
+    """None when billing is off (no SAASSY_STRIPE_SECRET_KEY)."""
     if settings.stripe_secret_key is None:
         return None
     base: BaseAddresses = {}
@@ -36,16 +57,5 @@ def stripe_client(
         settings.stripe_secret_key.get_secret_value(),
         base_addresses=base,
         max_network_retries=0,
-        http_client=http_client or stripe.HTTPXClient(timeout=TIMEOUT_S, allow_sync_methods=True),
+        http_client=http_client or new_http_client(),
     )
-
-
-@asynccontextmanager
-async def open_stripe_client(settings: Settings) -> AsyncIterator[stripe.StripeClient | None]:
-    """`stripe_client` whose connections are closed when the block ends."""
-    http = stripe.HTTPXClient(timeout=TIMEOUT_S, allow_sync_methods=True)
-    try:
-        yield stripe_client(settings, http)
-    finally:
-        await http.close_async()  # type: ignore[no-untyped-call]
-        http.close()  # type: ignore[no-untyped-call]

@@ -35,7 +35,8 @@ def report_usage(
 
     from saassy.billing.reporting import report_usage as one_pass
     from saassy.billing.reporting import run_meter_reporting
-    from saassy.billing.stripe_api import billing_enabled, open_stripe_client
+    from saassy.billing.stripe_api import billing_enabled
+    from saassy.billing.stripe_connection import open_stripe_client
     from saassy.cli.settings import reporting_errors, say_database, settings_from
     from saassy.kit.db import create_engine, create_sessionmaker
 
@@ -84,7 +85,7 @@ def reconcile(
 
     from saassy.billing.reconciliation import parse_period
     from saassy.billing.reporting import reconcile_and_alert
-    from saassy.billing.stripe_api import open_stripe_client
+    from saassy.billing.stripe_connection import open_stripe_client
     from saassy.cli.settings import reporting_errors, say_database, settings_from
     from saassy.kit.db import create_engine, create_sessionmaker
     from saassy.kit.time import month_start, utcnow
