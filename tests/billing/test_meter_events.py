@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator, Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 import stripe
+from fastapi import FastAPI
 from sqlalchemy import select, update
 
 from saassy.billing.meter_events import send_due_reports
@@ -25,7 +27,7 @@ from tests.billing.billed import billing_settings, saassy_process
 from tests.billing.ledger import billed_organization, record_tasks, stripe_meters
 from tests.billing.stripe_services import StripeServices
 from tests.conftest import SignUp
-from tests.quotas.conftest import MakeOrganization  # noqa: F401 - the type of a fixture
+from tests.web.support import browser_for, sign_up
 
 HOUR = timedelta(hours=1)
 EVENTS = "/v1/billing/meter_events"
@@ -162,10 +164,7 @@ async def test_reconcile_shows_a_difference_exits_1_and_alerts_staff(
         assert len(list(await session.scalars(select(OutboxEmail)))) == 1
 
 
-def _month(now: object) -> object:
-    from datetime import UTC, datetime
-
-    assert isinstance(now, datetime)
+def _month(now: datetime) -> datetime:
     return datetime(now.year, now.month, 1, tzinfo=UTC)
 
 
@@ -208,3 +207,27 @@ async def test_the_background_loop_reports_and_stops(
     finally:
         await loop.stop()
     assert {r.status for r in await rows(ctx)} == {MeterReportStatus.sent}
+
+
+async def test_the_staff_page_shows_each_line_and_refuses_customers(
+    app: FastAPI, ctx: AppContext, stripe_services: StripeServices, sdk: stripe.StripeClient
+) -> None:
+    stripe_meters(stripe_services.client())
+    organization = await billed_organization(ctx, await customer(stripe_services), name="Acme")
+    now = utcnow()
+    await record_tasks(ctx, organization, [max(now - 2 * HOUR, _month(now))] * 12)
+    await report_usage(ctx.sessionmaker, ctx.settings, sdk)
+    async with browser_for(app) as browser:
+        email = await sign_up(browser)
+        assert (await browser.get("/app/staff/billing")).status_code == 404
+        async with ctx.sessionmaker() as session, session.begin():
+            await session.execute(update(User).where(User.email == email).values(is_staff=True))
+        page = await browser.get("/app/staff/billing")
+        bad = await browser.get("/app/staff/billing?period=2026-13")
+    assert page.status_code == 200
+    html = re.sub(r"\s+", " ", page.text)
+    if now - _month(now) > 2 * HOUR:  # the month began long enough ago to have closed windows
+        assert re.search(
+            r'Acme</a></th> <td>tasks</td> <td class="num">2</td> <td class="num">2</td>', html
+        ), html
+    assert "The period is a month written YYYY-MM." in bad.text
