@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from sqlalchemy import select, update
 
 from saassy.billing.meters import MeterKey
+from saassy.billing.reconciliation import reconcile
 from saassy.billing.usage_reports import TOO_OLD, build_meter_reports
 from saassy.billing.windows import identifier, last_closed, window_at
 from saassy.config import Settings
@@ -102,6 +103,14 @@ async def test_included_tasks_are_subtracted_and_the_month_sums_to_the_ledger(
     ]  # fmt: skip
     # 25 - 10 tasks, floor(45 GB-s / 3.6) thousandths: what the ledger says of the month
     assert await build(ctx, T0 + 4 * HOUR) == 0
+    async with ctx.sessionmaker() as session:
+        result = await reconcile(
+            session, ctx.settings.catalog, None, T0.date().replace(day=1), 3600, T0 + 4 * HOUR
+        )
+    assert {(line.meter, line.ledger, line.pending) for line in result.lines} == {
+        (MeterKey.tasks, 15, 15),
+        (MeterKey.compute_units, 12, 12),
+    }
 
 
 async def test_late_usage_lands_in_the_next_window_never_lost_never_twice(ctx: AppContext) -> None:

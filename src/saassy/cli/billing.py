@@ -79,8 +79,7 @@ def reconcile(
     data_dir: DataDirOption = None,
     config: ConfigOption = None,
 ) -> None:
-    """Ledger vs our reports vs Stripe per organization and meter; exit 1 on a difference
-    (staff are e-mailed about it)."""
+    """Ledger vs our reports vs Stripe per organization and meter; exit 1 on a difference."""
     import asyncio
 
     from saassy.billing.reconciliation import parse_period
