@@ -291,3 +291,15 @@ async def test_a_cap_lowered_below_what_is_spent_refuses_at_once_and_raised_admi
     assert await submit(client, org, 1) == [402]
     await client.put(SPEND_CAP, json={"monthly_cap_usd": "0.40"}, headers=owner.headers)
     assert await submit(client, org, 2) == [202, 402]
+
+
+async def test_the_highest_cap_on_a_cheap_plan_admits_overage(
+    client: httpx.AsyncClient, ctx: AppContext, tenant: Tenant, subscribe: Subscribe
+) -> None:
+    """$10,000,000 at $0.001 a task is ten billion tasks: past a 32-bit integer."""
+    org = await tenant(plan="cheap")
+    await subscribe(org.organization_id)
+    await set_cap(ctx, org.organization_id, 1_000_000_000)
+    assert await submit(client, org, 5) == [202] * 5
+    status = (await client.get(SPEND_CAP, headers=org.headers)).json()
+    assert (status["tasks_over_plan"], status["overage_usd"]) == (2, "0.00")
