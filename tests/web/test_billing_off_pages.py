@@ -34,6 +34,8 @@ async def test_the_billing_page_without_stripe(
         assert pricing.status_code == 200
         assert "/app/billing/checkout" not in pricing.text
         assert "Choose" not in pricing.text
+        for response in (page, home, pricing):
+            assert "form-action 'self';" in response.headers["content-security-policy"]
         refused = await submit(browser, "/app/billing/checkout", {"plan": "pro"}, page=PAGE)
         assert refused.status_code == 404
     signed_out = await client.get("/pricing")

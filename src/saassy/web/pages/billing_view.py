@@ -74,7 +74,10 @@ def stripe_form_targets(settings: Settings) -> str:
 
 def billing_page_headers(settings: Settings) -> dict[str, str]:
     """The page's CSP with Stripe's pages allowed as where its forms' redirects go: a browser
-    holds a form's redirect to `form-action`, and checkout and the portal are on Stripe."""
+    holds a form's redirect to `form-action`, and checkout and the portal are on Stripe.
+    Without Stripe no page has such a form, and the policy stays as strict as elsewhere."""
+    if settings.stripe_secret_key is None:
+        return {}
     policy = PAGE_HEADERS["Content-Security-Policy"].replace(
         "form-action 'self'", f"form-action 'self' {stripe_form_targets(settings)}"
     )
