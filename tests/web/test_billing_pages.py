@@ -186,10 +186,12 @@ async def test_checkout_and_portal_refusals_come_back_as_messages(
 @pytest.mark.parametrize(
     ("value", "message"),
     [
-        ("-5", "Input should be greater than or equal to 0"),
-        ("lots", "Input should be a valid decimal"),
-        ("12.345", "Decimal input should have no more than 2 decimal places"),
-        ("", "Input should be a valid decimal"),
+        ("-5", "The cap cannot be negative; enter 0 to allow no overage at all."),
+        ("lots", "Enter an amount in US dollars, for example 25.00."),
+        ("", "Enter an amount in US dollars, for example 25.00."),
+        ("NaN", "Enter an amount in US dollars, for example 25.00."),
+        ("12.345", "Use at most 2 decimals (cents), for example 25.50."),
+        ("10000000.01", "The cap can be at most $10,000,000 a month."),
     ],
 )
 async def test_a_bad_spend_cap_is_shown_beside_the_field(
@@ -214,7 +216,7 @@ async def test_set_and_remove_the_spend_cap(
     await record_subscription(ctx, owner.organization_id)
     async with dashboard(app, owner) as browser:
         saved = await submit(
-            browser, "/app/billing/spend-cap", {"monthly_cap_usd": "25"}, page=PAGE
+            browser, "/app/billing/spend-cap", {"monthly_cap_usd": "$25"}, page=PAGE
         )
         assert saved.status_code == 303
         page = await browser.get(PAGE)

@@ -8,9 +8,10 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
+from pydantic import ValidationError
 
 from saassy.billing.caps import service as caps
-from saassy.billing.caps.schemas import SpendCapPut
+from saassy.billing.caps.schemas import MAX_CAP_USD, SpendCapPut
 from saassy.billing.checkout import open_portal, start_checkout
 from saassy.billing.notices import BILLING_PAGE
 from saassy.deps import Context, Session
@@ -20,7 +21,7 @@ from saassy.models import Organization, Role
 from saassy.organizations.repository import OrganizationRepository
 from saassy.plans.service import effective_plan
 from saassy.web.caller import Caller, DashboardCaller
-from saassy.web.forms import FormInvalid, error_of, form_data, parse_form, status_of_refusal
+from saassy.web.forms import FormInvalid, error_of, form_data, status_of_refusal
 from saassy.web.pages.billing_view import billing_page_headers, billing_view
 from saassy.web.templating import redirect, render
 
@@ -33,6 +34,23 @@ RETURNS = {
     ),
     "cancel": ("info", "Checkout canceled; nothing was charged and your plan is unchanged."),
 }
+
+
+# The API's rules (SpendCapPut), said the way a person reads them beside the field.
+CAP_MESSAGES = {
+    "greater_than_equal": "The cap cannot be negative; enter 0 to allow no overage at all.",
+    "less_than_equal": f"The cap can be at most ${MAX_CAP_USD:,} a month.",
+    "decimal_max_places": "Use at most 2 decimals (cents), for example 25.50.",
+}
+CAP_NOT_A_NUMBER = "Enter an amount in US dollars, for example 25.00."
+
+
+def _monthly_cap(raw: str) -> SpendCapPut:
+    try:
+        return SpendCapPut.model_validate({"monthly_cap_usd": raw.strip().removeprefix("$")})
+    except ValidationError as exc:
+        kind = exc.errors()[0]["type"]
+        raise FormInvalid({"monthly_cap_usd": CAP_MESSAGES.get(kind, CAP_NOT_A_NUMBER)}) from None
 
 
 async def _organization(session: Session, caller: DashboardCaller) -> Organization:
@@ -139,7 +157,7 @@ async def set_spend_cap(
     organization = await _organization(session, caller)
     plan = effective_plan(ctx.settings.catalog, organization)
     try:
-        body = parse_form(SpendCapPut, {"monthly_cap_usd": values.get("monthly_cap_usd", "")})
+        body = _monthly_cap(values.get("monthly_cap_usd", ""))
         found = await caps.set_spend_cap(
             session, plan, organization.id, body.monthly_cap_usd, utcnow()
         )
