@@ -33,7 +33,7 @@ from saassy.billing.keys import (
     monthly_price_key,
     product_key,
 )
-from saassy.billing.meters import CUSTOMER_KEY, METERS, VALUE_KEY, MeterKey
+from saassy.billing.meters import CUSTOMER_KEY, EVENT_UNITS_PER_UNIT, METERS, VALUE_KEY, MeterKey
 from saassy.billing.repository import CatalogObjectRepository
 from saassy.models.billing import StripeCatalogObject
 from saassy.plans.catalog import Catalog, Plan
@@ -111,7 +111,8 @@ class CatalogSync:
                     product,
                     lookup_key(plan.key, meter.value),
                     {
-                        "unit_amount_decimal": cents(usd),
+                        # Per unit the meter counts in (compute units go in thousandths).
+                        "unit_amount_decimal": cents(usd / EVENT_UNITS_PER_UNIT[meter]),
                         "usage_type": "metered",
                         "meter": meters[meter],
                     },

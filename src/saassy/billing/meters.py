@@ -33,3 +33,7 @@ METERS: dict[MeterKey, MeterDefinition] = {
 # The event's payload keys, as each meter's customer mapping and value settings name them.
 CUSTOMER_KEY = "stripe_customer_id"
 VALUE_KEY = "value"
+# What one unit of a meter event's value is, per catalog unit. Stripe's guide has meter event
+# values be whole numbers, so compute units go in thousandths (1 mCU = 3.6 GB-seconds): the
+# compute-unit Price is per thousandth (`unit_amount_decimal` = cents per CU / 1000).
+EVENT_UNITS_PER_UNIT: dict[MeterKey, int] = {MeterKey.tasks: 1, MeterKey.compute_units: 1000}

@@ -22,6 +22,7 @@ from saassy.web.pages import (
     public,
     secrets,
     staff,
+    staff_billing,
     staff_system,
     task_detail,
     task_new,
@@ -52,5 +53,6 @@ for area in (
     account.router,
     staff.router,
     staff_system.router,
+    staff_billing.router,
 ):
     router.include_router(area, prefix="/app")
