@@ -5,7 +5,9 @@ A missing localstripe skips on a laptop and fails under CI, as the other real se
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import os
 import subprocess
 import sys
 import tempfile
@@ -122,17 +124,59 @@ def _start(argv: list[str], log: Path) -> subprocess.Popen[bytes]:
         )
 
 
-def _wait_until_answering(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+PORT_TRIES = 3
+
+
+def _serve(
+    name: str, argv: list[str], path: str, logs: Path
+) -> tuple[subprocess.Popen[bytes], str]:
+    """The server on a free loopback port, answering 200 on `path`; another port if the one
+    picked was taken before it could bind (the other CI pass starts servers of its own), so
+    that it never talks to some other process that happens to answer there."""
+    log = logs / f"{name}.log"
+    for _ in range(PORT_TRIES):
+        port = free_port()
+        process = _start([*argv, "--port", str(port)], log)
+        base = f"http://127.0.0.1:{port}"
+        if _answers(f"{base}{path}", port, process):
+            return process, base
+    pytest.fail(f"{name} did not start on any of {PORT_TRIES} ports:\n{log.read_text()}")
+
+
+def _answers(url: str, port: int, process: subprocess.Popen[bytes]) -> bool:
+    """True once our process answers 200 at `url`; False if it exited (its port was taken)."""
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            pytest.fail(f"{url} exited with {process.returncode}:\n{log.read_text()}")
+            return False
         try:
-            httpx.get(url, headers={"Authorization": f"Bearer {API_KEY}"}, timeout=1)
-            return
+            answer = httpx.get(url, headers={"Authorization": f"Bearer {API_KEY}"}, timeout=1)
         except httpx.TransportError:
             time.sleep(0.05)  # polling for readiness, not synchronisation
-    pytest.fail(f"{url} did not answer within {START_TIMEOUT_S} s:\n{log.read_text()}")
+            continue
+        if answer.status_code == 200 and _listens(process.pid, port):
+            return True
+        time.sleep(0.05)
+    process.kill()
+    process.wait()
+    pytest.fail(f"{url} did not answer 200 within {START_TIMEOUT_S} s")
+
+
+def _listens(pid: int, port: int) -> bool:
+    """Whether process `pid` holds the socket listening on `port` (Linux's /proc)."""
+    sockets = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                    sockets.add(f"socket:[{fields[9]}]")
+    with contextlib.suppress(OSError):
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                if os.readlink(fd) in sockets:
+                    return True
+    return False
 
 
 @contextmanager
@@ -140,23 +184,24 @@ def running_stripe() -> Iterator[StripeServices]:
     """localstripe, then the double in front of it, each on a free loopback port."""
     require_localstripe()
     logs = Path(tempfile.mkdtemp(prefix="saassy-stripe-"))
-    localstripe_port, double_port = free_port(), free_port()
-    services = StripeServices(f"http://127.0.0.1:{double_port}",
-                              f"http://127.0.0.1:{localstripe_port}")  # fmt: skip
+    processes: dict[str, subprocess.Popen[bytes]] = {}
+    services: StripeServices | None = None
     try:
-        log = logs / "localstripe.log"
-        services.processes["localstripe"] = _start(
-            ["-m", "localstripe", "--port", str(localstripe_port), "--from-scratch"], log
+        processes["localstripe"], localstripe_url = _serve(
+            "localstripe", ["-m", "localstripe", "--from-scratch"], "/v1/customers", logs
         )
-        _wait_until_answering(f"{services.localstripe_url}/v1/customers",
-                              services.processes["localstripe"], log)  # fmt: skip
-        log = logs / "double.log"
-        services.processes["double"] = _start(
-            ["-m", "tests.billing.stripe_double", "--port", str(double_port),
-             "--localstripe", services.localstripe_url], log,
-        )  # fmt: skip
-        _wait_until_answering(f"{services.api_base}/_double/requests",
-                              services.processes["double"], log)  # fmt: skip
+        processes["double"], api_base = _serve(
+            "double",
+            ["-m", "tests.billing.stripe_double", "--localstripe", localstripe_url],
+            "/_double/requests",
+            logs,
+        )
+        services = StripeServices(api_base, localstripe_url, processes)
         yield services
     finally:
-        services.stop()
+        if services is not None:
+            services.stop()
+        else:
+            for process in processes.values():
+                process.kill()
+                process.wait()
