@@ -1,0 +1,249 @@
+"""Billing as a hostile tenant and a hostile internet would try it: webhooks not from Stripe,
+event copies naming another organization, subscriptions to prices outside the catalog, plans
+that are not for sale, and the grace sweep racing a payment."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from saassy.config import Settings
+from saassy.context import AppContext
+from saassy.models import Membership, Role
+from saassy.models.billing import BillingCustomer, StripeEvent
+from tests.billing.billing_app import (
+    CATALOG,
+    StripeEvents,
+    deliver,
+    session_id_of,
+    signed,
+    stripe_events,
+    synced,  # noqa: F401 - a fixture
+    webhook_secret,
+    write_catalog,
+)
+from tests.billing.stripe_services import API_KEY, StripeServices
+from tests.billing.test_past_due import GOOD_CARD, use_card
+from tests.billing.test_subscriptions import billing, count, plan_changes, subscribe
+from tests.billing.webhook_receiver import Delivery
+from tests.conftest import Account, SignUp
+
+# A plan staff assign to partners: priced, but not on the pricing page.
+HIDDEN_PLAN = """
+[plans.partner]
+name = "Partner"
+price_usd_month = 5
+tasks_per_month = 100000
+api_rate_limit = "1000/minute"
+public = false
+"""
+
+
+@pytest.fixture
+def settings(
+    settings_factory: Callable[..., Settings], tmp_path: Path, stripe_services: StripeServices
+) -> Settings:
+    return settings_factory(
+        config=write_catalog(tmp_path, CATALOG + HIDDEN_PLAN),
+        stripe_secret_key=API_KEY,
+        stripe_webhook_secret=f"whsec_{uuid.uuid4().hex}",
+        stripe_api_base=stripe_services.api_base,
+    )
+
+
+def event_of(event_type: str, subject: dict[str, Any]) -> dict[str, Any]:
+    return {"id": f"evt_{uuid.uuid4().hex}", "object": "event", "type": event_type,
+            "data": {"object": subject}}  # fmt: skip
+
+
+async def customer_of(client: httpx.AsyncClient, stripe: StripeServices, owner: Account) -> str:
+    """The organization's Stripe customer, made by starting (not paying) a checkout."""
+    response = await client.post(
+        "/api/v1/billing/checkout", json={"plan": "pro"}, headers=owner.headers
+    )
+    assert response.status_code == 200, response.text
+    checkout = stripe.client().v1.checkout.sessions.retrieve(session_id_of(response.json()["url"]))
+    return str(checkout.customer)
+
+
+def foreign_price(stripe: StripeServices) -> str:
+    """A monthly price of a product `saassy billing sync` never made."""
+    client = stripe.client()
+    product = client.v1.products.create({"name": "Someone else's product"})
+    price = client.v1.prices.create(
+        {"product": product.id, "currency": "usd", "unit_amount": 100,
+         "recurring": {"interval": "month"}}
+    )  # fmt: skip
+    return price.id
+
+
+def subscribe_in_stripe(
+    stripe: StripeServices, customer: str, price: str, metadata: dict[str, str]
+) -> str:
+    """A subscription made in Stripe itself (its dashboard, the API), not through checkout."""
+    use_card(stripe, customer, GOOD_CARD)
+    form = {"customer": customer, "items[0][plan]": price}
+    form |= {f"metadata[{key}]": value for key, value in metadata.items()}
+    response = stripe.http.post(
+        f"{stripe.api_base}/v1/subscriptions",
+        headers={"Authorization": f"Bearer {API_KEY}"},
+        data=form,
+    )
+    response.raise_for_status()
+    assert response.json()["status"] == "active"
+    subscription_id: str = response.json()["id"]
+    return subscription_id
+
+
+async def test_webhook_bodies_not_from_stripe_change_nothing_and_tell_nothing(
+    ctx: AppContext, client: httpx.AsyncClient, signup: SignUp
+) -> None:
+    owner = await signup()
+    secret = webhook_secret(ctx.settings)
+    event = event_of("customer.subscription.created", {"id": "sub_x", "status": "active"})
+    good = signed(event, secret)
+    timestamp = good.signature.split(",")[0] if good.signature else ""
+    attempts = [
+        Delivery("t=abc,v1=zz", good.payload),
+        Delivery(f"{timestamp},v1=", good.payload),
+        Delivery(f"{timestamp},v0={'0' * 64}", good.payload),
+        Delivery(good.signature, good.payload + b" "),
+        Delivery(good.signature.upper() if good.signature else None, good.payload),
+        Delivery(f"{good.signature},v1={'0' * 64}".replace("v1=", "v0=", 1), good.payload),
+    ]
+    for i, delivery in enumerate(attempts):
+        response = await deliver(client, delivery)
+        assert response.status_code == 400, (i, response.text)
+        assert response.json()["error"]["code"] == "invalid_signature"
+        assert secret not in response.text
+        assert "v1=" not in response.text
+    # Signed (Stripe would not send them, but a signature is no licence to crash): bodies
+    # that are not an event.
+    for body in (b"not json", b"\xff\xfe", b"[1, 2]", b'{"type": "x"}', b'"evt_1"', b"{}"):
+        delivery = signed_bytes(body, secret)
+        response = await deliver(client, delivery)
+        assert response.status_code == 400, (body, response.text)
+    huge = b'{"id": "evt_huge", "pad": "' + b"x" * (3 * 1024 * 1024) + b'"}'
+    response = await deliver(client, signed_bytes(huge, secret))
+    assert response.status_code == 413, response.text[:200]
+    assert await count(ctx, StripeEvent) == 0
+    assert (await billing(client, owner))["plan"] == "free"
+
+
+def signed_bytes(payload: bytes, secret: str) -> Delivery:
+    """Any bytes, signed as Stripe signs an event."""
+    timestamp = int(time.time())
+    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + payload, hashlib.sha256)
+    return Delivery(f"t={timestamp},v1={digest.hexdigest()}", payload)
+
+
+@pytest.mark.usefixtures("synced")
+async def test_checkout_only_for_an_organization_one_administers(
+    ctx: AppContext, client: httpx.AsyncClient, signup: SignUp
+) -> None:
+    tenant, victim = await signup(), await signup()
+    async with ctx.sessionmaker() as session, session.begin():
+        session.add(
+            Membership(
+                organization_id=uuid.UUID(victim.organization_id),
+                user_id=uuid.UUID(tenant.user_id),
+                role=Role.member,
+            )
+        )
+    created = await client.post("/api/v1/api-keys", json={"name": "ci"}, headers=tenant.headers)
+    assert created.status_code == 201, created.text
+    key = {"Authorization": f"Bearer {created.json()['key']}"}
+    outsider = await signup()
+    for headers, expected in (
+        ({**tenant.headers, "Saassy-Organization": victim.organization_id}, 403),  # member
+        ({**key, "Saassy-Organization": victim.organization_id}, 404),  # A's key names B
+        ({**outsider.headers, "Saassy-Organization": victim.organization_id}, 404),
+    ):
+        for path, body in (("checkout", {"plan": "pro"}), ("portal", None)):
+            response = await client.post(f"/api/v1/billing/{path}", json=body, headers=headers)
+            assert response.status_code in (expected, 403, 404), response.text
+            assert response.status_code != 200
+    async with ctx.sessionmaker() as session:
+        customers = (await session.scalars(select(BillingCustomer))).all()
+    assert customers == []  # not even a Stripe customer was made for the victim
+
+
+@pytest.mark.usefixtures("synced")
+async def test_an_event_copy_naming_another_organization_moves_only_the_payer(
+    ctx: AppContext, client: httpx.AsyncClient, signup: SignUp, stripe_services: StripeServices
+) -> None:
+    payer, victim = await signup(), await signup()
+    victims_customer = await customer_of(client, stripe_services, victim)
+    with stripe_events(stripe_services, ctx.settings) as events:
+        completed, created = await subscribe(client, stripe_services, events, payer)
+    secret = webhook_secret(ctx.settings)
+    # Copies rewritten to point at the victim (the app must re-read them from Stripe).
+    checkout = StripeEvents.event_object(completed)
+    lying_checkout = {
+        **checkout,
+        "client_reference_id": victim.organization_id,
+        "customer": victims_customer,
+        "metadata": {"organization_id": victim.organization_id, "plan": "pro"},
+    }
+    subscription = StripeEvents.event_object(created)
+    lying_subscription = {**subscription, "customer": victims_customer,
+                          "metadata": {"organization_id": victim.organization_id}}  # fmt: skip
+    for delivery in (
+        signed(event_of("customer.subscription.created", lying_subscription), secret),
+        signed(event_of("checkout.session.completed", lying_checkout), secret),
+    ):
+        assert (await deliver(client, delivery)).status_code == 200
+    assert (await billing(client, payer))["plan"] == "pro"
+    assert (await billing(client, victim))["plan"] == "free"
+    assert (await billing(client, victim))["subscription"] is None
+
+
+@pytest.mark.usefixtures("synced")
+async def test_five_deliveries_of_one_event_at_once_have_one_effect(
+    ctx: AppContext, client: httpx.AsyncClient, signup: SignUp, stripe_services: StripeServices
+) -> None:
+    owner = await signup()
+    with stripe_events(stripe_services, ctx.settings) as events:
+        completed, _ = await subscribe(client, stripe_services, events, owner)
+    answers = await asyncio.gather(*(deliver(client, completed) for _ in range(5)))
+    assert [a.status_code for a in answers] == [200] * 5, [a.text for a in answers]
+    assert sorted(a.json()["duplicate"] for a in answers) == [False] + [True] * 4
+    assert await plan_changes(ctx, owner.organization_id) == [("free", "pro", "stripe")]
+
+
+@pytest.mark.usefixtures("synced")
+async def test_canceled_then_subscribed_again_ignores_the_old_end(
+    ctx: AppContext, client: httpx.AsyncClient, signup: SignUp, stripe_services: StripeServices
+) -> None:
+    owner = await signup()
+    secret = webhook_secret(ctx.settings)
+    with stripe_events(stripe_services, ctx.settings) as events:
+        completed, created = await subscribe(client, stripe_services, events, owner)
+        assert (await deliver(client, completed)).status_code == 200
+        first = StripeEvents.event_object(created)["id"]
+        stripe_services.client().v1.subscriptions.cancel(first)
+        ended = signed(event_of("customer.subscription.deleted", {"id": first}), secret)
+        assert (await deliver(client, ended)).status_code == 200
+        assert (await billing(client, owner))["plan"] == "free"
+        events.seen.clear()
+        again, _ = await subscribe(client, stripe_services, events, owner)
+        assert (await deliver(client, again)).status_code == 200
+    late = signed(event_of("customer.subscription.deleted", {"id": first}), secret)
+    assert (await deliver(client, late)).status_code == 200
+    state = await billing(client, owner)
+    assert (state["plan"], state["subscription"]["status"]) == ("pro", "active")
+    assert await plan_changes(ctx, owner.organization_id) == [
+        ("free", "pro", "stripe"),
+        ("pro", "free", "stripe"),
+        ("free", "pro", "stripe"),
+    ]
