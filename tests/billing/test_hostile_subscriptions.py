@@ -179,6 +179,24 @@ async def test_checkout_only_for_an_organization_one_administers(
 
 
 @pytest.mark.usefixtures("synced")
+async def test_plans_not_for_sale_are_refused_at_checkout(
+    client: httpx.AsyncClient, signup: SignUp
+) -> None:
+    owner = await signup()
+    fullwidth = "\uff50\uff52\uff4f"
+    odd = ["PRO", "Pro", " pro", "pro ", fullwidth, "pro\u200b", "pro\x00", "free", "enterprise",
+           "partner", "plan:pro", "price:pro:month", "../pro", "x" * 41, ""]  # fmt: skip
+    for plan in odd:
+        response = await client.post(
+            "/api/v1/billing/checkout", json={"plan": plan}, headers=owner.headers
+        )
+        assert response.status_code == 422, (plan, response.text)
+        assert response.json()["error"]["field"] in ("plan", "body.plan"), response.text
+        details = response.json()["error"].get("details") or {}
+        assert "partner" not in details.get("purchasable", [])  # nor is a hidden plan listed
+
+
+@pytest.mark.usefixtures("synced")
 async def test_an_event_copy_naming_another_organization_moves_only_the_payer(
     ctx: AppContext, client: httpx.AsyncClient, signup: SignUp, stripe_services: StripeServices
 ) -> None:
