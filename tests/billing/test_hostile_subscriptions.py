@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import json
 import time
 import uuid
 from collections.abc import Callable
@@ -194,6 +195,49 @@ async def test_plans_not_for_sale_are_refused_at_checkout(
         assert response.json()["error"]["field"] in ("plan", "body.plan"), response.text
         details = response.json()["error"].get("details") or {}
         assert "partner" not in details.get("purchasable", [])  # nor is a hidden plan listed
+
+
+@pytest.mark.usefixtures("synced")
+async def test_a_subscription_to_a_price_outside_the_catalog_grants_nothing(
+    ctx: AppContext, client: httpx.AsyncClient, signup: SignUp, stripe_services: StripeServices
+) -> None:
+    victim, tenant = await signup(), await signup()
+    customer = await customer_of(client, stripe_services, tenant)
+    price = await asyncio.to_thread(foreign_price, stripe_services)
+    metadata = {"plan": "enterprise", "organization_id": victim.organization_id}
+    subscription = await asyncio.to_thread(
+        subscribe_in_stripe, stripe_services, customer, price, metadata
+    )
+    secret = webhook_secret(ctx.settings)
+    for event_type in ("customer.subscription.created", "customer.subscription.updated"):
+        copy = {"id": subscription, "customer": customer, "status": "active",
+                "metadata": metadata}  # fmt: skip
+        response = await deliver(client, signed(event_of(event_type, copy), secret))
+        assert response.status_code == 200, response.text
+    assert (await billing(client, tenant))["plan"] == "free"
+    assert (await billing(client, victim))["plan"] == "free"
+    assert await plan_changes(ctx, tenant.organization_id) == []
+    assert await plan_changes(ctx, victim.organization_id) == []
+
+
+@pytest.mark.usefixtures("synced")
+async def test_a_second_subscription_outside_the_catalog_leaves_the_paid_one(
+    ctx: AppContext, client: httpx.AsyncClient, signup: SignUp, stripe_services: StripeServices
+) -> None:
+    owner = await signup()
+    with stripe_events(stripe_services, ctx.settings) as events:
+        completed, _ = await subscribe(client, stripe_services, events, owner)
+        assert (await deliver(client, completed)).status_code == 200
+    customer = str(json.loads(completed.payload)["data"]["object"]["customer"])
+    price = await asyncio.to_thread(foreign_price, stripe_services)
+    other = await asyncio.to_thread(
+        subscribe_in_stripe, stripe_services, customer, price, {"plan": "enterprise"}
+    )
+    event = event_of("customer.subscription.created", {"id": other, "customer": customer})
+    assert (await deliver(client, signed(event, webhook_secret(ctx.settings)))).status_code == 200
+    state = await billing(client, owner)
+    assert (state["plan"], state["subscription"]["plan"]) == ("pro", "pro")
+    assert await plan_changes(ctx, owner.organization_id) == [("free", "pro", "stripe")]
 
 
 @pytest.mark.usefixtures("synced")

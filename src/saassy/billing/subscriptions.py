@@ -55,7 +55,11 @@ def _items(subscription: StripeDict) -> list[StripeDict]:
 async def subscribed_plan(
     session: AsyncSession, catalog: Catalog, subscription: StripeDict
 ) -> str | None:
-    """The catalog plan whose flat Price the subscription holds, else its metadata's."""
+    """The catalog plan whose flat Price the subscription holds; None when it holds none.
+
+    Only a Price `saassy billing sync` made counts: metadata is anyone's to write (a
+    subscription made in Stripe's dashboard, a price of another product), so it grants
+    nothing."""
     prices = CatalogObjectRepository(session)
     for item in _items(subscription):
         # `price` on Stripe; the legacy `plan` (same id) where only that is sent.
@@ -66,8 +70,7 @@ async def subscribed_plan(
         plan = plan_of_price_key(row.key) if row is not None else None
         if plan in catalog.plans:
             return plan
-    plan = (subscription.get("metadata") or {}).get("plan")
-    return plan if plan in catalog.plans else None
+    return None
 
 
 async def _organization_of(
@@ -137,13 +140,16 @@ async def apply_subscription(
     row = await subscriptions.of_organization(organization_id)
     status = str(subscription.get("status"))
     other = row is not None and row.stripe_subscription_id != subscription["id"]
-    if other and row is not None and status not in HOLDING and row.status in HOLDING:
-        # An earlier subscription's end, delivered after the organization took a new one.
+    plan = await subscribed_plan(session, catalog, subscription)
+    # An earlier subscription's end, delivered after the organization took a new one; or a
+    # second subscription to no plan of the catalog, which must not unseat the paid one.
+    holds_another = other and row is not None and row.status in HOLDING
+    if holds_another and (status not in HOLDING or plan is None):
         log.info("billing.stale_subscription", subscription=subscription["id"])
         return
-    plan = await subscribed_plan(session, catalog, subscription)
     if plan is None:
-        plan = row.plan if row is not None else catalog.default_plan
+        # Not a price of the catalog: the default plan, whatever its status or metadata say.
+        plan = catalog.default_plan
         log.warning("billing.subscription_plan_unknown", subscription=subscription["id"])
     same = row is not None and row.stripe_subscription_id == subscription["id"]
     first_past_due = status == PAST_DUE and not (same and row and row.past_due_since)
