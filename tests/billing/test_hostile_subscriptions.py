@@ -18,10 +18,15 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from saassy.billing.grace import end_expired_grace
+from saassy.billing.keys import monthly_price_key
+from saassy.billing.repository import CatalogObjectRepository, SubscriptionRepository
+from saassy.billing.subscriptions import apply_subscription
 from saassy.config import Settings
 from saassy.context import AppContext
-from saassy.models import Membership, Role
-from saassy.models.billing import BillingCustomer, StripeEvent
+from saassy.kit.time import utcnow
+from saassy.models import Membership, Organization, Role
+from saassy.models.billing import BillingCustomer, BillingSubscription, StripeEvent
 from tests.billing.billing_app import (
     CATALOG,
     StripeEvents,
@@ -37,7 +42,7 @@ from tests.billing.stripe_services import API_KEY, StripeServices
 from tests.billing.test_past_due import GOOD_CARD, use_card
 from tests.billing.test_subscriptions import billing, count, plan_changes, subscribe
 from tests.billing.webhook_receiver import Delivery
-from tests.conftest import Account, SignUp
+from tests.conftest import Account, SignUp, on_postgresql
 
 # A plan staff assign to partners: priced, but not on the pricing page.
 HIDDEN_PLAN = """
@@ -309,3 +314,53 @@ async def test_canceled_then_subscribed_again_ignores_the_old_end(
         ("pro", "free", "stripe"),
         ("free", "pro", "stripe"),
     ]
+
+
+@pytest.mark.usefixtures("synced")
+@pytest.mark.skipif(not on_postgresql(), reason="SQLite's BEGIN IMMEDIATE serializes the two")
+async def test_the_grace_sweep_leaves_an_organization_that_paid_meanwhile(
+    ctx: AppContext, signup: SignUp
+) -> None:
+    owner = await signup()
+    organization_id = uuid.UUID(owner.organization_id)
+    long_ago = utcnow().replace(year=2020)
+    async with ctx.sessionmaker() as session, session.begin():
+        price = await CatalogObjectRepository(session).active_price(monthly_price_key("pro"))
+        assert price is not None
+        session.add(
+            BillingSubscription(
+                organization_id=organization_id,
+                stripe_subscription_id="sub_racing",
+                status="past_due",
+                plan="pro",
+                past_due_since=long_ago,
+                cancel_at_period_end=False,
+                synced_at=long_ago,
+            )
+        )
+        organization = await session.get(Organization, organization_id)
+        assert organization is not None
+        organization.plan = "pro"
+    paid = {"id": "sub_racing", "status": "active", "customer": "cus_racing",
+            "items": {"data": [{"price": {"id": price.stripe_id}}]}}  # fmt: skip
+
+    async def sweep() -> int:
+        async with ctx.sessionmaker() as session, session.begin():
+            return await end_expired_grace(session, ctx.settings, utcnow())
+
+    # The payment's webhook holds the organization while the sweep, which has read the
+    # subscription as past due, waits for it; then the payment commits.
+    async with ctx.sessionmaker() as payment, payment.begin():
+        await SubscriptionRepository(payment).organization_for_update(organization_id)
+        sweeping = asyncio.create_task(sweep())
+        await asyncio.sleep(1.0)
+        assert not sweeping.done()
+        await apply_subscription(payment, ctx.settings, paid)
+    assert await sweeping == 0
+    async with ctx.sessionmaker() as session:
+        organization = await session.get(Organization, organization_id)
+        assert organization is not None
+        assert organization.plan == "pro"
+        row = await SubscriptionRepository(session).of_organization(organization_id)
+        assert row is not None
+        assert row.status == "active"
