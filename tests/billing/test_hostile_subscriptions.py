@@ -364,3 +364,35 @@ async def test_the_grace_sweep_leaves_an_organization_that_paid_meanwhile(
         row = await SubscriptionRepository(session).of_organization(organization_id)
         assert row is not None
         assert row.status == "active"
+
+
+@pytest.mark.usefixtures("synced")
+async def test_a_subscription_stripe_no_longer_has_ends_the_plan(
+    ctx: AppContext, client: httpx.AsyncClient, signup: SignUp
+) -> None:
+    owner = await signup()
+    organization_id = uuid.UUID(owner.organization_id)
+    async with ctx.sessionmaker() as session, session.begin():
+        session.add(
+            BillingSubscription(
+                organization_id=organization_id,
+                stripe_subscription_id="sub_deleted_in_stripe",
+                status="active",
+                plan="pro",
+                cancel_at_period_end=False,
+                synced_at=utcnow(),
+            )
+        )
+        organization = await session.get(Organization, organization_id)
+        assert organization is not None
+        organization.plan = "pro"
+    secret = webhook_secret(ctx.settings)
+    copy = {"id": "sub_deleted_in_stripe", "status": "canceled"}
+    ended = signed(event_of("customer.subscription.deleted", copy), secret)
+    assert (await deliver(client, ended)).status_code == 200
+    state = await billing(client, owner)
+    assert (state["plan"], state["subscription"]["status"]) == ("free", "canceled")
+    # One nobody holds changes nothing and makes no row.
+    stranger = signed(event_of("customer.subscription.deleted", {"id": "sub_nobodys"}), secret)
+    assert (await deliver(client, stranger)).status_code == 200
+    assert await count(ctx, BillingSubscription) == 1

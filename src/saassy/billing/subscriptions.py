@@ -114,8 +114,13 @@ async def sync_subscription(
     subscription = await retrieve(
         "subscription", client.v1.subscriptions.retrieve_async, subscription_id
     )
-    if subscription is not None:
-        await apply_subscription(session, settings, subscription, organization_hint)
+    if subscription is None:
+        if await SubscriptionRepository(session).by_stripe_id(subscription_id) is None:
+            return
+        # Stripe no longer has the subscription an organization holds: it ended, and
+        # keeping its plan would grant it for nothing (the event is not delivered again).
+        subscription = {"id": subscription_id, "status": "canceled"}
+    await apply_subscription(session, settings, subscription, organization_hint)
 
 
 async def apply_subscription(
