@@ -18,6 +18,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from saassy.admin.service import set_plan
 from saassy.billing.grace import end_expired_grace
 from saassy.billing.keys import monthly_price_key
 from saassy.billing.repository import CatalogObjectRepository, SubscriptionRepository
@@ -396,3 +397,35 @@ async def test_a_subscription_stripe_no_longer_has_ends_the_plan(
     stranger = signed(event_of("customer.subscription.deleted", {"id": "sub_nobodys"}), secret)
     assert (await deliver(client, stranger)).status_code == 200
     assert await count(ctx, BillingSubscription) == 1
+
+
+@pytest.mark.usefixtures("synced")
+@pytest.mark.skipif(not on_postgresql(), reason="SQLite's BEGIN IMMEDIATE serializes the two")
+async def test_a_staff_plan_change_racing_a_webhook_keeps_the_audit_chain(
+    ctx: AppContext, signup: SignUp
+) -> None:
+    owner = await signup()
+    organization_id = uuid.UUID(owner.organization_id)
+    async with ctx.sessionmaker() as session:
+        price = await CatalogObjectRepository(session).active_price(monthly_price_key("pro"))
+        assert price is not None
+    paid = {"id": "sub_staff_race", "status": "active",
+            "items": {"data": [{"price": {"id": price.stripe_id}}]}}  # fmt: skip
+
+    async def staff_sets_enterprise() -> None:
+        async with ctx.sessionmaker() as session, session.begin():
+            await set_plan(session, ctx.settings.catalog, organization_id, "enterprise")
+
+    # The webhook holds the organization while staff read it and wait to write.
+    async with ctx.sessionmaker() as webhook, webhook.begin():
+        await SubscriptionRepository(webhook).organization_for_update(organization_id)
+        staff = asyncio.create_task(staff_sets_enterprise())
+        await asyncio.sleep(1.0)
+        assert not staff.done()
+        await apply_subscription(webhook, ctx.settings, paid, organization_id)
+    await staff
+    # Each change starts from the plan the one before left (not two from "free").
+    assert sorted(await plan_changes(ctx, owner.organization_id)) == [
+        ("free", "pro", "stripe"),
+        ("pro", "enterprise", "staff"),
+    ]
