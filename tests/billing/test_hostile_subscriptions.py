@@ -21,12 +21,13 @@ from sqlalchemy import select
 from saassy.admin.service import set_plan
 from saassy.billing.grace import end_expired_grace
 from saassy.billing.keys import monthly_price_key
+from saassy.billing.notices import notify_payment_failed
 from saassy.billing.repository import CatalogObjectRepository, SubscriptionRepository
 from saassy.billing.subscriptions import apply_subscription
 from saassy.config import Settings
 from saassy.context import AppContext
 from saassy.kit.time import utcnow
-from saassy.models import Membership, Organization, Role
+from saassy.models import Membership, Organization, Role, User
 from saassy.models.billing import BillingCustomer, BillingSubscription, StripeEvent
 from tests.billing.billing_app import (
     CATALOG,
@@ -44,6 +45,7 @@ from tests.billing.test_past_due import GOOD_CARD, use_card
 from tests.billing.test_subscriptions import billing, count, plan_changes, subscribe
 from tests.billing.webhook_receiver import Delivery
 from tests.conftest import Account, SignUp, on_postgresql
+from tests.email.mail import outbox
 
 # A plan staff assign to partners: priced, but not on the pricing page.
 HIDDEN_PLAN = """
@@ -429,3 +431,29 @@ async def test_a_staff_plan_change_racing_a_webhook_keeps_the_audit_chain(
         ("free", "pro", "stripe"),
         ("pro", "enterprise", "staff"),
     ]
+
+
+async def test_the_past_due_mail_goes_to_active_owners_and_admins_only(
+    ctx: AppContext, signup: SignUp
+) -> None:
+    owner, admin, member, disabled, outsider = [await signup() for _ in range(5)]
+    organization_id = uuid.UUID(owner.organization_id)
+    async with ctx.sessionmaker() as session, session.begin():
+        for account, role in ((admin, Role.admin), (member, Role.member), (disabled, Role.admin)):
+            session.add(
+                Membership(
+                    organization_id=organization_id,
+                    user_id=uuid.UUID(account.user_id),
+                    role=role,
+                )
+            )
+        user = await session.get(User, uuid.UUID(disabled.user_id))
+        assert user is not None
+        user.disabled_at = utcnow()
+        organization = await session.get(Organization, organization_id)
+        assert organization is not None
+        await session.flush()
+        await notify_payment_failed(session, ctx.settings, organization, "pro")
+    mails = [m for m in await outbox(ctx) if "payment failed" in m.subject]
+    assert sorted(m.to for m in mails) == sorted([owner.email.lower(), admin.email.lower()])
+    assert outsider.email.lower() not in {m.to for m in mails}
