@@ -457,3 +457,24 @@ async def test_the_past_due_mail_goes_to_active_owners_and_admins_only(
     mails = [m for m in await outbox(ctx) if "payment failed" in m.subject]
     assert sorted(m.to for m in mails) == sorted([owner.email.lower(), admin.email.lower()])
     assert outsider.email.lower() not in {m.to for m in mails}
+
+
+@pytest.mark.usefixtures("synced")
+async def test_a_catalog_price_at_quantity_zero_grants_nothing(
+    ctx: AppContext, signup: SignUp
+) -> None:
+    # Stripe takes a quantity of 0 (a portal that lets customers change quantities, say):
+    # the plan's price at no charge. localstripe refuses it, so the subscription Stripe
+    # would answer is applied as the webhook applies it.
+    owner = await signup()
+    organization_id = uuid.UUID(owner.organization_id)
+    async with ctx.sessionmaker() as session, session.begin():
+        price = await CatalogObjectRepository(session).active_price(monthly_price_key("pro"))
+        assert price is not None
+        item = {"price": {"id": price.stripe_id}, "quantity": 0}
+        free_ride = {"id": "sub_zero", "status": "active", "items": {"data": [item]}}
+        await apply_subscription(session, ctx.settings, free_ride, organization_id)
+    async with ctx.sessionmaker() as session:
+        organization = await session.get(Organization, organization_id)
+        assert organization is not None
+        assert organization.plan == "free"

@@ -64,8 +64,9 @@ async def subscribed_plan(
     for item in _items(subscription):
         # `price` on Stripe; the legacy `plan` (same id) where only that is sent.
         price_id = _id_of(item.get("price")) or _id_of(item.get("plan"))
-        if price_id is None:
-            continue
+        quantity = item.get("quantity")
+        if price_id is None or (isinstance(quantity, int) and quantity < 1):
+            continue  # a quantity of 0 is the plan's price at no charge
         row = await prices.price_by_stripe_id(price_id)
         plan = plan_of_price_key(row.key) if row is not None else None
         if plan in catalog.plans:
