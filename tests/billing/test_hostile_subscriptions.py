@@ -408,10 +408,11 @@ async def test_a_staff_plan_change_racing_a_webhook_keeps_the_audit_chain(
 ) -> None:
     owner = await signup()
     organization_id = uuid.UUID(owner.organization_id)
-    async with ctx.sessionmaker() as session:
+    async with ctx.sessionmaker() as session, session.begin():
         price = await CatalogObjectRepository(session).active_price(monthly_price_key("pro"))
         assert price is not None
-    paid = {"id": "sub_staff_race", "status": "active",
+        session.add(BillingCustomer(organization_id=organization_id, stripe_customer_id="cus_r"))
+    paid = {"id": "sub_staff_race", "status": "active", "customer": "cus_r",
             "items": {"data": [{"price": {"id": price.stripe_id}}]}}  # fmt: skip
 
     async def staff_sets_enterprise() -> None:
@@ -424,7 +425,7 @@ async def test_a_staff_plan_change_racing_a_webhook_keeps_the_audit_chain(
         staff = asyncio.create_task(staff_sets_enterprise())
         await asyncio.sleep(1.0)
         assert not staff.done()
-        await apply_subscription(webhook, ctx.settings, paid, organization_id)
+        await apply_subscription(webhook, ctx.settings, paid)
     await staff
     # Each change starts from the plan the one before left (not two from "free").
     assert sorted(await plan_changes(ctx, owner.organization_id)) == [
@@ -471,10 +472,43 @@ async def test_a_catalog_price_at_quantity_zero_grants_nothing(
     async with ctx.sessionmaker() as session, session.begin():
         price = await CatalogObjectRepository(session).active_price(monthly_price_key("pro"))
         assert price is not None
+        session.add(BillingCustomer(organization_id=organization_id, stripe_customer_id="cus_0"))
         item = {"price": {"id": price.stripe_id}, "quantity": 0}
-        free_ride = {"id": "sub_zero", "status": "active", "items": {"data": [item]}}
-        await apply_subscription(session, ctx.settings, free_ride, organization_id)
+        free_ride = {"id": "sub_zero", "status": "active", "customer": "cus_0",
+                     "items": {"data": [item]}}  # fmt: skip
+        await apply_subscription(session, ctx.settings, free_ride)
     async with ctx.sessionmaker() as session:
         organization = await session.get(Organization, organization_id)
         assert organization is not None
         assert organization.plan == "free"
+
+
+@pytest.mark.usefixtures("synced")
+async def test_a_checkout_saassy_did_not_make_cannot_name_an_organization(
+    ctx: AppContext, client: httpx.AsyncClient, signup: SignUp, stripe_services: StripeServices
+) -> None:
+    # A Payment Link (or pricing table) the operator made in Stripe for the pro price: its
+    # buyer sets client_reference_id in the link's URL, and Stripe makes a new customer.
+    victim = await signup()
+    stripe = stripe_services.client()
+    customer = stripe.v1.customers.create({"email": "attacker@example.com"}).id
+    async with ctx.sessionmaker() as session:
+        price = await CatalogObjectRepository(session).active_price(monthly_price_key("pro"))
+        assert price is not None
+    checkout = stripe.v1.checkout.sessions.create(
+        {"mode": "subscription", "customer": customer,
+         "client_reference_id": victim.organization_id,
+         "metadata": {"organization_id": victim.organization_id},
+         "line_items": [{"price": price.stripe_id, "quantity": 1}],
+         "success_url": "https://attacker.example/done"}
+    )  # fmt: skip
+    with stripe_events(stripe_services, ctx.settings) as events:
+        await asyncio.to_thread(stripe_services.pay_checkout, checkout.id)
+        completed, created = await events.wait_for(
+            "checkout.session.completed", "customer.subscription.created", customer=customer
+        )
+    for delivery in (completed, created):
+        assert (await deliver(client, delivery)).status_code == 200
+    state = await billing(client, victim)
+    assert (state["plan"], state["subscription"]) == ("free", None)
+    assert await count(ctx, BillingSubscription) == 0

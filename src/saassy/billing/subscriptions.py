@@ -74,17 +74,14 @@ async def subscribed_plan(
     return None
 
 
-async def _organization_of(
-    session: AsyncSession, subscription: StripeDict, hint: uuid.UUID | None
-) -> uuid.UUID | None:
+async def _organization_of(session: AsyncSession, subscription: StripeDict) -> uuid.UUID | None:
+    """The organization whose customer (made by Saassy) the subscription is for."""
     known = await SubscriptionRepository(session).by_stripe_id(subscription["id"])
     if known is not None:
         return known.organization_id
     customer_id = _id_of(subscription.get("customer"))
     customer = await CustomerRepository(session).by_stripe_id(customer_id) if customer_id else None
-    if customer is not None:
-        return customer.organization_id
-    return hint
+    return customer.organization_id if customer is not None else None
 
 
 async def retrieve(kind: str, call: Any, object_id: str) -> StripeDict | None:
@@ -108,8 +105,6 @@ async def sync_subscription(
     settings: Settings,
     client: stripe.StripeClient,
     subscription_id: str,
-    *,
-    organization_hint: uuid.UUID | None = None,
 ) -> None:
     """Re-read the subscription from Stripe and apply its current state."""
     subscription = await retrieve(
@@ -121,14 +116,13 @@ async def sync_subscription(
         # Stripe no longer has the subscription an organization holds: it ended, and
         # keeping its plan would grant it for nothing (the event is not delivered again).
         subscription = {"id": subscription_id, "status": "canceled"}
-    await apply_subscription(session, settings, subscription, organization_hint)
+    await apply_subscription(session, settings, subscription)
 
 
 async def apply_subscription(
     session: AsyncSession,
     settings: Settings,
     subscription: StripeDict,
-    organization_hint: uuid.UUID | None = None,
     *,
     now: datetime | None = None,
 ) -> None:
@@ -136,7 +130,7 @@ async def apply_subscription(
     now = now or utcnow()
     catalog = settings.catalog
     subscriptions = SubscriptionRepository(session)
-    organization_id = await _organization_of(session, subscription, organization_hint)
+    organization_id = await _organization_of(session, subscription)
     if organization_id is None:
         log.warning("billing.subscription_without_organization", subscription=subscription["id"])
         return
