@@ -512,3 +512,29 @@ async def test_a_checkout_saassy_did_not_make_cannot_name_an_organization(
     state = await billing(client, victim)
     assert (state["plan"], state["subscription"]) == ("free", None)
     assert await count(ctx, BillingSubscription) == 0
+
+
+async def test_the_grace_sweep_leaves_a_plan_staff_assigned_since(
+    ctx: AppContext, signup: SignUp
+) -> None:
+    owner = await signup()
+    organization_id = uuid.UUID(owner.organization_id)
+    long_ago = utcnow().replace(year=2020)
+    async with ctx.sessionmaker() as session, session.begin():
+        session.add(
+            BillingSubscription(
+                organization_id=organization_id,
+                stripe_subscription_id="sub_lapsed",
+                status="past_due",
+                plan="pro",
+                past_due_since=long_ago,
+                cancel_at_period_end=False,
+                synced_at=long_ago,
+            )
+        )
+        await session.flush()
+        await set_plan(session, ctx.settings.catalog, organization_id, "enterprise")
+    for _ in range(2):  # the sweep runs every 10 minutes
+        async with ctx.sessionmaker() as session, session.begin():
+            assert await end_expired_grace(session, ctx.settings, utcnow()) == 0
+    assert await plan_changes(ctx, owner.organization_id) == [("free", "enterprise", "staff")]

@@ -45,6 +45,10 @@ async def end_expired_grace(session: AsyncSession, settings: Settings, now: date
         await session.refresh(subscription)
         if not past_due_before(subscription, cutoff):
             continue
+        # The grace period takes away the subscribed plan, not one staff assigned since (nor
+        # does it move an organization already moved: the sweep sees it every round).
+        if organization.plan != subscription.plan:
+            continue
         change = await change_plan(
             session,
             organization,
