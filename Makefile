@@ -10,7 +10,7 @@ LINT_PATHS := $(wildcard src tests bench)
 ARGS ?=
 TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
-.PHONY: dev test test-postgres lint format lock migration clean bench
+.PHONY: dev test test-postgres lint format lock migration clean bench stripe-smoke
 
 # Installs once, and again only when the dependencies change: a second `make dev` starts at once.
 $(STAMP): pyproject.toml requirements.lock
@@ -29,6 +29,11 @@ test: $(STAMP)
 
 test-postgres: $(STAMP)
 	SAASSY_TEST_DATABASE_URL=$(TEST_POSTGRES_URL) $(BIN)/pytest $(ARGS)
+
+# Billing's flows against Stripe's test mode (docs/billing.md); needs the network and a key.
+stripe-smoke: $(STAMP)
+	@test -n "$$STRIPE_SMOKE_SECRET_KEY" || { echo "make stripe-smoke needs STRIPE_SMOKE_SECRET_KEY=sk_test_... (a Stripe test-mode key)"; exit 2; }
+	SAASSY_RUN_STRIPE_SMOKE=1 $(BIN)/pytest tests/stripe_smoke $(ARGS)
 
 # Engine vs Celery + Redis vs a raw sandbox loop, scale-out, in one run (~20 min; `ARGS=--quick`: ~5 min).
 # Needs bwrap, root with cgroups, Redis on 127.0.0.1:6379 (DB 5), PostgreSQL (the bench makes its own

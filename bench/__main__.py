@@ -33,6 +33,10 @@ from bench.logs import QUICK as QUICK_LOGS
 from bench.logs import ROWS as LOG_ROWS
 from bench.logs import LogSizes, run_log_numbers
 from bench.logs import title as log_title
+from bench.meter_events import QUICK as QUICK_METER_EVENTS
+from bench.meter_events import ROWS as METER_EVENT_ROWS
+from bench.meter_events import TITLE as METER_EVENT_TITLE
+from bench.meter_events import MeterSizes, run_meter_event_numbers
 from bench.pg_scratch import add_postgres_option
 from bench.report import print_rows, print_table, ratios, write_results
 from bench.sandbox_runs import run_sandbox_numbers
@@ -63,6 +67,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--log-runs", type=int, help="Log cost runs (3).")
     parser.add_argument("--claim-rounds", type=int, help="Claim rounds per scheduler (200).")
     parser.add_argument("--docker-repetitions", type=int, help="Docker runtime vs run (10).")
+    parser.add_argument("--meter-rows", type=int, help="Ledger rows to report (100,000).")
+    parser.add_argument("--meter-runs", type=int, help="Meter-event reporting runs (3).")
+    parser.add_argument("--meter-hours", type=int, help="Hours the ledger spans (24).")
     add_database_option(parser)
     add_postgres_option(parser)
     parser.add_argument(
@@ -163,6 +170,16 @@ def main(argv: list[str] | None = None) -> None:
     phase(TASK_LIST_TITLE)
     numbers |= run_task_list_numbers(args.database_url, runs=3 if args.quick else 5)
 
+    meter_sizes = QUICK_METER_EVENTS if args.quick else MeterSizes()
+    meter_sizes = replace(
+        meter_sizes,
+        rows=args.meter_rows or meter_sizes.rows,
+        runs=args.meter_runs or meter_sizes.runs,
+        hours=args.meter_hours or meter_sizes.hours,
+    )
+    phase(f"{METER_EVENT_TITLE}: {meter_sizes.rows:,} ledger rows")
+    numbers |= run_meter_event_numbers(meter_sizes, args.database_url)
+
     numbers = celery_executor_ratios(ratios(numbers))
     numbers["postgresql"] = float(postgresql)
     numbers["bench_seconds"] = time.monotonic() - began
@@ -170,6 +187,7 @@ def main(argv: list[str] | None = None) -> None:
     print_rows("Egress proxy vs direct, loopback", EGRESS_ROWS, numbers, console)
     print_rows(log_title(log_sizes), LOG_ROWS, numbers, console)
     print_rows(TASK_LIST_TITLE, TASK_LIST_ROWS, numbers, console)
+    print_rows(METER_EVENT_TITLE, METER_EVENT_ROWS, numbers, console)
     print_rows(SCALE_TITLE, scale_rows(scale), numbers, console)
     print_rows(CLAIM_TITLE, CLAIM_ROWS, numbers, console)
     print_rows(DOCKER_TITLE, DOCKER_ROWS, numbers, console)

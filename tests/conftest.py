@@ -35,6 +35,10 @@ from tests.processes import run_dev, run_server  # noqa: F401 - fixtures for eve
 from tests.runtime.support import without_system_bwrap
 from tests.services import require
 
+# `make stripe-smoke` runs these against Stripe itself (network, a test-mode key); `make test`
+# never collects them.
+collect_ignore = [] if os.environ.get("SAASSY_RUN_STRIPE_SMOKE") else ["stripe_smoke"]
+
 TEST_DATABASE_URL = os.environ.get("SAASSY_TEST_DATABASE_URL", "")
 # Random per run: no secret key in the repository signs anything.
 TEST_SECRET = secrets.token_urlsafe(48)

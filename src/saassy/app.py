@@ -18,6 +18,8 @@ from saassy.accounts.router import router as accounts_router
 from saassy.admin.router import router as admin_router
 from saassy.api_keys.router import router as api_keys_router
 from saassy.billing.caps.router import router as spend_cap_router
+from saassy.billing.reconciliation_router import router as billing_reconciliation_router
+from saassy.billing.reporting import meter_reporting_loop
 from saassy.billing.router import router as billing_router
 from saassy.billing.stripe_api import billing_enabled, new_http_client, stripe_client
 from saassy.config import (
@@ -90,6 +92,7 @@ def api_router() -> APIRouter:
     api.include_router(system_router)
     api.include_router(admin_router)
     api.include_router(billing_router)
+    api.include_router(billing_reconciliation_router)
     return api
 
 
@@ -202,6 +205,9 @@ def create_app(
         await ctx.events.start()
         log.info("events.bus", bus=ctx.events.describe())
         relay = asyncio.create_task(run_email_relay(ctx)) if background else None
+        reporting = meter_reporting_loop(ctx.sessionmaker, settings) if background else None
+        if reporting is not None:
+            reporting.start()
         if background and embeds_engine(settings):
             ctx.task_engine = start_task_engine(ctx, runtime)
             await ctx.task_engine.start()
@@ -210,6 +216,8 @@ def create_app(
         finally:
             if ctx.task_engine is not None:
                 await ctx.task_engine.stop(grace_s=10)
+            if reporting is not None:
+                await reporting.stop()
             if relay is not None:
                 relay.cancel()
                 await asyncio.gather(relay, return_exceptions=True)

@@ -63,6 +63,10 @@ REQUIRED_KEYS = {
     *EGRESS_KEYS,
     *LOG_KEYS,
     *SCALE_KEYS,
+    "meter_events_per_s",
+    "meter_events_vs_stripe_limit",
+    "meter_events_vs_floor",
+    "meter_events_reconcile_s",
 }
 
 
@@ -82,7 +86,8 @@ def test_quick_bench_writes_every_number(tmp_path: Path) -> None:
         sys.executable, "-m", "bench", "--quick", "--tasks", "12", "--latency-samples", "5",
         "--noisy-queued", "1000", "--overhead-samples", "3", "--parallelism", "4",
         "--scale-tasks", "8", "--scale-workers", "2", "--claim-deep", "3000", "--claim-rounds", "2",
-        "--docker-repetitions", "3", "--log-mib", "32", "--log-runs", "1", "--redis-url", REDIS_URL,
+        "--docker-repetitions", "3", "--log-mib", "32", "--log-runs", "1", "--meter-rows", "400",
+        "--meter-runs", "1", "--meter-hours", "1", "--redis-url", REDIS_URL,
         "--out", str(out),
     ]  # fmt: skip
     done = subprocess.run(  # noqa: S603 - our own interpreter and module

@@ -1,13 +1,26 @@
-"""`saassy billing`: the catalog's plans and meters, made in Stripe (a server command)."""
+"""`saassy billing`: the catalog's plans and meters made in Stripe, usage reported to its
+meters, a month reconciled (docs/billing.md).
+
+Straight on the database and Stripe, with the settings `saassy api` runs with.
+"""
 
 from __future__ import annotations
 
+import json
+from typing import TYPE_CHECKING, Annotated
+
 import typer
-from rich.table import Table
+from rich.markup import escape
 
 from saassy.cli.common import ConfigOption, DataDirOption, console, fail
 
-app = typer.Typer(help="Sell the catalog's plans through Stripe.", no_args_is_help=True)
+if TYPE_CHECKING:
+    import stripe
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+    from saassy.billing.reconciliation import Reconciliation
+
+app = typer.Typer(help="Billing through Stripe.", no_args_is_help=True)
 
 
 @app.command("sync")
@@ -15,30 +28,29 @@ def sync(data_dir: DataDirOption = None, config: ConfigOption = None) -> None:
     """Create or update Stripe's Products, Prices and Billing Meters from saassy.toml;
     a second run changes nothing."""
     import asyncio
-    from contextlib import asynccontextmanager
 
     import stripe
+    from rich.table import Table
 
     from saassy.billing.catalog_sync import Action, SyncLine, sync_catalog
-    from saassy.billing.stripe_api import new_http_client, stripe_client
+    from saassy.billing.stripe_api import billing_enabled
+    from saassy.billing.stripe_connection import open_stripe_client
     from saassy.cli.settings import reporting_errors, say_database, settings_from
-    from saassy.kit.db import create_engine, create_sessionmaker, session_scope
+    from saassy.kit.db import create_engine, create_sessionmaker
 
     settings = settings_from(config=config, data_dir=data_dir)
-    http = new_http_client()
-    client = stripe_client(settings, http)
-    if client is None:
+    if not billing_enabled(settings):
         fail("billing is off: set SAASSY_STRIPE_SECRET_KEY (and SAASSY_STRIPE_WEBHOOK_SECRET)")
     say_database(settings)
-    unit_of_work = asynccontextmanager(session_scope)
 
     async def run() -> list[SyncLine]:
         engine = create_engine(settings.resolved_database_url)
         try:
-            async with unit_of_work(create_sessionmaker(engine)) as session:
-                return await sync_catalog(session, client, settings.catalog)
+            async with open_stripe_client(settings) as client:
+                assert client is not None  # billing is on
+                async with create_sessionmaker(engine)() as session, session.begin():
+                    return await sync_catalog(session, client, settings.catalog)
         finally:
-            await http.aclose()
             await engine.dispose()
 
     with reporting_errors():
@@ -53,3 +65,139 @@ def sync(data_dir: DataDirOption = None, config: ConfigOption = None) -> None:
     console.print(table)
     changed = sum(line.action is not Action.unchanged for line in lines)
     console.print(f"{changed} change{'s' if changed != 1 else ''} in Stripe")
+
+
+@app.command("report-usage")
+def report_usage(
+    follow: Annotated[
+        bool, typer.Option("--follow", help="Keep reporting (as `saassy api` does) until stopped.")
+    ] = False,
+    data_dir: DataDirOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Write the meter reports of closed windows and send the due ones to Stripe, once."""
+    import asyncio
+
+    from saassy.billing.reporting import report_usage as one_pass
+    from saassy.billing.reporting import run_meter_reporting
+    from saassy.billing.stripe_api import billing_enabled
+    from saassy.billing.stripe_connection import open_stripe_client
+    from saassy.cli.settings import reporting_errors, say_database, settings_from
+    from saassy.kit.db import create_engine, create_sessionmaker
+
+    settings = settings_from(config=config, data_dir=data_dir)
+    if not billing_enabled(settings):
+        fail("billing is off: set SAASSY_STRIPE_SECRET_KEY (docs/billing.md)")
+    say_database(settings)
+
+    async def run() -> None:
+        engine = create_engine(settings.resolved_database_url)
+        sessionmaker = create_sessionmaker(engine)
+        try:
+            async with open_stripe_client(settings) as client:
+                assert client is not None  # billing is on
+                await report(sessionmaker, client)
+        finally:
+            await engine.dispose()
+
+    async def report(
+        sessionmaker: async_sessionmaker[AsyncSession], client: stripe.StripeClient
+    ) -> None:
+        if follow:
+            await run_meter_reporting(sessionmaker, settings, client, reconcile_daily=False)
+        done = await one_pass(sessionmaker, settings, client)
+        console.print(
+            f"{done.written} reports written; {done.sending.sent} sent, "
+            f"{done.sending.retried} to retry, {done.sending.failed} refused"
+        )
+
+    with reporting_errors():
+        asyncio.run(run())
+
+
+@app.command()
+def reconcile(
+    period: Annotated[
+        str | None, typer.Option(help="The month, YYYY-MM (default: this month).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    data_dir: DataDirOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Ledger vs our reports vs Stripe per organization and meter; exit 1 on a difference."""
+    import asyncio
+
+    from saassy.billing.reconciliation import parse_period
+    from saassy.billing.reporting import reconcile_and_alert
+    from saassy.billing.stripe_connection import open_stripe_client
+    from saassy.cli.settings import reporting_errors, say_database, settings_from
+    from saassy.kit.db import create_engine, create_sessionmaker
+    from saassy.kit.time import month_start, utcnow
+
+    settings = settings_from(config=config, data_dir=data_dir)
+    with reporting_errors():
+        month = parse_period(period) if period else month_start(utcnow())
+    say_database(settings)
+
+    async def run() -> Reconciliation:
+        engine = create_engine(settings.resolved_database_url)
+        try:
+            async with open_stripe_client(settings) as client:
+                return await reconcile_and_alert(
+                    create_sessionmaker(engine), settings, client, month
+                )
+        finally:
+            await engine.dispose()
+
+    with reporting_errors():
+        result = asyncio.run(run())
+    if as_json:
+        from saassy.billing.reconciliation_schemas import ReconciliationRead
+
+        typer.echo(json.dumps(ReconciliationRead.of(result).model_dump(mode="json"), indent=2))
+    else:
+        _print(result)
+    if result.alarming:
+        raise typer.Exit(1)
+
+
+def _print(result: Reconciliation) -> None:
+    from rich.table import Table
+
+    table = Table(
+        title=f"{result.period:%Y-%m}, windows closed until "
+        f"{result.closed_until:%Y-%m-%d %H:%M} UTC"
+    )
+    for column in (
+        "organization",
+        "meter",
+        "ledger",
+        "reported",
+        "pending",
+        "not billable",
+        "Stripe",
+        "ledger - Stripe",
+    ):
+        table.add_column(column, justify="left" if column in ("organization", "meter") else "right")
+    for line in result.lines:
+        stripe = "?" if line.stripe is None else str(line.stripe)
+        gap = "?" if line.ledger_minus_stripe is None else str(line.ledger_minus_stripe)
+        style = "red" if line.alarming else None
+        table.add_row(
+            escape(line.organization),
+            line.meter.value,
+            str(line.ledger),
+            str(line.reported),
+            str(line.pending),
+            str(line.not_billable),
+            stripe,
+            gap,
+            style=style,
+        )
+    console.print(table)
+    if result.alarming:
+        console.print(
+            f"[red]{len(result.alarming)} line(s) do not reconcile[/]: staff are e-mailed"
+        )
+    else:
+        console.print("every line reconciles (ledger - Stripe = 0)")

@@ -36,6 +36,13 @@ def api_base(value: str | None) -> str | None:
     return value.rstrip("/") if value is not None else None
 
 
+def billing_window(value: int) -> int:
+    # Windows must tile every hour, so a month (and Stripe's hourly summaries) is whole windows.
+    if 3600 % value:
+        raise ValueError("must divide 3600 (an hour) evenly: 60, 120, 300, 600, 900, 1800, 3600...")
+    return value
+
+
 def whole_stripe_configuration(settings: Settings) -> Settings:
     if settings.stripe_secret_key is not None:
         if settings.stripe_webhook_secret is None:

@@ -158,6 +158,8 @@ class Settings(BaseSettings):
     stripe_api_base: str | None = None
     # A past-due subscription keeps its plan this long, then the default plan applies.
     billing_grace_days: int = Field(7, ge=0, le=90)
+    # Usage goes to Stripe's meters once per window of this length (seconds, dividing an hour).
+    billing_window_s: int = Field(3600, ge=60, le=3600)
 
     # The checks of each area live in its module; model validators run in this order.
     _rate_limit = field_validator(
@@ -198,6 +200,7 @@ class Settings(BaseSettings):
         billing_checks.stripe_webhook_secret
     )
     _stripe_api_base = field_validator("stripe_api_base")(billing_checks.api_base)
+    _billing_window = field_validator("billing_window_s")(billing_checks.billing_window)
     _whole_stripe_configuration = model_validator(mode="after")(
         billing_checks.whole_stripe_configuration
     )

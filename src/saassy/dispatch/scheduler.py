@@ -19,6 +19,7 @@ from functools import partial
 import structlog
 
 from saassy.billing.grace import GraceSweeper
+from saassy.billing.reporting import meter_reporting_loop
 from saassy.billing.stripe_api import billing_enabled
 from saassy.config import Settings, redis_url
 from saassy.dispatch.broker import celery_app, hard_time_limit_s
@@ -80,15 +81,20 @@ async def run_scheduler(settings: Settings, stop: asyncio.Event | None = None) -
     await storage.check()
     sweeper = StorageSweeper(sessionmaker, settings.catalog, storage)
     grace = GraceSweeper(sessionmaker, settings) if billing_enabled(settings) else None
+    reporting = meter_reporting_loop(sessionmaker, settings)  # None when billing is off
     await executor.start()
     dispatcher.start()
     sweeper.start()
     if grace is not None:
         grace.start()
+    if reporting is not None:
+        reporting.start()
     log.info("scheduler.started", executor_id=executor.executor_id)
     try:
         await stop.wait()
     finally:
+        if reporting is not None:
+            await reporting.stop()
         if grace is not None:
             await grace.stop()
         await sweeper.stop()

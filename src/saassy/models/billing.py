@@ -104,6 +104,9 @@ class StripeCatalogObject(RecordMixin, Base):
 class MeterReportStatus(StrEnum):
     pending = "pending"
     sent = "sent"  # Stripe accepted it, or answered that it already had its identifier
+    # Stripe refused it for good (too old, no such customer or meter) or it was too old to
+    # send: not retried; reconciliation shows it as not billable.
+    failed = "failed"
 
 
 class MeterReport(RecordMixin, Base):

@@ -9,7 +9,7 @@ from datetime import date, datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Integer, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import BigInteger, Integer, and_, bindparam, cast, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql.dml import ReturningInsert
@@ -26,10 +26,13 @@ def _take_statement(dialect: str, limited: bool) -> ReturningInsert[int]:
     counters = table_of(QuotaCounter)
     new_row = (postgresql_insert if dialect == "postgresql" else sqlite_insert)(counters)
     new_total = counters.c.used + new_row.excluded.used
+    # A limit may pass the 32-bit counter (a spend cap pays for billions of cheap tasks):
+    # PostgreSQL would type the parameter as the column's integer and refuse the value.
+    limit = cast(bindparam("limit"), BigInteger)
     return new_row.on_conflict_do_update(
         index_elements=["organization_id", "metric", "period_start"],
         set_={"used": new_total},
-        where=(new_total <= bindparam("limit")) if limited else None,
+        where=(new_total <= limit) if limited else None,
     ).returning(counters.c.used)
 
 

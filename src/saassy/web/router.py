@@ -21,6 +21,7 @@ from saassy.web.pages import (
     public,
     secrets,
     staff,
+    staff_billing,
     staff_system,
     task_detail,
     task_new,
@@ -50,5 +51,6 @@ for area in (
     account.router,
     staff.router,
     staff_system.router,
+    staff_billing.router,
 ):
     router.include_router(area, prefix="/app")

@@ -49,6 +49,12 @@ tasks_per_month = 3
 overage_usd_per_task = 0.10
 api_rate_limit = "1000/minute"
 
+[plans.cheap]
+name = "Cheap"
+tasks_per_month = 3
+overage_usd_per_task = 0.001
+api_rate_limit = "1000/minute"
+
 [task_types.noop]
 title = "Nothing"
 command = ["/bin/true"]

@@ -5,11 +5,11 @@ from __future__ import annotations
 import uuid
 from datetime import date
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, or_, update
 from sqlalchemy.exc import IntegrityError
 
 from saassy.kit.repository import RepositoryBase
-from saassy.models import BillingSubscription, SpendCap
+from saassy.models import SpendCap
 
 
 class SpendCapRepository(RepositoryBase[SpendCap]):
@@ -59,12 +59,3 @@ class SpendCapRepository(RepositoryBase[SpendCap]):
             .execution_options(synchronize_session=False)
         )
         return result.first() is not None
-
-    async def subscription_of(self, organization_id: uuid.UUID) -> BillingSubscription | None:
-        """The organization's Stripe subscription as last read from Stripe."""
-        found: BillingSubscription | None = await self.session.scalar(
-            select(BillingSubscription).where(
-                BillingSubscription.organization_id == organization_id
-            )
-        )
-        return found

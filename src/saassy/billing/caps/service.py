@@ -13,6 +13,8 @@ from saassy.billing.caps.month import month_overage
 from saassy.billing.caps.overage import cents_to_usd
 from saassy.billing.caps.repository import SpendCapRepository
 from saassy.billing.projection import Projection, share_of_cap
+from saassy.kit.errors import NotFound
+from saassy.organizations.repository import OrganizationRepository
 from saassy.plans.catalog import Plan
 from saassy.quotas.periods import TASKS, quota_window
 
@@ -53,6 +55,12 @@ async def set_spend_cap(
     now: datetime,
 ) -> SpendCapStatus:
     """Set or change the cap; it applies from the next admission."""
+    # Every admission holds the organization FOR SHARE until it commits (tasks.service): this
+    # lock waits for those that read the old cap, so the answer counts them, and holds back
+    # the next ones until the new cap is committed. Without it an admission decided under the
+    # old cap could land after the owner was told the month's overage under the new one.
+    if await OrganizationRepository(session).get_live(organization_id, lock=True) is None:
+        raise NotFound("Organization")
     cents = int(monthly_cap_usd.scaleb(2))
     await SpendCapRepository(session).put(organization_id, cents)
     return await spend_cap_status(session, plan, organization_id, now)
