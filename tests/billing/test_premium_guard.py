@@ -9,9 +9,13 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import func, select
 
+from saassy.admin.service import set_plan
 from saassy.config import ConfigError, Settings
 from saassy.config.catalog import load_catalog
+from saassy.context import AppContext
+from saassy.models import Task
 from tests.billing.billing_app import CATALOG, write_catalog
 from tests.tasks.conftest import Tenant, tenant  # noqa: F401 - a fixture
 from tests.web.support import browser_for, sign_up, submit
@@ -71,3 +75,29 @@ def test_a_required_plan_that_does_not_exist_is_refused_with_its_key(tmp_path: P
         f"{path}: task_types.render.requires_plan: no plan 'entreprise' (plans: enterprise, "
         "free, pro)"
     )
+
+
+async def test_after_a_downgrade_neither_a_replay_nor_a_new_submission_runs_premium_work(
+    ctx: AppContext,
+    client: httpx.AsyncClient,
+    tenant: Tenant,  # noqa: F811
+) -> None:
+    pro = await tenant("pro")
+    headers = {**pro.headers, "Idempotency-Key": "render-1"}
+    body = {"type": "render", "input": {}}
+    first = await client.post("/api/v1/tasks", json=body, headers=headers)
+    assert first.status_code == 202, first.text
+    async with ctx.sessionmaker() as session, session.begin():
+        await set_plan(session, ctx.settings.catalog, pro.organization_id, "free")
+    again = await client.post("/api/v1/tasks", json=body, headers=headers)
+    # Refused, or at most the same task answered again: never a second one.
+    assert again.status_code in (402, 200, 202), again.text
+    if again.status_code != 402:
+        assert again.json()["id"] == first.json()["id"]
+    fresh = await client.post("/api/v1/tasks", json=body, headers=pro.headers)
+    assert fresh.status_code == 402, fresh.text
+    async with ctx.sessionmaker() as session:
+        count = await session.scalar(
+            select(func.count()).select_from(Task).where(Task.type == "render")
+        )
+    assert count == 1

@@ -42,6 +42,9 @@ async def set_plan(
     organization = await StaffOrganizationRepository(session).get(organization_id)
     if organization is None or organization.deleted_at is not None:
         raise NotFound("Organization")
+    # Locked and read again, as billing's changes do: a webhook's change committed meanwhile
+    # is the plan this one starts from.
+    await session.refresh(organization, with_for_update=True)
     await change_plan(
         session,
         organization,

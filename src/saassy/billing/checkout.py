@@ -37,8 +37,9 @@ log = structlog.get_logger(__name__)
 
 
 def purchasable(plan: Plan) -> bool:
-    """Sold through checkout: a fixed monthly price above zero (free and custom plans are not)."""
-    return plan.price_usd_month is not None and plan.price_usd_month > 0
+    """Sold through checkout: public, at a fixed monthly price above zero (free, custom and
+    hidden plans are not: a hidden plan is one staff assign, whoever guesses its key)."""
+    return plan.public and plan.price_usd_month is not None and plan.price_usd_month > 0
 
 
 def purchasable_plans(catalog: Catalog) -> list[str]:

@@ -12,16 +12,22 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from saassy.billing.repository import SubscriptionRepository
+from saassy.billing.states import PAST_DUE
 from saassy.config import Settings
 from saassy.kit.background import BackgroundLoop
 from saassy.kit.db_outage import is_database_outage
-from saassy.kit.time import utcnow
-from saassy.models.billing import PlanChangeSource
+from saassy.kit.time import as_utc, utcnow
+from saassy.models.billing import BillingSubscription, PlanChangeSource
 from saassy.plans.changes import change_plan
 
 log = structlog.get_logger(__name__)
 
 GRACE_SWEEP_EVERY_S = 600.0
+
+
+def past_due_before(subscription: BillingSubscription, cutoff: datetime) -> bool:
+    since = subscription.past_due_since
+    return subscription.status == PAST_DUE and since is not None and as_utc(since) <= cutoff
 
 
 async def end_expired_grace(session: AsyncSession, settings: Settings, now: datetime) -> int:
@@ -33,6 +39,15 @@ async def end_expired_grace(session: AsyncSession, settings: Settings, now: date
     for subscription in await subscriptions.past_due_since_before(cutoff):
         organization = await subscriptions.organization_for_update(subscription.organization_id)
         if organization is None:
+            continue
+        # Read again under the lock: a payment's webhook may have committed since the list
+        # was read, and a paying organization must keep its plan.
+        await session.refresh(subscription)
+        if not past_due_before(subscription, cutoff):
+            continue
+        # The grace period takes away the subscribed plan, not one staff assigned since (nor
+        # does it move an organization already moved: the sweep sees it every round).
+        if organization.plan != subscription.plan:
             continue
         change = await change_plan(
             session,

@@ -46,7 +46,8 @@ class SubscriptionRepository(RepositoryBase[BillingSubscription]):
         return found
 
     async def billing_contacts(self, organization_id: uuid.UUID) -> list[str]:
-        """The e-mail addresses of the organization's owners and admins."""
+        """The e-mail addresses of the organization's owners and admins whose accounts are
+        not disabled (every billing notice goes to these)."""
         rows = await self.session.scalars(
             select(User.email)
             .join(Membership, Membership.user_id == User.id)

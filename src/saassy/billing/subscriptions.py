@@ -55,32 +55,33 @@ def _items(subscription: StripeDict) -> list[StripeDict]:
 async def subscribed_plan(
     session: AsyncSession, catalog: Catalog, subscription: StripeDict
 ) -> str | None:
-    """The catalog plan whose flat Price the subscription holds, else its metadata's."""
+    """The catalog plan whose flat Price the subscription holds; None when it holds none.
+
+    Only a Price `saassy billing sync` made counts: metadata is anyone's to write (a
+    subscription made in Stripe's dashboard, a price of another product), so it grants
+    nothing."""
     prices = CatalogObjectRepository(session)
     for item in _items(subscription):
         # `price` on Stripe; the legacy `plan` (same id) where only that is sent.
         price_id = _id_of(item.get("price")) or _id_of(item.get("plan"))
-        if price_id is None:
-            continue
+        quantity = item.get("quantity")
+        if price_id is None or (isinstance(quantity, int) and quantity < 1):
+            continue  # a quantity of 0 is the plan's price at no charge
         row = await prices.price_by_stripe_id(price_id)
         plan = plan_of_price_key(row.key) if row is not None else None
         if plan in catalog.plans:
             return plan
-    plan = (subscription.get("metadata") or {}).get("plan")
-    return plan if plan in catalog.plans else None
+    return None
 
 
-async def _organization_of(
-    session: AsyncSession, subscription: StripeDict, hint: uuid.UUID | None
-) -> uuid.UUID | None:
+async def _organization_of(session: AsyncSession, subscription: StripeDict) -> uuid.UUID | None:
+    """The organization whose customer (made by Saassy) the subscription is for."""
     known = await SubscriptionRepository(session).by_stripe_id(subscription["id"])
     if known is not None:
         return known.organization_id
     customer_id = _id_of(subscription.get("customer"))
     customer = await CustomerRepository(session).by_stripe_id(customer_id) if customer_id else None
-    if customer is not None:
-        return customer.organization_id
-    return hint
+    return customer.organization_id if customer is not None else None
 
 
 async def retrieve(kind: str, call: Any, object_id: str) -> StripeDict | None:
@@ -104,22 +105,24 @@ async def sync_subscription(
     settings: Settings,
     client: stripe.StripeClient,
     subscription_id: str,
-    *,
-    organization_hint: uuid.UUID | None = None,
 ) -> None:
     """Re-read the subscription from Stripe and apply its current state."""
     subscription = await retrieve(
         "subscription", client.v1.subscriptions.retrieve_async, subscription_id
     )
-    if subscription is not None:
-        await apply_subscription(session, settings, subscription, organization_hint)
+    if subscription is None:
+        if await SubscriptionRepository(session).by_stripe_id(subscription_id) is None:
+            return
+        # Stripe no longer has the subscription an organization holds: it ended, and
+        # keeping its plan would grant it for nothing (the event is not delivered again).
+        subscription = {"id": subscription_id, "status": "canceled"}
+    await apply_subscription(session, settings, subscription)
 
 
 async def apply_subscription(
     session: AsyncSession,
     settings: Settings,
     subscription: StripeDict,
-    organization_hint: uuid.UUID | None = None,
     *,
     now: datetime | None = None,
 ) -> None:
@@ -127,7 +130,7 @@ async def apply_subscription(
     now = now or utcnow()
     catalog = settings.catalog
     subscriptions = SubscriptionRepository(session)
-    organization_id = await _organization_of(session, subscription, organization_hint)
+    organization_id = await _organization_of(session, subscription)
     if organization_id is None:
         log.warning("billing.subscription_without_organization", subscription=subscription["id"])
         return
@@ -137,13 +140,16 @@ async def apply_subscription(
     row = await subscriptions.of_organization(organization_id)
     status = str(subscription.get("status"))
     other = row is not None and row.stripe_subscription_id != subscription["id"]
-    if other and row is not None and status not in HOLDING and row.status in HOLDING:
-        # An earlier subscription's end, delivered after the organization took a new one.
+    plan = await subscribed_plan(session, catalog, subscription)
+    # An earlier subscription's end, delivered after the organization took a new one; or a
+    # second subscription to no plan of the catalog, which must not unseat the paid one.
+    holds_another = other and row is not None and row.status in HOLDING
+    if holds_another and (status not in HOLDING or plan is None):
         log.info("billing.stale_subscription", subscription=subscription["id"])
         return
-    plan = await subscribed_plan(session, catalog, subscription)
     if plan is None:
-        plan = row.plan if row is not None else catalog.default_plan
+        # Not a price of the catalog: the default plan, whatever its status or metadata say.
+        plan = catalog.default_plan
         log.warning("billing.subscription_plan_unknown", subscription=subscription["id"])
     same = row is not None and row.stripe_subscription_id == subscription["id"]
     first_past_due = status == PAST_DUE and not (same and row and row.past_due_since)

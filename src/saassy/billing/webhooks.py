@@ -8,7 +8,6 @@ nothing, and a failure rolls the row back with the effects, so Stripe's retry tr
 from __future__ import annotations
 
 import json
-import uuid
 from typing import Any
 
 import stripe
@@ -106,14 +105,11 @@ async def apply_event(
             "checkout session", client.v1.checkout.sessions.retrieve_async, subject_id
         )
         subscription_id = _subscription_id(checkout)
+        # Never the session's client_reference_id or metadata: a session Saassy did not make
+        # (a Payment Link's buyer sets it) could name any organization. Saassy's sessions are
+        # for the organization's own customer, which names it.
         if checkout is not None and subscription_id is not None:
-            await sync_subscription(
-                session,
-                settings,
-                client,
-                subscription_id,
-                organization_hint=_organization_in(checkout),
-            )
+            await sync_subscription(session, settings, client, subscription_id)
     elif event_type in INVOICE_EVENTS:
         invoice = await retrieve("invoice", client.v1.invoices.retrieve_async, subject_id)
         subscription_id = _subscription_id(invoice)
@@ -133,15 +129,3 @@ def _subscription_id(source: StripeDict | None) -> str | None:
     if isinstance(value, dict):
         value = value.get("id")
     return value if isinstance(value, str) else None
-
-
-def _organization_in(checkout: StripeDict | None) -> uuid.UUID | None:
-    if checkout is None:
-        return None
-    raw = checkout.get("client_reference_id") or (checkout.get("metadata") or {}).get(
-        "organization_id"
-    )
-    try:
-        return uuid.UUID(str(raw)) if raw else None
-    except ValueError:
-        return None
