@@ -36,7 +36,7 @@ from bench.report import Row
 from bench.stage import Stage, add_database_option, scratch_stage
 from bench.stripe_servers import API_KEY, running_stripe_servers
 from saassy.billing.meter_events import send_due_reports
-from saassy.billing.meters import CUSTOMER_KEY, METERS, VALUE_KEY, MeterKey
+from saassy.billing.meters import CUSTOMER_KEY, METERS, VALUE_KEY, MeterKey, meter_create_params
 from saassy.billing.pace import STRIPE_EVENTS_PER_S
 from saassy.billing.reconciliation import reconcile
 from saassy.billing.stripe_connection import open_stripe_client
@@ -139,12 +139,7 @@ def _stripe_objects(
     client: stripe.StripeClient, organizations: list[uuid.UUID]
 ) -> dict[uuid.UUID, str]:
     for meter in METERS.values():
-        client.v1.billing.meters.create(params={
-            "display_name": meter.display_name, "event_name": meter.event_name,
-            "default_aggregation": {"formula": "sum"},
-            "customer_mapping": {"type": "by_id", "event_payload_key": CUSTOMER_KEY},
-            "value_settings": {"event_payload_key": VALUE_KEY},
-        })  # fmt: skip
+        client.v1.billing.meters.create(params=meter_create_params(meter))
     return {
         o: client.v1.customers.create(params={"email": f"{o}@example.com"}).id
         for o in organizations

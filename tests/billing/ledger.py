@@ -17,7 +17,7 @@ from typing import Any
 import stripe
 from sqlalchemy import insert
 
-from saassy.billing.meters import CUSTOMER_KEY, METERS, VALUE_KEY
+from saassy.billing.meters import METERS, meter_create_params
 from saassy.config.settings import EXAMPLE_CONFIG
 from saassy.context import AppContext
 from saassy.kit.repository import table_of
@@ -96,9 +96,4 @@ async def record_tasks(
 def stripe_meters(client: stripe.StripeClient) -> None:
     """The two Billing Meters `saassy billing sync` makes, made here directly."""
     for meter in METERS.values():
-        client.v1.billing.meters.create(params={
-            "display_name": meter.display_name, "event_name": meter.event_name,
-            "default_aggregation": {"formula": "sum"},
-            "customer_mapping": {"type": "by_id", "event_payload_key": CUSTOMER_KEY},
-            "value_settings": {"event_payload_key": VALUE_KEY},
-        })  # fmt: skip
+        client.v1.billing.meters.create(params=meter_create_params(meter))

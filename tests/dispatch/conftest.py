@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -13,6 +13,7 @@ from saassy.config import Settings
 from saassy.context import AppContext
 from saassy.dispatch.engine import TaskEngine, build_task_engine
 from saassy.runtime.fake import FakeRuntime
+from tests.own_services import OwnPostgreSQL, start_postgresql
 
 CATALOG = Path(__file__).parent / "catalog.toml"
 
@@ -65,3 +66,13 @@ async def engine(
     await engine.start()
     yield engine
     app.state.ctx.task_engine = None
+
+
+@pytest.fixture
+def own_postgresql() -> Iterator[OwnPostgreSQL]:
+    """A PostgreSQL server of the test's own, to stop and start."""
+    server = start_postgresql()
+    try:
+        yield server
+    finally:
+        server.remove()

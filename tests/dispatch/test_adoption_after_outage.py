@@ -6,10 +6,8 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -19,7 +17,7 @@ from saassy.dispatch.executor import AttemptRef, Executor
 from saassy.events.memory import MemoryEventBus
 from saassy.kit.db import create_engine, create_sessionmaker
 from saassy.models import Task
-from tests.own_services import OwnPostgreSQL, start_postgresql
+from tests.own_services import OwnPostgreSQL
 
 LEASE_S = 3.0
 
@@ -58,15 +56,6 @@ class AdoptionClock(Executor):
 
     async def stop(self, grace_s: float = 10.0) -> None:
         return None
-
-
-@pytest.fixture
-def own_postgresql() -> Iterator[OwnPostgreSQL]:
-    server = start_postgresql()
-    try:
-        yield server
-    finally:
-        server.remove()
 
 
 async def test_adoption_waits_a_lease_after_a_long_outage_ends(

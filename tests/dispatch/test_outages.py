@@ -33,19 +33,10 @@ from tests.dispatch.celery_cluster import (
 )
 from tests.dispatch.support import insert_tasks
 from tests.dispatch.test_celery_executor import submit, until_terminal
-from tests.own_services import OwnPostgreSQL, OwnRedis, start_postgresql, start_redis
+from tests.own_services import OwnPostgreSQL, OwnRedis, start_redis
 from tests.processes import StartServer
 from tests.runtime.conftest import require_sandbox
 from tests.web.support import browser_for, sign_up
-
-
-@pytest.fixture
-def own_postgresql() -> Iterator[OwnPostgreSQL]:
-    server = start_postgresql()
-    try:
-        yield server
-    finally:
-        server.remove()
 
 
 @pytest.fixture

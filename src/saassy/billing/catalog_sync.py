@@ -33,7 +33,14 @@ from saassy.billing.keys import (
     monthly_price_key,
     product_key,
 )
-from saassy.billing.meters import CUSTOMER_KEY, EVENT_UNITS_PER_UNIT, METERS, VALUE_KEY, MeterKey
+from saassy.billing.meters import (
+    CUSTOMER_KEY,
+    EVENT_UNITS_PER_UNIT,
+    METERS,
+    VALUE_KEY,
+    MeterKey,
+    meter_create_params,
+)
 from saassy.billing.repository import CatalogObjectRepository
 from saassy.models.billing import StripeCatalogObject
 from saassy.plans.catalog import Catalog, Plan
@@ -151,14 +158,7 @@ class CatalogSync:
                 break
         if found is None:
             found = await self.client.v1.billing.meters.create_async(
-                {
-                    "display_name": definition.display_name,
-                    "event_name": definition.event_name,
-                    "default_aggregation": {"formula": "sum"},
-                    "customer_mapping": {"event_payload_key": CUSTOMER_KEY, "type": "by_id"},
-                    "value_settings": {"event_payload_key": VALUE_KEY},
-                },
-                {"idempotency_key": f"saassy-{key}"},
+                meter_create_params(definition), {"idempotency_key": f"saassy-{key}"}
             )
         row = StripeCatalogObject(
             kind="meter", key=key, fingerprint=fingerprint(fields), stripe_id=found.id

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from stripe.params.billing import MeterCreateParams
+
 
 class MeterKey(StrEnum):
     tasks = "tasks"
@@ -37,3 +39,15 @@ VALUE_KEY = "value"
 # values be whole numbers, so compute units go in thousandths (1 mCU = 3.6 GB-seconds): the
 # compute-unit Price is per thousandth (`unit_amount_decimal` = cents per CU / 1000).
 EVENT_UNITS_PER_UNIT: dict[MeterKey, int] = {MeterKey.tasks: 1, MeterKey.compute_units: 1000}
+
+
+def meter_create_params(meter: MeterDefinition) -> MeterCreateParams:
+    """The Billing Meter as Stripe is asked to make it: a sum of the events' values, the
+    customer named by id in each event."""
+    return {
+        "display_name": meter.display_name,
+        "event_name": meter.event_name,
+        "default_aggregation": {"formula": "sum"},
+        "customer_mapping": {"event_payload_key": CUSTOMER_KEY, "type": "by_id"},
+        "value_settings": {"event_payload_key": VALUE_KEY},
+    }

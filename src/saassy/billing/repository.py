@@ -53,6 +53,7 @@ class SubscriptionRepository(RepositoryBase[BillingSubscription]):
             .where(
                 Membership.organization_id == organization_id,
                 Membership.role.in_([Role.owner, Role.admin]),
+                User.disabled_at.is_(None),
             )
             .order_by(User.email)
         )

@@ -11,17 +11,15 @@ from fastapi import APIRouter, Header, Request
 
 from saassy.auth.dependencies import CurrentOrganization, CurrentPrincipal, OrganizationAdmin
 from saassy.auth.principal import Principal
+from saassy.billing.account import billing_state as billing_state_of
 from saassy.billing.checkout import open_portal, start_checkout
 from saassy.billing.errors import BillingDisabled
-from saassy.billing.repository import SubscriptionRepository
 from saassy.billing.schemas import (
     BillingState,
     CheckoutRequest,
     RedirectUrl,
-    SubscriptionState,
     WebhookReceipt,
 )
-from saassy.billing.states import PAST_DUE, grace_end
 from saassy.billing.webhooks import receive_event, verified_event
 from saassy.context import AppContext
 from saassy.deps import Context, Session
@@ -42,27 +40,9 @@ async def billing_state(
     ctx: Context, session: Session, organization: CurrentOrganization
 ) -> BillingState:
     """The organization's plan and subscription, and whether a payment failed (any member)."""
-    row = await SubscriptionRepository(session).of_organization(organization.id)
-    subscription = None
-    if row is not None:
-        grace = (
-            grace_end(row.past_due_since, ctx.settings.billing_grace_days)
-            if row.past_due_since
-            else None
-        )
-        subscription = SubscriptionState(
-            status=row.status,
-            plan=row.plan,
-            current_period_end=row.current_period_end,
-            cancel_at_period_end=row.cancel_at_period_end,
-            past_due_since=row.past_due_since,
-            grace_ends_at=grace,
-        )
-    return BillingState(
-        enabled=ctx.stripe_api is not None,
-        plan=organization.plan,
-        subscription=subscription,
-        payment_failed=row is not None and row.status == PAST_DUE,
+    enabled = ctx.stripe_api is not None
+    return await billing_state_of(
+        session, ctx.settings, organization.id, organization.plan, enabled
     )
 
 

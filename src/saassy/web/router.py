@@ -14,6 +14,7 @@ from saassy.web.pages import (
     api_keys,
     auth,
     auth_links,
+    billing,
     home,
     invitation,
     members,
@@ -41,6 +42,7 @@ router.include_router(auth_links.router)
 # /tasks/new before /tasks/{task_id}.
 for area in (
     home.router,
+    billing.router,
     task_new.router,
     tasks.router,
     task_detail.router,

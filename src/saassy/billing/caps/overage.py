@@ -20,6 +20,7 @@ from saassy.billing.caps.month import compute_units_in, month_overage
 from saassy.billing.caps.repository import SpendCapRepository
 from saassy.billing.caps.warnings import WARN_AT, warn_near_cap
 from saassy.billing.projection import overage_tasks_within
+from saassy.billing.repository import SubscriptionRepository
 from saassy.billing.standing import paying
 from saassy.billing.stripe_api import billing_enabled
 from saassy.config import Settings
@@ -61,7 +62,7 @@ async def _sells_overage(
     """Billing is on, the plan prices a task past it, and the subscription is paid up."""
     if plan.overage_usd_per_task is None or not billing_enabled(settings):
         return False
-    subscription = await SpendCapRepository(session).subscription_of(organization_id)
+    subscription = await SubscriptionRepository(session).of_organization(organization_id)
     return paying(subscription, now, timedelta(days=settings.billing_grace_days))
 
 

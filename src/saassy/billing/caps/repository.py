@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from datetime import date
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, or_, update
 from sqlalchemy.exc import IntegrityError
 
 from saassy.kit.repository import RepositoryBase
-from saassy.models import BillingSubscription, Membership, Role, SpendCap, User
+from saassy.models import SpendCap
 
 
 class SpendCapRepository(RepositoryBase[SpendCap]):
@@ -60,26 +59,3 @@ class SpendCapRepository(RepositoryBase[SpendCap]):
             .execution_options(synchronize_session=False)
         )
         return result.first() is not None
-
-    async def subscription_of(self, organization_id: uuid.UUID) -> BillingSubscription | None:
-        """The organization's Stripe subscription as last read from Stripe."""
-        found: BillingSubscription | None = await self.session.scalar(
-            select(BillingSubscription).where(
-                BillingSubscription.organization_id == organization_id
-            )
-        )
-        return found
-
-    async def billing_contacts(self, organization_id: uuid.UUID) -> Sequence[str]:
-        """The e-mail addresses of the organization's owners and admins."""
-        rows = await self.session.scalars(
-            select(User.email)
-            .join(Membership, Membership.user_id == User.id)
-            .where(
-                Membership.organization_id == organization_id,
-                Membership.role.in_([Role.owner, Role.admin]),
-                User.disabled_at.is_(None),
-            )
-            .order_by(User.email)
-        )
-        return list(rows)

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from saassy.billing.caps.errors import WHERE_TO_RAISE
 from saassy.billing.caps.repository import SpendCapRepository
 from saassy.billing.projection import Projection, share_of_cap
+from saassy.billing.repository import SubscriptionRepository
 from saassy.config import Settings
 from saassy.email.outbox import queue_email
 from saassy.models import Organization
@@ -44,5 +45,5 @@ async def warn_near_cap(
         f"{WHERE_TO_RAISE}.\n\n"
         f"This is the only such message this month. -- {service}, {settings.base_url}\n"
     )
-    for address in await caps.billing_contacts(organization_id):
+    for address in await SubscriptionRepository(session).billing_contacts(organization_id):
         await queue_email(session, settings, to=address, subject=subject, body=body)

@@ -9,15 +9,17 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from saassy.accounts.browser_sessions import choose_organization
-from saassy.deps import Session, SettingsDep
+from saassy.deps import Context, Session, SettingsDep
 from saassy.kit.errors import NotFound
 from saassy.kit.pagination import PageParams
 from saassy.kit.time import utcnow
+from saassy.models import Role
 from saassy.organizations.repository import OrganizationRepository
 from saassy.tasks.repository import TaskFilters, TaskRepository
 from saassy.web.caller import Caller
 from saassy.web.charts import Point, bar_chart
 from saassy.web.forms import form_data
+from saassy.web.pages.billing_view import billing_page_headers, past_due_of
 from saassy.web.pages.usage_view import cost_so_far, usage_of, usage_per_day
 from saassy.web.templating import redirect, render
 
@@ -27,7 +29,7 @@ RECENT_TASKS = 8
 
 @router.get("", response_class=HTMLResponse)
 async def home(
-    request: Request, caller: Caller, session: Session, settings: SettingsDep
+    request: Request, caller: Caller, session: Session, settings: SettingsDep, ctx: Context
 ) -> Response:
     """Usage this period against the plan, per day, its cost so far, and the latest tasks."""
     organization = await OrganizationRepository(session).get_in_scope(
@@ -78,7 +80,10 @@ async def home(
             "cost": cost_so_far(usage.plan),
             "recent": recent[:RECENT_TASKS],
             "api_base": str(request.base_url).rstrip("/"),
+            "past_due": await past_due_of(session, ctx, organization),
+            "is_admin": caller.can(Role.admin),
         },
+        headers=billing_page_headers(settings),  # the past-due banner's portal form
     )
 
 

@@ -7,11 +7,16 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
-from saassy.deps import SettingsDep
+from saassy.billing.repository import SubscriptionRepository
+from saassy.billing.states import HOLDING
+from saassy.billing.stripe_api import billing_enabled
+from saassy.deps import Session, SettingsDep
 from saassy.kit.errors import NotFound
+from saassy.models import Role
 from saassy.plans.catalog import LOGO_TYPES
 from saassy.tasks.service import list_task_types
 from saassy.web.caller import MaybeCaller
+from saassy.web.pages.billing_view import billing_page_headers, sold_plans
 from saassy.web.templating import render
 
 router = APIRouter()
@@ -27,15 +32,28 @@ async def landing(request: Request, settings: SettingsDep, caller: MaybeCaller) 
 
 
 @router.get("/pricing", response_class=HTMLResponse)
-async def pricing(request: Request, settings: SettingsDep, caller: MaybeCaller) -> Response:
+async def pricing(
+    request: Request, settings: SettingsDep, session: Session, caller: MaybeCaller
+) -> Response:
+    """The public plans; an owner or admin signed in can buy a paid one through checkout."""
     catalog = settings.catalog
+    buyer = caller is not None and caller.can(Role.admin)
+    subscribed = False
+    if caller is not None and billing_enabled(settings):
+        found = await SubscriptionRepository(session).of_organization(caller.organization.id)
+        subscribed = found is not None and found.status in HOLDING
     return render(
         request,
         "public/pricing.html",
         {
             "plans": [p for p in catalog.plans.values() if p.public],
             "default_plan": catalog.default_plan,
+            "sold": sold_plans(settings),
+            "buyer": buyer,
+            "subscribed": subscribed,
+            "current_plan": caller.organization.plan if caller is not None else None,
         },
+        headers=billing_page_headers(settings),
     )
 
 
