@@ -1,7 +1,8 @@
 """The double's objects carry the keys Stripe's own example objects have (its OpenAPI fixtures).
 
 The fixtures sit beside the repository, in `../shared/reference/` as CI has them, or where
-SAASSY_STRIPE_FIXTURES points; a clone of the repository alone skips this test.
+SAASSY_TEST_STRIPE_FIXTURES points (a SAASSY_TEST_ name: the server commands refuse any other
+unknown SAASSY_* variable); a clone of the repository alone skips this test.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from tests.billing.stripe_services import REPOSITORY, StripeServices
 from tests.billing.test_stripe_double import catalog, event
 
 FIXTURES = Path(
-    os.environ.get("SAASSY_STRIPE_FIXTURES")
+    os.environ.get("SAASSY_TEST_STRIPE_FIXTURES")
     or REPOSITORY.parent / "shared" / "reference" / "stripe-fixtures.json"
 )
 # Of a Checkout Session's many keys, those billing could read; the other objects are small
@@ -47,7 +48,10 @@ def missing_keys(fixture: dict[str, Any], ours: dict[str, Any], path: str = "") 
 @pytest.fixture
 def fixtures() -> dict[str, dict[str, Any]]:
     if not FIXTURES.exists():
-        pytest.skip(f"Stripe's fixture objects are not at {FIXTURES} (outside the repository)")
+        pytest.skip(
+            f"Stripe's fixture objects are not at {FIXTURES}: set SAASSY_TEST_STRIPE_FIXTURES "
+            "to stripe/openapi's openapi/fixtures3.json"
+        )
     resources: dict[str, dict[str, Any]] = json.loads(FIXTURES.read_text())["resources"]
     return resources
 

@@ -34,6 +34,8 @@ async def test_the_billing_page_without_stripe(
         assert pricing.status_code == 200
         assert "/app/billing/checkout" not in pricing.text
         assert "Choose" not in pricing.text
+        # The example catalog's 0.10 a task past starter's plan: to the cent, not "$0.1".
+        assert "Then $0.10 per task past 1,000" in pricing.text
         for response in (page, home, pricing):
             assert "form-action 'self';" in response.headers["content-security-policy"]
         refused = await submit(browser, "/app/billing/checkout", {"plan": "pro"}, page=PAGE)

@@ -7,6 +7,8 @@ Straight on the database and Stripe, with the settings `saassy api` runs with.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -19,8 +21,27 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
     from saassy.billing.reconciliation import Reconciliation
+    from saassy.config import Settings
 
 app = typer.Typer(help="Billing through Stripe.", no_args_is_help=True)
+
+OFF = "billing is off: set SAASSY_STRIPE_SECRET_KEY (and SAASSY_STRIPE_WEBHOOK_SECRET)"
+
+
+@contextmanager
+def reporting_stripe_errors(settings: Settings) -> Iterator[None]:
+    """Stripe's failures as one line: the SDK's messages run over several, and an unreachable
+    server is not a refusal (nor something to write to support@stripe.com about)."""
+    import stripe
+
+    try:
+        yield
+    except stripe.APIConnectionError:
+        where = settings.stripe_api_base or "api.stripe.com"
+        fail(f"Stripe did not answer at {where}: check the network and SAASSY_STRIPE_API_BASE")
+    except stripe.StripeError as exc:
+        said = (exc.user_message or "").strip().splitlines()
+        fail(f"Stripe refused: {said[0] if said else type(exc).__name__}")
 
 
 @app.command("sync")
@@ -29,7 +50,6 @@ def sync(data_dir: DataDirOption = None, config: ConfigOption = None) -> None:
     a second run changes nothing."""
     import asyncio
 
-    import stripe
     from rich.table import Table
 
     from saassy.billing.catalog_sync import Action, SyncLine, sync_catalog
@@ -40,7 +60,7 @@ def sync(data_dir: DataDirOption = None, config: ConfigOption = None) -> None:
 
     settings = settings_from(config=config, data_dir=data_dir)
     if not billing_enabled(settings):
-        fail("billing is off: set SAASSY_STRIPE_SECRET_KEY (and SAASSY_STRIPE_WEBHOOK_SECRET)")
+        fail(OFF)
     say_database(settings)
 
     async def run() -> list[SyncLine]:
@@ -53,11 +73,8 @@ def sync(data_dir: DataDirOption = None, config: ConfigOption = None) -> None:
         finally:
             await engine.dispose()
 
-    with reporting_errors():
-        try:
-            lines = asyncio.run(run())
-        except stripe.StripeError as exc:
-            fail(f"Stripe refused: {exc.user_message or type(exc).__name__}")
+    with reporting_errors(), reporting_stripe_errors(settings):
+        lines = asyncio.run(run())
     table = Table("kind", "key", "action", "stripe id", box=None)
     for line in lines:
         style = "dim" if line.action is Action.unchanged else ""
@@ -87,7 +104,7 @@ def report_usage(
 
     settings = settings_from(config=config, data_dir=data_dir)
     if not billing_enabled(settings):
-        fail("billing is off: set SAASSY_STRIPE_SECRET_KEY (docs/billing.md)")
+        fail(OFF)
     say_database(settings)
 
     async def run() -> None:
@@ -111,7 +128,7 @@ def report_usage(
             f"{done.sending.retried} to retry, {done.sending.failed} refused"
         )
 
-    with reporting_errors():
+    with reporting_errors(), reporting_stripe_errors(settings):
         asyncio.run(run())
 
 
@@ -129,12 +146,16 @@ def reconcile(
 
     from saassy.billing.reconciliation import parse_period
     from saassy.billing.reporting import reconcile_and_alert
+    from saassy.billing.stripe_api import billing_enabled
     from saassy.billing.stripe_connection import open_stripe_client
     from saassy.cli.settings import reporting_errors, say_database, settings_from
     from saassy.kit.db import create_engine, create_sessionmaker
     from saassy.kit.time import month_start, utcnow
 
     settings = settings_from(config=config, data_dir=data_dir)
+    # Without a client every customer's Stripe figure is unreadable: all alarming, staff e-mailed.
+    if not billing_enabled(settings):
+        fail(OFF)
     with reporting_errors():
         month = parse_period(period) if period else month_start(utcnow())
     say_database(settings)
@@ -149,7 +170,7 @@ def reconcile(
         finally:
             await engine.dispose()
 
-    with reporting_errors():
+    with reporting_errors(), reporting_stripe_errors(settings):
         result = asyncio.run(run())
     if as_json:
         from saassy.billing.reconciliation_schemas import ReconciliationRead

@@ -7,6 +7,7 @@ import json
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +101,13 @@ def number(value: float | int | None) -> str:
     return f"{value:,.2f}"
 
 
+def unit_usd(value: Decimal) -> str:
+    """A unit price: always to the cent ($0.10, not $0.1), finer when the catalog is ($0.005)."""
+    if value.normalize().as_tuple().exponent > -2:  # type: ignore[operator] # finite here
+        value = value.quantize(Decimal("0.01"))
+    return f"{value:,}"
+
+
 def short_id(value: uuid.UUID | str) -> str:
     return str(value)[:8]
 
@@ -114,6 +122,7 @@ env.filters.update(
     size=size,
     duration=duration,
     number=number,
+    unit_usd=unit_usd,
     short_id=short_id,
     pretty_json=pretty_json,
 )

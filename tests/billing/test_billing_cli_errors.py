@@ -1,0 +1,73 @@
+"""`saassy billing` tells an operator what is wrong in one line: billing off, or Stripe's address
+not answering (no traceback, no key)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import pytest
+from sqlalchemy import select
+
+from saassy.config import Settings
+from saassy.kit.db import create_engine, create_sessionmaker
+from saassy.models.billing import BillingCustomer
+from saassy.models.organizations import Organization
+from tests.processes import free_port
+from tests.test_cli import invoke
+
+KEY = "sk_test_NotToBeShown1234"
+
+
+@pytest.mark.parametrize("command", ["sync", "report-usage", "reconcile"])
+def test_with_billing_off_each_command_says_so_in_one_line(
+    settings_factory: Callable[..., Settings], command: str
+) -> None:
+    url = settings_factory().resolved_database_url
+    result = invoke("billing", command, env={"SAASSY_DATABASE_URL": url})
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        "error: billing is off: set SAASSY_STRIPE_SECRET_KEY (and SAASSY_STRIPE_WEBHOOK_SECRET)"
+    ]
+
+
+@pytest.mark.parametrize("command", ["sync", "reconcile"])
+def test_a_stripe_address_that_does_not_answer_is_one_line_without_the_key(
+    settings_factory: Callable[..., Settings], command: str
+) -> None:
+    url = settings_factory().resolved_database_url
+    # A customer, so that reconcile asks Stripe for its meter figures (sync asks on a fresh
+    # database anyway: nothing is made yet).
+    invoke("admin", "create-user", "owner@example.com", "--password-stdin",
+           env={"SAASSY_DATABASE_URL": url}, input="a long passphrase\n")  # fmt: skip
+    if command == "reconcile":
+        _make_every_organization_a_paying_customer(url)
+    closed = f"http://127.0.0.1:{free_port()}"
+    result = invoke("billing", command, env={
+        "SAASSY_DATABASE_URL": url, "SAASSY_STRIPE_SECRET_KEY": KEY,
+        "SAASSY_STRIPE_WEBHOOK_SECRET": "whsec_test", "SAASSY_STRIPE_API_BASE": closed,
+    })  # fmt: skip
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines()[-1] == (
+        f"error: Stripe did not answer at {closed}: check the network and SAASSY_STRIPE_API_BASE"
+    )
+    assert "Traceback" not in result.output
+    assert "NotToBeShown" not in result.output
+
+
+def _make_every_organization_a_paying_customer(database_url: str) -> None:
+    """On pro (which prices overage) with a Stripe customer: reconcile has lines to ask about."""
+
+    async def give() -> None:
+        engine = create_engine(database_url)
+        try:
+            async with create_sessionmaker(engine)() as session, session.begin():
+                for organization in (await session.scalars(select(Organization))).all():
+                    organization.plan = "pro"
+                    customer_id = f"cus_{organization.id.hex[:14]}"
+                    session.add(BillingCustomer(organization_id=organization.id,
+                                                stripe_customer_id=customer_id))  # fmt: skip
+        finally:
+            await engine.dispose()
+
+    asyncio.run(give())
