@@ -73,11 +73,13 @@ def billing_settings(
     **overrides: Any,
 ) -> Settings:
     return settings_factory(
-        config=write_catalog(tmp_path),
-        stripe_secret_key=API_KEY,
-        stripe_webhook_secret=f"whsec_{secrets.token_hex(16)}",
-        stripe_api_base=stripe_services.api_base,
-        **overrides,
+        **{
+            "config": write_catalog(tmp_path),
+            "stripe_secret_key": API_KEY,
+            "stripe_webhook_secret": f"whsec_{secrets.token_hex(16)}",
+            "stripe_api_base": stripe_services.api_base,
+            **overrides,
+        }
     )
 
 

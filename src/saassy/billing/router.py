@@ -21,6 +21,7 @@ from saassy.billing.schemas import (
     WebhookReceipt,
 )
 from saassy.billing.webhooks import receive_event, verified_event
+from saassy.config.billing import webhook_secrets
 from saassy.context import AppContext
 from saassy.deps import Context, Session
 from saassy.kit.errors import NotFound
@@ -93,6 +94,6 @@ async def stripe_webhook(
     client = _client(ctx)
     secret = ctx.settings.stripe_webhook_secret
     assert secret is not None  # the settings refuse a secret key without it
-    event = verified_event(await request.body(), stripe_signature, secret.get_secret_value())
+    event = verified_event(await request.body(), stripe_signature, webhook_secrets(secret))
     processed = await receive_event(session, ctx.settings, client, event)
     return WebhookReceipt(duplicate=not processed)

@@ -8,6 +8,7 @@ nothing, and a failure rolls the row back with the effects, so Stripe's retry tr
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import stripe
@@ -39,18 +40,29 @@ METER_ERROR = "v1.billing.meter.error_report_triggered"
 HANDLED = SUBSCRIPTION_EVENTS | INVOICE_EVENTS | {CHECKOUT_COMPLETED, METER_ERROR}
 
 
-def verified_event(payload: bytes, signature: str | None, secret: str) -> StripeDict:
-    """The event, once the SDK has checked Stripe's signature (default tolerance, 5 min)."""
+def verified_event(payload: bytes, signature: str | None, secrets: Sequence[str]) -> StripeDict:
+    """The event, once the SDK has checked Stripe's signature with one of the destinations'
+    secrets (default tolerance, 5 min)."""
     try:
-        stripe.WebhookSignature.verify_header(
-            payload.decode("utf-8"), signature or "", secret, stripe.Webhook.DEFAULT_TOLERANCE
-        )
+        text = payload.decode("utf-8")
+        if not any(_signed_with(text, signature or "", secret) for secret in secrets):
+            raise InvalidSignature()
         event = json.loads(payload)
-    except (stripe.SignatureVerificationError, ValueError):
+    except ValueError:
         raise InvalidSignature() from None
     if not isinstance(event, dict) or not isinstance(event.get("id"), str):
         raise InvalidSignature()
     return event
+
+
+def _signed_with(payload: str, signature: str, secret: str) -> bool:
+    try:
+        stripe.WebhookSignature.verify_header(
+            payload, signature, secret, stripe.Webhook.DEFAULT_TOLERANCE
+        )
+    except stripe.SignatureVerificationError:
+        return False
+    return True
 
 
 async def receive_event(

@@ -22,12 +22,21 @@ def stripe_secret_key(value: SecretStr | None) -> SecretStr | None:
 
 
 def stripe_webhook_secret(value: SecretStr | None) -> SecretStr | None:
-    if value is not None and not value.get_secret_value().startswith("whsec_"):
+    """One signing secret, or several separated by commas: each event destination signs with
+    its own (the thin-event one too), and a rolled secret overlaps the old for a while."""
+    if value is None:
+        return None
+    secrets = webhook_secrets(value)
+    if not secrets or not all(re.fullmatch(r"whsec_\w+", secret) for secret in secrets):
         raise ValueError(
-            "not a webhook signing secret (whsec_...): Dashboard > Developers > Webhooks > "
-            "the endpoint > Signing secret"
+            "not webhook signing secrets (whsec_..., several separated by commas): "
+            "Dashboard > Developers > Webhooks > the destination > Signing secret"
         )
     return value
+
+
+def webhook_secrets(value: SecretStr) -> list[str]:
+    return [part.strip() for part in value.get_secret_value().split(",") if part.strip()]
 
 
 def api_base(value: str | None) -> str | None:
