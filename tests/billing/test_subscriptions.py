@@ -256,6 +256,34 @@ async def test_two_checkouts_at_once_make_one_customer(
     assert {s.customer for s in sessions} == {customers[0].stripe_customer_id}
 
 
+@pytest.mark.usefixtures("synced")
+async def test_one_open_checkout_and_none_once_stripe_has_a_subscription(
+    client: httpx.AsyncClient, signup: SignUp, stripe_services: StripeServices
+) -> None:
+    owner = await signup()
+
+    async def checkout() -> httpx.Response:
+        return await client.post(
+            "/api/v1/billing/checkout", json={"plan": "pro"}, headers=owner.headers
+        )
+
+    first, second = await checkout(), await checkout()
+    assert (first.status_code, second.status_code) == (200, 200), second.text
+    earlier, later = session_id_of(first.json()["url"]), session_id_of(second.json()["url"])
+    sdk = stripe_services.client()
+    assert sdk.v1.checkout.sessions.retrieve(earlier).status == "expired"
+    with pytest.raises(httpx.HTTPStatusError):  # two paid would be two subscriptions
+        await asyncio.to_thread(stripe_services.pay_checkout, earlier)
+    await asyncio.to_thread(stripe_services.pay_checkout, later)
+
+    # Paid, its webhook not here yet: Stripe's subscription refuses a third checkout.
+    third = await checkout()
+    assert third.status_code == 409, third.text
+    assert third.json()["error"]["code"] == "subscription_pending"
+    customer = str(sdk.v1.checkout.sessions.retrieve(later).customer)
+    assert len(sdk.v1.subscriptions.list(params={"customer": customer}).data) == 1
+
+
 async def test_staff_plan_changes_are_recorded_too(ctx: AppContext, signup: SignUp) -> None:
     from saassy.admin.service import set_plan
 

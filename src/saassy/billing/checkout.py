@@ -20,6 +20,7 @@ from saassy.billing.errors import (
     PlanNotPurchasable,
     StripeUnavailable,
     SubscriptionExists,
+    SubscriptionPending,
 )
 from saassy.billing.keys import metered_price_key, monthly_price_key
 from saassy.billing.meters import METERS
@@ -60,7 +61,11 @@ async def start_checkout(
     plan = catalog.plans.get(plan_key)
     if plan is None or not purchasable(plan):
         raise PlanNotPurchasable(plan_key, purchasable_plans(catalog))
-    current = await SubscriptionRepository(session).of_organization(organization_id)
+    subscriptions = SubscriptionRepository(session)
+    # Checkouts of one organization one after the other (PostgreSQL; SQLite's transactions
+    # already are): each expires the ones still open before it.
+    await subscriptions.organization_for_update(organization_id)
+    current = await subscriptions.of_organization(organization_id)
     if current is not None and current.status in HOLDING:
         raise SubscriptionExists(current.plan)
     prices = CatalogObjectRepository(session)
@@ -75,6 +80,7 @@ async def start_checkout(
     customer_id = await ensure_customer(
         session, client, organization_id, name=organization_name, email=email
     )
+    await _one_subscription_only(client, customer_id)
     metadata = {"organization_id": str(organization_id), "plan": plan.key}
     base = settings.base_url.rstrip("/")
     try:
@@ -96,6 +102,29 @@ async def start_checkout(
     if checkout.url is None:
         raise StripeUnavailable()
     return checkout.url
+
+
+async def _one_subscription_only(client: stripe.StripeClient, customer_id: str) -> None:
+    """Two paid checkouts would be two subscriptions, charged twice: refuse while Stripe has
+    one the webhooks have not brought here yet, and expire the checkouts still open. One
+    paid meanwhile cannot be expired: it is that subscription on its way."""
+    try:
+        subscriptions = await client.v1.subscriptions.list_async(
+            {"customer": customer_id, "limit": 10}
+        )
+        if any(subscription.status in HOLDING for subscription in subscriptions.data):
+            raise SubscriptionPending()
+        listed = await client.v1.checkout.sessions.list_async(
+            {"customer": customer_id, "status": "open", "limit": 100}
+        )
+        earlier = [open_session.id async for open_session in listed.auto_paging_iter()]
+        for session_id in earlier:
+            await client.v1.checkout.sessions.expire_async(session_id)
+    except stripe.InvalidRequestError as exc:
+        raise SubscriptionPending() from exc
+    except stripe.StripeError as exc:
+        log.warning("billing.checkout_failed", error=type(exc).__name__, code=exc.code)
+        raise StripeUnavailable() from exc
 
 
 async def open_portal(

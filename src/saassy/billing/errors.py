@@ -4,6 +4,8 @@ BillingDisabled           409  billing_disabled (no SAASSY_STRIPE_SECRET_KEY: pl
                                assigned by staff)
 BillingNotSynced          409  billing_not_synced (the plan has no Stripe Price yet)
 SubscriptionExists        409  use_billing_portal (plan changes go through the portal)
+SubscriptionPending       409  subscription_pending (Stripe has a subscription whose webhook
+                               has not arrived yet, e.g. a checkout just paid)
 NoBillingAccount          409  no_billing_account (no Stripe Customer yet)
 PlanNotPurchasable        422  plan_not_purchasable (unknown, free or custom-priced plan)
 InvalidSignature          400  invalid_signature (a webhook not signed by Stripe)
@@ -43,6 +45,18 @@ class SubscriptionExists(Conflict):
             f"This organization already subscribes to the {plan} plan; change or cancel it in "
             "the billing portal (POST /api/v1/billing/portal).",
             details={"plan": plan, "portal": "/api/v1/billing/portal"},
+        )
+
+
+class SubscriptionPending(Conflict):
+    code = "subscription_pending"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This organization already has a subscription in Stripe (a checkout was just "
+            "paid): its plan applies as soon as Stripe confirms it; change plans in the "
+            "billing portal (POST /api/v1/billing/portal).",
+            details={"portal": "/api/v1/billing/portal"},
         )
 
 

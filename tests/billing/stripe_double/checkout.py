@@ -64,6 +64,30 @@ async def create_session(request: Request) -> Obj:
     return session
 
 
+@router.get("/v1/checkout/sessions")
+async def list_sessions(request: Request) -> Obj:
+    form = await params.read(request, params.LIST_PARAMS | {"customer", "status"})
+    sessions = [
+        session for session in reversed(double(request).state.checkout_sessions.values())
+        if form.get("customer") in (None, session["customer"])
+        and form.get("status") in (None, session["status"])
+    ]  # fmt: skip
+    return params.page(sessions, "/v1/checkout/sessions", form)
+
+
+@router.post("/v1/checkout/sessions/{session_id}/expire")
+async def expire_session(session_id: str, request: Request) -> Obj:
+    """As Stripe: only an open session expires; a paid one answers 400."""
+    session = _session(request, session_id)
+    order = double(request).state.checkout_orders[session_id]
+    if session["status"] != "open" or order.get("paying"):
+        state = "being paid" if order.get("paying") else session["status"]
+        message = f"Only open sessions can be expired; this one is {state}."
+        raise StripeError(400, message, code="checkout_session_not_open")
+    session.update(status="expired")
+    return session
+
+
 @router.get("/v1/checkout/sessions/{session_id}")
 async def retrieve_session(session_id: str, request: Request) -> Obj:
     return _session(request, session_id)
