@@ -11,7 +11,7 @@ from datetime import timedelta
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from saassy.config import Settings
+from saassy.config.catalog import EXAMPLE_CONFIG, load_catalog
 from saassy.dispatch.dispatcher import Dispatcher
 from saassy.dispatch.executor import AttemptRef, Executor
 from saassy.events.memory import MemoryEventBus
@@ -59,14 +59,14 @@ class AdoptionClock(Executor):
 
 
 async def test_adoption_waits_a_lease_after_a_long_outage_ends(
-    own_postgresql: OwnPostgreSQL, settings: Settings
+    own_postgresql: OwnPostgreSQL,
 ) -> None:
     engine = create_engine(own_postgresql.create_database("adoption"))
     sessionmaker = create_sessionmaker(engine)
     executor = AdoptionClock(sessionmaker)
     dispatcher = Dispatcher(
         sessionmaker,
-        settings.catalog,
+        load_catalog(EXAMPLE_CONFIG),  # no test database: it runs on its own PostgreSQL
         executor,
         MemoryEventBus(),
         lease=timedelta(seconds=LEASE_S),
