@@ -236,3 +236,29 @@ async def test_the_staff_page_shows_each_line_and_refuses_customers(
             r'Acme</a></th> <td>tasks</td> <td class="num">2</td> <td class="num">2</td>', html
         ), html
     assert "The period is a month written YYYY-MM." in bad.text
+
+
+async def test_late_usage_carried_into_the_next_month_reconciles_both_months(
+    ctx: AppContext, stripe_services: StripeServices, sdk: stripe.StripeClient
+) -> None:
+    stripe_meters(stripe_services.client())
+    organization = await billed_organization(ctx, await customer(stripe_services))
+    end = _month(utcnow() - 2 * HOUR)  # a month's end at least two hours ago
+    before = end - timedelta(days=1)
+    await record_tasks(ctx, organization, [end - timedelta(minutes=50)] * 12)
+    await report_usage(ctx.sessionmaker, ctx.settings, sdk, now=end + timedelta(minutes=10))
+    await record_tasks(ctx, organization, [end - timedelta(minutes=10)] * 3)  # committed late
+    done = await report_usage(ctx.sessionmaker, ctx.settings, sdk, now=end + HOUR * 1.1)
+    assert (done.written, done.sending.sent) == (2, 2)  # carried over: 3 tasks, 1.5 -> 1 CU/1000
+    carried = int((end + HOUR).timestamp()) - 1  # in the next month, whose invoice is open
+    assert sorted(
+        e["value"] for e in stripe_services.meter_events() if e["timestamp"] == carried
+    ) == [1, 3]
+    earlier = await reconcile_and_alert(ctx.sessionmaker, ctx.settings, sdk, month_start(before))
+    tasks = [line for line in earlier.lines if line.meter is MeterKey.tasks]
+    assert [(t.ledger, t.reported, t.carried_out, t.stripe) for t in tasks] == [(5, 5, 3, 5)]
+    assert earlier.settled, earlier.lines
+    later = await reconcile_and_alert(ctx.sessionmaker, ctx.settings, sdk, month_start(end))
+    tasks = [line for line in later.lines if line.meter is MeterKey.tasks]
+    assert [(t.ledger, t.reported, t.carried_in, t.stripe) for t in tasks] == [(0, 0, 3, 0)]
+    assert later.settled, later.lines

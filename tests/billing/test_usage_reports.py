@@ -14,8 +14,8 @@ from pydantic import ValidationError
 from sqlalchemy import select, update
 
 from saassy.billing.meters import MeterKey
-from saassy.billing.reconciliation import reconcile
-from saassy.billing.usage_reports import TOO_OLD, build_meter_reports
+from saassy.billing.reconciliation import Reconciliation, reconcile
+from saassy.billing.usage_reports import build_meter_reports
 from saassy.billing.windows import identifier, last_closed, window_at
 from saassy.config import Settings
 from saassy.context import AppContext
@@ -150,6 +150,8 @@ async def test_a_months_last_windows_are_reported_after_it_ends(ctx: AppContext)
         )
     await build(ctx, end - timedelta(minutes=20))
     assert await reports(ctx, organization, MeterKey.tasks) == []
+    await build(ctx, end + timedelta(minutes=10))
+    assert await reports(ctx, organization, MeterKey.tasks) == [(end - HOUR, 1)]
     await build(ctx, end + HOUR + timedelta(minutes=5))
     # the task is billed with the month it ended in, as its compute units are
     assert await reports(ctx, organization, MeterKey.tasks) == [(end - HOUR, 1), (end, 2)]
@@ -158,18 +160,67 @@ async def test_a_months_last_windows_are_reported_after_it_ends(ctx: AppContext)
     assert periods == ["2026-11-01", "2026-12-01"]
 
 
-async def test_windows_too_old_for_stripe_are_kept_as_not_billable(ctx: AppContext) -> None:
+async def test_late_usage_after_a_months_end_is_carried_into_the_next_month_once(
+    ctx: AppContext,
+) -> None:
     organization = await billed_organization(ctx, plan="starter", overrides={"tasks_per_month": 0})
-    await record_tasks(ctx, organization, [T0])
-    await build(ctx, T0 + timedelta(days=36))
+    end = datetime(2026, 12, 1, tzinfo=UTC)
+    await record_tasks(ctx, organization, [end - timedelta(minutes=50)])
+    await build(ctx, end + timedelta(minutes=10))  # November's last window, in its invoice's hour
+    # committed late (the database was out of reach at midnight), stamped in November
+    await record_tasks(ctx, organization, [end - timedelta(minutes=10)])
+    await record_tasks(ctx, organization, [end + timedelta(minutes=30)])  # December's own
+    assert await build(ctx, end + timedelta(minutes=20)) == 0  # November's windows are written
+    assert await build(ctx, end + timedelta(minutes=40)) == 0  # November's invoice is closing
+    assert await build(ctx, end + HOUR + timedelta(minutes=5)) == 2
+    assert await build(ctx, end + HOUR + timedelta(minutes=6)) == 0
+    await record_tasks(ctx, organization, [end - timedelta(minutes=5)])  # later still
+    assert await build(ctx, end + 2 * HOUR + timedelta(minutes=5)) == 1
+    async with ctx.sessionmaker() as session:
+        rows = list(await session.scalars(select(MeterReport).order_by(MeterReport.created_at)))
+    november, december = date(2026, 11, 1), date(2026, 12, 1)
+    assert sorted(
+        (r.window_start.replace(tzinfo=UTC), r.usage_period, r.period_start, int(r.value))
+        for r in rows
+    ) == [
+        (end - HOUR, november, november, 1),
+        (end, november, december, 1),  # carried over: billed on December's invoice
+        (end, december, december, 1),  # the same window's own report
+        (end + HOUR, november, december, 1),
+    ]
+    assert len({r.identifier for r in rows}) == 4
+    assert identifier(organization, MeterKey.tasks, end) in {r.identifier for r in rows}
+    result = await reconcile_november(ctx)
+    assert [(line.meter, line.ledger, line.pending) for line in result.lines] == [
+        (MeterKey.tasks, 3, 3)
+    ]
+
+
+async def test_a_month_left_unreported_past_its_invoice_goes_on_the_next_one(
+    ctx: AppContext,
+) -> None:
+    """The builder down from November 3 until December 9: November is billed in December."""
+    organization = await billed_organization(ctx, plan="starter", overrides={"tasks_per_month": 0})
+    await record_tasks(ctx, organization, [T0, T0 + timedelta(days=20)])
+    now = T0 + timedelta(days=36)
+    assert await build(ctx, now) == 1
     async with ctx.sessionmaker() as session:
         report = await session.scalar(select(MeterReport))
     assert report is not None
-    assert (report.status, report.last_error, report.value) == (
-        MeterReportStatus.failed,
-        TOO_OLD,
-        "1",
+    assert (report.status, report.value, report.usage_period, report.period_start) == (
+        MeterReportStatus.pending,
+        "2",
+        date(2026, 11, 1),
+        date(2026, 12, 1),
     )
+    assert report.window_start.replace(tzinfo=UTC) == last_closed(now, HOUR).start
+
+
+async def reconcile_november(ctx: AppContext) -> Reconciliation:
+    async with ctx.sessionmaker() as session:
+        return await reconcile(
+            session, ctx.settings.catalog, None, date(2026, 11, 1), 3600, datetime.now(UTC)
+        )
 
 
 async def test_a_plan_without_overage_prices_reports_nothing(ctx: AppContext) -> None:

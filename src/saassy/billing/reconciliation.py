@@ -4,6 +4,11 @@ reports hold, and what Stripe's meter event summaries say, with the differences.
 For the windows closed so far every difference must be 0. Reports still being sent (pending)
 explain a gap between the ledger and Stripe for a while; reports Stripe refused or that were
 too old to send (not billable) never close it, nor anything else: those alert staff.
+
+A month's late usage carried over into the next month's windows (usage_reports) is billed by a
+report of this month whose event Stripe holds in the next: Stripe's figure for a month's usage
+is its meter event summaries over the month, less what was carried in from the month before,
+plus what was carried out to the next.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from saassy.billing.overage import OverageRule, overage_rules
 from saassy.billing.report_repository import MeterReportRepository
 from saassy.billing.windows import last_closed, month_bounds
 from saassy.kit.errors import ValidationFailed
-from saassy.models import MeterReportStatus
+from saassy.models import MeterReport, MeterReportStatus
 from saassy.plans.catalog import Catalog
 from saassy.plans.service import effective_plan
 
@@ -50,7 +55,9 @@ class MeterLine:
     reported: int = 0  # our reports Stripe accepted
     pending: int = 0  # our reports still being sent
     not_billable: int = 0  # our reports Stripe refused, or too old to send
-    stripe: int | None = None  # None: Stripe's figure could not be read
+    carried_in: int = 0  # the previous month's late usage Stripe holds in this month
+    carried_out: int = 0  # this month's late usage Stripe holds in the next month
+    stripe: int | None = None  # Stripe's figure for the month's usage; None: unreadable
 
     @property
     def ledger_minus_reported(self) -> int:
@@ -131,17 +138,23 @@ async def reconcile(
             )
             for report in reports:
                 if report.organization_id == organization.id and report.meter == meter.value:
-                    _count(line, report.status, int(report.value))
+                    _count(line, report, period)
             result.lines.append(line)
     if client is not None and result.lines:
         await _stripe_totals(client, result, month_from)
     return result
 
 
-def _count(line: MeterLine, status: str, value: int) -> None:
-    if status == MeterReportStatus.sent:
+def _count(line: MeterLine, report: MeterReport, period: date) -> None:
+    value, sent = int(report.value), report.status == MeterReportStatus.sent
+    if report.usage_period != period:  # the month before's, carried into this one
+        line.carried_in += value if sent else 0
+        return
+    if report.period_start != period:
+        line.carried_out += value if sent else 0
+    if sent:
         line.reported += value
-    elif status == MeterReportStatus.pending:
+    elif report.status == MeterReportStatus.pending:
         line.pending += value
     else:
         line.not_billable += value
@@ -171,4 +184,4 @@ async def _stripe_totals(
         total = Decimal(0)
         async for summary in summaries.auto_paging_iter():
             total += Decimal(str(summary.aggregated_value))
-        line.stripe = int(total)
+        line.stripe = int(total) - line.carried_in + line.carried_out

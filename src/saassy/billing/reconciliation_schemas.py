@@ -20,7 +20,9 @@ class MeterLineRead(BaseModel):
     reported: int
     pending: int
     not_billable: int
-    stripe: int | None
+    carried_in: int  # the previous month's late usage, billed on this month's invoice
+    carried_out: int  # this month's late usage, billed on the next month's invoice
+    stripe: int | None  # Stripe's figure for this month's usage (carried in/out accounted)
     ledger_minus_reported: int
     ledger_minus_stripe: int | None
     reported_minus_stripe: int | None
@@ -39,6 +41,8 @@ class MeterLineRead(BaseModel):
             reported=line.reported,
             pending=line.pending,
             not_billable=line.not_billable,
+            carried_in=line.carried_in,
+            carried_out=line.carried_out,
             stripe=line.stripe,
             ledger_minus_reported=line.ledger_minus_reported,
             ledger_minus_stripe=line.ledger_minus_stripe,

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 
 from saassy.billing.meters import MeterKey
 from saassy.kit.repository import RepositoryBase
@@ -19,7 +19,8 @@ from saassy.models import BillingCustomer, MeterReport, MeterReportStatus, Organ
 @dataclass(frozen=True)
 class MonthReported:
     total: int  # every report's value, whatever its status: what was decided to bill
-    last_window: datetime | None
+    last_window: datetime | None  # the month's own last reported window
+    carried_into: frozenset[datetime] = frozenset()  # next month's windows holding a carry-over
 
 
 class MeterReportRepository(RepositoryBase[MeterReport]):
@@ -51,22 +52,31 @@ class MeterReportRepository(RepositoryBase[MeterReport]):
     async def month_reported(
         self, organization_id: uuid.UUID, meter: MeterKey, period: date
     ) -> MonthReported:
+        """What was reported of the month's usage: in its own windows and carried over."""
         rows = await self.session.execute(
-            select(MeterReport.value, MeterReport.window_start).where(
+            select(MeterReport.value, MeterReport.window_start, MeterReport.period_start).where(
                 MeterReport.organization_id == organization_id,
                 MeterReport.meter == meter.value,
-                MeterReport.period_start == period,
+                MeterReport.usage_period == period,
             )
         )
-        total, last = 0, None
-        for value, start in rows:
+        total, last, carried = 0, None, set()
+        for value, start, window_period in rows:
             total += int(value)
             start = as_utc(start)
-            last = start if last is None or start > last else last
-        return MonthReported(total, last)
+            if window_period != period:
+                carried.add(start)
+            elif last is None or start > last:
+                last = start
+        return MonthReported(total, last, frozenset(carried))
 
     async def period_reports(self, period: date) -> Sequence[MeterReport]:
-        return await self.all(self.select().where(MeterReport.period_start == period))
+        """The reports billing the month's usage, and those its windows carry from the last."""
+        return await self.all(
+            self.select().where(
+                or_(MeterReport.usage_period == period, MeterReport.period_start == period)
+            )
+        )
 
     async def claim_due(self, now: datetime, lease: timedelta, limit: int) -> Sequence[MeterReport]:
         """Take up to `limit` due reports for `lease`, counting the attempt (as the e-mail

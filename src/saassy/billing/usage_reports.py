@@ -3,9 +3,12 @@
 Each report's value is cumulative and exact: the month's overage as the ledger shows it now
 for everything counted before the window's end, minus what the month's earlier reports hold.
 Usage that commits after its window was reported is in the ledger before the next window's
-end, so it lands in the next report: never lost, never twice. The difference is computed with
-the organization's customer row locked, so two builders never both write it (the unique
-(organization, meter, window) is the backstop).
+end, so it lands in the next report: never lost, never twice. A month's last window has no next
+one in that month, and Stripe finalizes a month's invoice an hour after the month ends: from
+half an hour after the end, what the month's reports do not hold yet is carried over into the
+next month's current window, in a report of its own that bills the month it was used in. The
+difference is computed with the organization's customer row locked, so two builders never both
+write it (the unique (organization, meter, window, month billed) is the backstop).
 """
 
 from __future__ import annotations
@@ -29,7 +32,9 @@ from saassy.plans.service import effective_plan
 
 log = structlog.get_logger(__name__)
 
-TOO_OLD = "older than Stripe accepts (35 days): not billable"
+# Stripe finalizes a month's invoice an hour after the month ends; until then usage timestamped
+# in the month still reaches it. Later, a report needs the next month's invoice.
+CARRY_OVER_AFTER = timedelta(minutes=30)
 
 
 @dataclass(frozen=True)
@@ -71,7 +76,9 @@ async def build_organization_reports(
     if customer is None or organization is None:
         return 0
     last = last_closed(now, length)
-    # The month of the last closed window, and the one before it until all its windows are in.
+    if now - month_bounds(last.period)[1] >= CARRY_OVER_AFTER:
+        return 0  # its invoice is closing: usage waits for the next month's first window
+    # The month of the last closed window, and the one before: its last windows, then late usage.
     previous = month_start(last.start.replace(day=1) - timedelta(days=1))
     written = 0
     for rule in overage_rules(effective_plan(catalog, organization)):
@@ -89,6 +96,10 @@ async def _build_month(
     meter = scope.rule.meter
     month_from, month_to = month_bounds(period)
     reported = await reports.month_reported(scope.organization_id, meter, period)
+    if now - month_to >= CARRY_OVER_AFTER:  # too late for the month's own invoice
+        if last.start in reported.carried_into:
+            return 0  # one carry-over a window
+        return await _carry_over(session, scope, period, last, reported.total, now)
     first = reported.last_window + last.length if reported.last_window else month_from
     final = last if last.period == period else Window(month_to - last.length, last.length)
     if first > final.start:
@@ -110,17 +121,53 @@ async def _build_month(
     return written
 
 
-def _report(scope: ReportScope, window: Window, value: int, now: datetime) -> MeterReport:
-    sendable = window.sendable(now)
+async def _carry_over(
+    session: AsyncSession,
+    scope: ReportScope,
+    period: date,
+    last: Window,
+    total: int,
+    now: datetime,
+) -> int:
+    """What a past month's reports do not hold yet, as one report in `last` (the next month's
+    current window), whose event is timestamped there so that it reaches an open invoice."""
+    month_from, month_to = month_bounds(period)
+    usage = await BillingLedgerRepository(session).cumulative(
+        scope.organization_id, scope.rule.meter, month_from, month_to
+    )
+    due = scope.rule.billable(usage) - total
+    if due <= 0:
+        return 0
+    session.add(_report(scope, last, due, now, usage_period=period))
+    await session.flush()
+    log.info(
+        "late usage carried over",
+        organization_id=str(scope.organization_id),
+        meter=scope.rule.meter.value,
+        month=period.isoformat(),
+        value=due,
+    )
+    return 1
+
+
+def _report(
+    scope: ReportScope,
+    window: Window,
+    value: int,
+    now: datetime,
+    *,
+    usage_period: date | None = None,
+) -> MeterReport:
+    carried_from = usage_period if usage_period != window.period else None
     return MeterReport(
         organization_id=scope.organization_id,
         meter=scope.rule.meter.value,
         window_start=window.start,
         period_start=window.period,
-        identifier=identifier(scope.organization_id, scope.rule.meter, window.start),
+        usage_period=usage_period or window.period,
+        identifier=identifier(scope.organization_id, scope.rule.meter, window.start, carried_from),
         value=str(value),
         stripe_customer_id=scope.stripe_customer_id,
-        status=MeterReportStatus.pending if sendable else MeterReportStatus.failed,
+        status=MeterReportStatus.pending,
         next_attempt_at=now,
-        last_error=None if sendable else TOO_OLD,
     )

@@ -41,9 +41,6 @@ class Window:
         """The meter event's time: the window's last second, inside it and never future."""
         return int((self.end - timedelta(seconds=1)).timestamp())
 
-    def sendable(self, now: datetime) -> bool:
-        return now - self.end < SENDABLE_AGE
-
     def previous(self) -> Window:
         return Window(self.start - self.length, self.length)
 
@@ -78,10 +75,15 @@ def month_bounds(period: date) -> tuple[datetime, datetime]:
     return start, next_month_start(start)
 
 
-def identifier(organization_id: uuid.UUID, meter: MeterKey, start: datetime) -> str:
+def identifier(
+    organization_id: uuid.UUID, meter: MeterKey, start: datetime, carried_from: date | None = None
+) -> str:
     """The meter event's identifier, the same on every retry: 'saassy-' and 40 hex digits.
 
     A digest rather than the parts themselves, so it is short, of Stripe's allowed characters,
-    and names no organization to Stripe's logs."""
+    and names no organization to Stripe's logs. A carry-over of the previous month's late usage
+    shares its window with the window's own report, so its month is part of what is digested."""
     key = f"{organization_id}:{meter.value}:{start.astimezone(UTC).isoformat()}"
+    if carried_from is not None:
+        key += f":carried-from:{carried_from.isoformat()}"
     return "saassy-" + hashlib.sha256(key.encode()).hexdigest()[:40]

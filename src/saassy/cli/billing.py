@@ -196,6 +196,8 @@ def _print(result: Reconciliation) -> None:
         "reported",
         "pending",
         "not billable",
+        "carried in",
+        "carried out",
         "Stripe",
         "ledger - Stripe",
     ):
@@ -211,6 +213,8 @@ def _print(result: Reconciliation) -> None:
             str(line.reported),
             str(line.pending),
             str(line.not_billable),
+            str(line.carried_in),
+            str(line.carried_out),
             stripe,
             gap,
             style=style,

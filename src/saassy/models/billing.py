@@ -116,14 +116,25 @@ class MeterReport(RecordMixin, Base):
     commit by the meter-event sender, with backoff, never in a task's path."""
 
     __tablename__ = "meter_reports"
-    __table_args__ = (UniqueConstraint("organization_id", "meter", "window_start"),)
+    __table_args__ = (
+        UniqueConstraint(
+            "organization_id",
+            "meter",
+            "window_start",
+            "usage_period",
+            name="uq_meter_reports_organization_meter_window_usage",  # the default is too long
+        ),
+    )
 
     organization_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("organizations.id", ondelete="CASCADE"), index=True
     )
     meter: Mapped[str] = mapped_column(String(40))  # the catalog meter: tasks | compute_units
-    window_start: Mapped[datetime]  # the hour whose usage this reports
-    period_start: Mapped[date]  # the billing month it counts toward
+    window_start: Mapped[datetime]  # the hour whose usage this reports, and its event's time
+    period_start: Mapped[date]  # the month of the window: the invoice it lands on
+    # The month whose usage it bills: the window's, or for a carry-over (late usage of a month
+    # whose windows were all reported) the month before it.
+    usage_period: Mapped[date]
     identifier: Mapped[str] = mapped_column(String(100), unique=True)
     # A decimal in the meter's unit, as text: exact on every database, sent as written.
     value: Mapped[str] = mapped_column(String(40))
