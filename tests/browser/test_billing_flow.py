@@ -104,3 +104,4 @@ async def test_buying_pro_through_checkout(
     await page.goto(url + "/pricing")
     await expect(page.locator('[data-plan="pro"]')).to_contain_text("Current plan")
     await expect(page.get_by_role("button", name=re.compile("^Choose"))).to_have_count(0)
+    await look(page, "billing-pricing-current")
