@@ -6,7 +6,7 @@ import uuid
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from saassy.models.base import Base, RecordMixin
@@ -34,6 +34,10 @@ class QuotaCounter(RecordMixin, Base):
 
 class QuotaReservation(RecordMixin, Base):
     __tablename__ = "quota_reservations"
+    # Billing reads an organization's settled tasks by the time they closed, window by window.
+    __table_args__ = (
+        Index("ix_quota_reservations_org_metric_closed", "organization_id", "metric", "closed_at"),
+    )
 
     organization_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("organizations.id", ondelete="CASCADE"), index=True
