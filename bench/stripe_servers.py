@@ -61,7 +61,8 @@ def running_stripe_servers() -> Iterator[StripeServers]:
     logs = Path(tempfile.mkdtemp(prefix="saassy-bench-stripe-"))
     localstripe, double = _free_port(), _free_port()
     commands = {
-        "localstripe": ["-m", "localstripe", "--port", str(localstripe), "--from-scratch"],
+        "localstripe": ["-m", "tests.billing.stripe_double.anchored_localstripe",
+                        "--port", str(localstripe), "--from-scratch"],
         "double": ["-m", "tests.billing.stripe_double", "--port", str(double),
                    "--localstripe", f"http://127.0.0.1:{localstripe}"],
     }  # fmt: skip

@@ -188,7 +188,10 @@ def running_stripe() -> Iterator[StripeServices]:
     services: StripeServices | None = None
     try:
         processes["localstripe"], localstripe_url = _serve(
-            "localstripe", ["-m", "localstripe", "--from-scratch"], "/v1/customers", logs
+            "localstripe",
+            ["-m", "tests.billing.stripe_double.anchored_localstripe", "--from-scratch"],
+            "/v1/customers",
+            logs,
         )
         processes["double"], api_base = _serve(
             "double",

@@ -1,6 +1,7 @@
 """Buying a plan in Chromium: sign up, pricing, Choose Pro, the Stripe double's hosted checkout,
 Pay, back on the billing page with its note; once Stripe's signed webhook has reached the
-served app, the page shows Pro, the usage and the subscription's first invoice (localstripe's).
+served app, the page shows Pro, the usage and the subscription's first invoice (localstripe's),
+which like the projected cost is the rest of this calendar month, prorated from the dates.
 Checked by axe-core and photographed at 1280 and 390 px (tests/browser/screenshots/)."""
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from tests.billing.billing_app import (
 )
 from tests.billing.conftest import stripe_processes, stripe_services  # noqa: F401 - fixtures
 from tests.billing.stripe_services import StripeServices
+from tests.billing.test_calendar_periods import PRO_CENTS, next_month, prorated
 from tests.browser.support import LiveServer, assert_accessible, screenshot
 
 PASSWORD = "correct horse battery"
@@ -81,6 +83,7 @@ async def test_buying_pro_through_checkout(
     # The double's hosted checkout page, on its own origin.
     await expect(page.get_by_role("heading", name="Subscribe")).to_be_visible()
     assert page.url.startswith(stripe_services.api_base)
+    session_id = page.url.rsplit("/", 1)[1]
     await page.get_by_role("button", name="Pay").click()
 
     await expect(page).to_have_url(url + "/app/billing?checkout=success")
@@ -94,9 +97,17 @@ async def test_buying_pro_through_checkout(
     await expect(page.locator('[data-subscription="active"]')).to_have_text(re.compile("active"))
     await expect(page.get_by_text("Next invoice")).to_be_visible()
     await expect(page.locator('[data-quota="tasks"]')).to_contain_text("/ 10,000 tasks")
-    await expect(page.locator("[data-projected-total]")).to_have_text("$49.00")
+    # Stripe's first invoice: from the subscription's start to the 1st of next month.
+    stripe = stripe_services.client()
+    paid = stripe.v1.checkout.sessions.retrieve(session_id)
+    subscription = stripe.v1.subscriptions.retrieve(str(paid.subscription))
+    start, anchor = subscription.start_date, next_month(paid.created)
+    assert subscription["current_period_end"] == anchor
+    first = prorated(PRO_CENTS, start, anchor)
+    assert 0 < first < PRO_CENTS
+    await expect(page.locator("[data-projected-total]")).to_have_text(f"${first / 100:.2f}")
     invoice = page.locator("[data-invoice]").first
-    await expect(invoice).to_contain_text("49.00 USD")
+    await expect(invoice).to_contain_text(f"{first / 100:.2f} USD")
     await expect(page.get_by_role("button", name="Manage billing")).to_be_visible()
     await look(page, "billing")
 

@@ -6,14 +6,14 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import update
 
 from saassy.config import Settings
 from saassy.context import AppContext
-from saassy.kit.time import utcnow
+from saassy.kit.time import next_month_start, utcnow
 from saassy.models import Organization
 from saassy.models.billing import BillingCustomer, BillingSubscription
 from tests.billing.billing_app import write_catalog
@@ -42,11 +42,14 @@ async def record_subscription(
     plan: str = "pro",
     cancel_at_period_end: bool = False,
     past_due_since: datetime | None = None,
+    subscribed_at: datetime | None = None,
 ) -> datetime:
     """The customer, the subscription and the plan as the webhooks leave them; answers the
-    period's end."""
+    period's end. Periods are calendar months: this one from its 1st (renewed), or the first
+    one, from `subscribed_at` within this month; each ends at the next month's start."""
     now = utcnow()
-    period_end = (now + timedelta(days=30)).replace(microsecond=0)
+    period_end = next_month_start(now)
+    period_start = subscribed_at or now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     org = uuid.UUID(organization_id)
     async with ctx.sessionmaker() as session, session.begin():
         session.add(BillingCustomer(organization_id=org, stripe_customer_id=f"cus_{org.hex}"))
@@ -56,7 +59,7 @@ async def record_subscription(
                 stripe_subscription_id=f"sub_{org.hex}",
                 status=status,
                 plan=plan,
-                current_period_start=now,
+                current_period_start=period_start,
                 current_period_end=period_end,
                 cancel_at_period_end=cancel_at_period_end,
                 past_due_since=past_due_since,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import httpx
@@ -102,6 +103,29 @@ async def test_an_active_subscription_shows_its_plan_next_invoice_and_cost(
         pro = pricing.text.split('data-plan="pro"')[1].split("</section>")[0]
         assert "Current plan" in pro
         assert "/app/billing/checkout" not in pricing.text
+
+
+async def test_in_its_first_month_a_subscription_costs_the_rest_of_the_month(
+    app: FastAPI, ctx: AppContext, signup: SignUp
+) -> None:
+    """Stripe's first invoice charges from the subscription's start to the month's end, to
+    the second: the projected cost of that month is that share of the flat price."""
+    owner = await signup()
+    now = utcnow()
+    month = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    subscribed_at = max(month + (now - month) / 2, month + timedelta(seconds=1))
+    subscribed_at = subscribed_at.replace(microsecond=0)
+    period_end = await record_subscription(ctx, owner.organization_id, subscribed_at=subscribed_at)
+    seconds_left = int((period_end - subscribed_at).total_seconds())
+    share = Decimal(seconds_left) / int((period_end - month).total_seconds())
+    expected = (49 * share).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    async with dashboard(app, owner) as browser:
+        page = await browser.get(PAGE)
+    assert page.status_code == 200, page.text
+    assert expected < 49
+    assert f"data-projected-total>${expected}" in page.text
+    assert f'Pro plan, from <time datetime="{subscribed_at.isoformat()}' in page.text
+    assert "(prorated)" in page.text
 
 
 async def test_a_subscription_ending_says_when(

@@ -27,6 +27,7 @@ async def billing_state(
         subscription = SubscriptionState(
             status=row.status,
             plan=row.plan,
+            current_period_start=row.current_period_start,
             current_period_end=row.current_period_end,
             cancel_at_period_end=row.cancel_at_period_end,
             past_due_since=row.past_due_since,

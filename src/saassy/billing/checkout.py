@@ -7,6 +7,7 @@ has the payment; the customer's return from checkout proves nothing.
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 import stripe
 import structlog
@@ -32,6 +33,7 @@ from saassy.billing.repository import (
 )
 from saassy.billing.states import HOLDING
 from saassy.config import Settings
+from saassy.kit.time import next_month_start, utcnow
 from saassy.plans.catalog import Catalog, Plan
 
 log = structlog.get_logger(__name__)
@@ -55,8 +57,11 @@ async def start_checkout(
     organization_name: str,
     plan_key: str,
     email: str | None,
+    *,
+    now: datetime | None = None,
 ) -> str:
     """The URL of a Stripe Checkout Session subscribing the organization to `plan_key`."""
+    now = now or utcnow()
     catalog = settings.catalog
     plan = catalog.plans.get(plan_key)
     if plan is None or not purchasable(plan):
@@ -91,7 +96,14 @@ async def start_checkout(
                 "client_reference_id": str(organization_id),
                 "line_items": line_items,
                 "metadata": metadata,
-                "subscription_data": {"metadata": metadata},
+                "subscription_data": {
+                    "metadata": metadata,
+                    # Stripe's periods are our calendar months (UTC), as usage and included
+                    # units are: renewals fall on the 1st, and the first invoice charges the
+                    # rest of this month prorated (to the second, Stripe's default, explicit).
+                    "billing_cycle_anchor": int(next_month_start(now).timestamp()),
+                    "proration_behavior": "create_prorations",
+                },
                 "success_url": f"{base}{BILLING_PAGE}?checkout=success",
                 "cancel_url": f"{base}{BILLING_PAGE}?checkout=cancel",
             }

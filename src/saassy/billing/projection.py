@@ -1,4 +1,5 @@
-"""What a month's overage comes to: tasks past the plan and compute units, at the plan's prices.
+"""What a month comes to: the plan's flat price (prorated in the month a subscription began)
+and the overage, tasks past the plan and compute units, at the plan's prices.
 
 Pure and exact: Decimal throughout, rounded to cents only where a figure is shown. Admission
 uses it for spend caps; the billing page shows the same figure as the projected cost.
@@ -7,15 +8,39 @@ uses it for spend caps; the billing page shows the same figure as the projected 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 
 from saassy.plans.catalog import Plan
 
 CENT = Decimal("0.01")
+SECOND = timedelta(seconds=1)
 
 
 def to_cents(usd: Decimal) -> Decimal:
     return usd.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def prorated_from(
+    month_start: datetime, month_end: datetime, subscribed_at: datetime | None
+) -> datetime | None:
+    """When the month's flat price starts counting: `subscribed_at` (a subscription's first
+    period's start) when it lies within the month, else None (the whole month counts)."""
+    if subscribed_at is not None and month_start < subscribed_at < month_end:
+        return subscribed_at
+    return None
+
+
+def flat_for_month(
+    price_usd: Decimal, month_start: datetime, month_end: datetime, since: datetime | None
+) -> Decimal:
+    """The month's flat price in cents: all of it, or from `since` to the month's end, as Stripe
+    prorates a first invoice up to the billing cycle anchor: to the second, as a share of the
+    whole period that ends at the anchor (here the calendar month)."""
+    if since is None:
+        return to_cents(price_usd)
+    share = Decimal((month_end - since) // SECOND) / ((month_end - month_start) // SECOND)
+    return to_cents(price_usd * share)
 
 
 @dataclass(frozen=True)

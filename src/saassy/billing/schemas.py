@@ -18,6 +18,7 @@ class RedirectUrl(BaseModel):
 class SubscriptionState(BaseModel):
     status: str = Field(description="Stripe's: active, trialing, past_due, unpaid, canceled...")
     plan: str = Field(description="The plan subscribed to.")
+    current_period_start: datetime | None
     current_period_end: datetime | None
     cancel_at_period_end: bool
     past_due_since: datetime | None

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 
 from saassy.billing.projection import (
     OveragePrices,
+    flat_for_month,
     overage_tasks_within,
     project_overage,
+    prorated_from,
     share_of_cap,
 )
 
@@ -76,3 +79,21 @@ def test_share_of_the_cap() -> None:
     assert share_of_cap(Decimal("20.00"), Decimal("25.00")) == Decimal("0.8")
     assert share_of_cap(Decimal("30"), Decimal("25")) == Decimal("1.2")
     assert share_of_cap(Decimal("0"), Decimal("0")) is None
+
+
+DECEMBER = datetime(2026, 12, 1, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC)
+
+
+def test_the_first_month_costs_its_rest_to_the_second_and_later_months_all_of_it() -> None:
+    # Subscribed Dec 14 12:00: 17.5 of December's 31 days are left.
+    since = prorated_from(*DECEMBER, datetime(2026, 12, 14, 12, tzinfo=UTC))
+    assert since == datetime(2026, 12, 14, 12, tzinfo=UTC)
+    assert flat_for_month(Decimal(49), *DECEMBER, since) == Decimal("27.66")  # 27.6612...
+    # One second before the month ends: a second of it is far below a cent.
+    last = prorated_from(*DECEMBER, datetime(2026, 12, 31, 23, 59, 59, tzinfo=UTC))
+    assert flat_for_month(Decimal(49), *DECEMBER, last) == Decimal("0.00")
+    # Renewed on the 1st, or subscribed in an earlier month: the whole price.
+    assert prorated_from(*DECEMBER, DECEMBER[0]) is None
+    assert prorated_from(*DECEMBER, datetime(2026, 11, 14, tzinfo=UTC)) is None
+    assert prorated_from(*DECEMBER, None) is None
+    assert flat_for_month(Decimal(49), *DECEMBER, None) == Decimal("49.00")

@@ -7,6 +7,9 @@ Portal sessions; everything else (customers, subscriptions, invoices, events, pa
 is for tests: faults, accepted meter events, repeated identifiers with the values they carried,
 request counts per path, webhook endpoints and deliveries, paying a session, a flush.
 
+The localstripe behind it is started as `anchored_localstripe`, which honours a subscription's
+`billing_cycle_anchor` as Stripe does (anchors.py); the double checks a Checkout Session's.
+
 Stripe's rules it enforces on `POST /v1/billing/meter_events` (all 400 `invalid_request_error`,
 the codes Stripe uses, from the SDK's meter error enum and Stripe's API reference):
 

@@ -2,7 +2,9 @@
 
 Paying creates the subscription in localstripe (one item: localstripe's Subscription takes
 exactly one), completes the session, sends a signed `checkout.session.completed` and redirects
-to `success_url`.
+to `success_url`. `subscription_data[billing_cycle_anchor]` is checked when the session is made
+and passed on (our localstripe honours it, anchored_localstripe.py); paid after the anchor has
+passed, the session subscribes from the anchor for a whole period, as Stripe's Checkout does.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from tests.billing.stripe_double import forms, params
+from tests.billing.stripe_double import anchors, forms, params
 from tests.billing.stripe_double.double import double
 from tests.billing.stripe_double.errors import StripeError, invalid, missing, no_such
 from tests.billing.stripe_double.pages import checkout_page
@@ -25,6 +27,7 @@ SESSION_CREATE = {"mode", "customer", "line_items", "success_url", "cancel_url",
                   "client_reference_id", "metadata", "subscription_data", "customer_email",
                   "allow_promotion_codes", "billing_address_collection", "locale",
                   "payment_method_types", "automatic_tax", "customer_update"}  # fmt: skip
+SUBSCRIPTION_DATA = {"metadata", "billing_cycle_anchor", "proration_behavior"}
 SESSION_LIFETIME_S = 24 * 3600
 
 
@@ -40,6 +43,7 @@ async def create_session(request: Request) -> Obj:
     lines = _line_items(request, form.get("line_items"))
     session_id = new_id("cs_test")
     created = now()
+    order = _order(lines, form.get("subscription_data") or {}, created)
     session: Obj = {
         "id": session_id, "object": "checkout.session", "mode": "subscription",
         "status": "open", "payment_status": "unpaid", "customer": customer,
@@ -50,18 +54,44 @@ async def create_session(request: Request) -> Obj:
         "url": f"{str(request.base_url).rstrip('/')}/checkout/pay/{session_id}",
         "subscription": None, "invoice": None, "payment_intent": None, "setup_intent": None,
         "currency": lines[0]["price"]["currency"],
-        "amount_subtotal": _total(lines), "amount_total": _total(lines),
+        "amount_subtotal": _total(order, created), "amount_total": _total(order, created),
         "total_details": {"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0},
         "created": created, "expires_at": created + SESSION_LIFETIME_S, "livemode": False,
         "locale": form.get("locale"), "ui_mode": "hosted", "payment_method_types": ["card"],
         "allow_promotion_codes": params.boolean(form, "allow_promotion_codes"),
     }  # fmt: skip
     the.state.checkout_sessions[session_id] = session
-    the.state.checkout_orders[session_id] = {
-        "lines": lines,
-        "subscription_metadata": (form.get("subscription_data") or {}).get("metadata", {}),
-    }
+    the.state.checkout_orders[session_id] = order
     return session
+
+
+def _order(lines: list[Obj], data: Any, at: int) -> Obj:
+    """What paying subscribes to: the lines and `subscription_data`, checked as Stripe does."""
+    if not isinstance(data, dict):
+        raise invalid("subscription_data", "Invalid subscription_data: must be a hash")
+    for name in data:
+        if name not in SUBSCRIPTION_DATA:
+            param = f"subscription_data[{name}]"
+            raise StripeError(400, f"Received unknown parameter: {param}",
+                              code="parameter_unknown", param=param)  # fmt: skip
+    anchor = data.get("billing_cycle_anchor")
+    behavior = data.get("proration_behavior", "create_prorations")
+    if behavior not in anchors.PRORATION_BEHAVIORS:
+        raise invalid("subscription_data[proration_behavior]",
+                      f"Invalid subscription_data[proration_behavior]: must be one of "
+                      f"{' or '.join(anchors.PRORATION_BEHAVIORS)}")  # fmt: skip
+    if anchor is not None:
+        try:
+            anchor = int(anchor)
+        except (TypeError, ValueError):
+            raise invalid("subscription_data[billing_cycle_anchor]",
+                          f"Invalid integer: {anchor}") from None  # fmt: skip
+        recurring = _subscribed_line(lines)["price"]["recurring"]
+        why = anchors.refusal(anchor, at, recurring["interval"], recurring["interval_count"])
+        if why is not None:
+            raise invalid("subscription_data[billing_cycle_anchor]", why)
+    return {"lines": lines, "subscription_metadata": data.get("metadata", {}),
+            "billing_cycle_anchor": anchor, "proration_behavior": behavior}  # fmt: skip
 
 
 @router.get("/v1/checkout/sessions")
@@ -97,12 +127,14 @@ async def retrieve_session(session_id: str, request: Request) -> Obj:
 async def list_line_items(session_id: str, request: Request) -> Obj:
     _session(request, session_id)
     form = await params.read(request, params.LIST_PARAMS)
+    order = double(request).state.checkout_orders[session_id]
     items = [
         {"id": f"li_{session_id[-12:]}_{i}", "object": "item", "price": line["price"],
          "quantity": line["quantity"], "currency": line["price"]["currency"],
-         "amount_subtotal": _line_total(line), "amount_total": _line_total(line),
+          "amount_subtotal": _line_total(line, order, now()),
+         "amount_total": _line_total(line, order, now()),
          "description": line["price"]["nickname"] or line["price"]["product"]}
-        for i, line in enumerate(double(request).state.checkout_orders[session_id]["lines"])
+        for i, line in enumerate(order["lines"])
     ]  # fmt: skip
     return params.page(items, f"/v1/checkout/sessions/{session_id}/line_items", form)
 
@@ -162,10 +194,15 @@ async def _subscribe(request: Request, session: Obj, order: Obj) -> Obj:
     item: dict[str, Any] = {"plan": line["price"]["id"]}
     if line["quantity"] is not None:
         item["quantity"] = line["quantity"]
-    subscription: Obj = await localstripe.call("POST", "/v1/subscriptions", {
-        "customer": session["customer"], "items": [item],
-        "metadata": order["subscription_metadata"],
-    })  # fmt: skip
+    subscribe: Obj = {"customer": session["customer"], "items": [item],
+                      "metadata": order["subscription_metadata"]}  # fmt: skip
+    anchor = order["billing_cycle_anchor"]
+    if anchor is not None and anchor > now():
+        subscribe.update(billing_cycle_anchor=anchor,
+                         proration_behavior=order["proration_behavior"])  # fmt: skip
+    elif anchor is not None:  # paid after the anchor: a whole period from it, at full price
+        subscribe["backdate_start_date"] = anchor
+    subscription: Obj = await localstripe.call("POST", "/v1/subscriptions", subscribe)
     if subscription["status"] not in ("active", "trialing"):
         # Stripe's page keeps the session open on a declined card and makes no subscription.
         await localstripe.call("DELETE", f"/v1/subscriptions/{subscription['id']}")
@@ -213,20 +250,30 @@ def _line_items(request: Request, raw: object) -> list[Obj]:
     return lines
 
 
-def _line_total(line: Obj) -> int:
-    return int(line["price"]["unit_amount"] or 0) * (line["quantity"] or 0)
+def _line_total(line: Obj, order: Obj, at: int) -> int:
+    """What the first invoice charges for the line if paid at `at`: prorated up to a future
+    anchor (nothing with proration_behavior=none), else the whole price."""
+    whole = int(line["price"]["unit_amount"] or 0) * (line["quantity"] or 0)
+    anchor = order["billing_cycle_anchor"]
+    if anchor is None or anchor <= at:
+        return whole
+    if order["proration_behavior"] == "none":
+        return 0
+    recurring = line["price"]["recurring"]
+    return anchors.prorated(whole, at, anchor, recurring["interval"], recurring["interval_count"])
 
 
-def _total(lines: list[Obj]) -> int:
-    return sum(_line_total(line) for line in lines)
+def _total(order: Obj, at: int) -> int:
+    return sum(_line_total(line, order, at) for line in order["lines"])
 
 
 def _described(request: Request, session_id: str) -> list[Obj]:
-    lines = double(request).state.checkout_orders[session_id]["lines"]
+    order = double(request).state.checkout_orders[session_id]
     return [{"description": line["price"]["nickname"] or line["price"]["product"],
              "amount": "metered" if line["quantity"] is None
-             else f"{_line_total(line) / 100:.2f} {line['price']['currency'].upper()}"}
-            for line in lines]  # fmt: skip
+             else f"{_line_total(line, order, now()) / 100:.2f} "
+                  f"{line['price']['currency'].upper()}"}
+            for line in order["lines"]]  # fmt: skip
 
 
 def _session(request: Request, session_id: str) -> Obj:

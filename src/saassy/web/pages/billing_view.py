@@ -15,7 +15,7 @@ from saassy.billing.caps.service import SpendCapStatus, spend_cap_status
 from saassy.billing.checkout import purchasable
 from saassy.billing.errors import StripeUnavailable
 from saassy.billing.invoices import InvoiceLine, recent_invoices
-from saassy.billing.projection import to_cents
+from saassy.billing.projection import Projection, flat_for_month, prorated_from, to_cents
 from saassy.billing.schemas import BillingState
 from saassy.config import Settings
 from saassy.context import AppContext
@@ -31,12 +31,14 @@ STRIPE_PAGES = "https://checkout.stripe.com https://billing.stripe.com"
 
 @dataclass(frozen=True)
 class ProjectedCost:
-    """The period's flat price plus the overage so far; `flat` None: priced by contract."""
+    """The period's flat price plus the overage so far; `flat` None: priced by contract.
+    `prorated_from`: the subscription began this month, and `flat` is the rest of it."""
 
     flat: Decimal | None
     overage: Decimal
     tasks_over: int
     compute_units: Decimal
+    prorated_from: datetime | None = None
 
     @property
     def total(self) -> Decimal | None:
@@ -114,8 +116,7 @@ async def billing_view(
     usage = await usage_of(session, settings.catalog, organization, now)
     cap = await spend_cap_status(session, plan, organization.id, now)
     overage = cap.projection
-    flat = None if plan.price_usd_month is None else Decimal(plan.price_usd_month)
-    cost = ProjectedCost(flat, overage.total_usd, overage.tasks_over, overage.compute_units)
+    cost = _projected_cost(plan, state, usage, overage)
     invoices: list[InvoiceLine] | None = []
     if client is not None:
         try:
@@ -123,6 +124,21 @@ async def billing_view(
         except StripeUnavailable:
             invoices = None
     return BillingView(state, plan, usage, cost, cap, invoices, _past_due(settings, state))
+
+
+def _projected_cost(
+    plan: Plan, state: BillingState, usage: Usage, overage: Projection
+) -> ProjectedCost:
+    """The month's flat price, prorated when the plan's subscription began within the month
+    (its first invoice charges only the rest of it), plus the overage so far."""
+    if plan.price_usd_month is None:
+        return ProjectedCost(None, overage.total_usd, overage.tasks_over, overage.compute_units)
+    sub = state.subscription
+    began = sub.current_period_start if sub is not None and sub.plan == plan.key else None
+    month = usage.period_start, usage.period_end
+    since = prorated_from(*month, began)
+    flat = flat_for_month(Decimal(plan.price_usd_month), *month, since)
+    return ProjectedCost(flat, overage.total_usd, overage.tasks_over, overage.compute_units, since)
 
 
 def sold_plans(settings: Settings) -> set[str]:
