@@ -32,6 +32,7 @@ from saassy.billing.repository import (
 )
 from saassy.billing.states import HOLDING
 from saassy.config import Settings
+from saassy.kit.ratelimit import RateLimiter
 from saassy.plans.catalog import Catalog, Plan
 
 log = structlog.get_logger(__name__)
@@ -47,6 +48,22 @@ def purchasable_plans(catalog: Catalog) -> list[str]:
     return sorted(key for key, plan in catalog.plans.items() if purchasable(plan))
 
 
+async def admit_stripe_session(
+    limiter: RateLimiter, settings: Settings, organization_id: uuid.UUID
+) -> None:
+    """Count a checkout or portal session against the organization's limit (429 over it).
+
+    Each makes objects and several calls at Stripe, whose rate limit the whole platform shares
+    (meter events and every other organization's checkout included): one organization's flood
+    must not spend it for all."""
+    await limiter.hit(
+        settings.billing_session_limit_per_organization,
+        "billing-session",
+        str(organization_id),
+        message="Too many checkout and billing portal sessions for this organization.",
+    )
+
+
 async def start_checkout(
     session: AsyncSession,
     settings: Settings,
@@ -55,8 +72,10 @@ async def start_checkout(
     organization_name: str,
     plan_key: str,
     email: str | None,
+    limiter: RateLimiter,
 ) -> str:
     """The URL of a Stripe Checkout Session subscribing the organization to `plan_key`."""
+    await admit_stripe_session(limiter, settings, organization_id)
     catalog = settings.catalog
     plan = catalog.plans.get(plan_key)
     if plan is None or not purchasable(plan):
@@ -132,11 +151,13 @@ async def open_portal(
     settings: Settings,
     client: stripe.StripeClient,
     organization_id: uuid.UUID,
+    limiter: RateLimiter,
 ) -> str:
     """The URL of a Stripe Billing Portal session for the organization's customer."""
     customer = await CustomerRepository(session).of_organization(organization_id)
     if customer is None:
         raise NoBillingAccount()
+    await admit_stripe_session(limiter, settings, organization_id)
     base = settings.base_url.rstrip("/")
     try:
         portal = await client.v1.billing_portal.sessions.create_async(

@@ -71,7 +71,7 @@ async def checkout(
     client = _client(ctx)
     name, email = await _who(session, principal, organization.id)
     url = await start_checkout(
-        session, ctx.settings, client, organization.id, name, body.plan, email
+        session, ctx.settings, client, organization.id, name, body.plan, email, ctx.limiter
     )
     return RedirectUrl(url=url)
 
@@ -80,7 +80,8 @@ async def checkout(
 async def portal(ctx: Context, session: Session, organization: OrganizationAdmin) -> RedirectUrl:
     """Stripe's customer portal: card, invoices, plan changes, cancelation (owner or admin)."""
     client = _client(ctx)
-    return RedirectUrl(url=await open_portal(session, ctx.settings, client, organization.id))
+    url = await open_portal(session, ctx.settings, client, organization.id, ctx.limiter)
+    return RedirectUrl(url=url)
 
 
 @router.post("/webhooks/stripe")

@@ -123,6 +123,7 @@ async def checkout(request: Request, caller: Caller, session: Session, ctx: Cont
             caller.current.name,
             values.get("plan", ""),
             caller.user.email,
+            ctx.limiter,
         )
     except SaassyError as exc:
         if isinstance(exc, NotFound):
@@ -139,7 +140,7 @@ async def portal(request: Request, caller: Caller, session: Session, ctx: Contex
     if client is None:
         raise NotFound("Page")
     try:
-        url = await open_portal(session, ctx.settings, client, caller.organization.id)
+        url = await open_portal(session, ctx.settings, client, caller.organization.id, ctx.limiter)
     except SaassyError as exc:
         if isinstance(exc, NotFound):
             raise
