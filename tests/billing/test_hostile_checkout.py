@@ -1,4 +1,4 @@
-"""Checkout and the portal flooded by one organization: each opens objects and spends calls at
+"""Checkout and the portal flooded by one tenant: each opens objects and spends calls at
 Stripe, whose rate limit every organization on the server shares, so an organization may open
 only so many (API and dashboard together); past that it gets 429, and Stripe sees nothing."""
 
@@ -16,6 +16,7 @@ from saassy.context import AppContext
 from tests.billing.billing_app import billing_settings, synced  # noqa: F401 - a fixture
 from tests.billing.stripe_services import StripeServices
 from tests.conftest import SignUp
+from tests.organizations.support import create_organization
 from tests.web.billing_support import flash_of
 from tests.web.support import submit
 from tests.web.team import dashboard
@@ -29,7 +30,7 @@ def settings(
 ) -> Settings:
     return billing_settings(
         settings_factory, tmp_path, stripe_services,
-        billing_session_limit_per_organization="3/hour",
+        billing_session_limit="3/hour",
     )  # fmt: skip
 
 
@@ -73,3 +74,22 @@ async def test_an_organization_opens_only_so_many_stripe_sessions(
     theirs = await client.post(CHECKOUT, json={"plan": "pro"}, headers=neighbour.headers)
     assert theirs.status_code == 200, theirs.text
     assert checkout_sessions(stripe_services) == 4
+
+
+@pytest.mark.usefixtures("synced")
+async def test_a_user_cannot_escape_the_limit_by_making_organizations(
+    client: httpx.AsyncClient, signup: SignUp, stripe_services: StripeServices
+) -> None:
+    owner = await signup()
+    answers = []
+    for number in range(4):
+        team = await create_organization(client, owner, f"Team {number}")
+        headers = {**owner.headers, "Saassy-Organization": team["id"]}
+        answers.append(await client.post(CHECKOUT, json={"plan": "pro"}, headers=headers))
+    assert [answer.status_code for answer in answers] == [200, 200, 200, 429]
+    assert (
+        answers[-1]
+        .json()["error"]["message"]
+        .startswith("Too many checkout and billing portal sessions. Retry in ")
+    )
+    assert checkout_sessions(stripe_services) == 3

@@ -35,7 +35,7 @@ async def test_checkout_subscription_and_portal(ctx: AppContext, signup: SignUp)
         await sync_catalog(session, client, ctx.settings.catalog)
         url = await start_checkout(
             session, ctx.settings, client, organization_id, "Smoke test", "pro", account.email,
-            ctx.limiter,
+            limiter=ctx.limiter, user_id=uuid.UUID(account.user_id),
         )  # fmt: skip
     assert url.startswith("https://checkout.stripe.com/"), url
 
