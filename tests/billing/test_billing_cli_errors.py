@@ -71,3 +71,19 @@ def _make_every_organization_a_paying_customer(database_url: str) -> None:
             await engine.dispose()
 
     asyncio.run(give())
+
+
+@pytest.mark.parametrize("period", ["0000-01", "9999-12", "1969-12"])
+def test_a_month_out_of_range_is_one_line(
+    settings_factory: Callable[..., Settings], period: str
+) -> None:
+    url = settings_factory().resolved_database_url
+    result = invoke("billing", "reconcile", "--period", period, env={
+        "SAASSY_DATABASE_URL": url, "SAASSY_STRIPE_SECRET_KEY": KEY,
+        "SAASSY_STRIPE_WEBHOOK_SECRET": "whsec_test",
+        "SAASSY_STRIPE_API_BASE": f"http://127.0.0.1:{free_port()}",
+    })  # fmt: skip
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        "error: The period is a month written YYYY-MM. From 1970-01 to 9999-11."
+    ]

@@ -34,8 +34,9 @@ async def test_checkout_subscription_and_portal(ctx: AppContext, signup: SignUp)
     async with ctx.sessionmaker() as session, session.begin():
         await sync_catalog(session, client, ctx.settings.catalog)
         url = await start_checkout(
-            session, ctx.settings, client, organization_id, "Smoke test", "pro", account.email
-        )
+            session, ctx.settings, client, organization_id, "Smoke test", "pro", account.email,
+            limiter=ctx.limiter, user_id=uuid.UUID(account.user_id),
+        )  # fmt: skip
     assert url.startswith("https://checkout.stripe.com/"), url
 
     # What paying on that page makes, made directly: a subscription on a test card.
@@ -66,7 +67,7 @@ async def test_checkout_subscription_and_portal(ctx: AppContext, signup: SignUp)
         assert organization.plan == "pro"
 
         async with ctx.sessionmaker() as session:
-            portal = await open_portal(session, ctx.settings, client, organization_id)
+            portal = await open_portal(session, ctx.settings, client, organization_id, ctx.limiter)
         assert portal.startswith("https://billing.stripe.com/"), portal
     finally:
         await client.v1.subscriptions.cancel_async(subscription.id)

@@ -214,6 +214,8 @@ async def test_checkout_and_portal_refusals_come_back_as_messages(
         ("lots", "Enter an amount in US dollars, for example 25.00."),
         ("", "Enter an amount in US dollars, for example 25.00."),
         ("NaN", "Enter an amount in US dollars, for example 25.00."),
+        ("\u0661\u0662", "Enter an amount in US dollars, for example 25.00."),
+        ("2_500", "Enter an amount in US dollars, for example 25.00."),
         ("12.345", "Use at most 2 decimals (cents), for example 25.50."),
         ("10000000.01", "The cap can be at most $10,000,000 a month."),
     ],

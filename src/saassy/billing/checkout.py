@@ -33,6 +33,7 @@ from saassy.billing.repository import (
 )
 from saassy.billing.states import HOLDING
 from saassy.config import Settings
+from saassy.kit.ratelimit import RateLimiter
 from saassy.kit.time import next_month_start, utcnow
 from saassy.plans.catalog import Catalog, Plan
 
@@ -49,6 +50,27 @@ def purchasable_plans(catalog: Catalog) -> list[str]:
     return sorted(key for key, plan in catalog.plans.items() if purchasable(plan))
 
 
+async def admit_stripe_session(
+    limiter: RateLimiter,
+    settings: Settings,
+    organization_id: uuid.UUID,
+    user_id: uuid.UUID | None,
+) -> None:
+    """Count a checkout or portal session against the organization's limit and the user's
+    (429 over either).
+
+    Each makes objects and several calls at Stripe, whose rate limit the whole platform shares
+    (meter events and every other organization's checkout included): one tenant's flood must
+    not spend it for all. Per user too, since a user may make any number of organizations."""
+    limit = settings.billing_session_limit
+    message = "Too many checkout and billing portal sessions"
+    await limiter.hit(
+        limit, "billing-session", str(organization_id), message=f"{message} for this organization."
+    )
+    if user_id is not None:
+        await limiter.hit(limit, "billing-session-user", str(user_id), message=f"{message}.")
+
+
 async def start_checkout(
     session: AsyncSession,
     settings: Settings,
@@ -58,9 +80,12 @@ async def start_checkout(
     plan_key: str,
     email: str | None,
     *,
+    limiter: RateLimiter,
+    user_id: uuid.UUID | None,
     now: datetime | None = None,
 ) -> str:
     """The URL of a Stripe Checkout Session subscribing the organization to `plan_key`."""
+    await admit_stripe_session(limiter, settings, organization_id, user_id)
     now = now or utcnow()
     catalog = settings.catalog
     plan = catalog.plans.get(plan_key)
@@ -144,11 +169,15 @@ async def open_portal(
     settings: Settings,
     client: stripe.StripeClient,
     organization_id: uuid.UUID,
+    *,
+    limiter: RateLimiter,
+    user_id: uuid.UUID | None,
 ) -> str:
     """The URL of a Stripe Billing Portal session for the organization's customer."""
     customer = await CustomerRepository(session).of_organization(organization_id)
     if customer is None:
         raise NoBillingAccount()
+    await admit_stripe_session(limiter, settings, organization_id, user_id)
     base = settings.base_url.rstrip("/")
     try:
         portal = await client.v1.billing_portal.sessions.create_async(

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlsplit
 
 import stripe
 import structlog
@@ -36,6 +37,15 @@ def _field(invoice: stripe.Invoice, name: str) -> Any:
     return getattr(invoice, name, None)
 
 
+def _link(value: Any) -> str | None:
+    """A web address the page may link to: a `javascript:` or `data:` one is dropped, whatever
+    a Stripe-compatible server at SAASSY_STRIPE_API_BASE answers (the CSP stops a script, the
+    link should not be there to stop)."""
+    if not isinstance(value, str) or urlsplit(value).scheme not in ("https", "http"):
+        return None
+    return value
+
+
 def _line(invoice: stripe.Invoice) -> InvoiceLine:
     cents = _field(invoice, "total")
     if cents is None:
@@ -47,8 +57,8 @@ def _line(invoice: stripe.Invoice) -> InvoiceLine:
         amount_usd=Decimal(cents).scaleb(-2),
         currency=str(_field(invoice, "currency") or "usd").upper(),
         status=str(_field(invoice, "status") or "draft"),
-        pdf_url=_field(invoice, "invoice_pdf"),
-        hosted_url=_field(invoice, "hosted_invoice_url"),
+        pdf_url=_link(_field(invoice, "invoice_pdf")),
+        hosted_url=_link(_field(invoice, "hosted_invoice_url")),
     )
 
 

@@ -32,17 +32,30 @@ from saassy.models import MeterReport, MeterReportStatus
 from saassy.plans.catalog import Catalog
 from saassy.plans.service import effective_plan
 
-_PERIOD = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+_PERIOD = re.compile(r"([0-9]{4})-(0[1-9]|1[0-2])")
+# Stripe's times are Unix timestamps, and a month's end is the next month's start.
+EARLIEST_PERIOD = date(1970, 1, 1)
+LATEST_PERIOD = date(9999, 11, 1)
 
 
 def parse_period(text: str) -> date:
-    """'YYYY-MM' as the month's first day."""
-    match = _PERIOD.match(text)
-    if match is None:
-        raise ValidationFailed(
-            "The period is a month written YYYY-MM.", code="invalid_period", field="period"
-        )
-    return date(int(match[1]), int(match[2]), 1)
+    """'YYYY-MM' (ASCII digits) as the month's first day, from 1970-01 to 9999-11."""
+    match = _PERIOD.fullmatch(text)
+    if match is None or not EARLIEST_PERIOD.year <= int(match[1]) <= LATEST_PERIOD.year:
+        raise _invalid_period()
+    month = date(int(match[1]), int(match[2]), 1)
+    if month > LATEST_PERIOD:
+        raise _invalid_period()
+    return month
+
+
+def _invalid_period() -> ValidationFailed:
+    return ValidationFailed(
+        f"The period is a month written YYYY-MM. From {EARLIEST_PERIOD:%Y-%m} to "
+        f"{LATEST_PERIOD:%Y-%m}.",
+        code="invalid_period",
+        field="period",
+    )
 
 
 @dataclass

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import stripe
+import structlog
 from fastapi import APIRouter, Query
 
 from saassy.auth.dependencies import StaffUser
+from saassy.billing.errors import StripeUnavailable
 from saassy.billing.reconciliation import parse_period, reconcile
 from saassy.billing.reconciliation_schemas import ReconciliationRead
 from saassy.billing.stripe_connection import open_stripe_client
 from saassy.deps import Session, SettingsDep
 from saassy.kit.time import month_start, utcnow
 
+log = structlog.get_logger(__name__)
 router = APIRouter(prefix="/admin/billing", tags=["admin"])
 
 
@@ -27,7 +31,11 @@ async def read_reconciliation(
     differences (0 expected for closed windows)."""
     month = parse_period(period) if period else month_start(utcnow())
     async with open_stripe_client(settings) as client:
-        result = await reconcile(
-            session, settings.catalog, client, month, settings.billing_window_s, utcnow()
-        )
+        try:
+            result = await reconcile(
+                session, settings.catalog, client, month, settings.billing_window_s, utcnow()
+            )
+        except stripe.StripeError as exc:
+            log.warning("billing.reconciliation_failed", error=type(exc).__name__, code=exc.code)
+            raise StripeUnavailable() from exc
     return ReconciliationRead.of(result)

@@ -71,16 +71,23 @@ async def checkout(
     client = _client(ctx)
     name, email = await _who(session, principal, organization.id)
     url = await start_checkout(
-        session, ctx.settings, client, organization.id, name, body.plan, email
-    )
+        session, ctx.settings, client, organization.id, name, body.plan, email,
+        limiter=ctx.limiter, user_id=principal.user_id,
+    )  # fmt: skip
     return RedirectUrl(url=url)
 
 
 @router.post("/portal")
-async def portal(ctx: Context, session: Session, organization: OrganizationAdmin) -> RedirectUrl:
+async def portal(
+    ctx: Context, session: Session, principal: CurrentPrincipal, organization: OrganizationAdmin
+) -> RedirectUrl:
     """Stripe's customer portal: card, invoices, plan changes, cancelation (owner or admin)."""
     client = _client(ctx)
-    return RedirectUrl(url=await open_portal(session, ctx.settings, client, organization.id))
+    url = await open_portal(
+        session, ctx.settings, client, organization.id,
+        limiter=ctx.limiter, user_id=principal.user_id,
+    )  # fmt: skip
+    return RedirectUrl(url=url)
 
 
 @router.post("/webhooks/stripe")

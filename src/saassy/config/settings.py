@@ -160,6 +160,10 @@ class Settings(BaseSettings):
     billing_grace_days: int = Field(7, ge=0, le=90)
     # Usage goes to Stripe's meters once per window of this length (seconds, dividing an hour).
     billing_window_s: int = Field(3600, ge=60, le=3600)
+    # Checkout and portal sessions an organization may open, and a user across organizations
+    # (API and dashboard together): each is several calls to Stripe, whose rate limit every
+    # organization here shares.
+    billing_session_limit: str = "20/hour"
 
     # The checks of each area live in its module; model validators run in this order.
     _rate_limit = field_validator(
@@ -173,6 +177,7 @@ class Settings(BaseSettings):
         "invitation_limit_per_organization",
         "anonymous_limit_per_ip",
         "dashboard_limit_per_user",
+        "billing_session_limit",
     )(rate_limit_checks.rate_limit)
     _redis_scheme = field_validator("redis_url")(redis_checks.redis_scheme)
     _redis_prefix = field_validator("redis_prefix")(redis_checks.redis_prefix)

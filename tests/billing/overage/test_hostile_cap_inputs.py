@@ -34,6 +34,11 @@ def raw(account_headers: dict[str, str]) -> dict[str, str]:
         '{"monthly_cap_usd": "$25"}',
         '{"monthly_cap_usd": "25,00"}',
         '{"monthly_cap_usd": "0x10"}',
+        # Python's Decimal reads these as 1000, 12 (Arabic-Indic) and 12 (fullwidth); no person
+        # or other client means them as an amount.
+        '{"monthly_cap_usd": "1_000"}',
+        '{"monthly_cap_usd": "\u0661\u0662"}',
+        '{"monthly_cap_usd": "\uff11\uff12"}',
         '{"monthly_cap_usd": {"amount": 5}}',
         '{"monthly_cap_usd": "1' + "0" * 5000 + '"}',
         '{"monthly_cap_usd": "1e999999999"}',

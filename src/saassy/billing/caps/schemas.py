@@ -2,19 +2,33 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
+from pydantic_core import PydanticCustomError
 
 # Stored in cents in a 32-bit column: ten million dollars a month is far past any real cap.
 MAX_CAP_USD = Decimal("10000000")
+# Python's Decimal also reads "1_000" and other scripts' digits ("١٢" is 12), which a person
+# does not mean as an amount and no other client reads alike: an amount is ASCII digits.
+_AMOUNT = re.compile(r"\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*", re.ASCII)
+
+
+def _written_amount(value: object) -> object:
+    if isinstance(value, str) and _AMOUNT.fullmatch(value) is None:
+        raise PydanticCustomError(
+            "decimal_parsing", "Input should be an amount in digits 0-9, e.g. 25.00"
+        )
+    return value
 
 
 class SpendCapPut(BaseModel):
     monthly_cap_usd: Annotated[
         Decimal,
+        BeforeValidator(_written_amount),
         Field(
             ge=0,
             le=MAX_CAP_USD,

@@ -123,6 +123,8 @@ async def checkout(request: Request, caller: Caller, session: Session, ctx: Cont
             caller.current.name,
             values.get("plan", ""),
             caller.user.email,
+            limiter=ctx.limiter,
+            user_id=caller.user.id,
         )
     except SaassyError as exc:
         if isinstance(exc, NotFound):
@@ -139,7 +141,10 @@ async def portal(request: Request, caller: Caller, session: Session, ctx: Contex
     if client is None:
         raise NotFound("Page")
     try:
-        url = await open_portal(session, ctx.settings, client, caller.organization.id)
+        url = await open_portal(
+            session, ctx.settings, client, caller.organization.id,
+            limiter=ctx.limiter, user_id=caller.user.id,
+        )  # fmt: skip
     except SaassyError as exc:
         if isinstance(exc, NotFound):
             raise

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import stripe
+import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
@@ -13,6 +15,7 @@ from saassy.kit.time import month_start, utcnow
 from saassy.web.caller import StaffCaller
 from saassy.web.templating import render
 
+log = structlog.get_logger(__name__)
 router = APIRouter(prefix="/staff")
 
 
@@ -27,13 +30,22 @@ async def billing_reconciliation(
         month = parse_period(period) if period else month_start(utcnow())
     except ValidationFailed as exc:
         error, month = exc.message, month_start(utcnow())
+    stripe_down = False
     async with open_stripe_client(settings) as client:
-        result = await reconcile(
-            session, settings.catalog, client, month, settings.billing_window_s, utcnow()
-        )
+        try:
+            result = await reconcile(
+                session, settings.catalog, client, month, settings.billing_window_s, utcnow()
+            )
+        except stripe.StripeError as exc:
+            # Our own figures still show; Stripe's column says it could not be read.
+            log.warning("billing.reconciliation_failed", error=type(exc).__name__, code=exc.code)
+            stripe_down = True
+            result = await reconcile(
+                session, settings.catalog, None, month, settings.billing_window_s, utcnow()
+            )
     return render(
         request,
         "app/staff/billing.html",
         {"result": result, "period": period or f"{month:%Y-%m}", "error": error,
-         "billing_on": client is not None},
+         "billing_on": client is not None, "stripe_down": stripe_down},
     )  # fmt: skip
