@@ -52,6 +52,14 @@ def on_postgresql() -> bool:
     return TEST_DATABASE_URL.startswith("postgres")
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    # Every module is imported by now, and what they made lives until the end: out of the
+    # garbage collector's way. Each full collection (one every few tests, after each app's
+    # garbage) walked those ~300,000 objects again; frozen, they cost half as much (measured:
+    # CPU 22.5 s -> 18.8 s and 20.5 s -> 18.5 s over the same 94 tests, gen-2 time halved).
+    gc.freeze()
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     # A whole run leaves a heap of gigabytes; the interpreter's collections at exit walked it
     # for minutes after the last test (CI waited ~3.5 min per pass). The report is written by

@@ -15,10 +15,11 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from collections.abc import Iterator
 
 import structlog
 from fastapi import FastAPI
-from fastapi.routing import iter_route_contexts
+from fastapi.routing import RouteContext, iter_route_contexts
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -40,27 +41,51 @@ def request_id_of(scope: Scope) -> str:
 
 class RouteTemplates:
     """The full path template of each route of the app. FastAPI leaves the route as declared
-    in its router in the scope (`/{task_id}`), without the prefixes it was included under."""
+    in its router in the scope (`/{task_id}`), without the prefixes it was included under.
+
+    Learnt as requests need them: FastAPI builds an included router's routes at the first
+    request that reaches it, and asking for every template at once built all ~270 of them at
+    the app's first request (a quarter of a second of CPU, at each start and in each test's
+    app). A request's own route is built by then; looking for it builds only the routers
+    before it, in the order the router tried them."""
 
     def __init__(self, app: FastAPI) -> None:
         self.templates: dict[int, list[tuple[re.Pattern[str], str]]] = {}
-        for context in iter_route_contexts(app.routes):
-            if isinstance(template := context.path_format, str):
-                pattern = getattr(context, "path_regex", None) or re.compile(".*")
-                route = context.original_route
-                # A mount (the static files) leaves only its app in the scope, as `endpoint`.
-                key = id(route.app) if isinstance(route, Mount) else id(route)
-                self.templates.setdefault(key, []).append((pattern, template))
+        self._unseen: Iterator[RouteContext] | None = iter_route_contexts(app.routes)
+
+    def _learn_next(self) -> bool:
+        """Record the next route's template; False once every route is known."""
+        if self._unseen is None:
+            return False
+        context = next(self._unseen, None)
+        if context is None:
+            self._unseen = None
+            return False
+        if isinstance(template := context.path_format, str):
+            pattern = getattr(context, "path_regex", None) or re.compile(".*")
+            route = context.original_route
+            # A mount (the static files) leaves only its app in the scope, as `endpoint`.
+            key = id(route.app) if isinstance(route, Mount) else id(route)
+            self.templates.setdefault(key, []).append((pattern, template))
+        return True
 
     def of(self, scope: Scope) -> str:
         """The template of the route that served the request, or the shared unmatched label."""
         served = scope.get("route") or scope.get("endpoint")
-        candidates = self.templates.get(id(served)) if served is not None else None
-        if not candidates:
+        if served is None:
             return UNMATCHED_ROUTE
-        if len(candidates) == 1:  # a route included once: nearly always
-            return candidates[0][1]
         path = scope["path"]
+        while True:
+            candidates = self.templates.get(id(served), [])
+            if self._unseen is None:  # every route known
+                if len(candidates) == 1:  # a route included once: nearly always
+                    return candidates[0][1]
+                break
+            # Not all known yet: a later inclusion of this route may be the one that served.
+            for pattern, template in candidates:
+                if pattern.match(path):
+                    return template
+            self._learn_next()
         return next((t for pattern, t in candidates if pattern.match(path)), UNMATCHED_ROUTE)
 
 
