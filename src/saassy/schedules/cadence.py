@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
+from croniter import CroniterError, croniter
 
 from saassy.kit.time import as_utc
 from saassy.schedules.errors import (
@@ -45,6 +45,10 @@ def check_cron(expression: str) -> str:
         )
     if not croniter.is_valid(expression):
         raise InvalidCron(expression, "croniter cannot read it")
+    try:
+        croniter(expression, datetime.now(UTC)).get_next(datetime)
+    except CroniterError:  # valid fields that name no date, such as 30 February
+        raise InvalidCron(expression, "it names no date that exists") from None
     return expression
 
 
