@@ -183,7 +183,8 @@ def schedule_loop(ctx: AppContext) -> ScheduleLoop:
 def create_app(
     settings: Settings | None = None, *, background: bool = True, runtime: Runtime | None = None
 ) -> FastAPI:
-    """Build the app; `background=False` leaves the e-mail relay to the caller (tests);
+    """Build the app; `background=False` leaves the e-mail relay and the schedule loop to the
+    caller (tests);
     `runtime` is the sandbox runtime the caller already probed (`saassy dev` shows it)."""
     settings = settings or load_settings()
     settings.catalog  # noqa: B018 - fail at start, not at the first request, on a bad saassy.toml

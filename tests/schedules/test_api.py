@@ -100,6 +100,10 @@ async def test_update_pause_resume_delete(client: httpx.AsyncClient, tenant: Ten
     assert bad.json()["error"]["field"] == "input.message"
     assert (await client.get(url, headers=org.headers)).json()["input"] == {"message": "hi"}
 
+    null = await client.patch(url, json={"name": None}, headers=org.headers)
+    assert null.status_code == 422
+    assert null.json()["error"]["field"] == "name"
+
     paused = await client.post(f"{url}/pause", headers=org.headers)
     assert (paused.json()["paused"], paused.json()["next_runs"]) == (True, [])
     resumed = await client.post(f"{url}/resume", headers=org.headers)

@@ -11,7 +11,10 @@ import httpx
 from sqlalchemy import update
 
 from saassy.context import AppContext
+from saassy.dispatch.scheduler import dispatch_queued
+from saassy.events.memory import MemoryEventBus
 from saassy.models import RunOutcome, Schedule, TaskStatus
+from saassy.tasks.effects import TaskQueued
 from tests.schedules.conftest import (
     SCHEDULES,
     Schedulers,
@@ -217,3 +220,16 @@ async def test_the_loop_fires_when_woken(
     finally:
         await scheduler.stop()
     assert len(await tasks_of(ctx, org.organization_id)) == 1
+
+
+async def test_saassy_schedulers_run_wakes_its_dispatcher_and_tells_viewers() -> None:
+    """`saassy scheduler`'s reaction to a schedule's committed run."""
+    events = MemoryEventBus()
+    wakeup = asyncio.Event()
+    organization_id, task_id = uuid.uuid4(), uuid.uuid4()
+    async with events.subscribe(organization_id) as viewer:
+        await dispatch_queued(events, wakeup)([TaskQueued(organization_id, task_id)])
+        event = await viewer.get(timeout_s=1)
+    assert wakeup.is_set()
+    assert event is not None
+    assert (event.kind, event.task_id, event.data["status"]) == ("task.status", task_id, "queued")

@@ -46,7 +46,7 @@ def wake_on_status(wakeup: asyncio.Event, organization_id: uuid.UUID, event: Tas
         wakeup.set()
 
 
-def dispatch_queued(events: EventBus, dispatcher: Dispatcher) -> Committed:
+def dispatch_queued(events: EventBus, wakeup: asyncio.Event) -> Committed:
     """What a schedule's committed run asks of this process: tell viewers its task is queued,
     and claim it now rather than at the next poll."""
 
@@ -56,7 +56,7 @@ def dispatch_queued(events: EventBus, dispatcher: Dispatcher) -> Committed:
                 await publish_status(
                     events, effect.organization_id, effect.task_id, TaskStatus.queued, 0
                 )
-        dispatcher.wakeup.set()
+        wakeup.set()
 
     return react
 
@@ -100,7 +100,7 @@ async def run_scheduler(settings: Settings, stop: asyncio.Event | None = None) -
     grace = GraceSweeper(sessionmaker, settings) if billing_enabled(settings) else None
     reporting = meter_reporting_loop(sessionmaker, settings)  # None when billing is off
     schedules = ScheduleLoop(
-        sessionmaker, settings, on_committed=dispatch_queued(events, dispatcher)
+        sessionmaker, settings, on_committed=dispatch_queued(events, dispatcher.wakeup)
     )
     await executor.start()
     dispatcher.start()

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from saassy.auth.principal import ActiveOrganization, Principal
 from saassy.config import Settings
 from saassy.kit.after_commit import after_commit
-from saassy.kit.errors import NotFound
+from saassy.kit.errors import NotFound, ValidationFailed
 from saassy.kit.pagination import PageParams, page_of
 from saassy.kit.time import utcnow
 from saassy.models import Schedule, ScheduleRun
@@ -31,6 +31,10 @@ from saassy.tasks.errors import TimeoutTooLong, UnknownTaskType
 
 # A bound on what one organization can make the schedulers do (plans have no key for it).
 MAX_SCHEDULES_PER_ORGANIZATION = 100
+
+
+# Fields a PATCH may leave out but not set to null (cron and interval_s: one replaces the other).
+REQUIRED_FIELDS = frozenset({"name", "priority", "timezone", "catch_up"})
 
 
 def cadence_of(schedule: Schedule) -> Cadence:
@@ -134,6 +138,9 @@ async def update_schedule(
     """Change what the schedule runs or when; a new cadence counts from now."""
     schedule = await _locked(session, principal, organization_id, schedule_id)
     given = body.model_fields_set
+    for name in sorted(given & REQUIRED_FIELDS):
+        if getattr(body, name) is None:
+            raise ValidationFailed(f"{name}: may not be null; leave it out to keep it.", field=name)
     now = utcnow()
     if given & {"input", "timeout_s"}:
         value = body.input if "input" in given else schedule.input
