@@ -8,6 +8,7 @@ import uuid
 from datetime import datetime, timedelta
 
 import httpx
+import pytest
 from sqlalchemy import update
 
 from saassy.context import AppContext
@@ -233,3 +234,24 @@ async def test_saassy_schedulers_run_wakes_its_dispatcher_and_tells_viewers() ->
     assert wakeup.is_set()
     assert event is not None
     assert (event.kind, event.task_id, event.data["status"]) == ("task.status", task_id, "queued")
+
+
+async def test_the_history_keeps_the_newest_runs(
+    client: httpx.AsyncClient,
+    ctx: AppContext,
+    tenant: Tenant,
+    clock: SimulatedClock,
+    schedulers: Schedulers,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("saassy.schedules.runs.RUNS_KEPT", 3)
+    org = await tenant()
+    schedule = await create_schedule(client, org)
+    first = next_run(schedule)
+    (scheduler,) = await schedulers(1)
+    for minute in range(5):
+        clock.set(first + timedelta(minutes=minute, seconds=1))
+        await scheduler.fire_due()
+    runs = await runs_of(ctx, schedule["id"])
+    assert [run.due_at for run in runs] == [first + timedelta(minutes=m) for m in (2, 3, 4)]
+    assert len(await tasks_of(ctx, org.organization_id)) == 5  # the tasks stay

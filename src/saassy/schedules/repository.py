@@ -80,7 +80,11 @@ class ScheduleRepository(RepositoryBase[Schedule]):
 
     async def earliest_due(self) -> datetime | None:
         """When the next active schedule is due (the loop sleeps until then, at most)."""
-        statement = select(func.min(Schedule.next_run_at)).where(Schedule.paused.is_(False))
+        statement = (
+            select(func.min(Schedule.next_run_at))
+            .join(Organization, Organization.id == Schedule.organization_id)
+            .where(Schedule.paused.is_(False), Organization.deleted_at.is_(None))
+        )
         due: datetime | None = await self.session.scalar(statement)
         return as_utc(due) if due is not None else None
 
@@ -98,4 +102,21 @@ class ScheduleRunRepository(RepositoryBase[ScheduleRun]):
         statement = self.select().where(ScheduleRun.schedule_id == schedule_id)
         return await self.all(
             keyset(statement, params, ScheduleRun.created_at, ScheduleRun.id, newest_first=True)
+        )
+
+    async def prune(self, schedule_id: uuid.UUID, keep: int) -> None:
+        """Keep the newest `keep` runs of the schedule: the unique key only ever guards its
+        latest due times (a schedule's next due time only moves forward)."""
+        oldest_kept = (
+            select(ScheduleRun.created_at)
+            .where(ScheduleRun.schedule_id == schedule_id)
+            .order_by(ScheduleRun.created_at.desc(), ScheduleRun.id.desc())
+            .offset(keep - 1)
+            .limit(1)
+            .scalar_subquery()
+        )
+        await self.session.execute(
+            delete(ScheduleRun).where(
+                ScheduleRun.schedule_id == schedule_id, ScheduleRun.created_at < oldest_kept
+            )
         )

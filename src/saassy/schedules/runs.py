@@ -23,7 +23,7 @@ from saassy.kit.errors import SaassyError
 from saassy.models import CatchUp, Organization, Role, RunOutcome, Schedule, ScheduleRun
 from saassy.organizations.repository import OrganizationRepository
 from saassy.schedules.cadence import Cadence
-from saassy.schedules.repository import ScheduleRepository
+from saassy.schedules.repository import ScheduleRepository, ScheduleRunRepository
 from saassy.schedules.service import cadence_of
 from saassy.tasks.schemas import TaskSubmit
 from saassy.tasks.service import ProgramRefusal, submit_task
@@ -32,6 +32,8 @@ from saassy.tasks.service import ProgramRefusal, submit_task
 # catch_up "skip" it is skipped. Schedulers look every few seconds, so on-time runs are well
 # inside it.
 LATE_AFTER = timedelta(seconds=30)
+# A schedule's history keeps its newest runs (an every-minute schedule makes 1440 a day).
+RUNS_KEPT = 1000
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,7 @@ async def fire_schedule(
         await _submit(session, settings, schedule, organization, run, now, program_refusal)
     schedule.last_outcome = run.outcome
     await session.flush()
+    await ScheduleRunRepository(session).prune(schedule.id, RUNS_KEPT)
     return run
 
 
