@@ -71,7 +71,7 @@ def test_missed_due_times_collapse_into_one(
     firing = plan_firing(minutely, first, catch_up, now)
     assert firing.due_at == first + timedelta(minutes=2)
     assert firing.missed == 2
-    assert firing.outcome_if_skipped is skipped
+    assert firing.skipped is skipped
     assert firing.next_run_at == first + timedelta(minutes=3)
 
 

@@ -42,7 +42,7 @@ class Firing:
 
     due_at: datetime  # the latest due time at or before now: the one acted on
     missed: int  # earlier due times that passed with no scheduler running
-    outcome_if_skipped: bool  # the schedule skips missed runs, and due_at was missed too
+    skipped: bool  # the schedule skips missed runs, and due_at was missed too
     next_run_at: datetime
 
 
@@ -56,7 +56,7 @@ def plan_firing(
     return Firing(
         due_at=latest,
         missed=missed,
-        outcome_if_skipped=CatchUp(catch_up) is CatchUp.skip and late,
+        skipped=CatchUp(catch_up) is CatchUp.skip and late,
         next_run_at=cadence.next_after(max(latest, now)),
     )
 
@@ -121,7 +121,7 @@ async def fire_schedule(
         return None
     schedule.next_run_at = firing.next_run_at
     schedule.last_run_at = firing.due_at
-    if not firing.outcome_if_skipped:
+    if not firing.skipped:
         await _submit(session, settings, schedule, organization, run, now, program_refusal)
     schedule.last_outcome = run.outcome
     await session.flush()
