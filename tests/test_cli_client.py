@@ -1,4 +1,5 @@
-"""The client commands (login, api-keys, plans, task-types, usage, secrets, artifacts, rerun)
+"""The client commands (login, api-keys, plans, task-types, usage, secrets, schedules,
+artifacts, rerun)
 against a real `saassy dev` process, and the weight of importing them."""
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ CLIENT_MODULES = [
     "saassy.cli.connect",
     "saassy.cli.credentials",
     "saassy.cli.login",
+    "saassy.cli.schedules",
     "saassy.cli.secrets",
     "saassy.cli.task_artifacts",
     "saassy.cli.task_follow",
@@ -127,10 +129,11 @@ def test_running_a_client_command_loads_no_server_module_and_no_pydantic() -> No
 
 
 def test_the_client_copies_agree_with_the_server() -> None:
+    from saassy.cli.schedules import CatchUp as ClientCatchUp
     from saassy.cli.secrets import SECRET_NAME
     from saassy.cli.task_status import TaskStatus as ClientStatus
     from saassy.cli.vault import BATCH_SIZE
-    from saassy.models import TaskStatus
+    from saassy.models import CatchUp, TaskStatus
     from saassy.tasks.catalog import SECRET_NAME_PATTERN
     from saassy.vault.rotation import BATCH_SIZE as ROTATION_BATCH_SIZE
 
@@ -139,6 +142,7 @@ def test_the_client_copies_agree_with_the_server() -> None:
     }
     assert f"^{SECRET_NAME.pattern}$" == SECRET_NAME_PATTERN
     assert BATCH_SIZE == ROTATION_BATCH_SIZE
+    assert {c.value for c in ClientCatchUp} == {c.value for c in CatchUp}
 
 
 # --- login, logout -----------------------------------------------------------------------------
@@ -335,6 +339,56 @@ def test_secrets_set_list_delete_never_show_the_value(server: Server) -> None:
     )
     assert json.loads(ok(saassy("secrets", "list", "-o", "json")).stdout)["items"] == []
     gone = saassy("secrets", "delete", "SERVICE_TOKEN")
+    assert gone.exit_code == 1
+    assert "error: not_found" in gone.stderr
+
+
+# --- schedules ---------------------------------------------------------------------------------
+
+
+def test_schedules_create_list_pause_resume_delete(server: Server) -> None:
+    logged_in(server)
+    created = ok(
+        saassy(
+            "schedules", "create", "Morning report", "--type", "echo", "--cron", "0 9 * * *",
+            "--timezone", "Europe/Paris", "--input", '{"n": 1}', "--catch-up", "skip",
+        )
+    )  # fmt: skip
+    match = re.search(
+        r"created schedule ([0-9a-f-]{36}) \(0 9 \* \* \* \(Europe/Paris\)\)", created.stdout
+    )
+    assert match, created.stdout
+    schedule_id = match.group(1)
+    assert "next run: 20" in created.stdout
+
+    listing = json.loads(ok(saassy("schedules", "list", "-o", "json")).stdout)
+    [schedule] = listing["items"]
+    assert (schedule["id"], schedule["input"], schedule["catch_up"]) == (
+        schedule_id,
+        {"n": 1},
+        "skip",
+    )
+    table = ok(saassy("schedules", "list")).stdout
+    assert "Morning report" in table
+    assert "0 9 * * * (Europe/Paris)" in table
+
+    assert ok(saassy("schedules", "pause", schedule_id)).stdout.strip() == (
+        f"paused schedule {schedule_id}"
+    )
+    assert "paused" in ok(saassy("schedules", "list")).stdout
+    assert "next run: 20" in ok(saassy("schedules", "resume", schedule_id)).stdout
+
+    bad = saassy("schedules", "create", "Bad", "--type", "echo", "--cron", "not cron")
+    assert bad.exit_code == 1
+    assert "error: invalid_cron" in bad.stderr
+    neither = saassy("schedules", "create", "Neither", "--type", "echo")
+    assert neither.exit_code == 2
+
+    assert ok(saassy("schedules", "delete", schedule_id)).stdout.strip() == (
+        f"deleted schedule {schedule_id}"
+    )
+    assert json.loads(ok(saassy("schedules", "list", "-o", "json")).stdout)["items"] == []
+    gone = saassy("schedules", "delete", schedule_id)
     assert gone.exit_code == 1
     assert "error: not_found" in gone.stderr
 

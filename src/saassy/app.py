@@ -59,6 +59,8 @@ from saassy.plans.router import router as plans_router
 from saassy.quotas.router import router as usage_router
 from saassy.runtime.base import Runtime
 from saassy.runtime.process import detect_runtime
+from saassy.schedules.jobs import ScheduleLoop
+from saassy.schedules.router import router as schedules_router
 from saassy.storage.select import build_storage
 from saassy.system import router as system_router
 from saassy.task_output.router import router as task_output_router
@@ -94,6 +96,7 @@ def api_router() -> APIRouter:
     api.include_router(spend_cap_router)
     api.include_router(vault_router)
     api.include_router(tasks_router)
+    api.include_router(schedules_router)
     api.include_router(task_output_router)
     api.include_router(system_router)
     api.include_router(admin_router)
@@ -172,10 +175,22 @@ def start_task_engine(ctx: AppContext, runtime: Runtime | None = None) -> TaskEn
     )
 
 
+def schedule_loop(ctx: AppContext) -> ScheduleLoop:
+    """Schedules fire here as in `saassy scheduler`: several processes may run it at once."""
+    return ScheduleLoop(
+        ctx.sessionmaker,
+        ctx.settings,
+        program_refusal=ctx.program_refusal,
+        on_committed=ctx.after_commit,
+        wakeup=ctx.schedule_wakeup,
+    )
+
+
 def create_app(
     settings: Settings | None = None, *, background: bool = True, runtime: Runtime | None = None
 ) -> FastAPI:
-    """Build the app; `background=False` leaves the e-mail relay to the caller (tests);
+    """Build the app; `background=False` leaves the e-mail relay and the schedule loop to the
+    caller (tests);
     `runtime` is the sandbox runtime the caller already probed (`saassy dev` shows it)."""
     settings = settings or load_settings()
     settings.catalog  # noqa: B018 - fail at start, not at the first request, on a bad saassy.toml
@@ -217,9 +232,15 @@ def create_app(
         if background and embeds_engine(settings):
             ctx.task_engine = start_task_engine(ctx, runtime)
             await ctx.task_engine.start()
+        # After the engine: a schedule's task is checked against the program this engine runs.
+        schedules = schedule_loop(ctx) if background else None
+        if schedules is not None:
+            schedules.start()
         try:
             yield
         finally:
+            if schedules is not None:
+                await schedules.stop()
             if ctx.task_engine is not None:
                 await ctx.task_engine.stop(grace_s=10)
             if reporting is not None:

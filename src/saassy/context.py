@@ -17,6 +17,7 @@ from saassy.email.outbox import EmailQueued
 from saassy.events.bus import EventBus, publish_status
 from saassy.kit.ratelimit import RateLimiter
 from saassy.models import TaskStatus
+from saassy.schedules.effects import ScheduleChanged
 from saassy.storage.base import ArtifactStorage
 from saassy.tasks.catalog import TaskType
 from saassy.tasks.effects import CancelRequested, TaskQueued
@@ -37,6 +38,9 @@ class AppContext:
     events: EventBus
     # Set after a commit that queued e-mail, so the relay sends it now rather than on its next poll.
     outbox_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    # Set after a commit that created a schedule or moved its due time: the schedule loop here
+    # looks again now.
+    schedule_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     # The engine running in this process, if any (`saassy dev`; none in API-only tests). An
     # engine in another process finds new tasks and cancel requests by polling.
     task_engine: TaskEngine | None = None
@@ -64,6 +68,8 @@ class AppContext:
             match effect:
                 case EmailQueued():
                     self.outbox_wakeup.set()
+                case ScheduleChanged():
+                    self.schedule_wakeup.set()
                 case TaskQueued(organization_id=organization_id, task_id=task_id):
                     queued = True
                     if (events := self.live_events()) is not None:

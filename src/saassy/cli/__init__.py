@@ -18,6 +18,7 @@ from saassy.cli import (
     db,
     login,
     scale,
+    schedules,
     secrets,
     serve,
     tasks,
@@ -52,6 +53,7 @@ app.command("plans", rich_help_panel=CLIENT)(catalog.plans)
 app.command("usage", rich_help_panel=CLIENT)(catalog.usage)
 app.add_typer(api_keys.app, name="api-keys", rich_help_panel=CLIENT)
 app.add_typer(secrets.app, name="secrets", rich_help_panel=CLIENT)
+app.add_typer(schedules.app, name="schedules", rich_help_panel=CLIENT)
 
 
 @app.command()

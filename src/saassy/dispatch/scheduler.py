@@ -1,5 +1,5 @@
-"""`saassy scheduler`: the dispatcher for Celery workers, adoption, the storage sweep, and
-billing's grace sweep.
+"""`saassy scheduler`: the dispatcher for Celery workers, adoption, the storage sweep, the
+schedules' loop, and billing's grace sweep.
 
 Several may run at once: their claims lock organizations and tasks with `FOR UPDATE SKIP
 LOCKED` (PostgreSQL), so none claims what another holds, and adoption skips locked attempts.
@@ -26,11 +26,13 @@ from saassy.dispatch.broker import celery_app, hard_time_limit_s
 from saassy.dispatch.celery import CeleryExecutor
 from saassy.dispatch.dispatcher import Dispatcher
 from saassy.events.backends import create_event_bus
-from saassy.events.bus import TaskEvent
+from saassy.events.bus import EventBus, TaskEvent, publish_status
 from saassy.kit.db import create_engine, create_sessionmaker
 from saassy.models import TERMINAL_STATUSES, TaskStatus
+from saassy.schedules.jobs import Committed, ScheduleLoop
 from saassy.storage.select import build_storage
 from saassy.task_output.sweeper import StorageSweeper
+from saassy.tasks.effects import TaskQueued
 
 log = structlog.get_logger(__name__)
 
@@ -42,6 +44,21 @@ WAKING_STATUSES = frozenset({TaskStatus.queued.value, *(s.value for s in TERMINA
 def wake_on_status(wakeup: asyncio.Event, organization_id: uuid.UUID, event: TaskEvent) -> None:
     if event.kind == "task.status" and event.data.get("status") in WAKING_STATUSES:
         wakeup.set()
+
+
+def dispatch_queued(events: EventBus, wakeup: asyncio.Event) -> Committed:
+    """What a schedule's committed run asks of this process: tell viewers its task is queued,
+    and claim it now rather than at the next poll."""
+
+    async def react(effects: list[object]) -> None:
+        for effect in effects:
+            if isinstance(effect, TaskQueued):
+                await publish_status(
+                    events, effect.organization_id, effect.task_id, TaskStatus.queued, 0
+                )
+        wakeup.set()
+
+    return react
 
 
 async def run_scheduler(settings: Settings, stop: asyncio.Event | None = None) -> None:
@@ -82,9 +99,13 @@ async def run_scheduler(settings: Settings, stop: asyncio.Event | None = None) -
     sweeper = StorageSweeper(sessionmaker, settings.catalog, storage)
     grace = GraceSweeper(sessionmaker, settings) if billing_enabled(settings) else None
     reporting = meter_reporting_loop(sessionmaker, settings)  # None when billing is off
+    schedules = ScheduleLoop(
+        sessionmaker, settings, on_committed=dispatch_queued(events, dispatcher.wakeup)
+    )
     await executor.start()
     dispatcher.start()
     sweeper.start()
+    schedules.start()
     if grace is not None:
         grace.start()
     if reporting is not None:
@@ -93,6 +114,7 @@ async def run_scheduler(settings: Settings, stop: asyncio.Event | None = None) -
     try:
         await stop.wait()
     finally:
+        await schedules.stop()
         if reporting is not None:
             await reporting.stop()
         if grace is not None:

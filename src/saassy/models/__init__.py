@@ -17,6 +17,7 @@ from saassy.models.billing import (
 from saassy.models.email import OutboxEmail
 from saassy.models.organizations import Invitation, Membership, Organization, Role
 from saassy.models.quotas import QuotaCounter, QuotaReservation, ReservationStatus
+from saassy.models.schedules import CatchUp, RunOutcome, Schedule, ScheduleRun
 from saassy.models.tasks import (
     TERMINAL_STATUSES,
     Artifact,
@@ -39,6 +40,7 @@ __all__ = [
     "BillingCustomer",
     "BillingSubscription",
     "BrowserSession",
+    "CatchUp",
     "Invitation",
     "MagicLink",
     "Membership",
@@ -53,6 +55,9 @@ __all__ = [
     "RefreshToken",
     "ReservationStatus",
     "Role",
+    "RunOutcome",
+    "Schedule",
+    "ScheduleRun",
     "SpendCap",
     "StorageUsageDay",
     "StripeCatalogObject",

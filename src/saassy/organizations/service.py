@@ -24,6 +24,7 @@ from saassy.organizations.repository import (
     MembershipRepository,
     OrganizationRepository,
 )
+from saassy.schedules.service import delete_organization_schedules
 from saassy.tasks.service import cancel_organization_tasks
 from saassy.vault.service import purge_organization_vault
 
@@ -90,7 +91,8 @@ async def delete_organization(
     session: AsyncSession, principal: Principal, organization_id: uuid.UUID
 ) -> None:
     """Soft-delete an organization (owner only); a personal organization stays. Its secrets
-    are deleted at once: sealed data must not outlive its tenant."""
+    are deleted at once (sealed data must not outlive its tenant), and its schedules, so that
+    nothing of it runs again."""
     organization = await get_organization(session, principal, organization_id)
     if caller_role(principal, organization.id) is not Role.owner:
         raise OwnerRequired("Only an owner may delete the organization.")
@@ -99,6 +101,7 @@ async def delete_organization(
     organization.deleted_at = utcnow()
     await session.flush()
     await cancel_organization_tasks(session, organization.id)
+    await delete_organization_schedules(session, organization.id)
     await purge_organization_vault(session, organization.id)
 
 

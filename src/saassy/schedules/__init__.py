@@ -1,0 +1,1 @@
+"""Schedules: tasks of a fixed type and input, run on a cron expression or a fixed interval."""
