@@ -1,7 +1,7 @@
 """schedules
 
 Revision ID: 1bd54acc6278
-Revises: 7dab0839e058
+Revises: 844d85463b17
 Create Date: 2026-12-06 09:32:20.680004
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import saassy.kit.types
 
 revision: str = "1bd54acc6278"
-down_revision: str | None = "7dab0839e058"
+down_revision: str | None = "844d85463b17"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
