@@ -52,7 +52,12 @@ def sync(data_dir: DataDirOption = None, config: ConfigOption = None) -> None:
 
     from rich.table import Table
 
-    from saassy.billing.catalog_sync import Action, SyncLine, sync_catalog
+    from saassy.billing.catalog_sync import (
+        Action,
+        CatalogOfAnotherAccount,
+        SyncResult,
+        sync_catalog,
+    )
     from saassy.billing.stripe_api import billing_enabled
     from saassy.billing.stripe_connection import open_stripe_client
     from saassy.cli.settings import reporting_errors, say_database, settings_from
@@ -63,7 +68,7 @@ def sync(data_dir: DataDirOption = None, config: ConfigOption = None) -> None:
         fail(OFF)
     say_database(settings)
 
-    async def run() -> list[SyncLine]:
+    async def run() -> SyncResult:
         engine = create_engine(settings.resolved_database_url)
         try:
             async with open_stripe_client(settings) as client:
@@ -74,7 +79,16 @@ def sync(data_dir: DataDirOption = None, config: ConfigOption = None) -> None:
             await engine.dispose()
 
     with reporting_errors(), reporting_stripe_errors(settings):
-        lines = asyncio.run(run())
+        try:
+            result = asyncio.run(run())
+        except CatalogOfAnotherAccount as exc:
+            fail(str(exc))
+    lines = result.lines
+    if result.replaced:
+        console.print(
+            "The stored Stripe ids were from another Stripe account or mode (test or live) and "
+            "nothing was sold yet in this database: they were replaced by new objects."
+        )
     table = Table("kind", "key", "action", "stripe id", box=None)
     for line in lines:
         style = "dim" if line.action is Action.unchanged else ""
