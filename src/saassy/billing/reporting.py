@@ -65,8 +65,11 @@ async def reconcile_and_alert(
     client: stripe.StripeClient | None,
     period: date,
     now: datetime | None = None,
+    *,
+    alert: bool = True,
 ) -> Reconciliation:
-    """Reconcile `period`; a difference that waiting will not close is logged and e-mailed."""
+    """Reconcile `period`; a difference that waiting will not close is logged and (with
+    `alert`) e-mailed to staff."""
     now = now or utcnow()
     async with sessionmaker() as session, session.begin():
         result = await reconcile(
@@ -74,7 +77,7 @@ async def reconcile_and_alert(
         )
         for line in result.alarming:
             log.error("billing does not reconcile", period=f"{period:%Y-%m}", line=describe(line))
-        if result.alarming:
+        if result.alarming and alert:
             await alert_staff(session, settings, result, now.date())
     return result
 

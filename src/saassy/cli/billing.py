@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.markup import escape
 
-from saassy.cli.common import ConfigOption, DataDirOption, console, fail
+from saassy.cli.common import ConfigOption, DataDirOption, console, errors, fail
 
 if TYPE_CHECKING:
     import stripe
@@ -162,7 +162,12 @@ def reconcile(
     from saassy.billing.reporting import reconcile_and_alert
     from saassy.billing.stripe_api import billing_enabled
     from saassy.billing.stripe_connection import open_stripe_client
-    from saassy.cli.settings import reporting_errors, say_database, settings_from
+    from saassy.cli.settings import (
+        reporting_errors,
+        say_database,
+        settings_from,
+        with_development_key,
+    )
     from saassy.kit.db import create_engine, create_sessionmaker
     from saassy.kit.time import month_start, utcnow
 
@@ -170,6 +175,10 @@ def reconcile(
     # Without a client every customer's Stripe figure is unreadable: all alarming, staff e-mailed.
     if not billing_enabled(settings):
         fail(OFF)
+    # Staff's e-mail is sealed with the secret key: `saassy dev`'s own on a dev install; with
+    # none at all the month is still reconciled and printed, and the e-mail not queued.
+    settings = with_development_key(settings)
+    can_alert = settings.secret_key is not None
     with reporting_errors():
         month = parse_period(period) if period else month_start(utcnow())
     say_database(settings)
@@ -179,7 +188,7 @@ def reconcile(
         try:
             async with open_stripe_client(settings) as client:
                 return await reconcile_and_alert(
-                    create_sessionmaker(engine), settings, client, month
+                    create_sessionmaker(engine), settings, client, month, alert=can_alert
                 )
         finally:
             await engine.dispose()
@@ -191,12 +200,17 @@ def reconcile(
 
         typer.echo(json.dumps(ReconciliationRead.of(result).model_dump(mode="json"), indent=2))
     else:
-        _print(result)
+        _print(result, emailed=can_alert)
+    if result.alarming and not can_alert:
+        errors.print(
+            "staff were not e-mailed: SAASSY_SECRET_KEY is not set (it seals queued e-mail); "
+            "set it as the server has it and run this again"
+        )
     if result.alarming:
         raise typer.Exit(1)
 
 
-def _print(result: Reconciliation) -> None:
+def _print(result: Reconciliation, *, emailed: bool) -> None:
     from rich.table import Table
 
     table = Table(
@@ -235,8 +249,7 @@ def _print(result: Reconciliation) -> None:
         )
     console.print(table)
     if result.alarming:
-        console.print(
-            f"[red]{len(result.alarming)} line(s) do not reconcile[/]: staff are e-mailed"
-        )
+        told = ": staff are e-mailed" if emailed else ""
+        console.print(f"[red]{len(result.alarming)} line(s) do not reconcile[/]{told}")
     else:
         console.print("every line reconciles (ledger - Stripe = 0)")
