@@ -147,3 +147,27 @@ def test_reconcile_without_any_secret_key_prints_the_month_then_says_no_email(
     )
     assert not (tmp_path / "secret.key").exists()  # never made here: the server would not have it
     assert _queued(url) == []
+
+
+def test_the_reconcile_table_is_whole_when_piped(
+    settings_factory: Callable[..., Settings], stripe_services: StripeServices, tmp_path: Path
+) -> None:
+    url, env = _an_alarming_month(settings_factory, stripe_services)
+    long_name = "Acme Robotics International Holdings of Somewhere Far Away Limited"
+    asyncio.run(_rename_organizations(url, long_name))
+    result = invoke("billing", "reconcile", env={**env, "SAASSY_DATA_DIR": str(tmp_path)})
+    assert result.exit_code == 1, result.output
+    assert "ledger - Stripe" in result.output
+    rows = [line for line in result.output.splitlines() if line.startswith(f"│ {long_name}")]
+    assert rows, result.output  # the whole name on the line, nothing cut or wrapped
+    assert all(row.rstrip().endswith("? │") for row in rows), rows
+
+
+async def _rename_organizations(database_url: str, name: str) -> None:
+    engine = create_engine(database_url)
+    try:
+        async with create_sessionmaker(engine)() as session, session.begin():
+            for organization in (await session.scalars(select(Organization))).all():
+                organization.name = name
+    finally:
+        await engine.dispose()

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
 app = typer.Typer(help="Billing through Stripe.", no_args_is_help=True)
 
+# Wider than any table: rich sizes a table to its content up to the console's width.
+UNCUT_WIDTH = 10_000
 OFF = "billing is off: set SAASSY_STRIPE_SECRET_KEY (and SAASSY_STRIPE_WEBHOOK_SECRET)"
 
 
@@ -211,6 +213,7 @@ def reconcile(
 
 
 def _print(result: Reconciliation, *, emailed: bool) -> None:
+    from rich.console import Console
     from rich.table import Table
 
     table = Table(
@@ -247,7 +250,9 @@ def _print(result: Reconciliation, *, emailed: bool) -> None:
             gap,
             style=style,
         )
-    console.print(table)
+    # Piped to a file or a log, a table cut to 80 columns loses figures: as wide as it needs.
+    out = console if console.is_terminal else Console(highlight=False, width=UNCUT_WIDTH)
+    out.print(table)
     if result.alarming:
         told = ": staff are e-mailed" if emailed else ""
         console.print(f"[red]{len(result.alarming)} line(s) do not reconcile[/]{told}")
