@@ -111,12 +111,13 @@ def report_usage(
     """Write the meter reports of closed windows and send the due ones to Stripe, once."""
     import asyncio
 
+    from saassy.billing.reporting import UsageRound, run_meter_reporting
     from saassy.billing.reporting import report_usage as one_pass
-    from saassy.billing.reporting import run_meter_reporting
     from saassy.billing.stripe_api import billing_enabled
     from saassy.billing.stripe_connection import open_stripe_client
     from saassy.cli.settings import reporting_errors, say_database, settings_from
     from saassy.kit.db import create_engine, create_sessionmaker
+    from saassy.kit.time import utcnow
 
     settings = settings_from(config=config, data_dir=data_dir)
     if not billing_enabled(settings):
@@ -137,12 +138,28 @@ def report_usage(
         sessionmaker: async_sessionmaker[AsyncSession], client: stripe.StripeClient
     ) -> None:
         if follow:
-            await run_meter_reporting(sessionmaker, settings, client, reconcile_daily=False)
-        done = await one_pass(sessionmaker, settings, client)
+            where = settings.stripe_api_base or "api.stripe.com"
+            console.print(
+                f"following: reporting usage to Stripe at {where} as windows close "
+                f"(every {settings.billing_window_s} s) until stopped"
+            )
+            await run_meter_reporting(
+                sessionmaker, settings, client, reconcile_daily=False, on_round=say_round
+            )
+        say(await one_pass(sessionmaker, settings, client))
+
+    def say(done: UsageRound) -> None:
         console.print(
             f"{done.written} reports written; {done.sending.sent} sent, "
             f"{done.sending.retried} to retry, {done.sending.failed} refused"
         )
+
+    def say_round(done: UsageRound) -> None:
+        """A line for each round that wrote or sent something, with the time: quiet between."""
+        sending = done.sending
+        if done.written or sending.sent or sending.retried or sending.failed:
+            console.print(f"{utcnow():%Y-%m-%d %H:%M:%S} UTC ", end="")
+            say(done)
 
     with reporting_errors(), reporting_stripe_errors(settings):
         asyncio.run(run())
