@@ -8,7 +8,7 @@ import re
 import sqlite3
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import closing
 from pathlib import Path
 
@@ -21,6 +21,8 @@ from typer.testing import CliRunner, Result
 
 from saassy import __version__
 from saassy.cli import app
+from saassy.cli.serve import billing_line
+from saassy.config import Settings
 from saassy.kit.db import create_engine
 from saassy.kit.migrate import alembic_config
 from saassy.kit.request_head import BoundedHeadProtocol
@@ -381,6 +383,19 @@ def test_a_broken_saassy_toml_is_named_with_its_key(tmp_path: Path) -> None:
     assert not (tmp_path / "saassy.db").exists()
 
 
+def test_the_dev_banner_says_whether_billing_is_on_and_where_stripe_is(
+    settings_factory: Callable[..., Settings],
+) -> None:
+    off = settings_factory()
+    assert billing_line(off) == "  billing   off (no SAASSY_STRIPE_SECRET_KEY: staff assign plans)"
+    stripe = {"stripe_secret_key": "sk_test_local", "stripe_webhook_secret": "whsec_local"}
+    assert billing_line(settings_factory(**stripe)) == "  billing   on: Stripe test mode"
+    double = settings_factory(**stripe, stripe_api_base="http://127.0.0.1:8421")
+    assert billing_line(double) == "  billing   on: Stripe test mode at http://127.0.0.1:8421"
+    live = settings_factory(**{**stripe, "stripe_secret_key": "sk_live_abc"})
+    assert billing_line(live) == "  billing   on: Stripe live mode"
+
+
 # --- `saassy dev` as a real process ------------------------------------------------------------
 
 
@@ -399,6 +414,7 @@ def test_dev_serves_the_api_and_restarts_on_the_same_data(run_dev: object, tmp_p
     assert f"{base}/api/docs" in hint
     assert f"curl -X POST {base}/api/v1/auth/signup" in hint
     assert "saassy admin create-user" in hint
+    assert "billing   off (no SAASSY_STRIPE_SECRET_KEY" in hint
     assert (data_dir / "saassy.db").is_file()
 
     base, _ = start(data_dir)  # the first one still runs: a second start must not disturb it

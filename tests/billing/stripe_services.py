@@ -127,7 +127,7 @@ def _start(argv: list[str], log: Path) -> subprocess.Popen[bytes]:
 PORT_TRIES = 3
 
 
-def _serve(
+def serve_process(
     name: str, argv: list[str], path: str, logs: Path
 ) -> tuple[subprocess.Popen[bytes], str]:
     """The server on a free loopback port, answering 200 on `path`; another port if the one
@@ -187,13 +187,13 @@ def running_stripe() -> Iterator[StripeServices]:
     processes: dict[str, subprocess.Popen[bytes]] = {}
     services: StripeServices | None = None
     try:
-        processes["localstripe"], localstripe_url = _serve(
+        processes["localstripe"], localstripe_url = serve_process(
             "localstripe",
             ["-m", "tests.billing.stripe_double.anchored_localstripe", "--from-scratch"],
             "/v1/customers",
             logs,
         )
-        processes["double"], api_base = _serve(
+        processes["double"], api_base = serve_process(
             "double",
             ["-m", "tests.billing.stripe_double", "--localstripe", localstripe_url],
             "/_double/requests",

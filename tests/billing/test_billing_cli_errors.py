@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from saassy.config import Settings
 from saassy.kit.db import create_engine, create_sessionmaker
+from saassy.kit.secret_key import development_secret_key
+from saassy.models import OutboxEmail
 from saassy.models.billing import BillingCustomer
 from saassy.models.organizations import Organization
+from tests.billing.stripe_services import StripeServices
 from tests.processes import free_port
 from tests.test_cli import invoke
 
@@ -87,3 +91,83 @@ def test_a_month_out_of_range_is_one_line(
     assert result.output.strip().splitlines() == [
         "error: The period is a month written YYYY-MM. From 1970-01 to 9999-11."
     ]
+
+
+def _an_alarming_month(
+    settings_factory: Callable[..., Settings], stripe_services: StripeServices
+) -> tuple[str, dict[str, str | None]]:
+    """A staff user and a paying customer whose meters Stripe does not have (no sync): every
+    line is alarming. The database's URL and the billing settings of a `saassy dev` install."""
+    url = settings_factory().resolved_database_url
+    invoke("admin", "create-user", "staff@example.com", "--staff", "--password-stdin",
+           env={"SAASSY_DATABASE_URL": url}, input="a long passphrase\n")  # fmt: skip
+    _make_every_organization_a_paying_customer(url)
+    return url, {
+        "SAASSY_DATABASE_URL": url, "SAASSY_STRIPE_SECRET_KEY": KEY,
+        "SAASSY_STRIPE_WEBHOOK_SECRET": "whsec_test",
+        "SAASSY_STRIPE_API_BASE": stripe_services.api_base,
+    }  # fmt: skip
+
+
+def _queued(database_url: str) -> list[str]:
+    async def read() -> list[str]:
+        engine = create_engine(database_url)
+        try:
+            async with create_sessionmaker(engine)() as session:
+                return list(await session.scalars(select(OutboxEmail.to_address)))
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(read())
+
+
+def test_reconcile_on_a_dev_install_alerts_with_the_dev_servers_key(
+    settings_factory: Callable[..., Settings], stripe_services: StripeServices, tmp_path: Path
+) -> None:
+    url, env = _an_alarming_month(settings_factory, stripe_services)
+    development_secret_key(tmp_path)  # what `saassy dev` made in its data dir
+    result = invoke("billing", "reconcile", env={**env, "SAASSY_DATA_DIR": str(tmp_path)})
+    assert result.exit_code == 1, result.output
+    assert "do not reconcile: staff are e-mailed" in result.output
+    assert "SAASSY_SECRET_KEY" not in result.output
+    assert _queued(url) == ["staff@example.com"]
+
+
+def test_reconcile_without_any_secret_key_prints_the_month_then_says_no_email(
+    settings_factory: Callable[..., Settings], stripe_services: StripeServices, tmp_path: Path
+) -> None:
+    url, env = _an_alarming_month(settings_factory, stripe_services)
+    result = invoke("billing", "reconcile", "--json", env={**env, "SAASSY_DATA_DIR": str(tmp_path)})
+    assert result.exit_code == 1, result.output
+    assert '"alarming": true' in result.output  # the month, printed before the note
+    assert (
+        result.output.strip()
+        .splitlines()[-1]
+        .startswith("staff were not e-mailed: SAASSY_SECRET_KEY is not set")
+    )
+    assert not (tmp_path / "secret.key").exists()  # never made here: the server would not have it
+    assert _queued(url) == []
+
+
+def test_the_reconcile_table_is_whole_when_piped(
+    settings_factory: Callable[..., Settings], stripe_services: StripeServices, tmp_path: Path
+) -> None:
+    url, env = _an_alarming_month(settings_factory, stripe_services)
+    long_name = "Acme Robotics International Holdings of Somewhere Far Away Limited"
+    asyncio.run(_rename_organizations(url, long_name))
+    result = invoke("billing", "reconcile", env={**env, "SAASSY_DATA_DIR": str(tmp_path)})
+    assert result.exit_code == 1, result.output
+    assert "ledger - Stripe" in result.output
+    rows = [line for line in result.output.splitlines() if line.startswith(f"│ {long_name}")]
+    assert rows, result.output  # the whole name on the line, nothing cut or wrapped
+    assert all(row.rstrip().endswith("? │") for row in rows), rows
+
+
+async def _rename_organizations(database_url: str, name: str) -> None:
+    engine = create_engine(database_url)
+    try:
+        async with create_sessionmaker(engine)() as session, session.begin():
+            for organization in (await session.scalars(select(Organization))).all():
+                organization.name = name
+    finally:
+        await engine.dispose()

@@ -164,6 +164,33 @@ async def test_reconcile_shows_a_difference_exits_1_and_alerts_staff(
         assert len(list(await session.scalars(select(OutboxEmail)))) == 1
 
 
+async def test_report_usage_follow_says_where_and_what_each_round_did(
+    ctx: AppContext, stripe_services: StripeServices, tmp_path: Path
+) -> None:
+    stripe_meters(stripe_services.client())
+    organization = await billed_organization(ctx, await customer(stripe_services))
+    now = utcnow()
+    await record_tasks(ctx, organization, [max(now - 2 * HOUR, _month(now))] * 15)
+    log = tmp_path / "follow.log"
+    process = saassy_process(ctx.settings, log, "billing", "report-usage", "--follow")
+    try:
+        deadline = asyncio.get_running_loop().time() + 30
+        while not re.search(r"UTC \d+ reports written; \d+ sent", log.read_text()):
+            assert process.poll() is None, log.read_text()
+            assert asyncio.get_running_loop().time() < deadline, log.read_text()
+            await asyncio.sleep(0.1)  # polling another process's output
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+    output = log.read_text()
+    assert (
+        f"following: reporting usage to Stripe at {ctx.settings.stripe_api_base} as windows close"
+    ) in output
+    rounds = re.findall(r"UTC (\d+) reports written; (\d+) sent", output)
+    assert rounds, output
+    assert all(written != "0" or sent != "0" for written, sent in rounds), output
+
+
 def _month(now: datetime) -> datetime:
     return datetime(now.year, now.month, 1, tzinfo=UTC)
 

@@ -9,13 +9,14 @@ import queue
 import time
 import uuid
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import stripe
 
-from tests.billing.stripe_services import StripeServices
+from tests.billing.stripe_services import API_KEY, StripeServices, serve_process
 from tests.billing.webhook_receiver import webhook_receiver
 
 SECRET = "whsec_test_double"
@@ -493,3 +494,44 @@ async def test_paying_twice_at_once_makes_one_subscription(stripe_services: Stri
         )
     assert sorted(click.status_code for click in clicks) == [303, 400, 400, 400, 400]
     assert len(client.v1.subscriptions.list(params={"customer": customer}).data) == 1
+
+
+def _listening(port: int) -> set[str]:
+    """The local addresses (hex, as /proc/net shows them) listening on `port`."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            address, _, hex_port = fields[1].rpartition(":")
+            if fields[3] == "0A" and int(hex_port, 16) == port:
+                found.add(address)
+    return found
+
+
+def test_both_servers_listen_on_loopback_only(stripe_services: StripeServices) -> None:
+    for base in (stripe_services.localstripe_url, stripe_services.api_base):
+        port = int(base.rsplit(":", 1)[1])
+        assert _listening(port) == {"0100007F"}, base  # 127.0.0.1, not [::] or 0.0.0.0
+
+
+def test_two_localstripes_never_share_their_objects(
+    stripe_services: StripeServices, tmp_path: Path
+) -> None:
+    made = stripe_services.client().v1.customers.create(params={"email": "a@example.com"})
+    # A second one, loading what it finds saved (no --from-scratch), as another test run's
+    # localstripe would: it finds nothing of the first's.
+    process, base = serve_process(
+        "second-localstripe",
+        ["-m", "tests.billing.stripe_double.anchored_localstripe"],
+        "/v1/customers",
+        tmp_path,
+    )
+    try:
+        listed = httpx.get(
+            f"{base}/v1/customers", headers={"Authorization": f"Bearer {API_KEY}"}
+        ).json()
+        assert made.id not in {customer["id"] for customer in listed["data"]}
+        assert listed["data"] == []
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

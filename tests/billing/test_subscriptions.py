@@ -32,6 +32,7 @@ from tests.billing.billing_app import (
 from tests.billing.stripe_services import StripeServices
 from tests.billing.webhook_receiver import Delivery
 from tests.conftest import Account, SignUp
+from tests.organizations.support import bearer, create_api_key
 from tests.web.test_staff import staff  # noqa: F401 - a fixture
 
 
@@ -221,6 +222,16 @@ async def test_checkout_refusals(
         refused = await client.post(f"/api/v1/billing/{path}", json=body, headers=as_member)
         assert refused.status_code == 403, refused.text
     assert (await client.get("/api/v1/billing", headers=as_member)).status_code == 200
+    # The owner's API key is refused too, saying that keys never pay.
+    key = await create_api_key(client, owner)
+    for path, body in (("checkout", {"plan": "pro"}), ("portal", None)):
+        refused = await client.post(
+            f"/api/v1/billing/{path}", json=body, headers=bearer(key["key"])
+        )
+        assert refused.status_code == 403, refused.text
+        error = refused.json()["error"]
+        assert error["code"] == "role_required"
+        assert error["message"].startswith("API keys cannot start checkout or open the billing")
     with stripe_events(stripe_services, ctx.settings) as events:
         completed, _ = await subscribe(client, stripe_services, events, owner)
         assert (await deliver(client, completed)).status_code == 200

@@ -23,7 +23,7 @@ async def test_sync_is_idempotent_against_stripe(ctx: AppContext) -> None:
         await sync_catalog(session, ctx.stripe_api, ctx.settings.catalog)
     async with ctx.sessionmaker() as session, session.begin():
         again = await sync_catalog(session, ctx.stripe_api, ctx.settings.catalog)
-    assert {line.action for line in again} <= {Action.unchanged}, again
+    assert {line.action for line in again.lines} <= {Action.unchanged}, again
 
 
 async def test_checkout_subscription_and_portal(ctx: AppContext, signup: SignUp) -> None:

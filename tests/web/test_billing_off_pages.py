@@ -34,12 +34,24 @@ async def test_the_billing_page_without_stripe(
         assert pricing.status_code == 200
         assert "/app/billing/checkout" not in pricing.text
         assert "Choose" not in pricing.text
-        # The example catalog's 0.10 a task past starter's plan: to the cent, not "$0.1".
-        assert "Then $0.10 per task past 1,000" in pricing.text
+        # The team assigns plans; paid ones are asked for, and nothing past a quota is sold.
+        assert "Plans are assigned by the" in pricing.text
+        assert "Contact us" in pricing.text
+        assert "1,000 tasks a month" in pricing.text
+        assert "per task past" not in pricing.text
+        assert "per GB-hour" not in pricing.text
+        assert "refused until the next month" in pricing.text
+        assert "cost $0.10 each" not in page.text
+        assert "refused, not billed" in page.text
         for response in (page, home, pricing):
             assert "form-action 'self';" in response.headers["content-security-policy"]
         refused = await submit(browser, "/app/billing/checkout", {"plan": "pro"}, page=PAGE)
         assert refused.status_code == 404
+        # Nobody comes back from a checkout without Stripe: the parameter says nothing.
+        back = await browser.get(f"{PAGE}?checkout=success")
+        assert back.status_code == 200
+        assert "Payment received" not in back.text
     signed_out = await client.get("/pricing")
     assert "checkout" not in signed_out.text
     assert "Start free" in signed_out.text
+    assert "Plans are assigned by the" in signed_out.text

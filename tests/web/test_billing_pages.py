@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from saassy.config import Settings
 from saassy.context import AppContext
 from saassy.kit.time import utcnow
+from saassy.web.templating import unit_usd
 from tests.conftest import SignUp
 from tests.organizations.support import add_member, create_organization
 from tests.web.billing_support import flash_of, record_subscription, settings_with_stripe_down
@@ -323,3 +324,9 @@ async def test_another_organizations_billing_is_never_shown(
     assert mine.json()["monthly_cap_usd"] == "77.13"
     theirs = await client.get("/api/v1/billing/spend-cap", headers=other.headers)
     assert theirs.json()["monthly_cap_usd"] == "3.00"
+
+
+def test_unit_prices_show_to_the_cent() -> None:
+    assert unit_usd(Decimal("0.1")) == "0.10"
+    assert unit_usd(Decimal("0.005")) == "0.005"
+    assert unit_usd(Decimal("1200")) == "1,200.00"

@@ -6,10 +6,16 @@ metered Price on each Billing Meter the plan has an overage price for. The two m
 meters.py are shared by every plan.
 
 Stripe's ids live in `StripeCatalogObject` with a fingerprint of what Stripe will not change
-on an object: an unchanged catalog makes no request at all; a changed amount makes a new Price
-and archives the old one (Prices are immutable); a plan gone from the catalog has its Product
-and Prices archived. Creates carry idempotency keys derived from the key and the fingerprint,
-so a run that dies between Stripe's answer and the commit makes nothing twice when run again.
+on an object: an unchanged catalog writes nothing and reads one object; a changed amount makes
+a new Price and archives the old one (Prices are immutable); a plan gone from the catalog has
+its Product and Prices archived. Creates carry idempotency keys derived from the key and the
+fingerprint, so a run that dies between Stripe's answer and the commit makes nothing twice when
+run again.
+
+The stored ids are Stripe's only in the account and mode (test or live) that made them: each
+run first reads one of them back. Missing there, with no customer sold to yet in this
+database, the rows are forgotten and the catalog made afresh; with customers, the database
+belongs to that other account and the run refuses (`CatalogOfAnotherAccount`).
 """
 
 from __future__ import annotations
@@ -41,7 +47,7 @@ from saassy.billing.meters import (
     MeterKey,
     meter_create_params,
 )
-from saassy.billing.repository import CatalogObjectRepository
+from saassy.billing.repository import CatalogObjectRepository, CustomerRepository
 from saassy.models.billing import StripeCatalogObject
 from saassy.plans.catalog import Catalog, Plan
 
@@ -85,6 +91,31 @@ def overage_prices(plan: Plan) -> dict[MeterKey, Decimal]:
     return {meter: usd for meter, usd in prices.items() if usd is not None}
 
 
+@dataclass(frozen=True)
+class SyncResult:
+    lines: list[SyncLine]
+    # The stored ids were of another Stripe account or mode, and were made afresh here.
+    replaced: bool = False
+
+
+class CatalogOfAnotherAccount(Exception):
+    """Stripe lacks the stored objects and this database already has customers in Stripe."""
+
+    def __init__(self, missing: str) -> None:
+        super().__init__(
+            f"Stripe has no {missing}: this database's Stripe objects and customers belong to "
+            "another Stripe account or mode (test or live). A database stays with one account "
+            "and mode: point SAASSY_STRIPE_SECRET_KEY (and SAASSY_STRIPE_API_BASE) back at it, "
+            "or start live on a fresh database."
+        )
+
+
+def _probe_order(row: StripeCatalogObject) -> int:
+    # Prices and meters have ids Stripe made; a product's (`saassy_<plan>`) may exist in any
+    # account that ever ran a sync, so it is read back only when nothing else is stored.
+    return {"price": 0, "meter": 1}.get(row.kind, 2)
+
+
 class CatalogSync:
     def __init__(self, session: AsyncSession, client: stripe.StripeClient) -> None:
         self.session = session
@@ -92,8 +123,12 @@ class CatalogSync:
         self.rows = CatalogObjectRepository(session)
         self.lines: list[SyncLine] = []
 
-    async def run(self, catalog: Catalog) -> list[SyncLine]:
+    async def run(self, catalog: Catalog) -> SyncResult:
         existing = list(await self.rows.every())
+        replaced = False
+        if await self._stored_missing(existing):
+            await self.rows.forget_all()
+            existing, replaced = [], True
         meters = {meter: await self._meter(meter, existing) for meter in METERS}
         wanted: set[str] = set(map(meter_key, METERS))
         for plan in catalog.plans.values():
@@ -129,7 +164,30 @@ class CatalogSync:
             if row.active and row.key not in wanted:
                 await self._archive(row)
         await self.session.flush()
-        return self.lines
+        return SyncResult(self.lines, replaced)
+
+    async def _stored_missing(self, existing: list[StripeCatalogObject]) -> bool:
+        """Whether Stripe lacks one stored active object (one read): True when they can be
+        made afresh, CatalogOfAnotherAccount when customers were already made here."""
+        stored = sorted((r for r in existing if r.active), key=_probe_order)
+        if not stored:
+            return False
+        row = stored[0]
+        try:
+            if row.kind == "price":
+                await self.client.v1.prices.retrieve_async(row.stripe_id)
+            elif row.kind == "meter":
+                await self.client.v1.billing.meters.retrieve_async(row.stripe_id)
+            else:
+                await self.client.v1.products.retrieve_async(row.stripe_id)
+        except stripe.InvalidRequestError as exc:
+            if exc.code != "resource_missing" and exc.http_status != 404:
+                raise
+        else:
+            return False
+        if await CustomerRepository(self.session).any():
+            raise CatalogOfAnotherAccount(f"{row.kind} {row.stripe_id} ({row.key})")
+        return True
 
     def _note(self, row: StripeCatalogObject, action: Action) -> None:
         self.lines.append(SyncLine(row.kind, row.key, action, row.stripe_id))
@@ -267,6 +325,6 @@ class CatalogSync:
 
 async def sync_catalog(
     session: AsyncSession, client: stripe.StripeClient, catalog: Catalog
-) -> list[SyncLine]:
+) -> SyncResult:
     """Make Stripe's products, prices and meters match the catalog; what was done to each."""
     return await CatalogSync(session, client).run(catalog)

@@ -19,6 +19,7 @@ from saassy.billing.errors import (
     BillingNotSynced,
     NoBillingAccount,
     PlanNotPurchasable,
+    StripeObjectMissing,
     StripeUnavailable,
     SubscriptionExists,
     SubscriptionPending,
@@ -38,6 +39,21 @@ from saassy.kit.time import next_month_start, utcnow
 from saassy.plans.catalog import Catalog, Plan
 
 log = structlog.get_logger(__name__)
+
+
+def _missing(exc: stripe.StripeError) -> bool:
+    """Stripe has no object of an id we stored: a price or customer made with another key."""
+    return isinstance(exc, stripe.InvalidRequestError) and (
+        exc.code == "resource_missing" or exc.http_status == 404
+    )
+
+
+def _refusal(exc: stripe.StripeError, event: str) -> Exception:
+    log.warning(event, error=type(exc).__name__, code=exc.code)
+    if _missing(exc):
+        param = getattr(exc, "param", None) or ""
+        return StripeObjectMissing("customer" if "customer" in param else "price")
+    return StripeUnavailable()
 
 
 def purchasable(plan: Plan) -> bool:
@@ -134,8 +150,7 @@ async def start_checkout(
             }
         )
     except stripe.StripeError as exc:
-        log.warning("billing.checkout_failed", error=type(exc).__name__, code=exc.code)
-        raise StripeUnavailable() from exc
+        raise _refusal(exc, "billing.checkout_failed") from exc
     if checkout.url is None:
         raise StripeUnavailable()
     return checkout.url
@@ -158,10 +173,11 @@ async def _one_subscription_only(client: stripe.StripeClient, customer_id: str) 
         for session_id in earlier:
             await client.v1.checkout.sessions.expire_async(session_id)
     except stripe.InvalidRequestError as exc:
+        if _missing(exc):
+            raise StripeObjectMissing("customer") from exc
         raise SubscriptionPending() from exc
     except stripe.StripeError as exc:
-        log.warning("billing.checkout_failed", error=type(exc).__name__, code=exc.code)
-        raise StripeUnavailable() from exc
+        raise _refusal(exc, "billing.checkout_failed") from exc
 
 
 async def open_portal(
@@ -184,6 +200,5 @@ async def open_portal(
             {"customer": customer.stripe_customer_id, "return_url": f"{base}{BILLING_PAGE}"}
         )
     except stripe.StripeError as exc:
-        log.warning("billing.portal_failed", error=type(exc).__name__, code=exc.code)
-        raise StripeUnavailable() from exc
+        raise _refusal(exc, "billing.portal_failed") from exc
     return portal.url

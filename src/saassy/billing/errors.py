@@ -3,6 +3,8 @@
 BillingDisabled           409  billing_disabled (no SAASSY_STRIPE_SECRET_KEY: plans are
                                assigned by staff)
 BillingNotSynced          409  billing_not_synced (the plan has no Stripe Price yet)
+  StripeObjectMissing     409  billing_not_synced (Stripe has no such price or customer: the
+                               stored ids are of another Stripe account or mode)
 SubscriptionExists        409  use_billing_portal (plan changes go through the portal)
 SubscriptionPending       409  subscription_pending (Stripe has a subscription whose webhook
                                has not arrived yet, e.g. a checkout just paid)
@@ -34,6 +36,16 @@ class BillingNotSynced(Conflict):
         super().__init__(
             f"The {plan} plan has no Stripe price yet; the operator runs `saassy billing sync`.",
             field="plan",
+        )
+
+
+class StripeObjectMissing(BillingNotSynced):
+    def __init__(self, what: str) -> None:
+        Conflict.__init__(
+            self,
+            f"Stripe has no {what} this server stored: its Stripe key is of another account "
+            "or mode than the one billing was set up with; the operator runs "
+            "`saassy billing sync`, which says what to do.",
         )
 
 

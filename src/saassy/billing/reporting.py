@@ -6,6 +6,7 @@ api`/`dev`, `saassy scheduler`) when billing is on, and as `saassy billing repor
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -65,8 +66,11 @@ async def reconcile_and_alert(
     client: stripe.StripeClient | None,
     period: date,
     now: datetime | None = None,
+    *,
+    alert: bool = True,
 ) -> Reconciliation:
-    """Reconcile `period`; a difference that waiting will not close is logged and e-mailed."""
+    """Reconcile `period`; a difference that waiting will not close is logged and (with
+    `alert`) e-mailed to staff."""
     now = now or utcnow()
     async with sessionmaker() as session, session.begin():
         result = await reconcile(
@@ -74,7 +78,7 @@ async def reconcile_and_alert(
         )
         for line in result.alarming:
             log.error("billing does not reconcile", period=f"{period:%Y-%m}", line=describe(line))
-        if result.alarming:
+        if result.alarming and alert:
             await alert_staff(session, settings, result, now.date())
     return result
 
@@ -86,8 +90,9 @@ async def run_meter_reporting(
     *,
     poll_interval_s: float = POLL_INTERVAL_S,
     reconcile_daily: bool = True,
+    on_round: Callable[[UsageRound], None] | None = None,
 ) -> None:
-    """Report, send and (daily) reconcile until cancelled."""
+    """Report, send and (daily) reconcile until cancelled; `on_round` is told each round."""
     outage = OutageWatch("meter reporting")
     pace = Pace()
     length = timedelta(seconds=settings.billing_window_s)
@@ -99,8 +104,12 @@ async def run_meter_reporting(
             # Reports are built once per window that closes (and at start): between two, the
             # ledger's new usage waits for the next window anyway, so only sending runs.
             closing = last_closed(utcnow(), length).start
-            await report_usage(sessionmaker, settings, client, pace, build=closing != built_for)
+            done = await report_usage(
+                sessionmaker, settings, client, pace, build=closing != built_for
+            )
             built_for = closing
+            if on_round is not None:
+                on_round(done)
             wait_s = await _until_next_due(sessionmaker, poll_interval_s)
             today = utcnow().date()
             if reconcile_daily and reconciled_on != today:

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from saassy.kit.repository import RepositoryBase
 from saassy.models import Membership, Organization, Role, User
@@ -30,6 +30,11 @@ class CustomerRepository(RepositoryBase[BillingCustomer]):
         return await self.one_or_none(
             self.select().where(BillingCustomer.stripe_customer_id == stripe_customer_id)
         )
+
+    async def any(self) -> bool:
+        """Whether any organization has a Stripe customer (something was sold here)."""
+        found = await self.session.scalar(select(BillingCustomer.id).limit(1))
+        return found is not None
 
 
 class SubscriptionRepository(RepositoryBase[BillingSubscription]):
@@ -102,6 +107,10 @@ class CatalogObjectRepository(RepositoryBase[StripeCatalogObject]):
 
     async def every(self) -> Sequence[StripeCatalogObject]:
         return await self.all(self.select().order_by(StripeCatalogObject.created_at))
+
+    async def forget_all(self) -> None:
+        """Every stored id (they were of another Stripe account or mode)."""
+        await self.session.execute(delete(StripeCatalogObject))
 
     async def active_price(self, key: str) -> StripeCatalogObject | None:
         return await self.one_or_none(

@@ -7,10 +7,10 @@ from __future__ import annotations
 from typing import Annotated
 
 import stripe
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Depends, Header, Request
 
-from saassy.auth.dependencies import CurrentOrganization, CurrentPrincipal, OrganizationAdmin
-from saassy.auth.principal import Principal
+from saassy.auth.dependencies import CurrentOrganization, CurrentPrincipal
+from saassy.auth.principal import ActiveOrganization, Principal
 from saassy.billing.account import billing_state as billing_state_of
 from saassy.billing.checkout import open_portal, start_checkout
 from saassy.billing.errors import BillingDisabled
@@ -24,8 +24,8 @@ from saassy.billing.webhooks import receive_event, verified_event
 from saassy.config.billing import webhook_secrets
 from saassy.context import AppContext
 from saassy.deps import Context, Session
-from saassy.kit.errors import NotFound
-from saassy.models import Organization, User
+from saassy.kit.errors import Forbidden, NotFound
+from saassy.models import Organization, Role, User
 
 router = APIRouter(prefix="/billing", tags=["billing"])
 
@@ -34,6 +34,24 @@ def _client(ctx: AppContext) -> stripe.StripeClient:
     if ctx.stripe_api is None:
         raise BillingDisabled()
     return ctx.stripe_api
+
+
+async def _billing_manager(
+    principal: CurrentPrincipal, organization: CurrentOrganization
+) -> ActiveOrganization:
+    """A signed-in owner or admin: an API key (a member's powers) never starts a payment."""
+    if principal.api_key_id is not None:
+        raise Forbidden(
+            "API keys cannot start checkout or open the billing portal: sign in to the "
+            "dashboard as an owner or admin.",
+            code="role_required",
+        )
+    if organization.role.rank < Role.admin.rank:
+        raise Forbidden("This needs the admin role or higher.", code="role_required")
+    return organization
+
+
+BillingManager = Annotated[ActiveOrganization, Depends(_billing_manager)]
 
 
 @router.get("")
@@ -63,7 +81,7 @@ async def checkout(
     ctx: Context,
     session: Session,
     principal: CurrentPrincipal,
-    organization: OrganizationAdmin,
+    organization: BillingManager,
 ) -> RedirectUrl:
     """A Stripe Checkout page subscribing the organization to a paid plan (owner or admin).
 
@@ -79,7 +97,7 @@ async def checkout(
 
 @router.post("/portal")
 async def portal(
-    ctx: Context, session: Session, principal: CurrentPrincipal, organization: OrganizationAdmin
+    ctx: Context, session: Session, principal: CurrentPrincipal, organization: BillingManager
 ) -> RedirectUrl:
     """Stripe's customer portal: card, invoices, plan changes, cancelation (owner or admin)."""
     client = _client(ctx)

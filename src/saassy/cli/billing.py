@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.markup import escape
 
-from saassy.cli.common import ConfigOption, DataDirOption, console, fail
+from saassy.cli.common import ConfigOption, DataDirOption, console, errors, fail
 
 if TYPE_CHECKING:
     import stripe
@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
 app = typer.Typer(help="Billing through Stripe.", no_args_is_help=True)
 
+# Wider than any table: rich sizes a table to its content up to the console's width.
+UNCUT_WIDTH = 10_000
 OFF = "billing is off: set SAASSY_STRIPE_SECRET_KEY (and SAASSY_STRIPE_WEBHOOK_SECRET)"
 
 
@@ -52,7 +54,12 @@ def sync(data_dir: DataDirOption = None, config: ConfigOption = None) -> None:
 
     from rich.table import Table
 
-    from saassy.billing.catalog_sync import Action, SyncLine, sync_catalog
+    from saassy.billing.catalog_sync import (
+        Action,
+        CatalogOfAnotherAccount,
+        SyncResult,
+        sync_catalog,
+    )
     from saassy.billing.stripe_api import billing_enabled
     from saassy.billing.stripe_connection import open_stripe_client
     from saassy.cli.settings import reporting_errors, say_database, settings_from
@@ -63,7 +70,7 @@ def sync(data_dir: DataDirOption = None, config: ConfigOption = None) -> None:
         fail(OFF)
     say_database(settings)
 
-    async def run() -> list[SyncLine]:
+    async def run() -> SyncResult:
         engine = create_engine(settings.resolved_database_url)
         try:
             async with open_stripe_client(settings) as client:
@@ -74,7 +81,16 @@ def sync(data_dir: DataDirOption = None, config: ConfigOption = None) -> None:
             await engine.dispose()
 
     with reporting_errors(), reporting_stripe_errors(settings):
-        lines = asyncio.run(run())
+        try:
+            result = asyncio.run(run())
+        except CatalogOfAnotherAccount as exc:
+            fail(str(exc))
+    lines = result.lines
+    if result.replaced:
+        console.print(
+            "The stored Stripe ids were from another Stripe account or mode (test or live) and "
+            "nothing was sold yet in this database: they were replaced by new objects."
+        )
     table = Table("kind", "key", "action", "stripe id", box=None)
     for line in lines:
         style = "dim" if line.action is Action.unchanged else ""
@@ -95,12 +111,13 @@ def report_usage(
     """Write the meter reports of closed windows and send the due ones to Stripe, once."""
     import asyncio
 
+    from saassy.billing.reporting import UsageRound, run_meter_reporting
     from saassy.billing.reporting import report_usage as one_pass
-    from saassy.billing.reporting import run_meter_reporting
     from saassy.billing.stripe_api import billing_enabled
     from saassy.billing.stripe_connection import open_stripe_client
     from saassy.cli.settings import reporting_errors, say_database, settings_from
     from saassy.kit.db import create_engine, create_sessionmaker
+    from saassy.kit.time import utcnow
 
     settings = settings_from(config=config, data_dir=data_dir)
     if not billing_enabled(settings):
@@ -121,12 +138,28 @@ def report_usage(
         sessionmaker: async_sessionmaker[AsyncSession], client: stripe.StripeClient
     ) -> None:
         if follow:
-            await run_meter_reporting(sessionmaker, settings, client, reconcile_daily=False)
-        done = await one_pass(sessionmaker, settings, client)
+            where = settings.stripe_api_base or "api.stripe.com"
+            console.print(
+                f"following: reporting usage to Stripe at {where} as windows close "
+                f"(every {settings.billing_window_s} s) until stopped"
+            )
+            await run_meter_reporting(
+                sessionmaker, settings, client, reconcile_daily=False, on_round=say_round
+            )
+        say(await one_pass(sessionmaker, settings, client))
+
+    def say(done: UsageRound) -> None:
         console.print(
             f"{done.written} reports written; {done.sending.sent} sent, "
             f"{done.sending.retried} to retry, {done.sending.failed} refused"
         )
+
+    def say_round(done: UsageRound) -> None:
+        """A line for each round that wrote or sent something, with the time: quiet between."""
+        sending = done.sending
+        if done.written or sending.sent or sending.retried or sending.failed:
+            console.print(f"{utcnow():%Y-%m-%d %H:%M:%S} UTC ", end="")
+            say(done)
 
     with reporting_errors(), reporting_stripe_errors(settings):
         asyncio.run(run())
@@ -148,7 +181,12 @@ def reconcile(
     from saassy.billing.reporting import reconcile_and_alert
     from saassy.billing.stripe_api import billing_enabled
     from saassy.billing.stripe_connection import open_stripe_client
-    from saassy.cli.settings import reporting_errors, say_database, settings_from
+    from saassy.cli.settings import (
+        reporting_errors,
+        say_database,
+        settings_from,
+        with_development_key,
+    )
     from saassy.kit.db import create_engine, create_sessionmaker
     from saassy.kit.time import month_start, utcnow
 
@@ -156,6 +194,10 @@ def reconcile(
     # Without a client every customer's Stripe figure is unreadable: all alarming, staff e-mailed.
     if not billing_enabled(settings):
         fail(OFF)
+    # Staff's e-mail is sealed with the secret key: `saassy dev`'s own on a dev install; with
+    # none at all the month is still reconciled and printed, and the e-mail not queued.
+    settings = with_development_key(settings)
+    can_alert = settings.secret_key is not None
     with reporting_errors():
         month = parse_period(period) if period else month_start(utcnow())
     say_database(settings)
@@ -165,7 +207,7 @@ def reconcile(
         try:
             async with open_stripe_client(settings) as client:
                 return await reconcile_and_alert(
-                    create_sessionmaker(engine), settings, client, month
+                    create_sessionmaker(engine), settings, client, month, alert=can_alert
                 )
         finally:
             await engine.dispose()
@@ -177,12 +219,18 @@ def reconcile(
 
         typer.echo(json.dumps(ReconciliationRead.of(result).model_dump(mode="json"), indent=2))
     else:
-        _print(result)
+        _print(result, emailed=can_alert)
+    if result.alarming and not can_alert:
+        errors.print(
+            "staff were not e-mailed: SAASSY_SECRET_KEY is not set (it seals queued e-mail); "
+            "set it as the server has it and run this again"
+        )
     if result.alarming:
         raise typer.Exit(1)
 
 
-def _print(result: Reconciliation) -> None:
+def _print(result: Reconciliation, *, emailed: bool) -> None:
+    from rich.console import Console
     from rich.table import Table
 
     table = Table(
@@ -219,10 +267,11 @@ def _print(result: Reconciliation) -> None:
             gap,
             style=style,
         )
-    console.print(table)
+    # Piped to a file or a log, a table cut to 80 columns loses figures: as wide as it needs.
+    out = console if console.is_terminal else Console(highlight=False, width=UNCUT_WIDTH)
+    out.print(table)
     if result.alarming:
-        console.print(
-            f"[red]{len(result.alarming)} line(s) do not reconcile[/]: staff are e-mailed"
-        )
+        told = ": staff are e-mailed" if emailed else ""
+        console.print(f"[red]{len(result.alarming)} line(s) do not reconcile[/]{told}")
     else:
         console.print("every line reconciles (ledger - Stripe = 0)")

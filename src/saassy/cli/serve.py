@@ -74,6 +74,7 @@ def first_run_hint(settings: Settings, url: str, runtime: Runtime) -> str:
             f"  catalog   {escape(str(settings.config_path))}",
             isolation_line(runtime),
             *refused_lines(settings, runtime),
+            billing_line(settings),
             f"  dashboard {url}/  (sign up at {url}/signup)",
             f"  API docs  {url}/api/docs  (OpenAPI schema: {url}/api/openapi.json)",
             "Or sign up with the API:",
@@ -86,6 +87,15 @@ def first_run_hint(settings: Settings, url: str, runtime: Runtime) -> str:
             "",
         ]
     )
+
+
+def billing_line(settings: Settings) -> str:
+    """Whether billing is on, in which Stripe mode, and where Stripe is when not Stripe's own."""
+    if settings.stripe_secret_key is None:
+        return "  billing   off (no SAASSY_STRIPE_SECRET_KEY: staff assign plans)"
+    live = settings.stripe_secret_key.get_secret_value().split("_")[1] == "live"  # sk_live_...
+    where = f" at {escape(settings.stripe_api_base)}" if settings.stripe_api_base else ""
+    return f"  billing   on: Stripe {'live' if live else 'test'} mode{where}"
 
 
 def isolation_line(runtime: Runtime) -> str:

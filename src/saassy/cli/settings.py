@@ -63,6 +63,23 @@ def settings_from(
     return settings
 
 
+def with_development_key(settings: Settings) -> Settings:
+    """In development without SAASSY_SECRET_KEY, the key `saassy dev` keeps in the data dir
+    (when it made one): e-mail this command queues is sealed as the dev server's own."""
+    from pydantic import SecretStr
+
+    from saassy.config import Environment
+    from saassy.kit.secret_key import existing_development_secret_key
+
+    if settings.secret_key is not None or settings.env is not Environment.development:
+        return settings
+    with reporting_errors():
+        key = existing_development_secret_key(settings.data_dir)
+    if key is None:
+        return settings
+    return settings.model_copy(update={"secret_key": SecretStr(key)})
+
+
 def require_storage(settings: Settings) -> None:
     """Stop with one line when the artifact storage cannot be used (an S3 bucket that does not
     answer), before any server process starts; the app's start checks it again."""

@@ -79,3 +79,11 @@ def missing_secret_key_message() -> str:
 def development_secret_key(data_dir: Path) -> str:
     """`saassy dev`'s key: made once per data dir (mode 0600), then reused."""
     return private_key_text(data_dir / KEY_FILE, lambda: secrets.token_urlsafe(48))
+
+
+def existing_development_secret_key(data_dir: Path) -> str | None:
+    """The key `saassy dev` made in `data_dir`, if it did (another command never makes one:
+    what it seals must open in the server that runs on the data dir)."""
+    if not (data_dir / KEY_FILE).exists():
+        return None
+    return development_secret_key(data_dir)

@@ -5,13 +5,25 @@ start whatever it says, and its first invoice charges the whole price. Run in it
 (`python -m tests.billing.stripe_double.anchored_localstripe --port P --from-scratch`), it
 refuses an anchor Stripe refuses (in Stripe's error shape), ends the first period at the anchor
 and prorates the first invoice (anchors.py); a subscription without an anchor is untouched.
+
+localstripe's own `server.start()` listens on every interface and keeps its objects in one
+shared /tmp/localstripe.pickle; this one listens on 127.0.0.1 only and keeps them in a file of
+its own (`--store`, by default in a temporary directory removed when it stops), so two runs side
+by side never read each other's objects.
 """
 
 from __future__ import annotations
 
+import argparse
+import logging
+import pickle
+import shutil
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
+from aiohttp import web
 from localstripe import resources, server
 from localstripe.errors import UserError
 
@@ -103,6 +115,52 @@ def install() -> None:
     resources.InvoiceLineItem.__init__ = _line
 
 
+def keep_store_in(path: Path) -> None:
+    """localstripe's store saved to and loaded from `path` (its own code names one shared file)."""
+
+    def load(self: resources.Store) -> None:
+        try:
+            with path.open("rb") as file:
+                old = pickle.load(file)  # noqa: S301 - the file this process itself wrote
+        except FileNotFoundError:
+            return
+        self.clear()
+        self.update(old)
+
+    def dump(self: resources.Store) -> None:
+        with path.open("wb") as file:
+            pickle.dump(self, file, protocol=pickle.HIGHEST_PROTOCOL)
+
+    resources.Store.try_load_from_disk = load
+    resources.Store.dump_to_disk = dump
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="anchored_localstripe")
+    parser.add_argument("--port", type=int, default=8420)
+    parser.add_argument("--from-scratch", action="store_true", help="ignore a saved --store")
+    parser.add_argument(
+        "--store", type=Path, default=None,
+        help="where the objects are saved (default: a temporary directory, removed at exit)",
+    )  # fmt: skip
+    args = parser.parse_args()
+    scratch = None
+    if args.store is None:
+        scratch = Path(tempfile.mkdtemp(prefix="localstripe-"))
+        args.store = scratch / "localstripe.pickle"
+    try:
+        install()
+        keep_store_in(args.store)
+        if not args.from_scratch:
+            resources.store.try_load_from_disk()
+        access = logging.getLogger("aiohttp.access")
+        access.setLevel(logging.DEBUG)
+        access.addHandler(logging.StreamHandler())
+        web.run_app(server.app, host="127.0.0.1", port=args.port, access_log=access)
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
 if __name__ == "__main__":
-    install()
-    server.start()
+    main()

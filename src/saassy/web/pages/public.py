@@ -51,6 +51,7 @@ async def pricing(
             "sold": sold_plans(settings),
             "buyer": buyer,
             "subscribed": subscribed,
+            "billing": billing_enabled(settings),
             "current_plan": caller.organization.plan if caller is not None else None,
         },
         headers=billing_page_headers(settings),
