@@ -160,6 +160,8 @@ class Settings(BaseSettings):
     billing_grace_days: int = Field(7, ge=0, le=90)
     # Usage goes to Stripe's meters once per window of this length (seconds, dividing an hour).
     billing_window_s: int = Field(3600, ge=60, le=3600)
+    # Audit log entries older than this are deleted by the hourly prune (docs/audit.md).
+    audit_retention_days: int = Field(365, ge=1, le=36500)
 
     # The checks of each area live in its module; model validators run in this order.
     _rate_limit = field_validator(

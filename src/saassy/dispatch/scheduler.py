@@ -1,5 +1,5 @@
-"""`saassy scheduler`: the dispatcher for Celery workers, adoption, the storage sweep, and
-billing's grace sweep.
+"""`saassy scheduler`: the dispatcher for Celery workers, adoption, the storage sweep,
+billing's grace sweep and the audit log's retention.
 
 Several may run at once: their claims lock organizations and tasks with `FOR UPDATE SKIP
 LOCKED` (PostgreSQL), so none claims what another holds, and adoption skips locked attempts.
@@ -18,6 +18,7 @@ from functools import partial
 
 import structlog
 
+from saassy.audit.jobs import AuditPruner
 from saassy.billing.grace import GraceSweeper
 from saassy.billing.reporting import meter_reporting_loop
 from saassy.billing.stripe_api import billing_enabled
@@ -82,6 +83,7 @@ async def run_scheduler(settings: Settings, stop: asyncio.Event | None = None) -
     sweeper = StorageSweeper(sessionmaker, settings.catalog, storage)
     grace = GraceSweeper(sessionmaker, settings) if billing_enabled(settings) else None
     reporting = meter_reporting_loop(sessionmaker, settings)  # None when billing is off
+    pruner = AuditPruner(sessionmaker, settings.audit_retention_days)
     await executor.start()
     dispatcher.start()
     sweeper.start()
@@ -89,10 +91,12 @@ async def run_scheduler(settings: Settings, stop: asyncio.Event | None = None) -
         grace.start()
     if reporting is not None:
         reporting.start()
+    pruner.start()
     log.info("scheduler.started", executor_id=executor.executor_id)
     try:
         await stop.wait()
     finally:
+        await pruner.stop()
         if reporting is not None:
             await reporting.stop()
         if grace is not None:

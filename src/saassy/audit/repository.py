@@ -1,0 +1,77 @@
+"""SQL for the audit log: add (through the session), page, and prune by age. No statement
+here changes an entry: the log is append-only, only retention removes from it."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Select, delete, select
+
+from saassy.audit.actions import AuditAction
+from saassy.auth.principal import OrganizationScope
+from saassy.kit.pagination import PageParams, keyset
+from saassy.kit.repository import RepositoryBase
+from saassy.models import AuditEntry
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    actions: frozenset[AuditAction] = frozenset()
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def apply(self, statement: Select[AuditEntry]) -> Select[AuditEntry]:
+        if self.actions:
+            statement = statement.where(AuditEntry.action.in_([a.value for a in self.actions]))
+        if self.since is not None:
+            statement = statement.where(AuditEntry.created_at >= self.since)
+        if self.until is not None:
+            statement = statement.where(AuditEntry.created_at < self.until)
+        return statement
+
+
+class AuditRepository(RepositoryBase[AuditEntry]):
+    model = AuditEntry
+
+    async def page_of_organization(
+        self,
+        organization_id: uuid.UUID,
+        scope: OrganizationScope,
+        params: PageParams,
+        where: AuditFilter,
+    ) -> Sequence[AuditEntry]:
+        if organization_id not in scope:
+            return []
+        statement = where.apply(self.select().where(AuditEntry.organization_id == organization_id))
+        return await self.all(
+            keyset(statement, params, AuditEntry.created_at, AuditEntry.id, newest_first=True)
+        )
+
+    async def page_of_all(
+        self, params: PageParams, where: AuditFilter, organization_id: uuid.UUID | None = None
+    ) -> Sequence[AuditEntry]:
+        """Across every organization, on purpose (staff)."""
+        statement = where.apply(self.select())
+        if organization_id is not None:
+            statement = statement.where(AuditEntry.organization_id == organization_id)
+        return await self.all(
+            keyset(statement, params, AuditEntry.created_at, AuditEntry.id, newest_first=True)
+        )
+
+    async def delete_older_than(self, before: datetime, batch: int) -> int:
+        """Retention: up to `batch` of the oldest entries before `before`, in one statement."""
+        oldest = (
+            select(AuditEntry.id)
+            .where(AuditEntry.created_at < before)
+            .order_by(AuditEntry.created_at)
+            .limit(batch)
+        )
+        result = await self.session.execute(
+            delete(AuditEntry)
+            .where(AuditEntry.id.in_(oldest.scalar_subquery()))
+            .execution_options(synchronize_session=False)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
