@@ -29,3 +29,19 @@ class TargetType(StrEnum):
     invitation = "invitation"
     secret = "secret"  # noqa: S105
     organization = "organization"
+
+
+# How the dashboard names each action; every member has one (a test checks).
+ACTION_LABELS: dict[AuditAction, str] = {
+    AuditAction.signed_in: "Signed in",
+    AuditAction.sign_in_failed: "Sign-in failed",
+    AuditAction.api_key_created: "API key created",
+    AuditAction.api_key_revoked: "API key revoked",
+    AuditAction.member_invited: "Member invited",
+    AuditAction.member_removed: "Member removed",
+    AuditAction.member_role_changed: "Role changed",
+    AuditAction.plan_changed: "Plan changed",
+    AuditAction.plan_overrides_changed: "Plan limits changed",
+    AuditAction.secret_set: "Secret set",
+    AuditAction.secret_deleted: "Secret deleted",
+}

@@ -14,7 +14,7 @@ from saassy.audit.actions import AuditAction
 from saassy.auth.principal import OrganizationScope
 from saassy.kit.pagination import PageParams, keyset
 from saassy.kit.repository import RepositoryBase
-from saassy.models import AuditEntry
+from saassy.models import ApiKey, AuditEntry, User
 
 
 @dataclass(frozen=True)
@@ -75,3 +75,18 @@ class AuditRepository(RepositoryBase[AuditEntry]):
             .execution_options(synchronize_session=False)
         )
         return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def emails_of(self, user_ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
+        """The current address of each user a page of entries names (a deleted user has none)."""
+        if not user_ids:
+            return {}
+        rows = await self.session.execute(select(User.id, User.email).where(User.id.in_(user_ids)))
+        return {user_id: email for user_id, email in rows.all()}
+
+    async def key_names_of(self, key_ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
+        if not key_ids:
+            return {}
+        rows = await self.session.execute(
+            select(ApiKey.id, ApiKey.name).where(ApiKey.id.in_(key_ids))
+        )
+        return {key_id: name for key_id, name in rows.all()}
