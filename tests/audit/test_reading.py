@@ -62,7 +62,7 @@ async def test_filters_by_action_and_time(
     bad = await client.get(url, params={"action": "no.such"}, headers=owner.headers)
     assert bad.status_code == 422
 
-    first, second, third = await entries(ctx)
+    _first, second, third = await entries(ctx)
     window = {"since": second.created_at.isoformat(), "until": third.created_at.isoformat()}
     response = await client.get(url, params=window, headers=owner.headers)
     assert [i["id"] for i in response.json()["items"]] == [str(second.id)]

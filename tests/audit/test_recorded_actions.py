@@ -30,7 +30,8 @@ async def test_a_sign_in_and_a_failed_one_are_recorded_without_the_address(
     response = await client.post("/api/v1/auth/login", json=wrong, headers=HEADERS)
     assert response.status_code == 401
     [failed] = await entries(ctx, "auth.sign_in_failed")
-    assert failed.actor_user_id is None and failed.actor_api_key_id is None
+    assert failed.actor_user_id is None
+    assert failed.actor_api_key_id is None
     assert failed.organization_id is None
     assert (failed.target_type, str(failed.target_id)) == ("user", ada.user_id)
     assert (failed.ip, failed.user_agent) == (CLIENT_IP, USER_AGENT)
@@ -93,7 +94,8 @@ async def test_api_keys_created_and_revoked_once_each_never_the_key(
         assert (entry.ip, entry.user_agent) == (CLIENT_IP, USER_AGENT)
         assert entry.details == {"name": "ci"}
     stored = await table_text(ctx)
-    assert key not in stored and key[3:] not in stored
+    assert key not in stored
+    assert key[3:] not in stored
 
 
 async def test_members_invited_role_changed_and_removed_once_each(
@@ -126,7 +128,8 @@ async def test_members_invited_role_changed_and_removed_once_each(
     assert changed_role.details == {"from_role": "member", "to_role": "admin"}
     assert removed.details == {"role": "admin", "left": False}
     stored = await table_text(ctx)
-    assert bob.email not in stored and token not in stored
+    assert bob.email not in stored
+    assert token not in stored
 
 
 async def test_secrets_set_replaced_and_deleted_never_hold_the_value(

@@ -93,6 +93,16 @@ def _label(code: str) -> str:
         return code
 
 
+def _device(user_agent: str | None) -> str | None:
+    """The browser in plain words, or the start of what the client called itself."""
+    if not user_agent:
+        return None
+    described = describe_user_agent(user_agent)
+    if described == "Unknown device":
+        return user_agent[:40] + ("…" if len(user_agent) > 40 else "")
+    return described
+
+
 def _detail_text(value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
@@ -131,7 +141,9 @@ async def _views(
         return "Staff, from the host" if entry.by_staff else "The platform"
 
     def target(entry: AuditEntry) -> str:
-        if entry.target_id is None:
+        if entry.target_id is None or (
+            entry.target_type == TargetType.user and entry.target_id == entry.actor_user_id
+        ):
             return "—"
         name = entry.details.get("name")
         match entry.target_type:
@@ -143,7 +155,8 @@ async def _views(
             case TargetType.organization:
                 found = (organization_names or {}).get(entry.target_id)
                 return found or "This organization"
-        return f"{entry.target_type} {str(entry.target_id)[:8]}"
+        kind = (entry.target_type or "").replace("_", " ").capitalize()
+        return f"{kind} {str(entry.target_id)[:8]}"
 
     return [
         EntryView(
@@ -151,7 +164,7 @@ async def _views(
             label=_label(entry.action),
             actor=actor(entry),
             target=target(entry),
-            device=describe_user_agent(entry.user_agent) if entry.user_agent else None,
+            device=_device(entry.user_agent),
             details=[
                 (key.replace("_", " "), _detail_text(value))
                 for key, value in entry.details.items()
