@@ -9,7 +9,7 @@ import httpx
 from saassy.context import AppContext
 from saassy.kit.time import utcnow
 from tests.audit.support import entries
-from tests.conftest import Account, SignUp
+from tests.conftest import CLIENT_IP, Account, SignUp
 from tests.organizations.support import add_member, create_api_key, create_organization
 from tests.quotas.conftest import make_staff
 from tests.vault.support import put_secret
@@ -131,3 +131,24 @@ async def test_no_route_changes_or_deletes_an_entry(
             response = await client.request(method, item_url, json={}, headers=owner.headers)
             assert response.status_code in (404, 405), (method, item_url)
     assert [(e.id, e.action, e.created_at, e.details) for e in await entries(ctx)] == before
+
+
+async def test_owners_see_that_staff_acted_not_who_or_from_where(
+    client: httpx.AsyncClient, ctx: AppContext, signup: SignUp
+) -> None:
+    customer, staff = await signup(), await signup()
+    await make_staff(ctx, staff.user_id)
+    url = f"/api/v1/admin/organizations/{customer.organization_id}/plan"
+    assert (await client.put(url, json={"plan": "pro"}, headers=staff.headers)).is_success
+
+    owners_view = await client.get(
+        f"/api/v1/organizations/{customer.organization_id}/audit", headers=customer.headers
+    )
+    [entry] = owners_view.json()["items"]
+    assert entry["action"] == "plan.changed"
+    assert entry["actor"] == {"user_id": None, "api_key_id": None, "staff": True}
+    assert (entry["ip"], entry["user_agent"]) == (None, None)
+    staffs_view = await client.get("/api/v1/admin/audit", headers=staff.headers)
+    [entry] = staffs_view.json()["items"]
+    assert entry["actor"] == {"user_id": staff.user_id, "api_key_id": None, "staff": True}
+    assert entry["ip"] == CLIENT_IP

@@ -59,7 +59,8 @@ async def organization_audit_log(
     rows, next_cursor = await service.organization_log(
         session, principal.scope, organization.id, page, where
     )
-    return Page(items=[AuditEntryOut.of(row) for row in rows], next_cursor=next_cursor)
+    items = [AuditEntryOut.of(row, for_customer=True) for row in rows]
+    return Page(items=items, next_cursor=next_cursor)
 
 
 @router.get("/admin/audit", tags=["admin"])

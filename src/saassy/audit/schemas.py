@@ -34,7 +34,9 @@ class AuditEntryOut(BaseModel):
     details: dict[str, Any]
 
     @classmethod
-    def of(cls, entry: AuditEntry) -> AuditEntryOut:
+    def of(cls, entry: AuditEntry, *, for_customer: bool = False) -> AuditEntryOut:
+        """`for_customer`: the operator's staff stay anonymous (no user id, address or agent)."""
+        hide = for_customer and entry.by_staff
         target = (
             AuditTargetOut(type=entry.target_type, id=entry.target_id)
             if entry.target_type is not None and entry.target_id is not None
@@ -45,13 +47,13 @@ class AuditEntryOut(BaseModel):
             time=entry.created_at,
             action=entry.action,
             actor=AuditActorOut(
-                user_id=entry.actor_user_id,
+                user_id=None if hide else entry.actor_user_id,
                 api_key_id=entry.actor_api_key_id,
                 staff=entry.by_staff,
             ),
             organization_id=entry.organization_id,
             target=target,
-            ip=entry.ip,
-            user_agent=entry.user_agent,
+            ip=None if hide else entry.ip,
+            user_agent=None if hide else entry.user_agent,
             details=entry.details,
         )

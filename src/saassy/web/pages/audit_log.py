@@ -40,6 +40,7 @@ class EntryView:
     label: str
     actor: str
     target: str
+    ip: str | None
     device: str | None
     details: list[tuple[str, str]]
 
@@ -164,7 +165,9 @@ async def _views(
             label=_label(entry.action),
             actor=actor(entry),
             target=target(entry),
-            device=_device(entry.user_agent),
+            # Customers see that staff acted, not who or from where.
+            ip=None if entry.by_staff and not staff_view else entry.ip,
+            device=None if entry.by_staff and not staff_view else _device(entry.user_agent),
             details=[
                 (key.replace("_", " "), _detail_text(value))
                 for key, value in entry.details.items()
