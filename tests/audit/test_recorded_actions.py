@@ -3,6 +3,7 @@ user agent; nothing secret or personal goes in."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import httpx
@@ -201,3 +202,21 @@ async def test_leaving_is_a_removal_by_oneself(
     [removed] = await entries(ctx, "member.removed")
     assert removed.actor_user_id == uuid.UUID(who.user_id)
     assert removed.details["left"] is leaves
+
+
+async def test_the_same_change_asked_for_at_once_is_recorded_once(
+    client: httpx.AsyncClient, ctx: AppContext, signup: SignUp
+) -> None:
+    ada = await signup()
+    key = await client.post("/api/v1/api-keys", json={"name": "ci"}, headers=ada.headers)
+    assert (await put_secret(client, ada.headers, "TOKEN", CANARY)).status_code == 201
+    revokes = [
+        client.delete(f"/api/v1/api-keys/{key.json()['id']}", headers=ada.headers) for _ in range(4)
+    ]
+    deletes = [client.delete("/api/v1/secrets/TOKEN", headers=ada.headers) for _ in range(4)]
+    answers = await asyncio.gather(*revokes, *deletes)
+
+    assert [a.status_code for a in answers[:4]] == [204] * 4  # revoking again is harmless
+    assert sorted(a.status_code for a in answers[4:]) == [204, 404, 404, 404]
+    counts = await action_counts(ctx)
+    assert (counts["api_key.revoked"], counts["secret.deleted"]) == (1, 1)

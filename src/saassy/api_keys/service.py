@@ -116,8 +116,9 @@ async def revoke_api_key(
 ) -> None:
     """Revoke a key; the next request made with it is refused. Revoking twice is harmless."""
     # Looked up before the permission check: another tenant's key is a 404 for any caller.
+    # Locked: of two revocations at once, the second sees the first's and records nothing.
     api_key = await ApiKeyRepository(session).get_in_organization(
-        key_id, organization.id, principal.scope
+        key_id, organization.id, principal.scope, lock=True
     )
     if api_key is None:
         raise ApiKeyNotFound()

@@ -136,8 +136,13 @@ async def delete_secret(
 ) -> None:
     """Delete a secret (admin+); tasks admitted later that need it are refused."""
     # Looked up before the permission check, as an API key's own organization lacking the name
-    # is a 404 for any caller.
-    item = await get_secret(session, principal, organization.id, name)
+    # is a 404 for any caller. Locked: of two deletions at once, the second finds nothing (404)
+    # rather than recording a second deletion.
+    item = await VaultRepository(session).get_named(
+        organization.id, principal.scope, SECRET, name, lock=True
+    )
+    if item is None:
+        raise SecretNotFound()
     ensure_secret_writer(organization)
     await _audit(session, AuditAction.secret_deleted, principal, origin, item)
     await VaultRepository(session).delete(item)
