@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 
 from saassy.audit.actions import AuditAction
 from saassy.audit.actors import Actor
 from saassy.audit.jobs import AuditPruner
 from saassy.audit.service import record
-from saassy.config import ConfigError, load_settings
+from saassy.config import ConfigError, Settings, load_settings
 from saassy.context import AppContext
+from saassy.dispatch.engine import build_task_engine
+from saassy.kit.db import create_engine, create_sessionmaker
 from saassy.kit.time import utcnow
+from saassy.models import AuditEntry
+from saassy.runtime.fake import FakeRuntime
 from tests.audit.support import entries
 
 
@@ -40,6 +47,34 @@ async def test_an_organizations_entries_outlive_its_deletion(ctx: AppContext) ->
             session, AuditAction.secret_set, Actor.nobody(), organization_id=organization_id
         )
     assert [e.organization_id for e in await entries(ctx)] == [organization_id]
+
+
+async def test_the_embedded_engine_prunes_by_the_configured_retention(
+    settings_factory: Callable[..., Settings],
+) -> None:
+    """`saassy dev`/`saassy api`: the engine's first round prunes at once, then hourly."""
+    settings = settings_factory(audit_retention_days=30)
+    engine = create_engine(settings.resolved_database_url)
+    sessionmaker = create_sessionmaker(engine)
+    async with sessionmaker() as session, session.begin():
+        for days in (31, 29):
+            entry = await record(
+                session, AuditAction.secret_set, Actor.nobody(), details={"name": f"d{days}"}
+            )
+            entry.created_at = utcnow() - timedelta(days=days)
+    task_engine = build_task_engine(settings, sessionmaker, FakeRuntime())
+    await task_engine.start()
+    try:
+        for _ in range(100):
+            async with sessionmaker() as session:
+                left = (await session.scalars(select(AuditEntry.details))).all()
+            if len(left) == 1:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await task_engine.stop(grace_s=0.1)
+        await engine.dispose()
+    assert left == [{"name": "d29"}]
 
 
 def test_retention_is_read_from_the_environment_and_checked(
