@@ -152,3 +152,25 @@ async def test_owners_see_that_staff_acted_not_who_or_from_where(
     [entry] = staffs_view.json()["items"]
     assert entry["actor"] == {"user_id": staff.user_id, "api_key_id": None, "staff": True}
     assert entry["ip"] == CLIENT_IP
+
+
+async def test_staff_find_what_concerns_one_address(
+    client: httpx.AsyncClient, ctx: AppContext, signup: SignUp
+) -> None:
+    ada, bob, staff = await signup(), await signup(), await signup()
+    await make_staff(ctx, staff.user_id)
+    for email in (ada.email.upper(), bob.email, "ghost@example.com"):
+        wrong = {"email": email, "password": "not the password"}
+        assert (await client.post("/api/v1/auth/login", json=wrong)).status_code == 401
+    await create_api_key(client, ada)
+
+    async def about(email: str) -> list[str]:
+        response = await client.get(
+            "/api/v1/admin/audit", params={"email": email}, headers=staff.headers
+        )
+        assert response.status_code == 200, response.text
+        return [item["action"] for item in response.json()["items"]]
+
+    assert await about(ada.email) == ["api_key.created", "auth.sign_in_failed"]
+    assert await about("GHOST@example.com") == ["auth.sign_in_failed"]
+    assert await about("nobody-at-all@example.com") == []

@@ -138,5 +138,7 @@ async def test_staff_read_everyones_log_others_do_not_learn_it_exists(
             "/app/staff/audit", params={"organization": customer.organization_id}
         )
         assert actions_shown(scoped) == ["api_key.created"]
+        about = await browser.get("/app/staff/audit", params={"email": customer.email})
+        assert actions_shown(about) == ["auth.signed_in", "auth.sign_in_failed", "api_key.created"]
         bad = await browser.get("/app/staff/audit", params={"organization": "acme"})
         assert "Enter an organization&#39;s id (a UUID)." in bad.text

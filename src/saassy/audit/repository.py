@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Select, delete, select
+from sqlalchemy import Select, and_, delete, or_, select
 
 from saassy.audit.actions import AuditAction
 from saassy.auth.principal import OrganizationScope
@@ -22,8 +22,20 @@ class AuditFilter:
     actions: frozenset[AuditAction] = frozenset()
     since: datetime | None = None
     until: datetime | None = None
+    # About one person (staff): failed sign-ins naming their address's hash, and what their
+    # user did or had done to them.
+    email_hash: str | None = None
+    user_id: uuid.UUID | None = None
 
     def apply(self, statement: Select[AuditEntry]) -> Select[AuditEntry]:
+        if self.email_hash is not None:
+            about = [AuditEntry.email_hash == self.email_hash]
+            if self.user_id is not None:
+                about.append(AuditEntry.actor_user_id == self.user_id)
+                about.append(
+                    and_(AuditEntry.target_type == "user", AuditEntry.target_id == self.user_id)
+                )
+            statement = statement.where(or_(*about))
         if self.actions:
             statement = statement.where(AuditEntry.action.in_([a.value for a in self.actions]))
         if self.since is not None:

@@ -16,7 +16,7 @@ from saassy.audit.actions import AuditAction
 from saassy.audit.repository import AuditFilter
 from saassy.audit.schemas import AuditEntryOut
 from saassy.auth.dependencies import CurrentPrincipal, StaffUser
-from saassy.deps import Session
+from saassy.deps import Session, SettingsDep
 from saassy.kit.pagination import Page, PageParams, page_params
 from saassy.kit.time import as_utc
 from saassy.models import Role
@@ -67,11 +67,22 @@ async def organization_audit_log(
 async def staff_audit_log(
     staff: StaffUser,
     session: Session,
+    settings: SettingsDep,
     page: Pagination,
     where: Filter,
     organization_id: Annotated[uuid.UUID | None, Query()] = None,
+    email: Annotated[
+        str | None,
+        Query(
+            max_length=320,
+            description="Only what concerns this address: its failed sign-ins, and what its "
+            "account did or had done to it.",
+        ),
+    ] = None,
 ) -> Page[AuditEntryOut]:
     """Every organization's audit log and the entries of no organization (sign-ins), newest
     first (staff)."""
+    if email:
+        where = await service.about_address(session, settings.signing_secret, email, where)
     rows, next_cursor = await service.staff_log(session, page, where, organization_id)
     return Page(items=[AuditEntryOut.of(row) for row in rows], next_cursor=next_cursor)

@@ -6,11 +6,12 @@ import hashlib
 import hmac
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from saassy.accounts.repository import UserRepository
 from saassy.audit.actions import AuditAction, TargetType
 from saassy.audit.actors import Actor
 from saassy.audit.repository import AuditFilter, AuditRepository
@@ -75,6 +76,19 @@ async def record(
     )
     session.add(entry)
     return entry
+
+
+async def about_address(
+    session: AsyncSession, signing_secret: str, email: str, where: AuditFilter
+) -> AuditFilter:
+    """`where`, narrowed to one person: failed sign-ins for the address, and whatever the
+    account that has it (if one does) did or had done to it."""
+    user = await UserRepository(session).get_by_email(email.strip().lower())
+    return replace(
+        where,
+        email_hash=email_hash(signing_secret, email),
+        user_id=user.id if user is not None else None,
+    )
 
 
 async def organization_log(

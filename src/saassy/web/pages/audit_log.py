@@ -51,6 +51,7 @@ class Filters:
     since: str = ""
     until: str = ""
     organization: str = ""
+    email: str = ""
 
     def query(self) -> dict[str, str]:
         return {k: v for k, v in vars(self).items() if v}
@@ -235,12 +236,17 @@ async def staff_audit(
     since: Text = "",
     until: Text = "",
     organization: Text = "",
+    email: Annotated[str, Query(max_length=320)] = "",
     cursor: Cursor = None,
 ) -> Response:
     """Every organization's audit log, and the sign-ins that belong to none (staff)."""
-    filters = Filters(action.strip(), since.strip(), until.strip(), organization.strip())
+    filters = Filters(
+        action.strip(), since.strip(), until.strip(), organization.strip(), email.strip()
+    )
     errors: dict[str, str] = {}
     where = _filter(filters, errors)
+    if filters.email:
+        where = await service.about_address(session, settings.signing_secret, filters.email, where)
     organization_id: uuid.UUID | None = None
     if filters.organization:
         try:
