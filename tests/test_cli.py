@@ -23,9 +23,11 @@ from saassy import __version__
 from saassy.cli import app
 from saassy.cli.serve import billing_line
 from saassy.config import Settings
+from saassy.context import AppContext
 from saassy.kit.db import create_engine
 from saassy.kit.migrate import alembic_config
 from saassy.kit.request_head import BoundedHeadProtocol
+from tests.audit.support import entries
 from tests.conftest import TEST_SECRET
 from tests.runtime.support import without_system_bwrap
 from tests.runtime.test_abuse import is_sandbox_uid
@@ -209,7 +211,7 @@ async def test_create_user_twice_is_a_clean_error(database_url: str) -> None:
 
 
 async def test_set_plan_moves_an_organization_to_a_catalog_plan(
-    client: httpx.AsyncClient, database_url: str
+    client: httpx.AsyncClient, ctx: AppContext, database_url: str
 ) -> None:
     created = await invoke_async(
         "admin", "create-user", "buyer@example.com", "--password", PASSWORD,
@@ -227,6 +229,10 @@ async def test_set_plan_moves_an_organization_to_a_catalog_plan(
         "/api/v1/auth/login", json={"email": "buyer@example.com", "password": PASSWORD}
     )
     assert login.json()["organization"]["plan"] == "pro"
+    # A staff action from the host: no user, no address; one entry.
+    [changed] = await entries(ctx, "plan.changed")
+    assert (changed.by_staff, changed.actor_user_id, changed.ip) == (True, None, None)
+    assert str(changed.organization_id) == organization_id
 
 
 @pytest.mark.parametrize(

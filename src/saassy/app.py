@@ -18,6 +18,7 @@ from saassy import __version__
 from saassy.accounts.router import router as accounts_router
 from saassy.admin.router import router as admin_router
 from saassy.api_keys.router import router as api_keys_router
+from saassy.audit.router import router as audit_router
 from saassy.billing.caps.router import router as spend_cap_router
 from saassy.billing.reconciliation_router import router as billing_reconciliation_router
 from saassy.billing.reporting import meter_reporting_loop
@@ -100,6 +101,7 @@ def api_router() -> APIRouter:
     api.include_router(task_output_router)
     api.include_router(system_router)
     api.include_router(admin_router)
+    api.include_router(audit_router)
     api.include_router(billing_router)
     api.include_router(billing_reconciliation_router)
     return api

@@ -13,6 +13,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from saassy.audit.actors import Origin
 from saassy.config import Settings
 from saassy.context import AppContext
 from saassy.kit.after_commit import drop_effects, take_effects
@@ -57,8 +58,15 @@ async def get_client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
+async def get_origin(request: Request) -> Origin:
+    """Where the request came from, as the audit log records it."""
+    host = request.client.host if request.client else None
+    return Origin.of(host, request.headers.get("user-agent"))
+
+
 Context = Annotated[AppContext, Depends(get_context)]
 Session = Annotated[AsyncSession, Depends(get_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 Limiter = Annotated[RateLimiter, Depends(get_limiter)]
 ClientIP = Annotated[str, Depends(get_client_ip)]
+RequestOrigin = Annotated[Origin, Depends(get_origin)]

@@ -15,6 +15,7 @@ from saassy.billing.grace import GraceSweeper
 from saassy.config import Settings
 from saassy.context import AppContext
 from saassy.kit.time import utcnow
+from tests.audit.support import entries
 from tests.billing.billing_app import (
     billing_settings,
     deliver,
@@ -128,5 +129,15 @@ async def test_payment_failure_grace_then_default_plan_then_paying_restores_it(
         ("pro", "free", "grace_ended"),
         ("free", "pro", "stripe"),
     ]
+    # Each is one entry of the organization's audit log, made by nobody: Stripe, the sweep.
+    changed = await entries(ctx, "plan.changed")
+    assert [(e.details["to_plan"], e.details["source"]) for e in changed] == [
+        ("pro", "stripe"),
+        ("free", "grace_ended"),
+        ("pro", "stripe"),
+    ]
+    assert {(e.actor_user_id, e.by_staff, e.ip, str(e.organization_id)) for e in changed} == {
+        (None, False, None, owner.organization_id)
+    }
     mails = [m for m in await outbox(ctx, owner.email) if "payment failed" in m.subject]
     assert len(mails) == 1

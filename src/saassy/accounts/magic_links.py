@@ -25,6 +25,9 @@ from saassy.accounts.email_tokens import (
 from saassy.accounts.passwords import claim_unverified
 from saassy.accounts.repository import UserRepository
 from saassy.accounts.service import SignedIn, register_user, sign_in
+from saassy.audit.actions import AuditAction, TargetType
+from saassy.audit.actors import Actor, Origin
+from saassy.audit.service import Target, record
 from saassy.config import Environment, Settings
 from saassy.email.outbox import queue_email
 from saassy.kit.email_address import refuse_reserved_domain
@@ -76,7 +79,9 @@ async def send_magic_link(session: AsyncSession, settings: Settings, *, email: s
     await queue_email(session, settings, to=email, subject=subject, body=body)
 
 
-async def redeem_magic_link(session: AsyncSession, settings: Settings, token: str) -> Redeemed:
+async def redeem_magic_link(
+    session: AsyncSession, settings: Settings, token: str, *, origin: Origin
+) -> Redeemed:
     """Use up the link and answer whom it signs in, creating the account on first use; no
     credentials are minted here (the API hands out tokens, the dashboard a session)."""
     email = await redeem_email_token(session, token, Purpose.sign_in)
@@ -94,10 +99,19 @@ async def redeem_magic_link(session: AsyncSession, settings: Settings, token: st
     # Following the link proves the address is theirs.
     user.email_verified_at = user.email_verified_at or now
     user.last_login_at = now
+    await record(
+        session,
+        AuditAction.signed_in,
+        Actor.user(user.id, origin),
+        target=Target(TargetType.user, user.id),
+        details={"method": "magic_link"},
+    )
     return Redeemed(user, organization)
 
 
-async def verify_magic_link(session: AsyncSession, settings: Settings, token: str) -> SignedIn:
+async def verify_magic_link(
+    session: AsyncSession, settings: Settings, token: str, *, origin: Origin
+) -> SignedIn:
     """Use up the link and sign its address in with API tokens."""
-    redeemed = await redeem_magic_link(session, settings, token)
+    redeemed = await redeem_magic_link(session, settings, token, origin=origin)
     return await sign_in(session, settings, redeemed.user, organization=redeemed.new_organization)

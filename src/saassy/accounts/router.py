@@ -26,7 +26,7 @@ from saassy.accounts.schemas import (
     UserOut,
 )
 from saassy.auth.dependencies import CurrentUser, anonymous_rate_limit
-from saassy.deps import ClientIP, Limiter, Session, SettingsDep
+from saassy.deps import ClientIP, Limiter, RequestOrigin, Session, SettingsDep
 from saassy.kit.errors import Forbidden
 from saassy.kit.time import utcnow
 from saassy.models import User
@@ -83,13 +83,21 @@ async def login(
     settings: SettingsDep,
     limiter: Limiter,
     ip: ClientIP,
+    origin: RequestOrigin,
 ) -> AuthResponse:
     """Exchange an e-mail and password for an access and a refresh token (and a device cookie,
     which spares this device the account's login limit next time)."""
     now = utcnow()
     device = device_cookies(settings).recognise(body.email, request.cookies, now)
     await throttle.admit_login_attempt(limiter, settings, email=body.email, ip=ip, device=device)
-    user = await service.authenticate(session, settings, email=body.email, password=body.password)
+    try:
+        user = await service.authenticate(
+            session, settings, email=body.email, password=body.password, origin=origin
+        )
+    except service.InvalidCredentials:
+        # The failed attempt's audit entry must outlive the 401, which rolls the unit back.
+        await session.commit()
+        raise
     await throttle.forget_login_failures(limiter, settings, email=body.email, ip=ip, device=device)
     remember_device(response, settings, user.email, now)
     return _auth_response(await service.sign_in(session, settings, user))
@@ -126,10 +134,14 @@ async def request_magic_link(
 
 @auth.post("/magic-link/verify")
 async def verify_magic_link(
-    body: MagicLinkVerifyRequest, session: Session, settings: SettingsDep, response: Response
+    body: MagicLinkVerifyRequest,
+    session: Session,
+    settings: SettingsDep,
+    response: Response,
+    origin: RequestOrigin,
 ) -> AuthResponse:
     """Sign in with a magic link's token (an unknown address gets an account)."""
-    signed_in = await magic_links.verify_magic_link(session, settings, body.token)
+    signed_in = await magic_links.verify_magic_link(session, settings, body.token, origin=origin)
     remember_device(response, settings, signed_in.user.email, utcnow())
     return _auth_response(signed_in)
 

@@ -10,6 +10,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from saassy.accounts.repository import UserRepository
+from saassy.audit.actions import AuditAction, TargetType
+from saassy.audit.actors import Actor, Origin
+from saassy.audit.service import Target, email_hash, record
 from saassy.config import Environment, Settings
 from saassy.kit.email_address import refuse_reserved_domain
 from saassy.kit.errors import Conflict, Unauthorized
@@ -80,18 +83,36 @@ async def register_user(
 
 
 async def authenticate(
-    session: AsyncSession, settings: Settings, *, email: str, password: str
+    session: AsyncSession, settings: Settings, *, email: str, password: str, origin: Origin
 ) -> User:
-    """The user with this e-mail and password; unknown e-mail and wrong password look the same."""
+    """The user with this e-mail and password; unknown e-mail and wrong password look the same.
+
+    Either way the attempt is audited; a failure's entry is in the session when
+    InvalidCredentials is raised, and the caller commits it before answering."""
     user = await UserRepository(session).get_by_email(email)
     valid, new_hash = await settings.password_hasher.verify(
         password, user.password_hash if user else None
     )
     if user is None or not valid or user.disabled_at is not None:
+        await record(
+            session,
+            AuditAction.sign_in_failed,
+            Actor.nobody(origin),
+            target=Target(TargetType.user, user.id) if user is not None else None,
+            details={"method": "password"},
+            hashed_email=email_hash(settings.signing_secret, email),
+        )
         raise InvalidCredentials("Wrong e-mail or password.")
     if new_hash is not None:
         user.password_hash = new_hash
     user.last_login_at = utcnow()
+    await record(
+        session,
+        AuditAction.signed_in,
+        Actor.user(user.id, origin),
+        target=Target(TargetType.user, user.id),
+        details={"method": "password"},
+    )
     return user
 
 

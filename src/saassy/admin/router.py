@@ -10,8 +10,9 @@ from fastapi import APIRouter, Depends, Query
 from saassy.admin.repository import StaffOrganizationRepository
 from saassy.admin.schemas import AdminOrganization, PlanAssignment
 from saassy.admin.service import set_plan
+from saassy.audit.actors import Actor
 from saassy.auth.dependencies import StaffUser
-from saassy.deps import Session, SettingsDep
+from saassy.deps import RequestOrigin, Session, SettingsDep
 from saassy.kit.errors import NotFound
 from saassy.kit.pagination import Page, PageParams, encode_cursor, page_params
 from saassy.models import Organization
@@ -73,6 +74,7 @@ async def assign_plan(
     staff: StaffUser,
     organization_id: uuid.UUID,
     assignment: PlanAssignment,
+    origin: RequestOrigin,
 ) -> AdminOrganization:
     """Put an organization on a plan, with optional per-customer overrides."""
     organization = await set_plan(
@@ -81,6 +83,6 @@ async def assign_plan(
         organization_id,
         assignment.plan,
         assignment.overrides,
-        staff_user_id=staff.user_id,
+        actor=Actor.of(staff, origin, staff=True),
     )
     return AdminOrganization.model_validate(organization)

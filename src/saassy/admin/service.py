@@ -8,6 +8,9 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from saassy.admin.repository import StaffOrganizationRepository
+from saassy.audit.actions import AuditAction, TargetType
+from saassy.audit.actors import Actor
+from saassy.audit.service import Target, record
 from saassy.kit.errors import NotFound, ValidationFailed
 from saassy.models import Organization
 from saassy.models.billing import PlanChangeSource
@@ -22,9 +25,12 @@ async def set_plan(
     plan_key: str,
     overrides: dict[str, Any] | None = None,
     *,
-    staff_user_id: uuid.UUID | None = None,
+    actor: Actor | None = None,
 ) -> Organization:
-    """Assign a plan and its overrides (replacing any earlier ones) to an organization."""
+    """Assign a plan and its overrides (replacing any earlier ones) to an organization.
+
+    One audit entry when something changed: `plan.changed` (naming the overrides set with it),
+    else `plan.overrides_changed`; `actor` is the staff member (none: the CLI, on the host)."""
     plan = catalog.plans.get(plan_key)
     if plan is None:
         known = ", ".join(sorted(catalog.plans))
@@ -45,13 +51,32 @@ async def set_plan(
     # Locked and read again, as billing's changes do: a webhook's change committed meanwhile
     # is the plan this one starts from.
     await session.refresh(organization, with_for_update=True)
-    await change_plan(
+    actor = actor or Actor.nobody()
+    staff_actor = Actor(actor.user_id, actor.api_key_id, actor.origin, staff=True)
+    new_overrides = dict(overrides or {})
+    changed_overrides = new_overrides != (organization.plan_overrides or {})
+    change = await change_plan(
         session,
         organization,
         plan.key,
         source=PlanChangeSource.staff,
-        reference=str(staff_user_id) if staff_user_id else None,
+        reference=str(actor.user_id) if actor.user_id else None,
+        actor=staff_actor,
+        overrides=sorted(new_overrides),
     )
-    organization.plan_overrides = dict(overrides or {})
+    if change is None and changed_overrides:
+        await record(
+            session,
+            AuditAction.plan_overrides_changed,
+            staff_actor,
+            organization_id=organization.id,
+            target=Target(TargetType.organization, organization.id),
+            details={
+                "plan": plan.key,
+                "from_overrides": sorted(organization.plan_overrides or {}),
+                "to_overrides": sorted(new_overrides),
+            },
+        )
+    organization.plan_overrides = new_overrides
     await session.flush()
     return organization

@@ -20,13 +20,19 @@ class ApiKeyRepository(RepositoryBase[ApiKey]):
         return await self.one_or_none(self.select().where(ApiKey.key_hash == key_hash))
 
     async def get_in_organization(
-        self, key_id: uuid.UUID, organization_id: uuid.UUID, scope: OrganizationScope
+        self,
+        key_id: uuid.UUID,
+        organization_id: uuid.UUID,
+        scope: OrganizationScope,
+        *,
+        lock: bool = False,
     ) -> ApiKey | None:
         if organization_id not in scope:
             return None
-        return await self.one_or_none(
-            self.select().where(ApiKey.id == key_id, ApiKey.organization_id == organization_id)
+        statement = self.select().where(
+            ApiKey.id == key_id, ApiKey.organization_id == organization_id
         )
+        return await self.one_or_none(statement.with_for_update() if lock else statement)
 
     async def list_for_organization(
         self, organization_id: uuid.UUID, scope: OrganizationScope, params: PageParams

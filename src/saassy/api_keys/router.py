@@ -12,7 +12,7 @@ from saassy.api_keys import service
 from saassy.api_keys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut
 from saassy.auth.dependencies import CurrentOrganization, CurrentPrincipal
 from saassy.auth.principal import ActiveOrganization, Principal
-from saassy.deps import Session
+from saassy.deps import RequestOrigin, Session
 from saassy.kit.pagination import Page, PageParams, page_params
 from saassy.models import ApiKey
 
@@ -60,11 +60,11 @@ async def list_api_keys(
 
 @router.post("", status_code=status.HTTP_201_CREATED)
 async def create_api_key(
-    body: ApiKeyCreate, manager: KeyManager, session: Session
+    body: ApiKeyCreate, manager: KeyManager, session: Session, origin: RequestOrigin
 ) -> ApiKeyCreated:
     """Create an API key for the active organization; the key is shown in this answer only."""
     api_key, key = await service.create_api_key(
-        session, manager.principal, manager.organization.id, body.name
+        session, manager.principal, manager.organization.id, body.name, origin=origin
     )
     return ApiKeyCreated(
         id=api_key.id,
@@ -81,7 +81,8 @@ async def revoke_api_key(
     organization: CurrentOrganization,
     principal: CurrentPrincipal,
     session: Session,
+    origin: RequestOrigin,
 ) -> Response:
     """Revoke an API key (a signed-in admin+); it stops working on the next request."""
-    await service.revoke_api_key(session, principal, organization, key_id)
+    await service.revoke_api_key(session, principal, organization, key_id, origin=origin)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -9,6 +9,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from saassy.accounts.verification import require_verified_email
 from saassy.api_keys.repository import ApiKeyRepository
+from saassy.audit.actions import AuditAction, TargetType
+from saassy.audit.actors import Actor, Origin
+from saassy.audit.service import Target, record
 from saassy.auth.dependencies import API_KEY_PREFIX
 from saassy.auth.principal import ActiveOrganization, Principal
 from saassy.kit.errors import Forbidden, NotFound
@@ -42,7 +45,12 @@ def generate_key() -> str:
 
 
 async def create_api_key(
-    session: AsyncSession, principal: Principal, organization_id: uuid.UUID, name: str
+    session: AsyncSession,
+    principal: Principal,
+    organization_id: uuid.UUID,
+    name: str,
+    *,
+    origin: Origin,
 ) -> tuple[ApiKey, str]:
     """A new key for the organization and the key itself, which is never stored."""
     await require_verified_email(session, principal.user_id)
@@ -56,7 +64,26 @@ async def create_api_key(
             key_hash=token_digest(key),
         )
     )
+    await _audit(session, AuditAction.api_key_created, principal, origin, api_key)
     return api_key, key
+
+
+async def _audit(
+    session: AsyncSession,
+    action: AuditAction,
+    principal: Principal,
+    origin: Origin,
+    api_key: ApiKey,
+) -> None:
+    """The key's id and name identify it in the log; no part of the key goes in."""
+    await record(
+        session,
+        action,
+        Actor.of(principal, origin),
+        organization_id=api_key.organization_id,
+        target=Target(TargetType.api_key, api_key.id),
+        details={"name": api_key.name},
+    )
 
 
 async def list_api_keys(
@@ -84,15 +111,19 @@ async def revoke_api_key(
     principal: Principal,
     organization: ActiveOrganization,
     key_id: uuid.UUID,
+    *,
+    origin: Origin,
 ) -> None:
     """Revoke a key; the next request made with it is refused. Revoking twice is harmless."""
     # Looked up before the permission check: another tenant's key is a 404 for any caller.
+    # Locked: of two revocations at once, the second sees the first's and records nothing.
     api_key = await ApiKeyRepository(session).get_in_organization(
-        key_id, organization.id, principal.scope
+        key_id, organization.id, principal.scope, lock=True
     )
     if api_key is None:
         raise ApiKeyNotFound()
     ensure_key_manager(principal, organization)
     if api_key.revoked_at is None:
         api_key.revoked_at = utcnow()
+        await _audit(session, AuditAction.api_key_revoked, principal, origin, api_key)
         await session.flush()

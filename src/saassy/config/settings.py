@@ -164,6 +164,8 @@ class Settings(BaseSettings):
     # (API and dashboard together): each is several calls to Stripe, whose rate limit every
     # organization here shares.
     billing_session_limit: str = "20/hour"
+    # Audit log entries older than this are deleted by the hourly prune (docs/audit.md).
+    audit_retention_days: int = Field(365, ge=1, le=36500)
 
     # The checks of each area live in its module; model validators run in this order.
     _rate_limit = field_validator(

@@ -10,6 +10,7 @@ from pathlib import Path
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from saassy.audit.jobs import AuditPruner
 from saassy.billing.grace import GraceSweeper
 from saassy.billing.stripe_api import billing_enabled
 from saassy.config import Settings, redis_url
@@ -44,6 +45,8 @@ class TaskEngine:
     owns_events: bool = True
     # Billing's past-due grace, where billing is on.
     grace_sweeper: GraceSweeper | None = None
+    # The audit log's retention.
+    audit_pruner: AuditPruner | None = None
     _sweeper: asyncio.Task[None] | None = field(default=None, init=False)
 
     async def start(self) -> None:
@@ -60,6 +63,8 @@ class TaskEngine:
         self.storage_sweeper.start()
         if self.grace_sweeper is not None:
             self.grace_sweeper.start()
+        if self.audit_pruner is not None:
+            self.audit_pruner.start()
 
     async def _sweep_leftovers(self) -> None:
         try:
@@ -78,6 +83,8 @@ class TaskEngine:
         await self.storage_sweeper.stop()
         if self.grace_sweeper is not None:
             await self.grace_sweeper.stop()
+        if self.audit_pruner is not None:
+            await self.audit_pruner.stop()
         await self.dispatcher.stop()
         await self.executor.stop(grace_s)
         if self.owns_events:
@@ -157,4 +164,5 @@ def build_task_engine(
         deps.workers_dir,
         owns_events=owns_events,
         grace_sweeper=GraceSweeper(sessionmaker, settings) if billing_enabled(settings) else None,
+        audit_pruner=AuditPruner(sessionmaker, settings.audit_retention_days),
     )

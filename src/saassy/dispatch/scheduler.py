@@ -1,5 +1,5 @@
 """`saassy scheduler`: the dispatcher for Celery workers, adoption, the storage sweep, the
-schedules' loop, and billing's grace sweep.
+schedules' loop, billing's grace sweep and the audit log's retention.
 
 Several may run at once: their claims lock organizations and tasks with `FOR UPDATE SKIP
 LOCKED` (PostgreSQL), so none claims what another holds, and adoption skips locked attempts.
@@ -18,6 +18,7 @@ from functools import partial
 
 import structlog
 
+from saassy.audit.jobs import AuditPruner
 from saassy.billing.grace import GraceSweeper
 from saassy.billing.reporting import meter_reporting_loop
 from saassy.billing.stripe_api import billing_enabled
@@ -102,6 +103,7 @@ async def run_scheduler(settings: Settings, stop: asyncio.Event | None = None) -
     schedules = ScheduleLoop(
         sessionmaker, settings, on_committed=dispatch_queued(events, dispatcher.wakeup)
     )
+    pruner = AuditPruner(sessionmaker, settings.audit_retention_days)
     await executor.start()
     dispatcher.start()
     sweeper.start()
@@ -110,11 +112,13 @@ async def run_scheduler(settings: Settings, stop: asyncio.Event | None = None) -
         grace.start()
     if reporting is not None:
         reporting.start()
+    pruner.start()
     log.info("scheduler.started", executor_id=executor.executor_id)
     try:
         await stop.wait()
     finally:
         await schedules.stop()
+        await pruner.stop()
         if reporting is not None:
             await reporting.stop()
         if grace is not None:

@@ -2,6 +2,7 @@
 
 from saassy.models.accounts import BrowserSession, MagicLink, RefreshToken, User
 from saassy.models.api_keys import ApiKey
+from saassy.models.audit import AuditEntry
 from saassy.models.base import Base
 from saassy.models.billing import (
     BillingCustomer,
@@ -36,6 +37,7 @@ __all__ = [
     "ApiKey",
     "Artifact",
     "AttemptStatus",
+    "AuditEntry",
     "Base",
     "BillingCustomer",
     "BillingSubscription",

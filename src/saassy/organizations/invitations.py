@@ -18,6 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from saassy.accounts.repository import UserRepository
 from saassy.accounts.verification import require_verified_email
+from saassy.audit.actions import AuditAction, TargetType
+from saassy.audit.actors import Actor, Origin
+from saassy.audit.service import Target, record
 from saassy.auth.principal import Principal
 from saassy.config import Environment, Settings
 from saassy.email.outbox import queue_email
@@ -87,6 +90,7 @@ async def invite(
     *,
     email: str,
     role: Role,
+    origin: Origin,
 ) -> Invitation:
     """Invite an address (admin+, up to the inviter's own role) and e-mail it a one-time link."""
     # Locked, so two invitations of one address at once cannot both stay pending.
@@ -119,6 +123,15 @@ async def invite(
         )
     )
     await _send_invitation(session, settings, principal, organization, invitation, token)
+    # The invitation's id, not the address: the invitee may never become a user to pseudonymize.
+    await record(
+        session,
+        AuditAction.member_invited,
+        Actor.of(principal, origin),
+        organization_id=organization.id,
+        target=Target(TargetType.invitation, invitation.id),
+        details={"role": role.value},
+    )
     return invitation
 
 
@@ -264,6 +277,8 @@ async def resend(
     principal: Principal,
     organization_id: uuid.UUID,
     invitation_id: uuid.UUID,
+    *,
+    origin: Origin,
 ) -> Invitation:
     """Send an invitation again (admin+): a new link replaces the old one, with a new expiry."""
     organization = await get_organization(session, principal, organization_id)
@@ -283,4 +298,5 @@ async def resend(
         organization.id,
         email=earlier.email,
         role=Role(earlier.role),
+        origin=origin,
     )

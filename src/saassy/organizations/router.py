@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Response, status
 
 from saassy.auth.dependencies import CurrentPrincipal, CurrentUser
 from saassy.auth.principal import Principal
-from saassy.deps import Limiter, Session, SettingsDep
+from saassy.deps import Limiter, RequestOrigin, Session, SettingsDep
 from saassy.kit.pagination import Page, PageParams, page_params
 from saassy.models import Invitation, Membership, Organization, Role
 from saassy.organizations import invitations, service
@@ -134,20 +134,25 @@ async def update_member(
     body: MemberUpdate,
     principal: CurrentPrincipal,
     session: Session,
+    origin: RequestOrigin,
 ) -> MemberOut:
     """Change a member's role (admin+; only an owner grants or takes away ownership)."""
     membership, email = await service.change_member_role(
-        session, principal, organization_id, user_id, body.role
+        session, principal, organization_id, user_id, body.role, origin=origin
     )
     return _member_out(membership, email)
 
 
 @router.delete("/{organization_id}/members/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def remove_member(
-    organization_id: uuid.UUID, user_id: uuid.UUID, principal: CurrentPrincipal, session: Session
+    organization_id: uuid.UUID,
+    user_id: uuid.UUID,
+    principal: CurrentPrincipal,
+    session: Session,
+    origin: RequestOrigin,
 ) -> Response:
     """Remove a member (admin+), or leave the organization with your own user id."""
-    await service.remove_member(session, principal, organization_id, user_id)
+    await service.remove_member(session, principal, organization_id, user_id, origin=origin)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -159,12 +164,20 @@ async def create_invitation(
     session: Session,
     settings: SettingsDep,
     limiter: Limiter,
+    origin: RequestOrigin,
 ) -> InvitationOut:
     """Invite someone by e-mail (admin+, up to your own role); the link is sent, not returned.
     Inviting an address again sends a new link; invitation e-mails are rate limited per address
     and per organization (429)."""
     invitation = await invitations.invite(
-        session, settings, limiter, principal, organization_id, email=body.email, role=body.role
+        session,
+        settings,
+        limiter,
+        principal,
+        organization_id,
+        email=body.email,
+        role=body.role,
+        origin=origin,
     )
     return _invitation_out(invitation)
 

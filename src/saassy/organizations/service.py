@@ -7,6 +7,9 @@ import uuid
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from saassy.accounts.repository import UserRepository
+from saassy.audit.actions import AuditAction, TargetType
+from saassy.audit.actors import Actor, Origin
+from saassy.audit.service import Target, record
 from saassy.auth.principal import Principal
 from saassy.config import Settings
 from saassy.kit.pagination import PageParams, page_of
@@ -157,6 +160,8 @@ async def change_member_role(
     organization_id: uuid.UUID,
     user_id: uuid.UUID,
     role: Role,
+    *,
+    origin: Origin,
 ) -> tuple[Membership, str]:
     """Change a member's role (admin+); only an owner grants or takes away ownership."""
     membership, caller = await _locked_member(session, principal, organization_id, user_id)
@@ -168,12 +173,25 @@ async def change_member_role(
         if current is Role.owner:
             await _ensure_not_last_owner(session, membership)
         membership.role = role
+        await record(
+            session,
+            AuditAction.member_role_changed,
+            Actor.of(principal, origin),
+            organization_id=membership.organization_id,
+            target=Target(TargetType.user, membership.user_id),
+            details={"from_role": current.value, "to_role": role.value},
+        )
         await session.flush()
     return membership, await _email_of(session, membership)
 
 
 async def remove_member(
-    session: AsyncSession, principal: Principal, organization_id: uuid.UUID, user_id: uuid.UUID
+    session: AsyncSession,
+    principal: Principal,
+    organization_id: uuid.UUID,
+    user_id: uuid.UUID,
+    *,
+    origin: Origin,
 ) -> None:
     """Remove a member (admin+), or leave: anyone may remove themself, except the last owner."""
     membership, caller = await _locked_member(session, principal, organization_id, user_id)
@@ -182,6 +200,14 @@ async def remove_member(
         if Role(membership.role) is Role.owner and caller is not Role.owner:
             raise OwnerRequired("Only an owner may remove an owner.")
     await _ensure_not_last_owner(session, membership)
+    await record(
+        session,
+        AuditAction.member_removed,
+        Actor.of(principal, origin),
+        organization_id=membership.organization_id,
+        target=Target(TargetType.user, membership.user_id),
+        details={"role": Role(membership.role).value, "left": principal.user_id == user_id},
+    )
     await MembershipRepository(session).delete(membership)
 
 

@@ -1,5 +1,5 @@
-"""Every change of an organization's plan, and its audit row: staff, Stripe and the grace
-period all change `organizations.plan` through `change_plan` alone."""
+"""Every change of an organization's plan, its `plan_changes` row and its audit log entry:
+staff, Stripe and the grace period all change `organizations.plan` through `change_plan` alone."""
 
 from __future__ import annotations
 
@@ -8,6 +8,9 @@ from datetime import datetime
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from saassy.audit.actions import AuditAction, TargetType
+from saassy.audit.actors import Actor
+from saassy.audit.service import Detail, Target, record
 from saassy.kit.time import utcnow
 from saassy.models import Organization
 from saassy.models.billing import PlanChange, PlanChangeSource
@@ -23,8 +26,13 @@ async def change_plan(
     source: PlanChangeSource,
     reference: str | None = None,
     now: datetime | None = None,
+    actor: Actor | None = None,
+    overrides: list[str] | None = None,
 ) -> PlanChange | None:
-    """Put the organization on `plan_key`, recording why; None (and no row) when it is on it."""
+    """Put the organization on `plan_key`, recording why; None (and no row) when it is on it.
+
+    `actor` made the change (none: Stripe or the grace sweep); `overrides` names the override
+    keys set along with it (staff), for the audit entry."""
     if organization.plan == plan_key:
         return None
     change = PlanChange(
@@ -37,6 +45,21 @@ async def change_plan(
     )
     organization.plan = plan_key
     session.add(change)
+    details: dict[str, Detail] = {
+        "from_plan": change.from_plan,
+        "to_plan": plan_key,
+        "source": source.value,
+    }
+    if overrides is not None:
+        details["overrides"] = overrides
+    await record(
+        session,
+        AuditAction.plan_changed,
+        actor or Actor.nobody(),
+        organization_id=organization.id,
+        target=Target(TargetType.organization, organization.id),
+        details=details,
+    )
     await session.flush()
     log.info(
         "plan.changed",

@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Response, status
 
 from saassy.auth.dependencies import CurrentOrganization, CurrentPrincipal
-from saassy.deps import Session, SettingsDep
+from saassy.deps import RequestOrigin, Session, SettingsDep
 from saassy.kit.pagination import Page, PageParams, page_params
 from saassy.tasks.catalog import SECRET_NAME_PATTERN
 from saassy.vault import service
@@ -65,6 +65,7 @@ async def put_secret(
     principal: CurrentPrincipal,
     session: Session,
     settings: SettingsDep,
+    origin: RequestOrigin,
 ) -> SecretOut:
     """Store a secret (201) or replace its value (200); admin or owner."""
     item, created = await service.put_secret(
@@ -74,6 +75,7 @@ async def put_secret(
         organization,
         name,
         body.value.get_secret_value(),
+        origin=origin,
     )
     if not created:
         response.status_code = status.HTTP_200_OK
@@ -86,7 +88,8 @@ async def delete_secret(
     organization: CurrentOrganization,
     principal: CurrentPrincipal,
     session: Session,
+    origin: RequestOrigin,
 ) -> Response:
     """Delete a secret (admin or owner); tasks that need it are refused from then on."""
-    await service.delete_secret(session, principal, organization, name)
+    await service.delete_secret(session, principal, organization, name, origin=origin)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

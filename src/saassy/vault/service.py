@@ -12,6 +12,9 @@ from collections.abc import Sequence
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from saassy.audit.actions import AuditAction, TargetType
+from saassy.audit.actors import Actor, Origin
+from saassy.audit.service import Target, record
 from saassy.auth.principal import ActiveOrganization, OrganizationScope, Principal
 from saassy.kit.errors import NotFound
 from saassy.kit.pagination import PageParams, page_of
@@ -46,8 +49,11 @@ async def put_secret(
     organization: ActiveOrganization,
     name: str,
     value: str,
+    *,
+    origin: Origin,
 ) -> tuple[VaultItem, bool]:
-    """Store or replace a secret; (its row, whether it was created)."""
+    """Store or replace a secret; (its row, whether it was created). The audit entry names
+    the secret; its value goes nowhere but the sealed column."""
     ensure_secret_writer(organization)
     # An organization deleted since authentication must not get a secret its deletion never saw.
     if not await OrganizationRepository(session).hold_live(organization.id):
@@ -65,6 +71,7 @@ async def put_secret(
                         organization_id=organization.id, kind=SECRET, name=name, sealed=sealed
                     )
                 )
+            await _audit(session, AuditAction.secret_set, principal, origin, created, True)
             return created, True
         except IntegrityError:
             # A concurrent request stored the same name first: this one replaces it.
@@ -73,8 +80,30 @@ async def put_secret(
                 raise
     item.sealed = sealed
     item.updated_at = utcnow()
+    await _audit(session, AuditAction.secret_set, principal, origin, item, False)
     await session.flush()
     return item, False
+
+
+async def _audit(
+    session: AsyncSession,
+    action: AuditAction,
+    principal: Principal,
+    origin: Origin,
+    item: VaultItem,
+    created: bool | None = None,
+) -> None:
+    details: dict[str, str | bool] = {"name": item.name}
+    if created is not None:
+        details["created"] = created
+    await record(
+        session,
+        action,
+        Actor.of(principal, origin),
+        organization_id=item.organization_id,
+        target=Target(TargetType.secret, item.id),
+        details=details,
+    )
 
 
 async def list_secrets(
@@ -98,13 +127,24 @@ async def get_secret(
 
 
 async def delete_secret(
-    session: AsyncSession, principal: Principal, organization: ActiveOrganization, name: str
+    session: AsyncSession,
+    principal: Principal,
+    organization: ActiveOrganization,
+    name: str,
+    *,
+    origin: Origin,
 ) -> None:
     """Delete a secret (admin+); tasks admitted later that need it are refused."""
     # Looked up before the permission check, as an API key's own organization lacking the name
-    # is a 404 for any caller.
-    item = await get_secret(session, principal, organization.id, name)
+    # is a 404 for any caller. Locked: of two deletions at once, the second finds nothing (404)
+    # rather than recording a second deletion.
+    item = await VaultRepository(session).get_named(
+        organization.id, principal.scope, SECRET, name, lock=True
+    )
+    if item is None:
+        raise SecretNotFound()
     ensure_secret_writer(organization)
+    await _audit(session, AuditAction.secret_deleted, principal, origin, item)
     await VaultRepository(session).delete(item)
 
 

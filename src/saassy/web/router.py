@@ -12,6 +12,7 @@ from saassy.web.caller import csrf_guard
 from saassy.web.pages import (
     account,
     api_keys,
+    audit_log,
     auth,
     auth_links,
     billing,
@@ -50,6 +51,7 @@ for area in (
     schedules.router,
     organization.router,
     members.router,
+    audit_log.router,
     api_keys.router,
     secrets.router,
     account.router,

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from saassy.api_keys import service
 from saassy.api_keys.schemas import ApiKeyCreate
-from saassy.deps import Session, SettingsDep
+from saassy.deps import RequestOrigin, Session, SettingsDep
 from saassy.kit.errors import SaassyError
 from saassy.kit.pagination import PageParams, decode_cursor
 from saassy.web.caller import Caller, DashboardCaller
@@ -65,7 +65,11 @@ async def list_keys(
 
 @router.post("/api-keys", response_class=HTMLResponse)
 async def create_key(
-    request: Request, caller: Caller, session: Session, settings: SettingsDep
+    request: Request,
+    caller: Caller,
+    session: Session,
+    settings: SettingsDep,
+    origin: RequestOrigin,
 ) -> Response:
     """Create a key and show it in this answer: never in a URL, a cookie or a later page."""
     values = await form_data(request)
@@ -73,7 +77,7 @@ async def create_key(
         service.ensure_key_manager(caller.principal, caller.organization)
         body = parse_form(ApiKeyCreate, {"name": values.get("name", "")})
         api_key, key = await service.create_api_key(
-            session, caller.principal, caller.organization.id, body.name
+            session, caller.principal, caller.organization.id, body.name, origin=origin
         )
     except FormInvalid as exc:
         return await keys_page(
@@ -102,9 +106,11 @@ async def create_key(
 
 @router.post("/api-keys/{key_id}/revoke")
 async def revoke_key(
-    key_id: uuid.UUID, request: Request, caller: Caller, session: Session
+    key_id: uuid.UUID, request: Request, caller: Caller, session: Session, origin: RequestOrigin
 ) -> Response:
-    await service.revoke_api_key(session, caller.principal, caller.organization, key_id)
+    await service.revoke_api_key(
+        session, caller.principal, caller.organization, key_id, origin=origin
+    )
     return redirect(
         request, PAGE, message="API key revoked; requests made with it are refused from now on."
     )

@@ -12,7 +12,7 @@ from saassy.accounts import service, throttle, verification
 from saassy.accounts.browser_sessions import end_browser_session_of_token, start_browser_session
 from saassy.accounts.devices import device_cookies, remember_device
 from saassy.accounts.schemas import SignupRequest
-from saassy.deps import ClientIP, Limiter, Session, SettingsDep
+from saassy.deps import ClientIP, Limiter, RequestOrigin, Session, SettingsDep
 from saassy.kit.errors import SaassyError
 from saassy.kit.time import utcnow
 from saassy.models import User
@@ -126,7 +126,12 @@ async def login_page(request: Request, caller: MaybeCaller, next: str | None = N
 
 @router.post("/login", response_class=HTMLResponse)
 async def login(
-    request: Request, session: Session, settings: SettingsDep, limiter: Limiter, ip: ClientIP
+    request: Request,
+    session: Session,
+    settings: SettingsDep,
+    limiter: Limiter,
+    ip: ClientIP,
+    origin: RequestOrigin,
 ) -> Response:
     values = await form_data(request)
     email = values.get("email", "").strip().lower()
@@ -136,7 +141,7 @@ async def login(
     try:
         await throttle.admit_login_attempt(limiter, settings, email=email, ip=ip, device=device)
         user = await service.authenticate(
-            session, settings, email=email, password=values.get("password", "")
+            session, settings, email=email, password=values.get("password", ""), origin=origin
         )
     except SaassyError as exc:
         if exc.status_code >= 500:

@@ -19,7 +19,7 @@ from saassy.accounts.schemas import (
     MagicLinkVerifyRequest,
     PasswordResetRequest,
 )
-from saassy.deps import ClientIP, Limiter, Session, SettingsDep
+from saassy.deps import ClientIP, Limiter, RequestOrigin, Session, SettingsDep
 from saassy.kit.email_address import EmailAddress
 from saassy.kit.errors import SaassyError
 from saassy.web.caller import MaybeCaller
@@ -105,12 +105,12 @@ async def request_magic_link(
 
 @router.post("/login/magic/verify", response_class=HTMLResponse)
 async def sign_in_with_magic_link(
-    request: Request, session: Session, settings: SettingsDep
+    request: Request, session: Session, settings: SettingsDep, origin: RequestOrigin
 ) -> Response:
     token = (await form_data(request)).get("token", "")
     try:
         body = parse_form(MagicLinkVerifyRequest, {"token": token})
-        redeemed = await magic_links.redeem_magic_link(session, settings, body.token)
+        redeemed = await magic_links.redeem_magic_link(session, settings, body.token, origin=origin)
     except FormInvalid:
         return _token_page(
             request,

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from saassy.deps import Limiter, Session, SettingsDep
+from saassy.deps import Limiter, RequestOrigin, Session, SettingsDep
 from saassy.kit.errors import RateLimited, SaassyError
 from saassy.kit.pagination import PageParams, decode_cursor
 from saassy.models import Role
@@ -97,13 +97,18 @@ async def list_members(
 
 @router.post("/organization/members/{user_id}/role")
 async def change_role(
-    user_id: uuid.UUID, request: Request, caller: Caller, session: Session, settings: SettingsDep
+    user_id: uuid.UUID,
+    request: Request,
+    caller: Caller,
+    session: Session,
+    settings: SettingsDep,
+    origin: RequestOrigin,
 ) -> Response:
     values = await form_data(request)
     try:
         body = parse_form(MemberUpdate, {"role": values.get("role", "")})
         await service.change_member_role(
-            session, caller.principal, caller.current.id, user_id, body.role
+            session, caller.principal, caller.current.id, user_id, body.role, origin=origin
         )
     except FormInvalid:
         return await members_page(
@@ -124,10 +129,17 @@ async def change_role(
 
 @router.post("/organization/members/{user_id}/remove")
 async def remove_member(
-    user_id: uuid.UUID, request: Request, caller: Caller, session: Session, settings: SettingsDep
+    user_id: uuid.UUID,
+    request: Request,
+    caller: Caller,
+    session: Session,
+    settings: SettingsDep,
+    origin: RequestOrigin,
 ) -> Response:
     try:
-        await service.remove_member(session, caller.principal, caller.current.id, user_id)
+        await service.remove_member(
+            session, caller.principal, caller.current.id, user_id, origin=origin
+        )
     except SaassyError as exc:
         status = status_of_refusal(exc)
         return await members_page(
@@ -140,7 +152,12 @@ async def remove_member(
 
 @router.post("/organization/invitations")
 async def invite(
-    request: Request, caller: Caller, session: Session, settings: SettingsDep, limiter: Limiter
+    request: Request,
+    caller: Caller,
+    session: Session,
+    settings: SettingsDep,
+    limiter: Limiter,
+    origin: RequestOrigin,
 ) -> Response:
     values = await form_data(request)
     try:
@@ -156,6 +173,7 @@ async def invite(
             caller.current.id,
             email=body.email,
             role=body.role,
+            origin=origin,
         )
     except FormInvalid as exc:
         return await members_page(
@@ -192,10 +210,17 @@ async def resend_invitation(
     session: Session,
     settings: SettingsDep,
     limiter: Limiter,
+    origin: RequestOrigin,
 ) -> Response:
     try:
         await invitations.resend(
-            session, settings, limiter, caller.principal, caller.current.id, invitation_id
+            session,
+            settings,
+            limiter,
+            caller.principal,
+            caller.current.id,
+            invitation_id,
+            origin=origin,
         )
     except SaassyError as exc:
         status = status_of_refusal(exc)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from saassy.accounts.browser_sessions import choose_organization
-from saassy.deps import Session, SettingsDep
+from saassy.deps import RequestOrigin, Session, SettingsDep
 from saassy.kit.errors import SaassyError
 from saassy.models import Role
 from saassy.organizations import service
@@ -80,10 +80,12 @@ async def rename(
 
 @router.post("/organization/leave")
 async def leave(
-    request: Request, caller: Caller, session: Session, settings: SettingsDep
+    request: Request, caller: Caller, session: Session, settings: SettingsDep, origin: RequestOrigin
 ) -> Response:
     try:
-        await service.remove_member(session, caller.principal, caller.current.id, caller.user.id)
+        await service.remove_member(
+            session, caller.principal, caller.current.id, caller.user.id, origin=origin
+        )
     except SaassyError as exc:
         status = status_of_refusal(exc)
         return general_page(

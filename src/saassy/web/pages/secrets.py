@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from saassy.deps import Session, SettingsDep
+from saassy.deps import RequestOrigin, Session, SettingsDep
 from saassy.kit.errors import Conflict, SaassyError
 from saassy.kit.pagination import PageParams
 from saassy.models import Role, VaultItem
@@ -108,6 +108,7 @@ async def store(
     value: str,
     *,
     creating: bool,
+    origin: RequestOrigin,
 ) -> bool:
     """Store or replace a secret by the API's rules; whether it was created."""
     try:
@@ -137,18 +138,21 @@ async def store(
         caller.organization,
         body.name,
         body.value.get_secret_value(),
+        origin=origin,
     )
     return created
 
 
 @router.post("/secrets")
 async def create_secret(
-    request: Request, caller: Caller, session: Session, settings: SettingsDep
+    request: Request, caller: Caller, session: Session, settings: SettingsDep, origin: RequestOrigin
 ) -> Response:
     values = await form_data(request)
     name = values.get("name", "").strip()
     try:
-        await store(session, settings, caller, name, values.get("value", ""), creating=True)
+        await store(
+            session, settings, caller, name, values.get("value", ""), creating=True, origin=origin
+        )
     except FormInvalid as exc:
         # The value is never put back into the form: it would be in the page's HTML.
         return new_page(
@@ -194,13 +198,20 @@ async def show_secret(
 
 @router.post("/secrets/{name}")
 async def replace_secret(
-    name: str, request: Request, caller: Caller, session: Session, settings: SettingsDep
+    name: str,
+    request: Request,
+    caller: Caller,
+    session: Session,
+    settings: SettingsDep,
+    origin: RequestOrigin,
 ) -> Response:
     values = await form_data(request)
     # Only an existing secret is replaced here; another tenant's name is as unknown as any.
     await service.get_secret(session, caller.principal, caller.organization.id, valid_name(name))
     try:
-        await store(session, settings, caller, name, values.get("value", ""), creating=False)
+        await store(
+            session, settings, caller, name, values.get("value", ""), creating=False, origin=origin
+        )
     except FormInvalid as exc:
         return await secret_page(
             request, session, caller, settings, name, errors=exc.errors, status_code=422
@@ -214,6 +225,10 @@ async def replace_secret(
 
 
 @router.post("/secrets/{name}/delete")
-async def delete_secret(name: str, request: Request, caller: Caller, session: Session) -> Response:
-    await service.delete_secret(session, caller.principal, caller.organization, valid_name(name))
+async def delete_secret(
+    name: str, request: Request, caller: Caller, session: Session, origin: RequestOrigin
+) -> Response:
+    await service.delete_secret(
+        session, caller.principal, caller.organization, valid_name(name), origin=origin
+    )
     return redirect(request, PAGE, message="Secret deleted.")

@@ -15,7 +15,8 @@ from fastapi.responses import HTMLResponse, Response
 from saassy.admin.repository import StaffOrganizationRepository, StaffTaskRepository
 from saassy.admin.schemas import PlanAssignment
 from saassy.admin.service import set_plan
-from saassy.deps import Session, SettingsDep
+from saassy.audit.actors import Actor
+from saassy.deps import RequestOrigin, Session, SettingsDep
 from saassy.kit.errors import NotFound, SaassyError
 from saassy.kit.pagination import PageParams, decode_cursor, encode_cursor
 from saassy.kit.time import month_start, utcnow
@@ -141,6 +142,7 @@ async def change_plan(
     session: Session,
     settings: SettingsDep,
     organization_id: uuid.UUID,
+    origin: RequestOrigin,
 ) -> Response:
     """Put the organization on a plan with overrides, validated as the admin API does."""
     organization = await _organization(session, organization_id)
@@ -156,7 +158,7 @@ async def change_plan(
             organization.id,
             assignment.plan,
             assignment.overrides,
-            staff_user_id=staff.principal.user_id,
+            actor=Actor.of(staff.principal, origin, staff=True),
         )
     except (OverridesInvalid, FormInvalid) as exc:
         errors = {field_for_error(key): message for key, message in exc.errors.items()}

@@ -1,0 +1,47 @@
+"""What the audit log records: one code per kind of action.
+
+Codes are stored as text and never renamed or reused; new kinds of action (key rotation, data
+export, account deletion) add members here and nothing else changes.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class AuditAction(StrEnum):
+    signed_in = "auth.signed_in"
+    sign_in_failed = "auth.sign_in_failed"
+    api_key_created = "api_key.created"
+    api_key_revoked = "api_key.revoked"
+    member_invited = "member.invited"
+    member_removed = "member.removed"
+    member_role_changed = "member.role_changed"
+    plan_changed = "plan.changed"
+    plan_overrides_changed = "plan.overrides_changed"
+    secret_set = "secret.set"  # noqa: S105 - an action code, not a secret
+    secret_deleted = "secret.deleted"  # noqa: S105
+
+
+class TargetType(StrEnum):
+    user = "user"
+    api_key = "api_key"
+    invitation = "invitation"
+    secret = "secret"  # noqa: S105
+    organization = "organization"
+
+
+# How the dashboard names each action; every member has one (a test checks).
+ACTION_LABELS: dict[AuditAction, str] = {
+    AuditAction.signed_in: "Signed in",
+    AuditAction.sign_in_failed: "Sign-in failed",
+    AuditAction.api_key_created: "API key created",
+    AuditAction.api_key_revoked: "API key revoked",
+    AuditAction.member_invited: "Member invited",
+    AuditAction.member_removed: "Member removed",
+    AuditAction.member_role_changed: "Role changed",
+    AuditAction.plan_changed: "Plan changed",
+    AuditAction.plan_overrides_changed: "Plan limits changed",
+    AuditAction.secret_set: "Secret set",
+    AuditAction.secret_deleted: "Secret deleted",
+}
