@@ -43,11 +43,11 @@ EXPIRY_CHOICES = (
     ("365", "In a year"),
 )
 OVERLAP_CHOICES = (
-    (0, "Stop the old key now"),
-    (3600, "Keep the old key 1 hour"),
-    (DEFAULT_OVERLAP_S, "Keep the old key 24 hours"),
-    (7 * 86400, "Keep the old key 7 days"),
-    (30 * 86400, "Keep the old key 30 days"),
+    (0, "no longer"),
+    (3600, "1 more hour"),
+    (DEFAULT_OVERLAP_S, "24 more hours"),
+    (7 * 86400, "7 more days"),
+    (30 * 86400, "30 more days"),
 )
 
 
