@@ -214,6 +214,9 @@ async def test_an_unknown_overlap_or_expiry_is_refused_beside_the_form(
     refused = await submit(browser, PAGE, {"name": "x", "expires_in_days": "soon"}, page=PAGE)
     assert refused.status_code == 422
     assert 'id="f-expires-error"' in refused.text
+    refused = await submit(browser, PAGE, {"name": "x", "scope": "everything"}, page=PAGE)
+    assert refused.status_code == 422
+    assert 'id="f-scope-error"' in refused.text
     created = await submit(browser, PAGE, {"name": "y"}, page=PAGE)
     key_id = re.search(r"/app/api-keys/([0-9a-f-]+)/rotate", (await browser.get(PAGE)).text)
     assert created.status_code == 201
