@@ -296,6 +296,36 @@ def test_api_keys_create_list_revoke(server: Server) -> None:
     assert key not in mistaken.output
 
 
+def test_api_keys_scoped_expiring_and_rotated(server: Server) -> None:
+    logged_in(server)
+    created = ok(saassy("api-keys", "create", "reader", "--scope", "read", "--expires-in", "90d"))
+    old = created.stdout.strip()
+    assert "scopes read, expires 20" in created.stderr
+    listing = json.loads(ok(saassy("api-keys", "list", "-o", "json")).stdout)
+    [item] = [k for k in listing["items"] if k["name"] == "reader"]
+    assert (item["scopes"], item["expires_at"] is not None) == (["read"], True)
+
+    rotated = ok(saassy("api-keys", "rotate", item["id"], "--overlap", "0"))
+    new = rotated.stdout.strip()
+    assert new.startswith("sk_")
+    assert new != old
+    assert f"the old key {item['id']} keeps working until" in rotated.stderr
+    refused = saassy("tasks", "list", SAASSY_API_KEY=old)
+    assert refused.exit_code == 1
+    assert "error: api_key_expired" in refused.stderr
+    assert ok(saassy("tasks", "list", "-o", "json", SAASSY_API_KEY=new)).stdout.startswith("{")
+    assert "rotated 20" in ok(saassy("api-keys", "list")).stdout
+    newest = json.loads(ok(saassy("api-keys", "list", "-o", "json")).stdout)["items"][-1]
+    ok(saassy("api-keys", "rotate", newest["id"], "--overlap", "2h"))
+    assert "rotating until" in ok(saassy("api-keys", "list")).stdout
+
+    for bad in (["--overlap", "a while"], ["--overlap", "31d"]):
+        refused = saassy("api-keys", "rotate", item["id"], *bad)
+        assert refused.exit_code != 0, bad
+    wrong_scope = saassy("api-keys", "create", "x", "--scope", "everything")
+    assert wrong_scope.exit_code != 0
+
+
 def test_plans_task_types_and_usage_print_the_apis_json(server: Server) -> None:
     plans = json.loads(ok(saassy("plans", "-o", "json", "--api-url", server.url)).stdout)
     assert plans == httpx.get(f"{server.url}/api/v1/plans").json()

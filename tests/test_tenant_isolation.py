@@ -78,6 +78,7 @@ CASES = [
         VICTIM_ORG | {"invitation_id": "victim_invitation"},
     ),
     Case("DELETE", "/api/v1/api-keys/{key_id}", {"key_id": "victim_key"}),
+    Case("POST", "/api/v1/api-keys/{key_id}/rotate", {"key_id": "victim_key"}, {"overlap_s": 0}),
     Case("GET", TASKS + "/{task_id}", {"task_id": "victim_task"}),
     Case("POST", TASKS + "/{task_id}/cancel", {"task_id": "victim_task"}),
     Case("GET", SECRETS + "/{name}", VICTIM_SECRET),
@@ -105,6 +106,7 @@ HEADER_CASES = [
     Case("GET", "/api/v1/api-keys", {}),
     Case("POST", "/api/v1/api-keys", {}, {"name": "backdoor"}),
     Case("DELETE", "/api/v1/api-keys/{key_id}", {"key_id": "victim_key"}),
+    Case("POST", "/api/v1/api-keys/{key_id}/rotate", {"key_id": "victim_key"}, {"overlap_s": 0}),
     Case("GET", TASKS, {}),
     Case("POST", TASKS, {}, {"type": "echo", "input": {}}),
     Case("GET", TASKS + "/{task_id}", {"task_id": "victim_task"}),
@@ -210,8 +212,8 @@ async def assert_victim_untouched(client: httpx.AsyncClient, world: World) -> No
     ).json()
     assert [i["id"] for i in pending["items"]] == [world.ids["victim_invitation"]]
     keys = await client.get("/api/v1/api-keys", headers=owner | {"Saassy-Organization": org_id})
-    assert [(k["id"], k["revoked_at"]) for k in keys.json()["items"]] == [
-        (world.ids["victim_key"], None)
+    assert [(k["id"], k["revoked_at"], k["rotated_at"]) for k in keys.json()["items"]] == [
+        (world.ids["victim_key"], None, None)
     ]
     works = await client.get("/api/v1/organizations", headers=bearer(world.victim_key["key"]))
     assert works.status_code == 200

@@ -8,9 +8,10 @@ from fastapi import APIRouter, Depends
 
 from saassy import __version__
 from saassy.auth.dependencies import anonymous_rate_limit
+from saassy.auth.scopes import READ_OR_ADMIN
 from saassy.deps import Context
 
-router = APIRouter(tags=["system"])
+router = APIRouter(tags=["system"], dependencies=[READ_OR_ADMIN])
 
 
 @router.get("/system", dependencies=[Depends(anonymous_rate_limit)])

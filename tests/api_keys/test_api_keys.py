@@ -22,7 +22,8 @@ async def test_a_new_key_is_shown_once_and_stored_as_a_digest(
     ada = await signup()
     created = await create_api_key(client, ada, name="  CI deploys ")
 
-    assert set(created) == {"id", "name", "prefix", "key", "created_at"}
+    assert set(created) == {"id", "name", "prefix", "key", "scopes", "expires_at", "created_at"}
+    assert (created["scopes"], created["expires_at"]) == (["admin"], None)
     assert created["name"] == "CI deploys"
     assert KEY_FORMAT.match(created["key"]), created["key"]
     assert created["key"].startswith(created["prefix"])
@@ -35,7 +36,11 @@ async def test_a_new_key_is_shown_once_and_stored_as_a_digest(
             "id": created["id"],
             "name": "CI deploys",
             "prefix": created["prefix"],
+            "scopes": ["admin"],
             "created_at": created["created_at"],
+            "expires_at": None,
+            "rotated_at": None,
+            "replaced_by_id": None,
             "last_used_at": None,
             "revoked_at": None,
         }
@@ -127,6 +132,7 @@ async def test_an_api_key_cannot_manage_keys(client: httpx.AsyncClient, signup: 
         ("GET", "/api/v1/api-keys", None),
         ("POST", "/api/v1/api-keys", {"name": "escalate"}),
         ("DELETE", f"/api/v1/api-keys/{created['id']}", None),
+        ("POST", f"/api/v1/api-keys/{created['id']}/rotate", None),
     ):
         response = await client.request(method, url, json=body, headers=key)
         assert response.status_code == 403, (method, response.text)

@@ -221,7 +221,9 @@ async def test_a_task_submitted_through_the_api_is_announced_as_queued(
     )
 
 
-@pytest.mark.parametrize("cut", ["revoke the key", "delete the organization"])
+@pytest.mark.parametrize(
+    "cut", ["revoke the key", "rotate it without overlap", "delete the organization"]
+)
 @pytest.mark.parametrize("path", ["/api/v1/tasks/{task_id}/logs", "/api/v1/events"])
 async def test_a_stream_with_an_api_key_ends_when_the_key_stops_working(
     engine: TaskEngine,
@@ -259,6 +261,13 @@ async def test_a_stream_with_an_api_key_ends_when_the_key_stops_working(
         if cut == "revoke the key":
             revoked = await client.delete(f"/api/v1/api-keys/{key['id']}", headers=account.headers)
             assert revoked.status_code == 204, revoked.text
+        elif cut == "rotate it without overlap":
+            rotated = await client.post(
+                f"/api/v1/api-keys/{key['id']}/rotate",
+                json={"overlap_s": 0},
+                headers=account.headers,
+            )
+            assert rotated.status_code == 201, rotated.text
         else:
             async with ctx.sessionmaker() as session, session.begin():
                 await session.execute(

@@ -159,3 +159,69 @@ async def test_forms_without_the_csrf_token_change_nothing(
             assert forged.status_code == 403
     keys = await client.get("/api/v1/api-keys", headers=owner.headers)
     assert [(k["name"], k["revoked_at"]) for k in keys.json()["items"]] == [("ci", None)]
+
+
+async def test_scope_and_expiry_are_chosen_and_a_key_is_rotated_with_an_overlap(
+    browser: httpx.AsyncClient, client: httpx.AsyncClient
+) -> None:
+    await sign_up(browser)
+    form = (await browser.get(PAGE)).text
+    assert 'name="scope"' in form
+    assert 'name="expires_in_days"' in form
+    created = await submit(
+        browser, PAGE, {"name": "reader", "scope": "read", "expires_in_days": "30"}, page=PAGE
+    )
+    assert created.status_code == 201
+    found = KEY.search(created.text)
+    assert found is not None
+    old_key = found.group(1)
+    assert "Scopes: read; expires" in created.text
+    refused = await client.post("/api/v1/tasks", json={"type": "echo"}, headers=bearer(old_key))
+    assert refused.json()["error"]["details"] == {"scope": "tasks:write"}
+
+    listed = (await browser.get(PAGE)).text
+    assert '<code class="scope">read</code>' in listed
+    key_id = re.search(r"/app/api-keys/([0-9a-f-]+)/rotate", listed)
+    assert key_id is not None
+    rotated = await submit(
+        browser, f"{PAGE}/{key_id.group(1)}/rotate", {"overlap_s": "3600"}, page=PAGE
+    )
+    assert rotated.status_code == 201, rotated.text
+    assert "API key rotated" in rotated.text
+    assert "keeps working until" in rotated.text
+    found = KEY.search(rotated.text)
+    assert found is not None
+    new_key = found.group(1)
+    assert new_key != old_key
+    for key in (old_key, new_key):
+        assert (await client.get("/api/v1/tasks", headers=bearer(key))).status_code == 200
+
+    after = (await browser.get(PAGE)).text
+    assert new_key not in after
+    assert "rotating until" in after
+    # Only the new key can be rotated now; the old one can still be revoked at once.
+    assert f"{PAGE}/{key_id.group(1)}/rotate" not in after
+    assert f"{PAGE}/{key_id.group(1)}/revoke" in after
+    again = await submit(browser, f"{PAGE}/{key_id.group(1)}/rotate", page=PAGE)
+    assert again.status_code == 409
+    assert "already rotated" in again.text
+
+
+async def test_an_unknown_overlap_or_expiry_is_refused_beside_the_form(
+    browser: httpx.AsyncClient, client: httpx.AsyncClient
+) -> None:
+    await sign_up(browser)
+    refused = await submit(browser, PAGE, {"name": "x", "expires_in_days": "soon"}, page=PAGE)
+    assert refused.status_code == 422
+    assert 'id="f-expires-error"' in refused.text
+    refused = await submit(browser, PAGE, {"name": "x", "scope": "everything"}, page=PAGE)
+    assert refused.status_code == 422
+    assert 'id="f-scope-error"' in refused.text
+    created = await submit(browser, PAGE, {"name": "y"}, page=PAGE)
+    key_id = re.search(r"/app/api-keys/([0-9a-f-]+)/rotate", (await browser.get(PAGE)).text)
+    assert created.status_code == 201
+    assert key_id is not None
+    too_long = await submit(
+        browser, f"{PAGE}/{key_id.group(1)}/rotate", {"overlap_s": str(31 * 86400)}, page=PAGE
+    )
+    assert too_long.status_code == 422

@@ -26,14 +26,15 @@ from saassy.accounts.schemas import (
     UserOut,
 )
 from saassy.auth.dependencies import CurrentUser, anonymous_rate_limit
+from saassy.auth.scopes import READ_OR_ADMIN
 from saassy.deps import ClientIP, Limiter, RequestOrigin, Session, SettingsDep
 from saassy.kit.errors import Forbidden
 from saassy.kit.time import utcnow
 from saassy.models import User
 from saassy.organizations.repository import OrganizationRepository
 
-router = APIRouter(tags=["auth"])
-auth = APIRouter(prefix="/auth", dependencies=[Depends(anonymous_rate_limit)])
+router = APIRouter(tags=["auth"], dependencies=[READ_OR_ADMIN])
+auth = APIRouter(prefix="/auth", dependencies=[READ_OR_ADMIN, Depends(anonymous_rate_limit)])
 
 MAGIC_LINK_ACCEPTED = MagicLinkAccepted(
     message="If this address can receive e-mail, a sign-in link is on its way."

@@ -12,6 +12,7 @@ from saassy.admin.schemas import AdminOrganization, PlanAssignment
 from saassy.admin.service import set_plan
 from saassy.audit.actors import Actor
 from saassy.auth.dependencies import StaffUser
+from saassy.auth.scopes import READ_OR_ADMIN
 from saassy.deps import RequestOrigin, Session, SettingsDep
 from saassy.kit.errors import NotFound
 from saassy.kit.pagination import Page, PageParams, encode_cursor, page_params
@@ -20,7 +21,7 @@ from saassy.quotas.schemas import StorageRead, UsageRead
 from saassy.quotas.service import usage_summary
 from saassy.quotas.storage import storage_usage
 
-router = APIRouter(prefix="/admin", tags=["admin"])
+router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[READ_OR_ADMIN])
 
 
 @router.get("/organizations")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from collections.abc import Iterable
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -12,13 +14,13 @@ from saassy.api_keys.repository import ApiKeyRepository
 from saassy.audit.actions import AuditAction, TargetType
 from saassy.audit.actors import Actor, Origin
 from saassy.audit.service import Target, record
-from saassy.auth.dependencies import API_KEY_PREFIX
+from saassy.auth.dependencies import API_KEY_PREFIX, key_expired
 from saassy.auth.principal import ActiveOrganization, Principal
-from saassy.kit.errors import Forbidden, NotFound
+from saassy.kit.errors import Conflict, Forbidden, NotFound
 from saassy.kit.pagination import PageParams, page_of
 from saassy.kit.security import token_digest
 from saassy.kit.time import utcnow
-from saassy.models import ApiKey, Role
+from saassy.models import ApiKey, ApiKeyScope, Role
 
 KEY_BYTES = 32
 VISIBLE_PREFIX_LENGTH = 12
@@ -27,6 +29,11 @@ VISIBLE_PREFIX_LENGTH = 12
 class ApiKeyNotFound(NotFound):
     def __init__(self) -> None:
         super().__init__("API key")
+
+
+class ApiKeyNotRotatable(Conflict):
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message, code=code)
 
 
 def ensure_key_manager(principal: Principal, organization: ActiveOrganization) -> None:
@@ -50,10 +57,27 @@ async def create_api_key(
     organization_id: uuid.UUID,
     name: str,
     *,
+    scopes: Iterable[ApiKeyScope] = (ApiKeyScope.admin,),
+    expires_at: datetime | None = None,
     origin: Origin,
 ) -> tuple[ApiKey, str]:
     """A new key for the organization and the key itself, which is never stored."""
     await require_verified_email(session, principal.user_id)
+    api_key, key = await _new_key(
+        session, principal, organization_id, name, " ".join(scopes), expires_at
+    )
+    await _audit(session, AuditAction.api_key_created, principal, origin, api_key)
+    return api_key, key
+
+
+async def _new_key(
+    session: AsyncSession,
+    principal: Principal,
+    organization_id: uuid.UUID,
+    name: str,
+    scopes: str,
+    expires_at: datetime | None,
+) -> tuple[ApiKey, str]:
     key = generate_key()
     api_key = await ApiKeyRepository(session).add(
         ApiKey(
@@ -62,10 +86,73 @@ async def create_api_key(
             name=name,
             prefix=key[:VISIBLE_PREFIX_LENGTH],
             key_hash=token_digest(key),
+            scopes=scopes,
+            expires_at=expires_at,
         )
     )
-    await _audit(session, AuditAction.api_key_created, principal, origin, api_key)
     return api_key, key
+
+
+async def rotate_api_key(
+    session: AsyncSession,
+    principal: Principal,
+    organization: ActiveOrganization,
+    key_id: uuid.UUID,
+    overlap: timedelta,
+    *,
+    origin: Origin,
+) -> tuple[ApiKey, str, ApiKey]:
+    """A new key with the old one's name, scopes and organization (and, if it had an expiry,
+    the same lifetime from now); the old key keeps working for `overlap`, then is refused.
+    Returns the new key, the key itself (never stored) and the old key."""
+    # As in revocation: another tenant's key is a 404 for anyone; the lock makes a second
+    # rotation at the same time find the first's replacement and refuse.
+    old = await ApiKeyRepository(session).get_in_organization(
+        key_id, organization.id, principal.scope, lock=True
+    )
+    if old is None:
+        raise ApiKeyNotFound()
+    ensure_key_manager(principal, organization)
+    await require_verified_email(session, principal.user_id)
+    now = utcnow()
+    if old.replaced_by_id is not None or old.rotated_at is not None:
+        raise ApiKeyNotRotatable(
+            "This key was already rotated; rotate the key that replaced it.",
+            "api_key_already_rotated",
+        )
+    if old.revoked_at is not None or key_expired(old.expires_at, now):
+        raise ApiKeyNotRotatable(
+            "Only a working key can be rotated; this one is revoked or expired. "
+            "Create a new key instead.",
+            "api_key_not_active",
+        )
+    lifetime = old.expires_at - old.created_at if old.expires_at is not None else None
+    new, key = await _new_key(
+        session,
+        principal,
+        old.organization_id,
+        old.name,
+        old.scopes,
+        now + lifetime if lifetime is not None else None,
+    )
+    overlap_ends = now + overlap
+    old.expires_at = min(old.expires_at, overlap_ends) if old.expires_at else overlap_ends
+    old.rotated_at = now
+    old.replaced_by_id = new.id
+    await record(
+        session,
+        AuditAction.api_key_rotated,
+        Actor.of(principal, origin),
+        organization_id=old.organization_id,
+        target=Target(TargetType.api_key, old.id),
+        details={
+            "name": old.name,
+            "replaced_by": str(new.id),
+            "overlap_s": int(overlap.total_seconds()),
+        },
+    )
+    await session.flush()
+    return new, key, old
 
 
 async def _audit(

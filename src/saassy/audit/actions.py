@@ -14,6 +14,7 @@ class AuditAction(StrEnum):
     sign_in_failed = "auth.sign_in_failed"
     api_key_created = "api_key.created"
     api_key_revoked = "api_key.revoked"
+    api_key_rotated = "api_key.rotated"
     member_invited = "member.invited"
     member_removed = "member.removed"
     member_role_changed = "member.role_changed"
@@ -37,6 +38,7 @@ ACTION_LABELS: dict[AuditAction, str] = {
     AuditAction.sign_in_failed: "Sign-in failed",
     AuditAction.api_key_created: "API key created",
     AuditAction.api_key_revoked: "API key revoked",
+    AuditAction.api_key_rotated: "API key rotated",
     AuditAction.member_invited: "Member invited",
     AuditAction.member_removed: "Member removed",
     AuditAction.member_role_changed: "Role changed",

@@ -16,6 +16,7 @@ from saassy.audit.actions import AuditAction
 from saassy.audit.repository import AuditFilter
 from saassy.audit.schemas import AuditEntryOut
 from saassy.auth.dependencies import CurrentPrincipal, StaffUser
+from saassy.auth.scopes import READ_OR_ADMIN
 from saassy.deps import Session, SettingsDep
 from saassy.kit.pagination import Page, PageParams, page_params
 from saassy.kit.time import as_utc
@@ -23,7 +24,7 @@ from saassy.models import Role
 from saassy.organizations.errors import OwnerRequired
 from saassy.organizations.service import caller_role, get_organization
 
-router = APIRouter(tags=["audit"])
+router = APIRouter(tags=["audit"], dependencies=[READ_OR_ADMIN])
 
 
 async def audit_filter(

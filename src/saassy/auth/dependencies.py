@@ -8,7 +8,7 @@ counted here, per API key or per user, and its `X-RateLimit-*` headers go on the
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
@@ -18,19 +18,26 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from saassy.auth.principal import ActiveOrganization, Principal
 from saassy.auth.repository import AuthRepository
+from saassy.auth.scopes import require_scope
 from saassy.deps import ClientIP, Context, Session
 from saassy.kit.db import yield_sqlite_lock
 from saassy.kit.errors import Forbidden, NotFound, Unauthorized
 from saassy.kit.ratelimit import expose
 from saassy.kit.security import InvalidAccessToken, decode_access_token, token_digest
 from saassy.kit.time import utcnow
-from saassy.models import ApiKey, Organization, Role
+from saassy.models import ApiKey, ApiKeyScope, Organization, Role
 from saassy.plans.service import plan_with_overrides
 
 API_KEY_PREFIX = "sk_"
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 bearer_scheme = HTTPBearer(auto_error=False, description="An access token or an API key.")
+
+
+def key_expired(expires_at: datetime | None, now: datetime) -> bool:
+    """A key stops working at its expiry (chosen at creation, or the end of a rotation's
+    overlap): the check is made at each request, so no job has to run for it."""
+    return expires_at is not None and expires_at <= now
 
 
 async def _principal_from_api_key(session: Session, key: str) -> Principal:
@@ -43,6 +50,13 @@ async def _principal_from_api_key(session: Session, key: str) -> Principal:
     ):
         raise Unauthorized("The API key is not valid or was revoked.", code="invalid_api_key")
     now = utcnow()
+    if key_expired(holder.expires_at, now):
+        message = (
+            "The API key was rotated and its overlap has ended; use the key that replaced it."
+            if holder.rotated_at is not None
+            else "The API key has expired; ask an admin of the organization for a new one."
+        )
+        raise Unauthorized(message, code="api_key_expired")
     if holder.last_used_at is None or now - holder.last_used_at > LAST_USED_RESOLUTION:
         await auth.record_key_use(holder.key_id, now)
     organization_id = holder.organization_id
@@ -54,6 +68,7 @@ async def _principal_from_api_key(session: Session, key: str) -> Principal:
         default_organization_id=organization_id,
         plans={organization_id: holder.plan},
         plan_overrides={organization_id: holder.plan_overrides} if holder.plan_overrides else {},
+        api_key_scopes=frozenset(ApiKeyScope(scope) for scope in holder.scopes.split()),
     )
 
 
@@ -80,12 +95,12 @@ async def still_allowed_in(
     session: AsyncSession, principal: Principal, organization_id: uuid.UUID
 ) -> bool:
     """Whether `principal`, resolved earlier, may still act on `organization_id`: its API key is
-    not revoked and the organization not deleted, or its user is still enabled and a member.
-    A long stream asks this while it runs; it writes nothing (no last-used time)."""
+    not revoked or expired and the organization not deleted, or its user is still enabled and
+    a member. A long stream asks this while it runs; it writes nothing (no last-used time)."""
     if principal.api_key_id is not None:
         row = (
             await session.execute(
-                select(ApiKey.revoked_at, Organization.deleted_at)
+                select(ApiKey.revoked_at, ApiKey.expires_at, Organization.deleted_at)
                 .join(Organization, Organization.id == ApiKey.organization_id)
                 .where(ApiKey.id == principal.api_key_id)
             )
@@ -93,7 +108,8 @@ async def still_allowed_in(
         return (
             row is not None
             and row[0] is None
-            and row[1] is None
+            and not key_expired(row[1], utcnow())
+            and row[2] is None
             and organization_id in principal.roles
         )
     if principal.user_id is None:
@@ -153,6 +169,8 @@ async def get_principal(
     else:
         principal = await _principal_from_access_token(session, ctx, token)
     await admit_call(request, session, ctx, principal)
+    if principal.api_key_scopes is not None:
+        require_scope(request.scope.get("route"), request.method, principal.api_key_scopes)
     return principal
 
 

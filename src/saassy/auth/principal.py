@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from saassy.models import Role
+from saassy.models import ApiKeyScope, Role
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,8 @@ class Principal:
     plans: Mapping[uuid.UUID, str] = field(default_factory=dict)
     # Only the organizations that have contract overrides on top of their plan.
     plan_overrides: Mapping[uuid.UUID, Mapping[str, Any]] = field(default_factory=dict)
+    # An API key's scopes; None for a user, whose role alone decides.
+    api_key_scopes: frozenset[ApiKeyScope] | None = None
 
     @property
     def scope(self) -> OrganizationScope:

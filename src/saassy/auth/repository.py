@@ -38,6 +38,9 @@ class KeyHolder:
 
     key_id: uuid.UUID
     revoked_at: datetime | None
+    expires_at: datetime | None
+    rotated_at: datetime | None
+    scopes: str
     last_used_at: datetime | None
     organization_id: uuid.UUID
     plan: str
@@ -64,6 +67,9 @@ _KEY_HOLDER = (
     select(
         _api_keys.c.id,
         _api_keys.c.revoked_at,
+        _api_keys.c.expires_at,
+        _api_keys.c.rotated_at,
+        _api_keys.c.scopes,
         _api_keys.c.last_used_at,
         _organizations.c.id,
         _organizations.c.plan,
@@ -105,7 +111,7 @@ class AuthRepository:
     async def key_holder(self, key_hash: str) -> KeyHolder | None:
         result = await self.session.execute(_KEY_HOLDER, {"key_hash": key_hash})
         row = result.one_or_none()
-        return None if row is None else KeyHolder(*row)
+        return None if row is None else KeyHolder(*tuple(row))
 
     async def record_key_use(self, key_id: uuid.UUID, now: datetime) -> None:
         await self.session.execute(

@@ -9,6 +9,7 @@ import structlog
 from fastapi import APIRouter, Query
 
 from saassy.auth.dependencies import StaffUser
+from saassy.auth.scopes import READ_OR_ADMIN
 from saassy.billing.errors import StripeUnavailable
 from saassy.billing.reconciliation import parse_period, reconcile
 from saassy.billing.reconciliation_schemas import ReconciliationRead
@@ -17,7 +18,7 @@ from saassy.deps import Session, SettingsDep
 from saassy.kit.time import month_start, utcnow
 
 log = structlog.get_logger(__name__)
-router = APIRouter(prefix="/admin/billing", tags=["admin"])
+router = APIRouter(prefix="/admin/billing", tags=["admin"], dependencies=[READ_OR_ADMIN])
 
 
 @router.get("/reconciliation")

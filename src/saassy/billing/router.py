@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Header, Request
 
 from saassy.auth.dependencies import CurrentOrganization, CurrentPrincipal
 from saassy.auth.principal import ActiveOrganization, Principal
+from saassy.auth.scopes import READ_OR_ADMIN
 from saassy.billing.account import billing_state as billing_state_of
 from saassy.billing.checkout import open_portal, start_checkout
 from saassy.billing.errors import BillingDisabled
@@ -27,7 +28,7 @@ from saassy.deps import Context, Session
 from saassy.kit.errors import Forbidden, NotFound
 from saassy.models import Organization, Role, User
 
-router = APIRouter(prefix="/billing", tags=["billing"])
+router = APIRouter(prefix="/billing", tags=["billing"], dependencies=[READ_OR_ADMIN])
 
 
 def _client(ctx: AppContext) -> stripe.StripeClient:

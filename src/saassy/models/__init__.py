@@ -1,7 +1,7 @@
 """Every ORM model, imported here so alembic and the app see the whole schema."""
 
 from saassy.models.accounts import BrowserSession, MagicLink, RefreshToken, User
-from saassy.models.api_keys import ApiKey
+from saassy.models.api_keys import ApiKey, ApiKeyScope
 from saassy.models.audit import AuditEntry
 from saassy.models.base import Base
 from saassy.models.billing import (
@@ -35,6 +35,7 @@ from saassy.models.vault import VaultItem, VaultKind
 __all__ = [
     "TERMINAL_STATUSES",
     "ApiKey",
+    "ApiKeyScope",
     "Artifact",
     "AttemptStatus",
     "AuditEntry",

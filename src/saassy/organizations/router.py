@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Response, status
 
 from saassy.auth.dependencies import CurrentPrincipal, CurrentUser
 from saassy.auth.principal import Principal
+from saassy.auth.scopes import READ_OR_ADMIN
 from saassy.deps import Limiter, RequestOrigin, Session, SettingsDep
 from saassy.kit.pagination import Page, PageParams, page_params
 from saassy.models import Invitation, Membership, Organization, Role
@@ -25,8 +26,10 @@ from saassy.organizations.schemas import (
     OrganizationUpdate,
 )
 
-router = APIRouter(prefix="/organizations", tags=["organizations"])
-invitations_router = APIRouter(prefix="/invitations", tags=["organizations"])
+router = APIRouter(prefix="/organizations", tags=["organizations"], dependencies=[READ_OR_ADMIN])
+invitations_router = APIRouter(
+    prefix="/invitations", tags=["organizations"], dependencies=[READ_OR_ADMIN]
+)
 
 Pagination = Annotated[PageParams, Depends(page_params)]
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from saassy.auth.dependencies import anonymous_rate_limit
+from saassy.auth.scopes import READ_OR_ADMIN
 from saassy.deps import SettingsDep
 from saassy.plans.schemas import PublicPlan
 
-router = APIRouter(prefix="/plans", tags=["plans"])
+router = APIRouter(prefix="/plans", tags=["plans"], dependencies=[READ_OR_ADMIN])
 
 
 @router.get("", dependencies=[Depends(anonymous_rate_limit)])

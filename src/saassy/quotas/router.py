@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from saassy.auth.dependencies import CurrentOrganization, CurrentPrincipal
+from saassy.auth.scopes import READ_OR_ADMIN
 from saassy.deps import Session, SettingsDep
 from saassy.kit.errors import NotFound, ValidationFailed
 from saassy.kit.time import as_utc
@@ -18,7 +19,7 @@ from saassy.quotas.schemas import MeteredRead, MeteredWindow, StorageRead, Usage
 from saassy.quotas.service import usage_summary
 from saassy.quotas.storage import storage_usage
 
-router = APIRouter(prefix="/usage", tags=["usage"])
+router = APIRouter(prefix="/usage", tags=["usage"], dependencies=[READ_OR_ADMIN])
 
 
 @router.get("")

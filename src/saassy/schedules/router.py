@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Response, status
 
 from saassy.auth.dependencies import CurrentOrganization, CurrentPrincipal
+from saassy.auth.scopes import READ_OR_ADMIN
 from saassy.deps import Session, SettingsDep
 from saassy.kit.pagination import Page, PageParams, page_params
 from saassy.models import Schedule
@@ -22,7 +23,7 @@ from saassy.schedules.schemas import (
     ScheduleUpdate,
 )
 
-router = APIRouter(prefix="/schedules", tags=["schedules"])
+router = APIRouter(prefix="/schedules", tags=["schedules"], dependencies=[READ_OR_ADMIN])
 
 
 def schedule_out(schedule: Schedule) -> ScheduleOut:

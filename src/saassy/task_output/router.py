@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import PlainTextResponse, Response, StreamingResponse
 
 from saassy.auth.dependencies import CurrentOrganization, CurrentPrincipal, still_allowed_in
+from saassy.auth.scopes import READ_OR_ADMIN
 from saassy.deps import Context, Session
 from saassy.dispatch.engine import TaskEngine
 from saassy.events.bus import EventBus
@@ -20,7 +21,7 @@ from saassy.task_output.repository import TaskOutputRepository
 from saassy.task_output.schemas import ArtifactOut
 from saassy.task_output.streams import follow_logs, organization_events
 
-router = APIRouter(tags=["tasks"])
+router = APIRouter(tags=["tasks"], dependencies=[READ_OR_ADMIN])
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 

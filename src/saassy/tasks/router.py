@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Query, Response, status
 
 from saassy.auth.dependencies import CurrentOrganization, CurrentPrincipal, anonymous_rate_limit
+from saassy.auth.scopes import READ_OR_TASKS
 from saassy.deps import Context, Session, SettingsDep
 from saassy.kit.pagination import Page, PageParams, page_params
 from saassy.kit.time import as_utc
@@ -18,7 +19,7 @@ from saassy.tasks.repository import TaskFilters
 from saassy.tasks.schemas import TaskOut, TaskSubmit, TaskSummary, TaskTypeOut
 from saassy.tasks.views import task_out, task_summary
 
-router = APIRouter(tags=["tasks"])
+router = APIRouter(tags=["tasks"], dependencies=[READ_OR_TASKS])
 
 
 @router.get("/task-types", dependencies=[Depends(anonymous_rate_limit)])

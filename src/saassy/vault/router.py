@@ -10,13 +10,14 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Response, status
 
 from saassy.auth.dependencies import CurrentOrganization, CurrentPrincipal
+from saassy.auth.scopes import READ_OR_ADMIN
 from saassy.deps import RequestOrigin, Session, SettingsDep
 from saassy.kit.pagination import Page, PageParams, page_params
 from saassy.tasks.catalog import SECRET_NAME_PATTERN
 from saassy.vault import service
 from saassy.vault.schemas import SecretOut, SecretPut
 
-router = APIRouter(prefix="/secrets", tags=["secrets"])
+router = APIRouter(prefix="/secrets", tags=["secrets"], dependencies=[READ_OR_ADMIN])
 
 SecretNameParam = Annotated[
     str,

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Response, status
 
 from saassy.auth.dependencies import CurrentOrganization, OrganizationAdmin
 from saassy.auth.principal import ActiveOrganization
+from saassy.auth.scopes import READ_OR_ADMIN
 from saassy.billing.caps import service
 from saassy.billing.caps.schemas import SpendCapOut, SpendCapPut
 from saassy.config import Settings
@@ -14,7 +15,7 @@ from saassy.kit.time import utcnow
 from saassy.plans.catalog import Plan
 from saassy.plans.service import plan_with_overrides
 
-router = APIRouter(prefix="/billing/spend-cap", tags=["billing"])
+router = APIRouter(prefix="/billing/spend-cap", tags=["billing"], dependencies=[READ_OR_ADMIN])
 
 
 def _plan(settings: Settings, active: ActiveOrganization) -> Plan:
