@@ -4,10 +4,12 @@ the address is private, and an endpoint that keeps failing is disabled."""
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -304,3 +306,29 @@ async def test_two_relays_deliver_each_message_once(
     ids = [r.headers["webhook-id"] for r in receiver.requests]
     assert len(ids) == 6
     assert len(set(ids)) == 6
+
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "webhooks.md"
+
+
+async def test_the_documented_receiver_verifies_a_real_delivery(
+    client: httpx.AsyncClient,
+    ctx: AppContext,
+    signup: SignUp,
+    engine: TaskEngine,
+    receiver: Receiver,
+) -> None:
+    [snippet] = re.findall(r"```python\n(.*?)```", DOCS.read_text(encoding="utf-8"), re.S)
+    namespace: dict[str, Any] = {}
+    exec(compile(snippet, str(DOCS), "exec"), namespace)  # noqa: S102 - our own docs
+    ada = await signup()
+    endpoint = await create_endpoint(client, ada, receiver.url)
+    task_id = await run_task(ctx, engine, ada)
+    await deliver_until(ctx, receiver.succeeded)
+
+    [got] = receiver.requests
+    event = namespace["verify_webhook"](endpoint["secret"], got.headers, got.body)
+    assert event["data"]["id"] == str(task_id)
+    tampered = got.body.replace(b"succeeded", b"failed")
+    with pytest.raises(namespace["InvalidWebhook"]):
+        namespace["verify_webhook"](endpoint["secret"], got.headers, tampered)
