@@ -22,7 +22,7 @@ from saassy.dispatch.engine import TaskEngine
 from saassy.kit.time import utcnow
 from saassy.models import OutboxEmail, WebhookEndpoint, WebhookMessage
 from saassy.runtime.fake import FakeRuntime, FakeScript
-from saassy.webhooks.relay import DeliveryPolicy, deliver_pending_webhooks
+from saassy.webhooks.relay import DeliveryPolicy, deliver_pending_webhooks, webhook_relay_loop
 from saassy.webhooks.sending import new_client
 from tests.audit.support import entries
 from tests.conftest import Account, SignUp
@@ -332,3 +332,39 @@ async def test_the_documented_receiver_verifies_a_real_delivery(
     tampered = got.body.replace(b"succeeded", b"failed")
     with pytest.raises(namespace["InvalidWebhook"]):
         namespace["verify_webhook"](endpoint["secret"], got.headers, tampered)
+
+
+async def test_the_relay_loop_delivers_as_soon_as_a_task_ends(
+    client: httpx.AsyncClient,
+    ctx: AppContext,
+    signup: SignUp,
+    engine: TaskEngine,
+    receiver: Receiver,
+) -> None:
+    ada = await signup()
+    await create_endpoint(client, ada, receiver.url)
+    # The loop as `saassy dev` runs it, woken by the engine's status events: a poll alone
+    # would take `POLL_INTERVAL_S` (5 s).
+    loop = webhook_relay_loop(ctx.sessionmaker, ctx.settings, ctx.webhook_wakeup, engine.events)
+    loop.start()
+    try:
+        await asyncio.sleep(0.2)  # its first round found nothing; it waits now
+        started = time.monotonic()
+        await run_task(ctx, engine, ada)
+        while not receiver.succeeded():
+            assert time.monotonic() - started < 3.0, "the relay was not woken"
+            await asyncio.sleep(0.02)
+    finally:
+        await loop.stop()
+
+
+def test_the_default_schedule_spans_about_a_day_with_jitter() -> None:
+    policy = DeliveryPolicy()
+    assert policy.max_attempts == 8
+    total = sum(policy.schedule, timedelta())
+    assert timedelta(hours=27) < total < timedelta(hours=28)
+    for attempt, base in enumerate(policy.schedule, start=1):
+        delays = {policy.retry_delay(attempt) for _ in range(20)}
+        assert all(d is not None and base * 0.8 <= d <= base * 1.2 for d in delays)
+        assert len(delays) > 1  # spread, not one fixed instant
+    assert policy.retry_delay(8) is None
