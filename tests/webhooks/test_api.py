@@ -7,7 +7,6 @@ import uuid
 
 import httpx
 import pytest
-from sqlalchemy import select
 
 from saassy.context import AppContext
 from saassy.models import WebhookEndpoint
@@ -33,19 +32,23 @@ async def test_the_secret_is_shown_once_and_sealed_at_rest(
     assert SECRET_FORMAT.match(created["secret"]), created["secret"]
     assert created["event_types"] == ["task.failed", "task.succeeded"]
     assert created["enabled"] is True
+    assert created["description"] == "Orders service"
+    blank = await create_endpoint(client, ada, "https://hooks.example.com/b", description="  ")
+    assert blank["description"] == ""
 
     listed = await client.get(ENDPOINTS, headers=ada.headers)
     assert listed.status_code == 200
-    [item] = listed.json()["items"]
+    item, _ = listed.json()["items"]
     assert item["id"] == created["id"]
     assert "secret" not in item
     assert created["secret"] not in listed.text
     async with ctx.sessionmaker() as session:
-        stored = (await session.scalars(select(WebhookEndpoint))).one()
+        stored = await session.get(WebhookEndpoint, uuid.UUID(created["id"]))
+    assert stored is not None
     assert created["secret"] not in stored.secret
     assert created["secret"][6:] not in stored.secret
 
-    [entry] = await entries(ctx, "webhook_endpoint.created")
+    entry, _ = await entries(ctx, "webhook_endpoint.created")
     assert entry.details == {"host": "hooks.example.com"}  # not the URL's token
     assert str(entry.target_id) == created["id"]
 

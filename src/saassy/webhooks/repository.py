@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.engine import CursorResult
 
 from saassy.auth.principal import OrganizationScope
@@ -190,12 +190,15 @@ class WebhookMessageRepository(RepositoryBase[WebhookMessage]):
         )
         return (await self.session.execute(statement)).scalars().all()
 
-    async def pending_count(self, endpoint_id: uuid.UUID) -> int:
-        statement = select(func.count()).where(
-            WebhookMessage.endpoint_id == endpoint_id,
-            WebhookMessage.status == WebhookMessageStatus.pending,
+    async def attempts_of_many(self, message_ids: list[uuid.UUID]) -> Sequence[WebhookAttempt]:
+        if not message_ids:
+            return []
+        statement = (
+            select(WebhookAttempt)
+            .where(WebhookAttempt.message_id.in_(message_ids))
+            .order_by(WebhookAttempt.message_id, WebhookAttempt.number)
         )
-        return int((await self.session.execute(statement)).scalar_one())
+        return (await self.session.execute(statement)).scalars().all()
 
 
 def _rowcount(result: object) -> int:

@@ -18,9 +18,17 @@ from pydantic import (
 from saassy.kit.display_names import no_control_characters, trimmed
 from saassy.webhooks.events import WebhookEventType
 
+
+def _trimmed_or_empty(value: object) -> object:
+    """A description may be empty (or only spaces, which then count as empty)."""
+    if isinstance(value, str) and not value.strip():
+        return ""
+    return trimmed(value)
+
+
 Description = Annotated[
     str,
-    BeforeValidator(trimmed),
+    BeforeValidator(_trimmed_or_empty),
     StringConstraints(max_length=255),
     AfterValidator(no_control_characters),
 ]

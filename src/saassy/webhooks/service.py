@@ -14,10 +14,16 @@ from saassy.audit.service import Target, record
 from saassy.auth.principal import ActiveOrganization, Principal
 from saassy.config import Settings
 from saassy.kit.after_commit import after_commit
-from saassy.kit.errors import NotFound, ValidationFailed
+from saassy.kit.errors import Forbidden, NotFound, ValidationFailed
 from saassy.kit.pagination import PageParams, page_of
 from saassy.kit.time import utcnow
-from saassy.models import WebhookAttempt, WebhookEndpoint, WebhookMessage, WebhookMessageStatus
+from saassy.models import (
+    Role,
+    WebhookAttempt,
+    WebhookEndpoint,
+    WebhookMessage,
+    WebhookMessageStatus,
+)
 from saassy.webhooks.destination import DestinationRefused, check_url
 from saassy.webhooks.events import WEBHOOK_MESSAGES_QUEUED
 from saassy.webhooks.repository import WebhookEndpointRepository, WebhookMessageRepository
@@ -44,6 +50,12 @@ class UrlRefused(ValidationFailed):
 
     def __init__(self, why: str) -> None:
         super().__init__(f"This URL cannot receive webhooks: {why}.", field="url")
+
+
+def ensure_webhook_manager(organization: ActiveOrganization) -> None:
+    """Endpoints are managed by admins and owners (the API says so with `OrganizationAdmin`)."""
+    if organization.role.rank < Role.admin.rank:
+        raise Forbidden("Managing webhooks needs the admin role or higher.", code="role_required")
 
 
 def _checked_url(settings: Settings, url: str) -> str:
@@ -233,6 +245,16 @@ async def get_message(
     if message is None:
         raise MessageNotFound()
     return message, await messages.attempts_of(message.id)
+
+
+async def attempts_by_message(
+    session: AsyncSession, messages: Sequence[WebhookMessage]
+) -> dict[uuid.UUID, list[WebhookAttempt]]:
+    """The attempts at each of `messages` (all of one endpoint already checked), oldest first."""
+    found: dict[uuid.UUID, list[WebhookAttempt]] = {message.id: [] for message in messages}
+    for attempt in await WebhookMessageRepository(session).attempts_of_many(list(found)):
+        found[attempt.message_id].append(attempt)
+    return found
 
 
 async def redeliver(
