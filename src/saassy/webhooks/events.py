@@ -13,10 +13,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from saassy.kit.after_commit import after_commit
+from saassy.kit.repository import table_of
 from saassy.models import Task, TaskStatus, WebhookEndpoint, WebhookMessage
 
 
@@ -42,6 +43,15 @@ class WebhookMessagesQueued:
 WEBHOOK_MESSAGES_QUEUED = WebhookMessagesQueued()
 
 
+# Built once: on the engine's hot path (every task's end) building an ORM statement and its
+# cache key costs more CPU than running it (ADR 0004).
+_endpoints = table_of(WebhookEndpoint)
+ENABLED_ENDPOINTS = select(_endpoints.c.id, _endpoints.c.event_types).where(
+    _endpoints.c.organization_id == bindparam("organization_id"),
+    _endpoints.c.enabled.is_(True),
+)
+
+
 def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat().replace("+00:00", "Z") if moment is not None else None
 
@@ -55,12 +65,7 @@ async def queue_task_event(
     """
     event_type = EVENT_FOR_STATUS[status]
     endpoints = (
-        await session.execute(
-            select(WebhookEndpoint.id, WebhookEndpoint.event_types).where(
-                WebhookEndpoint.organization_id == organization_id,
-                WebhookEndpoint.enabled.is_(True),
-            )
-        )
+        await session.execute(ENABLED_ENDPOINTS, {"organization_id": organization_id})
     ).all()
     subscribed = [eid for eid, types in endpoints if not types or event_type.value in types]
     if not subscribed:

@@ -124,7 +124,14 @@ async def deliver_pending_webhooks(
                 result = await _send(settings, client, policy, message)
             await _record(sessionmaker, settings, policy, message, result, done)
 
-        await asyncio.gather(*(attempt(message) for message in claimed))
+        results = await asyncio.gather(
+            *(attempt(message) for message in claimed), return_exceptions=True
+        )
+        for message, result in zip(claimed, results, strict=True):
+            if isinstance(result, Exception):  # its claim runs out and it goes again
+                log.error(
+                    "webhook attempt not recorded", message_id=str(message.id), exc_info=result
+                )
         if len(claimed) < BATCH_SIZE:
             return done
 
@@ -174,6 +181,13 @@ async def _record(
 ) -> None:
     now = utcnow()
     async with sessionmaker() as session, session.begin():
+        # Two relays recording attempts at one endpoint update its failure streak in turn; `NO
+        # KEY UPDATE` leaves a task's end free to insert messages that refer to the endpoint.
+        endpoint = await session.get(
+            WebhookEndpoint, message.endpoint_id, with_for_update={"key_share": True}
+        )
+        if endpoint is None:
+            return  # deleted meanwhile, with its messages
         session.add(
             WebhookAttempt(
                 message_id=message.id,
@@ -186,7 +200,6 @@ async def _record(
             )
         )
         messages = WebhookMessageRepository(session)
-        endpoint = await WebhookEndpointRepository(session).get(message.endpoint_id)
         if result.succeeded:
             await messages.finish_attempt(
                 message,
@@ -195,8 +208,7 @@ async def _record(
                 error=None,
                 next_attempt_at=None,
             )
-            if endpoint is not None:
-                endpoint.failing_since = None
+            endpoint.failing_since = None
             done.delivered += 1
             return
         done.failed_attempts += 1
@@ -209,8 +221,6 @@ async def _record(
             error=result.error,
             next_attempt_at=now + delay if delay else None,
         )
-        if endpoint is None:
-            return
         endpoint.failing_since = endpoint.failing_since or now
         if delay is None and as_utc(endpoint.failing_since) <= now - policy.disable_after:
             await _disable(session, settings, endpoint, policy, now)
