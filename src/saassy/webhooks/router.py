@@ -1,4 +1,8 @@
-"""`/api/v1/webhooks/endpoints`: the active organization's webhook endpoints (admins and owners)."""
+"""`/api/v1/webhooks/endpoints`: the active organization's webhook endpoints.
+
+Admins and owners only (403 for members and API keys); an id of another organization is a 404
+for every caller: the service looks it up before it checks the role.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response, status
 
-from saassy.auth.dependencies import CurrentPrincipal, OrganizationAdmin
+from saassy.auth.dependencies import CurrentOrganization, CurrentPrincipal
 from saassy.deps import RequestOrigin, Session, SettingsDep
 from saassy.kit.pagination import Page, PageParams, page_params
 from saassy.models import WebhookAttempt, WebhookEndpoint, WebhookMessage
@@ -55,17 +59,17 @@ def _attempt_out(attempt: WebhookAttempt) -> AttemptOut:
 
 @router.get("")
 async def list_endpoints(
-    active: OrganizationAdmin, principal: CurrentPrincipal, session: Session, page: Pages
+    active: CurrentOrganization, principal: CurrentPrincipal, session: Session, page: Pages
 ) -> Page[EndpointOut]:
     """The active organization's endpoints, oldest first (never their secrets)."""
-    rows, next_cursor = await service.list_endpoints(session, principal, active.id, page)
+    rows, next_cursor = await service.list_endpoints(session, principal, active, page)
     return Page(items=[_endpoint_out(row) for row in rows], next_cursor=next_cursor)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
 async def create_endpoint(
     body: EndpointCreate,
-    active: OrganizationAdmin,
+    active: CurrentOrganization,
     principal: CurrentPrincipal,
     session: Session,
     settings: SettingsDep,
@@ -80,17 +84,20 @@ async def create_endpoint(
 
 @router.get("/{endpoint_id}")
 async def get_endpoint(
-    endpoint_id: uuid.UUID, active: OrganizationAdmin, principal: CurrentPrincipal, session: Session
+    endpoint_id: uuid.UUID,
+    active: CurrentOrganization,
+    principal: CurrentPrincipal,
+    session: Session,
 ) -> EndpointOut:
     """One endpoint of the active organization."""
-    return _endpoint_out(await service.get_endpoint(session, principal, active.id, endpoint_id))
+    return _endpoint_out(await service.get_endpoint(session, principal, active, endpoint_id))
 
 
 @router.patch("/{endpoint_id}")
 async def update_endpoint(
     endpoint_id: uuid.UUID,
     body: EndpointUpdate,
-    active: OrganizationAdmin,
+    active: CurrentOrganization,
     principal: CurrentPrincipal,
     session: Session,
     settings: SettingsDep,
@@ -98,7 +105,7 @@ async def update_endpoint(
 ) -> EndpointOut:
     """Change the URL, event types, description, or enable/disable the endpoint."""
     endpoint = await service.update_endpoint(
-        session, settings, principal, active.id, endpoint_id, body, origin=origin
+        session, settings, principal, active, endpoint_id, body, origin=origin
     )
     return _endpoint_out(endpoint)
 
@@ -106,20 +113,20 @@ async def update_endpoint(
 @router.delete("/{endpoint_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_endpoint(
     endpoint_id: uuid.UUID,
-    active: OrganizationAdmin,
+    active: CurrentOrganization,
     principal: CurrentPrincipal,
     session: Session,
     origin: RequestOrigin,
 ) -> Response:
     """Delete the endpoint and its delivery log."""
-    await service.delete_endpoint(session, principal, active.id, endpoint_id, origin=origin)
+    await service.delete_endpoint(session, principal, active, endpoint_id, origin=origin)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post("/{endpoint_id}/rotate-secret")
 async def rotate_secret(
     endpoint_id: uuid.UUID,
-    active: OrganizationAdmin,
+    active: CurrentOrganization,
     principal: CurrentPrincipal,
     session: Session,
     settings: SettingsDep,
@@ -127,7 +134,7 @@ async def rotate_secret(
 ) -> SecretRotated:
     """A new signing secret (shown once); the old one signs too for 24 hours."""
     endpoint, secret = await service.rotate_secret(
-        session, settings, principal, active.id, endpoint_id, origin=origin
+        session, settings, principal, active, endpoint_id, origin=origin
     )
     assert endpoint.previous_secret_expires_at is not None
     return SecretRotated(
@@ -138,15 +145,13 @@ async def rotate_secret(
 @router.get("/{endpoint_id}/messages")
 async def list_messages(
     endpoint_id: uuid.UUID,
-    active: OrganizationAdmin,
+    active: CurrentOrganization,
     principal: CurrentPrincipal,
     session: Session,
     page: Pages,
 ) -> Page[MessageOut]:
     """The endpoint's delivery log, newest first."""
-    rows, next_cursor = await service.list_messages(
-        session, principal, active.id, endpoint_id, page
-    )
+    rows, next_cursor = await service.list_messages(session, principal, active, endpoint_id, page)
     return Page(items=[_message_out(row) for row in rows], next_cursor=next_cursor)
 
 
@@ -154,13 +159,13 @@ async def list_messages(
 async def get_message(
     endpoint_id: uuid.UUID,
     message_id: uuid.UUID,
-    active: OrganizationAdmin,
+    active: CurrentOrganization,
     principal: CurrentPrincipal,
     session: Session,
 ) -> MessageDetail:
     """A message, its event and every attempt at delivering it."""
     message, attempts = await service.get_message(
-        session, principal, active.id, endpoint_id, message_id
+        session, principal, active, endpoint_id, message_id
     )
     return MessageDetail(
         **_message_out(message).model_dump(),
@@ -173,10 +178,10 @@ async def get_message(
 async def redeliver(
     endpoint_id: uuid.UUID,
     message_id: uuid.UUID,
-    active: OrganizationAdmin,
+    active: CurrentOrganization,
     principal: CurrentPrincipal,
     session: Session,
 ) -> MessageOut:
     """Send the message again (same `webhook-id`), on a fresh retry schedule."""
-    message = await service.redeliver(session, principal, active.id, endpoint_id, message_id)
+    message = await service.redeliver(session, principal, active, endpoint_id, message_id)
     return _message_out(message)

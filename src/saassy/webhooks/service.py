@@ -95,6 +95,7 @@ async def create_endpoint(
     origin: Origin,
 ) -> tuple[WebhookEndpoint, str]:
     """A new endpoint and its signing secret, which is shown once and stored sealed."""
+    ensure_webhook_manager(organization)
     secret = generate_secret()
     endpoint = await WebhookEndpointRepository(session).add(
         WebhookEndpoint(
@@ -111,10 +112,15 @@ async def create_endpoint(
 
 
 async def list_endpoints(
-    session: AsyncSession, principal: Principal, organization_id: uuid.UUID, params: PageParams
+    session: AsyncSession,
+    principal: Principal,
+    organization: ActiveOrganization,
+    params: PageParams,
 ) -> tuple[list[WebhookEndpoint], str | None]:
+    """The organization's endpoints, oldest first, for an admin or owner."""
+    ensure_webhook_manager(organization)
     rows = await WebhookEndpointRepository(session).list_for_organization(
-        organization_id, principal.scope, params
+        organization.id, principal.scope, params
     )
     return page_of(rows, params, lambda endpoint: (endpoint.created_at, endpoint.id))
 
@@ -122,17 +128,19 @@ async def list_endpoints(
 async def get_endpoint(
     session: AsyncSession,
     principal: Principal,
-    organization_id: uuid.UUID,
+    organization: ActiveOrganization,
     endpoint_id: uuid.UUID,
     *,
     lock: bool = False,
 ) -> WebhookEndpoint:
-    """One of the organization's endpoints; any other id is a 404."""
+    """One of the organization's endpoints, for an admin or owner (403); any other id is a 404."""
+    # Looked up before the role check: another tenant's id is a 404 for any caller.
     endpoint = await WebhookEndpointRepository(session).get_in_organization(
-        endpoint_id, organization_id, principal.scope, lock=lock
+        endpoint_id, organization.id, principal.scope, lock=lock
     )
     if endpoint is None:
         raise EndpointNotFound()
+    ensure_webhook_manager(organization)
     return endpoint
 
 
@@ -140,14 +148,14 @@ async def update_endpoint(
     session: AsyncSession,
     settings: Settings,
     principal: Principal,
-    organization_id: uuid.UUID,
+    organization: ActiveOrganization,
     endpoint_id: uuid.UUID,
     body: EndpointUpdate,
     *,
     origin: Origin,
 ) -> WebhookEndpoint:
     """Change what was given; enabling an endpoint clears why it was disabled."""
-    endpoint = await get_endpoint(session, principal, organization_id, endpoint_id, lock=True)
+    endpoint = await get_endpoint(session, principal, organization, endpoint_id, lock=True)
     changed: list[str] = []
     if body.url is not None and body.url != endpoint.url:
         endpoint.url = _checked_url(settings, body.url)
@@ -185,13 +193,13 @@ async def update_endpoint(
 async def delete_endpoint(
     session: AsyncSession,
     principal: Principal,
-    organization_id: uuid.UUID,
+    organization: ActiveOrganization,
     endpoint_id: uuid.UUID,
     *,
     origin: Origin,
 ) -> None:
     """Delete the endpoint with its messages and their log; nothing more is sent to it."""
-    endpoint = await get_endpoint(session, principal, organization_id, endpoint_id, lock=True)
+    endpoint = await get_endpoint(session, principal, organization, endpoint_id, lock=True)
     await _audit(session, AuditAction.webhook_endpoint_deleted, principal, origin, endpoint)
     await WebhookEndpointRepository(session).delete(endpoint)
 
@@ -200,13 +208,13 @@ async def rotate_secret(
     session: AsyncSession,
     settings: Settings,
     principal: Principal,
-    organization_id: uuid.UUID,
+    organization: ActiveOrganization,
     endpoint_id: uuid.UUID,
     *,
     origin: Origin,
 ) -> tuple[WebhookEndpoint, str]:
     """A new secret; the current one keeps signing beside it for `ROTATION_OVERLAP`."""
-    endpoint = await get_endpoint(session, principal, organization_id, endpoint_id, lock=True)
+    endpoint = await get_endpoint(session, principal, organization, endpoint_id, lock=True)
     secret = generate_secret()
     now = utcnow()
     endpoint.previous_secret = endpoint.secret
@@ -221,12 +229,12 @@ async def rotate_secret(
 async def list_messages(
     session: AsyncSession,
     principal: Principal,
-    organization_id: uuid.UUID,
+    organization: ActiveOrganization,
     endpoint_id: uuid.UUID,
     params: PageParams,
 ) -> tuple[list[WebhookMessage], str | None]:
     """The endpoint's messages, newest first."""
-    endpoint = await get_endpoint(session, principal, organization_id, endpoint_id)
+    endpoint = await get_endpoint(session, principal, organization, endpoint_id)
     rows = await WebhookMessageRepository(session).list_for_endpoint(endpoint.id, params)
     return page_of(rows, params, lambda message: (message.created_at, message.id))
 
@@ -234,12 +242,12 @@ async def list_messages(
 async def get_message(
     session: AsyncSession,
     principal: Principal,
-    organization_id: uuid.UUID,
+    organization: ActiveOrganization,
     endpoint_id: uuid.UUID,
     message_id: uuid.UUID,
 ) -> tuple[WebhookMessage, Sequence[WebhookAttempt]]:
     """A message of the endpoint with every attempt at it."""
-    endpoint = await get_endpoint(session, principal, organization_id, endpoint_id)
+    endpoint = await get_endpoint(session, principal, organization, endpoint_id)
     messages = WebhookMessageRepository(session)
     message = await messages.get_of_endpoint(message_id, endpoint.id)
     if message is None:
@@ -260,12 +268,12 @@ async def attempts_by_message(
 async def redeliver(
     session: AsyncSession,
     principal: Principal,
-    organization_id: uuid.UUID,
+    organization: ActiveOrganization,
     endpoint_id: uuid.UUID,
     message_id: uuid.UUID,
 ) -> WebhookMessage:
     """Send the message again, with its `webhook-id`, on a fresh retry schedule."""
-    endpoint = await get_endpoint(session, principal, organization_id, endpoint_id)
+    endpoint = await get_endpoint(session, principal, organization, endpoint_id)
     message = await WebhookMessageRepository(session).get_of_endpoint(
         message_id, endpoint.id, lock=True
     )

@@ -38,10 +38,9 @@ async def endpoints_page(
     values: dict[str, Any] | None = None,
     status_code: int = 200,
 ) -> Response:
-    service.ensure_webhook_manager(caller.organization)
     params = PageParams(limit=PER_PAGE, after=decode_cursor(cursor) if cursor else None)
     endpoints, next_cursor = await service.list_endpoints(
-        session, caller.principal, caller.organization.id, params
+        session, caller.principal, caller.organization, params
     )
     context: dict[str, Any] = {
         "endpoints": endpoints,
@@ -78,7 +77,6 @@ async def create_endpoint(
         "event_types": [str(v) for v in form.getlist("event_types")],
     }
     try:
-        service.ensure_webhook_manager(caller.organization)
         body = parse_form(EndpointCreate, values)
         endpoint, secret = await service.create_endpoint(
             session, settings, caller.principal, caller.organization, body, origin=origin
@@ -116,13 +114,12 @@ async def endpoint_page(
     cursor: str | None = None,
 ) -> Response:
     """The endpoint and its delivery log, newest first, with every attempt."""
-    service.ensure_webhook_manager(caller.organization)
     endpoint = await service.get_endpoint(
-        session, caller.principal, caller.organization.id, endpoint_id
+        session, caller.principal, caller.organization, endpoint_id
     )
     params = PageParams(limit=PER_PAGE, after=decode_cursor(cursor) if cursor else None)
     messages, next_cursor = await service.list_messages(
-        session, caller.principal, caller.organization.id, endpoint.id, params
+        session, caller.principal, caller.organization, endpoint.id, params
     )
     context = {
         "endpoint": endpoint,
@@ -143,13 +140,12 @@ async def set_enabled(
     settings: SettingsDep,
     origin: RequestOrigin,
 ) -> Response:
-    service.ensure_webhook_manager(caller.organization)
     enabled = (await request.form()).get("enabled") == "true"
     await service.update_endpoint(
         session,
         settings,
         caller.principal,
-        caller.organization.id,
+        caller.organization,
         endpoint_id,
         EndpointUpdate(enabled=enabled),
         origin=origin,
@@ -166,9 +162,8 @@ async def delete_endpoint(
     session: Session,
     origin: RequestOrigin,
 ) -> Response:
-    service.ensure_webhook_manager(caller.organization)
     await service.delete_endpoint(
-        session, caller.principal, caller.organization.id, endpoint_id, origin=origin
+        session, caller.principal, caller.organization, endpoint_id, origin=origin
     )
     return redirect(request, PAGE, message="Endpoint deleted; nothing more is sent to it.")
 
@@ -181,8 +176,5 @@ async def redeliver(
     caller: Caller,
     session: Session,
 ) -> Response:
-    service.ensure_webhook_manager(caller.organization)
-    await service.redeliver(
-        session, caller.principal, caller.organization.id, endpoint_id, message_id
-    )
+    await service.redeliver(session, caller.principal, caller.organization, endpoint_id, message_id)
     return redirect(request, f"{PAGE}/{endpoint_id}", message="The message will be sent again.")
