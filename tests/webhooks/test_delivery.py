@@ -29,6 +29,7 @@ from tests.conftest import Account, SignUp
 from tests.dispatch.support import insert_tasks, wait_for_status
 from tests.webhooks.receiver import Receiver, VerificationFailed, running, verify
 from tests.webhooks.support import ENDPOINTS, create_endpoint
+from tests.webhooks.tls import localhost_tls
 
 FAST = DeliveryPolicy(schedule=(timedelta(milliseconds=10),) * 7, jitter=0.0)
 
@@ -368,3 +369,33 @@ def test_the_default_schedule_spans_about_a_day_with_jitter() -> None:
         assert all(d is not None and base * 0.8 <= d <= base * 1.2 for d in delays)
         assert len(delays) > 1  # spread, not one fixed instant
     assert policy.retry_delay(8) is None
+
+
+async def test_https_goes_to_the_checked_address_with_the_names_certificate(
+    client: httpx.AsyncClient,
+    ctx: AppContext,
+    signup: SignUp,
+    engine: TaskEngine,
+    tmp_path: Path,
+) -> None:
+    """The connection is made to the address that was checked, yet TLS still names the host
+    (SNI) and verifies its certificate against it, and the Host header is the URL's."""
+    server_tls, client_tls = localhost_tls(tmp_path)
+    ada = await signup()
+    with running(Receiver(), tls=server_tls) as receiver:
+        endpoint = await create_endpoint(client, ada, f"https://localhost:{receiver.port}/hook")
+        await run_task(ctx, engine, ada)
+        async with httpx.AsyncClient(verify=client_tls, trust_env=False) as trusting:
+            await deliver_pending_webhooks(ctx.sessionmaker, ctx.settings, trusting, FAST)
+        [got] = receiver.requests
+        assert got.headers["host"] == f"localhost:{receiver.port}"
+        verify(endpoint["secret"], got.headers, got.body)
+
+        # A client that does not trust the certificate fails the attempt: it is checked.
+        await run_task(ctx, engine, ada)
+        async with new_client() as default:
+            await deliver_pending_webhooks(ctx.sessionmaker, ctx.settings, default, FAST)
+        assert len(receiver.requests) == 1
+    messages = await messages_of(client, ada, endpoint["id"])
+    assert [m["status"] for m in messages] == ["pending", "delivered"]
+    assert "CERTIFICATE_VERIFY_FAILED" in messages[0]["last_error"]
