@@ -13,12 +13,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from saassy.kit.after_commit import after_commit
-from saassy.kit.repository import table_of
-from saassy.models import Task, TaskStatus, WebhookEndpoint, WebhookMessage
+from saassy.models import TaskStatus, WebhookMessage
+from saassy.webhooks.repository import WebhookMessageRepository
 
 
 class WebhookEventType(StrEnum):
@@ -43,15 +42,6 @@ class WebhookMessagesQueued:
 WEBHOOK_MESSAGES_QUEUED = WebhookMessagesQueued()
 
 
-# Built once: on the engine's hot path (every task's end) building an ORM statement and its
-# cache key costs more CPU than running it (ADR 0004).
-_endpoints = table_of(WebhookEndpoint)
-ENABLED_ENDPOINTS = select(_endpoints.c.id, _endpoints.c.event_types).where(
-    _endpoints.c.organization_id == bindparam("organization_id"),
-    _endpoints.c.enabled.is_(True),
-)
-
-
 def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat().replace("+00:00", "Z") if moment is not None else None
 
@@ -64,25 +54,13 @@ async def queue_task_event(
     Called after the task's final UPDATE, in its transaction: the row is read back as written.
     """
     event_type = EVENT_FOR_STATUS[status]
-    endpoints = (
-        await session.execute(ENABLED_ENDPOINTS, {"organization_id": organization_id})
-    ).all()
+    repository = WebhookMessageRepository(session)
+    endpoints = await repository.enabled_endpoints_of(organization_id)
     subscribed = [eid for eid, types in endpoints if not types or event_type.value in types]
     if not subscribed:
         return 0
-    row = (
-        await session.execute(
-            select(
-                Task.type,
-                Task.created_at,
-                Task.started_at,
-                Task.finished_at,
-                Task.attempt_count,
-                Task.error_code,
-            ).where(Task.id == task_id)
-        )
-    ).one()
-    event = task_event(event_type, task_id, status, row._asdict())
+    row = await repository.task_facts(task_id)
+    event = task_event(event_type, task_id, status, row)
     for endpoint_id in subscribed:
         session.add(
             WebhookMessage(
@@ -90,7 +68,7 @@ async def queue_task_event(
                 endpoint_id=endpoint_id,
                 event_type=event_type.value,
                 event=event,
-                next_attempt_at=row.finished_at,
+                next_attempt_at=row["finished_at"],
             )
         )
     await session.flush()

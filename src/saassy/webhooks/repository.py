@@ -6,16 +6,18 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.engine import CursorResult
 
 from saassy.auth.principal import OrganizationScope
 from saassy.kit.pagination import PageParams, keyset
-from saassy.kit.repository import RepositoryBase
+from saassy.kit.repository import RepositoryBase, table_of
 from saassy.models import (
     Membership,
     Role,
+    Task,
     User,
     WebhookAttempt,
     WebhookEndpoint,
@@ -87,8 +89,38 @@ class ClaimedMessage:
     previous_secret_expires_at: datetime | None
 
 
+# Built once: on the engine's hot path (every task's end) building an ORM statement and its
+# cache key costs more CPU than running it (ADR 0004).
+_endpoints = table_of(WebhookEndpoint)
+_tasks = table_of(Task)
+ENABLED_ENDPOINTS = select(_endpoints.c.id, _endpoints.c.event_types).where(
+    _endpoints.c.organization_id == bindparam("organization_id"),
+    _endpoints.c.enabled.is_(True),
+)
+TASK_FACTS = select(
+    _tasks.c.type,
+    _tasks.c.created_at,
+    _tasks.c.started_at,
+    _tasks.c.finished_at,
+    _tasks.c.attempt_count,
+    _tasks.c.error_code,
+).where(_tasks.c.id == bindparam("task_id"))
+
+
 class WebhookMessageRepository(RepositoryBase[WebhookMessage]):
     model = WebhookMessage
+
+    async def enabled_endpoints_of(
+        self, organization_id: uuid.UUID
+    ) -> list[tuple[uuid.UUID, list[str]]]:
+        """(id, event types) of the organization's enabled endpoints."""
+        rows = await self.session.execute(ENABLED_ENDPOINTS, {"organization_id": organization_id})
+        return [(endpoint_id, types) for endpoint_id, types in rows]
+
+    async def task_facts(self, task_id: uuid.UUID) -> dict[str, Any]:
+        """What an event tells of a task: its type, times, attempts and error code."""
+        row = (await self.session.execute(TASK_FACTS, {"task_id": task_id})).one()
+        return dict(row._mapping)
 
     async def claim_due(self, now: datetime, lease: timedelta, limit: int) -> list[ClaimedMessage]:
         """Take up to `limit` due messages of enabled endpoints for `lease`, counting the attempt.
