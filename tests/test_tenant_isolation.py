@@ -9,7 +9,9 @@ storing a secret under a name). `test_every_id_bearing_route_is_in_the_matrix` f
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -18,6 +20,8 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
 from saassy.context import AppContext
+from saassy.kit.time import utcnow
+from saassy.models import WebhookMessage
 from tests.conftest import Account, SignUp
 from tests.organizations.support import (
     add_member,
@@ -34,11 +38,16 @@ COVERED_PREFIXES = (
     "/api/v1/invitations",
     "/api/v1/tasks",
     "/api/v1/secrets",
+    "/api/v1/webhooks",
 )
 TASKS = "/api/v1/tasks"
 SECRETS = "/api/v1/secrets"
 SPEND_CAP = "/api/v1/billing/spend-cap"
 VICTIM_SECRET = {"name": "victim_secret"}
+WEBHOOKS = "/api/v1/webhooks/endpoints"
+ENDPOINT = WEBHOOKS + "/{endpoint_id}"
+VICTIM_ENDPOINT = {"endpoint_id": "victim_endpoint"}
+VICTIM_MESSAGE = VICTIM_ENDPOINT | {"message_id": "victim_message"}
 
 
 @dataclass(frozen=True)
@@ -83,6 +92,13 @@ CASES = [
     Case("POST", TASKS + "/{task_id}/cancel", {"task_id": "victim_task"}),
     Case("GET", SECRETS + "/{name}", VICTIM_SECRET),
     Case("DELETE", SECRETS + "/{name}", VICTIM_SECRET),
+    Case("GET", ENDPOINT, VICTIM_ENDPOINT),
+    Case("PATCH", ENDPOINT, VICTIM_ENDPOINT, {"url": "https://spy.example/hook"}),
+    Case("DELETE", ENDPOINT, VICTIM_ENDPOINT),
+    Case("POST", ENDPOINT + "/rotate-secret", VICTIM_ENDPOINT),
+    Case("GET", ENDPOINT + "/messages", VICTIM_ENDPOINT),
+    Case("GET", ENDPOINT + "/messages/{message_id}", VICTIM_MESSAGE),
+    Case("POST", ENDPOINT + "/messages/{message_id}/redeliver", VICTIM_MESSAGE),
     # The caller's own organization with the victim's member or invitation in it.
     Case(
         "PATCH",
@@ -118,6 +134,10 @@ HEADER_CASES = [
     Case("GET", SPEND_CAP, {}),
     Case("PUT", SPEND_CAP, {}, {"monthly_cap_usd": "0"}),
     Case("DELETE", SPEND_CAP, {}),
+    Case("GET", WEBHOOKS, {}),
+    Case("POST", WEBHOOKS, {}, {"url": "https://spy.example/hook"}),
+    Case("GET", ENDPOINT, VICTIM_ENDPOINT),
+    Case("DELETE", ENDPOINT, VICTIM_ENDPOINT),
 ]
 CREDENTIALS = ["access_token", "api_key"]
 
@@ -132,6 +152,7 @@ class World:
     secrets: list[str]  # nothing of the victim's may appear in an answer to the attacker
     # (organization id, name, updated_at) of the victim's stored secrets.
     vault: list[tuple[str, str, str]]
+    message_due: str  # the victim's webhook message's next attempt, as the API shows it
 
 
 @pytest.fixture
@@ -157,6 +178,26 @@ async def world(app: FastAPI, client: httpx.AsyncClient, ctx: AppContext, signup
         assert stored.status_code == 201, stored.text
         vault.append((organization_id, "VICTIM_PAYROLL_TOKEN", stored.json()["updated_at"]))
 
+    # In the victim's personal organization (the one its credentials act on by default).
+    endpoint = await client.post(
+        WEBHOOKS, json={"url": "https://hooks.victim.example/payroll"}, headers=victim.headers
+    )
+    assert endpoint.status_code == 201, endpoint.text
+    async with ctx.sessionmaker() as session, session.begin():
+        message = WebhookMessage(
+            organization_id=uuid.UUID(victim.organization_id),
+            endpoint_id=uuid.UUID(endpoint.json()["id"]),
+            event_type="task.succeeded",
+            event={"type": "task.succeeded", "data": {"id": "victim-task-event"}},
+            next_attempt_at=utcnow() + timedelta(days=1),
+        )
+        session.add(message)
+
+    shown = await client.get(
+        f"{WEBHOOKS}/{endpoint.json()['id']}/messages/{message.id}", headers=victim.headers
+    )
+    due = shown.json()["next_attempt_at"]
+
     attacker = await signup("mallory@attacker.example")
     attacker_key = await create_api_key(client, attacker, name="mallory")
     ids = {
@@ -168,12 +209,16 @@ async def world(app: FastAPI, client: httpx.AsyncClient, ctx: AppContext, signup
         "victim_task": task.json()["id"],
         "own_org": attacker.organization_id,
         "victim_secret": "VICTIM_PAYROLL_TOKEN",
+        "victim_endpoint": endpoint.json()["id"],
+        "victim_message": str(message.id),
     }
     secrets = [org["id"], org["name"], victim.user_id, member.user_id, invitation["id"]]
     secrets += [key["id"], key["prefix"], key["name"], victim.email, member.email]
     secrets += [invitation["email"], victim.organization_id]
     secrets += [task.json()["id"], "victim payroll run"]
     secrets += ["VICTIM_PAYROLL_TOKEN", "victim-payroll-secret-value"]
+    secrets += [endpoint.json()["id"], "hooks.victim.example", endpoint.json()["secret"]]
+    secrets += [str(message.id), "victim-task-event"]
     return World(
         victim=victim,
         victim_org=org,
@@ -182,6 +227,7 @@ async def world(app: FastAPI, client: httpx.AsyncClient, ctx: AppContext, signup
         ids=ids,
         secrets=secrets,
         vault=vault,
+        message_due=due,
     )
 
 
@@ -221,6 +267,18 @@ async def assert_victim_untouched(client: httpx.AsyncClient, world: World) -> No
     assert [(t["id"], t["status"]) for t in tasks.json()["items"]] == [
         (world.ids["victim_task"], "queued")
     ]
+    endpoints = (await client.get(WEBHOOKS, headers=owner)).json()["items"]
+    assert [
+        (e["id"], e["url"], e["enabled"], e["previous_secret_expires_at"]) for e in endpoints
+    ] == [(world.ids["victim_endpoint"], "https://hooks.victim.example/payroll", True, None)]
+    message = await client.get(
+        f"{WEBHOOKS}/{world.ids['victim_endpoint']}/messages/{world.ids['victim_message']}",
+        headers=owner,
+    )
+    assert (message.json()["status"], message.json()["next_attempt_at"]) == (
+        "pending",
+        world.message_due,
+    )
     for organization_id, name, updated_at in world.vault:
         listed = await client.get(SECRETS, headers=owner | {"Saassy-Organization": organization_id})
         assert [(s["name"], s["updated_at"]) for s in listed.json()["items"]] == [

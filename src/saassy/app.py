@@ -70,6 +70,8 @@ from saassy.vault.router import router as vault_router
 from saassy.web.errors import install_page_errors
 from saassy.web.router import router as web_router
 from saassy.web.router import static_files
+from saassy.webhooks.relay import webhook_relay_loop
+from saassy.webhooks.router import router as webhooks_router
 
 if TYPE_CHECKING:
     from saassy.runtime.docker import DockerRuntime  # docker-py only where it runs
@@ -92,6 +94,7 @@ def api_router() -> APIRouter:
     api.include_router(organizations_router)
     api.include_router(invitations_router)
     api.include_router(api_keys_router)
+    api.include_router(webhooks_router)
     api.include_router(plans_router)
     api.include_router(usage_router)
     api.include_router(spend_cap_router)
@@ -231,6 +234,13 @@ def create_app(
         reporting = meter_reporting_loop(ctx.sessionmaker, settings) if background else None
         if reporting is not None:
             reporting.start()
+        webhooks = (
+            webhook_relay_loop(ctx.sessionmaker, settings, ctx.webhook_wakeup, ctx.events)
+            if background
+            else None
+        )
+        if webhooks is not None:
+            webhooks.start()
         if background and embeds_engine(settings):
             ctx.task_engine = start_task_engine(ctx, runtime)
             await ctx.task_engine.start()
@@ -247,6 +257,8 @@ def create_app(
                 await ctx.task_engine.stop(grace_s=10)
             if reporting is not None:
                 await reporting.stop()
+            if webhooks is not None:
+                await webhooks.stop()
             if relay is not None:
                 relay.cancel()
                 await asyncio.gather(relay, return_exceptions=True)

@@ -21,6 +21,7 @@ from saassy.schedules.effects import ScheduleChanged
 from saassy.storage.base import ArtifactStorage
 from saassy.tasks.catalog import TaskType
 from saassy.tasks.effects import CancelRequested, TaskQueued
+from saassy.webhooks.events import WebhookMessagesQueued
 
 if TYPE_CHECKING:
     from saassy.dispatch.engine import TaskEngine
@@ -41,6 +42,9 @@ class AppContext:
     # Set after a commit that created a schedule or moved its due time: the schedule loop here
     # looks again now.
     schedule_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    # Set after a commit that queued webhook messages (and when a task ends here): the webhook
+    # relay delivers now rather than on its next poll.
+    webhook_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     # The engine running in this process, if any (`saassy dev`; none in API-only tests). An
     # engine in another process finds new tasks and cancel requests by polling.
     task_engine: TaskEngine | None = None
@@ -70,6 +74,8 @@ class AppContext:
                     self.outbox_wakeup.set()
                 case ScheduleChanged():
                     self.schedule_wakeup.set()
+                case WebhookMessagesQueued():
+                    self.webhook_wakeup.set()
                 case TaskQueued(organization_id=organization_id, task_id=task_id):
                     queued = True
                     if (events := self.live_events()) is not None:

@@ -22,6 +22,11 @@ class AuditAction(StrEnum):
     plan_overrides_changed = "plan.overrides_changed"
     secret_set = "secret.set"  # noqa: S105 - an action code, not a secret
     secret_deleted = "secret.deleted"  # noqa: S105
+    webhook_endpoint_created = "webhook_endpoint.created"
+    webhook_endpoint_updated = "webhook_endpoint.updated"
+    webhook_endpoint_deleted = "webhook_endpoint.deleted"
+    webhook_endpoint_secret_rotated = "webhook_endpoint.secret_rotated"  # noqa: S105
+    webhook_endpoint_disabled = "webhook_endpoint.disabled"
 
 
 class TargetType(StrEnum):
@@ -30,6 +35,7 @@ class TargetType(StrEnum):
     invitation = "invitation"
     secret = "secret"  # noqa: S105
     organization = "organization"
+    webhook_endpoint = "webhook_endpoint"
 
 
 # How the dashboard names each action; every member has one (a test checks).
@@ -46,4 +52,9 @@ ACTION_LABELS: dict[AuditAction, str] = {
     AuditAction.plan_overrides_changed: "Plan limits changed",
     AuditAction.secret_set: "Secret set",
     AuditAction.secret_deleted: "Secret deleted",
+    AuditAction.webhook_endpoint_created: "Webhook endpoint created",
+    AuditAction.webhook_endpoint_updated: "Webhook endpoint changed",
+    AuditAction.webhook_endpoint_deleted: "Webhook endpoint deleted",
+    AuditAction.webhook_endpoint_secret_rotated: "Webhook secret rotated",
+    AuditAction.webhook_endpoint_disabled: "Webhook endpoint disabled",
 }

@@ -131,6 +131,9 @@ class Settings(BaseSettings):
     # names pinned to addresses without DNS (JSON object), which count as opened too.
     egress_allow_private: list[str] = Field(default_factory=list)
     egress_hosts: dict[str, str] = Field(default_factory=dict)
+    # Outgoing webhooks may reach private, loopback and link-local addresses (docs/webhooks.md):
+    # for an operator whose customers' receivers live on the same private network, and tests.
+    webhooks_allow_private: bool = False
 
     # Artifacts: under <data_dir>/artifacts, or in an S3-compatible bucket (docs/storage.md).
     storage: StorageKind = StorageKind.local

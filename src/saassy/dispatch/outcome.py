@@ -31,6 +31,7 @@ from saassy.models import Artifact, AttemptStatus, Task, TaskStatus
 from saassy.plans.catalog import Catalog
 from saassy.quotas.task_reservations import close_task_reservations
 from saassy.runtime.base import Usage
+from saassy.webhooks.events import queue_task_event
 
 log = structlog.get_logger(__name__)
 
@@ -174,6 +175,8 @@ async def apply_outcome(
     # Nothing ran (canceled before start, type withdrawn): the customer is not charged.
     ran = outcome.sandbox_started or attempt_number > 1
     await close_task_reservations(session, task, ran=ran)
+    # In the transaction of the final status: the event goes out if and only if it commits.
+    await queue_task_event(session, task.id, task.organization_id, status)
     return status
 
 

@@ -34,6 +34,7 @@ from saassy.schedules.jobs import Committed, ScheduleLoop
 from saassy.storage.select import build_storage
 from saassy.task_output.sweeper import StorageSweeper
 from saassy.tasks.effects import TaskQueued
+from saassy.webhooks.relay import webhook_relay_loop
 
 log = structlog.get_logger(__name__)
 
@@ -104,6 +105,7 @@ async def run_scheduler(settings: Settings, stop: asyncio.Event | None = None) -
         sessionmaker, settings, on_committed=dispatch_queued(events, dispatcher.wakeup)
     )
     pruner = AuditPruner(sessionmaker, settings.audit_retention_days)
+    webhooks = webhook_relay_loop(sessionmaker, settings, asyncio.Event(), events)
     await executor.start()
     dispatcher.start()
     sweeper.start()
@@ -113,11 +115,13 @@ async def run_scheduler(settings: Settings, stop: asyncio.Event | None = None) -
     if reporting is not None:
         reporting.start()
     pruner.start()
+    webhooks.start()
     log.info("scheduler.started", executor_id=executor.executor_id)
     try:
         await stop.wait()
     finally:
         await schedules.stop()
+        await webhooks.stop()
         await pruner.stop()
         if reporting is not None:
             await reporting.stop()

@@ -31,6 +31,12 @@ from saassy.models.tasks import (
     UsageRecord,
 )
 from saassy.models.vault import VaultItem, VaultKind
+from saassy.models.webhooks import (
+    WebhookAttempt,
+    WebhookEndpoint,
+    WebhookMessage,
+    WebhookMessageStatus,
+)
 
 __all__ = [
     "TERMINAL_STATUSES",
@@ -73,4 +79,8 @@ __all__ = [
     "User",
     "VaultItem",
     "VaultKind",
+    "WebhookAttempt",
+    "WebhookEndpoint",
+    "WebhookMessage",
+    "WebhookMessageStatus",
 ]

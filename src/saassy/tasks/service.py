@@ -36,6 +36,7 @@ from saassy.tasks.errors import (
 from saassy.tasks.repository import TaskFilters, TaskRepository
 from saassy.tasks.schemas import TaskSubmit
 from saassy.vault.service import require_secrets
+from saassy.webhooks.events import queue_task_event
 
 ProgramRefusal = Callable[[TaskType], str | None]
 
@@ -187,6 +188,7 @@ async def cancel_task(
     if await tasks.cancel_if_queued(task.id, now):
         task = await tasks.refreshed(task.id)
         await close_task_reservations(session, task, ran=task.attempt_count > 0)
+        await queue_task_event(session, task.id, task.organization_id, TaskStatus.canceled)
         return Cancellation(task, executor_must_stop=False)
     # Claimed by a dispatcher since it was read (or already dispatched): the executor stops it.
     if await tasks.request_cancel(task.id, now):

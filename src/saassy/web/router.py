@@ -29,6 +29,7 @@ from saassy.web.pages import (
     task_detail,
     task_new,
     tasks,
+    webhooks,
 )
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -53,6 +54,7 @@ for area in (
     members.router,
     audit_log.router,
     api_keys.router,
+    webhooks.router,
     secrets.router,
     account.router,
     staff.router,

@@ -1,0 +1,180 @@
+"""Webhook endpoints of the organization the dashboard works in: listed, created (the secret
+shown once, in the answer to the form), enabled or disabled, deleted, and each endpoint's
+delivery log with redelivery; admins and owners only, as in the API."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+
+from saassy.deps import RequestOrigin, Session, SettingsDep
+from saassy.kit.errors import SaassyError
+from saassy.kit.pagination import PageParams, decode_cursor
+from saassy.web.caller import Caller, DashboardCaller
+from saassy.web.forms import FormInvalid, error_of, parse_form, status_of_refusal
+from saassy.web.templating import redirect, render
+from saassy.webhooks import service
+from saassy.webhooks.events import WebhookEventType
+from saassy.webhooks.schemas import EndpointCreate, EndpointUpdate
+
+router = APIRouter()
+
+PAGE = "/app/webhooks"
+PER_PAGE = 50
+EVENT_TYPES = [event.value for event in WebhookEventType]
+
+
+async def endpoints_page(
+    request: Request,
+    session: Session,
+    caller: DashboardCaller,
+    settings: SettingsDep,
+    *,
+    cursor: str | None = None,
+    errors: dict[str, str] | None = None,
+    values: dict[str, Any] | None = None,
+    status_code: int = 200,
+) -> Response:
+    params = PageParams(limit=PER_PAGE, after=decode_cursor(cursor) if cursor else None)
+    endpoints, next_cursor = await service.list_endpoints(
+        session, caller.principal, caller.organization, params
+    )
+    context: dict[str, Any] = {
+        "endpoints": endpoints,
+        "event_types": EVENT_TYPES,
+        "next_cursor": next_cursor,
+        "first_page": cursor is None,
+        "errors": errors or {},
+        "values": values or {"event_types": []},
+        "base_url": settings.base_url.rstrip("/"),
+    }
+    return render(request, "app/webhooks/list.html", context, status_code=status_code)
+
+
+@router.get("/webhooks", response_class=HTMLResponse)
+async def list_endpoints(
+    request: Request,
+    caller: Caller,
+    session: Session,
+    settings: SettingsDep,
+    cursor: str | None = None,
+) -> Response:
+    return await endpoints_page(request, session, caller, settings, cursor=cursor)
+
+
+@router.post("/webhooks", response_class=HTMLResponse)
+async def create_endpoint(
+    request: Request, caller: Caller, session: Session, settings: SettingsDep, origin: RequestOrigin
+) -> Response:
+    """Create an endpoint and show its secret in this answer: never in a URL or a later page."""
+    form = await request.form()
+    values: dict[str, Any] = {
+        "url": str(form.get("url", "")),
+        "description": str(form.get("description", "")),
+        "event_types": [str(v) for v in form.getlist("event_types")],
+    }
+    try:
+        body = parse_form(EndpointCreate, values)
+        endpoint, secret = await service.create_endpoint(
+            session, settings, caller.principal, caller.organization, body, origin=origin
+        )
+    except FormInvalid as exc:
+        return await endpoints_page(
+            request, session, caller, settings, errors=exc.errors, values=values, status_code=422
+        )
+    except SaassyError as exc:
+        status = status_of_refusal(exc)
+        return await endpoints_page(
+            request,
+            session,
+            caller,
+            settings,
+            errors=error_of(exc),
+            values=values,
+            status_code=status,
+        )
+    return render(
+        request,
+        "app/webhooks/created.html",
+        {"endpoint": endpoint, "secret": secret},
+        status_code=201,
+        headers={"Referrer-Policy": "no-referrer"},
+    )
+
+
+@router.get("/webhooks/{endpoint_id}", response_class=HTMLResponse)
+async def endpoint_page(
+    endpoint_id: uuid.UUID,
+    request: Request,
+    caller: Caller,
+    session: Session,
+    cursor: str | None = None,
+) -> Response:
+    """The endpoint and its delivery log, newest first, with every attempt."""
+    endpoint = await service.get_endpoint(
+        session, caller.principal, caller.organization, endpoint_id
+    )
+    params = PageParams(limit=PER_PAGE, after=decode_cursor(cursor) if cursor else None)
+    messages, next_cursor = await service.list_messages(
+        session, caller.principal, caller.organization, endpoint.id, params
+    )
+    context = {
+        "endpoint": endpoint,
+        "messages": messages,
+        "attempts": await service.attempts_by_message(session, messages),
+        "next_cursor": next_cursor,
+        "first_page": cursor is None,
+    }
+    return render(request, "app/webhooks/detail.html", context)
+
+
+@router.post("/webhooks/{endpoint_id}/enabled")
+async def set_enabled(
+    endpoint_id: uuid.UUID,
+    request: Request,
+    caller: Caller,
+    session: Session,
+    settings: SettingsDep,
+    origin: RequestOrigin,
+) -> Response:
+    enabled = (await request.form()).get("enabled") == "true"
+    await service.update_endpoint(
+        session,
+        settings,
+        caller.principal,
+        caller.organization,
+        endpoint_id,
+        EndpointUpdate(enabled=enabled),
+        origin=origin,
+    )
+    message = "Endpoint enabled." if enabled else "Endpoint disabled; nothing is sent to it."
+    return redirect(request, f"{PAGE}/{endpoint_id}", message=message)
+
+
+@router.post("/webhooks/{endpoint_id}/delete")
+async def delete_endpoint(
+    endpoint_id: uuid.UUID,
+    request: Request,
+    caller: Caller,
+    session: Session,
+    origin: RequestOrigin,
+) -> Response:
+    await service.delete_endpoint(
+        session, caller.principal, caller.organization, endpoint_id, origin=origin
+    )
+    return redirect(request, PAGE, message="Endpoint deleted; nothing more is sent to it.")
+
+
+@router.post("/webhooks/{endpoint_id}/messages/{message_id}/redeliver")
+async def redeliver(
+    endpoint_id: uuid.UUID,
+    message_id: uuid.UUID,
+    request: Request,
+    caller: Caller,
+    session: Session,
+) -> Response:
+    await service.redeliver(session, caller.principal, caller.organization, endpoint_id, message_id)
+    return redirect(request, f"{PAGE}/{endpoint_id}", message="The message will be sent again.")

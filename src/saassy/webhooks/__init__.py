@@ -1,0 +1,1 @@
+"""Signed outgoing webhooks (Standard Webhooks): endpoints, an outbox of messages, a relay."""

@@ -1,0 +1,95 @@
+"""Where a webhook may be sent: http(s) URLs whose addresses are public, unless the operator
+opens private ones (`SAASSY_WEBHOOKS_ALLOW_PRIVATE`).
+
+The egress rules apply twice: to an IP literal when the endpoint is saved, and to every address
+a name resolves to at each delivery, which then connects to the address it checked: a name that
+resolved to a public address when it was saved and to 127.0.0.1 since (DNS rebinding) is refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from dataclasses import dataclass
+from ipaddress import ip_address
+from urllib.parse import SplitResult, urlsplit
+
+from saassy.egress.addresses import AddressGuard
+from saassy.egress.destination import IPAddress
+
+SCHEMES = ("http", "https")
+GUARD = AddressGuard()
+
+
+class DestinationRefused(ValueError):
+    """The URL is not one a webhook may be sent to; the message says why."""
+
+
+@dataclass(frozen=True)
+class Destination:
+    url: str
+    parts: SplitResult
+    host: str
+    port: int
+
+
+def parse_url(url: str) -> Destination:
+    """An absolute http(s) URL with a host, no credentials and no fragment."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise DestinationRefused(f"not a valid URL ({exc})") from None
+    if parts.scheme not in SCHEMES:
+        raise DestinationRefused("the URL must start with https:// or http://")
+    if not parts.hostname:
+        raise DestinationRefused("the URL has no host")
+    if parts.username is not None or parts.password is not None:
+        raise DestinationRefused("the URL may not carry a user name or password")
+    if parts.fragment:
+        raise DestinationRefused("the URL may not have a #fragment")
+    default = 443 if parts.scheme == "https" else 80
+    return Destination(url, parts, parts.hostname, port or default)
+
+
+def literal_address(host: str) -> IPAddress | None:
+    try:
+        return ip_address(host)
+    except ValueError:
+        return None
+
+
+def refusal(address: IPAddress) -> str | None:
+    return GUARD.refusal(address, opened=False)
+
+
+def check_url(url: str, *, allow_private: bool) -> Destination:
+    """At creation: the URL's form, and its host when it is an IP literal."""
+    destination = parse_url(url)
+    address = literal_address(destination.host)
+    if address is not None and not allow_private and (why := refusal(address)) is not None:
+        raise DestinationRefused(f"{destination.host} is {why}")
+    return destination
+
+
+async def resolve(destination: Destination, *, allow_private: bool) -> IPAddress:
+    """The address to connect to: the first of the host's, once every one has passed."""
+    literal = literal_address(destination.host)
+    if literal is not None:
+        addresses = [literal]
+    else:
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(
+                destination.host, destination.port, type=socket.SOCK_STREAM
+            )
+        except OSError as exc:
+            raise DestinationRefused(f"{destination.host} does not resolve ({exc})") from None
+        addresses = list(dict.fromkeys(ip_address(info[4][0]) for info in infos))
+        if not addresses:
+            raise DestinationRefused(f"{destination.host} does not resolve")
+    if not allow_private:
+        # Every address, not only the first: the client must not be able to pick another.
+        for address in addresses:
+            if (why := refusal(address)) is not None:
+                raise DestinationRefused(f"{destination.host} resolves to {address}, {why}")
+    return addresses[0]
