@@ -12,6 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Response, status
 
 from saassy.auth.dependencies import CurrentOrganization, CurrentPrincipal
+from saassy.auth.scopes import READ_OR_ADMIN
 from saassy.deps import RequestOrigin, Session, SettingsDep
 from saassy.kit.pagination import Page, PageParams, page_params
 from saassy.models import WebhookAttempt, WebhookEndpoint, WebhookMessage
@@ -27,7 +28,7 @@ from saassy.webhooks.schemas import (
     SecretRotated,
 )
 
-router = APIRouter(prefix="/webhooks/endpoints", tags=["webhooks"])
+router = APIRouter(prefix="/webhooks/endpoints", tags=["webhooks"], dependencies=[READ_OR_ADMIN])
 Pages = Annotated[PageParams, Depends(page_params)]
 
 
