@@ -85,6 +85,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="Run only the tests that use the test database (CI's second pass, on PostgreSQL: "
         "the others do the same on any database and ran in the first).",
     )
+    parser.addoption(
+        "--also-run",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="With --only-database-tests, keep the tests under PATH too (CI runs the benchmark's "
+        "smoke test in its PostgreSQL pass, and ignores it in the SQLite one, to even them).",
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -93,9 +101,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     # Every test on the test database asks for it through this fixture, directly or not.
     kept: list[pytest.Item] = []
     dropped: list[pytest.Item] = []
+    also = tuple(path.rstrip("/") + "/" for path in config.getoption("also_run"))
     for item in items:
         uses = "migrated_template" in getattr(item, "fixturenames", ())
-        (kept if uses else dropped).append(item)
+        (kept if uses or item.nodeid.startswith(also) else dropped).append(item)
     config.hook.pytest_deselected(items=dropped)
     items[:] = kept
 
