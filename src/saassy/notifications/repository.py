@@ -12,6 +12,7 @@ from sqlalchemy import and_, bindparam, func, literal, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql.dml import ReturningInsert
+from sqlalchemy.sql.elements import ColumnElement
 
 from saassy.kit.repository import RepositoryBase, table_of
 from saassy.kit.time import utcnow
@@ -45,7 +46,7 @@ class PreferenceRepository(RepositoryBase[NotificationPreference]):
             found.updated_at = utcnow()
         await self.session.flush()
 
-    def _wants(self, kind: NotificationKind) -> tuple[object, object]:
+    def _wants(self, kind: NotificationKind) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
         """The outer join to the user's row for `kind`, and the condition that they want it."""
         joined = and_(
             NotificationPreference.user_id == User.id, NotificationPreference.kind == kind.value
@@ -106,7 +107,7 @@ class PreferenceRepository(RepositoryBase[NotificationPreference]):
 
 
 @cache
-def _count_statement(dialect: str) -> ReturningInsert[tuple[int]]:
+def _count_statement(dialect: str) -> ReturningInsert[int]:
     """Insert the key with count 1, or add 1 to it; returns the count (built once per dialect)."""
     notices = table_of(NoticeSent)
     new_row = (postgresql_insert if dialect == "postgresql" else sqlite_insert)(notices).values(
@@ -118,7 +119,7 @@ def _count_statement(dialect: str) -> ReturningInsert[tuple[int]]:
 
 
 @cache
-def _once_statement(dialect: str) -> ReturningInsert[tuple[uuid.UUID]]:
+def _once_statement(dialect: str) -> ReturningInsert[uuid.UUID]:
     notices = table_of(NoticeSent)
     new_row = (postgresql_insert if dialect == "postgresql" else sqlite_insert)(notices).values(
         id=bindparam("id"), key=bindparam("key"), count=1, created_at=bindparam("now")
@@ -143,7 +144,8 @@ class NoticeRepository(RepositoryBase[NoticeSent]):
         """Add one to `key`'s count (1 when new); the count after."""
         params = {"id": uuid.uuid4(), "key": key, "now": now}
         result = await self.session.execute(_count_statement(self._dialect()), params)
-        return int(result.scalar_one())
+        count: int = result.scalar_one()
+        return count
 
     async def count_of(self, key: str) -> int:
         found = await self.session.scalar(select(NoticeSent.count).where(NoticeSent.key == key))
