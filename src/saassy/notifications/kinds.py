@@ -26,7 +26,7 @@ KINDS: dict[NotificationKind, KindInfo] = {
         False,
         "Task failed",
         "A task you submitted (or one submitted with an API key you created) failed or timed "
-        "out. At most 10 a hour.",
+        "out. At most 10 an hour.",
     ),
     NotificationKind.quota_warning: KindInfo(
         True,
