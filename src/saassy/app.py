@@ -49,6 +49,7 @@ from saassy.kit.handlers import install_error_handlers
 from saassy.kit.instance import instance_id
 from saassy.kit.logging import configure_logging
 from saassy.kit.ratelimit import RateLimiter, RateLimitHeaders, create_storage
+from saassy.notifications.router import router as notifications_router
 from saassy.observability.error_tracking import report_logged_errors, start_error_tracking
 from saassy.observability.exposition import check_multiprocess_dir, forget_process
 from saassy.observability.requests import observe_requests
@@ -91,6 +92,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
 def api_router() -> APIRouter:
     api = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
     api.include_router(accounts_router)
+    api.include_router(notifications_router)
     api.include_router(organizations_router)
     api.include_router(invitations_router)
     api.include_router(api_keys_router)

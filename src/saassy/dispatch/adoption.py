@@ -31,6 +31,7 @@ from saassy.dispatch.supervisor import sandbox_name
 from saassy.events.bus import EventBus, publish_status
 from saassy.kit.time import as_utc, utcnow
 from saassy.models import AttemptStatus, TaskAttempt
+from saassy.notifications.task_failed import TaskFailureNotices
 from saassy.observability import metrics
 from saassy.plans.catalog import Catalog
 from saassy.runtime.base import Runtime, Usage
@@ -103,6 +104,7 @@ async def adopt_orphans(
     leftovers: LeftoverSandboxes | None = None,
     platform_loss_retries: int = PLATFORM_LOSS_RETRIES,
     expired_for: timedelta = timedelta(0),
+    notices: TaskFailureNotices | None = None,
 ) -> int:
     """Mark expired attempts lost and re-run or fail their tasks; returns how many.
 
@@ -148,6 +150,7 @@ async def adopt_orphans(
                     outcome,
                     now,
                     platform_loss_retries=platform_loss_retries,
+                    notices=notices,
                 )
                 changes.append((task.organization_id, task.id, attempt.number, status))
                 lost_types.append(task.type)

@@ -35,6 +35,7 @@ from saassy.dispatch.outcome import PLATFORM_LOSS_RETRIES
 from saassy.dispatch.repository import DispatchRepository
 from saassy.events.bus import EventBus
 from saassy.models import Task
+from saassy.notifications.task_failed import TaskFailureNotices
 from saassy.plans.catalog import Catalog
 
 log = structlog.get_logger(__name__)
@@ -64,8 +65,10 @@ class CeleryExecutor(Executor):
         lease: timedelta,
         wait_limit_s: float,
         platform_loss_retries: int = PLATFORM_LOSS_RETRIES,
+        notices: TaskFailureNotices | None = None,
     ) -> None:
         self.sessionmaker = sessionmaker
+        self.notices = notices
         self.catalog = catalog
         self.events = events
         self.app = app
@@ -180,6 +183,7 @@ class CeleryExecutor(Executor):
             self.events,
             platform_loss_retries=self.platform_loss_retries,
             expired_for=2 * self.lease,
+            notices=self.notices,
         )
 
     async def stop(self, grace_s: float = 10.0) -> None:

@@ -21,6 +21,7 @@ from saassy.dispatch.refusals import program_refusal, warn_refused
 from saassy.dispatch.supervisor import EngineServices
 from saassy.events.backends import create_event_bus
 from saassy.events.bus import EventBus
+from saassy.notifications.task_failed import TaskFailureNotices
 from saassy.runtime.base import Runtime
 from saassy.storage.base import ArtifactStorage
 from saassy.storage.select import build_storage
@@ -138,6 +139,7 @@ def build_task_engine(
             if platform_loss_retries is None
             else platform_loss_retries
         ),
+        notices=TaskFailureNotices(settings),
     )
     executor = LocalExecutor(
         deps, parallelism=parallelism, reserved_slots=reserved_slots, on_free=wakeup.set

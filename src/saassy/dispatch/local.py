@@ -144,6 +144,7 @@ class LocalExecutor(Executor):
             deps.events,
             self.leftovers,
             platform_loss_retries=deps.platform_loss_retries,
+            notices=deps.notices,
         )
 
     async def sandboxes_to_recover(self) -> set[str]:

@@ -28,6 +28,7 @@ from saassy.metering.metrics import (
     reserved_memory_gb_seconds,
 )
 from saassy.models import Artifact, AttemptStatus, Task, TaskStatus
+from saassy.notifications.task_failed import TaskFailureNotices
 from saassy.plans.catalog import Catalog
 from saassy.quotas.task_reservations import close_task_reservations
 from saassy.runtime.base import Usage
@@ -125,6 +126,7 @@ async def write_outcome(
     now: datetime,
     artifacts: list[Artifact] | None = None,
     platform_loss_retries: int = PLATFORM_LOSS_RETRIES,
+    notices: TaskFailureNotices | None = None,
 ) -> TaskStatus:
     """The supervisor's fenced write; OutcomeFenced if the attempt is no longer its own.
 
@@ -138,7 +140,15 @@ async def write_outcome(
     if not await repo.finish_attempt(task.id, attempt_number, executor_id, now, outcome.finish()):
         raise OutcomeFenced(f"task {task.id} attempt {attempt_number}")
     return await apply_outcome(
-        session, catalog, task, attempt_number, outcome, now, artifacts, platform_loss_retries
+        session,
+        catalog,
+        task,
+        attempt_number,
+        outcome,
+        now,
+        artifacts,
+        platform_loss_retries,
+        notices,
     )
 
 
@@ -151,8 +161,10 @@ async def apply_outcome(
     now: datetime,
     artifacts: list[Artifact] | None = None,
     platform_loss_retries: int = PLATFORM_LOSS_RETRIES,
+    notices: TaskFailureNotices | None = None,
 ) -> TaskStatus:
-    """After the attempt row is closed: usage, then requeue or finish the task."""
+    """After the attempt row is closed: usage, then requeue or finish the task; with
+    `notices`, a failure is e-mailed to a submitter who opted in."""
     # The attempt ran with its type's memory (attempt_setup): that is what it reserved.
     task_type = catalog.task_type(task.type)
     reserved_mb = task_type.resources.memory_mb if task_type is not None else None
@@ -177,6 +189,11 @@ async def apply_outcome(
     await close_task_reservations(session, task, ran=ran)
     # In the transaction of the final status: the event goes out if and only if it commits.
     await queue_task_event(session, task.id, task.organization_id, status)
+    if notices is not None and status is not TaskStatus.succeeded:
+        ending = _ending(status, outcome, now)
+        await notices.task_ended(
+            session, task, status, error_code=ending["error_code"], error=ending["error"], now=now
+        )
     return status
 
 

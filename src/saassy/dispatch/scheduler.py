@@ -30,6 +30,7 @@ from saassy.events.backends import create_event_bus
 from saassy.events.bus import EventBus, TaskEvent, publish_status
 from saassy.kit.db import create_engine, create_sessionmaker
 from saassy.models import TERMINAL_STATUSES, TaskStatus
+from saassy.notifications.task_failed import TaskFailureNotices
 from saassy.schedules.jobs import Committed, ScheduleLoop
 from saassy.storage.select import build_storage
 from saassy.task_output.sweeper import StorageSweeper
@@ -85,6 +86,7 @@ async def run_scheduler(settings: Settings, stop: asyncio.Event | None = None) -
         lease=lease,
         wait_limit_s=hard_time_limit_s(settings),
         platform_loss_retries=settings.platform_loss_retries,
+        notices=TaskFailureNotices(settings),
     )
     dispatcher = Dispatcher(
         sessionmaker,

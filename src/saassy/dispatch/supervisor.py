@@ -49,6 +49,7 @@ from saassy.events.bus import EventBus, publish_status
 from saassy.kit.db_outage import OutageWatch, is_database_outage, through_outage
 from saassy.kit.time import utcnow
 from saassy.models import Artifact, AttemptStatus, Task, TaskStatus
+from saassy.notifications.task_failed import TaskFailureNotices
 from saassy.observability import metrics
 from saassy.plans.catalog import Catalog
 from saassy.quotas.storage import StorageQuota
@@ -88,6 +89,8 @@ class EngineServices:
     lease: timedelta = timedelta(seconds=15)
     workers_dir: Path | None = None
     platform_loss_retries: int = PLATFORM_LOSS_RETRIES
+    # E-mails a task's failure to a submitter who opted in (None: no e-mail, as in unit tests).
+    notices: TaskFailureNotices | None = None
 
 
 def sandbox_name(task_id: uuid.UUID, attempt_number: int) -> str:
@@ -410,6 +413,7 @@ class AttemptSupervisor:
                     now=utcnow(),
                     artifacts=artifacts,
                     platform_loss_retries=self.deps.platform_loss_retries,
+                    notices=self.deps.notices,
                 )
 
         # Fenced by the attempt number, so waiting out a database restart is safe: the attempt

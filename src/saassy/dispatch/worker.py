@@ -36,6 +36,7 @@ from saassy.kit.background import BackgroundLoop
 from saassy.kit.db import create_engine, create_sessionmaker
 from saassy.kit.db_outage import OutageWatch, is_database_outage, probe, through_outage
 from saassy.kit.time import utcnow
+from saassy.notifications.task_failed import TaskFailureNotices
 from saassy.runtime.base import Runtime
 from saassy.storage.select import build_storage
 from saassy.tasks.workers import sandbox_workers_dir
@@ -96,6 +97,7 @@ class AttemptWorker:
             lease=self.lease,
             workers_dir=sandbox_workers_dir(getattr(self.runtime, "work_root", None)),
             platform_loss_retries=settings.platform_loss_retries,
+            notices=TaskFailureNotices(settings),
         )
         warn_refused(self.runtime, settings.catalog, deps.workers_dir)
         self._executor = LocalExecutor(

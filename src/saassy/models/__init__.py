@@ -16,6 +16,7 @@ from saassy.models.billing import (
     StripeEvent,
 )
 from saassy.models.email import OutboxEmail
+from saassy.models.notifications import NoticeSent, NotificationPreference
 from saassy.models.organizations import Invitation, Membership, Organization, Role
 from saassy.models.quotas import QuotaCounter, QuotaReservation, ReservationStatus
 from saassy.models.schedules import CatchUp, RunOutcome, Schedule, ScheduleRun
@@ -55,6 +56,8 @@ __all__ = [
     "Membership",
     "MeterReport",
     "MeterReportStatus",
+    "NoticeSent",
+    "NotificationPreference",
     "Organization",
     "OutboxEmail",
     "PlanChange",

@@ -41,8 +41,8 @@ async def reserve(
     if organization is None or organization.deleted_at is not None:
         raise NotFound("Organization")
     plan = effective_plan(catalog, organization)
-    reservation_id = await reserve_in_plan(session, plan, organization_id, metric, amount, now)
-    return await _reservation(QuotaReservationRepository(session), reservation_id)
+    reserved = await reserve_in_plan(session, plan, organization_id, metric, amount, now)
+    return await _reservation(QuotaReservationRepository(session), reserved.reservation_id)
 
 
 async def reserve_in_plan(
@@ -52,15 +52,16 @@ async def reserve_in_plan(
     metric: str,
     amount: int = 1,
     now: datetime | None = None,
-) -> uuid.UUID:
-    """`reserve` for a caller that already holds the organization's effective plan."""
+) -> Reserved:
+    """`reserve` for a caller that already holds the organization's effective plan; the
+    reservation and the window's counter after it."""
     window = quota_window(plan, metric, now or utcnow())
     reserved = await reserve_up_to(session, organization_id, window, window.limit, amount)
     if reserved is None:
         assert window.limit is not None
         used = await QuotaCounterRepository(session).used(organization_id, metric, window.start)
         raise QuotaExceeded(metric, limit=window.limit, used=used, resets_at=window.resets_at)
-    return reserved.reservation_id
+    return reserved
 
 
 @dataclass(frozen=True)

@@ -175,8 +175,8 @@ async def reserve_for(
     tasks = await reserve_monthly_task(session, settings, plan, organization_id, now)
     actions: dict[str, str] = {}
     for action in task_type.actions:
-        reservation_id = await reserve_in_plan(
+        reserved = await reserve_in_plan(
             session, plan, organization_id, action_metric(action), now=now
         )
-        actions[action] = str(reservation_id)
+        actions[action] = str(reserved.reservation_id)
     return Reservations(tasks=tasks, actions=actions)

@@ -35,10 +35,13 @@ from saassy.kit.db_outage import OutageWatch, is_database_outage
 from saassy.kit.time import as_utc, utcnow
 from saassy.models import (
     TERMINAL_STATUSES,
+    Role,
     WebhookAttempt,
     WebhookEndpoint,
     WebhookMessageStatus,
 )
+from saassy.notifications.kinds import NotificationKind, why_footer
+from saassy.notifications.repository import PreferenceRepository
 from saassy.webhooks.destination import DestinationRefused, parse_url
 from saassy.webhooks.events import render_body
 from saassy.webhooks.repository import (
@@ -259,10 +262,18 @@ async def _disable(
         "Fix the receiver, then enable the endpoint again (PATCH "
         f'/api/v1/webhooks/endpoints/{endpoint.id} with {{"enabled": true}}); failed messages '
         "can be sent again from the endpoint's delivery log.\n"
+        + why_footer(
+            settings.base_url,
+            "you are an owner of the organization the endpoint belongs to",
+            NotificationKind.webhook_disabled,
+        )
     )
-    for owner in await endpoints.owner_emails(endpoint.organization_id):
+    owners = await PreferenceRepository(session).members_wanting(
+        endpoint.organization_id, NotificationKind.webhook_disabled, (Role.owner,)
+    )
+    for owner in owners:
         await queue_email(
-            session, settings, to=owner, subject="A webhook endpoint was disabled", body=body
+            session, settings, to=owner.email, subject="A webhook endpoint was disabled", body=body
         )
     log.warning("webhook endpoint disabled", endpoint_id=str(endpoint.id), reason=reason)
 

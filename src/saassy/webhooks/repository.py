@@ -15,10 +15,7 @@ from saassy.auth.principal import OrganizationScope
 from saassy.kit.pagination import PageParams, keyset
 from saassy.kit.repository import RepositoryBase, table_of
 from saassy.models import (
-    Membership,
-    Role,
     Task,
-    User,
     WebhookAttempt,
     WebhookEndpoint,
     WebhookMessage,
@@ -62,15 +59,6 @@ class WebhookEndpointRepository(RepositoryBase[WebhookEndpoint]):
             .execution_options(synchronize_session=False)
         )
         return _rowcount(result) == 1
-
-    async def owner_emails(self, organization_id: uuid.UUID) -> list[str]:
-        rows = await self.session.execute(
-            select(User.email)
-            .join(Membership, Membership.user_id == User.id)
-            .where(Membership.organization_id == organization_id, Membership.role == Role.owner)
-            .order_by(User.email)
-        )
-        return list(rows.scalars())
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from saassy.billing.standing import paying
 from saassy.billing.stripe_api import billing_enabled
 from saassy.config import Settings
 from saassy.kit.errors import QuotaExceeded
+from saassy.notifications.quota import quota_reserved
 from saassy.plans.catalog import Plan
 from saassy.quotas.periods import TASKS, quota_window
 from saassy.quotas.service import reserve_in_plan, reserve_up_to
@@ -44,11 +45,15 @@ async def reserve_monthly_task(
     """One task of the month's quota, or past it as overage when the organization pays for
     that; QuotaExceeded (402) when it does not, SpendCapReached (402) past its cap."""
     try:
-        return await reserve_in_plan(session, plan, organization_id, TASKS, now=now)
+        reserved = await reserve_in_plan(session, plan, organization_id, TASKS, now=now)
     except QuotaExceeded:
         # Only at the plan's edge: the subscription and the cap are read here, not before.
         if not await _sells_overage(session, settings, plan, organization_id, now):
             raise
+    else:
+        window = quota_window(plan, TASKS, now)
+        await quota_reserved(session, settings, plan, organization_id, window, reserved.used)
+        return reserved.reservation_id
     return await _reserve_overage(session, settings, plan, organization_id, now)
 
 

@@ -1,0 +1,52 @@
+"""The preferences API's bodies."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from saassy.notifications.kinds import KINDS, NotificationKind
+
+
+class PreferenceOut(BaseModel):
+    kind: NotificationKind
+    enabled: bool
+    default: bool = Field(description="What applies until the user chooses.")
+    label: str
+    description: str
+
+
+class PreferencesOut(BaseModel):
+    preferences: list[PreferenceOut]
+
+    @classmethod
+    def of(cls, chosen: dict[NotificationKind, bool]) -> PreferencesOut:
+        return cls(
+            preferences=[
+                PreferenceOut(
+                    kind=kind,
+                    enabled=chosen[kind],
+                    default=info.default,
+                    label=info.label,
+                    description=info.description,
+                )
+                for kind, info in KINDS.items()
+            ]
+        )
+
+
+class PreferencesUpdate(BaseModel):
+    """The kinds to change, each on (true) or off (false); kinds left out keep their setting."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    task_failed: bool | None = None
+    quota_warning: bool | None = None
+    quota_exhausted: bool | None = None
+    webhook_disabled: bool | None = None
+    payment_failed: bool | None = None
+
+    def changes(self) -> dict[NotificationKind, bool]:
+        return {
+            NotificationKind(name): value
+            for name, value in self.model_dump(exclude_none=True).items()
+        }
