@@ -30,6 +30,7 @@ from saassy.events.backends import create_event_bus
 from saassy.events.bus import EventBus, TaskEvent, publish_status
 from saassy.kit.db import create_engine, create_sessionmaker
 from saassy.models import TERMINAL_STATUSES, TaskStatus
+from saassy.privacy.export_jobs import ExportBuilder
 from saassy.schedules.jobs import Committed, ScheduleLoop
 from saassy.storage.select import build_storage
 from saassy.task_output.sweeper import StorageSweeper
@@ -106,6 +107,7 @@ async def run_scheduler(settings: Settings, stop: asyncio.Event | None = None) -
     )
     pruner = AuditPruner(sessionmaker, settings.audit_retention_days)
     webhooks = webhook_relay_loop(sessionmaker, settings, asyncio.Event(), events)
+    exporter = ExportBuilder(sessionmaker, settings, storage)
     await executor.start()
     dispatcher.start()
     sweeper.start()
@@ -116,12 +118,14 @@ async def run_scheduler(settings: Settings, stop: asyncio.Event | None = None) -
         reporting.start()
     pruner.start()
     webhooks.start()
+    exporter.start()
     log.info("scheduler.started", executor_id=executor.executor_id)
     try:
         await stop.wait()
     finally:
         await schedules.stop()
         await webhooks.stop()
+        await exporter.stop()
         await pruner.stop()
         if reporting is not None:
             await reporting.stop()

@@ -1,0 +1,240 @@
+"""GDPR data exports through the API: what the archive holds, whom it is for, and its end.
+
+Two customers fill every kind of data with a canary string; each export holds its
+requester's canaries where the layout says and not one of the other customer's.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from saassy.context import AppContext
+from saassy.kit.time import utcnow
+from saassy.models import Membership, Role
+from saassy.privacy.export_tables import exported_tables
+from saassy.storage.keys import export_key
+from tests.audit.support import entries
+from tests.conftest import SignUp
+from tests.email.mail import outbox
+from tests.privacy.support import Archive, Customer, build_exports, customer, sha256_hex
+
+
+@pytest.fixture
+async def a(client: httpx.AsyncClient, ctx: AppContext, signup: SignUp, tmp_path: Path) -> Customer:
+    return await customer(client, ctx, signup, "CANARY_A", tmp_path)
+
+
+@pytest.fixture
+async def b(client: httpx.AsyncClient, ctx: AppContext, signup: SignUp, tmp_path: Path) -> Customer:
+    return await customer(client, ctx, signup, "CANARY_B", tmp_path)
+
+
+async def export_of(
+    client: httpx.AsyncClient, ctx: AppContext, who: Customer, path: str = "/api/v1/account/export"
+) -> tuple[str, Archive]:
+    requested = await client.post(path, headers=who.headers)
+    assert requested.status_code == 202, requested.text
+    export = requested.json()
+    assert export["status"] == "queued"
+    assert export["status_url"] == f"/api/v1/account/exports/{export['id']}"
+    built = await build_exports(ctx)
+    assert built.built == 1 and built.failed == 0
+    status = await client.get(export["status_url"], headers=who.headers)
+    assert status.json()["status"] == "ready", status.text
+    download = await client.get(status.json()["download_url"], headers=who.headers)
+    assert download.status_code == 200, download.text
+    assert download.headers["content-type"] == "application/zip"
+    return export["id"], Archive.of(download.content)
+
+
+def assert_only_own(archive: Archive, own: Customer, other: Customer) -> None:
+    text = archive.text()
+    assert other.canary.lower() not in text.lower()
+    assert other.account.email not in text
+    for secret in (own.secret_value, other.secret_value, own.api_key, other.api_key):
+        assert secret not in text
+    assert sha256_hex(own.api_key) not in text  # the key's hash neither
+    assert "sealed-whsec" not in text
+    assert "password_hash" not in text and "$argon2" not in text
+    assert "token_hash" not in text and "key_hash" not in text
+
+
+async def test_an_account_export_holds_every_canary_of_its_user_and_none_of_another(
+    client: httpx.AsyncClient, ctx: AppContext, a: Customer, b: Customer
+) -> None:
+    export_id, archive = await export_of(client, ctx, a)
+    archive.check_manifest()
+    manifest = archive.manifest
+    assert manifest["layout_version"] == 1
+    assert manifest["kind"] == "account"
+    assert manifest["requested_by"] == {"user_id": a.account.user_id, "email": a.account.email}
+    listed = [table["name"] for table in manifest["tables"]]
+    assert listed == [name for name, rule in exported_tables() if not rule.files_only]
+    assert "outbox_emails" in manifest["excluded_tables"]
+
+    canary = a.canary
+    [user] = archive.table("users")
+    assert user["email"] == a.account.email and "password_hash" not in user
+    assert {o["name"] for o in archive.table("organizations")} >= {f"{canary} org"}
+    assert {o["id"] for o in archive.table("organizations")} == {
+        a.organization_id,
+        a.account.organization_id,
+    }
+    assert {m["user_id"] for m in archive.table("memberships")} == {a.account.user_id}
+    [secret] = archive.table("vault_items")
+    assert secret["name"] == f"{canary}_SECRET" and "sealed" not in secret
+    [key] = archive.table("api_keys")
+    assert key["name"] == f"{canary} key" and "key_hash" not in key
+    [task] = archive.table("tasks")
+    assert task["id"] == a.task_id
+    assert task["input"] == {"text": f"{canary} input"}
+    assert task["result"] == {"text": f"{canary} result"}
+    assert [s["name"] for s in archive.table("schedules")] == [f"{canary} schedule"]
+    [endpoint] = archive.table("webhook_endpoints")
+    assert endpoint["url"] == f"https://{canary.lower()}.example.com/hook"
+    assert "secret" not in endpoint and "previous_secret" not in endpoint
+    assert [u["metric"] for u in archive.table("usage_records")] == ["cpu_seconds"]
+    actions = {entry["action"] for entry in archive.table("audit_entries")}
+    assert {"api_key.created", "secret.set", "data_export.requested"} <= actions
+    assert any(
+        entry["details"].get("name") == f"{canary} key" for entry in archive.table("audit_entries")
+    )
+    assert archive.table("browser_sessions") == []  # signed in through the API only
+    assert len(archive.table("refresh_tokens")) >= 1
+    [artifact] = archive.table("artifacts")
+    assert "storage_key" not in artifact
+    [this_export] = archive.table("data_exports")
+    assert this_export["id"] == export_id and this_export["status"] == "running"
+
+    files = f"files/tasks/{a.task_id}"
+    assert archive.entries[f"{files}/logs/attempt-1.stdout.log"] == f"{canary} log line\n".encode()
+    assert archive.entries[f"{files}/artifacts/1/out/report.txt"] == (
+        f"{canary} artifact body".encode()
+    )
+    assert "tables/task_log_chunks.json" not in archive.entries
+    assert_only_own(archive, a, b)
+
+    # And the other way round.
+    _, theirs = await export_of(client, ctx, b)
+    assert {o["name"] for o in theirs.table("organizations")} >= {"CANARY_B org"}
+    assert theirs.entries[f"files/tasks/{b.task_id}/logs/attempt-1.stdout.log"]
+    assert_only_own(theirs, b, a)
+
+
+async def test_the_ready_export_is_mailed_audited_and_only_its_requester_downloads_it(
+    client: httpx.AsyncClient, ctx: AppContext, a: Customer, b: Customer
+) -> None:
+    export_id, _ = await export_of(client, ctx, a)
+    [mail] = [m for m in await outbox(ctx, a.account.email) if "export" in m.subject]
+    assert f"/account/exports/{export_id}/download" in mail.body
+    assert [e.target_id for e in await entries(ctx, "data_export.requested")] == [
+        __import__("uuid").UUID(export_id)
+    ]
+    assert len(await entries(ctx, "data_export.downloaded")) == 1
+
+    for path in ("", "/download"):
+        other = await client.get(f"/api/v1/account/exports/{export_id}{path}", headers=b.headers)
+        assert other.status_code == 404, other.text
+    by_key = await client.get(
+        f"/api/v1/account/exports/{export_id}", headers={"Authorization": f"Bearer {a.api_key}"}
+    )
+    assert by_key.status_code == 403 and by_key.json()["error"]["code"] == "user_required"
+    listed = await client.get("/api/v1/account/exports", headers=a.headers)
+    assert [e["id"] for e in listed.json()["items"]] == [export_id]
+
+
+async def test_after_expiry_the_link_answers_410_and_the_sweep_removes_the_archive(
+    client: httpx.AsyncClient, ctx: AppContext, a: Customer
+) -> None:
+    export_id, _ = await export_of(client, ctx, a)
+    key = export_key(__import__("uuid").UUID(export_id))
+    assert await ctx.storage.exists(key)
+    later = utcnow() + timedelta(days=ctx.settings.export_expiry_days, minutes=1)
+    swept = await build_exports(ctx, clock=lambda: later)
+    assert swept.expired == 1
+    assert not await ctx.storage.exists(key)
+    gone = await client.get(f"/api/v1/account/exports/{export_id}/download", headers=a.headers)
+    assert gone.status_code == 410 and gone.json()["error"]["code"] == "export_expired"
+    status = await client.get(f"/api/v1/account/exports/{export_id}", headers=a.headers)
+    assert status.json()["status"] == "expired" and status.json()["download_url"] is None
+
+
+async def test_a_link_past_its_expiry_answers_410_before_the_sweep_ran(
+    client: httpx.AsyncClient, ctx: AppContext, a: Customer
+) -> None:
+    export_id, _ = await export_of(client, ctx, a)
+    async with ctx.sessionmaker() as session, session.begin():
+        from sqlalchemy import update
+
+        from saassy.models import DataExport
+
+        await session.execute(
+            update(DataExport).values(expires_at=utcnow() - timedelta(seconds=1))
+        )
+    gone = await client.get(f"/api/v1/account/exports/{export_id}/download", headers=a.headers)
+    assert gone.status_code == 410
+
+
+async def test_only_an_owner_exports_an_organization_which_then_includes_its_members(
+    client: httpx.AsyncClient, ctx: AppContext, a: Customer, b: Customer
+) -> None:
+    path = f"/api/v1/organizations/{a.organization_id}/export"
+    outsider = await client.post(path, headers=b.headers)
+    assert outsider.status_code == 404  # not B's organization: as if it did not exist
+    async with ctx.sessionmaker() as session, session.begin():
+        session.add(
+            Membership(
+                organization_id=__import__("uuid").UUID(a.organization_id),
+                user_id=__import__("uuid").UUID(b.account.user_id),
+                role=Role.member,
+            )
+        )
+    member = await client.post(path, headers=b.headers)
+    assert member.status_code == 403 and member.json()["error"]["code"] == "owner_required"
+
+    _, archive = await export_of(client, ctx, a, path)
+    archive.check_manifest()
+    assert archive.manifest["kind"] == "organization"
+    assert archive.manifest["organization_ids"] == [a.organization_id]
+    members = {user["email"] for user in archive.table("users")}
+    assert members == {a.account.email, b.account.email}  # the owner's export names members
+    assert all(set(user) == {"id", "email", "created_at"} for user in archive.table("users"))
+    assert archive.table("refresh_tokens") == [] and archive.table("magic_links") == []
+    assert [o["id"] for o in archive.table("organizations")] == [a.organization_id]
+    # Nothing of B's own organization, and no secret of anyone.
+    text = archive.text()
+    assert "CANARY_B org" not in text and "CANARY_B_SECRET" not in text
+    assert a.secret_value not in text and b.secret_value not in text
+
+    # A's account export, by contrast, names no other member.
+    _, own = await export_of(client, ctx, a)
+    assert b.account.email not in own.text()
+
+
+async def test_one_export_at_a_time_and_a_daily_limit(
+    client: httpx.AsyncClient, ctx: AppContext, a: Customer
+) -> None:
+    first = await client.post("/api/v1/account/export", headers=a.headers)
+    assert first.status_code == 202
+    again = await client.post("/api/v1/account/export", headers=a.headers)
+    assert again.status_code == 409 and again.json()["error"]["code"] == "export_in_progress"
+    await build_exports(ctx)
+    for _ in range(ctx.settings.export_limit_per_day - 1):
+        assert (await client.post("/api/v1/account/export", headers=a.headers)).status_code == 202
+        await build_exports(ctx)
+    limited = await client.post("/api/v1/account/export", headers=a.headers)
+    assert limited.status_code == 429, limited.text
+    assert 0 < int(limited.headers["Retry-After"]) <= 24 * 3600
+
+
+async def test_an_api_key_cannot_request_an_export(
+    client: httpx.AsyncClient, a: Customer
+) -> None:
+    headers = {"Authorization": f"Bearer {a.api_key}"}
+    for path in ("/api/v1/account/export", f"/api/v1/organizations/{a.organization_id}/export"):
+        refused = await client.post(path, headers=headers)
+        assert refused.status_code == 403, refused.text
