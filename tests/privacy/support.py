@@ -69,9 +69,7 @@ async def customer(
     key = await client.post("/api/v1/api-keys", json={"name": f"{canary} key"}, headers=team)
     assert key.status_code == 201, key.text
     task_id = await _task_with_output(ctx, uuid.UUID(organization_id), canary, tmp)
-    return Customer(
-        account, canary, organization_id, str(task_id), secret_value, key.json()["key"]
-    )
+    return Customer(account, canary, organization_id, str(task_id), secret_value, key.json()["key"])
 
 
 async def _task_with_output(

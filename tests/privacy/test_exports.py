@@ -42,7 +42,8 @@ async def export_of(
     assert export["status"] == "queued"
     assert export["status_url"] == f"/api/v1/account/exports/{export['id']}"
     built = await build_exports(ctx)
-    assert built.built == 1 and built.failed == 0
+    assert built.built == 1
+    assert built.failed == 0
     status = await client.get(export["status_url"], headers=who.headers)
     assert status.json()["status"] == "ready", status.text
     download = await client.get(status.json()["download_url"], headers=who.headers)
@@ -59,8 +60,10 @@ def assert_only_own(archive: Archive, own: Customer, other: Customer) -> None:
         assert secret not in text
     assert sha256_hex(own.api_key) not in text  # the key's hash neither
     assert "sealed-whsec" not in text
-    assert "password_hash" not in text and "$argon2" not in text
-    assert "token_hash" not in text and "key_hash" not in text
+    assert "password_hash" not in text
+    assert "$argon2" not in text
+    assert "token_hash" not in text
+    assert "key_hash" not in text
 
 
 async def test_an_account_export_holds_every_canary_of_its_user_and_none_of_another(
@@ -78,7 +81,8 @@ async def test_an_account_export_holds_every_canary_of_its_user_and_none_of_anot
 
     canary = a.canary
     [user] = archive.table("users")
-    assert user["email"] == a.account.email and "password_hash" not in user
+    assert user["email"] == a.account.email
+    assert "password_hash" not in user
     assert {o["name"] for o in archive.table("organizations")} >= {f"{canary} org"}
     assert {o["id"] for o in archive.table("organizations")} == {
         a.organization_id,
@@ -86,9 +90,11 @@ async def test_an_account_export_holds_every_canary_of_its_user_and_none_of_anot
     }
     assert {m["user_id"] for m in archive.table("memberships")} == {a.account.user_id}
     [secret] = archive.table("vault_items")
-    assert secret["name"] == f"{canary}_SECRET" and "sealed" not in secret
+    assert secret["name"] == f"{canary}_SECRET"
+    assert "sealed" not in secret
     [key] = archive.table("api_keys")
-    assert key["name"] == f"{canary} key" and "key_hash" not in key
+    assert key["name"] == f"{canary} key"
+    assert "key_hash" not in key
     [task] = archive.table("tasks")
     assert task["id"] == a.task_id
     assert task["input"] == {"text": f"{canary} input"}
@@ -96,7 +102,8 @@ async def test_an_account_export_holds_every_canary_of_its_user_and_none_of_anot
     assert [s["name"] for s in archive.table("schedules")] == [f"{canary} schedule"]
     [endpoint] = archive.table("webhook_endpoints")
     assert endpoint["url"] == f"https://{canary.lower()}.example.com/hook"
-    assert "secret" not in endpoint and "previous_secret" not in endpoint
+    assert "secret" not in endpoint
+    assert "previous_secret" not in endpoint
     assert [u["metric"] for u in archive.table("usage_records")] == ["cpu_seconds"]
     actions = {entry["action"] for entry in archive.table("audit_entries")}
     assert {"api_key.created", "secret.set", "data_export.requested"} <= actions
@@ -108,7 +115,8 @@ async def test_an_account_export_holds_every_canary_of_its_user_and_none_of_anot
     [artifact] = archive.table("artifacts")
     assert "storage_key" not in artifact
     [this_export] = archive.table("data_exports")
-    assert this_export["id"] == export_id and this_export["status"] == "running"
+    assert this_export["id"] == export_id
+    assert this_export["status"] == "running"
 
     files = f"files/tasks/{a.task_id}"
     assert archive.entries[f"{files}/logs/attempt-1.stdout.log"] == f"{canary} log line\n".encode()
@@ -130,7 +138,7 @@ async def test_the_ready_export_is_mailed_audited_and_only_its_requester_downloa
 ) -> None:
     export_id, _ = await export_of(client, ctx, a)
     [mail] = [m for m in await outbox(ctx, a.account.email) if "export" in m.subject]
-    assert f"/account/exports/{export_id}/download" in mail.body
+    assert f"/app/account/exports/{export_id}/download" in mail.body
     assert [e.target_id for e in await entries(ctx, "data_export.requested")] == [
         __import__("uuid").UUID(export_id)
     ]
@@ -142,7 +150,8 @@ async def test_the_ready_export_is_mailed_audited_and_only_its_requester_downloa
     by_key = await client.get(
         f"/api/v1/account/exports/{export_id}", headers={"Authorization": f"Bearer {a.api_key}"}
     )
-    assert by_key.status_code == 403 and by_key.json()["error"]["code"] == "user_required"
+    assert by_key.status_code == 403
+    assert by_key.json()["error"]["code"] == "user_required"
     listed = await client.get("/api/v1/account/exports", headers=a.headers)
     assert [e["id"] for e in listed.json()["items"]] == [export_id]
 
@@ -158,9 +167,11 @@ async def test_after_expiry_the_link_answers_410_and_the_sweep_removes_the_archi
     assert swept.expired == 1
     assert not await ctx.storage.exists(key)
     gone = await client.get(f"/api/v1/account/exports/{export_id}/download", headers=a.headers)
-    assert gone.status_code == 410 and gone.json()["error"]["code"] == "export_expired"
+    assert gone.status_code == 410
+    assert gone.json()["error"]["code"] == "export_expired"
     status = await client.get(f"/api/v1/account/exports/{export_id}", headers=a.headers)
-    assert status.json()["status"] == "expired" and status.json()["download_url"] is None
+    assert status.json()["status"] == "expired"
+    assert status.json()["download_url"] is None
 
 
 async def test_a_link_past_its_expiry_answers_410_before_the_sweep_ran(
@@ -172,9 +183,7 @@ async def test_a_link_past_its_expiry_answers_410_before_the_sweep_ran(
 
         from saassy.models import DataExport
 
-        await session.execute(
-            update(DataExport).values(expires_at=utcnow() - timedelta(seconds=1))
-        )
+        await session.execute(update(DataExport).values(expires_at=utcnow() - timedelta(seconds=1)))
     gone = await client.get(f"/api/v1/account/exports/{export_id}/download", headers=a.headers)
     assert gone.status_code == 410
 
@@ -194,7 +203,8 @@ async def test_only_an_owner_exports_an_organization_which_then_includes_its_mem
             )
         )
     member = await client.post(path, headers=b.headers)
-    assert member.status_code == 403 and member.json()["error"]["code"] == "owner_required"
+    assert member.status_code == 403
+    assert member.json()["error"]["code"] == "owner_required"
 
     _, archive = await export_of(client, ctx, a, path)
     archive.check_manifest()
@@ -203,12 +213,15 @@ async def test_only_an_owner_exports_an_organization_which_then_includes_its_mem
     members = {user["email"] for user in archive.table("users")}
     assert members == {a.account.email, b.account.email}  # the owner's export names members
     assert all(set(user) == {"id", "email", "created_at"} for user in archive.table("users"))
-    assert archive.table("refresh_tokens") == [] and archive.table("magic_links") == []
+    assert archive.table("refresh_tokens") == []
+    assert archive.table("magic_links") == []
     assert [o["id"] for o in archive.table("organizations")] == [a.organization_id]
     # Nothing of B's own organization, and no secret of anyone.
     text = archive.text()
-    assert "CANARY_B org" not in text and "CANARY_B_SECRET" not in text
-    assert a.secret_value not in text and b.secret_value not in text
+    assert "CANARY_B org" not in text
+    assert "CANARY_B_SECRET" not in text
+    assert a.secret_value not in text
+    assert b.secret_value not in text
 
     # A's account export, by contrast, names no other member.
     _, own = await export_of(client, ctx, a)
@@ -221,7 +234,8 @@ async def test_one_export_at_a_time_and_a_daily_limit(
     first = await client.post("/api/v1/account/export", headers=a.headers)
     assert first.status_code == 202
     again = await client.post("/api/v1/account/export", headers=a.headers)
-    assert again.status_code == 409 and again.json()["error"]["code"] == "export_in_progress"
+    assert again.status_code == 409
+    assert again.json()["error"]["code"] == "export_in_progress"
     await build_exports(ctx)
     for _ in range(ctx.settings.export_limit_per_day - 1):
         assert (await client.post("/api/v1/account/export", headers=a.headers)).status_code == 202
@@ -231,9 +245,7 @@ async def test_one_export_at_a_time_and_a_daily_limit(
     assert 0 < int(limited.headers["Retry-After"]) <= 24 * 3600
 
 
-async def test_an_api_key_cannot_request_an_export(
-    client: httpx.AsyncClient, a: Customer
-) -> None:
+async def test_an_api_key_cannot_request_an_export(client: httpx.AsyncClient, a: Customer) -> None:
     headers = {"Authorization": f"Bearer {a.api_key}"}
     for path in ("/api/v1/account/export", f"/api/v1/organizations/{a.organization_id}/export"):
         refused = await client.post(path, headers=headers)

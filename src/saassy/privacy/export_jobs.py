@@ -50,7 +50,7 @@ class ExportRound:
 
 def download_link(settings: Settings, export_id: uuid.UUID) -> str:
     """The dashboard page that downloads the archive (for the signed-in requester only)."""
-    return f"{settings.base_url.rstrip('/')}/account/exports/{export_id}/download"
+    return f"{settings.base_url.rstrip('/')}/app/account/exports/{export_id}/download"
 
 
 class ExportBuilder:

@@ -22,7 +22,9 @@ from saassy.privacy.export_schemas import ExportList, ExportOut
 
 router = APIRouter(tags=["privacy"], dependencies=[READ_OR_ADMIN])
 
-GONE: dict[int | str, dict[str, Any]] = {410: {"description": "The export expired: its archive was removed."}}
+GONE: dict[int | str, dict[str, Any]] = {
+    410: {"description": "The export expired: its archive was removed."}
+}
 
 
 def _user_id(principal: CurrentUser) -> uuid.UUID:
