@@ -14,8 +14,8 @@ from saassy.models import Membership, Role
 from tests.conftest import Account, SignUp
 from tests.email.mail import outbox
 from tests.privacy.support import Archive, build_exports
-from tests.web.team import dashboard, flash_after
 from tests.web.support import submit
+from tests.web.team import dashboard, flash_after
 
 
 def download_link(body: str) -> str:
