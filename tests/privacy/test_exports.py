@@ -6,17 +6,23 @@ requester's canaries where the layout says and not one of the other customer's.
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import update
 
 from saassy.context import AppContext
 from saassy.kit.time import utcnow
-from saassy.models import Membership, Role
+from saassy.models import DataExport, ExportStatus, Membership, Role
+from saassy.privacy.export_jobs import STALE_AFTER, ExportBuilder
+from saassy.privacy.export_repository import DataExportRepository
 from saassy.privacy.export_tables import exported_tables
+from saassy.storage.base import StorageUnavailable, StoredObject
 from saassy.storage.keys import export_key
+from saassy.storage.local import LocalDirectoryStorage
 from tests.audit.support import entries
 from tests.conftest import SignUp
 from tests.email.mail import outbox
@@ -140,7 +146,7 @@ async def test_the_ready_export_is_mailed_audited_and_only_its_requester_downloa
     [mail] = [m for m in await outbox(ctx, a.account.email) if "export" in m.subject]
     assert f"/app/account/exports/{export_id}/download" in mail.body
     assert [e.target_id for e in await entries(ctx, "data_export.requested")] == [
-        __import__("uuid").UUID(export_id)
+        uuid.UUID(export_id)
     ]
     assert len(await entries(ctx, "data_export.downloaded")) == 1
 
@@ -160,7 +166,7 @@ async def test_after_expiry_the_link_answers_410_and_the_sweep_removes_the_archi
     client: httpx.AsyncClient, ctx: AppContext, a: Customer
 ) -> None:
     export_id, _ = await export_of(client, ctx, a)
-    key = export_key(__import__("uuid").UUID(export_id))
+    key = export_key(uuid.UUID(export_id))
     assert await ctx.storage.exists(key)
     later = utcnow() + timedelta(days=ctx.settings.export_expiry_days, minutes=1)
     swept = await build_exports(ctx, clock=lambda: later)
@@ -179,10 +185,6 @@ async def test_a_link_past_its_expiry_answers_410_before_the_sweep_ran(
 ) -> None:
     export_id, _ = await export_of(client, ctx, a)
     async with ctx.sessionmaker() as session, session.begin():
-        from sqlalchemy import update
-
-        from saassy.models import DataExport
-
         await session.execute(update(DataExport).values(expires_at=utcnow() - timedelta(seconds=1)))
     gone = await client.get(f"/api/v1/account/exports/{export_id}/download", headers=a.headers)
     assert gone.status_code == 410
@@ -197,8 +199,8 @@ async def test_only_an_owner_exports_an_organization_which_then_includes_its_mem
     async with ctx.sessionmaker() as session, session.begin():
         session.add(
             Membership(
-                organization_id=__import__("uuid").UUID(a.organization_id),
-                user_id=__import__("uuid").UUID(b.account.user_id),
+                organization_id=uuid.UUID(a.organization_id),
+                user_id=uuid.UUID(b.account.user_id),
                 role=Role.member,
             )
         )
@@ -250,3 +252,45 @@ async def test_an_api_key_cannot_request_an_export(client: httpx.AsyncClient, a:
     for path in ("/api/v1/account/export", f"/api/v1/organizations/{a.organization_id}/export"):
         refused = await client.post(path, headers=headers)
         assert refused.status_code == 403, refused.text
+
+
+class RefusingStorage(LocalDirectoryStorage):
+    async def put(self, key: str, source: Path) -> StoredObject:
+        raise StorageUnavailable("the bucket does not answer")
+
+
+async def test_a_build_that_fails_marks_the_export_failed_and_frees_the_user(
+    client: httpx.AsyncClient, ctx: AppContext, a: Customer, tmp_path: Path
+) -> None:
+    requested = await client.post("/api/v1/account/export", headers=a.headers)
+    export_id = requested.json()["id"]
+    storage = RefusingStorage(tmp_path / "refusing")
+    done = await ExportBuilder(ctx.sessionmaker, ctx.settings, storage).run_once()
+    assert done.failed == 1
+    status = (await client.get(f"/api/v1/account/exports/{export_id}", headers=a.headers)).json()
+    assert status["status"] == "failed"
+    assert status["download_url"] is None
+    assert not list((ctx.settings.data_dir / "exports").iterdir())  # no half-written archive
+    download = await client.get(f"/api/v1/account/exports/{export_id}/download", headers=a.headers)
+    assert download.status_code == 409
+    assert (await client.post("/api/v1/account/export", headers=a.headers)).status_code == 202
+
+
+async def test_a_claim_left_by_a_dead_builder_is_taken_over_and_its_late_outcome_dropped(
+    client: httpx.AsyncClient, ctx: AppContext, a: Customer
+) -> None:
+    await client.post("/api/v1/account/export", headers=a.headers)
+    now = utcnow()
+    async with ctx.sessionmaker() as session, session.begin():
+        dead = await DataExportRepository(session).claim_next(now, now - STALE_AFTER)
+    assert dead is not None
+    assert (await build_exports(ctx)).built == 0  # claimed, and not yet stale
+    later = now + STALE_AFTER + timedelta(minutes=1)
+    assert (await build_exports(ctx, clock=lambda: later)).built == 1
+    async with ctx.sessionmaker() as session, session.begin():
+        late = await DataExportRepository(session).finish(
+            dead.id, now, status=ExportStatus.failed, error="late"
+        )
+    assert late is False
+    status = await client.get(f"/api/v1/account/exports/{dead.id}", headers=a.headers)
+    assert status.json()["status"] == "ready"
