@@ -16,7 +16,8 @@ from sqlalchemy import update
 
 from saassy.context import AppContext
 from saassy.kit.time import utcnow
-from saassy.models import DataExport, ExportStatus, Membership, Role
+from saassy.models import DataExport, ExportStatus, Membership, Role, TaskLogChunk
+from saassy.privacy import export_archive
 from saassy.privacy.export_jobs import STALE_AFTER, ExportBuilder
 from saassy.privacy.export_repository import DataExportRepository
 from saassy.privacy.export_tables import exported_tables
@@ -294,3 +295,27 @@ async def test_a_claim_left_by_a_dead_builder_is_taken_over_and_its_late_outcome
     assert late is False
     status = await client.get(f"/api/v1/account/exports/{dead.id}", headers=a.headers)
     assert status.json()["status"] == "ready"
+
+
+async def test_tables_and_logs_read_page_by_page_come_out_whole_and_in_order(
+    client: httpx.AsyncClient, ctx: AppContext, a: Customer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(export_archive, "PAGE", 1)  # every row and log chunk its own page
+    async with ctx.sessionmaker() as session, session.begin():
+        for seq in (2, 3):
+            session.add(
+                TaskLogChunk(
+                    task_id=uuid.UUID(a.task_id),
+                    organization_id=uuid.UUID(a.organization_id),
+                    attempt_number=1,
+                    seq=seq,
+                    stream="stdout",
+                    data=f"line {seq}\n",
+                )
+            )
+    _, archive = await export_of(client, ctx, a)
+    archive.check_manifest()
+    log = archive.entries[f"files/tasks/{a.task_id}/logs/attempt-1.stdout.log"].decode()
+    assert log == f"{a.canary} log line\nline 2\nline 3\n"
+    assert len(archive.table("organizations")) == 2
+    assert len(archive.table("audit_entries")) >= 3

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Table, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from saassy.kit.repository import RepositoryBase
 from saassy.models import (
@@ -131,7 +132,7 @@ class DataExportRepository(RepositoryBase[DataExport]):
 class ExportSourceRepository:
     """Reads what goes into an archive, a page at a time (each page its own short session)."""
 
-    def __init__(self, session: Any) -> None:
+    def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
     async def email_of(self, user_id: uuid.UUID) -> str | None:
@@ -200,4 +201,4 @@ class ExportSourceRepository:
         if after is not None:
             statement = statement.where(Artifact.id > after)
         rows = await self.session.scalars(statement.order_by(Artifact.id).limit(limit))
-        return rows.all()  # type: ignore[no-any-return]
+        return rows.all()
