@@ -6,9 +6,11 @@ requester's canaries where the layout says and not one of the other customer's.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -18,7 +20,7 @@ from saassy.context import AppContext
 from saassy.kit.time import utcnow
 from saassy.models import DataExport, ExportStatus, Membership, Role, TaskLogChunk
 from saassy.privacy import export_archive
-from saassy.privacy.export_jobs import STALE_AFTER, ExportBuilder
+from saassy.privacy.export_jobs import STALE_AFTER, ExportBuilder, ExportRound
 from saassy.privacy.export_repository import DataExportRepository
 from saassy.privacy.export_tables import exported_tables
 from saassy.storage.base import StorageUnavailable, StoredObject
@@ -319,3 +321,35 @@ async def test_tables_and_logs_read_page_by_page_come_out_whole_and_in_order(
     assert log == f"{a.canary} log line\nline 2\nline 3\n"
     assert len(archive.table("organizations")) == 2
     assert len(archive.table("audit_entries")) >= 3
+
+
+class WatchedBuilder(ExportBuilder):
+    """Says when a round built something."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.built = asyncio.Event()
+
+    async def run_once(self) -> ExportRound:
+        done = await super().run_once()
+        if done.built:
+            self.built.set()
+        return done
+
+
+async def test_the_apps_builder_starts_right_after_the_request_is_committed(
+    client: httpx.AsyncClient, ctx: AppContext, a: Customer
+) -> None:
+    builder = WatchedBuilder(
+        ctx.sessionmaker, ctx.settings, ctx.storage, wakeup=ctx.export_wakeup, poll_s=3600
+    )
+    builder.start()
+    try:
+        await asyncio.sleep(0.1)  # its first round finds nothing, then waits for a wake-up
+        requested = await client.post("/api/v1/account/export", headers=a.headers)
+        async with asyncio.timeout(20):  # an hour's poll otherwise
+            await builder.built.wait()
+        status = await client.get(requested.json()["status_url"], headers=a.headers)
+        assert status.json()["status"] == "ready"
+    finally:
+        await builder.stop()
