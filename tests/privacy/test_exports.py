@@ -211,7 +211,7 @@ async def test_only_an_owner_exports_an_organization_which_then_includes_its_mem
     assert member.status_code == 403
     assert member.json()["error"]["code"] == "owner_required"
 
-    _, archive = await export_of(client, ctx, a, path)
+    org_export, archive = await export_of(client, ctx, a, path)
     archive.check_manifest()
     assert archive.manifest["kind"] == "organization"
     assert archive.manifest["organization_ids"] == [a.organization_id]
@@ -227,6 +227,17 @@ async def test_only_an_owner_exports_an_organization_which_then_includes_its_mem
     assert "CANARY_B_SECRET" not in text
     assert a.secret_value not in text
     assert b.secret_value not in text
+
+    # Once no longer an owner, the requester cannot download it any more.
+    async with ctx.sessionmaker() as session, session.begin():
+        await session.execute(
+            update(Membership)
+            .where(Membership.user_id == uuid.UUID(a.account.user_id))
+            .where(Membership.organization_id == uuid.UUID(a.organization_id))
+            .values(role=Role.admin)
+        )
+    demoted = await client.get(f"/api/v1/account/exports/{org_export}/download", headers=a.headers)
+    assert demoted.status_code == 403
 
     # A's account export, by contrast, names no other member.
     _, own = await export_of(client, ctx, a)

@@ -82,5 +82,5 @@ async def download_export(
     origin: RequestOrigin,
 ) -> Response:
     """The archive (the requester only); 410 once expired."""
-    export = await exports.open_download(session, _user_id(principal), export_id, origin)
+    export = await exports.open_download(session, principal, export_id, origin)
     return await archive_download(ctx.storage, export)

@@ -118,11 +118,18 @@ def is_expired(export: DataExport, now: datetime) -> bool:
 
 
 async def open_download(
-    session: AsyncSession, user_id: uuid.UUID, export_id: uuid.UUID, origin: Origin
+    session: AsyncSession, principal: Principal, export_id: uuid.UUID, origin: Origin
 ) -> DataExport:
     """The export whose archive the requester is about to download (audited): 410 once
-    expired, even before the sweeper removed it; 409 while not ready."""
+    expired, even before the sweeper removed it; 409 while not ready; an organization's
+    only while the requester is still one of its owners."""
+    assert principal.user_id is not None
+    user_id = principal.user_id
     export = await get_export(session, user_id, export_id)
+    if export.organization_id is not None and (
+        principal.role_in(export.organization_id) is not Role.owner
+    ):
+        raise OwnerRequired("Only an owner may download the organization's data.")
     if is_expired(export, utcnow()):
         raise ExportExpired()
     if export.status != ExportStatus.ready or export.storage_key is None:

@@ -53,5 +53,5 @@ async def download_export(
     export_id: uuid.UUID, caller: Caller, session: Session, ctx: Context, origin: RequestOrigin
 ) -> Response:
     """The archive, for its requester only (404 for anyone else, 410 once expired)."""
-    export = await exports.open_download(session, caller.user.id, export_id, origin)
+    export = await exports.open_download(session, caller.principal, export_id, origin)
     return await archive_download(ctx.storage, export)
