@@ -165,10 +165,13 @@ class Archive:
 
     entries: dict[str, bytes]
 
+    dated: tuple[int, ...] = ()
+
     @classmethod
     def of(cls, body: bytes) -> Archive:
         with zipfile.ZipFile(io.BytesIO(body)) as archive:
-            return cls({name: archive.read(name) for name in archive.namelist()})
+            entries = {name: archive.read(name) for name in archive.namelist()}
+            return cls(entries, archive.getinfo("manifest.json").date_time)
 
     @property
     def manifest(self) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +82,8 @@ async def test_an_account_export_holds_every_canary_of_its_user_and_none_of_anot
     archive.check_manifest()
     manifest = archive.manifest
     assert manifest["layout_version"] == 1
+    generated = datetime.fromisoformat(manifest["generated_at"])
+    assert archive.dated == generated.timetuple()[:6]  # entries dated when built, not 1980
     assert manifest["kind"] == "account"
     assert manifest["requested_by"] == {"user_id": a.account.user_id, "email": a.account.email}
     listed = [table["name"] for table in manifest["tables"]]

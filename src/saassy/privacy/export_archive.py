@@ -94,13 +94,16 @@ def safe_member(path: str) -> str:
 
 
 class ArchiveWriter:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, generated_at: datetime) -> None:
         self._zip = zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True)
+        self._date_time = generated_at.timetuple()[:6]  # each entry's time (the format's own)
         self.manifest = Manifest()
 
     @contextmanager
     def entry(self, name: str) -> Iterator[_Hashing]:
-        with self._zip.open(name, "w", force_zip64=True) as raw:
+        info = zipfile.ZipInfo(name, date_time=self._date_time)
+        info.compress_type = zipfile.ZIP_DEFLATED
+        with self._zip.open(info, "w", force_zip64=True) as raw:
             writer = _Hashing(raw)
             yield writer
         self.manifest.files.append(ArchivedFile(name, writer.size, writer.digest.hexdigest()))
@@ -118,20 +121,22 @@ class ArchiveBuilder:
         storage: ArtifactStorage,
         subject: ExportSubject,
         path: Path,
+        generated_at: datetime,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.storage = storage
         self.subject = subject
-        self.writer = ArchiveWriter(path)
+        self.generated_at = generated_at
+        self.writer = ArchiveWriter(path, generated_at)
 
-    async def build(self, generated_at: datetime, export_id: uuid.UUID) -> None:
+    async def build(self, export_id: uuid.UUID) -> None:
         try:
             for name, rule in exported_tables():
                 if not rule.files_only:
                     await self._table(name, rule)
             await self._logs()
             await self._artifacts()
-            self._manifest(generated_at, export_id)
+            self._manifest(self.generated_at, export_id)
         finally:
             self.writer.close()
 

@@ -118,9 +118,10 @@ class ExportBuilder:
             try:
                 subject = await self._subject(export)
                 path = Path(tmp) / "export.zip"
-                await ArchiveBuilder(self.sessionmaker, self.storage, subject, path).build(
-                    started_at, export.id
+                builder = ArchiveBuilder(
+                    self.sessionmaker, self.storage, subject, path, as_utc(started_at)
                 )
+                await builder.build(export.id)
                 stored = await self.storage.put(export_key(export.id), path)
             except Exception as exc:
                 log.exception("exports.build_failed", export_id=str(export.id))
