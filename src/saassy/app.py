@@ -58,6 +58,8 @@ from saassy.observability.router import router as metrics_router
 from saassy.organizations.router import invitations_router
 from saassy.organizations.router import router as organizations_router
 from saassy.plans.router import router as plans_router
+from saassy.privacy.export_jobs import ExportBuilder
+from saassy.privacy.export_router import router as export_router
 from saassy.quotas.router import router as usage_router
 from saassy.runtime.base import Runtime
 from saassy.runtime.process import detect_runtime
@@ -107,6 +109,7 @@ def api_router() -> APIRouter:
     api.include_router(system_router)
     api.include_router(admin_router)
     api.include_router(audit_router)
+    api.include_router(export_router)
     api.include_router(billing_router)
     api.include_router(billing_reconciliation_router)
     return api
@@ -243,6 +246,13 @@ def create_app(
         )
         if webhooks is not None:
             webhooks.start()
+        exporter = (
+            ExportBuilder(ctx.sessionmaker, settings, storage, wakeup=ctx.export_wakeup)
+            if background
+            else None
+        )
+        if exporter is not None:
+            exporter.start()
         if background and embeds_engine(settings):
             ctx.task_engine = start_task_engine(ctx, runtime)
             await ctx.task_engine.start()
@@ -261,6 +271,8 @@ def create_app(
                 await reporting.stop()
             if webhooks is not None:
                 await webhooks.stop()
+            if exporter is not None:
+                await exporter.stop()
             if relay is not None:
                 relay.cancel()
                 await asyncio.gather(relay, return_exceptions=True)

@@ -17,6 +17,7 @@ from saassy.email.outbox import EmailQueued
 from saassy.events.bus import EventBus, publish_status
 from saassy.kit.ratelimit import RateLimiter
 from saassy.models import TaskStatus
+from saassy.privacy.export_effects import ExportQueued
 from saassy.schedules.effects import ScheduleChanged
 from saassy.storage.base import ArtifactStorage
 from saassy.tasks.catalog import TaskType
@@ -45,6 +46,8 @@ class AppContext:
     # Set after a commit that queued webhook messages (and when a task ends here): the webhook
     # relay delivers now rather than on its next poll.
     webhook_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    # Set after a commit that requested a data export: the export builder here starts it now.
+    export_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     # The engine running in this process, if any (`saassy dev`; none in API-only tests). An
     # engine in another process finds new tasks and cancel requests by polling.
     task_engine: TaskEngine | None = None
@@ -76,6 +79,8 @@ class AppContext:
                     self.schedule_wakeup.set()
                 case WebhookMessagesQueued():
                     self.webhook_wakeup.set()
+                case ExportQueued():
+                    self.export_wakeup.set()
                 case TaskQueued(organization_id=organization_id, task_id=task_id):
                     queued = True
                     if (events := self.live_events()) is not None:

@@ -27,6 +27,8 @@ class AuditAction(StrEnum):
     webhook_endpoint_deleted = "webhook_endpoint.deleted"
     webhook_endpoint_secret_rotated = "webhook_endpoint.secret_rotated"  # noqa: S105
     webhook_endpoint_disabled = "webhook_endpoint.disabled"
+    data_export_requested = "data_export.requested"
+    data_export_downloaded = "data_export.downloaded"
 
 
 class TargetType(StrEnum):
@@ -36,6 +38,7 @@ class TargetType(StrEnum):
     secret = "secret"  # noqa: S105
     organization = "organization"
     webhook_endpoint = "webhook_endpoint"
+    data_export = "data_export"
 
 
 # How the dashboard names each action; every member has one (a test checks).
@@ -57,4 +60,6 @@ ACTION_LABELS: dict[AuditAction, str] = {
     AuditAction.webhook_endpoint_deleted: "Webhook endpoint deleted",
     AuditAction.webhook_endpoint_secret_rotated: "Webhook secret rotated",
     AuditAction.webhook_endpoint_disabled: "Webhook endpoint disabled",
+    AuditAction.data_export_requested: "Data export requested",
+    AuditAction.data_export_downloaded: "Data export downloaded",
 }

@@ -169,6 +169,10 @@ class Settings(BaseSettings):
     billing_session_limit: str = "20/hour"
     # Audit log entries older than this are deleted by the hourly prune (docs/audit.md).
     audit_retention_days: int = Field(365, ge=1, le=36500)
+    # A data export's archive can be downloaded this long, then it is removed (docs/privacy.md).
+    export_expiry_days: int = Field(7, ge=1, le=30)
+    # Data exports a user may request in 24 hours (their account's and their organizations').
+    export_limit_per_day: int = Field(3, ge=1, le=100)
 
     # The checks of each area live in its module; model validators run in this order.
     _rate_limit = field_validator(

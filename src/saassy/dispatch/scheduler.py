@@ -31,6 +31,7 @@ from saassy.events.bus import EventBus, TaskEvent, publish_status
 from saassy.kit.db import create_engine, create_sessionmaker
 from saassy.models import TERMINAL_STATUSES, TaskStatus
 from saassy.notifications.task_failed import TaskFailureNotices
+from saassy.privacy.export_jobs import ExportBuilder
 from saassy.schedules.jobs import Committed, ScheduleLoop
 from saassy.storage.select import build_storage
 from saassy.task_output.sweeper import StorageSweeper
@@ -108,6 +109,7 @@ async def run_scheduler(settings: Settings, stop: asyncio.Event | None = None) -
     )
     pruner = AuditPruner(sessionmaker, settings.audit_retention_days)
     webhooks = webhook_relay_loop(sessionmaker, settings, asyncio.Event(), events)
+    exporter = ExportBuilder(sessionmaker, settings, storage)
     await executor.start()
     dispatcher.start()
     sweeper.start()
@@ -118,12 +120,14 @@ async def run_scheduler(settings: Settings, stop: asyncio.Event | None = None) -
         reporting.start()
     pruner.start()
     webhooks.start()
+    exporter.start()
     log.info("scheduler.started", executor_id=executor.executor_id)
     try:
         await stop.wait()
     finally:
         await schedules.stop()
         await webhooks.stop()
+        await exporter.stop()
         await pruner.stop()
         if reporting is not None:
             await reporting.stop()

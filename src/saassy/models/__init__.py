@@ -17,6 +17,7 @@ from saassy.models.billing import (
 )
 from saassy.models.email import OutboxEmail
 from saassy.models.notifications import NoticeSent, NotificationPreference
+from saassy.models.exports import DataExport, ExportStatus
 from saassy.models.organizations import Invitation, Membership, Organization, Role
 from saassy.models.quotas import QuotaCounter, QuotaReservation, ReservationStatus
 from saassy.models.schedules import CatchUp, RunOutcome, Schedule, ScheduleRun
@@ -51,6 +52,8 @@ __all__ = [
     "BillingSubscription",
     "BrowserSession",
     "CatchUp",
+    "DataExport",
+    "ExportStatus",
     "Invitation",
     "MagicLink",
     "Membership",

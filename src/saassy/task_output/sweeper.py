@@ -31,7 +31,7 @@ from saassy.plans.service import plan_with_overrides
 from saassy.quotas.storage import give_back_storage, kib, storage_used_kib
 from saassy.quotas.storage_repository import StorageRepository
 from saassy.storage.base import ArtifactStorage
-from saassy.storage.keys import attempt_of_key
+from saassy.storage.keys import EXPORTS_PREFIX, attempt_of_key
 from saassy.task_output.kept_repository import KeptOutputRepository
 
 log = structlog.get_logger(__name__)
@@ -131,6 +131,8 @@ class StorageSweeper:
         for key in await self.storage.keys():
             if (attempt := attempt_of_key(key)) is not None:
                 by_attempt[attempt].append(key)
+            elif key.startswith(EXPORTS_PREFIX):
+                continue  # data exports' archives: the export sweep removes them at expiry
             else:
                 log.warning("storage.unknown_key", key=key)
         attempts = list(by_attempt)

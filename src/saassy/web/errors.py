@@ -28,6 +28,7 @@ TITLES = {
     404: "Page not found",
     405: "That is not allowed here",
     409: "That conflicts with the current state",
+    410: "That is no longer available",
     413: "That is too large",
     422: "Some of that is not valid",
     429: "Slow down a little",
@@ -37,6 +38,7 @@ TITLES = {
 HINTS = {
     403: "If you think you should have access, ask an owner of the organization.",
     404: "It may have been deleted, or it belongs to an organization you are not in.",
+    410: "It expired and was removed. A data export can be requested again from your account.",
     429: "Too many requests in a short time; wait a moment and try again.",
     500: "It is not your fault. Try again in a moment; if it keeps happening, contact support.",
     503: "Part of the service is briefly out of reach. Nothing was changed; try again in a moment.",

@@ -13,8 +13,9 @@ from saassy.accounts.browser_sessions import end_own_browser_session, user_brows
 from saassy.accounts.router import VERIFICATION_SENT
 from saassy.accounts.schemas import PasswordChangeRequest
 from saassy.accounts.user_agents import describe_user_agent
-from saassy.deps import ClientIP, Limiter, Session, SettingsDep
+from saassy.deps import ClientIP, Limiter, Session, SettingsDep, app_context
 from saassy.kit.errors import NotFound, SaassyError
+from saassy.privacy.exports import recent_exports
 from saassy.web.caller import Caller
 from saassy.web.forms import FormInvalid, error_of, form_data, parse_form
 from saassy.web.pages.auth import MIN_PASSWORD
@@ -31,6 +32,7 @@ async def _account_page(
     status_code: int = 200,
 ) -> Response:
     records = await user_browser_sessions(session, caller.user.id)
+    settings = app_context(request).settings
     return render(
         request,
         "app/account/index.html",
@@ -47,6 +49,8 @@ async def _account_page(
             ],
             "errors": errors or {},
             "min_password": MIN_PASSWORD,
+            "exports": await recent_exports(session, caller.user.id),
+            "export_expiry_days": settings.export_expiry_days,
         },
         status_code=status_code,
     )

@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from saassy.accounts.browser_sessions import choose_organization
 from saassy.deps import RequestOrigin, Session, SettingsDep
@@ -14,6 +15,7 @@ from saassy.kit.errors import SaassyError
 from saassy.models import Role
 from saassy.organizations import service
 from saassy.organizations.schemas import OrganizationCreate, OrganizationUpdate
+from saassy.privacy.exports import recent_exports
 from saassy.web.caller import Caller, DashboardCaller
 from saassy.web.forms import (
     FormInvalid,
@@ -29,10 +31,11 @@ router = APIRouter()
 PAGE = "/app/organization"
 
 
-def general_page(
+async def general_page(
     request: Request,
     caller: DashboardCaller,
     settings: SettingsDep,
+    session: AsyncSession,
     *,
     errors: dict[str, str] | None = None,
     values: dict[str, str] | None = None,
@@ -40,12 +43,17 @@ def general_page(
 ) -> Response:
     """The organization's settings, with a form's errors beside its fields."""
     organization = caller.current
+    is_owner = caller.can(Role.owner)
     context: dict[str, Any] = {
         "organization": organization,
         "role": caller.organization.role,
         "plan": settings.catalog.plan(caller.organization.plan),
         "is_admin": caller.can(Role.admin),
-        "is_owner": caller.can(Role.owner),
+        "is_owner": is_owner,
+        "exports": (
+            await recent_exports(session, caller.user.id, organization.id) if is_owner else []
+        ),
+        "export_expiry_days": settings.export_expiry_days,
         "errors": errors or {},
         "values": values or {},
         "tab": "general",
@@ -54,8 +62,10 @@ def general_page(
 
 
 @router.get("/organization", response_class=HTMLResponse)
-async def organization_page(request: Request, caller: Caller, settings: SettingsDep) -> Response:
-    return general_page(request, caller, settings)
+async def organization_page(
+    request: Request, caller: Caller, settings: SettingsDep, session: Session
+) -> Response:
+    return await general_page(request, caller, settings, session)
 
 
 @router.post("/organization/rename")
@@ -67,13 +77,19 @@ async def rename(
         body = parse_form(OrganizationUpdate, {"name": values.get("name", "")})
         await service.rename_organization(session, caller.principal, caller.current.id, body.name)
     except FormInvalid as exc:
-        return general_page(
-            request, caller, settings, errors=exc.errors, values=values, status_code=422
+        return await general_page(
+            request, caller, settings, session, errors=exc.errors, values=values, status_code=422
         )
     except SaassyError as exc:
         status = status_of_refusal(exc)
-        return general_page(
-            request, caller, settings, errors=error_of(exc), values=values, status_code=status
+        return await general_page(
+            request,
+            caller,
+            settings,
+            session,
+            errors=error_of(exc),
+            values=values,
+            status_code=status,
         )
     return redirect(request, PAGE, message="Organization renamed.")
 
@@ -88,8 +104,8 @@ async def leave(
         )
     except SaassyError as exc:
         status = status_of_refusal(exc)
-        return general_page(
-            request, caller, settings, errors={"leave": exc.message}, status_code=status
+        return await general_page(
+            request, caller, settings, session, errors={"leave": exc.message}, status_code=status
         )
     return redirect(request, "/app", message="You left the organization.")
 
@@ -102,10 +118,11 @@ async def delete(
     organization = caller.current
     # Checked here as well as in the dialog: without JavaScript the form posts directly.
     if values.get("confirm_name", "").strip() != organization.name:
-        return general_page(
+        return await general_page(
             request,
             caller,
             settings,
+            session,
             errors={"confirm_name": "Type the organization's name exactly to delete it."},
             status_code=422,
         )
@@ -113,8 +130,8 @@ async def delete(
         await service.delete_organization(session, caller.principal, organization.id)
     except SaassyError as exc:
         status = status_of_refusal(exc)
-        return general_page(
-            request, caller, settings, errors={"delete": exc.message}, status_code=status
+        return await general_page(
+            request, caller, settings, session, errors={"delete": exc.message}, status_code=status
         )
     return redirect(request, "/app", message="Organization deleted.")
 
