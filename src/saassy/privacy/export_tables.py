@@ -181,8 +181,14 @@ TABLES: dict[str, Exported | Excluded] = {
         "The operator's price list as made on Stripe: the same for every customer."
     ),
     "outbox_emails": Excluded(
-        "The e-mail relay's queue: bodies are sealed and carry sign-in and invitation links "
-        "(credentials); rows are kept only until sent."
+        "The e-mail relay's queue and its record of what was sent: bodies are sealed and carry "
+        "sign-in and invitation links (credentials)."
+    ),
+    # Notifications
+    "notification_preferences": Exported(_own_user_id),
+    "notices_sent": Excluded(
+        "Counters that keep a notice from going out twice (a quota threshold of a month, a "
+        "user's task-failure e-mails in an hour): keys and counts, no content."
     ),
     # Privacy
     "data_exports": Exported(_data_exports, omit=frozenset({"storage_key"})),
