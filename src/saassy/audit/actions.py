@@ -27,6 +27,8 @@ class AuditAction(StrEnum):
     webhook_endpoint_deleted = "webhook_endpoint.deleted"
     webhook_endpoint_secret_rotated = "webhook_endpoint.secret_rotated"  # noqa: S105
     webhook_endpoint_disabled = "webhook_endpoint.disabled"
+    webhook_endpoint_test_sent = "webhook_endpoint.test_sent"
+    webhook_message_redelivered = "webhook_message.redelivered"
 
 
 class TargetType(StrEnum):
@@ -57,4 +59,6 @@ ACTION_LABELS: dict[AuditAction, str] = {
     AuditAction.webhook_endpoint_deleted: "Webhook endpoint deleted",
     AuditAction.webhook_endpoint_secret_rotated: "Webhook secret rotated",
     AuditAction.webhook_endpoint_disabled: "Webhook endpoint disabled",
+    AuditAction.webhook_endpoint_test_sent: "Webhook test event sent",
+    AuditAction.webhook_message_redelivered: "Webhook message sent again",
 }
