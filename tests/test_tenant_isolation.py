@@ -99,6 +99,7 @@ CASES = [
     Case("GET", ENDPOINT + "/messages", VICTIM_ENDPOINT),
     Case("GET", ENDPOINT + "/messages/{message_id}", VICTIM_MESSAGE),
     Case("POST", ENDPOINT + "/messages/{message_id}/redeliver", VICTIM_MESSAGE),
+    Case("POST", ENDPOINT + "/test", VICTIM_ENDPOINT),
     # The caller's own organization with the victim's member or invitation in it.
     Case(
         "PATCH",
