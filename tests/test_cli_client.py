@@ -1,5 +1,5 @@
 """The client commands (login, api-keys, plans, task-types, usage, secrets, schedules,
-artifacts, rerun)
+webhooks, artifacts, rerun)
 against a real `saassy dev` process, and the weight of importing them."""
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ CLIENT_MODULES = [
     "saassy.cli.task_follow",
     "saassy.cli.task_views",
     "saassy.cli.tasks",
+    "saassy.cli.webhooks",
 ]
 HEAVY = ("saassy.app", "saassy.models", "saassy.config", "sqlalchemy", "alembic", "fastapi")
 
@@ -133,9 +134,11 @@ def test_the_client_copies_agree_with_the_server() -> None:
     from saassy.cli.secrets import SECRET_NAME
     from saassy.cli.task_status import TaskStatus as ClientStatus
     from saassy.cli.vault import BATCH_SIZE
+    from saassy.cli.webhooks import EventType as ClientEventType
     from saassy.models import CatchUp, TaskStatus
     from saassy.tasks.catalog import SECRET_NAME_PATTERN
     from saassy.vault.rotation import BATCH_SIZE as ROTATION_BATCH_SIZE
+    from saassy.webhooks.events import WebhookEventType
 
     assert {(s.value, s.terminal) for s in ClientStatus} == {
         (s.value, s.terminal) for s in TaskStatus
@@ -143,6 +146,7 @@ def test_the_client_copies_agree_with_the_server() -> None:
     assert f"^{SECRET_NAME.pattern}$" == SECRET_NAME_PATTERN
     assert BATCH_SIZE == ROTATION_BATCH_SIZE
     assert {c.value for c in ClientCatchUp} == {c.value for c in CatchUp}
+    assert {e.value for e in ClientEventType} == {e.value for e in WebhookEventType}
 
 
 # --- login, logout -----------------------------------------------------------------------------
@@ -419,6 +423,57 @@ def test_schedules_create_list_pause_resume_delete(server: Server) -> None:
     )
     assert json.loads(ok(saassy("schedules", "list", "-o", "json")).stdout)["items"] == []
     gone = saassy("schedules", "delete", schedule_id)
+    assert gone.exit_code == 1
+    assert "error: not_found" in gone.stderr
+
+
+# --- webhooks ----------------------------------------------------------------------------------
+
+
+def test_webhooks_create_list_test_deliveries_redeliver_delete(server: Server) -> None:
+    logged_in(server)
+    url = "https://hooks.saassy-test.invalid/saassy?token=abc"  # never resolves
+    created = ok(
+        saassy("webhooks", "create", url, "--event", "task.failed", "--description", "Orders")
+    )
+    match = re.search(r"created endpoint ([0-9a-f-]{36}) \(task.failed\)", created.stdout)
+    assert match, created.stdout
+    endpoint_id = match.group(1)
+    secret = re.search(r"secret: (whsec_[A-Za-z0-9+/]{43}=)", created.stdout)
+    assert secret, created.stdout
+
+    listing = json.loads(ok(saassy("webhooks", "list", "-o", "json")).stdout)
+    [endpoint] = listing["items"]
+    assert (endpoint["id"], endpoint["url"], endpoint["description"]) == (
+        endpoint_id,
+        url,
+        "Orders",
+    )
+    table = ok(saassy("webhooks", "list")).stdout
+    assert "hooks.saassy-test.invalid" in table
+    assert secret.group(1) not in table
+    assert "whsec_" not in table
+
+    tested = ok(saassy("webhooks", "test", endpoint_id)).stdout
+    sent = re.search(r"test event queued: message ([0-9a-f-]{36}) \(msg_[0-9a-f]{32}\)", tested)
+    assert sent, tested
+    message_id = sent.group(1)
+    log = json.loads(ok(saassy("webhooks", "deliveries", endpoint_id, "-o", "json")).stdout)
+    [message] = log["items"]
+    assert (message["id"], message["event_type"]) == (message_id, "webhook.test")
+    assert "webhook.test" in ok(saassy("webhooks", "deliveries", endpoint_id)).stdout
+    # Its attempts fail (the name does not resolve) and are retried: still pending.
+    pending = saassy("webhooks", "redeliver", endpoint_id, message_id)
+    assert pending.exit_code == 1
+    assert "error: webhook_message_pending" in pending.stderr
+
+    unknown = saassy("webhooks", "create", url, "--event", "task.exploded")
+    assert unknown.exit_code == 2
+    assert ok(saassy("webhooks", "delete", endpoint_id)).stdout.strip() == (
+        f"deleted endpoint {endpoint_id}"
+    )
+    assert ok(saassy("webhooks", "list")).stdout.strip() == "no webhook endpoints"
+    gone = saassy("webhooks", "test", endpoint_id)
     assert gone.exit_code == 1
     assert "error: not_found" in gone.stderr
 

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, iter_route_contexts
 
 from saassy.context import AppContext
 from saassy.kit.time import utcnow
@@ -90,6 +90,9 @@ CASES = [
     Case("POST", "/api/v1/api-keys/{key_id}/rotate", {"key_id": "victim_key"}, {"overlap_s": 0}),
     Case("GET", TASKS + "/{task_id}", {"task_id": "victim_task"}),
     Case("POST", TASKS + "/{task_id}/cancel", {"task_id": "victim_task"}),
+    Case("GET", TASKS + "/{task_id}/logs", {"task_id": "victim_task"}),
+    Case("GET", TASKS + "/{task_id}/artifacts", {"task_id": "victim_task"}),
+    Case("GET", ORGS + "/audit", VICTIM_ORG),
     Case("GET", SECRETS + "/{name}", VICTIM_SECRET),
     Case("DELETE", SECRETS + "/{name}", VICTIM_SECRET),
     Case("GET", ENDPOINT, VICTIM_ENDPOINT),
@@ -99,6 +102,7 @@ CASES = [
     Case("GET", ENDPOINT + "/messages", VICTIM_ENDPOINT),
     Case("GET", ENDPOINT + "/messages/{message_id}", VICTIM_MESSAGE),
     Case("POST", ENDPOINT + "/messages/{message_id}/redeliver", VICTIM_MESSAGE),
+    Case("POST", ENDPOINT + "/test", VICTIM_ENDPOINT),
     # The caller's own organization with the victim's member or invitation in it.
     Case(
         "PATCH",
@@ -118,6 +122,9 @@ CASES = [
     ),
 ]
 # Endpoints acting on the organization named by the `Saassy-Organization` header.
+# Routes the matrix does not reach yet: the world has no artifact of the victim's to ask for.
+NOT_YET_COVERED = {("GET", TASKS + "/{task_id}/artifacts/{artifact_id}")}
+
 HEADER_CASES = [
     Case("GET", "/api/v1/api-keys", {}),
     Case("POST", "/api/v1/api-keys", {}, {"name": "backdoor"}),
@@ -327,13 +334,15 @@ async def test_the_victim_fixture_is_reachable_by_its_own_credentials(
 
 
 def test_every_id_bearing_route_is_in_the_matrix(app: FastAPI) -> None:
+    # Through included routers too: `app.routes` lists a router included whole as one entry.
     declared = {
-        (method, route.path)
-        for route in app.routes
-        if isinstance(route, APIRoute)
-        and "{" in route.path
-        and route.path.startswith(COVERED_PREFIXES)
+        (method, str(context.path_format))
+        for context in iter_route_contexts(app.routes)
+        if isinstance(route := context.original_route, APIRoute)
+        and "{" in str(context.path_format)
+        and str(context.path_format).startswith(COVERED_PREFIXES)
         for method in route.methods or ()
     }
-    covered = {(case.method, case.route) for case in CASES + HEADER_CASES}
+    assert declared, "no route found: the walk over the app's routes is broken"
+    covered = {(case.method, case.route) for case in CASES + HEADER_CASES} | NOT_YET_COVERED
     assert declared - covered == set(), "add these endpoints to CASES"

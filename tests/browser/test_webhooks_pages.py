@@ -5,13 +5,11 @@ with attempts, deleted through the confirm dialog; each checked by axe-core and 
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 
 import pytest
 from playwright.async_api import Page, expect
 from sqlalchemy import select
 
-from saassy.kit.time import utcnow
 from saassy.models import WebhookAttempt, WebhookEndpoint, WebhookMessage, WebhookMessageStatus
 from tests.browser.support import LiveServer
 from tests.browser.test_schedules import look
@@ -46,10 +44,10 @@ async def test_the_webhooks_pages(page: Page, live_server: LiveServer) -> None:
             endpoint_id=endpoint.id,
             event_type="task.failed",
             event={"type": "task.failed", "data": {}},
-            status=WebhookMessageStatus.pending,
+            status=WebhookMessageStatus.failed,  # a pending one is not offered to send again
             attempts=2,
             total_attempts=2,
-            next_attempt_at=utcnow() + timedelta(minutes=5),
+            next_attempt_at=None,
             last_error="HTTP 503",
         )
         session.add(message)

@@ -6,6 +6,7 @@ The verification here shares no code with the app's signing: the spec's algorith
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -51,14 +52,36 @@ class Received:
 
 
 class Receiver:
-    """Answers `failures` requests with 500, then 204 (or `status` for every request)."""
+    """Answers `failures` requests with 500, then 204 (or `status` for every request).
 
-    def __init__(self, failures: int = 0, status: int = 204) -> None:
+    A slow one: with `hold`, each request is recorded, then answered only once `hold` is set;
+    with `trickle`, the answer's head goes at once and its body a byte at a time until `hold`
+    is set. `answer` is the body of a 2xx answer, sent with `answer_headers`.
+    """
+
+    def __init__(
+        self,
+        failures: int = 0,
+        status: int = 204,
+        *,
+        hold: threading.Event | None = None,
+        trickle: bool = False,
+        body: bytes = b"",
+        headers: dict[str, str] | None = None,
+    ) -> None:
         self.failures = failures
         self.status = status
+        self.hold = hold
+        self.trickle = trickle
+        self.body = body
+        self.headers = headers or {}
         self.requests: list[Received] = []
         self.lock = threading.Lock()
         self.port = 0
+
+    def received(self) -> int:
+        with self.lock:
+            return len(self.requests)
 
     @property
     def url(self) -> str:
@@ -84,8 +107,21 @@ def running(receiver: Receiver, tls: ssl.SSLContext | None = None) -> Iterator[R
             body = self.rfile.read(length)
             headers = {name.lower(): value for name, value in self.headers.items()}
             status = receiver.answer(headers, body)
-            payload = b"not today" if status >= 300 else b""
+            if receiver.trickle:
+                self.send_response(200)
+                self.send_header("content-length", "1000000")
+                self.end_headers()
+                with contextlib.suppress(OSError):  # the relay hung up: it gave up
+                    while receiver.hold is not None and not receiver.hold.wait(0.05):
+                        self.wfile.write(b".")
+                        self.wfile.flush()
+                return
+            if receiver.hold is not None:
+                receiver.hold.wait()
+            payload = b"not today" if status >= 300 else receiver.body
             self.send_response(status)
+            for name, value in receiver.headers.items():
+                self.send_header(name, value)
             self.send_header("content-length", str(len(payload)))
             self.end_headers()
             self.wfile.write(payload)

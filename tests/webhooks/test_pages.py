@@ -106,3 +106,58 @@ async def test_members_are_refused_and_other_tenants_endpoints_are_not_found(
         assert (await browser.get(f"{PAGE}/{theirs['id']}")).status_code == 404
         deleted = await submit(browser, f"{PAGE}/{theirs['id']}/delete", page=PAGE)
         assert deleted.status_code == 404
+
+
+async def test_an_endpoint_is_edited_and_sent_a_test_event_from_its_page(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    ctx: AppContext,
+    signup: SignUp,
+    receiver: Receiver,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ada = await signup()
+    endpoint = await create_endpoint(client, ada, "https://old.example.com/hook")
+    page = f"{PAGE}/{endpoint['id']}"
+    async with dashboard(app, ada) as browser:
+        shown = await browser.get(page)
+        assert 'value="https://old.example.com/hook"' in shown.text
+        saved = await submit(
+            browser,
+            page,
+            {"url": receiver.url, "description": "Orders", "event_types": "task.failed"},
+            page=page,
+        )
+        assert saved.status_code == 303, saved.text
+        assert await flash_after(browser, saved) == ("success", "Endpoint saved.")
+        after = (
+            await client.get(f"/api/v1/webhooks/endpoints/{endpoint['id']}", headers=ada.headers)
+        ).json()
+        assert (after["url"], after["description"], after["event_types"]) == (
+            receiver.url,
+            "Orders",
+            ["task.failed"],
+        )
+
+        monkeypatch.setattr(ctx.settings, "webhooks_allow_private", False)
+        refused = await submit(browser, page, {"url": "http://0x7f.1/hook"}, page=page)
+        assert refused.status_code == 422
+        assert "a loopback address" in refused.text
+        assert 'aria-invalid="true"' in refused.text
+        monkeypatch.setattr(ctx.settings, "webhooks_allow_private", True)
+
+        monkeypatch.setattr(ctx.settings, "webhook_send_limit", "1/hour")
+        tested = await submit(browser, f"{page}/test", page=page)
+        assert tested.status_code == 303
+        assert (await flash_after(browser, tested))[0] == "success"
+        await deliver_until(ctx, receiver.succeeded)
+        [got] = receiver.requests
+        assert verify(endpoint["secret"], got.headers, got.body)["type"] == "webhook.test"
+        assert "webhook.test" in (await browser.get(page)).text
+
+        # Over the organization's limit of messages sent by hand: said in a flash.
+        limited = await submit(browser, f"{page}/test", page=page)
+        assert limited.status_code == 303
+        kind, message = await flash_after(browser, limited)
+        assert kind == "error"
+        assert "Too many webhook messages" in message

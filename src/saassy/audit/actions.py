@@ -29,6 +29,8 @@ class AuditAction(StrEnum):
     webhook_endpoint_disabled = "webhook_endpoint.disabled"
     data_export_requested = "data_export.requested"
     data_export_downloaded = "data_export.downloaded"
+    webhook_endpoint_test_sent = "webhook_endpoint.test_sent"
+    webhook_message_redelivered = "webhook_message.redelivered"
 
 
 class TargetType(StrEnum):
@@ -62,4 +64,6 @@ ACTION_LABELS: dict[AuditAction, str] = {
     AuditAction.webhook_endpoint_disabled: "Webhook endpoint disabled",
     AuditAction.data_export_requested: "Data export requested",
     AuditAction.data_export_downloaded: "Data export downloaded",
+    AuditAction.webhook_endpoint_test_sent: "Webhook test event sent",
+    AuditAction.webhook_message_redelivered: "Webhook message sent again",
 }

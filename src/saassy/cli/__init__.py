@@ -23,6 +23,7 @@ from saassy.cli import (
     serve,
     tasks,
     vault,
+    webhooks,
 )
 from saassy.cli.common import console
 
@@ -54,6 +55,7 @@ app.command("usage", rich_help_panel=CLIENT)(catalog.usage)
 app.add_typer(api_keys.app, name="api-keys", rich_help_panel=CLIENT)
 app.add_typer(secrets.app, name="secrets", rich_help_panel=CLIENT)
 app.add_typer(schedules.app, name="schedules", rich_help_panel=CLIENT)
+app.add_typer(webhooks.app, name="webhooks", rich_help_panel=CLIENT)
 
 
 @app.command()

@@ -167,6 +167,9 @@ class Settings(BaseSettings):
     # (API and dashboard together): each is several calls to Stripe, whose rate limit every
     # organization here shares.
     billing_session_limit: str = "20/hour"
+    # Webhook messages an organization may send by hand (redeliveries and test events, API
+    # and dashboard together): each is a POST to a URL the tenant chose (docs/webhooks.md).
+    webhook_send_limit: str = "60/hour"
     # Audit log entries older than this are deleted by the hourly prune (docs/audit.md).
     audit_retention_days: int = Field(365, ge=1, le=36500)
     # A data export's archive can be downloaded this long, then it is removed (docs/privacy.md).
@@ -187,6 +190,7 @@ class Settings(BaseSettings):
         "anonymous_limit_per_ip",
         "dashboard_limit_per_user",
         "billing_session_limit",
+        "webhook_send_limit",
     )(rate_limit_checks.rate_limit)
     _redis_scheme = field_validator("redis_url")(redis_checks.redis_scheme)
     _redis_prefix = field_validator("redis_prefix")(redis_checks.redis_prefix)

@@ -4,25 +4,38 @@ opens private ones (`SAASSY_WEBHOOKS_ALLOW_PRIVATE`).
 The egress rules apply twice: to an IP literal when the endpoint is saved, and to every address
 a name resolves to at each delivery, which then connects to the address it checked: a name that
 resolved to a public address when it was saved and to 127.0.0.1 since (DNS rebinding) is refused.
+
+What a refusal at delivery tells the tenant is generic: the addresses a name resolves to on the
+platform's network, and its resolver's errors, are the operator's to see (in the server log).
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 from dataclasses import dataclass
-from ipaddress import ip_address
+from ipaddress import IPv4Address, ip_address
 from urllib.parse import SplitResult, urlsplit
+
+import structlog
 
 from saassy.egress.addresses import AddressGuard
 from saassy.egress.destination import IPAddress
 
 SCHEMES = ("http", "https")
 GUARD = AddressGuard()
+# What a delivery's log says when a name is refused: no address, no resolver message.
+NOT_PUBLIC = "the host resolves to a private, loopback or otherwise non-public address"
+NOT_RESOLVED = "could not resolve the host"
+# Hosts `inet_aton` (and so the resolver) reads as IPv4 in shorthand, decimal, octal or hex.
+NUMERIC_HOST = re.compile(r"[0-9a-fx.]+", re.IGNORECASE)
+
+log = structlog.get_logger(__name__)
 
 
 class DestinationRefused(ValueError):
-    """The URL is not one a webhook may be sent to; the message says why."""
+    """The URL is not one a webhook may be sent to; the message says why, fit for the tenant."""
 
 
 @dataclass(frozen=True)
@@ -53,10 +66,19 @@ def parse_url(url: str) -> Destination:
 
 
 def literal_address(host: str) -> IPAddress | None:
+    """The address a host names by itself, in any form the resolver reads as one: `127.1`,
+    `2130706433`, `0x7f.1` and `0177.0.0.1` are 127.0.0.1 as much as `127.0.0.1` is."""
+    host = host.rstrip(".")
     try:
         return ip_address(host)
     except ValueError:
-        return None
+        pass
+    if NUMERIC_HOST.fullmatch(host) and any(char.isdigit() for char in host):
+        try:
+            return IPv4Address(socket.inet_aton(host))
+        except OSError:
+            return None
+    return None
 
 
 def refusal(address: IPAddress) -> str | None:
@@ -83,13 +105,21 @@ async def resolve(destination: Destination, *, allow_private: bool) -> IPAddress
                 destination.host, destination.port, type=socket.SOCK_STREAM
             )
         except OSError as exc:
-            raise DestinationRefused(f"{destination.host} does not resolve ({exc})") from None
+            log.warning("webhook host does not resolve", host=destination.host, error=str(exc))
+            raise DestinationRefused(NOT_RESOLVED) from None
         addresses = list(dict.fromkeys(ip_address(info[4][0]) for info in infos))
         if not addresses:
-            raise DestinationRefused(f"{destination.host} does not resolve")
+            log.warning("webhook host resolves to nothing", host=destination.host)
+            raise DestinationRefused(NOT_RESOLVED)
     if not allow_private:
         # Every address, not only the first: the client must not be able to pick another.
         for address in addresses:
             if (why := refusal(address)) is not None:
-                raise DestinationRefused(f"{destination.host} resolves to {address}, {why}")
+                log.warning(
+                    "webhook address refused",
+                    host=destination.host,
+                    address=str(address),
+                    reason=why,
+                )
+                raise DestinationRefused(NOT_PUBLIC)
     return addresses[0]

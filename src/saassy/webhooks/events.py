@@ -35,6 +35,10 @@ EVENT_FOR_STATUS = {
 }
 
 
+# Sent on request to one endpoint, whatever types it takes (not one an endpoint subscribes to).
+TEST_EVENT_TYPE = "webhook.test"
+
+
 class WebhookMessagesQueued:
     """After the commit: the relay delivers now rather than on its next poll."""
 
@@ -95,9 +99,20 @@ def task_event(
     }
 
 
+def test_event(endpoint_id: uuid.UUID, now: datetime) -> dict[str, Any]:
+    """What a test send carries: which endpoint it was sent to, and nothing else."""
+    return {
+        "type": TEST_EVENT_TYPE,
+        "timestamp": _iso(now),
+        "data": {"endpoint_id": str(endpoint_id)},
+    }
+
+
 def render_body(event: dict[str, Any], base_url: str) -> bytes:
     """The bytes sent and signed: the stored event with its links made absolute. The same
     event and base URL give the same bytes, so every attempt of a message sends one body."""
+    if not str(event["type"]).startswith("task."):
+        return json.dumps(event, separators=(",", ":")).encode()
     task_id = event["data"]["id"]
     base = base_url.rstrip("/")
     data = {

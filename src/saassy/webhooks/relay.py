@@ -8,17 +8,23 @@ timeout, a refused address) is a failed attempt, retried after the next delay of
 with jitter, until the schedule ends (~28 h). When a message fails for good and its endpoint has
 not accepted anything for `disable_after` (5 days), the endpoint is disabled and its owners get
 an e-mail.
+
+Slow receivers hold only their own deliveries: each attempt has a total deadline, attempts run
+side by side up to a total, and at most a few at once go to one endpoint and to one
+organization, so one tenant's slow endpoints cannot take every slot. The relay never waits for
+a batch to finish: a slot that frees is filled with the next due message.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
+from typing import Any
 
 import httpx
 import structlog
@@ -38,6 +44,7 @@ from saassy.models import (
     Role,
     WebhookAttempt,
     WebhookEndpoint,
+    WebhookMessage,
     WebhookMessageStatus,
 )
 from saassy.notifications.kinds import NotificationKind, why_footer
@@ -57,7 +64,10 @@ log = structlog.get_logger(__name__)
 
 POLL_INTERVAL_S = 5.0
 BATCH_SIZE = 50
-CONCURRENCY = 10
+# Attempts in flight in one relay: in all, to one organization, to one endpoint.
+CONCURRENCY = 16
+ORGANIZATION_CONCURRENCY = 4
+ENDPOINT_CONCURRENCY = 2
 # The delay after each failed attempt (Standard Webhooks' suggestion): 8 attempts over ~28 h.
 RETRY_SCHEDULE = (
     timedelta(seconds=5),
@@ -79,10 +89,12 @@ class DeliveryPolicy:
     schedule: tuple[timedelta, ...] = RETRY_SCHEDULE
     jitter: float = 0.2  # each delay is stretched or shrunk by up to this fraction
     disable_after: timedelta = DISABLE_AFTER
-    timeout_s: float = 15.0
+    timeout_s: float = 15.0  # for all of an attempt, from resolving the name to the answer
     # Longer than an attempt may take, so a live relay's claim never runs out mid-send.
     claim_lease: timedelta = timedelta(minutes=2)
     concurrency: int = CONCURRENCY
+    organization_concurrency: int = ORGANIZATION_CONCURRENCY
+    endpoint_concurrency: int = ENDPOINT_CONCURRENCY
 
     @property
     def max_attempts(self) -> int:
@@ -104,39 +116,130 @@ class RelayRound:
     disabled: list[str] = field(default_factory=list)
 
 
+class Deliveries:
+    """The attempts one relay has in flight, and the limits on starting more."""
+
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        settings: Settings,
+        client: httpx.AsyncClient,
+        policy: DeliveryPolicy,
+    ) -> None:
+        self.sessionmaker = sessionmaker
+        self.settings = settings
+        self.client = client
+        self.policy = policy
+        self.done = RelayRound()
+        self.in_flight: dict[asyncio.Task[None], ClaimedMessage] = {}
+        self.by_organization: Counter[uuid.UUID] = Counter()
+        self.by_endpoint: Counter[uuid.UUID] = Counter()
+
+    def _busy(self, counts: Counter[uuid.UUID], limit: int) -> list[uuid.UUID]:
+        return [key for key, count in counts.items() if count >= limit]
+
+    async def start_due(self, due_by: datetime) -> int:
+        """Claim and start the messages due by `due_by` that free slots allow; how many."""
+        started = 0
+        while (free := self.policy.concurrency - len(self.in_flight)) > 0:
+            batch = await self._claim(due_by, free)
+            for message in batch:
+                self._start(message)
+            started += len(batch)
+            if not batch:
+                return started
+        return started
+
+    async def _claim(self, due_by: datetime, free: int) -> list[ClaimedMessage]:
+        policy = self.policy
+        organizations, endpoints = self.by_organization.copy(), self.by_endpoint.copy()
+        async with self.sessionmaker() as session, session.begin():
+            messages = WebhookMessageRepository(session)
+            due = await messages.due(
+                due_by,
+                BATCH_SIZE,
+                skip_organizations=self._busy(organizations, policy.organization_concurrency),
+                skip_endpoints=self._busy(endpoints, policy.endpoint_concurrency),
+            )
+            picked: list[tuple[WebhookMessage, WebhookEndpoint]] = []
+            for message, endpoint in due:
+                if len(picked) == free:
+                    break
+                if (
+                    organizations[message.organization_id] < policy.organization_concurrency
+                    and endpoints[endpoint.id] < policy.endpoint_concurrency
+                ):
+                    organizations[message.organization_id] += 1
+                    endpoints[endpoint.id] += 1
+                    picked.append((message, endpoint))
+            # The rest stay due; their locks end with this transaction.
+            return await messages.claim(picked, utcnow(), policy.claim_lease)
+
+    def _start(self, message: ClaimedMessage) -> None:
+        self.by_organization[message.organization_id] += 1
+        self.by_endpoint[message.endpoint_id] += 1
+        task = asyncio.create_task(self._attempt(message))
+        self.in_flight[task] = message
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        message = self.in_flight.pop(task)
+        for counts, key in (
+            (self.by_organization, message.organization_id),
+            (self.by_endpoint, message.endpoint_id),
+        ):
+            counts[key] -= 1
+            if counts[key] <= 0:
+                del counts[key]
+
+    async def _attempt(self, message: ClaimedMessage) -> None:
+        try:
+            result = await _send(self.settings, self.client, self.policy, message)
+            await _record(self.sessionmaker, self.settings, self.policy, message, result, self.done)
+        except Exception:  # its claim runs out and it goes again
+            log.exception("webhook attempt not recorded", message_id=str(message.id))
+
+    async def wait(
+        self, wakeup: asyncio.Event | None = None, at_most_s: float | None = None
+    ) -> None:
+        """Until an attempt ends (a slot frees), `wakeup` is set, or `at_most_s` passes."""
+        waiting: set[asyncio.Future[Any]] = set(self.in_flight)
+        woken = asyncio.ensure_future(wakeup.wait()) if wakeup is not None else None
+        if woken is not None:
+            waiting.add(woken)
+        try:
+            if waiting:
+                await asyncio.wait(waiting, timeout=at_most_s, return_when=asyncio.FIRST_COMPLETED)
+            elif at_most_s is not None:
+                await asyncio.sleep(at_most_s)
+        finally:
+            if woken is not None:
+                woken.cancel()
+
+    async def stop(self) -> None:
+        """Cancel what is in flight: those messages' claims run out and they go again."""
+        for task in list(self.in_flight):
+            task.cancel()
+        await asyncio.gather(*self.in_flight, return_exceptions=True)
+
+
 async def deliver_pending_webhooks(
     sessionmaker: async_sessionmaker[AsyncSession],
     settings: Settings,
     client: httpx.AsyncClient,
     policy: DeliveryPolicy | None = None,
 ) -> RelayRound:
-    """Make one attempt at every due message."""
-    policy = policy or DeliveryPolicy()
-    done = RelayRound()
-    turns = asyncio.Semaphore(policy.concurrency)
-    while True:
-        async with sessionmaker() as session, session.begin():
-            claimed = await WebhookMessageRepository(session).claim_due(
-                utcnow(), policy.claim_lease, BATCH_SIZE
-            )
-        if not claimed:
-            return done
-
-        async def attempt(message: ClaimedMessage) -> None:
-            async with turns:
-                result = await _send(settings, client, policy, message)
-            await _record(sessionmaker, settings, policy, message, result, done)
-
-        results = await asyncio.gather(
-            *(attempt(message) for message in claimed), return_exceptions=True
-        )
-        for message, result in zip(claimed, results, strict=True):
-            if isinstance(result, Exception):  # its claim runs out and it goes again
-                log.error(
-                    "webhook attempt not recorded", message_id=str(message.id), exc_info=result
-                )
-        if len(claimed) < BATCH_SIZE:
-            return done
+    """Make one attempt at every message due now, within the relay's limits."""
+    deliveries = Deliveries(sessionmaker, settings, client, policy or DeliveryPolicy())
+    due_by = utcnow()  # a retry this round schedules waits for a later round
+    try:
+        while True:
+            await deliveries.start_due(due_by)
+            if not deliveries.in_flight:
+                return deliveries.done
+            await deliveries.wait()
+    finally:
+        await deliveries.stop()
 
 
 def _signing_secrets(settings: Settings, message: ClaimedMessage, now: datetime) -> list[str]:
@@ -286,22 +389,25 @@ async def run_webhook_relay(
     poll_interval_s: float = POLL_INTERVAL_S,
     policy: DeliveryPolicy | None = None,
 ) -> None:
-    """Deliver on every wake-up (a commit that queued messages) and every `poll_interval_s`."""
+    """Start due messages on every wake-up (a commit that queued messages), every time an
+    attempt ends, and every `poll_interval_s`; never wait for one attempt to start another."""
     outage = OutageWatch("webhook relay")
     async with new_client() as client:
-        while True:
-            wakeup.clear()
-            try:
-                await deliver_pending_webhooks(sessionmaker, settings, client, policy)
-                outage.succeeded()
-            except Exception as exc:  # try again on the next round
-                if is_database_outage(exc):
-                    outage.failed(exc)
-                else:
-                    log.exception("webhook relay round failed")
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(poll_interval_s):
-                    await wakeup.wait()
+        deliveries = Deliveries(sessionmaker, settings, client, policy or DeliveryPolicy())
+        try:
+            while True:
+                wakeup.clear()
+                try:
+                    await deliveries.start_due(utcnow())
+                    outage.succeeded()
+                except Exception as exc:  # try again on the next round
+                    if is_database_outage(exc):
+                        outage.failed(exc)
+                    else:
+                        log.exception("webhook relay round failed")
+                await deliveries.wait(wakeup, poll_interval_s)
+        finally:
+            await deliveries.stop()
 
 
 def wake_on_task_end(wakeup: asyncio.Event, organization_id: uuid.UUID, event: TaskEvent) -> None:

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.engine import CursorResult
 
 from saassy.auth.principal import OrganizationScope
 from saassy.kit.pagination import PageParams, keyset
 from saassy.kit.repository import RepositoryBase, table_of
 from saassy.models import (
+    Organization,
     Task,
     WebhookAttempt,
     WebhookEndpoint,
@@ -50,6 +51,19 @@ class WebhookEndpointRepository(RepositoryBase[WebhookEndpoint]):
         return await self.all(
             keyset(statement, params, WebhookEndpoint.created_at, WebhookEndpoint.id)
         )
+
+    async def count_in_organization(self, organization_id: uuid.UUID) -> int:
+        """How many endpoints the organization has, its row locked (PostgreSQL) so that two
+        additions at once count one after the other."""
+        await self.session.execute(
+            select(Organization.id).where(Organization.id == organization_id).with_for_update()
+        )
+        counted = await self.session.scalar(
+            select(func.count())
+            .select_from(WebhookEndpoint)
+            .where(WebhookEndpoint.organization_id == organization_id)
+        )
+        return int(counted or 0)
 
     async def disable_if_enabled(self, endpoint_id: uuid.UUID, reason: str, now: datetime) -> bool:
         result = await self.session.execute(
@@ -110,8 +124,16 @@ class WebhookMessageRepository(RepositoryBase[WebhookMessage]):
         row = (await self.session.execute(TASK_FACTS, {"task_id": task_id})).one()
         return dict(row._mapping)
 
-    async def claim_due(self, now: datetime, lease: timedelta, limit: int) -> list[ClaimedMessage]:
-        """Take up to `limit` due messages of enabled endpoints for `lease`, counting the attempt.
+    async def due(
+        self,
+        due_by: datetime,
+        limit: int,
+        *,
+        skip_organizations: Collection[uuid.UUID] = (),
+        skip_endpoints: Collection[uuid.UUID] = (),
+    ) -> list[tuple[WebhookMessage, WebhookEndpoint]]:
+        """Up to `limit` messages of enabled endpoints due by `due_by`, oldest due first,
+        locked until the transaction ends, with their endpoints.
 
         PostgreSQL's `SKIP LOCKED` lets several relays claim disjoint messages; SQLite has one
         writer at a time (`BEGIN IMMEDIATE`), which makes the same read-then-write atomic.
@@ -121,15 +143,28 @@ class WebhookMessageRepository(RepositoryBase[WebhookMessage]):
             .join(WebhookEndpoint, WebhookEndpoint.id == WebhookMessage.endpoint_id)
             .where(
                 WebhookMessage.status == WebhookMessageStatus.pending,
-                WebhookMessage.next_attempt_at <= now,
+                WebhookMessage.next_attempt_at <= due_by,
                 WebhookEndpoint.enabled.is_(True),
             )
             .order_by(WebhookMessage.next_attempt_at)
             .limit(limit)
             .with_for_update(of=WebhookMessage, skip_locked=True)
         )
+        if skip_organizations:
+            statement = statement.where(WebhookMessage.organization_id.not_in(skip_organizations))
+        if skip_endpoints:
+            statement = statement.where(WebhookMessage.endpoint_id.not_in(skip_endpoints))
+        return [(message, endpoint) for message, endpoint in await self.session.execute(statement)]
+
+    async def claim(
+        self,
+        picked: Sequence[tuple[WebhookMessage, WebhookEndpoint]],
+        now: datetime,
+        lease: timedelta,
+    ) -> list[ClaimedMessage]:
+        """Take the `due` messages picked for `lease`, counting the attempt."""
         claimed = []
-        for message, endpoint in (await self.session.execute(statement)).all():
+        for message, endpoint in picked:
             message.attempts += 1
             message.total_attempts += 1
             message.next_attempt_at = now + lease

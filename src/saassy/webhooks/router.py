@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Response, status
 
 from saassy.auth.dependencies import CurrentOrganization, CurrentPrincipal
 from saassy.auth.scopes import READ_OR_ADMIN
-from saassy.deps import RequestOrigin, Session, SettingsDep
+from saassy.deps import Limiter, RequestOrigin, Session, SettingsDep
 from saassy.kit.pagination import Page, PageParams, page_params
 from saassy.models import WebhookAttempt, WebhookEndpoint, WebhookMessage
 from saassy.webhooks import service
@@ -182,7 +182,31 @@ async def redeliver(
     active: CurrentOrganization,
     principal: CurrentPrincipal,
     session: Session,
+    settings: SettingsDep,
+    limiter: Limiter,
+    origin: RequestOrigin,
 ) -> MessageOut:
-    """Send the message again (same `webhook-id`), on a fresh retry schedule."""
-    message = await service.redeliver(session, principal, active, endpoint_id, message_id)
+    """Send the message again (same `webhook-id`), on a fresh retry schedule; 409 while it
+    is still waiting to be sent, 429 over the organization's limit of messages sent by hand."""
+    message = await service.redeliver(
+        session, settings, limiter, principal, active, endpoint_id, message_id, origin=origin
+    )
+    return _message_out(message)
+
+
+@router.post("/{endpoint_id}/test", status_code=202)
+async def send_test_event(
+    endpoint_id: uuid.UUID,
+    active: CurrentOrganization,
+    principal: CurrentPrincipal,
+    session: Session,
+    settings: SettingsDep,
+    limiter: Limiter,
+    origin: RequestOrigin,
+) -> MessageOut:
+    """Send a `webhook.test` event to the endpoint (whatever types it takes) to check that
+    it receives and verifies deliveries; it shows in the delivery log like any message."""
+    message = await service.send_test_event(
+        session, settings, limiter, principal, active, endpoint_id, origin=origin
+    )
     return _message_out(message)

@@ -14,8 +14,9 @@ from saassy.audit.service import Target, record
 from saassy.auth.principal import ActiveOrganization, Principal
 from saassy.config import Settings
 from saassy.kit.after_commit import after_commit
-from saassy.kit.errors import Forbidden, NotFound, ValidationFailed
+from saassy.kit.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from saassy.kit.pagination import PageParams, page_of
+from saassy.kit.ratelimit import RateLimiter
 from saassy.kit.time import utcnow
 from saassy.models import (
     Role,
@@ -25,7 +26,7 @@ from saassy.models import (
     WebhookMessageStatus,
 )
 from saassy.webhooks.destination import DestinationRefused, check_url
-from saassy.webhooks.events import WEBHOOK_MESSAGES_QUEUED
+from saassy.webhooks.events import TEST_EVENT_TYPE, WEBHOOK_MESSAGES_QUEUED, test_event
 from saassy.webhooks.repository import WebhookEndpointRepository, WebhookMessageRepository
 from saassy.webhooks.schemas import EndpointCreate, EndpointUpdate
 from saassy.webhooks.sealing import secret_sealer
@@ -33,6 +34,8 @@ from saassy.webhooks.signing import generate_secret
 
 # How long the secret a rotation replaces keeps signing beside the new one.
 ROTATION_OVERLAP = timedelta(hours=24)
+# Endpoints an organization may have: each event is a message, and an attempt, per endpoint.
+MAX_ENDPOINTS = 20
 
 
 class EndpointNotFound(NotFound):
@@ -50,6 +53,34 @@ class UrlRefused(ValidationFailed):
 
     def __init__(self, why: str) -> None:
         super().__init__(f"This URL cannot receive webhooks: {why}.", field="url")
+
+
+class EndpointLimitReached(Conflict):
+    code = "webhook_endpoint_limit"
+
+    def __init__(self) -> None:
+        super().__init__(
+            f"This organization has {MAX_ENDPOINTS} webhook endpoints, the most it may have; "
+            "delete one, or send several event types to one endpoint.",
+            details={"limit": MAX_ENDPOINTS},
+        )
+
+
+class MessagePending(Conflict):
+    code = "webhook_message_pending"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This message is already waiting to be sent to this endpoint; its log shows when "
+            "the next attempt is due. Send it again once it is delivered or has failed."
+        )
+
+
+class EndpointDisabled(Conflict):
+    code = "webhook_endpoint_disabled"
+
+    def __init__(self) -> None:
+        super().__init__("This endpoint is disabled: enable it, then send the test event.")
 
 
 def ensure_webhook_manager(organization: ActiveOrganization) -> None:
@@ -96,11 +127,15 @@ async def create_endpoint(
 ) -> tuple[WebhookEndpoint, str]:
     """A new endpoint and its signing secret, which is shown once and stored sealed."""
     ensure_webhook_manager(organization)
+    endpoints = WebhookEndpointRepository(session)
+    url = _checked_url(settings, body.url)
+    if await endpoints.count_in_organization(organization.id) >= MAX_ENDPOINTS:
+        raise EndpointLimitReached()
     secret = generate_secret()
-    endpoint = await WebhookEndpointRepository(session).add(
+    endpoint = await endpoints.add(
         WebhookEndpoint(
             organization_id=organization.id,
-            url=_checked_url(settings, body.url),
+            url=url,
             description=body.description,
             event_types=sorted({event.value for event in body.event_types}),
             enabled=body.enabled,
@@ -265,23 +300,90 @@ async def attempts_by_message(
     return found
 
 
+async def _admit_send(
+    limiter: RateLimiter, settings: Settings, organization: ActiveOrganization
+) -> None:
+    """Count a message sent by hand against the organization's limit (429 over it): each is
+    a POST from the platform to a URL of the tenant's choosing."""
+    await limiter.hit(
+        settings.webhook_send_limit,
+        "webhook-send",
+        str(organization.id),
+        message="Too many webhook messages sent by hand for this organization.",
+    )
+
+
 async def redeliver(
     session: AsyncSession,
+    settings: Settings,
+    limiter: RateLimiter,
     principal: Principal,
     organization: ActiveOrganization,
     endpoint_id: uuid.UUID,
     message_id: uuid.UUID,
+    *,
+    origin: Origin,
 ) -> WebhookMessage:
-    """Send the message again, with its `webhook-id`, on a fresh retry schedule."""
+    """Send the message again, with its `webhook-id`, on a fresh retry schedule; not while
+    it is still waiting to be sent."""
     endpoint = await get_endpoint(session, principal, organization, endpoint_id)
     message = await WebhookMessageRepository(session).get_of_endpoint(
         message_id, endpoint.id, lock=True
     )
     if message is None:
         raise MessageNotFound()
+    if message.status == WebhookMessageStatus.pending:
+        raise MessagePending()
+    await _admit_send(limiter, settings, organization)
     message.status = WebhookMessageStatus.pending
     message.attempts = 0
     message.next_attempt_at = utcnow()
     await session.flush()
+    await _audit(
+        session,
+        AuditAction.webhook_message_redelivered,
+        principal,
+        origin,
+        endpoint,
+        message_id=str(message.id),
+        event_type=message.event_type,
+    )
+    after_commit(session, WEBHOOK_MESSAGES_QUEUED)
+    return message
+
+
+async def send_test_event(
+    session: AsyncSession,
+    settings: Settings,
+    limiter: RateLimiter,
+    principal: Principal,
+    organization: ActiveOrganization,
+    endpoint_id: uuid.UUID,
+    *,
+    origin: Origin,
+) -> WebhookMessage:
+    """Queue a `webhook.test` message to the endpoint, whatever event types it takes."""
+    endpoint = await get_endpoint(session, principal, organization, endpoint_id)
+    if not endpoint.enabled:
+        raise EndpointDisabled()
+    await _admit_send(limiter, settings, organization)
+    now = utcnow()
+    message = await WebhookMessageRepository(session).add(
+        WebhookMessage(
+            organization_id=organization.id,
+            endpoint_id=endpoint.id,
+            event_type=TEST_EVENT_TYPE,
+            event=test_event(endpoint.id, now),
+            next_attempt_at=now,
+        )
+    )
+    await _audit(
+        session,
+        AuditAction.webhook_endpoint_test_sent,
+        principal,
+        origin,
+        endpoint,
+        message_id=str(message.id),
+    )
     after_commit(session, WEBHOOK_MESSAGES_QUEUED)
     return message

@@ -1,6 +1,7 @@
 """Webhook endpoints of the organization the dashboard works in: listed, created (the secret
-shown once, in the answer to the form), enabled or disabled, deleted, and each endpoint's
-delivery log with redelivery; admins and owners only, as in the API."""
+shown once, in the answer to the form), edited, enabled or disabled, sent a test event,
+deleted, and each endpoint's delivery log with redelivery; admins and owners only, as in the
+API."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from saassy.deps import RequestOrigin, Session, SettingsDep
+from saassy.deps import Context, RequestOrigin, Session, SettingsDep
 from saassy.kit.errors import SaassyError
 from saassy.kit.pagination import PageParams, decode_cursor
 from saassy.web.caller import Caller, DashboardCaller
@@ -105,15 +106,17 @@ async def create_endpoint(
     )
 
 
-@router.get("/webhooks/{endpoint_id}", response_class=HTMLResponse)
-async def endpoint_page(
-    endpoint_id: uuid.UUID,
+async def detail_page(
     request: Request,
-    caller: Caller,
     session: Session,
+    caller: DashboardCaller,
+    endpoint_id: uuid.UUID,
+    *,
     cursor: str | None = None,
+    errors: dict[str, str] | None = None,
+    values: dict[str, Any] | None = None,
+    status_code: int = 200,
 ) -> Response:
-    """The endpoint and its delivery log, newest first, with every attempt."""
     endpoint = await service.get_endpoint(
         session, caller.principal, caller.organization, endpoint_id
     )
@@ -127,8 +130,101 @@ async def endpoint_page(
         "attempts": await service.attempts_by_message(session, messages),
         "next_cursor": next_cursor,
         "first_page": cursor is None,
+        "event_types": EVENT_TYPES,
+        "errors": errors or {},
+        "values": values
+        or {
+            "url": endpoint.url,
+            "description": endpoint.description,
+            "event_types": endpoint.event_types,
+        },
     }
-    return render(request, "app/webhooks/detail.html", context)
+    return render(request, "app/webhooks/detail.html", context, status_code=status_code)
+
+
+@router.get("/webhooks/{endpoint_id}", response_class=HTMLResponse)
+async def endpoint_page(
+    endpoint_id: uuid.UUID,
+    request: Request,
+    caller: Caller,
+    session: Session,
+    cursor: str | None = None,
+) -> Response:
+    """The endpoint, a form to change it, and its delivery log, newest first."""
+    return await detail_page(request, session, caller, endpoint_id, cursor=cursor)
+
+
+@router.post("/webhooks/{endpoint_id}", response_class=HTMLResponse)
+async def edit_endpoint(
+    endpoint_id: uuid.UUID,
+    request: Request,
+    caller: Caller,
+    session: Session,
+    settings: SettingsDep,
+    origin: RequestOrigin,
+) -> Response:
+    """Change the endpoint's URL, description and event types (none checked: every type)."""
+    form = await request.form()
+    values: dict[str, Any] = {
+        "url": str(form.get("url", "")),
+        "description": str(form.get("description", "")),
+        "event_types": [str(v) for v in form.getlist("event_types")],
+    }
+    try:
+        body = parse_form(EndpointUpdate, values)
+        await service.update_endpoint(
+            session,
+            settings,
+            caller.principal,
+            caller.organization,
+            endpoint_id,
+            body,
+            origin=origin,
+        )
+    except FormInvalid as exc:
+        return await detail_page(
+            request, session, caller, endpoint_id, errors=exc.errors, values=values, status_code=422
+        )
+    except SaassyError as exc:
+        status = status_of_refusal(exc)
+        return await detail_page(
+            request,
+            session,
+            caller,
+            endpoint_id,
+            errors=error_of(exc),
+            values=values,
+            status_code=status,
+        )
+    return redirect(request, f"{PAGE}/{endpoint_id}", message="Endpoint saved.")
+
+
+@router.post("/webhooks/{endpoint_id}/test")
+async def send_test_event(
+    endpoint_id: uuid.UUID,
+    request: Request,
+    caller: Caller,
+    session: Session,
+    ctx: Context,
+    origin: RequestOrigin,
+) -> Response:
+    """Queue a `webhook.test` event to the endpoint; it shows in the delivery log."""
+    try:
+        await service.send_test_event(
+            session,
+            ctx.settings,
+            ctx.limiter,
+            caller.principal,
+            caller.organization,
+            endpoint_id,
+            origin=origin,
+        )
+    except SaassyError as exc:
+        status_of_refusal(exc)
+        return redirect(request, f"{PAGE}/{endpoint_id}", message=exc.message, kind="error")
+    return redirect(
+        request, f"{PAGE}/{endpoint_id}", message="A test event will be sent; see the log below."
+    )
 
 
 @router.post("/webhooks/{endpoint_id}/enabled")
@@ -175,6 +271,21 @@ async def redeliver(
     request: Request,
     caller: Caller,
     session: Session,
+    ctx: Context,
+    origin: RequestOrigin,
 ) -> Response:
-    await service.redeliver(session, caller.principal, caller.organization, endpoint_id, message_id)
+    try:
+        await service.redeliver(
+            session,
+            ctx.settings,
+            ctx.limiter,
+            caller.principal,
+            caller.organization,
+            endpoint_id,
+            message_id,
+            origin=origin,
+        )
+    except SaassyError as exc:
+        status_of_refusal(exc)
+        return redirect(request, f"{PAGE}/{endpoint_id}", message=exc.message, kind="error")
     return redirect(request, f"{PAGE}/{endpoint_id}", message="The message will be sent again.")
