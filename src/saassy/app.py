@@ -57,6 +57,7 @@ from saassy.observability.router import router as metrics_router
 from saassy.organizations.router import invitations_router
 from saassy.organizations.router import router as organizations_router
 from saassy.plans.router import router as plans_router
+from saassy.privacy.erasure_router import router as erasure_router
 from saassy.quotas.router import router as usage_router
 from saassy.runtime.base import Runtime
 from saassy.runtime.process import detect_runtime
@@ -107,6 +108,7 @@ def api_router() -> APIRouter:
     api.include_router(audit_router)
     api.include_router(billing_router)
     api.include_router(billing_reconciliation_router)
+    api.include_router(erasure_router)
     return api
 
 

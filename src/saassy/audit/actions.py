@@ -27,6 +27,8 @@ class AuditAction(StrEnum):
     webhook_endpoint_deleted = "webhook_endpoint.deleted"
     webhook_endpoint_secret_rotated = "webhook_endpoint.secret_rotated"  # noqa: S105
     webhook_endpoint_disabled = "webhook_endpoint.disabled"
+    # The receipt of an erased account: its pseudonym, when, and how much went (no address).
+    account_deleted = "account.deleted"
 
 
 class TargetType(StrEnum):
@@ -57,4 +59,5 @@ ACTION_LABELS: dict[AuditAction, str] = {
     AuditAction.webhook_endpoint_deleted: "Webhook endpoint deleted",
     AuditAction.webhook_endpoint_secret_rotated: "Webhook secret rotated",
     AuditAction.webhook_endpoint_disabled: "Webhook endpoint disabled",
+    AuditAction.account_deleted: "Account deleted",
 }

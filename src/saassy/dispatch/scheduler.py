@@ -30,6 +30,7 @@ from saassy.events.backends import create_event_bus
 from saassy.events.bus import EventBus, TaskEvent, publish_status
 from saassy.kit.db import create_engine, create_sessionmaker
 from saassy.models import TERMINAL_STATUSES, TaskStatus
+from saassy.privacy.erasure_jobs import AccountEraser
 from saassy.schedules.jobs import Committed, ScheduleLoop
 from saassy.storage.select import build_storage
 from saassy.task_output.sweeper import StorageSweeper
@@ -105,6 +106,7 @@ async def run_scheduler(settings: Settings, stop: asyncio.Event | None = None) -
         sessionmaker, settings, on_committed=dispatch_queued(events, dispatcher.wakeup)
     )
     pruner = AuditPruner(sessionmaker, settings.audit_retention_days)
+    eraser = AccountEraser(sessionmaker, settings, storage)
     webhooks = webhook_relay_loop(sessionmaker, settings, asyncio.Event(), events)
     await executor.start()
     dispatcher.start()
@@ -115,6 +117,7 @@ async def run_scheduler(settings: Settings, stop: asyncio.Event | None = None) -
     if reporting is not None:
         reporting.start()
     pruner.start()
+    eraser.start()
     webhooks.start()
     log.info("scheduler.started", executor_id=executor.executor_id)
     try:
@@ -123,6 +126,7 @@ async def run_scheduler(settings: Settings, stop: asyncio.Event | None = None) -
         await schedules.stop()
         await webhooks.stop()
         await pruner.stop()
+        await eraser.stop()
         if reporting is not None:
             await reporting.stop()
         if grace is not None:
