@@ -236,3 +236,15 @@ async def test_erasure_waits_for_running_tasks_to_end(
         assert task is not None
         task.status = TaskStatus.canceled
     assert len(await _eraser(ctx).erase_due()) == 1
+
+
+async def test_password_guesses_meet_the_login_limits(
+    client: httpx.AsyncClient, signup: SignUp
+) -> None:
+    ada = await signup()
+    answers = [
+        (await client.post(DELETION, json={"password": f"guess {n}"}, headers=ada.headers))
+        for n in range(12)
+    ]
+    assert {a.status_code for a in answers[:3]} == {403}
+    assert answers[-1].status_code == 429

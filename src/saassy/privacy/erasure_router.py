@@ -70,11 +70,19 @@ async def send_deletion_code(
 
 @router.post("", status_code=status.HTTP_202_ACCEPTED)
 async def delete_account(
-    body: DeletionRequest, principal: CurrentUser, session: Session, settings: SettingsDep
+    body: DeletionRequest,
+    principal: CurrentUser,
+    session: Session,
+    settings: SettingsDep,
+    limiter: Limiter,
+    ip: ClientIP,
 ) -> DeletionAccepted:
     """Delete the account (re-authenticated): sign-in and sessions end now, the organizations
     it alone belongs to are deleted with it, and the rest is erased in the background."""
     user = await _user(principal, session)
+    if body.password:
+        # A password tried here is a guess like one at the login: the same limits count it.
+        await throttle.admit_login_attempt(limiter, settings, email=user.email, ip=ip, device=None)
     plan = await erasure.request_account_deletion(
         session, settings, user, password=body.password, code=body.code
     )

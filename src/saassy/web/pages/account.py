@@ -169,9 +169,19 @@ async def send_deletion_code(
 
 @router.post("/delete", response_class=HTMLResponse)
 async def delete_account(
-    request: Request, caller: Caller, session: Session, settings: SettingsDep
+    request: Request,
+    caller: Caller,
+    session: Session,
+    settings: SettingsDep,
+    limiter: Limiter,
+    ip: ClientIP,
 ) -> Response:
     values = await form_data(request)
+    if values.get("delete_password"):
+        # A password tried here is a guess like one at the login: the same limits count it.
+        await throttle.admit_login_attempt(
+            limiter, settings, email=caller.user.email, ip=ip, device=None
+        )
     try:
         await erasure.request_account_deletion(
             session,
