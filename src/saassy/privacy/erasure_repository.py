@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from saassy.models import (
     ApiKey,
+    AttemptStatus,
     AuditEntry,
     BillingSubscription,
     Invitation,
@@ -20,6 +21,7 @@ from saassy.models import (
     PlanChange,
     Role,
     Task,
+    TaskAttempt,
     TaskStatus,
     User,
 )
@@ -91,7 +93,8 @@ class ErasureRepository:
         return sorted(rows.scalars())
 
     async def unfinished_tasks(self, organization_ids: Collection[uuid.UUID]) -> int:
-        count = await self.session.scalar(
+        """Tasks not yet ended, and attempts still live (an outcome may still store output)."""
+        tasks = await self.session.scalar(
             select(func.count())
             .select_from(Task)
             .where(
@@ -99,7 +102,15 @@ class ErasureRepository:
                 Task.status.not_in([TaskStatus(s) for s in TERMINAL_STATUSES]),
             )
         )
-        return count or 0
+        attempts = await self.session.scalar(
+            select(func.count())
+            .select_from(TaskAttempt)
+            .where(
+                TaskAttempt.organization_id.in_(organization_ids),
+                TaskAttempt.status.in_([AttemptStatus.dispatched, AttemptStatus.running]),
+            )
+        )
+        return (tasks or 0) + (attempts or 0)
 
     async def live_subscriptions(self, organization_ids: Collection[uuid.UUID]) -> Sequence[str]:
         rows = await self.session.scalars(
