@@ -18,7 +18,6 @@ from datetime import datetime
 
 import stripe
 import structlog
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from saassy.audit.actions import AuditAction, TargetType
@@ -30,7 +29,7 @@ from saassy.email.outbox import outbox_sealer
 from saassy.kit.background import BackgroundLoop
 from saassy.kit.db_outage import is_database_outage
 from saassy.kit.time import utcnow
-from saassy.models import User, WebhookMessage
+from saassy.models import User
 from saassy.models.base import Base
 from saassy.privacy.erasure_repository import ErasureRepository, table
 from saassy.privacy.erasure_tables import ERASURE
@@ -152,12 +151,7 @@ class AccountEraser:
         rows["outbox_emails"] = await self._delete_outbox(repository, email)
         rows["magic_links"] = await repository.delete_magic_links(email)
         rows["invitations"] = await repository.delete_invitations(user_id, email)
-        messages = select(WebhookMessage.id).where(
-            WebhookMessage.organization_id.in_(organizations)
-        )
-        rows["webhook_attempts"] = await repository.delete_where(
-            table("webhook_attempts"), "message_id", list(await session.scalars(messages))
-        )
+        rows["webhook_attempts"] = await repository.delete_webhook_attempts(organizations)
         await repository.pseudonymize_audit(
             user_id,
             pseudonym,

@@ -24,6 +24,8 @@ from saassy.models import (
     TaskAttempt,
     TaskStatus,
     User,
+    WebhookAttempt,
+    WebhookMessage,
 )
 from saassy.models.base import Base
 from saassy.models.tasks import TERMINAL_STATUSES
@@ -134,6 +136,16 @@ class ErasureRepository:
             return 0
         result = await self.session.execute(
             update(table).where(table.c[column].in_(values)).values({column: None})
+        )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    async def delete_webhook_attempts(self, organization_ids: Collection[uuid.UUID]) -> int:
+        """The delivery attempts of the organizations' messages (they carry no organization)."""
+        messages = select(WebhookMessage.id).where(
+            WebhookMessage.organization_id.in_(organization_ids)
+        )
+        result = await self.session.execute(
+            delete(WebhookAttempt).where(WebhookAttempt.message_id.in_(messages))
         )
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
