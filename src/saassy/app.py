@@ -58,6 +58,7 @@ from saassy.observability.router import router as metrics_router
 from saassy.organizations.router import invitations_router
 from saassy.organizations.router import router as organizations_router
 from saassy.plans.router import router as plans_router
+from saassy.privacy.erasure_router import router as erasure_router
 from saassy.privacy.export_jobs import ExportBuilder
 from saassy.privacy.export_router import router as export_router
 from saassy.quotas.router import router as usage_router
@@ -112,6 +113,7 @@ def api_router() -> APIRouter:
     api.include_router(export_router)
     api.include_router(billing_router)
     api.include_router(billing_reconciliation_router)
+    api.include_router(erasure_router)
     return api
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import secrets
+import smtplib
 from collections.abc import Callable
 from datetime import timedelta
 from email.message import EmailMessage
@@ -96,6 +97,24 @@ async def test_a_failure_is_retried_later_without_logging_the_body(
     (row,) = await rows(ctx)
     assert (row.attempts, row.last_error) == (2, None)
     assert row.sent_at is not None
+
+
+async def test_a_refused_recipient_is_not_named_in_the_log(
+    ctx: AppContext, capsys: pytest.CaptureFixture[str]
+) -> None:
+    await queue(ctx, "Refused.Person@example.com")
+    refused = smtplib.SMTPRecipientsRefused(
+        {"Refused.Person@example.com": (550, b"5.1.1 <refused.person@example.com>: unknown")}
+    )
+    assert await deliver_pending_emails(ctx, sender=Mailbox(refused)) == 0
+
+    logged = capsys.readouterr().out
+    assert "e-mail delivery failed" in logged
+    assert "refused.person" not in logged.lower()
+    assert "<recipient>" in logged
+    (row,) = await rows(ctx)  # the row keeps the reply; it goes when the account is deleted
+    assert row.last_error is not None
+    assert "refused.person@example.com" in row.last_error
 
 
 async def test_the_backoff_grows_and_the_relay_gives_up(ctx: AppContext) -> None:

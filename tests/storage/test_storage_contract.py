@@ -90,6 +90,17 @@ async def test_keys_lists_every_object(storage: ArtifactStorage, tmp_path: Path)
     assert sorted(await storage.keys()) == sorted(keys)
 
 
+async def test_keys_with_a_prefix_lists_only_those(
+    storage: ArtifactStorage, tmp_path: Path
+) -> None:
+    source = file_of(tmp_path, b"x")
+    for key in ("org/task/1/a", "org/task/2/b", "org2/task/1/c", "other/org/1/d"):
+        await storage.put(key, source)
+    assert sorted(await storage.keys("org/")) == ["org/task/1/a", "org/task/2/b"]
+    assert await storage.keys("org2/") == ["org2/task/1/c"]
+    assert await storage.keys("none/") == []
+
+
 async def test_a_missing_key(storage: ArtifactStorage) -> None:
     assert not await storage.exists("org/task/1/nothing")
     await storage.delete("org/task/1/nothing")

@@ -1,5 +1,5 @@
 """Single-use tokens e-mailed to an address, one table for every purpose: signing in (magic
-links), resetting a password, verifying the address.
+links), resetting a password, verifying the address, confirming an account's deletion.
 
 Only a token's digest is stored. A token redeems once, before it expires, and only for the
 purpose it was sent for: a sign-in link cannot reset a password.
@@ -24,6 +24,8 @@ class Purpose(enum.StrEnum):
     sign_in = "sign_in"
     reset_password = "reset_password"  # noqa: S105 - a purpose, not a password
     verify_email = "verify_email"
+    # Re-authentication of a passwordless account before it is deleted (privacy/erasure.py).
+    delete_account = "delete_account"
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,7 @@ WORDING = {
     Purpose.sign_in: Wording("magic_link", "sign-in link"),
     Purpose.reset_password: Wording("password_reset", "password reset link"),
     Purpose.verify_email: Wording("email_verification", "verification link"),
+    Purpose.delete_account: Wording("deletion_code", "confirmation code"),
 }
 
 

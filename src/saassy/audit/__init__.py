@@ -8,10 +8,11 @@ Entries name people and things by id only. No e-mail address, secret value, key,
 token goes in; a failed sign-in for an address keeps an HMAC of the address (keyed with the
 secret key), so repeated guesses at one address can be told apart without storing it.
 
-GDPR deletion (to come) pseudonymizes rather than deletes, so an organization's log keeps its
-shape: for the deleted user it draws one random UUID and, in one statement per column,
-replaces the user's id wherever it appears (`actor_user_id`, `target_id` with `target_type`
-'user'), and clears `email_hash` where it equals the HMAC of the user's address. Details never
-hold a user id or address, so nothing else needs rewriting; the deleted user's API keys are the
-organization's, not the user's, and stay as they are.
+GDPR deletion (privacy/erasure_jobs.py) pseudonymizes rather than deletes, so an organization's
+log keeps its shape: for the deleted user it draws one random UUID and, in one statement per
+column, replaces the user's id wherever it appears (`actor_user_id`, `target_id` with
+`target_type` 'user', clearing those entries' IP and user agent), and clears `email_hash` where
+it equals the HMAC of the user's address; the log of an organization erased with the account
+goes with it. Details never hold a user id or address, so nothing else needs rewriting; API
+keys are an organization's, not a user's: those of surviving organizations stay as they are.
 """

@@ -31,6 +31,8 @@ class AuditAction(StrEnum):
     data_export_downloaded = "data_export.downloaded"
     webhook_endpoint_test_sent = "webhook_endpoint.test_sent"
     webhook_message_redelivered = "webhook_message.redelivered"
+    # The receipt of an erased account: its pseudonym, when, and how much went (no address).
+    account_deleted = "account.deleted"
 
 
 class TargetType(StrEnum):
@@ -66,4 +68,5 @@ ACTION_LABELS: dict[AuditAction, str] = {
     AuditAction.data_export_downloaded: "Data export downloaded",
     AuditAction.webhook_endpoint_test_sent: "Webhook test event sent",
     AuditAction.webhook_message_redelivered: "Webhook message sent again",
+    AuditAction.account_deleted: "Account deleted",
 }

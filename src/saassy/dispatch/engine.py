@@ -22,6 +22,7 @@ from saassy.dispatch.supervisor import EngineServices
 from saassy.events.backends import create_event_bus
 from saassy.events.bus import EventBus
 from saassy.notifications.task_failed import TaskFailureNotices
+from saassy.privacy.erasure_jobs import AccountEraser
 from saassy.runtime.base import Runtime
 from saassy.storage.base import ArtifactStorage
 from saassy.storage.select import build_storage
@@ -48,6 +49,8 @@ class TaskEngine:
     grace_sweeper: GraceSweeper | None = None
     # The audit log's retention.
     audit_pruner: AuditPruner | None = None
+    # Accounts whose deletion was asked for.
+    account_eraser: AccountEraser | None = None
     _sweeper: asyncio.Task[None] | None = field(default=None, init=False)
 
     async def start(self) -> None:
@@ -66,6 +69,8 @@ class TaskEngine:
             self.grace_sweeper.start()
         if self.audit_pruner is not None:
             self.audit_pruner.start()
+        if self.account_eraser is not None:
+            self.account_eraser.start()
 
     async def _sweep_leftovers(self) -> None:
         try:
@@ -86,6 +91,8 @@ class TaskEngine:
             await self.grace_sweeper.stop()
         if self.audit_pruner is not None:
             await self.audit_pruner.stop()
+        if self.account_eraser is not None:
+            await self.account_eraser.stop()
         await self.dispatcher.stop()
         await self.executor.stop(grace_s)
         if self.owns_events:
@@ -167,4 +174,5 @@ def build_task_engine(
         owns_events=owns_events,
         grace_sweeper=GraceSweeper(sessionmaker, settings) if billing_enabled(settings) else None,
         audit_pruner=AuditPruner(sessionmaker, settings.audit_retention_days),
+        account_eraser=AccountEraser(sessionmaker, settings, storage),
     )

@@ -31,6 +31,7 @@ from saassy.events.bus import EventBus, TaskEvent, publish_status
 from saassy.kit.db import create_engine, create_sessionmaker
 from saassy.models import TERMINAL_STATUSES, TaskStatus
 from saassy.notifications.task_failed import TaskFailureNotices
+from saassy.privacy.erasure_jobs import AccountEraser
 from saassy.privacy.export_jobs import ExportBuilder
 from saassy.schedules.jobs import Committed, ScheduleLoop
 from saassy.storage.select import build_storage
@@ -108,6 +109,7 @@ async def run_scheduler(settings: Settings, stop: asyncio.Event | None = None) -
         sessionmaker, settings, on_committed=dispatch_queued(events, dispatcher.wakeup)
     )
     pruner = AuditPruner(sessionmaker, settings.audit_retention_days)
+    eraser = AccountEraser(sessionmaker, settings, storage)
     webhooks = webhook_relay_loop(sessionmaker, settings, asyncio.Event(), events)
     exporter = ExportBuilder(sessionmaker, settings, storage)
     await executor.start()
@@ -119,6 +121,7 @@ async def run_scheduler(settings: Settings, stop: asyncio.Event | None = None) -
     if reporting is not None:
         reporting.start()
     pruner.start()
+    eraser.start()
     webhooks.start()
     exporter.start()
     log.info("scheduler.started", executor_id=executor.executor_id)
@@ -129,6 +132,7 @@ async def run_scheduler(settings: Settings, stop: asyncio.Event | None = None) -
         await webhooks.stop()
         await exporter.stop()
         await pruner.stop()
+        await eraser.stop()
         if reporting is not None:
             await reporting.stop()
         if grace is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -41,6 +42,12 @@ def retry_delay(attempts: int) -> timedelta:
 def _describe(exc: Exception) -> str:
     # Only the exception's type and text (an SMTP reply, a socket error): never the message body.
     return f"{type(exc).__name__}: {exc}"[:1000]
+
+
+def without_recipient(error: str, to: str) -> str:
+    """The error for the log: an SMTP reply often quotes the recipient, and a log line is no
+    place for an address (ids only: the outbox row keeps the whole reply until it is deleted)."""
+    return re.sub(re.escape(to), "<recipient>", error, flags=re.IGNORECASE)
 
 
 async def deliver_pending_emails(ctx: AppContext, *, sender: EmailSender | None = None) -> int:
@@ -94,7 +101,7 @@ async def _deliver(ctx: AppContext, sender: EmailSender, email: _Claimed) -> int
         "e-mail delivery failed",
         email_id=str(email.id),
         attempts=email.attempts,
-        error=error,
+        error=without_recipient(error, email.to),
         retry_at=retry_at.isoformat() if retry_at else None,
     )
     return 0

@@ -16,8 +16,8 @@ from saassy.models.billing import (
     StripeEvent,
 )
 from saassy.models.email import OutboxEmail
-from saassy.models.notifications import NoticeSent, NotificationPreference
 from saassy.models.exports import DataExport, ExportStatus
+from saassy.models.notifications import NoticeSent, NotificationPreference
 from saassy.models.organizations import Invitation, Membership, Organization, Role
 from saassy.models.quotas import QuotaCounter, QuotaReservation, ReservationStatus
 from saassy.models.schedules import CatchUp, RunOutcome, Schedule, ScheduleRun

@@ -20,6 +20,9 @@ class User(RecordMixin, Base):
     email_verified_at: Mapped[datetime | None]
     last_login_at: Mapped[datetime | None]
     disabled_at: Mapped[datetime | None]
+    # The owner asked for the account to be erased (privacy/erasure.py): sign-in is refused
+    # from then on (`disabled_at` is set with it) and the eraser job removes the row.
+    deletion_requested_at: Mapped[datetime | None]
 
 
 class RefreshToken(RecordMixin, Base):

@@ -56,8 +56,9 @@ class ArtifactStorage(abc.ABC):
     async def exists(self, key: str) -> bool: ...
 
     @abc.abstractmethod
-    async def keys(self) -> list[str]:
-        """Every key stored, partial writes a crash left included (for the orphan sweep)."""
+    async def keys(self, prefix: str = "") -> list[str]:
+        """Every key stored that starts with `prefix`, partial writes a crash left included (for
+        the orphan sweep, and an erased organization's `{organization}/`)."""
 
     async def check(self) -> None:  # noqa: B027 - nothing to check is a fine default
         """Raise StorageUnavailable if the storage cannot be used; called once at start."""

@@ -83,14 +83,19 @@ class LocalDirectoryStorage(ArtifactStorage):
     async def exists(self, key: str) -> bool:
         return await asyncio.to_thread(self._path(key).is_file)
 
-    async def keys(self) -> list[str]:
-        return await asyncio.to_thread(self._keys)
+    async def keys(self, prefix: str = "") -> list[str]:
+        return await asyncio.to_thread(self._keys, prefix)
 
-    def _keys(self) -> list[str]:
+    def _keys(self, prefix: str) -> list[str]:
         found = []
-        for directory, _dirs, files in os.walk(self.root):
+        # Only the directory the prefix names is walked (`{organization}/` is one directory).
+        head = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
+        start = self._path(head) if head else self.root
+        for directory, _dirs, files in os.walk(start):
             for name in files:
-                found.append(Path(directory, name).relative_to(self.root).as_posix())
+                key = Path(directory, name).relative_to(self.root).as_posix()
+                if key.startswith(prefix):
+                    found.append(key)
         return found
 
 

@@ -157,15 +157,15 @@ class S3Storage(ArtifactStorage):
             raise
         return True
 
-    async def keys(self) -> list[str]:
-        return await asyncio.to_thread(self._keys)
+    async def keys(self, prefix: str = "") -> list[str]:
+        return await asyncio.to_thread(self._keys, prefix)
 
-    def _keys(self) -> list[str]:
+    def _keys(self, prefix: str) -> list[str]:
         found = []
         pages = self._client.get_paginator("list_objects_v2")
         for page in pages.paginate(
             Bucket=self.bucket,
-            Prefix=self._prefix,
+            Prefix=self._prefix + prefix,
             PaginationConfig={"PageSize": self.list_page_size},
         ):
             for entry in page.get("Contents", []):

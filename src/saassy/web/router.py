@@ -42,6 +42,7 @@ router.include_router(public.router)
 router.include_router(auth.router)
 router.include_router(invitation.router)
 router.include_router(auth_links.router)
+router.include_router(account.public_router)
 
 # The signed-in app lives under /app; each area adds its router here.
 # /tasks/new before /tasks/{task_id}.

@@ -1,0 +1,223 @@
+"""SQL of account deletion: what the request marks, and what the eraser job removes."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection, Sequence
+from datetime import datetime
+
+from sqlalchemy import Table, delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from saassy.models import (
+    ApiKey,
+    AttemptStatus,
+    AuditEntry,
+    BillingSubscription,
+    Invitation,
+    MagicLink,
+    Membership,
+    OutboxEmail,
+    PlanChange,
+    Role,
+    Task,
+    TaskAttempt,
+    TaskStatus,
+    User,
+    WebhookAttempt,
+    WebhookMessage,
+)
+from saassy.models.base import Base
+from saassy.models.tasks import TERMINAL_STATUSES
+
+
+class ErasureRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    # --- the request ---------------------------------------------------------------------
+
+    async def memberships_of(
+        self, user_id: uuid.UUID
+    ) -> Sequence[tuple[uuid.UUID, Role, int, int]]:
+        """(organization, the user's role, its owners, its members) for each organization of the
+        user, deleted ones included (a soft-deleted organization still holds their data)."""
+        mine = await self.session.execute(
+            select(Membership.organization_id, Membership.role).where(Membership.user_id == user_id)
+        )
+        rows = mine.all()
+        ids = [org_id for org_id, _ in rows]
+        if not ids:
+            return []
+        counts = await self.session.execute(
+            select(
+                Membership.organization_id,
+                func.count(),
+                func.count().filter(Membership.role == Role.owner),
+            )
+            .where(Membership.organization_id.in_(ids))
+            .group_by(Membership.organization_id)
+        )
+        by_org = {org_id: (members, owners) for org_id, members, owners in counts.all()}
+        return [(org_id, Role(role), by_org[org_id][1], by_org[org_id][0]) for org_id, role in rows]
+
+    async def revoke_keys_of(self, organization_ids: Collection[uuid.UUID], now: datetime) -> None:
+        await self.session.execute(
+            update(ApiKey)
+            .where(ApiKey.organization_id.in_(organization_ids), ApiKey.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+
+    # --- the job ---------------------------------------------------------------------------
+
+    async def requested(self, limit: int) -> Sequence[uuid.UUID]:
+        """Accounts whose deletion was asked for, oldest request first."""
+        rows = await self.session.scalars(
+            select(User.id)
+            .where(User.deletion_requested_at.is_not(None))
+            .order_by(User.deletion_requested_at, User.id)
+            .limit(limit)
+        )
+        return list(rows)
+
+    async def user_for_update(self, user_id: uuid.UUID) -> User | None:
+        return await self.session.scalar(select(User).where(User.id == user_id).with_for_update())
+
+    async def sole_member_organizations(self, user_id: uuid.UUID) -> list[uuid.UUID]:
+        """The organizations whose only member is the user: they go with the account."""
+        theirs = select(Membership.organization_id).where(Membership.user_id == user_id)
+        rows = await self.session.execute(
+            select(Membership.organization_id)
+            .where(Membership.organization_id.in_(theirs))
+            .group_by(Membership.organization_id)
+            .having(func.count() == 1)
+        )
+        return sorted(rows.scalars())
+
+    async def unfinished_tasks(self, organization_ids: Collection[uuid.UUID]) -> int:
+        """Tasks not yet ended, and attempts still live (an outcome may still store output)."""
+        tasks = await self.session.scalar(
+            select(func.count())
+            .select_from(Task)
+            .where(
+                Task.organization_id.in_(organization_ids),
+                Task.status.not_in([TaskStatus(s) for s in TERMINAL_STATUSES]),
+            )
+        )
+        attempts = await self.session.scalar(
+            select(func.count())
+            .select_from(TaskAttempt)
+            .where(
+                TaskAttempt.organization_id.in_(organization_ids),
+                TaskAttempt.status.in_([AttemptStatus.dispatched, AttemptStatus.running]),
+            )
+        )
+        return (tasks or 0) + (attempts or 0)
+
+    async def live_subscriptions(self, organization_ids: Collection[uuid.UUID]) -> Sequence[str]:
+        rows = await self.session.scalars(
+            select(BillingSubscription.stripe_subscription_id).where(
+                BillingSubscription.organization_id.in_(organization_ids),
+                BillingSubscription.status.not_in(["canceled", "incomplete_expired"]),
+            )
+        )
+        return list(rows)
+
+    async def delete_where(self, table: Table, column: str, values: Collection[object]) -> int:
+        """Delete the rows of `table` whose `column` is one of `values`; how many."""
+        if not values:
+            return 0
+        result = await self.session.execute(delete(table).where(table.c[column].in_(values)))
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    async def clear_where(self, table: Table, column: str, values: Collection[object]) -> int:
+        """Set `column` to NULL where it is one of `values` (the row is someone else's)."""
+        if not values:
+            return 0
+        result = await self.session.execute(
+            update(table).where(table.c[column].in_(values)).values({column: None})
+        )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    async def delete_webhook_attempts(self, organization_ids: Collection[uuid.UUID]) -> int:
+        """The delivery attempts of the organizations' messages (they carry no organization)."""
+        messages = select(WebhookMessage.id).where(
+            WebhookMessage.organization_id.in_(organization_ids)
+        )
+        result = await self.session.execute(
+            delete(WebhookAttempt).where(WebhookAttempt.message_id.in_(messages))
+        )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    async def delete_magic_links(self, email: str) -> int:
+        result = await self.session.execute(
+            delete(MagicLink).where(func.lower(MagicLink.email) == email)
+        )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    async def delete_invitations(self, user_id: uuid.UUID, email: str) -> int:
+        result = await self.session.execute(
+            delete(Invitation).where(
+                (func.lower(Invitation.email) == email) | (Invitation.invited_by_user_id == user_id)
+            )
+        )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    async def outbox_page(
+        self, after: uuid.UUID | None, limit: int
+    ) -> Sequence[tuple[uuid.UUID, str, str, str]]:
+        """(id, to, subject, sealed body) of the outbox, by id."""
+        statement = select(
+            OutboxEmail.id, OutboxEmail.to_address, OutboxEmail.subject, OutboxEmail.body
+        ).order_by(OutboxEmail.id)
+        if after is not None:
+            statement = statement.where(OutboxEmail.id > after)
+        rows = await self.session.execute(statement.limit(limit))
+        return [(row[0], row[1], row[2], row[3]) for row in rows.all()]
+
+    async def pseudonymize_audit(
+        self,
+        user_id: uuid.UUID,
+        pseudonym: uuid.UUID,
+        hashed_email: str,
+        organizations: dict[uuid.UUID, uuid.UUID],
+    ) -> int:
+        """Replace the user's id by `pseudonym` wherever the log names them, with where they
+        acted from; the log of an organization that goes with them goes too."""
+        changed = 0
+        if organizations:
+            result = await self.session.execute(
+                delete(AuditEntry).where(AuditEntry.organization_id.in_(organizations))
+            )
+            changed += int(result.rowcount or 0)  # type: ignore[attr-defined]
+        statements = [
+            update(AuditEntry)
+            .where(AuditEntry.actor_user_id == user_id)
+            .values(actor_user_id=pseudonym, ip=None, user_agent=None),
+            update(AuditEntry)
+            .where(AuditEntry.target_type == "user", AuditEntry.target_id == user_id)
+            .values(target_id=pseudonym, ip=None, user_agent=None),
+            update(AuditEntry).where(AuditEntry.email_hash == hashed_email).values(email_hash=None),
+        ]
+        for org_id, org_pseudonym in organizations.items():
+            statements.append(
+                update(AuditEntry)
+                .where(AuditEntry.target_type == "organization", AuditEntry.target_id == org_id)
+                .values(target_id=org_pseudonym)
+            )
+        for statement in statements:
+            result = await self.session.execute(statement)
+            changed += int(result.rowcount or 0)  # type: ignore[attr-defined]
+        return changed
+
+    async def pseudonymize_plan_changes(self, user_id: uuid.UUID, pseudonym: uuid.UUID) -> None:
+        """A staff user's changes name them by id in `reference`."""
+        await self.session.execute(
+            update(PlanChange)
+            .where(PlanChange.reference == str(user_id))
+            .values(reference=f"deleted-user-{pseudonym}")
+        )
+
+
+def table(name: str) -> Table:
+    return Base.metadata.tables[name]
