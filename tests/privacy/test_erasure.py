@@ -12,7 +12,18 @@ import structlog
 from sqlalchemy import select
 
 from saassy.context import AppContext
-from saassy.models import AuditEntry, Membership, Role, Task, TaskStatus, User
+from saassy.kit.time import utcnow
+from saassy.models import (
+    AuditEntry,
+    DataExport,
+    Membership,
+    NoticeSent,
+    Role,
+    Task,
+    TaskStatus,
+    User,
+)
+from saassy.notifications.task_failed import hour_key
 from saassy.privacy.erasure_jobs import AccountEraser
 from tests.conftest import SignUp
 from tests.privacy.erasure_support import (
@@ -21,6 +32,7 @@ from tests.privacy.erasure_support import (
     seed_links_to_others,
     seed_organization,
 )
+from tests.privacy.support import build_exports
 from tests.vault.support import put_secret
 
 DELETION = "/api/v1/account/deletion"
@@ -63,6 +75,18 @@ async def test_after_the_deletion_nothing_names_the_user_anywhere(
     magic = await client.post("/api/v1/auth/magic-link", json={"email": ada.email})
     assert magic.status_code == 202
     ada_id, bob_org = uuid.UUID(ada.user_id), uuid.UUID(bob.organization_id)
+    # Her e-mail preferences, a notice counter keyed by her id, and a ready data export.
+    prefs = {"task_failed": True}
+    opted = await client.put("/api/v1/account/notifications", json=prefs, headers=ada.headers)
+    assert opted.status_code == 200, opted.text
+    exported = await client.post("/api/v1/account/export", headers=ada.headers)
+    assert exported.status_code == 202, exported.text
+    assert (await build_exports(ctx)).built == 1
+    async with ctx.sessionmaker() as session, session.begin():
+        archive = (await session.scalars(select(DataExport.storage_key))).one()
+        session.add(NoticeSent(key=hour_key(ada_id, utcnow()), count=1))
+    assert archive is not None
+    assert archive in await ctx.storage.keys("exports/")
     ada_orgs = [uuid.UUID(ada.organization_id), uuid.UUID(second)]
     async with ctx.sessionmaker() as session, session.begin():
         for org_id in ada_orgs:
@@ -132,7 +156,8 @@ async def test_after_the_deletion_nothing_names_the_user_anywhere(
         assert receipt.target_id == erased[0].pseudonym
         assert receipt.details["organizations"] == 2
         assert receipt.details["tasks"] == 3
-        assert receipt.details["stored_objects"] == 3
+        assert receipt.details["stored_objects"] == 4  # 3 artifacts and the export's archive
+        assert receipt.details["notices_sent"] == 1
         # Bob's organization keeps its data: his canary, and the task Ada submitted there.
         assert await database_hits(session, [other_canary])
         kept = {t: await session.get(Task, t) for t in (bob_task, shared_task)}
@@ -150,10 +175,13 @@ async def test_after_the_deletion_nothing_names_the_user_anywhere(
         )
         assert {(e.action, e.organization_id, e.ip, e.user_agent) for e in pseudonymized} == {
             ("auth.signed_in", None, None, None),
+            ("data_export.requested", None, None, None),
             ("member.role_changed", bob_org, None, None),
         }
 
     data_dir = ctx.settings.data_dir
+    # The archive is compressed, so the scan below could not read it: it must be gone.
+    assert await ctx.storage.keys("exports/") == []
     assert directory_hits(data_dir, needles) == []
     assert directory_hits(data_dir, [other_canary])  # Bob's artifacts are still stored
     captured = capfd.readouterr()

@@ -137,6 +137,7 @@ async def request_account_deletion(
             organization.deleted_at = now
     await session.flush()
     await ErasureRepository(session).revoke_keys_of(plan.deleted_organizations, now)
+    await ErasureRepository(session).drop_queued_exports(user.id)
     for org_id in plan.deleted_organizations:
         await cancel_organization_tasks(session, org_id)
         await delete_organization_schedules(session, org_id)

@@ -104,7 +104,10 @@ class AccountEraser:
             organizations = await repository.sole_member_organizations(user_id)
             if await repository.unfinished_tasks(organizations):
                 return None  # canceled at the request; the executors are ending them
+            if await repository.exports_being_built(user_id, organizations):
+                return None  # its archive would be stored after the eraser looked
             subscriptions = await repository.live_subscriptions(organizations)
+            archives = await repository.export_archives(user_id, organizations)
         if subscriptions:
             await self._cancel_subscriptions(subscriptions)
         stored = 0
@@ -112,6 +115,9 @@ class AccountEraser:
             for key in await self.storage.keys(f"{org_id}/"):
                 await self.storage.delete(key)
                 stored += 1
+        for key in archives:  # data exports live under exports/, not their organization's
+            await self.storage.delete(key)
+            stored += 1
         async with self.sessionmaker() as session, session.begin():
             erased = await self._erase_rows(session, user_id, stored)
         if erased is not None:
@@ -152,6 +158,7 @@ class AccountEraser:
         rows["magic_links"] = await repository.delete_magic_links(email)
         rows["invitations"] = await repository.delete_invitations(user_id, email)
         rows["webhook_attempts"] = await repository.delete_webhook_attempts(organizations)
+        rows["notices_sent"] = await repository.delete_notices(user_id, organizations)
         await repository.pseudonymize_audit(
             user_id,
             pseudonym,

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Collection, Sequence
 from datetime import datetime
 
-from sqlalchemy import Table, delete, func, select, update
+from sqlalchemy import Table, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from saassy.models import (
@@ -14,9 +14,12 @@ from saassy.models import (
     AttemptStatus,
     AuditEntry,
     BillingSubscription,
+    DataExport,
+    ExportStatus,
     Invitation,
     MagicLink,
     Membership,
+    NoticeSent,
     OutboxEmail,
     PlanChange,
     Role,
@@ -68,6 +71,14 @@ class ErasureRepository:
             .values(revoked_at=now)
         )
 
+    async def drop_queued_exports(self, user_id: uuid.UUID) -> None:
+        """Exports not yet started are not built for an account being deleted."""
+        await self.session.execute(
+            update(DataExport)
+            .where(DataExport.user_id == user_id, DataExport.status == ExportStatus.queued)
+            .values(status=ExportStatus.failed)
+        )
+
     # --- the job ---------------------------------------------------------------------------
 
     async def requested(self, limit: int) -> Sequence[uuid.UUID]:
@@ -93,6 +104,20 @@ class ErasureRepository:
             .having(func.count() == 1)
         )
         return sorted(rows.scalars())
+
+    async def exports_being_built(
+        self, user_id: uuid.UUID, organization_ids: Collection[uuid.UUID]
+    ) -> int:
+        """The user's or the erased organizations' exports a builder is writing now."""
+        whose = DataExport.user_id == user_id
+        if organization_ids:
+            whose = whose | DataExport.organization_id.in_(organization_ids)
+        found = await self.session.scalar(
+            select(func.count())
+            .select_from(DataExport)
+            .where(whose, DataExport.status == ExportStatus.running)
+        )
+        return int(found or 0)
 
     async def unfinished_tasks(self, organization_ids: Collection[uuid.UUID]) -> int:
         """Tasks not yet ended, and attempts still live (an outcome may still store output)."""
@@ -128,6 +153,28 @@ class ErasureRepository:
         if not values:
             return 0
         result = await self.session.execute(delete(table).where(table.c[column].in_(values)))
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    async def export_archives(
+        self, user_id: uuid.UUID, organization_ids: Collection[uuid.UUID]
+    ) -> list[str]:
+        """Storage keys of the user's exports and of the erased organizations' exports."""
+        whose = DataExport.user_id == user_id
+        if organization_ids:
+            whose = whose | DataExport.organization_id.in_(organization_ids)
+        keys = await self.session.scalars(
+            select(DataExport.storage_key).where(whose, DataExport.storage_key.is_not(None))
+        )
+        return [key for key in keys if key is not None]
+
+    async def delete_notices(
+        self, user_id: uuid.UUID, organization_ids: Collection[uuid.UUID]
+    ) -> int:
+        """Notice counters keyed by the user (task failures) or an erased organization (quota)."""
+        prefixes = [f"task_failed:{user_id}:"] + [f"quota:{org}:" for org in organization_ids]
+        result = await self.session.execute(
+            delete(NoticeSent).where(or_(*(NoticeSent.key.startswith(p) for p in prefixes)))
+        )
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
     async def clear_where(self, table: Table, column: str, values: Collection[object]) -> int:

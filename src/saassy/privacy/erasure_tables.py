@@ -98,4 +98,14 @@ ERASURE: dict[str, TableErasure] = {
     "webhook_attempts": TableErasure(
         special="deleted through their message, before the erased organizations' messages"
     ),
+    "notification_preferences": TableErasure(deleted_by_user=("user_id",)),
+    "notices_sent": TableErasure(
+        special="counters keyed by the user's id (task-failure e-mails in an hour) or an erased "
+        "organization's id (quota thresholds) are deleted"
+    ),
+    "data_exports": TableErasure(
+        deleted_by_user=("user_id",),
+        deleted_by_organization="organization_id",
+        notes={"storage": "the archives of the user's and the erased organizations' exports"},
+    ),
 }

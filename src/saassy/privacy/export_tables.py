@@ -132,7 +132,13 @@ TABLES: dict[str, Exported | Excluded] = {
         _users,
         omit=frozenset({"password_hash"}),
         omit_for_organization=frozenset(
-            {"is_staff", "email_verified_at", "last_login_at", "disabled_at"}
+            {
+                "is_staff",
+                "email_verified_at",
+                "last_login_at",
+                "disabled_at",
+                "deletion_requested_at",
+            }
         ),
     ),
     "refresh_tokens": Exported(_own_user_id, omit=frozenset({"token_hash"})),
