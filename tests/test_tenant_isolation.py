@@ -56,6 +56,8 @@ class Case:
     route: str
     ids: dict[str, str]  # path parameter -> a key of World.ids
     body: dict[str, Any] | None = None
+    # Signed-in users only: an API key is refused before any id is looked at.
+    users_only: bool = False
 
     @property
     def name(self) -> str:
@@ -93,6 +95,7 @@ CASES = [
     Case("GET", TASKS + "/{task_id}/logs", {"task_id": "victim_task"}),
     Case("GET", TASKS + "/{task_id}/artifacts", {"task_id": "victim_task"}),
     Case("GET", ORGS + "/audit", VICTIM_ORG),
+    Case("POST", ORGS + "/export", VICTIM_ORG, users_only=True),
     Case("GET", SECRETS + "/{name}", VICTIM_SECRET),
     Case("DELETE", SECRETS + "/{name}", VICTIM_SECRET),
     Case("GET", ENDPOINT, VICTIM_ENDPOINT),
@@ -304,7 +307,11 @@ async def test_another_tenant_gets_404_and_nothing_else(
             json=case.body,
             headers=world.attacker_headers[credential],
         )
-        assert_not_found_and_silent(response, world, credential)
+        if case.users_only and credential == "api_key":
+            assert response.status_code == 403, response.text
+            assert response.json()["error"]["code"] == "user_required"
+        else:
+            assert_not_found_and_silent(response, world, credential)
         await assert_victim_untouched(client, world)
 
 
