@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
 
+from saassy.kit.display_names import no_control_characters, trimmed
 from saassy.models import CatchUp, RunOutcome
 from saassy.tasks.schemas import MAX_PRIORITY
 
@@ -21,11 +29,19 @@ CATCH_UP_HELP = (
     "Due times missed while no scheduler ran: 'once' makes them up with one run, 'skip' skips them."
 )
 
+# Checked as every name people give things is: trimmed, not blank, no control characters.
+ScheduleName = Annotated[
+    str,
+    BeforeValidator(trimmed),
+    StringConstraints(min_length=1, max_length=200),
+    AfterValidator(no_control_characters),
+]
+
 
 class ScheduleCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200)
+    name: ScheduleName
     type: str = Field(min_length=1, max_length=64, description="A task type's name.")
     input: Any = Field(default_factory=dict, description="JSON matching the type's input_schema.")
     timeout_s: int | None = Field(
@@ -44,7 +60,7 @@ class ScheduleUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(None, min_length=1, max_length=200)
+    name: ScheduleName | None = None
     input: Any = None
     timeout_s: int | None = Field(None, ge=1)
     priority: int | None = Field(None, ge=-MAX_PRIORITY, le=MAX_PRIORITY)
