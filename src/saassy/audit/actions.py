@@ -27,6 +27,11 @@ class AuditAction(StrEnum):
     webhook_endpoint_deleted = "webhook_endpoint.deleted"
     webhook_endpoint_secret_rotated = "webhook_endpoint.secret_rotated"  # noqa: S105
     webhook_endpoint_disabled = "webhook_endpoint.disabled"
+    schedule_created = "schedule.created"
+    schedule_updated = "schedule.updated"
+    schedule_paused = "schedule.paused"
+    schedule_resumed = "schedule.resumed"
+    schedule_deleted = "schedule.deleted"
 
 
 class TargetType(StrEnum):
@@ -36,6 +41,7 @@ class TargetType(StrEnum):
     secret = "secret"  # noqa: S105
     organization = "organization"
     webhook_endpoint = "webhook_endpoint"
+    schedule = "schedule"
 
 
 # How the dashboard names each action; every member has one (a test checks).
@@ -57,4 +63,9 @@ ACTION_LABELS: dict[AuditAction, str] = {
     AuditAction.webhook_endpoint_deleted: "Webhook endpoint deleted",
     AuditAction.webhook_endpoint_secret_rotated: "Webhook secret rotated",
     AuditAction.webhook_endpoint_disabled: "Webhook endpoint disabled",
+    AuditAction.schedule_created: "Schedule created",
+    AuditAction.schedule_updated: "Schedule changed",
+    AuditAction.schedule_paused: "Schedule paused",
+    AuditAction.schedule_resumed: "Schedule resumed",
+    AuditAction.schedule_deleted: "Schedule deleted",
 }

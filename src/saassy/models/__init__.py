@@ -18,7 +18,7 @@ from saassy.models.billing import (
 from saassy.models.email import OutboxEmail
 from saassy.models.organizations import Invitation, Membership, Organization, Role
 from saassy.models.quotas import QuotaCounter, QuotaReservation, ReservationStatus
-from saassy.models.schedules import CatchUp, RunOutcome, Schedule, ScheduleRun
+from saassy.models.schedules import CatchUp, PauseReason, RunOutcome, Schedule, ScheduleRun
 from saassy.models.tasks import (
     TERMINAL_STATUSES,
     Artifact,
@@ -57,6 +57,7 @@ __all__ = [
     "MeterReportStatus",
     "Organization",
     "OutboxEmail",
+    "PauseReason",
     "PlanChange",
     "PlanChangeSource",
     "QuotaCounter",

@@ -16,7 +16,7 @@ from pydantic import (
 )
 
 from saassy.kit.display_names import no_control_characters, trimmed
-from saassy.models import CatchUp, RunOutcome
+from saassy.models import CatchUp, PauseReason, RunOutcome
 from saassy.tasks.schemas import MAX_PRIORITY
 
 NEXT_RUNS_SHOWN = 5
@@ -78,6 +78,20 @@ class Refusal(BaseModel):
     at: datetime
 
 
+class PausedReason(BaseModel):
+    """Why a scheduler paused the schedule: its member or key may no longer submit tasks."""
+
+    code: PauseReason
+    message: str
+
+
+class RunAs(BaseModel):
+    """Whom its tasks are submitted as: a member (user) or an API key."""
+
+    user_id: uuid.UUID | None
+    api_key_id: uuid.UUID | None
+
+
 class ScheduleOut(BaseModel):
     id: uuid.UUID
     organization_id: uuid.UUID
@@ -91,6 +105,11 @@ class ScheduleOut(BaseModel):
     timezone: str
     catch_up: CatchUp
     paused: bool
+    paused_at: datetime | None = Field(description="When it was paused, while it is.")
+    paused_reason: PausedReason | None = Field(
+        description="Set when a scheduler paused it; resuming it makes you the one it runs as."
+    )
+    run_as: RunAs
     next_runs: list[datetime] = Field(
         description=f"The next {NEXT_RUNS_SHOWN} due times (none while paused)."
     )
