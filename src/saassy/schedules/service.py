@@ -97,8 +97,10 @@ async def create_schedule(
     now = utcnow()
     cadence = Cadence.checked(body.cron, body.interval_s, body.timezone, now)
     check_task(settings, body.type, body.input, body.timeout_s)
-    # An organization deleted since authentication must not get a schedule its deletion missed.
-    if not await OrganizationRepository(session).hold_live(organization.id):
+    # Locked FOR UPDATE, as other per-organization limits are: creations at once count one
+    # after another, so the limit is exact; and an organization deleted since authentication
+    # gets no schedule its deletion missed.
+    if await OrganizationRepository(session).get_live(organization.id, lock=True) is None:
         raise NotFound("Organization")
     schedules = ScheduleRepository(session)
     if await schedules.count_of(organization.id) >= MAX_SCHEDULES_PER_ORGANIZATION:
