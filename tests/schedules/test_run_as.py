@@ -12,6 +12,7 @@ import httpx
 import pytest
 from sqlalchemy import update
 
+from saassy.cli.schedules import next_run as cli_next_run
 from saassy.context import AppContext
 from saassy.kit.security import new_token, token_digest
 from saassy.kit.time import utcnow
@@ -205,3 +206,9 @@ async def test_a_disabled_accounts_schedule_pauses_and_a_plain_resume_keeps_a_va
     paused = (await client.get(url, headers=member.headers | in_org)).json()
     assert paused["paused_reason"]["code"] == "account_disabled"
     assert await tasks_of(ctx, uuid.UUID(organization_id)) == []
+
+
+def test_the_cli_list_says_why_a_scheduler_paused_a_schedule() -> None:
+    reason = {"code": "api_key_revoked", "message": "Paused: ..."}
+    assert cli_next_run({"paused": True, "paused_reason": reason}) == "paused (api_key_revoked)"
+    assert cli_next_run({"paused": True, "paused_reason": None}) == "paused"

@@ -134,7 +134,7 @@ async def test_a_schedule_paused_for_its_member_says_so_and_resumes_as_you(
     await ScheduleLoop(ctx.sessionmaker, ctx.settings, clock=lambda: now).fire_due()
 
     message = "Paused: the member it ran as left the organization; resume it to run it as you."
-    assert message in (await browser.get(PAGE)).text
+    assert "Its member left: resume to run it as you." in (await browser.get(PAGE)).text
     assert message in (await browser.get(f"{PAGE}/{schedule_id}")).text
     await submit(browser, f"{PAGE}/{schedule_id}/resume?from=detail", page=f"{PAGE}/{schedule_id}")
     assert message not in (await browser.get(f"{PAGE}/{schedule_id}")).text

@@ -36,6 +36,22 @@ PAUSE_MESSAGES: dict[PauseReason, str] = {
 }
 
 
+# The same, short enough for a table cell (the dashboard's list).
+PAUSE_NOTES: dict[PauseReason, str] = {
+    PauseReason.member_left: "Its member left: resume to run it as you.",
+    PauseReason.account_disabled: "Its account is disabled: resume to run it as you.",
+    PauseReason.api_key_revoked: "Its API key was revoked: resume to run it as you.",
+    PauseReason.api_key_expired: "Its API key expired: resume to run it as you.",
+}
+
+
+def pause_note(schedule: Schedule) -> str | None:
+    """`pause_message`, short."""
+    if not schedule.paused or schedule.paused_reason is None:
+        return None
+    return PAUSE_NOTES[PauseReason(schedule.paused_reason)]
+
+
 def pause_message(schedule: Schedule) -> str | None:
     """What to tell people about a schedule a scheduler paused; None for any other."""
     if not schedule.paused or schedule.paused_reason is None:

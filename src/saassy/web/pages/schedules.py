@@ -16,7 +16,7 @@ from saassy.kit.errors import SaassyError
 from saassy.kit.pagination import PageParams
 from saassy.models import CatchUp
 from saassy.schedules import service
-from saassy.schedules.actors import pause_message
+from saassy.schedules.actors import pause_message, pause_note
 from saassy.schedules.errors import ScheduleNotFound
 from saassy.schedules.schemas import NEXT_RUNS_SHOWN, ScheduleCreate
 from saassy.tasks.service import list_task_types
@@ -51,7 +51,7 @@ async def list_schedules(
     context: dict[str, Any] = {
         "items": items,
         "next_runs": {item.id: service.next_runs(item, 1) for item in items},
-        "pause_messages": {item.id: pause_message(item) for item in items},
+        "pause_notes": {item.id: pause_note(item) for item in items},
         "limit": service.MAX_SCHEDULES_PER_ORGANIZATION,
         "base_url": settings.base_url.rstrip("/"),
     }
