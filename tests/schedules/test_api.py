@@ -196,6 +196,11 @@ async def test_standard_cron_and_its_macros_are_accepted(
     [
         (" Report\nfor ops ", "name: must not contain control characters"),
         ("Rep\x00ort", "name: must not contain control characters"),
+        (
+            "Report \u202egnp.exe",
+            "name: must not contain bidirectional override characters (they can make it "
+            "display in another order than it is written)",
+        ),
         ("\u200b \u3000", "name: must not be blank (it holds no visible character)"),
         ("N" * 201, None),
     ],
