@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import select, update
 
 from saassy.context import AppContext
@@ -189,3 +190,47 @@ async def test_overlap_is_bounded_and_keys_cannot_rotate_keys(
     assert by_key.status_code == 403
     assert by_key.json()["error"]["code"] == "user_required"
     assert (await rotate(client, ada, key["id"], overlap_s=30 * 86400)).status_code == 201
+
+
+@pytest.mark.parametrize(
+    "expires_at",
+    [
+        "9999-12-31T23:59:59Z",
+        "9999-12-31T23:59:59-05:00",
+        "9999-12-31T23:59:59+14:00",
+        (utcnow() + timedelta(days=367)).isoformat(),
+    ],
+)
+async def test_an_expiry_more_than_a_year_ahead_is_refused(
+    client: httpx.AsyncClient, signup: SignUp, expires_at: str
+) -> None:
+    ada = await signup()
+    response = await client.post(
+        "/api/v1/api-keys", json={"name": "far", "expires_at": expires_at}, headers=ada.headers
+    )
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["field"] == "expires_at"
+    assert error["details"]["errors"][0]["type"] == "expiry_too_far"
+    assert "at most 366 days" in error["message"]
+
+
+async def test_a_key_expiring_centuries_away_rotates_to_a_key_of_at_most_a_year(
+    client: httpx.AsyncClient, ctx: AppContext, signup: SignUp
+) -> None:
+    """A key made before expiries were capped (or written by hand) still rotates."""
+    ada = await signup()
+    old = await create_api_key(client, ada, name="forever-ish")
+    async with ctx.sessionmaker() as session, session.begin():
+        await session.execute(
+            update(ApiKey)
+            .where(ApiKey.id == uuid.UUID(old["id"]))
+            .values(expires_at=datetime(9999, 12, 31, 23, 59, tzinfo=UTC))
+        )
+    response = await rotate(client, ada, old["id"], overlap_s=60)
+    assert response.status_code == 201, response.text
+    new = response.json()
+    lifetime = datetime.fromisoformat(new["expires_at"]) - datetime.fromisoformat(new["created_at"])
+    assert abs(lifetime - timedelta(days=366)) < timedelta(seconds=5)
+    assert (await client.get(ORGS, headers=bearer(new["key"]))).status_code == 200
+    assert (await rotate(client, ada, new["id"])).status_code == 201

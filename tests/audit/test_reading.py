@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import httpx
+import pytest
 
 from saassy.context import AppContext
 from saassy.kit.time import utcnow
@@ -68,6 +69,34 @@ async def test_filters_by_action_and_time(
     assert [i["id"] for i in response.json()["items"]] == [str(second.id)]
     future = {"since": (utcnow() + timedelta(days=1)).isoformat()}
     assert (await client.get(url, params=future, headers=owner.headers)).json()["items"] == []
+
+
+@pytest.mark.parametrize(
+    ("since", "until", "found"),
+    [
+        # Beyond what a datetime holds once in UTC: before or after every entry, not a 500.
+        ("0001-01-01T00:00:00+05:00", None, 3),
+        ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-12:00", 3),
+        (None, "9999-12-31T23:00:00-05:00", 3),
+        (None, "0001-01-01T00:00:00+01:00", 0),
+        ("9999-12-31T23:59:59-14:00", None, 0),
+        ("0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z", 3),
+    ],
+)
+async def test_a_time_filter_at_the_edge_of_the_calendar_is_not_an_error(
+    client: httpx.AsyncClient,
+    signup: SignUp,
+    since: str | None,
+    until: str | None,
+    found: int,
+) -> None:
+    owner = await _busy_owner(client, signup)
+    params = {"since": since, "until": until}
+    params = {name: value for name, value in params.items() if value is not None}
+    url = f"/api/v1/organizations/{owner.organization_id}/audit"
+    response = await client.get(url, params=params, headers=owner.headers)
+    assert response.status_code == 200, response.text
+    assert len(response.json()["items"]) == found
 
 
 async def test_a_member_who_is_not_owner_is_refused_and_another_organization_is_not_found(

@@ -4,6 +4,7 @@ each checked by axe-core and photographed at 1280 and 390 px, and never wider th
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -101,3 +102,19 @@ async def test_the_schedules_pages(page: Page, live_server: LiveServer) -> None:
     await expect(page.get_by_role("status")).to_contain_text("Schedule paused.")
     await expect(page.locator("main table")).to_contain_text("paused")
     await look(page, "schedules-paused")
+
+    # A scheduler pauses it once the member it runs as may no longer submit tasks, and says so.
+    await page.get_by_role("button", name="Resume Weekday report").click()
+    await expect(page.get_by_role("status")).to_contain_text("Schedule resumed.")
+    async with ctx.sessionmaker() as session, session.begin():
+        schedule = (await session.scalars(select(Schedule))).one()
+        schedule.run_as_user_id = uuid.uuid4()  # as if made by a member who left since
+    now = schedule.next_run_at + timedelta(seconds=1)
+    await loop.fire_due()
+    left = "Paused: the member it ran as left the organization; resume it to run it as you."
+    await page.reload()
+    await expect(page.locator("main table")).to_contain_text("Its member left: resume to run")
+    await look(page, "schedules-paused-for-member")
+    await page.get_by_role("link", name="Weekday report").click()
+    await expect(page.get_by_role("note").first).to_contain_text(left)
+    await look(page, "schedule-paused-for-member")

@@ -73,3 +73,28 @@ async def test_a_lone_surrogate_in_a_name_is_refused_as_such(
     error = response.json()["error"]
     assert error["field"] == "name"
     assert error["message"] == "name: holds a lone surrogate: it is not valid Unicode text"
+
+
+@pytest.mark.parametrize("control", ["\u202e", "\u202d", "\u2066", "\u2067", "\u2068"])
+@pytest.mark.parametrize("path", ["/api/v1/organizations", "/api/v1/api-keys"])
+async def test_bidirectional_overrides_inside_a_name_are_refused(
+    client: httpx.AsyncClient, signup: SignUp, path: str, control: str
+) -> None:
+    account = await signup()
+    name = f"Acme {control}cod.exe"
+    response = await client.post(path, json={"name": name}, headers=account.headers)
+    assert response.status_code == 422
+    assert response.json()["error"]["field"] == "name"
+    assert "bidirectional" in response.json()["error"]["message"]
+
+
+async def test_right_to_left_text_and_its_marks_are_names_like_any_other(
+    client: httpx.AsyncClient, signup: SignUp
+) -> None:
+    account = await signup()
+    name = "\u05e9\u05dc\u05d5\u05dd \u200fACME\u200e Ltd"
+    response = await client.post(
+        "/api/v1/organizations", json={"name": name}, headers=account.headers
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["name"] == name

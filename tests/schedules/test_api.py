@@ -24,6 +24,26 @@ VALID: dict[str, Any] = {"name": "Report", "type": "echo", "input": {"message": 
         ({"cron": "every day"}, "invalid_cron", "cron"),
         ({"cron": "*/5 * * * * *"}, "invalid_cron", "cron"),  # seconds: not a schedule we run
         ({"cron": "0 9 * * *", "timezone": "Mars/Olympus"}, "unknown_time_zone", "timezone"),
+        # Directories of the time zone database, its other files, paths and bytes no zone has.
+        ({"cron": "0 9 * * *", "timezone": "Etc"}, "unknown_time_zone", "timezone"),
+        ({"cron": "0 9 * * *", "timezone": "America"}, "unknown_time_zone", "timezone"),
+        ({"cron": "0 9 * * *", "timezone": "zone.tab"}, "unknown_time_zone", "timezone"),
+        ({"cron": "0 9 * * *", "timezone": "../x"}, "unknown_time_zone", "timezone"),
+        ({"cron": "0 9 * * *", "timezone": "/etc/localtime"}, "unknown_time_zone", "timezone"),
+        ({"cron": "0 9 * * *", "timezone": "UTC\x00"}, "unknown_time_zone", "timezone"),
+        ({"cron": "0 9 * * *", "timezone": "Europe/" + "x" * 57}, "unknown_time_zone", "timezone"),
+        ({"cron": "0 9 * * *", "timezone": "x" * 65}, "validation_error", "timezone"),
+        ({"cron": "0 9 * * *", "timezone": ""}, "validation_error", "timezone"),
+        # croniter's extensions, which standard cron does not read: refused.
+        ({"cron": "R * * * *"}, "invalid_cron", "cron"),
+        ({"cron": "H H * * *"}, "invalid_cron", "cron"),
+        ({"cron": "0 9 L * *"}, "invalid_cron", "cron"),
+        ({"cron": "0 9 15W * *"}, "invalid_cron", "cron"),
+        ({"cron": "0 9 * * 1#2"}, "invalid_cron", "cron"),
+        ({"cron": "0 9 ? * *"}, "invalid_cron", "cron"),
+        ({"cron": "5/15 * * * *"}, "invalid_cron", "cron"),
+        ({"cron": "@reboot"}, "invalid_cron", "cron"),
+        ({"cron": "@every 5m"}, "invalid_cron", "cron"),
         ({"cron": "0 9 * * *", "type": "nope"}, "unknown_task_type", "type"),
         ({"cron": "0 9 * * *", "input": {"message": ""}}, "invalid_input", "input.message"),
         ({"cron": "0 9 * * *", "input": {}}, "invalid_input", "input.message"),
@@ -151,3 +171,67 @@ async def test_an_organization_has_a_bounded_number_of_schedules(
     )
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "schedule_limit_reached"
+
+
+@pytest.mark.parametrize(
+    ("cron", "kept"),
+    [
+        ("*/15 0-23/2 1,15 jan-jun/2 *", "*/15 0-23/2 1,15 jan-jun/2 *"),
+        ("0  9 * *   MON-FRI", "0 9 * * MON-FRI"),
+        ("0 0 * * 7", "0 0 * * 7"),
+        ("@Daily", "@daily"),
+        ("@hourly", "@hourly"),
+    ],
+)
+async def test_standard_cron_and_its_macros_are_accepted(
+    client: httpx.AsyncClient, tenant: Tenant, cron: str, kept: str
+) -> None:
+    org = await tenant()
+    schedule = await create_schedule(client, org, cron=cron)
+    assert schedule["cron"] == kept
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        (" Report\nfor ops ", "name: must not contain control characters"),
+        ("Rep\x00ort", "name: must not contain control characters"),
+        (
+            "Report \u202egnp.exe",
+            "name: must not contain bidirectional override characters (they can make it "
+            "display in another order than it is written)",
+        ),
+        ("\u200b \u3000", "name: must not be blank (it holds no visible character)"),
+        ("N" * 201, None),
+    ],
+)
+async def test_a_schedule_name_is_checked_as_other_names_are(
+    client: httpx.AsyncClient, tenant: Tenant, name: str, message: str | None
+) -> None:
+    org = await tenant()
+    body = {**VALID, "cron": "0 9 * * *", "name": name}
+    response = await client.post(SCHEDULES, json=body, headers=org.headers)
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["field"] == "name"
+    if message is not None:
+        assert error["message"] == message
+    schedule = await create_schedule(client, org)
+    patched = await client.patch(
+        f"{SCHEDULES}/{schedule['id']}", json={"name": name}, headers=org.headers
+    )
+    assert patched.status_code == 422
+    assert patched.json()["error"]["field"] == "name"
+
+
+async def test_a_schedule_name_is_trimmed_before_its_length_is_judged(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    org = await tenant()
+    kept = "N" * 200
+    schedule = await create_schedule(client, org, name=" \u200b" + kept + " \ufeff\u00a0 ")
+    assert schedule["name"] == kept
+    patched = await client.patch(
+        f"{SCHEDULES}/{schedule['id']}", json={"name": "\u2060 Weekly \t"}, headers=org.headers
+    )
+    assert patched.json()["name"] == "Weekly"

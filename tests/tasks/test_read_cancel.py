@@ -94,6 +94,10 @@ async def test_list_filters_by_status_type_and_time(
     assert await listed(created_after=yesterday) == everything - {old["id"]}
     assert await listed(created_before=yesterday) == {old["id"]}
     assert await listed(created_before=yesterday, type="python") == set()
+    # Bounds past what a datetime holds once in UTC lie before or after every task.
+    assert await listed(created_after="0001-01-01T00:00:00+05:00") == everything
+    assert await listed(created_before="9999-12-31T23:00:00-05:00") == everything
+    assert await listed(created_before="0001-01-01T00:00:00+01:00") == set()
     bad = await client.get(TASKS, params={"status": "sleeping"}, headers=org.headers)
     assert (bad.status_code, bad.json()["error"]["field"]) == (422, "status.0")
     other = await tenant()

@@ -18,6 +18,7 @@ from saassy.config import Settings
 from saassy.context import AppContext
 from saassy.models import Schedule
 from saassy.schedules.jobs import ScheduleLoop
+from tests.audit.support import action_counts, entries
 from tests.web.support import browser_for, sign_up, submit
 from tests.web.team import assert_inert, flash_after
 
@@ -104,6 +105,42 @@ async def test_create_pause_resume_delete_a_schedule(
     deleted = await submit(browser, f"{PAGE}/{schedule_id}/delete", page=f"{PAGE}/{schedule_id}")
     assert await flash_after(browser, deleted) == ("success", "Schedule deleted.")
     assert (await browser.get(f"{PAGE}/{schedule_id}")).status_code == 404
+    # Each is in the audit log once, as the other audited actions are.
+    counts = await action_counts(ctx)
+    assert {action: n for action, n in counts.items() if action.startswith("schedule.")} == {
+        "schedule.created": 1,
+        "schedule.paused": 1,
+        "schedule.resumed": 1,
+        "schedule.deleted": 1,
+    }
+    for entry in await entries(ctx):
+        if entry.action.startswith("schedule."):
+            assert (entry.target_type, str(entry.target_id)) == ("schedule", schedule_id)
+            assert entry.actor_user_id is not None
+            assert entry.ip is not None
+
+
+async def test_a_schedule_paused_for_its_member_says_so_and_resumes_as_you(
+    browser: httpx.AsyncClient, ctx: AppContext
+) -> None:
+    await sign_up(browser)
+    created = await submit(browser, NEW, form(), page=NEW)
+    schedule_id = uuid.UUID(created.headers["location"].rsplit("/", 1)[1])
+    async with ctx.sessionmaker() as session, session.begin():
+        schedule = (await session.scalars(select(Schedule))).one()
+        me = schedule.run_as_user_id
+        schedule.run_as_user_id = uuid.uuid4()  # as if made by a member who has left since
+    now = schedule.next_run_at + timedelta(seconds=1)
+    await ScheduleLoop(ctx.sessionmaker, ctx.settings, clock=lambda: now).fire_due()
+
+    message = "Paused: the member it ran as left the organization; resume it to run it as you."
+    assert "Its member left: resume to run it as you." in (await browser.get(PAGE)).text
+    assert message in (await browser.get(f"{PAGE}/{schedule_id}")).text
+    await submit(browser, f"{PAGE}/{schedule_id}/resume?from=detail", page=f"{PAGE}/{schedule_id}")
+    assert message not in (await browser.get(f"{PAGE}/{schedule_id}")).text
+    async with ctx.sessionmaker() as session:
+        resumed = (await session.scalars(select(Schedule))).one()
+    assert (resumed.paused, resumed.run_as_user_id) == (False, me)
 
 
 @pytest.mark.parametrize(

@@ -24,6 +24,10 @@ class UserRepository(RepositoryBase[User]):
     async def get_by_email(self, email: str) -> User | None:
         return await self.one_or_none(self.select().where(User.email == email.lower()))
 
+    async def lock(self, user_id: uuid.UUID) -> User | None:
+        """The user, locked FOR UPDATE: serializes what one user may do only so many times."""
+        return await self.one_or_none(self.select().where(User.id == user_id).with_for_update())
+
 
 class RefreshTokenRepository(RepositoryBase[RefreshToken]):
     model = RefreshToken

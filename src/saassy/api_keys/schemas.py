@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from pydantic import (
@@ -14,6 +14,7 @@ from pydantic import (
     Field,
     StringConstraints,
 )
+from pydantic_core import PydanticCustomError
 
 from saassy.kit.display_names import no_control_characters, trimmed
 from saassy.kit.time import utcnow
@@ -21,6 +22,10 @@ from saassy.models import ApiKeyScope
 
 DEFAULT_OVERLAP_S = 24 * 3600
 MAX_OVERLAP_S = 30 * 24 * 3600
+# A key given an expiry lives at most a year (a leap year's 366 days, as GitHub's fine-grained
+# tokens): a far expiry is a key that never expires in disguise, and a rotation, which gives
+# the new key the old one's lifetime from now, could not give it one past year 9999.
+MAX_KEY_LIFETIME = timedelta(days=366)
 
 ApiKeyName = Annotated[
     str,
@@ -34,9 +39,19 @@ def _distinct(scopes: list[ApiKeyScope]) -> list[ApiKeyScope]:
     return [scope for scope in ApiKeyScope if scope in scopes]
 
 
-def _in_the_future(moment: datetime | None) -> datetime | None:
-    if moment is not None and moment <= utcnow():
+def _in_the_coming_year(moment: datetime | None) -> datetime | None:
+    if moment is None:
+        return None
+    now = utcnow()
+    if moment <= now:
         raise ValueError("the expiry must be in the future")
+    if moment > now + MAX_KEY_LIFETIME:
+        raise PydanticCustomError(
+            "expiry_too_far",
+            "the expiry may be at most {days} days from now; leave it out for a key that does "
+            "not expire",
+            {"days": MAX_KEY_LIFETIME.days},
+        )
     return moment
 
 
@@ -50,8 +65,9 @@ class ApiKeyCreate(BaseModel):
         description="`read` (GET and HEAD only), `tasks:write` (submit and cancel tasks, and "
         "read) or `admin` (everything an API key may do).",
     )
-    expires_at: Annotated[AwareDatetime | None, AfterValidator(_in_the_future)] = Field(
-        default=None, description="When the key stops working; none by default."
+    expires_at: Annotated[AwareDatetime | None, AfterValidator(_in_the_coming_year)] = Field(
+        default=None,
+        description="When the key stops working: at most 366 days from now; none by default.",
     )
 
 

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from saassy.accounts.verification import require_verified_email
 from saassy.api_keys.repository import ApiKeyRepository
+from saassy.api_keys.schemas import MAX_KEY_LIFETIME
 from saassy.audit.actions import AuditAction, TargetType
 from saassy.audit.actors import Actor, Origin
 from saassy.audit.service import Target, record
@@ -126,7 +127,12 @@ async def rotate_api_key(
             "Create a new key instead.",
             "api_key_not_active",
         )
-    lifetime = old.expires_at - old.created_at if old.expires_at is not None else None
+    # Capped: a key made before expiries were, with one centuries away, rotates like any other.
+    lifetime = (
+        min(old.expires_at - old.created_at, MAX_KEY_LIFETIME)
+        if old.expires_at is not None
+        else None
+    )
     new, key = await _new_key(
         session,
         principal,

@@ -33,6 +33,11 @@ class AuditAction(StrEnum):
     webhook_message_redelivered = "webhook_message.redelivered"
     # The receipt of an erased account: its pseudonym, when, and how much went (no address).
     account_deleted = "account.deleted"
+    schedule_created = "schedule.created"
+    schedule_updated = "schedule.updated"
+    schedule_paused = "schedule.paused"
+    schedule_resumed = "schedule.resumed"
+    schedule_deleted = "schedule.deleted"
 
 
 class TargetType(StrEnum):
@@ -43,6 +48,7 @@ class TargetType(StrEnum):
     organization = "organization"
     webhook_endpoint = "webhook_endpoint"
     data_export = "data_export"
+    schedule = "schedule"
 
 
 # How the dashboard names each action; every member has one (a test checks).
@@ -69,4 +75,9 @@ ACTION_LABELS: dict[AuditAction, str] = {
     AuditAction.webhook_endpoint_test_sent: "Webhook test event sent",
     AuditAction.webhook_message_redelivered: "Webhook message sent again",
     AuditAction.account_deleted: "Account deleted",
+    AuditAction.schedule_created: "Schedule created",
+    AuditAction.schedule_updated: "Schedule changed",
+    AuditAction.schedule_paused: "Schedule paused",
+    AuditAction.schedule_resumed: "Schedule resumed",
+    AuditAction.schedule_deleted: "Schedule deleted",
 }

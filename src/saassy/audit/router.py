@@ -19,7 +19,7 @@ from saassy.auth.dependencies import CurrentPrincipal, StaffUser
 from saassy.auth.scopes import READ_OR_ADMIN
 from saassy.deps import Session, SettingsDep
 from saassy.kit.pagination import Page, PageParams, page_params
-from saassy.kit.time import as_utc
+from saassy.kit.time import bound_as_utc
 from saassy.models import Role
 from saassy.organizations.errors import OwnerRequired
 from saassy.organizations.service import caller_role, get_organization
@@ -36,8 +36,8 @@ async def audit_filter(
 ) -> AuditFilter:
     return AuditFilter(
         actions=frozenset(action or ()),
-        since=as_utc(since) if since else None,
-        until=as_utc(until) if until else None,
+        since=bound_as_utc(since) if since else None,
+        until=bound_as_utc(until) if until else None,
     )
 
 

@@ -47,7 +47,9 @@ def cadence(schedule: dict[str, Any]) -> str:
 
 def next_run(schedule: dict[str, Any]) -> str:
     if schedule["paused"]:
-        return "paused"
+        # A scheduler's pause says why (its member left, its key was revoked...).
+        reason = schedule.get("paused_reason")
+        return f"paused ({reason['code']})" if reason else "paused"
     runs = schedule.get("next_runs") or []
     return moment(runs[0], seconds=False) if runs else "-"
 

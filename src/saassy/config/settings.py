@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     password_reset_ttl: timedelta = timedelta(hours=1)
     email_verification_ttl: timedelta = timedelta(days=3)
     invitation_ttl: timedelta = timedelta(days=7)
+    # Organizations a user may own besides their personal one (staff too): each is a tenant with
+    # its own plan, quotas and free tier, so creating them must not be unbounded.
+    organizations_per_user: int = Field(10, ge=0)
 
     # OWASP's Argon2id floor is 19 MiB, 2 passes, 1 lane; raising any of these rehashes on login.
     password_memory_kib: int = Field(19456, ge=19456)

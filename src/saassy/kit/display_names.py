@@ -3,7 +3,10 @@
 Surrounding whitespace and invisible format characters (a zero-width space, a byte-order mark)
 are dropped before the length limit applies, so a name pasted with spaces around it is judged by
 what is kept; a name with nothing visible left is refused as blank, and control characters
-inside are refused (names end up in e-mail subjects and dashboards), and so are lone surrogates.
+inside are refused (names end up in e-mail subjects and dashboards), and so are lone surrogates
+and the bidirectional embedding, override and isolate controls, which can make a name display
+in another order than it is stored (a "Trojan Source" spoof); the plain marks (U+200E, U+200F)
+that right-to-left text may need stay.
 """
 
 from __future__ import annotations
@@ -11,6 +14,9 @@ from __future__ import annotations
 import unicodedata
 
 from pydantic_core import PydanticCustomError
+
+# U+202A-U+202E (embeddings, overrides, their pop) and U+2066-U+2069 (isolates).
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 # Whitespace, and what renders as nothing: control and format characters.
 _INVISIBLE = {"Zs", "Zl", "Zp", "Cc", "Cf"}
@@ -39,6 +45,12 @@ def no_control_characters(value: str) -> str:
     categories = {unicodedata.category(char) for char in value}
     if categories & {"Cc", "Zl", "Zp"}:
         raise PydanticCustomError("control_characters", "must not contain control characters")
+    if not BIDI_CONTROLS.isdisjoint(value):
+        raise PydanticCustomError(
+            "bidi_controls",
+            "must not contain bidirectional override characters (they can make it display in "
+            "another order than it is written)",
+        )
     if "Cs" in categories:  # JSON's "\ud800" escape: valid JSON, but no text can hold it
         raise PydanticCustomError(
             "lone_surrogate", "holds a lone surrogate: it is not valid Unicode text"

@@ -20,7 +20,7 @@ from saassy.models.exports import DataExport, ExportStatus
 from saassy.models.notifications import NoticeSent, NotificationPreference
 from saassy.models.organizations import Invitation, Membership, Organization, Role
 from saassy.models.quotas import QuotaCounter, QuotaReservation, ReservationStatus
-from saassy.models.schedules import CatchUp, RunOutcome, Schedule, ScheduleRun
+from saassy.models.schedules import CatchUp, PauseReason, RunOutcome, Schedule, ScheduleRun
 from saassy.models.tasks import (
     TERMINAL_STATUSES,
     Artifact,
@@ -63,6 +63,7 @@ __all__ = [
     "NotificationPreference",
     "Organization",
     "OutboxEmail",
+    "PauseReason",
     "PlanChange",
     "PlanChangeSource",
     "QuotaCounter",

@@ -30,6 +30,15 @@ class RunOutcome(StrEnum):
     skipped = "skipped"  # the due time was missed and the schedule skips missed runs
 
 
+class PauseReason(StrEnum):
+    """Why a scheduler paused a schedule: whoever it runs as may no longer submit tasks."""
+
+    member_left = "member_left"  # the user is no longer a member (or the account is gone)
+    account_disabled = "account_disabled"
+    api_key_revoked = "api_key_revoked"
+    api_key_expired = "api_key_expired"  # or rotated, and its replacement no longer works
+
+
 class Schedule(RecordMixin, Base):
     __tablename__ = "schedules"
 
@@ -49,6 +58,9 @@ class Schedule(RecordMixin, Base):
     anchor_at: Mapped[datetime] = mapped_column(default=utcnow)
     catch_up: Mapped[CatchUp] = mapped_column(String(8), default=CatchUp.once)
     paused: Mapped[bool] = mapped_column(default=False)
+    paused_at: Mapped[datetime | None]
+    # Set when a scheduler paused it (a person's pause has none); resuming clears it.
+    paused_reason: Mapped[PauseReason | None] = mapped_column(String(32))
     # The next due time (also kept while paused: resuming computes it afresh).
     next_run_at: Mapped[datetime]
     last_run_at: Mapped[datetime | None] = mapped_column(doc="The due time last acted on.")
@@ -57,8 +69,10 @@ class Schedule(RecordMixin, Base):
     last_refusal_code: Mapped[str | None] = mapped_column(String(64))
     last_refusal_message: Mapped[str | None] = mapped_column(Text)
     last_refused_at: Mapped[datetime | None]
-    created_by_user_id: Mapped[uuid.UUID | None]
-    created_by_api_key_id: Mapped[uuid.UUID | None]
+    # Whom its tasks are submitted as: its creator, or whoever resumed it after it was paused
+    # because that one could no longer submit tasks. One of the two is set.
+    run_as_user_id: Mapped[uuid.UUID | None]
+    run_as_api_key_id: Mapped[uuid.UUID | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -47,6 +47,19 @@ class LastOwner(Conflict):
     code = "last_owner"
 
 
+class TooManyOrganizations(Conflict):
+    """The user owns as many organizations as one may create (SAASSY_ORGANIZATIONS_PER_USER)."""
+
+    code = "organization_limit_reached"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"You own {limit} organizations, as many as one person may; delete one you no "
+            "longer use, or hand its ownership to someone else, to create another.",
+            details={"limit": limit},
+        )
+
+
 class AlreadyMember(Conflict):
     code = "already_member"
 

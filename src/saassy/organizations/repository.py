@@ -86,6 +86,21 @@ class MembershipRepository(RepositoryBase[Membership]):
         )
         return [(org_id, Role(role), plan, personal) for org_id, role, plan, personal in rows.all()]
 
+    async def count_owned(self, user_id: uuid.UUID) -> int:
+        """The live organizations, other than their personal one, that the user owns."""
+        statement = (
+            select(func.count())
+            .select_from(Membership)
+            .join(Organization, Organization.id == Membership.organization_id)
+            .where(
+                Membership.user_id == user_id,
+                Membership.role == Role.owner,
+                Organization.personal.is_(False),
+                Organization.deleted_at.is_(None),
+            )
+        )
+        return int(await self.session.scalar(statement) or 0)
+
     async def get_member(
         self, organization_id: uuid.UUID, user_id: uuid.UUID, scope: OrganizationScope
     ) -> Membership | None:

@@ -22,6 +22,7 @@ from saassy.organizations.errors import (
     OwnerRequired,
     PersonalOrganization,
     RoleRequired,
+    TooManyOrganizations,
 )
 from saassy.organizations.repository import (
     MembershipRepository,
@@ -67,7 +68,13 @@ async def list_organizations(
 async def create_organization(
     session: AsyncSession, settings: Settings, user_id: uuid.UUID, name: str
 ) -> Organization:
-    """A new organization on the default plan, owned by its creator."""
+    """A new organization on the default plan, owned by its creator, who may own at most
+    `settings.organizations_per_user` besides their personal one (409 beyond)."""
+    # The user's row locked: two creations at once count one after the other.
+    await UserRepository(session).lock(user_id)
+    limit = settings.organizations_per_user
+    if await MembershipRepository(session).count_owned(user_id) >= limit:
+        raise TooManyOrganizations(limit)
     organization = await OrganizationRepository(session).add(
         Organization(
             name=name, personal=False, plan=settings.catalog.default_plan, plan_overrides={}

@@ -78,7 +78,7 @@ ERASURE: dict[str, TableErasure] = {
     "quota_counters": TableErasure(deleted_by_organization="organization_id"),
     "quota_reservations": TableErasure(deleted_by_organization="organization_id"),
     "schedules": TableErasure(
-        cleared=("created_by_user_id",), deleted_by_organization="organization_id"
+        cleared=("run_as_user_id",), deleted_by_organization="organization_id"
     ),
     "schedule_runs": TableErasure(deleted_by_organization="organization_id"),
     "tasks": TableErasure(

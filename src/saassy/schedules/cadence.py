@@ -4,9 +4,11 @@ fixed interval counted from an anchor. Pure: no database, no clock of its own.""
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from functools import cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from croniter import CroniterError, croniter
 
@@ -26,23 +28,73 @@ CRON_FIELDS = 5
 # would otherwise walk half a million of them); the history then says "at least".
 MAX_COUNTED = 1000
 
+# Standard cron as crontab(5) reads it: in each field `*`, numbers, ranges and lists, a step
+# after `*` or a range, and names in the month and weekday fields. croniter reads more (R for
+# random, H for hashed, L, W, # and ?), which other cron implementations do not: refused, so
+# an expression means the same wherever it is read.
+_NUMBER = r"\d{1,2}"
+_NAMED = r"(?:\d{1,2}|[a-z]{3})"
+MACROS = frozenset(
+    {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}
+)
+FIELD_NAMES = ("minute", "hour", "day of month", "month", "day of week")
+
+
+def _field_pattern(value: str) -> re.Pattern[str]:
+    element = rf"(?:\*(?:/\d{{1,2}})?|{value}-{value}(?:/\d{{1,2}})?|{value})"
+    return re.compile(rf"{element}(?:,{element})*", re.ASCII | re.IGNORECASE)
+
+
+_FIELD_PATTERNS = (
+    _field_pattern(_NUMBER),
+    _field_pattern(_NUMBER),
+    _field_pattern(_NUMBER),
+    _field_pattern(_NAMED),
+    _field_pattern(_NAMED),
+)
+# The longest IANA name is about 30 characters; the column holds 64.
+MAX_ZONE_NAME = 64
+
+
+@cache
+def _zone_names() -> frozenset[str]:
+    return frozenset(available_timezones())
+
 
 def zone_of(name: str) -> ZoneInfo:
-    """An IANA time zone by name (e.g. Europe/Paris), or UnknownTimeZone (422)."""
+    """An IANA time zone by name (e.g. Europe/Paris), or UnknownTimeZone (422).
+
+    Only names the time zone database lists: a path inside it that is no zone (`America`, a
+    directory; `zone.tab`) or outside it (`../x`) is refused before any file is opened."""
+    if len(name) > MAX_ZONE_NAME or name not in _zone_names():
+        raise UnknownTimeZone(name[:MAX_ZONE_NAME])
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise UnknownTimeZone(name) from None
 
 
 def check_cron(expression: str) -> str:
-    """A five-field expression (or an alias such as @daily), or InvalidCron (422)."""
+    """A standard five-field expression (or a macro such as @daily), or InvalidCron (422)."""
     expression = " ".join(expression.split())
-    # A sixth field is croniter's seconds: a schedule firing every second is not one we run.
-    if not expression.startswith("@") and len(expression.split(" ")) != CRON_FIELDS:
-        raise InvalidCron(
-            expression, f"it needs {CRON_FIELDS} fields (minute hour day month weekday)"
-        )
+    if expression.startswith("@"):
+        if expression.lower() not in MACROS:
+            raise InvalidCron(expression, f"the macros are {', '.join(sorted(MACROS))}")
+        expression = expression.lower()
+    else:
+        fields = expression.split(" ")
+        # A sixth field is croniter's seconds: a schedule firing every second is not one we run.
+        if len(fields) != CRON_FIELDS:
+            raise InvalidCron(
+                expression, f"it needs {CRON_FIELDS} fields (minute hour day month weekday)"
+            )
+        for field, pattern, name in zip(fields, _FIELD_PATTERNS, FIELD_NAMES, strict=True):
+            if pattern.fullmatch(field) is None:
+                raise InvalidCron(
+                    expression,
+                    f"its {name} field {field!r} is not standard cron (numbers, names of months "
+                    "and days, *, ranges, lists and steps only)",
+                )
     if not croniter.is_valid(expression):
         raise InvalidCron(expression, "croniter cannot read it")
     try:

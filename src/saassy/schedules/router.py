@@ -10,13 +10,16 @@ from fastapi import APIRouter, Depends, Response, status
 
 from saassy.auth.dependencies import CurrentOrganization, CurrentPrincipal
 from saassy.auth.scopes import READ_OR_ADMIN
-from saassy.deps import Session, SettingsDep
+from saassy.deps import RequestOrigin, Session, SettingsDep
 from saassy.kit.pagination import Page, PageParams, page_params
 from saassy.models import Schedule
 from saassy.schedules import service
+from saassy.schedules.actors import pause_message
 from saassy.schedules.schemas import (
     NEXT_RUNS_SHOWN,
+    PausedReason,
     Refusal,
+    RunAs,
     ScheduleCreate,
     ScheduleOut,
     ScheduleRunOut,
@@ -34,6 +37,7 @@ def schedule_out(schedule: Schedule) -> ScheduleOut:
             message=schedule.last_refusal_message or "",
             at=schedule.last_refused_at,
         )
+    message = pause_message(schedule)
     return ScheduleOut(
         id=schedule.id,
         organization_id=schedule.organization_id,
@@ -47,6 +51,13 @@ def schedule_out(schedule: Schedule) -> ScheduleOut:
         timezone=schedule.timezone,
         catch_up=schedule.catch_up,
         paused=schedule.paused,
+        paused_at=schedule.paused_at,
+        paused_reason=(
+            PausedReason(code=schedule.paused_reason, message=message)
+            if schedule.paused_reason is not None and message is not None
+            else None
+        ),
+        run_as=RunAs(user_id=schedule.run_as_user_id, api_key_id=schedule.run_as_api_key_id),
         next_runs=service.next_runs(schedule, NEXT_RUNS_SHOWN),
         last_run_at=schedule.last_run_at,
         last_outcome=schedule.last_outcome,
@@ -65,9 +76,12 @@ async def create_schedule(
     settings: SettingsDep,
     principal: CurrentPrincipal,
     organization: CurrentOrganization,
+    origin: RequestOrigin,
 ) -> ScheduleOut:
     """Run a task type with a fixed input on a cron expression or an interval."""
-    schedule = await service.create_schedule(session, settings, principal, organization, body)
+    schedule = await service.create_schedule(
+        session, settings, principal, organization, body, origin=origin
+    )
     response.headers["Location"] = f"/api/v1/schedules/{schedule.id}"
     return schedule_out(schedule)
 
@@ -105,10 +119,11 @@ async def update_schedule(
     settings: SettingsDep,
     principal: CurrentPrincipal,
     organization: CurrentOrganization,
+    origin: RequestOrigin,
 ) -> ScheduleOut:
     """Change the fields given; a new cron, interval or time zone counts from now."""
     schedule = await service.update_schedule(
-        session, settings, principal, organization.id, schedule_id, body
+        session, settings, principal, organization.id, schedule_id, body, origin=origin
     )
     return schedule_out(schedule)
 
@@ -119,9 +134,12 @@ async def pause_schedule(
     session: Session,
     principal: CurrentPrincipal,
     organization: CurrentOrganization,
+    origin: RequestOrigin,
 ) -> ScheduleOut:
     """Stop firing it until it is resumed (pausing a paused schedule changes nothing)."""
-    schedule = await service.set_paused(session, principal, organization.id, schedule_id, True)
+    schedule = await service.set_paused(
+        session, principal, organization.id, schedule_id, True, origin=origin
+    )
     return schedule_out(schedule)
 
 
@@ -131,9 +149,13 @@ async def resume_schedule(
     session: Session,
     principal: CurrentPrincipal,
     organization: CurrentOrganization,
+    origin: RequestOrigin,
 ) -> ScheduleOut:
-    """Fire it again from its next due time after now; none is made up for the pause."""
-    schedule = await service.set_paused(session, principal, organization.id, schedule_id, False)
+    """Fire it again from its next due time after now; none is made up for the pause. A
+    schedule paused because its member or key may no longer submit tasks runs as you."""
+    schedule = await service.set_paused(
+        session, principal, organization.id, schedule_id, False, origin=origin
+    )
     return schedule_out(schedule)
 
 
@@ -143,9 +165,10 @@ async def delete_schedule(
     session: Session,
     principal: CurrentPrincipal,
     organization: CurrentOrganization,
+    origin: RequestOrigin,
 ) -> Response:
     """Delete a schedule and its run history; the tasks it queued stay."""
-    await service.delete_schedule(session, principal, organization.id, schedule_id)
+    await service.delete_schedule(session, principal, organization.id, schedule_id, origin=origin)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

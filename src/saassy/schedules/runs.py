@@ -14,19 +14,22 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import structlog
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from saassy.auth.principal import ActiveOrganization, Principal
 from saassy.config import Settings
 from saassy.kit.errors import SaassyError
-from saassy.models import CatchUp, Organization, Role, RunOutcome, Schedule, ScheduleRun
+from saassy.models import CatchUp, Organization, PauseReason, RunOutcome, Schedule, ScheduleRun
 from saassy.organizations.repository import OrganizationRepository
+from saassy.schedules.actors import acting_for, why_it_cannot_run
 from saassy.schedules.cadence import Cadence
 from saassy.schedules.repository import ScheduleRepository, ScheduleRunRepository
-from saassy.schedules.service import cadence_of
+from saassy.schedules.service import cadence_of, record_pause_by_scheduler
 from saassy.tasks.schemas import TaskSubmit
 from saassy.tasks.service import ProgramRefusal, submit_task
+
+log = structlog.get_logger(__name__)
 
 # A due time a scheduler reaches later than this was missed (no scheduler ran then): with
 # catch_up "skip" it is skipped. Schedulers look every few seconds, so on-time runs are well
@@ -61,27 +64,6 @@ def plan_firing(
     )
 
 
-def acting_for(
-    schedule: Schedule, organization: Organization
-) -> tuple[Principal, ActiveOrganization]:
-    """Who submits a schedule's task: a member of its organization, attributed to whoever
-    created the schedule."""
-    principal = Principal(
-        user_id=schedule.created_by_user_id,
-        api_key_id=schedule.created_by_api_key_id,
-        is_staff=False,
-        roles={organization.id: Role.member},
-        default_organization_id=organization.id,
-    )
-    active = ActiveOrganization(
-        id=organization.id,
-        role=Role.member,
-        plan=organization.plan,
-        plan_overrides=organization.plan_overrides or None,
-    )
-    return principal, active
-
-
 async def fire_schedule(
     session: AsyncSession,
     settings: Settings,
@@ -98,6 +80,10 @@ async def fire_schedule(
     organization = await organizations.get_live(organization_id)
     schedule = await ScheduleRepository(session).claim_due(schedule_id, now)
     if organization is None or schedule is None:
+        return None
+    reason = await why_it_cannot_run(session, schedule, now)
+    if reason is not None:
+        await _pause_for(session, schedule, reason, now)
         return None
     firing = plan_firing(cadence_of(schedule), schedule.next_run_at, schedule.catch_up, now)
     run = ScheduleRun(
@@ -127,6 +113,19 @@ async def fire_schedule(
     await session.flush()
     await ScheduleRunRepository(session).prune(schedule.id, RUNS_KEPT)
     return run
+
+
+async def _pause_for(
+    session: AsyncSession, schedule: Schedule, reason: PauseReason, now: datetime
+) -> None:
+    """Its member or key may no longer submit tasks: nothing is submitted in their name, and
+    the schedule waits, saying why, for someone to resume it as themselves."""
+    schedule.paused = True
+    schedule.paused_at = schedule.updated_at = now
+    schedule.paused_reason = reason
+    await record_pause_by_scheduler(session, schedule, reason)
+    await session.flush()
+    log.info("schedule.paused", schedule_id=str(schedule.id), reason=reason.value)
 
 
 async def _submit(

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
 
-from saassy.models import CatchUp, RunOutcome
+from saassy.kit.display_names import no_control_characters, trimmed
+from saassy.models import CatchUp, PauseReason, RunOutcome
 from saassy.tasks.schemas import MAX_PRIORITY
 
 NEXT_RUNS_SHOWN = 5
@@ -21,11 +29,19 @@ CATCH_UP_HELP = (
     "Due times missed while no scheduler ran: 'once' makes them up with one run, 'skip' skips them."
 )
 
+# Checked as every name people give things is: trimmed, not blank, no control characters.
+ScheduleName = Annotated[
+    str,
+    BeforeValidator(trimmed),
+    StringConstraints(min_length=1, max_length=200),
+    AfterValidator(no_control_characters),
+]
+
 
 class ScheduleCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200)
+    name: ScheduleName
     type: str = Field(min_length=1, max_length=64, description="A task type's name.")
     input: Any = Field(default_factory=dict, description="JSON matching the type's input_schema.")
     timeout_s: int | None = Field(
@@ -44,7 +60,7 @@ class ScheduleUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(None, min_length=1, max_length=200)
+    name: ScheduleName | None = None
     input: Any = None
     timeout_s: int | None = Field(None, ge=1)
     priority: int | None = Field(None, ge=-MAX_PRIORITY, le=MAX_PRIORITY)
@@ -62,6 +78,20 @@ class Refusal(BaseModel):
     at: datetime
 
 
+class PausedReason(BaseModel):
+    """Why a scheduler paused the schedule: its member or key may no longer submit tasks."""
+
+    code: PauseReason
+    message: str
+
+
+class RunAs(BaseModel):
+    """Whom its tasks are submitted as: a member (user) or an API key."""
+
+    user_id: uuid.UUID | None
+    api_key_id: uuid.UUID | None
+
+
 class ScheduleOut(BaseModel):
     id: uuid.UUID
     organization_id: uuid.UUID
@@ -75,6 +105,11 @@ class ScheduleOut(BaseModel):
     timezone: str
     catch_up: CatchUp
     paused: bool
+    paused_at: datetime | None = Field(description="When it was paused, while it is.")
+    paused_reason: PausedReason | None = Field(
+        description="Set when a scheduler paused it; resuming it makes you the one it runs as."
+    )
+    run_as: RunAs
     next_runs: list[datetime] = Field(
         description=f"The next {NEXT_RUNS_SHOWN} due times (none while paused)."
     )

@@ -13,14 +13,18 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from saassy.audit.actions import AuditAction, TargetType
+from saassy.audit.actors import Actor, Origin
+from saassy.audit.service import Detail, Target, record
 from saassy.auth.principal import ActiveOrganization, Principal
 from saassy.config import Settings
 from saassy.kit.after_commit import after_commit
 from saassy.kit.errors import NotFound, ValidationFailed
 from saassy.kit.pagination import PageParams, page_of
 from saassy.kit.time import utcnow
-from saassy.models import Schedule, ScheduleRun
+from saassy.models import PauseReason, Schedule, ScheduleRun
 from saassy.organizations.repository import OrganizationRepository
+from saassy.schedules.actors import why_it_cannot_run
 from saassy.schedules.cadence import Cadence
 from saassy.schedules.effects import ScheduleChanged
 from saassy.schedules.errors import ScheduleNotFound, TooManySchedules
@@ -41,6 +45,33 @@ def cadence_of(schedule: Schedule) -> Cadence:
     return Cadence(schedule.cron, schedule.interval_s, schedule.timezone, schedule.anchor_at)
 
 
+async def _audit(
+    session: AsyncSession,
+    action: AuditAction,
+    actor: Actor,
+    schedule: Schedule,
+    **details: Detail,
+) -> None:
+    """The schedule's id and name identify it in the log; its input is never copied there."""
+    await record(
+        session,
+        action,
+        actor,
+        organization_id=schedule.organization_id,
+        target=Target(TargetType.schedule, schedule.id),
+        details={"name": schedule.name[:200], **details},
+    )
+
+
+async def record_pause_by_scheduler(
+    session: AsyncSession, schedule: Schedule, reason: PauseReason
+) -> None:
+    """A scheduler paused it (no one did): the entry names no actor and says why."""
+    await _audit(
+        session, AuditAction.schedule_paused, Actor.nobody(), schedule, reason=reason.value
+    )
+
+
 def check_task(settings: Settings, type_name: str, value: Any, timeout_s: int | None) -> None:
     """What can be checked once, when the schedule is written: the type, the input, the
     timeout against the type. 422 naming the field."""
@@ -59,13 +90,17 @@ async def create_schedule(
     principal: Principal,
     organization: ActiveOrganization,
     body: ScheduleCreate,
+    *,
+    origin: Origin,
 ) -> Schedule:
     """A new schedule of the active organization; its first run is its next due time."""
     now = utcnow()
     cadence = Cadence.checked(body.cron, body.interval_s, body.timezone, now)
     check_task(settings, body.type, body.input, body.timeout_s)
-    # An organization deleted since authentication must not get a schedule its deletion missed.
-    if not await OrganizationRepository(session).hold_live(organization.id):
+    # Locked FOR UPDATE, as other per-organization limits are: creations at once count one
+    # after another, so the limit is exact; and an organization deleted since authentication
+    # gets no schedule its deletion missed.
+    if await OrganizationRepository(session).get_live(organization.id, lock=True) is None:
         raise NotFound("Organization")
     schedules = ScheduleRepository(session)
     if await schedules.count_of(organization.id) >= MAX_SCHEDULES_PER_ORGANIZATION:
@@ -84,12 +119,21 @@ async def create_schedule(
             anchor_at=cadence.anchor,
             catch_up=body.catch_up,
             paused=body.paused,
+            paused_at=now if body.paused else None,
             next_run_at=cadence.next_after(now),
-            created_by_user_id=principal.user_id,
-            created_by_api_key_id=principal.api_key_id,
+            run_as_user_id=principal.user_id,
+            run_as_api_key_id=principal.api_key_id,
             created_at=now,
             updated_at=now,
         )
+    )
+    await _audit(
+        session,
+        AuditAction.schedule_created,
+        Actor.of(principal, origin),
+        schedule,
+        type=schedule.task_type,
+        paused=schedule.paused,
     )
     after_commit(session, ScheduleChanged(schedule.id))
     return schedule
@@ -134,6 +178,8 @@ async def update_schedule(
     organization_id: uuid.UUID,
     schedule_id: uuid.UUID,
     body: ScheduleUpdate,
+    *,
+    origin: Origin,
 ) -> Schedule:
     """Change what the schedule runs or when; a new cadence counts from now."""
     schedule = await _locked(session, principal, organization_id, schedule_id)
@@ -164,6 +210,14 @@ async def update_schedule(
     if body.catch_up is not None:
         schedule.catch_up = body.catch_up
     schedule.updated_at = now
+    if given:
+        await _audit(
+            session,
+            AuditAction.schedule_updated,
+            Actor.of(principal, origin),
+            schedule,
+            changed=sorted(given),
+        )
     await session.flush()
     after_commit(session, ScheduleChanged(schedule.id))
     return schedule
@@ -175,26 +229,47 @@ async def set_paused(
     organization_id: uuid.UUID,
     schedule_id: uuid.UUID,
     paused: bool,
+    *,
+    origin: Origin,
 ) -> Schedule:
     """Pause, or resume from the next due time after now: due times while it was paused are
-    not runs to make up."""
+    not runs to make up. Resuming a schedule whose member or key may no longer submit tasks
+    (the reason a scheduler paused it) makes the caller the one it runs as."""
     schedule = await _locked(session, principal, organization_id, schedule_id)
-    if schedule.paused != paused:
-        now = utcnow()
-        schedule.paused = paused
-        if not paused:
-            schedule.next_run_at = cadence_of(schedule).next_after(now)
-        schedule.updated_at = now
-        await session.flush()
-        after_commit(session, ScheduleChanged(schedule.id))
+    if schedule.paused == paused:
+        return schedule
+    now = utcnow()
+    actor = Actor.of(principal, origin)
+    schedule.paused = paused
+    schedule.paused_reason = None
+    schedule.updated_at = now
+    if paused:
+        schedule.paused_at = now
+        await _audit(session, AuditAction.schedule_paused, actor, schedule)
+    else:
+        schedule.paused_at = None
+        schedule.next_run_at = cadence_of(schedule).next_after(now)
+        took_over = await why_it_cannot_run(session, schedule, now) is not None
+        if took_over:
+            schedule.run_as_user_id = principal.user_id
+            schedule.run_as_api_key_id = principal.api_key_id
+        await _audit(session, AuditAction.schedule_resumed, actor, schedule, took_over=took_over)
+    await session.flush()
+    after_commit(session, ScheduleChanged(schedule.id))
     return schedule
 
 
 async def delete_schedule(
-    session: AsyncSession, principal: Principal, organization_id: uuid.UUID, schedule_id: uuid.UUID
+    session: AsyncSession,
+    principal: Principal,
+    organization_id: uuid.UUID,
+    schedule_id: uuid.UUID,
+    *,
+    origin: Origin,
 ) -> None:
     """Delete a schedule and its history; the tasks it queued stay."""
     schedule = await _locked(session, principal, organization_id, schedule_id)
+    await _audit(session, AuditAction.schedule_deleted, Actor.of(principal, origin), schedule)
     await ScheduleRepository(session).delete(schedule)
 
 

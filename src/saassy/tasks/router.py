@@ -12,7 +12,7 @@ from saassy.auth.dependencies import CurrentOrganization, CurrentPrincipal, anon
 from saassy.auth.scopes import READ_OR_TASKS
 from saassy.deps import Context, Session, SettingsDep
 from saassy.kit.pagination import Page, PageParams, page_params
-from saassy.kit.time import as_utc
+from saassy.kit.time import bound_as_utc
 from saassy.models import TaskStatus
 from saassy.tasks import service
 from saassy.tasks.repository import TaskFilters
@@ -80,8 +80,8 @@ async def list_tasks(
     filters = TaskFilters(
         statuses=tuple(status_ or ()),
         type=type_,
-        created_after=as_utc(created_after) if created_after else None,
-        created_before=as_utc(created_before) if created_before else None,
+        created_after=bound_as_utc(created_after) if created_after else None,
+        created_before=bound_as_utc(created_before) if created_before else None,
     )
     rows, next_cursor = await service.list_tasks(
         session, principal.scope, organization.id, filters, page

@@ -29,7 +29,7 @@ PAGE = "/app/api-keys"
 KEYS_PER_PAGE = 50
 
 # The dashboard offers one scope per key (each includes the ones before it) and a few lifetimes;
-# the API takes any list of scopes and any future expiry.
+# the API takes any list of scopes and any expiry within the next 366 days.
 SCOPE_CHOICES = (
     (ApiKeyScope.admin, "Admin: everything an API key may do"),
     (ApiKeyScope.tasks_write, "Tasks: submit and cancel tasks, and read"),

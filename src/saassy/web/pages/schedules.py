@@ -11,11 +11,12 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from saassy.deps import Session, SettingsDep
+from saassy.deps import RequestOrigin, Session, SettingsDep
 from saassy.kit.errors import SaassyError
 from saassy.kit.pagination import PageParams
 from saassy.models import CatchUp
 from saassy.schedules import service
+from saassy.schedules.actors import pause_message, pause_note
 from saassy.schedules.errors import ScheduleNotFound
 from saassy.schedules.schemas import NEXT_RUNS_SHOWN, ScheduleCreate
 from saassy.tasks.service import list_task_types
@@ -50,6 +51,7 @@ async def list_schedules(
     context: dict[str, Any] = {
         "items": items,
         "next_runs": {item.id: service.next_runs(item, 1) for item in items},
+        "pause_notes": {item.id: pause_note(item) for item in items},
         "limit": service.MAX_SCHEDULES_PER_ORGANIZATION,
         "base_url": settings.base_url.rstrip("/"),
     }
@@ -106,13 +108,17 @@ def beside_fields(errors: dict[str, str]) -> dict[str, str]:
 
 @router.post("/schedules/new")
 async def create_schedule(
-    request: Request, caller: Caller, session: Session, settings: SettingsDep
+    request: Request,
+    caller: Caller,
+    session: Session,
+    settings: SettingsDep,
+    origin: RequestOrigin,
 ) -> Response:
     values = await form_data(request)
     try:
         body = body_of(values)
         schedule = await service.create_schedule(
-            session, settings, caller.principal, caller.organization, body
+            session, settings, caller.principal, caller.organization, body, origin=origin
         )
     except FormInvalid as exc:
         return new_page(request, settings, values, beside_fields(exc.errors), status_code=422)
@@ -135,6 +141,7 @@ async def show_schedule(
     context = {
         "schedule": schedule,
         "next_runs": service.next_runs(schedule, NEXT_RUNS_SHOWN),
+        "pause_message": pause_message(schedule),
         "runs": runs,
         "input_json": json.dumps(schedule.input, indent=2, ensure_ascii=False),
     }
@@ -142,10 +149,20 @@ async def show_schedule(
 
 
 async def _set_paused(
-    request: Request, caller: DashboardCaller, session: Session, schedule_id: str, paused: bool
+    request: Request,
+    caller: DashboardCaller,
+    session: Session,
+    origin: RequestOrigin,
+    schedule_id: str,
+    paused: bool,
 ) -> Response:
     await service.set_paused(
-        session, caller.principal, caller.organization.id, schedule_uuid(schedule_id), paused
+        session,
+        caller.principal,
+        caller.organization.id,
+        schedule_uuid(schedule_id),
+        paused,
+        origin=origin,
     )
     back = f"{PAGE}/{schedule_id}" if request.query_params.get("from") == "detail" else PAGE
     return redirect(request, back, message="Schedule paused." if paused else "Schedule resumed.")
@@ -153,23 +170,23 @@ async def _set_paused(
 
 @router.post("/schedules/{schedule_id}/pause")
 async def pause_schedule(
-    schedule_id: str, request: Request, caller: Caller, session: Session
+    schedule_id: str, request: Request, caller: Caller, session: Session, origin: RequestOrigin
 ) -> Response:
-    return await _set_paused(request, caller, session, schedule_id, True)
+    return await _set_paused(request, caller, session, origin, schedule_id, True)
 
 
 @router.post("/schedules/{schedule_id}/resume")
 async def resume_schedule(
-    schedule_id: str, request: Request, caller: Caller, session: Session
+    schedule_id: str, request: Request, caller: Caller, session: Session, origin: RequestOrigin
 ) -> Response:
-    return await _set_paused(request, caller, session, schedule_id, False)
+    return await _set_paused(request, caller, session, origin, schedule_id, False)
 
 
 @router.post("/schedules/{schedule_id}/delete")
 async def delete_schedule(
-    schedule_id: str, request: Request, caller: Caller, session: Session
+    schedule_id: str, request: Request, caller: Caller, session: Session, origin: RequestOrigin
 ) -> Response:
     await service.delete_schedule(
-        session, caller.principal, caller.organization.id, schedule_uuid(schedule_id)
+        session, caller.principal, caller.organization.id, schedule_uuid(schedule_id), origin=origin
     )
     return redirect(request, PAGE, message="Schedule deleted.")
