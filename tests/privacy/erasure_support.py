@@ -132,7 +132,7 @@ async def seed_organization(
             input={"note": canary},
             interval_s=3600,
             next_run_at=now,
-            created_by_user_id=user_id,
+            run_as_user_id=user_id,
         )
     )
     endpoint = WebhookEndpoint(
