@@ -11,7 +11,7 @@ from functools import cache
 from sqlalchemy import and_, bindparam, func, literal, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.sql.dml import ReturningInsert
+from sqlalchemy.sql.dml import Insert, ReturningInsert
 from sqlalchemy.sql.elements import ColumnElement
 
 from saassy.kit.repository import RepositoryBase, table_of
@@ -33,18 +33,19 @@ class PreferenceRepository(RepositoryBase[NotificationPreference]):
         return await self.all(self.select().where(NotificationPreference.user_id == user_id))
 
     async def put(self, user_id: uuid.UUID, kind: NotificationKind, enabled: bool) -> None:
-        """Set one kind (a row is written even when it matches the default: the user chose)."""
-        found = await self.one_or_none(
-            self.select().where(
-                NotificationPreference.user_id == user_id, NotificationPreference.kind == kind
-            )
+        """Set one kind (a row is written even when it matches the default: the user chose).
+        One upsert, so two first saves at once (a double click, two tabs) both succeed."""
+        dialect = self.session.get_bind().dialect.name
+        await self.session.execute(
+            _choice_statement(dialect),
+            {
+                "id": uuid.uuid4(),
+                "user_id": user_id,
+                "kind": kind.value,
+                "enabled": enabled,
+                "now": utcnow(),
+            },
         )
-        if found is None:
-            self.session.add(NotificationPreference(user_id=user_id, kind=kind, enabled=enabled))
-        else:
-            found.enabled = enabled
-            found.updated_at = utcnow()
-        await self.session.flush()
 
     def _wants(self, kind: NotificationKind) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
         """The outer join to the user's row for `kind`, and the condition that they want it."""
@@ -104,6 +105,23 @@ class PreferenceRepository(RepositoryBase[NotificationPreference]):
             )
         ).one_or_none()
         return None if row is None else Recipient(row[0], row[1])
+
+
+@cache
+def _choice_statement(dialect: str) -> Insert:
+    """Insert the user's choice for a kind, or change the one they made (built once per dialect)."""
+    preferences = table_of(NotificationPreference)
+    new_row = (postgresql_insert if dialect == "postgresql" else sqlite_insert)(preferences).values(
+        id=bindparam("id"),
+        user_id=bindparam("user_id"),
+        kind=bindparam("kind"),
+        enabled=bindparam("enabled"),
+        created_at=bindparam("now"),
+    )
+    return new_row.on_conflict_do_update(
+        index_elements=["user_id", "kind"],
+        set_={"enabled": new_row.excluded.enabled, "updated_at": bindparam("now")},
+    )
 
 
 @cache

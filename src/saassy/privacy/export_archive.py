@@ -88,8 +88,12 @@ def encode_row(row: dict[str, Any]) -> bytes:
 
 
 def safe_member(path: str) -> str:
-    """An archive path with no part an unzip could climb out with."""
-    parts = [p for p in PurePosixPath(path).parts if p not in ("/", "", ".", "..")]
+    """An archive path with no part an unzip could climb out with: on Windows too, where a
+    backslash (an ordinary character in a Linux file name) separates folders and `C:` is a drive."""
+    posix = path.replace("\\", "/")
+    parts = [
+        p for p in PurePosixPath(posix).parts if p not in ("/", "", ".", "..") and ":" not in p
+    ]
     return "/".join(parts) or "unnamed"
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Table, and_, false, or_, select
 
-from saassy.models import Base
+from saassy.models import Base, PlanChangeSource
 
 LAYOUT_VERSION = 1
 
@@ -108,8 +108,15 @@ def _audit_entries(table: Table, subject: ExportSubject) -> ColumnElement[bool]:
 
 def _hide_staff(row: Row, subject: ExportSubject) -> Row:
     """Staff stay anonymous to customers, as in the dashboard's audit log."""
-    if subject.organization_export and row.get("by_staff"):
+    if row.get("by_staff") and row.get("actor_user_id") != subject.user_id:
         return {**row, "actor_user_id": None, "ip": None, "user_agent": None}
+    return row
+
+
+def _hide_staff_reference(row: Row, subject: ExportSubject) -> Row:
+    """A plan a staff member assigned names them by id in `reference`: kept from customers."""
+    if row.get("source") == PlanChangeSource.staff:
+        return {**row, "reference": None}
     return row
 
 
@@ -175,7 +182,7 @@ TABLES: dict[str, Exported | Excluded] = {
     # Billing
     "billing_customers": _BY_ORGANIZATION,
     "billing_subscriptions": _BY_ORGANIZATION,
-    "plan_changes": _BY_ORGANIZATION,
+    "plan_changes": Exported(_organizations, redact=_hide_staff_reference),
     "meter_reports": _BY_ORGANIZATION,
     "spend_caps": _BY_ORGANIZATION,
     "stripe_events": Excluded(
