@@ -50,8 +50,10 @@ async def test_an_unknown_kind_or_a_non_boolean_is_refused(
     ada = await signup()
     unknown = await client.put(PATH, json={"newsletter": True}, headers=ada.headers)
     assert unknown.status_code == 422
-    wrong = await client.put(PATH, json={"task_failed": "sometimes"}, headers=ada.headers)
-    assert wrong.status_code == 422
+    for value in ("sometimes", "no", "off", "true", 0, 1, None):
+        wrong = await client.put(PATH, json={"task_failed": value}, headers=ada.headers)
+        assert wrong.status_code == 422, value
+        assert wrong.json()["error"]["field"] == "task_failed", value
     assert as_map((await client.get(PATH, headers=ada.headers)).json()) == DEFAULTS
 
 
