@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import re
 import uuid
+from ipaddress import ip_address
 
 import httpx
 import pytest
 
 from saassy.context import AppContext
 from saassy.models import WebhookEndpoint
+from saassy.webhooks.destination import refusal
 from tests.audit.support import entries
 from tests.conftest import SignUp
 from tests.organizations.support import add_member, create_organization
@@ -101,6 +103,36 @@ async def test_urls_that_may_not_receive_webhooks_are_refused(
     error = response.json()["error"]
     assert error["code"] == "webhook_url_refused"
     assert why in error["message"]
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("http://169.254.169.254/latest/meta-data/", "metadata"),
+        ("http://[::ffff:169.254.169.254]/latest", "metadata"),
+        ("http://[fd00:ec2::254]/latest", "metadata"),
+        ("http://169.254.170.2/v2/credentials", "metadata"),
+        ("http://169.254.1.1/hook", "link-local"),
+        ("http://[fe80::1]/hook", "link-local"),
+        ("http://0.0.0.0:9000/hook", "unspecified"),
+        ("http://224.0.0.1/hook", "multicast"),
+    ],
+)
+async def test_metadata_and_link_local_addresses_are_refused_even_when_private_ones_are_allowed(
+    client: httpx.AsyncClient, signup: SignUp, url: str, why: str
+) -> None:
+    ada = await signup()  # this module's settings allow private addresses
+    response = await client.post(ENDPOINTS, json={"url": url}, headers=ada.headers)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["code"] == "webhook_url_refused"
+    assert why in response.json()["error"]["message"]
+
+
+def test_a_name_resolving_to_a_metadata_address_is_refused_at_delivery_even_when_allowed() -> None:
+    for address in ("169.254.169.254", "fe80::1", "::ffff:169.254.169.254"):
+        assert refusal(ip_address(address), allow_private=True) is not None, address
+    assert refusal(ip_address("10.0.0.1"), allow_private=True) is None
+    assert refusal(ip_address("10.0.0.1"), allow_private=False) is not None
 
 
 async def test_a_loopback_url_is_accepted_when_the_operator_allows_private_addresses(

@@ -1,9 +1,11 @@
 """Where a webhook may be sent: http(s) URLs whose addresses are public, unless the operator
 opens private ones (`SAASSY_WEBHOOKS_ALLOW_PRIVATE`).
 
-The egress rules apply twice: to an IP literal when the endpoint is saved, and to every address
-a name resolves to at each delivery, which then connects to the address it checked: a name that
-resolved to a public address when it was saved and to 127.0.0.1 since (DNS rebinding) is refused.
+Link-local, multicast and unspecified addresses and cloud metadata services are refused even
+then. The egress rules apply twice: to an IP literal when the endpoint is saved, and to every
+address a name resolves to at each delivery, which then connects to the address it checked: a
+name that resolved to a public address when it was saved and to 127.0.0.1 since (DNS
+rebinding) is refused.
 
 What a refusal at delivery tells the tenant is generic: the addresses a name resolves to on the
 platform's network, and its resolver's errors, are the operator's to see (in the server log).
@@ -15,7 +17,7 @@ import asyncio
 import re
 import socket
 from dataclasses import dataclass
-from ipaddress import IPv4Address, ip_address
+from ipaddress import IPv4Address, IPv6Address, ip_address
 from urllib.parse import SplitResult, urlsplit
 
 import structlog
@@ -30,6 +32,10 @@ NOT_PUBLIC = "the host resolves to a private, loopback or otherwise non-public a
 NOT_RESOLVED = "could not resolve the host"
 # Hosts `inet_aton` (and so the resolver) reads as IPv4 in shorthand, decimal, octal or hex.
 NUMERIC_HOST = re.compile(r"[0-9a-fx.]+", re.IGNORECASE)
+# Cloud metadata services: AWS, GCP, Azure (IPv4), AWS ECS tasks, AWS over IPv6.
+METADATA_ADDRESSES = frozenset(
+    ip_address(address) for address in ("169.254.169.254", "169.254.170.2", "fd00:ec2::254")
+)
 
 log = structlog.get_logger(__name__)
 
@@ -81,7 +87,18 @@ def literal_address(host: str) -> IPAddress | None:
     return None
 
 
-def refusal(address: IPAddress) -> str | None:
+def refusal(address: IPAddress, *, allow_private: bool) -> str | None:
+    """Why a webhook may not go to `address`. Opening private networks never opens link-local
+    ones: cloud metadata services answer there (169.254.169.254, fd00:ec2::254) with the
+    host's credentials, and no receiver an operator runs lives there."""
+    if isinstance(address, IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    if address in METADATA_ADDRESSES:
+        return "a cloud metadata address"
+    if address.is_link_local or address.is_multicast or address.is_unspecified:
+        return "a link-local, multicast or unspecified address"
+    if allow_private:
+        return None
     return GUARD.refusal(address, opened=False)
 
 
@@ -89,7 +106,7 @@ def check_url(url: str, *, allow_private: bool) -> Destination:
     """At creation: the URL's form, and its host when it is an IP literal."""
     destination = parse_url(url)
     address = literal_address(destination.host)
-    if address is not None and not allow_private and (why := refusal(address)) is not None:
+    if address is not None and (why := refusal(address, allow_private=allow_private)):
         raise DestinationRefused(f"{destination.host} is {why}")
     return destination
 
@@ -111,15 +128,11 @@ async def resolve(destination: Destination, *, allow_private: bool) -> IPAddress
         if not addresses:
             log.warning("webhook host resolves to nothing", host=destination.host)
             raise DestinationRefused(NOT_RESOLVED)
-    if not allow_private:
-        # Every address, not only the first: the client must not be able to pick another.
-        for address in addresses:
-            if (why := refusal(address)) is not None:
-                log.warning(
-                    "webhook address refused",
-                    host=destination.host,
-                    address=str(address),
-                    reason=why,
-                )
-                raise DestinationRefused(NOT_PUBLIC)
+    # Every address, not only the first: the client must not be able to pick another.
+    for address in addresses:
+        if (why := refusal(address, allow_private=allow_private)) is not None:
+            log.warning(
+                "webhook address refused", host=destination.host, address=str(address), reason=why
+            )
+            raise DestinationRefused(NOT_PUBLIC)
     return addresses[0]
