@@ -10,7 +10,16 @@ from sqlalchemy import update
 
 from saassy.context import AppContext
 from saassy.dispatch.engine import TaskEngine
-from saassy.models import ApiKey, Membership, Role, Task, TaskStatus
+from saassy.models import (
+    ApiKey,
+    Membership,
+    Role,
+    RunOutcome,
+    Schedule,
+    ScheduleRun,
+    Task,
+    TaskStatus,
+)
 from saassy.notifications.kinds import PREFERENCES_PAGE, NotificationKind
 from saassy.notifications.task_failed import PER_HOUR, TaskFailureNotices
 from saassy.runtime.fake import FakeRuntime, FakeScript
@@ -167,3 +176,44 @@ async def test_at_most_ten_an_hour_and_the_next_hour_says_how_many_were_left_out
     assert await ended(ctx, task_id, hour + timedelta(hours=1, minutes=5)) is True
     latest = (await mails_about(ctx, "failed"))[-1]
     assert "In the previous hour, 5 more of your tasks failed without an e-mail." in latest.body
+
+
+async def test_a_scheduled_runs_failure_names_its_schedule(
+    ctx: AppContext, signup: SignUp, engine: TaskEngine, fake_runtime: FakeRuntime
+) -> None:
+    ada = await signup()
+    await choose(ctx, ada.user_id, NotificationKind.task_failed, True)
+    org_id, ada_id = uuid.UUID(ada.organization_id), uuid.UUID(ada.user_id)
+    [task_id] = await insert_tasks(ctx.sessionmaker, ctx.settings.catalog, ada.organization_id)
+    async with ctx.sessionmaker() as session, session.begin():
+        await session.execute(
+            update(Task).where(Task.id == task_id).values(submitted_by_user_id=ada_id)
+        )
+        schedule = Schedule(
+            organization_id=org_id,
+            name="nightly report",
+            task_type="noop",
+            input={},
+            interval_s=3600,
+            next_run_at=datetime.now(UTC),
+            run_as_user_id=ada_id,
+        )
+        session.add(schedule)
+        await session.flush()
+        session.add(
+            ScheduleRun(
+                schedule_id=schedule.id,
+                organization_id=org_id,
+                due_at=datetime.now(UTC),
+                outcome=RunOutcome.queued,
+                task_id=task_id,
+            )
+        )
+    fake_runtime.script(f"task-{task_id}-attempt-1", FakeScript(exit_code=3))
+    engine.notify_submitted()
+    await wait_for_status(ctx.sessionmaker, [task_id])
+
+    [mail] = await mails_about(ctx, "failed")
+    assert "A noop task of the schedule 'nightly report' failed." in mail.body
+    assert f"/app/schedules/{schedule.id}" in mail.body
+    assert "because the schedule that submitted this task runs as you" in mail.body

@@ -93,7 +93,7 @@ class ScheduleRun(RecordMixin, Base):
     # Earlier due times that passed while no scheduler ran: made up by this run (catch_up
     # "once") or skipped ("skip").
     missed_due_times: Mapped[int] = mapped_column(default=0)
-    task_id: Mapped[uuid.UUID | None]
+    task_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
     refusal_code: Mapped[str | None] = mapped_column(String(64))
     refusal_message: Mapped[str | None] = mapped_column(Text)
 

@@ -16,9 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from saassy.config import Settings
 from saassy.email.outbox import queue_email
-from saassy.models import Task, TaskStatus
+from saassy.models import Schedule, Task, TaskStatus
 from saassy.notifications.kinds import NotificationKind, why_footer
 from saassy.notifications.repository import NoticeRepository, PreferenceRepository
+from saassy.schedules.repository import ScheduleRunRepository
 
 PER_HOUR = 10
 FAILED = frozenset({TaskStatus.failed, TaskStatus.timed_out})
@@ -65,7 +66,8 @@ class TaskFailureNotices:
         if sent == 1:
             earlier = await notices.count_of(hour_key(recipient.user_id, hour - timedelta(hours=1)))
             left_out = max(0, earlier - PER_HOUR)
-        subject, body = self._message(task, status, error_code, error, sent, left_out)
+        schedule = await ScheduleRunRepository(session).schedule_of_task(task.id)
+        subject, body = self._message(task, status, error_code, error, sent, left_out, schedule)
         await queue_email(session, self.settings, to=recipient.email, subject=subject, body=body)
         return True
 
@@ -77,16 +79,20 @@ class TaskFailureNotices:
         error: str | None,
         sent: int,
         left_out: int,
+        schedule: Schedule | None,
     ) -> tuple[str, str]:
         settings = self.settings
         service = settings.catalog.branding.name
         ended = "timed out" if status is TaskStatus.timed_out else "failed"
-        link = f"{settings.base_url.rstrip('/')}/app/tasks/{task.id}"
+        link_base = settings.base_url.rstrip("/")
+        link = f"{link_base}/app/tasks/{task.id}"
         summary = (error or "").strip()
         if len(summary) > MAX_ERROR_CHARS:
             summary = summary[:MAX_ERROR_CHARS] + "…"
         lines = [
-            f"Your {task.type} task {ended}.",
+            f"Your {task.type} task {ended}."
+            if schedule is None
+            else f"A {task.type} task of the schedule {schedule.name!r} {ended}.",
             "",
             f"Task: {task.id}",
             f"Type: {task.type}",
@@ -106,11 +112,13 @@ class TaskFailureNotices:
                 f"This is the {PER_HOUR}th failure e-mail this hour: further failures this hour "
                 "are counted, not e-mailed; the Tasks page lists them all.",
             ]
-        reason = (
-            "you submitted this task"
-            if task.submitted_by_user_id is not None
-            else "an API key you created submitted this task"
-        )
+        if schedule is not None:
+            lines.insert(3, f"Schedule: {schedule.name} ({link_base}/app/schedules/{schedule.id})")
+            reason = "the schedule that submitted this task runs as you"
+        elif task.submitted_by_user_id is not None:
+            reason = "you submitted this task"
+        else:
+            reason = "an API key you created submitted this task"
         body = "\n".join(lines) + why_footer(
             settings.base_url, reason, NotificationKind.task_failed
         )

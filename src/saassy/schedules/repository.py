@@ -97,6 +97,16 @@ class ScheduleRepository(RepositoryBase[Schedule]):
 class ScheduleRunRepository(RepositoryBase[ScheduleRun]):
     model = ScheduleRun
 
+    async def schedule_of_task(self, task_id: uuid.UUID) -> Schedule | None:
+        """The schedule whose run submitted the task, if one did (and still exists)."""
+        found = await self.session.scalars(
+            select(Schedule)
+            .join(ScheduleRun, ScheduleRun.schedule_id == Schedule.id)
+            .where(ScheduleRun.task_id == task_id)
+            .limit(1)
+        )
+        return found.one_or_none()
+
     async def history(self, schedule_id: uuid.UUID, params: PageParams) -> Sequence[ScheduleRun]:
         """A schedule's runs, newest first (the caller checked the schedule is the tenant's)."""
         statement = self.select().where(ScheduleRun.schedule_id == schedule_id)

@@ -30,9 +30,12 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("paused_reason", sa.String(length=32), nullable=True))
         batch_op.alter_column("created_by_user_id", new_column_name="run_as_user_id")
         batch_op.alter_column("created_by_api_key_id", new_column_name="run_as_api_key_id")
+    # The schedule behind a task, for its failure e-mail.
+    op.create_index("ix_schedule_runs_task_id", "schedule_runs", ["task_id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_schedule_runs_task_id", table_name="schedule_runs")
     with op.batch_alter_table("schedules", schema=None) as batch_op:
         batch_op.alter_column("run_as_api_key_id", new_column_name="created_by_api_key_id")
         batch_op.alter_column("run_as_user_id", new_column_name="created_by_user_id")
