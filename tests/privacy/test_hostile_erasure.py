@@ -130,11 +130,18 @@ async def test_the_eraser_waits_rather_than_leave_members_without_an_owner(
             user = await session.get(User, uuid.UUID(account.user_id))
             assert user is not None
             user.deletion_requested_at = user.disabled_at = utcnow()
+    # Dee asked after them: the two that wait must not keep her from her turn.
+    dee = await signup()
+    gone = await client.post(DELETION, json={"password": dee.password}, headers=dee.headers)
+    assert gone.status_code == 202, gone.text
     recorded = RecordedLog()
     monkeypatch.setattr(erasure_jobs, "log", recorded)
+    monkeypatch.setattr(erasure_jobs, "BATCH", 1)
     eraser = AccountEraser(ctx.sessionmaker, ctx.settings, ctx.storage)
 
-    assert await eraser.erase_due() == []
+    assert len(await eraser.erase_due()) == 1
+    async with ctx.sessionmaker() as session:
+        assert await session.get(User, uuid.UUID(dee.user_id)) is None
     assert (
         recorded.entries.count(
             ("account.erasure_waits_for_owner", {"organizations": [str(shared)]})
