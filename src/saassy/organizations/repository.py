@@ -128,11 +128,20 @@ class MembershipRepository(RepositoryBase[Membership]):
         )
         return [(membership, email) for membership, email in rows.all()]
 
-    async def count_owners(self, organization_id: uuid.UUID) -> int:
+    async def count_other_live_owners(self, organization_id: uuid.UUID, user_id: uuid.UUID) -> int:
+        """The organization's owners besides the user who may still act: an owner whose own
+        deletion is under way, or whose account is disabled, does not count."""
         count = await self.session.scalar(
             select(func.count())
             .select_from(Membership)
-            .where(Membership.organization_id == organization_id, Membership.role == Role.owner)
+            .join(User, User.id == Membership.user_id)
+            .where(
+                Membership.organization_id == organization_id,
+                Membership.role == Role.owner,
+                Membership.user_id != user_id,
+                User.deletion_requested_at.is_(None),
+                User.disabled_at.is_(None),
+            )
         )
         return count or 0
 

@@ -152,9 +152,15 @@ def _at_least(role: Role, minimum: Role) -> Role:
 
 
 async def _ensure_not_last_owner(session: AsyncSession, membership: Membership) -> None:
+    """Refuse to demote or remove an owner unless another owner may still act (one whose own
+    deletion is under way, or whose account is disabled, will not). Called under the
+    organization's lock (`_locked_member`), which account deletions take too."""
     if Role(membership.role) is not Role.owner:
         return
-    if await MembershipRepository(session).count_owners(membership.organization_id) <= 1:
+    others = await MembershipRepository(session).count_other_live_owners(
+        membership.organization_id, membership.user_id
+    )
+    if others == 0:
         raise LastOwner(
             "The organization's last owner cannot be demoted or removed; "
             "make someone else an owner first."

@@ -6,8 +6,12 @@ canceled, schedules and sealed secrets deleted, API keys revoked). The eraser jo
 (erasure_jobs.py) then removes the rest and writes the receipt.
 
 An owner cannot leave behind an organization whose other members would be left without one:
-while the user is the only owner of an organization that has other members, the request is
-refused (409 `sole_owner`) until they hand ownership over or remove the members.
+while an organization the user owns has other members but no other owner who may still act
+(an account whose own deletion is under way, or that is disabled, acts no more: it counts
+neither as an owner nor as a member to protect), the request is refused (409 `sole_owner`)
+until they hand ownership over or remove the members. The request locks the user's
+organizations before counting, as changes to their owners do: two owners asking at once are
+counted one after the other. The eraser applies the same rule again before erasing.
 """
 
 from __future__ import annotations
@@ -53,13 +57,17 @@ class DeletionPlan:
 async def plan_deletion(session: AsyncSession, user_id: uuid.UUID) -> DeletionPlan:
     """Which organizations go with the account, which it leaves, which block it."""
     deleted, left, blocking = [], [], []
-    for org_id, role, owners, members in await ErasureRepository(session).memberships_of(user_id):
-        if members == 1:
-            deleted.append(org_id)
-        elif role is Role.owner and owners == 1:
-            blocking.append(org_id)
+    for share in await ErasureRepository(session).memberships_of(user_id):
+        if share.members == 1:
+            deleted.append(share.organization_id)
+        elif (
+            share.role is Role.owner
+            and share.other_live_members > 0
+            and share.other_live_owners == 0
+        ):
+            blocking.append(share.organization_id)
         else:
-            left.append(org_id)
+            left.append(share.organization_id)
     return DeletionPlan(deleted, left, blocking)
 
 
@@ -119,11 +127,14 @@ async def request_account_deletion(
     """Check who asks, refuse if it would orphan an organization, then stop everything of the
     account now; the eraser job deletes it."""
     await _reauthenticate(session, settings, user, password, code)
+    # Locked before counting: another owner's deletion or departure commits first, or waits.
+    await ErasureRepository(session).lock_organizations_of(user.id)
     plan = await plan_deletion(session, user.id)
     if plan.blocking_organizations:
         raise SoleOwner(
-            "You are the only owner of an organization that has other members: make one of "
-            "them an owner, or remove them, before deleting your account.",
+            "You are the only owner of an organization that has other members (an owner "
+            "whose account is being deleted does not count): make one of them an owner, or "
+            "remove them, before deleting your account.",
             details={"organizations": [str(org_id) for org_id in plan.blocking_organizations]},
         )
     now = utcnow()

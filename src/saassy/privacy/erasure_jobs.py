@@ -6,6 +6,12 @@ canceled (billing on), their stored objects deleted, then one transaction remove
 erasure_tables.py assigns to the account, pseudonymizes the audit log and writes the receipt
 (`account.deleted`). A failure leaves the account for the next round: each step can be done
 again. Runs where the other sweeps run; several erasers at once lock the user's row.
+
+Before erasing, the eraser checks again (under the organizations' lock, as the request did)
+that the account does not leave an organization ownerless: if one still has members whose
+accounts are not being deleted and no other owner who may act, the account is not erased but
+waits, with a warning each round, until someone is made an owner or the members are removed.
+The request refuses such deletions; this only catches what got past it (an older version).
 """
 
 from __future__ import annotations
@@ -85,14 +91,18 @@ class AccountEraser:
 
     async def erase_due(self) -> list[Erased]:
         """Erase every account whose deletion was asked for and whose work has ended."""
-        async with self.sessionmaker() as session:
-            due = await ErasureRepository(session).requested(BATCH)
         done = []
-        for user_id in due:
-            erased = await self.erase(user_id)
-            if erased is not None:
-                done.append(erased)
-        return done
+        after = None
+        while True:  # page by page: accounts that wait do not hold back those behind them
+            async with self.sessionmaker() as session:
+                due = await ErasureRepository(session).requested(BATCH, after)
+            for _, user_id in due:
+                erased = await self.erase(user_id)
+                if erased is not None:
+                    done.append(erased)
+            if len(due) < BATCH:
+                return done
+            after = due[-1]
 
     async def erase(self, user_id: uuid.UUID) -> Erased | None:
         """Erase one account; None while its tasks still run (or it is not to be erased)."""
@@ -101,6 +111,8 @@ class AccountEraser:
             user = await session.get(User, user_id)
             if user is None or user.deletion_requested_at is None:
                 return None
+            if await self._orphans(repository, user_id):
+                return None  # it waits: the members would be left without an owner
             organizations = await repository.sole_member_organizations(user_id)
             if await repository.unfinished_tasks(organizations):
                 return None  # canceled at the request; the executors are ending them
@@ -129,6 +141,19 @@ class AccountEraser:
             )
         return erased
 
+    @staticmethod
+    async def _orphans(repository: ErasureRepository, user_id: uuid.UUID) -> bool:
+        """Whether erasing the user now would leave an organization's members without an owner
+        (logged: someone must make one of them an owner, or remove them)."""
+        orphaned = await repository.orphaned_by(user_id)
+        if orphaned:
+            # The organizations stay, so their ids may be logged; the user's may not.
+            log.warning(
+                "account.erasure_waits_for_owner",
+                organizations=[str(org_id) for org_id in orphaned],
+            )
+        return bool(orphaned)
+
     async def _cancel_subscriptions(self, subscription_ids: Sequence[str]) -> None:
         async with open_stripe_client(self.settings) as client:
             if client is None:
@@ -149,6 +174,11 @@ class AccountEraser:
         user = await repository.user_for_update(user_id)
         if user is None or user.deletion_requested_at is None:
             return None  # another eraser got there first
+        # The organizations locked, as membership changes lock them: none gains or loses an
+        # owner between this check and the commit.
+        await repository.lock_organizations_of(user_id)
+        if await self._orphans(repository, user_id):
+            return None
         email = user.email.lower()
         organizations = await repository.sole_member_organizations(user_id)
         pseudonym = uuid.uuid4()

@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection, Sequence
 from datetime import datetime
+from typing import NamedTuple
 
-from sqlalchemy import Table, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, Table, and_, delete, func, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from saassy.models import (
@@ -20,6 +21,7 @@ from saassy.models import (
     MagicLink,
     Membership,
     NoticeSent,
+    Organization,
     OutboxEmail,
     PlanChange,
     Role,
@@ -34,17 +36,38 @@ from saassy.models.base import Base
 from saassy.models.tasks import TERMINAL_STATUSES
 
 
+class Share(NamedTuple):
+    """The user's place in one organization."""
+
+    organization_id: uuid.UUID
+    role: Role
+    members: int  # every member, the user included
+    other_live_members: int  # members besides the user who may still act (see `live_user`)
+    other_live_owners: int  # and of those, the owners
+
+
 class ErasureRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
     # --- the request ---------------------------------------------------------------------
 
-    async def memberships_of(
-        self, user_id: uuid.UUID
-    ) -> Sequence[tuple[uuid.UUID, Role, int, int]]:
-        """(organization, the user's role, its owners, its members) for each organization of the
-        user, deleted ones included (a soft-deleted organization still holds their data)."""
+    async def lock_organizations_of(self, user_id: uuid.UUID) -> list[uuid.UUID]:
+        """Lock the user's organizations (PostgreSQL: FOR UPDATE, in id order so that two
+        lockers never wait for each other), deleted ones included. Changes to their owners take
+        the same lock: what is counted next stays true until the commit."""
+        theirs = select(Membership.organization_id).where(Membership.user_id == user_id)
+        rows = await self.session.scalars(
+            select(Organization.id)
+            .where(Organization.id.in_(theirs))
+            .order_by(Organization.id)
+            .with_for_update()
+        )
+        return list(rows)
+
+    async def memberships_of(self, user_id: uuid.UUID) -> Sequence[Share]:
+        """The user's place in each of their organizations, deleted ones included (a
+        soft-deleted organization still holds their data)."""
         mine = await self.session.execute(
             select(Membership.organization_id, Membership.role).where(Membership.user_id == user_id)
         )
@@ -52,17 +75,20 @@ class ErasureRepository:
         ids = [org_id for org_id, _ in rows]
         if not ids:
             return []
+        other_live = and_(Membership.user_id != user_id, live_user())
         counts = await self.session.execute(
             select(
                 Membership.organization_id,
                 func.count(),
-                func.count().filter(Membership.role == Role.owner),
+                func.count().filter(other_live),
+                func.count().filter(other_live, Membership.role == Role.owner),
             )
+            .join(User, User.id == Membership.user_id)
             .where(Membership.organization_id.in_(ids))
             .group_by(Membership.organization_id)
         )
-        by_org = {org_id: (members, owners) for org_id, members, owners in counts.all()}
-        return [(org_id, Role(role), by_org[org_id][1], by_org[org_id][0]) for org_id, role in rows]
+        by_org = {org_id: (members, live, owners) for org_id, members, live, owners in counts}
+        return [Share(org_id, Role(role), *by_org[org_id]) for org_id, role in rows]
 
     async def revoke_keys_of(self, organization_ids: Collection[uuid.UUID], now: datetime) -> None:
         await self.session.execute(
@@ -81,18 +107,44 @@ class ErasureRepository:
 
     # --- the job ---------------------------------------------------------------------------
 
-    async def requested(self, limit: int) -> Sequence[uuid.UUID]:
-        """Accounts whose deletion was asked for, oldest request first."""
-        rows = await self.session.scalars(
-            select(User.id)
-            .where(User.deletion_requested_at.is_not(None))
-            .order_by(User.deletion_requested_at, User.id)
-            .limit(limit)
+    async def requested(
+        self, limit: int, after: tuple[datetime, uuid.UUID] | None = None
+    ) -> Sequence[tuple[datetime, uuid.UUID]]:
+        """(requested at, id) of accounts whose deletion was asked for, oldest request first,
+        from after `after` (one that waits must not keep the next ones from their turn)."""
+        statement = select(User.deletion_requested_at, User.id).where(
+            User.deletion_requested_at.is_not(None)
         )
-        return list(rows)
+        if after is not None:
+            statement = statement.where(
+                tuple_(User.deletion_requested_at, User.id) > tuple_(*after)
+            )
+        rows = await self.session.execute(
+            statement.order_by(User.deletion_requested_at, User.id).limit(limit)
+        )
+        return [(at, user_id) for at, user_id in rows.all() if at is not None]
 
     async def user_for_update(self, user_id: uuid.UUID) -> User | None:
         return await self.session.scalar(select(User).where(User.id == user_id).with_for_update())
+
+    async def orphaned_by(self, user_id: uuid.UUID) -> list[uuid.UUID]:
+        """The organizations the user owns whose other members include someone whose account is
+        not being deleted, but no such owner: erasing the user would leave them ownerless."""
+        owned = select(Membership.organization_id).where(
+            Membership.user_id == user_id, Membership.role == Role.owner
+        )
+        rows = await self.session.scalars(
+            select(Membership.organization_id)
+            .join(User, User.id == Membership.user_id)
+            .where(
+                Membership.organization_id.in_(owned),
+                Membership.user_id != user_id,
+                live_user(),
+            )
+            .group_by(Membership.organization_id)
+            .having(func.count().filter(Membership.role == Role.owner) == 0)
+        )
+        return sorted(rows)
 
     async def sole_member_organizations(self, user_id: uuid.UUID) -> list[uuid.UUID]:
         """The organizations whose only member is the user: they go with the account."""
@@ -264,6 +316,11 @@ class ErasureRepository:
             .where(PlanChange.reference == str(user_id))
             .values(reference=f"deleted-user-{pseudonym}")
         )
+
+
+def live_user() -> ColumnElement[bool]:
+    """The user may still act: their deletion is not asked for, and the account not disabled."""
+    return and_(User.deletion_requested_at.is_(None), User.disabled_at.is_(None))
 
 
 def table(name: str) -> Table:

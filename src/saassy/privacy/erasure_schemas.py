@@ -29,8 +29,9 @@ class DeletionPlanOut(BaseModel):
         description="Organizations with other members that you leave; their data stays theirs."
     )
     blocking_organizations: list[uuid.UUID] = Field(
-        description="Organizations you alone own that have other members: the deletion is "
-        "refused (409 `sole_owner`) until you make another member an owner or remove them."
+        description="Organizations you alone own that have other members (an owner whose own "
+        "deletion is under way does not count): the deletion is refused (409 `sole_owner`) "
+        "until you make another member an owner or remove them."
     )
 
 
