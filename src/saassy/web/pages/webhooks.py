@@ -56,6 +56,16 @@ async def endpoints_page(
     return render(request, "app/webhooks/list.html", context, status_code=status_code)
 
 
+async def endpoint_form(request: Request) -> dict[str, Any]:
+    """The endpoint form's fields as typed (none of the event types checked: every type)."""
+    form = await request.form()
+    return {
+        "url": str(form.get("url", "")),
+        "description": str(form.get("description", "")),
+        "event_types": [str(v) for v in form.getlist("event_types")],
+    }
+
+
 @router.get("/webhooks", response_class=HTMLResponse)
 async def list_endpoints(
     request: Request,
@@ -72,12 +82,7 @@ async def create_endpoint(
     request: Request, caller: Caller, session: Session, settings: SettingsDep, origin: RequestOrigin
 ) -> Response:
     """Create an endpoint and show its secret in this answer: never in a URL or a later page."""
-    form = await request.form()
-    values: dict[str, Any] = {
-        "url": str(form.get("url", "")),
-        "description": str(form.get("description", "")),
-        "event_types": [str(v) for v in form.getlist("event_types")],
-    }
+    values = await endpoint_form(request)
     try:
         body = parse_form(EndpointCreate, values)
         endpoint, secret = await service.create_endpoint(
@@ -165,12 +170,7 @@ async def edit_endpoint(
     origin: RequestOrigin,
 ) -> Response:
     """Change the endpoint's URL, description and event types (none checked: every type)."""
-    form = await request.form()
-    values: dict[str, Any] = {
-        "url": str(form.get("url", "")),
-        "description": str(form.get("description", "")),
-        "event_types": [str(v) for v in form.getlist("event_types")],
-    }
+    values = await endpoint_form(request)
     try:
         body = parse_form(EndpointUpdate, values)
         await service.update_endpoint(
