@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import event, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from saassy.dispatch.engine import TaskEngine
 from saassy.kit.time import utcnow
 from saassy.models import (
     Organization,
@@ -29,7 +30,8 @@ from saassy.models import (
 )
 from saassy.plans.catalog import Catalog
 from saassy.quotas import service as quotas
-from tests.dispatch.conftest import CATALOG
+from saassy.runtime.fake import FakeRuntime, FakeScript
+from tests.dispatch.conftest import CATALOG, EngineFactory
 
 
 async def insert_tasks(
@@ -201,3 +203,19 @@ def statements_on(engine: AsyncEngine) -> Iterator[list[str]]:
         yield seen
     finally:
         event.remove(engine.sync_engine, "before_cursor_execute", record)
+
+
+async def two_hanging_tasks_running(
+    sessionmaker: async_sessionmaker[AsyncSession], engine_factory: EngineFactory
+) -> tuple[FakeRuntime, TaskEngine, set[uuid.UUID]]:
+    """Start an engine with room for two on a runtime whose tasks never end; once two of the
+    queued tasks run: the runtime, the engine and the two running tasks' ids."""
+    runtime = FakeRuntime(FakeScript(hang=True))
+    engine = engine_factory(runtime, parallelism=2)
+    await engine.start()
+    async with asyncio.timeout(10):
+        while len(runtime.started) < 2:  # noqa: ASYNC110 - the fake runtime has no event
+            await asyncio.sleep(0.01)
+    running = {uuid.UUID(spec.name.split("-", 1)[1][:36]) for spec in runtime.started}
+    await wait_for_status(sessionmaker, running, [TaskStatus.running])
+    return runtime, engine, running

@@ -11,12 +11,9 @@ from sqlalchemy import func, select
 
 from saassy.context import AppContext
 from saassy.models import Task, TaskStatus, User
-from saassy.runtime.fake import FakeRuntime, FakeScript
 from tests.conftest import SignUp, client_for
 from tests.dispatch.conftest import EngineFactory
-from tests.dispatch.support import insert_tasks, wait_for_status
-
-HANG = FakeScript(hang=True)
+from tests.dispatch.support import insert_tasks, two_hanging_tasks_running, wait_for_status
 
 
 async def test_running_tasks_end_before_the_account_is_erased(
@@ -25,14 +22,7 @@ async def test_running_tasks_end_before_the_account_is_erased(
     owner = await signup()
     catalog = ctx.settings.catalog
     task_ids = await insert_tasks(ctx.sessionmaker, catalog, owner.organization_id, 4, timeout_s=60)
-    runtime = FakeRuntime(HANG)
-    engine = engine_factory(runtime, parallelism=2)
-    await engine.start()
-    async with asyncio.timeout(10):
-        while len(runtime.started) < 2:  # noqa: ASYNC110 - the fake runtime has no event
-            await asyncio.sleep(0.01)
-    running = {uuid.UUID(spec.name.split("-", 1)[1][:36]) for spec in runtime.started}
-    await wait_for_status(ctx.sessionmaker, running, [TaskStatus.running])
+    runtime, engine, _ = await two_hanging_tasks_running(ctx.sessionmaker, engine_factory)
 
     async with client_for(app) as client:
         accepted = await client.post(

@@ -33,6 +33,7 @@ from tests.dispatch.support import (
     reservation_of,
     set_plan,
     task_row,
+    two_hanging_tasks_running,
     wait_for_status,
 )
 
@@ -320,14 +321,7 @@ async def test_deleting_an_organization_ends_its_queued_and_running_tasks(
         organization_id = created.json()["id"]
         catalog = ctx.settings.catalog
         task_ids = await insert_tasks(ctx.sessionmaker, catalog, organization_id, 5, timeout_s=60)
-        runtime = FakeRuntime(HANG)
-        engine = engine_factory(runtime, parallelism=2)
-        await engine.start()
-        async with asyncio.timeout(10):
-            while len(runtime.started) < 2:  # noqa: ASYNC110 - the fake runtime has no event
-                await asyncio.sleep(0.01)
-        running = {uuid.UUID(spec.name.split("-", 1)[1][:36]) for spec in runtime.started}
-        await wait_for_status(ctx.sessionmaker, running, [TaskStatus.running])
+        runtime, _, running = await two_hanging_tasks_running(ctx.sessionmaker, engine_factory)
 
         deleted = await client.delete(
             f"/api/v1/organizations/{organization_id}", headers=owner.headers

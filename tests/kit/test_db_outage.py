@@ -5,9 +5,11 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
+import structlog
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from structlog.testing import capture_logs
 
-from saassy.kit.db_outage import is_database_outage
+from saassy.kit.db_outage import is_database_outage, log_failed_round
 
 
 class DriverError(Exception):
@@ -36,3 +38,25 @@ def test_only_a_lost_connection_is_an_outage(error: Exception, outage: bool) -> 
 def test_an_invalidated_connection_is_an_outage() -> None:
     error = DBAPIError("SELECT 1", {}, DriverError("XX000"), connection_invalidated=True)
     assert is_database_outage(error)
+
+
+@pytest.mark.parametrize(
+    ("error", "level", "details"),
+    [
+        (
+            DBAPIError("SELECT 1", {}, DriverError("57P01")),
+            "warning",
+            {"error_type": "DBAPIError"},
+        ),
+        (ValueError("no"), "error", {"exc_info": True}),
+    ],
+)
+def test_a_failed_round_logs_an_outage_in_one_line_and_anything_else_with_its_traceback(
+    error: Exception, level: str, details: dict[str, object]
+) -> None:
+    with capture_logs() as logs:
+        try:
+            raise error
+        except Exception as exc:
+            log_failed_round(structlog.get_logger("test"), "loop.round_failed", exc)
+    assert logs == [{"event": "loop.round_failed", "log_level": level, **details}]

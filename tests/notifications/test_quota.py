@@ -3,7 +3,6 @@ owners and admins who did not turn them off, even with transactions racing."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import UTC, datetime
 
@@ -11,7 +10,6 @@ import pytest
 
 from saassy.billing.caps.overage import reserve_monthly_task
 from saassy.context import AppContext
-from saassy.kit.db import is_sqlite
 from saassy.kit.errors import QuotaExceeded
 from saassy.models import Organization, Role, User
 from saassy.notifications.kinds import PREFERENCES_PAGE, NotificationKind
@@ -20,12 +18,12 @@ from saassy.plans.catalog import Plan
 from saassy.plans.service import plan_with_overrides
 from saassy.quotas.periods import TASKS, quota_window
 from saassy.quotas.service import release, reserve
+from tests.concurrency import race
 from tests.conftest import Account, SignUp
 from tests.notifications.support import choose, join, mails_about
 
 LIMIT = 5
 CONCURRENT = 50
-SIMULTANEOUS = 5  # the connection pool's base size: that many can always be open at once
 NOW = datetime(2026, 12, 6, 12, tzinfo=UTC)
 WARNING = "used 80% of its monthly tasks"
 EXHAUSTED = "used all of its monthly tasks"
@@ -119,26 +117,6 @@ async def test_daily_action_caps_are_not_mailed(ctx: AppContext, signup: SignUp)
     assert await mails_about(ctx, "monthly") == []
 
 
-async def race(ctx: AppContext, work: object) -> list[object]:
-    """CONCURRENT transactions, the first several held open together so they truly race
-    (SQLite's BEGIN IMMEDIATE lets one in at a time: there the race is serialized by design)."""
-    in_flight = 1 if is_sqlite(ctx.engine) else SIMULTANEOUS
-    ready = 0
-    go = asyncio.Event()
-
-    async def attempt() -> object:
-        nonlocal ready
-        async with ctx.sessionmaker() as session, session.begin():
-            await session.connection()
-            ready += 1
-            if ready >= in_flight:
-                go.set()
-            await go.wait()
-            return await work(session)  # type: ignore[operator]
-
-    return await asyncio.gather(*(attempt() for _ in range(CONCURRENT)), return_exceptions=True)
-
-
 async def test_50_racing_reservations_send_each_threshold_once(
     ctx: AppContext, signup: SignUp
 ) -> None:
@@ -147,6 +125,7 @@ async def test_50_racing_reservations_send_each_threshold_once(
     outcomes = await race(
         ctx,
         lambda session: reserve_monthly_task(session, ctx.settings, plan, organization_id, NOW),
+        CONCURRENT,
     )
     assert sum(isinstance(o, uuid.UUID) for o in outcomes) == LIMIT
     assert all(isinstance(o, uuid.UUID | QuotaExceeded) for o in outcomes), outcomes
@@ -167,6 +146,7 @@ async def test_50_transactions_crossing_the_same_threshold_send_it_once(
     outcomes = await race(
         ctx,
         lambda session: quota_reserved(session, ctx.settings, plan, organization_id, window, 4),
+        CONCURRENT,
     )
     assert sorted(outcomes) == [0] * (CONCURRENT - 1) + [1]  # type: ignore[type-var]
     expected = sorted([owner.email.lower(), admin.email.lower()])

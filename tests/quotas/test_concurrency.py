@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
 
 from saassy.context import AppContext
-from saassy.kit.db import is_sqlite
 from saassy.kit.errors import QuotaExceeded
 from saassy.kit.time import next_month_start, utcnow
 from saassy.quotas.service import reserve
+from tests.concurrency import admitted, race
 from tests.quotas.conftest import MakeOrganization, counter_value, reservation_count
 
 CONCURRENT = 50
-SIMULTANEOUS = 5  # the connection pool's base size: that many can always be open at once
 
 
 @pytest.mark.parametrize(
@@ -41,26 +39,10 @@ async def test_concurrent_reservations_with_one_unit_left_admit_exactly_one(
         async with ctx.sessionmaker() as session, session.begin():
             await reserve(session, catalog, organization_id, metric, already_used, now=now)
 
-    # Hold the first transactions open until several are in flight, so they truly race (SQLite's
-    # BEGIN IMMEDIATE lets only one in at a time: there the race is serialized by design).
-    in_flight = 1 if is_sqlite(ctx.engine) else SIMULTANEOUS
-    ready = 0
-    go = asyncio.Event()
-
-    async def attempt() -> None:
-        nonlocal ready
-        async with ctx.sessionmaker() as session, session.begin():
-            await session.connection()
-            ready += 1
-            if ready >= in_flight:
-                go.set()
-            await go.wait()
-            await reserve(session, catalog, organization_id, metric, now=now)
-
-    outcomes = await asyncio.gather(*(attempt() for _ in range(CONCURRENT)), return_exceptions=True)
-
-    unexpected = [o for o in outcomes if o is not None and not isinstance(o, QuotaExceeded)]
-    assert unexpected == []
+    outcomes = await race(
+        ctx, lambda session: reserve(session, catalog, organization_id, metric, now=now), CONCURRENT
+    )
+    assert admitted(outcomes, QuotaExceeded) == 1
     refusals = [o for o in outcomes if isinstance(o, QuotaExceeded)]
     assert len(refusals) == CONCURRENT - 1
     assert await counter_value(ctx, organization_id, metric) == limit

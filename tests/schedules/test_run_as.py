@@ -18,7 +18,7 @@ from saassy.kit.security import new_token, token_digest
 from saassy.kit.time import utcnow
 from saassy.models import ApiKey, User
 from tests.audit.support import entries
-from tests.conftest import SignUp
+from tests.conftest import Account, SignUp
 from tests.organizations.support import add_member, create_organization
 from tests.schedules.conftest import (
     SCHEDULES,
@@ -49,6 +49,16 @@ async def another_key(ctx: AppContext, org: TenantKey) -> tuple[TenantKey, uuid.
         session.add(api_key)
         await session.flush()
     return TenantKey(org.organization_id, key), api_key.id
+
+
+async def owner_and_member(
+    client: httpx.AsyncClient, ctx: AppContext, signup: SignUp
+) -> tuple[Account, Account, str]:
+    """The owner of a new organization, a member of it, and its id."""
+    owner = await signup()
+    organization_id = (await create_organization(client, owner))["id"]
+    member = await add_member(client, ctx, signup, owner, organization_id)
+    return owner, member, organization_id
 
 
 async def fire(clock: SimulatedClock, schedulers: Schedulers, at: Any) -> tuple[int, int]:
@@ -140,9 +150,7 @@ async def test_a_removed_members_schedule_pauses_and_runs_as_the_member_who_resu
     clock: SimulatedClock,
     schedulers: Schedulers,
 ) -> None:
-    owner = await signup()
-    organization_id = (await create_organization(client, owner))["id"]
-    member = await add_member(client, ctx, signup, owner, organization_id)
+    owner, member, organization_id = await owner_and_member(client, ctx, signup)
     in_org = {"Saassy-Organization": organization_id}
     body = {"name": "Nightly", "type": "echo", "input": {"message": "hi"}, "cron": "* * * * *"}
     created = await client.post(SCHEDULES, json=body, headers=member.headers | in_org)
@@ -180,9 +188,7 @@ async def test_a_disabled_accounts_schedule_pauses_and_a_plain_resume_keeps_a_va
     clock: SimulatedClock,
     schedulers: Schedulers,
 ) -> None:
-    owner = await signup()
-    organization_id = (await create_organization(client, owner))["id"]
-    member = await add_member(client, ctx, signup, owner, organization_id)
+    owner, member, organization_id = await owner_and_member(client, ctx, signup)
     in_org = {"Saassy-Organization": organization_id}
     schedule = (
         await client.post(

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from saassy.audit.service import prune
 from saassy.kit.background import BackgroundLoop
-from saassy.kit.db_outage import is_database_outage
+from saassy.kit.db_outage import log_failed_round
 from saassy.kit.time import utcnow
 
 log = structlog.get_logger(__name__)
@@ -61,10 +61,7 @@ class AuditPruner:
             try:
                 deleted = await self.prune()
             except Exception as exc:  # the next round tries again; nothing is lost by waiting
-                if is_database_outage(exc):
-                    log.warning("audit.prune_failed", error_type=type(exc).__name__)
-                else:
-                    log.exception("audit.prune_failed")
+                log_failed_round(log, "audit.prune_failed", exc)
             else:
                 if deleted:
                     log.info("audit.pruned", entries=deleted)

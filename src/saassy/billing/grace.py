@@ -15,7 +15,7 @@ from saassy.billing.repository import SubscriptionRepository
 from saassy.billing.states import PAST_DUE
 from saassy.config import Settings
 from saassy.kit.background import BackgroundLoop
-from saassy.kit.db_outage import is_database_outage
+from saassy.kit.db_outage import log_failed_round
 from saassy.kit.time import as_utc, utcnow
 from saassy.models.billing import BillingSubscription, PlanChangeSource
 from saassy.plans.changes import change_plan
@@ -91,10 +91,7 @@ class GraceSweeper:
             try:
                 moved = await self.sweep()
             except Exception as exc:  # the next round tries again
-                if is_database_outage(exc):
-                    log.warning("billing.grace_sweep_failed", error_type=type(exc).__name__)
-                else:
-                    log.exception("billing.grace_sweep_failed")
+                log_failed_round(log, "billing.grace_sweep_failed", exc)
             else:
                 if moved:
                     log.info("billing.grace_ended", organizations=moved)

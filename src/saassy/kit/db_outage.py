@@ -18,6 +18,7 @@ import structlog
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from structlog.typing import FilteringBoundLogger
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -42,6 +43,15 @@ def is_database_outage(exc: BaseException) -> bool:
     if isinstance(exc, ConnectionError | TimeoutError):
         return _raised_by_the_driver(exc.__traceback__)
     return False
+
+
+def log_failed_round(logger: FilteringBoundLogger, event: str, exc: BaseException) -> None:
+    """Log a background loop's round that raised (call it where the exception is handled): a
+    database out of reach is passing trouble, one warning line; anything else, its traceback."""
+    if is_database_outage(exc):
+        logger.warning(event, error_type=type(exc).__name__)
+    else:
+        logger.exception(event)
 
 
 def _sqlstate(error: BaseException | None) -> str:

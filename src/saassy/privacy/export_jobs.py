@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from saassy.config import Settings
 from saassy.email.outbox import queue_email
 from saassy.kit.background import BackgroundLoop
-from saassy.kit.db_outage import is_database_outage
+from saassy.kit.db_outage import log_failed_round
 from saassy.kit.time import as_utc, utcnow
 from saassy.models import DataExport, ExportStatus
 from saassy.privacy.export_archive import ArchiveBuilder
@@ -84,10 +84,7 @@ class ExportBuilder:
             try:
                 done = await self.run_once()
             except Exception as exc:  # the next round tries again; nothing is lost by waiting
-                if is_database_outage(exc):
-                    log.warning("exports.round_failed", error_type=type(exc).__name__)
-                else:
-                    log.exception("exports.round_failed")
+                log_failed_round(log, "exports.round_failed", exc)
             else:
                 if done.built or done.failed or done.expired:
                     log.info("exports.round", **vars(done))

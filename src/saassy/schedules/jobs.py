@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from saassy.config import Settings
 from saassy.kit.after_commit import drop_effects, take_effects
 from saassy.kit.background import BackgroundLoop
-from saassy.kit.db_outage import is_database_outage
+from saassy.kit.db_outage import is_database_outage, log_failed_round
 from saassy.kit.time import utcnow
 from saassy.schedules.repository import ScheduleRepository
 from saassy.schedules.runs import fire_schedule
@@ -127,10 +127,7 @@ class ScheduleLoop:
                 if recorded or not due:
                     wait_s = await self._wait_s()
             except Exception as exc:  # the next round tries again
-                if is_database_outage(exc):
-                    log.warning("schedules.round_failed", error_type=type(exc).__name__)
-                else:
-                    log.exception("schedules.round_failed")
+                log_failed_round(log, "schedules.round_failed", exc)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wakeup.wait(), wait_s)
             self.wakeup.clear()

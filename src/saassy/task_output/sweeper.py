@@ -24,7 +24,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from saassy.kit.background import BackgroundLoop
-from saassy.kit.db_outage import is_database_outage
+from saassy.kit.db_outage import log_failed_round
 from saassy.kit.time import utcnow
 from saassy.plans.catalog import Catalog
 from saassy.plans.service import plan_with_overrides
@@ -77,10 +77,7 @@ class StorageSweeper:
             try:
                 report = await self.sweep()
             except Exception as exc:  # the next round tries again; nothing is lost by waiting
-                if is_database_outage(exc):
-                    log.warning("storage.sweep_failed", error_type=type(exc).__name__)
-                else:
-                    log.exception("storage.sweep_failed")
+                log_failed_round(log, "storage.sweep_failed", exc)
             else:
                 log.info("storage.swept", **vars(report))
             await asyncio.sleep(self.every_s)

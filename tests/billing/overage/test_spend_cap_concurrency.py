@@ -10,16 +10,15 @@ from sqlalchemy import func, select
 from saassy.billing.caps.errors import SpendCapReached
 from saassy.billing.caps.overage import reserve_monthly_task
 from saassy.context import AppContext
-from saassy.kit.db import is_sqlite
 from saassy.kit.time import utcnow
 from saassy.models import Task
 from tests.billing.overage.conftest import NOOP, TASKS, Subscribe, set_cap
+from tests.concurrency import admitted, race
 from tests.conftest import client_for
 from tests.quotas.conftest import counter_value, reservation_count
 from tests.tasks.conftest import Tenant
 
 CONCURRENT = 50
-SIMULTANEOUS = 5  # the connection pool's base size: that many can always be open at once
 
 
 async def test_50_concurrent_submissions_near_the_cap_admit_exactly_what_it_allows(
@@ -61,26 +60,11 @@ async def test_50_reservations_racing_in_open_transactions_take_exactly_the_cap(
         for _ in range(4):  # 3 included, 1 past: four tasks of overage left
             await reserve_monthly_task(session, settings, plan, org.organization_id, now)
 
-    # Hold the first transactions open until several are in flight, so they truly race
-    # (SQLite's BEGIN IMMEDIATE lets only one in at a time: there it is serialized by design).
-    in_flight = 1 if is_sqlite(ctx.engine) else SIMULTANEOUS
-    ready = 0
-    go = asyncio.Event()
-
-    async def attempt() -> None:
-        nonlocal ready
-        async with ctx.sessionmaker() as session, session.begin():
-            await session.connection()
-            ready += 1
-            if ready >= in_flight:
-                go.set()
-            await go.wait()
-            await reserve_monthly_task(session, settings, plan, org.organization_id, now)
-
-    outcomes = await asyncio.gather(*(attempt() for _ in range(CONCURRENT)), return_exceptions=True)
-
-    unexpected = [o for o in outcomes if o is not None and not isinstance(o, SpendCapReached)]
-    assert unexpected == []
-    assert sum(o is None for o in outcomes) == 4
+    outcomes = await race(
+        ctx,
+        lambda session: reserve_monthly_task(session, settings, plan, org.organization_id, now),
+        CONCURRENT,
+    )
+    assert admitted(outcomes, SpendCapReached) == 4
     assert await counter_value(ctx, org.organization_id, "tasks") == 8
     assert await reservation_count(ctx, org.organization_id) == 8

@@ -6,6 +6,7 @@ API."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -55,6 +56,16 @@ async def endpoints_page(
     return render(request, "app/webhooks/list.html", context, status_code=status_code)
 
 
+async def endpoint_form(request: Request) -> dict[str, Any]:
+    """The endpoint form's fields as typed (none of the event types checked: every type)."""
+    form = await request.form()
+    return {
+        "url": str(form.get("url", "")),
+        "description": str(form.get("description", "")),
+        "event_types": [str(v) for v in form.getlist("event_types")],
+    }
+
+
 @router.get("/webhooks", response_class=HTMLResponse)
 async def list_endpoints(
     request: Request,
@@ -71,12 +82,7 @@ async def create_endpoint(
     request: Request, caller: Caller, session: Session, settings: SettingsDep, origin: RequestOrigin
 ) -> Response:
     """Create an endpoint and show its secret in this answer: never in a URL or a later page."""
-    form = await request.form()
-    values: dict[str, Any] = {
-        "url": str(form.get("url", "")),
-        "description": str(form.get("description", "")),
-        "event_types": [str(v) for v in form.getlist("event_types")],
-    }
+    values = await endpoint_form(request)
     try:
         body = parse_form(EndpointCreate, values)
         endpoint, secret = await service.create_endpoint(
@@ -164,12 +170,7 @@ async def edit_endpoint(
     origin: RequestOrigin,
 ) -> Response:
     """Change the endpoint's URL, description and event types (none checked: every type)."""
-    form = await request.form()
-    values: dict[str, Any] = {
-        "url": str(form.get("url", "")),
-        "description": str(form.get("description", "")),
-        "event_types": [str(v) for v in form.getlist("event_types")],
-    }
+    values = await endpoint_form(request)
     try:
         body = parse_form(EndpointUpdate, values)
         await service.update_endpoint(
@@ -199,6 +200,19 @@ async def edit_endpoint(
     return redirect(request, f"{PAGE}/{endpoint_id}", message="Endpoint saved.")
 
 
+async def queue_and_return(
+    request: Request, endpoint_id: uuid.UUID, sending: Awaitable[object], done: str
+) -> Response:
+    """Queue a send by hand (a test event, a redelivery) and go back to the endpoint's page,
+    saying `done` or, when the domain refused, why."""
+    try:
+        await sending
+    except SaassyError as exc:
+        status_of_refusal(exc)
+        return redirect(request, f"{PAGE}/{endpoint_id}", message=exc.message, kind="error")
+    return redirect(request, f"{PAGE}/{endpoint_id}", message=done)
+
+
 @router.post("/webhooks/{endpoint_id}/test")
 async def send_test_event(
     endpoint_id: uuid.UUID,
@@ -209,21 +223,17 @@ async def send_test_event(
     origin: RequestOrigin,
 ) -> Response:
     """Queue a `webhook.test` event to the endpoint; it shows in the delivery log."""
-    try:
-        await service.send_test_event(
-            session,
-            ctx.settings,
-            ctx.limiter,
-            caller.principal,
-            caller.organization,
-            endpoint_id,
-            origin=origin,
-        )
-    except SaassyError as exc:
-        status_of_refusal(exc)
-        return redirect(request, f"{PAGE}/{endpoint_id}", message=exc.message, kind="error")
-    return redirect(
-        request, f"{PAGE}/{endpoint_id}", message="A test event will be sent; see the log below."
+    sending = service.send_test_event(
+        session,
+        ctx.settings,
+        ctx.limiter,
+        caller.principal,
+        caller.organization,
+        endpoint_id,
+        origin=origin,
+    )
+    return await queue_and_return(
+        request, endpoint_id, sending, "A test event will be sent; see the log below."
     )
 
 
@@ -274,18 +284,14 @@ async def redeliver(
     ctx: Context,
     origin: RequestOrigin,
 ) -> Response:
-    try:
-        await service.redeliver(
-            session,
-            ctx.settings,
-            ctx.limiter,
-            caller.principal,
-            caller.organization,
-            endpoint_id,
-            message_id,
-            origin=origin,
-        )
-    except SaassyError as exc:
-        status_of_refusal(exc)
-        return redirect(request, f"{PAGE}/{endpoint_id}", message=exc.message, kind="error")
-    return redirect(request, f"{PAGE}/{endpoint_id}", message="The message will be sent again.")
+    sending = service.redeliver(
+        session,
+        ctx.settings,
+        ctx.limiter,
+        caller.principal,
+        caller.organization,
+        endpoint_id,
+        message_id,
+        origin=origin,
+    )
+    return await queue_and_return(request, endpoint_id, sending, "The message will be sent again.")
