@@ -33,7 +33,7 @@ from saassy.billing.stripe_connection import open_stripe_client
 from saassy.config import Settings
 from saassy.email.outbox import outbox_sealer
 from saassy.kit.background import BackgroundLoop
-from saassy.kit.db_outage import is_database_outage
+from saassy.kit.db_outage import log_failed_round
 from saassy.kit.time import utcnow
 from saassy.models import User
 from saassy.models.base import Base
@@ -253,8 +253,5 @@ class AccountEraser:
             try:
                 await self.erase_due()
             except Exception as exc:  # the next round tries again; each step can be redone
-                if is_database_outage(exc):
-                    log.warning("account.erasure_failed", error_type=type(exc).__name__)
-                else:
-                    log.exception("account.erasure_failed")
+                log_failed_round(log, "account.erasure_failed", exc)
             await asyncio.sleep(self.every_s)
