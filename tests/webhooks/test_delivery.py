@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import re
+import threading
 import time
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
+from http.server import HTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -340,9 +342,9 @@ async def test_the_documented_receiver_verifies_a_real_delivery(
     engine: TaskEngine,
     receiver: Receiver,
 ) -> None:
-    [snippet] = re.findall(r"```python\n(.*?)```", DOCS.read_text(encoding="utf-8"), re.S)
+    verifier, _ = re.findall(r"```python\n(.*?)```", DOCS.read_text(encoding="utf-8"), re.S)
     namespace: dict[str, Any] = {}
-    exec(compile(snippet, str(DOCS), "exec"), namespace)  # noqa: S102 - our own docs
+    exec(compile(verifier, str(DOCS), "exec"), namespace)  # noqa: S102 - our own docs
     ada = await signup()
     endpoint = await create_endpoint(client, ada, receiver.url)
     task_id = await run_task(ctx, engine, ada)
@@ -354,6 +356,44 @@ async def test_the_documented_receiver_verifies_a_real_delivery(
     tampered = got.body.replace(b"succeeded", b"failed")
     with pytest.raises(namespace["InvalidWebhook"]):
         namespace["verify_webhook"](endpoint["secret"], got.headers, tampered)
+
+
+async def test_the_documented_receiver_program_accepts_a_real_delivery_and_refuses_a_forged_one(
+    client: httpx.AsyncClient,
+    ctx: AppContext,
+    signup: SignUp,
+    engine: TaskEngine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    verifier, program = re.findall(r"```python\n(.*?)```", DOCS.read_text(encoding="utf-8"), re.S)
+    namespace: dict[str, Any] = {"__name__": "receiver"}  # not __main__: we serve it ourselves
+    exec(compile(verifier + program, str(DOCS), "exec"), namespace)  # noqa: S102 - our own docs
+    server = HTTPServer(("127.0.0.1", 0), namespace["Receiver"])
+    serving = threading.Thread(target=server.serve_forever, daemon=True)
+    serving.start()
+    try:
+        ada = await signup()
+        url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+        endpoint = await create_endpoint(client, ada, url)
+        monkeypatch.setenv("SECRET", endpoint["secret"])
+        await run_task(ctx, engine, ada)
+        await deliver_until(ctx, lambda: True)
+        [message] = await messages_of(client, ada, endpoint["id"])
+        assert message["status"] == "delivered"
+        forged = await asyncio.to_thread(
+            httpx.post,
+            url,
+            content=b"{}",
+            headers={
+                "webhook-id": "msg_x",
+                "webhook-timestamp": str(int(time.time())),
+                "webhook-signature": "v1,Zm9yZ2Vk",
+            },
+        )
+        assert forged.status_code == 400
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 async def test_the_relay_loop_delivers_as_soon_as_a_task_ends(
