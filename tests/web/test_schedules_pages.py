@@ -19,7 +19,7 @@ from saassy.context import AppContext
 from saassy.models import Schedule
 from saassy.schedules.jobs import ScheduleLoop
 from tests.audit.support import action_counts, entries
-from tests.web.support import browser_for, sign_up, submit
+from tests.web.support import browser_for, input_attributes, sign_up, submit
 from tests.web.team import assert_inert, flash_after
 
 PAGE = "/app/schedules"
@@ -65,6 +65,17 @@ def form(**fields: str) -> dict[str, str]:
         "catch_up": "once",
     }
     return {**values, **fields}
+
+
+async def test_the_interval_field_has_its_bounds_as_real_attributes(
+    browser: httpx.AsyncClient,
+) -> None:
+    await sign_up(browser)
+    page = await browser.get(NEW)
+    interval = input_attributes(page.text, "interval_s")
+    assert interval["min"] == "60"
+    assert interval["inputmode"] == "numeric"
+    assert "&#34;" not in page.text
 
 
 async def test_create_pause_resume_delete_a_schedule(
