@@ -15,7 +15,7 @@ from saassy.deps import Context, RequestOrigin, Session, SettingsDep
 from saassy.kit.errors import SaassyError
 from saassy.kit.pagination import PageParams, decode_cursor
 from saassy.web.caller import Caller, DashboardCaller
-from saassy.web.forms import FormInvalid, error_of, parse_form, status_of_refusal
+from saassy.web.forms import FormInvalid, error_of, onto_form, parse_form, status_of_refusal
 from saassy.web.templating import redirect, render
 from saassy.webhooks import service
 from saassy.webhooks.events import WebhookEventType
@@ -66,6 +66,9 @@ async def list_endpoints(
     return await endpoints_page(request, session, caller, settings, cursor=cursor)
 
 
+FIELDS = ("url", "description", "event_types")
+
+
 @router.post("/webhooks", response_class=HTMLResponse)
 async def create_endpoint(
     request: Request, caller: Caller, session: Session, settings: SettingsDep, origin: RequestOrigin
@@ -84,7 +87,13 @@ async def create_endpoint(
         )
     except FormInvalid as exc:
         return await endpoints_page(
-            request, session, caller, settings, errors=exc.errors, values=values, status_code=422
+            request,
+            session,
+            caller,
+            settings,
+            errors=onto_form(exc.errors, FIELDS),
+            values=values,
+            status_code=422,
         )
     except SaassyError as exc:
         status = status_of_refusal(exc)
@@ -183,7 +192,13 @@ async def edit_endpoint(
         )
     except FormInvalid as exc:
         return await detail_page(
-            request, session, caller, endpoint_id, errors=exc.errors, values=values, status_code=422
+            request,
+            session,
+            caller,
+            endpoint_id,
+            errors=onto_form(exc.errors, FIELDS),
+            values=values,
+            status_code=422,
         )
     except SaassyError as exc:
         status = status_of_refusal(exc)
