@@ -91,6 +91,21 @@ async def test_a_private_url_is_refused_beside_the_field(
     assert refused.status_code == 422
     assert "a private address" in refused.text
     assert 'aria-invalid="true"' in refused.text
+    assert "Private and loopback addresses are refused." in refused.text
+
+
+async def test_the_url_help_says_private_addresses_are_refused_only_when_they_are(
+    app: FastAPI, ctx: AppContext, signup: SignUp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ada = await signup()
+    for allowed in (True, False):
+        monkeypatch.setattr(ctx.settings, "webhooks_allow_private", allowed)
+        async with dashboard(app, ada) as browser:
+            page = await browser.get(PAGE)
+        assert page.status_code == 200
+        assert "Where events are POSTed" in page.text
+        said = "Private and loopback addresses are refused." in page.text
+        assert said is not allowed
 
 
 EVENTS_ERROR = re.compile(r'<p class="error">([^<]+)</p>\s*</fieldset>')

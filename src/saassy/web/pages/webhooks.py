@@ -28,6 +28,9 @@ PER_PAGE = 50
 EVENT_TYPES = [event.value for event in WebhookEventType]
 
 
+URL_HELP = "Where events are POSTed, such as https://example.com/saassy-events."
+
+
 async def endpoints_page(
     request: Request,
     session: Session,
@@ -51,6 +54,12 @@ async def endpoints_page(
         "errors": errors or {},
         "values": values or {"event_types": []},
         "base_url": settings.base_url.rstrip("/"),
+        "url_help": URL_HELP
+        + (
+            ""
+            if settings.webhooks_allow_private
+            else " Private and loopback addresses are refused."
+        ),
     }
     return render(request, "app/webhooks/list.html", context, status_code=status_code)
 
