@@ -351,6 +351,8 @@ async def redeliver(
     message.status = WebhookMessageStatus.pending
     message.attempts = 0
     message.next_attempt_at = utcnow()
+    # Pending again: not delivered until this round's attempt succeeds (which sets it anew).
+    message.delivered_at = None
     await session.flush()
     await _audit(
         session,
