@@ -393,7 +393,8 @@ def test_schedules_create_list_pause_resume_delete(server: Server) -> None:
     )
     assert match, created.stdout
     schedule_id = match.group(1)
-    assert "next run: 20" in created.stdout
+    # The next run in UTC, said so, and in the schedule's own zone: 09:00 in Paris.
+    assert re.search(r"next run: 20\S+ \d\d:\d\d UTC \(20\S+ 09:00 Europe/Paris\)", created.stdout)
 
     listing = json.loads(ok(saassy("schedules", "list", "-o", "json")).stdout)
     [schedule] = listing["items"]
@@ -405,12 +406,17 @@ def test_schedules_create_list_pause_resume_delete(server: Server) -> None:
     table = ok(saassy("schedules", "list")).stdout
     assert "Morning report" in table
     assert "0 9 * * * (Europe/Paris)" in table
+    assert "NEXT RUN (UTC)" in table
+    narrow = ok(saassy("schedules", "list", COLUMNS="60")).stdout  # piped: nothing cut
+    assert schedule_id in narrow
+    assert "0 9 * * * (Europe/Paris)" in narrow
+    assert "…" not in narrow
 
     assert ok(saassy("schedules", "pause", schedule_id)).stdout.strip() == (
         f"paused schedule {schedule_id}"
     )
     assert "paused" in ok(saassy("schedules", "list")).stdout
-    assert "next run: 20" in ok(saassy("schedules", "resume", schedule_id)).stdout
+    assert "Europe/Paris)" in ok(saassy("schedules", "resume", schedule_id)).stdout
 
     bad = saassy("schedules", "create", "Bad", "--type", "echo", "--cron", "not cron")
     assert bad.exit_code == 1
@@ -436,11 +442,16 @@ def test_webhooks_create_list_test_deliveries_redeliver_delete(server: Server) -
     created = ok(
         saassy("webhooks", "create", url, "--event", "task.failed", "--description", "Orders")
     )
-    match = re.search(r"created endpoint ([0-9a-f-]{36}) \(task.failed\)", created.stdout)
-    assert match, created.stdout
-    endpoint_id = match.group(1)
-    secret = re.search(r"secret: (whsec_[A-Za-z0-9+/]{43}=)", created.stdout)
+    # Only the secret on standard output (SECRET=$(saassy webhooks create ...)); the rest on stderr.
+    secret = re.fullmatch(r"(whsec_[A-Za-z0-9+/]{43}=)\n", created.stdout)
     assert secret, created.stdout
+    match = re.search(r"created endpoint ([0-9a-f-]{36}) \(task.failed\)", created.stderr)
+    assert match, created.stderr
+    assert "store it now" in created.stderr
+    endpoint_id = match.group(1)
+    usage = ok(saassy("webhooks", "create", "--help")).stdout
+    assert "{url}" not in usage
+    assert "URL" in usage
 
     listing = json.loads(ok(saassy("webhooks", "list", "-o", "json")).stdout)
     [endpoint] = listing["items"]
@@ -453,6 +464,12 @@ def test_webhooks_create_list_test_deliveries_redeliver_delete(server: Server) -
     assert "hooks.saassy-test.invalid" in table
     assert secret.group(1) not in table
     assert "whsec_" not in table
+    # Piped into a narrow pipe (stdout is not a terminal): every column whole, ids in full.
+    narrow = ok(saassy("webhooks", "list", COLUMNS="60")).stdout
+    assert endpoint_id in narrow
+    assert url in narrow
+    assert "EVENTS" in narrow
+    assert "…" not in narrow
 
     tested = ok(saassy("webhooks", "test", endpoint_id)).stdout
     sent = re.search(r"test event queued: message ([0-9a-f-]{36}) \(msg_[0-9a-f]{32}\)", tested)
@@ -462,6 +479,10 @@ def test_webhooks_create_list_test_deliveries_redeliver_delete(server: Server) -
     [message] = log["items"]
     assert (message["id"], message["event_type"]) == (message_id, "webhook.test")
     assert "webhook.test" in ok(saassy("webhooks", "deliveries", endpoint_id)).stdout
+    narrow = ok(saassy("webhooks", "deliveries", endpoint_id, COLUMNS="60")).stdout
+    assert message_id in narrow
+    assert "CREATED (UTC)" in narrow
+    assert "…" not in narrow
     # Its attempts fail (the name does not resolve) and are retried: still pending.
     pending = saassy("webhooks", "redeliver", endpoint_id, message_id)
     assert pending.exit_code == 1

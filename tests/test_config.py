@@ -129,6 +129,23 @@ def test_a_rate_limit_that_does_not_parse_stops_start_up(
         load_settings()
 
 
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("SAASSY_WEBHOOK_SEND_LIMIT", "0/hour"),
+        ("SAASSY_LOGIN_LIMIT_PER_IP", "0/minute"),
+        ("SAASSY_INVITATION_LIMIT_PER_EMAIL", "3/hour;0/day"),
+    ],
+)
+def test_a_rate_limit_of_zero_stops_start_up(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigError, match=f"{variable}: '{value}' allows nothing") as caught:
+        load_settings()
+    assert len(str(caught.value).splitlines()) == 1
+
+
 def test_egress_settings_are_read_as_json_and_normalised(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SAASSY_EGRESS_ALLOW_PRIVATE", '["10.0.0.0/8", "FD00::/8", "192.0.2.7"]')
     monkeypatch.setenv("SAASSY_EGRESS_HOSTS", '{"Allowed.TEST.": "127.0.0.1"}')

@@ -98,14 +98,15 @@ CASES = [
     Case("POST", ORGS + "/export", VICTIM_ORG, users_only=True),
     Case("GET", SECRETS + "/{name}", VICTIM_SECRET),
     Case("DELETE", SECRETS + "/{name}", VICTIM_SECRET),
-    Case("GET", ENDPOINT, VICTIM_ENDPOINT),
-    Case("PATCH", ENDPOINT, VICTIM_ENDPOINT, {"url": "https://spy.example/hook"}),
-    Case("DELETE", ENDPOINT, VICTIM_ENDPOINT),
-    Case("POST", ENDPOINT + "/rotate-secret", VICTIM_ENDPOINT),
-    Case("GET", ENDPOINT + "/messages", VICTIM_ENDPOINT),
-    Case("GET", ENDPOINT + "/messages/{message_id}", VICTIM_MESSAGE),
-    Case("POST", ENDPOINT + "/messages/{message_id}/redeliver", VICTIM_MESSAGE),
-    Case("POST", ENDPOINT + "/test", VICTIM_ENDPOINT),
+    # Webhooks are managed by people: an API key is refused before any id is looked up.
+    Case("GET", ENDPOINT, VICTIM_ENDPOINT, users_only=True),
+    Case("PATCH", ENDPOINT, VICTIM_ENDPOINT, {"url": "https://spy.example/hook"}, users_only=True),
+    Case("DELETE", ENDPOINT, VICTIM_ENDPOINT, users_only=True),
+    Case("POST", ENDPOINT + "/rotate-secret", VICTIM_ENDPOINT, users_only=True),
+    Case("GET", ENDPOINT + "/messages", VICTIM_ENDPOINT, users_only=True),
+    Case("GET", ENDPOINT + "/messages/{message_id}", VICTIM_MESSAGE, users_only=True),
+    Case("POST", ENDPOINT + "/messages/{message_id}/redeliver", VICTIM_MESSAGE, users_only=True),
+    Case("POST", ENDPOINT + "/test", VICTIM_ENDPOINT, users_only=True),
     # The caller's own organization with the victim's member or invitation in it.
     Case(
         "PATCH",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from html.parser import HTMLParser
 
 import httpx
 from fastapi import FastAPI
@@ -24,6 +25,24 @@ class Browser(httpx.AsyncClient):
         transport = httpx.ASGITransport(app=app, client=(ip, 51000))
         super().__init__(transport=transport, base_url="https://saassy.test")
         self.ctx: AppContext = app.state.ctx
+
+
+class _Inputs(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: dict[str, dict[str, str | None]] = {}
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        named = dict(attrs)
+        if tag == "input" and named.get("name"):
+            self.found[str(named["name"])] = named
+
+
+def input_attributes(page: str, name: str) -> dict[str, str | None]:
+    """The attributes of the <input> named `name`, as a browser's parser reads them."""
+    parser = _Inputs()
+    parser.feed(page)
+    return parser.found[name]
 
 
 def browser_for(app: FastAPI, ip: str = CLIENT_IP) -> Browser:

@@ -22,7 +22,7 @@ from saassy.web.templating import unit_usd
 from tests.conftest import SignUp
 from tests.organizations.support import add_member, create_organization
 from tests.web.billing_support import flash_of, record_subscription, settings_with_stripe_down
-from tests.web.support import submit
+from tests.web.support import input_attributes, submit
 from tests.web.team import dashboard
 
 PAGE = "/app/billing"
@@ -232,6 +232,7 @@ async def test_a_bad_spend_cap_is_shown_beside_the_field(
         assert refused.status_code == 422
         assert cap_error(refused.text) == message
         assert f'name="monthly_cap_usd" type="text" value="{value}"' in refused.text
+        assert input_attributes(refused.text, "monthly_cap_usd")["inputmode"] == "decimal"
         page = await browser.get(PAGE)
         assert "No cap: overage is billed as it comes." in page.text
 

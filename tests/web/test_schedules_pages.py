@@ -18,8 +18,9 @@ from saassy.config import Settings
 from saassy.context import AppContext
 from saassy.models import Schedule
 from saassy.schedules.jobs import ScheduleLoop
+from saassy.web.pages.schedules import beside_fields
 from tests.audit.support import action_counts, entries
-from tests.web.support import browser_for, sign_up, submit
+from tests.web.support import browser_for, input_attributes, sign_up, submit
 from tests.web.team import assert_inert, flash_after
 
 PAGE = "/app/schedules"
@@ -65,6 +66,34 @@ def form(**fields: str) -> dict[str, str]:
         "catch_up": "once",
     }
     return {**values, **fields}
+
+
+async def test_the_interval_field_has_its_bounds_as_real_attributes(
+    browser: httpx.AsyncClient,
+) -> None:
+    await sign_up(browser)
+    page = await browser.get(NEW)
+    interval = input_attributes(page.text, "interval_s")
+    assert interval["min"] == "60"
+    assert interval["inputmode"] == "numeric"
+    assert "&#34;" not in page.text
+
+
+async def test_a_crafted_catch_up_is_refused_beside_its_field(
+    browser: httpx.AsyncClient, ctx: AppContext
+) -> None:
+    await sign_up(browser)
+    refused = await submit(browser, NEW, form(catch_up="bogus"), page=NEW)
+    assert refused.status_code == 422
+    error = re.search(r'<p class="error" id="f-catch_up-error">([^<]+)</p>', refused.text)
+    assert error, refused.text
+    assert "once" in error.group(1)
+    assert 'aria-describedby="f-catch_up-help f-catch_up-error" aria-invalid="true"' in refused.text
+
+
+def test_an_error_about_no_field_of_the_form_goes_above_it() -> None:
+    placed = beside_fields({"input.url": "Not a URL.", "cadence": "Pick one.", "name": "Empty."})
+    assert placed == {"input": "Not a URL.", "form": "Pick one.", "name": "Empty."}
 
 
 async def test_create_pause_resume_delete_a_schedule(

@@ -14,7 +14,7 @@ from saassy.models import WebhookEndpoint
 from saassy.webhooks.destination import refusal
 from tests.audit.support import entries
 from tests.conftest import SignUp
-from tests.organizations.support import add_member, create_organization
+from tests.organizations.support import add_member, bearer, create_api_key, create_organization
 from tests.webhooks.support import ENDPOINTS, create_endpoint
 
 SECRET_FORMAT = re.compile(r"^whsec_[A-Za-z0-9+/]{43}=$")
@@ -184,6 +184,34 @@ async def test_members_may_not_manage_endpoints(
         ENDPOINTS, json={"url": "https://x.example.com/"}, headers=admin.headers | in_team
     )
     assert allowed.status_code == 201, allowed.text
+
+
+async def test_an_api_key_is_told_to_log_in_rather_than_to_get_a_role(
+    client: httpx.AsyncClient, signup: SignUp
+) -> None:
+    owner = await signup()
+    mine = await create_endpoint(client, owner, "https://owner.example.com/hook")
+    key = await create_api_key(client, owner)  # admin scope: still not a person
+    assert key["scopes"] == ["admin"]
+    path = f"{ENDPOINTS}/{mine['id']}"
+    for method, url, body in (
+        ("GET", ENDPOINTS, None),
+        ("POST", ENDPOINTS, {"url": "https://key.example.com/hook"}),
+        ("GET", path, None),
+        ("PATCH", path, {"enabled": False}),
+        ("DELETE", path, None),
+        ("POST", f"{path}/test", None),
+        ("GET", f"{path}/messages", None),
+        ("GET", f"{ENDPOINTS}/{uuid.uuid4()}", None),
+    ):
+        response = await client.request(method, url, json=body, headers=bearer(key["key"]))
+        assert response.status_code == 403, (method, url, response.text)
+        error = response.json()["error"]
+        assert error["code"] == "user_required", (method, url, error)
+        assert "log in with your e-mail" in error["message"]
+        assert "owner or admin" in error["message"]
+    still = await client.get(path, headers=owner.headers)
+    assert still.json()["enabled"] is True
 
 
 async def test_update_rotate_and_delete_are_audited(

@@ -91,6 +91,42 @@ async def test_a_private_url_is_refused_beside_the_field(
     assert refused.status_code == 422
     assert "a private address" in refused.text
     assert 'aria-invalid="true"' in refused.text
+    assert "Private and loopback addresses are refused." in refused.text
+
+
+async def test_the_url_help_says_private_addresses_are_refused_only_when_they_are(
+    app: FastAPI, ctx: AppContext, signup: SignUp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ada = await signup()
+    for allowed in (True, False):
+        monkeypatch.setattr(ctx.settings, "webhooks_allow_private", allowed)
+        async with dashboard(app, ada) as browser:
+            page = await browser.get(PAGE)
+        assert page.status_code == 200
+        assert "Where events are POSTed" in page.text
+        said = "Private and loopback addresses are refused." in page.text
+        assert said is not allowed
+
+
+EVENTS_ERROR = re.compile(r'<p class="error">([^<]+)</p>\s*</fieldset>')
+
+
+@pytest.mark.parametrize("where", ["new", "edit"])
+async def test_a_crafted_event_type_is_refused_with_a_message(
+    app: FastAPI, client: httpx.AsyncClient, signup: SignUp, where: str
+) -> None:
+    ada = await signup()
+    endpoint = await create_endpoint(client, ada, "https://ada.example.com/hook")
+    action = PAGE if where == "new" else f"{PAGE}/{endpoint['id']}"
+    crafted = {"url": "https://ada.example.com/other", "event_types": "task.bogus"}
+    async with dashboard(app, ada) as browser:
+        refused = await submit(browser, action, crafted, page=action)
+    assert refused.status_code == 422
+    error = EVENTS_ERROR.search(refused.text)
+    assert error, refused.text
+    assert "task.succeeded" in error.group(1)  # what it should have been
+    after = await client.get(f"/api/v1/webhooks/endpoints/{endpoint['id']}", headers=ada.headers)
+    assert after.json()["url"] == "https://ada.example.com/hook"
 
 
 async def test_members_are_refused_and_other_tenants_endpoints_are_not_found(

@@ -94,6 +94,29 @@ async def test_redelivery_waits_for_the_pending_attempt_is_limited_and_audited(
     assert len({r.headers["webhook-id"] for r in receiver.requests}) == 1
 
 
+async def test_a_redelivered_message_is_not_delivered_until_it_is_again(
+    client: httpx.AsyncClient, ctx: AppContext, signup: SignUp, receiver: Receiver
+) -> None:
+    ada = await signup()
+    endpoint = await create_endpoint(client, ada, receiver.url)
+    sent = await client.post(f"{ENDPOINTS}/{endpoint['id']}/test", headers=ada.headers)
+    message_url = f"{ENDPOINTS}/{endpoint['id']}/messages/{sent.json()['id']}"
+    await deliver_until(ctx, lambda: len(receiver.succeeded()) >= 1)
+    first = (await client.get(message_url, headers=ada.headers)).json()
+    assert (first["status"], first["delivered_at"] is not None) == ("delivered", True)
+
+    again = await client.post(f"{message_url}/redeliver", headers=ada.headers)
+    assert again.status_code == 202, again.text
+    assert (again.json()["status"], again.json()["delivered_at"]) == ("pending", None)
+    pending = (await client.get(message_url, headers=ada.headers)).json()
+    assert (pending["status"], pending["delivered_at"]) == ("pending", None)
+
+    await deliver_until(ctx, lambda: len(receiver.succeeded()) >= 2)
+    second = (await client.get(message_url, headers=ada.headers)).json()
+    assert second["status"] == "delivered"
+    assert second["delivered_at"] >= first["delivered_at"]
+
+
 async def test_an_organization_has_at_most_so_many_endpoints(
     client: httpx.AsyncClient, signup: SignUp
 ) -> None:

@@ -21,6 +21,7 @@ from saassy.cli.common import (
     errors,
     fail,
     print_json,
+    print_table,
 )
 from saassy.cli.connect import ApiKeyOption, ApiUrlOption, api_client
 
@@ -158,7 +159,7 @@ def list_keys(
             _day(key.get("last_used_at")),
             _day(key.get("revoked_at")),
         )
-    console.print(table)
+    print_table(table)
 
 
 @app.command()

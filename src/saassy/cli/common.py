@@ -18,10 +18,12 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.status import Status
+from rich.table import Table
 
 # Soft wrap: ids, URLs and commands stay on one line, ready to copy.
 console = Console(highlight=False, soft_wrap=True)
 errors = Console(stderr=True, highlight=False, soft_wrap=True)
+UNBOUNDED_WIDTH = 10_000  # what a table may take when printed to a pipe or a file
 
 ConfigOption = Annotated[
     Path | None,
@@ -55,6 +57,19 @@ def fail(message: str, code: int = 1) -> NoReturn:
     """Print one clear line to standard error and exit (status 1), without a traceback."""
     errors.print(f"[bold red]error:[/bold red] {escape(message)}")
     raise typer.Exit(code)
+
+
+def print_table(table: Table) -> None:
+    """A table on standard output: in a terminal it fits the window; piped or redirected,
+    every column is printed whole (no id or cell cut short with "…")."""
+    if console.is_terminal:
+        console.print(table)
+    else:
+        unbounded = console.options.update_width(UNBOUNDED_WIDTH)
+        natural = console.measure(table, options=unbounded).maximum
+        # print(width=) is capped at the console's width: a console as wide as the table.
+        wide = Console(highlight=False, soft_wrap=True, width=max(console.width, natural))
+        wide.print(table)
 
 
 def print_json(value: Any) -> None:

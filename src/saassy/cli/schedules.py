@@ -4,14 +4,16 @@ resume and delete (docs/schedules.md)."""
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from saassy.cli.common import JSON, TEXT, OutputOption, console, fail, print_json
+from saassy.cli.common import JSON, TEXT, OutputOption, console, fail, print_json, print_table
 from saassy.cli.connect import ApiKeyOption, ApiUrlOption, api_client
 from saassy.cli.task_views import moment
 from saassy.cli.tasks import read_input
@@ -45,20 +47,39 @@ def cadence(schedule: dict[str, Any]) -> str:
     return f"every {schedule['interval_s']} s"
 
 
-def next_run(schedule: dict[str, Any]) -> str:
+def in_zone(value: str, zone: str) -> str:
+    """An API time read in the schedule's time zone, `HH:MM Europe/Paris` ("" if UTC)."""
+    if zone == "UTC":
+        return ""
+    try:
+        local = datetime.fromisoformat(value).astimezone(ZoneInfo(zone))
+    except (ValueError, ZoneInfoNotFoundError):
+        return ""
+    return f"{local:%Y-%m-%d %H:%M} {zone}"
+
+
+def next_run(schedule: dict[str, Any], *, local: bool = False) -> str:
+    """The next due time in UTC (the table's column says so); `local` adds the UTC mark and,
+    for a schedule in another zone, the same time there."""
     if schedule["paused"]:
         # A scheduler's pause says why (its member left, its key was revoked...).
         reason = schedule.get("paused_reason")
         return f"paused ({reason['code']})" if reason else "paused"
     runs = schedule.get("next_runs") or []
-    return moment(runs[0], seconds=False) if runs else "-"
+    if not runs:
+        return "-"
+    when = moment(runs[0], seconds=False)
+    if not local:
+        return when
+    there = in_zone(runs[0], schedule.get("timezone") or "UTC")
+    return f"{when} UTC ({there})" if there else f"{when} UTC"
 
 
 def last_refusal(schedule: dict[str, Any]) -> str:
     refusal = schedule.get("last_refusal")
     if not refusal:
         return "-"
-    return f"{refusal['code']} at {moment(refusal['at'], seconds=False)}"
+    return f"{refusal['code']} at {moment(refusal['at'], seconds=False)} UTC"
 
 
 @app.command("list")
@@ -77,7 +98,8 @@ def list_schedules(
         console.print("no schedules")
         return
     table = Table(box=None, header_style="bold")
-    for column in ("ID", "NAME", "TYPE", "WHEN", "NEXT RUN", "LAST REFUSAL"):
+    table.add_column("ID", no_wrap=True, min_width=36)
+    for column in ("NAME", "TYPE", "WHEN", "NEXT RUN (UTC)", "LAST REFUSAL"):
         table.add_column(column, no_wrap=column != "NAME")
     for item in listing["items"]:
         table.add_row(
@@ -88,7 +110,7 @@ def list_schedules(
             next_run(item),
             escape(last_refusal(item)),
         )
-    console.print(table)
+    print_table(table)
 
 
 @app.command()
@@ -145,7 +167,7 @@ def create(
         print_json(schedule)
         return
     console.print(f"created schedule {schedule['id']} ({escape(cadence(schedule))})")
-    console.print(f"next run: {next_run(schedule)}")
+    console.print(f"next run: {next_run(schedule, local=True)}")
 
 
 def _act(schedule_id: str, action: str, api_url: str | None, api_key: str | None) -> Any:
@@ -180,7 +202,7 @@ def resume(
     if output is JSON:
         print_json(schedule)
         return
-    console.print(f"resumed schedule {schedule['id']}; next run: {next_run(schedule)}")
+    console.print(f"resumed schedule {schedule['id']}; next run: {next_run(schedule, local=True)}")
 
 
 @app.command()

@@ -18,7 +18,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from saassy.cli import task_artifacts
-from saassy.cli.common import JSON, TEXT, OutputOption, console, errors, fail, print_json
+from saassy.cli.common import (
+    JSON,
+    TEXT,
+    OutputOption,
+    console,
+    errors,
+    fail,
+    print_json,
+    print_table,
+)
 from saassy.cli.connect import ApiKeyOption, ApiUrlOption, api_client
 from saassy.cli.task_status import TaskStatus
 from saassy.cli.task_views import (
@@ -203,7 +212,7 @@ def list_tasks(
     elif not items:
         console.print("no tasks")
     else:
-        console.print(task_table(items, wide=console.width >= WIDE_TABLE_COLUMNS))
+        print_table(task_table(items, wide=console.width >= WIDE_TABLE_COLUMNS))
         if cursor:
             errors.print(f"more: saassy tasks list --cursor {cursor}")
 

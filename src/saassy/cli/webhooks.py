@@ -12,7 +12,16 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from saassy.cli.common import JSON, TEXT, OutputOption, console, fail, print_json
+from saassy.cli.common import (
+    JSON,
+    TEXT,
+    OutputOption,
+    console,
+    errors,
+    fail,
+    print_json,
+    print_table,
+)
 from saassy.cli.connect import ApiKeyOption, ApiUrlOption, api_client
 from saassy.cli.task_views import moment
 
@@ -74,8 +83,10 @@ def list_endpoints(
         console.print("no webhook endpoints")
         return
     table = Table(box=None, header_style="bold")
-    for column in ("ID", "URL", "EVENTS", "STATUS", "DESCRIPTION"):
-        table.add_column(column, no_wrap=column in ("ID", "URL"))
+    table.add_column("ID", no_wrap=True, min_width=36)
+    table.add_column("URL", no_wrap=True)
+    for column in ("EVENTS", "STATUS", "DESCRIPTION"):
+        table.add_column(column)
     for item in listing["items"]:
         table.add_row(
             item["id"],
@@ -84,12 +95,14 @@ def list_endpoints(
             escape(state_of(item)),
             escape(item["description"]),
         )
-    console.print(table)
+    print_table(table)
 
 
 @app.command()
 def create(
-    url: Annotated[str, typer.Argument(help="Where events are POSTed.", show_default=False)],
+    url: Annotated[
+        str, typer.Argument(help="Where events are POSTed.", metavar="URL", show_default=False)
+    ],
     event: Annotated[
         list[EventType] | None,
         typer.Option("--event", "-e", help="An event type to send (repeat it); none: all."),
@@ -100,7 +113,7 @@ def create(
     api_url: ApiUrlOption = None,
     api_key: ApiKeyOption = None,
 ) -> None:
-    """Add an endpoint; its signing secret is printed this once."""
+    """Add an endpoint; its signing secret is printed this once, on standard output."""
     body = {
         "url": url,
         "event_types": [e.value for e in event or []],
@@ -112,9 +125,12 @@ def create(
     if output is JSON:
         print_json(endpoint)
         return
-    console.print(f"created endpoint {endpoint['id']} ({events_of(endpoint)})")
-    console.print(f"secret: {endpoint['secret']}", soft_wrap=True)
-    console.print("store it now: it is not shown again", style="dim")
+    # Only the secret on standard output, as `api-keys create` does, ready for SECRET=$(...).
+    console.print(endpoint["secret"])
+    errors.print(
+        f"created endpoint {endpoint['id']} ({events_of(endpoint)}): its signing secret is "
+        "above; store it now, it is not shown again"
+    )
 
 
 @app.command()
@@ -169,8 +185,10 @@ def deliveries(
         console.print("nothing sent yet")
         return
     table = Table(box=None, header_style="bold")
-    for column in ("MESSAGE", "EVENT", "STATUS", "ATTEMPTS", "CREATED", "LAST ERROR"):
-        table.add_column(column, no_wrap=column != "LAST ERROR")
+    table.add_column("MESSAGE", no_wrap=True, min_width=36)
+    for column in ("EVENT", "STATUS", "ATTEMPTS", "CREATED (UTC)"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("LAST ERROR")
     for item in listing["items"]:
         table.add_row(
             item["id"],
@@ -180,7 +198,7 @@ def deliveries(
             moment(item["created_at"]),
             escape(item["last_error"] or "-"),
         )
-    console.print(table)
+    print_table(table)
 
 
 @app.command()

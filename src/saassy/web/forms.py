@@ -3,6 +3,7 @@ their errors go beside the fields they are about."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any, TypeVar
 
 from fastapi import Request
@@ -32,6 +33,17 @@ def field_errors(exc: ValidationError) -> dict[str, str]:
         name = ".".join(str(p) for p in error.get("loc", ())) or "form"
         errors.setdefault(name, str(error.get("msg", "Not valid.")).removeprefix("Value error, "))
     return errors
+
+
+def onto_form(errors: dict[str, str], fields: Collection[str]) -> dict[str, str]:
+    """Errors keyed to what the page shows, so a refused form always says why: an error about
+    a part of a field (`event_types.0`, `input.url`) goes beside that field, and one about
+    anything else (a crafted value of a field the page has no box for) above the form."""
+    placed: dict[str, str] = {}
+    for key, message in errors.items():
+        name = key.split(".", 1)[0]
+        placed.setdefault(name if name in fields else "form", message)
+    return placed
 
 
 def parse_form(model: type[Model], data: dict[str, Any]) -> Model:

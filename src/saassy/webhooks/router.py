@@ -1,7 +1,8 @@
 """`/api/v1/webhooks/endpoints`: the active organization's webhook endpoints.
 
-Admins and owners only (403 for members and API keys); an id of another organization is a 404
-for every caller: the service looks it up before it checks the role.
+Signed-in admins and owners only: an API key is refused first, 403 `user_required` whatever its
+scopes; a member gets 403 `role_required`; an id of another organization is a 404 for every
+signed-in caller: the service looks it up before it checks the role.
 """
 
 from __future__ import annotations

@@ -83,8 +83,20 @@ class EndpointDisabled(Conflict):
         super().__init__("This endpoint is disabled: enable it, then send the test event.")
 
 
-def ensure_webhook_manager(organization: ActiveOrganization) -> None:
-    """Endpoints are managed by admins and owners (the API says so with `OrganizationAdmin`)."""
+def ensure_signed_in(principal: Principal) -> None:
+    """Endpoints are managed by people, never by an API key, whatever its scopes: refused
+    first, before any id is looked up (so another tenant's id tells a key nothing either)."""
+    if principal.user_id is None:
+        raise Forbidden(
+            "Managing webhooks needs a signed-in owner or admin, not an API key: "
+            "log in with your e-mail.",
+            code="user_required",
+        )
+
+
+def ensure_webhook_manager(principal: Principal, organization: ActiveOrganization) -> None:
+    """Endpoints are managed by signed-in admins and owners."""
+    ensure_signed_in(principal)
     if organization.role.rank < Role.admin.rank:
         raise Forbidden("Managing webhooks needs the admin role or higher.", code="role_required")
 
@@ -126,7 +138,7 @@ async def create_endpoint(
     origin: Origin,
 ) -> tuple[WebhookEndpoint, str]:
     """A new endpoint and its signing secret, which is shown once and stored sealed."""
-    ensure_webhook_manager(organization)
+    ensure_webhook_manager(principal, organization)
     endpoints = WebhookEndpointRepository(session)
     url = _checked_url(settings, body.url)
     if await endpoints.count_in_organization(organization.id) >= MAX_ENDPOINTS:
@@ -153,7 +165,7 @@ async def list_endpoints(
     params: PageParams,
 ) -> tuple[list[WebhookEndpoint], str | None]:
     """The organization's endpoints, oldest first, for an admin or owner."""
-    ensure_webhook_manager(organization)
+    ensure_webhook_manager(principal, organization)
     rows = await WebhookEndpointRepository(session).list_for_organization(
         organization.id, principal.scope, params
     )
@@ -169,13 +181,14 @@ async def get_endpoint(
     lock: bool = False,
 ) -> WebhookEndpoint:
     """One of the organization's endpoints, for an admin or owner (403); any other id is a 404."""
-    # Looked up before the role check: another tenant's id is a 404 for any caller.
+    ensure_signed_in(principal)
+    # Looked up before the role check: another tenant's id is a 404 for any member.
     endpoint = await WebhookEndpointRepository(session).get_in_organization(
         endpoint_id, organization.id, principal.scope, lock=lock
     )
     if endpoint is None:
         raise EndpointNotFound()
-    ensure_webhook_manager(organization)
+    ensure_webhook_manager(principal, organization)
     return endpoint
 
 
@@ -338,6 +351,8 @@ async def redeliver(
     message.status = WebhookMessageStatus.pending
     message.attempts = 0
     message.next_attempt_at = utcnow()
+    # Pending again: not delivered until this round's attempt succeeds (which sets it anew).
+    message.delivered_at = None
     await session.flush()
     await _audit(
         session,

@@ -21,7 +21,14 @@ from saassy.schedules.errors import ScheduleNotFound
 from saassy.schedules.schemas import NEXT_RUNS_SHOWN, ScheduleCreate
 from saassy.tasks.service import list_task_types
 from saassy.web.caller import Caller, DashboardCaller
-from saassy.web.forms import FormInvalid, error_of, form_data, parse_form, status_of_refusal
+from saassy.web.forms import (
+    FormInvalid,
+    error_of,
+    form_data,
+    onto_form,
+    parse_form,
+    status_of_refusal,
+)
 from saassy.web.templating import redirect, render
 
 router = APIRouter()
@@ -99,11 +106,13 @@ def body_of(values: dict[str, str]) -> ScheduleCreate:
     return parse_form(ScheduleCreate, data)
 
 
+FIELDS = ("name", "type", "input", "cron", "timezone", "interval_s", "catch_up")
+
+
 def beside_fields(errors: dict[str, str]) -> dict[str, str]:
-    """An error about a part of the input (input.url) goes beside the input's one box."""
-    return {
-        ("input" if key.startswith("input.") else key): message for key, message in errors.items()
-    }
+    """An error about a part of the input (input.url) goes beside the input's one box; one
+    about no field of the form above it."""
+    return onto_form(errors, FIELDS)
 
 
 @router.post("/schedules/new")

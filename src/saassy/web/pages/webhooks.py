@@ -16,7 +16,7 @@ from saassy.deps import Context, RequestOrigin, Session, SettingsDep
 from saassy.kit.errors import SaassyError
 from saassy.kit.pagination import PageParams, decode_cursor
 from saassy.web.caller import Caller, DashboardCaller
-from saassy.web.forms import FormInvalid, error_of, parse_form, status_of_refusal
+from saassy.web.forms import FormInvalid, error_of, onto_form, parse_form, status_of_refusal
 from saassy.web.templating import redirect, render
 from saassy.webhooks import service
 from saassy.webhooks.events import WebhookEventType
@@ -27,6 +27,9 @@ router = APIRouter()
 PAGE = "/app/webhooks"
 PER_PAGE = 50
 EVENT_TYPES = [event.value for event in WebhookEventType]
+
+
+URL_HELP = "Where events are POSTed, such as https://example.com/saassy-events."
 
 
 async def endpoints_page(
@@ -52,6 +55,12 @@ async def endpoints_page(
         "errors": errors or {},
         "values": values or {"event_types": []},
         "base_url": settings.base_url.rstrip("/"),
+        "url_help": URL_HELP
+        + (
+            ""
+            if settings.webhooks_allow_private
+            else " Private and loopback addresses are refused."
+        ),
     }
     return render(request, "app/webhooks/list.html", context, status_code=status_code)
 
@@ -77,6 +86,9 @@ async def list_endpoints(
     return await endpoints_page(request, session, caller, settings, cursor=cursor)
 
 
+FIELDS = ("url", "description", "event_types")
+
+
 @router.post("/webhooks", response_class=HTMLResponse)
 async def create_endpoint(
     request: Request, caller: Caller, session: Session, settings: SettingsDep, origin: RequestOrigin
@@ -90,7 +102,13 @@ async def create_endpoint(
         )
     except FormInvalid as exc:
         return await endpoints_page(
-            request, session, caller, settings, errors=exc.errors, values=values, status_code=422
+            request,
+            session,
+            caller,
+            settings,
+            errors=onto_form(exc.errors, FIELDS),
+            values=values,
+            status_code=422,
         )
     except SaassyError as exc:
         status = status_of_refusal(exc)
@@ -184,7 +202,13 @@ async def edit_endpoint(
         )
     except FormInvalid as exc:
         return await detail_page(
-            request, session, caller, endpoint_id, errors=exc.errors, values=values, status_code=422
+            request,
+            session,
+            caller,
+            endpoint_id,
+            errors=onto_form(exc.errors, FIELDS),
+            values=values,
+            status_code=422,
         )
     except SaassyError as exc:
         status = status_of_refusal(exc)
