@@ -124,6 +124,8 @@ async def test_a_renewal_that_came_late_is_logged_with_its_gap(
 
     [(event, fields)] = recorded.entries
     assert event == "lease renewal late"
-    assert 2.0 < fields["seconds_since_last"] < 3.5
+    # At least the stall (2.2 s, after a renewal at most 1 s before it); a busy machine adds to
+    # it, so the upper bound only says it is the gap and not, say, time since the claim's epoch.
+    assert 2.0 < fields["seconds_since_last"] < 30
     assert fields["lease_s"] == 3.0
     assert fields["attempts"] == 1
