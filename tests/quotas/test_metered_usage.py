@@ -120,3 +120,20 @@ async def test_usage_window_excludes_what_is_outside_it(
     assert empty.json()["metered"]["items"] == []
     assert backwards.status_code == 422
     assert backwards.json()["error"]["field"] == "end"
+
+
+async def test_a_window_at_the_calendars_edge_or_over_a_year_is_a_clear_422(
+    client: httpx.AsyncClient, signup: SignUp
+) -> None:
+    account = await signup()
+    for start, end in (
+        ("0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-05:00"),
+        ("2026-01-01T00:00:00Z", "2027-06-01T00:00:00Z"),
+    ):
+        response = await client.get(
+            "/api/v1/usage", params={"start": start, "end": end}, headers=account.headers
+        )
+        assert response.status_code == 422, response.text
+        assert response.json()["error"]["field"] == "start"
+    a_year = {"start": "2026-01-01T00:00:00Z", "end": "2027-01-01T00:00:00Z"}
+    assert (await client.get("/api/v1/usage", params=a_year, headers=account.headers)).is_success

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -11,13 +11,15 @@ from saassy.auth.dependencies import CurrentOrganization, CurrentPrincipal
 from saassy.auth.scopes import READ_OR_ADMIN
 from saassy.deps import Session, SettingsDep
 from saassy.kit.errors import NotFound, ValidationFailed
-from saassy.kit.time import as_utc
+from saassy.kit.time import bound_as_utc
 from saassy.metering.repository import UsageLedgerRepository
 from saassy.metering.service import metered_figures
 from saassy.organizations.repository import OrganizationRepository
 from saassy.quotas.schemas import MeteredRead, MeteredWindow, StorageRead, UsageRead
 from saassy.quotas.service import usage_summary
 from saassy.quotas.storage import storage_usage
+
+MAX_WINDOW = timedelta(days=366)
 
 router = APIRouter(prefix="/usage", tags=["usage"], dependencies=[READ_OR_ADMIN])
 
@@ -38,10 +40,15 @@ async def read_usage(
     if organization is None:
         raise NotFound("Organization")
     summary = await usage_summary(session, settings.catalog, organization)
-    window_start = as_utc(start) if start else summary.period_start
-    window_end = as_utc(end) if end else summary.period_end
+    window_start = bound_as_utc(start) if start else summary.period_start
+    window_end = bound_as_utc(end) if end else summary.period_end
     if window_end <= window_start:
         raise ValidationFailed("end must be after start.", field="end")
+    if window_end - window_start > MAX_WINDOW:
+        # Storage usage is summed day by day: a window of centuries is not a question to answer.
+        raise ValidationFailed(
+            f"A usage window spans at most {MAX_WINDOW.days} days.", field="start"
+        )
     totals = await UsageLedgerRepository(session).totals(organization.id, window_start, window_end)
     usage = UsageRead.of(summary)
     usage.storage = StorageRead.of(
