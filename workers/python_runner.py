@@ -44,7 +44,7 @@ def main() -> None:
         exec(program, namespace)  # noqa: S102
     except SystemExit:
         raise
-    except BaseException as exc:  # noqa: BLE001 - reported the way the interpreter would
+    except BaseException as exc:  # reported the way the interpreter would
         traceback.print_exception(exc.with_traceback(_from_customer_code(exc.__traceback__)))
         sys.exit(INTERRUPTED if isinstance(exc, KeyboardInterrupt) else 1)
 
