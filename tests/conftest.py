@@ -24,9 +24,11 @@ from sqlalchemy.exc import DBAPIError
 
 from saassy.app import create_app
 from saassy.config import Settings
+from saassy.config import settings as settings_module
 from saassy.context import AppContext
 from saassy.kit.db import create_engine
 from saassy.kit.migrate import upgrade_database
+from saassy.kit.security import PasswordHasher
 from saassy.models import Base
 from saassy.runtime import host
 from tests.email.mail import latest_link_token
@@ -107,6 +109,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         (kept if uses or item.nodeid.startswith(also) else dropped).append(item)
     config.hook.pytest_deselected(items=dropped)
     items[:] = kept
+
+
+# Argon2id at the cost production refuses to go below (19 MiB, 2 passes) is tens of ms of CPU
+# per hash, and the suite signs up and logs in thousands of times: in this process the same code
+# hashes at argon2's smallest cost, except in tests marked `production_password_cost`, which
+# check the cost itself. Servers the tests start as subprocesses hash at the configured cost.
+CHEAP_PASSWORD_HASHER = PasswordHasher(memory_kib=8, time_cost=1, parallelism=1)
+
+
+@pytest.fixture(autouse=True)
+def cheap_password_hashing(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    if request.node.get_closest_marker("production_password_cost") is None:
+        monkeypatch.setattr(
+            settings_module, "password_hasher", lambda *_cost: CHEAP_PASSWORD_HASHER
+        )
 
 
 @pytest.fixture

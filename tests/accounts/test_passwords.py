@@ -17,6 +17,8 @@ from tests.conftest import SignUp
 
 LOGIN = "/api/v1/auth/login"
 
+pytestmark = pytest.mark.production_password_cost
+
 
 @pytest.fixture
 def settings(settings_factory: Callable[..., Settings]) -> Settings:
