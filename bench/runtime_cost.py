@@ -11,23 +11,32 @@ load, but blind to the kernel's deferred work in its own threads, ~3% of the mac
 this process's CPU alone and wall time, as medians over the blocks with their min and max.
 
     .venv/bin/python -m bench.runtime_cost [--blocks 20] [--block 20] [--parallel 1]
+        [--before CHANGE]
+
+`--before CHANGE` adds a third kind of block, the runtime with one change undone (`BEFORE`), and
+reports the pairwise difference: what that change is worth, measured in the same run.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
+import re
 import resource
 import shutil
 import statistics
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
+from unittest import mock
 
 import structlog
 
 from bench.client import BenchError
 from bench.sandbox_runs import SandboxKit, raw_once, sandbox_kit
+from saassy.runtime import sandbox
 from saassy.runtime.base import Limits
 from saassy.runtime.cgroups import SandboxCgroup, detect_cgroups
 
@@ -96,24 +105,47 @@ async def runtime_counted(kit: SandboxKit, name: str, counted: Counted) -> None:
         raise BenchError(f"the runtime's no-op sandbox ended {exit_}")
 
 
-async def measure(kit: SandboxKit, blocks: int, size: int, parallel: int) -> dict[str, list[float]]:
+@contextlib.contextmanager
+def locale_in_launch_chain() -> Iterator[None]:
+    """Before: the locale variables went through sh, setpriv and bwrap (each loaded its files)."""
+    with mock.patch.object(sandbox, "LOCALE_VARIABLE", re.compile("(?!)")):
+        yield
+
+
+# Each change's previous behaviour, restored for the `runtime_before` blocks (--before NAME).
+BEFORE: dict[str, Callable[[], contextlib.AbstractContextManager[None]]] = {
+    "locale": locale_in_launch_chain,
+}
+
+
+async def measure(
+    kit: SandboxKit, blocks: int, size: int, parallel: int, before: str | None = None
+) -> dict[str, list[float]]:
     counter = iter(range(1 << 30))
     counted = Counted(bench_cgroup())
-    variants: dict[str, Callable[[int], Awaitable[object]]] = {
-        "raw": lambda _: raw_once(kit),
-        "runtime": lambda _: runtime_counted(kit, f"bench-cost-{next(counter)}", counted),
+
+    def runtime(_: int) -> Awaitable[None]:
+        return runtime_counted(kit, f"bench-cost-{next(counter)}", counted)
+
+    variants: dict[str, tuple[Callable[[int], Awaitable[object]], Callable[[], Any]]] = {
+        "raw": (lambda _: raw_once(kit), contextlib.nullcontext),
+        "runtime": (runtime, contextlib.nullcontext),
     }
+    if before is not None:
+        variants["runtime_before"] = (runtime, BEFORE[before])
     series: dict[str, list[float]] = {}
-    for one in variants.values():  # warm caches
-        await _block(one, size, parallel)
+    for one, patched in variants.values():  # warm caches
+        with patched():
+            await _block(one, size, parallel)
     for b in range(blocks):
         order = list(variants.items())
         if b % 2:
             order.reverse()
-        for name, one in order:
+        for name, (one, patched) in order:
             machine, own, wall = machine_cpu_s(), own_cpu_s(), time.perf_counter()
             tree = counted.seconds()
-            await _block(one, size, parallel)
+            with patched():
+                await _block(one, size, parallel)
             per = 1000 / size
             series.setdefault(f"{name}_tree_cpu_ms", []).append((counted.seconds() - tree) * per)
             series.setdefault(f"{name}_machine_cpu_ms", []).append(
@@ -130,11 +162,14 @@ def main() -> None:
     parser.add_argument("--block", type=int, default=20, help="sandboxes per block")
     parser.add_argument("--parallel", type=int, default=1, help="sandboxes in flight")
     parser.add_argument("--bwrap", default=None, help="bwrap binary (default: the system's)")
+    parser.add_argument(
+        "--before", choices=sorted(BEFORE), help="also run the runtime as it was before a change"
+    )
     args = parser.parse_args()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(30))
     kit = sandbox_kit(args.bwrap or shutil.which("bwrap"))
     try:
-        series = asyncio.run(measure(kit, args.blocks, args.block, args.parallel))
+        series = asyncio.run(measure(kit, args.blocks, args.block, args.parallel, args.before))
     finally:
         shutil.rmtree(kit.root, ignore_errors=True)
     print(f"{args.blocks} blocks of {args.block} per kind, {args.parallel} in flight; per sandbox:")
@@ -143,13 +178,17 @@ def main() -> None:
             f"  {key:26} median {statistics.median(values):7.2f}  "
             f"(min {min(values):6.2f}, max {max(values):6.2f})"
         )
-    for kind in ("machine_cpu", "tree_cpu"):
-        runtime, raw = series[f"runtime_{kind}_ms"], series[f"raw_{kind}_ms"]
-        gap = sorted(r - w for r, w in zip(runtime, raw, strict=True))
-        print(
-            f"  runtime - raw, {kind:11} median {statistics.median(gap):7.2f} ms per sandbox "
-            f"(min {gap[0]:.2f}, max {gap[-1]:.2f})"
-        )
+    pairs = [("runtime", "raw")]
+    if args.before:
+        pairs.append(("runtime_before", "runtime"))
+    for a, b in pairs:
+        for kind in ("tree_cpu", "own_cpu", "machine_cpu", "wall"):
+            pair = zip(series[f"{a}_{kind}_ms"], series[f"{b}_{kind}_ms"], strict=True)
+            gap = sorted(x - y for x, y in pair)
+            print(
+                f"  {a} - {b}, {kind:11} median {statistics.median(gap):+7.2f} ms per sandbox "
+                f"(min {gap[0]:+.2f}, max {gap[-1]:+.2f})"
+            )
 
 
 if __name__ == "__main__":
