@@ -121,8 +121,12 @@ def bwrap_options(
     disable_userns: bool = True,
     info_fd: int | None = None,
     block_fd: int | None = None,
+    setenv: Mapping[str, str] | None = None,
 ) -> list[str]:
     """Every bwrap option of a sandbox (what goes before `--` and the program's argv).
+
+    `setenv` is set by bwrap for the program only, after bwrap has read its own locale: the
+    launch chain runs without the locale variables, so no step of it loads the locale's files.
 
     `info_fd` and `block_fd` hold the sandbox before it runs anything: bwrap writes its child's
     pid to the first and waits for a byte on the second, so the platform can prepare the
@@ -137,6 +141,8 @@ def bwrap_options(
         args += ["--info-fd", str(info_fd)]
     if block_fd is not None:
         args += ["--block-fd", str(block_fd)]
+    for name, value in (setenv or {}).items():
+        args += ["--setenv", name, value]
     args += system_binds()
     for target, fd in (file_fds or {}).items():
         args += ["--perms", "0444", "--ro-bind-data", str(fd), target]
