@@ -94,6 +94,9 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
 @functools.cache
 def api_router() -> APIRouter:
     api = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
+    # First: a request is matched against the routers in order, and submitting and reading
+    # tasks are the API's busiest routes (no other router's path overlaps theirs).
+    api.include_router(tasks_router)
     api.include_router(accounts_router)
     api.include_router(notifications_router)
     api.include_router(organizations_router)
@@ -104,7 +107,6 @@ def api_router() -> APIRouter:
     api.include_router(usage_router)
     api.include_router(spend_cap_router)
     api.include_router(vault_router)
-    api.include_router(tasks_router)
     api.include_router(schedules_router)
     api.include_router(task_output_router)
     api.include_router(system_router)
