@@ -85,18 +85,26 @@ class ServerProcess:
 
     def tree_cpu_seconds(self) -> float:
         """CPU the server and its live child processes used so far (`--workers N`)."""
-        total = 0.0
+        return self.tree_times()[0]
+
+    def tree_times(self) -> tuple[float, float]:
+        """CPU the server and its live child processes used so far (`--workers N`), and the
+        time their threads waited for a CPU while runnable (schedstat: a busy machine's share)."""
+        cpu = waited = 0.0
         pending = [self.pid]
         while pending:
             pid = pending.pop()
             try:
                 fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
                 children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+                threads = list(Path(f"/proc/{pid}/task").iterdir())
+                for thread in threads:
+                    waited += int((thread / "schedstat").read_text().split()[1]) / 1e9
             except FileNotFoundError:  # it ended meanwhile
                 continue
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            cpu += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
             pending.extend(int(child) for child in children)
-        return total
+        return cpu, waited
 
     def __enter__(self) -> ServerProcess:
         log = self.log_path.open("ab")

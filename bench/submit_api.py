@@ -82,9 +82,10 @@ class Side:
     server: ServerProcess
     runs: list[Load]
     cpu_s: list[float]
+    waited_s: list[float]
 
     async def drive(self, request: Request, sizes: ApiSizes, seconds: float) -> Load:
-        cpu = self.server.tree_cpu_seconds()
+        cpu, waited = self.server.tree_times()
         load = await run_load(
             replace(request, url=self.server.url), sizes.connections, seconds, sizes.generator
         )
@@ -93,7 +94,9 @@ class Side:
                 f"{self.name}: {load.failed} of {load.answered} requests failed "
                 f"(see {self.server.log_path})"
             )
-        self.cpu_s.append(self.server.tree_cpu_seconds() - cpu)
+        cpu_after, waited_after = self.server.tree_times()
+        self.cpu_s.append(cpu_after - cpu)
+        self.waited_s.append(waited_after - waited)
         return load
 
 
@@ -110,7 +113,7 @@ async def measure(stage: Stage, sizes: ApiSizes, logs: Path) -> dict[str, float]
     try:
         await asyncio.gather(*(asyncio.to_thread(side.__enter__) for side in (saassy, bare)))
         return await _compare(
-            stage, sizes, Side("saassy", saassy, [], []), Side("bare", bare, [], [])
+            stage, sizes, Side("saassy", saassy, [], [], []), Side("bare", bare, [], [], [])
         )
     finally:
         await asyncio.gather(asyncio.to_thread(saassy.stop), asyncio.to_thread(bare.stop))
@@ -132,8 +135,9 @@ async def _compare(stage: Stage, sizes: ApiSizes, saassy: Side, bare: Side) -> d
         for side in (bare, saassy):
             warm_up = await side.drive(request, sizes, sizes.warm_up_s)
             accepted += warm_up.answered if side is saassy else 0
-        saassy.cpu_s.clear()
-        bare.cpu_s.clear()
+        for side in (saassy, bare):
+            side.cpu_s.clear()
+            side.waited_s.clear()
         for repetition in range(sizes.repetitions):
             order = (bare, saassy) if repetition % 2 == 0 else (saassy, bare)
             for side in order:
@@ -179,6 +183,8 @@ def _numbers(sizes: ApiSizes, saassy: Side, bare: Side) -> dict[str, float]:
             f"{prefix}_p50_ms": statistics.median(load.p50_ms for load in side.runs),
             f"{prefix}_p99_ms": statistics.median(load.p99_ms for load in side.runs),
             f"{prefix}_cpu_ms": sum(side.cpu_s) * 1000 / answered,
+            # Runnable but not running: the machine's other work took the CPU meanwhile.
+            f"{prefix}_cpu_wait_ms": sum(side.waited_s) * 1000 / answered,
             f"{prefix}_generator_cpu_ms": (
                 sum(load.generator_cpu_s for load in side.runs) * 1000 / answered
             ),
@@ -204,6 +210,7 @@ def print_numbers(numbers: dict[str, float], sizes: ApiSizes, generator: str) ->
             f"  {label:>6}: {numbers[f'{prefix}_per_s']:8.0f} req/s  "
             f"p50 {numbers[f'{prefix}_p50_ms']:6.2f} ms  p99 {numbers[f'{prefix}_p99_ms']:6.2f} ms"
             f"  server CPU {numbers[f'{prefix}_cpu_ms']:.3f} ms/req"
+            f" (waited for one {numbers[f'{prefix}_cpu_wait_ms']:.3f})"
             f"  (generator {numbers[f'{prefix}_generator_cpu_ms']:.3f})"
         )
     print(
