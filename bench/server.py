@@ -28,7 +28,7 @@ from saassy.app import create_app
 from saassy.config import load_settings
 from saassy.server import serve
 
-STARTUP_TIMEOUT_S = 90.0  # several workers on a busy 2-core machine take a while
+STARTUP_TIMEOUT_S = 240.0  # each of several workers imports the app: minutes on a busy VM
 APP_FACTORY = "saassy.app:create_app"
 BARE_FACTORY = "bench.submit_path:bare_app"
 
