@@ -2,6 +2,9 @@
 
 Configured only through SAASSY_* like a deployment; the access log is off (a deployment choice
 that would otherwise print 2,000 lines per phase). Its own logging stays at the default level.
+`--workers N` serves it from N processes as `saassy api --workers N` does; `--bare` serves the
+floor of the submit API instead (bench/submit_path.py's bare FastAPI endpoint), through the
+same `serve` (uvicorn, its loop and HTTP protocol), so the two differ only in the app.
 """
 
 from __future__ import annotations
@@ -13,24 +16,42 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
 import httpx
+from fastapi import FastAPI
 
+from bench.submit_path import bare_app
 from saassy.app import create_app
 from saassy.config import load_settings
 from saassy.server import serve
 
-STARTUP_TIMEOUT_S = 30.0
+STARTUP_TIMEOUT_S = 240.0  # each of several workers imports the app: minutes on a busy VM
+APP_FACTORY = "saassy.app:create_app"
+BARE_FACTORY = "bench.submit_path:bare_app"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--bare", action="store_true", help="The bare FastAPI floor instead.")
     args = parser.parse_args()
-    app = create_app(load_settings())
-    serve(app, host="127.0.0.1", port=args.port, access_log=False, log_level="warning")
+    app: FastAPI | str
+    if args.workers > 1:  # each worker builds its app from the environment
+        app = BARE_FACTORY if args.bare else APP_FACTORY
+    else:
+        app = bare_app() if args.bare else create_app(load_settings())
+    serve(
+        app,
+        host="127.0.0.1",
+        port=args.port,
+        workers=args.workers,
+        access_log=False,
+        log_level="warning",
+    )
 
 
 def free_port() -> int:
@@ -43,9 +64,10 @@ def free_port() -> int:
 class ServerProcess:
     """Starts the server, waits until it answers, stops it with SIGTERM (a graceful stop)."""
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, env: dict[str, str], log_path: Path, args: Sequence[str] = ()) -> None:
         self.env = {**os.environ, **env}
         self.log_path = log_path
+        self.args = list(args)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
@@ -61,10 +83,33 @@ class ServerProcess:
         user, system = int(fields[11]), int(fields[12])  # utime, stime (after pid, comm)
         return (user + system) / os.sysconf("SC_CLK_TCK")
 
+    def tree_cpu_seconds(self) -> float:
+        """CPU the server and its live child processes used so far (`--workers N`)."""
+        return self.tree_times()[0]
+
+    def tree_times(self) -> tuple[float, float]:
+        """CPU the server and its live child processes used so far (`--workers N`), and the
+        time their threads waited for a CPU while runnable (schedstat: a busy machine's share)."""
+        cpu = waited = 0.0
+        pending = [self.pid]
+        while pending:
+            pid = pending.pop()
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+                children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+                threads = list(Path(f"/proc/{pid}/task").iterdir())
+                for thread in threads:
+                    waited += int((thread / "schedstat").read_text().split()[1]) / 1e9
+            except FileNotFoundError:  # it ended meanwhile
+                continue
+            cpu += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            pending.extend(int(child) for child in children)
+        return cpu, waited
+
     def __enter__(self) -> ServerProcess:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            [sys.executable, "-m", "bench.server", "--port", str(self.port)],
+            [sys.executable, "-m", "bench.server", "--port", str(self.port), *self.args],
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -21,6 +21,7 @@ import asyncio
 import cProfile
 import statistics
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -30,7 +31,7 @@ from typing import Any
 import httpx
 from fastapi import FastAPI, status
 from pydantic import BaseModel
-from sqlalchemy import event
+from sqlalchemy import event, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.client import NOOP
@@ -38,6 +39,8 @@ from bench.stage import Stage, add_database_option, scratch_stage
 from saassy.app import create_app
 from saassy.config import load_settings
 from saassy.context import AppContext
+from saassy.kit.time import utcnow
+from saassy.models import User
 
 WARM_UP = 100
 
@@ -140,8 +143,13 @@ class BareAccepted(BaseModel):
 
 
 def bare_app() -> FastAPI:
-    """The floor: a FastAPI endpoint that validates the same body and answers 202."""
+    """The floor: a FastAPI endpoint that validates the same body and answers 202 (and a
+    `/health` for bench/server.py to see it up)."""
     app = FastAPI()
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
 
     @app.post("/api/v1/tasks", status_code=status.HTTP_202_ACCEPTED)
     async def submit(body: BareBody) -> BareAccepted:
@@ -155,13 +163,20 @@ def asgi_client(app: FastAPI) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=transport, base_url="http://saassy.test")
 
 
-async def credentials(client: httpx.AsyncClient) -> tuple[dict[str, str], dict[str, str]]:
-    """A new customer's access-token headers and an API key of their organization."""
+async def credentials(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> tuple[dict[str, str], dict[str, str]]:
+    """A new customer's access-token headers and an API key of their organization (its address
+    marked verified in the database: an unverified account may not create keys)."""
+    email = f"submit-{uuid.uuid4().hex[:12]}@example.com"
     signup = await client.post(
-        "/api/v1/auth/signup",
-        json={"email": "submit-path@example.com", "password": "benchmark passphrase"},
+        "/api/v1/auth/signup", json={"email": email, "password": "benchmark passphrase"}
     )
     signup.raise_for_status()
+    async with engine.begin() as conn:
+        await conn.execute(
+            update(User).where(User.email == email).values(email_verified_at=utcnow())
+        )
     token = {"Authorization": f"Bearer {signup.json()['access_token']}"}
     created = await client.post("/api/v1/api-keys", json={"name": "bench"}, headers=token)
     created.raise_for_status()
@@ -197,7 +212,7 @@ async def run(args: argparse.Namespace, stage: Stage) -> None:
         ctx: AppContext = app.state.ctx
         counter = SqlCounter()
         counter.attach(ctx.engine)
-        token, api_key = await credentials(client)
+        token, api_key = await credentials(client, ctx.engine)
         by_key, by_token = submitter(client, api_key), submitter(client, token)
         if args.show_sql:
             for label, send in (("API key", by_key), ("access token", by_token)):

@@ -20,6 +20,7 @@ from saassy.accounts.router import router as accounts_router
 from saassy.admin.router import router as admin_router
 from saassy.api_keys.router import router as api_keys_router
 from saassy.audit.router import router as audit_router
+from saassy.auth.key_cache import ApiKeyCache
 from saassy.billing.caps.router import router as spend_cap_router
 from saassy.billing.reconciliation_router import router as billing_reconciliation_router
 from saassy.billing.reporting import meter_reporting_loop
@@ -95,6 +96,9 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
 @functools.cache
 def api_router() -> APIRouter:
     api = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
+    # First: a request is matched against the routers in order, and submitting and reading
+    # tasks are the API's busiest routes (no other router's path overlaps theirs).
+    api.include_router(tasks_router)
     api.include_router(accounts_router)
     api.include_router(notifications_router)
     api.include_router(organizations_router)
@@ -105,7 +109,6 @@ def api_router() -> APIRouter:
     api.include_router(usage_router)
     api.include_router(spend_cap_router)
     api.include_router(vault_router)
-    api.include_router(tasks_router)
     api.include_router(schedules_router)
     api.include_router(task_output_router)
     api.include_router(system_router)
@@ -250,6 +253,7 @@ def create_app(
             ),
             events=create_event_bus(redis_url(settings), prefix=settings.redis_prefix),
             stripe_api=stripe_client(settings, stripe_http),
+            key_cache=ApiKeyCache(ttl_s=settings.api_key_cache_s),
         )
         app.state.ctx = ctx
         await ctx.events.start()

@@ -121,6 +121,8 @@ async def test_an_expired_key_is_401(
             .where(ApiKey.id == uuid.UUID(created["id"]))
             .values(expires_at=utcnow() - timedelta(seconds=1))
         )
+    # Remembered with its real expiry, which the clock would reach; this moves the expiry.
+    ctx.key_cache.clear()
     refused = await client.get("/api/v1/organizations", headers=headers)
     assert refused.status_code == 401
     assert refused.json()["error"]["code"] == "api_key_expired"

@@ -11,6 +11,8 @@ from saassy.admin.repository import StaffOrganizationRepository
 from saassy.audit.actions import AuditAction, TargetType
 from saassy.audit.actors import Actor
 from saassy.audit.service import Target, record
+from saassy.auth.key_cache import KeyStandingChanged
+from saassy.kit.after_commit import after_commit
 from saassy.kit.errors import NotFound, ValidationFailed
 from saassy.models import Organization
 from saassy.models.billing import PlanChangeSource
@@ -78,5 +80,7 @@ async def set_plan(
             },
         )
     organization.plan_overrides = new_overrides
+    if changed_overrides:
+        after_commit(session, KeyStandingChanged())
     await session.flush()
     return organization

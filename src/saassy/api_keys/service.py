@@ -16,7 +16,9 @@ from saassy.audit.actions import AuditAction, TargetType
 from saassy.audit.actors import Actor, Origin
 from saassy.audit.service import Target, record
 from saassy.auth.dependencies import API_KEY_PREFIX, key_expired
+from saassy.auth.key_cache import KeyStandingChanged
 from saassy.auth.principal import ActiveOrganization, Principal
+from saassy.kit.after_commit import after_commit
 from saassy.kit.errors import Conflict, Forbidden, NotFound
 from saassy.kit.pagination import PageParams, page_of
 from saassy.kit.security import token_digest
@@ -145,6 +147,7 @@ async def rotate_api_key(
     old.expires_at = min(old.expires_at, overlap_ends) if old.expires_at else overlap_ends
     old.rotated_at = now
     old.replaced_by_id = new.id
+    after_commit(session, KeyStandingChanged())
     await record(
         session,
         AuditAction.api_key_rotated,
@@ -218,5 +221,6 @@ async def revoke_api_key(
     ensure_key_manager(principal, organization)
     if api_key.revoked_at is None:
         api_key.revoked_at = utcnow()
+        after_commit(session, KeyStandingChanged())
         await _audit(session, AuditAction.api_key_revoked, principal, origin, api_key)
         await session.flush()

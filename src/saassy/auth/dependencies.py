@@ -8,6 +8,7 @@ counted here, per API key or per user, and its `X-RateLimit-*` headers go on the
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Annotated
 
@@ -17,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from saassy.auth.principal import ActiveOrganization, Principal
-from saassy.auth.repository import AuthRepository
+from saassy.auth.repository import AuthRepository, KeyHolder
 from saassy.auth.scopes import require_scope
 from saassy.deps import ClientIP, Context, Session
 from saassy.kit.db import yield_sqlite_lock
@@ -40,16 +41,31 @@ def key_expired(expires_at: datetime | None, now: datetime) -> bool:
     return expires_at is not None and expires_at <= now
 
 
-async def _principal_from_api_key(session: Session, key: str) -> Principal:
+def in_good_standing(holder: KeyHolder, now: datetime) -> bool:
+    """Not revoked, not expired, its organization not deleted: a key that may be remembered."""
+    return (
+        holder.revoked_at is None
+        and holder.organization_deleted_at is None
+        and not key_expired(holder.expires_at, now)
+    )
+
+
+async def _principal_from_api_key(session: Session, ctx: Context, key: str) -> Principal:
     auth = AuthRepository(session)
-    holder = await auth.key_holder(token_digest(key))
+    digest = token_digest(key)
+    now = utcnow()
+    holder = ctx.key_cache.get(digest)
+    if holder is None:
+        read_at = ctx.key_cache.clock()
+        holder = await auth.key_holder(digest)
+        if holder is not None and in_good_standing(holder, now):
+            ctx.key_cache.put(digest, holder, read_at)
     if (
         holder is None
         or holder.revoked_at is not None
         or holder.organization_deleted_at is not None
     ):
         raise Unauthorized("The API key is not valid or was revoked.", code="invalid_api_key")
-    now = utcnow()
     if key_expired(holder.expires_at, now):
         message = (
             "The API key was rotated and its overlap has ended; use the key that replaced it."
@@ -59,6 +75,7 @@ async def _principal_from_api_key(session: Session, key: str) -> Principal:
         raise Unauthorized(message, code="api_key_expired")
     if holder.last_used_at is None or now - holder.last_used_at > LAST_USED_RESOLUTION:
         await auth.record_key_use(holder.key_id, now)
+        ctx.key_cache.touch(digest, replace(holder, last_used_at=now))
     organization_id = holder.organization_id
     return Principal(
         user_id=None,
@@ -165,7 +182,7 @@ async def get_principal(
         raise Unauthorized()
     token = credentials.credentials
     if token.startswith(API_KEY_PREFIX):
-        principal = await _principal_from_api_key(session, token)
+        principal = await _principal_from_api_key(session, ctx, token)
     else:
         principal = await _principal_from_access_token(session, ctx, token)
     await admit_call(request, session, ctx, principal)

@@ -3,15 +3,34 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, bindparam, func, select
 
 from saassy.auth.principal import OrganizationScope
 from saassy.kit.pagination import PageParams, keyset
-from saassy.kit.repository import RepositoryBase
+from saassy.kit.repository import RepositoryBase, table_of
 from saassy.models import Invitation, Membership, Organization, Role, User
+
+
+@dataclass(frozen=True)
+class LivePlan:
+    """A live organization's plan and its contract overrides (None: none)."""
+
+    plan: str
+    plan_overrides: Mapping[str, Any] | None
+
+
+_organizations = table_of(Organization)
+# Built once: a submission runs it (building a statement per call costs more than running it).
+_LIVE_PLAN = (
+    select(_organizations.c.plan, _organizations.c.plan_overrides)
+    .where(_organizations.c.id == bindparam("id"), _organizations.c.deleted_at.is_(None))
+    .with_for_update(read=True)
+)
 
 
 class OrganizationRepository(RepositoryBase[Organization]):
@@ -20,12 +39,12 @@ class OrganizationRepository(RepositoryBase[Organization]):
     async def hold_live(self, organization_id: uuid.UUID) -> bool:
         """Whether it exists, undeleted; held FOR SHARE (PostgreSQL) until the commit, so a
         deletion waits for this transaction and then sees what it wrote."""
-        statement = (
-            select(Organization.id)
-            .where(Organization.id == organization_id, Organization.deleted_at.is_(None))
-            .with_for_update(read=True)
-        )
-        return (await self.session.execute(statement)).scalar() is not None
+        return await self.hold_live_plan(organization_id) is not None
+
+    async def hold_live_plan(self, organization_id: uuid.UUID) -> LivePlan | None:
+        """Its plan as it is now, if it exists undeleted; held as `hold_live` holds it."""
+        row = (await self.session.execute(_LIVE_PLAN, {"id": organization_id})).one_or_none()
+        return None if row is None else LivePlan(row[0], row[1] or None)
 
     async def get_in_scope(
         self, organization_id: uuid.UUID, scope: OrganizationScope, *, lock: bool = False

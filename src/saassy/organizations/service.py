@@ -10,8 +10,10 @@ from saassy.accounts.repository import UserRepository
 from saassy.audit.actions import AuditAction, TargetType
 from saassy.audit.actors import Actor, Origin
 from saassy.audit.service import Target, record
+from saassy.auth.key_cache import KeyStandingChanged
 from saassy.auth.principal import Principal
 from saassy.config import Settings
+from saassy.kit.after_commit import after_commit
 from saassy.kit.pagination import PageParams, page_of
 from saassy.kit.time import utcnow
 from saassy.models import Membership, Organization, Role
@@ -109,6 +111,7 @@ async def delete_organization(
     if organization.personal:
         raise PersonalOrganization("A personal organization cannot be deleted.")
     organization.deleted_at = utcnow()
+    after_commit(session, KeyStandingChanged())
     await session.flush()
     await cancel_organization_tasks(session, organization.id)
     await delete_organization_schedules(session, organization.id)

@@ -11,6 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from saassy.audit.actions import AuditAction, TargetType
 from saassy.audit.actors import Actor
 from saassy.audit.service import Detail, Target, record
+from saassy.auth.key_cache import KeyStandingChanged
+from saassy.kit.after_commit import after_commit
 from saassy.kit.time import utcnow
 from saassy.models import Organization
 from saassy.models.billing import PlanChange, PlanChangeSource
@@ -45,6 +47,7 @@ async def change_plan(
     )
     organization.plan = plan_key
     session.add(change)
+    after_commit(session, KeyStandingChanged())
     details: dict[str, Detail] = {
         "from_plan": change.from_plan,
         "to_plan": plan_key,

@@ -34,7 +34,6 @@ async def submit_task(
     response: Response,
     ctx: Context,
     session: Session,
-    settings: SettingsDep,
     principal: CurrentPrincipal,
     organization: CurrentOrganization,
     idempotency_key: Annotated[
@@ -50,7 +49,7 @@ async def submit_task(
     """Queue a task of the active organization (admitted against its plan and quotas)."""
     submission = await service.submit_task(
         session,
-        settings,
+        ctx.settings,  # the busiest route: one dependency fewer to solve (SettingsDep)
         principal,
         organization,
         body,
