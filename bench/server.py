@@ -18,6 +18,7 @@ from types import TracebackType
 
 import httpx
 
+from bench.slowed import install_start_delay_from_env
 from saassy.app import create_app
 from saassy.config import load_settings
 from saassy.server import serve
@@ -26,6 +27,7 @@ STARTUP_TIMEOUT_S = 30.0
 
 
 def main() -> None:
+    install_start_delay_from_env()  # a test's deliberately slowed runtime; off by default
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
