@@ -58,7 +58,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--repetitions", type=int, help="Repetitions of the headline numbers (3; at least 3)."
     )
-    parser.add_argument("--tasks", type=int, help="Tasks per path per repetition (600; quick 150).")
+    parser.add_argument("--tasks", type=int, help="Tasks per path per repetition (300; quick 150).")
     parser.add_argument(
         "--latency-samples", type=int, help="Submit->running samples per repetition (200)."
     )

@@ -34,7 +34,6 @@ from bench.echo import (
 
 REDIS_URL = os.environ.get("SAASSY_BENCH_REDIS_URL", "redis://127.0.0.1:6379/5")
 BWRAP = os.environ.get("SAASSY_BENCH_BWRAP") or shutil.which("bwrap") or "bwrap"
-QUEUE = "saassy-bench-celery-bwrap"
 NOBODY = 65534
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 PARENT = "saassy-bench-celery-bwrap"
@@ -44,7 +43,6 @@ app.conf.update(
     task_serializer="json",
     result_serializer="json",
     accept_content=["json"],
-    task_default_queue=QUEUE,
 )
 
 

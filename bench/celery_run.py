@@ -1,6 +1,7 @@
 """Celery + Redis doing the same work: a prefork worker subprocess, results stored in Redis.
 
-Two workers, each on a queue of its own: the peer a user would pick (bench/celery_bwrap.py, the
+Two workers, each on a queue of its own for this run (deleted afterwards: the Redis DB is shared,
+never flushed): the peer a user would pick (bench/celery_bwrap.py, the
 echo program in a plain bwrap command line) and Celery around Saassy's own runtime
 (bench/celery_worker.py), which compares the engines alone.
 """
@@ -12,14 +13,15 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import redis
 from celery import Celery  # type: ignore[import-untyped]
 from celery.result import ResultSet  # type: ignore[import-untyped]
+from kombu import Connection  # type: ignore[import-untyped]
 
 from bench.client import BenchError
 from bench.echo import ECHO_INPUT
@@ -30,11 +32,10 @@ from bench.machine import MachineCpu
 class Peer:
     module: str
     task: str
-    queue: str
 
 
-PLAIN_BWRAP = Peer("bench.celery_bwrap", "bench.echo_in_bwrap", "saassy-bench-celery-bwrap")
-SAME_RUNTIME = Peer("bench.celery_worker", "bench.echo_in_runtime", "saassy-bench-celery-runtime")
+PLAIN_BWRAP = Peer("bench.celery_bwrap", "bench.echo_in_bwrap")
+SAME_RUNTIME = Peer("bench.celery_worker", "bench.echo_in_runtime")
 
 
 class CeleryWorker:
@@ -44,6 +45,8 @@ class CeleryWorker:
         self, peer: Peer, parallelism: int, redis_url: str, log: Path, bwrap: str | None = None
     ) -> None:
         self.peer, self.parallelism, self.log = peer, parallelism, log
+        self.redis_url = redis_url
+        self.queue = f"saassy-bench-{peer.task.rpartition('.')[2]}-{uuid.uuid4().hex[:10]}"
         self.env = {**os.environ, "SAASSY_BENCH_REDIS_URL": redis_url}
         if bwrap:
             self.env["SAASSY_BENCH_BWRAP"] = bwrap
@@ -59,7 +62,7 @@ class CeleryWorker:
                 [
                     sys.executable, "-m", "celery", "-A", self.peer.module, "worker",
                     "--pool", "prefork", "--concurrency", str(self.parallelism),
-                    "--queues", self.peer.queue, "--loglevel", "INFO",
+                    "--queues", self.queue, "--loglevel", "INFO",
                     "--without-gossip", "--without-mingle",
                 ],
                 env=self.env,
@@ -86,13 +89,17 @@ class CeleryWorker:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+        with Connection(self.redis_url) as connection:
+            connection.default_channel.queue_delete(self.queue)
 
     def batch(self, count: int, timeout_s: float) -> list[dict[str, Any]]:
         sent = [
-            self.client.send_task(self.peer.task, args=[ECHO_INPUT], queue=self.peer.queue)
+            self.client.send_task(self.peer.task, args=[ECHO_INPUT], queue=self.queue)
             for _ in range(count)
         ]
-        results: list[dict[str, Any]] = ResultSet(sent).get(timeout=timeout_s)
+        pending = ResultSet(sent)
+        results: list[dict[str, Any]] = pending.get(timeout=timeout_s)
+        pending.forget()  # the stored results: the Redis DB is shared
         failed = [r for r in results if r["exit_code"] != 0 or r["result"] is None]
         if failed:
             raise BenchError(f"{len(failed)} of {count} {self.peer.task} failed: {failed[0]}")
@@ -108,13 +115,8 @@ class CeleryWorker:
         return {"tasks_per_s": count / (ended - started), "machine_cpu_ms": cpu.ms_per(count)}
 
 
-def flush(redis_url: str) -> None:
-    redis.Redis.from_url(redis_url).flushdb()  # our own DB number only: clean queues
-
-
 def run_celery(count: int, parallelism: int, redis_url: str, logs: Path) -> dict[str, float]:
     """The peer alone, once: `celery_throughput_tasks_per_s`."""
-    flush(redis_url)
     with CeleryWorker(PLAIN_BWRAP, parallelism, redis_url, logs / "celery-bwrap.log") as worker:
         worker.warm()
         measured = worker.throughput(count)

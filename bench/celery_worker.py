@@ -24,7 +24,6 @@ from saassy.runtime.base import Limits, SandboxSpec
 from saassy.runtime.process import ProcessRuntime
 
 REDIS_URL = os.environ.get("SAASSY_BENCH_REDIS_URL", "redis://127.0.0.1:6379/5")
-QUEUE = "saassy-bench-celery-runtime"
 LIMITS = Limits(memory_mb=MEMORY_MB, cpus=CPUS, pids=PIDS, disk_mb=DISK_MB, timeout_s=TIMEOUT_S)
 
 app = Celery("saassy_bench", broker=REDIS_URL, backend=REDIS_URL)
@@ -32,7 +31,6 @@ app.conf.update(
     task_serializer="json",
     result_serializer="json",
     accept_content=["json"],
-    task_default_queue=QUEUE,
 )
 
 _runtime: ProcessRuntime | None = None

@@ -19,7 +19,7 @@ from contextlib import AbstractContextManager, ExitStack, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.celery_run import PLAIN_BWRAP, SAME_RUNTIME, CeleryWorker, flush
+from bench.celery_run import PLAIN_BWRAP, SAME_RUNTIME, CeleryWorker
 from bench.engine_runs import (
     EngineSizes,
     Profiler,
@@ -83,7 +83,6 @@ def run_headline(
     system, _ = floor_bwrap()
     kit = sandbox_kit(system)
     parallelism = sizes.parallelism
-    flush(redis_url)
     with ExitStack() as stack:
         stack.callback(_remove, kit)
         peer = stack.enter_context(
