@@ -12,6 +12,7 @@ from contextlib import AbstractContextManager
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
+from types import ModuleType
 
 from rich.console import Console
 
@@ -192,6 +193,9 @@ def main(argv: list[str] | None = None) -> None:
     numbers["postgresql"] = float(postgresql)
     numbers["bench_seconds"] = time.monotonic() - began
     print_table(numbers, postgresql, console)
+    submit_api = submit_api_module()
+    if submit_api is not None:
+        print_rows(str(submit_api.TITLE), list(submit_api.ROWS), numbers, console)
     print_rows("Egress proxy vs direct, loopback", EGRESS_ROWS, numbers, console)
     print_rows(log_title(log_sizes), LOG_ROWS, numbers, console)
     print_rows(TASK_LIST_TITLE, TASK_LIST_ROWS, numbers, console)
@@ -205,16 +209,23 @@ def main(argv: list[str] | None = None) -> None:
         _print_profile(out.parent / "profile-throughput.txt", console)
 
 
-def submit_api_numbers(
-    database_url: str | None, logs: Path, quick: bool, phase: Callable[[str], None]
-) -> dict[str, float]:
-    """The submit API's ratio to a bare endpoint: bench/submit_api.py, from the branch that
-    writes it; until it lands, nothing (the phase is skipped)."""
+def submit_api_module() -> ModuleType | None:
+    """bench/submit_api.py (the submit API against a bare endpoint), written on another branch:
+    until it is in the tree, its phase is skipped."""
     try:
-        submit_api = importlib.import_module("bench.submit_api")
+        return importlib.import_module("bench.submit_api")
     except ModuleNotFoundError as missing:
         if missing.name != "bench.submit_api":
             raise
+        return None
+
+
+def submit_api_numbers(
+    database_url: str | None, logs: Path, quick: bool, phase: Callable[[str], None]
+) -> dict[str, float]:
+    """Its numbers by the keys of its ROWS (`submit_api_vs_bare` with `_min`, `_max`)."""
+    submit_api = submit_api_module()
+    if submit_api is None:
         return {}
     phase(str(submit_api.TITLE))
     sizes = submit_api.QUICK if quick else submit_api.ApiSizes()
