@@ -120,6 +120,7 @@ def main(argv: list[str] | None = None) -> None:
 
     def phase(title: str) -> None:
         console.print(f"[bold]{title}[/] [dim]({time.monotonic() - began:.0f} s)[/]")
+        write_results(numbers, out)  # so far: a later phase's failure loses nothing before it
 
     phase(f"Sandbox: the runtime's overhead over raw bwrap, {overhead_samples} pairs")
     numbers |= run_overhead_numbers(overhead_samples, args.parallelism)
