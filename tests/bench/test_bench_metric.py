@@ -10,12 +10,12 @@ import asyncio
 from pathlib import Path
 
 import pytest
-
 from bench.engine_runs import EngineSizes, submit_to_running
 from bench.headline import summarize
 from bench.server import ServerProcess
 from bench.slowed import DELAY_VARIABLE
 from bench.stage import scratch_stage
+
 from saassy.runtime.process import ProcessRuntime
 from tests.runtime.conftest import require_isolation
 
