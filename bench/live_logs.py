@@ -1,7 +1,7 @@
 """How soon a line printed in a sandbox reaches a client following the task's logs.
 
 A task prints its clock (`time.time()`, the host's: the sandbox has no time namespace) every
-20 ms, 200 times (enough for a p99 in each run); the client follows
+20 ms, 150 times (enough for a p99 in each run); the client follows
 `GET /api/v1/tasks/{id}/logs` as server-sent events and takes, for each line, the time it
 arrived minus the time in it. The floor is the same program as a plain subprocess read with
 `readline()`. The budget (docs/architecture.md) is the p99 at most 20 ms
@@ -30,7 +30,7 @@ from bench.report import Row
 from bench.server import ServerProcess
 
 PYTHON = "/usr/bin/python3"
-TICKS = 200
+TICKS = 150
 TICKER = (
     "import time\n"
     "time.sleep(0.5)\n"  # the client is following by then
