@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
+from types import ModuleType
 
 from rich.console import Console
 
@@ -18,7 +21,6 @@ from bench.celery_executor import QUICK as QUICK_SCALE
 from bench.celery_executor import TITLE as SCALE_TITLE
 from bench.celery_executor import ScaleSizes, celery_executor_ratios, run_celery_executor
 from bench.celery_executor import rows as scale_rows
-from bench.celery_run import run_celery
 from bench.claim_cost import ROWS as CLAIM_ROWS
 from bench.claim_cost import TITLE as CLAIM_TITLE
 from bench.claim_cost import run_claim_cost
@@ -28,7 +30,8 @@ from bench.docker_overhead import run_docker_overhead
 from bench.egress import QUICK as QUICK_EGRESS
 from bench.egress import ROWS as EGRESS_ROWS
 from bench.egress import EgressSizes, run_egress_numbers
-from bench.engine_runs import EngineSizes, run_latency_and_noisy, run_throughput
+from bench.engine_runs import EngineSizes
+from bench.headline import HeadlineSizes, run_headline
 from bench.logs import QUICK as QUICK_LOGS
 from bench.logs import ROWS as LOG_ROWS
 from bench.logs import LogSizes, run_log_numbers
@@ -38,9 +41,9 @@ from bench.meter_events import ROWS as METER_EVENT_ROWS
 from bench.meter_events import TITLE as METER_EVENT_TITLE
 from bench.meter_events import MeterSizes, run_meter_event_numbers
 from bench.pg_scratch import add_postgres_option
-from bench.report import print_rows, print_table, ratios, write_results
-from bench.sandbox_runs import run_sandbox_numbers
-from bench.stage import add_database_option, scratch_stage
+from bench.report import print_rows, print_table, write_results
+from bench.sandbox_runs import run_overhead_numbers
+from bench.stage import add_database_option
 from bench.task_list import ROWS as TASK_LIST_ROWS
 from bench.task_list import TITLE as TASK_LIST_TITLE
 from bench.task_list import run_task_list_numbers
@@ -53,8 +56,13 @@ DEFAULT_PARALLELISM = 8
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="Smaller counts (about 5 minutes).")
-    parser.add_argument("--tasks", type=int, help="Tasks per throughput run (2000; quick 300).")
-    parser.add_argument("--latency-samples", type=int, help="Submit->running samples (200).")
+    parser.add_argument(
+        "--repetitions", type=int, help="Repetitions of the headline numbers (3; at least 3)."
+    )
+    parser.add_argument("--tasks", type=int, help="Tasks per path per repetition (300; quick 150).")
+    parser.add_argument(
+        "--latency-samples", type=int, help="Submit->running samples per repetition (200)."
+    )
     parser.add_argument("--noisy-queued", type=int, help="The flooding tenant's queue (10000).")
     parser.add_argument("--overhead-samples", type=int, help="Runtime vs raw bwrap pairs (100).")
     parser.add_argument("--parallelism", type=int, default=DEFAULT_PARALLELISM)
@@ -82,7 +90,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def sizes_from(args: argparse.Namespace) -> tuple[EngineSizes, int]:
     sizes = (
-        EngineSizes(tasks=300, latency_samples=50, noisy_queued=3000)
+        EngineSizes(tasks=150, latency_samples=50, noisy_queued=3000)
         if args.quick
         else EngineSizes()
     )
@@ -112,19 +120,25 @@ def main(argv: list[str] | None = None) -> None:
 
     def phase(title: str) -> None:
         console.print(f"[bold]{title}[/] [dim]({time.monotonic() - began:.0f} s)[/]")
+        write_results(numbers, out)  # so far: a later phase's failure loses nothing before it
 
-    phase(f"Sandbox: raw bwrap loop, runtime loop, overhead ({args.parallelism} in flight)")
-    numbers |= run_sandbox_numbers(sizes.tasks, args.parallelism, overhead_samples)
+    phase(f"Sandbox: the runtime's overhead over raw bwrap, {overhead_samples} pairs")
+    numbers |= run_overhead_numbers(overhead_samples, args.parallelism)
 
-    phase(f"Saassy: {sizes.tasks} no-op tasks through the API")
+    headline = HeadlineSizes(sizes, args.repetitions or 3, args.parallelism)
+    phase(
+        f"Headline, {headline.repetitions} repetitions: {sizes.tasks} echo tasks through raw "
+        "bwrap, the runtime, Saassy, Celery + plain bwrap, Celery + Saassy's runtime; "
+        f"submit->running, then beside {sizes.noisy_queued} queued for another tenant"
+    )
     profiler = None
     if args.profile:
         profiler = partial(_profile_to, out.parent / "profile-throughput.txt")
-    with scratch_stage(args.parallelism, args.database_url, "throughput") as stage:
-        numbers |= run_throughput(stage, sizes, logs, profiler)
+    numbers |= run_headline(
+        headline, args.database_url, args.redis_url, logs, profiler, console.print
+    )
 
-    phase(f"Celery + Redis: {sizes.tasks} no-op tasks")
-    numbers |= run_celery(sizes.tasks, args.parallelism, args.redis_url, logs)
+    numbers |= submit_api_numbers(args.database_url, logs, args.quick, phase)
 
     base = QUICK_SCALE if args.quick else ScaleSizes()
     scale = replace(
@@ -152,10 +166,6 @@ def main(argv: list[str] | None = None) -> None:
     phase("Docker runtime against docker run")
     numbers |= run_docker_overhead(args.docker_repetitions or (3 if args.quick else 10))
 
-    phase(f"Saassy: submit->running, then beside {sizes.noisy_queued} queued for another tenant")
-    with scratch_stage(args.parallelism, args.database_url, "latency") as stage:
-        numbers |= run_latency_and_noisy(stage, sizes, logs)
-
     phase("Egress proxy vs direct: 1 KiB GETs and 10 MB downloads on loopback")
     numbers |= run_egress_numbers(QUICK_EGRESS if args.quick else EgressSizes())
 
@@ -180,10 +190,13 @@ def main(argv: list[str] | None = None) -> None:
     phase(f"{METER_EVENT_TITLE}: {meter_sizes.rows:,} ledger rows")
     numbers |= run_meter_event_numbers(meter_sizes, args.database_url)
 
-    numbers = celery_executor_ratios(ratios(numbers))
+    numbers = celery_executor_ratios(numbers)
     numbers["postgresql"] = float(postgresql)
     numbers["bench_seconds"] = time.monotonic() - began
     print_table(numbers, postgresql, console)
+    submit_api = submit_api_module()
+    if submit_api is not None:
+        print_rows(str(submit_api.TITLE), list(submit_api.ROWS), numbers, console)
     print_rows("Egress proxy vs direct, loopback", EGRESS_ROWS, numbers, console)
     print_rows(log_title(log_sizes), LOG_ROWS, numbers, console)
     print_rows(TASK_LIST_TITLE, TASK_LIST_ROWS, numbers, console)
@@ -195,6 +208,30 @@ def main(argv: list[str] | None = None) -> None:
     console.print(f"Wrote {out} (server and worker logs in {logs})")
     if args.profile:
         _print_profile(out.parent / "profile-throughput.txt", console)
+
+
+def submit_api_module() -> ModuleType | None:
+    """bench/submit_api.py (the submit API against a bare endpoint), written on another branch:
+    until it is in the tree, its phase is skipped."""
+    try:
+        return importlib.import_module("bench.submit_api")
+    except ModuleNotFoundError as missing:
+        if missing.name != "bench.submit_api":
+            raise
+        return None
+
+
+def submit_api_numbers(
+    database_url: str | None, logs: Path, quick: bool, phase: Callable[[str], None]
+) -> dict[str, float]:
+    """Its numbers by the keys of its ROWS (`submit_api_vs_bare` with `_min`, `_max`)."""
+    submit_api = submit_api_module()
+    if submit_api is None:
+        return {}
+    phase(str(submit_api.TITLE))
+    sizes = submit_api.QUICK if quick else submit_api.ApiSizes()
+    numbers: dict[str, float] = submit_api.run_submit_api_numbers(database_url, sizes, logs)
+    return numbers
 
 
 def _profile_to(path: Path, pid: int) -> AbstractContextManager[None]:

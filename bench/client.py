@@ -11,15 +11,17 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import httpx
-from sqlalchemy import func, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from bench.echo import ECHO_INPUT, started_at
 from saassy.kit.db import async_database_url, create_engine
 from saassy.kit.time import as_utc, utcnow
 from saassy.models import Task, TaskAttempt, TaskStatus
 from saassy.models.tasks import TERMINAL_STATUSES
 
 NOOP = {"type": "noop", "input": {}}
+ECHO = {"type": "echo", "input": ECHO_INPUT}  # the worker program of the headline phases
 T = TypeVar("T")
 
 
@@ -37,6 +39,7 @@ class Tenant:
 class Submitted:
     task_id: uuid.UUID
     accepted_at: float  # time.time() when the 202 arrived
+    accepted_monotonic: float  # time.monotonic() then: the sandbox shares this clock
 
 
 def http_client(url: str, connections: int = 32) -> httpx.AsyncClient:
@@ -58,16 +61,22 @@ async def sign_up(client: httpx.AsyncClient) -> Tenant:
     )
 
 
-async def submit(client: httpx.AsyncClient, tenant: Tenant) -> Submitted:
-    response = await client.post("/api/v1/tasks", json=NOOP, headers=tenant.headers)
-    accepted_at = time.time()
+async def submit(
+    client: httpx.AsyncClient, tenant: Tenant, payload: dict[str, Any] = ECHO
+) -> Submitted:
+    response = await client.post("/api/v1/tasks", json=payload, headers=tenant.headers)
+    accepted_monotonic, accepted_at = time.monotonic(), time.time()
     if response.status_code != 202:
         raise BenchError(f"submit answered {response.status_code}: {response.text}")
-    return Submitted(uuid.UUID(response.json()["id"]), accepted_at)
+    return Submitted(uuid.UUID(response.json()["id"]), accepted_at, accepted_monotonic)
 
 
 async def submit_many(
-    client: httpx.AsyncClient, tenant: Tenant, count: int, concurrency: int
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    count: int,
+    concurrency: int,
+    payload: dict[str, Any] = ECHO,
 ) -> list[Submitted]:
     """`count` submissions from `concurrency` clients in parallel, as fast as answered."""
     remaining = iter(range(count))
@@ -75,7 +84,7 @@ async def submit_many(
 
     async def one_client() -> None:
         for _ in remaining:
-            done.append(await submit(client, tenant))
+            done.append(await submit(client, tenant, payload))
 
     await asyncio.gather(*(one_client() for _ in range(concurrency)))
     return done
@@ -143,16 +152,30 @@ class Auditor:
                         found[task_id] = (_epoch(created_at), _epoch(started_at))
         return found
 
+    async def program_started(self, task_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, ProgramStart]:
+        """Per task: its row's creation and the clocks its echo program read first thing."""
+        found: dict[uuid.UUID, ProgramStart] = {}
+        query = select(Task.id, Task.created_at, Task.result)
+        async with self.engine.connect() as conn:
+            for chunk in _chunks(list(task_ids), 500):
+                for task_id, created_at, result in await conn.execute(
+                    query.where(Task.id.in_(chunk))
+                ):
+                    if result is not None:
+                        monotonic, realtime = started_at(result)
+                        found[task_id] = ProgramStart(_epoch(created_at), realtime, monotonic)
+        return found
+
     async def flood(self, organization_id: uuid.UUID, count: int) -> None:
-        """Queue `count` no-op tasks for one organization straight into the table (fast)."""
+        """Queue `count` echo tasks for one organization straight into the table (fast)."""
         now = utcnow()
         rows: list[dict[str, Any]] = [
             {
                 "id": uuid.uuid4(),
                 "organization_id": organization_id,
-                "type": "noop",
+                "type": "echo",
                 "status": TaskStatus.queued,
-                "input": {},
+                "input": ECHO_INPUT,
                 "timeout_s": 30,
                 "max_attempts": 1,
                 "attempt_count": 0,
@@ -168,6 +191,36 @@ class Auditor:
                     await conn.execute(insert(Task), chunk)
         finally:
             await engine.dispose()
+
+    async def drop_queued(self, organization_id: uuid.UUID) -> None:
+        """Delete an organization's queued tasks (a flood that has served), then wait until
+        what it has running ends: the next measurement starts on an idle engine."""
+        engine = create_engine(self.database_url)
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(
+                    delete(Task).where(
+                        Task.organization_id == organization_id,
+                        Task.status == TaskStatus.queued,
+                    )
+                )
+        finally:
+            await engine.dispose()
+        deadline = time.monotonic() + 120
+        busy = [TaskStatus.dispatched, TaskStatus.running]
+        while await self.count(organization_id, busy):
+            if time.monotonic() > deadline:
+                raise BenchError("the flood's running tasks did not end within 120 s")
+            await asyncio.sleep(0.05)
+
+
+@dataclass(frozen=True)
+class ProgramStart:
+    """When a task's row was created and when its program began (epoch seconds; monotonic)."""
+
+    created_at: float
+    realtime: float
+    monotonic: float
 
 
 def _epoch(value: datetime) -> float:

@@ -188,6 +188,7 @@ def combine(runs: list[dict[str, float]], sizes: LogSizes) -> dict[str, float]:
     for key in ("live_log_added_p99_ms", "live_log_browser_vs_sse_p99"):
         values = [r[key] for r in runs]
         numbers[f"{key}_spread"] = max(values) - min(values)
+        numbers[f"{key}_min"], numbers[f"{key}_max"] = min(values), max(values)
     for key, over in (("logs_server_vs_billed", "billed"), ("logs_server_vs_floor", "floor")):
         ratios = [r["server"] / r[over] for r in runs]
         numbers[key] = median(ratios)

@@ -23,6 +23,7 @@ from types import TracebackType
 import httpx
 from fastapi import FastAPI
 
+from bench.slowed import install_start_delay_from_env
 from bench.submit_path import bare_app
 from saassy.app import create_app
 from saassy.config import load_settings
@@ -34,6 +35,7 @@ BARE_FACTORY = "bench.submit_path:bare_app"
 
 
 def main() -> None:
+    install_start_delay_from_env()  # a test's deliberately slowed runtime; off by default
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--workers", type=int, default=1)

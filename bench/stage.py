@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import secrets
 import shutil
@@ -15,19 +16,22 @@ from pathlib import Path
 
 from sqlalchemy import text
 
+from bench.echo import CPUS, DISK_MB, ECHO_ARGV, MEMORY_MB, PIDS, TIMEOUT_S
 from saassy.kit.db import create_engine
 from saassy.kit.migrate import upgrade_database
 
 # A plan that never limits the benchmark: unlimited tasks, concurrency above the executor's,
-# an API rate limit no client reaches. The no-op task type is /bin/true in the real sandbox.
-BENCH_CATALOG = """\
+# an API rate limit no client reaches. The echo task type is the worker program every compared
+# path runs (bench/echo.py); the no-op, /bin/true, is left to the phases that time the engine's
+# own work (logs, the task list, the claim).
+BENCH_CATALOG = f"""\
 default_plan = "bench"
 
 [plans.bench]
 name = "Bench"
 max_concurrent_tasks = 100000
 max_task_duration_s = 3600
-resources = { memory_mb = 1024, cpus = 2 }
+resources = {{ memory_mb = 1024, cpus = 2 }}
 api_rate_limit = "100000000/minute"
 
 [task_types.noop]
@@ -37,7 +41,16 @@ command = ["/bin/true"]
 default_timeout_s = 30
 max_timeout_s = 60
 retries = 0
-resources = { memory_mb = 128, cpus = 0.5, pids = 32, disk_mb = 16 }
+resources = {{ memory_mb = 128, cpus = 0.5, pids = 32, disk_mb = 16 }}
+
+[task_types.echo]
+title = "Echo"
+description = "A small Python program: reads its input, writes it back with its start time."
+command = {json.dumps(list(ECHO_ARGV))}
+default_timeout_s = {TIMEOUT_S}
+max_timeout_s = 60
+retries = 0
+resources = {{ memory_mb = {MEMORY_MB}, cpus = {CPUS}, pids = {PIDS}, disk_mb = {DISK_MB} }}
 """
 
 

@@ -173,6 +173,8 @@ async def run(args: argparse.Namespace, stage: Stage) -> dict[str, float]:
         database_url=stage.database_url,
         run_engine=False,
         secret_key=secrets.token_urlsafe(48),
+        # 5 runs of 120 pages come faster than the default 600 a minute on a quiet machine.
+        dashboard_limit_per_user="100000000/minute",
     )
     app = create_app(settings, background=False)
     timer = ServerTimer(app)

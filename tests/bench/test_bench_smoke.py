@@ -50,16 +50,32 @@ SCALE_KEYS = {
     "docker_overhead_ratio_min",
     "docker_overhead_ratio_max",
 }  # fmt: skip
-REQUIRED_KEYS = {
-    "throughput_tasks_per_s",
-    "celery_throughput_tasks_per_s",
-    "floor_throughput_tasks_per_s",
+# Measured in repetitions: each with its median, `_min` and `_max`.
+HEADLINE_KEYS = {
+    "throughput_vs_floor",
+    "throughput_vs_celery",
+    "throughput_vs_celery_same_runtime",
     "submit_to_running_p50_ms",
     "submit_to_running_p99_ms",
-    "runtime_overhead_ms",
+    "submit_to_running_above_sandbox_p50_ms",
+    "submit_to_running_above_sandbox_p99_ms",
     "noisy_neighbour_p99_ratio",
-    "throughput_vs_celery",
-    "throughput_vs_floor",
+    "live_log_added_p99_ms",
+}
+REQUIRED_KEYS = {
+    *HEADLINE_KEYS,
+    *(f"{key}_{end}" for key in HEADLINE_KEYS for end in ("min", "max")),
+    "repetitions",
+    "throughput_tasks_per_s",
+    "celery_throughput_tasks_per_s",
+    "celery_same_runtime_throughput_tasks_per_s",
+    "floor_throughput_tasks_per_s",
+    "server_cpu_ms_per_task",
+    "machine_cpu_ms_per_task",
+    "celery_machine_cpu_ms_per_task",
+    "floor_machine_cpu_ms_per_task",
+    "sandbox_start_to_program_p50_ms",
+    "runtime_overhead_ms",
     *EGRESS_KEYS,
     *LOG_KEYS,
     *SCALE_KEYS,
@@ -83,7 +99,8 @@ def test_quick_bench_writes_every_number(tmp_path: Path) -> None:
     docker_runtime().close()  # the docker runtime's phase: dockerd and saassy/base:test
     out = tmp_path / "latest.json"
     command = [
-        sys.executable, "-m", "bench", "--quick", "--tasks", "12", "--latency-samples", "5",
+        sys.executable, "-m", "bench", "--quick", "--repetitions", "1", "--tasks", "12",
+        "--latency-samples", "5",
         "--noisy-queued", "1000", "--overhead-samples", "3", "--parallelism", "4",
         "--scale-tasks", "8", "--scale-workers", "2", "--claim-deep", "3000", "--claim-rounds", "2",
         "--docker-repetitions", "3", "--log-mib", "32", "--log-runs", "1", "--meter-rows", "400",
@@ -105,6 +122,7 @@ def test_quick_bench_writes_every_number(tmp_path: Path) -> None:
         assert not isinstance(value, bool), key
         assert math.isfinite(value), key
     assert numbers["tasks"] == 12
+    assert numbers["repetitions"] == 1
     assert "Saassy benchmarks" in done.stdout
 
 
