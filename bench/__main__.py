@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import tempfile
 import time
@@ -12,11 +11,10 @@ from contextlib import AbstractContextManager
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
-from types import ModuleType
 
 from rich.console import Console
 
-from bench import profiling
+from bench import profiling, submit_api
 from bench.celery_executor import QUICK as QUICK_SCALE
 from bench.celery_executor import TITLE as SCALE_TITLE
 from bench.celery_executor import ScaleSizes, celery_executor_ratios, run_celery_executor
@@ -138,7 +136,7 @@ def main(argv: list[str] | None = None) -> None:
         headline, args.database_url, args.redis_url, logs, profiler, console.print
     )
 
-    numbers |= submit_api_numbers(args.database_url, logs, args.quick, phase)
+    numbers |= submit_api_numbers(args.database_url, logs, args.quick, args.repetitions, phase)
 
     base = QUICK_SCALE if args.quick else ScaleSizes()
     scale = replace(
@@ -194,9 +192,7 @@ def main(argv: list[str] | None = None) -> None:
     numbers["postgresql"] = float(postgresql)
     numbers["bench_seconds"] = time.monotonic() - began
     print_table(numbers, postgresql, console)
-    submit_api = submit_api_module()
-    if submit_api is not None:
-        print_rows(str(submit_api.TITLE), list(submit_api.ROWS), numbers, console)
+    print_rows(submit_api.TITLE, submit_api.ROWS, numbers, console)
     print_rows("Egress proxy vs direct, loopback", EGRESS_ROWS, numbers, console)
     print_rows(log_title(log_sizes), LOG_ROWS, numbers, console)
     print_rows(TASK_LIST_TITLE, TASK_LIST_ROWS, numbers, console)
@@ -210,28 +206,19 @@ def main(argv: list[str] | None = None) -> None:
         _print_profile(out.parent / "profile-throughput.txt", console)
 
 
-def submit_api_module() -> ModuleType | None:
-    """bench/submit_api.py (the submit API against a bare endpoint), written on another branch:
-    until it is in the tree, its phase is skipped."""
-    try:
-        return importlib.import_module("bench.submit_api")
-    except ModuleNotFoundError as missing:
-        if missing.name != "bench.submit_api":
-            raise
-        return None
-
-
 def submit_api_numbers(
-    database_url: str | None, logs: Path, quick: bool, phase: Callable[[str], None]
+    database_url: str | None,
+    logs: Path,
+    quick: bool,
+    repetitions: int | None,
+    phase: Callable[[str], None],
 ) -> dict[str, float]:
     """Its numbers by the keys of its ROWS (`submit_api_vs_bare` with `_min`, `_max`)."""
-    submit_api = submit_api_module()
-    if submit_api is None:
-        return {}
-    phase(str(submit_api.TITLE))
+    phase(submit_api.TITLE)
     sizes = submit_api.QUICK if quick else submit_api.ApiSizes()
-    numbers: dict[str, float] = submit_api.run_submit_api_numbers(database_url, sizes, logs)
-    return numbers
+    if repetitions:
+        sizes = replace(sizes, repetitions=repetitions)
+    return submit_api.run_submit_api_numbers(database_url, sizes, logs)
 
 
 def _profile_to(path: Path, pid: int) -> AbstractContextManager[None]:

@@ -83,6 +83,9 @@ REQUIRED_KEYS = {
     "meter_events_vs_stripe_limit",
     "meter_events_vs_floor",
     "meter_events_reconcile_s",
+    "submit_api_vs_bare",
+    "submit_api_per_s",
+    "bare_submit_per_s",
 }
 
 

@@ -7,6 +7,8 @@ import contextlib
 import os
 import secrets
 import shutil
+import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -69,3 +71,37 @@ async def test_an_installation_never_sweeps_another_ones_sandboxes(workspace: Pa
         for runtime in (mine, other):
             await runtime.sweep()
             _free(runtime)
+
+
+def test_a_runtime_starting_while_other_sandboxes_come_and_go_still_isolates(
+    tmp_path: Path,
+) -> None:
+    """A worker (re)started on a busy host probes bwrap while other processes' sandboxes mount
+    and unmount their tmpfs: the probe must not fail on them (it did, 1 in ~40, and the whole
+    process then refused every task as `isolation_unavailable`)."""
+    first = ProcessRuntime()
+    require_isolation(first)
+    assert first.host is not None
+    if not first.host.can_mount:
+        pytest.skip("this host cannot mount a tmpfs")  # the others' churn needs one
+    stop = threading.Event()
+    mount_bin, umount_bin = shutil.which("mount") or "mount", shutil.which("umount") or "umount"
+
+    def churn(directory: Path) -> None:  # another worker's sandboxes, starting and ending
+        while not stop.is_set():
+            directory.mkdir()
+            mount = [mount_bin, "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(directory)]
+            subprocess.run(mount, check=True)  # noqa: S603 - fixed argv
+            subprocess.run([umount_bin, str(directory)], check=True)  # noqa: S603 - fixed argv
+            directory.rmdir()
+
+    others = [threading.Thread(target=churn, args=(tmp_path / f"s{i}",)) for i in range(12)]
+    for other in others:
+        other.start()
+    try:
+        levels = [ProcessRuntime().isolation for _ in range(60)]
+    finally:
+        stop.set()
+        for other in others:
+            other.join()
+    assert set(levels) == {first.isolation}

@@ -31,6 +31,7 @@ from saassy.runtime.base import (
     SandboxSpec,
     Usage,
 )
+from saassy.runtime.bwrap import system_binds
 from saassy.runtime.cgroups import SandboxCgroup, cgroup_name, detect_cgroups
 from saassy.runtime.host import Bwrap, locate_bwrap
 from saassy.runtime.identity import SandboxIdentities
@@ -69,7 +70,10 @@ def _bwrap_failure(command: list[str], arch: Arch, *, disable_userns: bool) -> s
     probe = ["--unshare-all", "--seccomp", str(read)]
     if disable_userns:
         probe += ["--unshare-user", "--disable-userns"]
-    probe += ["--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev", "/bin/sh", "-c", "exit 0"]
+    # The system dirs a sandbox gets, not the host's whole root: binding `/` makes bwrap remount
+    # every mount under it, and the tmpfs of a sandbox another process (a second worker) is
+    # freeing meanwhile failed the probe, and with it every task of this process.
+    probe += [*system_binds(), "--proc", "/proc", "--dev", "/dev", "/bin/sh", "-c", "exit 0"]
     try:
         with os.fdopen(write, "wb") as pipe:  # a filter is ~600 bytes: the pipe holds it
             pipe.write(sandbox_filter(arch))
