@@ -119,11 +119,15 @@ CHEAP_PASSWORD_HASHER = PasswordHasher(memory_kib=8, time_cost=1, parallelism=1)
 
 
 @pytest.fixture(autouse=True)
-def cheap_password_hashing(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
-    if request.node.get_closest_marker("production_password_cost") is None:
-        monkeypatch.setattr(
-            settings_module, "password_hasher", lambda *_cost: CHEAP_PASSWORD_HASHER
-        )
+def cheap_password_hashing(request: pytest.FixtureRequest) -> Iterator[None]:
+    # A MonkeyPatch of its own: the test's `monkeypatch`, made first by this autouse fixture,
+    # would be undone only after the app's lifespan has ended, on what the test patched.
+    if request.node.get_closest_marker("production_password_cost") is not None:
+        yield
+        return
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(settings_module, "password_hasher", lambda *_cost: CHEAP_PASSWORD_HASHER)
+        yield
 
 
 @pytest.fixture
