@@ -125,7 +125,7 @@ async def until_running_and_logging(
 
 
 ORGANIZATIONS = 20
-TASKS_EACH = 100
+TASKS_EACH = 50  # 1,000 tasks: every organization still queued far past its limit (CI time)
 PLAN_LIMITS = {"pair": 2, "big": 50}
 
 
@@ -161,7 +161,7 @@ async def submitted_id(
     return str(response.json()["id"])
 
 
-async def test_two_schedulers_and_two_workers_run_2000_tasks_of_20_organizations_exactly_once(
+async def test_two_schedulers_and_two_workers_run_1000_tasks_of_20_organizations_exactly_once(
     ctx: AppContext, client: httpx.AsyncClient, signup: SignUp, cluster: Cluster
 ) -> None:
     require_sandbox()
