@@ -151,16 +151,16 @@ def test_only_good_standing_is_remembered_and_never_past_its_bound() -> None:
     cache = ApiKeyCache(ttl_s=TTL_S, max_keys=2)
     cache.clock = clock
     holder = object()
-    cache.put("a", holder, clock())  # type: ignore[arg-type]
+    cache.put("a", holder, clock(), cache.generation)  # type: ignore[arg-type]
     assert cache.get("a") is holder
     clock.now += TTL_S
     assert cache.get("a") is None
     for name in ("a", "b", "c"):
-        cache.put(name, holder, clock())  # type: ignore[arg-type]
+        cache.put(name, holder, clock(), cache.generation)  # type: ignore[arg-type]
     assert len(cache) == 2
     assert cache.get("a") is None  # the oldest made room
     off = ApiKeyCache(ttl_s=0)
-    off.put("a", holder, clock())  # type: ignore[arg-type]
+    off.put("a", holder, clock(), off.generation)  # type: ignore[arg-type]
     assert off.get("a") is None
 
 

@@ -56,10 +56,10 @@ async def _principal_from_api_key(session: Session, ctx: Context, key: str) -> P
     now = utcnow()
     holder = ctx.key_cache.get(digest)
     if holder is None:
-        read_at = ctx.key_cache.clock()
+        read_at, generation = ctx.key_cache.clock(), ctx.key_cache.generation
         holder = await auth.key_holder(digest)
         if holder is not None and in_good_standing(holder, now):
-            ctx.key_cache.put(digest, holder, read_at)
+            ctx.key_cache.put(digest, holder, read_at, generation)
     if (
         holder is None
         or holder.revoked_at is not None

@@ -36,6 +36,9 @@ class ApiKeyCache:
         self.max_keys = max_keys
         self.clock: Callable[[], float] = time.monotonic
         self._held: dict[str, tuple[float, KeyHolder]] = {}
+        # Counts the clears: a holder read before a clear is never put after it (it may be what
+        # the clearing change, committed meanwhile, revoked).
+        self.generation = 0
 
     def __len__(self) -> int:
         return len(self._held)
@@ -50,10 +53,10 @@ class ApiKeyCache:
             return None
         return holder
 
-    def put(self, digest: str, holder: KeyHolder, read_at: float) -> None:
-        """Remember `holder`, read from the database at `read_at` (`clock()`, taken before the
-        read: its age counts from there)."""
-        if self.ttl_s <= 0:
+    def put(self, digest: str, holder: KeyHolder, read_at: float, generation: int) -> None:
+        """Remember `holder`, read from the database at `read_at` (`clock()`) in `generation`
+        (both taken before the read: its age counts from there, and a clear since drops it)."""
+        if self.ttl_s <= 0 or generation != self.generation:
             return
         if digest not in self._held and len(self._held) >= self.max_keys:
             del self._held[next(iter(self._held))]  # the oldest read
@@ -66,4 +69,5 @@ class ApiKeyCache:
             self._held[digest] = (found[0], holder)
 
     def clear(self) -> None:
+        self.generation += 1
         self._held.clear()

@@ -19,7 +19,7 @@ from saassy.kit.pagination import PageParams, page_of
 from saassy.kit.time import utcnow
 from saassy.models import Task, TaskStatus
 from saassy.organizations.repository import OrganizationRepository
-from saassy.plans.catalog import Catalog, Plan
+from saassy.plans.catalog import Catalog
 from saassy.plans.service import plan_with_overrides
 from saassy.quotas.task_reservations import close_task_reservations
 from saassy.tasks.admission import check_input, check_resources, reserve_for, resolve_timeout
@@ -77,7 +77,17 @@ async def submit_task(
         raise UnknownTaskType(body.type, sorted(catalog.task_types))
     if program_refusal(task_type) is not None:
         raise TaskTypeUnavailable(task_type.name)
-    _require_plan(task_type, organization.plan)
+    # The caller was authenticated before this transaction wrote anything: an organization
+    # deleted since must not get a task its deletion never saw (and so never canceled). Its
+    # plan is read here too, before anything is checked against it: the caller's may be older
+    # (a remembered API key's, by up to SAASSY_API_KEY_CACHE_S), and the task is admitted or
+    # refused under the plan it has now (a customer who has just paid is not refused).
+    live = await OrganizationRepository(session).hold_live_plan(organization.id)
+    if live is None:
+        raise NotFound("Organization")
+    organization = replace(organization, plan=live.plan, plan_overrides=live.plan_overrides)
+    if task_type.requires_plan and organization.plan not in task_type.requires_plan:
+        raise SubscriptionRequired(task_type.name, task_type.requires_plan, organization.plan)
     check_input(task_type, body.input)
     digest = request_digest(body)
     tasks = TaskRepository(session)
@@ -85,21 +95,14 @@ async def submit_task(
         earlier = await tasks.get_by_idempotency_key(organization.id, idempotency_key)
         if earlier is not None:
             return _replay(earlier, digest)
-    plan, timeout_s = _plan_terms(catalog, task_type, organization, body)
+    plan = plan_with_overrides(
+        catalog, organization.plan, organization.plan_overrides, organization.id
+    )
+    timeout_s = resolve_timeout(task_type, plan, body.timeout_s)
+    check_resources(task_type, plan)
     await require_secrets(
         session, principal.scope, organization.id, task_type.secrets, task_type=task_type.name
     )
-    # The caller was authenticated before this transaction wrote anything: an organization
-    # deleted since must not get a task its deletion never saw (and so never canceled). Its
-    # plan is read here too: the caller's may be older (a remembered API key's, by up to
-    # SAASSY_API_KEY_CACHE_S), and the task is admitted under the plan it has now.
-    live = await OrganizationRepository(session).hold_live_plan(organization.id)
-    if live is None:
-        raise NotFound("Organization")
-    if (live.plan, live.plan_overrides) != (organization.plan, organization.plan_overrides or None):
-        organization = replace(organization, plan=live.plan, plan_overrides=live.plan_overrides)
-        _require_plan(task_type, organization.plan)
-        plan, timeout_s = _plan_terms(catalog, task_type, organization, body)
     now = utcnow()
 
     async def admit() -> Task:
@@ -141,24 +144,6 @@ async def submit_task(
             return _replay(twin, digest)
     after_commit(session, TaskQueued(organization.id, task.id))
     return Submission(task, created=True)
-
-
-def _require_plan(task_type: TaskType, plan_key: str) -> None:
-    if task_type.requires_plan and plan_key not in task_type.requires_plan:
-        raise SubscriptionRequired(task_type.name, task_type.requires_plan, plan_key)
-
-
-def _plan_terms(
-    catalog: Catalog, task_type: TaskType, organization: ActiveOrganization, body: TaskSubmit
-) -> tuple[Plan, int]:
-    """The organization's effective plan, and the task's timeout under it (402 or 422 when
-    the plan does not allow the task)."""
-    plan = plan_with_overrides(
-        catalog, organization.plan, organization.plan_overrides, organization.id
-    )
-    timeout_s = resolve_timeout(task_type, plan, body.timeout_s)
-    check_resources(task_type, plan)
-    return plan, timeout_s
 
 
 def _replay(earlier: Task, digest: str) -> Submission:
