@@ -28,6 +28,9 @@ class LiveServer:
     ctx: AppContext
 
 
+NEXT_FRAMES = "() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))"
+
+
 async def screenshot(page: Page, name: str) -> list[Path]:
     """Full-page `<name>-1280.png` and `<name>-390.png` in tests/browser/screenshots/ (not
     kept in git), to look at what a person would see; the viewport is restored after."""
@@ -36,6 +39,9 @@ async def screenshot(page: Page, name: str) -> list[Path]:
     paths = []
     for viewport in (DESKTOP, PHONE):
         await page.set_viewport_size(viewport)
+        # A full-page capture right after a resize can show a frame painted in between: sticky
+        # cells laid out for the new width with the text of their neighbours missing.
+        await page.evaluate(NEXT_FRAMES)
         path = SCREENSHOTS / f"{name}-{viewport['width']}.png"
         await page.screenshot(path=path, full_page=True)
         paths.append(path)

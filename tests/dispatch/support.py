@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -45,15 +45,22 @@ async def insert_tasks(
     timeout_s: int = 10,
     input: Any = None,
     run_after_offset_s: float = 0.0,
+    task_ids: Sequence[uuid.UUID] = (),
 ) -> list[uuid.UUID]:
-    """Queued tasks with their monthly reservation, as admission inserts them."""
+    """Queued tasks with their monthly reservation, as admission inserts them.
+
+    `task_ids` names the first tasks in advance, so a fake runtime can be scripted for them before a
+    running engine may claim them.
+    """
     organization_id = uuid.UUID(str(organization_id))
+    chosen = list(task_ids)
     task_type = catalog.task_types[type]
     ids = []
     async with sessionmaker() as session, session.begin():
         for _ in range(count):
             reservation = await quotas.reserve(session, catalog, organization_id, "tasks")
             task = Task(
+                id=chosen[len(ids)] if len(ids) < len(chosen) else uuid.uuid4(),
                 organization_id=organization_id,
                 type=type,
                 status=TaskStatus.queued,

@@ -50,8 +50,9 @@ def settings(settings_factory: Callable[..., Settings], s3_location: S3Location)
 async def run_task(
     ctx: AppContext, engine: TaskEngine, runtime: FakeRuntime, organization_id: uuid.UUID
 ) -> uuid.UUID:
-    [task_id] = await insert_tasks(ctx.sessionmaker, ctx.settings.catalog, organization_id)
+    task_id = uuid.uuid4()
     runtime.script(f"task-{task_id}-attempt-1", FakeScript(files=FILES))
+    await insert_tasks(ctx.sessionmaker, ctx.settings.catalog, organization_id, task_ids=[task_id])
     engine.notify_submitted()
     await wait_for_status(ctx.sessionmaker, [task_id])
     return task_id

@@ -10,6 +10,7 @@ from sqlalchemy import update
 
 from saassy.context import AppContext
 from saassy.dispatch.engine import TaskEngine
+from saassy.kit.time import utcnow
 from saassy.models import (
     ApiKey,
     Membership,
@@ -36,19 +37,22 @@ async def failing_task(
     ctx: AppContext, engine: TaskEngine, fake_runtime: FakeRuntime, submitter: Account
 ) -> uuid.UUID:
     """A task submitted by `submitter` that exits 3, run to its end by the engine."""
-    [task_id] = await insert_tasks(
+    task_id = uuid.uuid4()
+    fake_runtime.script(f"task-{task_id}-attempt-1", FakeScript(exit_code=3))
+    await insert_tasks(
         ctx.sessionmaker,
         ctx.settings.catalog,
         submitter.organization_id,
         input={"note": SECRET_INPUT},
+        run_after_offset_s=3600,  # not claimable before it names its submitter
+        task_ids=[task_id],
     )
     async with ctx.sessionmaker() as session, session.begin():
         await session.execute(
             update(Task)
             .where(Task.id == task_id)
-            .values(submitted_by_user_id=uuid.UUID(submitter.user_id))
+            .values(submitted_by_user_id=uuid.UUID(submitter.user_id), run_after=utcnow())
         )
-    fake_runtime.script(f"task-{task_id}-attempt-1", FakeScript(exit_code=3))
     engine.notify_submitted()
     await wait_for_status(ctx.sessionmaker, [task_id])
     return task_id
@@ -184,10 +188,20 @@ async def test_a_scheduled_runs_failure_names_its_schedule(
     ada = await signup()
     await choose(ctx, ada.user_id, NotificationKind.task_failed, True)
     org_id, ada_id = uuid.UUID(ada.organization_id), uuid.UUID(ada.user_id)
-    [task_id] = await insert_tasks(ctx.sessionmaker, ctx.settings.catalog, ada.organization_id)
+    task_id = uuid.uuid4()
+    fake_runtime.script(f"task-{task_id}-attempt-1", FakeScript(exit_code=3))
+    await insert_tasks(
+        ctx.sessionmaker,
+        ctx.settings.catalog,
+        ada.organization_id,
+        run_after_offset_s=3600,  # not claimable before its schedule run exists
+        task_ids=[task_id],
+    )
     async with ctx.sessionmaker() as session, session.begin():
         await session.execute(
-            update(Task).where(Task.id == task_id).values(submitted_by_user_id=ada_id)
+            update(Task)
+            .where(Task.id == task_id)
+            .values(submitted_by_user_id=ada_id, run_after=utcnow())
         )
         schedule = Schedule(
             organization_id=org_id,
@@ -209,7 +223,6 @@ async def test_a_scheduled_runs_failure_names_its_schedule(
                 task_id=task_id,
             )
         )
-    fake_runtime.script(f"task-{task_id}-attempt-1", FakeScript(exit_code=3))
     engine.notify_submitted()
     await wait_for_status(ctx.sessionmaker, [task_id])
 

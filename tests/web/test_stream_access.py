@@ -65,8 +65,8 @@ async def running_task(
 ) -> uuid.UUID:
     """A task whose sandbox runs until the test ends."""
     built, runtime = engine
+    runtime.default = FakeScript(hang=True)  # its id is unknown before the engine may claim it
     task_id = task_id_of(await submit_task(browser, {"type": "echo", "input": "{}"}))
-    runtime.script(f"task-{task_id}-attempt-1", FakeScript(hang=True))
     built.notify_submitted()
     for _ in range(200):
         if (await task_row(ctx, task_id)).status == TaskStatus.running:

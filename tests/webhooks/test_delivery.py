@@ -124,8 +124,11 @@ async def test_five_failures_then_success_deliver_once_with_six_attempts_logged(
     ada = await signup()
     with running(Receiver(failures=5)) as receiver:
         endpoint = await create_endpoint(client, ada, receiver.url, event_types=["task.failed"])
-        [task_id] = await insert_tasks(ctx.sessionmaker, ctx.settings.catalog, ada.organization_id)
+        task_id = uuid.uuid4()
         fake_runtime.script(f"task-{task_id}-attempt-1", FakeScript(exit_code=3))
+        await insert_tasks(
+            ctx.sessionmaker, ctx.settings.catalog, ada.organization_id, task_ids=[task_id]
+        )
         engine.notify_submitted()
         await wait_for_status(ctx.sessionmaker, [task_id])
         await deliver_until(ctx, receiver.succeeded)
