@@ -68,6 +68,7 @@ async def test_a_task_goes_queued_dispatched_running_succeeded(
     assert spec.argv == ("/bin/true",)
     assert spec.limits.timeout_s == 10
     assert spec.limits.memory_mb == 64
+    assert spec.tenant == str(task.organization_id)  # its CPU weight is its organization's
     # The supervisor cleans up after it has written the outcome the test waited for.
     for _ in range(200):
         if not spec.output_dir.exists():

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from saassy.runtime.base import Limits
-from saassy.runtime.cgroups import SandboxCgroup, cgroup_name
+from saassy.runtime.cgroups import SandboxCgroup, cgroup_name, tenant_dir_name
 
 
 def test_v2_limits_and_accounting(tmp_path: Path) -> None:
@@ -51,3 +51,13 @@ def test_names_cannot_escape_the_parent() -> None:
     assert cgroup_name("../../etc") == "_.._etc"
     assert cgroup_name("task-1-attempt-2") == "task-1-attempt-2"
     assert "/" not in cgroup_name("a/b")
+
+
+def test_v2_passes_its_controllers_down_through_a_tenants_directory(tmp_path: Path) -> None:
+    directory = tmp_path / tenant_dir_name("org-1") / "task-1"
+    cgroup = SandboxCgroup(2, {"": directory}, tenant=True)
+    cgroup.create(Limits(cpus=1))
+    subtree = (directory.parent / "cgroup.subtree_control").read_text()
+    assert subtree == "+memory +cpu +pids"
+    assert (directory / "cpu.max").read_text() == "100000 100000"
+    assert cgroup.relative_path == f"{tenant_dir_name('org-1')}/task-1"

@@ -281,6 +281,7 @@ class AttemptSupervisor:
             events_file=self.work_dir / "events.jsonl",
             env=setup.env,
             limits=setup.limits,
+            tenant=str(task.organization_id),
             network=setup.network,
             network_allow=setup.network_allow,
             secrets={name: SecretStr(value) for name, value in secrets.items()},

@@ -67,6 +67,12 @@ class SandboxSpec(BaseModel):
     )
     secrets_as_env: bool = Field(False, description="Also export each secret as $<name>.")
     limits: Limits = Limits()
+    tenant: str | None = Field(
+        None,
+        description="Whom it runs for (an organization). Where the runtime has CPU weights "
+        "(cgroups), a tenant's running sandboxes share one: on a busy machine a tenant with many "
+        "gets no more CPU than one with a single sandbox.",
+    )
     network: bool = Field(False, description="Egress through the platform's proxy, nothing else.")
     network_allow: tuple[str, ...] = Field((), description="Destinations; empty: any public one.")
     allow_user_namespaces: bool = Field(

@@ -1,8 +1,11 @@
 """One sandbox's cgroup, on cgroup v2 where its controllers exist, else on cgroup v1.
 
 The layout is detected once (`detect_cgroups`); each sandbox gets `<parent>/<name>` in every
-controller it needs. Joining happens in the launcher (`join_files`), before the program runs.
-Killing freezes first so nothing can fork while we signal, then SIGKILLs every member and thaws.
+controller it needs, or `<parent>/<tenant>/<name>` when it runs for a tenant: the kernel divides
+a busy CPU between siblings by weight, so a tenant with many sandboxes running shares one
+weight among them instead of outweighing a tenant with one. Joining happens in the launcher
+(`join_files`), before the program runs. Killing freezes first so nothing can fork while we
+signal, then SIGKILLs every member and thaws.
 """
 
 from __future__ import annotations
@@ -23,12 +26,19 @@ V2_CONTROLLERS = ("memory", "cpu", "pids")
 CFS_PERIOD_US = 100_000
 POLL_S = 0.001  # killed members vanish within a millisecond or two
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
+TENANT_PREFIX = "tenant-"
+CREATE_TRIES = 5  # the tenant's dir may be removed by its last sandbox as we create in it
 
 
 def cgroup_name(name: str) -> str:
     """A directory name safe to create: the spec's identity, never a path."""
     cleaned = _UNSAFE.sub("_", name).lstrip(".") or "sandbox"
     return cleaned[:200]
+
+
+def tenant_dir_name(tenant: str) -> str:
+    """The directory of a tenant's sandboxes; its prefix keeps it apart from sandbox names."""
+    return TENANT_PREFIX + cgroup_name(tenant)
 
 
 def _write(path: Path, value: str) -> None:
@@ -87,15 +97,32 @@ class CgroupLayout:
     parents: dict[str, Path]  # v1: controller -> parent dir; v2: {"": parent dir}
 
     def existing(self, name: str) -> SandboxCgroup | None:
-        """The cgroup of sandbox `name` if it is still there (after a crash)."""
-        dirs = {key: parent / cgroup_name(name) for key, parent in self.parents.items()}
-        if not any(directory.is_dir() for directory in dirs.values()):
-            return None
-        return SandboxCgroup(self.version, {k: d for k, d in dirs.items() if d.is_dir()})
+        """The cgroup of sandbox `name` if it is still there (after a crash), under whichever
+        tenant it ran for."""
+        for relative in self._relative_paths(name):
+            dirs = {key: parent / relative for key, parent in self.parents.items()}
+            if any(directory.is_dir() for directory in dirs.values()):
+                found = {k: d for k, d in dirs.items() if d.is_dir()}
+                return SandboxCgroup(self.version, found, tenant=relative.parent != Path())
+        return None
 
-    def create(self, name: str, limits: Limits) -> SandboxCgroup:
-        dirs = {key: parent / cgroup_name(name) for key, parent in self.parents.items()}
-        cgroup = SandboxCgroup(self.version, dirs)
+    def _relative_paths(self, name: str) -> list[Path]:
+        leaf = cgroup_name(name)
+        paths = [Path(leaf)]
+        for parent in self.parents.values():
+            with contextlib.suppress(OSError):
+                paths += [
+                    Path(tenant.name, leaf)
+                    for tenant in parent.iterdir()
+                    if tenant.name.startswith(TENANT_PREFIX) and (tenant / leaf).is_dir()
+                ]
+        return list(dict.fromkeys(paths))
+
+    def create(self, name: str, limits: Limits, tenant: str | None = None) -> SandboxCgroup:
+        leaf = cgroup_name(name)
+        relative = Path(tenant_dir_name(tenant), leaf) if tenant else Path(leaf)
+        dirs = {key: parent / relative for key, parent in self.parents.items()}
+        cgroup = SandboxCgroup(self.version, dirs, tenant=tenant is not None)
         cgroup.create(limits)
         return cgroup
 
@@ -145,9 +172,16 @@ def _enable_v2_controllers(parent: Path) -> bool:
 class SandboxCgroup:
     """The cgroup(s) of one sandbox: limits, membership, freeze-and-kill, accounting."""
 
-    def __init__(self, version: int, dirs: dict[str, Path]) -> None:
+    def __init__(self, version: int, dirs: dict[str, Path], *, tenant: bool = False) -> None:
         self.version = version
         self.dirs = dirs
+        self.tenant = tenant  # its directories sit in a tenant's, which it may have to make
+
+    @property
+    def relative_path(self) -> str:
+        """Below the layout's parent: `<name>`, or `<tenant dir>/<name>`."""
+        directory = next(iter(self.dirs.values()))
+        return f"{directory.parent.name}/{directory.name}" if self.tenant else directory.name
 
     def _dir(self, controller: str) -> Path:
         key = controller if self.version == 1 else ""
@@ -169,8 +203,17 @@ class SandboxCgroup:
         return [directory / name for directory in self.dirs.values()]
 
     def create(self, limits: Limits) -> None:
-        for directory in self.dirs.values():
-            directory.mkdir(exist_ok=True)
+        for attempt in range(CREATE_TRIES):
+            try:
+                for directory in self.dirs.values():
+                    if self.tenant:
+                        self._make_tenant_dir(directory.parent)
+                    directory.mkdir(exist_ok=True)
+                break
+            # The tenant's last other sandbox removed its dir (even while mkdir found it there).
+            except (FileNotFoundError, FileExistsError):
+                if attempt == CREATE_TRIES - 1:
+                    raise
         memory = limits.memory_mb * 1024 * 1024
         quota = max(1000, int(limits.cpus * CFS_PERIOD_US))
         if self.version == 1:
@@ -188,6 +231,12 @@ class SandboxCgroup:
                 _write(directory / "memory.swap.max", "0")
             _write(directory / "cpu.max", f"{quota} {CFS_PERIOD_US}")
             _write(directory / "pids.max", str(limits.pids))
+
+    def _make_tenant_dir(self, directory: Path) -> None:
+        directory.mkdir(exist_ok=True)
+        if self.version == 2:  # a v2 cgroup's children get only the controllers it passes on;
+            # written each time, as another sandbox may have made the dir a moment ago
+            _write(directory / "cgroup.subtree_control", " ".join(f"+{c}" for c in V2_CONTROLLERS))
 
     def pids(self) -> list[int]:
         # Every controller's directory lists the same members; prefer pids, take any there is.
@@ -271,7 +320,11 @@ class SandboxCgroup:
         return int(fields.get("oom_kill", "0")) > 0
 
     def remove(self) -> None:
-        """Remove the (empty) cgroup directories; idempotent."""
+        """Remove the (empty) cgroup directories, and its tenant's when it was the last one
+        there; idempotent."""
         for directory in self.dirs.values():
             with contextlib.suppress(FileNotFoundError):
                 directory.rmdir()
+            if self.tenant:
+                with contextlib.suppress(OSError):  # busy: another sandbox of the tenant runs
+                    directory.parent.rmdir()

@@ -257,7 +257,7 @@ class ContainerSandbox(SupervisedProcess):
                 os.chown(path, self.identity.uid, self.identity.gid)
         if self._gate is not None:
             self._gate.make(self.identity if os.geteuid() == 0 else None)
-        self.cgroup = self.host.cgroups.create(spec.name, spec.limits)
+        self.cgroup = self.host.cgroups.create(spec.name, spec.limits, spec.tenant)
 
     def _create(self) -> str:
         spec, host = self.spec, self.host
@@ -347,7 +347,7 @@ class ContainerSandbox(SupervisedProcess):
     @property
     def cgroup_dir(self) -> str:
         assert self.cgroup is not None
-        return next(iter(self.cgroup.dirs.values())).name
+        return self.cgroup.relative_path
 
     @property
     def _id(self) -> str:
@@ -442,7 +442,7 @@ class ContainerSandbox(SupervisedProcess):
             with contextlib.suppress(NotFound):
                 self.host.client.api.remove_container(self.container_id, force=True)
         if self.cgroup is not None:
-            remove_cgroups(self.host.cgroup_parent, self.cgroup_dir, self.cgroup)
+            remove_cgroups(self.host.cgroup_parent, self.cgroup)
         if self._gate is not None:
             self._gate.close()
         self._remove_work_dir()

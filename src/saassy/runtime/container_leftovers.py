@@ -17,13 +17,19 @@ def remove_staging(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
-def remove_cgroups(cgroup_parent: str, name: str, cgroup: SandboxCgroup) -> None:
+def remove_cgroups(cgroup_parent: str, cgroup: SandboxCgroup) -> None:
     """Our cgroup and what dockerd made beside it in controllers we do not use (cpuset,
-    blkio, devices ...): its container's child is gone once the container is removed."""
+    blkio, devices ...): its container's child is gone once the container is removed. A
+    tenant's directory there goes with its last sandbox, as ours does."""
     cgroup.remove()
+    relative = Path(cgroup.relative_path)
     for root in cgroup_roots():
+        made = root / cgroup_parent.lstrip("/") / relative
         with contextlib.suppress(OSError):
-            (root / cgroup_parent.lstrip("/") / name).rmdir()
+            made.rmdir()
+        if cgroup.tenant:
+            with contextlib.suppress(OSError):  # busy: another sandbox of the tenant runs
+                made.parent.rmdir()
 
 
 def cgroup_roots() -> list[Path]:

@@ -320,7 +320,7 @@ class DockerRuntime(Runtime):
             self.host.cgroups.version,
             {k: p / cgroup_name(name) for k, p in self.host.cgroups.parents.items()},
         )
-        remove_cgroups(self.host.cgroup_parent, cgroup_name(name), cgroup)
+        remove_cgroups(self.host.cgroup_parent, cgroup)
         for leftover in self.work_root.glob(f"{cgroup_name(name)}@*"):
             remove_staging(leftover)
 

@@ -226,7 +226,7 @@ class NamespaceSandbox(SupervisedProcess):
         joins: list[str] = []
         limits: list[str] = []
         if host.cgroups is not None:
-            self.cgroup = host.cgroups.create(spec.name, spec.limits)
+            self.cgroup = host.cgroups.create(spec.name, spec.limits, spec.tenant)
             if self.cgroup.version == 2 and self.cgroup.peak_memory_bytes() is None:
                 self._sampled_peak = 0  # v1 always keeps a peak
             joins = [str(path) for path in self.cgroup.join_files]

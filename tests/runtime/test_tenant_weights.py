@@ -1,0 +1,144 @@
+"""A tenant's sandboxes share one CPU weight: on a busy machine a tenant with many sandboxes
+running gets no more of it than a tenant with one (both runtimes, real cgroups), and the
+tenant's cgroup directory comes and goes with its sandboxes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from saassy.runtime.base import Limits, Runtime, SandboxHandle
+from saassy.runtime.cgroups import CgroupLayout, detect_cgroups, tenant_dir_name
+from tests.runtime.support import cgroup_of, image_for, spec_for
+
+BURN_S = 2.0
+# The quiet tenant's program burns the CPU for BURN_S of wall time, saying when it begins and how
+# much CPU it got meanwhile; the crowd's burn until they are killed.
+BURN = f"""
+    import time
+    print("begin", flush=True)
+    wall, cpu = time.monotonic(), time.process_time()
+    while time.monotonic() - wall < {BURN_S}:
+        pass
+    print("cpu", time.process_time() - cpu, flush=True)
+"""
+BURN_ON = """
+    while True:
+        pass
+"""
+
+
+@pytest.fixture
+def runtime(any_runtime: Runtime) -> Runtime:
+    return any_runtime
+
+
+async def start(
+    runtime: Runtime, workspace: Path, name: str, tenant: str, code: str
+) -> SandboxHandle:
+    directory = workspace / name
+    (directory / "output").mkdir(parents=True)
+    (directory / "input.json").write_text("{}")
+    spec = spec_for(directory, code, image=image_for(runtime), cpus=2, timeout_s=60)
+    return await runtime.start(spec.model_copy(update={"tenant": tenant}))
+
+
+async def burning(handle: SandboxHandle) -> None:
+    """Until its program is on the CPU."""
+    for _ in range(1000):
+        if cgroup_of(handle).cpu_seconds() > 0.05:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the program did not start")
+
+
+async def test_a_tenant_with_one_sandbox_gets_its_share_beside_a_crowded_one(
+    runtime: Runtime, workspace: Path
+) -> None:
+    # Twice as many as the machine has cores: unweighted, the quiet tenant's one sandbox would
+    # get a core's fraction 1 / (2 + 1/cores), under half a core.
+    crowd = [
+        await start(runtime, workspace, f"crowd-{n}", "crowded-tenant", BURN_ON)
+        for n in range(2 * (os.cpu_count() or 1))
+    ]
+    try:
+        for handle in crowd:
+            await burning(handle)
+        quiet = await start(runtime, workspace, "quiet", "quiet-tenant", BURN)
+        relative = cgroup_of(quiet).relative_path
+        assert relative.startswith(tenant_dir_name("quiet-tenant") + "/")
+        crowd_cpu: list[float] = []  # the crowd's, when the quiet one's burn begins and ends
+        said: list[str] = []
+        async for line in quiet.output():
+            said.append(line.data.decode())
+            crowd_cpu.append(sum(cgroup_of(handle).cpu_seconds() for handle in crowd))
+        assert (await quiet.wait()).succeeded
+        await quiet.cleanup()
+    finally:
+        for handle in crowd:
+            await handle.kill()
+            await handle.wait()
+            await handle.cleanup()
+    assert said[0].strip() == "begin", said
+    quiet_cpu = float(said[-1].split()[1])
+    crowds = crowd_cpu[-1] - crowd_cpu[0]
+    # Unweighted, the crowd would get four times what the quiet one does (0.25); weighted, the two
+    # tenants get the same (whatever the machine's other work leaves them), up to the core
+    # that is all the quiet one's single busy thread can use.
+    assert quiet_cpu >= 0.5 * min(crowds, BURN_S), (quiet_cpu, crowds)
+
+
+@pytest.fixture
+def layout() -> Iterator[CgroupLayout]:
+    found = detect_cgroups(f"saassy-tenant-test-{os.getpid()}")
+    if found is None:
+        pytest.fail("no writable cgroups: CI runs these tests as root")
+    yield found
+    for parent in found.parents.values():
+        parent.rmdir()
+
+
+def test_the_tenants_directory_goes_with_its_last_sandbox(layout: CgroupLayout) -> None:
+    limits = Limits()
+    first = layout.create("task-a-attempt-1", limits, "org-1")
+    second = layout.create("task-b-attempt-1", limits, "org-1")
+    alone = layout.create("task-c-attempt-1", limits)
+    for parent in layout.parents.values():
+        assert (parent / tenant_dir_name("org-1") / "task-a-attempt-1").is_dir()
+        assert (parent / "task-c-attempt-1").is_dir()
+    found = layout.existing("task-b-attempt-1")  # after a crash, by its name alone
+    assert found is not None
+    assert found.dirs == second.dirs
+    assert found.relative_path == f"{tenant_dir_name('org-1')}/task-b-attempt-1"
+    first.remove()
+    assert all((p / tenant_dir_name("org-1")).is_dir() for p in layout.parents.values())
+    found.remove()
+    assert not any((p / tenant_dir_name("org-1")).exists() for p in layout.parents.values())
+    alone.remove()
+    assert layout.existing("task-b-attempt-1") is None
+    for parent in layout.parents.values():
+        assert [child for child in parent.iterdir() if child.is_dir()] == []
+
+
+def test_one_tenants_sandboxes_made_and_removed_at_once_never_fail(layout: CgroupLayout) -> None:
+    errors: list[BaseException] = []
+
+    def churn(worker: int) -> None:
+        try:
+            for n in range(150):
+                layout.create(f"task-{worker}-{n}", Limits(), "busy-org").remove()
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=churn, args=(worker,)) for worker in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert not any((p / tenant_dir_name("busy-org")).exists() for p in layout.parents.values())
