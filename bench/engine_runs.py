@@ -31,6 +31,7 @@ from bench.server import ServerProcess
 from bench.stage import Stage
 from saassy.models import TaskStatus
 
+HOLD = {"type": "hold", "input": {}}  # runs until canceled (bench/stage.py)
 # Profiler factory: given the server's pid, a context manager that records while it is open.
 Profiler = Callable[[int], AbstractContextManager[object]]
 
@@ -99,7 +100,9 @@ async def submit_to_running(
 async def latency_and_noisy(
     server: ServerProcess, stage: Stage, sizes: EngineSizes
 ) -> dict[str, float]:
-    """Solo submit->running, then the same while another tenant floods the queue; the flood's
+    """Solo submit->running, then the same while another tenant floods the queue: first with
+    nothing else of the quiet tenant's running (its task may take the reserved slot), then with
+    a task of its own running (it may not: it waits for a slot the flood leaves). The flood's
     leftovers are deleted afterwards, so the next repetition starts on an idle engine."""
     auditor = Auditor(stage.database_url)
     try:
@@ -113,7 +116,13 @@ async def latency_and_noisy(
             await submit_many(client, noisy, 1, 1)  # wakes the dispatcher (it also polls)
             await _until_busy(auditor, noisy.organization_id, stage.parallelism)
             flooded = await _waits(auditor, client, quiet, sizes)
+            [hold] = await submit_many(client, quiet, 1, 1, HOLD)
+            await _until_busy(auditor, quiet.organization_id, 1)
+            if not await auditor.count(quiet.organization_id, [TaskStatus.running]):
+                raise BenchError("the quiet tenant's hold task did not start")
+            busy = await _waits(auditor, client, quiet, sizes)
             still_queued = await auditor.count(noisy.organization_id, [TaskStatus.queued])
+            await cancel(client, quiet, hold.task_id)
             await auditor.drop_queued(noisy.organization_id)
     finally:
         await auditor.close()
@@ -121,15 +130,24 @@ async def latency_and_noisy(
         raise BenchError("the noisy tenant's queue drained before the measurement ended")
     flooded_ms = [w.accepted_to_program_ms for w in flooded]
     flooded_created_ms = [w.created_to_program_ms for w in flooded]
+    busy_ms = [w.accepted_to_program_ms for w in busy]
     numbers = _solo_numbers(solo)
+    solo_p99 = numbers["submit_to_running_p99_ms"]
     return numbers | {
         "noisy_neighbour_submit_to_running_p99_ms": percentile(flooded_ms, 99),
         "noisy_neighbour_created_to_running_p99_ms": percentile(flooded_created_ms, 99),
         # Whole waits, the 202 to the program's first instruction, flooded over solo.
-        "noisy_neighbour_p99_ratio": percentile(flooded_ms, 99)
-        / numbers["submit_to_running_p99_ms"],
+        "noisy_neighbour_p99_ratio": percentile(flooded_ms, 99) / solo_p99,
+        "noisy_neighbour_busy_submit_to_running_p99_ms": percentile(busy_ms, 99),
+        "noisy_neighbour_busy_p99_ratio": percentile(busy_ms, 99) / solo_p99,
         "noisy_neighbour_queued_left": float(still_queued),
     }
+
+
+async def cancel(client: httpx.AsyncClient, tenant: Tenant, task_id: uuid.UUID) -> None:
+    response = await client.post(f"/api/v1/tasks/{task_id}/cancel", headers=tenant.headers)
+    if response.status_code not in (200, 202):
+        raise BenchError(f"cancel answered {response.status_code}: {response.text}")
 
 
 def _solo_numbers(solo: list[Wait]) -> dict[str, float]:

@@ -81,6 +81,8 @@ def rows(postgresql: bool) -> list[Row]:
         Row("bundled_vs_system_start_spread", "... spread over 3 batches", "x"),
         Row("noisy_neighbour_submit_to_running_p99_ms", "202 -> program p99, flooded", "ms"),
         Row("noisy_neighbour_p99_ratio", "Flooded p99 / solo p99", "x", at_most=2.0),
+        Row("noisy_neighbour_busy_submit_to_running_p99_ms", "... a task of its own running", "ms"),
+        Row("noisy_neighbour_busy_p99_ratio", "... that p99 / solo p99", "x", at_most=2.0),
     ]
 
 

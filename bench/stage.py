@@ -43,6 +43,15 @@ max_timeout_s = 60
 retries = 0
 resources = {{ memory_mb = 128, cpus = 0.5, pids = 32, disk_mb = 16 }}
 
+[task_types.hold]
+title = "Hold"
+description = "Sleeps until canceled: its tenant has a task running (no reserved slot)."
+command = ["/bin/sleep", "3600"]
+default_timeout_s = 3600
+max_timeout_s = 3600
+retries = 0
+resources = {{ memory_mb = 32, cpus = 0.1, pids = 8, disk_mb = 8 }}
+
 [task_types.echo]
 title = "Echo"
 description = "A small Python program: reads its input, writes it back with its start time."
