@@ -1,6 +1,6 @@
 """The noisy-neighbour phase alone, with where the quiet tenant's wait went.
 
-`python -m bench.noisy [--samples 200] [--runs 1] [--database-url postgresql://...]`
+`python -m bench.noisy [--samples 200] [--runs 1] [--queued 10000] [--database-url URL]`
 
 Each run starts a server on a scratch stage and runs the headline's phase
 (`engine_runs.latency_and_noisy`): the quiet tenant's samples solo, beside a flooding tenant,
@@ -71,12 +71,14 @@ async def split(stage: Stage, samples: int) -> dict[str, dict[str, list[float]]]
     return phases
 
 
-def run_once(database_url: str | None, samples: int) -> None:
+def run_once(database_url: str | None, samples: int, queued: int) -> None:
     LOGS.mkdir(parents=True, exist_ok=True)
     with scratch_stage(8, database_url, "noisy") as stage:
         with ServerProcess(stage.server_env(), LOGS / "server-noisy.log") as server:
             numbers = asyncio.run(
-                latency_and_noisy(server, stage, EngineSizes(latency_samples=samples))
+                latency_and_noisy(
+                    server, stage, EngineSizes(latency_samples=samples, noisy_queued=queued)
+                )
             )
         phases = asyncio.run(split(stage, samples))
     print("  " + "  ".join(f"{key} {numbers[key]:.2f}" for key in SHOWN))
@@ -92,11 +94,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.noisy", description=__doc__)
     parser.add_argument("--samples", type=int, default=200, help="Per phase and run.")
     parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--queued", type=int, default=10_000, help="The flooding tenant's queue.")
     add_database_option(parser)
     args = parser.parse_args()
     for run in range(args.runs):
         print(f"run {run + 1} of {args.runs}")
-        run_once(args.database_url, args.samples)
+        run_once(args.database_url, args.samples, args.queued)
 
 
 if __name__ == "__main__":
