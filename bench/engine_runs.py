@@ -27,6 +27,7 @@ from bench.client import (
     submit_many,
 )
 from bench.machine import MachineCpu
+from bench.sandbox_runs import SandboxKit, start_to_program
 from bench.server import ServerProcess
 from bench.stage import Stage
 from saassy.models import TaskStatus
@@ -98,12 +99,14 @@ async def submit_to_running(
 
 
 async def latency_and_noisy(
-    server: ServerProcess, stage: Stage, sizes: EngineSizes
+    server: ServerProcess, stage: Stage, sizes: EngineSizes, kit: SandboxKit | None = None
 ) -> dict[str, float]:
     """Solo submit->running, then the same while another tenant floods the queue: first with
     nothing else of the quiet tenant's running (its task may take the reserved slot), then with
     a task of its own running (it may not: it waits for a slot the flood leaves). The flood's
-    leftovers are deleted afterwards, so the next repetition starts on an idle engine."""
+    leftovers are deleted afterwards, so the next repetition starts on an idle engine. With a
+    `kit`, raw bwrap starts of the same program beside the same flood too: the floor of any
+    start on a machine that busy."""
     auditor = Auditor(stage.database_url)
     try:
         async with http_client(server.url) as client:
@@ -116,6 +119,7 @@ async def latency_and_noisy(
             await submit_many(client, noisy, 1, 1)  # wakes the dispatcher (it also polls)
             await _until_busy(auditor, noisy.organization_id, stage.parallelism)
             flooded = await _waits(auditor, client, quiet, sizes)
+            raw_ms = await _raw_starts(kit, sizes.latency_samples) if kit is not None else []
             [hold] = await submit_many(client, quiet, 1, 1, HOLD)
             await _until_busy(auditor, quiet.organization_id, 1)
             if not await auditor.count(quiet.organization_id, [TaskStatus.running]):
@@ -133,14 +137,34 @@ async def latency_and_noisy(
     busy_ms = [w.accepted_to_program_ms for w in busy]
     numbers = _solo_numbers(solo)
     solo_p99 = numbers["submit_to_running_p99_ms"]
-    return numbers | {
-        "noisy_neighbour_submit_to_running_p99_ms": percentile(flooded_ms, 99),
-        "noisy_neighbour_created_to_running_p99_ms": percentile(flooded_created_ms, 99),
-        # Whole waits, the 202 to the program's first instruction, flooded over solo.
-        "noisy_neighbour_p99_ratio": percentile(flooded_ms, 99) / solo_p99,
-        "noisy_neighbour_busy_submit_to_running_p99_ms": percentile(busy_ms, 99),
-        "noisy_neighbour_busy_p99_ratio": percentile(busy_ms, 99) / solo_p99,
-        "noisy_neighbour_queued_left": float(still_queued),
+    return (
+        numbers
+        | {
+            "noisy_neighbour_submit_to_running_p99_ms": percentile(flooded_ms, 99),
+            "noisy_neighbour_created_to_running_p99_ms": percentile(flooded_created_ms, 99),
+            # Whole waits, the 202 to the program's first instruction, flooded over solo.
+            "noisy_neighbour_p99_ratio": percentile(flooded_ms, 99) / solo_p99,
+            "noisy_neighbour_busy_submit_to_running_p99_ms": percentile(busy_ms, 99),
+            "noisy_neighbour_busy_p99_ratio": percentile(busy_ms, 99) / solo_p99,
+            "noisy_neighbour_queued_left": float(still_queued),
+        }
+        | _beside_raw(percentile(flooded_ms, 99), raw_ms)
+    )
+
+
+async def _raw_starts(kit: SandboxKit, samples: int) -> list[float]:
+    return [await start_to_program(kit, raw=True) * 1000 for _ in range(samples)]
+
+
+def _beside_raw(flooded_p99_ms: float, raw_ms: list[float]) -> dict[str, float]:
+    """The flooded p99 against a raw bwrap start's beside the same flood (when measured)."""
+    if not raw_ms:
+        return {}
+    raw_p99 = percentile(raw_ms, 99)
+    return {
+        "noisy_raw_start_p50_ms": percentile(raw_ms, 50),
+        "noisy_raw_start_p99_ms": raw_p99,
+        "noisy_neighbour_vs_raw_start_p99": flooded_p99_ms / raw_p99,
     }
 
 

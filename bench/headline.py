@@ -127,7 +127,7 @@ def run_headline(
             for i in range(len(paths)):
                 run |= paths[(i + rep) % len(paths)](rep)
             run |= asyncio.run(_sandbox_start(kit, max(5, engine.latency_samples // 4)))
-            run |= asyncio.run(latency_and_noisy(server, stage, engine))
+            run |= asyncio.run(latency_and_noisy(server, stage, engine, kit))
             runs.append(run | ratios(run))
     return summarize(runs)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from sqlalchemy import func, select
 
 from bench.echo import started_at
 from bench.engine_runs import EngineSizes, latency_and_noisy, percentile
+from bench.sandbox_runs import sandbox_kit
 from bench.server import ServerProcess
 from bench.stage import Stage, add_database_option, scratch_stage
 from saassy.kit.db import create_engine
@@ -35,6 +37,8 @@ SHOWN = (
     "noisy_neighbour_p99_ratio",
     "noisy_neighbour_busy_submit_to_running_p99_ms",
     "noisy_neighbour_busy_p99_ratio",
+    "noisy_raw_start_p99_ms",
+    "noisy_neighbour_vs_raw_start_p99",
 )
 
 
@@ -73,14 +77,19 @@ async def split(stage: Stage, samples: int) -> dict[str, dict[str, list[float]]]
 
 def run_once(database_url: str | None, samples: int, queued: int) -> None:
     LOGS.mkdir(parents=True, exist_ok=True)
+    kit = sandbox_kit()
     with scratch_stage(8, database_url, "noisy") as stage:
         with ServerProcess(stage.server_env(), LOGS / "server-noisy.log") as server:
             numbers = asyncio.run(
                 latency_and_noisy(
-                    server, stage, EngineSizes(latency_samples=samples, noisy_queued=queued)
+                    server,
+                    stage,
+                    EngineSizes(latency_samples=samples, noisy_queued=queued),
+                    kit,
                 )
             )
         phases = asyncio.run(split(stage, samples))
+    shutil.rmtree(kit.root, ignore_errors=True)
     print("  " + "  ".join(f"{key} {numbers[key]:.2f}" for key in SHOWN))
     for phase, parts in phases.items():
         shown = "  ".join(

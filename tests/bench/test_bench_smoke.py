@@ -61,6 +61,7 @@ HEADLINE_KEYS = {
     "submit_to_running_above_sandbox_p99_ms",
     "noisy_neighbour_p99_ratio",
     "noisy_neighbour_busy_p99_ratio",
+    "noisy_neighbour_vs_raw_start_p99",
     "live_log_added_p99_ms",
 }
 REQUIRED_KEYS = {
