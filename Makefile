@@ -37,7 +37,7 @@ stripe-smoke:
 	@$(MAKE) --no-print-directory $(STAMP)
 	SAASSY_RUN_STRIPE_SMOKE=1 $(BIN)/pytest tests/stripe_smoke $(ARGS)
 
-# Engine vs Celery + Redis vs a raw sandbox loop, scale-out, in one run (~20 min; `ARGS=--quick`: ~5 min).
+# Engine vs Celery + Redis vs a raw sandbox loop, scale-out, in one run (~10 min idle; `ARGS=--quick`: ~5 min).
 # Needs bwrap, root with cgroups, Redis on 127.0.0.1:6379 (DB 5), PostgreSQL (the bench makes its own
 # databases), dockerd with saassy/base:test. Writes bench/results/.
 bench: $(STAMP)

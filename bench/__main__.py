@@ -63,7 +63,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--noisy-queued", type=int, help="The flooding tenant's queue (10000).")
     parser.add_argument("--overhead-samples", type=int, help="Runtime vs raw bwrap pairs (100).")
-    parser.add_argument("--parallelism", type=int, default=DEFAULT_PARALLELISM)
+    parser.add_argument(
+        "--parallelism",
+        type=int,
+        default=DEFAULT_PARALLELISM,
+        help="Sandboxes at once in every compared path (8).",
+    )
     parser.add_argument("--scale-tasks", type=int, help="Celery executor batch per point (400).")
     parser.add_argument(
         "--scale-workers", help="Celery executor curve: comma-separated worker counts (1,2,4)."
@@ -79,7 +84,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add_database_option(parser)
     add_postgres_option(parser)
     parser.add_argument(
-        "--redis-url", default=os.environ.get("SAASSY_BENCH_REDIS_URL", "redis://127.0.0.1:6379/5")
+        "--redis-url",
+        default=os.environ.get("SAASSY_BENCH_REDIS_URL", "redis://127.0.0.1:6379/5"),
+        help="The Celery paths' broker (DB 5; its queues are deleted afterwards, never flushed).",
     )
     parser.add_argument("--out", type=Path, help="Default: bench/results/latest[-postgresql].json")
     parser.add_argument("--profile", action="store_true", help="py-spy the server's throughput.")

@@ -15,11 +15,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import shutil
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import func, select
 
+from bench.client import BenchError
 from bench.echo import started_at
 from bench.engine_runs import EngineSizes, latency_and_noisy, percentile
 from bench.sandbox_runs import sandbox_kit
@@ -100,15 +102,24 @@ def run_once(database_url: str | None, samples: int, queued: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.noisy", description=__doc__)
-    parser.add_argument("--samples", type=int, default=200, help="Per phase and run.")
-    parser.add_argument("--runs", type=int, default=1)
-    parser.add_argument("--queued", type=int, default=10_000, help="The flooding tenant's queue.")
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.noisy",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,  # the example keeps its line
+    )
+    parser.add_argument("--samples", type=int, default=200, help="Per phase and run (200).")
+    parser.add_argument("--runs", type=int, default=1, help="Runs, one after the other (1).")
+    parser.add_argument(
+        "--queued", type=int, default=10_000, help="The flooding tenant's queue (10000)."
+    )
     add_database_option(parser)
     args = parser.parse_args()
-    for run in range(args.runs):
-        print(f"run {run + 1} of {args.runs}")
-        run_once(args.database_url, args.samples, args.queued)
+    try:
+        for run in range(args.runs):
+            print(f"run {run + 1} of {args.runs}")
+            run_once(args.database_url, args.samples, args.queued)
+    except BenchError as error:  # one line, and where the server says why (no sandbox, say)
+        sys.exit(f"error: {error} (the server's log: {LOGS / 'server-noisy.log'})")
 
 
 if __name__ == "__main__":

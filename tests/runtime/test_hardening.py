@@ -291,6 +291,32 @@ async def test_a_program_file_runs_without_its_host_path_showing(
         assert str(code_dir) not in mounts
 
 
+async def test_a_program_file_runs_where_the_platform_may_not_mount(
+    isolated_runtime: ProcessRuntime,
+    workspace: Path,
+    code_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A non-root user's platform: no tmpfs to copy programs into, so the host's file is bound
+    # (it was bound from its path inside, which bwrap could not find: every task exited 1).
+    runtime = isolated_runtime
+    assert runtime.host is not None
+    monkeypatch.setattr(runtime, "host", replace(runtime.host, can_mount=False))
+    program = code_dir / "main.py"
+    program.write_text("print(__file__)")
+    spec = SandboxSpec(
+        name="task-3-attempt-1",
+        argv=("/usr/bin/python3", str(program)),
+        input_file=workspace / "input.json",
+        output_dir=workspace / "output",
+    )
+    handle = await runtime.start(spec)
+    lines = [line.data.decode() async for line in handle.output()]
+    assert (await handle.wait()).succeeded, lines
+    await handle.cleanup()
+    assert lines == ["/saassy/programs/0/main.py"]
+
+
 def test_the_summary_says_the_filter_is_in_force(runtime: Runtime) -> None:
     arch = native_arch()
     assert arch is not None

@@ -15,6 +15,7 @@ import pytest
 from saassy.runtime.base import Limits, Runtime, SandboxHandle
 from saassy.runtime.cgroups import CgroupLayout, detect_cgroups, tenant_dir_name
 from tests.runtime.support import cgroup_of, image_for, spec_for
+from tests.services import IN_CI
 
 BURN_S = 2.0
 # The quiet tenant's program burns the CPU for BURN_S of wall time, saying when it begins and how
@@ -96,8 +97,11 @@ async def test_a_tenant_with_one_sandbox_gets_its_share_beside_a_crowded_one(
 @pytest.fixture
 def layout() -> Iterator[CgroupLayout]:
     found = detect_cgroups(f"saassy-tenant-test-{os.getpid()}")
-    if found is None:
-        pytest.fail("no writable cgroups: CI runs these tests as root")
+    if found is None:  # a non-root user's machine, as with require_isolation
+        message = "this test needs writable cgroups (root)"
+        if IN_CI:
+            pytest.fail(f"{message}; CI runs these tests as root")
+        pytest.skip(message)
     yield found
     for parent in found.parents.values():
         parent.rmdir()

@@ -139,7 +139,7 @@ class NamespaceSandbox(SupervisedProcess):
         self._mounted = False
         # Program files: host path -> path inside, and what is mounted there (a copy or the file).
         self._programs = bwrap.program_binds(spec.argv, spec.read_only_paths)
-        self._program_sources = dict(self._programs)
+        self._program_sources = {host: host for host in self._programs}  # until copied in
         self._work_dir_removed = False
         self._sampled_peak: int | None = None  # set when the kernel keeps no peak for us
         self._sampler: asyncio.Task[None] | None = None
