@@ -24,7 +24,9 @@ from docker.types import Mount
 from pydantic import SecretStr
 
 from saassy.runtime.base import EndReason, Limits, SandboxRefused
+from saassy.runtime.cgroups import tenant_dir_name
 from saassy.runtime.container import LABEL_DEADLINE, LABEL_INSTANCE, LABEL_OWNER, LABEL_SANDBOX
+from saassy.runtime.container_leftovers import cgroup_roots
 from saassy.runtime.docker import DockerRuntime
 from saassy.runtime.gate import GATE_PATH, NO_GO_EXIT, Gate, gate_argv
 from tests.runtime.docker_support import (
@@ -410,3 +412,37 @@ async def test_a_gated_image_rebuilt_under_its_name_runs_its_new_command(
         ran = await run(runtime, spec)
         said += ran.stdout
     assert said == ["one [redacted:TOKEN]", "two [redacted:TOKEN]"]
+
+
+async def test_a_tenants_sandbox_starts_while_its_other_sandboxes_end(
+    runtime: DockerRuntime, tmp_path: Path
+) -> None:
+    # dockerd makes <parent>/tenant-<org>/<sandbox> in the hierarchies we do not use (cpuset,
+    # blkio, devices ...) as the container starts; the tenant's other sandboxes ending remove
+    # the tenant's directory there once it looks empty. Here they end all the time.
+    tenant = tenant_dir_name("ending-org")
+    ours = set(runtime.host.cgroups.parents.values())
+    parents = [root / runtime.host.cgroup_parent.lstrip("/") for root in cgroup_roots()]
+    theirs = [parent / tenant for parent in parents if parent not in ours]
+    assert theirs, "dockerd makes cgroups in hierarchies of its own"
+    stop = threading.Event()
+
+    def others_ending() -> None:
+        while not stop.wait(0.001):
+            for directory in theirs:
+                with contextlib.suppress(OSError):
+                    directory.rmdir()
+
+    ending = threading.Thread(target=others_ending)
+    ending.start()
+    try:
+        for n in range(10):
+            spec = shell_spec(tmp_path / str(n), "echo ran", name=f"ending-org-{n}")
+            ran = await run(runtime, spec.model_copy(update={"tenant": "ending-org"}))
+            assert ran.stdout == ["ran"]
+    finally:
+        stop.set()
+        ending.join()
+    assert not any((parent / tenant).exists() for parent in parents), (
+        "the tenant's directories went with its last sandbox"
+    )

@@ -203,17 +203,7 @@ class SandboxCgroup:
         return [directory / name for directory in self.dirs.values()]
 
     def create(self, limits: Limits) -> None:
-        for attempt in range(CREATE_TRIES):
-            try:
-                for directory in self.dirs.values():
-                    if self.tenant:
-                        self._make_tenant_dir(directory.parent)
-                    directory.mkdir(exist_ok=True)
-                break
-            # The tenant's last other sandbox removed its dir (even while mkdir found it there).
-            except (FileNotFoundError, FileExistsError):
-                if attempt == CREATE_TRIES - 1:
-                    raise
+        self.make_dirs()
         memory = limits.memory_mb * 1024 * 1024
         quota = max(1000, int(limits.cpus * CFS_PERIOD_US))
         if self.version == 1:
@@ -231,6 +221,21 @@ class SandboxCgroup:
                 _write(directory / "memory.swap.max", "0")
             _write(directory / "cpu.max", f"{quota} {CFS_PERIOD_US}")
             _write(directory / "pids.max", str(limits.pids))
+
+    def make_dirs(self) -> None:
+        """The directories, and the tenant's they sit in; once made, a sandbox's directory keeps
+        its tenant's from going."""
+        for attempt in range(CREATE_TRIES):
+            try:
+                for directory in self.dirs.values():
+                    if self.tenant:
+                        self._make_tenant_dir(directory.parent)
+                    directory.mkdir(exist_ok=True)
+                return
+            # The tenant's last other sandbox removed its dir (even while mkdir found it there).
+            except (FileNotFoundError, FileExistsError):
+                if attempt == CREATE_TRIES - 1:
+                    raise
 
     def _make_tenant_dir(self, directory: Path) -> None:
         directory.mkdir(exist_ok=True)

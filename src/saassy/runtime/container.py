@@ -43,7 +43,7 @@ from saassy.runtime.bwrap import (
     SECRETS_PATH,
 )
 from saassy.runtime.cgroups import CgroupLayout, SandboxCgroup
-from saassy.runtime.container_leftovers import remove_cgroups, remove_staging
+from saassy.runtime.container_leftovers import hold_tenant_dirs, remove_cgroups, remove_staging
 from saassy.runtime.container_seccomp import container_profile
 from saassy.runtime.environment import sandbox_env, secret_variables
 from saassy.runtime.gate import GATE_PATH, Gate, gate_argv
@@ -258,6 +258,7 @@ class ContainerSandbox(SupervisedProcess):
         if self._gate is not None:
             self._gate.make(self.identity if os.geteuid() == 0 else None)
         self.cgroup = self.host.cgroups.create(spec.name, spec.limits, spec.tenant)
+        hold_tenant_dirs(self.host.cgroup_parent, self.cgroup)
 
     def _create(self) -> str:
         spec, host = self.spec, self.host

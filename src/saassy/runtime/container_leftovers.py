@@ -32,6 +32,24 @@ def remove_cgroups(cgroup_parent: str, cgroup: SandboxCgroup) -> None:
                 made.parent.rmdir()
 
 
+def hold_tenant_dirs(cgroup_parent: str, cgroup: SandboxCgroup) -> None:
+    """A tenant's sandbox's directory in the hierarchies dockerd makes it in and we do not use
+    (cpuset, blkio, devices ...), made before dockerd does: runc would make the tenant's there
+    and its own below it, and the tenant's other sandboxes ending meanwhile would remove the
+    tenant's as empty, failing the start. Where dockerd has made nothing yet, nothing ends."""
+    if not cgroup.tenant:
+        return
+    relative = Path(cgroup.relative_path)
+    for root in cgroup_roots():
+        parent = root / cgroup_parent.lstrip("/")
+        if not parent.is_dir():
+            continue
+        # As v1's: a plain mkdir, no controllers to pass on in a hierarchy we do not use. One
+        # dockerd cannot write in either is not in its way.
+        with contextlib.suppress(OSError):
+            SandboxCgroup(1, {"": parent / relative}, tenant=True).make_dirs()
+
+
 def cgroup_roots() -> list[Path]:
     """Every cgroup hierarchy's mount point."""
     roots = []
