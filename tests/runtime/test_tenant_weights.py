@@ -146,3 +146,26 @@ def test_one_tenants_sandboxes_made_and_removed_at_once_never_fail(layout: Cgrou
         thread.join()
     assert errors == []
     assert not any((p / tenant_dir_name("busy-org")).exists() for p in layout.parents.values())
+
+
+def test_a_sandbox_named_like_a_tenant_never_holds_that_tenants_sandboxes(
+    layout: CgroupLayout,
+) -> None:
+    named = layout.create("tenant-org-2", Limits())  # no tenant, a tenant's name
+    tenants = layout.create("task-a-attempt-1", Limits(), "org-2")
+    for key, directory in named.dirs.items():
+        assert directory.parent == layout.parents[key]
+        assert not tenants.dirs[key].is_relative_to(directory)
+    tenants.remove()
+    named.remove()  # not busy with the other's sandbox
+    assert not any(d.exists() for d in [*named.dirs.values(), *tenants.dirs.values()])
+
+
+def test_the_sweep_takes_the_empty_tenant_directories_a_crash_left(layout: CgroupLayout) -> None:
+    for parent in layout.parents.values():  # killed between the tenant's dir and the sandbox's
+        (parent / tenant_dir_name("crashed-org")).mkdir()
+    running = layout.create("task-b-attempt-1", Limits(), "running-org")
+    assert layout.remove_empty_tenants() == len(layout.parents)
+    assert not any((p / tenant_dir_name("crashed-org")).exists() for p in layout.parents.values())
+    assert all(d.is_dir() for d in running.dirs.values())  # a busy one stays
+    running.remove()

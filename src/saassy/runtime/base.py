@@ -71,7 +71,8 @@ class SandboxSpec(BaseModel):
         None,
         description="Whom it runs for (an organization). Where the runtime has CPU weights "
         "(cgroups), a tenant's running sandboxes share one: on a busy machine a tenant with many "
-        "gets no more CPU than one with a single sandbox.",
+        "gets no more CPU than one with a single sandbox. Kept to [A-Za-z0-9_.-] (others become "
+        "'_'), so two tenants must differ in those (the engine's are organization ids).",
     )
     network: bool = Field(False, description="Egress through the platform's proxy, nothing else.")
     network_allow: tuple[str, ...] = Field((), description="Destinations; empty: any public one.")

@@ -31,14 +31,16 @@ CREATE_TRIES = 5  # the tenant's dir may be removed by its last sandbox as we cr
 
 
 def cgroup_name(name: str) -> str:
-    """A directory name safe to create: the spec's identity, never a path."""
+    """A directory name safe to create: the spec's identity, never a path, never a tenant's."""
     cleaned = _UNSAFE.sub("_", name).lstrip(".") or "sandbox"
+    if cleaned.startswith(TENANT_PREFIX):  # a sandbox named so would hold a tenant's sandboxes
+        cleaned = "_" + cleaned
     return cleaned[:200]
 
 
 def tenant_dir_name(tenant: str) -> str:
-    """The directory of a tenant's sandboxes; its prefix keeps it apart from sandbox names."""
-    return TENANT_PREFIX + cgroup_name(tenant)
+    """The directory of a tenant's sandboxes: no sandbox's name starts with its prefix."""
+    return TENANT_PREFIX + _UNSAFE.sub("_", tenant).lstrip(".")[:200]
 
 
 def _write(path: Path, value: str) -> None:
@@ -117,6 +119,19 @@ class CgroupLayout:
                     if tenant.name.startswith(TENANT_PREFIX) and (tenant / leaf).is_dir()
                 ]
         return list(dict.fromkeys(paths))
+
+    def remove_empty_tenants(self) -> int:
+        """The tenants' directories left empty (a platform killed between a sandbox's directory
+        and its tenant's); a busy one stays. How many went."""
+        removed = 0
+        for parent in self.parents.values():
+            with contextlib.suppress(OSError):
+                for tenant in parent.iterdir():
+                    if tenant.name.startswith(TENANT_PREFIX) and tenant.is_dir():
+                        with contextlib.suppress(OSError):
+                            tenant.rmdir()
+                            removed += 1
+        return removed
 
     def create(self, name: str, limits: Limits, tenant: str | None = None) -> SandboxCgroup:
         leaf = cgroup_name(name)

@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 from saassy.runtime import mounts
-from saassy.runtime.cgroups import SandboxCgroup
+from saassy.runtime.cgroups import TENANT_PREFIX, CgroupLayout, SandboxCgroup
 
 
 def remove_staging(path: Path) -> None:
@@ -48,6 +48,18 @@ def hold_tenant_dirs(cgroup_parent: str, cgroup: SandboxCgroup) -> None:
         # dockerd cannot write in either is not in its way.
         with contextlib.suppress(OSError):
             SandboxCgroup(1, {"": parent / relative}, tenant=True).make_dirs()
+
+
+def remove_empty_tenants(cgroup_parent: str, layout: CgroupLayout) -> None:
+    """Tenants' directories left empty by a killed platform, ours and dockerd's beside them."""
+    layout.remove_empty_tenants()
+    for root in cgroup_roots():
+        parent = root / cgroup_parent.lstrip("/")
+        with contextlib.suppress(OSError):
+            for tenant in parent.iterdir():
+                if tenant.name.startswith(TENANT_PREFIX) and tenant.is_dir():
+                    with contextlib.suppress(OSError):  # busy: a sandbox of it runs
+                        tenant.rmdir()
 
 
 def cgroup_roots() -> list[Path]:

@@ -53,7 +53,11 @@ from saassy.runtime.container import (
     ContainerSandbox,
     DockerHost,
 )
-from saassy.runtime.container_leftovers import remove_cgroups, remove_staging
+from saassy.runtime.container_leftovers import (
+    remove_cgroups,
+    remove_empty_tenants,
+    remove_staging,
+)
 from saassy.runtime.gate import PROBE_TIMEOUT_S, shell_probe
 from saassy.runtime.identity import SandboxIdentities
 from saassy.runtime.netns import NETWORK_REFUSED, network_unavailable
@@ -367,6 +371,7 @@ class DockerRuntime(Runtime):
                 continue
             self._free(name)
             freed += 1
+        remove_empty_tenants(self.host.cgroup_parent, self.host.cgroups)
         return freed
 
     def summary(self) -> str:

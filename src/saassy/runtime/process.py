@@ -302,6 +302,8 @@ class ProcessRuntime(Runtime):
                 continue
             await self._remove_work_dir(leftover)
             freed += 1
+        if self.host is not None and self.host.cgroups is not None:
+            await asyncio.to_thread(self.host.cgroups.remove_empty_tenants)
         return freed
 
     def _leftover_cgroup(self, name: str) -> SandboxCgroup | None:
