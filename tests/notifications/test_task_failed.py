@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import httpx
-from sqlalchemy import update
+from sqlalchemy import Update, update
 
 from saassy.context import AppContext
 from saassy.dispatch.engine import TaskEngine
@@ -33,26 +33,40 @@ from tests.quotas.conftest import issue_api_key
 SECRET_INPUT = "input-that-must-not-be-mailed"
 
 
-async def failing_task(
-    ctx: AppContext, engine: TaskEngine, fake_runtime: FakeRuntime, submitter: Account
+async def held_failing_task(
+    ctx: AppContext, fake_runtime: FakeRuntime, submitter: Account, input: object = None
 ) -> uuid.UUID:
-    """A task submitted by `submitter` that exits 3, run to its end by the engine."""
+    """A task of `submitter`'s that will exit 3, not claimable before `release` (so the engine
+    cannot run it before the test has made what goes with it)."""
     task_id = uuid.uuid4()
     fake_runtime.script(f"task-{task_id}-attempt-1", FakeScript(exit_code=3))
     await insert_tasks(
         ctx.sessionmaker,
         ctx.settings.catalog,
         submitter.organization_id,
-        input={"note": SECRET_INPUT},
-        run_after_offset_s=3600,  # not claimable before it names its submitter
+        run_after_offset_s=3600,
+        input=input,
         task_ids=[task_id],
     )
+    return task_id
+
+
+def release(task_id: uuid.UUID, submitter: Account) -> Update:
+    """Names its submitter and makes it due."""
+    return (
+        update(Task)
+        .where(Task.id == task_id)
+        .values(submitted_by_user_id=uuid.UUID(submitter.user_id), run_after=utcnow())
+    )
+
+
+async def failing_task(
+    ctx: AppContext, engine: TaskEngine, fake_runtime: FakeRuntime, submitter: Account
+) -> uuid.UUID:
+    """A task submitted by `submitter` that exits 3, run to its end by the engine."""
+    task_id = await held_failing_task(ctx, fake_runtime, submitter, input={"note": SECRET_INPUT})
     async with ctx.sessionmaker() as session, session.begin():
-        await session.execute(
-            update(Task)
-            .where(Task.id == task_id)
-            .values(submitted_by_user_id=uuid.UUID(submitter.user_id), run_after=utcnow())
-        )
+        await session.execute(release(task_id, submitter))
     engine.notify_submitted()
     await wait_for_status(ctx.sessionmaker, [task_id])
     return task_id
@@ -188,21 +202,9 @@ async def test_a_scheduled_runs_failure_names_its_schedule(
     ada = await signup()
     await choose(ctx, ada.user_id, NotificationKind.task_failed, True)
     org_id, ada_id = uuid.UUID(ada.organization_id), uuid.UUID(ada.user_id)
-    task_id = uuid.uuid4()
-    fake_runtime.script(f"task-{task_id}-attempt-1", FakeScript(exit_code=3))
-    await insert_tasks(
-        ctx.sessionmaker,
-        ctx.settings.catalog,
-        ada.organization_id,
-        run_after_offset_s=3600,  # not claimable before its schedule run exists
-        task_ids=[task_id],
-    )
+    task_id = await held_failing_task(ctx, fake_runtime, ada)
     async with ctx.sessionmaker() as session, session.begin():
-        await session.execute(
-            update(Task)
-            .where(Task.id == task_id)
-            .values(submitted_by_user_id=ada_id, run_after=utcnow())
-        )
+        await session.execute(release(task_id, ada))
         schedule = Schedule(
             organization_id=org_id,
             name="nightly report",

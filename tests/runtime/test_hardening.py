@@ -274,6 +274,16 @@ async def test_a_program_file_runs_without_its_host_path_showing(
         "print(__file__); print(open('/proc/1/cmdline').read().split(chr(0))[-2]); "
         "print(open('/proc/self/mountinfo').read())"
     )
+    lines = await run_program(runtime, workspace, program)
+    assert lines[:2] == ["/saassy/programs/0/main.py"] * 2
+    mounts = "\n".join(lines[2:])
+    assert "/saassy/programs/0/main.py" in mounts
+    if runtime.describe()["enforces_disk"]:  # copied into the sandbox's own file system
+        assert str(code_dir) not in mounts
+
+
+async def run_program(runtime: ProcessRuntime, workspace: Path, program: Path) -> list[str]:
+    """Run a Python program file to a successful end; its output lines."""
     spec = SandboxSpec(
         name="task-2-attempt-1",
         argv=("/usr/bin/python3", str(program)),
@@ -284,11 +294,7 @@ async def test_a_program_file_runs_without_its_host_path_showing(
     lines = [line.data.decode() async for line in handle.output()]
     assert (await handle.wait()).succeeded, lines
     await handle.cleanup()
-    assert lines[:2] == ["/saassy/programs/0/main.py"] * 2
-    mounts = "\n".join(lines[2:])
-    assert "/saassy/programs/0/main.py" in mounts
-    if runtime.describe()["enforces_disk"]:  # copied into the sandbox's own file system
-        assert str(code_dir) not in mounts
+    return lines
 
 
 async def test_a_program_file_runs_where_the_platform_may_not_mount(
@@ -304,17 +310,7 @@ async def test_a_program_file_runs_where_the_platform_may_not_mount(
     monkeypatch.setattr(runtime, "host", replace(runtime.host, can_mount=False))
     program = code_dir / "main.py"
     program.write_text("print(__file__)")
-    spec = SandboxSpec(
-        name="task-3-attempt-1",
-        argv=("/usr/bin/python3", str(program)),
-        input_file=workspace / "input.json",
-        output_dir=workspace / "output",
-    )
-    handle = await runtime.start(spec)
-    lines = [line.data.decode() async for line in handle.output()]
-    assert (await handle.wait()).succeeded, lines
-    await handle.cleanup()
-    assert lines == ["/saassy/programs/0/main.py"]
+    assert await run_program(runtime, workspace, program) == ["/saassy/programs/0/main.py"]
 
 
 def test_the_summary_says_the_filter_is_in_force(runtime: Runtime) -> None:
