@@ -169,3 +169,11 @@ def test_the_sweep_takes_the_empty_tenant_directories_a_crash_left(layout: Cgrou
     assert not any((p / tenant_dir_name("crashed-org")).exists() for p in layout.parents.values())
     assert all(d.is_dir() for d in running.dirs.values())  # a busy one stays
     running.remove()
+
+
+def test_an_empty_tenant_is_no_tenant(layout: CgroupLayout) -> None:
+    cgroup = layout.create("task-e-attempt-1", Limits(), "")
+    assert cgroup.relative_path == "task-e-attempt-1"
+    assert {key: d.parent for key, d in cgroup.dirs.items()} == layout.parents
+    cgroup.remove()
+    assert all(parent.is_dir() for parent in layout.parents.values())  # never the layout's own

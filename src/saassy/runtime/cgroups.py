@@ -123,23 +123,27 @@ class CgroupLayout:
     def remove_empty_tenants(self) -> int:
         """The tenants' directories left empty (a platform killed between a sandbox's directory
         and its tenant's); a busy one stays. How many went."""
-        removed = 0
-        for parent in self.parents.values():
-            with contextlib.suppress(OSError):
-                for tenant in parent.iterdir():
-                    if tenant.name.startswith(TENANT_PREFIX) and tenant.is_dir():
-                        with contextlib.suppress(OSError):
-                            tenant.rmdir()
-                            removed += 1
-        return removed
+        return sum(remove_empty_tenant_dirs(parent) for parent in self.parents.values())
 
     def create(self, name: str, limits: Limits, tenant: str | None = None) -> SandboxCgroup:
         leaf = cgroup_name(name)
         relative = Path(tenant_dir_name(tenant), leaf) if tenant else Path(leaf)
         dirs = {key: parent / relative for key, parent in self.parents.items()}
-        cgroup = SandboxCgroup(self.version, dirs, tenant=tenant is not None)
+        cgroup = SandboxCgroup(self.version, dirs, tenant=bool(tenant))
         cgroup.create(limits)
         return cgroup
+
+
+def remove_empty_tenant_dirs(parent: Path) -> int:
+    """Remove the empty tenant directories in `parent` (a busy one stays); how many went."""
+    removed = 0
+    with contextlib.suppress(OSError):
+        for tenant in parent.iterdir():
+            if tenant.name.startswith(TENANT_PREFIX) and tenant.is_dir():
+                with contextlib.suppress(OSError):  # busy: a sandbox of the tenant runs
+                    tenant.rmdir()
+                    removed += 1
+    return removed
 
 
 def detect_cgroups(parent: str = "saassy") -> CgroupLayout | None:

@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 from saassy.runtime import mounts
-from saassy.runtime.cgroups import TENANT_PREFIX, CgroupLayout, SandboxCgroup
+from saassy.runtime.cgroups import CgroupLayout, SandboxCgroup, remove_empty_tenant_dirs
 
 
 def remove_staging(path: Path) -> None:
@@ -54,12 +54,7 @@ def remove_empty_tenants(cgroup_parent: str, layout: CgroupLayout) -> None:
     """Tenants' directories left empty by a killed platform, ours and dockerd's beside them."""
     layout.remove_empty_tenants()
     for root in cgroup_roots():
-        parent = root / cgroup_parent.lstrip("/")
-        with contextlib.suppress(OSError):
-            for tenant in parent.iterdir():
-                if tenant.name.startswith(TENANT_PREFIX) and tenant.is_dir():
-                    with contextlib.suppress(OSError):  # busy: a sandbox of it runs
-                        tenant.rmdir()
+        remove_empty_tenant_dirs(root / cgroup_parent.lstrip("/"))
 
 
 def cgroup_roots() -> list[Path]:
