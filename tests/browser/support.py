@@ -40,7 +40,9 @@ async def screenshot(page: Page, name: str) -> list[Path]:
     for viewport in (DESKTOP, PHONE):
         await page.set_viewport_size(viewport)
         # A full-page capture right after a resize can show a frame painted in between: sticky
-        # cells laid out for the new width with the text of their neighbours missing.
+        # cells laid out for the new width with the text of their neighbours missing. From the
+        # top, so the sticky sidebar is drawn where a reader of the whole page finds it.
+        await page.evaluate("window.scrollTo(0, 0)")
         await page.evaluate(NEXT_FRAMES)
         path = SCREENSHOTS / f"{name}-{viewport['width']}.png"
         await page.screenshot(path=path, full_page=True)
