@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import secrets
 import time
 import uuid
 from collections.abc import Iterator
@@ -107,6 +108,7 @@ async def run(args: argparse.Namespace, stage: Stage) -> None:
         data_dir=stage.data_dir,
         database_url=stage.database_url,
         run_engine=False,
+        secret_key=secrets.token_urlsafe(48),
     )
     app = create_app(settings, background=False)
     async with app.router.lifespan_context(app), asgi_client(app) as client:

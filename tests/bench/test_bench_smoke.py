@@ -161,6 +161,7 @@ def test_bench_describes_its_options(argv: list[str]) -> None:
     [
         ("bench.submit_path", ["--requests", "20"], "API key"),
         ("bench.noisy", ["--samples", "3", "--queued", "200"], "busy: claim p50"),
+        ("bench.engine_path", ["--tasks", "40"], "outcome (success, usage)"),
     ],
 )
 def test_the_tools_that_run_one_phase_alone_run(tool: str, argv: list[str], said: str) -> None:
