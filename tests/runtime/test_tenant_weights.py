@@ -1,6 +1,6 @@
 """A tenant's sandboxes share one CPU weight: on a busy machine a tenant with many sandboxes
-running gets no more of it than a tenant with one (both runtimes, real cgroups), and the
-tenant's cgroup directory comes and goes with its sandboxes."""
+running gets no more of it than a tenant with one (both runtimes, real cgroups), a tenant
+running few weighs more, and the tenant's cgroup directory comes and goes with its sandboxes."""
 
 from __future__ import annotations
 
@@ -13,7 +13,13 @@ from pathlib import Path
 import pytest
 
 from saassy.runtime.base import Limits, Runtime, SandboxHandle
-from saassy.runtime.cgroups import CgroupLayout, detect_cgroups, tenant_dir_name
+from saassy.runtime.cgroups import (
+    DEFAULT_WEIGHT,
+    CgroupLayout,
+    detect_cgroups,
+    tenant_dir_name,
+    tenant_weight,
+)
 from tests.runtime.support import cgroup_of, image_for, spec_for
 from tests.services import IN_CI
 
@@ -127,6 +133,42 @@ def test_the_tenants_directory_goes_with_its_last_sandbox(layout: CgroupLayout) 
     assert layout.existing("task-b-attempt-1") is None
     for parent in layout.parents.values():
         assert [child for child in parent.iterdir() if child.is_dir()] == []
+
+
+def test_a_tenant_running_fewer_sandboxes_weighs_more(layout: CgroupLayout) -> None:
+    cpu_parent = layout.parents["cpu" if layout.version == 1 else ""]
+    weight_file = (
+        cpu_parent
+        / tenant_dir_name("org-3")
+        / ("cpu.shares" if layout.version == 1 else "cpu.weight")
+    )
+    default = DEFAULT_WEIGHT[layout.version]
+
+    def weight() -> int:
+        return int(weight_file.read_text())
+
+    sandboxes = [layout.create("task-0-attempt-1", Limits(), "org-3")]
+    assert weight() == 8 * default
+    sandboxes.append(layout.create("task-1-attempt-1", Limits(), "org-3"))
+    assert weight() == 4 * default
+    sandboxes += [layout.create(f"task-{n}-attempt-1", Limits(), "org-3") for n in range(2, 10)]
+    assert weight() == default  # ten: no less than any tenant's default
+    other = layout.create("task-x-attempt-1", Limits(), "org-4")  # another tenant's count
+    assert weight() == default
+    for sandbox in sandboxes[1:]:
+        sandbox.remove()
+    assert weight() == 8 * default  # the last one left weighs as one alone
+    sandboxes[0].remove()
+    other.remove()
+    assert not weight_file.parent.exists()
+
+
+@pytest.mark.parametrize(
+    ("sandboxes", "times"), [(0, 8), (1, 8), (2, 4), (3, 2), (4, 2), (5, 1), (8, 1), (100, 1)]
+)
+def test_the_weight_falls_with_the_sandboxes_to_the_default(sandboxes: int, times: int) -> None:
+    assert tenant_weight(1, sandboxes) == 1024 * times
+    assert tenant_weight(2, sandboxes) == 100 * times
 
 
 def test_one_tenants_sandboxes_made_and_removed_at_once_never_fail(layout: CgroupLayout) -> None:

@@ -3,7 +3,9 @@
 The layout is detected once (`detect_cgroups`); each sandbox gets `<parent>/<name>` in every
 controller it needs, or `<parent>/<tenant>/<name>` when it runs for a tenant: the kernel divides
 a busy CPU between siblings by weight, so a tenant with many sandboxes running shares one
-weight among them instead of outweighing a tenant with one. Joining happens in the launcher
+weight among them instead of outweighing a tenant with one; and the fewer it runs, the heavier that
+weight (`tenant_weight`), so a light tenant's start is not queued behind a heavy one's. Joining
+happens in the launcher
 (`join_files`), before the program runs. Killing freezes first so nothing can fork while we
 signal, then SIGKILLs every member and thaws.
 """
@@ -28,6 +30,10 @@ POLL_S = 0.001  # killed members vanish within a millisecond or two
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 TENANT_PREFIX = "tenant-"
 CREATE_TRIES = 5  # the tenant's dir may be removed by its last sandbox as we create in it
+# The kernel's default CPU weight of a cgroup (v1 `cpu.shares`, v2 `cpu.weight`), and how many times
+# it a tenant running one sandbox gets (`tenant_weight`).
+DEFAULT_WEIGHT = {1: 1024, 2: 100}
+LIGHT_TENANT_BOOST = 8
 
 
 def cgroup_name(name: str) -> str:
@@ -41,6 +47,20 @@ def cgroup_name(name: str) -> str:
 def tenant_dir_name(tenant: str) -> str:
     """The directory of a tenant's sandboxes: no sandbox's name starts with its prefix."""
     return TENANT_PREFIX + _UNSAFE.sub("_", tenant).lstrip(".")[:200]
+
+
+def tenant_weight(version: int, sandboxes: int) -> int:
+    """A tenant's CPU weight while it runs `sandboxes` here: the default times
+    `LIGHT_TENANT_BOOST // sandboxes`, never below the default.
+
+    With equal weights a tenant that starts one sandbox now and then still waited behind a
+    tenant keeping eight busy: a cgroup that was idle wakes with little weight in the scheduler's
+    books and queues behind the busy one's runnable tasks (a start took ~5x as long as alone).
+    Weighing the light tenant more serves it first; what it can take stays capped by each of its
+    sandboxes' own `cpus`, and two tenants running as many sandboxes weigh the same.
+    """
+    default = DEFAULT_WEIGHT[version]
+    return default * max(1, LIGHT_TENANT_BOOST // max(1, sandboxes))
 
 
 def _write(path: Path, value: str) -> None:
@@ -240,6 +260,24 @@ class SandboxCgroup:
                 _write(directory / "memory.swap.max", "0")
             _write(directory / "cpu.max", f"{quota} {CFS_PERIOD_US}")
             _write(directory / "pids.max", str(limits.pids))
+        if self.tenant:
+            self.weigh_tenant()
+
+    def weigh_tenant(self) -> None:
+        """Set the tenant's CPU weight for the sandboxes it runs here now (`tenant_weight`).
+        Counted from the directory, so every process sharing the layout sees the same number;
+        two of them weighing at once may leave a count one sandbox old until the next start or
+        end, which only shifts a weight."""
+        cpu_dir = self.dirs.get("cpu" if self.version == 1 else "")
+        if cpu_dir is None:
+            return
+        tenant_dir = cpu_dir.parent
+        name = "cpu.shares" if self.version == 1 else "cpu.weight"
+        with contextlib.suppress(OSError):  # the tenant's last sandbox removed its dir meanwhile
+            with os.scandir(tenant_dir) as entries:
+                sandboxes = sum(1 for entry in entries if entry.is_dir(follow_symlinks=False))
+            if sandboxes:
+                _write(tenant_dir / name, str(tenant_weight(self.version, sandboxes)))
 
     def make_dirs(self) -> None:
         """The directories, and the tenant's they sit in; once made, a sandbox's directory keeps
@@ -352,3 +390,5 @@ class SandboxCgroup:
             if self.tenant:
                 with contextlib.suppress(OSError):  # busy: another sandbox of the tenant runs
                     directory.parent.rmdir()
+        if self.tenant:
+            self.weigh_tenant()  # the tenant's others, if any, each weigh a little more
