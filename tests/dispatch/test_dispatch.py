@@ -85,6 +85,39 @@ async def test_a_reserved_slot_lets_an_idle_organization_start_while_another_fil
     assert engine.dispatcher.executor.active == 4
 
 
+async def test_the_reserve_also_serves_an_organization_running_less_than_its_fair_share(
+    ctx: AppContext, signup: SignUp, engine_factory: EngineFactory
+) -> None:
+    flooder, quiet = await signup(), await signup()
+    for account in (flooder, quiet):
+        await set_plan(ctx.sessionmaker, account.organization_id, "big")
+    catalog = ctx.settings.catalog
+    await insert_tasks(ctx.sessionmaker, catalog, flooder.organization_id, 20)
+    engine = engine_factory(FakeRuntime(HANG), parallelism=3, reserved_slots=1)
+    executor = engine.dispatcher.executor
+    assert len(await engine.dispatcher.dispatch_once()) == 3  # the flood, every ordinary slot
+    mine = await insert_tasks(ctx.sessionmaker, catalog, quiet.organization_id, 3)
+    [first] = await engine.dispatcher.dispatch_once()  # nothing running: the reserve
+    assert first.task_id == mine[0]
+
+    # With a task running, the quiet organization still takes the reserve whenever it is free
+    # (here: an ordinary slot more), while it runs less than its fair share: (slots + reserve)
+    # over the two organizations with work.
+    served = []
+    for parallelism in (4, 5):
+        executor.parallelism = parallelism
+        [claim] = await engine.dispatcher.dispatch_once()
+        served.append(claim.task_id)
+        assert await engine.dispatcher.dispatch_once() == []
+    assert served == mine[1:]
+
+    # The flood runs its fair share (3 of 7): a free reserve is never its.
+    executor.parallelism = 6
+    assert executor.free_slots == 0
+    assert executor.free_reserved_slots == 1
+    assert await engine.dispatcher.dispatch_once() == []
+
+
 async def test_round_robin_resumes_where_the_last_round_stopped(
     ctx: AppContext, signup: SignUp, engine_factory: EngineFactory
 ) -> None:

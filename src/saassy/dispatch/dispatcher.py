@@ -3,9 +3,11 @@
 Each round finds the organizations with queued tasks in id order, resuming after the last one
 served, up to one per free slot, and shares the free slots out evenly among them (priority, then
 FIFO, inside one), skipping organizations at their plan's concurrency; slots one organization
-cannot use go to the others. A round is four statements whatever it serves (the organizations,
-their due tasks and counts, the claim, the attempts), each made of index seeks and ranges, so
-its cost does not grow with the queue's depth.
+cannot use go to the others. Reserved slots go to organizations with nothing running, then to
+those running less than their fair share (the slots over the organizations with work). A round
+is four statements whatever it serves (the organizations, their due tasks and counts, the claim,
+the attempts; a fifth counts the organizations with work when the reserve needs it), each made
+of index seeks and ranges, so its cost does not grow with the queue's depth.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from saassy.plans.catalog import Catalog
 from saassy.plans.service import effective_plan
 
 log = structlog.get_logger(__name__)
+RESERVE_LOOKAHEAD = 4  # organizations looked at per reserved slot
 
 
 @dataclass
@@ -40,7 +43,7 @@ class _Organization:
 
     id: uuid.UUID
     room: int  # what its plan's concurrency still allows
-    idle: bool  # nothing dispatched or running when the round began
+    active: int  # dispatched or running when the round began
     claimed: int = 0
     due: list[uuid.UUID] = field(default_factory=list)  # its due tasks, in claim order
 
@@ -124,12 +127,17 @@ class Dispatcher:
                 got = take(served, wanted) if wanted > 0 else 0
                 if got < wanted or served.room <= 0:
                     pending.remove(served)  # ran dry or at its limit
-        # The reserve: one slot each for organizations with nothing running that got none above,
-        # so a flood from one organization never makes another wait for a slot to free.
-        for served in organizations:
+        # The reserve: one slot each, for organizations that got none above and run less than
+        # their fair share, those with nothing running first; so a flood from one organization
+        # never makes another wait for a slot to free, whether or not it has a task running.
+        wanting = [s for s in organizations if s.claimed == 0 and s.room > 0 and s.due]
+        fair: int | None = None
+        for served in sorted(wanting, key=lambda s: s.active):
             if reserved <= 0:
                 break
-            if served.idle and served.claimed == 0 and served.room > 0:
+            if served.active > 0 and fair is None:
+                fair = await self._fair_share(repo, organizations)
+            if served.active == 0 or (fair is not None and served.active < fair):
                 reserved -= take(served, 1)
         return await repo.claim(
             chosen,
@@ -139,12 +147,25 @@ class Dispatcher:
             running=self.executor.starts_on_claim,
         )
 
+    async def _fair_share(
+        self, repo: DispatchRepository, organizations: list[_Organization]
+    ) -> int:
+        """The executor's slots (the reserve included) over the organizations with work: those
+        with tasks dispatched or running anywhere, and those of this round with only queued ones;
+        never counted as fewer than two, so an organization alone keeps the reserve free for the
+        next to come. One at or above it (a flood) never takes the reserve."""
+        waiting = sum(1 for served in organizations if served.active == 0)
+        with_work = await repo.organizations_running() + waiting
+        slots = self.executor.parallelism + self.executor.reserved_slots
+        return slots // max(2, with_work)
+
     async def _organizations(
         self, repo: DispatchRepository, free: int, reserved: int, now: datetime
     ) -> list[_Organization]:
         """Up to one organization per free slot with due tasks, in id order after the cursor,
         locked, with their room under their plan's concurrency and their due tasks."""
-        locked = await repo.queued_organizations(self._cursor, free + reserved)
+        # The reserve looks a few further round: the next in turn may well be the flood.
+        locked = await repo.queued_organizations(self._cursor, free + reserved * RESERVE_LOOKAHEAD)
         limits = {
             organization.id: effective_plan(self.catalog, organization).max_concurrent_tasks
             for organization in locked
@@ -156,7 +177,7 @@ class Dispatcher:
             _Organization(
                 organization_id,
                 room=max(0, limit - due[organization_id].active),
-                idle=due[organization_id].active == 0,
+                active=due[organization_id].active,
                 due=due[organization_id].task_ids,
             )
             for organization_id, limit in limits.items()

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, tuple_, update
+from sqlalchemy import distinct, func, select, tuple_, update
 
 from saassy.dispatch import statements
 from saassy.dispatch.attempt_usage import usage_columns
@@ -93,6 +93,14 @@ class DispatchRepository(RepositoryBase[Task]):
         for row in rows:
             found.setdefault(row.organization_id, Due(row.active)).task_ids.append(row.id)
         return found
+
+    async def organizations_running(self) -> int:
+        """How many organizations have tasks dispatched or running: a range of the dispatch
+        index, as long as the tasks running everywhere."""
+        statement = select(func.count(distinct(Task.organization_id))).where(
+            Task.status.in_(statements.ACTIVE_TASK)
+        )
+        return int((await self.session.execute(statement)).scalar_one())
 
     async def claim(
         self,
