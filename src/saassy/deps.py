@@ -8,6 +8,7 @@ worker thread, and that hop costs more than most of them do.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -31,7 +32,14 @@ async def get_context(request: Request) -> AppContext:
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """The request's unit of work: committed before the response is sent, else rolled back."""
-    ctx = app_context(request)
+    async with unit_of_work(app_context(request)) as session:
+        yield session
+
+
+@asynccontextmanager
+async def unit_of_work(ctx: AppContext) -> AsyncIterator[AsyncSession]:
+    """A request's session: committed (then its after-commit effects run) when the work ends,
+    rolled back when it raised."""
     async with ctx.sessionmaker() as session:
         try:
             yield session

@@ -8,9 +8,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Response, status
 
-from saassy.auth.dependencies import CurrentOrganization, CurrentPrincipal, anonymous_rate_limit
+from saassy.auth.dependencies import (
+    CurrentOrganization,
+    CurrentPrincipal,
+    InOrganization,
+    anonymous_rate_limit,
+)
 from saassy.auth.scopes import READ_OR_TASKS
-from saassy.deps import Context, Session, SettingsDep
+from saassy.deps import Session, SettingsDep
 from saassy.kit.pagination import Page, PageParams, page_params
 from saassy.kit.time import bound_as_utc
 from saassy.models import TaskStatus
@@ -32,10 +37,7 @@ async def list_task_types(settings: SettingsDep) -> list[TaskTypeOut]:
 async def submit_task(
     body: TaskSubmit,
     response: Response,
-    ctx: Context,
-    session: Session,
-    principal: CurrentPrincipal,
-    organization: CurrentOrganization,
+    call: InOrganization,  # the busiest route: one dependency, not five nested ones
     idempotency_key: Annotated[
         str | None,
         Header(
@@ -47,14 +49,15 @@ async def submit_task(
     ] = None,
 ) -> TaskOut:
     """Queue a task of the active organization (admitted against its plan and quotas)."""
+    session = call.session
     submission = await service.submit_task(
         session,
-        ctx.settings,  # the busiest route: one dependency fewer to solve (SettingsDep)
-        principal,
-        organization,
+        call.ctx.settings,
+        call.principal,
+        call.organization,
         body,
         idempotency_key,
-        program_refusal=ctx.program_refusal,
+        program_refusal=call.ctx.program_refusal,
     )
     response.headers["Location"] = f"/api/v1/tasks/{submission.task.id}"
     if not submission.created:
