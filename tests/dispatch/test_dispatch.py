@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from sqlalchemy import func, select, update
 
 from saassy.context import AppContext
+from saassy.dispatch.engine import TaskEngine
 from saassy.dispatch.outcome import AttemptOutcome, write_outcome
 from saassy.dispatch.repository import DispatchRepository
 from saassy.kit.time import utcnow
@@ -25,7 +26,7 @@ from saassy.models import (
     TaskStatus,
 )
 from saassy.runtime.fake import FakeRuntime, FakeScript
-from tests.conftest import SignUp, client_for, on_postgresql
+from tests.conftest import Account, SignUp, client_for, on_postgresql
 from tests.dispatch.conftest import EngineFactory
 from tests.dispatch.support import (
     attempts_of,
@@ -59,15 +60,22 @@ async def test_a_flooding_organization_does_not_starve_another(
     assert {claim.task_id for claim in claims} >= set(mine)
 
 
-async def test_a_reserved_slot_lets_an_idle_organization_start_while_another_fills_the_rest(
+async def flood_beside_a_quiet_one(
     ctx: AppContext, signup: SignUp, engine_factory: EngineFactory
-) -> None:
+) -> tuple[Account, Account, TaskEngine]:
+    """Two organizations on a big plan, one with 20 queued; an engine of 3 slots and a reserve."""
     flooder, quiet = await signup(), await signup()
     for account in (flooder, quiet):
         await set_plan(ctx.sessionmaker, account.organization_id, "big")
+    await insert_tasks(ctx.sessionmaker, ctx.settings.catalog, flooder.organization_id, 20)
+    return flooder, quiet, engine_factory(FakeRuntime(HANG), parallelism=3, reserved_slots=1)
+
+
+async def test_a_reserved_slot_lets_an_idle_organization_start_while_another_fills_the_rest(
+    ctx: AppContext, signup: SignUp, engine_factory: EngineFactory
+) -> None:
+    flooder, quiet, engine = await flood_beside_a_quiet_one(ctx, signup, engine_factory)
     catalog = ctx.settings.catalog
-    await insert_tasks(ctx.sessionmaker, catalog, flooder.organization_id, 20)
-    engine = engine_factory(FakeRuntime(HANG), parallelism=3, reserved_slots=1)
 
     # The flood takes every ordinary slot, never the reserved one.
     flood = await engine.dispatcher.dispatch_once()
@@ -88,12 +96,8 @@ async def test_a_reserved_slot_lets_an_idle_organization_start_while_another_fil
 async def test_the_reserve_also_serves_an_organization_running_less_than_its_fair_share(
     ctx: AppContext, signup: SignUp, engine_factory: EngineFactory
 ) -> None:
-    flooder, quiet = await signup(), await signup()
-    for account in (flooder, quiet):
-        await set_plan(ctx.sessionmaker, account.organization_id, "big")
+    _, quiet, engine = await flood_beside_a_quiet_one(ctx, signup, engine_factory)
     catalog = ctx.settings.catalog
-    await insert_tasks(ctx.sessionmaker, catalog, flooder.organization_id, 20)
-    engine = engine_factory(FakeRuntime(HANG), parallelism=3, reserved_slots=1)
     executor = engine.dispatcher.executor
     assert len(await engine.dispatcher.dispatch_once()) == 3  # the flood, every ordinary slot
     mine = await insert_tasks(ctx.sessionmaker, catalog, quiet.organization_id, 3)
