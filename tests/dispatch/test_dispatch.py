@@ -141,6 +141,22 @@ async def test_organizations_at_their_limit_after_the_cursor_do_not_hide_one_wit
     assert claim.task_id == mine[0]
 
 
+async def test_organizations_with_no_task_due_yet_do_not_hide_one_with_a_due_task(
+    ctx: AppContext, signup: SignUp, engine_factory: EngineFactory
+) -> None:
+    # Tasks in retry backoff keep their organizations in the ring, with nothing to claim.
+    accounts = sorted([await signup() for _ in range(8)], key=lambda a: a.organization_id)
+    catalog = ctx.settings.catalog
+    for account in accounts[:7]:
+        await insert_tasks(
+            ctx.sessionmaker, catalog, account.organization_id, 1, run_after_offset_s=600
+        )
+    mine = await insert_tasks(ctx.sessionmaker, catalog, accounts[7].organization_id, 1)
+    engine = engine_factory(FakeRuntime(HANG), parallelism=2, reserved_slots=1)
+    [claim] = await engine.dispatcher.dispatch_once()
+    assert claim.task_id == mine[0]
+
+
 async def test_a_reserved_slot_given_further_round_leaves_the_others_their_turn(
     ctx: AppContext, signup: SignUp, engine_factory: EngineFactory
 ) -> None:
