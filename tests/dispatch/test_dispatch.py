@@ -122,6 +122,72 @@ async def test_the_reserve_also_serves_an_organization_running_less_than_its_fai
     assert await engine.dispatcher.dispatch_once() == []
 
 
+async def test_organizations_at_their_limit_after_the_cursor_do_not_hide_one_with_room(
+    ctx: AppContext, signup: SignUp, engine_factory: EngineFactory
+) -> None:
+    # A tenant with many small-plan organizations, each running its plan's two: the round
+    # looked only at the few after the cursor, found them all at their limit, claimed nothing
+    # and so never moved on; the idle organization behind them waited, the reserve free, until
+    # one of theirs ended.
+    accounts = sorted([await signup() for _ in range(9)], key=lambda a: a.organization_id)
+    first, crowd, quiet = accounts[0], accounts[1:8], accounts[8]
+    catalog = ctx.settings.catalog
+    await insert_tasks(ctx.sessionmaker, catalog, first.organization_id, 1)
+    for account in crowd:
+        await insert_tasks(ctx.sessionmaker, catalog, account.organization_id, 4)
+    engine = engine_factory(FakeRuntime(HANG), parallelism=16, reserved_slots=1)
+    assert len(await engine.dispatcher.dispatch_once()) == 15  # one, and two each of the crowd
+    await insert_tasks(ctx.sessionmaker, catalog, first.organization_id, 1)
+    assert len(await engine.dispatcher.dispatch_once()) == 1  # the last ordinary slot
+
+    mine = await insert_tasks(ctx.sessionmaker, catalog, quiet.organization_id, 1)
+    [claim] = await engine.dispatcher.dispatch_once()
+    assert claim.task_id == mine[0]
+
+
+async def test_organizations_with_no_task_due_yet_do_not_hide_one_with_a_due_task(
+    ctx: AppContext, signup: SignUp, engine_factory: EngineFactory
+) -> None:
+    # Tasks in retry backoff keep their organizations in the ring, with nothing to claim.
+    accounts = sorted([await signup() for _ in range(8)], key=lambda a: a.organization_id)
+    catalog = ctx.settings.catalog
+    for account in accounts[:7]:
+        await insert_tasks(
+            ctx.sessionmaker, catalog, account.organization_id, 1, run_after_offset_s=600
+        )
+    mine = await insert_tasks(ctx.sessionmaker, catalog, accounts[7].organization_id, 1)
+    engine = engine_factory(FakeRuntime(HANG), parallelism=2, reserved_slots=1)
+    [claim] = await engine.dispatcher.dispatch_once()
+    assert claim.task_id == mine[0]
+
+
+async def test_a_reserved_slot_given_further_round_leaves_the_others_their_turn(
+    ctx: AppContext, signup: SignUp, engine_factory: EngineFactory
+) -> None:
+    accounts = sorted([await signup() for _ in range(4)], key=lambda a: a.organization_id)
+    o1, o2, o3, o4 = (uuid.UUID(account.organization_id) for account in accounts)
+    for organization_id in (o1, o2, o3, o4):
+        await set_plan(ctx.sessionmaker, organization_id, "big")
+    catalog = ctx.settings.catalog
+    engine = engine_factory(FakeRuntime(HANG), parallelism=4, reserved_slots=1)
+    executor = engine.dispatcher.executor
+    for organization_id in (o2, o3, o1):
+        await insert_tasks(ctx.sessionmaker, catalog, organization_id, 1)
+        await engine.dispatcher.dispatch_once()
+    for organization_id in (o2, o3, o1):
+        await insert_tasks(ctx.sessionmaker, catalog, organization_id, 2)
+    await insert_tasks(ctx.sessionmaker, catalog, o4, 1)
+    # The last ordinary slot is o2's turn; the reserve goes out of turn to o4, which has
+    # nothing running, past o3.
+    claims = await engine.dispatcher.dispatch_once()
+    assert [claim.organization_id for claim in claims] == [o2, o4]
+
+    # The next slot to free is o3's: the reserve given past it did not take its turn.
+    executor.parallelism = 6
+    [claim] = await engine.dispatcher.dispatch_once()
+    assert claim.organization_id == o3
+
+
 async def test_round_robin_resumes_where_the_last_round_stopped(
     ctx: AppContext, signup: SignUp, engine_factory: EngineFactory
 ) -> None:

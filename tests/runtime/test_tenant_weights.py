@@ -163,6 +163,32 @@ def test_a_tenant_running_fewer_sandboxes_weighs_more(layout: CgroupLayout) -> N
     assert not weight_file.parent.exists()
 
 
+def test_a_light_tenant_that_could_take_over_half_the_host_weighs_the_default(
+    layout: CgroupLayout,
+) -> None:
+    # Weighing it more serves a light tenant first only while it cannot take more than an
+    # equal share anyway: one sandbox allowed every core would, at eight times the weight,
+    # take ~8/9 of a busy machine from a tenant running five.
+    host = len(os.sched_getaffinity(0))
+    cpu_parent = layout.parents["cpu" if layout.version == 1 else ""]
+    name = "cpu.shares" if layout.version == 1 else "cpu.weight"
+    default = DEFAULT_WEIGHT[layout.version]
+
+    def weight(tenant: str) -> int:
+        return int((cpu_parent / tenant_dir_name(tenant) / name).read_text())
+
+    wide = layout.create("task-w-attempt-1", Limits(cpus=float(host)), "org-wide")
+    assert weight("org-wide") == default
+    narrow = layout.create("task-n-attempt-1", Limits(cpus=host / 4), "org-narrow")
+    assert weight("org-narrow") == 8 * default
+    second = layout.create("task-m-attempt-1", Limits(cpus=host / 2), "org-narrow")
+    assert weight("org-narrow") == default  # together three quarters of the host
+    second.remove()
+    assert weight("org-narrow") == 8 * default
+    for sandbox in (wide, narrow):
+        sandbox.remove()
+
+
 @pytest.mark.parametrize(
     ("sandboxes", "times"), [(0, 8), (1, 8), (2, 4), (3, 2), (4, 2), (5, 1), (8, 1), (100, 1)]
 )

@@ -106,8 +106,9 @@ class Settings(BaseSettings):
     # The embedded task engine (local executor); `saassy dev` and `saassy api` run it.
     run_engine: bool = True
     executor_parallelism: int = Field(16, ge=1)
-    # Beyond the parallelism: slots only an organization with nothing running may take, so a
-    # flood from one never makes another wait for a sandbox to end.
+    # Beyond the parallelism: slots for an organization with nothing running, then for one
+    # running less than its fair share, so a flood from one never makes another wait for a
+    # sandbox to end.
     executor_reserved_slots: int = Field(1, ge=0)
     task_lease_s: float = Field(15, ge=2)
 

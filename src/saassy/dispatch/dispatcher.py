@@ -4,10 +4,14 @@ Each round finds the organizations with queued tasks in id order, resuming after
 served, up to one per free slot, and shares the free slots out evenly among them (priority, then
 FIFO, inside one), skipping organizations at their plan's concurrency; slots one organization
 cannot use go to the others. Reserved slots go to organizations with nothing running, then to
-those running less than their fair share (the slots over the organizations with work). A round
-is four statements whatever it serves (the organizations, their due tasks and counts, the claim,
-the attempts; a fifth counts the organizations with work when the reserve needs it), each made
-of index seeks and ranges, so its cost does not grow with the queue's depth.
+those running less than their fair share (the slots over the organizations with work), out of
+turn: the ring's turn stays where the free slots left it. When the organizations a round looked
+at could use none of what was left (at their limit, or nothing due yet), the next round starts
+after them, and a dispatch runs a few such rounds, so a crowd of them cannot hide one behind it
+from a slot sitting free. A round is four statements whatever it serves (the organizations,
+their due tasks and counts, the claim, the attempts; a fifth counts the organizations with work
+when the reserve needs it), each made of index seeks and ranges, so its cost does not grow with
+the queue's depth.
 """
 
 from __future__ import annotations
@@ -35,6 +39,9 @@ from saassy.plans.service import effective_plan
 
 log = structlog.get_logger(__name__)
 RESERVE_LOOKAHEAD = 4  # organizations looked at per reserved slot
+# Rounds one dispatch may run when a round's organizations could not use what was free (all at
+# their limit, or their tasks not due yet): each looks at the organizations after the last.
+ROUNDS_PER_DISPATCH = 4
 
 
 @dataclass
@@ -74,11 +81,23 @@ class Dispatcher:
 
     async def dispatch_once(self) -> list[Claimed]:
         """Claim what the executor has room for and hand it over; returns the claims."""
-        free, reserved = self.executor.free_slots, self.executor.free_reserved_slots
-        if free + reserved <= 0:
-            return []
-        async with self.sessionmaker() as session, session.begin():
-            claims = await self._claim_round(DispatchRepository(session), free, reserved)
+        claims: list[Claimed] = []
+        for _ in range(ROUNDS_PER_DISPATCH):
+            free, reserved = self.executor.free_slots, self.executor.free_reserved_slots
+            if free + reserved <= 0:
+                break
+            cursor = self._cursor
+            async with self.sessionmaker() as session, session.begin():
+                claimed, looked_past = await self._claim_round(
+                    DispatchRepository(session), free, reserved
+                )
+            await self._hand_over(claimed)
+            claims += claimed
+            if not looked_past or self._cursor == cursor:
+                break
+        return claims
+
+    async def _hand_over(self, claims: list[Claimed]) -> None:
         claimed_at = utcnow()
         metrics.tasks_claimed(
             [(claimed_at - as_utc(c.task.run_after)).total_seconds() for c in claims]
@@ -98,22 +117,24 @@ class Dispatcher:
                 await publish_status(
                     self.events, claim.organization_id, claim.task_id, status, claim.attempt_number
                 )
-        return claims
 
     async def _claim_round(
         self, repo: DispatchRepository, free: int, reserved: int
-    ) -> list[Claimed]:
+    ) -> tuple[list[Claimed], bool]:
+        """The round's claims, and whether it moved the cursor past organizations that could
+        use none of what was free (another round may find some further on)."""
         now = utcnow()
-        organizations = await self._organizations(repo, free, reserved, now)
+        organizations, last_looked = await self._organizations(repo, free, reserved, now)
         chosen: list[uuid.UUID] = []
 
-        def take(served: _Organization, wanted: int) -> int:
+        def take(served: _Organization, wanted: int, *, in_turn: bool = True) -> int:
             got = served.due[:wanted]
             del served.due[:wanted]
             served.room -= len(got)
             served.claimed += len(got)
             chosen.extend(got)
-            self._cursor = served.id
+            if in_turn and got:
+                self._cursor = served.id
             return len(got)
 
         # Even shares of the free slots; what one cannot use goes round again to the others.
@@ -127,6 +148,7 @@ class Dispatcher:
                 got = take(served, wanted) if wanted > 0 else 0
                 if got < wanted or served.room <= 0:
                     pending.remove(served)  # ran dry or at its limit
+        free_left = free - len(chosen)
         # The reserve: one slot each, for organizations that got none above and run less than
         # their fair share, those with nothing running first; so a flood from one organization
         # never makes another wait for a slot to free, whether or not it has a task running.
@@ -138,14 +160,22 @@ class Dispatcher:
             if served.active > 0 and fair is None:
                 fair = await self._fair_share(repo, organizations)
             if served.active == 0 or (fair is not None and served.active < fair):
-                reserved -= take(served, 1)
-        return await repo.claim(
+                # Out of turn: the organizations it was looked past keep their turn.
+                reserved -= take(served, 1, in_turn=False)
+        # Every organization looked at was offered what it could take and some is left (they
+        # are at their limit, or their tasks are not due): the next round starts after them,
+        # or those behind them would wait, slots free, until one of theirs ended.
+        looked_past = last_looked is not None and (free_left > 0 or (free == 0 and reserved > 0))
+        if looked_past:
+            self._cursor = last_looked
+        claims = await repo.claim(
             chosen,
             executor_id=self.executor.executor_id,
             now=now,
             lease=self.lease,
             running=self.executor.starts_on_claim,
         )
+        return claims, looked_past
 
     async def _fair_share(
         self, repo: DispatchRepository, organizations: list[_Organization]
@@ -161,11 +191,14 @@ class Dispatcher:
 
     async def _organizations(
         self, repo: DispatchRepository, free: int, reserved: int, now: datetime
-    ) -> list[_Organization]:
+    ) -> tuple[list[_Organization], uuid.UUID | None]:
         """Up to one organization per free slot with due tasks, in id order after the cursor,
-        locked, with their room under their plan's concurrency and their due tasks."""
+        locked, with their room under their plan's concurrency and their due tasks; and the
+        last one looked at, unless they were all there are."""
         # The reserve looks a few further round: the next in turn may well be the flood.
-        locked = await repo.queued_organizations(self._cursor, free + reserved * RESERVE_LOOKAHEAD)
+        window = free + reserved * RESERVE_LOOKAHEAD
+        locked = await repo.queued_organizations(self._cursor, window)
+        last_looked = locked[-1].id if len(locked) == window else None
         limits = {
             organization.id: effective_plan(self.catalog, organization).max_concurrent_tasks
             for organization in locked
@@ -173,7 +206,7 @@ class Dispatcher:
         # The most one could get: the free slots, or a reserved one (if it has none running).
         most = free or min(reserved, 1)
         due = await repo.due_tasks({org: min(limit, most) for org, limit in limits.items()}, now)
-        return [
+        organizations = [
             _Organization(
                 organization_id,
                 room=max(0, limit - due[organization_id].active),
@@ -183,6 +216,7 @@ class Dispatcher:
             for organization_id, limit in limits.items()
             if organization_id in due
         ]
+        return organizations, last_looked
 
     async def run(self) -> None:
         """Dispatch until cancelled: on every wake-up, else every `poll_s`; adopt now and then."""

@@ -44,7 +44,8 @@ class Executor(abc.ABC):
 
     executor_id: str
     parallelism: int
-    # Slots beyond `parallelism` that only organizations with nothing running may take.
+    # Slots beyond `parallelism` for organizations with nothing running, then for those running
+    # less than their fair share (`Dispatcher`): never a flood's.
     reserved_slots: int = 0
     # True when `submit` starts the attempt at once, in this process (no queue in between).
     starts_on_claim: bool = False
@@ -61,7 +62,7 @@ class Executor(abc.ABC):
 
     @property
     def free_reserved_slots(self) -> int:
-        """Free slots of the reserve: for organizations with nothing running."""
+        """Free slots of the reserve: for organizations with nothing running, or below a share."""
         return max(0, self.parallelism + self.reserved_slots - self.active) - self.free_slots
 
     @abc.abstractmethod

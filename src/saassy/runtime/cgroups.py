@@ -49,18 +49,38 @@ def tenant_dir_name(tenant: str) -> str:
     return TENANT_PREFIX + _UNSAFE.sub("_", tenant).lstrip(".")[:200]
 
 
-def tenant_weight(version: int, sandboxes: int) -> int:
+def tenant_weight(version: int, sandboxes: int, share_of_host: float = 0.0) -> int:
     """A tenant's CPU weight while it runs `sandboxes` here: the default times
-    `LIGHT_TENANT_BOOST // sandboxes`, never below the default.
+    `LIGHT_TENANT_BOOST // sandboxes`, never below the default; only the default while its
+    sandboxes' `cpus` together are more than half the host's (`share_of_host`).
 
     With equal weights a tenant that starts one sandbox now and then still waited behind a
     tenant keeping eight busy: a cgroup that was idle wakes with little weight in the scheduler's
     books and queues behind the busy one's runnable tasks (a start took ~5x as long as alone).
     Weighing the light tenant more serves it first; what it can take stays capped by each of its
-    sandboxes' own `cpus`, and two tenants running as many sandboxes weigh the same.
+    sandboxes' own `cpus`, and two tenants running as many sandboxes weigh the same. That cap
+    only bounds it while it is small: one sandbox allowed every core would take ~8/9 of a busy
+    machine from a tenant running five, more than an equal share, not just first.
     """
     default = DEFAULT_WEIGHT[version]
+    if share_of_host > 0.5:
+        return default
     return default * max(1, LIGHT_TENANT_BOOST // max(1, sandboxes))
+
+
+def _cpus_allowed(directory: Path, version: int) -> float:
+    """A sandbox's `cpus` as its cgroup caps them; unknown or uncapped: the whole host."""
+    host = float(len(os.sched_getaffinity(0)))
+    try:
+        if version == 1:
+            quota = int((directory / "cpu.cfs_quota_us").read_text())
+            period = int((directory / "cpu.cfs_period_us").read_text())
+        else:
+            text = (directory / "cpu.max").read_text().split()
+            quota, period = int(text[0]), int(text[1])  # "max" (no cap) fails here
+    except (OSError, ValueError, IndexError):
+        return host
+    return quota / period if quota > 0 and period > 0 else host
 
 
 def _write(path: Path, value: str) -> None:
@@ -275,9 +295,15 @@ class SandboxCgroup:
         name = "cpu.shares" if self.version == 1 else "cpu.weight"
         with contextlib.suppress(OSError):  # the tenant's last sandbox removed its dir meanwhile
             with os.scandir(tenant_dir) as entries:
-                sandboxes = sum(1 for entry in entries if entry.is_dir(follow_symlinks=False))
-            if sandboxes:
-                _write(tenant_dir / name, str(tenant_weight(self.version, sandboxes)))
+                sandboxes = [Path(e.path) for e in entries if e.is_dir(follow_symlinks=False)]
+            if not sandboxes:
+                return
+            share = 0.0
+            if LIGHT_TENANT_BOOST // len(sandboxes) > 1:  # a few reads, only when it may weigh more
+                allowed = sum(_cpus_allowed(sandbox, self.version) for sandbox in sandboxes)
+                share = allowed / len(os.sched_getaffinity(0))
+            weight = tenant_weight(self.version, len(sandboxes), share)
+            _write(tenant_dir / name, str(weight))
 
     def make_dirs(self) -> None:
         """The directories, and the tenant's they sit in; once made, a sandbox's directory keeps
