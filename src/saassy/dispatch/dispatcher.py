@@ -152,7 +152,14 @@ class Dispatcher:
         # The reserve: one slot each, for organizations that got none above and run less than
         # their fair share, those with nothing running first; so a flood from one organization
         # never makes another wait for a slot to free, whether or not it has a task running.
-        wanting = [s for s in organizations if s.claimed == 0 and s.room > 0 and s.due]
+        # No fair share is above half the slots (two organizations at least): one running that
+        # many needs no count of the others, the query a saturated round would otherwise run.
+        most_fair = (self.executor.parallelism + self.executor.reserved_slots) // 2
+        wanting = [
+            s
+            for s in organizations
+            if s.claimed == 0 and s.room > 0 and s.due and s.active < most_fair
+        ]
         fair: int | None = None
         for served in sorted(wanting, key=lambda s: s.active):
             if reserved <= 0:
