@@ -3,11 +3,10 @@
 The layout is detected once (`detect_cgroups`); each sandbox gets `<parent>/<name>` in every
 controller it needs, or `<parent>/<tenant>/<name>` when it runs for a tenant: the kernel divides
 a busy CPU between siblings by weight, so a tenant with many sandboxes running shares one
-weight among them instead of outweighing a tenant with one; and the fewer it runs, the heavier that
-weight (`tenant_weight`), so a light tenant's start is not queued behind a heavy one's. Joining
-happens in the launcher
-(`join_files`), before the program runs. Killing freezes first so nothing can fork while we
-signal, then SIGKILLs every member and thaws.
+weight among them instead of outweighing a tenant with one; and the fewer it runs, the heavier
+that weight (`tenant_weight`), so a light tenant's start is not queued behind a heavy one's.
+Joining happens in the launcher (`join_files`), before the program runs. Killing freezes first so
+nothing can fork while we signal, then SIGKILLs every member and thaws.
 """
 
 from __future__ import annotations
@@ -68,9 +67,8 @@ def tenant_weight(version: int, sandboxes: int, share_of_host: float = 0.0) -> i
     return default * max(1, LIGHT_TENANT_BOOST // max(1, sandboxes))
 
 
-def _cpus_allowed(directory: Path, version: int) -> float:
-    """A sandbox's `cpus` as its cgroup caps them; unknown or uncapped: the whole host."""
-    host = float(len(os.sched_getaffinity(0)))
+def _cpus_allowed(directory: Path, version: int, host: int) -> float:
+    """A sandbox's `cpus` as its cgroup caps them; unknown or uncapped: the `host`'s CPUs."""
     try:
         if version == 1:
             quota = int((directory / "cpu.cfs_quota_us").read_text())
@@ -300,8 +298,9 @@ class SandboxCgroup:
                 return
             share = 0.0
             if LIGHT_TENANT_BOOST // len(sandboxes) > 1:  # a few reads, only when it may weigh more
-                allowed = sum(_cpus_allowed(sandbox, self.version) for sandbox in sandboxes)
-                share = allowed / len(os.sched_getaffinity(0))
+                host = len(os.sched_getaffinity(0))
+                allowed = sum(_cpus_allowed(sandbox, self.version, host) for sandbox in sandboxes)
+                share = allowed / host
             weight = tenant_weight(self.version, len(sandboxes), share)
             _write(tenant_dir / name, str(weight))
 
