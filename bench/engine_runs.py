@@ -105,14 +105,15 @@ async def latency_and_noisy(
     nothing else of the quiet tenant's running (its task may take the reserved slot), then with
     a task of its own running (it may not: it waits for a slot the flood leaves). The flood's
     leftovers are deleted afterwards, so the next repetition starts on an idle engine. With a
-    `kit`, raw bwrap starts of the same program beside the same flood too: the floor of any
-    start on a machine that busy."""
+    `kit`, raw bwrap starts of the same program solo and beside the same flood too: the floor of
+    any start on a machine that busy, and of the flooded/solo ratio."""
     auditor = Auditor(stage.database_url)
     try:
         async with http_client(server.url) as client:
             quiet = await sign_up(client)
             await _warm(auditor, client, quiet)
             solo = await _waits(auditor, client, quiet, sizes)
+            raw_solo_ms = await _raw_starts(kit, sizes.latency_samples) if kit is not None else []
 
             noisy = await sign_up(client)
             await auditor.flood(noisy.organization_id, sizes.noisy_queued)
@@ -148,7 +149,7 @@ async def latency_and_noisy(
             "noisy_neighbour_busy_p99_ratio": percentile(busy_ms, 99) / solo_p99,
             "noisy_neighbour_queued_left": float(still_queued),
         }
-        | _beside_raw(percentile(flooded_ms, 99), raw_ms)
+        | _beside_raw(percentile(flooded_ms, 99), raw_ms, raw_solo_ms)
     )
 
 
@@ -156,15 +157,20 @@ async def _raw_starts(kit: SandboxKit, samples: int) -> list[float]:
     return [await start_to_program(kit, raw=True) * 1000 for _ in range(samples)]
 
 
-def _beside_raw(flooded_p99_ms: float, raw_ms: list[float]) -> dict[str, float]:
-    """The flooded p99 against a raw bwrap start's beside the same flood (when measured)."""
+def _beside_raw(
+    flooded_p99_ms: float, raw_ms: list[float], raw_solo_ms: list[float]
+) -> dict[str, float]:
+    """The flooded p99 against a raw bwrap start's beside the same flood, and what the flood
+    does to raw starts: the floor of the flooded/solo ratio on this machine (when measured)."""
     if not raw_ms:
         return {}
-    raw_p99 = percentile(raw_ms, 99)
+    raw_p99, raw_solo_p99 = percentile(raw_ms, 99), percentile(raw_solo_ms, 99)
     return {
         "noisy_raw_start_p50_ms": percentile(raw_ms, 50),
         "noisy_raw_start_p99_ms": raw_p99,
         "noisy_neighbour_vs_raw_start_p99": flooded_p99_ms / raw_p99,
+        "noisy_raw_solo_start_p99_ms": raw_solo_p99,
+        "noisy_floor_p99_ratio": raw_p99 / raw_solo_p99,
     }
 
 

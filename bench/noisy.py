@@ -41,6 +41,8 @@ SHOWN = (
     "noisy_neighbour_busy_p99_ratio",
     "noisy_raw_start_p99_ms",
     "noisy_neighbour_vs_raw_start_p99",
+    "noisy_raw_solo_start_p99_ms",
+    "noisy_floor_p99_ratio",
 )
 
 

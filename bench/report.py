@@ -85,6 +85,7 @@ def rows(postgresql: bool) -> list[Row]:
         Row("noisy_neighbour_busy_p99_ratio", "... that p99 / solo p99", "x", at_most=2.0),
         Row("noisy_raw_start_p99_ms", "Raw bwrap start -> program p99, same flood", "ms"),
         Row("noisy_neighbour_vs_raw_start_p99", "Flooded p99 / that raw p99", "x"),
+        Row("noisy_floor_p99_ratio", "Raw start p99, flooded / solo (the floor)", "x"),
     ]
 
 

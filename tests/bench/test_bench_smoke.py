@@ -62,6 +62,7 @@ HEADLINE_KEYS = {
     "noisy_neighbour_p99_ratio",
     "noisy_neighbour_busy_p99_ratio",
     "noisy_neighbour_vs_raw_start_p99",
+    "noisy_floor_p99_ratio",
     "live_log_added_p99_ms",
 }
 REQUIRED_KEYS = {

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
+import threading
+import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -12,7 +15,7 @@ from typing import Any
 import pytest
 import uvloop
 
-from saassy.runtime.spawn import spawn
+from saassy.runtime.spawn import Launch, spawn, spawn_prepared
 
 LOOPS: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {
     "asyncio": asyncio.new_event_loop,
@@ -101,4 +104,53 @@ def test_a_program_that_cannot_start_raises_and_leaves_nothing(tmp_path: Path) -
     before = open_fds()
     with pytest.raises(FileNotFoundError):
         run_on("asyncio", work())
+    assert open_fds() == before
+
+
+def children() -> list[int]:
+    """Our child processes, zombies included (a child never reaped is one)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError):
+                stat = Path(f"/proc/{entry}/stat").read_text()
+                if int(stat.rsplit(")", 1)[1].split()[1]) == os.getpid():
+                    found.append(int(entry))
+    return found
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_cancelled_while_preparing_the_child_it_starts_is_killed_and_reaped(
+    loop: str, tmp_path: Path
+) -> None:
+    # The preparation runs on a worker thread that a cancellation cannot stop: the thread goes
+    # on and starts the child, which nobody would own, so the cancelled spawn kills and reaps it.
+    preparing = threading.Event()
+
+    def prepare() -> Launch:
+        preparing.set()
+        time.sleep(0.3)
+        return Launch(["/bin/sh", "-c", "sleep 30 & exec sleep 30"])
+
+    async def work() -> None:
+        spawning = asyncio.ensure_future(spawn_prepared(prepare, env={}, cwd=tmp_path))
+        await asyncio.to_thread(preparing.wait, 5)
+        spawning.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await spawning
+
+    before = open_fds()
+    run_on(loop, work())
+    assert children() == []
+    assert open_fds() == before
+
+
+def test_a_preparation_that_fails_raises_and_leaves_nothing(tmp_path: Path) -> None:
+    def prepare() -> Launch:
+        raise OSError("no room for the work dir")
+
+    before = open_fds()
+    with pytest.raises(OSError, match="no room"):
+        run_on("asyncio", spawn_prepared(prepare, env={}, cwd=tmp_path))
+    assert children() == []
     assert open_fds() == before

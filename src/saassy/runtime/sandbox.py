@@ -28,10 +28,8 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Awaitable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TypeVar
 
 import structlog
 
@@ -45,7 +43,7 @@ from saassy.runtime.launch import LaunchFailed, LaunchFds
 from saassy.runtime.netns import listen_in_netns
 from saassy.runtime.proctree import first_child, tree_usage, user_threads
 from saassy.runtime.seccomp import sandbox_filter
-from saassy.runtime.spawn import SpawnedProcess, spawn
+from saassy.runtime.spawn import Launch, SpawnedProcess, spawn_prepared
 from saassy.runtime.supervise import SupervisedProcess
 from saassy.runtime.syscalls import Arch
 
@@ -72,7 +70,6 @@ TREE_SAMPLE_S = 0.1
 # What setlocale() reads: sh, setpriv and bwrap would each load the locale's files (~0.2 ms of
 # CPU apiece) if the launch chain carried them; bwrap sets them for the program instead.
 LOCALE_VARIABLE = re.compile(r"LANG|LC_[A-Z_]+")
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -162,15 +159,14 @@ class NamespaceSandbox(SupervisedProcess):
             secrets_path=bwrap.SECRETS_PATH,
         )
         locale = {name: env.pop(name) for name in list(env) if LOCALE_VARIABLE.fullmatch(name)}
-        try:
-            command, launch_args = await _until_done(asyncio.to_thread(self._prepare, fds, locale))
+
+        def prepared() -> Launch:
+            command, launch_args = self._prepare(fds, locale)
             launcher = ["/bin/sh", "-c", TRAMPOLINE, "saassy-launch", *launch_args, "--"]
-            self._spawned = await spawn(
-                [*launcher, *command],
-                env=env,
-                cwd=Path(self.host.bwrap_dir),
-                pass_fds=fds.for_child,
-            )
+            return Launch([*launcher, *command], fds.for_child)
+
+        try:
+            self._spawned = await spawn_prepared(prepared, env=env, cwd=Path(self.host.bwrap_dir))
             fds.close_child_ends()
             if fds.held:
                 await self._prepare_held(fds)
@@ -478,15 +474,3 @@ async def _said(process: SpawnedProcess) -> str:
             await process.wait()
             said = await process.stderr.read(4096)
     return said.decode(errors="replace").strip().replace("\n", "; ") or "no message"
-
-
-async def _until_done(work: Awaitable[T]) -> T:
-    """Await work running in a thread; when cancelled, let the thread finish before raising, so
-    the clean-up that follows does not race it."""
-    future = asyncio.ensure_future(work)
-    try:
-        return await asyncio.shield(future)
-    except asyncio.CancelledError:
-        with contextlib.suppress(BaseException):
-            await future
-        raise

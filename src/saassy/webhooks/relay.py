@@ -63,6 +63,9 @@ from saassy.webhooks.signing import delivery_headers
 log = structlog.get_logger(__name__)
 
 POLL_INTERVAL_S = 5.0
+# Tasks end in bursts (a drain ends tens a second), each waking the relay: one round per burst
+# reads what they queued, where a round per task end cost a transaction each.
+ROUND_GAP_S = 0.1
 BATCH_SIZE = 50
 # Attempts in flight in one relay: in all, to one organization, to one endpoint.
 CONCURRENCY = 16
@@ -387,16 +390,20 @@ async def run_webhook_relay(
     wakeup: asyncio.Event,
     *,
     poll_interval_s: float = POLL_INTERVAL_S,
+    round_gap_s: float = ROUND_GAP_S,
     policy: DeliveryPolicy | None = None,
 ) -> None:
     """Start due messages on every wake-up (a commit that queued messages), every time an
-    attempt ends, and every `poll_interval_s`; never wait for one attempt to start another."""
+    attempt ends, and every `poll_interval_s`, at most one round per `round_gap_s`; never wait
+    for one attempt to start another."""
     outage = OutageWatch("webhook relay")
+    loop = asyncio.get_running_loop()
     async with new_client() as client:
         deliveries = Deliveries(sessionmaker, settings, client, policy or DeliveryPolicy())
         try:
             while True:
                 wakeup.clear()
+                began = loop.time()
                 try:
                     await deliveries.start_due(utcnow())
                     outage.succeeded()
@@ -406,6 +413,7 @@ async def run_webhook_relay(
                     else:
                         log.exception("webhook relay round failed")
                 await deliveries.wait(wakeup, poll_interval_s)
+                await asyncio.sleep(began + round_gap_s - loop.time())
         finally:
             await deliveries.stop()
 
