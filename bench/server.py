@@ -3,8 +3,9 @@
 Configured only through SAASSY_* like a deployment; the access log is off (a deployment choice
 that would otherwise print 2,000 lines per phase). Its own logging stays at the default level.
 `--workers N` serves it from N processes as `saassy api --workers N` does; `--bare` serves the
-floor of the submit API instead (bench/submit_path.py's bare FastAPI endpoint), through the
-same `serve` (uvicorn, its loop and HTTP protocol), so the two differ only in the app.
+floor of the submit API instead (bench/submit_path.py's bare FastAPI endpoint) and `--durable`
+that endpoint storing each submission (bench/durable_floor.py), through the same `serve`
+(uvicorn, its loop and HTTP protocol), so they differ only in the app.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from types import TracebackType
 import httpx
 from fastapi import FastAPI
 
+from bench.durable_floor import durable_app
 from bench.slowed import install_start_delay_from_env
 from bench.submit_path import bare_app
 from saassy.app import create_app
@@ -32,6 +34,7 @@ from saassy.server import serve
 STARTUP_TIMEOUT_S = 240.0  # each of several workers imports the app: minutes on a busy VM
 APP_FACTORY = "saassy.app:create_app"
 BARE_FACTORY = "bench.submit_path:bare_app"
+DURABLE_FACTORY = "bench.durable_floor:durable_app"
 
 
 def main() -> None:
@@ -39,13 +42,17 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--bare", action="store_true", help="The bare FastAPI floor instead.")
+    floor = parser.add_mutually_exclusive_group()
+    floor.add_argument("--bare", action="store_true", help="The bare FastAPI floor instead.")
+    floor.add_argument("--durable", action="store_true", help="The bare floor storing each.")
     args = parser.parse_args()
     app: FastAPI | str
     if args.workers > 1:  # each worker builds its app from the environment
-        app = BARE_FACTORY if args.bare else APP_FACTORY
+        app = BARE_FACTORY if args.bare else DURABLE_FACTORY if args.durable else APP_FACTORY
+    elif args.bare or args.durable:
+        app = bare_app() if args.bare else durable_app()
     else:
-        app = bare_app() if args.bare else create_app(load_settings())
+        app = create_app(load_settings())
     serve(
         app,
         host="127.0.0.1",

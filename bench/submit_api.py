@@ -3,19 +3,22 @@
 `python -m bench.submit_api [--repetitions 3] [--duration 5] [--connections 16] [--workers 1]
 [--generator auto|wrk|python] [--database-url postgresql://...]`
 
-Two servers run side by side from `python -m bench.server` (bench/server.py), so both are
+Three servers run side by side from `python -m bench.server` (bench/server.py), so all are
 served the same way (`saassy.server.serve`: uvicorn, uvloop, its httptools protocol, the access
 log off): Saassy with the engine off (`SAASSY_RUN_ENGINE=false`, only the API is measured) on
-the bench catalog, and the floor, `--bare`, a FastAPI endpoint that validates the same body and
-answers 202 (bench/submit_path.py's `bare_app`). One load generator (bench/load.py; `wrk` when
-installed) sends both the same bytes: `POST /api/v1/tasks` with the no-op task and an API key,
-which the bare endpoint ignores, for `--duration` seconds from `--connections` keep-alive
-connections, the two alternating (bare first in even repetitions, Saassy first in odd ones).
+the bench catalog; the floor, `--bare`, a FastAPI endpoint that validates the same body and
+answers 202 (bench/submit_path.py's `bare_app`); and the durable floor, `--durable`, that
+endpoint storing each submission with one INSERT and its COMMIT on the same database through
+the same database layer (bench/durable_floor.py). One load generator (bench/load.py; `wrk` when
+installed) sends all the same bytes: `POST /api/v1/tasks` with the no-op task and an API key,
+which the floors ignore, for `--duration` seconds from `--connections` keep-alive connections,
+in turn (the order rotated by one each repetition).
 
 Reported: requests/s, p50 and p99 of each (medians over the repetitions), the server's CPU per
-request (its whole process tree, from /proc) and the ratio Saassy / bare per repetition, as its
-median with the lowest and the highest. Every request must be answered 202: a 4xx or 5xx, a
-socket error, or a task count in the database that does not match the 202s, fails the run.
+request (its whole process tree, from /proc) and the ratios Saassy / bare and Saassy / durable
+per repetition, as their medians with the lowest and the highest. Every request must be
+answered 202: a 4xx or 5xx, a socket error, or a count of stored rows that does not match the
+202s, fails the run.
 
 For a harness: `await measure(stage, sizes, logs)` on a stage it made (bench/stage.py), or
 `run_submit_api_numbers(database_url, sizes, logs)`, which makes its own; both return the
@@ -33,7 +36,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from bench import profiling
+from bench import durable_floor, profiling
 from bench.client import NOOP, BenchError, http_client
 from bench.load import GENERATORS, Load, Request, pick_generator, run_load
 from bench.report import Row
@@ -57,6 +60,13 @@ ROWS = [
     Row("submit_api_vs_bare", "Saassy / bare, req/s (median of runs)", "x", at_least=0.5),
     Row("submit_api_vs_bare_min", "... lowest run", "x"),
     Row("submit_api_vs_bare_max", "... highest run", "x"),
+    Row("durable_submit_per_s", "Bare FastAPI storing each (INSERT, COMMIT)", "req/s"),
+    Row("durable_submit_p99_ms", "... p99", "ms"),
+    Row("durable_submit_cpu_ms", "... server CPU per request", "ms"),
+    Row("durable_vs_bare", "Durable floor / bare, req/s", "x"),
+    Row("submit_api_vs_durable", "Saassy / durable floor, req/s", "x"),
+    Row("submit_api_vs_durable_min", "... lowest run", "x"),
+    Row("submit_api_vs_durable_max", "... highest run", "x"),
 ]
 
 
@@ -101,7 +111,8 @@ class Side:
 
 
 async def measure(stage: Stage, sizes: ApiSizes, logs: Path) -> dict[str, float]:
-    """The numbers of `ROWS`, from two servers started on `stage` and stopped before returning."""
+    """The numbers of `ROWS`, from three servers started on `stage`, stopped before returning."""
+    await durable_floor.create_table(stage.database_url)
     env = stage.server_env() | {"SAASSY_RUN_ENGINE": "false"}
     args = ["--workers", str(sizes.workers)]
     if sizes.workers > 1:  # as `saassy api --workers N` requires with metrics served
@@ -110,16 +121,24 @@ async def measure(stage: Stage, sizes: ApiSizes, logs: Path) -> dict[str, float]
         env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     saassy = ServerProcess(env, logs / "server-submit-api.log", args)
     bare = ServerProcess(env, logs / "server-submit-bare.log", [*args, "--bare"])
+    durable = ServerProcess(env, logs / "server-submit-durable.log", [*args, "--durable"])
+    servers = (saassy, bare, durable)
     try:
-        await asyncio.gather(*(asyncio.to_thread(side.__enter__) for side in (saassy, bare)))
+        await asyncio.gather(*(asyncio.to_thread(server.__enter__) for server in servers))
         return await _compare(
-            stage, sizes, Side("saassy", saassy, [], [], []), Side("bare", bare, [], [], [])
+            stage,
+            sizes,
+            Side("saassy", saassy, [], [], []),
+            Side("bare", bare, [], [], []),
+            Side("durable", durable, [], [], []),
         )
     finally:
-        await asyncio.gather(asyncio.to_thread(saassy.stop), asyncio.to_thread(bare.stop))
+        await asyncio.gather(*(asyncio.to_thread(server.stop) for server in servers))
 
 
-async def _compare(stage: Stage, sizes: ApiSizes, saassy: Side, bare: Side) -> dict[str, float]:
+async def _compare(
+    stage: Stage, sizes: ApiSizes, saassy: Side, bare: Side, durable: Side
+) -> dict[str, float]:
     engine = create_engine(stage.database_url)
     try:
         async with http_client(saassy.server.url) as client:
@@ -131,18 +150,18 @@ async def _compare(stage: Stage, sizes: ApiSizes, saassy: Side, bare: Side) -> d
             body=_json(NOOP),
             headers={"Content-Type": "application/json", **api_key},
         )
-        accepted = 0
-        for side in (bare, saassy):
-            warm_up = await side.drive(request, sizes, sizes.warm_up_s)
-            accepted += warm_up.answered if side is saassy else 0
-        for side in (saassy, bare):
+        sides = (bare, saassy, durable)
+        accepted = {side.name: 0 for side in sides}
+        for side in sides:
+            accepted[side.name] += (await side.drive(request, sizes, sizes.warm_up_s)).answered
             side.cpu_s.clear()
             side.waited_s.clear()
         for repetition in range(sizes.repetitions):
-            order = (bare, saassy) if repetition % 2 == 0 else (saassy, bare)
-            for side in order:
+            for turn in range(len(sides)):
+                side = sides[(repetition + turn) % len(sides)]
                 side.runs.append(await side.drive(request, sizes, sizes.duration_s))
-        accepted += sum(load.answered for load in saassy.runs)
+        for side in sides:
+            accepted[side.name] += sum(load.answered for load in side.runs)
         if sizes.profile is not None:
             with profiling.record(saassy.server.pid, sizes.profile):
                 extra = await run_load(
@@ -151,32 +170,43 @@ async def _compare(stage: Stage, sizes: ApiSizes, saassy: Side, bare: Side) -> d
                     sizes.duration_s,
                     sizes.generator,
                 )
-            accepted += extra.answered
+            accepted["saassy"] += extra.answered
         async with engine.connect() as conn:
-            stored = (await conn.execute(select(func.count()).select_from(Task))).scalar_one()
+            tasks = (await conn.execute(select(func.count()).select_from(Task))).scalar_one()
     finally:
         await engine.dispose()
-    # A request cut off at the end of a run may have committed its task unanswered.
+    rows = await durable_floor.stored(stage.database_url)
+    # A request cut off at the end of a run may have committed its row unanswered.
     cut_off = sizes.connections * (sizes.repetitions + 2)
-    if not accepted <= stored <= accepted + cut_off:
-        raise BenchError(f"{accepted} submissions answered 202 but {stored} tasks are stored")
-    return _numbers(sizes, saassy, bare)
+    for name, count in (("saassy", tasks), ("durable", rows)):
+        if not accepted[name] <= count <= accepted[name] + cut_off:
+            raise BenchError(f"{name}: {accepted[name]} answered 202 but {count} rows are stored")
+    return _numbers(sizes, saassy, bare, durable)
 
 
 def _json(value: object) -> bytes:
     return json.dumps(value, separators=(",", ":")).encode()
 
 
-def _numbers(sizes: ApiSizes, saassy: Side, bare: Side) -> dict[str, float]:
-    ratios = [ours.per_s / floor.per_s for ours, floor in zip(saassy.runs, bare.runs, strict=True)]
+def _ratios(name: str, ours: Side, floor: Side) -> dict[str, float]:
+    """`name`: ours over the floor, req/s, per repetition: the median, lowest and highest."""
+    ratios = [a.per_s / b.per_s for a, b in zip(ours.runs, floor.runs, strict=True)]
+    return {name: statistics.median(ratios), f"{name}_min": min(ratios), f"{name}_max": max(ratios)}
+
+
+def _numbers(sizes: ApiSizes, saassy: Side, bare: Side, durable: Side) -> dict[str, float]:
     numbers = {
-        "submit_api_vs_bare": statistics.median(ratios),
-        "submit_api_vs_bare_min": min(ratios),
-        "submit_api_vs_bare_max": max(ratios),
+        **_ratios("submit_api_vs_bare", saassy, bare),
+        **_ratios("submit_api_vs_durable", saassy, durable),
+        **_ratios("durable_vs_bare", durable, bare),
         "submit_api_connections": float(sizes.connections),
         "submit_api_workers": float(sizes.workers),
     }
-    for prefix, side in (("submit_api", saassy), ("bare_submit", bare)):
+    for prefix, side in (
+        ("submit_api", saassy),
+        ("bare_submit", bare),
+        ("durable_submit", durable),
+    ):
         answered = sum(load.answered for load in side.runs)
         numbers |= {
             f"{prefix}_per_s": statistics.median(load.per_s for load in side.runs),
@@ -205,18 +235,27 @@ def print_numbers(numbers: dict[str, float], sizes: ApiSizes, generator: str) ->
         f"{TITLE}\n  {sizes.repetitions} x {sizes.duration_s:g} s each, "
         f"{sizes.connections} connections, {sizes.workers} worker(s), generator {generator}"
     )
-    for label, prefix in (("Saassy", "submit_api"), ("bare", "bare_submit")):
+    for label, prefix in (
+        ("Saassy", "submit_api"),
+        ("bare", "bare_submit"),
+        ("durable", "durable_submit"),
+    ):
         print(
-            f"  {label:>6}: {numbers[f'{prefix}_per_s']:8.0f} req/s  "
+            f"  {label:>7}: {numbers[f'{prefix}_per_s']:8.0f} req/s  "
             f"p50 {numbers[f'{prefix}_p50_ms']:6.2f} ms  p99 {numbers[f'{prefix}_p99_ms']:6.2f} ms"
             f"  server CPU {numbers[f'{prefix}_cpu_ms']:.3f} ms/req"
             f" (waited for one {numbers[f'{prefix}_cpu_wait_ms']:.3f})"
             f"  (generator {numbers[f'{prefix}_generator_cpu_ms']:.3f})"
         )
-    print(
-        f"  Saassy / bare: {numbers['submit_api_vs_bare']:.3f}x (runs "
-        f"{numbers['submit_api_vs_bare_min']:.3f}-{numbers['submit_api_vs_bare_max']:.3f}x)"
-    )
+    for label, key in (
+        ("Saassy / bare", "submit_api_vs_bare"),
+        ("Saassy / durable", "submit_api_vs_durable"),
+        ("durable / bare", "durable_vs_bare"),
+    ):
+        print(
+            f"  {label}: {numbers[key]:.3f}x (runs "
+            f"{numbers[f'{key}_min']:.3f}-{numbers[f'{key}_max']:.3f}x)"
+        )
 
 
 def main() -> None:

@@ -87,8 +87,11 @@ REQUIRED_KEYS = {
     "meter_events_vs_floor",
     "meter_events_reconcile_s",
     "submit_api_vs_bare",
+    "submit_api_vs_durable",
+    "durable_vs_bare",
     "submit_api_per_s",
     "bare_submit_per_s",
+    "durable_submit_per_s",
 }
 
 
@@ -163,6 +166,11 @@ def test_bench_describes_its_options(argv: list[str]) -> None:
         ("bench.submit_path", ["--requests", "20"], "API key"),
         ("bench.noisy", ["--samples", "3", "--queued", "200"], "busy: claim p50"),
         ("bench.engine_path", ["--tasks", "40"], "outcome (success, usage)"),
+        (
+            "bench.submit_api",
+            ["--repetitions", "1", "--duration", "1", "--warm-up", "0.5"],
+            "Saassy / durable",
+        ),
     ],
 )
 def test_the_tools_that_run_one_phase_alone_run(tool: str, argv: list[str], said: str) -> None:
