@@ -7,7 +7,6 @@ import contextlib
 import os
 import signal
 import threading
-import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,17 @@ def run_on(loop: str, work: Coroutine[Any, Any, Any]) -> Any:
 
 def open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _uvloop_warmed_up() -> None:
+    """uvloop keeps a pipe of its own, opened the first time a loop uses a worker thread: open
+    it before any test counts descriptors, so that a test run alone counts only its own."""
+
+    async def hop() -> None:
+        await asyncio.to_thread(lambda: None)
+
+    run_on("uvloop", hop())
 
 
 @pytest.mark.parametrize("loop", LOOPS)
@@ -125,22 +135,30 @@ def test_cancelled_while_preparing_the_child_it_starts_is_killed_and_reaped(
 ) -> None:
     # The preparation runs on a worker thread that a cancellation cannot stop: the thread goes
     # on and starts the child, which nobody would own, so the cancelled spawn kills and reaps it.
+    # It goes on only once cancelled, however slow the machine: a fixed sleep could end
+    # before the cancellation, and the spawn would succeed.
     preparing = threading.Event()
+    go = threading.Event()
 
     def prepare() -> Launch:
         preparing.set()
-        time.sleep(0.3)
+        go.wait(10)
         return Launch(["/bin/sh", "-c", "sleep 30 & exec sleep 30"])
 
     async def work() -> None:
         spawning = asyncio.ensure_future(spawn_prepared(prepare, env={}, cwd=tmp_path))
         await asyncio.to_thread(preparing.wait, 5)
         spawning.cancel()
+        await asyncio.sleep(0.05)
+        go.set()
         with pytest.raises(asyncio.CancelledError):
             await spawning
 
     before = open_fds()
-    run_on(loop, work())
+    try:
+        run_on(loop, work())
+    finally:
+        go.set()
     assert children() == []
     assert open_fds() == before
 
@@ -152,5 +170,46 @@ def test_a_preparation_that_fails_raises_and_leaves_nothing(tmp_path: Path) -> N
     before = open_fds()
     with pytest.raises(OSError, match="no room"):
         run_on("asyncio", spawn_prepared(prepare, env={}, cwd=tmp_path))
+    assert children() == []
+    assert open_fds() == before
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_cancelled_again_while_waiting_for_the_preparation_it_still_waits_and_reaps(
+    loop: str, tmp_path: Path
+) -> None:
+    # A start cancelled twice (a timeout, then a shutdown) must still wait for the worker
+    # thread: the caller's clean-up (closing the sandbox's descriptors, removing its cgroup and
+    # work dir, giving back its uid) would otherwise race a preparation still going on, the
+    # pipe ends the thread is about to hand to the child would be closed (their numbers free
+    # for another spawn's descriptors), and the child it then starts would be nobody's.
+    go = threading.Event()
+    preparing = threading.Event()
+    prepared = threading.Event()
+
+    def prepare() -> Launch:
+        preparing.set()
+        go.wait(10)
+        prepared.set()
+        return Launch(["/bin/sh", "-c", "sleep 30 & exec sleep 30"])
+
+    async def work() -> bool:
+        spawning = asyncio.ensure_future(spawn_prepared(prepare, env={}, cwd=tmp_path))
+        await asyncio.to_thread(preparing.wait, 5)
+        spawning.cancel()
+        await asyncio.sleep(0.05)  # it now waits for the thread
+        spawning.cancel()
+        await asyncio.sleep(0.05)
+        go.set()
+        with pytest.raises(asyncio.CancelledError):
+            await spawning
+        return prepared.is_set()
+
+    before = open_fds()
+    try:
+        waited = run_on(loop, work())
+    finally:
+        go.set()
+    assert waited, "the cancelled start returned while its preparation went on"
     assert children() == []
     assert open_fds() == before

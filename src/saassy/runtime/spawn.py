@@ -121,27 +121,32 @@ async def spawn_prepared(
             pass_fds=tuple(launch.pass_fds),
         )
 
-    def close_write_ends(*_: object) -> None:
-        os.close(stdout_write)  # the child has its own copies
-        os.close(stderr_write)
-
     started = asyncio.ensure_future(asyncio.to_thread(start))
     try:
         popen = await asyncio.shield(started)
     except BaseException:
         os.close(stdout_read)
         os.close(stderr_read)
-        with contextlib.suppress(BaseException):
-            await _stop_orphan(await started)
+        await _finished(started)  # however often cancelled: the caller's clean-up follows
+        if not started.cancelled() and started.exception() is None:
+            with contextlib.suppress(BaseException):
+                await _stop_orphan(started.result())
         raise
     finally:
-        if started.done():
-            close_write_ends()
-        else:  # cancelled twice: the thread still uses them
-            started.add_done_callback(close_write_ends)
+        os.close(stdout_write)  # the child has its own copies; the thread is done with them
+        os.close(stderr_write)
     process = SpawnedProcess(popen, stdout_read, stderr_read)
     process._watch_exit()
     return process
+
+
+async def _finished(work: asyncio.Future[subprocess.Popen[bytes]]) -> None:
+    """Until the worker thread is done: a further cancellation must not let the caller clean up
+    (close descriptors, remove the cgroup, give back the uid) under a preparation still going
+    on, nor leave the child it then starts to nobody. The thread's work is bounded."""
+    while not work.done():
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait({work})  # neither cancels it nor raises what it raised
 
 
 async def _stop_orphan(popen: subprocess.Popen[bytes]) -> None:
