@@ -137,6 +137,7 @@ class Deliveries:
         self.in_flight: dict[asyncio.Task[None], ClaimedMessage] = {}
         self.by_organization: Counter[uuid.UUID] = Counter()
         self.by_endpoint: Counter[uuid.UUID] = Counter()
+        self.ended = 0  # attempts ended so far: each frees a slot
 
     def _busy(self, counts: Counter[uuid.UUID], limit: int) -> list[uuid.UUID]:
         return [key for key, count in counts.items() if count >= limit]
@@ -187,6 +188,7 @@ class Deliveries:
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         message = self.in_flight.pop(task)
+        self.ended += 1
         for counts, key in (
             (self.by_organization, message.organization_id),
             (self.by_endpoint, message.endpoint_id),
@@ -393,9 +395,9 @@ async def run_webhook_relay(
     round_gap_s: float = ROUND_GAP_S,
     policy: DeliveryPolicy | None = None,
 ) -> None:
-    """Start due messages on every wake-up (a commit that queued messages), every time an
-    attempt ends, and every `poll_interval_s`, at most one round per `round_gap_s`; never wait
-    for one attempt to start another."""
+    """Start due messages every time an attempt ends, and on every wake-up (a commit that
+    queued messages) and every `poll_interval_s`, those at most one round per `round_gap_s`;
+    never wait for one attempt to start another."""
     outage = OutageWatch("webhook relay")
     loop = asyncio.get_running_loop()
     async with new_client() as client:
@@ -412,8 +414,10 @@ async def run_webhook_relay(
                         outage.failed(exc)
                     else:
                         log.exception("webhook relay round failed")
+                ended = deliveries.ended
                 await deliveries.wait(wakeup, poll_interval_s)
-                await asyncio.sleep(began + round_gap_s - loop.time())
+                if deliveries.ended == ended:  # no slot freed: gather the burst of wake-ups
+                    await asyncio.sleep(began + round_gap_s - loop.time())
         finally:
             await deliveries.stop()
 
