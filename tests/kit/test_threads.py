@@ -4,25 +4,29 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 
 import pytest
 
 from saassy.kit.threads import to_thread_to_the_end
 
 
-async def test_a_cancellation_waits_for_the_thread_then_goes_on() -> None:
-    started, made = threading.Event(), []
+@pytest.mark.parametrize("cancels", [1, 2])
+async def test_a_cancellation_waits_for_the_thread_then_goes_on(cancels: int) -> None:
+    started, go_on, made = threading.Event(), threading.Event(), []
 
     def make_files() -> str:
         started.set()
-        time.sleep(0.2)
+        go_on.wait(5)
         made.append("work dir")
         return "done"
 
     work = asyncio.ensure_future(to_thread_to_the_end(make_files))
     await asyncio.to_thread(started.wait, 5)
-    work.cancel()
+    for _ in range(cancels):  # a timeout, then a shutdown
+        work.cancel()
+        await asyncio.sleep(0.05)
+    assert not work.done()
+    go_on.set()
     with pytest.raises(asyncio.CancelledError):
         await work
     # The clean-up after the cancellation sees everything the thread made.

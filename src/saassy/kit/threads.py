@@ -12,12 +12,14 @@ T = TypeVar("T")
 
 
 async def to_thread_to_the_end(func: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
-    """`asyncio.to_thread`, but when cancelled it lets the thread finish before raising: the
-    clean-up that follows a cancellation must not race files the thread is still making."""
+    """`asyncio.to_thread`, but when cancelled (once or more) it lets the thread finish before
+    raising: the clean-up that follows a cancellation must not race files the thread is still
+    making. The thread's work must be bounded."""
     future = asyncio.ensure_future(asyncio.to_thread(func, *args, **kwargs))
     try:
         return await asyncio.shield(future)
     except asyncio.CancelledError:
-        with contextlib.suppress(BaseException):
-            await future
+        while not future.done():  # cancelled again meanwhile: still until the thread is done
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait({future})  # neither cancels it nor raises what it raised
         raise
