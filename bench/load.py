@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import resource
 import shutil
 import time
@@ -105,8 +106,8 @@ async def _wrk(request: Request, connections: int, duration_s: float) -> Load:
             "1",
             "--connections",
             str(connections),
-            "--duration",
-            f"{duration_s:g}s",
+            "--duration",  # whole seconds ("0.5s" is refused); the rate is from wrk's own clock
+            f"{max(1, math.ceil(duration_s))}s",
             "--timeout",
             f"{WRK_TIMEOUT_S}s",
             "--script",

@@ -29,12 +29,13 @@ from bench.slowed import install_start_delay_from_env
 from bench.submit_path import bare_app
 from saassy.app import create_app
 from saassy.config import load_settings
+from saassy.kit.heap import freeze_start_up
 from saassy.server import serve
 
 STARTUP_TIMEOUT_S = 240.0  # each of several workers imports the app: minutes on a busy VM
-APP_FACTORY = "saassy.app:create_app"
-BARE_FACTORY = "bench.submit_path:bare_app"
-DURABLE_FACTORY = "bench.durable_floor:durable_app"
+APP_FACTORY = "saassy.app:create_served_app"
+BARE_FACTORY = "bench.server:served_bare_app"
+DURABLE_FACTORY = "bench.server:served_durable_app"
 
 
 def main() -> None:
@@ -61,6 +62,19 @@ def main() -> None:
         access_log=False,
         log_level="warning",
     )
+
+
+def served_bare_app() -> FastAPI:
+    """The floors' factories for `--workers N`, their heaps frozen as Saassy's (kit/heap.py)."""
+    app = bare_app()
+    freeze_start_up()
+    return app
+
+
+def served_durable_app() -> FastAPI:
+    app = durable_app()
+    freeze_start_up()
+    return app
 
 
 def free_port() -> int:

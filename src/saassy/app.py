@@ -48,6 +48,7 @@ from saassy.kit.body_limit import BodySizeLimit
 from saassy.kit.db import create_engine, create_sessionmaker
 from saassy.kit.errors import ErrorResponse
 from saassy.kit.handlers import install_error_handlers
+from saassy.kit.heap import freeze_start_up
 from saassy.kit.instance import instance_id
 from saassy.kit.logging import configure_logging
 from saassy.kit.ratelimit import RateLimiter, RateLimitHeaders, create_storage
@@ -216,6 +217,14 @@ def schedule_loop(ctx: AppContext) -> ScheduleLoop:
         on_committed=ctx.after_commit,
         wakeup=ctx.schedule_wakeup,
     )
+
+
+def create_served_app() -> FastAPI:
+    """The app factory each worker of `saassy api --workers N` calls: the app from the
+    environment's settings, its start-up heap frozen (kit/heap.py)."""
+    app = create_app()
+    freeze_start_up()
+    return app
 
 
 def create_app(

@@ -15,6 +15,7 @@ import uvicorn
 from fastapi import FastAPI
 from uvicorn.config import LOGGING_CONFIG
 
+from saassy.kit.heap import freeze_start_up
 from saassy.kit.request_head import BoundedHeadProtocol
 
 
@@ -55,7 +56,11 @@ def serve(
     **extra: Any,
 ) -> None:
     """Serve `app` (or the import string of an app factory, for several workers) until stopped;
-    `extra` uvicorn options win over ours (the benchmark's server turns its access log off)."""
+    `extra` uvicorn options win over ours (the benchmark's server turns its access log off).
+    An app is built by now: its start-up heap is frozen here (kit/heap.py); a factory, which
+    each worker calls, freezes its own (`saassy.app:create_served_app`)."""
+    if not isinstance(app, str):
+        freeze_start_up()
     uvicorn.run(
         app,
         host=host,

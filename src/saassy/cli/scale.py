@@ -50,10 +50,12 @@ def worker(
     from saassy.app import build_runtime
     from saassy.cli.settings import reporting_errors
     from saassy.dispatch.worker import run_worker
+    from saassy.kit.heap import freeze_start_up
 
     settings = _ready_settings(config)
     with reporting_errors():
         runtime = build_runtime(settings)
+    freeze_start_up()  # before the pool forks, too: its children then share these pages
     raise typer.Exit(run_worker(settings, runtime, concurrency))
 
 
@@ -64,8 +66,10 @@ def scheduler(config: ConfigOption = None) -> None:
     See docs/scale-out.md.
     """
     from saassy.dispatch.scheduler import run_scheduler
+    from saassy.kit.heap import freeze_start_up
 
     settings = _ready_settings(config)
     import asyncio  # here: every client command would pay for it at start
 
+    freeze_start_up()
     asyncio.run(run_scheduler(settings))

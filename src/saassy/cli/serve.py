@@ -170,7 +170,9 @@ def api(
     from saassy.config import Environment
 
     json_logs = settings.env is Environment.production
-    serve("saassy.app:create_app", host=host, port=port, workers=workers, json_logs=json_logs)
+    serve(
+        "saassy.app:create_served_app", host=host, port=port, workers=workers, json_logs=json_logs
+    )
 
 
 def metrics(
