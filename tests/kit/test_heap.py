@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import weakref
 from collections.abc import Iterator
@@ -15,12 +16,25 @@ import saassy.server
 from saassy.kit.heap import freeze_start_up
 
 
+@contextlib.contextmanager
+def heap_unfrozen() -> Iterator[None]:
+    """Nothing frozen meanwhile; then whatever was frozen goes back to the collector (the
+    suite builds apps by the hundred), and the suite's own frozen heap, frozen when every test
+    was collected (tests/conftest.py), is frozen again."""
+    frozen = gc.get_freeze_count() > 0
+    gc.unfreeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+        if frozen:
+            freeze_start_up()
+
+
 @pytest.fixture
 def unfrozen() -> Iterator[None]:
-    """Whatever a test froze goes back to the collector (the suite builds apps by the hundred)."""
-    gc.unfreeze()
-    yield
-    gc.unfreeze()
+    with heap_unfrozen():
+        yield
 
 
 def frozen_when_served(monkeypatch: pytest.MonkeyPatch) -> list[int]:
@@ -70,3 +84,12 @@ def test_garbage_left_by_start_up_is_collected_not_frozen() -> None:
     finally:
         gc.enable()
     assert left() is None
+
+
+def test_the_suites_frozen_heap_stays_frozen_after_these_tests() -> None:
+    """tests/conftest.py freezes the collected suite (its full collections cost half as much):
+    a test here must not leave it to the collector for every test after it."""
+    gc.freeze()  # as pytest_collection_finish did (already, in a whole run)
+    with heap_unfrozen():
+        assert gc.get_freeze_count() == 0
+    assert gc.get_freeze_count() > 10_000

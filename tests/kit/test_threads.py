@@ -41,3 +41,32 @@ async def test_the_result_and_the_error_come_back() -> None:
 
     with pytest.raises(OSError, match="no space left"):
         await to_thread_to_the_end(fails)
+
+
+def test_a_loop_shutting_down_still_waits_for_the_thread() -> None:
+    """`asyncio.run` cancels every task left when its main returns (a second Ctrl-C skips the
+    server's lifespan shut-down): the wrapper around the thread must not be one of them, or the
+    caller's clean-up goes on while the thread still makes files."""
+    started, go_on, made = threading.Event(), threading.Event(), []
+    seen_by_cleanup: list[list[str]] = []
+    left: list[asyncio.Task[None]] = []
+
+    def make_files() -> None:
+        started.set()
+        go_on.wait(5)
+        made.append("work dir")
+
+    async def supervise() -> None:
+        try:
+            await to_thread_to_the_end(make_files)
+        finally:
+            seen_by_cleanup.append(list(made))
+
+    async def main() -> None:
+        left.append(asyncio.create_task(supervise()))
+        await asyncio.to_thread(started.wait, 5)
+        threading.Timer(0.2, go_on.set).start()
+        # main returns with the supervisor still waiting: asyncio.run cancels every task
+
+    asyncio.run(main())
+    assert seen_by_cleanup == [["work dir"]]

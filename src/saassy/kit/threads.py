@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
+import functools
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
@@ -15,7 +17,10 @@ async def to_thread_to_the_end(func: Callable[P, T], /, *args: P.args, **kwargs:
     """`asyncio.to_thread`, but when cancelled (once or more) it lets the thread finish before
     raising: the clean-up that follows a cancellation must not race files the thread is still
     making. The thread's work must be bounded."""
-    future = asyncio.ensure_future(asyncio.to_thread(func, *args, **kwargs))
+    call = functools.partial(contextvars.copy_context().run, func, *args, **kwargs)
+    # The executor's own future, not a task around it: a loop shutting down (`asyncio.run`)
+    # cancels every task it has, and a wrapper cancelled so is done while its thread runs on.
+    future = asyncio.get_running_loop().run_in_executor(None, call)
     try:
         return await asyncio.shield(future)
     except asyncio.CancelledError:

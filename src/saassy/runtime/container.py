@@ -31,6 +31,7 @@ from docker.errors import APIError, NotFound
 from docker.models.containers import Container
 from docker.types import CancellableStream, LogConfig, Mount
 
+from saassy.kit.threads import to_thread_to_the_end
 from saassy.runtime import mounts
 from saassy.runtime.artifacts import take_output
 from saassy.runtime.base import EgressGateway, EgressLink, SandboxSpec, Usage
@@ -457,14 +458,9 @@ class ContainerSandbox(SupervisedProcess):
 
 async def _settled(call: Callable[[], T]) -> T:
     """`call` in a thread; cancelled meanwhile, it still waits for the thread to end, so what
-    the call made (a container, an attach stream) is recorded before launch releases it."""
-    running = asyncio.ensure_future(asyncio.to_thread(call))
-    try:
-        return await asyncio.shield(running)
-    except asyncio.CancelledError:
-        with contextlib.suppress(Exception):  # its failure is not news to a cancelled launch
-            await asyncio.shield(running)
-        raise
+    the call made (a container, an attach stream) is recorded before launch releases it; so
+    too when cancelled twice (a task's cancel, then a shut-down: kit/threads.py)."""
+    return await to_thread_to_the_end(call)
 
 
 def _carried_bytes(spec: SandboxSpec) -> int:
