@@ -55,7 +55,7 @@ def worker(
     settings = _ready_settings(config)
     with reporting_errors():
         runtime = build_runtime(settings)
-    freeze_start_up()  # before the pool forks, too: its children then share these pages
+    freeze_start_up()
     raise typer.Exit(run_worker(settings, runtime, concurrency))
 
 

@@ -47,7 +47,6 @@ from saassy.dispatch.run_outcome import (
 from saassy.dispatch.sandbox_watch import LeaseLost, SandboxWatcher
 from saassy.events.bus import EventBus, publish_status
 from saassy.kit.db_outage import OutageWatch, is_database_outage, through_outage
-from saassy.kit.threads import to_thread_to_the_end
 from saassy.kit.time import utcnow
 from saassy.models import Artifact, AttemptStatus, Task, TaskStatus
 from saassy.notifications.task_failed import TaskFailureNotices
@@ -192,9 +191,7 @@ class AttemptSupervisor:
         except (SecretMissing, VaultItemUnreadable) as exc:
             return await self._not_started(task, str(exc), exc.code)
         self.redactor = Redactor(secrets)
-        # Off the loop: on a disk the work dir's creations are journaled writes (~0.3 ms, ms
-        # at the tail) that would stall every tenant's requests and logs meanwhile.
-        spec = await to_thread_to_the_end(self._prepare, task, setup, secrets)
+        spec = self._prepare(task, setup, secrets)
         if self.claimed is None:
             await self._mark_running()
         try:
