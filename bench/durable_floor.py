@@ -16,7 +16,7 @@ import uuid
 from fastapi import FastAPI, status
 from sqlalchemy import JSON, Column, DateTime, MetaData, String, Table, Uuid, func, insert, select
 
-from bench.submit_path import BareAccepted, BareBody
+from bench.submit_path import BareAccepted, BareBody, floor_app
 from saassy.kit.db import create_engine
 from saassy.kit.time import utcnow
 
@@ -43,11 +43,7 @@ async def create_table(database_url: str) -> None:
 def durable_app() -> FastAPI:
     """The app, on the database of `SAASSY_DATABASE_URL` (as the bench's Saassy server has it)."""
     engine = create_engine(os.environ["SAASSY_DATABASE_URL"])
-    app = FastAPI()
-
-    @app.get("/health")
-    async def health() -> dict[str, str]:
-        return {"status": "ok"}
+    app = floor_app()
 
     @app.post("/api/v1/tasks", status_code=status.HTTP_202_ACCEPTED)
     async def submit(body: BareBody) -> BareAccepted:

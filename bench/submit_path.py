@@ -143,14 +143,20 @@ class BareAccepted(BaseModel):
     status: str
 
 
-def bare_app() -> FastAPI:
-    """The floor: a FastAPI endpoint that validates the same body and answers 202 (and a
-    `/health` for bench/server.py to see it up)."""
+def floor_app() -> FastAPI:
+    """A floor's app so far: a `/health` for bench/server.py to see it up."""
     app = FastAPI()
 
     @app.get("/health")
     async def health() -> dict[str, str]:
         return {"status": "ok"}
+
+    return app
+
+
+def bare_app() -> FastAPI:
+    """The floor: a FastAPI endpoint that validates the same body and answers 202."""
+    app = floor_app()
 
     @app.post("/api/v1/tasks", status_code=status.HTTP_202_ACCEPTED)
     async def submit(body: BareBody) -> BareAccepted:
