@@ -214,3 +214,39 @@ def test_cancelled_again_while_waiting_for_the_preparation_it_still_waits_and_re
     assert waited, "the cancelled start returned while its preparation went on"
     assert children() <= alive
     assert open_fds() == before
+
+
+def test_a_loop_shutting_down_while_preparing_still_waits_for_the_thread(tmp_path: Path) -> None:
+    # `asyncio.run` cancels every task left when its main returns (a server stopped hard): the
+    # wait for the thread must not be such a task, or the caller's clean-up runs under a
+    # preparation still going on, and the pipe ends the child is to get are closed first.
+    preparing, go, prepared = threading.Event(), threading.Event(), threading.Event()
+    seen_by_cleanup: list[bool] = []
+    left: list[asyncio.Future[None]] = []
+
+    def prepare() -> Launch:
+        preparing.set()
+        go.wait(10)
+        prepared.set()
+        return Launch(["/bin/sh", "-c", "sleep 30 & exec sleep 30"])
+
+    async def launch() -> None:
+        try:
+            await spawn_prepared(prepare, env={}, cwd=tmp_path)
+        finally:
+            seen_by_cleanup.append(prepared.is_set())
+
+    async def main() -> None:
+        left.append(asyncio.ensure_future(launch()))
+        await asyncio.to_thread(preparing.wait, 5)
+        threading.Timer(0.2, go.set).start()
+        # main returns with the launch still waiting: asyncio.run cancels it
+
+    before, alive = open_fds(), children()
+    try:
+        asyncio.run(main())
+    finally:
+        go.set()
+    assert seen_by_cleanup == [True], "the clean-up ran while the preparation went on"
+    assert children() <= alive
+    assert open_fds() == before

@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from saassy.kit.threads import in_thread, until_done
 from saassy.runtime.pipes import PipeReader, read_into
 
 
@@ -121,13 +122,16 @@ async def spawn_prepared(
             pass_fds=tuple(launch.pass_fds),
         )
 
-    started = asyncio.ensure_future(asyncio.to_thread(start))
+    started = in_thread(start)
     try:
         popen = await asyncio.shield(started)
     except BaseException:
         os.close(stdout_read)
         os.close(stderr_read)
-        await _finished(started)  # however often cancelled: the caller's clean-up follows
+        # However often cancelled, and when the loop shuts down: the caller's clean-up (closing
+        # descriptors, removing the cgroup, giving back the uid) follows, and must not run
+        # under a preparation still going on, nor leave the child it then starts to nobody.
+        await until_done(started)
         if not started.cancelled() and started.exception() is None:
             with contextlib.suppress(BaseException):
                 await _stop_orphan(started.result())
@@ -138,15 +142,6 @@ async def spawn_prepared(
     process = SpawnedProcess(popen, stdout_read, stderr_read)
     process._watch_exit()
     return process
-
-
-async def _finished(work: asyncio.Future[subprocess.Popen[bytes]]) -> None:
-    """Until the worker thread is done: a further cancellation must not let the caller clean up
-    (close descriptors, remove the cgroup, give back the uid) under a preparation still going
-    on, nor leave the child it then starts to nobody. The thread's work is bounded."""
-    while not work.done():
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait({work})  # neither cancels it nor raises what it raised
 
 
 async def _stop_orphan(popen: subprocess.Popen[bytes]) -> None:
