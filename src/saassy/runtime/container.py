@@ -20,10 +20,10 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TypeAlias, TypeVar
+from typing import TypeAlias
 
 import structlog
 from docker import DockerClient
@@ -65,7 +65,6 @@ LABEL_OWNER = "saassy.owner"  # the platform process's pid: a sweep frees a dead
 STABLE_READS = 20
 STABLE_POLL_S = 0.002
 PAGE = 4096
-T = TypeVar("T")
 # An attach stream, demultiplexed (generic in the stubs only).
 Frames: TypeAlias = "CancellableStream[tuple[bytes | None, bytes | None]]"
 
@@ -173,11 +172,13 @@ class ContainerSandbox(SupervisedProcess):
         self._work_dir_removed = False
 
     async def launch(self) -> None:
+        # Each step on a worker thread that a cancellation (or two) waits for: what it made (a
+        # container, an attach stream) is recorded before the clean-up below looks for it.
         try:
-            await _settled(self._prepare)
-            process = ContainerProcess(self.host, await _settled(self._create))
-            process.follow(await _settled(self._attach))
-            await _settled(self._start)
+            await to_thread_to_the_end(self._prepare)
+            process = ContainerProcess(self.host, await to_thread_to_the_end(self._create))
+            process.follow(await to_thread_to_the_end(self._attach))
+            await to_thread_to_the_end(self._start)
             process.started()
             await self._open_gate()
         except BaseException:
@@ -454,13 +455,6 @@ class ContainerSandbox(SupervisedProcess):
             return
         remove_staging(self.work_dir)
         self._work_dir_removed = True
-
-
-async def _settled(call: Callable[[], T]) -> T:
-    """`call` in a thread; cancelled meanwhile, it still waits for the thread to end, so what
-    the call made (a container, an attach stream) is recorded before launch releases it; so
-    too when cancelled twice (a task's cancel, then a shut-down: kit/threads.py)."""
-    return await to_thread_to_the_end(call)
 
 
 def _carried_bytes(spec: SandboxSpec) -> int:
