@@ -228,12 +228,10 @@ CurrentUser = Annotated[Principal, Depends(get_user_principal)]
 StaffUser = Annotated[Principal, Depends(get_staff_principal)]
 
 
+ORGANIZATION_HEADER = "Saassy-Organization"
+ORGANIZATION_HEADER_HELP = "The organization to act on; defaults to the caller's personal one."
 OrganizationHeader = Annotated[
-    uuid.UUID | None,
-    Header(
-        alias="Saassy-Organization",
-        description="The organization to act on; defaults to the caller's personal one.",
-    ),
+    uuid.UUID | None, Header(alias=ORGANIZATION_HEADER, description=ORGANIZATION_HEADER_HELP)
 ]
 
 
@@ -300,7 +298,7 @@ def organization_header(value: str | None) -> uuid.UUID | None:
     try:
         return _ORGANIZATION_ID.validate_python(value)
     except ValidationError as exc:
-        located = [{**error, "loc": ("header", "Saassy-Organization")} for error in exc.errors()]
+        located = [{**error, "loc": ("header", ORGANIZATION_HEADER)} for error in exc.errors()]
         raise RequestValidationError(located) from None
 
 
@@ -310,8 +308,8 @@ async def get_organization_call(
     organization: Annotated[
         str | None,
         Header(
-            alias="Saassy-Organization",
-            description="The organization to act on; defaults to the caller's personal one.",
+            alias=ORGANIZATION_HEADER,
+            description=ORGANIZATION_HEADER_HELP,
             json_schema_extra={"format": "uuid"},
         ),
     ] = None,
