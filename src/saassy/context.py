@@ -5,6 +5,7 @@ committed unit of work."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -73,7 +74,7 @@ class AppContext:
 
     async def after_commit(self, effects: Iterable[object]) -> None:
         """Act on what a committed unit of work did (kit/after_commit.py)."""
-        queued = False
+        queued: set[uuid.UUID] = set()
         for effect in effects:
             match effect:
                 case EmailQueued():
@@ -85,7 +86,7 @@ class AppContext:
                 case ExportQueued():
                     self.export_wakeup.set()
                 case TaskQueued(organization_id=organization_id, task_id=task_id):
-                    queued = True
+                    queued.add(organization_id)
                     if (events := self.live_events()) is not None:
                         await publish_status(events, organization_id, task_id, TaskStatus.queued, 0)
                 case CancelRequested(task_id=task_id):
@@ -97,4 +98,4 @@ class AppContext:
                     raise TypeError(f"no reaction to {effect!r}")
         # After publishing: `queued` reaches viewers before the dispatcher's `running`.
         if queued and self.task_engine is not None:
-            self.task_engine.notify_submitted()
+            self.task_engine.notify_submitted(queued)

@@ -6,6 +6,7 @@ import asyncio
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, Literal
 
@@ -17,6 +18,7 @@ from saassy.context import AppContext
 from saassy.dispatch.engine import TaskEngine
 from saassy.dispatch.outcome import AttemptOutcome, write_outcome
 from saassy.dispatch.repository import DispatchRepository
+from saassy.dispatch.wakeup import Wakeup
 from saassy.kit.time import utcnow
 from saassy.models import (
     AttemptStatus,
@@ -33,6 +35,7 @@ from tests.dispatch.support import (
     insert_tasks,
     reservation_of,
     set_plan,
+    statements_on,
     task_row,
     two_hanging_tasks_running,
     wait_for_status,
@@ -314,7 +317,7 @@ async def test_a_task_canceled_before_it_starts_gives_its_quota_back(
     assert reservation.status == ReservationStatus.released
 
 
-class _WatchedWakeup(asyncio.Event):
+class _WatchedWakeup(Wakeup):
     """A wake-up event that tells when the dispatcher has gone idle, waiting on it."""
 
     def __init__(self) -> None:
@@ -324,6 +327,81 @@ class _WatchedWakeup(asyncio.Event):
     async def wait(self) -> Literal[True]:
         self.idle.set()
         return await super().wait()
+
+
+async def _woken_and_idle(wakeup: _WatchedWakeup, wake: Callable[[], None]) -> None:
+    wakeup.idle.clear()
+    wake()
+    async with asyncio.timeout(5):
+        await wakeup.idle.wait()  # took the wake-up, did what it does, waits again
+
+
+async def test_a_crowded_organizations_submissions_buy_no_round_while_only_the_reserve_is_free(
+    ctx: AppContext, signup: SignUp, engine_factory: EngineFactory
+) -> None:
+    # Every submission of a flood woke a round that could only offer the reserve, which the
+    # flood never gets: a transaction and two queries each, claiming nothing.
+    flooder, quiet = await signup(), await signup()
+    for account in (flooder, quiet):
+        await set_plan(ctx.sessionmaker, account.organization_id, "big")
+    catalog = ctx.settings.catalog
+    await insert_tasks(ctx.sessionmaker, catalog, flooder.organization_id, 20)
+    wakeup = _WatchedWakeup()
+    engine = engine_factory(
+        FakeRuntime(HANG), parallelism=3, reserved_slots=1, poll_s=30, wakeup=wakeup
+    )
+    await _woken_and_idle(wakeup, lambda: asyncio.ensure_future(engine.start()))
+    assert engine.executor.active == 3  # the flood took every ordinary slot
+    flood = uuid.UUID(flooder.organization_id)
+
+    def rounds(seen: list[str]) -> int:
+        return sum(1 for statement in seen if statement.startswith("WITH RECURSIVE ring"))
+
+    with statements_on(ctx.engine) as seen:
+        for _ in range(3):
+            await _woken_and_idle(wakeup, lambda: engine.notify_submitted([flood]))
+    assert rounds(seen) == 0
+    with statements_on(ctx.engine) as seen:  # anything else may have changed: a round
+        await _woken_and_idle(wakeup, engine.notify_submitted)
+    assert rounds(seen) == 1
+
+    # Another organization's submission still gets the reserve at once.
+    [mine] = await insert_tasks(ctx.sessionmaker, catalog, quiet.organization_id, 1)
+    await _woken_and_idle(
+        wakeup, lambda: engine.notify_submitted([uuid.UUID(quiet.organization_id)])
+    )
+    assert (await task_row(ctx.sessionmaker, mine)).status == TaskStatus.running
+    assert engine.executor.active == 4
+
+
+class _CountedWakeup(Wakeup):
+    """Counts the wake-ups for anything (a slot freed, adoption), not those for submissions."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.for_anything = 0
+
+    def set(self) -> None:
+        self.for_anything += 1
+        super().set()
+
+
+async def test_an_attempt_frees_its_slot_once_so_it_wakes_the_dispatcher_once(
+    ctx: AppContext, signup: SignUp, engine_factory: EngineFactory
+) -> None:
+    # The slot frees with the outcome; the clean-up ending woke the dispatcher a second time,
+    # for a round with nothing to fill (most of a drain's rounds, each a transaction).
+    account = await signup()
+    await set_plan(ctx.sessionmaker, account.organization_id, "big")
+    ids = await insert_tasks(ctx.sessionmaker, ctx.settings.catalog, account.organization_id, 6)
+    wakeup = _CountedWakeup()
+    engine = engine_factory(
+        FakeRuntime(), parallelism=2, reserved_slots=1, poll_s=30, wakeup=wakeup
+    )
+    await engine.start()
+    await wait_for_status(ctx.sessionmaker, ids)
+    await engine.stop(grace_s=5)  # every supervisor's clean-up done
+    assert wakeup.for_anything == len(ids)
 
 
 async def test_the_dispatcher_stops_when_a_wake_up_arrives_with_the_stop(

@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from saassy.dispatch.executor import AttemptRef, Executor
 from saassy.dispatch.repository import Claimed, DispatchRepository
+from saassy.dispatch.wakeup import Wakeup
 from saassy.events.bus import EventBus, publish_status
 from saassy.kit.background import BackgroundLoop
 from saassy.kit.db_outage import OutageWatch, is_database_outage, probe
@@ -63,7 +64,7 @@ class Dispatcher:
         executor: Executor,
         events: EventBus,
         *,
-        wakeup: asyncio.Event | None = None,
+        wakeup: Wakeup | None = None,
         lease: timedelta = timedelta(seconds=15),
         poll_s: float = 0.5,
         adopt_every_s: float = 5.0,
@@ -72,11 +73,15 @@ class Dispatcher:
         self.catalog = catalog
         self.executor = executor
         self.events = events
-        self.wakeup = wakeup or asyncio.Event()
+        self.wakeup = wakeup or Wakeup()
         self.lease = lease
         self.poll_s = poll_s
         self.adopt_every_s = adopt_every_s
         self._cursor: uuid.UUID | None = None
+        # Organizations the last round saw that can take no reserved slot until one of their
+        # tasks ends (which wakes the dispatcher for anything): at their plan's limit, or
+        # running half the slots or more.
+        self._crowded: frozenset[uuid.UUID] = frozenset()
         self._loop = BackgroundLoop(self.run, "dispatcher")
 
     async def dispatch_once(self) -> list[Claimed]:
@@ -175,6 +180,9 @@ class Dispatcher:
         looked_past = last_looked is not None and (free_left > 0 or (free == 0 and reserved > 0))
         if looked_past:
             self._cursor = last_looked
+        self._crowded = frozenset(
+            s.id for s in organizations if s.room <= 0 or s.active + s.claimed >= most_fair
+        )
         claims = await repo.claim(
             chosen,
             executor_id=self.executor.executor_id,
@@ -242,11 +250,11 @@ class Dispatcher:
                     adopted_at = time.monotonic()
                     if await self.executor.adopt():
                         self.wakeup.set()
-                self.wakeup.clear()
+                woken_for = self.wakeup.take()
                 # Counts before claiming: a wake-up for an attempt that just ended finds its
                 # slot free in this round, not the next.
                 await self.executor.heartbeat()
-                claims = await self.dispatch_once()
+                claims = [] if self._cannot_serve(woken_for) else await self.dispatch_once()
                 outage.succeeded()
             except asyncio.CancelledError:
                 raise
@@ -261,6 +269,13 @@ class Dispatcher:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(wait_s):
                     await self.wakeup.wait()
+
+    def _cannot_serve(self, woken_for: frozenset[uuid.UUID] | None) -> bool:
+        """Whether a round now could claim nothing new: woken only by submissions of crowded
+        organizations, with only reserved slots free."""
+        if woken_for is None or self.executor.free_slots > 0:
+            return False
+        return woken_for <= self._crowded
 
     def start(self) -> None:
         self._loop.start()

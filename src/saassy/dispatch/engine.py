@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -19,6 +21,7 @@ from saassy.dispatch.executor import Executor
 from saassy.dispatch.local import LocalExecutor
 from saassy.dispatch.refusals import program_refusal, warn_refused
 from saassy.dispatch.supervisor import EngineServices
+from saassy.dispatch.wakeup import Wakeup
 from saassy.events.backends import create_event_bus
 from saassy.events.bus import EventBus
 from saassy.notifications.task_failed import TaskFailureNotices
@@ -40,7 +43,7 @@ class TaskEngine:
     storage: ArtifactStorage
     executor: Executor
     dispatcher: Dispatcher
-    wakeup: asyncio.Event
+    wakeup: Wakeup
     storage_sweeper: StorageSweeper
     workers_dir: Path | None  # `{workers}` in the commands it runs (None: the default)
     # Whether the engine made its bus (and so starts and closes it) or was handed the app's.
@@ -102,9 +105,14 @@ class TaskEngine:
         """Why this engine cannot start `task_type`'s program (None: it can)."""
         return program_refusal(self.runtime, task_type, self.workers_dir)
 
-    def notify_submitted(self) -> None:
-        """Call after a commit that queued tasks: dispatch now rather than at the next poll."""
-        self.wakeup.set()
+    def notify_submitted(self, organizations: Iterable[uuid.UUID] | None = None) -> None:
+        """Call after a commit that queued tasks for `organizations` (None: any): dispatch now
+        rather than at the next poll."""
+        if organizations is None:
+            self.wakeup.set()
+            return
+        for organization_id in organizations:
+            self.wakeup.set_for(organization_id)
 
 
 def build_task_engine(
@@ -114,7 +122,7 @@ def build_task_engine(
     *,
     events: EventBus | None = None,
     storage: ArtifactStorage | None = None,
-    wakeup: asyncio.Event | None = None,
+    wakeup: Wakeup | None = None,
     parallelism: int = 16,
     reserved_slots: int = 0,
     lease: timedelta = timedelta(seconds=15),
@@ -130,7 +138,7 @@ def build_task_engine(
     if events is None:
         events = create_event_bus(redis_url(settings), prefix=settings.redis_prefix)
     storage = storage or build_storage(settings)
-    wakeup = wakeup or asyncio.Event()
+    wakeup = wakeup or Wakeup()
     deps = EngineServices(
         sessionmaker=sessionmaker,
         catalog=settings.catalog,

@@ -115,13 +115,16 @@ class LocalExecutor(Executor):
 
     def _finished(self, attempt: AttemptRef, done: asyncio.Task[object]) -> None:
         key = (attempt.task_id, attempt.attempt_number)
+        # Its slot freed with its outcome, unless clean-ups were piling up beyond `parallelism`
+        # (see `active`): a second wake-up here would buy a round with nothing to fill.
+        before = self.active
         self.leases.forget(attempt)
         if self._running.get(key) is done:
             del self._running[key]
         self._past_outcome.discard(key)
         if not done.cancelled() and done.exception() is not None:
             log.error("supervisor crashed", task_id=str(attempt.task_id), exc_info=done.exception())
-        if self._on_free is not None:
+        if self._on_free is not None and self.active < before:
             self._on_free()
 
     async def cancel(self, task_id: uuid.UUID) -> bool:
