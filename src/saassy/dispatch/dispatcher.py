@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -180,15 +181,19 @@ class Dispatcher:
         looked_past = last_looked is not None and (free_left > 0 or (free == 0 and reserved > 0))
         if looked_past:
             self._cursor = last_looked
-        self._crowded = frozenset(
-            s.id for s in organizations if s.room <= 0 or s.active + s.claimed >= most_fair
-        )
         claims = await repo.claim(
             chosen,
             executor_id=self.executor.executor_id,
             now=now,
             lease=self.lease,
             running=self.executor.starts_on_claim,
+        )
+        # Counted from the claims: a task canceled meanwhile was chosen but not claimed.
+        taken = Counter(claim.organization_id for claim in claims)
+        self._crowded = frozenset(
+            s.id
+            for s in organizations
+            if s.room + s.claimed - taken[s.id] <= 0 or s.active + taken[s.id] >= most_fair
         )
         return claims, looked_past
 
