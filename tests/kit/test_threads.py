@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from saassy.kit.threads import to_thread_to_the_end
+from saassy.kit.threads import on_loop_if, to_thread_to_the_end
 
 
 @pytest.mark.parametrize("cancels", [1, 2])
@@ -70,3 +70,16 @@ def test_a_loop_shutting_down_still_waits_for_the_thread() -> None:
 
     asyncio.run(main())
     assert seen_by_cleanup == [["work dir"]]
+
+
+@pytest.mark.parametrize("small", [True, False])
+async def test_small_work_runs_on_the_loop_and_the_rest_on_a_worker_thread(small: bool) -> None:
+    loop_thread = threading.current_thread()
+    ran_on = await on_loop_if(small, lambda: threading.current_thread())
+    assert (ran_on is loop_thread) is small
+
+    def fails() -> None:
+        raise OSError("no space left")
+
+    with pytest.raises(OSError, match="no space left"):
+        await on_loop_if(small, fails)

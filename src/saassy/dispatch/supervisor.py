@@ -45,8 +45,10 @@ from saassy.dispatch.run_outcome import (
     run_outcome,
 )
 from saassy.dispatch.sandbox_watch import LeaseLost, SandboxWatcher
+from saassy.dispatch.worker_output import left_little
 from saassy.events.bus import EventBus, publish_status
 from saassy.kit.db_outage import OutageWatch, is_database_outage, through_outage
+from saassy.kit.threads import on_loop_if
 from saassy.kit.time import utcnow
 from saassy.models import Artifact, AttemptStatus, Task, TaskStatus
 from saassy.notifications.task_failed import TaskFailureNotices
@@ -125,6 +127,7 @@ class AttemptSupervisor:
         self.handle: SandboxHandle | None = None
         self.sandbox_started_at = 0.0
         self.sandbox_seconds: float | None = None  # from start to exit, once it has exited
+        self.left_little = False  # its output, once read: small enough for the loop to remove
         self.redactor = NO_SECRETS
         self.logs = LogSink(
             deps.sessionmaker,
@@ -222,9 +225,17 @@ class AttemptSupervisor:
         usage = await self._measure(self.handle)  # before the output: whatever it holds
         assert spec.events_file is not None
         run = FinishedRun(exit_, canceled, usage, spec.output_dir, spec.events_file, task.timeout_s)
-        # Parsing up to a MiB of a program's JSON is off the event loop other tenants share.
-        outcome = await asyncio.to_thread(
-            run_outcome, run, setup, self.ref.attempt_number, utcnow(), self.redactor
+        # Parsing up to a MiB of a program's JSON is off the event loop other tenants share;
+        # a few KiB is cheaper here than a hop to a thread (kit/threads.py).
+        self.left_little = left_little(spec.output_dir, spec.events_file)
+        outcome = await on_loop_if(
+            self.left_little,
+            run_outcome,
+            run,
+            setup,
+            self.ref.attempt_number,
+            utcnow(),
+            self.redactor,
         )
         return await self._finish(task, outcome, spec.output_dir, setup.task_type.outputs.limits)
 
@@ -446,4 +457,4 @@ class AttemptSupervisor:
         if self.handle is not None:
             with contextlib.suppress(Exception):
                 await self.handle.cleanup()
-        await asyncio.to_thread(shutil.rmtree, self.work_dir, True)
+        await on_loop_if(self.left_little, shutil.rmtree, self.work_dir, True)

@@ -3,9 +3,10 @@
 Launch order: `/bin/sh` (as the platform, root) joins the sandbox's cgroups (writing "0", itself,
 into each `join_files`), then execs `setpriv` to become the unprivileged sandbox uid, which execs
 `bwrap`. So the program is inside the cgroup before it runs a single instruction, and no host
-uid 0 ever runs inside the namespaces. `/bin/sh` is started by `spawn.py` (vfork on a worker
-thread: uvloop's own spawn forks the whole server) in bwrap's own dir, without `PWD`, and bwrap's
-options go in through a memory file: nothing inside shows a host path. The work dir is a
+uid 0 ever runs inside the namespaces. `/bin/sh` is started by `spawn.py` (vfork, on the loop
+when the launch carries little in, else on a worker thread: uvloop's own spawn forks the whole
+server) in bwrap's own dir, without `PWD`, and bwrap's options go in through a memory file:
+nothing inside shows a host path. The work dir is a
 size-capped tmpfs (see mounts.py) holding the input copy, the output dir, and the sandbox's /tmp
 and /dev/shm; after the exit, output is copied out and everything released.
 
@@ -33,6 +34,7 @@ from pathlib import Path
 
 import structlog
 
+from saassy.kit.threads import SMALL_BYTES, on_loop_if
 from saassy.runtime import bwrap, mounts
 from saassy.runtime.artifacts import take_output
 from saassy.runtime.base import EgressGateway, EgressLink, Limits, SandboxSpec, Usage
@@ -166,7 +168,9 @@ class NamespaceSandbox(SupervisedProcess):
             return Launch([*launcher, *command], fds.for_child)
 
         try:
-            self._spawned = await spawn_prepared(prepared, env=env, cwd=Path(self.host.bwrap_dir))
+            self._spawned = await spawn_prepared(
+                prepared, env=env, cwd=Path(self.host.bwrap_dir), on_loop=self._carries_little()
+            )
             fds.close_child_ends()
             if fds.held:
                 await self._prepare_held(fds)
@@ -207,6 +211,20 @@ class NamespaceSandbox(SupervisedProcess):
             return None
         running = 0 if os.geteuid() == 0 else user_threads(self.identity.uid)
         return flag, running + self.spec.limits.pids * factor
+
+    def _carries_little(self) -> bool:
+        """Whether the launch copies little in (the input and the program files): then it is
+        prepared and spawned on the loop, without a hop (kit/threads.py)."""
+        carried = self.spec.input_file.stat().st_size + sum(self._program_copies().values())
+        return carried <= SMALL_BYTES
+
+    def _holds_little(self) -> bool:
+        """Whether the sandbox's tmpfs holds little (one `statvfs`): then its output is copied
+        out and the work dir removed on the loop. Not on a disk work dir: unknown, so no."""
+        if not self._mounted:
+            return False
+        stats = os.statvfs(self.work_dir)
+        return (stats.f_blocks - stats.f_bfree) * stats.f_frsize <= SMALL_BYTES
 
     def _notice(self, text: str) -> None:
         self._pump.note("system", f"[saassy] {text}")
@@ -385,7 +403,10 @@ class NamespaceSandbox(SupervisedProcess):
             self._sampler.cancel()
         collected = None
         if self.cgroup is not None:
-            collected = await asyncio.to_thread(self._collect_once_empty)
+            if self._holds_little() and not self.cgroup.pids():  # the common case
+                collected = self._collect()
+            else:
+                collected = await asyncio.to_thread(self._collect_once_empty)
         if collected is None:  # something outlived the main process (or there is no cgroup)
             await self._kill_tree()
             collected = await asyncio.to_thread(self._collect)
@@ -438,7 +459,8 @@ class NamespaceSandbox(SupervisedProcess):
                 await self._kill_tree()
                 with contextlib.suppress(Exception):
                     await self._spawned.wait()
-        await asyncio.to_thread(self._remove)
+        # Once the work dir is gone (after an exit) only the cgroup's directories are left.
+        await on_loop_if(self._work_dir_removed, self._remove)
 
     def _remove(self) -> None:
         """The (empty) cgroup, then the work dir if still there; blocking."""

@@ -2,11 +2,12 @@
 
 uvloop (which uvicorn picks when installed) spawns with a full `fork()`: for a server of a few
 hundred MB that costs ~10 ms of CPU and ~40 ms of stalled loop per sandbox. `subprocess.Popen`
-uses `vfork()` (no page tables copied), and we call it on a worker thread so the loop never waits
-for the child's `exec`. The exit is watched through a pidfd on the loop, so no thread waits per
-sandbox; without pidfds (old kernels) a worker thread does. A sandbox's own preparation (its work
-dir, cgroup and command) runs on that same thread just before the spawn: under load every hop to a
-worker thread and back waits for a thread, a CPU and the GIL, so one hop starts it sooner.
+uses `vfork()` (no page tables copied). A sandbox's own preparation (its work dir, cgroup and
+command) runs just before the spawn, in the same place: on the loop when it is small (a few
+system calls on little data, and the loop waits for the child's `exec`: well under a millisecond
+each), else on a worker thread, in one hop (kit/threads.py says what a hop costs). The exit is
+watched through a pidfd on the loop, so no thread waits per sandbox; without pidfds (old
+kernels) a worker thread does.
 """
 
 from __future__ import annotations
@@ -20,9 +21,12 @@ import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from saassy.kit.threads import in_thread, until_done
 from saassy.runtime.pipes import PipeReader, read_into
+
+T = TypeVar("T")
 
 
 class SpawnedProcess:
@@ -101,11 +105,16 @@ async def spawn(
 
 
 async def spawn_prepared(
-    prepare: Callable[[], Launch], *, env: Mapping[str, str], cwd: Path
+    prepare: Callable[[], Launch],
+    *,
+    env: Mapping[str, str],
+    cwd: Path,
+    on_loop: bool = False,
 ) -> SpawnedProcess:
     """Run the blocking `prepare` on a worker thread and start what it returns there, as
-    `spawn` does. Cancelled meanwhile, it waits for the thread, and a child already started
-    is killed with its process group and reaped before the cancellation goes on."""
+    `spawn` does; or both right here when `on_loop` (a small preparation: kit/threads.py).
+    Cancelled meanwhile, it waits for the thread, and a child already started is killed with
+    its process group and reaped before the cancellation goes on."""
     stdout_read, stdout_write = os.pipe()
     stderr_read, stderr_write = os.pipe()
 
@@ -122,7 +131,7 @@ async def spawn_prepared(
             pass_fds=tuple(launch.pass_fds),
         )
 
-    started = in_thread(start)
+    started = _done_now(start) if on_loop else in_thread(start)
     try:
         popen = await asyncio.shield(started)
     except BaseException:
@@ -142,6 +151,16 @@ async def spawn_prepared(
     process = SpawnedProcess(popen, stdout_read, stderr_read)
     process._watch_exit()
     return process
+
+
+def _done_now(func: Callable[[], T]) -> asyncio.Future[T]:
+    """`func` called here, as a future already done (with its result or exception)."""
+    done: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+    try:
+        done.set_result(func())
+    except BaseException as exc:  # raised where it is awaited, after the same clean-up
+        done.set_exception(exc)
+    return done
 
 
 async def _stop_orphan(popen: subprocess.Popen[bytes]) -> None:

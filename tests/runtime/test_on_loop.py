@@ -1,0 +1,69 @@
+"""A sandbox that carries little in and leaves little behind is launched and taken on the loop
+(a hop to a worker thread costs more than such work); what a tenant can make large still goes to
+a worker thread, so the loop is never held for long."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from saassy.kit.threads import SMALL_BYTES
+from saassy.runtime.process import ProcessRuntime
+from saassy.runtime.sandbox import NamespaceSandbox
+from tests.runtime.support import run_code
+
+WRITE_OUTPUT = """
+    import os
+    with open(os.environ["SAASSY_OUTPUT"] + "/out.bin", "wb") as out:
+        out.write(b"x" * {size})
+"""
+
+
+@pytest.fixture
+def on_loop(monkeypatch: pytest.MonkeyPatch) -> dict[str, bool]:
+    """Where the launch's preparation and the end's collection ran: on the loop's thread?"""
+    loop_thread = threading.current_thread()
+    seen: dict[str, bool] = {}
+
+    def watched(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
+        def run(self: NamespaceSandbox, *args: Any) -> Any:
+            seen[name] = threading.current_thread() is loop_thread
+            return method(self, *args)
+
+        return run
+
+    for name in ("_prepare", "_collect"):
+        monkeypatch.setattr(NamespaceSandbox, name, watched(name, getattr(NamespaceSandbox, name)))
+    return seen
+
+
+async def test_a_small_run_is_launched_and_taken_on_the_loop(
+    runtime: ProcessRuntime, workspace: Path, on_loop: dict[str, bool]
+) -> None:
+    run = await run_code(runtime, workspace, WRITE_OUTPUT.format(size=1000))
+    assert run.exit.exit_code == 0
+    assert on_loop == {"_prepare": True, "_collect": True}
+    assert (workspace / "output" / "out.bin").stat().st_size == 1000
+
+
+async def test_a_large_output_is_taken_on_a_worker_thread(
+    runtime: ProcessRuntime, workspace: Path, on_loop: dict[str, bool]
+) -> None:
+    run = await run_code(runtime, workspace, WRITE_OUTPUT.format(size=2 * SMALL_BYTES))
+    assert run.exit.exit_code == 0
+    assert on_loop == {"_prepare": True, "_collect": False}
+    assert (workspace / "output" / "out.bin").stat().st_size == 2 * SMALL_BYTES
+
+
+async def test_a_large_input_is_carried_in_from_a_worker_thread(
+    runtime: ProcessRuntime, workspace: Path, on_loop: dict[str, bool]
+) -> None:
+    (workspace / "input.json").write_text(json.dumps({"blob": "x" * SMALL_BYTES}))
+    run = await run_code(runtime, workspace, WRITE_OUTPUT.format(size=10))
+    assert run.exit.exit_code == 0
+    assert on_loop["_prepare"] is False
