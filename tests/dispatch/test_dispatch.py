@@ -374,6 +374,42 @@ async def test_a_crowded_organizations_submissions_buy_no_round_while_only_the_r
     assert engine.executor.active == 4
 
 
+async def test_a_crowded_organizations_flood_of_submissions_does_not_put_off_the_poll(
+    ctx: AppContext, signup: SignUp, engine_factory: EngineFactory
+) -> None:
+    # Each skipped wake-up restarted the poll's timer: while the flood submitted faster than
+    # `poll_s`, a task only a poll finds (a retry come due, another process's submission) got
+    # the free reserve only when one of the flood's tasks ended.
+    flooder, quiet = await signup(), await signup()
+    for account in (flooder, quiet):
+        await set_plan(ctx.sessionmaker, account.organization_id, "big")
+    catalog = ctx.settings.catalog
+    await insert_tasks(ctx.sessionmaker, catalog, flooder.organization_id, 20)
+    wakeup = _WatchedWakeup()
+    poll_s = 0.3
+    engine = engine_factory(
+        FakeRuntime(HANG), parallelism=3, reserved_slots=1, poll_s=poll_s, wakeup=wakeup
+    )
+    await _woken_and_idle(wakeup, lambda: asyncio.ensure_future(engine.start()))
+    assert engine.executor.active == 3
+    flood = uuid.UUID(flooder.organization_id)
+
+    async def flooding() -> None:
+        while True:
+            engine.notify_submitted([flood])
+            await asyncio.sleep(poll_s / 4)  # the flood's pace, not a synchronisation
+
+    flooder_task = asyncio.create_task(flooding())
+    try:
+        [mine] = await insert_tasks(ctx.sessionmaker, catalog, quiet.organization_id, 1)
+        statuses = await wait_for_status(
+            ctx.sessionmaker, [mine], [TaskStatus.running], timeout_s=10 * poll_s
+        )
+    finally:
+        flooder_task.cancel()
+    assert statuses == {mine: TaskStatus.running}
+
+
 class _CountedWakeup(Wakeup):
     """Counts the wake-ups for anything (a slot freed, adoption), not those for submissions."""
 

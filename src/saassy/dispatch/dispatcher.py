@@ -241,6 +241,7 @@ class Dispatcher:
     async def run(self) -> None:
         """Dispatch until cancelled: on every wake-up, else every `poll_s`; adopt now and then."""
         adopted_at = 0.0
+        polled_at = time.monotonic()  # the last round: a skipped wake-up never delays the next
         outage = OutageWatch("dispatcher")
         while True:
             wait_s = self.poll_s
@@ -259,7 +260,15 @@ class Dispatcher:
                 # Counts before claiming: a wake-up for an attempt that just ended finds its
                 # slot free in this round, not the next.
                 await self.executor.heartbeat()
-                claims = [] if self._cannot_serve(woken_for) else await self.dispatch_once()
+                # What only a poll finds (a retry come due, another process's submission) must
+                # not wait on a flood whose skipped wake-ups would each restart the poll's timer.
+                poll_in = polled_at + self.poll_s - time.monotonic()
+                if poll_in > 0 and self._cannot_serve(woken_for):
+                    claims = []
+                    wait_s = poll_in
+                else:
+                    claims = await self.dispatch_once()
+                    polled_at = time.monotonic()
                 outage.succeeded()
             except asyncio.CancelledError:
                 raise
