@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from saassy.kit.threads import SMALL_BYTES
+from saassy.runtime import sandbox as sandbox_module
 from saassy.runtime.process import ProcessRuntime
 from saassy.runtime.sandbox import NamespaceSandbox
 from tests.runtime.support import run_code
@@ -64,6 +65,38 @@ async def test_a_large_input_is_carried_in_from_a_worker_thread(
     runtime: ProcessRuntime, workspace: Path, on_loop: dict[str, bool]
 ) -> None:
     (workspace / "input.json").write_text(json.dumps({"blob": "x" * SMALL_BYTES}))
+    run = await run_code(runtime, workspace, WRITE_OUTPUT.format(size=10))
+    assert run.exit.exit_code == 0
+    assert on_loop["_prepare"] is False
+
+
+EMPTY_FILES = """
+    import os
+    for n in range({count}):
+        open(os.environ["SAASSY_OUTPUT"] + f"/{{n}}", "w").close()
+"""
+
+
+async def test_many_empty_files_are_taken_on_a_worker_thread(
+    runtime: ProcessRuntime, workspace: Path, on_loop: dict[str, bool]
+) -> None:
+    # An empty file takes no block of a tmpfs: thousands of them looked "little" to the bytes
+    # used, and were copied to the host one by one on the loop every tenant shares.
+    run = await run_code(runtime, workspace, EMPTY_FILES.format(count=2000))
+    assert run.exit.exit_code == 0
+    assert on_loop == {"_prepare": True, "_collect": False}
+    assert len(list((workspace / "output").iterdir())) == 2000
+
+
+async def test_a_launch_that_counts_its_uids_threads_is_prepared_on_a_worker_thread(
+    runtime: ProcessRuntime,
+    workspace: Path,
+    on_loop: dict[str, bool],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A non-root platform's sandboxes share its uid: each launch scans /proc for that uid's
+    # threads, a scan as long as the tenants' running sandboxes (up to their pids) make it.
+    monkeypatch.setattr(sandbox_module, "_counts_uid_threads", lambda: True)
     run = await run_code(runtime, workspace, WRITE_OUTPUT.format(size=10))
     assert run.exit.exit_code == 0
     assert on_loop["_prepare"] is False

@@ -69,6 +69,9 @@ SETTLE_POLL_S = 0.0001
 KILL_GRACE_S = 2.0
 BACKSTOP_FACTOR = 2  # RLIMIT_NPROC behind a cgroup's pids.max
 TREE_SAMPLE_S = 0.1
+# Files and dirs a tmpfs may hold (its own, the program's few) for its output to be taken on the
+# loop (`_holds_little`).
+SMALL_FILES = 64
 # What setlocale() reads: sh, setpriv and bwrap would each load the locale's files (~0.2 ms of
 # CPU apiece) if the launch chain carried them; bwrap sets them for the program instead.
 LOCALE_VARIABLE = re.compile(r"LANG|LC_[A-Z_]+")
@@ -124,6 +127,12 @@ def process_limit_flag() -> str | None:
         if done.returncode == 0:
             return flag
     return None
+
+
+def _counts_uid_threads() -> bool:
+    """Whether a launch counts the threads its uid runs (`_processes`): a non-root platform's
+    sandboxes share its uid, and RLIMIT_NPROC counts them all."""
+    return os.geteuid() != 0
 
 
 class NamespaceSandbox(SupervisedProcess):
@@ -209,22 +218,31 @@ class NamespaceSandbox(SupervisedProcess):
         flag = process_limit_flag()
         if flag is None:
             return None
-        running = 0 if os.geteuid() == 0 else user_threads(self.identity.uid)
+        running = user_threads(self.identity.uid) if _counts_uid_threads() else 0
         return flag, running + self.spec.limits.pids * factor
 
     def _carries_little(self) -> bool:
         """Whether the launch copies little in (the input and the program files): then it is
-        prepared and spawned on the loop, without a hop (kit/threads.py)."""
+        prepared and spawned on the loop, without a hop (kit/threads.py). Never when it counts
+        its uid's threads: a scan of /proc, as long as the tenants' running sandboxes make it."""
+        if _counts_uid_threads():
+            return False
         carried = self.spec.input_file.stat().st_size + sum(self._program_copies().values())
         return carried <= SMALL_BYTES
 
     def _holds_little(self) -> bool:
-        """Whether the sandbox's tmpfs holds little (one `statvfs`): then its output is copied
-        out and the work dir removed on the loop. Not on a disk work dir: unknown, so no."""
+        """Whether the sandbox's tmpfs holds little (one `statvfs`): few files of few bytes; then
+        its output is copied out and the work dir removed on the loop. Not on a disk work dir:
+        unknown, so no."""
         if not self._mounted:
             return False
         stats = os.statvfs(self.work_dir)
-        return (stats.f_blocks - stats.f_bfree) * stats.f_frsize <= SMALL_BYTES
+        # Files and dirs too: an empty one takes no block of a tmpfs, but each costs a copy or a
+        # creation on the host (thousands of them: seconds of a loop every tenant shares).
+        return (
+            stats.f_files - stats.f_ffree <= SMALL_FILES
+            and (stats.f_blocks - stats.f_bfree) * stats.f_frsize <= SMALL_BYTES
+        )
 
     def _notice(self, text: str) -> None:
         self._pump.note("system", f"[saassy] {text}")
