@@ -65,13 +65,13 @@ PAGE = 4096
 # table inside shows where they live on the host; larger ones are bound from there.
 MAX_PROGRAM_COPY_BYTES = 1024 * 1024
 SETTLE_S = 0.005
-SETTLE_POLL_S = 0.0001
+SETTLE_POLL_S = 0.001  # the loop's timer step
 KILL_GRACE_S = 2.0
 BACKSTOP_FACTOR = 2  # RLIMIT_NPROC behind a cgroup's pids.max
 TREE_SAMPLE_S = 0.1
 # Files and dirs a tmpfs may hold (its own, the program's few) for its output to be taken on the
 # loop (`_holds_little`).
-SMALL_FILES = 64
+SMALL_FILES = 16
 # What setlocale() reads: sh, setpriv and bwrap would each load the locale's files (~0.2 ms of
 # CPU apiece) if the launch chain carried them; bwrap sets them for the program instead.
 LOCALE_VARIABLE = re.compile(r"LANG|LC_[A-Z_]+")
@@ -421,10 +421,12 @@ class NamespaceSandbox(SupervisedProcess):
             self._sampler.cancel()
         collected = None
         if self.cgroup is not None:
-            if self._holds_little() and not self.cgroup.pids():  # the common case
+            if not await self._empties_soon():
+                collected = None  # something outlived the program: the tree is killed below
+            elif self._holds_little():  # the common case, looked at once nothing can write
                 collected = self._collect()
             else:
-                collected = await asyncio.to_thread(self._collect_once_empty)
+                collected = await asyncio.to_thread(self._collect)
         if collected is None:  # something outlived the main process (or there is no cgroup)
             await self._kill_tree()
             collected = await asyncio.to_thread(self._collect)
@@ -434,17 +436,17 @@ class NamespaceSandbox(SupervisedProcess):
         self._usage = usage
         return oom
 
-    def _collect_once_empty(self) -> tuple[Usage, bool] | None:
-        """`_collect()` once the cgroup is empty, None if it is not soon. Right after an exit
-        bwrap's init is often still listed (bwrap reports the exit first, its namespaces take a
-        moment to go), so this polls finer than the event loop's millisecond timers could."""
+    async def _empties_soon(self) -> bool:
+        """Whether the cgroup is empty, or empties within `SETTLE_S`. Right after an exit bwrap's
+        init is often still listed (bwrap reports the exit first, its namespaces take a moment
+        to go): looked at again at the loop's timer steps (~1 ms), one read each."""
         assert self.cgroup is not None
         end = time.monotonic() + SETTLE_S
         while self.cgroup.pids():
             if time.monotonic() >= end:
-                return None
-            time.sleep(SETTLE_POLL_S)
-        return self._collect()
+                return False
+            await asyncio.sleep(SETTLE_POLL_S)
+        return True
 
     def _collect(self) -> tuple[Usage, bool]:
         """Off the loop, after exit (the tree is gone), in one thread hop: usage, whether memory
