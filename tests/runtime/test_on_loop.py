@@ -5,6 +5,8 @@ a worker thread, so the loop is never held for long."""
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -13,9 +15,11 @@ from typing import Any
 import pytest
 
 from saassy.kit.threads import SMALL_BYTES
+from saassy.runtime import mounts
 from saassy.runtime import sandbox as sandbox_module
 from saassy.runtime.process import ProcessRuntime
 from saassy.runtime.sandbox import NamespaceSandbox
+from tests.runtime.conftest import require_isolation
 from tests.runtime.support import run_code
 
 WRITE_OUTPUT = """
@@ -100,3 +104,20 @@ async def test_a_launch_that_counts_its_uids_threads_is_prepared_on_a_worker_thr
     run = await run_code(runtime, workspace, WRITE_OUTPUT.format(size=10))
     assert run.exit.exit_code == 0
     assert on_loop["_prepare"] is False
+
+
+async def test_a_disk_work_dir_is_prepared_on_a_worker_thread(
+    workspace: Path, on_loop: dict[str, bool], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where no tmpfs can be mounted (any non-root platform) the work dir is on disk, where each
+    file made is a journaled write: however little it carries, its launch stays off the loop."""
+    monkeypatch.setattr(mounts, "can_mount_tmpfs", lambda _: False)
+    root = Path(tempfile.mkdtemp(prefix="saassy-sandboxes-test-"))
+    try:
+        runtime = ProcessRuntime(use_cgroups=False, work_dir=root)
+        require_isolation(runtime, cgroups=False)
+        run = await run_code(runtime, workspace, WRITE_OUTPUT.format(size=10))
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    assert run.exit.exit_code == 0
+    assert on_loop == {"_prepare": False, "_collect": False}

@@ -222,10 +222,12 @@ class NamespaceSandbox(SupervisedProcess):
         return flag, running + self.spec.limits.pids * factor
 
     def _carries_little(self) -> bool:
-        """Whether the launch copies little in (the input and the program files): then it is
-        prepared and spawned on the loop, without a hop (kit/threads.py). Never when it counts
-        its uid's threads: a scan of /proc, as long as the tenants' running sandboxes make it."""
-        if _counts_uid_threads():
+        """Whether the launch copies little in (the input and the program files) onto a tmpfs:
+        then it is prepared and spawned on the loop, without a hop (kit/threads.py). Not onto a
+        disk work dir (a host that may not mount, as any non-root one): each file made there is a
+        journaled write; nor when it counts its uid's threads: a scan of /proc, as long as the
+        tenants' running sandboxes make it."""
+        if not self.host.can_mount or _counts_uid_threads():
             return False
         carried = self.spec.input_file.stat().st_size + sum(self._program_copies().values())
         return carried <= SMALL_BYTES
@@ -251,7 +253,8 @@ class NamespaceSandbox(SupervisedProcess):
         return self.work_dir / "events.jsonl"
 
     def _prepare(self, fds: LaunchFds, locale: dict[str, str]) -> tuple[list[str], list[str]]:
-        """Off the loop: files, cgroup, and the launch command; returns (command, the
+        """Files, cgroup, and the launch command (blocking: on the loop only when small, see
+        `_carries_little`); returns (command, the
         launcher's arguments: the cgroup files to join, "--", the ulimits to set)."""
         spec, host = self.spec, self.host
         self._prepare_files()
