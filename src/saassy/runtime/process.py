@@ -163,6 +163,9 @@ class ProcessRuntime(Runtime):
 
     def _describe_namespaces(self, host: SandboxHost) -> None:
         self.isolates_network = True
+        # Asked once per process (it runs /bin/sh up to twice): here at start, not by the first
+        # launch, which may be prepared on the event loop.
+        process_limit_flag()
         if host.cgroups is not None:
             self.isolation = IsolationLevel.namespaces_cgroups
             self.enforces_memory = self.enforces_cpu = self.enforces_pids = True
