@@ -336,23 +336,31 @@ async def _woken_and_idle(wakeup: _WatchedWakeup, wake: Callable[[], None]) -> N
         await wakeup.idle.wait()  # took the wake-up, did what it does, waits again
 
 
+async def _flood_in_every_slot(
+    ctx: AppContext, signup: SignUp, engine_factory: EngineFactory, poll_s: float
+) -> tuple[uuid.UUID, uuid.UUID, TaskEngine, _WatchedWakeup]:
+    """Two organizations on a big plan; the first's 20 tasks fill an engine's three ordinary
+    slots, its reserved one free: the flood's and the quiet one's ids, the engine, its wake-up."""
+    flooder, quiet = await signup(), await signup()
+    for account in (flooder, quiet):
+        await set_plan(ctx.sessionmaker, account.organization_id, "big")
+    await insert_tasks(ctx.sessionmaker, ctx.settings.catalog, flooder.organization_id, 20)
+    wakeup = _WatchedWakeup()
+    engine = engine_factory(
+        FakeRuntime(HANG), parallelism=3, reserved_slots=1, poll_s=poll_s, wakeup=wakeup
+    )
+    await _woken_and_idle(wakeup, lambda: asyncio.ensure_future(engine.start()))
+    assert engine.executor.active == 3  # the flood took every ordinary slot
+    return uuid.UUID(flooder.organization_id), uuid.UUID(quiet.organization_id), engine, wakeup
+
+
 async def test_a_crowded_organizations_submissions_buy_no_round_while_only_the_reserve_is_free(
     ctx: AppContext, signup: SignUp, engine_factory: EngineFactory
 ) -> None:
     # Every submission of a flood woke a round that could only offer the reserve, which the
     # flood never gets: a transaction and two queries each, claiming nothing.
-    flooder, quiet = await signup(), await signup()
-    for account in (flooder, quiet):
-        await set_plan(ctx.sessionmaker, account.organization_id, "big")
+    flood, quiet, engine, wakeup = await _flood_in_every_slot(ctx, signup, engine_factory, 30)
     catalog = ctx.settings.catalog
-    await insert_tasks(ctx.sessionmaker, catalog, flooder.organization_id, 20)
-    wakeup = _WatchedWakeup()
-    engine = engine_factory(
-        FakeRuntime(HANG), parallelism=3, reserved_slots=1, poll_s=30, wakeup=wakeup
-    )
-    await _woken_and_idle(wakeup, lambda: asyncio.ensure_future(engine.start()))
-    assert engine.executor.active == 3  # the flood took every ordinary slot
-    flood = uuid.UUID(flooder.organization_id)
 
     def rounds(seen: list[str]) -> int:
         return sum(1 for statement in seen if statement.startswith("WITH RECURSIVE ring"))
@@ -366,10 +374,8 @@ async def test_a_crowded_organizations_submissions_buy_no_round_while_only_the_r
     assert rounds(seen) == 1
 
     # Another organization's submission still gets the reserve at once.
-    [mine] = await insert_tasks(ctx.sessionmaker, catalog, quiet.organization_id, 1)
-    await _woken_and_idle(
-        wakeup, lambda: engine.notify_submitted([uuid.UUID(quiet.organization_id)])
-    )
+    [mine] = await insert_tasks(ctx.sessionmaker, catalog, quiet, 1)
+    await _woken_and_idle(wakeup, lambda: engine.notify_submitted([quiet]))
     assert (await task_row(ctx.sessionmaker, mine)).status == TaskStatus.running
     assert engine.executor.active == 4
 
@@ -380,19 +386,8 @@ async def test_a_crowded_organizations_flood_of_submissions_does_not_put_off_the
     # Each skipped wake-up restarted the poll's timer: while the flood submitted faster than
     # `poll_s`, a task only a poll finds (a retry come due, another process's submission) got
     # the free reserve only when one of the flood's tasks ended.
-    flooder, quiet = await signup(), await signup()
-    for account in (flooder, quiet):
-        await set_plan(ctx.sessionmaker, account.organization_id, "big")
-    catalog = ctx.settings.catalog
-    await insert_tasks(ctx.sessionmaker, catalog, flooder.organization_id, 20)
-    wakeup = _WatchedWakeup()
     poll_s = 0.3
-    engine = engine_factory(
-        FakeRuntime(HANG), parallelism=3, reserved_slots=1, poll_s=poll_s, wakeup=wakeup
-    )
-    await _woken_and_idle(wakeup, lambda: asyncio.ensure_future(engine.start()))
-    assert engine.executor.active == 3
-    flood = uuid.UUID(flooder.organization_id)
+    flood, quiet, engine, _ = await _flood_in_every_slot(ctx, signup, engine_factory, poll_s)
 
     async def flooding() -> None:
         while True:
@@ -401,7 +396,7 @@ async def test_a_crowded_organizations_flood_of_submissions_does_not_put_off_the
 
     flooder_task = asyncio.create_task(flooding())
     try:
-        [mine] = await insert_tasks(ctx.sessionmaker, catalog, quiet.organization_id, 1)
+        [mine] = await insert_tasks(ctx.sessionmaker, ctx.settings.catalog, quiet, 1)
         statuses = await wait_for_status(
             ctx.sessionmaker, [mine], [TaskStatus.running], timeout_s=10 * poll_s
         )
