@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import DBAPIError
 
 from saassy.context import AppContext
 from saassy.dispatch.executor import AttemptRef
@@ -253,3 +256,43 @@ async def test_an_outcome_racing_the_adoption_of_its_attempt_waits_instead_of_de
     with pytest.raises(OutcomeFenced):
         await asyncio.wait_for(writing, 10)
     assert (await task_row(ctx.sessionmaker, task_id)).status == TaskStatus.running
+
+
+class _DriverError(Exception):
+    def __init__(self, sqlstate: str) -> None:
+        super().__init__(sqlstate)
+        self.sqlstate = sqlstate
+
+
+async def test_a_database_restarting_as_an_attempt_starts_is_waited_out_not_lost(
+    ctx: AppContext, signup: SignUp, engine_factory: EngineFactory
+) -> None:
+    # A worker's supervisor reads its attempt first: a database shutting down at that moment
+    # failed the supervisor, and adoption ran the attempt again once its lease ran out.
+    account = await signup()
+    [task_id] = await insert_tasks(ctx.sessionmaker, ctx.settings.catalog, account.organization_id)
+    runtime = FakeRuntime()
+    engine = engine_factory(runtime, parallelism=1)
+    engine.executor.parallelism = 0  # claim by hand below
+    async with ctx.sessionmaker() as session, session.begin():
+        [claim] = await DispatchRepository(session).claim(
+            [task_id], executor_id=engine.executor.executor_id, now=utcnow(), lease=timedelta(30)
+        )
+    ref = AttemptRef(
+        task_id=task_id,
+        organization_id=claim.organization_id,
+        attempt_number=claim.attempt_number,
+        executor_id=engine.executor.executor_id,
+    )
+    deps = engine.executor.deps  # type: ignore[attr-defined]
+    refusals = [DBAPIError("SELECT 1", {}, _DriverError("57P01"))] * 2  # admin shutdown
+
+    def sessionmaker() -> Any:
+        if refusals:
+            raise refusals.pop()
+        return ctx.sessionmaker()
+
+    supervisor = AttemptSupervisor(replace(deps, sessionmaker=sessionmaker), ref)
+    assert await supervisor.run() == TaskStatus.succeeded
+    [attempt] = await attempts_of(ctx.sessionmaker, task_id)
+    assert attempt.status == AttemptStatus.succeeded

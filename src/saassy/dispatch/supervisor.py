@@ -73,6 +73,7 @@ log = structlog.get_logger(__name__)
 
 OUTCOME_WAIT_S = 600.0  # then the attempt goes to adoption, as when the process dies
 OUTCOME_WRITES = OutageWatch("outcome writes")  # one line per outage, not one per attempt
+ATTEMPT_LOADS = OutageWatch("attempt loads")
 
 MAX_LEFT_OUT_LINES = 20
 
@@ -253,6 +254,13 @@ class AttemptSupervisor:
             return None
 
     async def _load(self) -> Task | None:
+        """The task, if the attempt is still this executor's. A database restarting as the
+        attempt starts is waited out, up to a lease (fenced: an attempt adopted meanwhile shows
+        in its row), rather than handed to adoption to run again."""
+        give_up_after_s = self.deps.lease.total_seconds()
+        return await through_outage(self._load_once, ATTEMPT_LOADS, give_up_after_s=give_up_after_s)
+
+    async def _load_once(self) -> Task | None:
         async with self.deps.sessionmaker() as session, session.begin():
             repo = DispatchRepository(session)
             attempt = await repo.attempt(self.ref.task_id, self.ref.attempt_number)
