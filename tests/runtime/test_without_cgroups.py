@@ -12,7 +12,7 @@ import pytest
 
 from saassy.runtime.base import EndReason, IsolationLevel
 from saassy.runtime.process import ProcessRuntime
-from saassy.runtime.sandbox import process_limit_flag
+from saassy.runtime.trampoline import process_limit_flag
 from tests.runtime.conftest import require_isolation
 from tests.runtime.support import run_code
 from tests.runtime.test_abuse import is_sandbox_uid

@@ -50,9 +50,9 @@ from saassy.runtime.environment import sandbox_env, secret_variables
 from saassy.runtime.gate import GATE_PATH, Gate, gate_argv
 from saassy.runtime.identity import Identity
 from saassy.runtime.netns import listen_in_netns
-from saassy.runtime.sandbox import work_dir_name
 from saassy.runtime.supervise import SupervisedProcess
 from saassy.runtime.syscalls import native_arch
+from saassy.runtime.workroot import work_dir_name
 
 log = structlog.get_logger(__name__)
 

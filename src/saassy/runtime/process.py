@@ -38,9 +38,10 @@ from saassy.runtime.identity import SandboxIdentities
 from saassy.runtime.netns import NETWORK_REFUSED, network_unavailable
 from saassy.runtime.programs import PROGRAM_MISSING, PROGRAM_REFUSED, missing_program
 from saassy.runtime.rlimits import RlimitsSandbox
-from saassy.runtime.sandbox import NamespaceSandbox, SandboxHost, process_limit_flag
+from saassy.runtime.sandbox import NamespaceSandbox, SandboxHost
 from saassy.runtime.seccomp import sandbox_filter
 from saassy.runtime.syscalls import Arch, native_arch
+from saassy.runtime.trampoline import process_limit_flag
 from saassy.runtime.workroot import check_instance, leftover_of, owner_alive, private_work_root
 
 log = structlog.get_logger(__name__)

@@ -29,8 +29,8 @@ from saassy.runtime.base import SandboxSpec, Usage
 from saassy.runtime.environment import sandbox_env
 from saassy.runtime.identity import Identity
 from saassy.runtime.proctree import user_threads
-from saassy.runtime.sandbox import work_dir_name
 from saassy.runtime.supervise import SupervisedProcess
+from saassy.runtime.workroot import work_dir_name
 
 log = structlog.get_logger(__name__)
 

@@ -20,14 +20,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
-import math
 import os
 import re
-import secrets
 import shutil
 import signal
-import subprocess
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -35,10 +31,10 @@ from pathlib import Path
 import structlog
 
 from saassy.kit.threads import SMALL_BYTES, on_loop_if
-from saassy.runtime import bwrap, mounts
+from saassy.runtime import bwrap, mounts, trampoline
 from saassy.runtime.artifacts import take_output
-from saassy.runtime.base import EgressGateway, EgressLink, Limits, SandboxSpec, Usage
-from saassy.runtime.cgroups import CgroupLayout, SandboxCgroup, cgroup_name
+from saassy.runtime.base import EgressGateway, EgressLink, SandboxSpec, Usage
+from saassy.runtime.cgroups import CgroupLayout, SandboxCgroup
 from saassy.runtime.environment import sandbox_env
 from saassy.runtime.identity import Identity
 from saassy.runtime.launch import LaunchFailed, LaunchFds
@@ -48,17 +44,10 @@ from saassy.runtime.seccomp import sandbox_filter
 from saassy.runtime.spawn import Launch, SpawnedProcess, spawn_prepared
 from saassy.runtime.supervise import SupervisedProcess
 from saassy.runtime.syscalls import Arch
+from saassy.runtime.workroot import work_dir_name
 
 log = structlog.get_logger(__name__)
 
-# Join every cgroup given before the first "--" (see `SandboxCgroup.join_files`), set the
-# `ulimit` option/value pairs given before the second, then exec the rest; exit 125 on a failure.
-TRAMPOLINE = (
-    "unset PWD OLDPWD; "  # the host's cwd: nothing inside may see it (/proc/1/environ)
-    'while [ "$1" != -- ]; do echo 0 > "$1" || exit 125; shift; done; shift; '
-    'while [ "$1" != -- ]; do ulimit "$1" "$2" || exit 125; shift 2; done; shift; '
-    'ulimit -c 0; exec "$@"'
-)
 PEAK_SAMPLE_S = 0.05
 PAGE = 4096
 # Program files up to this size are copied into the sandbox's own tmpfs, so not even the mount
@@ -94,45 +83,6 @@ class SandboxHost:
     def bwrap_dir(self) -> str:
         """The launcher's cwd: bwrap runs as `./bwrap`, so its path shows nowhere inside."""
         return os.path.dirname(self.bwrap)
-
-
-def work_dir_name(name: str) -> str:
-    """`<cgroup name>@<owner pid>-<random>`: `@` never occurs in a cgroup name."""
-    return f"{cgroup_name(name)}@{os.getpid()}-{secrets.token_hex(4)}"
-
-
-def ulimits(limits: Limits, processes: tuple[str, int] | None) -> list[str]:
-    """Per-process limits standing in for the cgroup a host without writable cgroups lacks:
-    address space (KiB) and CPU time (s), which every POSIX shell spells alike, and the number
-    of processes where the shell can set it."""
-    cpu_s = math.ceil(limits.timeout_s * max(limits.cpus, 1.0)) + 1
-    return ["-v", str(limits.memory_mb * 1024), "-t", str(cpu_s), *process_limit(processes)]
-
-
-def process_limit(processes: tuple[str, int] | None) -> list[str]:
-    """`ulimit` arguments for RLIMIT_NPROC (the shell's flag and the count), if it has one."""
-    return [processes[0], str(processes[1])] if processes is not None else []
-
-
-@functools.cache
-def process_limit_flag() -> str | None:
-    """The shell's `ulimit` flag for RLIMIT_NPROC: `-u` in bash and busybox, `-p` in dash (where
-    bash's `-p` is the pipe size and cannot be set, so a wrong guess fails instead)."""
-    for flag in ("-u", "-p"):
-        done = subprocess.run(  # noqa: S603 - a fixed shell command
-            ["/bin/sh", "-c", f"ulimit {flag} 1000 && [ $(ulimit {flag}) = 1000 ]"],
-            capture_output=True,
-            check=False,
-        )
-        if done.returncode == 0:
-            return flag
-    return None
-
-
-def _counts_uid_threads() -> bool:
-    """Whether a launch counts the threads its uid runs (`_processes`): a non-root platform's
-    sandboxes share its uid, and RLIMIT_NPROC counts them all."""
-    return os.geteuid() != 0
 
 
 class NamespaceSandbox(SupervisedProcess):
@@ -173,7 +123,7 @@ class NamespaceSandbox(SupervisedProcess):
 
         def prepared() -> Launch:
             command, launch_args = self._prepare(fds, locale)
-            launcher = ["/bin/sh", "-c", TRAMPOLINE, "saassy-launch", *launch_args, "--"]
+            launcher = ["/bin/sh", "-c", trampoline.TRAMPOLINE, "saassy-launch", *launch_args, "--"]
             return Launch([*launcher, *command], fds.for_child)
 
         try:
@@ -215,10 +165,10 @@ class NamespaceSandbox(SupervisedProcess):
         """The shell's flag and the RLIMIT_NPROC that leaves this sandbox `pids` more processes
         than its uid runs now: a root platform's sandbox has a uid of its own, which runs
         nothing yet; a non-root platform's shares its uid, so the rest are counted."""
-        flag = process_limit_flag()
+        flag = trampoline.process_limit_flag()
         if flag is None:
             return None
-        running = user_threads(self.identity.uid) if _counts_uid_threads() else 0
+        running = user_threads(self.identity.uid) if trampoline.counts_uid_threads() else 0
         return flag, running + self.spec.limits.pids * factor
 
     def _carries_little(self) -> bool:
@@ -227,7 +177,7 @@ class NamespaceSandbox(SupervisedProcess):
         disk work dir (a host that may not mount, as any non-root one): each file made there is a
         journaled write; nor when it counts its uid's threads: a scan of /proc, as long as the
         tenants' running sandboxes make it."""
-        if not self.host.can_mount or _counts_uid_threads():
+        if not self.host.can_mount or trampoline.counts_uid_threads():
             return False
         carried = self.spec.input_file.stat().st_size + sum(self._program_copies().values())
         return carried <= SMALL_BYTES
@@ -266,9 +216,9 @@ class NamespaceSandbox(SupervisedProcess):
                 self._sampled_peak = 0  # v1 always keeps a peak
             joins = [str(path) for path in self.cgroup.join_files]
             # A second fence, behind pids.max: the cgroup stays the one that stops a fork bomb.
-            limits = process_limit(self._processes(BACKSTOP_FACTOR))
+            limits = trampoline.process_limit(self._processes(BACKSTOP_FACTOR))
         else:
-            limits = ulimits(spec.limits, self._processes())
+            limits = trampoline.ulimits(spec.limits, self._processes())
         drop = []
         if host.setpriv is not None:
             uid, gid = self.identity.uid, self.identity.gid

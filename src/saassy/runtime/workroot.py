@@ -1,14 +1,17 @@
 """The private dir a runtime stages its sandboxes' files in, and who owns what is left there.
 
-Each sandbox's staging dir is `<cgroup name>@<owner pid>-<random>` (sandbox.work_dir_name): a
+Each sandbox's staging dir is `<cgroup name>@<owner pid>-<random>` (`work_dir_name`): a
 sweep frees those whose platform process is gone, one installation (`instance`) at a time.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import tempfile
 from pathlib import Path
+
+from saassy.runtime.cgroups import cgroup_name
 
 
 def check_instance(instance: str) -> str:
@@ -47,3 +50,8 @@ def leftover_of(staging: Path) -> tuple[str, int]:
     name, _, owner = staging.name.rpartition("@")
     pid = owner.split("-")[0]
     return name, int(pid) if pid.isdigit() else 0
+
+
+def work_dir_name(name: str) -> str:
+    """`<cgroup name>@<owner pid>-<random>`: `@` never occurs in a cgroup name."""
+    return f"{cgroup_name(name)}@{os.getpid()}-{secrets.token_hex(4)}"
