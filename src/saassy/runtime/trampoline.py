@@ -6,7 +6,9 @@ from __future__ import annotations
 import functools
 import math
 import os
+import shutil
 import subprocess
+from dataclasses import dataclass
 
 from saassy.runtime.base import Limits
 
@@ -52,3 +54,55 @@ def counts_uid_threads() -> bool:
     """Whether a launch counts the threads its uid runs (`_processes`): a non-root platform's
     sandboxes share its uid, and RLIMIT_NPROC counts them all."""
     return os.geteuid() != 0
+
+
+@dataclass(frozen=True)
+class RootDrop:
+    """The command a root platform's launch execs to become the sandbox's uid and gid, with no
+    supplementary group, before it execs bwrap (which then sets no-new-privs on itself and drops
+    every capability inside).
+
+    coreutils' `chroot` onto `/` (`--skip-chdir`) with numeric ids (`+uid`) looks nothing up;
+    util-linux's `setpriv` takes each id for a name first, an NSS lookup that loads
+    `libnss_systemd` and its libraries at every launch (~1 ms of CPU and of latency a sandbox).
+    So `chroot` where it does this, else `setpriv`."""
+
+    path: str
+    chroot: bool
+
+    def argv(self, uid: int, gid: int) -> list[str]:
+        if self.chroot:
+            return [self.path, "--skip-chdir", f"--userspec=+{uid}:+{gid}", "--groups=", "/"]
+        return [
+            *[self.path, "--reuid", str(uid), "--regid", str(gid), "--clear-groups"],
+            *["--no-new-privs", "--bounding-set", "-all"],
+        ]
+
+
+# What the probe reads of itself: pure sh, so it needs nothing but the shell.
+_IDS = 'while read -r key value; do case $key in Uid:|Gid:|Groups:) echo "$key $value";; esac; done'
+
+
+def find_root_drop(uid: int, gid: int) -> RootDrop | None:
+    """The cheapest drop on PATH that, tried once as `uid`/`gid`, leaves exactly those ids and
+    no group; None when neither `chroot` nor `setpriv` does."""
+    wanted = [f"Uid: {uid} {uid} {uid} {uid}", f"Gid: {gid} {gid} {gid} {gid}", "Groups:"]
+    for name, chroot in (("chroot", True), ("setpriv", False)):
+        found = shutil.which(name)
+        if found is None:
+            continue
+        drop = RootDrop(os.path.realpath(found), chroot)
+        try:
+            done = subprocess.run(  # noqa: S603 - a binary found on PATH, fixed arguments
+                [*drop.argv(uid, gid), "/bin/sh", "-c", f"{_IDS} < /proc/self/status"],
+                capture_output=True,
+                timeout=10,
+                check=False,
+                env={},
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        said = [" ".join(line.split()) for line in done.stdout.decode().splitlines()]
+        if done.returncode == 0 and said == wanted:
+            return drop
+    return None

@@ -1,0 +1,102 @@
+"""How a root platform becomes the sandbox's uid before bwrap: coreutils' `chroot` where it does
+this with no name lookup, else util-linux's `setpriv`, each tried once before it is trusted; with
+neither, tasks are refused in one line."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from saassy.runtime.process import ProcessRuntime
+from saassy.runtime.sandbox import NamespaceSandbox
+from saassy.runtime.trampoline import RootDrop, find_root_drop
+from tests.runtime.conftest import require_isolation
+from tests.runtime.support import run_code, spec_for, without_programs
+from tests.runtime.test_abuse import is_sandbox_uid
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="only a root platform drops root")
+
+UID = 65000  # a probe's ids: no sandbox runs as these meanwhile
+WHO = """
+    import os
+    print(os.getuid(), os.getgid(), os.getgroups())
+"""
+
+
+def runtime_here() -> ProcessRuntime:
+    """A runtime probing the host as PATH is now (a work root of its own)."""
+    return ProcessRuntime(work_dir=Path(tempfile.mkdtemp(prefix="saassy-sandboxes-test-")))
+
+
+def test_chroot_is_the_drop_where_it_takes_numeric_ids() -> None:
+    drop = find_root_drop(UID, UID)
+    assert drop == RootDrop(os.path.realpath("/usr/sbin/chroot"), chroot=True)
+    assert drop.argv(UID, UID) == [
+        drop.path, "--skip-chdir", f"--userspec=+{UID}:+{UID}", "--groups=", "/",
+    ]  # fmt: skip
+
+
+async def test_without_chroot_the_sandbox_drops_root_with_setpriv(workspace: Path) -> None:
+    with without_programs("chroot"):
+        runtime = runtime_here()
+        require_isolation(runtime)
+        assert runtime.host is not None
+        assert runtime.host.drop is not None
+        assert runtime.host.drop.chroot is False
+        run = await run_code(runtime, workspace, WHO)
+    uid, gid, groups = run.stdout[0].split(" ", 2)
+    assert is_sandbox_uid(int(uid))
+    assert gid == uid
+    assert groups == "[]"
+
+
+def test_a_chroot_that_does_not_drop_is_not_trusted(tmp_path: Path) -> None:
+    """A `chroot` first on PATH that runs the command as it is (root, root's groups): the probe
+    sees it and the runtime takes `setpriv` instead."""
+    fake = tmp_path / "chroot"
+    fake.write_text('#!/bin/sh\nwhile [ "$1" != / ]; do shift; done; shift; exec "$@"\n')
+    fake.chmod(0o755)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+        drop = find_root_drop(UID, UID)
+    assert drop is not None
+    assert drop.chroot is False
+
+
+def test_with_neither_chroot_nor_setpriv_tasks_are_refused_in_one_line() -> None:
+    with without_programs("chroot", "setpriv"):
+        runtime = runtime_here()
+    assert runtime.host is None
+    assert (
+        "neither chroot nor setpriv on PATH can drop root to a sandbox uid "
+        "(install coreutils or util-linux)"
+    ) in runtime.missing
+
+
+async def test_bwrap_itself_runs_without_privileges_or_a_way_to_gain_them(
+    runtime: ProcessRuntime, workspace: Path
+) -> None:
+    """The drop sets no `no_new_privs` of its own (chroot cannot): bwrap, outside the sandbox as
+    its uid, must hold no capability and have set it on itself."""
+    require_isolation(runtime)
+    code = 'print("ready", flush=True); import time; time.sleep(30)'
+    handle = await runtime.start(spec_for(workspace, code))
+    try:
+        async for line in handle.output():
+            if line.data == b"ready":  # bwrap has set the sandbox up: its own set-up is done
+                break
+        assert isinstance(handle, NamespaceSandbox)
+        assert handle._spawned is not None
+        lines = Path(f"/proc/{handle._spawned.pid}/status").read_text().splitlines()  # noqa: ASYNC240
+    finally:
+        await handle.kill()
+        await handle.cleanup()
+    status = dict(line.split(":", 1) for line in lines)
+    assert status["Name"].strip() == "bwrap"
+    assert status["Uid"].split() == [str(handle.identity.uid)] * 4
+    assert status["Groups"].strip() == ""
+    assert status["CapEff"].strip() == status["CapPrm"].strip() == "0000000000000000"
+    assert status["NoNewPrivs"].strip() == "1"
