@@ -3,9 +3,10 @@ plain bubblewrap command line, with the same namespaces, binds and limits, and n
 
 Started by bench/celery_run.py as `celery -A bench.celery_bwrap worker` (prefork, the same
 concurrency as Saassy's executor). Each task gets a work dir (input, output, events), a cgroup
-per controller with the same memory, CPU and pids limits, and runs as `nobody` through `setpriv`,
-as a careful Celery user would write it. What it leaves out that the runtime does: a seccomp
-filter (a compiled BPF program nobody writes by hand), a uid per sandbox, synthetic /etc files.
+per controller with the same memory, CPU and pids limits, and runs as `nobody` through `chroot`
+with numeric ids (else `setpriv`), as the runtime drops root and as a careful Celery user would
+write it. What it leaves out that the runtime does: a seccomp filter (a compiled BPF program
+nobody writes by hand), a uid per sandbox, synthetic /etc files.
 """
 
 from __future__ import annotations
@@ -35,6 +36,10 @@ from bench.echo import (
 REDIS_URL = os.environ.get("SAASSY_BENCH_REDIS_URL", "redis://127.0.0.1:6379/5")
 BWRAP = os.environ.get("SAASSY_BENCH_BWRAP") or shutil.which("bwrap") or "bwrap"
 NOBODY = 65534
+# To nobody, no groups: coreutils' chroot with numeric ids looks no name up (setpriv does).
+DROP = ["chroot", "--skip-chdir", f"--userspec=+{NOBODY}:+{NOBODY}", "--groups=", "/"]
+if shutil.which("chroot") is None:
+    DROP = ["setpriv", "--reuid", str(NOBODY), "--regid", str(NOBODY), "--clear-groups"]
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 PARENT = "saassy-bench-celery-bwrap"
 
@@ -92,13 +97,12 @@ def echo_in_bwrap(payload: Any) -> dict[str, Any]:
         prepare_work_dir(work, payload, owner=NOBODY)
         _make_cgroups(groups)
 
-        def join_cgroups() -> None:  # in the child, before setpriv drops to nobody
+        def join_cgroups() -> None:  # in the child, before the drop to nobody
             for directory, _, joins in groups:
                 (directory / joins).write_text(str(os.getpid()))
 
-        command = ["setpriv", "--reuid", str(NOBODY), "--regid", str(NOBODY), "--clear-groups"]
         process = subprocess.Popen(  # noqa: S603 - our own fixed command line
-            [*command, *plain_bwrap_argv(BWRAP, work)],
+            [*DROP, *plain_bwrap_argv(BWRAP, work)],
             env=SANDBOX_ENV,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

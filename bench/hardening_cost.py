@@ -2,9 +2,9 @@
 
 "Without" is the runtime's command line less the hardening (no seccomp filter, no
 --disable-userns, /dev writable, no /dev/shm cap, options on the command line); "with" is what the
-runtime passes now. Both run as the runtime runs them (setpriv to a sandbox uid, then bwrap), and
-what is compared is the CPU time of the launched tree, which other load on the host barely moves
-(wall time on a busy 2-core host swings by several milliseconds either way).
+runtime passes now. Both run as the runtime runs them (the root drop to a sandbox uid, then
+bwrap), and what is compared is the CPU time of the launched tree, which other load on the host
+barely moves (wall time on a busy 2-core host swings by several milliseconds either way).
 
     .venv/bin/python -m bench.hardening_cost [bwrap path] [pairs]
 """
@@ -25,9 +25,10 @@ from saassy.runtime.identity import FIRST_UID
 from saassy.runtime.launch import LaunchFds
 from saassy.runtime.seccomp import sandbox_filter
 from saassy.runtime.syscalls import native_arch
+from saassy.runtime.trampoline import find_root_drop
 
-DROP = ["setpriv", "--reuid", str(FIRST_UID), "--regid", str(FIRST_UID), "--clear-groups"]
-DROP += ["--no-new-privs", "--bounding-set", "-all"]
+_DROP = find_root_drop(FIRST_UID, FIRST_UID)  # as the runtime drops root
+DROP = _DROP.argv(FIRST_UID, FIRST_UID) if _DROP else []
 Launch = Callable[[LaunchFds], list[str]]
 
 
