@@ -37,9 +37,11 @@ REDIS_URL = os.environ.get("SAASSY_BENCH_REDIS_URL", "redis://127.0.0.1:6379/5")
 BWRAP = os.environ.get("SAASSY_BENCH_BWRAP") or shutil.which("bwrap") or "bwrap"
 NOBODY = 65534
 # To nobody, no groups: coreutils' chroot with numeric ids looks no name up (setpriv does).
-DROP = ["chroot", "--skip-chdir", f"--userspec=+{NOBODY}:+{NOBODY}", "--groups=", "/"]
-if shutil.which("chroot") is None:
-    DROP = ["setpriv", "--reuid", str(NOBODY), "--regid", str(NOBODY), "--clear-groups"]
+# By path: the sandbox's environment has no /usr/sbin on PATH.
+CHROOT = shutil.which("chroot")
+DROP = ["setpriv", "--reuid", str(NOBODY), "--regid", str(NOBODY), "--clear-groups"]
+if CHROOT is not None:
+    DROP = [CHROOT, "--skip-chdir", f"--userspec=+{NOBODY}:+{NOBODY}", "--groups=", "/"]
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 PARENT = "saassy-bench-celery-bwrap"
 
