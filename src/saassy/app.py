@@ -20,7 +20,7 @@ from saassy.accounts.router import router as accounts_router
 from saassy.admin.router import router as admin_router
 from saassy.api_keys.router import router as api_keys_router
 from saassy.audit.router import router as audit_router
-from saassy.auth.key_cache import ApiKeyCache
+from saassy.auth.access_cache import RecentReads
 from saassy.billing.caps.router import router as spend_cap_router
 from saassy.billing.reconciliation_router import router as billing_reconciliation_router
 from saassy.billing.reporting import meter_reporting_loop
@@ -262,7 +262,8 @@ def create_app(
             ),
             events=create_event_bus(redis_url(settings), prefix=settings.redis_prefix),
             stripe_api=stripe_client(settings, stripe_http),
-            key_cache=ApiKeyCache(ttl_s=settings.api_key_cache_s),
+            key_cache=RecentReads(ttl_s=settings.api_key_cache_s),
+            user_cache=RecentReads(ttl_s=settings.user_access_cache_s),
         )
         app.state.ctx = ctx
         await ctx.events.start()

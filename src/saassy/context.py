@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 import stripe
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from saassy.auth.key_cache import ApiKeyCache, KeyStandingChanged
+from saassy.auth.access_cache import AccessChanged, RecentReads
+from saassy.auth.repository import KeyHolder, UserAccess
 from saassy.config import Settings
 from saassy.email.outbox import EmailQueued
 from saassy.events.bus import EventBus, publish_status
@@ -55,8 +56,12 @@ class AppContext:
     task_engine: TaskEngine | None = None
     # Billing's Stripe client; None when billing is off (no SAASSY_STRIPE_SECRET_KEY).
     stripe_api: stripe.StripeClient | None = None
-    # API keys that authenticated lately (auth/key_cache.py); the app sizes it from settings.
-    key_cache: ApiKeyCache = field(default_factory=lambda: ApiKeyCache(ttl_s=0))
+    # API keys that authenticated lately, and the access of users whose access tokens did
+    # (auth/access_cache.py); the app sizes both from settings.
+    key_cache: RecentReads[str, KeyHolder] = field(default_factory=lambda: RecentReads(ttl_s=0))
+    user_cache: RecentReads[uuid.UUID, UserAccess] = field(
+        default_factory=lambda: RecentReads(ttl_s=0)
+    )
 
     def program_refusal(self, task_type: TaskType) -> str | None:
         """Why this process's engine cannot start `task_type`'s program (None: it can, or the
@@ -92,8 +97,9 @@ class AppContext:
                 case CancelRequested(task_id=task_id):
                     if self.task_engine is not None:
                         await self.task_engine.executor.cancel(task_id)
-                case KeyStandingChanged():
+                case AccessChanged():
                     self.key_cache.clear()
+                    self.user_cache.clear()
                 case _:
                     raise TypeError(f"no reaction to {effect!r}")
         # After publishing: `queued` reaches viewers before the dispatcher's `running`.

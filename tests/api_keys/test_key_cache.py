@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from sqlalchemy import update
 
 from saassy.app import create_app
-from saassy.auth.key_cache import ApiKeyCache, KeyStandingChanged
+from saassy.auth.access_cache import AccessChanged, RecentReads
 from saassy.config import Settings
 from saassy.context import AppContext
 from saassy.kit.time import utcnow
@@ -142,13 +142,13 @@ async def test_the_process_that_revokes_forgets_at_once(
         await session.execute(update(ApiKey).values(revoked_at=utcnow()))
     # Behind the app's back: remembered. A revocation through the app commits the effect.
     assert (await client.get(TASKS, headers=bearer(key))).status_code == 200
-    await ctx.after_commit([KeyStandingChanged()])
+    await ctx.after_commit([AccessChanged()])
     assert (await client.get(TASKS, headers=bearer(key))).status_code == 401
 
 
 def test_only_good_standing_is_remembered_and_never_past_its_bound() -> None:
     clock = Clock()
-    cache = ApiKeyCache(ttl_s=TTL_S, max_keys=2)
+    cache = RecentReads(ttl_s=TTL_S, max_keys=2)
     cache.clock = clock
     holder = object()
     cache.put("a", holder, clock(), cache.generation)  # type: ignore[arg-type]
@@ -159,7 +159,7 @@ def test_only_good_standing_is_remembered_and_never_past_its_bound() -> None:
         cache.put(name, holder, clock(), cache.generation)  # type: ignore[arg-type]
     assert len(cache) == 2
     assert cache.get("a") is None  # the oldest made room
-    off = ApiKeyCache(ttl_s=0)
+    off = RecentReads(ttl_s=0)
     off.put("a", holder, clock(), off.generation)  # type: ignore[arg-type]
     assert off.get("a") is None
 

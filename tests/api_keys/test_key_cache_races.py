@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from sqlalchemy import update
 
 from saassy.app import create_app
-from saassy.auth.key_cache import KeyStandingChanged
+from saassy.auth.access_cache import AccessChanged
 from saassy.auth.repository import AuthRepository, KeyHolder
 from saassy.config import Settings
 from saassy.context import AppContext
@@ -51,7 +51,7 @@ async def test_a_revocation_committed_while_a_miss_reads_the_key_is_not_undone(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Request A misses the cache and reads the key (still good); while its read awaits, a
-    revocation in this same process commits and clears the cache (KeyStandingChanged); A must
+    revocation in this same process commits and clears the cache (AccessChanged); A must
     not then put what it read before the revocation (the revoking process would accept the
     revoked key for up to SAASSY_API_KEY_CACHE_S)."""
     key = await issue_api_key(ctx, await make_organization())
@@ -67,7 +67,7 @@ async def test_a_revocation_committed_while_a_miss_reads_the_key_is_not_undone(
         if on_postgresql:
             async with ctx.sessionmaker() as session, session.begin():
                 await session.execute(update(ApiKey).values(revoked_at=utcnow()))
-        await ctx.after_commit([KeyStandingChanged()])
+        await ctx.after_commit([AccessChanged()])
         return holder
 
     monkeypatch.setattr(AuthRepository, "key_holder", read_then_revocation_commits)

@@ -203,6 +203,7 @@ async def test_staff_read_the_reconciliation_and_others_cannot(
     assert answer.status_code == 403
     async with ctx.sessionmaker() as session, session.begin():
         await session.execute(update(User).values(is_staff=True))
+    ctx.user_cache.clear()  # as the change would within SAASSY_USER_ACCESS_CACHE_S: raw SQL here
     bad = await client.get(
         "/api/v1/admin/billing/reconciliation?period=2026-13", headers=account.headers
     )

@@ -211,6 +211,7 @@ async def test_only_an_owner_exports_an_organization_which_then_includes_its_mem
                 role=Role.member,
             )
         )
+    ctx.user_cache.clear()  # as an invitation's acceptance does (AccessChanged): this is raw SQL
     member = await client.post(path, headers=b.headers)
     assert member.status_code == 403
     assert member.json()["error"]["code"] == "owner_required"

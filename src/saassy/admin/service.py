@@ -11,7 +11,7 @@ from saassy.admin.repository import StaffOrganizationRepository
 from saassy.audit.actions import AuditAction, TargetType
 from saassy.audit.actors import Actor
 from saassy.audit.service import Target, record
-from saassy.auth.key_cache import KeyStandingChanged
+from saassy.auth.access_cache import AccessChanged
 from saassy.kit.after_commit import after_commit
 from saassy.kit.errors import NotFound, ValidationFailed
 from saassy.models import Organization
@@ -81,6 +81,6 @@ async def set_plan(
         )
     organization.plan_overrides = new_overrides
     if changed_overrides:
-        after_commit(session, KeyStandingChanged())
+        after_commit(session, AccessChanged())
     await session.flush()
     return organization

@@ -15,8 +15,8 @@ from saassy.api_keys.schemas import MAX_KEY_LIFETIME
 from saassy.audit.actions import AuditAction, TargetType
 from saassy.audit.actors import Actor, Origin
 from saassy.audit.service import Target, record
+from saassy.auth.access_cache import AccessChanged
 from saassy.auth.dependencies import API_KEY_PREFIX, key_expired
-from saassy.auth.key_cache import KeyStandingChanged
 from saassy.auth.principal import ActiveOrganization, Principal
 from saassy.kit.after_commit import after_commit
 from saassy.kit.errors import Conflict, Forbidden, NotFound
@@ -147,7 +147,7 @@ async def rotate_api_key(
     old.expires_at = min(old.expires_at, overlap_ends) if old.expires_at else overlap_ends
     old.rotated_at = now
     old.replaced_by_id = new.id
-    after_commit(session, KeyStandingChanged())
+    after_commit(session, AccessChanged())
     await record(
         session,
         AuditAction.api_key_rotated,
@@ -221,6 +221,6 @@ async def revoke_api_key(
     ensure_key_manager(principal, organization)
     if api_key.revoked_at is None:
         api_key.revoked_at = utcnow()
-        after_commit(session, KeyStandingChanged())
+        after_commit(session, AccessChanged())
         await _audit(session, AuditAction.api_key_revoked, principal, origin, api_key)
         await session.flush()

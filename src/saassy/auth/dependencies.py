@@ -20,8 +20,9 @@ from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from saassy.auth.access_cache import RecentReads
 from saassy.auth.principal import ActiveOrganization, Principal
-from saassy.auth.repository import AuthRepository, KeyHolder
+from saassy.auth.repository import AuthRepository, KeyHolder, UserAccess
 from saassy.auth.scopes import require_scope
 from saassy.context import AppContext
 from saassy.deps import ClientIP, Context, Session, app_context, unit_of_work
@@ -93,10 +94,21 @@ async def _principal_from_api_key(session: Session, ctx: Context, key: str) -> P
     )
 
 
-async def principal_of_user(session: Session, user_id: uuid.UUID) -> Principal | None:
+async def principal_of_user(
+    session: Session,
+    user_id: uuid.UUID,
+    remembered: RecentReads[uuid.UUID, UserAccess] | None = None,
+) -> Principal | None:
     """The signed-in user's principal (access token or dashboard cookie); None when the account
-    is gone or disabled."""
-    access = await AuthRepository(session).user_access(user_id)
+    is gone or disabled. From `remembered` when given and it holds the user (access tokens:
+    auth/access_cache.py)."""
+    access = remembered.get(user_id) if remembered is not None else None
+    if access is None:
+        read_at = remembered.clock() if remembered is not None else 0.0
+        generation = remembered.generation if remembered is not None else 0
+        access = await AuthRepository(session).user_access(user_id)
+        if remembered is not None and access is not None and access.disabled_at is None:
+            remembered.put(user_id, access, read_at, generation)
     if access is None or access.disabled_at is not None:
         return None
     grants = access.grants
@@ -149,7 +161,7 @@ async def _principal_from_access_token(session: Session, ctx: Context, token: st
             else ("The access token is not valid.")
         )
         raise Unauthorized(message, code=exc.reason) from exc
-    principal = await principal_of_user(session, claims.user_id)
+    principal = await principal_of_user(session, claims.user_id, ctx.user_cache)
     if principal is None:
         raise Unauthorized("The access token is not valid.", code="invalid_token")
     return principal

@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import uuid
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from saassy.billing.repository import SubscriptionRepository
 from saassy.billing.schemas import BillingState, SubscriptionState
 from saassy.billing.states import PAST_DUE, grace_end
 from saassy.config import Settings
+from saassy.models import Organization
 
 
 async def billing_state(
-    session: AsyncSession, settings: Settings, organization_id: uuid.UUID, plan: str, enabled: bool
+    session: AsyncSession, settings: Settings, organization_id: uuid.UUID, enabled: bool
 ) -> BillingState:
-    """The plan, the subscription as last read from Stripe, and whether a payment failed."""
+    """The plan, the subscription as last read from Stripe, and whether a payment failed. The
+    plan as it is now, read here: not the one a process may remember for its caller."""
+    plan = (
+        await session.execute(select(Organization.plan).where(Organization.id == organization_id))
+    ).scalar_one()
     row = await SubscriptionRepository(session).of_organization(organization_id)
     subscription = None
     if row is not None:

@@ -61,9 +61,7 @@ async def billing_state(
 ) -> BillingState:
     """The organization's plan and subscription, and whether a payment failed (any member)."""
     enabled = ctx.stripe_api is not None
-    return await billing_state_of(
-        session, ctx.settings, organization.id, organization.plan, enabled
-    )
+    return await billing_state_of(session, ctx.settings, organization.id, enabled)
 
 
 async def _who(

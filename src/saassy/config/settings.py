@@ -74,9 +74,13 @@ class Settings(BaseSettings):
     # Organizations a user may own besides their personal one (staff too): each is a tenant with
     # its own plan, quotas and free tier, so creating them must not be unbounded.
     organizations_per_user: int = Field(10, ge=0)
-    # Seconds an API key that authenticated is remembered in each process (auth/key_cache.py):
+    # Seconds an API key that authenticated is remembered in each process (auth/access_cache.py):
     # its revocation reaches the other processes within this bound; 0 reads it at every request.
     api_key_cache_s: float = Field(2.0, ge=0, le=60)
+    # Seconds a signed-in user's access (standing, organizations, roles, plans) read for an access
+    # token is remembered in each process: a role change, removal or disabling reaches the other
+    # processes within this bound; 0 reads it at every request.
+    user_access_cache_s: float = Field(2.0, ge=0, le=60)
 
     # OWASP's Argon2id floor is 19 MiB, 2 passes, 1 lane; raising any of these rehashes on login.
     password_memory_kib: int = Field(19456, ge=19456)

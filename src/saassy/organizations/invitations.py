@@ -21,9 +21,11 @@ from saassy.accounts.verification import require_verified_email
 from saassy.audit.actions import AuditAction, TargetType
 from saassy.audit.actors import Actor, Origin
 from saassy.audit.service import Target, record
+from saassy.auth.access_cache import AccessChanged
 from saassy.auth.principal import Principal
 from saassy.config import Environment, Settings
 from saassy.email.outbox import queue_email
+from saassy.kit.after_commit import after_commit
 from saassy.kit.email_address import refuse_reserved_domain
 from saassy.kit.errors import SaassyError
 from saassy.kit.pagination import PageParams, page_of
@@ -225,6 +227,7 @@ async def accept(
         raise AlreadyMember("You are already a member of this organization.")
     role = Role(invitation.role)
     await memberships.add(Membership(organization_id=organization.id, user_id=user.id, role=role))
+    after_commit(session, AccessChanged())
     invitation.accepted_at = now
     await session.flush()
     return organization, role

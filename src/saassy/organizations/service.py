@@ -10,7 +10,7 @@ from saassy.accounts.repository import UserRepository
 from saassy.audit.actions import AuditAction, TargetType
 from saassy.audit.actors import Actor, Origin
 from saassy.audit.service import Target, record
-from saassy.auth.key_cache import KeyStandingChanged
+from saassy.auth.access_cache import AccessChanged
 from saassy.auth.principal import Principal
 from saassy.config import Settings
 from saassy.kit.after_commit import after_commit
@@ -85,6 +85,7 @@ async def create_organization(
     await MembershipRepository(session).add(
         Membership(organization_id=organization.id, user_id=user_id, role=Role.owner)
     )
+    after_commit(session, AccessChanged())  # its creator's remembered access lacks it
     return organization
 
 
@@ -111,7 +112,7 @@ async def delete_organization(
     if organization.personal:
         raise PersonalOrganization("A personal organization cannot be deleted.")
     organization.deleted_at = utcnow()
-    after_commit(session, KeyStandingChanged())
+    after_commit(session, AccessChanged())
     await session.flush()
     await cancel_organization_tasks(session, organization.id)
     await delete_organization_schedules(session, organization.id)
@@ -189,6 +190,7 @@ async def change_member_role(
         if current is Role.owner:
             await _ensure_not_last_owner(session, membership)
         membership.role = role
+        after_commit(session, AccessChanged())
         await record(
             session,
             AuditAction.member_role_changed,
@@ -225,6 +227,7 @@ async def remove_member(
         details={"role": Role(membership.role).value, "left": principal.user_id == user_id},
     )
     await MembershipRepository(session).delete(membership)
+    after_commit(session, AccessChanged())
 
 
 async def _email_of(session: AsyncSession, membership: Membership) -> str:

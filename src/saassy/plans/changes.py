@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from saassy.audit.actions import AuditAction, TargetType
 from saassy.audit.actors import Actor
 from saassy.audit.service import Detail, Target, record
-from saassy.auth.key_cache import KeyStandingChanged
+from saassy.auth.access_cache import AccessChanged
 from saassy.kit.after_commit import after_commit
 from saassy.kit.time import utcnow
 from saassy.models import Organization
@@ -47,7 +47,7 @@ async def change_plan(
     )
     organization.plan = plan_key
     session.add(change)
-    after_commit(session, KeyStandingChanged())
+    after_commit(session, AccessChanged())
     details: dict[str, Detail] = {
         "from_plan": change.from_plan,
         "to_plan": plan_key,

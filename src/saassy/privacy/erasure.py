@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from saassy.accounts.email_tokens import Purpose, issue_email_token, redeem_email_token
 from saassy.accounts.passwords import WrongPassword, end_other_sessions
-from saassy.auth.key_cache import KeyStandingChanged
+from saassy.auth.access_cache import AccessChanged
 from saassy.config import Settings
 from saassy.email.outbox import queue_email
 from saassy.kit.after_commit import after_commit
@@ -150,7 +150,7 @@ async def request_account_deletion(
             organization.deleted_at = now
     await session.flush()
     await ErasureRepository(session).revoke_keys_of(plan.deleted_organizations, now)
-    after_commit(session, KeyStandingChanged())
+    after_commit(session, AccessChanged())
     await ErasureRepository(session).drop_queued_exports(user.id)
     for org_id in plan.deleted_organizations:
         await cancel_organization_tasks(session, org_id)

@@ -42,7 +42,8 @@ def find_bwrap() -> tuple[str, str] | None:
     """(path, origin): `bwrap` on PATH first (the distribution keeps it patched), else bundled."""
     system = shutil.which("bwrap")
     if system is not None:
-        return system, "system"
+        # The file itself: the sandbox uid execs it, and may not traverse the dir of a link to it.
+        return os.path.realpath(system), "system"
     bundled = bundled_bwrap()
     return (str(bundled), "bundled") if bundled is not None else None
 

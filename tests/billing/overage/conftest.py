@@ -132,7 +132,7 @@ async def set_plan(ctx: AppContext, organization_id: uuid.UUID | str, plan: str)
             .where(Organization.id == uuid.UUID(str(organization_id)))
             .values(plan=plan)
         )
-    ctx.key_cache.clear()  # as a plan change does (KeyStandingChanged): this one is raw SQL
+    ctx.key_cache.clear()  # as a plan change does (AccessChanged): this one is raw SQL
 
 
 async def add_member(

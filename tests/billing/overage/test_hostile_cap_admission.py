@@ -49,7 +49,7 @@ async def set_overrides(
         organization = await session.get(Organization, organization_id)
         assert organization is not None
         organization.plan_overrides = overrides
-    ctx.key_cache.clear()  # as a staff change does (KeyStandingChanged): this one is raw SQL
+    ctx.key_cache.clear()  # as a staff change does (AccessChanged): this one is raw SQL
 
 
 async def test_canceling_a_task_twice_gives_its_overage_back_once(

@@ -92,7 +92,7 @@ async def past_due_of(
     """The home page's banner: only when billing is on and the last payment failed."""
     if ctx.stripe_api is None:
         return None
-    state = await billing_state(session, ctx.settings, organization.id, organization.plan, True)
+    state = await billing_state(session, ctx.settings, organization.id, True)
     return _past_due(ctx.settings, state)
 
 
@@ -109,9 +109,7 @@ async def billing_view(
 ) -> BillingView:
     settings = ctx.settings
     client = ctx.stripe_api
-    state = await billing_state(
-        session, settings, organization.id, organization.plan, client is not None
-    )
+    state = await billing_state(session, settings, organization.id, client is not None)
     plan = effective_plan(settings.catalog, organization)
     usage = await usage_of(session, settings.catalog, organization, now)
     cap = await spend_cap_status(session, plan, organization.id, now)
