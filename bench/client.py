@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from collections.abc import Sequence
@@ -15,6 +16,7 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bench.echo import ECHO_INPUT, started_at
+from bench.load import content_length
 from saassy.kit.db import async_database_url, create_engine
 from saassy.kit.time import as_utc, utcnow
 from saassy.models import Task, TaskAttempt, TaskStatus
@@ -78,15 +80,36 @@ async def submit_many(
     concurrency: int,
     payload: dict[str, Any] = ECHO,
 ) -> list[Submitted]:
-    """`count` submissions from `concurrency` clients in parallel, as fast as answered."""
+    """`count` submissions from `concurrency` keep-alive connections in parallel, as fast as
+    answered, to `client`'s server. Raw HTTP/1.1 as the submit API's Python load generator
+    sends it (bench/load.py): the same requests a customer's client sends, for a fraction of
+    httpx's CPU, which runs on the machine under test (~3 ms a request, against the ~12 ms the
+    server spends on a whole task)."""
+    url = client.base_url
+    body = json.dumps(payload).encode()
+    head = ["POST /api/v1/tasks HTTP/1.1", f"Host: {url.netloc.decode()}"]
+    head += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
+    head += [f"{name}: {value}" for name, value in tenant.headers.items()]
+    wire = ("\r\n".join(head) + "\r\n\r\n").encode() + body
     remaining = iter(range(count))
     done: list[Submitted] = []
 
-    async def one_client() -> None:
-        for _ in remaining:
-            done.append(await submit(client, tenant, payload))
+    async def one_connection() -> None:
+        reader, writer = await asyncio.open_connection(url.host, url.port)
+        try:
+            for _ in remaining:
+                writer.write(wire)
+                answer = await reader.readuntil(b"\r\n\r\n")
+                content = await reader.readexactly(content_length(answer))
+                accepted_monotonic, accepted_at = time.monotonic(), time.time()
+                if answer[9:12] != b"202":
+                    raise BenchError(f"submit answered {answer[9:12].decode()}: {content[:300]!r}")
+                task_id = uuid.UUID(json.loads(content)["id"])
+                done.append(Submitted(task_id, accepted_at, accepted_monotonic))
+        finally:
+            writer.close()
 
-    await asyncio.gather(*(one_client() for _ in range(concurrency)))
+    await asyncio.gather(*(one_connection() for _ in range(min(concurrency, count))))
     return done
 
 

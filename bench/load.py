@@ -156,7 +156,7 @@ async def _python(request: Request, connections: int, duration_s: float) -> Load
                 started = time.perf_counter()
                 writer.write(wire)
                 answer = await reader.readuntil(b"\r\n\r\n")
-                await reader.readexactly(_content_length(answer))
+                await reader.readexactly(content_length(answer))
                 latencies.append(time.perf_counter() - started)
                 statuses[int(answer[9:12])] += 1
         except (OSError, asyncio.IncompleteReadError):
@@ -180,7 +180,7 @@ async def _python(request: Request, connections: int, duration_s: float) -> Load
     )
 
 
-def _content_length(head: bytes) -> int:
+def content_length(head: bytes) -> int:
     for line in head.split(b"\r\n"):
         name, _, value = line.partition(b":")
         if name.strip().lower() == b"content-length":

@@ -46,6 +46,7 @@ def rows(postgresql: bool) -> list[Row]:
         Row("submit_rate_tasks_per_s", "API submissions while running", "req/s"),
         Row("server_cpu_ms_per_task", "Server CPU per task (API + engine)", "ms"),
         Row("machine_cpu_ms_per_task", "Machine CPU per task: Saassy", "ms"),
+        Row("client_cpu_ms_per_task", "... of which its clients (this process)", "ms"),
         Row("celery_machine_cpu_ms_per_task", "... Celery + plain bwrap", "ms"),
         Row("celery_same_runtime_machine_cpu_ms_per_task", "... Celery + Saassy's runtime", "ms"),
         Row("floor_machine_cpu_ms_per_task", "... raw bwrap loop", "ms"),

@@ -75,6 +75,7 @@ REQUIRED_KEYS = {
     "floor_throughput_tasks_per_s",
     "server_cpu_ms_per_task",
     "machine_cpu_ms_per_task",
+    "client_cpu_ms_per_task",
     "celery_machine_cpu_ms_per_task",
     "floor_machine_cpu_ms_per_task",
     "sandbox_start_to_program_p50_ms",
