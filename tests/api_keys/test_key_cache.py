@@ -9,34 +9,27 @@ Two apps on one database stand for two server processes; each cache's clock is m
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import update
 
-from saassy.app import create_app
 from saassy.auth.access_cache import AccessChanged, RecentReads
 from saassy.config import Settings
 from saassy.context import AppContext
 from saassy.kit.time import utcnow
 from saassy.models import ApiKey, Organization, QuotaCounter
-from tests.conftest import client_for
 from tests.quotas.conftest import MakeOrganization, issue_api_key
 from tests.quotas.conftest import make_organization as make_organization  # a fixture
+from tests.second_process import Clock
+from tests.second_process import other as other  # a fixture
+from tests.second_process import other_app as other_app  # a fixture
 
 TTL_S = 2.0
 TASKS = "/api/v1/tasks"
 ECHO = {"type": "echo", "input": {}}
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -45,24 +38,10 @@ def settings(settings_factory: Callable[..., Settings]) -> Settings:
 
 
 @pytest.fixture
-async def other_app(settings: Settings) -> AsyncIterator[FastAPI]:
-    """A second server process on the same database."""
-    application = create_app(settings, background=False)
-    async with application.router.lifespan_context(application):
-        yield application
-
-
-@pytest.fixture
 def other_clock(other_app: FastAPI) -> Clock:
     clock = Clock()
     other_app.state.ctx.key_cache.clock = clock
     return clock
-
-
-@pytest.fixture
-async def other(other_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with client_for(other_app) as c:
-        yield c
 
 
 def bearer(key: str) -> dict[str, str]:

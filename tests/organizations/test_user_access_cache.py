@@ -8,7 +8,7 @@ Two apps on one database stand for two server processes; the second one's clock 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -23,16 +23,11 @@ from saassy.kit.time import utcnow
 from saassy.models import Membership, User
 from tests.conftest import SignUp, client_for
 from tests.organizations.support import add_member, create_organization
+from tests.second_process import Clock
+from tests.second_process import other as other  # a fixture
+from tests.second_process import other_app as other_app  # a fixture
 
 TTL_S = 2.0
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -41,24 +36,10 @@ def settings(settings_factory: Callable[..., Settings]) -> Settings:
 
 
 @pytest.fixture
-async def other_app(settings: Settings) -> AsyncIterator[FastAPI]:
-    """A second server process on the same database."""
-    application = create_app(settings, background=False)
-    async with application.router.lifespan_context(application):
-        yield application
-
-
-@pytest.fixture
 def other_clock(other_app: FastAPI) -> Clock:
     clock = Clock()
     other_app.state.ctx.user_cache.clock = clock
     return clock
-
-
-@pytest.fixture
-async def other(other_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with client_for(other_app) as c:
-        yield c
 
 
 @pytest.fixture
