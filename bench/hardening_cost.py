@@ -25,10 +25,10 @@ from saassy.runtime.identity import FIRST_UID
 from saassy.runtime.launch import LaunchFds
 from saassy.runtime.seccomp import sandbox_filter
 from saassy.runtime.syscalls import native_arch
-from saassy.runtime.trampoline import find_root_drop
+from saassy.runtime.trampoline import RootDrop, find_root_drop
 
 _DROP = find_root_drop(FIRST_UID, FIRST_UID)  # as the runtime drops root
-DROP = _DROP.argv(FIRST_UID, FIRST_UID) if _DROP else []
+DROP = _DROP.argv(FIRST_UID, FIRST_UID) if isinstance(_DROP, RootDrop) else []
 Launch = Callable[[LaunchFds], list[str]]
 
 

@@ -100,3 +100,26 @@ async def test_bwrap_itself_runs_without_privileges_or_a_way_to_gain_them(
     assert status["Groups"].strip() == ""
     assert status["CapEff"].strip() == status["CapPrm"].strip() == "0000000000000000"
     assert status["NoNewPrivs"].strip() == "1"
+
+
+def test_a_chroot_on_path_that_fails_is_named_with_its_error(tmp_path: Path) -> None:
+    """Where `chroot` is on PATH but cannot drop (busybox's has no `--skip-chdir`; a container
+    without CAP_SYS_CHROOT) and `setpriv` is missing, the line says what chroot answered instead
+    of claiming neither is on PATH."""
+    fake = tmp_path / "chroot"
+    fake.write_text("#!/bin/sh\necho \"chroot: unrecognized option '--skip-chdir'\" >&2\nexit 1\n")
+    fake.chmod(0o755)
+    with without_programs("chroot", "setpriv"), pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+        runtime = runtime_here()
+    assert runtime.host is None
+    assert (
+        f"no way to drop root to a sandbox uid: {fake} failed (chroot: unrecognized option "
+        "'--skip-chdir'), no setpriv on PATH (install coreutils or util-linux)"
+    ) in runtime.missing
+
+
+def test_the_drop_in_force_is_described(runtime: ProcessRuntime) -> None:
+    """Which drop a root platform uses is stated, so a host on the slower `setpriv` shows it."""
+    require_isolation(runtime)
+    assert runtime.describe()["root_drop"] == os.path.realpath("/usr/sbin/chroot")

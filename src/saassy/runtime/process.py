@@ -42,7 +42,7 @@ from saassy.runtime.rlimits import RlimitsSandbox
 from saassy.runtime.sandbox import NamespaceSandbox, SandboxHost
 from saassy.runtime.seccomp import sandbox_filter
 from saassy.runtime.syscalls import Arch, native_arch
-from saassy.runtime.trampoline import find_root_drop, process_limit_flag
+from saassy.runtime.trampoline import RootDrop, find_root_drop, process_limit_flag
 from saassy.runtime.workroot import check_instance, leftover_of, owner_alive, private_work_root
 
 log = structlog.get_logger(__name__)
@@ -204,12 +204,11 @@ class ProcessRuntime(Runtime):
         drop = None
         if root:
             probe = self.identities.probe()
-            drop = find_root_drop(probe.uid, probe.gid)
-            if drop is None:
-                self.missing.append(
-                    "neither chroot nor setpriv on PATH can drop root to a sandbox uid "
-                    "(install coreutils or util-linux)"
-                )
+            found = find_root_drop(probe.uid, probe.gid)
+            if isinstance(found, RootDrop):
+                drop = found
+            else:
+                self.missing.append(str(found))
         blocked = [p for p in self.work_root.parents if not p.stat().st_mode & 0o001]
         if blocked:  # bwrap runs as the sandbox uid and must reach the files it binds
             self.missing.append(
@@ -362,6 +361,8 @@ class ProcessRuntime(Runtime):
             described["cgroup_version"] = self.host.cgroups.version
         if self.host is not None:
             described["seccomp"] = self.host.arch.name
+        if self.host is not None and self.host.drop is not None:
+            described["root_drop"] = self.host.drop.path
         if self.host is None:
             described["missing"] = list(self.missing)
         described["not_enforced"] = list(self.not_enforced)

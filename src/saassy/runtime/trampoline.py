@@ -83,26 +83,53 @@ class RootDrop:
 _IDS = 'while read -r key value; do case $key in Uid:|Gid:|Groups:) echo "$key $value";; esac; done'
 
 
-def find_root_drop(uid: int, gid: int) -> RootDrop | None:
+@dataclass(frozen=True)
+class NoRootDrop:
+    """Why no drop will do, in one line: what each one on PATH answered, what to install."""
+
+    tried: tuple[str, ...]  # "<path> failed (<why>)", or "no <name> on PATH"
+
+    def __str__(self) -> str:
+        advice = "(install coreutils or util-linux)"
+        if all(why.startswith("no ") for why in self.tried):
+            return f"neither chroot nor setpriv on PATH can drop root to a sandbox uid {advice}"
+        return f"no way to drop root to a sandbox uid: {', '.join(self.tried)} {advice}"
+
+
+def find_root_drop(uid: int, gid: int) -> RootDrop | NoRootDrop:
     """The cheapest drop on PATH that, tried once as `uid`/`gid`, leaves exactly those ids and
-    no group; None when neither `chroot` nor `setpriv` does."""
-    wanted = [f"Uid: {uid} {uid} {uid} {uid}", f"Gid: {gid} {gid} {gid} {gid}", "Groups:"]
+    no group; else what each one did."""
+    tried = []
     for name, chroot in (("chroot", True), ("setpriv", False)):
         found = shutil.which(name)
         if found is None:
+            tried.append(f"no {name} on PATH")
             continue
         drop = RootDrop(os.path.realpath(found), chroot)
-        try:
-            done = subprocess.run(  # noqa: S603 - a binary found on PATH, fixed arguments
-                [*drop.argv(uid, gid), "/bin/sh", "-c", f"{_IDS} < /proc/self/status"],
-                capture_output=True,
-                timeout=10,
-                check=False,
-                env={},
-            )
-        except (OSError, subprocess.TimeoutExpired):
-            continue
-        said = [" ".join(line.split()) for line in done.stdout.decode().splitlines()]
-        if done.returncode == 0 and said == wanted:
+        failure = _drop_failure(drop, uid, gid)
+        if failure is None:
             return drop
+        tried.append(f"{drop.path} failed ({failure})")
+    return NoRootDrop(tuple(tried))
+
+
+def _drop_failure(drop: RootDrop, uid: int, gid: int) -> str | None:
+    """Why `drop` does not leave exactly `uid`, `gid` and no group; None when it does."""
+    wanted = [f"Uid: {uid} {uid} {uid} {uid}", f"Gid: {gid} {gid} {gid} {gid}", "Groups:"]
+    try:
+        done = subprocess.run(  # noqa: S603 - a binary found on PATH, fixed arguments
+            [*drop.argv(uid, gid), "/bin/sh", "-c", f"{_IDS} < /proc/self/status"],
+            capture_output=True,
+            timeout=10,
+            check=False,
+            env={},
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return str(exc)
+    said = [" ".join(line.split()) for line in done.stdout.decode(errors="replace").splitlines()]
+    if done.returncode != 0:
+        said_why = done.stderr.decode(errors="replace").strip().splitlines()
+        return said_why[0] if said_why else f"exit {done.returncode}"
+    if said != wanted:
+        return f"it left {'; '.join(said) or 'no ids'}, not uid {uid}, gid {gid}, no groups"
     return None
