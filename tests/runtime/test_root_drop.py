@@ -5,7 +5,9 @@ neither, tasks are refused in one line."""
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -123,3 +125,39 @@ def test_the_drop_in_force_is_described(runtime: ProcessRuntime) -> None:
     """Which drop a root platform uses is stated, so a host on the slower `setpriv` shows it."""
     require_isolation(runtime)
     assert runtime.describe()["root_drop"] == os.path.realpath("/usr/sbin/chroot")
+
+
+@pytest.fixture
+def setuid_bwrap() -> Iterator[Path]:
+    """A setuid-root copy of the system's bwrap, where another uid may reach it."""
+    system = shutil.which("bwrap")
+    if system is None:
+        pytest.skip("needs the system's bwrap to copy (apt install bubblewrap)")
+    directory = Path(tempfile.mkdtemp(prefix="saassy-setuid-bwrap-"))
+    try:
+        directory.chmod(0o755)
+        binary = directory / "bwrap"
+        shutil.copy(system, binary)
+        binary.chmod(0o4755)
+        yield binary
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+async def test_before_a_setuid_bwrap_root_is_dropped_with_setpriv(
+    setuid_bwrap: Path, workspace: Path
+) -> None:
+    """A distribution's setuid-root bwrap, exec'd after chroot (no no-new-privs), runs as root
+    again: in its setuid mode, which fails here, and no sandbox could be made. setpriv's
+    no-new-privs keeps it the sandbox uid's."""
+    require_isolation(runtime_here())  # this host makes sandboxes with its own bwrap
+    runtime = ProcessRuntime(
+        bwrap=str(setuid_bwrap), work_dir=Path(tempfile.mkdtemp(prefix="saassy-sandboxes-test-"))
+    )
+    assert runtime.host is not None, runtime.summary()
+    assert runtime.host.drop is not None
+    assert runtime.host.drop.chroot is False
+    run = await run_code(runtime, workspace, WHO)
+    uid, _, groups = run.stdout[0].split(" ", 2)
+    assert is_sandbox_uid(int(uid))
+    assert groups == "[]"

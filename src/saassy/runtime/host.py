@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import stat
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +47,14 @@ def find_bwrap() -> tuple[str, str] | None:
         return os.path.realpath(system), "system"
     bundled = bundled_bwrap()
     return (str(bundled), "bundled") if bundled is not None else None
+
+
+def is_setuid(path: str) -> bool:
+    """Whether the binary at `path` runs as its owner (a distribution's setuid-root bwrap)."""
+    try:
+        return bool(os.stat(path).st_mode & stat.S_ISUID)
+    except OSError:
+        return False
 
 
 def bwrap_version(path: str) -> str:

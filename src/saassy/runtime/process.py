@@ -34,7 +34,7 @@ from saassy.runtime.base import (
 )
 from saassy.runtime.bwrap import system_binds
 from saassy.runtime.cgroups import SandboxCgroup, cgroup_name, detect_cgroups
-from saassy.runtime.host import Bwrap, locate_bwrap
+from saassy.runtime.host import Bwrap, is_setuid, locate_bwrap
 from saassy.runtime.identity import SandboxIdentities
 from saassy.runtime.netns import NETWORK_REFUSED, network_unavailable
 from saassy.runtime.programs import PROGRAM_MISSING, PROGRAM_REFUSED, missing_program
@@ -204,7 +204,8 @@ class ProcessRuntime(Runtime):
         drop = None
         if root:
             probe = self.identities.probe()
-            found = find_root_drop(probe.uid, probe.gid)
+            setuid = self.bwrap is not None and is_setuid(self.bwrap.path)
+            found = find_root_drop(probe.uid, probe.gid, setuid_bwrap=setuid)
             if isinstance(found, RootDrop):
                 drop = found
             else:

@@ -96,11 +96,13 @@ class NoRootDrop:
         return f"no way to drop root to a sandbox uid: {', '.join(self.tried)} {advice}"
 
 
-def find_root_drop(uid: int, gid: int) -> RootDrop | NoRootDrop:
+def find_root_drop(uid: int, gid: int, *, setuid_bwrap: bool = False) -> RootDrop | NoRootDrop:
     """The cheapest drop on PATH that, tried once as `uid`/`gid`, leaves exactly those ids and
-    no group; else what each one did."""
+    no group; else what each one did. Before a setuid-root bwrap only `setpriv`: its
+    no-new-privs keeps the setuid bit from making bwrap root again (chroot sets no such flag)."""
     tried = []
-    for name, chroot in (("chroot", True), ("setpriv", False)):
+    drops = (("setpriv", False),) if setuid_bwrap else (("chroot", True), ("setpriv", False))
+    for name, chroot in drops:
         found = shutil.which(name)
         if found is None:
             tried.append(f"no {name} on PATH")
