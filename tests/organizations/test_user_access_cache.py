@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from sqlalchemy import delete, update
 
 from saassy.app import create_app
+from saassy.auth.dependencies import ORGANIZATION_HEADER
 from saassy.auth.repository import AuthRepository
 from saassy.config import Settings
 from saassy.context import AppContext
@@ -28,6 +29,7 @@ from tests.second_process import other as other  # a fixture
 from tests.second_process import other_app as other_app  # a fixture
 
 TTL_S = 2.0
+ECHO = {"type": "echo", "input": {"message": "hi"}}
 
 
 @pytest.fixture
@@ -72,6 +74,10 @@ async def test_a_busy_access_token_reads_its_users_access_once_per_bound(
     assert reads == [uuid.UUID(account.user_id)]
     clock.now += TTL_S
     assert (await client.get("/api/v1/tasks", headers=account.headers)).status_code == 200
+    assert len(reads) == 2
+    for _ in range(3):  # submissions too; any other change reads afresh (the next test)
+        submitted = await client.post("/api/v1/tasks", json=ECHO, headers=account.headers)
+        assert submitted.status_code == 202, submitted.text
     assert len(reads) == 2
 
 
@@ -162,3 +168,38 @@ async def test_with_no_bound_every_request_reads_the_users_access(
             assert listed.status_code == 200
             assert listed.json()["items"] == []
         assert len(reads) == 3
+
+
+async def test_within_the_bound_a_removed_or_demoted_admin_makes_nothing_that_outlives_it(
+    client: httpx.AsyncClient,
+    ctx: AppContext,
+    signup: SignUp,
+    other: httpx.AsyncClient,
+) -> None:
+    """Another process may still let them read for the bound, but an API key or an invitation
+    made meanwhile would keep them in for good: a request that changes something reads the
+    caller's access afresh."""
+    owner = await signup()
+    org = await create_organization(client, owner)
+    removed = await add_member(client, ctx, signup, owner, org["id"], role="admin")
+    demoted = await add_member(client, ctx, signup, owner, org["id"], role="admin")
+    for admin in (removed, demoted):  # remembered by the other process
+        assert (await other.get(org_url(org["id"]), headers=admin.headers)).status_code == 200
+    members = f"{org_url(org['id'])}/members"
+    gone = await client.delete(f"{members}/{removed.user_id}", headers=owner.headers)
+    assert gone.status_code == 204
+    member = {"role": "member"}
+    changed = await client.patch(f"{members}/{demoted.user_id}", json=member, headers=owner.headers)
+    assert changed.status_code == 200
+
+    for admin, refusal in ((removed, 404), (demoted, 403)):
+        in_org = {**admin.headers, ORGANIZATION_HEADER: org["id"]}
+        key = await other.post("/api/v1/api-keys", json={"name": "kept"}, headers=in_org)
+        assert key.status_code == refusal, key.text
+        invite = {"email": f"back-{refusal}@example.com", "role": "admin"}
+        invited = await other.post(
+            f"{org_url(org['id'])}/invitations", json=invite, headers=admin.headers
+        )
+        assert invited.status_code == refusal, invited.text
+    # Reading stays within the documented bound: the demoted admin still sees the organization.
+    assert (await other.get(org_url(org["id"]), headers=demoted.headers)).status_code == 200

@@ -12,7 +12,9 @@ is in good standing is remembered: an unknown, revoked or expired key, or a disa
 user, is read from the database each time, so a new key works at once and guessing keys fills no
 memory. A submission re-reads its organization's plan in the transaction that admits the task
 (tasks/service.py), so quotas are always those of the current plan; a stream re-reads its
-caller's standing while it runs (`still_allowed_in`, never from here).
+caller's standing while it runs (`still_allowed_in`, never from here). A user's remembered
+access serves reads and submissions only (`authenticate`): a change made under a role taken
+away meanwhile, an API key or an invitation, would outlive the bound.
 """
 
 from __future__ import annotations

@@ -36,6 +36,7 @@ from saassy.plans.service import plan_with_overrides
 
 API_KEY_PREFIX = "sk_"
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 bearer_scheme = HTTPBearer(auto_error=False, description="An access token or an API key.")
 
@@ -151,7 +152,12 @@ async def still_allowed_in(
     return current is not None and organization_id in current.roles
 
 
-async def _principal_from_access_token(session: Session, ctx: Context, token: str) -> Principal:
+async def _principal_from_access_token(
+    session: Session,
+    ctx: Context,
+    token: str,
+    remembered: RecentReads[uuid.UUID, UserAccess] | None,
+) -> Principal:
     try:
         claims = decode_access_token(token, ctx.settings.signing_secret)
     except InvalidAccessToken as exc:
@@ -161,7 +167,7 @@ async def _principal_from_access_token(session: Session, ctx: Context, token: st
             else ("The access token is not valid.")
         )
         raise Unauthorized(message, code=exc.reason) from exc
-    principal = await principal_of_user(session, claims.user_id, ctx.user_cache)
+    principal = await principal_of_user(session, claims.user_id, remembered)
     if principal is None:
         raise Unauthorized("The access token is not valid.", code="invalid_token")
     return principal
@@ -202,15 +208,21 @@ async def authenticate(
     session: AsyncSession,
     ctx: AppContext,
     credentials: HTTPAuthorizationCredentials | None,
+    *,
+    submission: bool = False,
 ) -> Principal:
-    """The caller, counted against its rate limit, its API key's scopes checked for the route."""
+    """The caller, counted against its rate limit, its API key's scopes checked for the route.
+    A user's remembered access serves reads and submissions only: what another change could make
+    under a role taken away meanwhile (an API key, an invitation) would outlive the bound."""
     if credentials is None or not credentials.credentials:
         raise Unauthorized()
     token = credentials.credentials
     if token.startswith(API_KEY_PREFIX):
         principal = await _principal_from_api_key(session, ctx, token)
     else:
-        principal = await _principal_from_access_token(session, ctx, token)
+        remember = submission or request.method in SAFE_METHODS
+        remembered = ctx.user_cache if remember else None
+        principal = await _principal_from_access_token(session, ctx, token, remembered)
     await admit_call(request, session, ctx, principal)
     if principal.api_key_scopes is not None:
         require_scope(request.scope.get("route"), request.method, principal.api_key_scopes)
@@ -333,7 +345,7 @@ async def get_organization_call(
     gets 401, not a 422 that FastAPI's own parsing would give before any of it ran."""
     ctx = app_context(request)
     async with unit_of_work(ctx) as session:
-        principal = await authenticate(request, session, ctx, credentials)
+        principal = await authenticate(request, session, ctx, credentials, submission=True)
         active = active_organization(principal, organization_header(organization))
         yield OrganizationCall(ctx, session, principal, active)
 
