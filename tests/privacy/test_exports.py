@@ -241,6 +241,7 @@ async def test_only_an_owner_exports_an_organization_which_then_includes_its_mem
             .where(Membership.organization_id == uuid.UUID(a.organization_id))
             .values(role=Role.admin)
         )
+    ctx.user_cache.clear()  # as a role change does (AccessChanged): this is raw SQL
     demoted = await client.get(f"/api/v1/account/exports/{org_export}/download", headers=a.headers)
     assert demoted.status_code == 403
 
