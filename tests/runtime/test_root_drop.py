@@ -68,6 +68,25 @@ def test_a_chroot_that_does_not_drop_is_not_trusted(tmp_path: Path) -> None:
     assert drop.chroot is False
 
 
+@pytest.mark.parametrize("other_may", ["replace the file", "write its dir"])
+def test_a_drop_another_user_may_replace_is_not_trusted(tmp_path: Path, other_may: str) -> None:
+    """A `chroot` first on PATH that drops faithfully, but which another uid owns (a careless
+    PATH entry): it would run as root at every launch, so the runtime takes `setpriv`."""
+    fake = tmp_path / "chroot"
+    fake.write_text(f'#!/bin/sh\nexec {os.path.realpath("/usr/sbin/chroot")} "$@"\n')
+    fake.chmod(0o755)
+    if other_may == "replace the file":
+        os.chown(fake, UID + 1, UID + 1)
+    else:
+        tmp_path.chmod(0o777)  # not sticky: anyone may move root's file away and put theirs
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+        setpriv = shutil.which("setpriv")
+        drop = find_root_drop(UID, UID)
+    assert setpriv is not None
+    assert drop == RootDrop(os.path.realpath(setpriv), chroot=False)
+
+
 def test_with_neither_chroot_nor_setpriv_tasks_are_refused_in_one_line() -> None:
     with without_programs("chroot", "setpriv"):
         runtime = runtime_here()

@@ -7,8 +7,10 @@ import functools
 import math
 import os
 import shutil
+import stat
 import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 
 from saassy.runtime.base import Limits
 
@@ -97,9 +99,10 @@ class NoRootDrop:
 
 
 def find_root_drop(uid: int, gid: int, *, setuid_bwrap: bool = False) -> RootDrop | NoRootDrop:
-    """The cheapest drop on PATH that, tried once as `uid`/`gid`, leaves exactly those ids and
-    no group; else what each one did. Before a setuid-root bwrap only `setpriv`: its
-    no-new-privs keeps the setuid bit from making bwrap root again (chroot sets no such flag)."""
+    """The cheapest drop on PATH that only root may replace and that, tried once as
+    `uid`/`gid`, leaves exactly those ids and no group; else what each one did. Before a
+    setuid-root bwrap only `setpriv`: its no-new-privs keeps the setuid bit from making bwrap
+    root again (chroot sets no such flag)."""
     tried = []
     drops = (("setpriv", False),) if setuid_bwrap else (("chroot", True), ("setpriv", False))
     for name, chroot in drops:
@@ -108,6 +111,9 @@ def find_root_drop(uid: int, gid: int, *, setuid_bwrap: bool = False) -> RootDro
             tried.append(f"no {name} on PATH")
             continue
         drop = RootDrop(os.path.realpath(found), chroot)
+        if not only_root_may_replace(drop.path):
+            tried.append(f"{drop.path} is not root's alone (it or a dir above is another's)")
+            continue
         failure = _drop_failure(drop, uid, gid)
         if failure is None:
             return drop
@@ -135,3 +141,19 @@ def _drop_failure(drop: RootDrop, uid: int, gid: int) -> str | None:
     if said != wanted:
         return f"it left {'; '.join(said) or 'no ids'}, not uid {uid}, gid {gid}, no groups"
     return None
+
+
+def only_root_may_replace(path: str) -> bool:
+    """Whether `path` and every dir above it are root's and writable by no one else (a sticky
+    dir, as /tmp, lets no one else move root's entry in it): the drop runs as root at every
+    launch (and the probe already runs it), so a copy another user may swap, first on a
+    careless PATH, would hand them root."""
+    try:
+        for part in (path, *map(str, Path(path).parents)):
+            status = os.stat(part)
+            sticky = part != path and status.st_mode & stat.S_ISVTX
+            if status.st_uid != 0 or (status.st_mode & 0o022 and not sticky):
+                return False
+    except OSError:
+        return False
+    return True
