@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -13,6 +13,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import DBAPIError
 
 from saassy.context import AppContext
+from saassy.dispatch.engine import TaskEngine
 from saassy.dispatch.executor import AttemptRef
 from saassy.dispatch.ledger import Metered, UsageLedger
 from saassy.dispatch.outcome import AttemptOutcome, OutcomeFenced, write_outcome
@@ -116,22 +117,28 @@ async def test_a_supervisor_that_loses_its_lease_kills_its_sandbox_and_writes_no
     assert attempt.exit_code is None
 
 
-async def test_an_attempt_leased_to_another_executor_is_not_run(
-    ctx: AppContext, signup: SignUp, engine_factory: EngineFactory
-) -> None:
+@dataclass(frozen=True)
+class ClaimedByHand:
+    """One task, claimed for `executor_id` outside the engine, whose executor runs nothing."""
+
+    engine: TaskEngine
+    runtime: FakeRuntime
+    task_id: uuid.UUID
+    ref: AttemptRef
+
+
+async def claimed_by_hand(
+    ctx: AppContext, signup: SignUp, engine_factory: EngineFactory, executor_id: str | None = None
+) -> ClaimedByHand:
     account = await signup()
     [task_id] = await insert_tasks(ctx.sessionmaker, ctx.settings.catalog, account.organization_id)
     runtime = FakeRuntime()
     engine = engine_factory(runtime, parallelism=1)
-    engine.executor.parallelism = 0  # claim by hand below, run nothing
+    engine.executor.parallelism = 0  # the claim is made here
+    claimant = executor_id or engine.executor.executor_id
     async with ctx.sessionmaker() as session, session.begin():
-        from saassy.dispatch.repository import DispatchRepository
-
         [claim] = await DispatchRepository(session).claim(
-            [task_id],
-            executor_id="someone-else",
-            now=utcnow(),
-            lease=timedelta(seconds=30),
+            [task_id], executor_id=claimant, now=utcnow(), lease=timedelta(seconds=30)
         )
     ref = AttemptRef(
         task_id=task_id,
@@ -139,10 +146,17 @@ async def test_an_attempt_leased_to_another_executor_is_not_run(
         attempt_number=claim.attempt_number,
         executor_id=engine.executor.executor_id,
     )
-    deps = engine.executor.deps  # type: ignore[attr-defined]
-    assert await AttemptSupervisor(deps, ref).run() is None
-    assert runtime.started == []
-    assert (await task_row(ctx.sessionmaker, task_id)).status == TaskStatus.dispatched
+    return ClaimedByHand(engine, runtime, task_id, ref)
+
+
+async def test_an_attempt_leased_to_another_executor_is_not_run(
+    ctx: AppContext, signup: SignUp, engine_factory: EngineFactory
+) -> None:
+    claimed = await claimed_by_hand(ctx, signup, engine_factory, executor_id="someone-else")
+    deps = claimed.engine.executor.deps  # type: ignore[attr-defined]
+    assert await AttemptSupervisor(deps, claimed.ref).run() is None
+    assert claimed.runtime.started == []
+    assert (await task_row(ctx.sessionmaker, claimed.task_id)).status == TaskStatus.dispatched
 
 
 @pytest.mark.parametrize("platform_loss_retries", [2, 0])
@@ -269,21 +283,8 @@ async def test_a_database_restarting_as_an_attempt_starts_is_waited_out_not_lost
 ) -> None:
     # A worker's supervisor reads its attempt first: a database shutting down at that moment
     # failed the supervisor, and adoption ran the attempt again once its lease ran out.
-    account = await signup()
-    [task_id] = await insert_tasks(ctx.sessionmaker, ctx.settings.catalog, account.organization_id)
-    runtime = FakeRuntime()
-    engine = engine_factory(runtime, parallelism=1)
-    engine.executor.parallelism = 0  # claim by hand below
-    async with ctx.sessionmaker() as session, session.begin():
-        [claim] = await DispatchRepository(session).claim(
-            [task_id], executor_id=engine.executor.executor_id, now=utcnow(), lease=timedelta(30)
-        )
-    ref = AttemptRef(
-        task_id=task_id,
-        organization_id=claim.organization_id,
-        attempt_number=claim.attempt_number,
-        executor_id=engine.executor.executor_id,
-    )
+    claimed = await claimed_by_hand(ctx, signup, engine_factory)
+    engine, task_id, ref = claimed.engine, claimed.task_id, claimed.ref
     deps = engine.executor.deps  # type: ignore[attr-defined]
     refusals = [DBAPIError("SELECT 1", {}, _DriverError("57P01"))] * 2  # admin shutdown
 
