@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,20 +41,21 @@ class Served:
 StartServer = Callable[[list[str], dict[str, str], str], Served]
 
 
-@pytest.fixture
-def run_server(tmp_path: Path) -> Iterator[StartServer]:
-    """Start a `saassy` server command on a free port; stops every process it started."""
+@contextmanager
+def servers(directory: Path) -> Iterator[StartServer]:
+    """Start `saassy` server commands on free ports, with their logs and cwd in `directory`;
+    stops every process started when it closes."""
     started: list[subprocess.Popen[bytes]] = []
 
     def start(command: list[str], saassy_env: dict[str, str], ready_path: str) -> Served:
         port = free_port()
-        log = tmp_path / f"{command[0]}-{port}.log"
+        log = directory / f"{command[0]}-{port}.log"
         env = {k: v for k, v in os.environ.items() if not k.startswith("SAASSY_")}
         env.update(saassy_env)
         with log.open("wb") as out:
             process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
                 [sys.executable, "-m", "saassy.cli", *command, "--port", str(port)],
-                cwd=tmp_path, env={**env, "PYTHONUNBUFFERED": "1"}, stdout=out, stderr=out,
+                cwd=directory, env={**env, "PYTHONUNBUFFERED": "1"}, stdout=out, stderr=out,
             )  # fmt: skip
         started.append(process)
         url = f"http://127.0.0.1:{port}"
@@ -72,14 +73,23 @@ def run_server(tmp_path: Path) -> Iterator[StartServer]:
             time.sleep(0.1)  # polling for readiness, not synchronisation
         pytest.fail(f"saassy {command[0]} was not ready within 60 s:\n{log.read_text()}")
 
-    yield start
-    for process in started:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    try:
+        yield start
+    finally:
+        for process in started:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+@pytest.fixture
+def run_server(tmp_path: Path) -> Iterator[StartServer]:
+    """Start a `saassy` server command on a free port; stops every process it started."""
+    with servers(tmp_path) as start:
+        yield start
 
 
 @pytest.fixture

@@ -4,25 +4,38 @@ processes on loopback."""
 
 from __future__ import annotations
 
+import shutil
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
 from saassy.kit.request_head import MAX_HEAD_BYTES
-from tests.conftest import TEST_SECRET, TEST_VAULT_KEY
-from tests.processes import Served, StartServer
+from tests.conftest import TEST_SECRET, TEST_VAULT_KEY, on_postgresql
+from tests.processes import Served, servers
 
 MIB = 1024 * 1024
 CHUNK = b"a" * 65536
 
 
-@pytest.fixture(params=["api", "dev"])
+@pytest.fixture(scope="module", params=["api", "dev"])
 def server(
-    request: pytest.FixtureRequest, run_server: StartServer, database_url: str, tmp_path: Path
-) -> Served:
-    if request.param == "api":
+    request: pytest.FixtureRequest,
+    migrated_template: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Served]:
+    """One server of each kind for the module: every test sends it raw heads, none stores."""
+    directory = tmp_path_factory.mktemp(f"request-head-{request.param}")
+    with servers(directory) as run_server:
+        if request.param == "dev":
+            yield run_server(["dev", "--data-dir", str(directory / "data")], {}, "/health")
+            return
+        database_url = migrated_template  # PostgreSQL's test database as it is
+        if not on_postgresql():
+            shutil.copyfile(migrated_template, directory / "saassy.db")
+            database_url = f"sqlite:///{directory / 'saassy.db'}"
         env = {
             "SAASSY_ENV": "test",
             "SAASSY_DATABASE_URL": database_url,
@@ -30,8 +43,7 @@ def server(
             "SAASSY_VAULT_KEYS": TEST_VAULT_KEY,
             "SAASSY_RUN_ENGINE": "false",
         }
-        return run_server(["api"], env, "/health")
-    return run_server(["dev", "--data-dir", str(tmp_path / "data")], {}, "/health")
+        yield run_server(["api"], env, "/health")
 
 
 def rss_kib(pid: int) -> int:
