@@ -159,30 +159,3 @@ def test_bench_describes_its_options(argv: list[str]) -> None:
         [sys.executable, "-m", "bench", *argv], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert "--quick" in done.stdout
-
-
-@pytest.mark.parametrize(
-    ("tool", "argv", "said"),
-    [
-        ("bench.submit_path", ["--requests", "20"], "API key"),
-        ("bench.noisy", ["--samples", "3", "--queued", "200"], "busy: claim p50"),
-        ("bench.engine_path", ["--tasks", "40"], "outcome (success, usage)"),
-        (
-            "bench.submit_api",
-            ["--repetitions", "1", "--duration", "1", "--warm-up", "0.5"],
-            "Saassy / durable",
-        ),
-    ],
-)
-def test_the_tools_that_run_one_phase_alone_run(tool: str, argv: list[str], said: str) -> None:
-    require_isolation(ProcessRuntime())
-    done = subprocess.run(  # noqa: S603 - our own interpreter and module
-        [sys.executable, "-m", tool, *argv],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=150,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert said in done.stdout
