@@ -297,3 +297,45 @@ async def test_a_database_restarting_as_an_attempt_starts_is_waited_out_not_lost
     assert await supervisor.run() == TaskStatus.succeeded
     [attempt] = await attempts_of(ctx.sessionmaker, task_id)
     assert attempt.status == AttemptStatus.succeeded
+
+
+async def test_a_database_restarting_as_an_attempt_is_marked_running_is_waited_out_not_lost(
+    ctx: AppContext, signup: SignUp, engine_factory: EngineFactory
+) -> None:
+    # A Celery worker's supervisor marks its attempt running after reading it: a database
+    # shutting down then failed the supervisor, and adoption ran the attempt a second time.
+    claimed = await claimed_by_hand(ctx, signup, engine_factory)
+    deps = claimed.engine.executor.deps  # type: ignore[attr-defined]
+    calls = 0
+
+    def sessionmaker() -> Any:
+        nonlocal calls
+        calls += 1
+        if calls in (2, 3):  # after the read: the mark, and its first retry
+            raise DBAPIError("UPDATE", {}, _DriverError("57P01"))  # admin shutdown
+        return ctx.sessionmaker()
+
+    supervisor = AttemptSupervisor(replace(deps, sessionmaker=sessionmaker), claimed.ref)
+    assert await supervisor.run() == TaskStatus.succeeded
+    assert calls > 3
+    [attempt] = await attempts_of(ctx.sessionmaker, claimed.task_id)
+    assert attempt.status == AttemptStatus.succeeded
+
+
+async def test_marking_running_again_after_a_commit_that_went_through_is_not_a_lost_lease(
+    ctx: AppContext, signup: SignUp, engine_factory: EngineFactory
+) -> None:
+    # The commit of the mark reached the database, its answer did not: the retry finds the
+    # attempt running already, for this executor.
+    claimed = await claimed_by_hand(ctx, signup, engine_factory)
+    ref = claimed.ref
+    for _ in range(2):
+        async with ctx.sessionmaker() as session, session.begin():
+            repo = DispatchRepository(session)
+            marked = await repo.mark_running(
+                ref.task_id, ref.attempt_number, ref.executor_id, utcnow()
+            )
+            assert marked
+    async with ctx.sessionmaker() as session, session.begin():
+        repo = DispatchRepository(session)
+        assert not await repo.mark_running(ref.task_id, ref.attempt_number, "another", utcnow())

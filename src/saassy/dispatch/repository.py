@@ -241,7 +241,14 @@ class DispatchRepository(RepositoryBase[Task]):
             .execution_options(synchronize_session=False)
         )
         if _rowcount(result) != 1:
-            return False
+            # Already running for this executor: a retry whose first commit went through.
+            running = await self.session.scalar(
+                select(func.count())
+                .select_from(TaskAttempt)
+                .where(self._fence(task_id, number, executor_id))
+                .where(TaskAttempt.status == AttemptStatus.running)
+            )
+            return running == 1
         await self.session.execute(
             update(Task)
             .where(Task.id == task_id, Task.attempt_count == number)

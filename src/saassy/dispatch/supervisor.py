@@ -275,6 +275,12 @@ class AttemptSupervisor:
         failed = AttemptOutcome(AttemptStatus.failed, error, code, sandbox_started=False)
         return await self._finish(task, failed)
 
+    async def _mark_running_once(self) -> bool:
+        async with self.deps.sessionmaker() as session, session.begin():
+            return await DispatchRepository(session).mark_running(
+                self.ref.task_id, self.ref.attempt_number, self.ref.executor_id, utcnow()
+            )
+
     async def _open_secrets(self, task: Task, setup: AttemptSetup) -> dict[str, str]:
         """The tenant's secrets the task type declares, opened for this attempt only."""
         names = setup.task_type.secrets
@@ -309,12 +315,13 @@ class AttemptSupervisor:
         )
 
     async def _mark_running(self) -> None:
-        async with self.deps.sessionmaker() as session, session.begin():
-            repo = DispatchRepository(session)
-            if not await repo.mark_running(
-                self.ref.task_id, self.ref.attempt_number, self.ref.executor_id, utcnow()
-            ):
-                raise LeaseLost
+        """Waits out a database restarting meanwhile, up to a lease, as `_load` does."""
+        give_up_after_s = self.deps.lease.total_seconds()
+        marked = await through_outage(
+            self._mark_running_once, ATTEMPT_LOADS, give_up_after_s=give_up_after_s
+        )
+        if not marked:
+            raise LeaseLost
         await publish_status(
             self.deps.events,
             self.ref.organization_id,
