@@ -2,19 +2,20 @@
 
 "Without" is the runtime's command line less the hardening (no seccomp filter, no
 --disable-userns, /dev writable, no /dev/shm cap, options on the command line); "with" is what the
-runtime passes now. Both run as the runtime runs them (the root drop to a sandbox uid, then
-bwrap), and what is compared is the CPU time of the launched tree, which other load on the host
-barely moves (wall time on a busy 2-core host swings by several milliseconds either way).
+runtime passes now. Both run as the runtime runs them (through its launcher, which drops root to
+a sandbox uid, then execs bwrap), and what is compared is the CPU time of the launched tree,
+which other load on the host barely moves (wall time on a busy 2-core host swings by several
+milliseconds either way).
 
     .venv/bin/python -m bench.hardening_cost [bwrap path] [pairs]
 """
 
 from __future__ import annotations
 
+import os
 import resource
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
@@ -23,12 +24,12 @@ from pathlib import Path
 from saassy.runtime import bwrap
 from saassy.runtime.identity import FIRST_UID
 from saassy.runtime.launch import LaunchFds
+from saassy.runtime.launcher import ChildSetup, launcher
 from saassy.runtime.seccomp import sandbox_filter
 from saassy.runtime.syscalls import native_arch
-from saassy.runtime.trampoline import RootDrop, find_root_drop
 
-_DROP = find_root_drop(FIRST_UID, FIRST_UID)  # as the runtime drops root
-DROP = _DROP.argv(FIRST_UID, FIRST_UID) if isinstance(_DROP, RootDrop) else []
+# As the runtime launches a sandbox: as its uid when we are root.
+SETUP = ChildSetup(uid=FIRST_UID, gid=FIRST_UID) if os.geteuid() == 0 else ChildSetup()
 Launch = Callable[[LaunchFds], list[str]]
 
 
@@ -74,7 +75,9 @@ def cpu_of(launch: Launch) -> float:
     fds = LaunchFds.open({}, held=False, files=bwrap.etc_files(uid=FIRST_UID, gid=FIRST_UID))
     before = _children_cpu()
     try:
-        subprocess.run([*DROP, *launch(fds)], pass_fds=fds.for_child, check=True)  # noqa: S603
+        returncode, said = launcher().run(launch(fds), setup=SETUP, pass_fds=fds.for_child)
+        if returncode != 0:
+            raise RuntimeError(f"bwrap failed: {said}")
     finally:
         fds.close_all()
     return _children_cpu() - before

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from saassy.kit.threads import SMALL_BYTES
-from saassy.runtime import mounts, trampoline
+from saassy.runtime import child_limits, mounts
 from saassy.runtime.process import ProcessRuntime
 from saassy.runtime.sandbox import NamespaceSandbox
 from tests.runtime.conftest import require_isolation
@@ -99,7 +99,7 @@ async def test_a_launch_that_counts_its_uids_threads_is_prepared_on_a_worker_thr
 ) -> None:
     # A non-root platform's sandboxes share its uid: each launch scans /proc for that uid's
     # threads, a scan as long as the tenants' running sandboxes (up to their pids) make it.
-    monkeypatch.setattr(trampoline, "counts_uid_threads", lambda: True)
+    monkeypatch.setattr(child_limits, "counts_uid_threads", lambda: True)
     run = await run_code(runtime, workspace, WRITE_OUTPUT.format(size=10))
     assert run.exit.exit_code == 0
     assert on_loop["_prepare"] is False

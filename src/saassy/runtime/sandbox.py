@@ -1,12 +1,12 @@
 """A bubblewrap sandbox inside its own cgroup: the process runtime's real isolation.
 
-Launch order: `/bin/sh` (as the platform, root) joins the sandbox's cgroups (writing "0", itself,
-into each `join_files`), then execs `chroot` (or `setpriv`: trampoline.RootDrop) to become the
-unprivileged sandbox uid, which execs `bwrap`. So the program is inside the cgroup before it runs
-a single instruction, and no host uid 0 ever runs inside the namespaces. `/bin/sh` is started by
-`spawn.py` (vfork, on the loop when the launch carries little in, else on a worker thread:
-uvloop's own spawn forks the whole server) in bwrap's own dir, without `PWD`, and bwrap's options
-go in through a memory file: nothing inside shows a host path. The work dir is a size-capped
+Launch: the launcher process (launcher.py) forks a child of ours that joins the sandbox's cgroups
+(writing "0", itself, into each `join_files`), sets its rlimits, drops root to the unprivileged
+sandbox uid with no group, and execs `bwrap`. So the program is inside the cgroup before it runs
+a single instruction, and no host uid 0 ever runs inside the namespaces. The launch is asked for
+by `spawn.py` (on the loop when it carries little in, else on a worker thread), in bwrap's own
+dir, without `PWD`, and bwrap's options go in through a memory file: nothing inside shows a host
+path. The work dir is a size-capped
 tmpfs (see mounts.py) holding the input copy, the output dir, and the sandbox's /tmp and
 /dev/shm; after the exit, output is copied out and everything released.
 
@@ -31,13 +31,14 @@ from pathlib import Path
 import structlog
 
 from saassy.kit.threads import SMALL_BYTES, on_loop_if
-from saassy.runtime import bwrap, mounts, trampoline
+from saassy.runtime import bwrap, child_limits, mounts
 from saassy.runtime.artifacts import take_output
 from saassy.runtime.base import EgressGateway, EgressLink, SandboxSpec, Usage
 from saassy.runtime.cgroups import CgroupLayout, SandboxCgroup
 from saassy.runtime.environment import sandbox_env
 from saassy.runtime.identity import Identity
 from saassy.runtime.launch import LaunchFailed, LaunchFds
+from saassy.runtime.launcher import ChildSetup
 from saassy.runtime.netns import listen_in_netns
 from saassy.runtime.proctree import first_child, tree_usage, user_threads
 from saassy.runtime.seccomp import sandbox_filter
@@ -61,8 +62,8 @@ TREE_SAMPLE_S = 0.1
 # Files and dirs a tmpfs may hold (its own, the program's few) for its output to be taken on the
 # loop (`_holds_little`).
 SMALL_FILES = 16
-# What setlocale() reads: sh, the root drop and bwrap would each load the locale's files (~0.2 ms of
-# CPU apiece) if the launch chain carried them; bwrap sets them for the program instead.
+# What setlocale() reads: bwrap would load the locale's files (~0.2 ms of CPU) if its own
+# environment carried them; it sets them for the program instead.
 LOCALE_VARIABLE = re.compile(r"LANG|LC_[A-Z_]+")
 
 
@@ -71,7 +72,7 @@ class SandboxHost:
     """What the host offers, found once by the runtime."""
 
     bwrap: str
-    drop: trampoline.RootDrop | None  # set when we are root: to the sandbox's uid before bwrap
+    drops_root: bool  # we are root: the launch drops to the sandbox's uid before bwrap
     cgroups: CgroupLayout | None  # None: no writable cgroups, limits by rlimits instead
     work_root: Path
     can_mount: bool
@@ -122,9 +123,8 @@ class NamespaceSandbox(SupervisedProcess):
         locale = {name: env.pop(name) for name in list(env) if LOCALE_VARIABLE.fullmatch(name)}
 
         def prepared() -> Launch:
-            command, launch_args = self._prepare(fds, locale)
-            launcher = ["/bin/sh", "-c", trampoline.TRAMPOLINE, "saassy-launch", *launch_args, "--"]
-            return Launch([*launcher, *command], fds.for_child)
+            command, setup = self._prepare(fds, locale)
+            return Launch(command, fds.for_child, setup)
 
         try:
             self._spawned = await spawn_prepared(
@@ -161,15 +161,12 @@ class NamespaceSandbox(SupervisedProcess):
             raise
         fds.release()
 
-    def _processes(self, factor: int = 1) -> tuple[str, int] | None:
-        """The shell's flag and the RLIMIT_NPROC that leaves this sandbox `pids` more processes
-        than its uid runs now: a root platform's sandbox has a uid of its own, which runs
-        nothing yet; a non-root platform's shares its uid, so the rest are counted."""
-        flag = trampoline.process_limit_flag()
-        if flag is None:
-            return None
-        running = user_threads(self.identity.uid) if trampoline.counts_uid_threads() else 0
-        return flag, running + self.spec.limits.pids * factor
+    def _processes(self, factor: int = 1) -> int:
+        """The RLIMIT_NPROC that leaves this sandbox `pids` more processes than its uid runs
+        now: a root platform's sandbox has a uid of its own, which runs nothing yet; a non-root
+        platform's shares its uid, so the rest are counted."""
+        running = user_threads(self.identity.uid) if child_limits.counts_uid_threads() else 0
+        return running + self.spec.limits.pids * factor
 
     def _carries_little(self) -> bool:
         """Whether the launch copies little in (the input and the program files) onto a tmpfs:
@@ -177,7 +174,7 @@ class NamespaceSandbox(SupervisedProcess):
         disk work dir (a host that may not mount, as any non-root one): each file made there is a
         journaled write; nor when it counts its uid's threads: a scan of /proc, as long as the
         tenants' running sandboxes make it."""
-        if not self.host.can_mount or trampoline.counts_uid_threads():
+        if not self.host.can_mount or child_limits.counts_uid_threads():
             return False
         carried = self.spec.input_file.stat().st_size + sum(self._program_copies().values())
         return carried <= SMALL_BYTES
@@ -202,24 +199,28 @@ class NamespaceSandbox(SupervisedProcess):
     def live_events_file(self) -> Path | None:
         return self.work_dir / "events.jsonl"
 
-    def _prepare(self, fds: LaunchFds, locale: dict[str, str]) -> tuple[list[str], list[str]]:
+    def _prepare(self, fds: LaunchFds, locale: dict[str, str]) -> tuple[list[str], ChildSetup]:
         """Files, cgroup, and the launch command (blocking: on the loop only when small, see
-        `_carries_little`); returns (command, the
-        launcher's arguments: the cgroup files to join, "--", the ulimits to set)."""
+        `_carries_little`); returns bwrap's command and what the launcher sets up before it."""
         spec, host = self.spec, self.host
         self._prepare_files()
-        joins: list[str] = []
-        limits: list[str] = []
+        joins: tuple[str, ...] = ()
         if host.cgroups is not None:
             self.cgroup = host.cgroups.create(spec.name, spec.limits, spec.tenant)
             if self.cgroup.version == 2 and self.cgroup.peak_memory_bytes() is None:
                 self._sampled_peak = 0  # v1 always keeps a peak
-            joins = [str(path) for path in self.cgroup.join_files]
+            joins = tuple(str(path) for path in self.cgroup.join_files)
             # A second fence, behind pids.max: the cgroup stays the one that stops a fork bomb.
-            limits = trampoline.process_limit(self._processes(BACKSTOP_FACTOR))
+            limits = child_limits.process_limit(self._processes(BACKSTOP_FACTOR))
         else:
-            limits = trampoline.ulimits(spec.limits, self._processes())
-        drop = [] if host.drop is None else host.drop.argv(self.identity.uid, self.identity.gid)
+            limits = child_limits.rlimits(spec.limits, self._processes())
+        identity = self.identity
+        setup = ChildSetup(
+            joins=joins,
+            rlimits=limits,
+            uid=identity.uid if host.drops_root else None,
+            gid=identity.gid if host.drops_root else None,
+        )
         sources = self._program_sources
         options = bwrap.bwrap_options(
             self._files(),
@@ -237,7 +238,7 @@ class NamespaceSandbox(SupervisedProcess):
         args_fd = fds.add_memory(bwrap.options_file(options))
         argv = bwrap.argv_inside(spec.argv, self._programs)
         command = [f"./{os.path.basename(host.bwrap)}", "--args", str(args_fd), "--", *argv]
-        return [*drop, *command], [*joins, "--", *limits]
+        return command, setup
 
     def _files(self) -> bwrap.SandboxFiles:
         work = self.work_dir

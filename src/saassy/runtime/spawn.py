@@ -2,7 +2,9 @@
 
 uvloop (which uvicorn picks when installed) spawns with a full `fork()`: for a server of a few
 hundred MB that costs ~10 ms of CPU and ~40 ms of stalled loop per sandbox. `subprocess.Popen`
-uses `vfork()` (no page tables copied). A sandbox's own preparation (its work dir, cgroup and
+uses `vfork()` (no page tables copied); a launch with a `ChildSetup` (a sandbox: cgroups to join,
+rlimits, a uid to drop to) goes through the launcher process (launcher.py), which forks itself,
+a small process, and makes the child ours. A sandbox's own preparation (its work dir, cgroup and
 command) runs just before the spawn, in the same place: on the loop when it is small (a few
 system calls on little data, and the loop waits for the child's `exec`: well under a millisecond
 each), else on a worker thread, in one hop (kit/threads.py says what a hop costs). The exit is
@@ -24,17 +26,19 @@ from pathlib import Path
 from typing import TypeVar
 
 from saassy.kit.threads import in_thread, until_done
+from saassy.runtime.launcher import ChildSetup, launcher
 from saassy.runtime.pipes import PipeReader, read_into
 
 T = TypeVar("T")
+UNKNOWN_EXIT = -1  # a launcher's child reaped by someone else: never expected
 
 
 class SpawnedProcess:
     """The parts of `asyncio.subprocess.Process` a sandbox handle uses: pid, output, exit."""
 
-    def __init__(self, popen: subprocess.Popen[bytes], stdout_fd: int, stderr_fd: int) -> None:
-        self._popen = popen
-        self.pid = popen.pid
+    def __init__(self, started: Started, stdout_fd: int, stderr_fd: int) -> None:
+        self._popen = started.popen
+        self.pid = started.pid
         self.stdout = PipeReader()
         self.stderr = PipeReader()
         self._exited: asyncio.Future[int] = asyncio.get_running_loop().create_future()
@@ -80,20 +84,30 @@ class SpawnedProcess:
         try:
             pid, status, rusage = os.wait4(self.pid, options)
         except ChildProcessError:  # reaped elsewhere (never by us): Popen knows how it ended
-            return self._popen.poll()
+            return self._popen.poll() if self._popen is not None else UNKNOWN_EXIT
         if pid == 0:
             return None
         self.rusage = rusage
-        self._popen.returncode = os.waitstatus_to_exitcode(status)
-        return self._popen.returncode
+        returncode = os.waitstatus_to_exitcode(status)
+        if self._popen is not None:
+            self._popen.returncode = returncode
+        return returncode
 
 
 @dataclass(frozen=True)
 class Launch:
-    """What to start: the argv, and the descriptors that stay open in the child."""
+    """What to start: the argv, the descriptors that stay open in the child, and what the
+    launcher does in it before the exec (None: a plain spawn)."""
 
     argv: Sequence[str]
     pass_fds: Sequence[int] = ()
+    setup: ChildSetup | None = None
+
+
+@dataclass(frozen=True)
+class Started:
+    pid: int
+    popen: subprocess.Popen[bytes] | None = None  # a plain spawn's
 
 
 async def spawn(
@@ -118,9 +132,23 @@ async def spawn_prepared(
     stdout_read, stdout_write = os.pipe()
     stderr_read, stderr_write = os.pipe()
 
-    def start() -> subprocess.Popen[bytes]:
+    def start() -> Started:
         launch = prepare()
-        return subprocess.Popen(  # noqa: S603 - the runtime's own launch command
+        if launch.setup is not None:
+            stdio = (_devnull(), stdout_write, stderr_write)
+            try:
+                pid = launcher().start(
+                    launch.argv,
+                    env=env,
+                    cwd=cwd,
+                    stdio=stdio,
+                    pass_fds=launch.pass_fds,
+                    setup=launch.setup,
+                )
+            finally:
+                os.close(stdio[0])
+            return Started(pid)
+        popen = subprocess.Popen(  # noqa: S603 - the runtime's own launch command
             list(launch.argv),
             stdin=subprocess.DEVNULL,
             stdout=stdout_write,
@@ -130,10 +158,11 @@ async def spawn_prepared(
             start_new_session=True,
             pass_fds=tuple(launch.pass_fds),
         )
+        return Started(popen.pid, popen)
 
     started = _done_now(start) if on_loop else in_thread(start)
     try:
-        popen = await asyncio.shield(started)
+        child = await asyncio.shield(started)
     except BaseException:
         os.close(stdout_read)
         os.close(stderr_read)
@@ -148,7 +177,7 @@ async def spawn_prepared(
     finally:
         os.close(stdout_write)  # the child has its own copies; the thread is done with them
         os.close(stderr_write)
-    process = SpawnedProcess(popen, stdout_read, stderr_read)
+    process = SpawnedProcess(child, stdout_read, stderr_read)
     process._watch_exit()
     return process
 
@@ -163,8 +192,16 @@ def _done_now(func: Callable[[], T]) -> asyncio.Future[T]:
     return done
 
 
-async def _stop_orphan(popen: subprocess.Popen[bytes]) -> None:
+def _devnull() -> int:
+    return os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+
+
+async def _stop_orphan(child: Started) -> None:
     """A child started for a caller that is gone: its session killed, then reaped."""
     with contextlib.suppress(ProcessLookupError):
-        os.killpg(popen.pid, signal.SIGKILL)
-    await asyncio.to_thread(popen.wait)
+        os.killpg(child.pid, signal.SIGKILL)
+    if child.popen is not None:
+        await asyncio.to_thread(child.popen.wait)
+    else:
+        with contextlib.suppress(ChildProcessError):
+            await asyncio.to_thread(os.waitpid, child.pid, 0)

@@ -1,0 +1,283 @@
+"""The launcher process: the child it starts is ours, set up exactly as asked before its exec,
+and holds nothing else of the launcher's or of ours; the launcher comes back if it dies."""
+
+from __future__ import annotations
+
+import os
+import resource
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from saassy.runtime import launcher as launcher_module
+from saassy.runtime.cgroups import detect_cgroups
+from saassy.runtime.launcher import ChildSetup, Launcher, launcher
+from saassy.runtime.process import ProcessRuntime
+from saassy.runtime.sandbox import NamespaceSandbox
+from tests.runtime.conftest import require_isolation
+from tests.runtime.support import run_code, spec_for
+from tests.runtime.test_abuse import is_sandbox_uid
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the launcher drops root: run as root")
+
+UID = 65000  # no sandbox runs as this meanwhile
+REPORT = """
+grep -E '^(Uid|Gid|Groups|NoNewPrivs|SigIgn):' /proc/self/status
+echo "sid $(cut -d' ' -f6 /proc/self/stat) pid $$ ppid $PPID"
+for fd in /proc/self/fd/*; do echo "fd ${fd##*/}"; done
+echo "memfd $(cat /proc/self/fd/{memfd})"
+echo "cwd $(pwd)"
+grep -E '^(Max address space|Max cpu time|Max processes|Max core file size)' /proc/self/limits
+env | sort | sed 's/^/env /'
+sed 's/^/cgroup /' /proc/self/cgroup
+"""
+
+
+def report(setup: ChildSetup, *, via: Launcher | None = None) -> tuple[int, list[str]]:
+    """Run REPORT in / with a memory file passed (at its number here); (its pid, its lines)."""
+    memory = os.memfd_create("test", os.MFD_CLOEXEC)
+    os.write(memory, b"kept at its number")
+    os.lseek(memory, 0, os.SEEK_SET)
+    read, write = os.pipe()
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    try:
+        pid = (via or launcher()).start(
+            ["/bin/sh", "-c", REPORT.replace("{memfd}", str(memory)) + f"echo passed {memory}"],
+            env={"ONLY": "this"},
+            cwd="/",
+            stdio=(devnull, write, write),
+            pass_fds=(memory,),
+            setup=setup,
+        )
+    finally:
+        for fd in (memory, write, devnull):
+            os.close(fd)
+    with os.fdopen(read) as output:
+        lines = output.read().splitlines()
+    return pid, lines
+
+
+@pytest.fixture
+def cgroup_files() -> Iterator[list[str]]:
+    """A cgroup of its own in every controller the runtime uses (their `tasks`/`cgroup.procs`)."""
+    layout = detect_cgroups("saassy-test-launcher")
+    if layout is None:
+        pytest.skip("no writable cgroups here")
+    name = f"launched-{os.getpid()}"
+    dirs = {key: parent / name for key, parent in layout.parents.items()}
+    for directory in dirs.values():
+        directory.mkdir()
+    try:
+        yield [str(d / ("tasks" if layout.version == 1 else "cgroup.procs")) for d in dirs.values()]
+    finally:
+        for directory in dirs.values():
+            directory.rmdir()
+
+
+def test_the_child_is_ours_and_set_up_as_asked(cgroup_files: list[str]) -> None:
+    setup = ChildSetup(
+        joins=tuple(cgroup_files),
+        rlimits=(
+            (resource.RLIMIT_AS, 512 * 1024 * 1024),
+            (resource.RLIMIT_CPU, 9),
+            (resource.RLIMIT_NPROC, 77),
+            (resource.RLIMIT_CORE, 0),
+        ),
+        uid=UID,
+        gid=UID,
+    )
+    pid, lines = report(setup)
+    _, status, rusage = os.wait4(pid, 0)  # our child: reaped here, with its rusage
+    assert os.waitstatus_to_exitcode(status) == 0, lines
+    assert rusage.ru_maxrss > 0
+    said = "\n".join(lines)
+    assert f"Uid:\t{UID}\t{UID}\t{UID}\t{UID}" in lines
+    assert f"Gid:\t{UID}\t{UID}\t{UID}\t{UID}" in lines
+    assert [line.split(":", 1)[1].strip() for line in lines if line.startswith("Groups:")] == [""]
+    assert "NoNewPrivs:\t1" in lines
+    assert "SigIgn:\t0000000000000000" in lines  # nothing the launcher ignores stays ignored
+    sid, _, own, _, parent = next(line for line in lines if line.startswith("sid")).split()[1:]
+    assert sid == own  # a session of its own
+    assert int(parent) == os.getpid()
+    # stdin, stdout, stderr, the one passed at its number, and the dir the glob itself opened.
+    passed = int(next(line for line in lines if line.startswith("passed")).split()[1])
+    fds = {int(line.split()[1]) for line in lines if line.startswith("fd ")}
+    assert {0, 1, 2, passed} <= fds, said
+    assert len(fds - {0, 1, 2, passed}) <= 1, said
+    assert "memfd kept at its number" in lines
+    assert "cwd /" in lines
+    # Only what was asked for, and what sh itself sets.
+    assert {line for line in lines if line.startswith("env ")} <= {
+        "env ONLY=this", "env PWD=/", "env SHLVL=1", "env _=/usr/bin/env",
+    }, said  # fmt: skip
+    assert "env ONLY=this" in lines
+    limits = {line[:26].strip(): line[26:].split()[0] for line in lines if line.startswith("Max")}
+    assert limits == {
+        "Max cpu time": "9",
+        "Max processes": "77",
+        "Max core file size": "0",
+        "Max address space": str(512 * 1024 * 1024),
+    }
+    cgroup_lines = [line for line in lines if line.startswith("cgroup ")]
+    for path in cgroup_files:
+        leaf = Path(path).parent.name
+        assert any(line.endswith(f"/{leaf}") for line in cgroup_lines), (path, cgroup_lines)
+
+
+def test_without_ids_it_runs_as_the_platform_with_no_flag_added() -> None:
+    """A non-root platform's launch: no drop, and no no-new-privs (a setuid bwrap keeps its
+    setuid mode there, as it would run from a shell)."""
+    pid, lines = report(ChildSetup())
+    os.waitpid(pid, 0)
+    assert "Uid:\t0\t0\t0\t0" in lines
+    assert "NoNewPrivs:\t0" in lines
+
+
+def test_what_fails_before_the_exec_is_raised_with_where_it_failed(tmp_path: Path) -> None:
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    try:
+        with pytest.raises(OSError, match=r"exec: .*No such file or directory.*missing"):
+            launcher().start(
+                [str(tmp_path / "missing")], env={}, cwd="/", stdio=(devnull,) * 3,
+                setup=ChildSetup(),
+            )  # fmt: skip
+        marker = tmp_path / "ran"
+        with pytest.raises(OSError, match=r"joining .*/no-such-cgroup/tasks"):
+            launcher().start(
+                ["/bin/touch", str(marker)], env={}, cwd="/", stdio=(devnull,) * 3,
+                setup=ChildSetup(joins=(str(tmp_path / "no-such-cgroup" / "tasks"),)),
+            )  # fmt: skip
+        assert not marker.exists()  # nothing ran that was not set up as asked
+    finally:
+        os.close(devnull)
+
+
+def test_a_launcher_that_died_is_replaced() -> None:
+    own = Launcher()
+    try:
+        pid, _ = report(ChildSetup(), via=own)
+        os.waitpid(pid, 0)
+        first = own.pid
+        assert first is not None
+        os.kill(first, signal.SIGKILL)
+        while own.pid is not None:  # reaped as it is asked about
+            time.sleep(0.01)
+        pid, lines = report(ChildSetup(uid=UID, gid=UID), via=own)
+        os.waitpid(pid, 0)
+        assert f"Uid:\t{UID}\t{UID}\t{UID}\t{UID}" in lines
+        assert own.pid not in (None, first)
+    finally:
+        own.stop()
+    assert own.pid is None
+
+
+def test_a_forked_process_gets_a_launcher_of_its_own() -> None:
+    """A launcher's children are its parent's: a process forked from one that used it (a
+    Celery worker's child) must not ask the parent's, whose children it could not reap."""
+    pid, _ = report(ChildSetup())
+    os.waitpid(pid, 0)
+    parent_launcher = launcher().pid
+    forked = os.fork()
+    if forked == 0:
+        code = 1
+        try:
+            child, _ = report(ChildSetup())
+            os.waitpid(child, 0)  # ChildProcessError if it were not ours
+            code = 0 if launcher().pid not in (None, parent_launcher) else 2
+            launcher().stop()
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(forked, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert launcher().pid == parent_launcher
+
+
+def test_a_probe_that_hangs_is_killed_at_its_timeout() -> None:
+    returncode, _ = launcher().run(["/bin/sleep", "30"], setup=ChildSetup(), timeout_s=0.2)
+    assert returncode == -signal.SIGKILL
+
+
+async def test_bwrap_itself_runs_without_privileges_or_a_way_to_gain_them(
+    runtime: ProcessRuntime, workspace: Path
+) -> None:
+    """bwrap, outside the sandbox as its uid, holds no capability, no group, and no way back."""
+    require_isolation(runtime)
+    code = 'print("ready", flush=True); import time; time.sleep(30)'
+    handle = await runtime.start(spec_for(workspace, code))
+    try:
+        async for line in handle.output():
+            if line.data == b"ready":  # bwrap has set the sandbox up: its own set-up is done
+                break
+        assert isinstance(handle, NamespaceSandbox)
+        assert handle._spawned is not None
+        lines = Path(f"/proc/{handle._spawned.pid}/status").read_text().splitlines()  # noqa: ASYNC240
+    finally:
+        await handle.kill()
+        await handle.cleanup()
+    status = dict(line.split(":", 1) for line in lines)
+    assert status["Name"].strip() == "bwrap"
+    assert status["Uid"].split() == [str(handle.identity.uid)] * 4
+    assert status["Groups"].strip() == ""
+    assert status["CapEff"].strip() == status["CapPrm"].strip() == "0000000000000000"
+    assert status["NoNewPrivs"].strip() == "1"
+
+
+@pytest.fixture
+def setuid_bwrap() -> Iterator[Path]:
+    """A setuid-root copy of the system's bwrap, where another uid may reach it."""
+    system = shutil.which("bwrap")
+    if system is None:
+        pytest.skip("needs the system's bwrap to copy (apt install bubblewrap)")
+    directory = Path(tempfile.mkdtemp(prefix="saassy-setuid-bwrap-"))
+    try:
+        directory.chmod(0o755)
+        binary = directory / "bwrap"
+        shutil.copy(system, binary)
+        binary.chmod(0o4755)
+        yield binary
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+async def test_a_setuid_bwrap_does_not_make_the_sandbox_root_again(
+    runtime: ProcessRuntime, setuid_bwrap: Path, workspace: Path
+) -> None:
+    """A distribution's setuid-root bwrap exec'd as the sandbox uid would run as root (in its
+    setuid mode, which fails here): no-new-privs keeps it the sandbox uid's."""
+    require_isolation(runtime)  # this host makes sandboxes with its own bwrap
+    setuid = ProcessRuntime(
+        bwrap=str(setuid_bwrap), work_dir=Path(tempfile.mkdtemp(prefix="saassy-sandboxes-test-"))
+    )
+    assert setuid.host is not None, setuid.summary()
+    run = await run_code(setuid, workspace, "import os; print(os.getuid(), os.getgroups())")
+    uid, groups = run.stdout[0].split(" ", 1)
+    assert is_sandbox_uid(int(uid))
+    assert groups == "[]"
+
+
+def test_the_launcher_is_described(runtime: ProcessRuntime) -> None:
+    require_isolation(runtime)
+    assert runtime.describe()["launcher_pid"] == launcher().pid
+
+
+def test_a_launcher_that_cannot_start_refuses_tasks_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a Python without ctypes (or a broken install) gets: the runtime names the launcher
+    instead of blaming bwrap."""
+    broken = tmp_path / "launcher_process.py"
+    broken.write_text("raise SystemExit('no ctypes here')\n")
+    launcher().stop()
+    monkeypatch.setattr(launcher_module, "PROGRAM", broken)
+    runtime = ProcessRuntime(work_dir=Path(tempfile.mkdtemp(prefix="saassy-sandboxes-test-")))
+    assert runtime.host is None
+    [line] = [m for m in runtime.missing if "launcher" in m]
+    assert line.startswith(f"the sandbox launcher did not start ({sys.executable} -I -S {broken}")
+    monkeypatch.undo()
+    launcher().stop()  # the broken one is gone; the next use starts the real one
