@@ -263,7 +263,8 @@ async def test_a_setuid_bwrap_does_not_make_the_sandbox_root_again(
 
 def test_the_launcher_is_described(runtime: ProcessRuntime) -> None:
     require_isolation(runtime)
-    assert runtime.describe()["launcher_pid"] == launcher().pid
+    launcher().start_launcher()
+    assert runtime.describe()["launcher"] == "running"
 
 
 def test_a_launcher_that_cannot_start_refuses_tasks_in_one_line(

@@ -362,8 +362,9 @@ class ProcessRuntime(Runtime):
             described["cgroup_version"] = self.host.cgroups.version
         if self.host is not None:
             described["seccomp"] = self.host.arch.name
-        if self.host is not None and self.host.drops_root:
-            described["launcher_pid"] = launcher().pid
+        if self.host is not None:
+            # Started at the probe and again at need: "stopped" until a sandbox needs it.
+            described["launcher"] = "running" if launcher().pid is not None else "stopped"
         if self.host is None:
             described["missing"] = list(self.missing)
         described["not_enforced"] = list(self.not_enforced)
