@@ -5,8 +5,10 @@
 once it has exec'd (or raises `OSError` with what failed, as `subprocess.Popen` does). The child
 is this process's own: reap it with `wait4`, watch it with a pidfd.
 
-The launcher is started on first use and again if it died; a process forked since (a Celery
-worker's child) starts its own, since a launcher's children are its parent's.
+The launcher is started by the runtime's probe and again if it died; a process forked since (a
+Celery worker's child) starts its own, since a launcher's children are its parent's. The
+launcher tells us the pid of each clone it forks ahead, so one it leaves behind when it dies is
+still reaped here.
 """
 
 from __future__ import annotations
@@ -29,9 +31,10 @@ from pathlib import Path
 from saassy.runtime.syscalls import native_arch
 
 PROGRAM = Path(__file__).with_name("launcher_process.py")
-START_TIMEOUT_S = 10.0
+START_TIMEOUT_S = 10.0  # for the launcher to start, to answer, for a clone to exec
 STOP_WAIT_S = 1.0
-MAX_ERROR_BYTES = 4096
+MAX_MESSAGE_BYTES = 4096
+MAX_PASS_FDS = 248  # SCM_RIGHTS carries 253: the request, stdin, stdout, stderr, the error pipe
 READY = b"ready"  # the launcher's first words (launcher_process.READY)
 
 
@@ -59,6 +62,7 @@ class Launcher:
     _process: subprocess.Popen[bytes] | None = None
     _channel: socket.socket | None = None
     _owner: int = 0  # the pid that started it
+    _spare: int | None = None  # the clone it holds ready (our child)
 
     def start(
         self,
@@ -71,29 +75,36 @@ class Launcher:
         setup: ChildSetup = ChildSetup(),
     ) -> int:
         """The pid of the child, once it runs `argv`; OSError if it could not."""
-        request = json.dumps(
-            {
-                "argv": list(argv),
-                "env": dict(env),
-                "cwd": str(cwd),
-                "targets": list(pass_fds),
-                "joins": list(setup.joins),
-                "rlimits": [list(pair) for pair in setup.rlimits],
-                "uid": setup.uid,
-                "gid": setup.gid,
-            }
-        ).encode()
+        if len(pass_fds) > MAX_PASS_FDS:
+            raise OSError(f"a sandbox takes at most {MAX_PASS_FDS} descriptors")
+        request = _memory_file(
+            json.dumps(
+                {
+                    "argv": list(argv),
+                    "env": dict(env),
+                    "cwd": str(cwd),
+                    "targets": list(pass_fds),
+                    "joins": list(setup.joins),
+                    "rlimits": [list(pair) for pair in setup.rlimits],
+                    "uid": setup.uid,
+                    "gid": setup.gid,
+                }
+            ).encode()
+        )
         error_read, error_write = os.pipe2(os.O_CLOEXEC)
         try:
             with self._lock:
-                pid = self._ask(request, [*stdio, *pass_fds, error_write])
+                pid = self._ask([request, *stdio, error_write, *pass_fds])
             os.close(error_write)
             error_write = -1
-            said = _read_all(error_read)  # EOF at the exec; else what failed
+            said, exec_done = _read_until_exec(error_read)
         finally:
-            os.close(error_read)
-            if error_write >= 0:
-                os.close(error_write)
+            for fd in (request, error_read, error_write):
+                if fd >= 0:
+                    os.close(fd)
+        if not exec_done:
+            _kill_and_reap(pid)
+            raise OSError(f"the sandbox launcher's child did not start {argv[0]} in time")
         if said:
             os.waitpid(pid, 0)  # it exits at once after saying so
             raise OSError(f"the sandbox launcher could not start {argv[0]}: {said}")
@@ -128,7 +139,7 @@ class Launcher:
             while (left := deadline - time.monotonic()) > 0 and select.select([read], [], [], left)[
                 0
             ]:
-                if not (chunk := os.read(read, MAX_ERROR_BYTES)):
+                if not (chunk := os.read(read, MAX_MESSAGE_BYTES)):
                     break
                 said += chunk
             else:
@@ -139,29 +150,36 @@ class Launcher:
         _, status = os.waitpid(pid, 0)
         return os.waitstatus_to_exitcode(status), said.decode(errors="replace").strip()
 
-    def _ask(self, request: bytes, fds: list[int]) -> int:
+    def _ask(self, fds: list[int]) -> int:
         channel = self._running()
         try:
-            socket.send_fds(channel, [request], fds)
-            answer = channel.recv(MAX_ERROR_BYTES)
-        except OSError:
-            answer = b""
-        if not answer:
-            # Not asked again: it may have started the child before it died, and a program
-            # must not run twice. The caller's clean-up kills what joined the sandbox's cgroup.
+            socket.send_fds(channel, [b"r"], fds)
+            while True:  # first what it forked meanwhile, then the answer
+                said = json.loads(channel.recv(MAX_MESSAGE_BYTES) or b"null")
+                if isinstance(said, dict) and "spare" in said:
+                    self._spare = int(said["spare"])
+                    continue
+                break
+        except (OSError, ValueError):  # a timeout, a reset, a launcher gone
+            said = None
+        if not isinstance(said, dict):
+            # Not asked again: it may have handed the request over before it died, and a
+            # program must not run twice; the clone that had it is killed and reaped.
             self._stop()
             raise LauncherUnavailable("the sandbox launcher stopped answering")
-        said = json.loads(answer)
         if "error" in said:
-            raise OSError(f"the sandbox launcher could not fork: {said['error']}")
-        return int(said["pid"])
+            raise OSError(f"the sandbox launcher could not start a sandbox: {said['error']}")
+        pid = int(said["pid"])
+        if pid == self._spare:
+            self._spare = None
+        return pid
 
     def _running(self) -> socket.socket:
         alive = self._process is not None and self._process.poll() is None
         if alive and self._owner == os.getpid() and self._channel is not None:
             return self._channel
-        if self._owner != os.getpid():  # forked: that launcher's children are our parent's
-            self._process = self._channel = None
+        if self._owner != os.getpid():  # forked: that launcher and its clones are our parent's
+            self._process = self._channel = self._spare = None
         self._stop()
         arch = native_arch()
         clone = arch.number("clone") if arch is not None else None
@@ -174,29 +192,32 @@ class Launcher:
                 stdin=subprocess.DEVNULL,
                 pass_fds=(theirs.fileno(),),
                 env={},
-            )  # fmt: skip
+            )
         except OSError as exc:
             ours.close()
             raise LauncherUnavailable(f"the sandbox launcher did not start: {exc}") from exc
         finally:
             theirs.close()
         self._channel, self._owner = ours, os.getpid()
+        ours.settimeout(START_TIMEOUT_S)
         try:
-            ours.settimeout(START_TIMEOUT_S)
             ready = ours.recv(len(READY))
-            ours.settimeout(None)
         except OSError:
             ready = b""
         if ready != READY:
+            process = self._process
             self._stop()
+            ended = process.poll() if process is not None else None
+            how = f"it exited with status {ended}" if ended is not None else "it did not answer"
             raise LauncherUnavailable(
-                f"the sandbox launcher did not start ({sys.executable} -I -S {PROGRAM} said "
-                "nothing; its error, if any, is in this process's output)"
+                f"the sandbox launcher did not start ({how}; its error is in the server's "
+                "output above)"
             )
         return ours
 
     def _stop(self) -> None:
         if self._channel is not None:
+            self._learn_spares()
             self._channel.close()  # the launcher reads the end and exits
         if self._process is not None:
             try:
@@ -204,10 +225,22 @@ class Launcher:
             except subprocess.TimeoutExpired:
                 self._process.kill()
                 self._process.wait()
-        self._process = self._channel = None
+        if self._spare is not None:  # idle, or holding a request nobody will wait for
+            _kill_and_reap(self._spare)
+        self._process = self._channel = self._spare = None
+
+    def _learn_spares(self) -> None:
+        """The clones it announced that we have not read of yet (it forks one after it answers)."""
+        assert self._channel is not None
+        self._channel.setblocking(False)
+        with contextlib.suppress(OSError, ValueError):
+            while message := self._channel.recv(MAX_MESSAGE_BYTES):
+                said = json.loads(message)
+                if isinstance(said, dict) and "spare" in said:
+                    self._spare = int(said["spare"])
 
     def start_launcher(self) -> None:
-        """Start the launcher now (a runtime's probe at start), not at the first sandbox."""
+        """Start the launcher now (the runtime's probe at start), not at the first sandbox."""
         with self._lock:
             self._running()
 
@@ -216,22 +249,48 @@ class Launcher:
             if self._owner == os.getpid():
                 self._stop()
 
+    def _forked(self) -> None:
+        """In the child of a fork: a lock another thread held then would stay held."""
+        self._lock = threading.Lock()
+
     @property
     def pid(self) -> int | None:
-        """The launcher process's, while it runs (for tests and the system page)."""
+        """The launcher process's, while it runs."""
         process = self._process
-        return process.pid if process is not None and process.poll() is None else None
+        alive = process is not None and process.poll() is None and self._owner == os.getpid()
+        return process.pid if process is not None and alive else None
 
 
-def _read_all(fd: int) -> str:
-    chunks = []
-    while chunk := os.read(fd, MAX_ERROR_BYTES):
+def _memory_file(content: bytes) -> int:
+    fd = os.memfd_create("saassy-launch", os.MFD_CLOEXEC)
+    view = memoryview(content)
+    while view:
+        view = view[os.write(fd, view) :]
+    return fd
+
+
+def _read_until_exec(fd: int) -> tuple[str, bool]:
+    """What the child wrote on its error pipe before the pipe closed (at its exec, or as it
+    exited), and whether it closed within START_TIMEOUT_S."""
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while (left := deadline - time.monotonic()) > 0 and select.select([fd], [], [], left)[0]:
+        if not (chunk := os.read(fd, MAX_MESSAGE_BYTES)):
+            return b"".join(chunks).decode(errors="replace").strip(), True
         chunks.append(chunk)
-    return b"".join(chunks).decode(errors="replace").strip()
+    return "", False
+
+
+def _kill_and_reap(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)
 
 
 _LAUNCHER = Launcher()
 atexit.register(_LAUNCHER.stop)
+os.register_at_fork(after_in_child=_LAUNCHER._forked)
 
 
 def launcher() -> Launcher:

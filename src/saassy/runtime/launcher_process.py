@@ -3,19 +3,26 @@
 Run by path with the standard library alone (`python -I -S launcher_process.py SOCKET CLONE`) by
 `launcher.py`, which it serves over an inherited socket and nothing else. It keeps one clone of
 itself forked ahead (CLONE_PARENT: the clone is the server's own child, which the server reaps,
-reads the rusage of and watches through a pidfd, as any child it spawned) and hands it the next
-request; in that clone, before exec'ing bwrap: a new session, the descriptors at their numbers
-and every other one closed, the sandbox's cgroups joined, its rlimits set, on a root platform
-root dropped to the sandbox's uid and gid with no supplementary group and no-new-privs, the cwd.
-A failure there is written to the request's error pipe (closed on exec); the clone exits 125.
+reads the rusage of and watches through a pidfd, as any child it spawned; the server is told its
+pid at once) and hands it the next request; in that clone, before exec'ing bwrap: a new session,
+the descriptors at their numbers and every other one closed, the sandbox's cgroups joined, its
+rlimits set, on a root platform root dropped to the sandbox's uid and gid with no supplementary
+group and no-new-privs, the cwd. A failure there is written to the request's error pipe (closed
+on exec); the clone exits 125.
+
+A request is a memory file holding its JSON, then the descriptors: stdin, stdout, stderr, the
+error pipe, the passed ones (one message of SCM_RIGHTS, so any size of request fits).
 
 Exec'ing `sh` to join and set limits, then `chroot` or `setpriv` to drop, cost two program loads
 per sandbox (~1.5 ms of CPU and of latency on a 2-core VM); forking this small process costs less
-than one. Not a general-purpose module: it imports nothing of Saassy's.
+than one. Not a general-purpose module: it imports nothing of Saassy's. It must stay
+single-threaded: a clone made by a raw `clone` runs on without the after-fork hooks a thread
+would need (glibc's and CPython's).
 """
 
 import contextlib
 import ctypes
+import fcntl
 import json
 import os
 import resource
@@ -26,9 +33,8 @@ from typing import Any
 
 CLONE_PARENT = 0x00008000
 PR_SET_NO_NEW_PRIVS = 38
-MAX_REQUEST_BYTES = 1024 * 1024
-MAX_FDS = 250  # SCM_RIGHTS' own limit is 253
-PARK_ABOVE = 1023  # received descriptors wait above this and every target before they move
+MAX_FDS = 253  # SCM_RIGHTS' own limit
+MAX_MESSAGE_BYTES = 64
 CHILD_FAILED = 125
 READY = b"ready"
 
@@ -44,25 +50,54 @@ def clone_parent(clone_number: int) -> int:
     return int(pid)
 
 
-def child(request: dict[str, Any], fds: list[int]) -> None:
-    """In the clone: set up as `request` says, exec bwrap; never returns."""
-    error_fd = fds[-1]
+def receive(channel: socket.socket) -> list[int] | None:
+    """The descriptors of the next request; None when the other end closed. A message whose
+    descriptors did not all fit is refused (its error pipe may be among those lost)."""
+    message, fds, flags, _ = socket.recv_fds(channel, MAX_MESSAGE_BYTES, MAX_FDS)
+    if not message:
+        return None
+    if flags & (socket.MSG_CTRUNC | socket.MSG_TRUNC) or len(fds) < 5:
+        for fd in fds:
+            os.close(fd)
+        raise ValueError("a request with too many descriptors")
+    return fds
+
+
+def read_request(fd: int) -> dict[str, Any]:
+    with os.fdopen(os.dup(fd), "rb") as memory:
+        memory.seek(0)
+        request: dict[str, Any] = json.loads(memory.read())
+    return request
+
+
+def child(fds: list[int]) -> None:
+    """In the clone: set up as the request says, exec bwrap; never returns."""
+    request_fd, *stdio, error_fd = fds[:5]
+    passed = fds[5:]
     stage = "setup"
     try:
+        request = read_request(request_fd)
         # Ignored here (by Python, or SIGINT by `main`); an exec keeps what is ignored.
         for number in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT):
             signal.signal(number, signal.SIG_DFL)
         stage = "setsid"
         os.setsid()
         stage = "descriptors"
-        # stdin, stdout, stderr, the passed ones at their numbers; the error pipe, closed on exec.
+        # stdin, stdout, stderr, the passed ones at their numbers; the error pipe, closed on
+        # exec. Each waits above every number in play first, with room made for that up to the
+        # hard limit (the program gets the soft one back).
         targets = [0, 1, 2, *request["targets"]]
-        base = max(PARK_ABOVE, *targets, *fds) + 1
-        parked = [os.dup2(fd, base + i, inheritable=False) for i, fd in enumerate(fds)]
-        error_fd = parked[-1]
-        for target, fd in zip(targets, parked[:-1], strict=True):
+        if len(targets) != len(stdio) + len(passed):
+            raise ValueError("the request's descriptors do not match its targets")
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        above = max(*targets, *fds) + 1
+        parked = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, above) for fd in [*stdio, *passed]]
+        error_fd = fcntl.fcntl(error_fd, fcntl.F_DUPFD_CLOEXEC, above)
+        for target, fd in zip(targets, parked, strict=True):
             os.dup2(fd, target, inheritable=True)
         _close_all_but({*targets, error_fd})
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
         for path in request["joins"]:
             stage = f"joining {path}"
             joined = os.open(path, os.O_WRONLY)
@@ -93,7 +128,7 @@ def child(request: dict[str, Any], fds: list[int]) -> None:
 
 
 def _close_all_but(keep: set[int]) -> None:
-    """Every other descriptor (this process's socket to the server above all) closed."""
+    """Every other descriptor (this process's sockets above all) closed."""
     low = 0
     for fd in sorted(keep):
         if low < fd:  # closerange(n, n) closed everything from n on (CPython 3.11)
@@ -114,22 +149,24 @@ class Spare:
             wait_for_request(theirs)
         theirs.close()
         self.pid, self.socket = pid, ours
+        # The server reaps it whatever happens to us (it is the server's child).
+        channel.send(json.dumps({"spare": pid}).encode())
 
-    def hand(self, message: bytes, fds: list[int]) -> None:
-        socket.send_fds(self.socket, [message], fds)
+    def hand(self, fds: list[int]) -> None:
+        socket.send_fds(self.socket, [b"r"], fds)
         self.socket.close()
 
     def discard(self) -> None:
-        self.socket.close()  # it reads the end and exits; the server reaps it as any child
+        self.socket.close()  # it reads the end and exits
 
 
 def wait_for_request(waiting: socket.socket) -> None:
     """In a spare: the request the launcher hands over, then `child`; never returns."""
     try:
-        message, fds, _, _ = socket.recv_fds(waiting, MAX_REQUEST_BYTES, MAX_FDS)
+        fds = receive(waiting)
         waiting.close()
-        if message:
-            child(json.loads(message), fds)
+        if fds is not None:
+            child(fds)
     finally:
         os._exit(CHILD_FAILED)
 
@@ -141,17 +178,20 @@ def serve(channel: socket.socket, clone_number: int) -> None:
             if spare is None:
                 with contextlib.suppress(OSError):  # none now: the next request forks its own
                     spare = Spare(clone_number, channel)
+            answer: dict[str, object]
             try:
-                message, fds, _, _ = socket.recv_fds(channel, MAX_REQUEST_BYTES, MAX_FDS)
+                fds = receive(channel)
+            except ValueError as refused:
+                channel.send(json.dumps({"error": str(refused)}).encode())
+                continue
             except OSError:
                 return
-            if not message:
+            if fds is None:
                 return  # the server closed its end, or exited
-            answer: dict[str, object]
             try:
                 if spare is None:
                     spare = Spare(clone_number, channel)
-                spare.hand(message, fds)
+                spare.hand(fds)
                 answer = {"pid": spare.pid}
             except Exception as exc:  # said to the server, which raises it
                 answer = {"error": f"{type(exc).__name__}: {exc}"}

