@@ -373,3 +373,55 @@ def test_a_launcher_that_cannot_start_refuses_tasks_in_one_line(
     )
     monkeypatch.undo()
     launcher().stop()  # the broken one is gone; the next use starts the real one
+
+
+def clones_of(own: Launcher) -> list[int]:
+    """Our children running the launcher's program that are not the launcher: its clones."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            command = (entry / "cmdline").read_bytes()
+            if int(stat[1]) == os.getpid() and b"launcher_process.py" in command:
+                found.append(int(entry.name))
+    return [pid for pid in found if pid != own.pid]
+
+
+def test_a_clone_killed_while_it_waits_is_replaced_and_reaped() -> None:
+    before = zombies_of_ours()
+    own = Launcher()
+    try:
+        pid, _ = report(ChildSetup(), via=own)
+        os.waitpid(pid, 0)
+        time.sleep(0.1)  # the next clone, forked meanwhile
+        waiting = clones_of(own)
+        assert waiting
+        for clone in waiting:
+            os.kill(clone, signal.SIGKILL)
+        pid, lines = report(ChildSetup(uid=UID, gid=UID), via=own)
+        os.waitpid(pid, 0)
+        assert f"Uid:\t{UID}\t{UID}\t{UID}\t{UID}" in lines
+    finally:
+        own.stop()
+    time.sleep(0.1)
+    assert zombies_of_ours() <= before
+
+
+def test_a_busy_server_with_descriptors_numbered_past_1024() -> None:
+    """A server that raised its limit holds thousands of connections: the error pipe's number
+    is then past what `select` can watch."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard < 2048:
+        pytest.skip("needs a hard descriptor limit of 2048 or more")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 2048), hard))
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        pid, lines = report(ChildSetup(uid=UID, gid=UID))
+        os.waitpid(pid, 0)
+        assert f"Uid:\t{UID}\t{UID}\t{UID}\t{UID}" in lines
+        returncode, _ = launcher().run(["/bin/true"], setup=ChildSetup())
+        assert returncode == 0
+    finally:
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

@@ -7,8 +7,8 @@ is this process's own: reap it with `wait4`, watch it with a pidfd.
 
 The launcher is started by the runtime's probe and again if it died; a process forked since (a
 Celery worker's child) starts its own, since a launcher's children are its parent's. The
-launcher tells us the pid of each clone it forks ahead, so one it leaves behind when it dies is
-still reaped here.
+launcher hands us each clone it forks (its pid and a socket to it) and we send the clone its
+request ourselves: a start wakes one process, not two, and every clone is ours to reap.
 """
 
 from __future__ import annotations
@@ -62,7 +62,8 @@ class Launcher:
     _process: subprocess.Popen[bytes] | None = None
     _channel: socket.socket | None = None
     _owner: int = 0  # the pid that started it
-    _spare: int | None = None  # the clone it holds ready (our child)
+    _spare: Spare | None = None  # a clone ready for the next request (our child)
+    _asked: bool = False  # for the next spare, not yet read
 
     def start(
         self,
@@ -92,22 +93,25 @@ class Launcher:
             ).encode()
         )
         error_read, error_write = os.pipe2(os.O_CLOEXEC)
+        pid = None
         try:
             with self._lock:
                 pid = self._ask([request, *stdio, error_write, *pass_fds])
             os.close(error_write)
             error_write = -1
-            said, exec_done = _read_until_exec(error_read)
+            said = _read_until_closed(error_read, START_TIMEOUT_S)
+            if said is None:
+                raise OSError(f"the sandbox launcher's child did not start {argv[0]} in time")
+            if said:
+                raise OSError(f"the sandbox launcher could not start {argv[0]}: {said}")
+        except BaseException:
+            if pid is not None:  # it had the request: whatever it runs now is nobody's
+                _kill_and_reap(pid)
+            raise
         finally:
             for fd in (request, error_read, error_write):
                 if fd >= 0:
                     os.close(fd)
-        if not exec_done:
-            _kill_and_reap(pid)
-            raise OSError(f"the sandbox launcher's child did not start {argv[0]} in time")
-        if said:
-            os.waitpid(pid, 0)  # it exits at once after saying so
-            raise OSError(f"the sandbox launcher could not start {argv[0]}: {said}")
         return pid
 
     def run(
@@ -133,46 +137,73 @@ class Launcher:
         finally:
             os.close(write)
             os.close(devnull)
-        said = b""
         try:
-            deadline = time.monotonic() + timeout_s
-            while (left := deadline - time.monotonic()) > 0 and select.select([read], [], [], left)[
-                0
-            ]:
-                if not (chunk := os.read(read, MAX_MESSAGE_BYTES)):
-                    break
-                said += chunk
-            else:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(pid, signal.SIGKILL)
+            said = _read_until_closed(read, timeout_s)
         finally:
             os.close(read)
+        if said is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
         _, status = os.waitpid(pid, 0)
-        return os.waitstatus_to_exitcode(status), said.decode(errors="replace").strip()
+        return os.waitstatus_to_exitcode(status), said or ""
 
     def _ask(self, fds: list[int]) -> int:
+        """Send the request to a spare clone, and ask the launcher for the next one meanwhile.
+        Each step may be tried again: a clone that did not take the request ran nothing."""
+        for tries_left in (1, 0):
+            spare = self._take_spare()
+            try:
+                socket.send_fds(spare.socket, [b"r"], fds)
+            except OSError:
+                spare.discard()
+                if tries_left:
+                    continue
+                raise LauncherUnavailable(
+                    "the sandbox launcher's clones end before they start"
+                ) from None
+            spare.socket.close()
+            with contextlib.suppress(LauncherUnavailable):  # the next start restarts it
+                self._ask_for_spare()
+            return spare.pid
+        raise AssertionError("unreachable")
+
+    def _take_spare(self) -> Spare:
+        for tries_left in (1, 0):
+            if self._spare is not None:
+                spare, self._spare = self._spare, None
+                return spare
+            channel = self._running()
+            try:
+                if not self._asked:
+                    self._ask_for_spare()
+                message, fds, _, _ = socket.recv_fds(channel, MAX_MESSAGE_BYTES, 1)
+                said = json.loads(message or b"null")
+            except (OSError, ValueError):  # a timeout, a reset, a launcher gone
+                said, fds = None, []
+            self._asked = False
+            if isinstance(said, dict) and "spare" in said and len(fds) == 1:
+                self._spare = Spare(int(said["spare"]), socket.socket(fileno=fds[0]))
+                continue
+            for fd in fds:
+                os.close(fd)
+            self._stop()
+            error = said.get("error") if isinstance(said, dict) else None
+            if error or not tries_left:
+                raise LauncherUnavailable(
+                    f"the sandbox launcher could not fork: {error}"
+                    if error
+                    else "the sandbox launcher stopped answering"
+                )
+        raise AssertionError("unreachable")
+
+    def _ask_for_spare(self) -> None:
         channel = self._running()
         try:
-            socket.send_fds(channel, [b"r"], fds)
-            while True:  # first what it forked meanwhile, then the answer
-                said = json.loads(channel.recv(MAX_MESSAGE_BYTES) or b"null")
-                if isinstance(said, dict) and "spare" in said:
-                    self._spare = int(said["spare"])
-                    continue
-                break
-        except (OSError, ValueError):  # a timeout, a reset, a launcher gone
-            said = None
-        if not isinstance(said, dict):
-            # Not asked again: it may have handed the request over before it died, and a
-            # program must not run twice; the clone that had it is killed and reaped.
+            channel.send(b"s")
+        except OSError as exc:
             self._stop()
-            raise LauncherUnavailable("the sandbox launcher stopped answering")
-        if "error" in said:
-            raise OSError(f"the sandbox launcher could not start a sandbox: {said['error']}")
-        pid = int(said["pid"])
-        if pid == self._spare:
-            self._spare = None
-        return pid
+            raise LauncherUnavailable("the sandbox launcher stopped answering") from exc
+        self._asked = True
 
     def _running(self) -> socket.socket:
         alive = self._process is not None and self._process.poll() is None
@@ -180,6 +211,7 @@ class Launcher:
             return self._channel
         if self._owner != os.getpid():  # forked: that launcher and its clones are our parent's
             self._process = self._channel = self._spare = None
+            self._asked = False
         self._stop()
         arch = native_arch()
         clone = arch.number("clone") if arch is not None else None
@@ -216,28 +248,39 @@ class Launcher:
         return ours
 
     def _stop(self) -> None:
-        if self._channel is not None:
-            self._learn_spares()
-            self._channel.close()  # the launcher reads the end and exits
-        if self._process is not None:
+        """The launcher ended, and every clone it forked for us reaped: the one we hold and any
+        it sent that we had not read (drained once it has exited, so none is missed)."""
+        if self._process is not None and self._channel is not None:
+            with contextlib.suppress(OSError):
+                self._channel.shutdown(socket.SHUT_WR)  # it reads the end and exits
             try:
                 self._process.wait(STOP_WAIT_S)
             except subprocess.TimeoutExpired:
                 self._process.kill()
                 self._process.wait()
-        if self._spare is not None:  # idle, or holding a request nobody will wait for
-            _kill_and_reap(self._spare)
+            self._reap_unread_spares(self._channel)
+        if self._channel is not None:
+            self._channel.close()
+        if self._spare is not None:
+            self._spare.discard()
         self._process = self._channel = self._spare = None
+        self._asked = False
 
-    def _learn_spares(self) -> None:
-        """The clones it announced that we have not read of yet (it forks one after it answers)."""
-        assert self._channel is not None
-        self._channel.setblocking(False)
+    def _reap_unread_spares(self, channel: socket.socket) -> None:
+        """Clones it forked for us that we have not read of yet: ended and reaped, not left
+        zombies (each one's socket goes with its unread message). Its process is gone: the
+        channel holds all it ever sent, then the end."""
+        channel.setblocking(False)
         with contextlib.suppress(OSError, ValueError):
-            while message := self._channel.recv(MAX_MESSAGE_BYTES):
+            while True:
+                message, fds, _, _ = socket.recv_fds(channel, MAX_MESSAGE_BYTES, 1)
+                if not message:
+                    return
+                for fd in fds:
+                    os.close(fd)
                 said = json.loads(message)
                 if isinstance(said, dict) and "spare" in said:
-                    self._spare = int(said["spare"])
+                    _kill_and_reap(int(said["spare"]))
 
     def start_launcher(self) -> None:
         """Start the launcher now (the runtime's probe at start), not at the first sandbox."""
@@ -250,8 +293,16 @@ class Launcher:
                 self._stop()
 
     def _forked(self) -> None:
-        """In the child of a fork: a lock another thread held then would stay held."""
+        """In the child of a fork: a lock another thread held then would stay held, and the
+        launcher and its clones are the parent's (our copies of their sockets are closed, so
+        the parent's launcher still sees its end when the parent closes it)."""
         self._lock = threading.Lock()
+        for held in (self._channel, self._spare.socket if self._spare else None):
+            if held is not None:
+                held.close()
+        self._process = self._channel = self._spare = None
+        self._asked = False
+        self._owner = 0
 
     @property
     def pid(self) -> int | None:
@@ -259,6 +310,18 @@ class Launcher:
         process = self._process
         alive = process is not None and process.poll() is None and self._owner == os.getpid()
         return process.pid if process is not None and alive else None
+
+
+@dataclass
+class Spare:
+    """A clone of the launcher waiting for its request on `socket`: our child."""
+
+    pid: int
+    socket: socket.socket
+
+    def discard(self) -> None:
+        self.socket.close()  # it reads the end and exits
+        _kill_and_reap(self.pid)
 
 
 def _memory_file(content: bytes) -> int:
@@ -269,16 +332,21 @@ def _memory_file(content: bytes) -> int:
     return fd
 
 
-def _read_until_exec(fd: int) -> tuple[str, bool]:
-    """What the child wrote on its error pipe before the pipe closed (at its exec, or as it
-    exited), and whether it closed within START_TIMEOUT_S."""
+def _read_until_closed(fd: int, timeout_s: float) -> str | None:
+    """What was written on a pipe until its last writer closed it (at the exec, or the exit),
+    as text; None if that took longer than `timeout_s`. `poll`, not `select`: a busy server's
+    descriptors are numbered past select's 1024."""
     chunks: list[bytes] = []
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while (left := deadline - time.monotonic()) > 0 and select.select([fd], [], [], left)[0]:
+    waiting = select.poll()
+    waiting.register(fd, select.POLLIN)
+    deadline = time.monotonic() + timeout_s
+    while (left := deadline - time.monotonic()) > 0:
+        if not waiting.poll(left * 1000):
+            continue
         if not (chunk := os.read(fd, MAX_MESSAGE_BYTES)):
-            return b"".join(chunks).decode(errors="replace").strip(), True
+            return b"".join(chunks).decode(errors="replace").strip()
         chunks.append(chunk)
-    return "", False
+    return None
 
 
 def _kill_and_reap(pid: int) -> None:

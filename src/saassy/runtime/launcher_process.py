@@ -1,10 +1,11 @@
 """The sandbox launcher: a small root process that starts each sandbox's bwrap in one step.
 
 Run by path with the standard library alone (`python -I -S launcher_process.py SOCKET CLONE`) by
-`launcher.py`, which it serves over an inherited socket and nothing else. It keeps one clone of
-itself forked ahead (CLONE_PARENT: the clone is the server's own child, which the server reaps,
-reads the rusage of and watches through a pidfd, as any child it spawned; the server is told its
-pid at once) and hands it the next request; in that clone, before exec'ing bwrap: a new session,
+`launcher.py`, which it serves over an inherited socket and nothing else. Asked, it forks a
+clone of itself (CLONE_PARENT: the clone is the server's own child, which the server reaps,
+reads the rusage of and watches through a pidfd, as any child it spawned) and hands the server
+the clone's pid and a socket to it; the server asks for the next one as it uses one, and sends
+the clone its request itself. In that clone, before exec'ing bwrap: a new session,
 the descriptors at their numbers and every other one closed, the sandbox's cgroups joined, its
 rlimits set, on a root platform root dropped to the sandbox's uid and gid with no supplementary
 group and no-new-privs, the cwd. A failure there is written to the request's error pipe (closed
@@ -92,6 +93,8 @@ def child(fds: list[int]) -> None:
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
         above = max(*targets, *fds) + 1
+        if above + len(fds) > hard:
+            raise OSError(f"descriptors up to {above + len(fds)} needed; the hard limit is {hard}")
         parked = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, above) for fd in [*stdio, *passed]]
         error_fd = fcntl.fcntl(error_fd, fcntl.F_DUPFD_CLOEXEC, above)
         for target, fd in zip(targets, parked, strict=True):
@@ -137,31 +140,24 @@ def _close_all_but(keep: set[int]) -> None:
     os.closerange(low, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
 
 
-class Spare:
-    """A clone forked ahead, waiting for the next request: a launch then costs no fork."""
-
-    def __init__(self, clone_number: int, channel: socket.socket) -> None:
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+def fork_spare(clone_number: int, channel: socket.socket) -> None:
+    """A clone that waits for a request, handed to the server: its pid, and the socket end
+    the server sends the request on (the server is its parent, and its only peer)."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    try:
         pid = clone_parent(clone_number)
         if pid == 0:
             channel.close()
             ours.close()
             wait_for_request(theirs)
+        socket.send_fds(channel, [json.dumps({"spare": pid}).encode()], [ours.fileno()])
+    finally:
+        ours.close()
         theirs.close()
-        self.pid, self.socket = pid, ours
-        # The server reaps it whatever happens to us (it is the server's child).
-        channel.send(json.dumps({"spare": pid}).encode())
-
-    def hand(self, fds: list[int]) -> None:
-        socket.send_fds(self.socket, [b"r"], fds)
-        self.socket.close()
-
-    def discard(self) -> None:
-        self.socket.close()  # it reads the end and exits
 
 
 def wait_for_request(waiting: socket.socket) -> None:
-    """In a spare: the request the launcher hands over, then `child`; never returns."""
+    """In a spare: the request the server sends, then `child`; never returns."""
     try:
         fds = receive(waiting)
         waiting.close()
@@ -172,38 +168,21 @@ def wait_for_request(waiting: socket.socket) -> None:
 
 
 def serve(channel: socket.socket, clone_number: int) -> None:
-    spare: Spare | None = None
-    try:
-        while True:
-            if spare is None:
-                with contextlib.suppress(OSError):  # none now: the next request forks its own
-                    spare = Spare(clone_number, channel)
-            answer: dict[str, object]
+    """A spare for each ask, until the server closes its end."""
+    while True:
+        try:
+            asked = channel.recv(MAX_MESSAGE_BYTES)
+        except OSError:
+            return
+        if not asked:
+            return
+        try:
+            fork_spare(clone_number, channel)
+        except OSError as exc:  # said to the server, which raises it; unless it is gone
             try:
-                fds = receive(channel)
-            except ValueError as refused:
-                channel.send(json.dumps({"error": str(refused)}).encode())
-                continue
+                channel.send(json.dumps({"error": f"{type(exc).__name__}: {exc}"}).encode())
             except OSError:
                 return
-            if fds is None:
-                return  # the server closed its end, or exited
-            try:
-                if spare is None:
-                    spare = Spare(clone_number, channel)
-                spare.hand(fds)
-                answer = {"pid": spare.pid}
-            except Exception as exc:  # said to the server, which raises it
-                answer = {"error": f"{type(exc).__name__}: {exc}"}
-                if spare is not None:
-                    spare.discard()
-            spare = None
-            for fd in fds:
-                os.close(fd)
-            channel.send(json.dumps(answer).encode())
-    finally:
-        if spare is not None:
-            spare.discard()
 
 
 def main() -> None:
