@@ -65,9 +65,7 @@ def receive(channel: socket.socket) -> list[int] | None:
 
 
 def read_request(fd: int) -> dict[str, Any]:
-    with os.fdopen(os.dup(fd), "rb") as memory:
-        memory.seek(0)
-        request: dict[str, Any] = json.loads(memory.read())
+    request: dict[str, Any] = json.loads(os.pread(fd, os.fstat(fd).st_size, 0))
     return request
 
 
