@@ -388,6 +388,7 @@ def clones_of(own: Launcher) -> list[int]:
 
 
 def test_a_clone_killed_while_it_waits_is_replaced_and_reaped() -> None:
+    launcher().stop()  # its clones are ours too: only this test's own may be found below
     before = zombies_of_ours()
     own = Launcher()
     try:
@@ -398,6 +399,8 @@ def test_a_clone_killed_while_it_waits_is_replaced_and_reaped() -> None:
         assert waiting
         for clone in waiting:
             os.kill(clone, signal.SIGKILL)
+        while not all(clone in zombies_of_ours() for clone in waiting):  # dead, not yet reaped
+            time.sleep(0.01)
         pid, lines = report(ChildSetup(uid=UID, gid=UID), via=own)
         os.waitpid(pid, 0)
         assert f"Uid:\t{UID}\t{UID}\t{UID}\t{UID}" in lines
