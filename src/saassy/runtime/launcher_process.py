@@ -39,6 +39,7 @@ MAX_FDS = 253  # SCM_RIGHTS' own limit
 MAX_MESSAGE_BYTES = 64
 CHILD_FAILED = 125
 READY = b"ready"
+IGNORED: list[int] = []  # the signals ignored here, which every clone sets back to default
 
 # PyDLL keeps the GIL across the call: the clone's child then holds it as its parent did.
 libc = ctypes.PyDLL(None, use_errno=True)
@@ -77,8 +78,9 @@ def child(fds: list[int]) -> None:
     stage = "setup"
     try:
         request = read_request(request_fd)
-        # Ignored here (by Python, or SIGINT by `main`); an exec keeps what is ignored.
-        for number in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT):
+        # An exec keeps what is ignored: here what Python ignores, SIGINT (`main`), and
+        # whatever the server was started with ignored. (glibc keeps 32 and 33 to itself.)
+        for number in IGNORED:
             signal.signal(number, signal.SIG_DFL)
         stage = "setsid"
         os.setsid()
@@ -163,7 +165,7 @@ def warm_up() -> None:
     try:
         os.write(sample, SAMPLE_REQUEST)
         request = read_request(sample)
-        for number in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT):
+        for number in IGNORED:
             signal.getsignal(number)
         resource.getrlimit(resource.RLIMIT_NOFILE)
         targets = [0, 1, 2, *request["targets"]]
@@ -230,9 +232,11 @@ def serve(channel: socket.socket, clone_number: int) -> None:
 
 
 def main() -> None:
+    global IGNORED
     channel = socket.socket(fileno=int(sys.argv[1]))
     channel.set_inheritable(False)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server's Ctrl-C is the server's to handle
+    IGNORED = [n for n in sorted(signal.valid_signals()) if signal.getsignal(n) == signal.SIG_IGN]
     channel.send(READY)
     serve(channel, int(sys.argv[2]))
 
