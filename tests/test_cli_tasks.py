@@ -24,6 +24,7 @@ from saassy.cli import app as cli
 from saassy.kit.db import create_engine
 from saassy.models import Base
 from tests.conftest import on_postgresql
+from tests.processes import stop_process
 from tests.runtime.conftest import require_sandbox
 
 CATALOG = """
@@ -171,12 +172,7 @@ def server(migrated_template: str, tmp_path_factory: pytest.TempPathFactory) -> 
     try:
         yield Server(url, log, *_probe(url, log))
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
         if on_postgresql():
             _truncate(migrated_template)
 

@@ -22,7 +22,7 @@ import httpx
 import pytest
 import stripe
 
-from tests.processes import free_port
+from tests.processes import free_port, stop_process
 from tests.services import IN_CI
 
 REPOSITORY = Path(__file__).resolve().parents[2]
@@ -107,13 +107,7 @@ class StripeServices:
 
     def stop(self) -> None:
         for process in self.processes.values():
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+            stop_process(process, timeout_s=10)
         self.http.close()
 
 
