@@ -447,3 +447,29 @@ def test_a_busy_server_with_descriptors_numbered_past_1024() -> None:
         for fd in held:
             os.close(fd)
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_a_launcher_that_stops_answering_is_replaced_within_its_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A launcher stalled (stopped, swapped out) while asked for a clone: the start waits its
+    timeout, then a new launcher's clone takes the request (nothing was sent to the old one)."""
+    monkeypatch.setattr(launcher_module, "START_TIMEOUT_S", 0.5)
+    own = Launcher()
+    stalled = None
+    try:
+        pid, _ = report(ChildSetup(), via=own)
+        os.waitpid(pid, 0)
+        stalled = own.pid
+        assert stalled is not None
+        os.kill(stalled, signal.SIGSTOP)
+        for _ in range(2):  # the clone it had already sent, then one only a new launcher gives
+            pid, lines = report(ChildSetup(uid=UID, gid=UID), via=own)
+            os.waitpid(pid, 0)
+            assert f"Uid:\t{UID}\t{UID}\t{UID}\t{UID}" in lines
+        assert own.pid not in (None, stalled)
+    finally:
+        if stalled is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(stalled, signal.SIGKILL)
+        own.stop()

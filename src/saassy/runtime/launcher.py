@@ -168,10 +168,11 @@ class Launcher:
         raise AssertionError("unreachable")
 
     def _take_spare(self) -> Spare:
+        """The clone held ready, else the one asked for, else a new launcher's (once)."""
+        if self._spare is not None:
+            spare, self._spare = self._spare, None
+            return spare
         for tries_left in (1, 0):
-            if self._spare is not None:
-                spare, self._spare = self._spare, None
-                return spare
             channel = self._running()
             try:
                 if not self._asked:
@@ -182,8 +183,8 @@ class Launcher:
                 said, fds = None, []
             self._asked = False
             if isinstance(said, dict) and "spare" in said and len(fds) == 1:
-                self._spare = Spare(int(said["spare"]), socket.socket(fileno=fds[0]))
-                continue
+                os.set_inheritable(fds[0], False)  # received without close-on-exec
+                return Spare(int(said["spare"]), socket.socket(fileno=fds[0]))
             for fd in fds:
                 os.close(fd)
             self._stop()
