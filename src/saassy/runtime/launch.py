@@ -27,8 +27,9 @@ class LaunchFailed(Exception):
     """bwrap ended (or said nothing) before its sandbox was ready."""
 
 
-def _memory_file(value: bytes) -> int:
-    fd = os.memfd_create("saassy-secret", os.MFD_CLOEXEC)
+def memory_file(value: bytes, name: str = "saassy-secret") -> int:
+    """A close-on-exec memory file holding `value`, positioned at its start."""
+    fd = os.memfd_create(name, os.MFD_CLOEXEC)
     view = memoryview(value)
     while view:
         view = view[os.write(fd, view) :]
@@ -55,9 +56,9 @@ class LaunchFds:
         fds = cls()
         try:
             for path, content in (files or {}).items():
-                fds.files[path] = _memory_file(content)
+                fds.files[path] = memory_file(content)
             for name, secret in secrets.items():
-                fds.secrets[name] = _memory_file(secret.get_secret_value().encode())
+                fds.secrets[name] = memory_file(secret.get_secret_value().encode())
             if held:
                 fds.info = os.pipe()
                 fds.block = os.pipe()
@@ -68,7 +69,7 @@ class LaunchFds:
 
     def add_memory(self, content: bytes) -> int:
         """A memory file holding `content`, for the child to read (bwrap's options, the filter)."""
-        fd = _memory_file(content)
+        fd = memory_file(content)
         self.memory.append(fd)
         return fd
 

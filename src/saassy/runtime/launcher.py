@@ -28,6 +28,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from saassy.runtime.launch import memory_file
 from saassy.runtime.syscalls import native_arch
 
 PROGRAM = Path(__file__).with_name("launcher_process.py")
@@ -78,7 +79,7 @@ class Launcher:
         """The pid of the child, once it runs `argv`; OSError if it could not."""
         if len(pass_fds) > MAX_PASS_FDS:
             raise OSError(f"a sandbox takes at most {MAX_PASS_FDS} descriptors")
-        request = _memory_file(
+        request = memory_file(
             json.dumps(
                 {
                     "argv": list(argv),
@@ -90,7 +91,8 @@ class Launcher:
                     "uid": setup.uid,
                     "gid": setup.gid,
                 }
-            ).encode()
+            ).encode(),
+            "saassy-launch",
         )
         error_read, error_write = os.pipe2(os.O_CLOEXEC)
         pid = None
@@ -210,7 +212,7 @@ class Launcher:
         alive = self._process is not None and self._process.poll() is None
         if alive and self._owner == os.getpid() and self._channel is not None:
             return self._channel
-        if self._owner != os.getpid():  # forked: that launcher and its clones are our parent's
+        if self._owner != os.getpid():  # a fork the at-fork hook missed: all that is the parent's
             self._process = self._channel = self._spare = None
             self._asked = False
         self._stop()
@@ -323,14 +325,6 @@ class Spare:
     def discard(self) -> None:
         self.socket.close()  # it reads the end and exits
         _kill_and_reap(self.pid)
-
-
-def _memory_file(content: bytes) -> int:
-    fd = os.memfd_create("saassy-launch", os.MFD_CLOEXEC)
-    view = memoryview(content)
-    while view:
-        view = view[os.write(fd, view) :]
-    return fd
 
 
 def _read_until_closed(fd: int, timeout_s: float) -> str | None:
