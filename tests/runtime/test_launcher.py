@@ -180,14 +180,19 @@ def test_what_fails_before_the_exec_is_raised_with_where_it_failed(tmp_path: Pat
         os.close(devnull)
 
 
-def zombies_of_ours() -> set[int]:
-    found = set()
+def our_children() -> list[tuple[int, str, bytes]]:
+    """(pid, state, command line) of each child of this process, zombies included."""
+    found = []
     for entry in Path("/proc").iterdir():
         with contextlib.suppress(OSError, ValueError, IndexError):
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            if fields[0] == "Z" and int(fields[1]) == os.getpid():
-                found.add(int(entry.name))
+            state, parent = (entry / "stat").read_text().rsplit(")", 1)[1].split()[:2]
+            if int(parent) == os.getpid():
+                found.append((int(entry.name), state, (entry / "cmdline").read_bytes()))
     return found
+
+
+def zombies_of_ours() -> set[int]:
+    return {pid for pid, state, _ in our_children() if state == "Z"}
 
 
 def test_a_launcher_that_died_is_replaced_and_leaves_no_zombie() -> None:
@@ -396,14 +401,11 @@ def test_a_launcher_that_cannot_start_refuses_tasks_in_one_line(
 
 def clones_of(own: Launcher) -> list[int]:
     """Our children running the launcher's program that are not the launcher: its clones."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            command = (entry / "cmdline").read_bytes()
-            if int(stat[1]) == os.getpid() and b"launcher_process.py" in command:
-                found.append(int(entry.name))
-    return [pid for pid in found if pid != own.pid]
+    return [
+        pid
+        for pid, _, command in our_children()
+        if b"launcher_process.py" in command and pid != own.pid
+    ]
 
 
 def test_a_clone_killed_while_it_waits_is_replaced_and_reaped() -> None:
