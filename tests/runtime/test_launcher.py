@@ -3,6 +3,7 @@ and holds nothing else of the launcher's or of ours; the launcher comes back if 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import resource
@@ -22,9 +23,11 @@ from saassy.runtime.cgroups import detect_cgroups
 from saassy.runtime.launcher import ChildSetup, Launcher, launcher
 from saassy.runtime.process import ProcessRuntime
 from saassy.runtime.sandbox import NamespaceSandbox
+from saassy.runtime.spawn import Launch, spawn_prepared
 from tests.runtime.conftest import require_isolation
 from tests.runtime.support import run_code, spec_for
 from tests.runtime.test_abuse import is_sandbox_uid
+from tests.runtime.test_spawn import LOOPS, run_on
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the launcher drops root: run as root")
 
@@ -475,3 +478,98 @@ def test_a_launcher_that_stops_answering_is_replaced_within_its_timeout(
             with contextlib.suppress(ProcessLookupError):
                 os.kill(stalled, signal.SIGKILL)
         own.stop()
+
+
+def _held_at_its_join(tmp_path: Path) -> tuple[Path, ChildSetup]:
+    """A set-up whose clone stops before its exec until the test lets it: the launcher opens
+    each file to join for writing, and a FIFO's open waits for a reader."""
+    fifo = tmp_path / "join"
+    os.mkfifo(fifo)
+    return fifo, ChildSetup(joins=(str(fifo),))
+
+
+def _let_through(fifo: Path) -> bytes:
+    with open(fifo, "rb") as reader:  # the clone is waiting to write: this opens at once
+        return reader.read()
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_the_loop_goes_on_while_a_clone_sets_up(loop: str, tmp_path: Path) -> None:
+    """A clone waiting for a CPU on a busy machine (~5 ms a start in a drain) must not stop the
+    loop: every other task's work waits behind it. Here the clone waits until a coroutine on
+    the same loop lets it through; a start that blocked the loop would wait its whole timeout."""
+    fifo, setup = _held_at_its_join(tmp_path)
+
+    async def work() -> tuple[int, bytes, int]:
+        starting = asyncio.ensure_future(
+            spawn_prepared(
+                lambda: Launch(["/bin/sh", "-c", "exit 3"], setup=setup),
+                env={},
+                cwd=Path("/"),
+                on_loop=True,
+            )
+        )
+        await asyncio.sleep(0.05)
+        assert not starting.done()
+        written = await asyncio.to_thread(_let_through, fifo)
+        process = await starting
+        return process.pid, written, await process.wait()
+
+    pid, written, code = run_on(loop, work())
+    assert (written, code) == (b"0", 3)  # it joined, then ran: ours, reaped by `wait`
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_a_start_cancelled_before_the_exec_kills_and_reaps_the_clone(
+    loop: str, tmp_path: Path
+) -> None:
+    fifo, setup = _held_at_its_join(tmp_path)
+    marker = tmp_path / "ran"
+    before = zombies_of_ours()
+
+    async def work() -> set[int]:
+        waiting = set(clones_of_any())
+        starting = asyncio.ensure_future(
+            spawn_prepared(
+                lambda: Launch(["/bin/touch", str(marker)], setup=setup),
+                env={},
+                cwd=Path("/"),
+                on_loop=True,
+            )
+        )
+        await asyncio.sleep(0.05)
+        held = set(clones_of_any()) - waiting  # the clone with the request, and the next spare
+        starting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await starting
+        return held
+
+    held = run_on(loop, work())
+    alive = {pid for pid, state, _ in our_children() if state != "Z"}
+    assert not marker.exists()
+    assert len(held & alive) <= 1  # at most the spare forked meanwhile, waiting for a request
+    assert zombies_of_ours() <= before
+
+
+def test_a_failure_before_the_exec_is_raised_where_the_start_is_awaited(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    setup = ChildSetup(joins=(str(tmp_path / "no-such-cgroup" / "tasks"),))
+    with pytest.raises(OSError, match=r"joining .*/no-such-cgroup/tasks"):
+        run_on(
+            "asyncio",
+            spawn_prepared(
+                lambda: Launch(["/bin/touch", str(marker)], setup=setup),
+                env={},
+                cwd=Path("/"),
+                on_loop=True,
+            ),
+        )
+    assert not marker.exists()
+    time.sleep(0.05)
+    assert not {pid for pid, state, cmd in our_children() if b"touch" in cmd}
+
+
+def clones_of_any() -> list[int]:
+    return [pid for pid, _, command in our_children() if b"launcher_process.py" in command]

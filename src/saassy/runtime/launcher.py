@@ -2,8 +2,9 @@
 
 `start` hands the launcher what the child must be (argv, env, cwd, descriptors, and the
 `ChildSetup`: cgroups to join, rlimits, the uid and gid to drop to) and returns the child's pid
-once it has exec'd (or raises `OSError` with what failed, as `subprocess.Popen` does). The child
-is this process's own: reap it with `wait4`, watch it with a pidfd.
+once it has exec'd (or raises `OSError` with what failed, as `subprocess.Popen` does); `send`
+returns at once, and the event loop awaits the exec (`Launching.started`) instead of stopping
+for it. The child is this process's own: reap it with `wait4`, watch it with a pidfd.
 
 The launcher is started by the runtime's probe and again if it died; a process forked since (a
 Celery worker's child) starts its own, since a launcher's children are its parent's. The
@@ -13,6 +14,7 @@ request ourselves: a start wakes one process, not two, and every clone is ours t
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import contextlib
 import json
@@ -76,7 +78,21 @@ class Launcher:
         pass_fds: Sequence[int] = (),
         setup: ChildSetup = ChildSetup(),
     ) -> int:
-        """The pid of the child, once it runs `argv`; OSError if it could not."""
+        """The pid of the child, once it runs `argv`; OSError if it could not. Blocking until
+        the child has exec'd: `send` and `Launching.started` wait for that on an event loop."""
+        return self.send(argv, env=env, cwd=cwd, stdio=stdio, pass_fds=pass_fds, setup=setup).wait()
+
+    def send(
+        self,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str],
+        cwd: Path | str,
+        stdio: tuple[int, int, int],
+        pass_fds: Sequence[int] = (),
+        setup: ChildSetup = ChildSetup(),
+    ) -> Launching:
+        """Hand the request to a clone; the child, until it has exec'd `argv` (or failed)."""
         if len(pass_fds) > MAX_PASS_FDS:
             raise OSError(f"a sandbox takes at most {MAX_PASS_FDS} descriptors")
         request = memory_file(
@@ -95,26 +111,16 @@ class Launcher:
             "saassy-launch",
         )
         error_read, error_write = os.pipe2(os.O_CLOEXEC)
-        pid = None
         try:
             with self._lock:
                 pid = self._ask([request, *stdio, error_write, *pass_fds])
-            os.close(error_write)
-            error_write = -1
-            said = _read_until_closed(error_read, START_TIMEOUT_S)
-            if said is None:
-                raise OSError(f"the sandbox launcher's child did not start {argv[0]} in time")
-            if said:
-                raise OSError(f"the sandbox launcher could not start {argv[0]}: {said}")
         except BaseException:
-            if pid is not None:  # it had the request: whatever it runs now is nobody's
-                _kill_and_reap(pid)
+            os.close(error_read)
             raise
         finally:
-            for fd in (request, error_read, error_write):
-                if fd >= 0:
-                    os.close(fd)
-        return pid
+            os.close(request)
+            os.close(error_write)
+        return Launching(pid, error_read, argv[0])
 
     def run(
         self,
@@ -325,6 +331,72 @@ class Spare:
     def discard(self) -> None:
         self.socket.close()  # it reads the end and exits
         _kill_and_reap(self.pid)
+
+
+@dataclass
+class Launching:
+    """A clone that has its request: our child, on its way to exec `program`. Its error pipe
+    (`error_fd`) closes at the exec; what the clone wrote there first says what failed. Whoever
+    holds it calls `wait` or `started` once: on a failure, a timeout or a cancellation the
+    child is killed and reaped, whatever it had got to."""
+
+    pid: int
+    error_fd: int
+    program: str
+
+    def wait(self) -> int:
+        """Blocking: the pid once the child has exec'd."""
+        try:
+            said = _read_until_closed(self.error_fd, START_TIMEOUT_S)
+            return self._started(said)
+        except BaseException:
+            _kill_and_reap(self.pid)
+            raise
+        finally:
+            os.close(self.error_fd)
+
+    async def started(self) -> int:
+        """`wait` on the running loop: the loop goes on while the clone sets up and execs."""
+        loop = asyncio.get_running_loop()
+        closed: asyncio.Future[str] = loop.create_future()
+        chunks: list[bytes] = []
+
+        def readable() -> None:
+            try:
+                chunk = os.read(self.error_fd, MAX_MESSAGE_BYTES)
+            except BlockingIOError:
+                return
+            except OSError as exc:
+                if not closed.done():
+                    closed.set_exception(exc)
+                return
+            if chunk:
+                chunks.append(chunk)
+            elif not closed.done():
+                closed.set_result(b"".join(chunks).decode(errors="replace").strip())
+
+        os.set_blocking(self.error_fd, False)
+        loop.add_reader(self.error_fd, readable)
+        try:
+            try:
+                async with asyncio.timeout(START_TIMEOUT_S):
+                    said: str | None = await closed
+            except TimeoutError:
+                said = None
+            return self._started(said)
+        except BaseException:
+            _kill_and_reap(self.pid)
+            raise
+        finally:
+            loop.remove_reader(self.error_fd)
+            os.close(self.error_fd)
+
+    def _started(self, said: str | None) -> int:
+        if said is None:
+            raise OSError(f"the sandbox launcher's child did not start {self.program} in time")
+        if said:
+            raise OSError(f"the sandbox launcher could not start {self.program}: {said}")
+        return self.pid
 
 
 def _read_until_closed(fd: int, timeout_s: float) -> str | None:
