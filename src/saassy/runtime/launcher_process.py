@@ -24,6 +24,7 @@ would need (glibc's and CPython's).
 import contextlib
 import ctypes
 import fcntl
+import gc
 import json
 import os
 import resource
@@ -148,6 +149,7 @@ def fork_spare(clone_number: int, channel: socket.socket) -> None:
     try:
         pid = clone_parent(clone_number)
         if pid == 0:
+            gc.disable()  # it lives for one request: a collection would only dirty shared pages
             channel.close()
             ours.close()
             wait_for_request(theirs)
@@ -237,6 +239,7 @@ def main() -> None:
     channel.set_inheritable(False)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server's Ctrl-C is the server's to handle
     IGNORED = [n for n in sorted(signal.valid_signals()) if signal.getsignal(n) == signal.SIG_IGN]
+    gc.freeze()  # what start-up made is never collected, here or in a clone
     channel.send(READY)
     serve(channel, int(sys.argv[2]))
 
