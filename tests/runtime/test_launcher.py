@@ -15,19 +15,20 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from saassy.runtime import launcher as launcher_module
 from saassy.runtime.cgroups import detect_cgroups
-from saassy.runtime.launcher import ChildSetup, Launcher, launcher
+from saassy.runtime.launcher import ChildSetup, Launcher, Launching, launcher
 from saassy.runtime.process import ProcessRuntime
 from saassy.runtime.sandbox import NamespaceSandbox
 from saassy.runtime.spawn import Launch, spawn_prepared
 from tests.runtime.conftest import require_isolation
 from tests.runtime.support import run_code, spec_for
 from tests.runtime.test_abuse import is_sandbox_uid
-from tests.runtime.test_spawn import LOOPS, run_on
+from tests.runtime.test_spawn import LOOPS, open_fds, run_on
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the launcher drops root: run as root")
 
@@ -521,16 +522,31 @@ def test_the_loop_goes_on_while_a_clone_sets_up(loop: str, tmp_path: Path) -> No
         os.kill(pid, 0)
 
 
+@pytest.fixture
+def sent(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The pids of the clones given a request, as each is handed one."""
+    pids: list[int] = []
+    send = Launcher.send
+
+    def recording(self: Launcher, *args: Any, **kwargs: Any) -> Launching:
+        launching = send(self, *args, **kwargs)
+        pids.append(launching.pid)
+        return launching
+
+    monkeypatch.setattr(Launcher, "send", recording)
+    return pids
+
+
 @pytest.mark.parametrize("loop", LOOPS)
 def test_a_start_cancelled_before_the_exec_kills_and_reaps_the_clone(
-    loop: str, tmp_path: Path
+    loop: str, tmp_path: Path, sent: list[int]
 ) -> None:
-    fifo, setup = _held_at_its_join(tmp_path)
+    _, setup = _held_at_its_join(tmp_path)
     marker = tmp_path / "ran"
-    before = zombies_of_ours()
+    run_on(loop, asyncio.to_thread(lambda: None))  # uvloop's own descriptors, opened at first use
+    before = open_fds()
 
-    async def work() -> set[int]:
-        waiting = set(clones_of_any())
+    async def work() -> None:
         starting = asyncio.ensure_future(
             spawn_prepared(
                 lambda: Launch(["/bin/touch", str(marker)], setup=setup),
@@ -539,18 +555,84 @@ def test_a_start_cancelled_before_the_exec_kills_and_reaps_the_clone(
                 on_loop=True,
             )
         )
-        await asyncio.sleep(0.05)
-        held = set(clones_of_any()) - waiting  # the clone with the request, and the next spare
+        await asyncio.sleep(0.05)  # the clone has the request and waits at the FIFO
         starting.cancel()
         with pytest.raises(asyncio.CancelledError):
             await starting
-        return held
 
-    held = run_on(loop, work())
-    alive = {pid for pid, state, _ in our_children() if state != "Z"}
+    run_on(loop, work())
+    assert len(sent) == 1
+    assert sent[0] not in {pid for pid, _, _ in our_children()}  # killed and reaped
     assert not marker.exists()
-    assert len(held & alive) <= 1  # at most the spare forked meanwhile, waiting for a request
-    assert zombies_of_ours() <= before
+    assert open_fds() == before
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_a_start_cancelled_after_the_exec_takes_what_it_started_along(
+    loop: str, tmp_path: Path
+) -> None:
+    """The clone exec'd and its program started another process before the loop came round
+    to the pipe's end: the cancellation kills its whole session, as a worker thread's does."""
+    mark = f"31.{os.getpid()}"
+    argv = ["/bin/sh", "-c", f"sleep {mark} & exec sleep 30"]
+
+    async def work() -> None:
+        starting = asyncio.ensure_future(
+            spawn_prepared(
+                lambda: Launch(argv, setup=ChildSetup()),
+                env={},
+                cwd=Path("/"),
+                on_loop=True,
+            )
+        )
+        await asyncio.sleep(0)  # it awaits the exec
+        time.sleep(0.3)  # noqa: ASYNC251 - a busy loop: the program runs and starts its child
+        starting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await starting
+
+    run_on(loop, work())
+    time.sleep(0.1)
+    left = [
+        entry.name
+        for entry in Path("/proc").iterdir()
+        if entry.name.isdigit() and _cmdline(entry) == f"sleep\0{mark}\0".encode()
+    ]
+    for pid in left:
+        os.kill(int(pid), signal.SIGKILL)
+    assert not left
+
+
+def _cmdline(entry: Path) -> bytes:
+    try:
+        return (entry / "cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def test_a_launch_is_waited_for_once(tmp_path: Path) -> None:
+    """A second wait would read, close and act on whatever now holds the pipe's number."""
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    try:
+        launching = launcher().send(
+            ["/bin/true"], env={}, cwd="/", stdio=(devnull,) * 3, setup=ChildSetup()
+        )
+        pid = run_on("asyncio", launching.started())
+        other_read, other_write = os.pipe()  # may take the pipe's old number
+        try:
+            with pytest.raises(RuntimeError, match="once"):
+                run_on("asyncio", launching.started())
+            with pytest.raises(RuntimeError, match="once"):
+                launching.wait()
+            os.write(other_write, b"untouched")
+            assert os.read(other_read, 16) == b"untouched"
+        finally:
+            os.close(other_read)
+            os.close(other_write)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+    finally:
+        os.close(devnull)
 
 
 def test_a_failure_before_the_exec_is_raised_where_the_start_is_awaited(tmp_path: Path) -> None:
@@ -569,7 +651,3 @@ def test_a_failure_before_the_exec_is_raised_where_the_start_is_awaited(tmp_path
     assert not marker.exists()
     time.sleep(0.05)
     assert not {pid for pid, state, cmd in our_children() if b"touch" in cmd}
-
-
-def clones_of_any() -> list[int]:
-    return [pid for pid, _, command in our_children() if b"launcher_process.py" in command]

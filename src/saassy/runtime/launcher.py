@@ -338,7 +338,8 @@ class Launching:
     """A clone that has its request: our child, on its way to exec `program`. Its error pipe
     (`error_fd`) closes at the exec; what the clone wrote there first says what failed. Whoever
     holds it calls `wait` or `started` once: on a failure, a timeout or a cancellation the
-    child is killed and reaped, whatever it had got to."""
+    child is killed and reaped, with its session once it has one (what it started after its
+    exec goes too), whatever it had got to."""
 
     pid: int
     error_fd: int
@@ -346,14 +347,15 @@ class Launching:
 
     def wait(self) -> int:
         """Blocking: the pid once the child has exec'd."""
+        error_fd = self._take_pipe()
         try:
-            said = _read_until_closed(self.error_fd, START_TIMEOUT_S)
+            said = _read_until_closed(error_fd, START_TIMEOUT_S)
             return self._started(said)
         except BaseException:
-            _kill_and_reap(self.pid)
+            _kill_session_and_reap(self.pid)
             raise
         finally:
-            os.close(self.error_fd)
+            os.close(error_fd)
 
     async def started(self) -> int:
         """`wait` on the running loop: the loop goes on while the clone sets up and execs."""
@@ -363,7 +365,7 @@ class Launching:
 
         def readable() -> None:
             try:
-                chunk = os.read(self.error_fd, MAX_MESSAGE_BYTES)
+                chunk = os.read(error_fd, MAX_MESSAGE_BYTES)
             except BlockingIOError:
                 return
             except OSError as exc:
@@ -375,9 +377,12 @@ class Launching:
             elif not closed.done():
                 closed.set_result(b"".join(chunks).decode(errors="replace").strip())
 
-        os.set_blocking(self.error_fd, False)
-        loop.add_reader(self.error_fd, readable)
+        error_fd = self._take_pipe()
+        watching = False
         try:
+            os.set_blocking(error_fd, False)
+            loop.add_reader(error_fd, readable)
+            watching = True
             try:
                 async with asyncio.timeout(START_TIMEOUT_S):
                     said: str | None = await closed
@@ -385,11 +390,19 @@ class Launching:
                 said = None
             return self._started(said)
         except BaseException:
-            _kill_and_reap(self.pid)
+            _kill_session_and_reap(self.pid)
             raise
         finally:
-            loop.remove_reader(self.error_fd)
-            os.close(self.error_fd)
+            if watching:
+                loop.remove_reader(error_fd)
+            os.close(error_fd)
+
+    def _take_pipe(self) -> int:
+        """The error pipe, once: a second wait would watch whatever now has its number."""
+        error_fd, self.error_fd = self.error_fd, -1
+        if error_fd < 0:
+            raise RuntimeError("a launch is waited for once")
+        return error_fd
 
     def _started(self, said: str | None) -> int:
         if said is None:
@@ -414,6 +427,14 @@ def _read_until_closed(fd: int, timeout_s: float) -> str | None:
             return b"".join(chunks).decode(errors="replace").strip()
         chunks.append(chunk)
     return None
+
+
+def _kill_session_and_reap(pid: int) -> None:
+    """A clone given a request: its session (from its `setsid` on; until then no group has its
+    number, and it cannot be reused while the clone is our unreaped child), then itself."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+    _kill_and_reap(pid)
 
 
 def _kill_and_reap(pid: int) -> None:

@@ -6,8 +6,9 @@ uses `vfork()` (no page tables copied); a launch with a `ChildSetup` (a sandbox:
 rlimits, a uid to drop to) goes through the launcher process (launcher.py), which forks itself,
 a small process, and makes the child ours. A sandbox's own preparation (its work dir, cgroup and
 command) runs just before the spawn, in the same place: on the loop when it is small (a few
-system calls on little data, and the loop waits for the child's `exec`: well under a millisecond
-each), else on a worker thread, in one hop (kit/threads.py says what a hop costs). The exit is
+system calls on little data; the loop then awaits the child's `exec` like any descriptor, as a
+clone may wait milliseconds for a CPU on a busy machine), else on a worker thread, in one hop
+(kit/threads.py says what a hop costs), which waits for the exec itself. The exit is
 watched through a pidfd on the loop, so no thread waits per sandbox; without pidfds (old
 kernels) a worker thread does.
 """
