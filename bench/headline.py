@@ -12,6 +12,7 @@ repetition; the results hold each number's median over the repetitions and its m
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import statistics
 from collections.abc import Callable
@@ -57,10 +58,17 @@ def summarize(runs: list[dict[str, float]]) -> dict[str, float]:
 
 
 def ratios(run: dict[str, float]) -> dict[str, float]:
-    """The budgets are ratios, taken within one repetition."""
+    """The budgets are ratios, taken within one repetition; and how busy each drain kept the
+    machine (its CPU per task times tasks per second, over the CPUs: below 1, cores sat idle)."""
     ours = run["throughput_tasks_per_s"]
     start = run["sandbox_start_to_program_p50_ms"]
+    cpus = len(os.sched_getaffinity(0))
     return {
+        "machine_busy_share": ours * run["machine_cpu_ms_per_task"] / 1000 / cpus,
+        "celery_machine_busy_share": run["celery_throughput_tasks_per_s"]
+        * run["celery_machine_cpu_ms_per_task"]
+        / 1000
+        / cpus,
         "throughput_vs_celery": ours / run["celery_throughput_tasks_per_s"],
         "throughput_vs_celery_same_runtime": ours
         / run["celery_same_runtime_throughput_tasks_per_s"],

@@ -50,6 +50,8 @@ def rows(postgresql: bool) -> list[Row]:
         Row("celery_machine_cpu_ms_per_task", "... Celery + plain bwrap", "ms"),
         Row("celery_same_runtime_machine_cpu_ms_per_task", "... Celery + Saassy's runtime", "ms"),
         Row("floor_machine_cpu_ms_per_task", "... raw bwrap loop", "ms"),
+        Row("machine_busy_share", "Machine busy during the drain: Saassy", "x"),
+        Row("celery_machine_busy_share", "... Celery + plain bwrap", "x"),
         Row("throughput_vs_celery", "Throughput vs Celery + plain bwrap", "x", at_least=2.0),
         Row("throughput_vs_celery_same_runtime", "Throughput vs Celery, same runtime", "x"),
         Row("throughput_vs_floor", "Throughput vs raw loop", "x", at_least=0.8),
