@@ -53,13 +53,17 @@ def report(setup: ChildSetup, *, via: Launcher | None = None) -> tuple[int, list
     read, write = os.pipe()
     devnull = os.open(os.devnull, os.O_RDONLY)
     try:
-        pid = (via or launcher()).start(
-            ["/bin/sh", "-c", REPORT.replace("{memfd}", str(memory)) + f"echo passed {memory}"],
-            env={"ONLY": "this"},
-            cwd="/",
-            stdio=(devnull, write, write),
-            pass_fds=(memory,),
-            setup=setup,
+        pid = (
+            (via or launcher())
+            .send(
+                ["/bin/sh", "-c", REPORT.replace("{memfd}", str(memory)) + f"echo passed {memory}"],
+                env={"ONLY": "this"},
+                cwd="/",
+                stdio=(devnull, write, write),
+                pass_fds=(memory,),
+                setup=setup,
+            )
+            .wait()
         )
     finally:
         for fd in (memory, write, devnull):
@@ -169,16 +173,16 @@ def test_what_fails_before_the_exec_is_raised_with_where_it_failed(tmp_path: Pat
     devnull = os.open(os.devnull, os.O_RDONLY)
     try:
         with pytest.raises(OSError, match=r"exec: .*No such file or directory.*missing"):
-            launcher().start(
+            launcher().send(
                 [str(tmp_path / "missing")], env={}, cwd="/", stdio=(devnull,) * 3,
                 setup=ChildSetup(),
-            )  # fmt: skip
+            ).wait()  # fmt: skip
         marker = tmp_path / "ran"
         with pytest.raises(OSError, match=r"joining .*/no-such-cgroup/tasks"):
-            launcher().start(
+            launcher().send(
                 ["/bin/touch", str(marker)], env={}, cwd="/", stdio=(devnull,) * 3,
                 setup=ChildSetup(joins=(str(tmp_path / "no-such-cgroup" / "tasks"),)),
-            )  # fmt: skip
+            ).wait()  # fmt: skip
         assert not marker.exists()  # nothing ran that was not set up as asked
     finally:
         os.close(devnull)
@@ -235,7 +239,7 @@ def test_a_request_of_any_size_and_the_default_descriptor_limit() -> None:
         read, write = os.pipe()
         devnull = os.open(os.devnull, os.O_RDONLY)
         try:
-            pid = own.start(
+            pid = own.send(
                 [
                     "/bin/sh",
                     "-c",
@@ -245,7 +249,7 @@ def test_a_request_of_any_size_and_the_default_descriptor_limit() -> None:
                 cwd="/",
                 stdio=(devnull, write, write),
                 setup=ChildSetup(uid=UID, gid=UID),
-            )
+            ).wait()
         finally:
             os.close(write)
             os.close(devnull)
@@ -263,10 +267,10 @@ def test_more_descriptors_than_a_message_carries_are_refused_before_asking() -> 
     devnull = os.open(os.devnull, os.O_RDONLY)
     try:
         with pytest.raises(OSError, match="at most 248 descriptors"):
-            launcher().start(
+            launcher().send(
                 ["/bin/true"], env={}, cwd="/", stdio=(devnull,) * 3,
                 pass_fds=[devnull] * 249, setup=ChildSetup(),
-            )  # fmt: skip
+            ).wait()  # fmt: skip
     finally:
         os.close(devnull)
 

@@ -1,10 +1,10 @@
 """Starting sandboxes through the launcher process (launcher_process.py): one per server process.
 
-`start` hands the launcher what the child must be (argv, env, cwd, descriptors, and the
-`ChildSetup`: cgroups to join, rlimits, the uid and gid to drop to) and returns the child's pid
-once it has exec'd (or raises `OSError` with what failed, as `subprocess.Popen` does); `send`
-returns at once, and the event loop awaits the exec (`Launching.started`) instead of stopping
-for it. The child is this process's own: reap it with `wait4`, watch it with a pidfd.
+`send` hands the launcher what the child must be (argv, env, cwd, descriptors, and the
+`ChildSetup`: cgroups to join, rlimits, the uid and gid to drop to) and returns at once; the
+child's pid comes once it has exec'd (`Launching.wait`, or `Launching.started` on an event loop,
+which goes on meanwhile), or `OSError` with what failed, as `subprocess.Popen` raises. The
+child is this process's own: reap it with `wait4`, watch it with a pidfd.
 
 The launcher is started by the runtime's probe and again if it died; a process forked since (a
 Celery worker's child) starts its own, since a launcher's children are its parent's. The
@@ -68,20 +68,6 @@ class Launcher:
     _spare: Spare | None = None  # a clone ready for the next request (our child)
     _asked: bool = False  # for the next spare, not yet read
 
-    def start(
-        self,
-        argv: Sequence[str],
-        *,
-        env: Mapping[str, str],
-        cwd: Path | str,
-        stdio: tuple[int, int, int],
-        pass_fds: Sequence[int] = (),
-        setup: ChildSetup = ChildSetup(),
-    ) -> int:
-        """The pid of the child, once it runs `argv`; OSError if it could not. Blocking until
-        the child has exec'd: `send` and `Launching.started` wait for that on an event loop."""
-        return self.send(argv, env=env, cwd=cwd, stdio=stdio, pass_fds=pass_fds, setup=setup).wait()
-
     def send(
         self,
         argv: Sequence[str],
@@ -92,7 +78,8 @@ class Launcher:
         pass_fds: Sequence[int] = (),
         setup: ChildSetup = ChildSetup(),
     ) -> Launching:
-        """Hand the request to a clone; the child, until it has exec'd `argv` (or failed)."""
+        """Hand the request to a clone; the child, until it has exec'd `argv` (or failed):
+        `.wait()` for its pid (blocking), or `await .started()` on an event loop."""
         if len(pass_fds) > MAX_PASS_FDS:
             raise OSError(f"a sandbox takes at most {MAX_PASS_FDS} descriptors")
         request = memory_file(
@@ -130,15 +117,15 @@ class Launcher:
         pass_fds: Sequence[int] = (),
         timeout_s: float = START_TIMEOUT_S,
     ) -> tuple[int, str]:
-        """Start `argv` as `start` does (cwd /, no environment), wait for it; its exit code and
+        """Start `argv` as `send` does (cwd /, no environment), wait for it; its exit code and
         what it wrote on stderr. Blocking: for the runtime's probes at start."""
         read, write = os.pipe2(os.O_CLOEXEC)
         devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
         try:
-            pid = self.start(
+            pid = self.send(
                 argv, env={}, cwd="/", stdio=(devnull, devnull, write), pass_fds=pass_fds,
                 setup=setup,
-            )  # fmt: skip
+            ).wait()  # fmt: skip
         except BaseException:
             os.close(read)
             raise
