@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import DBAPIError
@@ -23,9 +24,10 @@ from saassy.kit.time import utcnow
 from saassy.models import AttemptStatus, Task, TaskAttempt, TaskStatus, UsageRecord
 from saassy.runtime.base import Usage
 from saassy.runtime.fake import DEFAULT_USAGE, FakeRuntime, FakeScript
-from tests.conftest import SignUp, on_postgresql
+from tests.conftest import Account, SignUp, on_postgresql
 from tests.dispatch.conftest import EngineFactory
 from tests.dispatch.support import attempts_of, insert_tasks, task_row, usage_of, wait_for_status
+from tests.vault.support import put_secret
 
 
 async def expire_leases(ctx: AppContext, task_id: uuid.UUID) -> None:
@@ -128,10 +130,18 @@ class ClaimedByHand:
 
 
 async def claimed_by_hand(
-    ctx: AppContext, signup: SignUp, engine_factory: EngineFactory, executor_id: str | None = None
+    ctx: AppContext,
+    signup: SignUp,
+    engine_factory: EngineFactory,
+    executor_id: str | None = None,
+    *,
+    account: Account | None = None,
+    task_type: str = "noop",
 ) -> ClaimedByHand:
-    account = await signup()
-    [task_id] = await insert_tasks(ctx.sessionmaker, ctx.settings.catalog, account.organization_id)
+    account = account or await signup()
+    [task_id] = await insert_tasks(
+        ctx.sessionmaker, ctx.settings.catalog, account.organization_id, type=task_type
+    )
     runtime = FakeRuntime()
     engine = engine_factory(runtime, parallelism=1)
     engine.executor.parallelism = 0  # the claim is made here
@@ -318,6 +328,35 @@ async def test_a_database_restarting_as_an_attempt_is_marked_running_is_waited_o
     supervisor = AttemptSupervisor(replace(deps, sessionmaker=sessionmaker), claimed.ref)
     assert await supervisor.run() == TaskStatus.succeeded
     assert calls > 3
+    [attempt] = await attempts_of(ctx.sessionmaker, claimed.task_id)
+    assert attempt.status == AttemptStatus.succeeded
+
+
+async def test_a_database_restarting_as_an_attempts_secrets_are_opened_is_waited_out_not_lost(
+    client: httpx.AsyncClient, ctx: AppContext, signup: SignUp, engine_factory: EngineFactory
+) -> None:
+    # The supervisor opens the task's secrets after reading the attempt: a database shutting
+    # down then failed the supervisor, and the attempt went to adoption as a platform loss.
+    account = await signup()
+    assert (await put_secret(client, account.headers, "API_TOKEN", "tok-123")).status_code == 201
+    claimed = await claimed_by_hand(
+        ctx, signup, engine_factory, account=account, task_type="secretive"
+    )
+    deps = claimed.engine.executor.deps  # type: ignore[attr-defined]
+    calls = 0
+
+    def sessionmaker() -> Any:
+        nonlocal calls
+        calls += 1
+        if calls in (2, 3):  # after the read: the secrets, and their first retry
+            raise DBAPIError("SELECT", {}, _DriverError("57P01"))  # admin shutdown
+        return ctx.sessionmaker()
+
+    supervisor = AttemptSupervisor(replace(deps, sessionmaker=sessionmaker), claimed.ref)
+    assert await supervisor.run() == TaskStatus.succeeded
+    assert calls > 3
+    [spec] = claimed.runtime.started
+    assert spec.secrets["API_TOKEN"].get_secret_value() == "tok-123"
     [attempt] = await attempts_of(ctx.sessionmaker, claimed.task_id)
     assert attempt.status == AttemptStatus.succeeded
 

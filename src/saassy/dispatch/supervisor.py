@@ -282,14 +282,21 @@ class AttemptSupervisor:
             )
 
     async def _open_secrets(self, task: Task, setup: AttemptSetup) -> dict[str, str]:
-        """The tenant's secrets the task type declares, opened for this attempt only."""
+        """The tenant's secrets the task type declares, opened for this attempt only. Waits out
+        a database restarting meanwhile, up to a lease, as `_load` does."""
         names = setup.task_type.secrets
         if not names:
             return {}
-        async with self.deps.sessionmaker() as session:
-            values = await open_secrets(session, self.deps.keyring, task.organization_id, names)
-            await session.commit()  # when they were last used
-            return values
+
+        async def open_once() -> dict[str, str]:
+            async with self.deps.sessionmaker() as session:
+                organization_id = task.organization_id
+                values = await open_secrets(session, self.deps.keyring, organization_id, names)
+                await session.commit()  # when they were last used
+                return values
+
+        give_up_after_s = self.deps.lease.total_seconds()
+        return await through_outage(open_once, ATTEMPT_LOADS, give_up_after_s=give_up_after_s)
 
     def _prepare(self, task: Task, setup: AttemptSetup, secrets: dict[str, str]) -> SandboxSpec:
         if self.work_dir.exists():
