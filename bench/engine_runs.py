@@ -193,6 +193,7 @@ def _solo_numbers(solo: list[Wait]) -> dict[str, float]:
         "submit_to_running_min_sample_ms": min(accepted),
         "created_to_running_p50_ms": percentile(created, 50),
         "created_to_running_p99_ms": percentile(created, 99),
+        "created_to_running_min_sample_ms": min(created),
     }
 
 

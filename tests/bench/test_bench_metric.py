@@ -32,7 +32,9 @@ def test_submit_to_running_sees_a_slowed_sandbox_start(tmp_path: Path) -> None:
             numbers = asyncio.run(submit_to_running(server, stage, sizes))
 
     assert numbers["submit_to_running_p50_ms"] >= DELAY_MS
-    assert numbers["submit_to_running_min_sample_ms"] >= DELAY_MS
+    # Every sample, by the server's clocks: a client stalled after the 202 (a garbage collection
+    # in a busy test process) starts its own sample late, so it may undercount that one.
+    assert numbers["created_to_running_min_sample_ms"] >= DELAY_MS
     assert numbers["created_to_running_p50_ms"] >= DELAY_MS
 
 
