@@ -309,25 +309,34 @@ async def test_a_database_restarting_as_an_attempt_starts_is_waited_out_not_lost
     assert attempt.status == AttemptStatus.succeeded
 
 
-async def test_a_database_restarting_as_an_attempt_is_marked_running_is_waited_out_not_lost(
-    ctx: AppContext, signup: SignUp, engine_factory: EngineFactory
-) -> None:
-    # A Celery worker's supervisor marks its attempt running after reading it: a database
-    # shutting down then failed the supervisor, and adoption ran the attempt a second time.
-    claimed = await claimed_by_hand(ctx, signup, engine_factory)
+async def supervised_through_a_restart(
+    ctx: AppContext, claimed: ClaimedByHand
+) -> TaskStatus | None:
+    """The attempt supervised while the database refuses the second and third sessions (the
+    first step after reading the attempt, and its first retry) as a shutting-down server does."""
     deps = claimed.engine.executor.deps  # type: ignore[attr-defined]
     calls = 0
 
     def sessionmaker() -> Any:
         nonlocal calls
         calls += 1
-        if calls in (2, 3):  # after the read: the mark, and its first retry
+        if calls in (2, 3):
             raise DBAPIError("UPDATE", {}, _DriverError("57P01"))  # admin shutdown
         return ctx.sessionmaker()
 
-    supervisor = AttemptSupervisor(replace(deps, sessionmaker=sessionmaker), claimed.ref)
-    assert await supervisor.run() == TaskStatus.succeeded
+    status = await AttemptSupervisor(replace(deps, sessionmaker=sessionmaker), claimed.ref).run()
     assert calls > 3
+    return status
+
+
+async def test_a_database_restarting_as_an_attempt_is_marked_running_is_waited_out_not_lost(
+    ctx: AppContext, signup: SignUp, engine_factory: EngineFactory
+) -> None:
+    # A Celery worker's supervisor marks its attempt running after reading it: a database
+    # shutting down then failed the supervisor, and adoption ran the attempt a second time.
+    claimed = await claimed_by_hand(ctx, signup, engine_factory)
+    # After the read: the mark, and its first retry.
+    assert await supervised_through_a_restart(ctx, claimed) == TaskStatus.succeeded
     [attempt] = await attempts_of(ctx.sessionmaker, claimed.task_id)
     assert attempt.status == AttemptStatus.succeeded
 
@@ -342,19 +351,8 @@ async def test_a_database_restarting_as_an_attempts_secrets_are_opened_is_waited
     claimed = await claimed_by_hand(
         ctx, signup, engine_factory, account=account, task_type="secretive"
     )
-    deps = claimed.engine.executor.deps  # type: ignore[attr-defined]
-    calls = 0
-
-    def sessionmaker() -> Any:
-        nonlocal calls
-        calls += 1
-        if calls in (2, 3):  # after the read: the secrets, and their first retry
-            raise DBAPIError("SELECT", {}, _DriverError("57P01"))  # admin shutdown
-        return ctx.sessionmaker()
-
-    supervisor = AttemptSupervisor(replace(deps, sessionmaker=sessionmaker), claimed.ref)
-    assert await supervisor.run() == TaskStatus.succeeded
-    assert calls > 3
+    # After the read: the secrets, and their first retry.
+    assert await supervised_through_a_restart(ctx, claimed) == TaskStatus.succeeded
     [spec] = claimed.runtime.started
     assert spec.secrets["API_TOKEN"].get_secret_value() == "tok-123"
     [attempt] = await attempts_of(ctx.sessionmaker, claimed.task_id)
