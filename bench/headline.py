@@ -62,7 +62,7 @@ def ratios(run: dict[str, float]) -> dict[str, float]:
     machine (its CPU per task times tasks per second, over the CPUs: below 1, cores sat idle)."""
     ours = run["throughput_tasks_per_s"]
     start = run["sandbox_start_to_program_p50_ms"]
-    cpus = len(os.sched_getaffinity(0))
+    cpus = os.cpu_count() or 1  # /proc/stat's busy time is every online CPU's
     return {
         "machine_busy_share": ours * run["machine_cpu_ms_per_task"] / 1000 / cpus,
         "celery_machine_busy_share": run["celery_throughput_tasks_per_s"]
