@@ -24,7 +24,7 @@ from celery.result import ResultSet  # type: ignore[import-untyped]
 from kombu import Connection  # type: ignore[import-untyped]
 
 from bench.client import BenchError
-from bench.echo import ECHO_INPUT
+from bench.echo import ECHO_INPUT, started_at
 from bench.machine import MachineCpu
 
 
@@ -104,6 +104,21 @@ class CeleryWorker:
         if failed:
             raise BenchError(f"{len(failed)} of {count} {self.peer.task} failed: {failed[0]}")
         return results
+
+    def submit_to_running(self, samples: int, timeout_s: float = 60) -> list[float]:
+        """One task at a time (the next after the last's result is read): seconds from
+        `send_task` returning (the message is with the broker) to the echo program's first
+        instruction, as Saassy's submit->running counts from its 202."""
+        waits = []
+        for _ in range(samples):
+            sent = self.client.send_task(self.peer.task, args=[ECHO_INPUT], queue=self.queue)
+            began = time.monotonic()
+            done: dict[str, Any] = sent.get(timeout=timeout_s)
+            sent.forget()  # the stored result: the Redis DB is shared
+            if done["exit_code"] != 0 or done["result"] is None:
+                raise BenchError(f"{self.peer.task} failed: {done}")
+            waits.append(started_at(done["result"])[0] - began)
+        return waits
 
     def throughput(self, count: int) -> dict[str, float]:
         """Tasks per second from the first send to the last result read back, and the whole

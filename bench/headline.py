@@ -76,6 +76,10 @@ def ratios(run: dict[str, float]) -> dict[str, float]:
         "throughput_vs_runtime_loop": ours / run["runtime_loop_throughput_tasks_per_s"],
         "submit_to_running_above_sandbox_p50_ms": run["submit_to_running_p50_ms"] - start,
         "submit_to_running_above_sandbox_p99_ms": run["submit_to_running_p99_ms"] - start,
+        "celery_submit_to_running_above_sandbox_p50_ms": run["celery_submit_to_running_p50_ms"]
+        - start,
+        "celery_submit_to_running_above_sandbox_p99_ms": run["celery_submit_to_running_p99_ms"]
+        - start,
     }
 
 
@@ -135,6 +139,7 @@ def run_headline(
             for i in range(len(paths)):
                 run |= paths[(i + rep) % len(paths)](rep)
             run |= asyncio.run(_sandbox_start(kit, max(5, engine.latency_samples // 4)))
+            run |= _peer_submit_to_running(peer, engine.latency_samples)
             run |= asyncio.run(latency_and_noisy(server, stage, engine, kit))
             runs.append(run | ratios(run))
     return summarize(runs)
@@ -150,6 +155,16 @@ async def _sandbox_start(kit: SandboxKit, samples: int) -> dict[str, float]:
     return {
         "sandbox_start_to_program_p50_ms": percentile(raw, 50),
         "runtime_start_to_program_p50_ms": percentile(runtime, 50),
+    }
+
+
+def _peer_submit_to_running(peer: CeleryWorker, samples: int) -> dict[str, float]:
+    """The peer's submit->running, one task at a time on its idle worker: from `send_task` to
+    the program's first instruction (its own sandbox's start included, as Saassy's is)."""
+    waits = [wait * 1000 for wait in peer.submit_to_running(samples)]
+    return {
+        "celery_submit_to_running_p50_ms": percentile(waits, 50),
+        "celery_submit_to_running_p99_ms": percentile(waits, 99),
     }
 
 
