@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -98,3 +99,36 @@ async def test_an_observer_engine_reads_without_taking_the_write_lock(
     finally:
         elsewhere.execute("ROLLBACK")
         await observer.dispose()
+
+
+async def test_the_wal_is_checkpointed_on_a_thread_not_in_a_commit_on_the_loop(
+    engine: AsyncEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite's own threshold (1,000 WAL pages) would copy the WAL back, and sync, inside the
+    COMMIT that crossed it, on the loop; here a thread does it after enough commits."""
+    database = tmp_path / "inline.db"
+    threads: list[int] = []
+    checkpoint = sqlite.Checkpoints.checkpoint
+
+    def recorded(self: sqlite.Checkpoints) -> None:
+        threads.append(threading.get_ident())
+        checkpoint(self)
+
+    monkeypatch.setattr(sqlite.Checkpoints, "checkpoint", recorded)
+    checkpoints = engine.sync_engine.dialect.checkpoints  # type: ignore[attr-defined]
+    async with engine.begin() as conn:
+        await conn.execute(text("CREATE TABLE blobs (data BLOB)"))
+    empty = database.stat().st_size
+    blob = b"x" * 100_000  # ~25 pages a commit: ~2,400 below, all in the WAL
+    for _ in range(sqlite.CHECKPOINT_AFTER_COMMITS - 1 - checkpoints.commits):
+        async with engine.begin() as conn:
+            await conn.execute(text("INSERT INTO blobs VALUES (:d)"), {"d": blob})
+    assert database.stat().st_size == empty  # no commit copied the WAL back
+    assert threads == []
+    async with engine.begin() as conn:  # the commit that asks for one
+        await conn.execute(text("INSERT INTO blobs VALUES (:d)"), {"d": blob})
+    assert checkpoints.running is not None
+    await asyncio.to_thread(checkpoints.running.join, 10)
+    assert len(threads) == 1
+    assert threads[0] != threading.get_ident()
+    assert database.stat().st_size > (sqlite.CHECKPOINT_AFTER_COMMITS - 3) * len(blob)

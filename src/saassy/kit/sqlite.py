@@ -9,15 +9,23 @@ What must not block the loop is a wait for the lock, which another process (the 
 server) may hold. Every transaction takes the lock at BEGIN IMMEDIATE, so that is the one place
 that waits, and it waits asynchronously: SQLite's busy handler is off, and a busy BEGIN sleeps on
 the loop and tries again. Waiters within the process queue in the pool (one connection).
+
+Nor must a checkpoint: SQLite copies the WAL back into the database inside whichever COMMIT
+crosses its threshold, and syncs both files to disk there, a few milliseconds (more on a busy
+disk) during which every request and sandbox of the server waited. The loop's connection leaves
+that to a thread of its own (`Checkpoints`), every `CHECKPOINT_AFTER_COMMITS` commits; it only
+checkpoints itself past `BACKSTOP_PAGES`, should that thread fall behind.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 import time
 from typing import Any
 
+import structlog
 from sqlalchemy import pool
 from sqlalchemy.dialects import registry
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
@@ -28,6 +36,11 @@ DRIVER = "inline"
 LOCK_WAIT_S = 30.0
 FIRST_PAUSE_S = 0.001
 LONGEST_PAUSE_S = 0.05
+# SQLite's own threshold is 1,000 WAL pages; a commit of ours writes ~10.
+CHECKPOINT_AFTER_COMMITS = 100
+BACKSTOP_PAGES = 10_000  # ~40 MB of WAL: the loop's COMMIT checkpoints only past this
+
+log = structlog.get_logger(__name__)
 
 
 def _busy(error: sqlite3.OperationalError) -> bool:
@@ -44,6 +57,40 @@ class _Connection(sqlite3.Connection):
         return super().cursor(factory)
 
 
+class Checkpoints:
+    """Checkpoints of one database file, each on a short-lived thread of its own connection,
+    one at a time: a PASSIVE checkpoint copies what no reader still needs and waits for nobody,
+    and the commits on the loop go on meanwhile (SQLite releases the interpreter lock while it
+    works)."""
+
+    def __init__(self, path: str, *, uri: bool = False) -> None:
+        self.path, self.uri = path, uri
+        self.commits = 0  # since the last checkpoint began
+        self.running: threading.Thread | None = None
+
+    def after_commit(self) -> None:
+        self.commits += 1
+        if self.commits < CHECKPOINT_AFTER_COMMITS:
+            return
+        if self.running is not None and self.running.is_alive():
+            return  # the next commit asks again
+        self.commits = 0
+        self.running = threading.Thread(
+            target=self.checkpoint, name="sqlite checkpoint", daemon=True
+        )
+        self.running.start()
+
+    def checkpoint(self) -> None:
+        try:
+            connection = sqlite3.connect(self.path, uri=self.uri, isolation_level=None)
+            try:
+                connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            finally:
+                connection.close()
+        except sqlite3.Error as error:  # the file went (a test's), or a disk error: try later
+            log.warning("sqlite.checkpoint_failed", error=str(error))
+
+
 class InlineSQLiteDialect(SQLiteDialect_pysqlite):
     driver = DRIVER
     is_async = True
@@ -56,10 +103,13 @@ class InlineSQLiteDialect(SQLiteDialect_pysqlite):
         if sqlite_begin not in ("IMMEDIATE", "DEFERRED"):
             raise ValueError(f"sqlite_begin: {sqlite_begin!r} is not IMMEDIATE or DEFERRED")
         self._begin = f"BEGIN {sqlite_begin}"
+        self.checkpoints: Checkpoints | None = None  # a file's (not an in-memory database's)
 
     def create_connect_args(self, url: URL) -> Any:
         args, kwargs = super().create_connect_args(url)
         kwargs["factory"] = _Connection
+        if self._is_url_file_db(url) and args:
+            self.checkpoints = Checkpoints(args[0], uri=bool(kwargs.get("uri")))
         return args, kwargs
 
     @classmethod
@@ -79,6 +129,8 @@ class InlineSQLiteDialect(SQLiteDialect_pysqlite):
             _with_lock_retries(lambda: connection.execute("PRAGMA journal_mode=WAL"))
             connection.execute("PRAGMA synchronous=NORMAL")
             connection.execute("PRAGMA foreign_keys=ON")
+            if self.checkpoints is not None:
+                connection.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
 
         return configure
 
@@ -98,6 +150,11 @@ class InlineSQLiteDialect(SQLiteDialect_pysqlite):
     def do_execute_no_params(self, cursor: Any, statement: Any, context: Any = None) -> None:
         _awaited()
         cursor.execute(statement)
+
+    def do_commit(self, dbapi_connection: Any) -> None:
+        dbapi_connection.commit()
+        if self.checkpoints is not None:
+            self.checkpoints.after_commit()
 
     def do_begin(self, dbapi_connection: Any) -> None:
         # Take the write lock up front: a deferred transaction that reads and then writes can
