@@ -10,19 +10,21 @@ server) may hold. Every transaction takes the lock at BEGIN IMMEDIATE, so that i
 that waits, and it waits asynchronously: SQLite's busy handler is off, and a busy BEGIN sleeps on
 the loop and tries again. Waiters within the process queue in the pool (one connection).
 
-Nor must a checkpoint: SQLite copies the WAL back into the database inside whichever COMMIT
-crosses its threshold, and syncs both files to disk there, a few milliseconds (more on a busy
-disk) during which every request and sandbox of the server waited. The loop's connection leaves
-that to a thread of its own (`Checkpoints`), every `CHECKPOINT_AFTER_COMMITS` commits; it only
-checkpoints itself past `BACKSTOP_PAGES`, should that thread fall behind.
+Nor must a checkpoint, mostly: SQLite copies the WAL back into the database inside whichever
+COMMIT crosses its threshold (1,000 pages), and syncs both files to disk there, a few
+milliseconds (more on a busy disk) during which every request and sandbox of the server waited.
+A thread of its own does the copying now (`Checkpoints`); a COMMIT checkpoints only past
+`BACKSTOP_PAGES`, copying what little is left and starting the WAL over.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 import threading
 import time
+import urllib.parse
 from typing import Any
 
 import structlog
@@ -39,6 +41,7 @@ LONGEST_PAUSE_S = 0.05
 # SQLite's own threshold is 1,000 WAL pages; a commit of ours writes ~10.
 CHECKPOINT_AFTER_COMMITS = 100
 BACKSTOP_PAGES = 10_000  # ~40 MB of WAL: the loop's COMMIT checkpoints only past this
+IDLE_S = 30.0  # the checkpoint thread ends after this long without work
 
 log = structlog.get_logger(__name__)
 
@@ -58,36 +61,55 @@ class _Connection(sqlite3.Connection):
 
 
 class Checkpoints:
-    """Checkpoints of one database file, each on a short-lived thread of its own connection,
-    one at a time: a PASSIVE checkpoint copies what no reader still needs and waits for nobody,
-    and the commits on the loop go on meanwhile (SQLite releases the interpreter lock while it
-    works)."""
+    """The WAL checkpoints of one database file, on a thread of their own with a connection of
+    its own: a PASSIVE checkpoint copies what no reader still needs and waits for nobody, and
+    the commits on the loop go on meanwhile (SQLite releases the interpreter lock while it
+    works). Asked for after every `CHECKPOINT_AFTER_COMMITS` commits that wrote; the thread
+    ends after `IDLE_S` without work and starts again when asked.
 
-    def __init__(self, path: str, *, uri: bool = False) -> None:
-        self.path, self.uri = path, uri
-        self.commits = 0  # since the last checkpoint began
-        self.running: threading.Thread | None = None
+    Commits keep coming while it copies, so it seldom leaves nothing to copy, and only then
+    can SQLite start the WAL over: the WAL grows to `BACKSTOP_PAGES`, where a commit on the
+    loop checkpoints the little the thread has not copied and starts it over.
+    """
 
-    def after_commit(self) -> None:
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.commits = 0  # that wrote, since the last checkpoint was asked for
+        self._changes = 0  # the connection's total_changes at the last commit
+        self._asked = threading.Event()
+        self._worker: threading.Thread | None = None
+        self._owner = 0  # the pid that started the worker (a fork's child has none)
+
+    def after_commit(self, total_changes: int) -> None:
+        if total_changes == self._changes:  # nothing written (a read's transaction)
+            return
+        self._changes = total_changes
         self.commits += 1
         if self.commits < CHECKPOINT_AFTER_COMMITS:
             return
-        if self.running is not None and self.running.is_alive():
-            return  # the next commit asks again
         self.commits = 0
-        self.running = threading.Thread(
-            target=self.checkpoint, name="sqlite checkpoint", daemon=True
-        )
-        self.running.start()
+        self._asked.set()
+        worker = self._worker
+        if worker is None or not worker.is_alive() or self._owner != os.getpid():
+            self._owner = os.getpid()
+            self._worker = threading.Thread(target=self._work, name="sqlite wal", daemon=True)
+            self._worker.start()
+
+    def _work(self) -> None:
+        while self._asked.wait(IDLE_S):
+            self._asked.clear()
+            self.checkpoint()
 
     def checkpoint(self) -> None:
+        # mode=rw: a database moved or removed meanwhile is not made again, empty.
+        target = f"file:{urllib.parse.quote(self.path)}?mode=rw"
         try:
-            connection = sqlite3.connect(self.path, uri=self.uri, isolation_level=None)
+            connection = sqlite3.connect(target, uri=True, timeout=0, isolation_level=None)
             try:
                 connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
             finally:
                 connection.close()
-        except sqlite3.Error as error:  # the file went (a test's), or a disk error: try later
+        except sqlite3.Error as error:  # gone, or a disk error: the next one tries again
             log.warning("sqlite.checkpoint_failed", error=str(error))
 
 
@@ -108,8 +130,9 @@ class InlineSQLiteDialect(SQLiteDialect_pysqlite):
     def create_connect_args(self, url: URL) -> Any:
         args, kwargs = super().create_connect_args(url)
         kwargs["factory"] = _Connection
-        if self._is_url_file_db(url) and args:
-            self.checkpoints = Checkpoints(args[0], uri=bool(kwargs.get("uri")))
+        # A file named plainly (not a URI's memory or read-only file), written by this engine.
+        if self._is_url_file_db(url) and not kwargs.get("uri") and self._begin != "BEGIN DEFERRED":
+            self.checkpoints = Checkpoints(args[0])
         return args, kwargs
 
     @classmethod
@@ -154,7 +177,10 @@ class InlineSQLiteDialect(SQLiteDialect_pysqlite):
     def do_commit(self, dbapi_connection: Any) -> None:
         dbapi_connection.commit()
         if self.checkpoints is not None:
-            self.checkpoints.after_commit()
+            try:
+                self.checkpoints.after_commit(dbapi_connection.total_changes)
+            except Exception:  # the commit is done: nothing after it may say it failed
+                log.exception("sqlite.checkpoint_not_asked")
 
     def do_begin(self, dbapi_connection: Any) -> None:
         # Take the write lock up front: a deferred transaction that reads and then writes can
