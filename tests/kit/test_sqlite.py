@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -99,58 +98,3 @@ async def test_an_observer_engine_reads_without_taking_the_write_lock(
     finally:
         elsewhere.execute("ROLLBACK")
         await observer.dispose()
-
-
-async def test_the_wal_is_checkpointed_on_a_thread_not_in_a_commit_on_the_loop(
-    engine: AsyncEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """SQLite's own threshold (1,000 WAL pages) would copy the WAL back, and sync, inside the
-    COMMIT that crossed it, on the loop; here a thread does it after enough commits."""
-    database = tmp_path / "inline.db"
-    threads: list[int] = []
-    done = threading.Event()
-    checkpoint = sqlite.Checkpoints.checkpoint
-
-    def recorded(self: sqlite.Checkpoints) -> None:
-        threads.append(threading.get_ident())
-        checkpoint(self)
-        done.set()
-
-    monkeypatch.setattr(sqlite.Checkpoints, "checkpoint", recorded)
-    checkpoints = engine.sync_engine.dialect.checkpoints  # type: ignore[attr-defined]
-    async with engine.begin() as conn:
-        await conn.execute(text("CREATE TABLE blobs (data BLOB)"))
-    empty = database.stat().st_size
-    blob = b"x" * 100_000  # ~25 pages a commit: ~2,400 below, all in the WAL
-    for _ in range(sqlite.CHECKPOINT_AFTER_COMMITS - 1 - checkpoints.commits):
-        async with engine.begin() as conn:
-            await conn.execute(text("INSERT INTO blobs VALUES (:d)"), {"d": blob})
-    for _ in range(3):  # reads commit too, and do not count
-        async with engine.begin() as conn:
-            await conn.execute(text("SELECT count(*) FROM blobs"))
-    assert database.stat().st_size == empty  # no commit copied the WAL back
-    assert threads == []
-    async with engine.begin() as conn:  # the commit that asks for one
-        await conn.execute(text("INSERT INTO blobs VALUES (:d)"), {"d": blob})
-    assert await asyncio.to_thread(done.wait, 10)
-    assert len(threads) == 1
-    assert threads[0] != threading.get_ident()
-    assert database.stat().st_size > (sqlite.CHECKPOINT_AFTER_COMMITS - 3) * len(blob)
-
-
-async def test_a_commit_done_is_not_failed_by_what_follows_it(
-    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    def cannot_start(self: sqlite.Checkpoints, total_changes: int) -> None:
-        raise RuntimeError("can't start new thread")
-
-    monkeypatch.setattr(sqlite.Checkpoints, "after_commit", cannot_start)
-    await insert(engine, 5)  # no error: the row is committed, and said to be
-    async with engine.connect() as conn:
-        assert (await conn.execute(text("SELECT n FROM entries"))).scalars().all() == [5]
-
-
-async def test_a_checkpoint_does_not_make_a_database_that_went_again(tmp_path: Path) -> None:
-    gone = tmp_path / "gone.db"
-    sqlite.Checkpoints(str(gone)).checkpoint()  # logs that it failed
-    assert not gone.exists()
