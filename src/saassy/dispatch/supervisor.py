@@ -14,10 +14,11 @@ import json
 import shutil
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
+from typing import TypeVar
 
 import structlog
 from pydantic import SecretStr
@@ -70,6 +71,7 @@ from saassy.vault.keys import KeyRing
 from saassy.vault.service import open_secrets
 
 log = structlog.get_logger(__name__)
+T = TypeVar("T")
 
 OUTCOME_WAIT_S = 600.0  # then the attempt goes to adoption, as when the process dies
 OUTCOME_WRITES = OutageWatch("outcome writes")  # one line per outage, not one per attempt
@@ -257,8 +259,13 @@ class AttemptSupervisor:
         """The task, if the attempt is still this executor's. A database restarting as the
         attempt starts is waited out, up to a lease (fenced: an attempt adopted meanwhile shows
         in its row), rather than handed to adoption to run again."""
+        return await self._within_a_lease(self._load_once)
+
+    async def _within_a_lease(self, step: Callable[[], Awaitable[T]]) -> T:
+        """`step`, tried again while the database restarts, up to a lease: an attempt's steps
+        before its sandbox runs are fenced, so a retry cannot run it twice."""
         give_up_after_s = self.deps.lease.total_seconds()
-        return await through_outage(self._load_once, ATTEMPT_LOADS, give_up_after_s=give_up_after_s)
+        return await through_outage(step, ATTEMPT_LOADS, give_up_after_s=give_up_after_s)
 
     async def _load_once(self) -> Task | None:
         async with self.deps.sessionmaker() as session, session.begin():
@@ -295,8 +302,7 @@ class AttemptSupervisor:
                 await session.commit()  # when they were last used
                 return values
 
-        give_up_after_s = self.deps.lease.total_seconds()
-        return await through_outage(open_once, ATTEMPT_LOADS, give_up_after_s=give_up_after_s)
+        return await self._within_a_lease(open_once)
 
     def _prepare(self, task: Task, setup: AttemptSetup, secrets: dict[str, str]) -> SandboxSpec:
         if self.work_dir.exists():
@@ -323,11 +329,7 @@ class AttemptSupervisor:
 
     async def _mark_running(self) -> None:
         """Waits out a database restarting meanwhile, up to a lease, as `_load` does."""
-        give_up_after_s = self.deps.lease.total_seconds()
-        marked = await through_outage(
-            self._mark_running_once, ATTEMPT_LOADS, give_up_after_s=give_up_after_s
-        )
-        if not marked:
+        if not await self._within_a_lease(self._mark_running_once):
             raise LeaseLost
         await publish_status(
             self.deps.events,
