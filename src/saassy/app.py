@@ -205,6 +205,7 @@ def start_task_engine(ctx: AppContext, runtime: Runtime | None = None) -> TaskEn
         reserved_slots=settings.executor_reserved_slots,
         lease=timedelta(seconds=settings.task_lease_s),
         poll_s=settings.dispatch_poll_s,
+        after_commit=ctx.after_commit,
     )
 
 

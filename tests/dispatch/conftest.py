@@ -47,6 +47,7 @@ async def engine_factory(ctx: AppContext) -> AsyncIterator[EngineFactory]:
         options.setdefault("lease", timedelta(seconds=3))
         options.setdefault("poll_s", 0.05)
         options.setdefault("parallelism", 8)
+        options.setdefault("after_commit", ctx.after_commit)  # as the app's lifespan wires it
         engine = build_task_engine(ctx.settings, ctx.sessionmaker, runtime, **options)
         built.append(engine)
         return engine

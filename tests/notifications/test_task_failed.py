@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -81,8 +82,11 @@ async def test_a_failed_task_is_mailed_to_its_submitter_only_once_opted_in(
 ) -> None:
     ada = await signup()
     before = len(await outbox(ctx))
+    ctx.outbox_wakeup.clear()
     await failing_task(ctx, engine, fake_runtime, ada)
     assert len(await outbox(ctx)) == before  # off by default
+    await asyncio.sleep(0.05)  # what follows the outcome's commit has run
+    assert not ctx.outbox_wakeup.is_set()  # nothing queued: the e-mail relay sleeps on
 
     opted = await client.put(
         "/api/v1/account/notifications", json={"task_failed": True}, headers=ada.headers
@@ -90,6 +94,8 @@ async def test_a_failed_task_is_mailed_to_its_submitter_only_once_opted_in(
     assert opted.status_code == 200
     task_id = await failing_task(ctx, engine, fake_runtime, ada)
     assert (await task_row(ctx.sessionmaker, task_id)).status == TaskStatus.failed
+    async with asyncio.timeout(3.0):  # the e-mail relay is woken by the commit, not its poll
+        await ctx.outbox_wakeup.wait()
     [mail] = await mails_about(ctx, "failed")
     assert mail.to == ada.email.lower()
     assert str(task_id)[:8] in mail.subject

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from saassy.runtime.base import Limits
-from saassy.runtime.cgroups import SandboxCgroup, cgroup_name, tenant_dir_name
+from saassy.runtime.cgroups import READ_CHUNK, SandboxCgroup, cgroup_name, tenant_dir_name
 
 
 def test_v2_limits_and_accounting(tmp_path: Path) -> None:
@@ -61,3 +63,27 @@ def test_v2_passes_its_controllers_down_through_a_tenants_directory(tmp_path: Pa
     assert subtree == "+memory +cpu +pids"
     assert (directory / "cpu.max").read_text() == "100000 100000"
     assert cgroup.relative_path == f"{tenant_dir_name('org-1')}/task-1"
+
+
+def test_a_file_past_one_read_is_read_whole(tmp_path: Path) -> None:
+    """`cgroup.procs` of a sandbox that forked thousands: a pid cut at a read's end would be
+    another process's, and `kill_all` would signal it."""
+    directory = tmp_path / "task-1"
+    directory.mkdir()
+    pids = list(range(100_000, 100_000 + 20_000))
+    (directory / "cgroup.procs").write_text("".join(f"{pid}\n" for pid in pids))
+    assert len((directory / "cgroup.procs").read_bytes()) > READ_CHUNK
+    assert SandboxCgroup(2, {"": directory}).pids() == pids
+
+
+def test_an_existing_directory_is_made_again_but_not_a_file(tmp_path: Path) -> None:
+    directory = tmp_path / "memory" / "task-1"
+    directory.parent.mkdir()
+    cgroup = SandboxCgroup(1, {"memory": directory})
+    cgroup.make_dirs()
+    cgroup.make_dirs()  # a leftover's directory, as a restart finds it
+    assert directory.is_dir()
+    clash = SandboxCgroup(1, {"memory": tmp_path / "memory" / "tasks"})
+    (tmp_path / "memory" / "tasks").write_text("")  # v1's own file of that name
+    with pytest.raises(FileExistsError):
+        clash.make_dirs()

@@ -21,14 +21,18 @@ from sqlalchemy import func, select, update
 from saassy.config import Settings
 from saassy.context import AppContext
 from saassy.dispatch.engine import TaskEngine
+from saassy.events.bus import publish_status
+from saassy.events.redis import RedisEventBus
 from saassy.kit.time import utcnow
-from saassy.models import OutboxEmail, WebhookEndpoint, WebhookMessage
+from saassy.models import OutboxEmail, TaskStatus, WebhookEndpoint, WebhookMessage
 from saassy.runtime.fake import FakeRuntime, FakeScript
 from saassy.webhooks.relay import DeliveryPolicy, deliver_pending_webhooks, webhook_relay_loop
 from saassy.webhooks.sending import new_client
 from tests.audit.support import entries
 from tests.conftest import Account, SignUp
 from tests.dispatch.support import insert_tasks, wait_for_status
+from tests.events.test_bus_selection import require_redis
+from tests.services import REDIS_URL
 from tests.webhooks.receiver import Receiver, VerificationFailed, running, verify
 from tests.webhooks.support import ENDPOINTS, create_endpoint
 from tests.webhooks.tls import localhost_tls
@@ -408,8 +412,8 @@ async def test_the_relay_loop_delivers_as_soon_as_a_task_ends(
 ) -> None:
     ada = await signup()
     await create_endpoint(client, ada, receiver.url)
-    # The loop as `saassy dev` runs it, woken by the engine's status events: a poll alone
-    # would take `POLL_INTERVAL_S` (5 s).
+    # The loop as `saassy dev` runs it, woken by the engine's commit that queued the message:
+    # a poll alone would take `POLL_INTERVAL_S` (5 s).
     loop = webhook_relay_loop(ctx.sessionmaker, ctx.settings, ctx.webhook_wakeup, engine.events)
     loop.start()
     try:
@@ -421,6 +425,57 @@ async def test_the_relay_loop_delivers_as_soon_as_a_task_ends(
             await asyncio.sleep(0.02)
     finally:
         await loop.stop()
+
+
+async def test_only_an_outcome_that_queued_messages_wakes_the_relay(
+    client: httpx.AsyncClient,
+    ctx: AppContext,
+    signup: SignUp,
+    engine: TaskEngine,
+    receiver: Receiver,
+) -> None:
+    """In one process the relay is woken by the commits that queued messages, not by every
+    task's end: a customer without endpoints costs it no round."""
+    ada = await signup()
+    ctx.webhook_wakeup.clear()
+    await run_task(ctx, engine, ada)
+    await asyncio.sleep(0.05)  # what follows the outcome's commit has run
+    assert not ctx.webhook_wakeup.is_set()
+
+    await create_endpoint(client, ada, receiver.url)
+    ctx.webhook_wakeup.clear()
+    await run_task(ctx, engine, ada)
+    deadline = time.monotonic() + 3.0
+    while not ctx.webhook_wakeup.is_set():
+        assert time.monotonic() < deadline, "the commit that queued a message did not wake it"
+        await asyncio.sleep(0.01)
+
+
+@pytest.mark.redis
+async def test_a_bus_across_processes_still_wakes_the_relay_on_every_ended_task(
+    ctx: AppContext,
+) -> None:
+    """A `saassy worker` elsewhere writes outcomes this process never commits: there, an
+    ended task's status event, heard over Redis, is what wakes the relay."""
+    require_redis()
+    prefix = f"test-{uuid.uuid4().hex[:8]}"
+    here = RedisEventBus(REDIS_URL, prefix=prefix)
+    elsewhere = RedisEventBus(REDIS_URL, prefix=prefix)  # another process's
+    wakeup = asyncio.Event()
+    try:
+        await here.start()
+        await elsewhere.start()
+        webhook_relay_loop(ctx.sessionmaker, ctx.settings, wakeup, here)  # not started
+        task_id, organization_id = uuid.uuid4(), uuid.uuid4()
+        await publish_status(elsewhere, organization_id, task_id, TaskStatus.running, 1)
+        await asyncio.sleep(0.2)
+        assert not wakeup.is_set()  # a task that has not ended queued nothing
+        await publish_status(elsewhere, organization_id, task_id, TaskStatus.succeeded, 1)
+        async with asyncio.timeout(3.0):
+            await wakeup.wait()
+    finally:
+        await here.close()
+        await elsewhere.close()
 
 
 def test_the_default_schedule_spans_about_a_day_with_jitter() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -131,6 +131,7 @@ def build_task_engine(
     workers_dir: Path | None = None,
     platform_loss_retries: int | None = None,
     storage_sweep_every_s: float = SWEEP_EVERY_S,
+    after_commit: Callable[[list[object]], Awaitable[None]] | None = None,
 ) -> TaskEngine:
     """The embedded engine: local executor, the storage the settings name, and unless given
     one, its own event bus as the settings say (Redis with `redis_url`, else in memory)."""
@@ -155,6 +156,7 @@ def build_task_engine(
             else platform_loss_retries
         ),
         notices=TaskFailureNotices(settings),
+        after_commit=after_commit,
     )
     executor = LocalExecutor(
         deps, parallelism=parallelism, reserved_slots=reserved_slots, on_free=wakeup.set

@@ -148,6 +148,7 @@ class LocalExecutor(Executor):
             self.leftovers,
             platform_loss_retries=deps.platform_loss_retries,
             notices=deps.notices,
+            after_commit=deps.after_commit,
         )
 
     async def sandboxes_to_recover(self) -> set[str]:

@@ -48,6 +48,7 @@ from saassy.dispatch.run_outcome import (
 from saassy.dispatch.sandbox_watch import LeaseLost, SandboxWatcher
 from saassy.dispatch.worker_output import left_little
 from saassy.events.bus import EventBus, publish_status
+from saassy.kit.after_commit import act_after_commit, take_effects
 from saassy.kit.db_outage import OutageWatch, is_database_outage, through_outage
 from saassy.kit.threads import on_loop_if
 from saassy.kit.time import utcnow
@@ -96,6 +97,9 @@ class EngineServices:
     platform_loss_retries: int = PLATFORM_LOSS_RETRIES
     # E-mails a task's failure to a submitter who opted in (None: no e-mail, as in unit tests).
     notices: TaskFailureNotices | None = None
+    # Acts on what a committed outcome queued (webhook messages, e-mail): the process's relays
+    # deliver now rather than at their next poll (kit/after_commit.py; None: at the poll).
+    after_commit: Callable[[list[object]], Awaitable[None]] | None = None
 
 
 def sandbox_name(task_id: uuid.UUID, attempt_number: int) -> str:
@@ -437,24 +441,30 @@ class AttemptSupervisor:
     async def _write(
         self, task: Task, outcome: AttemptOutcome, artifacts: list[Artifact]
     ) -> TaskStatus:
-        async def write() -> TaskStatus:
-            async with self.deps.sessionmaker() as session, session.begin():
-                return await write_outcome(
-                    session,
-                    self.deps.catalog,
-                    task,
-                    attempt_number=self.ref.attempt_number,
-                    executor_id=self.ref.executor_id,
-                    outcome=outcome,
-                    now=utcnow(),
-                    artifacts=artifacts,
-                    platform_loss_retries=self.deps.platform_loss_retries,
-                    notices=self.deps.notices,
-                )
+        async def write() -> tuple[TaskStatus, list[object]]:
+            async with self.deps.sessionmaker() as session:
+                async with session.begin():
+                    status = await write_outcome(
+                        session,
+                        self.deps.catalog,
+                        task,
+                        attempt_number=self.ref.attempt_number,
+                        executor_id=self.ref.executor_id,
+                        outcome=outcome,
+                        now=utcnow(),
+                        artifacts=artifacts,
+                        platform_loss_retries=self.deps.platform_loss_retries,
+                        notices=self.deps.notices,
+                    )
+                return status, take_effects(session)
 
         # Fenced by the attempt number, so waiting out a database restart is safe: the attempt
         # ends as it ran rather than running again.
-        return await through_outage(write, OUTCOME_WRITES, give_up_after_s=OUTCOME_WAIT_S)
+        status, effects = await through_outage(
+            write, OUTCOME_WRITES, give_up_after_s=OUTCOME_WAIT_S
+        )
+        await act_after_commit(self.deps.after_commit, effects)
+        return status
 
     async def _abandon(self) -> None:
         """Kill the sandbox and hand the attempt to adoption, with what it used: the clean-up

@@ -8,7 +8,12 @@ closed without a commit, drops them with the transaction.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
+import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
+
+log = structlog.get_logger(__name__)
 
 _EFFECTS = "saassy.after_commit"
 
@@ -27,3 +32,16 @@ def take_effects(session: AsyncSession) -> list[object]:
 def drop_effects(session: AsyncSession) -> None:
     """Forget the recorded effects: their transaction was rolled back."""
     session.info.pop(_EFFECTS, None)
+
+
+async def act_after_commit(
+    react: Callable[[list[object]], Awaitable[None]] | None, effects: list[object]
+) -> None:
+    """`react` to committed effects where the caller has no app to hand them to (the engine):
+    a failure is logged, the commit it follows stands."""
+    if react is None or not effects:
+        return
+    try:
+        await react(effects)
+    except Exception:
+        log.exception("after-commit effects not acted on")

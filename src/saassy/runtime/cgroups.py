@@ -33,6 +33,7 @@ CREATE_TRIES = 5  # the tenant's dir may be removed by its last sandbox as we cr
 # it a tenant running one sandbox gets (`tenant_weight`).
 DEFAULT_WEIGHT = {1: 1024, 2: 100}
 LIGHT_TENANT_BOOST = 8
+READ_CHUNK = 65536
 
 
 def cgroup_name(name: str) -> str:
@@ -67,29 +68,58 @@ def tenant_weight(version: int, sandboxes: int, share_of_host: float = 0.0) -> i
     return default * max(1, LIGHT_TENANT_BOOST // max(1, sandboxes))
 
 
-def _cpus_allowed(directory: Path, version: int, host: int) -> float:
+def _cpus_allowed(directory: str, version: int, host: int) -> float:
     """A sandbox's `cpus` as its cgroup caps them; unknown or uncapped: the `host`'s CPUs."""
     try:
         if version == 1:
-            quota = int((directory / "cpu.cfs_quota_us").read_text())
-            period = int((directory / "cpu.cfs_period_us").read_text())
+            quota = int(_read(os.path.join(directory, "cpu.cfs_quota_us")))
+            period = int(_read(os.path.join(directory, "cpu.cfs_period_us")))
         else:
-            text = (directory / "cpu.max").read_text().split()
+            text = _read(os.path.join(directory, "cpu.max")).split()
             quota, period = int(text[0]), int(text[1])  # "max" (no cap) fails here
     except (OSError, ValueError, IndexError):
         return host
     return quota / period if quota > 0 and period > 0 else host
 
 
-def _write(path: Path, value: str) -> None:
-    path.write_text(value)
-
-
-def _read_int(path: Path) -> int | None:
+# Files through `os`, not `Path.read_text`/`write_text`: a sandbox's start and end make ~20 such
+# calls on the server's loop, and the text layer took ~40% of their time (docs/benchmarks.md).
+def _write(path: Path | str, value: str) -> None:
+    # The flags `write_text` opens with: the kernel takes them on a cgroup's files too.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
     try:
-        return int(path.read_text().split()[0])
+        os.write(fd, value.encode())
+    finally:
+        os.close(fd)
+
+
+def _read(path: Path | str) -> str:
+    """The whole file (`cgroup.procs` of a sandbox that forked thousands passes one read)."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        chunks = [os.read(fd, READ_CHUNK)]
+        while chunks[-1]:
+            chunks.append(os.read(fd, READ_CHUNK))
+        return b"".join(chunks).decode()
+    finally:
+        os.close(fd)
+
+
+def _read_int(path: Path | str) -> int | None:
+    try:
+        return int(_read(path).split()[0])
     except (OSError, ValueError, IndexError):
         return None
+
+
+def _mkdir(path: Path | str) -> None:
+    """`mkdir`, an existing directory being fine (`Path.mkdir(exist_ok=True)`, without its
+    `stat` when the directory is new)."""
+    try:
+        os.mkdir(path)
+    except FileExistsError:
+        if not os.path.isdir(path):
+            raise
 
 
 def _mounts() -> list[tuple[str, str, set[str]]]:
@@ -293,7 +323,7 @@ class SandboxCgroup:
         name = "cpu.shares" if self.version == 1 else "cpu.weight"
         with contextlib.suppress(OSError):  # the tenant's last sandbox removed its dir meanwhile
             with os.scandir(tenant_dir) as entries:
-                sandboxes = [Path(e.path) for e in entries if e.is_dir(follow_symlinks=False)]
+                sandboxes = [e.path for e in entries if e.is_dir(follow_symlinks=False)]
             if not sandboxes:
                 return
             share = 0.0
@@ -312,7 +342,7 @@ class SandboxCgroup:
                 for directory in self.dirs.values():
                     if self.tenant:
                         self._make_tenant_dir(directory.parent)
-                    directory.mkdir(exist_ok=True)
+                    _mkdir(directory)
                 return
             # The tenant's last other sandbox removed its dir (even while mkdir found it there).
             except (FileNotFoundError, FileExistsError):
@@ -320,7 +350,7 @@ class SandboxCgroup:
                     raise
 
     def _make_tenant_dir(self, directory: Path) -> None:
-        directory.mkdir(exist_ok=True)
+        _mkdir(directory)
         if self.version == 2:  # a v2 cgroup's children get only the controllers it passes on;
             # written each time, as another sandbox may have made the dir a moment ago
             _write(directory / "cgroup.subtree_control", " ".join(f"+{c}" for c in V2_CONTROLLERS))
@@ -333,7 +363,7 @@ class SandboxCgroup:
         if directory is None:
             return []
         try:
-            text = (directory / "cgroup.procs").read_text()
+            text = _read(directory / "cgroup.procs")
         except OSError:
             return []
         return [int(pid) for pid in text.split()]
@@ -346,8 +376,8 @@ class SandboxCgroup:
 
     def _is_frozen(self) -> bool:
         if self.version == 1:
-            return (self._dir("freezer") / "freezer.state").read_text().strip() == "FROZEN"
-        events = (self._dir("") / "cgroup.events").read_text()
+            return _read(self._dir("freezer") / "freezer.state").strip() == "FROZEN"
+        events = _read(self._dir("") / "cgroup.events")
         return "frozen 1" in events
 
     async def kill_all(self, deadline_s: float = 5.0) -> None:
@@ -378,7 +408,7 @@ class SandboxCgroup:
         if self.version == 1:
             nanos = _read_int(self._dir("cpuacct") / "cpuacct.usage") or 0
             return nanos / 1e9
-        for line in (self._dir("") / "cpu.stat").read_text().splitlines():
+        for line in _read(self._dir("") / "cpu.stat").splitlines():
             key, _, value = line.partition(" ")
             if key == "usage_usec":
                 return int(value) / 1e6
@@ -397,12 +427,12 @@ class SandboxCgroup:
     def oom_killed(self) -> bool:
         """Did the kernel's OOM killer act inside this cgroup?"""
         if self.version == 1:
-            control = (self._dir("memory") / "memory.oom_control").read_text()
+            control = _read(self._dir("memory") / "memory.oom_control")
             fields = dict(line.split() for line in control.splitlines() if " " in line)
             if "oom_kill" in fields:
                 return int(fields["oom_kill"]) > 0
             return (_read_int(self._dir("memory") / "memory.failcnt") or 0) > 0
-        events = (self._dir("") / "memory.events").read_text()
+        events = _read(self._dir("") / "memory.events")
         fields = dict(line.split() for line in events.splitlines() if " " in line)
         return int(fields.get("oom_kill", "0")) > 0
 
@@ -411,9 +441,9 @@ class SandboxCgroup:
         there; idempotent."""
         for directory in self.dirs.values():
             with contextlib.suppress(FileNotFoundError):
-                directory.rmdir()
+                os.rmdir(directory)
             if self.tenant:
                 with contextlib.suppress(OSError):  # busy: another sandbox of the tenant runs
-                    directory.parent.rmdir()
+                    os.rmdir(directory.parent)
         if self.tenant:
             self.weigh_tenant()  # the tenant's others, if any, each weigh a little more

@@ -65,8 +65,7 @@ class Launcher:
     _process: subprocess.Popen[bytes] | None = None
     _channel: socket.socket | None = None
     _owner: int = 0  # the pid that started it
-    _spare: Spare | None = None  # a clone ready for the next request (our child)
-    _asked: bool = False  # for the next spare, not yet read
+    _asked: bool = False  # the next spare (a clone, our child) asked for, not yet read
 
     def send(
         self,
@@ -163,10 +162,8 @@ class Launcher:
         raise AssertionError("unreachable")
 
     def _take_spare(self) -> Spare:
-        """The clone held ready, else the one asked for, else a new launcher's (once)."""
-        if self._spare is not None:
-            spare, self._spare = self._spare, None
-            return spare
+        """The clone asked for (forked as the last one was used: here already, unless a burst
+        outran the launcher), else a new launcher's (once)."""
         for tries_left in (1, 0):
             channel = self._running()
             try:
@@ -206,7 +203,7 @@ class Launcher:
         if alive and self._owner == os.getpid() and self._channel is not None:
             return self._channel
         if self._owner != os.getpid():  # a fork the at-fork hook missed: all that is the parent's
-            self._process = self._channel = self._spare = None
+            self._process = self._channel = None
             self._asked = False
         self._stop()
         arch = native_arch()
@@ -244,8 +241,8 @@ class Launcher:
         return ours
 
     def _stop(self) -> None:
-        """The launcher ended, and every clone it forked for us reaped: the one we hold and any
-        it sent that we had not read (drained once it has exited, so none is missed)."""
+        """The launcher ended, and every clone it forked for us reaped: any it sent that we had
+        not read (drained once it has exited, so none is missed)."""
         if self._process is not None and self._channel is not None:
             with contextlib.suppress(OSError):
                 self._channel.shutdown(socket.SHUT_WR)  # it reads the end and exits
@@ -257,9 +254,7 @@ class Launcher:
             self._reap_unread_spares(self._channel)
         if self._channel is not None:
             self._channel.close()
-        if self._spare is not None:
-            self._spare.discard()
-        self._process = self._channel = self._spare = None
+        self._process = self._channel = None
         self._asked = False
 
     def _reap_unread_spares(self, channel: socket.socket) -> None:
@@ -293,10 +288,9 @@ class Launcher:
         launcher and its clones are the parent's (our copies of their sockets are closed, so
         the parent's launcher still sees its end when the parent closes it)."""
         self._lock = threading.Lock()
-        for held in (self._channel, self._spare.socket if self._spare else None):
-            if held is not None:
-                held.close()
-        self._process = self._channel = self._spare = None
+        if self._channel is not None:
+            self._channel.close()
+        self._process = self._channel = None
         self._asked = False
         self._owner = 0
 

@@ -434,8 +434,13 @@ def webhook_relay_loop(
     wakeup: asyncio.Event,
     events: EventBus,
 ) -> BackgroundLoop:
-    """The relay as `saassy dev`/`api` and `saassy scheduler` run it, woken by ended tasks."""
-    events.watch(partial(wake_on_task_end, wakeup))
+    """The relay as `saassy dev`/`api` and `saassy scheduler` run it. Where outcomes may be
+    written by another process (a bus that spans processes: `saassy worker`, other API
+    workers), every ended task wakes it; in one process the engine hands it the commits that
+    queued messages instead (`EngineServices.after_commit`), and a task that queued none, the
+    usual case, costs it no round."""
+    if events.spans_processes:
+        events.watch(partial(wake_on_task_end, wakeup))
     return BackgroundLoop(
         partial(run_webhook_relay, sessionmaker, settings, wakeup), name="webhook relay"
     )
