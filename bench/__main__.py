@@ -57,9 +57,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--repetitions", type=int, help="Repetitions of the headline numbers (3; at least 3)."
     )
-    parser.add_argument("--tasks", type=int, help="Tasks per path per repetition (300; quick 150).")
+    parser.add_argument("--tasks", type=int, help="Tasks per path per repetition (250; quick 150).")
     parser.add_argument(
-        "--latency-samples", type=int, help="Submit->running samples per repetition (200)."
+        "--latency-samples", type=int, help="Submit->running samples per repetition (150)."
     )
     parser.add_argument("--noisy-queued", type=int, help="The flooding tenant's queue (10000).")
     parser.add_argument("--overhead-samples", type=int, help="Runtime vs raw bwrap pairs (100).")

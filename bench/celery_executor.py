@@ -56,9 +56,10 @@ WORKER_READY_S = 60.0
 
 @dataclass(frozen=True)
 class ScaleSizes:
-    # make bench runs under 15 minutes on 2 cores: 200 echo tasks per point.
+    # make bench runs under 15 minutes on 2 cores: 200 echo tasks per point; each latency
+    # sample waits a random part of the scheduler's poll first (~0.35 s a sample).
     tasks: int = 200
-    latency_samples: int = 50
+    latency_samples: int = 25
     workers: tuple[int, ...] = (1, 2, 4)
     concurrency: int = 4  # per worker: two workers have the Celery baseline's 8
     submitters: int = 16

@@ -39,9 +39,9 @@ Profiler = Callable[[int], AbstractContextManager[object]]
 
 @dataclass(frozen=True)
 class EngineSizes:
-    tasks: int = 300  # per path and repetition
+    tasks: int = 250  # per path and repetition
     submitters: int = 16
-    latency_samples: int = 200  # per repetition, solo and flooded each
+    latency_samples: int = 150  # per repetition, solo and flooded each
     noisy_queued: int = 10_000
 
 

@@ -1,6 +1,6 @@
 """The authenticated submit API against a bare FastAPI endpoint, both on a real uvicorn server.
 
-`python -m bench.submit_api [--repetitions 3] [--duration 5] [--connections 16] [--workers 1]
+`python -m bench.submit_api [--repetitions 3] [--duration 4] [--connections 16] [--workers 1]
 [--generator auto|wrk|python] [--database-url postgresql://...]`
 
 Three servers run side by side from `python -m bench.server` (bench/server.py), so all are
@@ -73,7 +73,7 @@ ROWS = [
 @dataclass(frozen=True)
 class ApiSizes:
     repetitions: int = 3
-    duration_s: float = 5.0
+    duration_s: float = 4.0
     warm_up_s: float = 2.0
     connections: int = 16
     workers: int = 1  # uvicorn worker processes, the same for both servers
