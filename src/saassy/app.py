@@ -274,7 +274,14 @@ def create_app(
         if reporting is not None:
             reporting.start()
         webhooks = (
-            webhook_relay_loop(ctx.sessionmaker, settings, ctx.webhook_wakeup, ctx.events)
+            webhook_relay_loop(
+                ctx.sessionmaker,
+                settings,
+                ctx.webhook_wakeup,
+                ctx.events,
+                # Its own engine's outcomes wake it through `after_commit`.
+                every_task_end=ctx.events.spans_processes,
+            )
             if background
             else None
         )

@@ -87,3 +87,12 @@ def test_an_existing_directory_is_made_again_but_not_a_file(tmp_path: Path) -> N
     (tmp_path / "memory" / "tasks").write_text("")  # v1's own file of that name
     with pytest.raises(FileExistsError):
         clash.make_dirs()
+
+
+def test_a_member_listed_as_0_is_not_a_pid_to_signal(tmp_path: Path) -> None:
+    """cgroup v2 lists a task outside the reader's pid namespace as 0: `kill_all` must never
+    `kill(0)`, which is the server's own process group."""
+    directory = tmp_path / "task-1"
+    directory.mkdir()
+    (directory / "cgroup.procs").write_text("0\n4242\n0\n")
+    assert SandboxCgroup(2, {"": directory}).pids() == [4242]

@@ -30,6 +30,7 @@ from saassy.webhooks.relay import DeliveryPolicy, deliver_pending_webhooks, webh
 from saassy.webhooks.sending import new_client
 from tests.audit.support import entries
 from tests.conftest import Account, SignUp
+from tests.dispatch.conftest import EngineFactory
 from tests.dispatch.support import insert_tasks, wait_for_status
 from tests.events.test_bus_selection import require_redis
 from tests.services import REDIS_URL
@@ -414,7 +415,9 @@ async def test_the_relay_loop_delivers_as_soon_as_a_task_ends(
     await create_endpoint(client, ada, receiver.url)
     # The loop as `saassy dev` runs it, woken by the engine's commit that queued the message:
     # a poll alone would take `POLL_INTERVAL_S` (5 s).
-    loop = webhook_relay_loop(ctx.sessionmaker, ctx.settings, ctx.webhook_wakeup, engine.events)
+    loop = webhook_relay_loop(
+        ctx.sessionmaker, ctx.settings, ctx.webhook_wakeup, engine.events, every_task_end=False
+    )
     loop.start()
     try:
         await asyncio.sleep(0.2)  # its first round found nothing; it waits now
@@ -437,6 +440,10 @@ async def test_only_an_outcome_that_queued_messages_wakes_the_relay(
     """In one process the relay is woken by the commits that queued messages, not by every
     task's end: a customer without endpoints costs it no round."""
     ada = await signup()
+    # As `saassy dev` builds it (not started: the wake-up is what is watched).
+    webhook_relay_loop(
+        ctx.sessionmaker, ctx.settings, ctx.webhook_wakeup, engine.events, every_task_end=False
+    )
     ctx.webhook_wakeup.clear()
     await run_task(ctx, engine, ada)
     await asyncio.sleep(0.05)  # what follows the outcome's commit has run
@@ -449,6 +456,37 @@ async def test_only_an_outcome_that_queued_messages_wakes_the_relay(
     while not ctx.webhook_wakeup.is_set():
         assert time.monotonic() < deadline, "the commit that queued a message did not wake it"
         await asyncio.sleep(0.01)
+
+
+async def test_a_task_adoption_ends_wakes_the_relay_too(
+    client: httpx.AsyncClient,
+    ctx: AppContext,
+    signup: SignUp,
+    engine_factory: EngineFactory,
+    receiver: Receiver,
+) -> None:
+    """A task ended by adoption (its executor died, no platform-loss retry left) hands over
+    what its commit queued as an outcome does."""
+    ada = await signup()
+    await create_endpoint(client, ada, receiver.url)
+    [task_id] = await insert_tasks(ctx.sessionmaker, ctx.settings.catalog, ada.organization_id)
+    crashed = engine_factory(FakeRuntime(FakeScript(hang=True)), platform_loss_retries=0)
+    assert len(await crashed.dispatcher.dispatch_once()) == 1
+    await wait_for_status(ctx.sessionmaker, [task_id], [TaskStatus.running])
+    await crashed.executor.stop(grace_s=0)  # kills and releases the lease, as a SIGTERM would
+
+    ctx.webhook_wakeup.clear()
+    restarted = engine_factory(FakeRuntime(), platform_loss_retries=0)
+    assert await restarted.executor.adopt() == 1
+    assert (await wait_for_status(ctx.sessionmaker, [task_id])) == {task_id: TaskStatus.failed}
+    assert ctx.webhook_wakeup.is_set()
+    async with ctx.sessionmaker() as session:
+        queued = await session.scalar(
+            select(func.count())
+            .select_from(WebhookMessage)
+            .where(WebhookMessage.event_type == "task.failed")
+        )
+    assert queued == 1
 
 
 @pytest.mark.redis
@@ -465,7 +503,8 @@ async def test_a_bus_across_processes_still_wakes_the_relay_on_every_ended_task(
     try:
         await here.start()
         await elsewhere.start()
-        webhook_relay_loop(ctx.sessionmaker, ctx.settings, wakeup, here)  # not started
+        # As `saassy scheduler` builds it (not started).
+        webhook_relay_loop(ctx.sessionmaker, ctx.settings, wakeup, here, every_task_end=True)
         task_id, organization_id = uuid.uuid4(), uuid.uuid4()
         await publish_status(elsewhere, organization_id, task_id, TaskStatus.running, 1)
         await asyncio.sleep(0.2)

@@ -156,14 +156,14 @@ async def adopt_orphans(
                 )
                 changes.append((task.organization_id, task.id, attempt.number, status))
                 lost_types.append(task.type)
-        effects = take_effects(session)
+        # First: what follows may fail, and the messages and e-mails are committed.
+        await act_after_commit(after_commit, take_effects(session))
         if leftovers:  # only now: the usage is committed
             await leftovers.free(ended)
         for task_type in lost_types:  # committed: these attempts are lost for good
             metrics.attempt_ended(task_type, AttemptStatus.lost.value, None)
         for organization_id, task_id, number, status in changes:
             await publish_status(events, organization_id, task_id, status, number)
-        await act_after_commit(after_commit, effects)
         total += len(changes)
         if changes:
             log.warning("attempts adopted", count=len(changes))

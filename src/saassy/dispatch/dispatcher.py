@@ -98,11 +98,6 @@ class Dispatcher:
                     DispatchRepository(session), free, reserved
                 )
             await self._hand_over(claimed)
-            if claimed:
-                # The attempts just handed over go first: on SQLite a round runs on the loop
-                # without yielding, and one more (the next here, or `run`'s) would hold their
-                # sandboxes' start back by its ~1 ms.
-                await asyncio.sleep(0)
             claims += claimed
             if not looked_past or self._cursor == cursor:
                 break
@@ -284,7 +279,11 @@ class Dispatcher:
                 else:
                     log.exception("dispatch round failed")
             if claims and self.executor.free_slots > 0:
-                continue  # more may be due right away
+                # More may be due right away; but first the attempts just handed over start:
+                # on SQLite a round runs on the loop without yielding, and this one would hold
+                # their sandboxes back by its ~1 ms.
+                await asyncio.sleep(0)
+                continue
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(wait_s):
                     await self.wakeup.wait()

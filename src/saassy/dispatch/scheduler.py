@@ -110,7 +110,10 @@ async def run_scheduler(settings: Settings, stop: asyncio.Event | None = None) -
     )
     pruner = AuditPruner(sessionmaker, settings.audit_retention_days)
     eraser = AccountEraser(sessionmaker, settings, storage)
-    webhooks = webhook_relay_loop(sessionmaker, settings, asyncio.Event(), events)
+    # Outcomes are committed by the workers, and adoption's here hands over nothing.
+    webhooks = webhook_relay_loop(
+        sessionmaker, settings, asyncio.Event(), events, every_task_end=True
+    )
     exporter = ExportBuilder(sessionmaker, settings, storage)
     await executor.start()
     dispatcher.start()

@@ -135,6 +135,7 @@ class AttemptSupervisor:
         self.sandbox_started_at = 0.0
         self.sandbox_seconds: float | None = None  # from start to exit, once it has exited
         self.left_little = False  # its output, once read: small enough for the loop to remove
+        self.committed_effects: list[object] = []  # what the committed outcome queued
         self.redactor = NO_SECRETS
         self.logs = LogSink(
             deps.sessionmaker,
@@ -398,6 +399,7 @@ class AttemptSupervisor:
             raise
         if status is TaskStatus.queued:
             await discard(self.deps.storage, stored, quota)
+        await act_after_commit(self.deps.after_commit, self.committed_effects)
         metrics.attempt_ended(task.type, outcome.status.value, self.sandbox_seconds)
         await publish_status(
             self.deps.events, ref.organization_id, ref.task_id, status, ref.attempt_number
@@ -463,7 +465,7 @@ class AttemptSupervisor:
         status, effects = await through_outage(
             write, OUTCOME_WRITES, give_up_after_s=OUTCOME_WAIT_S
         )
-        await act_after_commit(self.deps.after_commit, effects)
+        self.committed_effects += effects  # acted on by `_finish`, once nothing can undo them
         return status
 
     async def _abandon(self) -> None:

@@ -366,7 +366,9 @@ class SandboxCgroup:
             text = _read(directory / "cgroup.procs")
         except OSError:
             return []
-        return [int(pid) for pid in text.split()]
+        # v2 lists a member outside the reader's pid namespace as 0, and kill(0) would signal
+        # our own process group.
+        return [pid for pid in map(int, text.split()) if pid > 0]
 
     def _freeze(self, frozen: bool) -> None:
         if self.version == 1:

@@ -433,13 +433,15 @@ def webhook_relay_loop(
     settings: Settings,
     wakeup: asyncio.Event,
     events: EventBus,
+    *,
+    every_task_end: bool,
 ) -> BackgroundLoop:
-    """The relay as `saassy dev`/`api` and `saassy scheduler` run it. Where outcomes may be
-    written by another process (a bus that spans processes: `saassy worker`, other API
-    workers), every ended task wakes it; in one process the engine hands it the commits that
-    queued messages instead (`EngineServices.after_commit`), and a task that queued none, the
-    usual case, costs it no round."""
-    if events.spans_processes:
+    """The relay as `saassy dev`/`api` and `saassy scheduler` run it. With `every_task_end`,
+    each task's end heard on `events` wakes it: where outcomes are committed by processes that
+    cannot hand it what they queued (`saassy worker`s, other API processes on a shared bus).
+    Otherwise only `wakeup` does, set by this process's commits that queued messages (its
+    engine's too: `EngineServices.after_commit`), so a task that queued none costs no round."""
+    if every_task_end:
         events.watch(partial(wake_on_task_end, wakeup))
     return BackgroundLoop(
         partial(run_webhook_relay, sessionmaker, settings, wakeup), name="webhook relay"
