@@ -15,7 +15,7 @@ and a crash in between loses nothing. Attempts of other hosts are ended without 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -29,7 +29,7 @@ from saassy.dispatch.outcome import PLATFORM_LOSS_RETRIES, AttemptOutcome, apply
 from saassy.dispatch.repository import DispatchRepository
 from saassy.dispatch.supervisor import sandbox_name
 from saassy.events.bus import EventBus, publish_status
-from saassy.kit.after_commit import act_after_commit, take_effects
+from saassy.kit.after_commit import Reaction, act_after_commit, take_effects
 from saassy.kit.time import as_utc, utcnow
 from saassy.models import AttemptStatus, TaskAttempt
 from saassy.notifications.task_failed import TaskFailureNotices
@@ -106,7 +106,7 @@ async def adopt_orphans(
     platform_loss_retries: int = PLATFORM_LOSS_RETRIES,
     expired_for: timedelta = timedelta(0),
     notices: TaskFailureNotices | None = None,
-    after_commit: Callable[[list[object]], Awaitable[None]] | None = None,
+    after_commit: Reaction | None = None,
 ) -> int:
     """Mark expired attempts lost and re-run or fail their tasks; returns how many.
 

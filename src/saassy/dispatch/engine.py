@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -24,6 +24,7 @@ from saassy.dispatch.supervisor import EngineServices
 from saassy.dispatch.wakeup import Wakeup
 from saassy.events.backends import create_event_bus
 from saassy.events.bus import EventBus
+from saassy.kit.after_commit import Reaction
 from saassy.notifications.task_failed import TaskFailureNotices
 from saassy.privacy.erasure_jobs import AccountEraser
 from saassy.runtime.base import Runtime
@@ -131,7 +132,7 @@ def build_task_engine(
     workers_dir: Path | None = None,
     platform_loss_retries: int | None = None,
     storage_sweep_every_s: float = SWEEP_EVERY_S,
-    after_commit: Callable[[list[object]], Awaitable[None]] | None = None,
+    after_commit: Reaction | None = None,
 ) -> TaskEngine:
     """The embedded engine: local executor, the storage the settings name, and unless given
     one, its own event bus as the settings say (Redis with `redis_url`, else in memory)."""

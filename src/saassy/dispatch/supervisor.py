@@ -48,7 +48,7 @@ from saassy.dispatch.run_outcome import (
 from saassy.dispatch.sandbox_watch import LeaseLost, SandboxWatcher
 from saassy.dispatch.worker_output import left_little
 from saassy.events.bus import EventBus, publish_status
-from saassy.kit.after_commit import act_after_commit, take_effects
+from saassy.kit.after_commit import Reaction, act_after_commit, take_effects
 from saassy.kit.db_outage import OutageWatch, is_database_outage, through_outage
 from saassy.kit.threads import on_loop_if
 from saassy.kit.time import utcnow
@@ -99,7 +99,7 @@ class EngineServices:
     notices: TaskFailureNotices | None = None
     # Acts on what a committed outcome queued (webhook messages, e-mail): the process's relays
     # deliver now rather than at their next poll (kit/after_commit.py; None: at the poll).
-    after_commit: Callable[[list[object]], Awaitable[None]] | None = None
+    after_commit: Reaction | None = None
 
 
 def sandbox_name(task_id: uuid.UUID, attempt_number: int) -> str:

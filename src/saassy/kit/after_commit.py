@@ -17,6 +17,9 @@ log = structlog.get_logger(__name__)
 
 _EFFECTS = "saassy.after_commit"
 
+# What acts on a committed session's effects (`AppContext.after_commit` in the app).
+Reaction = Callable[[list[object]], Awaitable[None]]
+
 
 def after_commit(session: AsyncSession, effect: object) -> None:
     """Record `effect` to be acted on after this session's next commit."""
@@ -34,9 +37,7 @@ def drop_effects(session: AsyncSession) -> None:
     session.info.pop(_EFFECTS, None)
 
 
-async def act_after_commit(
-    react: Callable[[list[object]], Awaitable[None]] | None, effects: list[object]
-) -> None:
+async def act_after_commit(react: Reaction | None, effects: list[object]) -> None:
     """`react` to committed effects where the caller has no app to hand them to (the engine):
     a failure is logged, the commit it follows stands."""
     if react is None or not effects:
