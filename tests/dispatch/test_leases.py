@@ -15,11 +15,11 @@ from saassy.dispatch.lease import LeaseKeeper
 from saassy.dispatch.repository import DispatchRepository
 from saassy.dispatch.supervisor import AttemptSupervisor
 from saassy.kit.time import as_utc, utcnow
-from saassy.models import AttemptStatus
+from saassy.models import AttemptStatus, TaskStatus
 from saassy.runtime.fake import FakeRuntime, FakeScript
 from tests.conftest import SignUp
 from tests.dispatch.conftest import EngineFactory
-from tests.dispatch.support import attempts_of, insert_tasks
+from tests.dispatch.support import attempts_of, insert_tasks, wait_for_status
 from tests.events.support import RecordedLog
 
 EXECUTOR = "local:host:1:test"
@@ -132,3 +132,29 @@ async def test_a_renewal_that_came_late_is_logged_with_its_gap(
     assert 2.0 < fields["seconds_since_last"] < 30
     assert fields["lease_s"] == 3.0
     assert fields["attempts"] == 1
+
+
+async def test_an_executor_never_adopts_the_attempts_its_own_supervisors_still_run(
+    ctx: AppContext, signup: SignUp, engine_factory: EngineFactory
+) -> None:
+    account = await signup()
+    [task_id] = await insert_tasks(ctx.sessionmaker, ctx.settings.catalog, account.organization_id)
+    runtime = FakeRuntime(FakeScript(hang=True))
+    engine = engine_factory(runtime, lease=timedelta(seconds=1))
+    # Not started: no lease keeper renews, as when the loop is stalled past the lease.
+    assert len(await engine.dispatcher.dispatch_once()) == 1
+    await wait_for_status(ctx.sessionmaker, [task_id], [TaskStatus.running])
+    await asyncio.sleep(1.2)
+    [attempt] = await attempts_of(ctx.sessionmaker, task_id)
+    assert attempt.lease_expires_at is not None
+    assert as_utc(attempt.lease_expires_at) < utcnow()  # another platform may adopt it now
+
+    assert await engine.executor.adopt() == 0
+
+    [attempt] = await attempts_of(ctx.sessionmaker, task_id)
+    assert attempt.status == AttemptStatus.running
+    assert attempt.lease_expires_at is not None
+    assert as_utc(attempt.lease_expires_at) > utcnow()
+    [(_, watch)] = engine.executor.leases.watches.values()  # type: ignore[attr-defined]
+    assert not watch.lost.is_set()
+    assert len(runtime.started) == 1  # not re-run

@@ -141,6 +141,13 @@ class LocalExecutor(Executor):
 
     async def adopt(self) -> int:
         deps = self.deps
+        # Our own supervisors' leases first. A loop stalled past the lease (a burst of sandbox
+        # starts on a loaded machine) would otherwise have this process adopt the attempts it
+        # still runs, kill them and re-run them, round after round until their retries ran out.
+        # The renewal is the lease keeper's compare-and-set: whatever another platform adopted
+        # meanwhile stays adopted, and its supervisor here is fenced off.
+        if self.leases.watches:
+            await self.leases.renew()
         return await adopt_orphans(
             deps.sessionmaker,
             deps.catalog,
