@@ -10,8 +10,10 @@ import pytest
 
 from saassy.context import AppContext
 from saassy.dispatch import lease
+from saassy.dispatch.adoption import adopt_orphans
 from saassy.dispatch.executor import AttemptRef
 from saassy.dispatch.lease import LeaseKeeper
+from saassy.dispatch.local import LocalExecutor
 from saassy.dispatch.repository import DispatchRepository
 from saassy.dispatch.supervisor import AttemptSupervisor
 from saassy.kit.time import as_utc, utcnow
@@ -134,27 +136,54 @@ async def test_a_renewal_that_came_late_is_logged_with_its_gap(
     assert fields["attempts"] == 1
 
 
-async def test_an_executor_never_adopts_the_attempts_its_own_supervisors_still_run(
+async def test_a_process_never_adopts_what_its_own_supervisors_still_run(
     ctx: AppContext, signup: SignUp, engine_factory: EngineFactory
 ) -> None:
     account = await signup()
     [task_id] = await insert_tasks(ctx.sessionmaker, ctx.settings.catalog, account.organization_id)
     runtime = FakeRuntime(FakeScript(hang=True))
     engine = engine_factory(runtime, lease=timedelta(seconds=1))
-    # Not started: no lease keeper renews, as when the loop is stalled past the lease.
+    executor = engine.executor
+    assert isinstance(executor, LocalExecutor)
+    executor.leases.poll_s = 60  # a keeper that renews nothing for a minute: a stalled loop
+    executor.leases.start()
     assert len(await engine.dispatcher.dispatch_once()) == 1
     await wait_for_status(ctx.sessionmaker, [task_id], [TaskStatus.running])
     await asyncio.sleep(1.2)
     [attempt] = await attempts_of(ctx.sessionmaker, task_id)
     assert attempt.lease_expires_at is not None
-    assert as_utc(attempt.lease_expires_at) < utcnow()  # another platform may adopt it now
+    assert as_utc(attempt.lease_expires_at) < utcnow()
 
-    assert await engine.executor.adopt() == 0
+    assert await executor.adopt() == 0
 
     [attempt] = await attempts_of(ctx.sessionmaker, task_id)
     assert attempt.status == AttemptStatus.running
-    assert attempt.lease_expires_at is not None
-    assert as_utc(attempt.lease_expires_at) > utcnow()
-    [(_, watch)] = engine.executor.leases.watches.values()  # type: ignore[attr-defined]
+    [(_, watch)] = executor.leases.watches.values()
     assert not watch.lost.is_set()
     assert len(runtime.started) == 1  # not re-run
+    # Another process cannot know the attempt lives: the lease ran out, it takes it, and the
+    # supervisor here is fenced off at its keeper's next renewal.
+    assert await adopt_orphans(ctx.sessionmaker, ctx.settings.catalog, ctx.events) == 1
+    [attempt, *_] = await attempts_of(ctx.sessionmaker, task_id)
+    assert attempt.status == AttemptStatus.lost
+    await executor.leases.renew()
+    assert watch.lost.is_set()
+
+
+async def test_once_its_keeper_stopped_a_process_adopts_what_a_stuck_supervisor_held(
+    ctx: AppContext, signup: SignUp, engine_factory: EngineFactory
+) -> None:
+    account = await signup()
+    [task_id] = await insert_tasks(ctx.sessionmaker, ctx.settings.catalog, account.organization_id)
+    engine = engine_factory(FakeRuntime(FakeScript(hang=True)), lease=timedelta(seconds=1))
+    executor = engine.executor
+    assert isinstance(executor, LocalExecutor)
+    executor.leases.start()
+    assert len(await engine.dispatcher.dispatch_once()) == 1
+    await wait_for_status(ctx.sessionmaker, [task_id], [TaskStatus.running])
+    await executor.leases.stop()  # as a shutdown does, with the supervisor still there
+    await asyncio.sleep(1.2)
+
+    assert await executor.adopt() == 1
+    [attempt, *_] = await attempts_of(ctx.sessionmaker, task_id)
+    assert attempt.status == AttemptStatus.lost

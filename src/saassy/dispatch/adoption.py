@@ -15,7 +15,7 @@ and a crash in between loses nothing. Attempts of other hosts are ended without 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -41,6 +41,18 @@ log = structlog.get_logger(__name__)
 
 BATCH = 100
 LOST = "the attempt's supervisor stopped renewing its lease (process died or was stopped)"
+
+
+@dataclass(frozen=True)
+class RunningHere:
+    """The attempts the adopting process's own supervisors run, as (task id, number) under
+    its `executor_id`. Their leases may have run out (its loop stalled past a lease: a burst
+    of sandbox starts on a loaded machine), but it knows they live: adopting them would kill
+    and re-run them, and the next burst would stall the loop again, until their retries ran
+    out. Another process, which cannot know, still takes them once their leases run out."""
+
+    executor_id: str | None = None
+    attempts: Sequence[tuple[uuid.UUID, int]] = ()
 
 
 @dataclass(frozen=True)
@@ -107,11 +119,13 @@ async def adopt_orphans(
     expired_for: timedelta = timedelta(0),
     notices: TaskFailureNotices | None = None,
     after_commit: Reaction | None = None,
+    running_here: RunningHere | None = None,
 ) -> int:
     """Mark expired attempts lost and re-run or fail their tasks; returns how many.
 
     `expired_for`: only leases that ran out that long ago, leaving the attempts' own hosts,
-    which can measure their sandboxes, the first go (the Celery scheduler has none)."""
+    which can measure their sandboxes, the first go (the Celery scheduler has none).
+    `running_here`: what the calling process's own supervisors still run, never taken here."""
     total = 0
     while True:
         changes = []
@@ -120,7 +134,10 @@ async def adopt_orphans(
         async with sessionmaker() as session, session.begin():
             now = utcnow()
             repo = DispatchRepository(session)
-            expired = await repo.expired_attempts(now - expired_for, BATCH)
+            here = running_here or RunningHere()
+            expired = await repo.expired_attempts(
+                now - expired_for, BATCH, here.executor_id, here.attempts
+            )
             for attempt in expired:
                 # Locked by this transaction with its lease expired: no supervisor can renew it.
                 name = (

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import structlog
 
-from saassy.dispatch.adoption import LeftoverSandboxes, adopt_orphans
+from saassy.dispatch.adoption import LeftoverSandboxes, RunningHere, adopt_orphans
 from saassy.dispatch.executor import AttemptRef, Executor, executor_host
 from saassy.dispatch.lease import LeaseKeeper
 from saassy.dispatch.liveness import LastSeen
@@ -141,13 +141,6 @@ class LocalExecutor(Executor):
 
     async def adopt(self) -> int:
         deps = self.deps
-        # Our own supervisors' leases first. A loop stalled past the lease (a burst of sandbox
-        # starts on a loaded machine) would otherwise have this process adopt the attempts it
-        # still runs, kill them and re-run them, round after round until their retries ran out.
-        # The renewal is the lease keeper's compare-and-set: whatever another platform adopted
-        # meanwhile stays adopted, and its supervisor here is fenced off.
-        if self.leases.watches:
-            await self.leases.renew()
         return await adopt_orphans(
             deps.sessionmaker,
             deps.catalog,
@@ -156,6 +149,7 @@ class LocalExecutor(Executor):
             platform_loss_retries=deps.platform_loss_retries,
             notices=deps.notices,
             after_commit=deps.after_commit,
+            running_here=RunningHere(self.executor_id, self.leases.kept()),
         )
 
     async def sandboxes_to_recover(self) -> set[str]:

@@ -321,7 +321,15 @@ class DispatchRepository(RepositoryBase[Task]):
 
     # Adoption -----------------------------------------------------------------------------------
 
-    async def expired_attempts(self, now: datetime, limit: int) -> Sequence[TaskAttempt]:
+    async def expired_attempts(
+        self,
+        now: datetime,
+        limit: int,
+        executor_id: str | None = None,
+        running_here: Collection[tuple[uuid.UUID, int]] = (),
+    ) -> Sequence[TaskAttempt]:
+        """Live attempts whose leases ran out before `now`, oldest first, locked; but not
+        `running_here`, the (task id, number) attempts `executor_id` still runs."""
         statement = (
             select(TaskAttempt)
             .where(TaskAttempt.status.in_(LIVE_ATTEMPT), TaskAttempt.lease_expires_at < now)
@@ -329,6 +337,11 @@ class DispatchRepository(RepositoryBase[Task]):
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
+        if executor_id is not None and running_here:
+            ours = (TaskAttempt.executor_id == executor_id) & tuple_(
+                TaskAttempt.task_id, TaskAttempt.number
+            ).in_(list(running_here))
+            statement = statement.where(~ours)
         return (await self.session.execute(statement)).scalars().all()
 
     async def live_attempts(self) -> list[tuple[uuid.UUID, int, str | None]]:
