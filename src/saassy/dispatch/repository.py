@@ -338,7 +338,8 @@ class DispatchRepository(RepositoryBase[Task]):
             .with_for_update(skip_locked=True)
         )
         if executor_id is not None and running_here:
-            ours = (TaskAttempt.executor_id == executor_id) & tuple_(
+            # Never NULL (an attempt without an executor would drop out under NOT NULL).
+            ours = TaskAttempt.executor_id.is_not_distinct_from(executor_id) & tuple_(
                 TaskAttempt.task_id, TaskAttempt.number
             ).in_(list(running_here))
             statement = statement.where(~ours)
