@@ -126,6 +126,7 @@ async def adopt_orphans(
     `expired_for`: only leases that ran out that long ago, leaving the attempts' own hosts,
     which can measure their sandboxes, the first go (the Celery scheduler has none).
     `running_here`: what the calling process's own supervisors still run, never taken here."""
+    here = running_here or RunningHere()
     total = 0
     while True:
         changes = []
@@ -134,7 +135,6 @@ async def adopt_orphans(
         async with sessionmaker() as session, session.begin():
             now = utcnow()
             repo = DispatchRepository(session)
-            here = running_here or RunningHere()
             expired = await repo.expired_attempts(
                 now - expired_for, BATCH, here.executor_id, here.attempts
             )

@@ -53,7 +53,6 @@ class LeaseKeeper:
         self.poll_s = poll_s
         self.last_seen = last_seen
         self.watches: dict[uuid.UUID, tuple[AttemptRef, AttemptWatch]] = {}
-        self._running = False
         self._loop = BackgroundLoop(self._run, "lease keeper")
 
     def watch(self, ref: AttemptRef) -> AttemptWatch:
@@ -69,17 +68,15 @@ class LeaseKeeper:
     def kept(self) -> list[tuple[uuid.UUID, int]]:
         """(task id, number) of the attempts this keeper renews: none once it stopped (a
         supervisor still stuck then lets its lease run out, for adoption to take)."""
-        if not self._running:
+        if not self._loop.started:
             return []
         return [(task_id, ref.attempt_number) for task_id, (ref, _) in self.watches.items()]
 
     def start(self) -> None:
         self._stamp()
-        self._running = True
         self._loop.start()
 
     async def stop(self) -> None:
-        self._running = False
         await self._loop.stop()
 
     async def _run(self) -> None:

@@ -16,6 +16,11 @@ class BackgroundLoop:
         self._name = name
         self._task: asyncio.Task[None] | None = None
 
+    @property
+    def started(self) -> bool:
+        """Started and not yet asked to stop."""
+        return self._task is not None
+
     def start(self) -> None:
         """Start it unless it runs already."""
         if self._task is None:
