@@ -52,7 +52,7 @@ from saassy.kit.heap import freeze_start_up
 from saassy.kit.instance import instance_id
 from saassy.kit.logging import configure_logging
 from saassy.kit.ratelimit import RateLimiter, RateLimitHeaders, create_storage
-from saassy.kit.write_turns import WriteTurns
+from saassy.kit.submit_turns import SubmitTurns
 from saassy.notifications.router import router as notifications_router
 from saassy.observability.error_tracking import report_logged_errors, start_error_tracking
 from saassy.observability.exposition import check_multiprocess_dir, forget_process
@@ -340,8 +340,8 @@ def create_app(
     )
     # In production the server's plain-text access log is off (server.py): its lines replace it.
     observe_requests(app, access_log=settings.env is Environment.production)
-    if settings.write_turns:
-        app.add_middleware(WriteTurns, turns=settings.write_turns)
+    if settings.submit_turns:
+        app.add_middleware(SubmitTurns, turns=settings.submit_turns)
     app.add_middleware(RateLimitHeaders)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     if settings.trusted_proxies:

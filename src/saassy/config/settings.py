@@ -39,7 +39,7 @@ from saassy.vault.key_file import build_keyring
 from saassy.vault.keys import KeyRing, VaultKeyError
 
 ENV_PREFIX = "SAASSY_"
-SQLITE_WRITE_TURNS = 2  # one request in the database, one getting ready (kit/write_turns.py)
+SQLITE_SUBMIT_TURNS = 2  # one in the database, one getting ready (kit/submit_turns.py)
 
 
 class Settings(BaseSettings):
@@ -107,9 +107,9 @@ class Settings(BaseSettings):
     # governs the API, not a person clicking through the dashboard.
     dashboard_limit_per_user: str = "600/minute"
     max_body_bytes: int = 2 * 1024 * 1024
-    # Write requests in the app at once, per process (kit/write_turns.py); 0: no limit. Unset:
-    # 2 on SQLite, where every transaction waits for one connection, else no limit.
-    api_write_turns: int | None = Field(None, ge=0)
+    # Task submissions in the app at once, per process (kit/submit_turns.py); 0: no limit.
+    # Unset: 2 on SQLite, else none (on PostgreSQL submissions overlap their round trips).
+    api_submit_turns: int | None = Field(None, ge=0)
 
     # The embedded task engine (local executor); `saassy dev` and `saassy api` run it.
     run_engine: bool = True
@@ -252,11 +252,11 @@ class Settings(BaseSettings):
         return self.database_url or f"sqlite:///{self.data_dir.resolve() / 'saassy.db'}"
 
     @property
-    def write_turns(self) -> int:
-        """`api_write_turns` as set, else its default for the database; 0: no limit."""
-        if self.api_write_turns is not None:
-            return self.api_write_turns
-        return SQLITE_WRITE_TURNS if self.resolved_database_url.startswith("sqlite") else 0
+    def submit_turns(self) -> int:
+        """`api_submit_turns` as set, else its default for the database; 0: no limit."""
+        if self.api_submit_turns is not None:
+            return self.api_submit_turns
+        return SQLITE_SUBMIT_TURNS if self.resolved_database_url.startswith("sqlite") else 0
 
     @property
     def config_path(self) -> Path:

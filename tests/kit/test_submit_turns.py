@@ -1,4 +1,4 @@
-"""Write requests take turns (kit/write_turns.py): at most N in the app, bodies first, bounded."""
+"""Task submissions take turns (kit/submit_turns.py): N in the app, bodies first, bounded."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from starlette.types import Message, Receive, Scope, Send
 
 from saassy.app import create_app
 from saassy.config import Settings
-from saassy.kit import write_turns
-from saassy.kit.write_turns import WriteTurns
+from saassy.kit import submit_turns
+from saassy.kit.submit_turns import SubmitTurns
 
 
 class Recorder:
@@ -33,7 +33,7 @@ class Recorder:
             await self._entered.setdefault(name, asyncio.Event()).wait()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        name = scope["path"].strip("/")
+        name = scope["query_string"].decode()
         body = b""
         while True:
             message = await receive()
@@ -50,8 +50,16 @@ class Recorder:
         self.log.append(f"out {name}")
 
 
-def request(method: str, name: str) -> Scope:
-    return {"type": "http", "method": method, "path": f"/{name}", "headers": []}
+def request(method: str, name: str, path: str = "/api/v1/tasks", root: str = "") -> Scope:
+    """`name` goes in the query string, where the recorder reads it."""
+    return {
+        "type": "http",
+        "method": method,
+        "path": root + path,
+        "root_path": root,
+        "query_string": name.encode(),
+        "headers": [],
+    }
 
 
 def body_of(*chunks: bytes, more: bool = False) -> tuple[Receive, Callable[[bytes, bool], None]]:
@@ -73,28 +81,38 @@ async def ignore(message: Message) -> None:
     pass
 
 
-async def test_a_write_waits_for_the_one_before_it_and_reads_pass_freely() -> None:
+async def test_a_submission_waits_for_the_one_before_it_and_other_requests_pass() -> None:
     app = Recorder()
-    turns = WriteTurns(app, turns=1)
+    turns = SubmitTurns(app, turns=1)
     first = asyncio.create_task(turns(request("POST", "a"), body_of(b"1")[0], ignore))
     await app.entered("a")
-    second = asyncio.create_task(turns(request("DELETE", "b"), body_of(b"2")[0], ignore))
-    read = asyncio.create_task(turns(request("GET", "c"), body_of(b"")[0], ignore))
-    await app.entered("c")  # a read is not held up
-    app.let_go("c")
-    await read
+    second = asyncio.create_task(turns(request("POST", "b", root="/x"), body_of(b"2")[0], ignore))
+    others = [
+        asyncio.create_task(turns(request("GET", "read"), body_of(b"")[0], ignore)),
+        asyncio.create_task(
+            turns(request("POST", "login", path="/api/v1/auth/login"), body_of(b"p")[0], ignore)
+        ),
+        asyncio.create_task(
+            turns(request("POST", "cancel", path="/api/v1/tasks/1/cancel"), body_of(b"")[0], ignore)
+        ),
+    ]
+    for name in ("read", "login", "cancel"):  # not held up
+        await app.entered(name)
+        app.let_go(name)
+    await asyncio.gather(*others)
     await asyncio.sleep(0.02)
-    assert "in b" not in app.log  # the second write waits for the first's turn
+    assert "in b" not in app.log  # the second submission waits for the first's turn
     app.let_go("a")
     app.let_go("b")
     await asyncio.gather(first, second)
     assert app.log.index("out a") < app.log.index("in b")
-    assert app.bodies == {"a": b"1", "b": b"2", "c": b""}
+    assert app.bodies["a"] == b"1"
+    assert app.bodies["b"] == b"2"
 
 
 async def test_a_body_still_arriving_holds_no_turn_and_arrives_whole() -> None:
     app = Recorder()
-    turns = WriteTurns(app, turns=1)
+    turns = SubmitTurns(app, turns=1)
     slow_receive, feed = body_of(b"first half, ", more=True)
     slow = asyncio.create_task(turns(request("POST", "slow"), slow_receive, ignore))
     await asyncio.sleep(0.01)
@@ -108,24 +126,47 @@ async def test_a_body_still_arriving_holds_no_turn_and_arrives_whole() -> None:
     assert app.bodies["slow"] == b"first half, second half"
 
 
-async def test_a_client_gone_before_its_body_arrived_reaches_nothing() -> None:
-    app = Recorder()
+async def test_a_client_gone_mid_body_goes_on_without_a_turn_as_it_would_have(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(submit_turns, "HOLD_S", 60)  # the busy one keeps its turn throughout
+    holder = Recorder()
+    seen: list[Message] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["query_string"] != b"gone":
+            await holder(scope, receive, send)
+            return
+        seen.extend([await receive(), await receive()])
+
     messages: list[Message] = [
-        {"type": "http.request", "body": b"part", "more_body": True},
+        {"type": "http.request", "body": b"pa", "more_body": True},
+        {"type": "http.request", "body": b"rt", "more_body": True},
         {"type": "http.disconnect"},
     ]
 
     async def receive() -> Message:
         return messages.pop(0)
 
-    await WriteTurns(app, turns=1)(request("POST", "gone"), receive, ignore)
-    assert app.log == []
+    turns = SubmitTurns(app, turns=1)
+    busy = asyncio.create_task(turns(request("POST", "busy"), body_of(b"")[0], ignore))
+    await holder.entered("busy")  # the only turn taken: the gone client must not wait for it
+    async with asyncio.timeout(2):
+        await turns(request("POST", "gone"), receive, ignore)
+    assert seen == [
+        {"type": "http.request", "body": b"part", "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+    holder.let_go("busy")
+    await busy
 
 
-async def test_a_slow_write_keeps_its_turn_only_so_long(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(write_turns, "HOLD_S", 0.05)
+async def test_a_slow_submission_keeps_its_turn_only_so_long(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(submit_turns, "HOLD_S", 0.05)
     app = Recorder()
-    turns = WriteTurns(app, turns=1)
+    turns = SubmitTurns(app, turns=1)
     slow = asyncio.create_task(turns(request("POST", "slow"), body_of(b"")[0], ignore))
     await app.entered("slow")
     app.let_go("next")
@@ -137,14 +178,14 @@ async def test_a_slow_write_keeps_its_turn_only_so_long(monkeypatch: pytest.Monk
     # The slow one's turn was given back once, by its timer: a third write finds one free.
     app.let_go("third")
     async with asyncio.timeout(1):
-        await turns(request("PUT", "third"), body_of(b"")[0], ignore)
+        await turns(request("POST", "third"), body_of(b"")[0], ignore)
 
 
 async def test_turns_are_given_back_when_the_app_raises() -> None:
     async def failing(scope: Scope, receive: Receive, send: Send) -> None:
         raise RuntimeError("boom")
 
-    turns = WriteTurns(failing, turns=1)
+    turns = SubmitTurns(failing, turns=1)
     for _ in range(3):
         with pytest.raises(RuntimeError):
             async with asyncio.timeout(1):
@@ -154,15 +195,15 @@ async def test_turns_are_given_back_when_the_app_raises() -> None:
 def test_sqlite_takes_turns_by_default_and_other_databases_do_not(
     settings_factory: Callable[..., Settings],
 ) -> None:
-    assert settings_factory(database_url="sqlite:///x.db").write_turns == 2
-    assert settings_factory(database_url="postgresql://h/db").write_turns == 0
-    assert settings_factory(database_url="postgresql://h/db", api_write_turns=8).write_turns == 8
-    assert settings_factory(database_url="sqlite:///x.db", api_write_turns=0).write_turns == 0
+    assert settings_factory(database_url="sqlite:///x.db").submit_turns == 2
+    assert settings_factory(database_url="postgresql://h/db").submit_turns == 0
+    assert settings_factory(database_url="postgresql://h/db", api_submit_turns=8).submit_turns == 8
+    assert settings_factory(database_url="sqlite:///x.db", api_submit_turns=0).submit_turns == 0
 
 
 def test_the_app_takes_turns_as_set(settings_factory: Callable[..., Settings]) -> None:
     def has_turns(app: FastAPI) -> bool:
-        return any(m.cls == WriteTurns for m in app.user_middleware)
+        return any(m.cls == SubmitTurns for m in app.user_middleware)
 
-    assert has_turns(create_app(settings_factory(api_write_turns=3), background=False))
-    assert not has_turns(create_app(settings_factory(api_write_turns=0), background=False))
+    assert has_turns(create_app(settings_factory(api_submit_turns=3), background=False))
+    assert not has_turns(create_app(settings_factory(api_submit_turns=0), background=False))
