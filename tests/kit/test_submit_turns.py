@@ -181,6 +181,26 @@ async def test_a_slow_submission_keeps_its_turn_only_so_long(
         await turns(request("POST", "third"), body_of(b"")[0], ignore)
 
 
+async def test_a_submission_cancelled_while_it_waits_takes_no_turn(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(submit_turns, "HOLD_S", 60)
+    app = Recorder()
+    turns = SubmitTurns(app, turns=1)
+    holding = asyncio.create_task(turns(request("POST", "holding"), body_of(b"")[0], ignore))
+    await app.entered("holding")
+    waiting = asyncio.create_task(turns(request("POST", "waiting"), body_of(b"")[0], ignore))
+    await asyncio.sleep(0.01)
+    waiting.cancel()  # its client went away while it waited
+    await asyncio.gather(waiting, return_exceptions=True)
+    app.let_go("holding")
+    await holding
+    app.let_go("next")
+    async with asyncio.timeout(2):  # the one turn is free again, not lost to the cancelled one
+        await turns(request("POST", "next"), body_of(b"")[0], ignore)
+    assert app.log == ["in holding", "out holding", "in next", "out next"]
+
+
 async def test_turns_are_given_back_when_the_app_raises() -> None:
     async def failing(scope: Scope, receive: Receive, send: Send) -> None:
         raise RuntimeError("boom")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from saassy.kit.asgi_body import read_body, replay
 
 
 class BodySizeLimit:
@@ -24,24 +26,11 @@ class BodySizeLimit:
             await self.app(scope, receive, send)
             return
         # No declared length (chunked): read up to the limit first, then replay it to the app.
-        chunks: list[Message] = []
-        seen = 0
-        while True:
-            message = await receive()
-            chunks.append(message)
-            if message["type"] != "http.request":
-                break
-            seen += len(message.get("body", b""))
-            if seen > self.max_bytes:
-                await self._refuse(send)
-                return
-            if not message.get("more_body", False):
-                break
-
-        async def replay() -> Message:
-            return chunks.pop(0) if chunks else await receive()
-
-        await self.app(scope, replay, send)
+        read = await read_body(receive, self.max_bytes)
+        if read.too_large:
+            await self._refuse(send)
+            return
+        await self.app(scope, replay(read, receive), send)
 
     async def _refuse(self, send: Send) -> None:
         body = json.dumps(

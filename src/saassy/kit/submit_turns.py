@@ -6,9 +6,10 @@ step of the engine (a claim, a sandbox's start, its end, the outcome) waits behi
 Under a burst of submissions from 16 clients, a sandbox's end then reached the database ~200 ms
 after its program began, and for the first 0.2 s one core sat idle waiting for sandboxes
 (docs/benchmarks.md). Here at most `turns` submissions (`POST /api/v1/tasks`) are in the app at
-once; the others wait before it, their bodies read, with nothing in the loop's queue. Every
-other request passes freely: a login spends most of its time hashing in a thread, and holding
-a turn through that would make every submission wait behind it.
+once; the others wait before it, their bodies read, with nothing in the loop's queue, in the
+order their bodies arrived. Every other request passes freely: a login spends most of its time
+hashing in a thread, and holding a turn through that would make every submission wait behind
+it.
 
 A submission takes its turn only once its whole body has arrived, so a client that sends slowly
 holds no turn (one that disconnects first goes on without a turn, and gets the answer it would
@@ -20,7 +21,9 @@ from __future__ import annotations
 
 import asyncio
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from saassy.kit.asgi_body import read_body, replay
 
 SUBMIT = ("POST", "/api/v1/tasks")
 HOLD_S = 0.1
@@ -37,20 +40,15 @@ class SubmitTurns:
         if scope["type"] != "http" or (scope["method"], _route_path(scope)) != SUBMIT:
             await self.app(scope, receive, send)
             return
-        body = bytearray()  # one buffer: a body sent a byte at a time costs a byte a byte
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":  # gone before the body was whole
-                await self.app(scope, _replay(bytes(body), receive, message), send)
-                return
-            body += message.get("body", b"")
-            if not message.get("more_body", False):
-                break
+        read = await read_body(receive)
+        if read.ended_by is not None:  # gone before the body was whole
+            await self.app(scope, replay(read, receive), send)
+            return
         semaphore = self._semaphore_here()
         await semaphore.acquire()
         turn = _Turn(semaphore)
         try:
-            await self.app(scope, _replay(bytes(body), receive), send)
+            await self.app(scope, replay(read, receive), send)
         finally:
             turn.give_back()
 
@@ -79,16 +77,3 @@ def _route_path(scope: Scope) -> str:
     path: str = scope["path"]
     root: str = scope.get("root_path", "")
     return path[len(root) :] if root and path.startswith(root) else path
-
-
-def _replay(body: bytes, receive: Receive, then: Message | None = None) -> Receive:
-    """The body in one message (the part that came, if `then` ended it), then `then`, then
-    whatever comes next."""
-    pending: list[Message] = [{"type": "http.request", "body": body, "more_body": then is not None}]
-    if then is not None:
-        pending.append(then)
-
-    async def replayed() -> Message:
-        return pending.pop(0) if pending else await receive()
-
-    return replayed
