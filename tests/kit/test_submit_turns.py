@@ -81,6 +81,19 @@ async def ignore(message: Message) -> None:
     pass
 
 
+async def holding_the_only_turn(
+    monkeypatch: pytest.MonkeyPatch, hold_s: float, name: str
+) -> tuple[Recorder, SubmitTurns, asyncio.Task[None]]:
+    """One turn, taken by submission `name`, which stays in the app until let go; a turn is
+    given back after `hold_s` at the latest."""
+    monkeypatch.setattr(submit_turns, "HOLD_S", hold_s)
+    app = Recorder()
+    turns = SubmitTurns(app, turns=1)
+    holder = asyncio.create_task(turns(request("POST", name), body_of(b"")[0], ignore))
+    await app.entered(name)
+    return app, turns, holder
+
+
 async def test_a_submission_waits_for_the_one_before_it_and_other_requests_pass() -> None:
     app = Recorder()
     turns = SubmitTurns(app, turns=1)
@@ -164,11 +177,7 @@ async def test_a_client_gone_mid_body_goes_on_without_a_turn_as_it_would_have(
 async def test_a_slow_submission_keeps_its_turn_only_so_long(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(submit_turns, "HOLD_S", 0.05)
-    app = Recorder()
-    turns = SubmitTurns(app, turns=1)
-    slow = asyncio.create_task(turns(request("POST", "slow"), body_of(b"")[0], ignore))
-    await app.entered("slow")
+    app, turns, slow = await holding_the_only_turn(monkeypatch, 0.05, "slow")
     app.let_go("next")
     async with asyncio.timeout(2):  # let in after 50 ms, long before the slow one ends
         await turns(request("POST", "next"), body_of(b"")[0], ignore)
@@ -184,11 +193,7 @@ async def test_a_slow_submission_keeps_its_turn_only_so_long(
 async def test_a_submission_cancelled_while_it_waits_takes_no_turn(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(submit_turns, "HOLD_S", 60)
-    app = Recorder()
-    turns = SubmitTurns(app, turns=1)
-    holding = asyncio.create_task(turns(request("POST", "holding"), body_of(b"")[0], ignore))
-    await app.entered("holding")
+    app, turns, holding = await holding_the_only_turn(monkeypatch, 60, "holding")
     waiting = asyncio.create_task(turns(request("POST", "waiting"), body_of(b"")[0], ignore))
     await asyncio.sleep(0.01)
     waiting.cancel()  # its client went away while it waited
