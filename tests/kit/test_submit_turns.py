@@ -13,6 +13,7 @@ from saassy.app import create_app
 from saassy.config import Settings
 from saassy.kit import submit_turns
 from saassy.kit.submit_turns import SubmitTurns
+from saassy.tasks.router import router as tasks_router
 
 
 class Recorder:
@@ -224,6 +225,12 @@ def test_sqlite_takes_turns_by_default_and_other_databases_do_not(
     assert settings_factory(database_url="postgresql://h/db").submit_turns == 0
     assert settings_factory(database_url="postgresql://h/db", api_submit_turns=8).submit_turns == 8
     assert settings_factory(database_url="sqlite:///x.db", api_submit_turns=0).submit_turns == 0
+
+
+def test_turns_hold_the_apps_own_submit_route(settings_factory: Callable[..., Settings]) -> None:
+    app = create_app(settings_factory(), background=False)
+    [methods] = [r.methods for r in tasks_router.routes if getattr(r, "name", "") == "submit_task"]
+    assert (*methods, app.url_path_for("submit_task")) == submit_turns.SUBMIT
 
 
 def test_the_app_takes_turns_as_set(settings_factory: Callable[..., Settings]) -> None:

@@ -35,8 +35,9 @@ async def read_body(receive: Receive, limit: int | None = None) -> ReadBody:
 def replay(read: ReadBody, receive: Receive) -> Receive:
     """`receive` for the app: the body as one part (what came of it, if it was cut short), then
     the message that cut it, then whatever comes next."""
-    cut = read.ended_by is not None
-    pending: list[Message] = [{"type": "http.request", "body": read.body, "more_body": cut}]
+    pending: list[Message] = [
+        {"type": "http.request", "body": read.body, "more_body": read.ended_by is not None}
+    ]
     if read.ended_by is not None:
         pending.append(read.ended_by)
 

@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from saassy.kit.asgi_body import read_body, replay
 
-SUBMIT = ("POST", "/api/v1/tasks")
+SUBMIT = ("POST", "/api/v1/tasks")  # the submit route (tests/kit/test_submit_turns.py checks)
 HOLD_S = 0.1
 
 
@@ -34,7 +34,7 @@ class SubmitTurns:
         self.app = app
         self.turns = turns
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._semaphore = asyncio.Semaphore(turns)
+        self._semaphore: asyncio.Semaphore | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or (scope["method"], _route_path(scope)) != SUBMIT:
@@ -55,7 +55,7 @@ class SubmitTurns:
     def _semaphore_here(self) -> asyncio.Semaphore:
         """The running loop's: an app served again on another loop (tests do) starts afresh."""
         loop = asyncio.get_running_loop()
-        if loop is not self._loop:
+        if self._semaphore is None or loop is not self._loop:
             self._loop, self._semaphore = loop, asyncio.Semaphore(self.turns)
         return self._semaphore
 
